@@ -1,0 +1,132 @@
+/*
+ * lib/log: formats and writes log lines to stderr, one write(2) per line so
+ * lines of concurrent processes never interleave.
+ */
+#include "lib/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <errno.h>
+#include <sys/prctl.h>
+
+static char log_prog[16] = "switchboard";
+static char log_procname[32] = "main";
+static int  log_lvl = LOG_LVL_INFO;
+
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
+
+void
+log_init(const char *prog, const char *proc, int level)
+{
+	snprintf(log_prog, sizeof(log_prog), "%s", prog);
+	log_setproc(proc);
+	log_lvl = level;
+}
+
+void
+log_setproc(const char *proc)
+{
+	char title[16];
+
+	snprintf(log_procname, sizeof(log_procname), "%s", proc);
+	snprintf(title, sizeof(title), "%s", proc);
+	prctl(PR_SET_NAME, title, 0, 0, 0);
+}
+
+const char *
+log_proc(void)
+{
+	return log_procname;
+}
+
+void
+log_set_level(int level)
+{
+	if (level >= LOG_LVL_DEBUG && level <= LOG_LVL_ERROR)
+		log_lvl = level;
+}
+
+int
+log_level_parse(const char *s)
+{
+	for (int i = 0; i <= LOG_LVL_ERROR; i++)
+		if (strcmp(s, level_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+log_level_name(int level)
+{
+	if (level < LOG_LVL_DEBUG || level > LOG_LVL_ERROR)
+		return "?";
+	return level_names[level];
+}
+
+void
+log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t n;
+	int saved = errno;
+
+	if (level < log_lvl)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%s:%d] %s: ",
+	    ts.tv_nsec / 1000000, log_prog, log_procname, (int)getpid(),
+	    log_level_name(level));
+	if (reqid != 0 && n < sizeof(line))
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "req=%016llx ",
+		    (unsigned long long)reqid);
+	if (n < sizeof(line))
+		n += (size_t)vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	/* Never let a peer's bytes forge a second log line. */
+	for (size_t i = 0; i < n; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+	errno = saved;
+}
+
+void
+log_msg(int level, uint64_t reqid, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, reqid, fmt, ap);
+	va_end(ap);
+}
+
+_Noreturn void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+_Noreturn void
+fatal_status(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LVL_ERROR, 0, fmt, ap);
+	va_end(ap);
+	exit(status);
+}

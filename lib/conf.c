@@ -266,7 +266,7 @@ struct load_ctx {
 };
 
 static int
-ini_handler(void *user, const char *section, const char *name,
+conf_ini_line(void *user, const char *section, const char *name,
     const char *value)
 {
 	struct load_ctx *c = user;
@@ -290,7 +290,7 @@ conf_load(const struct conf_table *t, void *dst, const char *path, char *err,
 
 	if (conf_defaults(t, dst, err, errlen) != 0)
 		return -1;
-	rc = ini_parse(path, ini_handler, &c);
+	rc = ini_parse(path, conf_ini_line, &c);
 	if (rc == -1) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;

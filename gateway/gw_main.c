@@ -1,0 +1,51 @@
+/*
+ * gateway/gw_main: a gateway worker — one of [gateway] workers processes
+ * serving the user API on the shared listener with libwebsockets.
+ * Routes are a table in gw_http.c.
+ */
+#include <string.h>
+#include "gateway/gw.h"
+#include "lib/log.h"
+
+static struct child_lws gw_loop;
+
+static void
+gw_on_stop(struct child_env *env)
+{
+	child_lws_stop_accepting(&gw_loop);
+}
+
+static int
+gw_busy(struct child_lws *cl)
+{
+	return gw_inflight() > 0;
+}
+
+static const struct child_ops gw_ops = {
+	.on_config = NULL,
+	.on_stop = gw_on_stop,
+	.on_admin = NULL,
+};
+
+int
+gw_main(struct child_env *env)
+{
+	const struct lws_protocols protocols[] = {
+		gw_http_protocol(),
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+
+	memset(&gw_loop, 0, sizeof(gw_loop));
+	gw_loop.busy = gw_busy;
+	gw_loop.tick_ms = 200;
+	gw_set_env(env);
+	if (child_lws_init(&gw_loop, env, &gw_ops, protocols,
+	    env->fds.gw_listen, NULL, NULL) != 0)
+		return 1;
+	child_ready(env);
+	log_info("serving the user API");
+	child_lws_run(&gw_loop);
+	child_lws_free(&gw_loop);
+	log_info("gateway worker stopped");
+	return 0;
+}

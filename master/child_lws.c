@@ -1,0 +1,186 @@
+/*
+ * master/child_lws: libwebsockets context, listener and master-connection
+ * adoption for the gateway and tunnel children.
+ */
+#include "master/child_lws.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include "lib/log.h"
+
+static int
+cb_master(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct child_lws *cl = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		if (child_master_input(cl->env, cl->ops) != 0) {
+			log_info("master went away; exiting");
+			cl->done = 1;
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		cl->env->master.fd = -1;
+		cl->done = 1;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct child_lws *cl = lws_context_user(lws_get_context(wsi));
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		/* Accept what is queued; the other workers race for it too. */
+		for (int i = 0; i < 64; i++) {
+			int fd = accept4(cl->listen_fd, NULL, NULL,
+			    SOCK_CLOEXEC | SOCK_NONBLOCK);
+			if (fd < 0) {
+				if (errno != EAGAIN && errno != EINTR &&
+				    errno != ECONNABORTED)
+					log_warn("accept: %s", strerror(errno));
+				break;
+			}
+			if (lws_adopt_socket_vhost(cl->vh, fd) == NULL) {
+				log_warn("cannot adopt a connection (fd %d)", fd);
+				close(fd);
+			}
+		}
+		return 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		cl->listen_wsi = NULL;
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+int
+child_lws_init(struct child_lws *cl, struct child_env *env,
+    const struct child_ops *ops, const struct lws_protocols *protocols,
+    int listen_fd, const char *cert, const char *key)
+{
+	static struct lws_protocols all[12];
+	struct lws_context_creation_info info;
+	lws_sock_file_fd_type u;
+	size_t n = 0;
+
+	cl->env = env;
+	cl->ops = ops;
+	cl->listen_fd = listen_fd;
+	for (; protocols[n].name != NULL && n < 8; n++)
+		all[n] = protocols[n];
+	memset(&all[n], 0, sizeof(all[0]) * 3);
+	all[n].name = "swb-master";
+	all[n].callback = cb_master;
+	all[n + 1].name = "swb-listen";
+	all[n + 1].callback = cb_listen;
+
+	lws_set_log_level(LLL_ERR, NULL);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = all;
+	info.user = cl;
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (cert != NULL && cert[0] != '\0')
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	cl->ctx = lws_create_context(&info);
+	if (cl->ctx == NULL) {
+		log_error("cannot create the libwebsockets context");
+		return -1;
+	}
+	info.vhost_name = env->kind;
+	if (cert != NULL && cert[0] != '\0') {
+		info.ssl_cert_filepath = cert;
+		info.ssl_private_key_filepath = key;
+		info.alpn = "http/1.1";
+	}
+	cl->vh = lws_create_vhost(cl->ctx, &info);
+	if (cl->vh == NULL) {
+		log_error("cannot create the %s vhost%s%s", env->kind,
+		    cert && cert[0] ? " with certificate " : "", cert ? cert : "");
+		return -1;
+	}
+	u.filefd = env->master.fd;
+	if (lws_adopt_descriptor_vhost(cl->vh, LWS_ADOPT_RAW_FILE_DESC, u,
+	    "swb-master", NULL) == NULL) {
+		log_error("cannot adopt the master connection");
+		return -1;
+	}
+	if (listen_fd >= 0) {
+		u.filefd = listen_fd;
+		cl->listen_wsi = lws_adopt_descriptor_vhost(cl->vh,
+		    LWS_ADOPT_RAW_FILE_DESC, u, "swb-listen", NULL);
+		if (cl->listen_wsi == NULL) {
+			log_error("cannot adopt the listening socket");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+child_lws_stop_accepting(struct child_lws *cl)
+{
+	if (cl->listen_wsi != NULL) {
+		/* Closing our copy: the master still holds the listener. */
+		lws_set_timeout(cl->listen_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+		cl->listen_wsi = NULL;
+	}
+}
+
+static void
+on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct child_lws *cl = lws_container_of(sul, struct child_lws, sul);
+	int ms = cl->tick_ms > 0 ? cl->tick_ms : 200;
+
+	if (cl->tick != NULL)
+		cl->tick(cl);
+	if (child_check_term(cl->env, cl->ops)) {
+		child_lws_stop_accepting(cl);
+		if (sb_mono_ms() >= cl->env->stop_deadline_ms ||
+		    cl->busy == NULL || !cl->busy(cl)) {
+			cl->done = 1;
+			lws_cancel_service(cl->ctx);
+			return;
+		}
+		if (ms > 100)
+			ms = 100;
+	}
+	lws_sul_schedule(cl->ctx, 0, &cl->sul, on_tick, (lws_usec_t)ms * 1000);
+}
+
+void
+child_lws_run(struct child_lws *cl)
+{
+	lws_sul_schedule(cl->ctx, 0, &cl->sul, on_tick, 1000);
+	while (!cl->done) {
+		if (lws_service(cl->ctx, 0) < 0)
+			break;
+		if (msg_pending(&cl->env->master))
+			child_master_flush(cl->env);
+		if (child_check_term(cl->env, cl->ops) &&
+		    (cl->busy == NULL || !cl->busy(cl)))
+			break;
+	}
+}
+
+void
+child_lws_free(struct child_lws *cl)
+{
+	if (cl->ctx != NULL)
+		lws_context_destroy(cl->ctx);
+	cl->ctx = NULL;
+}

@@ -1,0 +1,45 @@
+/*
+ * master/child_lws: the libwebsockets event loop shared by the hub
+ * children that speak HTTP/WebSocket (gateway, tunnel).  The listening
+ * socket was opened by the master; each child adopts it as a raw fd,
+ * accepts on it itself and hands accepted sockets to lws (with TLS when the
+ * vhost has a certificate).  The master connection is adopted the same way,
+ * so libwebsockets is only ever called from this one loop.
+ */
+#ifndef SWB_CHILD_LWS_H
+#define SWB_CHILD_LWS_H
+
+#include <libwebsockets.h>
+#include "master/child.h"
+
+struct child_lws {
+	struct child_env *env;
+	const struct child_ops *ops;
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	struct lws *listen_wsi;	/* NULL once we stopped accepting */
+	int listen_fd;
+	int done;
+	/* Called about every tick_ms from the loop. */
+	int tick_ms;
+	void (*tick)(struct child_lws *cl);
+	/* Nonzero while in-flight work remains (drain on stop). */
+	int (*busy)(struct child_lws *cl);
+	void *user;
+	lws_sorted_usec_list_t sul;	/* drives tick() and the drain check */
+};
+
+/*
+ * Create the context.  protocols: the caller's, NULL-terminated, at most 8.
+ * cert/key: a TLS server vhost when both are non-empty.  0 or -1 (logged).
+ */
+int  child_lws_init(struct child_lws *cl, struct child_env *env,
+    const struct child_ops *ops, const struct lws_protocols *protocols,
+    int listen_fd, const char *cert, const char *key);
+/* Serve until stopped and drained (or the master is gone). */
+void child_lws_run(struct child_lws *cl);
+void child_lws_free(struct child_lws *cl);
+/* Stop accepting new connections (called on stop). */
+void child_lws_stop_accepting(struct child_lws *cl);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * master/hubconf: the table of hubd's INI keys.  Adding a key is one line
+ * here, one member in struct hub_conf, one entry in etc/hubd.ini and one
+ * line in the README's reference.
+ */
+#include "master/hubconf.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/un.h>
+#include "lib/log.h"
+
+static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+
+#define K(sec, name, type, def, min, max, rel, member, help) \
+	{ sec, name, type, def, min, max, rel, offsetof(struct hub_conf, member), \
+	  sizeof(((struct hub_conf *)0)->member), NULL, help }
+
+static const struct conf_key keys[] = {
+	K("hub", "run_dir", CONF_STR, "var/run", 1, 0, 0, run_dir,
+	    "directory of the admin socket and the internal Unix sockets"),
+	{ "hub", "log_level", CONF_ENUM, "info", 0, 0, 1,
+	    offsetof(struct hub_conf, log_level), sizeof(int), levels,
+	    "debug | info | warn | error" },
+	K("hub", "max_agents", CONF_INT, "1024", 1, 100000, 0, max_agents,
+	    "agent slots in the scoreboard"),
+	K("hub", "max_channels", CONF_INT, "4096", 1, 1000000, 0, max_channels,
+	    "channel slots in the scoreboard"),
+	K("hub", "drain_timeout", CONF_MS, "10s", 0, 600000, 1, drain_timeout_ms,
+	    "on stop, how long children may drain in-flight work"),
+	K("hub", "restart_backoff_max", CONF_MS, "30s", 100, 3600000, 1,
+	    restart_backoff_max_ms, "cap of the delay before restarting a crashed child"),
+	K("gateway", "listen", CONF_ADDR, "127.0.0.1:8080", 0, 0, 0, gw_listen,
+	    "user API address (port 0 picks a free one)"),
+	K("gateway", "workers", CONF_INT, "2", 1, 64, 0, gw_workers,
+	    "gateway worker processes"),
+	K("gateway", "max_body", CONF_BYTES, "4m", 1024, 268435456, 1, gw_max_body,
+	    "largest request body accepted (413 above)"),
+	K("tunnel", "listen", CONF_ADDR, "127.0.0.1:8443", 0, 0, 0, tun_listen,
+	    "agent tunnel address (TLS, path /tunnel/connect)"),
+	K("tunnel", "cert", CONF_STR, "", 0, 0, 0, tun_cert,
+	    "PEM certificate chain of the tunnel listener"),
+	K("tunnel", "key", CONF_STR, "", 0, 0, 0, tun_key,
+	    "PEM private key of the tunnel listener"),
+	K("tunnel", "heartbeat_interval", CONF_MS, "5s", 100, 600000, 1,
+	    tun_heartbeat_ms, "ping period on each agent connection"),
+	K("tunnel", "heartbeat_timeout", CONF_MS, "15s", 300, 3600000, 1,
+	    tun_heartbeat_timeout_ms, "an agent silent this long is marked down"),
+	K("tunnel", "handshake_timeout", CONF_MS, "5s", 100, 600000, 1,
+	    tun_handshake_timeout_ms, "time an agent has to answer the challenge"),
+	K("store", "url", CONF_STR, "sqlite:var/hubd.db", 1, 0, 0, store_url,
+	    "sqlite:PATH (embedded default) or postgresql://..."),
+};
+
+const struct conf_table hub_conf_table = {
+	keys, sizeof(keys) / sizeof(keys[0]), NULL, NULL
+};
+
+int
+hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen)
+{
+	if (conf_load(&hub_conf_table, cf, path, err, errlen) != 0)
+		return -1;
+	if (cf->tun_heartbeat_timeout_ms <= cf->tun_heartbeat_ms) {
+		snprintf(err, errlen, "%s: [tunnel] heartbeat_timeout must be "
+		    "longer than heartbeat_interval", path);
+		return -1;
+	}
+	if ((cf->tun_cert[0] == '\0') != (cf->tun_key[0] == '\0')) {
+		snprintf(err, errlen, "%s: [tunnel] cert and key go together", path);
+		return -1;
+	}
+	return 0;
+}
+
+int
+hub_conf_merge_reload(struct hub_conf *next, const struct hub_conf *cur)
+{
+	int changed = 0;
+	char was[HUB_PATH_MAX], now[HUB_PATH_MAX];
+
+	for (size_t i = 0; i < hub_conf_table.nkeys; i++) {
+		const struct conf_key *k = &hub_conf_table.keys[i];
+		if (conf_equal(k, next, cur))
+			continue;
+		if (k->reloadable) {
+			changed++;
+			continue;
+		}
+		conf_format(k, cur, was, sizeof(was));
+		conf_format(k, next, now, sizeof(now));
+		log_warn("reload: [%s] %s changed from '%s' to '%s' but needs a "
+		    "restart; keeping '%s'", k->section, k->name, was, now, was);
+		conf_copy(k, next, cur);
+	}
+	return changed;
+}
+
+int
+hub_sock_path(const struct hub_conf *cf, const char *name, char *out,
+    size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s", cf->run_dir, name);
+
+	if (n < 0 || (size_t)n >= outlen ||
+	    (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -1;
+	return 0;
+}

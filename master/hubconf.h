@@ -1,0 +1,51 @@
+/*
+ * master/hubconf: hubd's configuration — the flat struct every hub process
+ * holds a copy of, and the table describing each INI key (type, default,
+ * bounds, reloadable).  The master parses; children receive the whole
+ * struct in a MSG_CONFIG after every good reload.
+ */
+#ifndef SWB_HUBCONF_H
+#define SWB_HUBCONF_H
+
+#include <stdint.h>
+#include "lib/conf.h"
+
+#define HUB_PATH_MAX 256
+
+struct hub_conf {
+	/* [hub] */
+	char    run_dir[HUB_PATH_MAX];
+	int     log_level;
+	int64_t max_agents;
+	int64_t max_channels;
+	int64_t drain_timeout_ms;
+	int64_t restart_backoff_max_ms;
+	/* [gateway] */
+	char    gw_listen[128];
+	int64_t gw_workers;
+	int64_t gw_max_body;
+	/* [tunnel] */
+	char    tun_listen[128];
+	char    tun_cert[HUB_PATH_MAX];
+	char    tun_key[HUB_PATH_MAX];
+	int64_t tun_heartbeat_ms;
+	int64_t tun_heartbeat_timeout_ms;
+	int64_t tun_handshake_timeout_ms;
+	/* [store] */
+	char    store_url[HUB_PATH_MAX];
+};
+
+extern const struct conf_table hub_conf_table;
+
+/* Load FILE into *cf.  0, or -1 with "FILE:LINE: reason" in err. */
+int hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen);
+/*
+ * Merge a freshly parsed config for a reload: keys that are not reloadable
+ * keep their old value (each such change is logged as needing a restart).
+ * Returns how many reloadable keys changed.
+ */
+int hub_conf_merge_reload(struct hub_conf *next, const struct hub_conf *cur);
+/* Build a Unix socket path inside run_dir.  -1 if it does not fit. */
+int hub_sock_path(const struct hub_conf *cf, const char *name, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * master/master: state of the hubd master process.  The master parses the
+ * config, opens every listener, maps the scoreboard, forks the children
+ * named in one table (proc.c), then only supervises: it restarts crashed
+ * children with back-off, hands good reloads to the children and serves
+ * the admin socket.  It never handles a user request.
+ */
+#ifndef SWB_MASTER_H
+#define SWB_MASTER_H
+
+#include <stdint.h>
+#include <netdb.h>
+#include <sys/types.h>
+#include "lib/msg.h"
+#include "master/child.h"
+#include "master/hubconf.h"
+#include "shm/sb.h"
+
+struct child_kind {
+	const char *name;
+	int (*main)(struct child_env *env);
+	uint32_t (*count)(const struct hub_conf *cf);	/* NULL: one */
+};
+
+extern const struct child_kind child_kinds[];
+extern const size_t nchild_kinds;
+
+struct proc {
+	const struct child_kind *kind;
+	uint32_t instance;
+	uint32_t slot;			/* index of its sb_proc */
+	char     name[24];		/* "gateway#0", "tunnel" */
+	pid_t    pid;			/* 0 when not running */
+	struct msg_conn conn;		/* master end of the socketpair */
+	int64_t  started_mono;
+	int64_t  respawn_at;		/* monotonic ms; 0 when none pending */
+	uint32_t restarts;		/* since start */
+	uint32_t streak;		/* crashes in a row, each soon after start */
+	int      failed;		/* exited CHILD_EXIT_CONFIG: not respawned */
+	int      ready;
+	uint64_t conf_gen;		/* last generation the child acked */
+};
+
+#define ADMIN_MAX_CLIENTS 32
+
+struct admin_client {
+	int fd;				/* -1 when free */
+	struct msg_conn conn;
+	uint64_t id;			/* reqid of a forwarded command */
+	int64_t deadline;		/* monotonic: answer due */
+	int waiting;			/* forwarded, answer pending */
+	pid_t target;			/* child the command went to */
+	int closing;			/* close once the reply is flushed */
+};
+
+struct master {
+	const char *conf_path;
+	struct hub_conf conf;
+	uint64_t gen;
+	struct sb sb;
+	struct child_fds fds;
+	char listen_gw[96], listen_tun[96];	/* actual bound addresses */	/* actual addresses */
+	struct proc procs[SB_MAX_PROCS];
+	uint32_t nprocs;
+	int admin_fd;
+	char admin_path[108];		/* fits sun_path (checked) */
+	struct admin_client clients[ADMIN_MAX_CLIENTS];
+	uint64_t next_admin_id;
+	int stopping;
+	int64_t stop_deadline;		/* monotonic: SIGKILL what is left */
+	int64_t started_mono;
+	int sigpipe[2];
+};
+
+/* proc.c */
+void proc_init_table(struct master *m);
+void proc_spawn(struct master *m, struct proc *p);
+void proc_reap(struct master *m);
+void proc_respawn_due(struct master *m, int64_t now);
+void proc_input(struct master *m, struct proc *p);
+void proc_broadcast_config(struct master *m);
+void proc_stop_all(struct master *m);
+int  proc_running(const struct master *m);
+void proc_kill_all(struct master *m, int sig);
+int64_t proc_next_event(const struct master *m);
+/* Forward an admin command to the first running child of a kind. */
+int  proc_forward_admin(struct master *m, const char *kind, uint64_t id,
+    const void *req, size_t len, pid_t *target);
+
+/* admin.c */
+int  admin_open(struct master *m, char *err, size_t errlen);
+void admin_close(struct master *m);
+void admin_accept(struct master *m);
+void admin_input(struct master *m, struct admin_client *c);
+void admin_output(struct master *m, struct admin_client *c);
+void admin_child_reply(struct master *m, uint64_t id, const char *json, size_t len);
+void admin_child_gone(struct master *m, const struct proc *p);
+void admin_timeouts(struct master *m, int64_t now);
+
+/* main.c */
+int  master_reload(struct master *m, char *err, size_t errlen);
+void master_begin_stop(struct master *m, const char *why);
+
+#endif

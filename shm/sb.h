@@ -1,0 +1,145 @@
+/*
+ * shm/sb: the scoreboard, one fixed-size shared mapping created by the
+ * master before it forks, sized from max_agents/max_channels.  It holds no
+ * pointers (only indexes), so every process can read it at any address.
+ *
+ * Layout: [header][proc slots][agent slots][channel slots], each slot
+ * aligned to a cache line.  Descriptive slot fields are guarded by a per-slot
+ * seqlock (`seq`, odd while a write is in progress): the slot's single
+ * writer brackets updates with sb_write_begin/sb_write_end; readers copy the
+ * slot with sb_read_*() which retries until it saw an even, unchanged seq,
+ * and never take a lock.  Hot counters that many processes bump live apart
+ * on their own cache lines and are plain C11 atomics.
+ *
+ * Writers, per field group:
+ *   header            master (at creation; config_gen on every good reload)
+ *   sb_proc           master (spawn, exit, restart)
+ *   sb_agent          the tunnel process that owns the connection
+ *                     (owner_pid); the master clears slots of a dead owner
+ *   sb_channel desc   the owning tunnel process, as for its agent
+ *   sb_channel hot    atomics: tunnel (latency, ok/err, streak, eject),
+ *                     gateway (in-flight, minute counters)
+ */
+#ifndef SWB_SB_H
+#define SWB_SB_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define SB_MAGIC	0x53574253u	/* "SWBS" */
+#define SB_VERSION	1
+#define SB_CACHELINE	64
+#define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
+
+enum sb_proc_state { SB_PROC_FREE = 0, SB_PROC_RUNNING, SB_PROC_BACKOFF,
+	SB_PROC_FAILED, SB_PROC_STOPPED };
+enum sb_agent_state { SB_AGENT_FREE = 0, SB_AGENT_HANDSHAKE, SB_AGENT_ONLINE };
+enum sb_chan_state { SB_CHAN_FREE = 0, SB_CHAN_UP };
+
+struct sb_header {
+	uint32_t magic;			/* master, at creation */
+	uint32_t version;
+	uint64_t size;			/* bytes of the whole mapping */
+	uint32_t max_procs, max_agents, max_channels;
+	uint32_t pad;
+	int64_t  started_ms;		/* master start, wall clock ms */
+	alignas(SB_CACHELINE) _Atomic uint64_t config_gen;	/* master */
+	_Atomic int32_t master_pid;	/* master */
+	_Atomic uint32_t draining;	/* master: 1 once SIGTERM began */
+};
+
+/* One child process.  Writer: master only. */
+struct sb_proc {
+	alignas(SB_CACHELINE) _Atomic uint32_t seq;
+	uint32_t state;			/* enum sb_proc_state */
+	char     name[16];		/* "gateway", "tunnel", ... */
+	uint32_t instance;		/* worker index within its kind */
+	int32_t  pid;			/* 0 when not running */
+	uint32_t restarts;		/* since hubd started */
+	int32_t  last_status;		/* wait status of the last exit */
+	int64_t  started_ms;		/* wall clock, current pid */
+};
+
+/* One connected agent.  Writer: owning tunnel process. */
+struct sb_agent {
+	alignas(SB_CACHELINE) _Atomic uint32_t seq;
+	uint32_t state;			/* enum sb_agent_state */
+	uint64_t agent_id;		/* registry id */
+	int32_t  owner_pid;		/* tunnel process holding the connection */
+	uint32_t nchannels;
+	char     name[64];
+	char     addr[64];		/* remote "ip:port" */
+	char     grade;			/* 'A'.. from the registry */
+	char     pad[7];
+	int64_t  since_ms;		/* wall clock of the welcome */
+	int64_t  last_heartbeat_ms;	/* wall clock of the last pong */
+};
+
+/* Hot per-channel counters; every field is an atomic with its writer noted. */
+struct sb_chan_hot {
+	alignas(SB_CACHELINE) _Atomic int64_t inflight;	/* gateway +/- */
+	_Atomic int64_t minute;		/* gateway: unix minute of the counters */
+	_Atomic int64_t req_minute;	/* gateway */
+	_Atomic int64_t tok_minute;	/* gateway */
+	_Atomic int64_t ok;		/* tunnel */
+	_Atomic int64_t err;		/* tunnel */
+	_Atomic int64_t err_streak;	/* tunnel */
+	_Atomic int64_t ejected_until_ms; /* tunnel */
+	alignas(SB_CACHELINE) _Atomic int64_t ewma_ttfb_us;	/* tunnel */
+	_Atomic int64_t ewma_tps_milli;	/* tunnel: tokens/s * 1000 */
+	_Atomic int64_t ejections;	/* tunnel: how often ejected */
+};
+
+/* One channel an agent announced.  Desc writer: owning tunnel process. */
+struct sb_channel {
+	alignas(SB_CACHELINE) _Atomic uint32_t seq;
+	uint32_t state;			/* enum sb_chan_state */
+	uint32_t agent_slot;		/* index into the agent slots */
+	uint32_t pad0;
+	uint64_t agent_id;
+	int32_t  owner_pid;
+	uint32_t rpm_limit, tpm_limit;	/* announced by the agent; 0 = none */
+	char     grade;
+	char     pad1[3];
+	char     name[32];
+	char     provider[16];
+	char     models[512];		/* comma separated */
+	struct sb_chan_hot hot;
+};
+
+struct sb {
+	struct sb_header *hdr;
+	size_t size;
+	size_t off_procs, off_agents, off_channels;
+};
+
+size_t sb_size(uint32_t max_agents, uint32_t max_channels);
+/* Create an anonymous shared mapping.  0, or -1 with errno. */
+int  sb_create(struct sb *sb, uint32_t max_agents, uint32_t max_channels);
+void sb_destroy(struct sb *sb);
+
+struct sb_proc    *sb_proc(const struct sb *sb, uint32_t i);
+struct sb_agent   *sb_agent(const struct sb *sb, uint32_t i);
+struct sb_channel *sb_channel(const struct sb *sb, uint32_t i);
+
+/* Seqlock, writer side (single writer per slot). */
+void sb_write_begin(_Atomic uint32_t *seq);
+void sb_write_end(_Atomic uint32_t *seq);
+/* Seqlock, reader side: copies a consistent snapshot of n bytes at slot. */
+void sb_read(const void *slot, _Atomic uint32_t *seq, void *out, size_t n);
+
+void sb_read_proc(const struct sb *sb, uint32_t i, struct sb_proc *out);
+void sb_read_agent(const struct sb *sb, uint32_t i, struct sb_agent *out);
+/* Copies the descriptive part; hot counters are read with atomic loads. */
+void sb_read_channel(const struct sb *sb, uint32_t i, struct sb_channel *out);
+
+/* Master, after a child died: free every agent/channel slot it owned. */
+unsigned sb_clear_owner(const struct sb *sb, pid_t pid);
+
+int64_t sb_now_ms(void);	/* wall clock ms */
+int64_t sb_mono_ms(void);	/* monotonic ms */
+
+#endif

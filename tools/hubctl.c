@@ -1,0 +1,127 @@
+/*
+ * tools/hubctl: the admin client.  Sends one command to hubd's admin socket
+ * and prints the answer for people, or as JSON with --json.
+ *   hubctl [-s SOCKET] [--json] COMMAND [ARGS...]
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include "lib/ipc.h"
+#include "tools/hubctl_fmt.h"
+
+#define DEFAULT_SOCK "var/run/hubd.sock"
+#define TIMEOUT_MS 20000
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: hubctl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
+	    "commands:\n"
+	    "  status                 children, pids, restarts, config generation\n"
+	    "  reload                 re-read the INI (like SIGHUP)\n"
+	    "  stop                   drain and stop hubd (like SIGTERM)\n"
+	    "  agent add NAME PUBKEY [--grade A|B|C]\n"
+	    "  agent list             registered agents\n"
+	    "  agent disable ID       refuse an agent from now on\n"
+	    "  agents                 agents online now\n"
+	    "  kick ID                close an agent's connection\n"
+	    "  send ID TEXT           echo TEXT through an agent's tunnel\n"
+	    "SOCKET defaults to $SWB_ADMIN or " DEFAULT_SOCK "\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *sock = getenv("SWB_ADMIN");
+	struct sockaddr_un sun;
+	char req[IPC_ADMIN_MAX], err[256];
+	size_t len = 0;
+	struct msg m;
+	json_t *o;
+	json_error_t jerr;
+	int as_json = 0, i, fd, rc;
+
+	if (sock == NULL || sock[0] == '\0')
+		sock = DEFAULT_SOCK;
+	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-s") == 0 && i + 1 < argc)
+			sock = argv[++i];
+		else if (strcmp(argv[i], "--json") == 0)
+			as_json = 1;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+			usage();
+		else
+			break;
+	}
+	if (i == argc)
+		usage();
+	if (!hubctl_known(argv[i])) {
+		fprintf(stderr, "hubctl: unknown command '%s' (try hubctl --help)\n",
+		    argv[i]);
+		return 2;
+	}
+	for (int j = i; j < argc; j++) {
+		size_t n = strlen(argv[j]) + 1;
+		if (strcmp(argv[j], "--json") == 0) {
+			as_json = 1;
+			continue;
+		}
+		if (len + n > sizeof(req)) {
+			fprintf(stderr, "hubctl: arguments too long\n");
+			return 2;
+		}
+		memcpy(req + len, argv[j], n);
+		len += n;
+	}
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "hubctl: socket path too long: %s\n", sock);
+		return 1;
+	}
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "hubctl: cannot connect to %s: %s (is hubd running?)\n",
+		    sock, strerror(errno));
+		return 1;
+	}
+	if (msg_send_blocking(fd, &ipc_admin_rules, IPC_ADMIN_REQ, 0, req, len) != 0) {
+		fprintf(stderr, "hubctl: cannot send to %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	rc = msg_recv_blocking(fd, &ipc_admin_rules, &m, TIMEOUT_MS, err, sizeof(err));
+	close(fd);
+	if (rc != 1) {
+		fprintf(stderr, "hubctl: %s\n", err);
+		return 1;
+	}
+	o = json_loadb((const char *)m.data, strnlen((const char *)m.data, m.hdr.len),
+	    0, &jerr);
+	free(m.data);
+	if (o == NULL || !json_is_object(o)) {
+		fprintf(stderr, "hubctl: malformed answer from hubd: %s\n", jerr.text);
+		return 1;
+	}
+	rc = json_is_true(json_object_get(o, "ok")) ? 0 : 1;
+	if (as_json) {
+		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("%s\n", s);
+		free(s);
+	} else if (rc != 0) {
+		const char *e = json_string_value(json_object_get(o, "error"));
+		fprintf(stderr, "hubctl: %s\n", e ? e : "failed");
+	} else {
+		hubctl_print(argv[i], o);
+	}
+	json_decref(o);
+	return rc;
+}

@@ -1,0 +1,224 @@
+/*
+ * lib/frame: the versioned tunnel frame codec shared by hubd (tunnel/) and
+ * agentd (agent/).  Owns the wire format of one binary WebSocket message,
+ * the table of frame types with their required payload fields, the
+ * decoder (bytes -> struct frame) and a small encoder (builder -> bytes).
+ * It does no I/O and keeps no global state.
+ *
+ * Wire: one msgpack array of exactly four elements, nothing after it.
+ *
+ *   [ version, type, stream_id, payload ]
+ *
+ *   version    uint  FRAME_VERSION; anything else is rejected
+ *   type       uint  enum frame_type, 1 .. FRAME_TYPE_MAX-1
+ *   stream_id  uint  0 .. UINT32_MAX; 0 means connection-level.  The
+ *                    handshake (hello/challenge/auth/welcome) must use 0,
+ *                    request and response frames and cancel must not.
+ *                    Either side opens a stream by sending req_start
+ *                    with an id the tunnel picks; see tunnel/.
+ *   payload    map   string key -> value, at most FRAME_MAX_FIELDS pairs.
+ *                    Keys: 1..FRAME_MAX_KEY bytes, no NUL, no duplicates.
+ *                    Values: unsigned int, negative int, bool, str, bin,
+ *                    or an array of at most FRAME_MAX_ITEMS strs (strv).
+ *                    Nil, floats, ext and nested maps are rejected.
+ *
+ * The whole message is at most FRAME_MAX bytes.  Whoever builds a frame
+ * writes every element; the receiver trusts no length in it: before
+ * msgpack-c builds any object the raw bytes are walked once, every declared
+ * length and count is checked against the bytes actually present and
+ * against the limits above, and nesting deeper than array > map > array is
+ * refused.  Then the per-type table below checks the required fields.
+ *
+ * Required fields (key:kind), the rest of the payload is free-form:
+ *
+ *   hello          agent_id:u64 proto:u64
+ *   challenge      nonce:bin[32]
+ *   auth           agent_id:u64 sig:bin[64]
+ *   welcome        session:u64
+ *   channels       done:bool, and when done is false also
+ *                  name:str provider:str models:strv grade:str rpm:u64 tpm:u64
+ *   ping, pong     ts:u64
+ *   echo,
+ *   echo_reply     text:str
+ *   kick           reason:str
+ *   error          code:str message:str
+ *   cancel, and every other type: none (yet)
+ *
+ * CHANNELS: the agent announces its channels one per frame, each with
+ * done=false and the six channel fields, then sends one frame with
+ * done=true that carries no channel (any other field in it is ignored).
+ * An agent with no channels sends just the done frame.  Keeping one channel
+ * per frame keeps the payload model flat (no maps inside maps) and lets a
+ * channel list be longer than one frame's field budget.  The receiver
+ * replaces the agent's channel set with what arrived since the last done.
+ */
+#ifndef SWB_FRAME_H
+#define SWB_FRAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#define FRAME_VERSION		1
+#define FRAME_MAX		(1024u * 1024)	/* bytes in one message */
+#define FRAME_MAX_FIELDS	32		/* pairs in the payload map */
+#define FRAME_MAX_KEY		32		/* bytes in a key, without NUL */
+#define FRAME_MAX_ITEMS		256		/* strs in one strv value */
+#define FRAME_NONCE_LEN		32		/* challenge nonce */
+#define FRAME_SIG_LEN		64		/* Ed25519 signature in auth */
+
+enum frame_type {
+	FRAME_HELLO = 1,
+	FRAME_CHALLENGE,
+	FRAME_AUTH,
+	FRAME_WELCOME,
+	FRAME_CHANNELS,
+	FRAME_METRICS,
+	FRAME_REQ_START,
+	FRAME_REQ_BODY,
+	FRAME_REQ_END,
+	FRAME_RESP_HEAD,
+	FRAME_RESP_CHUNK,
+	FRAME_RESP_END,
+	FRAME_CANCEL,
+	FRAME_RECEIPT,
+	FRAME_RECEIPT_ACK,
+	FRAME_SYNC,
+	FRAME_PRICE_UPDATE,
+	FRAME_KICK,
+	FRAME_UPDATE_AVAILABLE,
+	FRAME_PING,
+	FRAME_PONG,
+	FRAME_ECHO,
+	FRAME_ECHO_REPLY,
+	FRAME_ERROR,
+	FRAME_TYPE_MAX			/* one past the last type; not a type */
+};
+
+/* Kind of a payload value.  FK_I64 is only ever a negative number. */
+enum frame_kind {
+	FK_NONE = 0,
+	FK_U64,
+	FK_I64,
+	FK_BOOL,
+	FK_STR,
+	FK_BIN,
+	FK_STRV
+};
+
+/* A string owned by a frame: ptr[len] is always a NUL. */
+struct frame_str {
+	const char *ptr;
+	size_t len;
+};
+
+struct frame_field {
+	char key[FRAME_MAX_KEY + 1];	/* NUL-terminated copy */
+	enum frame_kind kind;
+	union {
+		uint64_t u64;
+		int64_t i64;
+		bool b;
+		struct frame_str str;
+		struct {
+			const unsigned char *ptr;	/* followed by a NUL too */
+			size_t len;
+		} bin;
+		struct {
+			const struct frame_str *v;
+			size_t n;		/* <= FRAME_MAX_ITEMS */
+		} strv;
+	} v;
+};
+
+/*
+ * A decoded frame.  Every pointer in fields[] points into `arena`, which
+ * the frame owns: nothing refers to the input buffer once frame_decode
+ * returns.  Release with frame_free().
+ */
+struct frame {
+	uint32_t version, type, stream_id;
+	struct frame_field fields[FRAME_MAX_FIELDS];
+	size_t nfields;
+	void *arena;
+};
+
+const char *frame_type_name(unsigned type);	/* "req_start"; "unknown" */
+const char *frame_kind_name(enum frame_kind k);	/* "u64", "strv", ... */
+
+/*
+ * Decode exactly one frame occupying all of buf[0..len).  0 on success
+ * (release *f with frame_free), -1 with a short reason in err (the frame
+ * is then empty and needs no frame_free, though it is harmless).
+ */
+int  frame_decode(const void *buf, size_t len, struct frame *f,
+    char *err, size_t errlen);
+/* Free what the frame owns and empty it.  Safe on a zeroed frame. */
+void frame_free(struct frame *f);
+
+/* Accessors: 0 and the value, or -1 when the key is missing or the kind
+ * differs.  Output pointers may be NULL when only presence matters.
+ * frame_get_i64 also accepts an unsigned value up to INT64_MAX. */
+const struct frame_field *frame_find(const struct frame *f, const char *key);
+int  frame_get_u64(const struct frame *f, const char *key, uint64_t *out);
+int  frame_get_i64(const struct frame *f, const char *key, int64_t *out);
+int  frame_get_bool(const struct frame *f, const char *key, bool *out);
+int  frame_get_str(const struct frame *f, const char *key,
+    const char **ptr, size_t *len);
+int  frame_get_bin(const struct frame *f, const char *key,
+    const unsigned char **ptr, size_t *len);
+int  frame_get_strv(const struct frame *f, const char *key,
+    const struct frame_str **v, size_t *n);
+
+/* 1 when both frames carry the same header and fields (in any order). */
+int  frame_equal(const struct frame *a, const struct frame *b);
+
+/*
+ * Encoder.  Usage:
+ *
+ *	struct frame_enc e;
+ *	frame_enc_begin(&e, FRAME_PING, 0, 1);
+ *	frame_enc_u64(&e, "ts", now);
+ *	if (frame_enc_finish(&e, &data, &len) == -1)
+ *		log_warn("ping: %s", e.err);
+ *	...send data/len...
+ *	frame_enc_free(&e);
+ *
+ * The first error (bad key, duplicate key, more fields than declared, a
+ * value over a limit, out of memory) is latched in err and makes every
+ * later call, and finish, return -1.  finish also checks that exactly
+ * nfields were written, that the result fits FRAME_MAX and that the
+ * type's required fields are present, so a frame the encoder produces is
+ * one the decoder accepts.  frame_enc_free is needed after every begin,
+ * whatever happened.
+ */
+struct frame_enc {
+	msgpack_sbuffer sbuf;
+	msgpack_packer pk;
+	uint32_t type, stream_id;
+	size_t declared;	/* nfields given to begin */
+	struct frame shadow;	/* keys and kinds written so far, no data */
+	int failed;
+	char err[128];
+};
+
+int  frame_enc_begin(struct frame_enc *e, enum frame_type type,
+    uint32_t stream_id, size_t nfields);
+int  frame_enc_u64(struct frame_enc *e, const char *key, uint64_t v);
+int  frame_enc_i64(struct frame_enc *e, const char *key, int64_t v);
+int  frame_enc_bool(struct frame_enc *e, const char *key, bool v);
+int  frame_enc_str(struct frame_enc *e, const char *key, const char *s,
+    size_t len);
+int  frame_enc_cstr(struct frame_enc *e, const char *key, const char *s);
+int  frame_enc_bin(struct frame_enc *e, const char *key, const void *p,
+    size_t len);
+int  frame_enc_strv(struct frame_enc *e, const char *key,
+    const struct frame_str *v, size_t n);
+/* Begin and write every field of a decoded frame (relay, tests, fuzz). */
+int  frame_enc_frame(struct frame_enc *e, const struct frame *f);
+/* *data stays valid until frame_enc_free. */
+int  frame_enc_finish(struct frame_enc *e, const void **data, size_t *len);
+void frame_enc_free(struct frame_enc *e);
+
+#endif

@@ -30,3 +30,12 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 		return -1;
 	return argc;
 }
+
+static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
+	[IPC_AGENT_GET] = { "agent-get", sizeof(struct ipc_agent_get),
+	    sizeof(struct ipc_agent_get) },
+	[IPC_AGENT_INFO] = { "agent-info", sizeof(struct ipc_agent_info),
+	    sizeof(struct ipc_agent_info) },
+};
+
+const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };

@@ -19,6 +19,8 @@ enum ipc_type {
 	IPC_STOP,		/* master -> child: struct ipc_stop */
 	IPC_ADMIN_REQ,		/* hubctl -> master -> child: argv, NUL-separated */
 	IPC_ADMIN_RESP,		/* child -> master -> hubctl: JSON object text */
+	IPC_AGENT_GET,		/* tunnel -> billing: struct ipc_agent_get */
+	IPC_AGENT_INFO,		/* billing -> tunnel: struct ipc_agent_info */
 	IPC_TYPE_MAX
 };
 
@@ -35,8 +37,28 @@ struct ipc_stop {		/* writer: master, on SIGTERM/hubctl stop */
 	int64_t drain_ms;	/* children finish in-flight work this long */
 };
 
+struct ipc_agent_get {		/* writer: tunnel, during a handshake */
+	uint64_t agent_id;
+};
+
+enum ipc_agent_status { IPC_AGENT_FOUND = 0, IPC_AGENT_UNKNOWN,
+	IPC_AGENT_STORE_ERROR };
+
+struct ipc_agent_info {		/* writer: billing, answering IPC_AGENT_GET */
+	uint64_t agent_id;
+	uint32_t status;	/* enum ipc_agent_status */
+	uint32_t enabled;
+	unsigned char pubkey[32];
+	char name[64];		/* NUL-terminated by the reader regardless */
+	char grade;
+	char pad[7];
+};
+
 #define IPC_ADMIN_MAX	(64u * 1024)		/* request argv bytes */
 #define IPC_ADMIN_RESP_MAX (4u * 1024 * 1024)	/* response JSON bytes */
+
+/* billing.sock: the other children's requests to billing. */
+extern const struct msg_rules bill_rules;
 
 /* hubctl <-> master: only ADMIN_REQ one way and ADMIN_RESP back. */
 extern const struct msg_rules ipc_admin_rules;

@@ -194,7 +194,7 @@ child_master_input(struct child_env *env, const struct child_ops *ops)
 int
 child_poll_loop(struct child_env *env, struct child_loop *loop)
 {
-	struct pollfd pfd[9];
+	struct pollfd pfd[1 + 128];
 	int64_t next_tick = sb_mono_ms() + loop->tick_ms;
 
 	for (;;) {
@@ -204,10 +204,12 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 		if (child_check_term(env, loop->ops) && (now >= env->stop_deadline_ms ||
 		    loop->busy == NULL || !loop->busy(env, loop->arg)))
 			return 0;
+		if (loop->prepare != NULL)
+			loop->prepare(env, loop->arg);
 		pfd[n].fd = env->master.fd;
 		pfd[n].events = POLLIN | (msg_pending(&env->master) ? POLLOUT : 0);
 		n++;
-		for (int i = 0; i < loop->nfds; i++) {
+		for (int i = 0; i < loop->nfds && i < 128; i++) {
 			pfd[n].fd = loop->fds[i];
 			pfd[n].events = POLLIN;
 			n++;

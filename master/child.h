@@ -86,8 +86,10 @@ struct child_loop {
 	const struct child_ops *ops;
 	int tick_ms;
 	void (*tick)(struct child_env *env, void *arg);
+	/* Called before every poll: fill fds[] / nfds with what to watch. */
+	void (*prepare)(struct child_env *env, void *arg);
 	int nfds;
-	int fds[8];
+	int fds[128];
 	void (*on_fd)(struct child_env *env, int fd, short revents, void *arg);
 	/* Nonzero while work is in flight; once stopping, the loop returns
 	 * as soon as this says 0 (or NULL) or the drain deadline passes. */

@@ -1,21 +1,55 @@
 /*
- * tunnel/tun_main: the tunnel process — owns every agent connection.
+ * tunnel/tun_main: the tunnel process — owns every agent connection on
+ * the TLS WebSocket listener ([tunnel] listen, path /tunnel/connect).
  */
 #include <string.h>
-#include "master/child_lws.h"
+#include <sodium.h>
+#include "tunnel/tun.h"
 #include "lib/log.h"
 
 static struct child_lws tun_loop;
-static const struct child_ops tun_ops = { NULL, NULL, NULL };
+struct child_env *tun_env;
+
+static void
+tun_on_stop(struct child_env *env)
+{
+	child_lws_stop_accepting(&tun_loop);
+	tun_stop_all("hub stopping");
+}
+
+static int
+tun_busy(struct child_lws *cl)
+{
+	return tun_nconns > 0;
+}
+
+static void
+tun_on_tick(struct child_lws *cl)
+{
+	tun_tick();
+	tun_bill_tick();
+}
+
+static const struct child_ops tun_ops = { NULL, tun_on_stop, tun_admin };
 
 int
 tun_main(struct child_env *env)
 {
 	const struct lws_protocols protocols[] = {
+		tun_protocol(),
+		tun_bill_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
+	tun_env = env;
+	if (sodium_init() < 0) {
+		log_error("libsodium failed to initialise");
+		return 1;
+	}
 	memset(&tun_loop, 0, sizeof(tun_loop));
+	tun_loop.tick_ms = 100;
+	tun_loop.tick = tun_on_tick;
+	tun_loop.busy = tun_busy;
 	if (env->conf.tun_cert[0] == '\0') {
 		log_warn("no [tunnel] cert/key configured: agents cannot connect");
 		if (child_lws_init(&tun_loop, env, &tun_ops, protocols, -1,
@@ -25,7 +59,10 @@ tun_main(struct child_env *env)
 	    env->fds.tun_listen, env->conf.tun_cert, env->conf.tun_key) != 0) {
 		return CHILD_EXIT_CONFIG;
 	}
+	tun_bill_init(tun_loop.vh);
 	child_ready(env);
+	if (env->conf.tun_cert[0] != '\0')
+		log_info("accepting agents on %s", TUN_PATH);
 	child_lws_run(&tun_loop);
 	child_lws_free(&tun_loop);
 	return 0;

@@ -1,0 +1,85 @@
+/*
+ * tunnel/tun: shared state of the tunnel process — every agent connection
+ * (struct tun_conn), its outgoing frame queue, and the registry look-ups
+ * sent to billing during a handshake.
+ */
+#ifndef SWB_TUN_H
+#define SWB_TUN_H
+
+#include <stdint.h>
+#include "lib/frame.h"
+#include "lib/tunauth.h"
+#include "master/child_lws.h"
+
+#define TUN_PATH		"/tunnel/connect"
+#define TUN_MAX_CHANNELS	32	/* per agent */
+#define TUN_OUT_MAX_BYTES	(8u * 1024 * 1024)	/* queued to one agent */
+
+enum tun_state {
+	TC_CHALLENGED = 0,	/* nonce sent, waiting for AUTH */
+	TC_LOOKUP,		/* AUTH received, asking billing for the key */
+	TC_ONLINE,		/* welcomed */
+	TC_CLOSING,		/* close_reason set, closing on next writable */
+};
+
+struct tun_out {
+	struct tun_out *next;
+	size_t len;
+	unsigned char buf[];	/* LWS_PRE headroom, then len bytes */
+};
+
+struct tun_conn {
+	struct tun_conn *next, *prev;	/* all connections */
+	struct lws *wsi;
+	uint64_t serial;		/* connection number, for logs and look-ups */
+	enum tun_state state;
+	unsigned char nonce[TUNAUTH_NONCE_LEN];
+	unsigned char exporter[TUNAUTH_EXPORTER_LEN];
+	unsigned char sig[TUNAUTH_SIG_LEN];
+	uint64_t agent_id;
+	int slot;			/* scoreboard agent slot, -1 before online */
+	char addr[64];
+	char name[64];
+	char grade;
+	int64_t opened_ms, last_rx_ms, last_ping_ms;	/* monotonic */
+	struct tun_out *out_head, *out_tail;
+	size_t out_bytes;
+	unsigned char *rx;		/* reassembly of a fragmented message */
+	size_t rx_len;
+	char close_reason[120];
+	int chan_slots[TUN_MAX_CHANNELS];	/* scoreboard channel slots */
+	int nchan, nchan_pending;	/* announced / arriving before done */
+	int chan_pending[TUN_MAX_CHANNELS];
+	uint64_t echo_admin_id;		/* hubctl send waiting for ECHO_REPLY */
+};
+
+extern struct child_env *tun_env;
+extern struct tun_conn *tun_conns;	/* list head */
+extern unsigned tun_nconns;
+
+/* tun_conn.c */
+struct lws_protocols tun_protocol(void);
+/* Queue one encoded frame.  -1 (and the connection closes) when full. */
+int  tun_send(struct tun_conn *c, struct frame_enc *e);
+/* Close with a logged reason (once). */
+void tun_close(struct tun_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void tun_tick(void);
+struct tun_conn *tun_find_agent(uint64_t agent_id);
+/* billing answered a look-up for connection serial. */
+void tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info);
+void tun_stop_all(const char *why);
+
+/* tun_bill.c */
+void tun_bill_init(struct lws_vhost *vh);
+void tun_bill_tick(void);
+/* Ask billing for an agent's key; the answer comes to tun_lookup_done. */
+int  tun_bill_lookup(uint64_t serial, uint64_t agent_id);
+struct lws_protocols tun_bill_protocol(void);
+
+/* tun_admin.c */
+void tun_admin(struct child_env *env, uint64_t id, int argc, char **argv);
+void tun_echo_reply(struct tun_conn *c, const char *text, size_t len);
+void tun_conn_gone(struct tun_conn *c);
+
+#endif

@@ -1,0 +1,620 @@
+/*
+ * tunnel/tun_conn: one agent connection — the handshake state machine,
+ * frame reassembly and validation, the bounded outgoing queue, heartbeats,
+ * channel announcements and the agent's scoreboard slots (the tunnel is
+ * their single writer).
+ *
+ * A malformed, oversized or out-of-order frame closes that one connection
+ * with a logged reason; nothing an agent sends can stop the process.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "tunnel/tun.h"
+#include "lib/log.h"
+
+#define RECENT_NONCES 4096
+
+struct tun_pss {
+	struct tun_conn *c;
+};
+
+struct tun_conn *tun_conns;
+unsigned tun_nconns;
+static uint64_t next_serial = 1;
+
+/* Nonces recently issued, to name a replayed handshake for what it is. */
+static struct {
+	unsigned char nonce[TUNAUTH_NONCE_LEN];
+	uint64_t serial;
+} recent[RECENT_NONCES];
+static unsigned recent_next;
+
+static const char *
+conn_label(const struct tun_conn *c, char *buf, size_t len)
+{
+	if (c->agent_id != 0)
+		snprintf(buf, len, "agent %llu (%s, conn #%llu)",
+		    (unsigned long long)c->agent_id, c->addr,
+		    (unsigned long long)c->serial);
+	else
+		snprintf(buf, len, "%s (conn #%llu)", c->addr,
+		    (unsigned long long)c->serial);
+	return buf;
+}
+
+void
+tun_close(struct tun_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	char lbl[160];
+
+	if (c->state == TC_CLOSING)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->close_reason, sizeof(c->close_reason), fmt, ap);
+	va_end(ap);
+	log_warn("closing %s: %s", conn_label(c, lbl, sizeof(lbl)),
+	    c->close_reason);
+	c->state = TC_CLOSING;
+	lws_callback_on_writable(c->wsi);
+}
+
+int
+tun_send(struct tun_conn *c, struct frame_enc *e)
+{
+	const void *data;
+	size_t len;
+	struct tun_out *o;
+
+	if (frame_enc_finish(e, &data, &len) != 0) {
+		log_error("cannot encode a %s frame: %s",
+		    frame_type_name(e->type), e->err);
+		frame_enc_free(e);
+		return -1;
+	}
+	if (c->state == TC_CLOSING) {
+		frame_enc_free(e);
+		return -1;
+	}
+	if (c->out_bytes + len > TUN_OUT_MAX_BYTES) {
+		frame_enc_free(e);
+		tun_close(c, "agent does not read: %zu bytes queued", c->out_bytes);
+		return -1;
+	}
+	o = malloc(sizeof(*o) + LWS_PRE + len);
+	if (o == NULL) {
+		frame_enc_free(e);
+		tun_close(c, "out of memory");
+		return -1;
+	}
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->buf + LWS_PRE, data, len);
+	frame_enc_free(e);
+	if (c->out_tail != NULL)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_bytes += len;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void
+send_simple_u64(struct tun_conn *c, enum frame_type t, const char *key,
+    uint64_t v)
+{
+	struct frame_enc e;
+
+	frame_enc_begin(&e, t, 0, 1);
+	frame_enc_u64(&e, key, v);
+	tun_send(c, &e);
+}
+
+struct tun_conn *
+tun_find_agent(uint64_t agent_id)
+{
+	for (struct tun_conn *c = tun_conns; c != NULL; c = c->next)
+		if (c->agent_id == agent_id && c->state == TC_ONLINE)
+			return c;
+	return NULL;
+}
+
+/* ---- scoreboard (single writer: this process) ------------------------ */
+
+static int
+slot_alloc_agent(void)
+{
+	const struct sb *sb = &tun_env->sb;
+
+	for (uint32_t i = 0; i < sb->hdr->max_agents; i++)
+		if (sb_agent(sb, i)->state == SB_AGENT_FREE)
+			return (int)i;
+	return -1;
+}
+
+static int
+slot_alloc_channel(void)
+{
+	const struct sb *sb = &tun_env->sb;
+
+	for (uint32_t i = 0; i < sb->hdr->max_channels; i++)
+		if (sb_channel(sb, i)->state == SB_CHAN_FREE)
+			return (int)i;
+	return -1;
+}
+
+static void
+channels_free(int *slots, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct sb_channel *ch = sb_channel(&tun_env->sb, (uint32_t)slots[i]);
+		sb_write_begin(&ch->seq);
+		memset((char *)ch + sizeof(ch->seq), 0,
+		    offsetof(struct sb_channel, hot) - sizeof(ch->seq));
+		sb_write_end(&ch->seq);
+	}
+}
+
+static void
+agent_slot_update(struct tun_conn *c)
+{
+	struct sb_agent *a = sb_agent(&tun_env->sb, (uint32_t)c->slot);
+
+	sb_write_begin(&a->seq);
+	a->nchannels = (uint32_t)c->nchan;
+	a->last_heartbeat_ms = sb_now_ms();
+	sb_write_end(&a->seq);
+}
+
+static void
+conn_offline(struct tun_conn *c)
+{
+	channels_free(c->chan_slots, c->nchan);
+	channels_free(c->chan_pending, c->nchan_pending);
+	c->nchan = c->nchan_pending = 0;
+	if (c->slot >= 0) {
+		struct sb_agent *a = sb_agent(&tun_env->sb, (uint32_t)c->slot);
+		sb_write_begin(&a->seq);
+		memset((char *)a + sizeof(a->seq), 0, sizeof(*a) - sizeof(a->seq));
+		sb_write_end(&a->seq);
+		c->slot = -1;
+	}
+}
+
+/* ---- handshake ------------------------------------------------------- */
+
+static void
+on_established(struct tun_conn *c)
+{
+	struct frame_enc e;
+
+	if (tunauth_exporter(lws_get_ssl(c->wsi), c->exporter) != 0) {
+		tun_close(c, "TLS 1.3 channel binding unavailable");
+		return;
+	}
+	randombytes_buf(c->nonce, sizeof(c->nonce));
+	memcpy(recent[recent_next].nonce, c->nonce, sizeof(c->nonce));
+	recent[recent_next].serial = c->serial;
+	recent_next = (recent_next + 1) % RECENT_NONCES;
+	frame_enc_begin(&e, FRAME_CHALLENGE, 0, 1);
+	frame_enc_bin(&e, "nonce", c->nonce, sizeof(c->nonce));
+	tun_send(c, &e);
+}
+
+static void
+on_auth(struct tun_conn *c, const struct frame *f)
+{
+	const unsigned char *sig, *nonce;
+	size_t siglen, noncelen;
+	uint64_t id;
+
+	frame_get_u64(f, "agent_id", &id);
+	frame_get_bin(f, "sig", &sig, &siglen);
+	c->agent_id = id;
+	if (frame_get_bin(f, "nonce", &nonce, &noncelen) == 0) {
+		if (noncelen != TUNAUTH_NONCE_LEN) {
+			tun_close(c, "auth nonce of %zu bytes", noncelen);
+			return;
+		}
+		if (sodium_memcmp(nonce, c->nonce, TUNAUTH_NONCE_LEN) != 0) {
+			for (unsigned i = 0; i < RECENT_NONCES; i++)
+				if (recent[i].serial != 0 && recent[i].serial != c->serial &&
+				    memcmp(recent[i].nonce, nonce, TUNAUTH_NONCE_LEN) == 0) {
+					tun_close(c, "replayed handshake: nonce was issued to "
+					    "connection #%llu", (unsigned long long)recent[i].serial);
+					return;
+				}
+			tun_close(c, "auth answers a nonce this hub never issued");
+			return;
+		}
+	}
+	memcpy(c->sig, sig, TUNAUTH_SIG_LEN);
+	c->state = TC_LOOKUP;
+	if (tun_bill_lookup(c->serial, id) != 0)
+		tun_close(c, "agent registry unavailable (billing not reachable)");
+}
+
+void
+tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
+{
+	struct tun_conn *c, *old;
+	struct sb_agent *a;
+	struct frame_enc e;
+
+	for (c = tun_conns; c != NULL; c = c->next)
+		if (c->serial == serial)
+			break;
+	if (c == NULL || c->state != TC_LOOKUP)
+		return;		/* closed meanwhile */
+	if (info->status == IPC_AGENT_UNKNOWN) {
+		tun_close(c, "unknown agent id %llu", (unsigned long long)c->agent_id);
+		return;
+	}
+	if (info->status != IPC_AGENT_FOUND) {
+		tun_close(c, "agent registry error");
+		return;
+	}
+	if (!info->enabled) {
+		tun_close(c, "agent %llu '%s' is disabled",
+		    (unsigned long long)c->agent_id, info->name);
+		return;
+	}
+	if (tunauth_verify(c->sig, info->pubkey, c->agent_id, c->nonce,
+	    c->exporter) != 0) {
+		tun_close(c, "bad signature for agent %llu '%s' (wrong key, or a "
+		    "handshake from another TLS session)",
+		    (unsigned long long)c->agent_id, info->name);
+		return;
+	}
+	/* The nonce is spent: it can never authenticate anything again. */
+	sodium_memzero(c->nonce, sizeof(c->nonce));
+	old = tun_find_agent(c->agent_id);
+	if (old != NULL)
+		tun_close(old, "replaced by a new connection of the same agent");
+	c->slot = slot_alloc_agent();
+	if (c->slot < 0) {
+		tun_close(c, "no free agent slot (max_agents = %u)",
+		    tun_env->sb.hdr->max_agents);
+		return;
+	}
+	snprintf(c->name, sizeof(c->name), "%s", info->name);
+	c->grade = info->grade;
+	a = sb_agent(&tun_env->sb, (uint32_t)c->slot);
+	sb_write_begin(&a->seq);
+	a->state = SB_AGENT_ONLINE;
+	a->agent_id = c->agent_id;
+	a->owner_pid = (int32_t)getpid();
+	a->nchannels = 0;
+	snprintf(a->name, sizeof(a->name), "%s", info->name);
+	snprintf(a->addr, sizeof(a->addr), "%s", c->addr);
+	a->grade = info->grade;
+	a->since_ms = sb_now_ms();
+	a->last_heartbeat_ms = a->since_ms;
+	sb_write_end(&a->seq);
+	c->state = TC_ONLINE;
+	frame_enc_begin(&e, FRAME_WELCOME, 0, 1);
+	frame_enc_u64(&e, "session", c->serial);
+	tun_send(c, &e);
+	log_info("agent %llu '%s' online from %s (conn #%llu)",
+	    (unsigned long long)c->agent_id, c->name, c->addr,
+	    (unsigned long long)c->serial);
+}
+
+static void
+on_channels(struct tun_conn *c, const struct frame *f)
+{
+	bool done = false;
+	const char *s;
+	size_t len;
+	const struct frame_str *models;
+	size_t nmodels;
+	uint64_t rpm = 0, tpm = 0;
+	struct sb_channel *ch;
+	int slot;
+
+	frame_get_bool(f, "done", &done);
+	if (done) {
+		/* The new set replaces the old one. */
+		channels_free(c->chan_slots, c->nchan);
+		memcpy(c->chan_slots, c->chan_pending, sizeof(c->chan_slots));
+		c->nchan = c->nchan_pending;
+		c->nchan_pending = 0;
+		agent_slot_update(c);
+		log_info("agent %llu announced %d channel(s)",
+		    (unsigned long long)c->agent_id, c->nchan);
+		return;
+	}
+	if (c->nchan_pending == TUN_MAX_CHANNELS) {
+		tun_close(c, "more than %d channels announced", TUN_MAX_CHANNELS);
+		return;
+	}
+	slot = slot_alloc_channel();
+	if (slot < 0) {
+		tun_close(c, "no free channel slot (max_channels)");
+		return;
+	}
+	frame_get_u64(f, "rpm", &rpm);
+	frame_get_u64(f, "tpm", &tpm);
+	frame_get_strv(f, "models", &models, &nmodels);
+	ch = sb_channel(&tun_env->sb, (uint32_t)slot);
+	sb_write_begin(&ch->seq);
+	ch->state = SB_CHAN_UP;
+	ch->agent_slot = (uint32_t)c->slot;
+	ch->agent_id = c->agent_id;
+	ch->owner_pid = (int32_t)getpid();
+	ch->rpm_limit = rpm > UINT32_MAX ? UINT32_MAX : (uint32_t)rpm;
+	ch->tpm_limit = tpm > UINT32_MAX ? UINT32_MAX : (uint32_t)tpm;
+	frame_get_str(f, "grade", &s, &len);
+	/* An agent may claim a grade; it never exceeds the registry's. */
+	ch->grade = (len == 1 && s[0] > c->grade) ? s[0] : c->grade;
+	frame_get_str(f, "name", &s, &len);
+	snprintf(ch->name, sizeof(ch->name), "%.*s", (int)len, s);
+	frame_get_str(f, "provider", &s, &len);
+	snprintf(ch->provider, sizeof(ch->provider), "%.*s", (int)len, s);
+	ch->models[0] = '\0';
+	for (size_t i = 0, n = 0; i < nmodels; i++) {
+		int w = snprintf(ch->models + n, sizeof(ch->models) - n, "%s%.*s",
+		    i ? "," : "", (int)models[i].len, models[i].ptr);
+		if (w < 0 || (size_t)w >= sizeof(ch->models) - n) {
+			ch->models[n] = '\0';
+			break;
+		}
+		n += (size_t)w;
+	}
+	sb_write_end(&ch->seq);
+	c->chan_pending[c->nchan_pending++] = slot;
+}
+
+/* Which frames an agent may send in which state. */
+static void
+on_frame(struct tun_conn *c, const struct frame *f)
+{
+	if (c->state == TC_CHALLENGED) {
+		if (f->type != FRAME_AUTH) {
+			tun_close(c, "out-of-order %s frame before authentication",
+			    frame_type_name(f->type));
+			return;
+		}
+		on_auth(c, f);
+		return;
+	}
+	if (c->state != TC_ONLINE) {
+		tun_close(c, "%s frame while the handshake is being checked",
+		    frame_type_name(f->type));
+		return;
+	}
+	switch (f->type) {
+	case FRAME_CHANNELS:
+		on_channels(c, f);
+		break;
+	case FRAME_PONG:
+		agent_slot_update(c);
+		break;
+	case FRAME_PING: {
+		uint64_t ts = 0;
+		frame_get_u64(f, "ts", &ts);
+		send_simple_u64(c, FRAME_PONG, "ts", ts);
+		break;
+	}
+	case FRAME_ECHO_REPLY: {
+		const char *s;
+		size_t len;
+		frame_get_str(f, "text", &s, &len);
+		tun_echo_reply(c, s, len);
+		break;
+	}
+	case FRAME_METRICS:
+		break;
+	default:
+		tun_close(c, "out-of-order %s frame", frame_type_name(f->type));
+	}
+}
+
+static void
+on_receive(struct tun_conn *c, const void *in, size_t len)
+{
+	struct frame f;
+	char err[160];
+	unsigned char *nb;
+
+	if (c->state == TC_CLOSING)
+		return;
+	if (!lws_frame_is_binary(c->wsi)) {
+		tun_close(c, "text message on a binary protocol");
+		return;
+	}
+	if (c->rx_len + len > FRAME_MAX) {
+		tun_close(c, "frame larger than %u bytes", FRAME_MAX);
+		return;
+	}
+	if (!lws_is_final_fragment(c->wsi) || c->rx_len > 0) {
+		nb = realloc(c->rx, c->rx_len + len);
+		if (nb == NULL) {
+			tun_close(c, "out of memory");
+			return;
+		}
+		c->rx = nb;
+		memcpy(c->rx + c->rx_len, in, len);
+		c->rx_len += len;
+		if (!lws_is_final_fragment(c->wsi))
+			return;
+		in = c->rx;
+		len = c->rx_len;
+	}
+	c->last_rx_ms = sb_mono_ms();
+	if (frame_decode(in, len, &f, err, sizeof(err)) != 0)
+		tun_close(c, "malformed frame: %s", err);
+	else {
+		on_frame(c, &f);
+		frame_free(&f);
+	}
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = 0;
+}
+
+static int
+on_writeable(struct tun_conn *c)
+{
+	struct tun_out *o;
+
+	if (c->state == TC_CLOSING) {
+		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		    (unsigned char *)c->close_reason, strlen(c->close_reason));
+		return -1;
+	}
+	o = c->out_head;
+	if (o == NULL)
+		return 0;
+	if (lws_write(c->wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY) <
+	    (int)o->len)
+		return -1;
+	c->out_head = o->next;
+	if (c->out_head == NULL)
+		c->out_tail = NULL;
+	c->out_bytes -= o->len;
+	free(o);
+	if (c->out_head != NULL)
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static struct tun_conn *
+conn_new(struct lws *wsi)
+{
+	struct tun_conn *c = calloc(1, sizeof(*c));
+	char ip[48] = "?";
+
+	if (c == NULL)
+		return NULL;
+	c->wsi = wsi;
+	c->serial = next_serial++;
+	c->slot = -1;
+	c->opened_ms = c->last_rx_ms = c->last_ping_ms = sb_mono_ms();
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	snprintf(c->addr, sizeof(c->addr), "%s", ip);
+	c->next = tun_conns;
+	if (tun_conns != NULL)
+		tun_conns->prev = c;
+	tun_conns = c;
+	tun_nconns++;
+	return c;
+}
+
+static void
+conn_free(struct tun_conn *c)
+{
+	char lbl[160];
+
+	if (c->state == TC_ONLINE)
+		log_info("%s went offline", conn_label(c, lbl, sizeof(lbl)));
+	tun_conn_gone(c);
+	conn_offline(c);
+	while (c->out_head != NULL) {
+		struct tun_out *o = c->out_head;
+		c->out_head = o->next;
+		free(o);
+	}
+	free(c->rx);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		tun_conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	tun_nconns--;
+	free(c);
+}
+
+static int
+cb_tunnel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct tun_pss *pss = user;
+	char uri[128];
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+		    strcmp(uri, TUN_PATH) != 0) {
+			log_warn("refused a WebSocket upgrade to %s",
+			    uri[0] ? uri : "(no path)");
+			return -1;
+		}
+		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+		if (tun_env->stopping)
+			return -1;
+		pss->c = conn_new(wsi);
+		if (pss->c == NULL)
+			return -1;
+		on_established(pss->c);
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (pss->c != NULL)
+			on_receive(pss->c, in, len);
+		return 0;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return pss->c != NULL ? on_writeable(pss->c) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (pss->c != NULL) {
+			conn_free(pss->c);
+			pss->c = NULL;
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		/* Only the WebSocket upgrade lives on this port. */
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return -1;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+struct lws_protocols
+tun_protocol(void)
+{
+	struct lws_protocols p = { "swb-tunnel", cb_tunnel,
+		sizeof(struct tun_pss), 65536, 0, NULL, 0 };
+	return p;
+}
+
+void
+tun_tick(void)
+{
+	int64_t now = sb_mono_ms();
+	const struct hub_conf *cf = &tun_env->conf;
+
+	for (struct tun_conn *c = tun_conns; c != NULL; c = c->next) {
+		if (c->state == TC_CLOSING)
+			continue;
+		if (c->state != TC_ONLINE) {
+			if (now - c->opened_ms > cf->tun_handshake_timeout_ms)
+				tun_close(c, "no valid answer to the challenge within "
+				    "%lld ms", (long long)cf->tun_handshake_timeout_ms);
+			continue;
+		}
+		if (now - c->last_rx_ms > cf->tun_heartbeat_timeout_ms) {
+			tun_close(c, "missed heartbeats: silent for %lld ms",
+			    (long long)(now - c->last_rx_ms));
+			continue;
+		}
+		if (now - c->last_ping_ms >= cf->tun_heartbeat_ms) {
+			c->last_ping_ms = now;
+			send_simple_u64(c, FRAME_PING, "ts", (uint64_t)sb_now_ms());
+		}
+	}
+}
+
+void
+tun_stop_all(const char *why)
+{
+	for (struct tun_conn *c = tun_conns; c != NULL; c = c->next)
+		tun_close(c, "%s", why);
+}

@@ -1,0 +1,763 @@
+/*
+ * billing/store: the engine-independent half of the store.  Owns choosing
+ * the engine from the URL, applying the migrations, validating every input,
+ * the SQL of every call (written once, for both engines) and turning result
+ * rows into the flat structs of billing/store.h.
+ */
+#include "billing/store.h"
+#include "billing/schema.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+/* ---- errors, helpers ---------------------------------------------------- */
+
+void
+store_seterr(struct store *st, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(st->err, sizeof(st->err), fmt, ap);
+	va_end(ap);
+}
+
+const char *
+store_errmsg(const struct store *st)
+{
+	return st == NULL ? "no store" : st->err;
+}
+
+const char *
+store_engine(const struct store *st)
+{
+	return st == NULL || st->eng == NULL ? "none" : st->eng->name;
+}
+
+static struct db_param
+pint(int64_t v)
+{
+	struct db_param p = { .type = DB_PINT, .i = v };
+
+	return p;
+}
+
+static struct db_param
+ptext(const char *s)
+{
+	struct db_param p = { .type = DB_PTEXT, .s = s };
+
+	return p;
+}
+
+static int
+q(struct store *st, const char *sql, const struct db_param *p, int np,
+    db_row_cb cb, void *arg)
+{
+	st->err[0] = '\0';
+	return st->eng->query(st, sql, p, np, cb, arg);
+}
+
+static int
+tx_begin_locked(struct store *st)
+{
+	if (st->eng->begin_locked(st) != DB_OK)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+static int
+tx_commit(struct store *st)
+{
+	int rc = q(st, "COMMIT", NULL, 0, NULL, NULL);
+
+	st->in_tx = 0;
+	return rc == DB_OK ? 0 : -1;
+}
+
+/* Keeps the error that made us roll back. */
+static void
+tx_rollback(struct store *st)
+{
+	char keep[sizeof(st->err)];
+
+	memcpy(keep, st->err, sizeof(keep));
+	st->eng->query(st, "ROLLBACK", NULL, 0, NULL, NULL);
+	memcpy(st->err, keep, sizeof(st->err));
+	st->in_tx = 0;
+}
+
+/* Strict decimal int64 from a result column. */
+static int
+col_int(struct store *st, const struct db_row *r, int c, int64_t *out)
+{
+	const char *s;
+	char *end;
+	long long v;
+
+	if (c >= r->ncol || (s = r->val[c]) == NULL || *s == '\0') {
+		store_seterr(st, "column %d: missing integer", c);
+		return -1;
+	}
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0') {
+		store_seterr(st, "column %d: not an int64: \"%.32s\"", c, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int
+col_id(struct store *st, const struct db_row *r, int c, uint64_t *out)
+{
+	int64_t v;
+
+	if (col_int(st, r, c, &v) == -1)
+		return -1;
+	if (v <= 0) {
+		store_seterr(st, "column %d: bad id %lld", c, (long long)v);
+		return -1;
+	}
+	*out = (uint64_t)v;
+	return 0;
+}
+
+static int
+col_text(struct store *st, const struct db_row *r, int c, char *buf,
+    size_t len)
+{
+	const char *s;
+
+	if (c >= r->ncol || (s = r->val[c]) == NULL) {
+		store_seterr(st, "column %d: missing text", c);
+		return -1;
+	}
+	if (strlen(s) >= len) {
+		store_seterr(st, "column %d: text too long", c);
+		return -1;
+	}
+	memcpy(buf, s, strlen(s) + 1);
+	return 0;
+}
+
+/* Row callback: the first column of the single row, as an int64. */
+static int
+row_int(struct store *st, const struct db_row *r, void *arg)
+{
+	return col_int(st, r, 0, arg);
+}
+
+/* Row callback: counts rows; keeps the first column as an id. */
+struct one_id {
+	int		n;
+	uint64_t	id;
+};
+
+static int
+row_id(struct store *st, const struct db_row *r, void *arg)
+{
+	struct one_id *o = arg;
+
+	if (o->n++ == 0)
+		return col_id(st, r, 0, &o->id);
+	return 0;
+}
+
+/* Collects converted rows into a growing array (the list calls). */
+typedef int (*row_conv)(struct store *, const struct db_row *, void *out);
+
+struct collect {
+	row_conv	 conv;
+	size_t		 size;	/* of one item */
+	size_t		 n, cap;
+	unsigned char	*items;
+};
+
+static int
+row_collect(struct store *st, const struct db_row *r, void *arg)
+{
+	struct collect *c = arg;
+	unsigned char *p;
+	size_t ncap;
+
+	if (c->n == c->cap) {
+		ncap = c->cap ? c->cap * 2 : 16;
+		if ((p = reallocarray(c->items, ncap, c->size)) == NULL) {
+			store_seterr(st, "out of memory");
+			return -1;
+		}
+		c->items = p;
+		c->cap = ncap;
+	}
+	if (c->conv(st, r, c->items + c->n * c->size) == -1)
+		return -1;
+	c->n++;
+	return 0;
+}
+
+/* Ids reach SQL as int64: anything above cannot exist. */
+static int
+id_ok(uint64_t id)
+{
+	return id > 0 && id <= (uint64_t)INT64_MAX;
+}
+
+/* ---- open, migrations --------------------------------------------------- */
+
+int64_t
+store_schema_latest(void)
+{
+	return schema_migrations[schema_nmigrations - 1].version;
+}
+
+int
+store_schema_version(struct store *st, int64_t *out)
+{
+	int64_t v = 0;
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL) {
+		store_seterr(st, "store_schema_version: NULL argument");
+		return -1;
+	}
+	if (q(st, "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+	    NULL, 0, row_int, &v) != DB_OK)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* One migration, in its own transaction under the migration lock. */
+static int
+migrate_one(struct store *st, const struct schema_migration *m)
+{
+	struct db_param p[3];
+	struct one_id found = { 0, 0 };
+	int64_t cur;
+	size_t i;
+
+	if (tx_begin_locked(st) == -1)
+		return -1;
+	if (q(st, schema_version_table, NULL, 0, NULL, NULL) != DB_OK ||
+	    store_schema_version(st, &cur) == -1)
+		goto fail;
+	if (cur > store_schema_latest()) {
+		store_seterr(st, "database schema version %lld is newer than "
+		    "this build (%lld)", (long long)cur,
+		    (long long)store_schema_latest());
+		goto fail;
+	}
+	p[0] = pint(m->version);
+	if (q(st, "SELECT version FROM schema_version WHERE version = $1",
+	    p, 1, row_id, &found) != DB_OK)
+		goto fail;
+	if (found.n > 0) {
+		tx_rollback(st);
+		return 0;
+	}
+	for (i = 0; i < m->nstmts; i++) {
+		if ((m->stmts[i].engines & st->eng->mask) == 0)
+			continue;
+		if (q(st, m->stmts[i].sql, NULL, 0, NULL, NULL) != DB_OK) {
+			char e[sizeof(st->err)];
+
+			memcpy(e, st->err, sizeof(e));
+			store_seterr(st, "migration %lld (%s), statement %zu: "
+			    "%s", (long long)m->version, m->name, i, e);
+			goto fail;
+		}
+	}
+	p[1] = ptext(m->name);
+	p[2] = pint((int64_t)time(NULL));
+	if (q(st, "INSERT INTO schema_version (version, name, applied_at) "
+	    "VALUES ($1, $2, $3)", p, 3, NULL, NULL) != DB_OK)
+		goto fail;
+	return tx_commit(st);
+fail:
+	tx_rollback(st);
+	return -1;
+}
+
+static int
+migrate(struct store *st)
+{
+	size_t i;
+
+	for (i = 0; i < schema_nmigrations; i++) {
+		if (schema_migrations[i].version <= 0 || (i > 0 &&
+		    schema_migrations[i].version <=
+		    schema_migrations[i - 1].version)) {
+			store_seterr(st, "schema: migrations out of order");
+			return -1;
+		}
+		if (migrate_one(st, &schema_migrations[i]) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+struct store *
+store_open(const char *url, char *err, size_t errlen)
+{
+	struct store *st;
+	const char *path;
+	int rc;
+
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (url == NULL || *url == '\0') {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "store: empty database URL");
+		return NULL;
+	}
+	if (sodium_init() < 0) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "store: sodium_init failed");
+		return NULL;
+	}
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	if (strncmp(url, "postgresql://", 13) == 0 ||
+	    strncmp(url, "postgres://", 11) == 0)
+		rc = store_pg_open(st, url);
+	else {
+		path = url;
+		if (strncmp(path, "sqlite://", 9) == 0)
+			path += 9;
+		else if (strncmp(path, "sqlite:", 7) == 0)
+			path += 7;
+		rc = store_sqlite_open(st, path);
+	}
+	if (rc != DB_OK || migrate(st) == -1) {
+		if (err != NULL && errlen > 0)
+			snprintf(err, errlen, "%s", st->err);
+		store_close(st);
+		return NULL;
+	}
+	st->err[0] = '\0';
+	return st;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	if (st->eng != NULL)
+		st->eng->close(st);
+	free(st);
+}
+
+/* ---- agents ------------------------------------------------------------- */
+
+#define AGENT_COLS	"id, name, pubkey, grade, enabled, created_at"
+
+static int
+name_ok(const char *s, int strict)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > STORE_NAME_MAX)
+		return 0;
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (strict ? !(isalnum(c) || c == '.' || c == '_' ||
+		    c == '-') : (c < 0x20 || c > 0x7e))
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * Standard padded base64 of exactly 32 bytes, nothing after it.  The key
+ * and its canonical text go to key/canon (canon: 64 bytes).
+ */
+static int
+pubkey_decode(const char *b64, unsigned char key[STORE_PUBKEY_LEN],
+    char *canon)
+{
+	const char *end = NULL;
+	size_t n = 0, len;
+
+	if (b64 == NULL || (len = strlen(b64)) == 0 || len >= 64)
+		return -1;
+	if (sodium_base642bin(key, STORE_PUBKEY_LEN, b64, len, NULL, &n, &end,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || n != STORE_PUBKEY_LEN ||
+	    end != b64 + len)
+		return -1;
+	sodium_bin2base64(canon, 64, key, STORE_PUBKEY_LEN,
+	    sodium_base64_VARIANT_ORIGINAL);
+	return 0;
+}
+
+static int
+agent_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_agent *a = out;
+	char grade[4];
+	int64_t en;
+
+	memset(a, 0, sizeof(*a));
+	if (col_id(st, r, 0, &a->id) == -1 ||
+	    col_text(st, r, 1, a->name, sizeof(a->name)) == -1 ||
+	    col_text(st, r, 2, a->pubkey_b64, sizeof(a->pubkey_b64)) == -1 ||
+	    col_text(st, r, 3, grade, sizeof(grade)) == -1 ||
+	    col_int(st, r, 4, &en) == -1 ||
+	    col_int(st, r, 5, &a->created_at) == -1)
+		return -1;
+	if (pubkey_decode(a->pubkey_b64, a->pubkey, a->pubkey_b64) == -1) {
+		store_seterr(st, "agent %llu: stored public key is corrupt",
+		    (unsigned long long)a->id);
+		return -1;
+	}
+	a->grade = grade[0];
+	a->enabled = en != 0;
+	return 0;
+}
+
+int
+store_agent_add(struct store *st, const char *name, const char *pubkey_b64,
+    char grade, uint64_t *out_id)
+{
+	struct db_param p[4];
+	struct one_id got = { 0, 0 };
+	unsigned char key[STORE_PUBKEY_LEN];
+	char canon[64], g[2] = { grade, '\0' };
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out_id == NULL) {
+		store_seterr(st, "store_agent_add: NULL argument");
+		return -1;
+	}
+	if (!name_ok(name, 1)) {
+		store_seterr(st, "agent name must be 1..%d of A-Z a-z 0-9 . _ -",
+		    STORE_NAME_MAX);
+		return -1;
+	}
+	if (pubkey_decode(pubkey_b64, key, canon) == -1) {
+		store_seterr(st, "agent public key must be a 32-byte Ed25519 "
+		    "key in standard base64");
+		return -1;
+	}
+	if (grade < 'A' || grade > 'Z') {
+		store_seterr(st, "agent grade must be one letter A..Z");
+		return -1;
+	}
+	p[0] = ptext(name);
+	p[1] = ptext(canon);
+	p[2] = ptext(g);
+	p[3] = pint((int64_t)time(NULL));
+	rc = q(st, "INSERT INTO agents (name, pubkey, grade, enabled, "
+	    "created_at) VALUES ($1, $2, $3, 1, $4) RETURNING id",
+	    p, 4, row_id, &got);
+	if (rc == DB_CONFLICT) {
+		got.n = 0;
+		if (q(st, "SELECT id FROM agents WHERE name = $1", p, 1,
+		    row_id, &got) != DB_OK)
+			return -1;
+		if (got.n > 0)
+			store_seterr(st, "agent name \"%s\" is taken", name);
+		else
+			store_seterr(st, "this public key is already "
+			    "registered to another agent");
+		return -1;
+	}
+	if (rc != DB_OK)
+		return -1;
+	if (got.n != 1) {
+		store_seterr(st, "agent insert returned no id");
+		return -1;
+	}
+	*out_id = got.id;
+	return 0;
+}
+
+int
+store_agent_get(struct store *st, uint64_t id, struct store_agent *out)
+{
+	struct collect c = { agent_conv, sizeof(struct store_agent), 0, 0,
+	    NULL };
+	struct db_param p[1];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL) {
+		store_seterr(st, "store_agent_get: NULL argument");
+		return -1;
+	}
+	if (!id_ok(id))
+		return 1;
+	p[0] = pint((int64_t)id);
+	rc = q(st, "SELECT " AGENT_COLS " FROM agents WHERE id = $1", p, 1,
+	    row_collect, &c);
+	if (rc == DB_OK && c.n == 1)
+		memcpy(out, c.items, sizeof(*out));
+	free(c.items);
+	if (rc != DB_OK)
+		return -1;
+	return c.n == 1 ? 0 : 1;
+}
+
+int
+store_agent_list(struct store *st, store_agent_cb cb, void *arg)
+{
+	struct collect c = { agent_conv, sizeof(struct store_agent), 0, 0,
+	    NULL };
+	struct store_agent *a;
+	size_t i;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (cb == NULL) {
+		store_seterr(st, "store_agent_list: NULL callback");
+		return -1;
+	}
+	if (q(st, "SELECT " AGENT_COLS " FROM agents ORDER BY id", NULL, 0,
+	    row_collect, &c) != DB_OK) {
+		free(c.items);
+		return -1;
+	}
+	a = (struct store_agent *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&a[i], arg);
+	free(c.items);
+	return rc;
+}
+
+int
+store_agent_set_enabled(struct store *st, uint64_t id, int enabled)
+{
+	struct db_param p[2];
+	struct one_id got = { 0, 0 };
+
+	if (st == NULL)
+		return -1;
+	if (!id_ok(id))
+		return 1;
+	p[0] = pint(enabled != 0);
+	p[1] = pint((int64_t)id);
+	if (q(st, "UPDATE agents SET enabled = $1 WHERE id = $2 RETURNING id",
+	    p, 2, row_id, &got) != DB_OK)
+		return -1;
+	return got.n > 0 ? 0 : 1;
+}
+
+/* ---- tokens ------------------------------------------------------------- */
+
+#define TOKEN_COLS	"id, name, hash, quota, used, models, expires_at, " \
+			"enabled, created_at"
+
+static int
+hash_ok(const char *h)
+{
+	size_t i;
+
+	if (h == NULL || strlen(h) != STORE_HASH_HEX_LEN)
+		return 0;
+	for (i = 0; i < STORE_HASH_HEX_LEN; i++)
+		if (!((h[i] >= '0' && h[i] <= '9') ||
+		    (h[i] >= 'a' && h[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* "" or name(,name)*: printable ASCII without spaces, none empty. */
+static int
+models_ok(const char *s)
+{
+	size_t n;
+	int empty = 1;
+
+	if (s == NULL || (n = strlen(s)) > STORE_MODELS_MAX)
+		return 0;
+	if (n == 0)
+		return 1;
+	for (; *s != '\0'; s++) {
+		if (*s == ',') {
+			if (empty)
+				return 0;
+			empty = 1;
+		} else if (*s <= 0x20 || *s > 0x7e)
+			return 0;
+		else
+			empty = 0;
+	}
+	return !empty;
+}
+
+static int
+token_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_token *t = out;
+	int64_t en;
+
+	memset(t, 0, sizeof(*t));
+	if (col_id(st, r, 0, &t->id) == -1 ||
+	    col_text(st, r, 1, t->name, sizeof(t->name)) == -1 ||
+	    col_text(st, r, 2, t->hash_hex, sizeof(t->hash_hex)) == -1 ||
+	    col_int(st, r, 3, &t->quota_micros) == -1 ||
+	    col_int(st, r, 4, &t->used_micros) == -1 ||
+	    col_text(st, r, 5, t->models_csv, sizeof(t->models_csv)) == -1 ||
+	    col_int(st, r, 6, &t->expires_at) == -1 ||
+	    col_int(st, r, 7, &en) == -1 ||
+	    col_int(st, r, 8, &t->created_at) == -1)
+		return -1;
+	t->enabled = en != 0;
+	return 0;
+}
+
+int
+store_token_create(struct store *st, const char *name, const char *hash_hex,
+    int64_t quota_micros, const char *models_csv, int64_t expires_at,
+    uint64_t *out_id)
+{
+	struct db_param p[6];
+	struct one_id got = { 0, 0 };
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out_id == NULL) {
+		store_seterr(st, "store_token_create: NULL argument");
+		return -1;
+	}
+	if (!name_ok(name, 0)) {
+		store_seterr(st, "token name must be 1..%d printable ASCII "
+		    "characters", STORE_NAME_MAX);
+		return -1;
+	}
+	if (!hash_ok(hash_hex)) {
+		store_seterr(st, "token hash must be 64 lowercase hex digits");
+		return -1;
+	}
+	if (quota_micros < STORE_QUOTA_UNLIMITED) {
+		store_seterr(st, "token quota must be -1 (unlimited) or >= 0");
+		return -1;
+	}
+	if (!models_ok(models_csv)) {
+		store_seterr(st, "token models must be \"\" or a comma-"
+		    "separated list of model names (at most %d bytes)",
+		    STORE_MODELS_MAX);
+		return -1;
+	}
+	if (expires_at < 0) {
+		store_seterr(st, "token expiry must be 0 (never) or a unix "
+		    "time");
+		return -1;
+	}
+	p[0] = ptext(name);
+	p[1] = ptext(hash_hex);
+	p[2] = pint(quota_micros);
+	p[3] = ptext(models_csv);
+	p[4] = pint(expires_at);
+	p[5] = pint((int64_t)time(NULL));
+	rc = q(st, "INSERT INTO tokens (name, hash, quota, used, models, "
+	    "expires_at, enabled, created_at) "
+	    "VALUES ($1, $2, $3, 0, $4, $5, 1, $6) RETURNING id",
+	    p, 6, row_id, &got);
+	if (rc == DB_CONFLICT) {
+		store_seterr(st, "a token with this hash already exists");
+		return -1;
+	}
+	if (rc != DB_OK)
+		return -1;
+	if (got.n != 1) {
+		store_seterr(st, "token insert returned no id");
+		return -1;
+	}
+	*out_id = got.id;
+	return 0;
+}
+
+int
+store_token_list(struct store *st, store_token_cb cb, void *arg)
+{
+	struct collect c = { token_conv, sizeof(struct store_token), 0, 0,
+	    NULL };
+	struct store_token *t;
+	size_t i;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (cb == NULL) {
+		store_seterr(st, "store_token_list: NULL callback");
+		return -1;
+	}
+	if (q(st, "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", NULL, 0,
+	    row_collect, &c) != DB_OK) {
+		free(c.items);
+		return -1;
+	}
+	t = (struct store_token *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&t[i], arg);
+	free(c.items);
+	return rc;
+}
+
+int
+store_token_disable(struct store *st, uint64_t id)
+{
+	struct db_param p[1];
+	struct one_id got = { 0, 0 };
+
+	if (st == NULL)
+		return -1;
+	if (!id_ok(id))
+		return 1;
+	p[0] = pint((int64_t)id);
+	if (q(st, "UPDATE tokens SET enabled = 0 WHERE id = $1 RETURNING id",
+	    p, 1, row_id, &got) != DB_OK)
+		return -1;
+	return got.n > 0 ? 0 : 1;
+}
+
+int
+store_token_get_by_hash(struct store *st, const char *hash_hex,
+    struct store_token *out)
+{
+	struct collect c = { token_conv, sizeof(struct store_token), 0, 0,
+	    NULL };
+	struct db_param p[1];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL) {
+		store_seterr(st, "store_token_get_by_hash: NULL argument");
+		return -1;
+	}
+	if (!hash_ok(hash_hex)) {
+		store_seterr(st, "token hash must be 64 lowercase hex digits");
+		return -1;
+	}
+	p[0] = ptext(hash_hex);
+	rc = q(st, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1", p, 1,
+	    row_collect, &c);
+	if (rc == DB_OK && c.n == 1)
+		memcpy(out, c.items, sizeof(*out));
+	free(c.items);
+	if (rc != DB_OK)
+		return -1;
+	return c.n == 1 ? 0 : 1;
+}

@@ -1,0 +1,116 @@
+/*
+ * billing/store: the billing database, as the billing process sees it.
+ * One interface, two engines: SQLite (WAL, the embedded default) and
+ * PostgreSQL (libpq, for several hubs).  Both carry the same schema and the
+ * same migrations (billing/schema.c), applied by store_open().
+ *
+ * Only the billing process calls this; every call blocks until the database
+ * answers.  The store is not thread-safe: one struct store per thread.
+ *
+ * Conventions of every call:
+ *   - returns 0 on success, -1 on error (store_errmsg() then says why);
+ *     calls that look something up return 1 when it does not exist;
+ *   - bad input (NULL, too long, malformed) is refused with -1 and a
+ *     message, never a crash;
+ *   - money is int64 micro-units, never floating point.
+ */
+#ifndef SWB_BILLING_STORE_H
+#define SWB_BILLING_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/*
+ * url: "sqlite:PATH", "sqlite://PATH", a bare PATH (SQLite), or
+ * "postgresql://..." / "postgres://..." (any libpq connection URI).
+ * Creates the database file if needed (SQLite, mode 0600), connects, and
+ * applies every pending migration, each in its own transaction.  Running it
+ * again on an up-to-date database changes nothing.  A database whose schema
+ * is newer than this build is refused.  NULL on error, with a message in err.
+ */
+struct store	*store_open(const char *url, char *err, size_t errlen);
+void		 store_close(struct store *);
+/* The last error on this store ("" if none); never NULL. */
+const char	*store_errmsg(const struct store *);
+/* "sqlite" or "postgresql". */
+const char	*store_engine(const struct store *);
+/* Highest migration applied to the database; the one this build knows. */
+int		 store_schema_version(struct store *, int64_t *out);
+int64_t		 store_schema_latest(void);
+
+/* ---- agents ------------------------------------------------------------ */
+
+#define STORE_NAME_MAX		63	/* agent and token names, bytes */
+#define STORE_PUBKEY_LEN	32	/* Ed25519 public key */
+
+struct store_agent {
+	uint64_t	id;		/* > 0, assigned by the store */
+	char		name[STORE_NAME_MAX + 1];
+	char		pubkey_b64[64];	/* canonical standard base64 (44 chars) */
+	unsigned char	pubkey[STORE_PUBKEY_LEN];
+	char		grade;		/* 'A'..'Z' */
+	int		enabled;	/* 0 or 1 */
+	int64_t		created_at;	/* unix seconds */
+};
+
+/*
+ * name: 1..63 of [A-Za-z0-9._-], unique.  pubkey_b64: a 32-byte Ed25519 key
+ * in standard, padded base64; one public key belongs to one agent only.
+ * grade: 'A'..'Z'.  New agents are enabled.  On success *out_id is set.
+ */
+int	store_agent_add(struct store *, const char *name,
+	    const char *pubkey_b64, char grade, uint64_t *out_id);
+/* 0 found (*out filled), 1 no such agent, -1 error. */
+int	store_agent_get(struct store *, uint64_t id, struct store_agent *out);
+/*
+ * Calls cb once per agent, in id order.  The rows are read before the first
+ * call, so cb may call the store.  A nonzero return from cb stops the walk
+ * and is returned; otherwise 0, or -1 on error.
+ */
+typedef int (*store_agent_cb)(const struct store_agent *, void *arg);
+int	store_agent_list(struct store *, store_agent_cb cb, void *arg);
+/* enabled: 0 disables, nonzero enables.  0 ok, 1 no such agent, -1 error. */
+int	store_agent_set_enabled(struct store *, uint64_t id, int enabled);
+
+/* ---- virtual tokens ---------------------------------------------------- */
+
+#define STORE_HASH_HEX_LEN	64	/* sha256 of the secret, lowercase hex */
+#define STORE_MODELS_MAX	511	/* bytes of models_csv */
+#define STORE_QUOTA_UNLIMITED	(-1)
+
+struct store_token {
+	uint64_t	id;		/* > 0, assigned by the store */
+	char		name[STORE_NAME_MAX + 1];
+	char		hash_hex[STORE_HASH_HEX_LEN + 1];
+	int64_t		quota_micros;	/* STORE_QUOTA_UNLIMITED or >= 0 */
+	int64_t		used_micros;	/* spent so far; 0 at creation */
+	char		models_csv[STORE_MODELS_MAX + 1]; /* "" = any model */
+	int64_t		expires_at;	/* unix seconds, 0 = never */
+	int		enabled;	/* 0 or 1 */
+	int64_t		created_at;	/* unix seconds */
+};
+
+/*
+ * name: 1..63 printable ASCII bytes (need not be unique).  hash_hex: 64
+ * lowercase hex digits, unique.  quota_micros: -1 (unlimited) or >= 0.
+ * models_csv: "" or comma-separated model names (printable ASCII, no
+ * spaces, none empty).  expires_at: 0 or a unix time.
+ */
+int	store_token_create(struct store *, const char *name,
+	    const char *hash_hex, int64_t quota_micros, const char *models_csv,
+	    int64_t expires_at, uint64_t *out_id);
+/* As store_agent_list, in id order. */
+typedef int (*store_token_cb)(const struct store_token *, void *arg);
+int	store_token_list(struct store *, store_token_cb cb, void *arg);
+/* 0 ok (also when already disabled), 1 no such token, -1 error. */
+int	store_token_disable(struct store *, uint64_t id);
+/*
+ * 0 found, 1 unknown hash, -1 error (including a malformed hash).
+ * Disabled and expired tokens are returned too: the caller decides.
+ */
+int	store_token_get_by_hash(struct store *, const char *hash_hex,
+	    struct store_token *out);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * billing/store_sqlite: the SQLite engine of the store (the embedded
+ * default).  Owns the sqlite3 handle: opening it with WAL, synchronous=FULL
+ * (money: a commit survives power loss), foreign keys and a busy timeout;
+ * running one parameterised statement at a time; mapping errors.
+ */
+#include "billing/schema.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#define SQ_BUSY_MS	5000
+
+static int
+sq_fail(struct store *st, sqlite3 *db, const char *what)
+{
+	store_seterr(st, "sqlite: %s: %s", what, sqlite3_errmsg(db));
+	return DB_ERR;
+}
+
+/* Binds parameter i of stmt, named "$k", to p[k - 1]. */
+static int
+sq_bind(struct store *st, sqlite3_stmt *stmt, int i,
+    const struct db_param *p, int np)
+{
+	const char *name = sqlite3_bind_parameter_name(stmt, i);
+	const struct db_param *v;
+	char *end;
+	long k;
+	int rc;
+
+	if (name == NULL || name[0] != '$' || name[1] < '1' || name[1] > '9') {
+		store_seterr(st, "sqlite: parameter %d is not $N", i);
+		return DB_ERR;
+	}
+	errno = 0;
+	k = strtol(name + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || k < 1 || k > np) {
+		store_seterr(st, "sqlite: parameter %s has no value", name);
+		return DB_ERR;
+	}
+	v = &p[k - 1];
+	switch (v->type) {
+	case DB_PINT:
+		rc = sqlite3_bind_int64(stmt, i, v->i);
+		break;
+	case DB_PTEXT:
+		if (v->s == NULL) {
+			rc = sqlite3_bind_null(stmt, i);
+			break;
+		}
+		rc = sqlite3_bind_text(stmt, i, v->s, -1, SQLITE_STATIC);
+		break;
+	default:
+		rc = sqlite3_bind_null(stmt, i);
+		break;
+	}
+	if (rc != SQLITE_OK)
+		return sq_fail(st, sqlite3_db_handle(stmt), "bind");
+	return DB_OK;
+}
+
+static int
+sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
+    db_row_cb cb, void *arg)
+{
+	sqlite3 *db = st->db;
+	sqlite3_stmt *stmt = NULL;
+	const char *tail = NULL, *vals[DB_MAXCOL];
+	struct db_row row;
+	int rc, i, n, ret = DB_OK, ext;
+
+	if (np < 0 || np > DB_MAXPARAM) {
+		store_seterr(st, "sqlite: too many parameters");
+		return DB_ERR;
+	}
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, &tail) != SQLITE_OK)
+		return sq_fail(st, db, "prepare");
+	if (stmt == NULL) {
+		store_seterr(st, "sqlite: empty statement");
+		return DB_ERR;
+	}
+	while (tail != NULL && (*tail == ' ' || *tail == '\n' ||
+	    *tail == '\t' || *tail == ';'))
+		tail++;
+	if (tail != NULL && *tail != '\0') {
+		store_seterr(st, "sqlite: more than one statement");
+		ret = DB_ERR;
+		goto out;
+	}
+	n = sqlite3_bind_parameter_count(stmt);
+	for (i = 1; i <= n; i++)
+		if ((ret = sq_bind(st, stmt, i, p, np)) != DB_OK)
+			goto out;
+
+	row.ncol = sqlite3_column_count(stmt);
+	row.val = vals;
+	if (row.ncol > DB_MAXCOL) {
+		store_seterr(st, "sqlite: too many result columns");
+		ret = DB_ERR;
+		goto out;
+	}
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		for (i = 0; i < row.ncol; i++) {
+			if (sqlite3_column_type(stmt, i) == SQLITE_NULL) {
+				vals[i] = NULL;
+				continue;
+			}
+			vals[i] = (const char *)sqlite3_column_text(stmt, i);
+			if (vals[i] == NULL) {
+				ret = sq_fail(st, db, "column");
+				goto out;
+			}
+		}
+		if (cb != NULL && cb(st, &row, arg) != 0) {
+			ret = DB_ERR;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		ext = sqlite3_extended_errcode(db);
+		ret = sq_fail(st, db, "step");
+		if (ext == SQLITE_CONSTRAINT_UNIQUE ||
+		    ext == SQLITE_CONSTRAINT_PRIMARYKEY)
+			ret = DB_CONFLICT;
+	}
+out:
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+static int
+sq_begin_locked(struct store *st)
+{
+	/* IMMEDIATE takes the write lock now, waiting up to busy_timeout. */
+	return sq_query(st, "BEGIN IMMEDIATE", NULL, 0, NULL, NULL);
+}
+
+static void
+sq_close(struct store *st)
+{
+	if (st->db != NULL)
+		sqlite3_close(st->db);
+	st->db = NULL;
+}
+
+static const struct store_engine sqlite_engine = {
+	.name = "sqlite",
+	.mask = SCHEMA_SQLITE,
+	.query = sq_query,
+	.begin_locked = sq_begin_locked,
+	.close = sq_close,
+};
+
+/* PRAGMA whose one-row answer must be `want' (case-insensitive). */
+static int
+sq_pragma_check(struct store *st, sqlite3 *db, const char *sql,
+    const char *want)
+{
+	sqlite3_stmt *stmt = NULL;
+	const char *got;
+	int ok = 0;
+
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+		return sq_fail(st, db, sql);
+	if (sqlite3_step(stmt) == SQLITE_ROW) {
+		got = (const char *)sqlite3_column_text(stmt, 0);
+		ok = got != NULL && strcasecmp(got, want) == 0;
+		if (!ok)
+			store_seterr(st, "sqlite: %s: got \"%s\", want \"%s\"",
+			    sql, got ? got : "(null)", want);
+	} else
+		sq_fail(st, db, sql);
+	sqlite3_finalize(stmt);
+	return ok ? DB_OK : DB_ERR;
+}
+
+int
+store_sqlite_open(struct store *st, const char *path)
+{
+	sqlite3 *db = NULL;
+	int fd, memory;
+
+	if (path == NULL || *path == '\0') {
+		store_seterr(st, "sqlite: empty database path");
+		return DB_ERR;
+	}
+	memory = strcmp(path, ":memory:") == 0;
+	/* The file holds token hashes: create it private to us. */
+	if (!memory) {
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd == -1) {
+			store_seterr(st, "sqlite: %s: %s", path,
+			    strerror(errno));
+			return DB_ERR;
+		}
+		close(fd);
+	}
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		if (db == NULL) {
+			store_seterr(st, "sqlite: %s: out of memory", path);
+			return DB_ERR;
+		}
+		store_seterr(st, "sqlite: %s: %s", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return DB_ERR;
+	}
+	sqlite3_extended_result_codes(db, 1);
+	sqlite3_busy_timeout(db, SQ_BUSY_MS);
+	if (sq_pragma_check(st, db, "PRAGMA journal_mode=WAL",
+	    memory ? "memory" : "wal") != DB_OK)
+		goto fail;
+	if (sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) !=
+	    SQLITE_OK || sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL,
+	    NULL) != SQLITE_OK) {
+		sq_fail(st, db, "pragma");
+		goto fail;
+	}
+	if (sq_pragma_check(st, db, "PRAGMA synchronous", "2") != DB_OK ||
+	    sq_pragma_check(st, db, "PRAGMA foreign_keys", "1") != DB_OK)
+		goto fail;
+	st->eng = &sqlite_engine;
+	st->db = db;
+	return DB_OK;
+fail:
+	sqlite3_close(db);
+	return DB_ERR;
+}

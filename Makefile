@@ -30,6 +30,7 @@ HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c gateway/*.c tunnel
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) agent/platform/linux.c
 CTL_SRC   := $(wildcard tools/hubctl*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+TOOL_SRC  := $(wildcard tests/tools/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -37,6 +38,7 @@ LIBSWB   := $(BUILD)/libswb.a
 LIBHUB   := $(BUILD)/libhub.a
 LIBAGENT := $(BUILD)/libagent.a
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
 .PHONY: all asan test unit integration deps run fuzz lint clean test-build
 all: $(BUILD)/hubd $(BUILD)/agentd $(BUILD)/hubctl
@@ -63,7 +65,11 @@ $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBHUB) $(LIBAGENT) $(LIBSWB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
-unit-bin: all $(UNITS)
+$(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIBAGENT) $(LIBSWB)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+unit-bin: all $(UNITS) $(TOOLS)
 .PHONY: unit-bin
 
 asan:

@@ -2,13 +2,13 @@
  * lib/msg: buffering, framing and validation of inter-process messages.
  */
 #include "lib/msg.h"
+#include "lib/clock.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 
@@ -185,20 +185,11 @@ msg_next(struct msg_conn *c, struct msg *m, char *err, size_t errlen)
 	return 1;
 }
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int
 wait_fd(int fd, short ev, int64_t deadline)
 {
 	struct pollfd p = { fd, ev, 0 };
-	int64_t left = deadline - now_ms();
+	int64_t left = deadline - clock_mono_ms();
 	int rc;
 
 	if (left < 0)
@@ -222,7 +213,7 @@ msg_send_blocking(int fd, const struct msg_rules *r, uint16_t type,
 		return -1;
 	}
 	while ((rc = msg_flush(&c)) == 0)
-		if (wait_fd(fd, POLLOUT, now_ms() + 5000) <= 0)
+		if (wait_fd(fd, POLLOUT, clock_mono_ms() + 5000) <= 0)
 			break;
 	msg_conn_free(&c);
 	return rc == 1 ? 0 : -1;
@@ -254,7 +245,7 @@ int
 msg_recv_blocking(int fd, const struct msg_rules *r, struct msg *m,
     int timeout_ms, char *err, size_t errlen)
 {
-	int64_t deadline = now_ms() + timeout_ms;
+	int64_t deadline = clock_mono_ms() + timeout_ms;
 	int rc;
 
 	m->data = NULL;

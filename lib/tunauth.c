@@ -63,17 +63,27 @@ tunauth_verify(const unsigned char sig[TUNAUTH_SIG_LEN],
 }
 
 int
-tunauth_spki_pin(X509 *cert, char *out, size_t outlen)
+tunauth_spki_sha256(X509 *cert, unsigned char out[32])
 {
-	unsigned char *der = NULL, hash[SHA256_DIGEST_LENGTH];
-	unsigned char b64[64];
+	unsigned char *der = NULL;
 	int len;
 
 	len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &der);
 	if (len <= 0)
 		return -1;
-	SHA256(der, (size_t)len, hash);
+	SHA256(der, (size_t)len, out);
 	OPENSSL_free(der);
+	return 0;
+}
+
+int
+tunauth_spki_pin(X509 *cert, char *out, size_t outlen)
+{
+	unsigned char hash[SHA256_DIGEST_LENGTH];
+	unsigned char b64[64];
+
+	if (tunauth_spki_sha256(cert, hash) != 0)
+		return -1;
 	EVP_EncodeBlock(b64, hash, sizeof(hash));
 	if ((size_t)snprintf(out, outlen, "sha256//%s", b64) >= outlen)
 		return -1;

@@ -51,6 +51,8 @@ int tunauth_verify(const unsigned char sig[TUNAUTH_SIG_LEN],
  * SubjectPublicKeyInfo (DER), as curl's --pinnedpubkey writes them.
  */
 int tunauth_spki_pin(X509 *cert, char *out, size_t outlen);
+/* The raw SHA-256 of cert's SubjectPublicKeyInfo.  0 or -1. */
+int tunauth_spki_sha256(X509 *cert, unsigned char out[32]);
 /* Is the pin of cert one of the comma-separated pins?  1 yes, 0 no. */
 int tunauth_pin_match(X509 *cert, const char *pins);
 

@@ -176,7 +176,7 @@ admin_accept(struct master *m)
 		memset(c, 0, sizeof(*c));
 		c->fd = fd;
 		msg_conn_init(&c->conn, fd, &ipc_admin_rules);
-		c->deadline = sb_mono_ms() + ADMIN_TIMEOUT_MS;
+		c->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
 	}
 }
 
@@ -207,7 +207,7 @@ dispatch(struct master *m, struct admin_client *c, char *payload, uint32_t len)
 			return;
 		}
 		c->waiting = 1;
-		c->deadline = sb_mono_ms() + ADMIN_TIMEOUT_MS;
+		c->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
 		return;
 	}
 	snprintf(msg, sizeof(msg), "unknown command '%.64s'", argv[0]);
@@ -302,7 +302,7 @@ static void
 cmd_status(struct master *m, struct admin_client *c, int argc, char **argv)
 {
 	json_t *o, *children = json_array();
-	int64_t now = sb_now_ms();
+	int64_t now = clock_wall_ms();
 
 	for (uint32_t i = 0; i < m->nprocs; i++) {
 		const struct proc *p = &m->procs[i];
@@ -318,7 +318,7 @@ cmd_status(struct master *m, struct admin_client *c, int argc, char **argv)
 	}
 	o = json_pack("{s:b, s:i, s:I, s:I, s:s, s:b, s:{s:s, s:s}, s:o}",
 	    "ok", 1, "pid", (int)getpid(),
-	    "uptime_s", (json_int_t)((sb_mono_ms() - m->started_mono) / 1000),
+	    "uptime_s", (json_int_t)((clock_mono_ms() - m->started_mono) / 1000),
 	    "config_generation", (json_int_t)m->gen,
 	    "config_file", m->conf_path,
 	    "draining", m->stopping,

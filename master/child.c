@@ -41,7 +41,7 @@ begin_stop(struct child_env *env, const struct child_ops *ops, int64_t drain_ms)
 	if (env->stopping)
 		return;
 	env->stopping = 1;
-	env->stop_deadline_ms = sb_mono_ms() + drain_ms;
+	env->stop_deadline_ms = clock_mono_ms() + drain_ms;
 	log_info("stopping, draining for up to %lld ms", (long long)drain_ms);
 	if (ops->on_stop != NULL)
 		ops->on_stop(env);
@@ -195,11 +195,11 @@ int
 child_poll_loop(struct child_env *env, struct child_loop *loop)
 {
 	struct pollfd pfd[1 + 128];
-	int64_t next_tick = sb_mono_ms() + loop->tick_ms;
+	int64_t next_tick = clock_mono_ms() + loop->tick_ms;
 
 	for (;;) {
 		int n = 0, rc, timeout;
-		int64_t now = sb_mono_ms();
+		int64_t now = clock_mono_ms();
 
 		if (child_check_term(env, loop->ops) && (now >= env->stop_deadline_ms ||
 		    loop->busy == NULL || !loop->busy(env, loop->arg)))
@@ -230,10 +230,10 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 		for (int i = 1; rc > 0 && i < n; i++)
 			if (pfd[i].revents != 0 && loop->on_fd != NULL)
 				loop->on_fd(env, pfd[i].fd, pfd[i].revents, loop->arg);
-		if (sb_mono_ms() >= next_tick) {
+		if (clock_mono_ms() >= next_tick) {
 			if (loop->tick != NULL)
 				loop->tick(env, loop->arg);
-			next_tick = sb_mono_ms() + loop->tick_ms;
+			next_tick = clock_mono_ms() + loop->tick_ms;
 		}
 		if (env->stopping && (loop->busy == NULL || !loop->busy(env, loop->arg)))
 			return 0;

@@ -150,7 +150,7 @@ on_tick(lws_sorted_usec_list_t *sul)
 		cl->tick(cl);
 	if (child_check_term(cl->env, cl->ops)) {
 		child_lws_stop_accepting(cl);
-		if (sb_mono_ms() >= cl->env->stop_deadline_ms ||
+		if (clock_mono_ms() >= cl->env->stop_deadline_ms ||
 		    cl->busy == NULL || !cl->busy(cl)) {
 			cl->done = 1;
 			lws_cancel_service(cl->ctx);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -138,6 +139,19 @@ mkdir_p(const char *path)
 	return (mkdir(buf, 0700) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
+/* Every agent is a socket in the tunnel: allow as many as the system does. */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("cannot raise the open file limit: %s", strerror(errno));
+	}
+}
+
 int
 master_reload(struct master *m, char *err, size_t errlen)
 {
@@ -171,7 +185,7 @@ master_begin_stop(struct master *m, const char *why)
 		return;
 	m->stopping = 1;
 	atomic_store(&m->sb.hdr->draining, 1);
-	m->stop_deadline = sb_mono_ms() + m->conf.drain_timeout_ms + STOP_GRACE_MS;
+	m->stop_deadline = clock_mono_ms() + m->conf.drain_timeout_ms + STOP_GRACE_MS;
 	log_info("stopping (%s): children drain for up to %lld ms", why,
 	    (long long)m->conf.drain_timeout_ms);
 	proc_stop_all(m);
@@ -206,7 +220,7 @@ run(struct master *m)
 
 	for (;;) {
 		int n = 0, na = 0, np = 0, timeout = 1000;
-		int64_t now = sb_mono_ms(), next;
+		int64_t now = clock_mono_ms(), next;
 		char drain[64];
 
 		if (got_chld) {
@@ -322,10 +336,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(m.conf.log_level);
+	raise_fd_limit();
 	m.conf_path = path;
 	m.gen = 1;
 	m.admin_fd = -1;
-	m.started_mono = sb_mono_ms();
+	m.started_mono = clock_mono_ms();
 
 	if (mkdir_p(m.conf.run_dir) != 0)
 		fatal("run_dir %s: %s", m.conf.run_dir, strerror(errno));

@@ -47,7 +47,7 @@ sb_proc_update(struct master *m, struct proc *p, uint32_t state, int status)
 	s->pid = (int32_t)p->pid;
 	s->restarts = p->restarts;
 	if (state == SB_PROC_RUNNING)
-		s->started_ms = sb_now_ms();
+		s->started_ms = clock_wall_ms();
 	else
 		s->last_status = status;
 	sb_write_end(&s->seq);
@@ -118,7 +118,7 @@ proc_spawn(struct master *m, struct proc *p)
 
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		log_error("socketpair for %s: %s; retrying", p->name, strerror(errno));
-		p->respawn_at = sb_mono_ms() + 1000;
+		p->respawn_at = clock_mono_ms() + 1000;
 		return;
 	}
 	pid = fork();
@@ -126,7 +126,7 @@ proc_spawn(struct master *m, struct proc *p)
 		log_error("fork %s: %s; retrying", p->name, strerror(errno));
 		close(sv[0]);
 		close(sv[1]);
-		p->respawn_at = sb_mono_ms() + 1000;
+		p->respawn_at = clock_mono_ms() + 1000;
 		return;
 	}
 	if (pid == 0) {
@@ -139,7 +139,7 @@ proc_spawn(struct master *m, struct proc *p)
 	p->pid = pid;
 	p->ready = 0;
 	p->respawn_at = 0;
-	p->started_mono = sb_mono_ms();
+	p->started_mono = clock_mono_ms();
 	p->conf_gen = m->gen;		/* inherited at fork */
 	sb_proc_update(m, p, SB_PROC_RUNNING, 0);
 	log_info("started %s (pid %d)", p->name, (int)pid);
@@ -162,7 +162,7 @@ static void
 proc_exited(struct master *m, struct proc *p, int status)
 {
 	char how[128];
-	int64_t now = sb_mono_ms(), delay;
+	int64_t now = clock_mono_ms(), delay;
 	unsigned cleared;
 
 	describe_status(status, how, sizeof(how));

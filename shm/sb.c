@@ -2,9 +2,9 @@
  * shm/sb: creation, layout and seqlock access of the scoreboard.
  */
 #include "shm/sb.h"
+#include "lib/clock.h"
 
 #include <string.h>
-#include <time.h>
 #include <sys/mman.h>
 
 static size_t
@@ -50,7 +50,7 @@ sb_create(struct sb *sb, uint32_t max_agents, uint32_t max_channels)
 	sb->hdr->max_procs = SB_MAX_PROCS;
 	sb->hdr->max_agents = max_agents;
 	sb->hdr->max_channels = max_channels;
-	sb->hdr->started_ms = sb_now_ms();
+	sb->hdr->started_ms = clock_wall_ms();
 	atomic_store(&sb->hdr->config_gen, 1);
 	return 0;
 }
@@ -168,22 +168,4 @@ sb_clear_owner(const struct sb *sb, pid_t pid)
 		n++;
 	}
 	return n;
-}
-
-int64_t
-sb_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t
-sb_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

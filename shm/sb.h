@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
 #define SB_VERSION	1
@@ -139,7 +140,5 @@ void sb_read_channel(const struct sb *sb, uint32_t i, struct sb_channel *out);
 /* Master, after a child died: free every agent/channel slot it owned. */
 unsigned sb_clear_owner(const struct sb *sb, pid_t pid);
 
-int64_t sb_now_ms(void);	/* wall clock ms */
-int64_t sb_mono_ms(void);	/* monotonic ms */
 
 #endif

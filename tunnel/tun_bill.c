@@ -67,7 +67,7 @@ tun_bill_init(struct lws_vhost *vh)
 void
 tun_bill_tick(void)
 {
-	int64_t now = sb_mono_ms();
+	int64_t now = clock_mono_ms();
 
 	if (bill.fd >= 0 || now < next_dial)
 		return;

@@ -167,7 +167,7 @@ agent_slot_update(struct tun_conn *c)
 
 	sb_write_begin(&a->seq);
 	a->nchannels = (uint32_t)c->nchan;
-	a->last_heartbeat_ms = sb_now_ms();
+	a->last_heartbeat_ms = clock_wall_ms();
 	sb_write_end(&a->seq);
 }
 
@@ -293,7 +293,7 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	snprintf(a->name, sizeof(a->name), "%s", info->name);
 	snprintf(a->addr, sizeof(a->addr), "%s", c->addr);
 	a->grade = info->grade;
-	a->since_ms = sb_now_ms();
+	a->since_ms = clock_wall_ms();
 	a->last_heartbeat_ms = a->since_ms;
 	sb_write_end(&a->seq);
 	c->state = TC_ONLINE;
@@ -446,7 +446,7 @@ on_receive(struct tun_conn *c, const void *in, size_t len)
 		in = c->rx;
 		len = c->rx_len;
 	}
-	c->last_rx_ms = sb_mono_ms();
+	c->last_rx_ms = clock_mono_ms();
 	if (frame_decode(in, len, &f, err, sizeof(err)) != 0)
 		tun_close(c, "malformed frame: %s", err);
 	else {
@@ -495,7 +495,7 @@ conn_new(struct lws *wsi)
 	c->wsi = wsi;
 	c->serial = next_serial++;
 	c->slot = -1;
-	c->opened_ms = c->last_rx_ms = c->last_ping_ms = sb_mono_ms();
+	c->opened_ms = c->last_rx_ms = c->last_ping_ms = clock_mono_ms();
 	lws_get_peer_simple(wsi, ip, sizeof(ip));
 	snprintf(c->addr, sizeof(c->addr), "%s", ip);
 	c->next = tun_conns;
@@ -588,7 +588,7 @@ tun_protocol(void)
 void
 tun_tick(void)
 {
-	int64_t now = sb_mono_ms();
+	int64_t now = clock_mono_ms();
 	const struct hub_conf *cf = &tun_env->conf;
 
 	for (struct tun_conn *c = tun_conns; c != NULL; c = c->next) {
@@ -607,7 +607,7 @@ tun_tick(void)
 		}
 		if (now - c->last_ping_ms >= cf->tun_heartbeat_ms) {
 			c->last_ping_ms = now;
-			send_simple_u64(c, FRAME_PING, "ts", (uint64_t)sb_now_ms());
+			send_simple_u64(c, FRAME_PING, "ts", (uint64_t)clock_wall_ms());
 		}
 	}
 }

@@ -73,3 +73,72 @@ all_running() {
     [ "$(status_json | jq '[.children[] | select(.state=="running" and .pid>0)] | length')" = \
       "$(status_json | jq '.children | length')" ]
 }
+
+# make_certs DIR: a test CA, the hub's tunnel certificate and an impostor
+# certificate (same CA, another key) for the pinning tests.
+make_certs() {
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=switchboard test CA" 2>/dev/null
+    for n in hub other; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout "$d/$n.key" -out "$d/$n.csr" -subj "/CN=127.0.0.1" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$d/$n.ext"
+        openssl x509 -req -in "$d/$n.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" \
+            -CAcreateserial -days 2 -extfile "$d/$n.ext" -out "$d/$n.pem" 2>/dev/null
+    done
+    chmod 600 "$d"/*.key
+}
+# spki_pin CERT: sha256//BASE64 of the certificate's public key.
+spki_pin() {
+    echo "sha256//$(openssl x509 -in "$1" -pubkey -noout | openssl pkey -pubin -outform der |
+        openssl dgst -sha256 -binary | base64)"
+}
+tun_url() { echo "wss://$(status_json | jq -r .listen.tunnel)/tunnel/connect"; }
+
+# write_agent_ini FILE ID KEYFILE [PIN] [extra INI]: a test-build agent.
+write_agent_ini() {
+    local f=$1 id=$2 key=$3 pin=${4:-$(spki_pin "$SWB_TMP/certs/hub.pem")}
+    cat >"$f" <<INI
+[agent]
+id = $id
+key_file = $key
+hub_url = $(tun_url)
+hub_pin = $pin
+reconnect_min = 200ms
+reconnect_max = 2s
+heartbeat_interval = 1s
+state_dir = $SWB_TMP/agent-$id
+[test]
+ca_file = $SWB_TMP/certs/ca.pem
+[channel.main]
+provider = openai
+models = gpt-4o-mini,gpt-4o
+key = sk-test-provider-key
+rpm = 600
+tpm = 100000
+INI
+    if [ $# -gt 4 ]; then printf '%s\n' "$5" >>"$f"; fi
+}
+
+# hub_with_tunnel: certificates + a hub whose tunnel serves them.
+hub_with_tunnel() {
+    make_certs "$SWB_TMP/certs"
+    SWB_TUNNEL_INI="cert = $SWB_TMP/certs/hub.pem
+key = $SWB_TMP/certs/hub.key
+heartbeat_interval = ${SWB_HB:-500ms}
+heartbeat_timeout = ${SWB_HB_TIMEOUT:-2s}
+handshake_timeout = 2s" write_hub_ini "$SWB_TMP/hubd.ini"
+    start_hub "$SWB_TMP/hubd.ini"
+}
+
+# new_agent NAME: keygen + registration; sets AGENT_ID and AGENT_KEY.
+new_agent() {
+    local name=$1
+    AGENT_KEY=$SWB_TMP/$name.key
+    local pk; pk=$("$AGENTD" keygen -o "$AGENT_KEY")
+    AGENT_ID=$(ctl --json agent add "$name" "$pk" --grade B | jq -r .id)
+    [[ $AGENT_ID =~ ^[0-9]+$ ]] || fail "agent add $name failed"
+}
+agent_online() { ctl --json agents | jq -e --argjson id "$1" '.agents[] | select(.id==$id)' >/dev/null; }

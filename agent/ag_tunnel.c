@@ -1,0 +1,656 @@
+/*
+ * agent/ag_tunnel: the libwebsockets client of agentd's tunnel.
+ */
+#include "agent/ag_tunnel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <libwebsockets.h>
+#include <openssl/x509.h>
+#include <sodium.h>
+#include "lib/frame.h"
+#include "lib/log.h"
+#include "lib/tunauth.h"
+#include "lib/clock.h"
+
+#define AG_OUT_MAX	(8u * 1024 * 1024)
+
+enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
+
+struct ag_out {
+	struct ag_out *next;
+	size_t len;
+	unsigned char buf[];		/* LWS_PRE, then len bytes */
+};
+
+struct ag_link {
+	struct ag_tunnel *t;
+	uint64_t agent_id;
+	unsigned char sk[64];
+	struct lws *wsi;
+	enum link_state state;
+	unsigned attempt;		/* failed attempts since the last welcome */
+	int64_t next_try;		/* monotonic ms */
+	int64_t last_rx, last_ping;	/* monotonic ms */
+	unsigned char exporter[TUNAUTH_EXPORTER_LEN];
+	struct ag_out *out_head, *out_tail;
+	size_t out_bytes;
+	unsigned char *rx;
+	size_t rx_len;
+	char last_error[160];		/* logged once until it changes */
+	unsigned same_errors;
+	int pin_refused;		/* set by the verify callback */
+	int kicked;
+#if SWB_TEST_BUILD
+	unsigned char saved_auth[256];	/* AG_TEST_REPLAY */
+	size_t saved_auth_len;
+	int misbehaved;
+#endif
+};
+
+struct ag_tunnel {
+	const struct ag_conf *cf;
+	struct lws_context *ctx;
+	struct ag_link **links;
+	int nlinks;
+	int test_mode;
+	lws_sorted_usec_list_t sul;
+};
+
+int64_t
+ag_backoff_ms(int64_t min_ms, int64_t max_ms, unsigned attempt, uint32_t rnd)
+{
+	int64_t d = min_ms;
+
+	for (unsigned i = 0; i < attempt && d < max_ms; i++)
+		d *= 2;
+	if (d > max_ms)
+		d = max_ms;
+	/* "Equal jitter": never less than half, so a fleet spreads out but
+	 * no agent hammers the hub. */
+	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));
+}
+
+static void
+link_log_error(struct ag_link *l, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+link_log_error(struct ag_link *l, const char *fmt, ...)
+{
+	char buf[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (strcmp(buf, l->last_error) == 0) {
+		/* The same failure again: say so rarely, not in a loop. */
+		l->same_errors++;
+		if ((l->same_errors & (l->same_errors - 1)) == 0)
+			log_warn("agent %llu: still failing (%u times): %s",
+			    (unsigned long long)l->agent_id, l->same_errors + 1, buf);
+		return;
+	}
+	snprintf(l->last_error, sizeof(l->last_error), "%s", buf);
+	l->same_errors = 0;
+	log_warn("agent %llu: %s", (unsigned long long)l->agent_id, buf);
+}
+
+static void
+link_schedule(struct ag_link *l)
+{
+	const struct ag_conf *cf = l->t->cf;
+	int64_t d = ag_backoff_ms(cf->reconnect_min, cf->reconnect_max,
+	    l->attempt, randombytes_random());
+
+	l->attempt++;
+	l->state = LK_IDLE;
+	l->wsi = NULL;
+	l->next_try = clock_mono_ms() + d;
+	log_debug("agent %llu: reconnecting in %lld ms",
+	    (unsigned long long)l->agent_id, (long long)d);
+}
+
+static void
+link_reset(struct ag_link *l)
+{
+	while (l->out_head != NULL) {
+		struct ag_out *o = l->out_head;
+		l->out_head = o->next;
+		free(o);
+	}
+	l->out_tail = NULL;
+	l->out_bytes = 0;
+	free(l->rx);
+	l->rx = NULL;
+	l->rx_len = 0;
+}
+
+static int
+link_send(struct ag_link *l, struct frame_enc *e)
+{
+	const void *data;
+	size_t len;
+	struct ag_out *o;
+
+	if (frame_enc_finish(e, &data, &len) != 0 || l->wsi == NULL ||
+	    l->out_bytes + len > AG_OUT_MAX) {
+		log_warn("agent %llu: cannot send a %s frame",
+		    (unsigned long long)l->agent_id, frame_type_name(e->type));
+		frame_enc_free(e);
+		return -1;
+	}
+	o = malloc(sizeof(*o) + LWS_PRE + len);
+	if (o == NULL) {
+		frame_enc_free(e);
+		return -1;
+	}
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->buf + LWS_PRE, data, len);
+	frame_enc_free(e);
+	if (l->out_tail != NULL)
+		l->out_tail->next = o;
+	else
+		l->out_head = o;
+	l->out_tail = o;
+	l->out_bytes += len;
+	lws_callback_on_writable(l->wsi);
+	return 0;
+}
+
+static void
+link_connect(struct ag_link *l)
+{
+	const struct ag_conf *cf = l->t->cf;
+	struct lws_client_connect_info ci;
+
+	memset(&ci, 0, sizeof(ci));
+	ci.context = l->t->ctx;
+	ci.address = cf->hub_host;
+	ci.port = cf->hub_port;
+	ci.path = cf->hub_path;
+	ci.host = cf->hub_host;
+	ci.origin = cf->hub_host;
+	ci.protocol = "swb-tunnel";
+	ci.local_protocol_name = "swb-agent";
+	/* The pins, checked in the verify callback, are the trust anchor;
+	 * the name check adds nothing to a pinned key. */
+	ci.ssl_connection = LCCSCF_USE_SSL | LCCSCF_SKIP_SERVER_CERT_HOSTNAME_CHECK;
+	ci.opaque_user_data = l;
+	ci.pwsi = &l->wsi;
+	l->state = LK_CONNECTING;
+	l->pin_refused = 0;
+	l->kicked = 0;
+	if (lws_client_connect_via_info(&ci) == NULL) {
+		link_log_error(l, "cannot start a connection to %s:%d",
+		    cf->hub_host, cf->hub_port);
+		link_schedule(l);
+	}
+}
+
+static void
+send_channels(struct ag_link *l)
+{
+	const struct ag_conf *cf = l->t->cf;
+	struct frame_enc e;
+
+	for (int i = 0; i < cf->nchannels; i++) {
+		const struct ag_channel *ch = &cf->channels[i];
+		struct frame_str models[AG_MAX_MODELS];
+		for (int m = 0; m < ch->nmodels; m++) {
+			models[m].ptr = ch->models[m];
+			models[m].len = strlen(ch->models[m]);
+		}
+		/* Name, provider, models, grade and limits: never the key. */
+		frame_enc_begin(&e, FRAME_CHANNELS, 0, 7);
+		frame_enc_bool(&e, "done", false);
+		frame_enc_cstr(&e, "name", ch->name);
+		frame_enc_cstr(&e, "provider", ag_provider_name(ch->provider));
+		frame_enc_strv(&e, "models", models, (size_t)ch->nmodels);
+		frame_enc_cstr(&e, "grade", ag_grade_name(ch->grade));
+		frame_enc_u64(&e, "rpm", (uint64_t)ch->rpm);
+		frame_enc_u64(&e, "tpm", (uint64_t)ch->tpm);
+		link_send(l, &e);
+	}
+	frame_enc_begin(&e, FRAME_CHANNELS, 0, 1);
+	frame_enc_bool(&e, "done", true);
+	link_send(l, &e);
+}
+
+#if SWB_TEST_BUILD
+static void
+test_misbehave(struct ag_link *l)
+{
+	static const unsigned char junk[] = { 0x94, 0x01, 0xc1, 0xff, 0x00 };
+	struct ag_out *o;
+	struct frame_enc e;
+	unsigned char zero[64] = { 0 };
+
+	if (l->misbehaved)
+		return;
+	switch (l->t->test_mode) {
+	case AG_TEST_REPLAY:
+		/* Drop this good connection; the next one replays. */
+		l->misbehaved = 1;
+		lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+		break;
+	case AG_TEST_JUNK:
+		l->misbehaved = 1;
+		o = malloc(sizeof(*o) + LWS_PRE + sizeof(junk));
+		if (o == NULL)
+			return;
+		o->next = NULL;
+		o->len = sizeof(junk);
+		memcpy(o->buf + LWS_PRE, junk, sizeof(junk));
+		if (l->out_tail != NULL)
+			l->out_tail->next = o;
+		else
+			l->out_head = o;
+		l->out_tail = o;
+		l->out_bytes += o->len;
+		lws_callback_on_writable(l->wsi);
+		break;
+	case AG_TEST_ORDER:
+		l->misbehaved = 1;
+		frame_enc_begin(&e, FRAME_AUTH, 0, 2);
+		frame_enc_u64(&e, "agent_id", l->agent_id);
+		frame_enc_bin(&e, "sig", zero, sizeof(zero));
+		link_send(l, &e);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+ag_tunnel_test_mode(struct ag_tunnel *t, enum ag_test_mode mode)
+{
+	t->test_mode = (int)mode;
+}
+#endif
+
+static int
+on_frame(struct ag_link *l, const struct frame *f)
+{
+	struct frame_enc e;
+	const unsigned char *nonce;
+	const char *s;
+	size_t len;
+	uint64_t v;
+	unsigned char sig[TUNAUTH_SIG_LEN];
+#if SWB_TEST_BUILD
+	struct frame replay;
+	char err[128];
+#endif
+
+	switch (f->type) {
+	case FRAME_CHALLENGE:
+		if (l->state != LK_CONNECTING)
+			break;
+		frame_get_bin(f, "nonce", &nonce, &len);
+		if (len != TUNAUTH_NONCE_LEN)
+			return -1;
+		tunauth_sign(sig, l->sk, l->agent_id, nonce, l->exporter);
+		frame_enc_begin(&e, FRAME_AUTH, 0, 3);
+		frame_enc_u64(&e, "agent_id", l->agent_id);
+		frame_enc_bin(&e, "nonce", nonce, len);
+		frame_enc_bin(&e, "sig", sig, sizeof(sig));
+#if SWB_TEST_BUILD
+		if (l->t->test_mode == AG_TEST_REPLAY && l->saved_auth_len > 0) {
+			log_warn("agent %llu: TEST: replaying the first handshake",
+			    (unsigned long long)l->agent_id);
+			frame_enc_free(&e);
+			frame_decode(l->saved_auth, l->saved_auth_len, &replay,
+			    err, sizeof(err));
+			frame_enc_begin(&e, FRAME_AUTH, 0, replay.nfields);
+			frame_enc_frame(&e, &replay);
+			frame_free(&replay);
+		} else if (l->t->test_mode == AG_TEST_REPLAY) {
+			const void *d;
+			size_t dl;
+			if (frame_enc_finish(&e, &d, &dl) == 0 &&
+			    dl <= sizeof(l->saved_auth)) {
+				memcpy(l->saved_auth, d, dl);
+				l->saved_auth_len = dl;
+			}
+		}
+#endif
+		link_send(l, &e);
+		l->state = LK_AUTH;
+		return 0;
+	case FRAME_WELCOME:
+		if (l->state != LK_AUTH)
+			break;
+		frame_get_u64(f, "session", &v);
+		l->state = LK_ONLINE;
+		l->attempt = 0;
+		l->last_error[0] = '\0';
+		log_info("agent %llu: online (session %llu)",
+		    (unsigned long long)l->agent_id, (unsigned long long)v);
+		send_channels(l);
+#if SWB_TEST_BUILD
+		test_misbehave(l);
+#endif
+		return 0;
+	case FRAME_PING:
+		frame_get_u64(f, "ts", &v);
+		frame_enc_begin(&e, FRAME_PONG, 0, 1);
+		frame_enc_u64(&e, "ts", v);
+		link_send(l, &e);
+		return 0;
+	case FRAME_PONG:
+		return 0;
+	case FRAME_ECHO:
+		if (l->state != LK_ONLINE)
+			break;
+		frame_get_str(f, "text", &s, &len);
+		frame_enc_begin(&e, FRAME_ECHO_REPLY, f->stream_id, 1);
+		frame_enc_str(&e, "text", s, len);
+		link_send(l, &e);
+		return 0;
+	case FRAME_KICK:
+		frame_get_str(f, "reason", &s, &len);
+		log_warn("agent %llu: kicked by the hub: %.*s",
+		    (unsigned long long)l->agent_id, (int)len, s);
+		l->kicked = 1;
+		return 0;
+	case FRAME_ERROR:
+		frame_get_str(f, "message", &s, &len);
+		log_warn("agent %llu: hub error: %.*s",
+		    (unsigned long long)l->agent_id, (int)len, s);
+		return 0;
+	default:
+		log_debug("agent %llu: ignoring a %s frame",
+		    (unsigned long long)l->agent_id, frame_type_name(f->type));
+		return 0;
+	}
+	log_warn("agent %llu: out-of-order %s frame from the hub",
+	    (unsigned long long)l->agent_id, frame_type_name(f->type));
+	return -1;
+}
+
+static int
+on_receive(struct ag_link *l, const void *in, size_t len)
+{
+	struct frame f;
+	char err[160];
+	int rc;
+
+	if (l->rx_len + len > FRAME_MAX)
+		return -1;
+	if (!lws_is_final_fragment(l->wsi) || l->rx_len > 0) {
+		unsigned char *nb = realloc(l->rx, l->rx_len + len);
+		if (nb == NULL)
+			return -1;
+		l->rx = nb;
+		memcpy(l->rx + l->rx_len, in, len);
+		l->rx_len += len;
+		if (!lws_is_final_fragment(l->wsi))
+			return 0;
+		in = l->rx;
+		len = l->rx_len;
+	}
+	l->last_rx = clock_mono_ms();
+	if (frame_decode(in, len, &f, err, sizeof(err)) != 0) {
+		log_warn("agent %llu: malformed frame from the hub: %s",
+		    (unsigned long long)l->agent_id, err);
+		rc = -1;
+	} else {
+		rc = on_frame(l, &f);
+		frame_free(&f);
+	}
+	free(l->rx);
+	l->rx = NULL;
+	l->rx_len = 0;
+	return rc;
+}
+
+/* OpenSSL's verify callback, through lws: the pin decides. */
+static int
+verify_pin(struct ag_link *l, X509_STORE_CTX *x, int preverify_ok)
+{
+	const struct ag_conf *cf = l->t->cf;
+	unsigned char h[32];
+	X509 *cert;
+
+	if (X509_STORE_CTX_get_error_depth(x) != 0) {
+		/* Issuers: the leaf's pin is what we trust. */
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+		return 0;
+	}
+	cert = X509_STORE_CTX_get_current_cert(x);
+	if (cert != NULL && tunauth_spki_sha256(cert, h) == 0)
+		for (int i = 0; i < cf->pins.n; i++)
+			if (sodium_memcmp(h, cf->pins.sha256[i], 32) == 0) {
+				X509_STORE_CTX_set_error(x, X509_V_OK);
+				return 0;
+			}
+	l->pin_refused = 1;
+	if (cert != NULL) {
+		char pin[80] = "?";
+		tunauth_spki_pin(cert, pin, sizeof(pin));
+		link_log_error(l, "refusing the hub at %s:%d: its certificate key "
+		    "%s matches none of the %d pinned key(s)", cf->hub_host,
+		    cf->hub_port, pin, cf->pins.n);
+	}
+	X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
+	return 1;
+}
+
+static int
+cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
+	struct ag_out *o;
+
+	if (l == NULL)
+		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
+	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		/* user: the X509_STORE_CTX; len: OpenSSL's own verdict. */
+		return verify_pin(l, user, (int)len);
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		if (!l->pin_refused)
+			link_log_error(l, "cannot connect to the hub at %s:%d: %s",
+			    l->t->cf->hub_host, l->t->cf->hub_port,
+			    in ? (const char *)in : "unknown error");
+		link_reset(l);
+		link_schedule(l);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		if (tunauth_exporter(lws_get_ssl(wsi), l->exporter) != 0) {
+			link_log_error(l, "the hub did not negotiate TLS 1.3");
+			return -1;
+		}
+		l->last_rx = l->last_ping = clock_mono_ms();
+		log_info("agent %llu: connected to %s:%d, authenticating",
+		    (unsigned long long)l->agent_id, l->t->cf->hub_host,
+		    l->t->cf->hub_port);
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		if (on_receive(l, in, len) != 0)
+			return -1;
+		return l->kicked ? -1 : 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		o = l->out_head;
+		if (o == NULL)
+			return 0;
+		if (lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY) <
+		    (int)o->len)
+			return -1;
+		l->out_head = o->next;
+		if (l->out_head == NULL)
+			l->out_tail = NULL;
+		l->out_bytes -= o->len;
+		free(o);
+		if (l->out_head != NULL)
+			lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len > 2)
+			link_log_error(l, "the hub closed the tunnel: %.*s",
+			    (int)(len - 2), (const char *)in + 2);
+		return 0;
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		if (l->state == LK_ONLINE)
+			log_warn("agent %llu: tunnel lost; reconnecting",
+			    (unsigned long long)l->agent_id);
+		else if (l->state == LK_AUTH)
+			link_log_error(l, "the hub refused the handshake");
+		link_reset(l);
+		link_schedule(l);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{ "swb-agent", cb_agent, 0, 65536, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void
+on_timer(lws_sorted_usec_list_t *sul)
+{
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel, sul);
+	int64_t now = clock_mono_ms();
+	int64_t hb = t->cf->heartbeat_interval;
+	struct frame_enc e;
+
+	for (int i = 0; i < t->nlinks; i++) {
+		struct ag_link *l = t->links[i];
+		if (l->state == LK_IDLE && now >= l->next_try) {
+			link_connect(l);
+			continue;
+		}
+		if (l->state != LK_ONLINE || l->wsi == NULL)
+			continue;
+		if (now - l->last_rx > 3 * hb) {
+			link_log_error(l, "the hub has been silent for %lld ms",
+			    (long long)(now - l->last_rx));
+			lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+			    LWS_TO_KILL_ASYNC);
+			continue;
+		}
+		if (now - l->last_ping >= hb) {
+			l->last_ping = now;
+			frame_enc_begin(&e, FRAME_PING, 0, 1);
+			frame_enc_u64(&e, "ts", (uint64_t)clock_wall_ms());
+			link_send(l, &e);
+		}
+	}
+	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 100 * LWS_US_PER_MS);
+}
+
+struct ag_tunnel *
+ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	struct ag_tunnel *t;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return NULL;
+	}
+	if (cf->pins.n == 0) {
+		snprintf(err, errlen, "no hub pin: %s", SWB_TEST_BUILD ?
+		    "set [agent] hub_pin" : "this build was made without HUB_PINS");
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (t == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	t->cf = cf;
+	lws_set_log_level(LLL_ERR, NULL);
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* TLS 1.3 only: the handshake signs its channel binding. */
+	info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 |
+	    SSL_OP_NO_TLSv1_2;
+#if SWB_TEST_BUILD
+	if (cf->ca_file[0] != '\0')
+		info.client_ssl_ca_filepath = cf->ca_file;
+#endif
+	info.fd_limit_per_thread = 4096;
+	t->ctx = lws_create_context(&info);
+	if (t->ctx == NULL) {
+		snprintf(err, errlen, "cannot create the TLS client context");
+		free(t);
+		return NULL;
+	}
+	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
+	return t;
+}
+
+int
+ag_tunnel_add(struct ag_tunnel *t, uint64_t agent_id, const unsigned char sk[64])
+{
+	struct ag_link **nl, *l;
+
+	nl = realloc(t->links, sizeof(*nl) * (size_t)(t->nlinks + 1));
+	if (nl == NULL)
+		return -1;
+	t->links = nl;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return -1;
+	l->t = t;
+	l->agent_id = agent_id;
+	memcpy(l->sk, sk, sizeof(l->sk));
+	l->state = LK_IDLE;
+	/* Spread a fleet's first dial over a few ms. */
+	l->next_try = clock_mono_ms() + (t->nlinks % 50);
+	t->links[t->nlinks++] = l;
+	return 0;
+}
+
+void
+ag_tunnel_service(struct ag_tunnel *t)
+{
+	lws_service(t->ctx, 0);
+}
+
+void
+ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop)
+{
+	while (!*stop)
+		if (lws_service(t->ctx, 0) < 0)
+			break;
+}
+
+int
+ag_tunnel_online(const struct ag_tunnel *t)
+{
+	int n = 0;
+
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->state == LK_ONLINE)
+			n++;
+	return n;
+}
+
+void
+ag_tunnel_free(struct ag_tunnel *t)
+{
+	if (t == NULL)
+		return;
+	lws_sul_cancel(&t->sul);
+	lws_context_destroy(t->ctx);
+	for (int i = 0; i < t->nlinks; i++) {
+		link_reset(t->links[i]);
+		sodium_memzero(t->links[i]->sk, sizeof(t->links[i]->sk));
+		free(t->links[i]);
+	}
+	free(t->links);
+	free(t);
+}

@@ -1,0 +1,12 @@
+/*
+ * lib/clock: the two clocks every process uses, in milliseconds.
+ */
+#ifndef SWB_CLOCK_H
+#define SWB_CLOCK_H
+
+#include <stdint.h>
+
+int64_t clock_wall_ms(void);	/* CLOCK_REALTIME: timestamps people read */
+int64_t clock_mono_ms(void);	/* CLOCK_MONOTONIC: deadlines and intervals */
+
+#endif

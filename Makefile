@@ -70,13 +70,14 @@ $(BUILD)/tests/tools/%: $(call obj,tests/tools/%.c) $(LIBAGENT) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 unit-bin: all $(UNITS) $(TOOLS)
-.PHONY: unit-bin
+test-tools: all $(TOOLS)
+.PHONY: unit-bin test-tools
 
 asan:
 	$(MAKE) BUILD=build/asan OPT="-O1 -g -fno-omit-frame-pointer" SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined" TEST_BUILD=1 unit-bin
 
 test-build:
-	$(MAKE) BUILD=build/test TEST_BUILD=1 all
+	$(MAKE) BUILD=build/test TEST_BUILD=1 test-tools
 
 test: asan
 	tests/run.sh build/asan

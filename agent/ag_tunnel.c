@@ -511,7 +511,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 }
 
 static const struct lws_protocols protocols[] = {
-	{ "swb-agent", cb_agent, 0, 65536, 0, NULL, 0 },
+	{ "swb-agent", cb_agent, 0, 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 

@@ -581,7 +581,7 @@ struct lws_protocols
 tun_protocol(void)
 {
 	struct lws_protocols p = { "swb-tunnel", cb_tunnel,
-		sizeof(struct tun_pss), 65536, 0, NULL, 0 };
+		sizeof(struct tun_pss), 4096, 0, NULL, 0 };
 	return p;
 }
 

@@ -1,0 +1,894 @@
+/*
+ * agent/ag_conf: loads agentd.ini into struct ag_conf.  The [agent] and
+ * [test] keys are a lib/conf table; [channel.NAME] keys reach channel_set()
+ * through the table's wildcard section callback.  inih is driven here
+ * (conf_defaults + conf_set per key, rather than conf_load) so that every
+ * check, including the agent-specific ones (hub URL, pins, test-only keys,
+ * duplicates), reports the line it concerns and only the first error is
+ * kept; lines longer than inih's buffer are refused instead of split.
+ */
+#include "agent/ag_conf.h"
+#include "agent/platform.h"
+#include "lib/conf.h"
+#include "lib/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+#include <sodium.h>
+
+#if !defined(SWB_TEST_BUILD) || (SWB_TEST_BUILD != 0 && SWB_TEST_BUILD != 1)
+#error "SWB_TEST_BUILD must be 0 or 1 (the Makefile sets it from TEST_BUILD)"
+#endif
+#ifndef SWB_HUB_PINS
+#error "SWB_HUB_PINS must be defined (the Makefile sets it from HUB_PINS)"
+#endif
+
+#define PIN_B64_LEN	44	/* base64 of 32 bytes, with one '=' */
+#define RPM_MAX		INT64_C(1000000000)
+#define TPM_MAX		INT64_C(1000000000000)
+
+static const char *const provider_names[] = {
+	[AG_PROV_OPENAI] = "openai", [AG_PROV_ANTHROPIC] = "anthropic",
+	[AG_PROV_AZURE] = "azure", [AG_PROV_BEDROCK] = "bedrock",
+	[AG_PROV_GEMINI] = "gemini", [AG_PROV_VERTEX] = "vertex",
+	[AG_PROV_DEEPSEEK] = "deepseek", [AG_PROV_QWEN] = "qwen",
+	[AG_PROV_COUNT] = NULL
+};
+static const char *const grade_names[] = {
+	[AG_GRADE_A] = "A", [AG_GRADE_B] = "B", [AG_GRADE_C] = "C",
+	[AG_GRADE_COUNT] = NULL
+};
+/* Indexed like enum log_level. */
+static const char *const level_names[] = {
+	[LOG_LVL_DEBUG] = "debug", [LOG_LVL_INFO] = "info",
+	[LOG_LVL_WARN] = "warn", [LOG_LVL_ERROR] = "error", NULL
+};
+
+/* The table's keys by index, so checks need no string compares. */
+enum {
+	K_ID, K_KEY_FILE, K_HUB_URL, K_HUB_PIN, K_HUB_PIN_BACKUP,
+	K_RECONNECT_MIN, K_RECONNECT_MAX, K_HEARTBEAT, K_LOG_LEVEL,
+	K_STATE_DIR, K_CA_FILE, K_CONNECT_TO, K_COUNT
+};
+
+#define M(m) offsetof(struct ag_conf, m), sizeof(((struct ag_conf *)0)->m)
+
+static const struct conf_key ag_keys[K_COUNT] = {
+	[K_ID] = { "agent", "id", CONF_INT, "0", 0, AG_ID_MAX, 0, M(id),
+	    NULL, "the id the hub assigned at registration (1..2^53)" },
+	[K_KEY_FILE] = { "agent", "key_file", CONF_STR, "", 0, 0, 0,
+	    M(key_file), NULL, "Ed25519 secret key from agentd keygen" },
+	[K_HUB_URL] = { "agent", "hub_url", CONF_STR, "", 0, 0, 0,
+	    M(hub_url), NULL, "wss://HOST:PORT/PATH of the hub's tunnel" },
+	[K_HUB_PIN] = { "agent", "hub_pin", CONF_STR, "", 0, 0, 0,
+	    M(hub_pin), NULL, "sha256//BASE64 of the hub's SPKI (test builds)" },
+	[K_HUB_PIN_BACKUP] = { "agent", "hub_pin_backup", CONF_STR, "", 0, 0,
+	    0, M(hub_pin_backup), NULL, "a second accepted pin (test builds)" },
+	[K_RECONNECT_MIN] = { "agent", "reconnect_min", CONF_MS, "500ms", 10,
+	    3600000, 1, M(reconnect_min), NULL, "first reconnect delay" },
+	[K_RECONNECT_MAX] = { "agent", "reconnect_max", CONF_MS, "30s", 100,
+	    3600000, 1, M(reconnect_max), NULL, "longest reconnect delay" },
+	[K_HEARTBEAT] = { "agent", "heartbeat_interval", CONF_MS, "20s", 1000,
+	    600000, 1, M(heartbeat_interval), NULL, "tunnel ping interval" },
+	[K_LOG_LEVEL] = { "agent", "log_level", CONF_ENUM, "info", 0, 0, 1,
+	    M(log_level), level_names, "debug|info|warn|error" },
+	[K_STATE_DIR] = { "agent", "state_dir", CONF_STR, "", 0, 0, 0,
+	    M(state_dir), NULL, "directory for the ledger database" },
+	[K_CA_FILE] = { "test", "ca_file", CONF_STR, "", 0, 0, 0, M(ca_file),
+	    NULL, "PEM CA trusted instead of the system's (test builds)" },
+	[K_CONNECT_TO] = { "test", "connect_to", CONF_STR, "", 0, 0, 0,
+	    M(connect_to), NULL, "HOST:PORT:ADDR:PORT,... (test builds)" },
+};
+
+#undef M
+
+/* Keys of a [channel.NAME] section, handled by channel_set(). */
+enum { C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_COUNT };
+static const char *const chan_keys[C_COUNT] = {
+	"provider", "models", "key", "rpm", "tpm", "grade"
+};
+
+/*
+ * State of one load.  The table's offsets are offsets into struct ag_conf
+ * and conf_set() is handed a struct ag_load, hence cf comes first.
+ */
+struct ag_load {
+	struct ag_conf cf;
+	FILE *fp;
+	int line;			/* physical line inih is on */
+	int indented;			/* it starts with white space */
+	char last_section[64];		/* of the previous key seen */
+	char last_name[64];
+	int err_line;			/* of the first error; 0 = none */
+	char err[512];
+	int key_line[K_COUNT];		/* where each table key was set */
+	int chan_line[AG_MAX_CHANNELS][C_COUNT];
+};
+
+_Static_assert(offsetof(struct ag_load, cf) == 0, "cf must come first");
+_Static_assert(K_COUNT <= 64, "key table");
+
+static int channel_set(void *, const char *, const char *, const char *,
+    char *, size_t);
+
+static const struct conf_table ag_table = {
+	ag_keys, K_COUNT, AG_CHANNEL_PREFIX, channel_set
+};
+
+const char *
+ag_provider_name(int provider)
+{
+	if (provider < 0 || provider >= AG_PROV_COUNT)
+		return "?";
+	return provider_names[provider];
+}
+
+const char *
+ag_grade_name(int grade)
+{
+	if (grade < 0 || grade >= AG_GRADE_COUNT)
+		return "?";
+	return grade_names[grade];
+}
+
+const struct ag_channel *
+ag_conf_channel(const struct ag_conf *cf, const char *name)
+{
+	for (int i = 0; i < cf->nchannels; i++)
+		if (strcmp(cf->channels[i].name, name) == 0)
+			return &cf->channels[i];
+	return NULL;
+}
+
+/* ---- syntax of values ---- */
+
+/* A DNS name or IPv4 address: [A-Za-z0-9.-], no empty label, no edge '-'. */
+static int
+valid_hostname(const char *s, size_t n)
+{
+	if (n == 0 || n > 253 || s[0] == '.' || s[0] == '-' ||
+	    s[n - 1] == '.' || s[n - 1] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '-')
+			return 0;
+		if (s[i] == '.' && (s[i + 1] == '.' || s[i + 1] == '-' ||
+		    s[i - 1] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
+/* The inside of "[...]": hex digits, ':' and '.' (a v4 tail), some ':'. */
+static int
+valid_ipv6(const char *s, size_t n)
+{
+	int colons = 0;
+
+	if (n < 2 || n > 45)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == ':')
+			colons++;
+		else if (!isxdigit((unsigned char)s[i]) && s[i] != '.')
+			return 0;
+	}
+	return colons >= 2;
+}
+
+/* 1..65535 written as 1..5 digits, exactly n of them. */
+static int
+parse_port(const char *s, size_t n, int *port)
+{
+	int v = 0;
+
+	if (n == 0 || n > 5)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (!isdigit((unsigned char)s[i]))
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -1;
+	*port = v;
+	return 0;
+}
+
+/*
+ * "HOST:PORT" at s (HOST a name, IPv4 or [IPv6]), not reading past e.
+ * Returns the character after the port's digits, or NULL.
+ */
+static const char *
+host_port(const char *s, const char *e)
+{
+	const char *q, *d;
+	int port;
+
+	if (s < e && *s == '[') {
+		q = memchr(s, ']', (size_t)(e - s));
+		if (q == NULL || !valid_ipv6(s + 1, (size_t)(q - s - 1)))
+			return NULL;
+		q++;
+	} else {
+		for (q = s; q < e && *q != ':'; q++)
+			;
+		if (!valid_hostname(s, (size_t)(q - s)))
+			return NULL;
+	}
+	if (q >= e || *q != ':')
+		return NULL;
+	for (d = ++q; d < e && isdigit((unsigned char)*d); d++)
+		;
+	if (parse_port(q, (size_t)(d - q), &port) != 0)
+		return NULL;
+	return d;
+}
+
+int
+ag_hub_url_parse(const char *url, char *host, size_t hostlen, int *port,
+    char *path, size_t pathlen, char *err, size_t errlen)
+{
+	static const char scheme[] = "wss://";
+	const char *a, *ae, *h, *q;
+	size_t hl;
+
+	if (strncmp(url, scheme, sizeof(scheme) - 1) != 0) {
+		snprintf(err, errlen, "'%s' does not start with wss:// (the "
+		    "tunnel is always TLS)", url);
+		return -1;
+	}
+	a = url + sizeof(scheme) - 1;
+	ae = a + strcspn(a, "/?#");
+	if (memchr(a, '@', (size_t)(ae - a)) != NULL) {
+		snprintf(err, errlen, "'%s' must not carry user info", url);
+		return -1;
+	}
+	if (*a == '[') {
+		q = memchr(a, ']', (size_t)(ae - a));
+		if (q == NULL || !valid_ipv6(a + 1, (size_t)(q - a - 1)))
+			goto badhost;
+		h = a + 1;
+		hl = (size_t)(q - h);
+		q++;
+	} else {
+		for (q = a; q < ae && *q != ':'; q++)
+			;
+		h = a;
+		hl = (size_t)(q - a);
+		if (!valid_hostname(h, hl))
+			goto badhost;
+	}
+	if (hl >= hostlen)
+		goto badhost;
+	if (q == ae)
+		*port = 443;
+	else if (*q != ':' || parse_port(q + 1, (size_t)(ae - q - 1), port)) {
+		snprintf(err, errlen, "'%s' has no valid port after the host "
+		    "(wss://HOST:PORT/PATH, port 1..65535)", url);
+		return -1;
+	}
+	if (*ae == '?' || *ae == '#') {
+		snprintf(err, errlen, "'%s' must not have a query or fragment "
+		    "without a path", url);
+		return -1;
+	}
+	for (const char *c = ae; *c != '\0'; c++) {
+		if (*c <= ' ' || *c > '~' || *c == '#') {
+			snprintf(err, errlen, "'%s' has a space, control "
+			    "character or '#' in its path", url);
+			return -1;
+		}
+	}
+	if (strlen(*ae != '\0' ? ae : "/") >= pathlen) {
+		snprintf(err, errlen, "'%s' has too long a path", url);
+		return -1;
+	}
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	snprintf(path, pathlen, "%s", *ae != '\0' ? ae : "/");
+	return 0;
+badhost:
+	snprintf(err, errlen, "'%s' has no valid host (a name, an IPv4 "
+	    "address or an [IPv6] address)", url);
+	return -1;
+}
+
+/* One "sha256//B64" of exactly n bytes into a 32-byte digest. */
+static int
+pin_decode(const char *s, size_t n, unsigned char out[32])
+{
+	const size_t plen = sizeof(AG_PIN_PREFIX) - 1;
+	const char *end;
+	size_t binlen;
+
+	if (n != plen + PIN_B64_LEN || strncmp(s, AG_PIN_PREFIX, plen) != 0)
+		return -1;
+	if (sodium_base642bin(out, 32, s + plen, PIN_B64_LEN, NULL, &binlen,
+	    &end, sodium_base64_VARIANT_ORIGINAL) != 0 || binlen != 32 ||
+	    end != s + n)
+		return -1;
+	return 0;
+}
+
+static int
+pin_add(struct ag_pins *p, const char *s, size_t n, char *err, size_t errlen)
+{
+	unsigned char d[32];
+
+	if (pin_decode(s, n, d) != 0) {
+		snprintf(err, errlen, "'%.*s' is not a pin: expected sha256// "
+		    "and the base64 of a 32-byte SHA-256 digest (44 characters)",
+		    (int)(n > 100 ? 100 : n), s);
+		return -1;
+	}
+	for (int i = 0; i < p->n; i++) {
+		if (memcmp(p->sha256[i], d, sizeof(d)) == 0) {
+			snprintf(err, errlen, "pin '%.*s' is listed twice",
+			    (int)n, s);
+			return -1;
+		}
+	}
+	if (p->n == AG_MAX_PINS) {
+		snprintf(err, errlen, "more than %d pins", AG_MAX_PINS);
+		return -1;
+	}
+	memcpy(p->sha256[p->n++], d, sizeof(d));
+	return 0;
+}
+
+int
+ag_pins_parse(const char *list, struct ag_pins *p, char *err, size_t errlen)
+{
+	const char *s = list, *e, *b, *t;
+
+	memset(p, 0, sizeof(*p));
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == '\0')
+		return 0;
+	for (s = list;; s = e + 1) {
+		e = s + strcspn(s, ",");
+		for (b = s; b < e && isspace((unsigned char)*b); b++)
+			;
+		for (t = e; t > b && isspace((unsigned char)t[-1]); t--)
+			;
+		if (t == b) {
+			snprintf(err, errlen, "empty entry in the pin list '%s'",
+			    list);
+			return -1;
+		}
+		if (pin_add(p, b, (size_t)(t - b), err, errlen) != 0)
+			return -1;
+		if (*e == '\0')
+			return 0;
+	}
+}
+
+/* curl's CONNECT_TO: "HOST:PORT:ADDR:PORT" entries separated by commas. */
+static int
+check_connect_to(const char *v, char *err, size_t errlen)
+{
+	const char *s = v, *e, *r;
+
+	for (;; s = e + 1) {
+		e = s + strcspn(s, ",");
+		r = host_port(s, e);
+		if (r == NULL || r == e || *r != ':' ||
+		    host_port(r + 1, e) != e) {
+			snprintf(err, errlen, "[test] connect_to entry '%.*s' is "
+			    "not HOST:PORT:ADDR:PORT", (int)(e - s), s);
+			return -1;
+		}
+		if (*e == '\0')
+			return 0;
+	}
+}
+
+/* ---- [channel.NAME] ---- */
+
+static int
+valid_chan_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= AG_CHAN_NAME_MAX)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+valid_model_char(int c)
+{
+	return isalnum(c) || strchr("._:/@+-", c) != NULL;
+}
+
+static int
+parse_models(struct ag_channel *ch, const char *section, const char *value,
+    char *err, size_t errlen)
+{
+	const char *s, *e, *b, *t;
+	size_t n;
+
+	ch->nmodels = 0;
+	for (s = value;; s = e + 1) {
+		e = s + strcspn(s, ",");
+		for (b = s; b < e && isspace((unsigned char)*b); b++)
+			;
+		for (t = e; t > b && isspace((unsigned char)t[-1]); t--)
+			;
+		n = (size_t)(t - b);
+		if (n == 0) {
+			snprintf(err, errlen, "[%s] models: empty entry (give "
+			    "model names separated by commas)", section);
+			return -1;
+		}
+		if (n >= AG_MODEL_MAX) {
+			snprintf(err, errlen, "[%s] models: '%.*s' is longer "
+			    "than %d bytes", section, (int)n, b,
+			    AG_MODEL_MAX - 1);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			if (!valid_model_char((unsigned char)b[i])) {
+				snprintf(err, errlen, "[%s] models: '%.*s' has "
+				    "a character other than A-Z a-z 0-9 . _ : / "
+				    "@ + -", section, (int)n, b);
+				return -1;
+			}
+		}
+		for (int i = 0; i < ch->nmodels; i++) {
+			if (strlen(ch->models[i]) == n &&
+			    memcmp(ch->models[i], b, n) == 0) {
+				snprintf(err, errlen, "[%s] models: '%.*s' is "
+				    "listed twice", section, (int)n, b);
+				return -1;
+			}
+		}
+		if (ch->nmodels == AG_MAX_MODELS) {
+			snprintf(err, errlen, "[%s] models: more than %d models",
+			    section, AG_MAX_MODELS);
+			return -1;
+		}
+		memcpy(ch->models[ch->nmodels], b, n);
+		ch->models[ch->nmodels][n] = '\0';
+		ch->nmodels++;
+		if (*e == '\0')
+			return 0;
+	}
+}
+
+static int
+parse_choice(const char *const *choices, const char *v)
+{
+	for (int i = 0; choices[i] != NULL; i++)
+		if (strcmp(choices[i], v) == 0)
+			return i;
+	return -1;
+}
+
+/* The conf_table section callback: dst is the struct ag_load. */
+static int
+channel_set(void *dst, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	struct ag_load *ld = dst;
+	struct ag_conf *cf = &ld->cf;
+	const char *name = section + strlen(AG_CHANNEL_PREFIX);
+	struct ag_channel *ch;
+	int64_t v;
+	int ci, f;
+
+	for (ci = 0; ci < cf->nchannels; ci++)
+		if (strcmp(cf->channels[ci].name, name) == 0)
+			break;
+	if (ci == cf->nchannels) {
+		if (!valid_chan_name(name)) {
+			snprintf(err, errlen, "[%s]: a channel name is 1 to %d "
+			    "of A-Z a-z 0-9 _ -", section, AG_CHAN_NAME_MAX - 1);
+			return -1;
+		}
+		if (cf->nchannels == AG_MAX_CHANNELS) {
+			snprintf(err, errlen, "[%s]: too many channels (at most "
+			    "%d [channel.*] sections)", section, AG_MAX_CHANNELS);
+			return -1;
+		}
+		ch = &cf->channels[cf->nchannels++];
+		memset(ch, 0, sizeof(*ch));
+		snprintf(ch->name, sizeof(ch->name), "%s", name);
+		ch->line = ld->line;
+		ch->grade = AG_GRADE_C;
+	}
+	ch = &cf->channels[ci];
+	for (f = 0; f < C_COUNT; f++)
+		if (strcmp(chan_keys[f], key) == 0)
+			break;
+	if (f == C_COUNT) {
+		snprintf(err, errlen, "unknown key '%s' in section [%s] (a "
+		    "channel has provider, models, key, rpm, tpm, grade)", key,
+		    section);
+		return -1;
+	}
+	if (ld->chan_line[ci][f] != 0) {
+		snprintf(err, errlen, "duplicate key '%s' in section [%s] "
+		    "(first set on line %d)", key, section, ld->chan_line[ci][f]);
+		return -1;
+	}
+	switch (f) {
+	case C_PROVIDER:
+		if ((ch->provider = parse_choice(provider_names, value)) < 0) {
+			snprintf(err, errlen, "[%s] provider = '%s' is not one of "
+			    "openai|anthropic|azure|bedrock|gemini|vertex|"
+			    "deepseek|qwen", section, value);
+			return -1;
+		}
+		break;
+	case C_MODELS:
+		if (parse_models(ch, section, value, err, errlen) != 0)
+			return -1;
+		break;
+	case C_KEY:
+		/* Never echo the value: it is a credential. */
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "[%s] key must not be empty",
+			    section);
+			return -1;
+		}
+		if (strlen(value) >= sizeof(ch->key)) {
+			snprintf(err, errlen, "[%s] key is longer than %zu bytes",
+			    section, sizeof(ch->key) - 1);
+			return -1;
+		}
+		for (const char *c = value; *c != '\0'; c++) {
+			if ((unsigned char)*c <= ' ' || *c == 0x7f) {
+				snprintf(err, errlen, "[%s] key contains white "
+				    "space or a control character", section);
+				return -1;
+			}
+		}
+		snprintf(ch->key, sizeof(ch->key), "%s", value);
+		break;
+	case C_RPM:
+	case C_TPM:
+		if (conf_parse_int(value, &v) != 0 || v < 0 ||
+		    v > (f == C_RPM ? RPM_MAX : TPM_MAX)) {
+			snprintf(err, errlen, "[%s] %s = '%s' is not an integer "
+			    "in 0..%" PRId64 " (0 = no limit announced)", section,
+			    key, value, f == C_RPM ? RPM_MAX : TPM_MAX);
+			return -1;
+		}
+		*(f == C_RPM ? &ch->rpm : &ch->tpm) = v;
+		break;
+	case C_GRADE:
+		if ((ch->grade = parse_choice(grade_names, value)) < 0) {
+			snprintf(err, errlen, "[%s] grade = '%s' is not one of "
+			    "A|B|C", section, value);
+			return -1;
+		}
+		break;
+	}
+	ld->chan_line[ci][f] = ld->line;
+	return 0;
+}
+
+/* ---- [agent] and [test] ---- */
+
+/* What the table cannot say about one key just set. */
+static int
+check_value(struct ag_conf *cf, int k, const char *value, char *err,
+    size_t errlen)
+{
+	const char *sec = ag_keys[k].section, *name = ag_keys[k].name;
+	char why[300];
+	struct ag_pins one = { 0 };
+
+	switch (k) {
+	case K_ID:
+		if (cf->id == 0) {
+			snprintf(err, errlen, "[agent] id = '%s' is out of range "
+			    "1..%" PRId64 " (the id the hub assigned at "
+			    "registration)", value, AG_ID_MAX);
+			return -1;
+		}
+		return 0;
+	case K_KEY_FILE:
+	case K_STATE_DIR:
+	case K_CA_FILE:
+		if (value[0] == '\0') {
+			snprintf(err, errlen, "[%s] %s must not be empty", sec,
+			    name);
+			return -1;
+		}
+		return 0;
+	case K_HUB_URL:
+		if (ag_hub_url_parse(value, cf->hub_host, sizeof(cf->hub_host),
+		    &cf->hub_port, cf->hub_path, sizeof(cf->hub_path), why,
+		    sizeof(why)) != 0) {
+			snprintf(err, errlen, "[agent] hub_url = %s", why);
+			return -1;
+		}
+		return 0;
+	case K_HUB_PIN:
+	case K_HUB_PIN_BACKUP:
+		if (pin_add(&one, value, strlen(value), why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "[agent] %s = %s", name, why);
+			return -1;
+		}
+		return 0;
+	case K_CONNECT_TO:
+		return check_connect_to(value, err, errlen);
+	default:
+		return 0;
+	}
+}
+
+static int
+check_key(struct ag_load *ld, const char *section, const char *name,
+    const char *value, char *err, size_t errlen)
+{
+	const struct conf_key *k;
+	int i, cont;
+
+	if (section[0] == '\0') {
+		snprintf(err, errlen, "key '%s' is outside of any section "
+		    "(start with [agent])", name);
+		return -1;
+	}
+	/* inih hands an indented line on as more of the previous value. */
+	cont = ld->indented && strcmp(section, ld->last_section) == 0 &&
+	    strcmp(name, ld->last_name) == 0;
+	snprintf(ld->last_section, sizeof(ld->last_section), "%s", section);
+	snprintf(ld->last_name, sizeof(ld->last_name), "%s", name);
+	if (cont) {
+		snprintf(err, errlen, "this line starts with white space, which "
+		    "would continue the value of '%s'; agentd takes each value "
+		    "on one line", name);
+		return -1;
+	}
+	if (strncmp(section, AG_CHANNEL_PREFIX, strlen(AG_CHANNEL_PREFIX)) == 0)
+		return conf_set(&ag_table, ld, section, name, value, err,
+		    errlen);
+	if ((k = conf_find(&ag_table, section, name)) == NULL)	/* unknown */
+		return conf_set(&ag_table, ld, section, name, value, err,
+		    errlen);
+	i = (int)(k - ag_keys);
+#if !SWB_TEST_BUILD
+	if (strcmp(section, "test") == 0) {
+		snprintf(err, errlen, "[test] %s is accepted only by a test "
+		    "build (make TEST_BUILD=1); a release build never changes "
+		    "the CA it trusts or where hosts resolve", name);
+		return -1;
+	}
+	if (i == K_HUB_PIN || i == K_HUB_PIN_BACKUP) {
+		snprintf(err, errlen, "[agent] %s: pins are fixed at build time "
+		    "in a release build (make HUB_PINS=sha256//...)", name);
+		return -1;
+	}
+#endif
+	if (ld->key_line[i] != 0) {
+		snprintf(err, errlen, "duplicate key '%s' in section [%s] "
+		    "(first set on line %d)", name, section, ld->key_line[i]);
+		return -1;
+	}
+	/* A pin is judged by its form first: "too long" would say less. */
+	if ((i == K_HUB_PIN || i == K_HUB_PIN_BACKUP) &&
+	    check_value(&ld->cf, i, value, err, errlen) != 0)
+		return -1;
+	if (conf_set(&ag_table, ld, section, name, value, err, errlen) != 0)
+		return -1;
+	ld->key_line[i] = ld->line;
+	return check_value(&ld->cf, i, value, err, errlen);
+}
+
+/* inih handler: keeps the first error only and stops the reader there. */
+static int
+on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct ag_load *ld = user;
+	char why[sizeof(ld->err)];
+
+	if (ld->err_line != 0)
+		return 1;
+	if (check_key(ld, section, name, value, why, sizeof(why)) == 0)
+		return 1;
+	ld->err_line = ld->line;
+	snprintf(ld->err, sizeof(ld->err), "%s", why);
+	return 0;
+}
+
+static void
+fail_at(struct ag_load *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+fail_at(struct ag_load *ld, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ld->err_line != 0)
+		return;
+	ld->err_line = ld->line;
+	va_start(ap, fmt);
+	vsnprintf(ld->err, sizeof(ld->err), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * inih reader: one physical line per call, so ld->line is the line the
+ * handler is looking at.  A line that does not fit inih's buffer would be
+ * cut into two "lines"; refuse it instead.  Returning NULL ends the parse.
+ */
+static char *
+read_line(char *buf, int size, void *stream)
+{
+	struct ag_load *ld = stream;
+	size_t n;
+	int c;
+
+	if (ld->err_line != 0 || fgets(buf, size, ld->fp) == NULL)
+		return NULL;
+	ld->line++;
+	n = strlen(buf);
+	if (n == 0 || buf[n - 1] != '\n') {
+		if (n + 1 == (size_t)size) {
+			if ((c = getc(ld->fp)) != '\n' && c != EOF) {
+				fail_at(ld, "line is longer than %d bytes",
+				    size - 1);
+				return NULL;
+			}
+		} else if (!feof(ld->fp)) {
+			fail_at(ld, "line contains a NUL byte");
+			return NULL;
+		}
+	}
+	ld->indented = buf[0] == ' ' || buf[0] == '\t';
+	return buf;
+}
+
+/* Checks across keys, pins, and per-OS defaults, once the file is read. */
+static int
+finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
+{
+	struct ag_conf *cf = &ld->cf;
+	struct plat_paths pp;
+	char why[300];
+	int i;
+
+	if (cf->id == 0) {
+		snprintf(err, errlen, "%s: [agent] id is required (the id the "
+		    "hub assigned when this agent was registered)", path);
+		return -1;
+	}
+	if (cf->hub_url[0] == '\0') {
+		snprintf(err, errlen, "%s: [agent] hub_url is required (e.g. "
+		    "wss://hub.example.com:8443/tunnel/connect)", path);
+		return -1;
+	}
+	if (cf->reconnect_min > cf->reconnect_max) {
+		i = ld->key_line[K_RECONNECT_MIN] > ld->key_line[K_RECONNECT_MAX] ?
+		    ld->key_line[K_RECONNECT_MIN] : ld->key_line[K_RECONNECT_MAX];
+		snprintf(err, errlen, "%s:%d: [agent] reconnect_min (%" PRId64
+		    "ms) is greater than reconnect_max (%" PRId64 "ms)", path, i,
+		    cf->reconnect_min, cf->reconnect_max);
+		return -1;
+	}
+#if SWB_TEST_BUILD
+	memset(&cf->pins, 0, sizeof(cf->pins));
+	if (cf->hub_pin_backup[0] != '\0' && cf->hub_pin[0] == '\0') {
+		snprintf(err, errlen, "%s:%d: [agent] hub_pin_backup without "
+		    "hub_pin", path, ld->key_line[K_HUB_PIN_BACKUP]);
+		return -1;
+	}
+	if (cf->hub_pin[0] != '\0')
+		(void)pin_add(&cf->pins, cf->hub_pin, strlen(cf->hub_pin), why,
+		    sizeof(why));
+	if (cf->hub_pin_backup[0] != '\0' && pin_add(&cf->pins,
+	    cf->hub_pin_backup, strlen(cf->hub_pin_backup), why,
+	    sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s:%d: [agent] hub_pin_backup is the same "
+		    "as hub_pin", path, ld->key_line[K_HUB_PIN_BACKUP]);
+		return -1;
+	}
+	if (cf->pins.n == 0) {
+		if (ag_pins_parse(SWB_HUB_PINS, &cf->pins, why,
+		    sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s: the built-in hub pins (make "
+			    "HUB_PINS=...) are malformed: %s", path, why);
+			return -1;
+		}
+		if (cf->pins.n == 0) {
+			snprintf(err, errlen, "%s: no hub pin: set [agent] "
+			    "hub_pin = sha256//BASE64 (the hub certificate's "
+			    "SPKI SHA-256)", path);
+			return -1;
+		}
+	}
+#else
+	if (ag_pins_parse(SWB_HUB_PINS, &cf->pins, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "%s: this agentd was built with malformed "
+		    "hub pins (make HUB_PINS=...): %s", path, why);
+		return -1;
+	}
+	if (cf->pins.n == 0) {
+		snprintf(err, errlen, "%s: this agentd was built without hub "
+		    "pins; a release build needs make HUB_PINS=sha256//...",
+		    path);
+		return -1;
+	}
+#endif
+	for (i = 0; i < cf->nchannels; i++) {
+		const struct ag_channel *ch = &cf->channels[i];
+		static const int required[] = { C_PROVIDER, C_MODELS, C_KEY };
+
+		for (size_t r = 0; r < sizeof(required) / sizeof(required[0]);
+		    r++) {
+			if (ld->chan_line[i][required[r]] == 0) {
+				snprintf(err, errlen, "%s:%d: [channel.%s] has no "
+				    "%s", path, ch->line, ch->name,
+				    chan_keys[required[r]]);
+				return -1;
+			}
+		}
+	}
+	plat_default_paths(&pp);
+	if (cf->key_file[0] == '\0')
+		snprintf(cf->key_file, sizeof(cf->key_file), "%s", pp.key);
+	if (cf->state_dir[0] == '\0')
+		snprintf(cf->state_dir, sizeof(cf->state_dir), "%s",
+		    pp.state_dir);
+	return 0;
+}
+
+int
+ag_conf_load(const char *path, struct ag_conf *cf, char *err, size_t errlen)
+{
+	struct ag_load *ld;
+	int rc, ret = -1;
+
+	if ((ld = calloc(1, sizeof(*ld))) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return -1;
+	}
+	if (conf_defaults(&ag_table, ld, ld->err, sizeof(ld->err)) != 0) {
+		snprintf(err, errlen, "%s: bad built-in default: %s", path,
+		    ld->err);
+		goto out;
+	}
+	if ((ld->fp = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	rc = ini_parse_stream(read_line, ld, on_key, ld);
+	if (ferror(ld->fp)) {
+		snprintf(err, errlen, "%s: read error", path);
+		fclose(ld->fp);
+		goto out;
+	}
+	fclose(ld->fp);
+	if (rc > 0 && (ld->err_line == 0 || rc < ld->err_line))
+		snprintf(err, errlen, "%s:%d: syntax error (expected [section], "
+		    "key = value or a comment)", path, rc);
+	else if (ld->err_line != 0)
+		snprintf(err, errlen, "%s:%d: %s", path, ld->err_line, ld->err);
+	else if (rc != 0)
+		snprintf(err, errlen, "%s: cannot parse (error %d)", path, rc);
+	else if (finish(ld, path, err, errlen) == 0) {
+		memcpy(cf, &ld->cf, sizeof(*cf));
+		ret = 0;
+	}
+out:
+	sodium_memzero(ld, sizeof(*ld));	/* it held provider keys */
+	free(ld);
+	return ret;
+}

@@ -1,0 +1,122 @@
+/*
+ * agent/ag_conf: agentd.ini — the flat config struct agentd runs from (no
+ * pointers: it can be copied and compared whole), its limits, and the loader
+ * that fills it through the lib/conf table plus agent-specific checks.
+ *
+ *   [agent]        id, key_file, hub_url, hub_pin, hub_pin_backup,
+ *                  reconnect_min, reconnect_max, heartbeat_interval,
+ *                  log_level, state_dir
+ *   [test]         ca_file, connect_to          (test builds only)
+ *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
+ *
+ * Hub pins: a release build (SWB_TEST_BUILD=0) takes them only from
+ * SWB_HUB_PINS (make HUB_PINS=...), and hub_pin/hub_pin_backup in the INI
+ * are errors; a test build takes them from the INI, or from SWB_HUB_PINS
+ * when the INI names none.  etc/agentd.ini documents every key.
+ */
+#ifndef SWB_AG_CONF_H
+#define SWB_AG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AG_MAX_CHANNELS		32
+#define AG_MAX_MODELS		16	/* per channel */
+#define AG_MAX_PINS		4
+#define AG_CHAN_NAME_MAX	32	/* [A-Za-z0-9_-]{1,31} */
+#define AG_MODEL_MAX		64
+#define AG_SECRET_MAX		256
+#define AG_PATH_MAX		256
+#define AG_URL_MAX		256
+#define AG_HOST_MAX		256
+#define AG_PIN_MAX		56	/* "sha256//" + 44 base64 + NUL fits */
+#define AG_PIN_PREFIX		"sha256//"
+#define AG_ID_MAX		(INT64_C(1) << 53)	/* exact in a double */
+#define AG_CHANNEL_PREFIX	"channel."
+
+enum ag_provider {
+	AG_PROV_OPENAI, AG_PROV_ANTHROPIC, AG_PROV_AZURE, AG_PROV_BEDROCK,
+	AG_PROV_GEMINI, AG_PROV_VERTEX, AG_PROV_DEEPSEEK, AG_PROV_QWEN,
+	AG_PROV_COUNT
+};
+
+enum ag_grade { AG_GRADE_A, AG_GRADE_B, AG_GRADE_C, AG_GRADE_COUNT };
+
+struct ag_channel {
+	char name[AG_CHAN_NAME_MAX];	/* NAME of [channel.NAME] */
+	int line;			/* line of its first key, for messages */
+	int provider;			/* enum ag_provider */
+	int grade;			/* enum ag_grade; default C */
+	int nmodels;			/* 1..AG_MAX_MODELS */
+	char models[AG_MAX_MODELS][AG_MODEL_MAX];
+	char key[AG_SECRET_MAX];	/* provider credential: never logged,
+					   never sent to the hub */
+	int64_t rpm;			/* announced limits; 0 = none */
+	int64_t tpm;
+};
+
+struct ag_pins {
+	int n;
+	unsigned char sha256[AG_MAX_PINS][32];	/* SPKI SHA-256 digests */
+};
+
+struct ag_conf {
+	/* [agent] */
+	int64_t id;			/* 1..AG_ID_MAX, required */
+	char key_file[AG_PATH_MAX];	/* default: plat_default_paths() */
+	char hub_url[AG_URL_MAX];	/* wss://HOST[:PORT]/PATH, required */
+	char hub_pin[AG_PIN_MAX];	/* as written; empty in release builds */
+	char hub_pin_backup[AG_PIN_MAX];
+	int64_t reconnect_min;		/* ms, default 500 */
+	int64_t reconnect_max;		/* ms, default 30000 */
+	int64_t heartbeat_interval;	/* ms, default 20000 */
+	int log_level;			/* enum log_level */
+	char state_dir[AG_PATH_MAX];	/* ledger etc.; default per OS */
+
+	/* [test]: always empty in a release build */
+	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */
+	char connect_to[AG_URL_MAX];	/* HOST:PORT:ADDR:PORT[,...] (curl's
+					   CURLOPT_CONNECT_TO syntax) */
+
+	/* Derived by ag_conf_load(). */
+	char hub_host[AG_HOST_MAX];	/* IPv6 without brackets */
+	int hub_port;			/* 443 when the URL names none */
+	char hub_path[AG_URL_MAX];	/* "/" when the URL names none */
+	struct ag_pins pins;		/* the pins in force, 1..AG_MAX_PINS */
+
+	int nchannels;
+	struct ag_channel channels[AG_MAX_CHANNELS];
+};
+
+/*
+ * Read path into *cf: table defaults, then the file, then the checks that
+ * span keys (required keys, reconnect_min <= reconnect_max, complete
+ * channels, pins), then per-OS defaults for key_file/state_dir.  Returns 0,
+ * or -1 with err "PATH:LINE: reason" (or "PATH: reason" when no one line is
+ * at fault).  The first error wins.  *cf is unspecified after a failure.
+ */
+int ag_conf_load(const char *path, struct ag_conf *cf, char *err,
+    size_t errlen);
+
+/*
+ * Parse a pin list "sha256//B64[,sha256//B64...]" (spaces around commas
+ * allowed; each B64 the standard base64 of 32 bytes) into *p.  An empty
+ * list gives p->n == 0.  Returns 0 or -1 with err filled.
+ */
+int ag_pins_parse(const char *list, struct ag_pins *p, char *err,
+    size_t errlen);
+
+/*
+ * Split a hub URL "wss://HOST[:PORT][/PATH]" (HOST a name, IPv4 or [IPv6];
+ * no user info, no fragment).  Returns 0 or -1 with err filled.
+ */
+int ag_hub_url_parse(const char *url, char *host, size_t hostlen, int *port,
+    char *path, size_t pathlen, char *err, size_t errlen);
+
+const char *ag_provider_name(int provider);
+const char *ag_grade_name(int grade);
+/* The channel called name, or NULL. */
+const struct ag_channel *ag_conf_channel(const struct ag_conf *cf,
+    const char *name);
+
+#endif

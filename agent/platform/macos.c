@@ -1,0 +1,330 @@
+/*
+ * agent/platform/macos.c: the macOS implementation of agent/platform.h —
+ * default paths under /usr/local, owner-only secret files (mode 0600) and
+ * their checks, daemonizing (for use outside launchd), replacing the running
+ * executable (_NSGetExecutablePath + rename(2)), arc4random_buf(3).
+ * Not built on Linux; kept in step with linux.c, which it mirrors.
+ */
+#include "agent/platform.h"
+
+#include <sys/param.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mach-o/dyld.h>
+
+void
+plat_default_paths(struct plat_paths *p)
+{
+	snprintf(p->config, sizeof(p->config),
+	    "/usr/local/etc/switchboard/agentd.ini");
+	snprintf(p->key, sizeof(p->key), "/usr/local/etc/switchboard/agent.key");
+	snprintf(p->state_dir, sizeof(p->state_dir),
+	    "/usr/local/var/lib/switchboard");
+}
+
+static int
+check_stat(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+	if (!S_ISREG(st->st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", path);
+		return PLAT_ERR;
+	}
+	if ((st->st_mode & 077) != 0) {
+		snprintf(err, errlen, "%s is readable or writable by group or "
+		    "others (mode %04o); run: chmod 600 %s", path,
+		    (unsigned)(st->st_mode & 07777), path);
+		return PLAT_ERR;
+	}
+	if (st->st_uid != geteuid()) {
+		snprintf(err, errlen, "%s is owned by uid %u but agentd runs as "
+		    "uid %u", path, (unsigned)st->st_uid, (unsigned)geteuid());
+		return PLAT_ERR;
+	}
+	return 0;
+}
+
+int
+plat_check_key_perms(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (stat(path, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return PLAT_ERR;
+	}
+	return check_stat(path, &st, err, errlen);
+}
+
+int
+plat_read_secret_file(const char *path, void *buf, size_t cap, size_t *len,
+    char *err, size_t errlen)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (fstat(fd, &st) == -1) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (check_stat(path, &st, err, errlen) != 0)
+		goto fail;
+	if ((uintmax_t)st.st_size > cap) {
+		snprintf(err, errlen, "%s is %jd bytes, more than the %zu expected",
+		    path, (intmax_t)st.st_size, cap);
+		goto fail;
+	}
+	while (got < cap) {
+		n = read(fd, (char *)buf + got, cap - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return 0;
+fail:
+	close(fd);
+	return PLAT_ERR;
+}
+
+static int
+write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* fsync(2) on macOS only reaches the drive cache; F_FULLFSYNC reaches media. */
+static int
+full_sync(int fd)
+{
+	if (fcntl(fd, F_FULLFSYNC) == 0)
+		return 0;
+	return fsync(fd);
+}
+
+static void
+sync_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	int fd;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == path)
+		snprintf(dir, sizeof(dir), "/");
+	else if ((size_t)(slash - path) < sizeof(dir))
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+	else
+		return;
+	fd = open(dir, O_RDONLY | O_CLOEXEC);
+	if (fd == -1)
+		return;
+	(void)full_sync(fd);
+	close(fd);
+}
+
+int
+plat_write_secret_file(const char *path, const void *data, size_t len,
+    int overwrite, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX];
+	const char *target = path;
+	int fd;
+
+	if (!overwrite) {
+		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+		    O_CLOEXEC, 0600);
+		if (fd == -1 && errno == EEXIST) {
+			snprintf(err, errlen, "%s already exists; refusing to "
+			    "overwrite it", path);
+			return PLAT_EXISTS;
+		}
+	} else {
+		if ((size_t)snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path) >=
+		    sizeof(tmp)) {
+			snprintf(err, errlen, "%s: path too long", path);
+			return PLAT_ERR;
+		}
+		fd = mkstemp(tmp);	/* O_EXCL, mode 0600 */
+		target = tmp;
+	}
+	if (fd == -1) {
+		snprintf(err, errlen, "%s: %s", target, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (fchmod(fd, 0600) == -1 || write_all(fd, data, len) == -1 ||
+	    full_sync(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", target, strerror(errno));
+		close(fd);
+		unlink(target);
+		return PLAT_ERR;
+	}
+	if (close(fd) == -1) {
+		snprintf(err, errlen, "%s: %s", target, strerror(errno));
+		unlink(target);
+		return PLAT_ERR;
+	}
+	if (target == tmp && rename(tmp, path) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", tmp, path,
+		    strerror(errno));
+		unlink(tmp);
+		return PLAT_ERR;
+	}
+	sync_parent(path);
+	return 0;
+}
+
+/*
+ * Under launchd (the normal way to run agentd on macOS) do not call this:
+ * launchd wants the job to stay in the foreground.
+ */
+int
+plat_daemonize(char *err, size_t errlen)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		goto fail;
+	if (pid != 0)
+		_exit(0);
+	if (setsid() == -1)
+		goto fail;
+	if ((pid = fork()) == -1)
+		goto fail;
+	if (pid != 0)
+		_exit(0);
+	if (chdir("/") == -1)
+		goto fail;
+	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
+		goto fail;
+	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
+	    dup2(fd, STDERR_FILENO) == -1) {
+		close(fd);
+		goto fail;
+	}
+	if (fd > STDERR_FILENO)
+		close(fd);
+	return 0;
+fail:
+	snprintf(err, errlen, "daemonize: %s", strerror(errno));
+	return PLAT_ERR;
+}
+
+/* The running executable's path with symlinks resolved. */
+static int
+self_path(char *out, size_t outlen, char *err, size_t errlen)
+{
+	char raw[PATH_MAX];
+	uint32_t size = sizeof(raw);
+	char *dyn = NULL, *resolved;
+
+	if (_NSGetExecutablePath(raw, &size) != 0) {
+		/* size now holds what is needed. */
+		if ((dyn = malloc(size)) == NULL ||
+		    _NSGetExecutablePath(dyn, &size) != 0) {
+			free(dyn);
+			snprintf(err, errlen, "_NSGetExecutablePath failed");
+			return PLAT_ERR;
+		}
+	}
+	resolved = realpath(dyn != NULL ? dyn : raw, NULL);
+	free(dyn);
+	if (resolved == NULL) {
+		snprintf(err, errlen, "realpath of the executable: %s",
+		    strerror(errno));
+		return PLAT_ERR;
+	}
+	if (strlen(resolved) >= outlen) {
+		free(resolved);
+		snprintf(err, errlen, "executable path too long");
+		return PLAT_ERR;
+	}
+	memcpy(out, resolved, strlen(resolved) + 1);
+	free(resolved);
+	return 0;
+}
+
+int
+plat_replace_binary(const char *new_path, char *err, size_t errlen)
+{
+	char self[PATH_MAX];
+	struct stat cur, nst;
+
+	if (self_path(self, sizeof(self), err, errlen) != 0)
+		return PLAT_ERR;
+	if (stat(self, &cur) == -1) {
+		snprintf(err, errlen, "%s: %s", self, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (stat(new_path, &nst) == -1) {
+		snprintf(err, errlen, "%s: %s", new_path, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (!S_ISREG(nst.st_mode)) {
+		snprintf(err, errlen, "%s is not a regular file", new_path);
+		return PLAT_ERR;
+	}
+	if (nst.st_dev != cur.st_dev) {
+		snprintf(err, errlen, "%s must be on the same file system as %s",
+		    new_path, self);
+		return PLAT_ERR;
+	}
+	if (chmod(new_path, cur.st_mode & 0755) == -1) {
+		snprintf(err, errlen, "chmod %s: %s", new_path, strerror(errno));
+		return PLAT_ERR;
+	}
+	/*
+	 * The kernel keeps the old vnode for the running image, so renaming
+	 * over it is safe; a signed binary keeps its own signature.
+	 */
+	if (rename(new_path, self) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", new_path, self,
+		    strerror(errno));
+		return PLAT_ERR;
+	}
+	sync_parent(self);
+	return 0;
+}
+
+void
+plat_random(void *buf, size_t len)
+{
+	arc4random_buf(buf, len);
+}

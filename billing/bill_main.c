@@ -14,18 +14,17 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include "billing/store.h"
-#include "master/child.h"
+#include "billing/bill.h"
 #include "lib/log.h"
 
 #define BILL_MAX_CLIENTS 80
 
-static struct store *st;
+struct store *bill_store;
 static struct msg_conn clients[BILL_MAX_CLIENTS];
 
 
-static void
-reply_json(struct child_env *env, uint64_t id, json_t *o)
+void
+bill_reply_json(struct child_env *env, uint64_t id, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 
@@ -46,8 +45,8 @@ add_agent_row(const struct store_agent *a, void *arg)
 	return 0;
 }
 
-static int
-parse_id(const char *s, uint64_t *id)
+int
+bill_parse_id(const char *s, uint64_t *id)
 {
 	char *end;
 	unsigned long long v;
@@ -68,12 +67,12 @@ cmd_agent(struct child_env *env, uint64_t rid, int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "list") == 0 && argc == 2) {
 		json_t *rows = json_array();
-		if (store_agent_list(st, add_agent_row, rows) != 0) {
+		if (store_agent_list(bill_store, add_agent_row, rows) != 0) {
 			json_decref(rows);
-			child_admin_error(env, rid, "store: %s", store_errmsg(st));
+			child_admin_error(env, rid, "store: %s", store_errmsg(bill_store));
 			return;
 		}
-		reply_json(env, rid, json_pack("{s:b, s:o}", "ok", 1, "agents", rows));
+		bill_reply_json(env, rid, json_pack("{s:b, s:o}", "ok", 1, "agents", rows));
 		return;
 	}
 	if (argc >= 4 && strcmp(argv[1], "add") == 0) {
@@ -89,37 +88,37 @@ cmd_agent(struct child_env *env, uint64_t rid, int argc, char **argv)
 			    "(usage: agent add NAME PUBKEY [--grade A|B|C])", argv[i]);
 			return;
 		}
-		if (store_agent_add(st, argv[2], argv[3], grade, &id) != 0) {
-			child_admin_error(env, rid, "agent add: %s", store_errmsg(st));
+		if (store_agent_add(bill_store, argv[2], argv[3], grade, &id) != 0) {
+			child_admin_error(env, rid, "agent add: %s", store_errmsg(bill_store));
 			return;
 		}
 		log_info("registered agent %llu '%s' (grade %c)",
 		    (unsigned long long)id, argv[2], grade);
-		reply_json(env, rid, json_pack("{s:b, s:I, s:s}", "ok", 1, "id",
+		bill_reply_json(env, rid, json_pack("{s:b, s:I, s:s}", "ok", 1, "id",
 		    (json_int_t)id, "message", "registered"));
 		return;
 	}
 	if (argc == 3 && (strcmp(argv[1], "disable") == 0 ||
 	    strcmp(argv[1], "enable") == 0)) {
 		int enable = strcmp(argv[1], "enable") == 0;
-		if (parse_id(argv[2], &id) != 0) {
+		if (bill_parse_id(argv[2], &id) != 0) {
 			child_admin_error(env, rid, "agent %s: '%s' is not an agent id",
 			    argv[1], argv[2]);
 			return;
 		}
-		rc = store_agent_set_enabled(st, id, enable);
+		rc = store_agent_set_enabled(bill_store, id, enable);
 		if (rc == 1) {
 			child_admin_error(env, rid, "no agent with id %llu",
 			    (unsigned long long)id);
 			return;
 		}
 		if (rc != 0) {
-			child_admin_error(env, rid, "store: %s", store_errmsg(st));
+			child_admin_error(env, rid, "store: %s", store_errmsg(bill_store));
 			return;
 		}
 		log_info("agent %llu %s", (unsigned long long)id,
 		    enable ? "enabled" : "disabled");
-		reply_json(env, rid, json_pack("{s:b, s:s}", "ok", 1, "message",
+		bill_reply_json(env, rid, json_pack("{s:b, s:s}", "ok", 1, "message",
 		    enable ? "enabled" : "disabled"));
 		return;
 	}
@@ -132,6 +131,8 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 {
 	if (strcmp(argv[0], "agent") == 0)
 		cmd_agent(env, id, argc, argv);
+	else if (strcmp(argv[0], "token") == 0)
+		bill_cmd_token(env, id, argc, argv);
 	else
 		child_admin_error(env, id, "billing does not know '%s'", argv[0]);
 }
@@ -154,7 +155,7 @@ serve_agent_get(struct msg_conn *c, const struct msg *m)
 	memcpy(&q, m->data, sizeof(q));
 	memset(&r, 0, sizeof(r));
 	r.agent_id = q.agent_id;
-	rc = store_agent_get(st, q.agent_id, &a);
+	rc = store_agent_get(bill_store, q.agent_id, &a);
 	if (rc == 0) {
 		r.status = IPC_AGENT_FOUND;
 		r.enabled = (uint32_t)a.enabled;
@@ -166,7 +167,7 @@ serve_agent_get(struct msg_conn *c, const struct msg *m)
 	} else {
 		r.status = IPC_AGENT_STORE_ERROR;
 		log_warn("agent %llu look-up: %s", (unsigned long long)q.agent_id,
-		    store_errmsg(st));
+		    store_errmsg(bill_store));
 	}
 	if (msg_enqueue(c, IPC_AGENT_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
@@ -191,7 +192,14 @@ client_input(struct msg_conn *c)
 	while ((rc = msg_next(c, &m, err, sizeof(err))) == 1) {
 		if (m.hdr.type == IPC_AGENT_GET)
 			serve_agent_get(c, &m);
-		else {
+		else if (m.hdr.type == IPC_TOKEN_GET) {
+			struct ipc_token_get q;
+			struct ipc_token_info r;
+			memcpy(&q, m.data, sizeof(q));
+			bill_token_get(&q, &r);
+			if (msg_enqueue(c, IPC_TOKEN_INFO, m.hdr.reqid, &r, sizeof(r)) != 0)
+				log_warn("billing client queue full");
+		} else {
 			rc = -1;
 			snprintf(err, sizeof(err), "unexpected %s",
 			    msg_type_name(&bill_rules, m.hdr.type));
@@ -284,8 +292,8 @@ bill_main(struct child_env *env)
 	if (ensure_sqlite_dir(env->conf.store_url) != 0)
 		log_warn("cannot create the directory of %s: %s",
 		    env->conf.store_url, strerror(errno));
-	st = store_open(env->conf.store_url, err, sizeof(err));
-	if (st == NULL) {
+	bill_store = store_open(env->conf.store_url, err, sizeof(err));
+	if (bill_store == NULL) {
 		log_error("store %s: %s", env->conf.store_url, err);
 		return 1;	/* restarted with back-off: a database may come back */
 	}
@@ -296,11 +304,11 @@ bill_main(struct child_env *env)
 	loop.on_fd = bill_fd;
 	loop.arg = &loop;
 	child_ready(env);
-	log_info("billing ready on %s store", store_engine(st));
+	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);
 	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
 		if (clients[i].fd >= 0)
 			client_close(&clients[i]);
-	store_close(st);
+	store_close(bill_store);
 	return rc;
 }

@@ -36,6 +36,10 @@ static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
 	    sizeof(struct ipc_agent_get) },
 	[IPC_AGENT_INFO] = { "agent-info", sizeof(struct ipc_agent_info),
 	    sizeof(struct ipc_agent_info) },
+	[IPC_TOKEN_GET] = { "token-get", sizeof(struct ipc_token_get),
+	    sizeof(struct ipc_token_get) },
+	[IPC_TOKEN_INFO] = { "token-info", sizeof(struct ipc_token_info),
+	    sizeof(struct ipc_token_info) },
 };
 
 const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };

@@ -21,6 +21,8 @@ enum ipc_type {
 	IPC_ADMIN_RESP,		/* child -> master -> hubctl: JSON object text */
 	IPC_AGENT_GET,		/* tunnel -> billing: struct ipc_agent_get */
 	IPC_AGENT_INFO,		/* billing -> tunnel: struct ipc_agent_info */
+	IPC_TOKEN_GET,		/* gateway -> billing: struct ipc_token_get */
+	IPC_TOKEN_INFO,		/* billing -> gateway: struct ipc_token_info */
 	IPC_TYPE_MAX
 };
 
@@ -52,6 +54,28 @@ struct ipc_agent_info {		/* writer: billing, answering IPC_AGENT_GET */
 	char name[64];		/* NUL-terminated by the reader regardless */
 	char grade;
 	char pad[7];
+};
+
+struct ipc_token_get {		/* writer: gateway, on a token cache miss */
+	char hash[65];		/* sha256 of the secret, lowercase hex + NUL */
+	char pad[7];
+};
+
+enum ipc_token_status { IPC_TOKEN_FOUND = 0, IPC_TOKEN_UNKNOWN,
+	IPC_TOKEN_STORE_ERROR };
+
+struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
+	char hash[65];		/* echoed */
+	char pad[3];
+	uint32_t status;	/* enum ipc_token_status */
+	uint64_t id;
+	uint32_t enabled;
+	uint32_t pad2;
+	int64_t expires_at;	/* unix s, 0 = never */
+	int64_t quota_micros;	/* -1 = unlimited */
+	int64_t used_micros;
+	char name[64];
+	char models[512];	/* comma separated; "" = any */
 };
 
 #define IPC_ADMIN_MAX	(64u * 1024)		/* request argv bytes */

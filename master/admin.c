@@ -37,6 +37,7 @@ static const struct admin_cmd cmds[] = {
 	{ "reload",	NULL,		cmd_reload },
 	{ "stop",	NULL,		cmd_stop },
 	{ "agent",	"billing",	NULL },
+	{ "token",	"billing",	NULL },
 	{ "agents",	"tunnel",	NULL },
 	{ "kick",	"tunnel",	NULL },
 	{ "send",	"tunnel",	NULL },

@@ -123,6 +123,20 @@ print_agent(json_t *o)
 }
 
 static void
+print_token(json_t *o)
+{
+	static const char *const cols[] = { "id", "name", "quota", "used",
+		"models", "enabled", NULL };
+	if (json_object_get(o, "tokens") != NULL)
+		print_table(o, "tokens", cols);
+	else if (json_object_get(o, "secret") != NULL)
+		/* The only time the secret is ever shown. */
+		printf("%s\n", str(o, "secret"));
+	else
+		printf("%s\n", str(o, "message"));
+}
+
+static void
 print_message(json_t *o)
 {
 	const char *m = json_string_value(json_object_get(o, "message"));
@@ -140,6 +154,7 @@ static const struct {
 	{ "agents", print_agents },
 	{ "kick", print_message },
 	{ "send", print_message },
+	{ "token", print_token },
 };
 
 int

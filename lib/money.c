@@ -1,0 +1,64 @@
+/*
+ * lib/money: exact decimal parsing/formatting of micro-units and the
+ * per-component cost rule.
+ */
+#include "lib/money.h"
+
+#include <stdio.h>
+
+int
+money_parse(const char *s, int64_t *micros)
+{
+	int64_t whole = 0, frac = 0;
+	int fdigits = 0, wdigits = 0;
+
+	if (s == NULL)
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++, wdigits++) {
+		if (whole > (INT64_MAX / MONEY_SCALE - 9) / 10)
+			return -1;
+		whole = whole * 10 + (*s - '0');
+	}
+	if (*s == '.') {
+		s++;
+		for (; *s >= '0' && *s <= '9'; s++, fdigits++) {
+			if (fdigits == 6)
+				return -1;
+			frac = frac * 10 + (*s - '0');
+		}
+		if (fdigits == 0)
+			return -1;
+	}
+	if (*s != '\0' || wdigits == 0)
+		return -1;
+	for (int i = fdigits; i < 6; i++)
+		frac *= 10;
+	*micros = whole * MONEY_SCALE + frac;
+	return 0;
+}
+
+void
+money_format(int64_t micros, char *out, size_t outlen)
+{
+	/* Work in unsigned so INT64_MIN formats too. */
+	uint64_t m = micros < 0 ? (uint64_t)0 - (uint64_t)micros : (uint64_t)micros;
+
+	snprintf(out, outlen, "%s%llu.%06llu", micros < 0 ? "-" : "",
+	    (unsigned long long)(m / MONEY_SCALE),
+	    (unsigned long long)(m % MONEY_SCALE));
+}
+
+int
+money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost)
+{
+	__int128 v;
+
+	if (tokens < 0 || price_per_mtok < 0)
+		return -1;
+	v = (__int128)tokens * price_per_mtok + 500000;
+	v /= 1000000;
+	if (v > INT64_MAX)
+		return -1;
+	*cost = (int64_t)v;
+	return 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * lib/money: the only place money is computed, shared by hub and agent.
+ * Amounts are int64 micro-units (6 decimal places); prices are int64
+ * micro-units per 1,000,000 tokens.  No floating point touches money.
+ */
+#ifndef SWB_MONEY_H
+#define SWB_MONEY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MONEY_SCALE 1000000		/* micro-units per unit */
+
+/*
+ * Parse a non-negative decimal amount ("12", "0.5", "3.141592") into
+ * micro-units, exactly.  More than 6 decimals, signs, exponents, spaces,
+ * or overflow are refused: -1.
+ */
+int money_parse(const char *s, int64_t *micros);
+/* Format micro-units as a decimal with exactly 6 places ("-0.000001"). */
+void money_format(int64_t micros, char *out, size_t outlen);
+/*
+ * Cost of one component: (tokens * price + 500000) / 1000000, rounding half
+ * up.  tokens, price >= 0.  Returns -1 on overflow or a negative input.
+ */
+int money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost);
+
+#endif

@@ -1,11 +1,12 @@
 /*
  * agent/main: agentd's entry point — the command line (`agentd keygen`,
- * `agentd [-t] [-c FILE]`), start-up (config, key, logging), and, until the
- * tunnel client exists, idling until SIGTERM/SIGINT.  Signal handlers only
+ * `agentd [-t] [-c FILE]`), start-up (config, key, logging), then the
+ * tunnel client (agent/ag_tunnel) until SIGTERM/SIGINT.  Signal handlers only
  * set flags; fatal() is used during start-up only.
  */
 #include "agent/ag_conf.h"
 #include "agent/ag_key.h"
+#include "agent/ag_tunnel.h"
 #include "agent/platform.h"
 #include "lib/log.h"
 
@@ -101,35 +102,26 @@ install_signals(void)
 		fatal("sigaction: %s", strerror(errno));
 }
 
-/*
- * Stand-in for the tunnel client: wait, without polling, for SIGTERM or
- * SIGINT.  The signals stay blocked except inside sigsuspend(), so one that
- * arrives between the flag test and the wait is not lost.
- */
+/* Dial the hub and serve the tunnel until SIGTERM/SIGINT. */
 static int
-ag_idle_until_signal(void)
+ag_serve(const struct ag_conf *cf, const struct ag_key *key)
 {
-	sigset_t block, old;
+	struct ag_tunnel *t;
+	char err[512];
 
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	if (sigprocmask(SIG_BLOCK, &block, &old) == -1)
-		fatal("sigprocmask: %s", strerror(errno));
-	log_info("tunnel not connected: this agentd has no tunnel client "
-	    "yet; idling until SIGTERM or SIGINT");
-	while (got_stop == 0) {
-		sigsuspend(&old);
-		if (got_hup) {
-			got_hup = 0;
-			log_info("SIGHUP: reloading is not supported yet; "
-			    "ignored");
-		}
+	t = ag_tunnel_new(cf, err, sizeof(err));
+	if (t == NULL) {
+		log_error("refusing to start: %s", err);
+		return 1;
 	}
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	log_info("%s received, exiting",
-	    got_stop == SIGINT ? "SIGINT" : "SIGTERM");
+	if (ag_tunnel_add(t, (uint64_t)cf->id, key->sk) != 0) {
+		ag_tunnel_free(t);
+		log_error("out of memory");
+		return 1;
+	}
+	ag_tunnel_run(t, &got_stop);
+	log_info("stopping (signal %d)", (int)got_stop);
+	ag_tunnel_free(t);
 	return 0;
 }
 
@@ -225,18 +217,7 @@ main(int argc, char **argv)
 	warn_config_perms(conf_path, &cf);
 	log_startup(&cf, &key);
 
-	/*
-	 * SEAM: the tunnel client starts here, in place of the idle wait:
-	 *	t = ag_tunnel_new(&cf, err, sizeof(err))   (agent/ag_tunnel.h)
-	 *	ag_tunnel_add(t, (uint64_t)cf.id, key.sk)
-	 *	ag_tunnel_run(t, &got_stop)   (returns once SIGTERM/SIGINT)
-	 *	ag_tunnel_free(t)
-	 * It dials cf.hub_url (cf.hub_host/hub_port/hub_path), accepts only a
-	 * hub whose SPKI matches cf.pins, signs the hub's challenge with the
-	 * key, and announces cf.channels.  Until it is wired in, agentd only
-	 * waits to be stopped.
-	 */
-	rc = ag_idle_until_signal();
+	rc = ag_serve(&cf, &key);
 
 	ag_key_wipe(&key);
 	sodium_memzero(&cf, sizeof(cf));

@@ -273,11 +273,20 @@ conf_ini_line(void *user, const char *section, const char *name,
 
 	if (name == NULL)		/* a bare section header */
 		return 1;
+	/* inih goes on after an error and reports the FIRST bad line:
+	 * keep the first reason too. */
+	if (c->failed)
+		return 1;
 	if (section[0] == '\0') {
 		snprintf(c->err, c->errlen, "key '%s' outside of any section", name);
+		c->failed = 1;
 		return 0;
 	}
-	return conf_set(c->t, c->dst, section, name, value, c->err, c->errlen) == 0;
+	if (conf_set(c->t, c->dst, section, name, value, c->err, c->errlen) != 0) {
+		c->failed = 1;
+		return 0;
+	}
+	return 1;
 }
 
 int

@@ -47,6 +47,7 @@ struct tun_conn {
 	unsigned char *rx;		/* reassembly of a fragmented message */
 	size_t rx_len;
 	char close_reason[120];
+	int64_t closing_ms;		/* monotonic: when tun_close() was called */
 	int chan_slots[TUN_MAX_CHANNELS];	/* scoreboard channel slots */
 	int nchan, nchan_pending;	/* announced / arriving before done */
 	int chan_pending[TUN_MAX_CHANNELS];
@@ -75,7 +76,6 @@ void tun_bill_init(struct lws_vhost *vh);
 void tun_bill_tick(void);
 /* Ask billing for an agent's key; the answer comes to tun_lookup_done. */
 int  tun_bill_lookup(uint64_t serial, uint64_t agent_id);
-struct lws_protocols tun_bill_protocol(void);
 
 /* tun_admin.c */
 void tun_admin(struct child_env *env, uint64_t id, int argc, char **argv);

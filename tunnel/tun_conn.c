@@ -59,6 +59,7 @@ tun_close(struct tun_conn *c, const char *fmt, ...)
 	log_warn("closing %s: %s", conn_label(c, lbl, sizeof(lbl)),
 	    c->close_reason);
 	c->state = TC_CLOSING;
+	c->closing_ms = clock_mono_ms();
 	lws_callback_on_writable(c->wsi);
 }
 
@@ -463,12 +464,13 @@ on_writeable(struct tun_conn *c)
 {
 	struct tun_out *o;
 
-	if (c->state == TC_CLOSING) {
+	o = c->out_head;
+	if (o == NULL && c->state == TC_CLOSING) {
+		/* Queued frames (a KICK, say) went out first. */
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
 	}
-	o = c->out_head;
 	if (o == NULL)
 		return 0;
 	if (lws_write(c->wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY) <
@@ -479,7 +481,7 @@ on_writeable(struct tun_conn *c)
 		c->out_tail = NULL;
 	c->out_bytes -= o->len;
 	free(o);
-	if (c->out_head != NULL)
+	if (c->out_head != NULL || c->state == TC_CLOSING)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -592,8 +594,13 @@ tun_tick(void)
 	const struct hub_conf *cf = &tun_env->conf;
 
 	for (struct tun_conn *c = tun_conns; c != NULL; c = c->next) {
-		if (c->state == TC_CLOSING)
+		if (c->state == TC_CLOSING) {
+			/* A peer that never reads does not keep us waiting. */
+			if (now - c->closing_ms > 2000)
+				lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+				    LWS_TO_KILL_ASYNC);
 			continue;
+		}
 		if (c->state != TC_ONLINE) {
 			if (now - c->opened_ms > cf->tun_handshake_timeout_ms)
 				tun_close(c, "no valid answer to the challenge within "

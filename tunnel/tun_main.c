@@ -4,6 +4,7 @@
  */
 #include <string.h>
 #include <sodium.h>
+#include "master/child_peer.h"
 #include "tunnel/tun.h"
 #include "lib/log.h"
 
@@ -37,7 +38,7 @@ tun_main(struct child_env *env)
 {
 	const struct lws_protocols protocols[] = {
 		tun_protocol(),
-		tun_bill_protocol(),
+		child_peer_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 

@@ -120,6 +120,7 @@ rpm = 600
 tpm = 100000
 INI
     if [ $# -gt 4 ]; then printf '%s\n' "$5" >>"$f"; fi
+    chmod 600 "$f"
 }
 
 # hub_with_tunnel: certificates + a hub whose tunnel serves them.

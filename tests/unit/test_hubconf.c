@@ -91,6 +91,9 @@ test_bad_values(void **state)
 	    "heartbeat_timeout must be longer");
 	expect_error("[tunnel]\ncert = /x.pem\n", "cert and key go together");
 	expect_error("[hub]\nmax_agents = 99999999999999999999\n", "not an integer");
+	/* Two bad lines: the first one's line AND reason are reported. */
+	expect_error("[gateway]\nworkers = 0\nmax_body = huge\n",
+	    ":2: [gateway] workers = '0' is out of range");
 }
 
 static void

@@ -1,0 +1,609 @@
+/*
+ * lib/usage: token usage readers for OpenAI-compatible, Anthropic and
+ * Gemini payloads, and the include_usage request rewrite (rules in
+ * usage.h).  Owns the count validation, the per-provider normalisation
+ * and a small scanner over already-validated JSON text used to splice the
+ * rewrite into the user's own bytes.
+ */
+#include "lib/usage.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+/* Response payloads: NUL escapes are harmless, keep the last duplicate. */
+#define LOAD_FLAGS	(JSON_ALLOW_NUL)
+/* Requests: a duplicate key could mean one thing to us and another to the
+ * provider (e.g. two "stream" members), so refuse it. */
+#define REQ_FLAGS	(JSON_ALLOW_NUL | JSON_REJECT_DUPLICATES)
+
+static json_t *
+load(const char *s, size_t len, size_t flags)
+{
+	json_error_t e;
+
+	if (s == NULL)
+		return NULL;
+	return json_loadb(s, len, flags, &e);
+}
+
+/*
+ * Read one count.  1: present, 0: absent or null (*out = 0), -1: not a
+ * non-negative integer within USAGE_MAX_TOKENS.
+ */
+static int
+count(const json_t *obj, const char *key, int64_t *out)
+{
+	const json_t *v = json_object_get(obj, key);
+	json_int_t n;
+
+	*out = 0;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v))
+		return -1;
+	n = json_integer_value(v);
+	if (n < 0 || n > USAGE_MAX_TOKENS)
+		return -1;
+	*out = (int64_t)n;
+	return 1;
+}
+
+/* A member that must be an object when present.  -1: wrong type. */
+static int
+member_object(const json_t *obj, const char *key, json_t **out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	*out = NULL;
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v))
+		return -1;
+	*out = v;
+	return 1;
+}
+
+/* Check the parts add up, then store. */
+static int
+commit(struct usage *u, const struct usage *n)
+{
+	if (n->cached_tokens + n->cache_write_tokens > n->input_tokens)
+		return -1;
+	*u = *n;
+	u->seen = 1;
+	return 1;
+}
+
+static int
+is_done(const char *data, size_t len)
+{
+	while (len > 0 && (data[len - 1] == ' ' || data[len - 1] == '\t' ||
+	    data[len - 1] == '\r' || data[len - 1] == '\n'))
+		len--;
+	while (len > 0 && (data[0] == ' ' || data[0] == '\t')) {
+		data++;
+		len--;
+	}
+	return len == 6 && memcmp(data, "[DONE]", 6) == 0;
+}
+
+/* ---- OpenAI ---- */
+
+static int
+openai_usage(const json_t *uo, struct usage *n)
+{
+	json_t *details;
+	int r;
+
+	memset(n, 0, sizeof(*n));
+	if (count(uo, "prompt_tokens", &n->input_tokens) == -1 ||
+	    count(uo, "completion_tokens", &n->output_tokens) == -1)
+		return -1;
+	if (member_object(uo, "prompt_tokens_details", &details) == -1)
+		return -1;
+	r = 0;
+	if (details != NULL &&
+	    (r = count(details, "cached_tokens", &n->cached_tokens)) == -1)
+		return -1;
+	if (r == 0 &&
+	    count(uo, "prompt_cache_hit_tokens", &n->cached_tokens) == -1)
+		return -1;
+	return 0;
+}
+
+static int
+openai_object(struct usage *u, const char *json, size_t len)
+{
+	struct usage n;
+	json_t *root, *uo;
+	int rc = -1;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	if ((rc = member_object(root, "usage", &uo)) != 1)
+		goto out;	/* 0: usage absent or null */
+	rc = -1;
+	if (openai_usage(uo, &n) == -1)
+		goto out;
+	rc = commit(u, &n);
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_openai_event(struct usage *u, const char *data, size_t len)
+{
+	if (data != NULL && is_done(data, len))
+		return 0;
+	return openai_object(u, data, len);
+}
+
+int
+usage_openai_body(struct usage *u, const char *json, size_t len)
+{
+	return openai_object(u, json, len);
+}
+
+int
+usage_openai_is_usage_only_chunk(const char *data, size_t len)
+{
+	json_t *root, *choices, *uo;
+	int rc;
+
+	if (data != NULL && is_done(data, len))
+		return 0;
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return -1;
+	}
+	choices = json_object_get(root, "choices");
+	uo = json_object_get(root, "usage");
+	rc = json_is_array(choices) && json_array_size(choices) == 0 &&
+	    json_is_object(uo);
+	json_decref(root);
+	return rc;
+}
+
+/* ---- the include_usage rewrite ---- */
+
+static size_t
+skip_ws(const char *p, size_t i, size_t n)
+{
+	while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' ||
+	    p[i] == '\r'))
+		i++;
+	return i;
+}
+
+/* p[*i] is '"': move past the closing quote.  -1: unterminated. */
+static int
+skip_string(const char *p, size_t *i, size_t n)
+{
+	size_t j = *i + 1;
+
+	while (j < n && p[j] != '"')
+		j += p[j] == '\\' ? 2 : 1;
+	if (j >= n)
+		return -1;
+	*i = j + 1;
+	return 0;
+}
+
+/* Move past one value starting at p[*i].  -1: not where JSON says. */
+static int
+skip_value(const char *p, size_t *i, size_t n)
+{
+	size_t j = *i, depth = 0;
+
+	if (j >= n)
+		return -1;
+	if (p[j] == '"')
+		return skip_string(p, i, n);
+	if (p[j] != '{' && p[j] != '[') {
+		while (j < n && strchr(",]} \t\r\n", p[j]) == NULL)
+			j++;
+		if (j == *i)
+			return -1;
+		*i = j;
+		return 0;
+	}
+	while (j < n) {
+		if (p[j] == '"') {
+			if (skip_string(p, &j, n) == -1)
+				return -1;
+			continue;
+		}
+		if (p[j] == '{' || p[j] == '[')
+			depth++;
+		else if ((p[j] == '}' || p[j] == ']') && --depth == 0) {
+			*i = j + 1;
+			return 0;
+		}
+		j++;
+	}
+	return -1;
+}
+
+/* Does the JSON string token p[a, b) (quotes included) spell key? */
+static int
+key_is(const char *p, size_t a, size_t b, const char *key)
+{
+	size_t klen = strlen(key);
+	json_t *s;
+	int eq;
+
+	if (memchr(p + a, '\\', b - a) == NULL)
+		return b - a == klen + 2 && memcmp(p + a + 1, key, klen) == 0;
+	/* Escapes: let jansson decode the token. */
+	if ((s = json_loadb(p + a, b - a, JSON_DECODE_ANY | JSON_ALLOW_NUL,
+	    NULL)) == NULL)
+		return -1;
+	eq = json_is_string(s) && json_string_length(s) == klen &&
+	    memcmp(json_string_value(s), key, klen) == 0;
+	json_decref(s);
+	return eq;
+}
+
+/*
+ * The object opening at p[obj]: find member key, its value at [*va, *vb).
+ * 1 found, 0 not, -1 scanner lost.
+ */
+static int
+find_member(const char *p, size_t n, size_t obj, const char *key,
+    size_t *va, size_t *vb)
+{
+	size_t i, ka, kb, a;
+	int eq;
+
+	if (obj >= n || p[obj] != '{')
+		return -1;
+	i = skip_ws(p, obj + 1, n);
+	if (i < n && p[i] == '}')
+		return 0;
+	for (;;) {
+		if (i >= n || p[i] != '"')
+			return -1;
+		ka = i;
+		if (skip_string(p, &i, n) == -1)
+			return -1;
+		kb = i;
+		i = skip_ws(p, i, n);
+		if (i >= n || p[i] != ':')
+			return -1;
+		a = i = skip_ws(p, i + 1, n);
+		if (skip_value(p, &i, n) == -1)
+			return -1;
+		if ((eq = key_is(p, ka, kb, key)) == -1)
+			return -1;
+		if (eq) {
+			*va = a;
+			*vb = i;
+			return 1;
+		}
+		i = skip_ws(p, i, n);
+		if (i < n && p[i] == '}')
+			return 0;
+		if (i >= n || p[i] != ',')
+			return -1;
+		i = skip_ws(p, i + 1, n);
+	}
+}
+
+/* out = p[0, a) ins p[b, n), NUL-terminated. */
+static int
+splice(const char *p, size_t n, size_t a, size_t b, const char *ins,
+    char **out, size_t *outlen)
+{
+	size_t il = strlen(ins), total = a + il + (n - b);
+	char *o;
+
+	if ((o = malloc(total + 1)) == NULL)
+		return -1;
+	memcpy(o, p, a);
+	memcpy(o + a, ins, il);
+	memcpy(o + a + il, p + b, n - b);
+	o[total] = '\0';
+	*out = o;
+	*outlen = total;
+	return 0;
+}
+
+/* Splice include_usage = true into the text (facts checked by caller). */
+static int
+rewrite_text(const char *p, size_t n, char **out, size_t *outlen)
+{
+	size_t top, va, vb, ia, ib, i;
+	int r;
+
+	top = skip_ws(p, 0, n);
+	if ((r = find_member(p, n, top, "stream_options", &va, &vb)) == -1)
+		return -1;
+	if (r == 0)
+		return splice(p, n, top + 1, top + 1,
+		    "\"stream_options\":{\"include_usage\":true},", out,
+		    outlen);
+	if (p[va] != '{')	/* null */
+		return splice(p, n, va, vb, "{\"include_usage\":true}", out,
+		    outlen);
+	if ((r = find_member(p, n, va, "include_usage", &ia, &ib)) == -1)
+		return -1;
+	if (r == 1)		/* false or null */
+		return splice(p, n, ia, ib, "true", out, outlen);
+	i = skip_ws(p, va + 1, n);
+	return splice(p, n, va + 1, va + 1, p[i] == '}' ?
+	    "\"include_usage\":true" : "\"include_usage\":true,", out, outlen);
+}
+
+static int
+copy_out(const char *p, size_t n, char **out, size_t *outlen)
+{
+	return splice(p, n, n, n, "", out, outlen);
+}
+
+int
+usage_openai_force_include_usage(const char *body, size_t len, char **out,
+    size_t *outlen, int *user_asked)
+{
+	json_t *root, *stream, *so, *iu, *check;
+	char *dump;
+	int rc = -1;
+
+	*out = NULL;
+	*outlen = 0;
+	*user_asked = 0;
+	if ((root = load(body, len, REQ_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+
+	stream = json_object_get(root, "stream");
+	if (stream == NULL || json_is_null(stream) || json_is_false(stream)) {
+		rc = copy_out(body, len, out, outlen);
+		goto out;
+	}
+	if (!json_is_true(stream))
+		goto out;
+	if (member_object(root, "stream_options", &so) == -1)
+		goto out;
+	iu = so != NULL ? json_object_get(so, "include_usage") : NULL;
+	if (iu != NULL && !json_is_null(iu) && !json_is_boolean(iu))
+		goto out;
+	if (json_is_true(iu)) {
+		*user_asked = 1;
+		rc = copy_out(body, len, out, outlen);
+		goto out;
+	}
+
+	/* What the provider must see, as a tree. */
+	if (so == NULL) {
+		if ((so = json_object()) == NULL ||
+		    json_object_set_new(root, "stream_options", so) == -1)
+			goto out;
+	}
+	if (json_object_set_new(so, "include_usage", json_true()) == -1)
+		goto out;
+
+	/* The same as text, the user's bytes kept; proven by re-parsing. */
+	if (rewrite_text(body, len, out, outlen) == 0) {
+		check = load(*out, *outlen, REQ_FLAGS);
+		if (check != NULL && json_equal(check, root)) {
+			json_decref(check);
+			rc = 0;
+			goto out;
+		}
+		json_decref(check);
+		free(*out);
+		*out = NULL;
+		*outlen = 0;
+	}
+	/* The scanner got lost: fall back to jansson's rendering. */
+	if ((dump = json_dumps(root, JSON_COMPACT)) == NULL)
+		goto out;
+	*out = dump;
+	*outlen = strlen(dump);
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* ---- Anthropic ---- */
+
+/* Raw Anthropic counts: input excludes cache reads and writes. */
+struct anth {
+	int64_t in, out, read, write;
+};
+
+/* Each count present in uo replaces the one in *a. */
+static int
+anth_read(const json_t *uo, struct anth *a)
+{
+	int64_t v;
+	int r;
+
+	if ((r = count(uo, "input_tokens", &v)) == -1)
+		return -1;
+	if (r == 1)
+		a->in = v;
+	if ((r = count(uo, "output_tokens", &v)) == -1)
+		return -1;
+	if (r == 1)
+		a->out = v;
+	if ((r = count(uo, "cache_read_input_tokens", &v)) == -1)
+		return -1;
+	if (r == 1)
+		a->read = v;
+	if ((r = count(uo, "cache_creation_input_tokens", &v)) == -1)
+		return -1;
+	if (r == 1)
+		a->write = v;
+	return 0;
+}
+
+static int
+anth_commit(struct usage *u, const struct anth *a)
+{
+	struct usage n;
+
+	memset(&n, 0, sizeof(n));
+	n.input_tokens = a->in + a->read + a->write;
+	n.output_tokens = a->out;
+	n.cached_tokens = a->read;
+	n.cache_write_tokens = a->write;
+	return commit(u, &n);
+}
+
+/* A whole message (message_start's "message", or a non-stream body). */
+static int
+anth_message(struct usage *u, const json_t *msg)
+{
+	struct anth a;
+	json_t *uo;
+	int r;
+
+	if ((r = member_object(msg, "usage", &uo)) != 1)
+		return r;
+	memset(&a, 0, sizeof(a));
+	if (anth_read(uo, &a) == -1)
+		return -1;
+	return anth_commit(u, &a);
+}
+
+int
+usage_anthropic_event(struct usage *u, const char *event_name,
+    const char *data, size_t len)
+{
+	json_t *root, *msg, *uo;
+	const char *type;
+	struct anth a;
+	int rc = -1;
+
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	type = json_string_value(json_object_get(root, "type"));
+	if (type != NULL && event_name != NULL && strcmp(type, event_name) != 0)
+		goto out;
+	if (type == NULL && (type = event_name) == NULL)
+		goto out;
+
+	if (strcmp(type, "message_start") == 0) {
+		if ((rc = member_object(root, "message", &msg)) == 1)
+			rc = anth_message(u, msg);
+	} else if (strcmp(type, "message_delta") == 0) {
+		if ((rc = member_object(root, "usage", &uo)) != 1)
+			goto out;
+		/* Start from what message_start said, then replace. */
+		memset(&a, 0, sizeof(a));
+		if (u->seen) {
+			a.read = u->cached_tokens;
+			a.write = u->cache_write_tokens;
+			a.in = u->input_tokens - a.read - a.write;
+			a.out = u->output_tokens;
+		}
+		rc = anth_read(uo, &a) == -1 ? -1 : anth_commit(u, &a);
+	} else
+		rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_anthropic_body(struct usage *u, const char *json, size_t len)
+{
+	json_t *root;
+	const char *type;
+	int rc = -1;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	type = json_string_value(json_object_get(root, "type"));
+	if (type != NULL && strcmp(type, "message") != 0)
+		rc = 0;		/* an error body, say */
+	else
+		rc = anth_message(u, root);
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* ---- Gemini ---- */
+
+static int
+gemini_object(struct usage *u, const json_t *obj)
+{
+	int64_t prompt, tool, cand, thoughts;
+	struct usage n;
+	json_t *md;
+	int r;
+
+	if (!json_is_object(obj))
+		return -1;
+	if ((r = member_object(obj, "usageMetadata", &md)) != 1)
+		return r;
+	memset(&n, 0, sizeof(n));
+	if (count(md, "promptTokenCount", &prompt) == -1 ||
+	    count(md, "toolUsePromptTokenCount", &tool) == -1 ||
+	    count(md, "candidatesTokenCount", &cand) == -1 ||
+	    count(md, "thoughtsTokenCount", &thoughts) == -1 ||
+	    count(md, "cachedContentTokenCount", &n.cached_tokens) == -1)
+		return -1;
+	n.input_tokens = prompt + tool;
+	n.output_tokens = cand + thoughts;
+	return commit(u, &n);
+}
+
+int
+usage_gemini_event(struct usage *u, const char *data, size_t len)
+{
+	json_t *root;
+	int rc;
+
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	rc = gemini_object(u, root);
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_gemini_body(struct usage *u, const char *json, size_t len)
+{
+	struct usage n;
+	json_t *root, *el;
+	size_t i;
+	int rc = 0, r;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_array(root)) {
+		rc = gemini_object(u, root);
+		json_decref(root);
+		return rc;
+	}
+	/* All or nothing: work on a copy. */
+	n = *u;
+	json_array_foreach(root, i, el) {
+		if ((r = gemini_object(&n, el)) == -1) {
+			rc = -1;
+			break;
+		}
+		if (r == 1)
+			rc = 1;
+	}
+	if (rc == 1)
+		*u = n;
+	json_decref(root);
+	return rc;
+}

@@ -1,0 +1,91 @@
+/*
+ * lib/usage: reads token usage out of provider responses, the same way in
+ * the hub and in the agent (both bill from what this returns), and the
+ * request rewrite that makes OpenAI-compatible streams report usage.
+ * Owns the per-provider normalisation rules below.  No I/O, no global
+ * state, no floating point: counts are JSON integers only.
+ *
+ * Normalised counts (struct usage):
+ *   input_tokens        every prompt token, cached reads and cache writes
+ *                       included;
+ *   cached_tokens       the part of input_tokens read from a prompt cache;
+ *   cache_write_tokens  the part of input_tokens written to a prompt cache;
+ *   output_tokens       every generated token, reasoning/thinking included.
+ * So uncached input = input - cached - cache_write, never negative.
+ *
+ * Per format, one rule a line:
+ *   OpenAI    input = prompt_tokens (already includes cached).
+ *   OpenAI    output = completion_tokens (already includes reasoning); absent = 0 (embeddings).
+ *   OpenAI    cached = prompt_tokens_details.cached_tokens, else DeepSeek's prompt_cache_hit_tokens, else 0.
+ *   OpenAI    stream: usage is read from any chunk whose usage is an object, the last one wins; "usage":null and [DONE] are ignored.
+ *   Anthropic input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens (its input_tokens excludes both).
+ *   Anthropic cached = cache_read_input_tokens; cache_write = cache_creation_input_tokens.
+ *   Anthropic message_start (message.usage) replaces everything, its output_tokens being interim.
+ *   Anthropic message_delta (usage) is cumulative: each count present replaces the one held, never adds.
+ *   Gemini    input = promptTokenCount (includes cached) + toolUsePromptTokenCount.
+ *   Gemini    output = candidatesTokenCount + thoughtsTokenCount (thinking is billed as output).
+ *   Gemini    cached = cachedContentTokenCount; every usageMetadata replaces the last one, never adds.
+ *
+ * Values: a count must be a JSON integer, 0 <= n <= USAGE_MAX_TOKENS; a
+ * JSON null or absent count is 0; anything else (real, string, negative,
+ * huge) makes the whole payload malformed, as does cached + cache_write >
+ * input.
+ *
+ * Return values of the readers: 1 usage was read and *u updated (seen set);
+ * 0 the payload carries no usage (u untouched); -1 malformed (u untouched).
+ */
+#ifndef SWB_USAGE_H
+#define SWB_USAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define USAGE_MAX_TOKENS	INT64_C(1000000000000)	/* 10^12 per count */
+
+struct usage {
+	int64_t	input_tokens;		/* includes cached and cache_write */
+	int64_t	output_tokens;
+	int64_t	cached_tokens;
+	int64_t	cache_write_tokens;
+	int	seen;			/* a reader returned 1 at least once */
+};
+
+/* OpenAI chat.completions (and DeepSeek, Qwen compatible mode, Azure). */
+int	usage_openai_event(struct usage *, const char *data, size_t len);
+int	usage_openai_body(struct usage *, const char *json, size_t len);
+/* 1: choices is an empty array and usage an object (the final chunk only
+ * include_usage asks for); 0: any other chunk, [DONE]; -1: not JSON. */
+int	usage_openai_is_usage_only_chunk(const char *data, size_t len);
+
+/*
+ * Rewrite a chat.completions request so a stream reports usage.  The body
+ * must be a JSON object without duplicate keys.  "stream": true sets
+ * stream_options.include_usage to true, every other byte of the request
+ * kept as it was (the edit is spliced into the original text, then checked
+ * by parsing it again); *user_asked is 1 when include_usage was already
+ * true (the body is then copied unchanged), else 0.  "stream" absent, null
+ * or false: the body is copied unchanged, *user_asked = 0.  -1: not a JSON
+ * object, duplicate keys, stream not a bool, stream_options not an object,
+ * include_usage not a bool, or out of memory.  On 0, *out is a malloc'd
+ * copy, NUL-terminated, *outlen bytes without the NUL; on -1 *out is NULL.
+ */
+int	usage_openai_force_include_usage(const char *body, size_t len,
+	    char **out, size_t *outlen, int *user_asked);
+
+/* Anthropic Messages stream; event_name may be NULL (the JSON "type" is
+ * used; if both are given they must agree).  Events other than
+ * message_start and message_delta return 0. */
+int	usage_anthropic_event(struct usage *, const char *event_name,
+	    const char *data, size_t len);
+/* Anthropic non-stream body: a message with usage, same rule as
+ * message_start. */
+int	usage_anthropic_body(struct usage *, const char *json, size_t len);
+
+/* Gemini / Vertex: one SSE data payload or a non-stream body (an object
+ * with usageMetadata). */
+int	usage_gemini_event(struct usage *, const char *data, size_t len);
+/* Gemini streamGenerateContent without alt=sse: a JSON array of such
+ * objects (or a single one); the last usageMetadata wins. */
+int	usage_gemini_body(struct usage *, const char *json, size_t len);
+
+#endif

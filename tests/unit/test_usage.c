@@ -1,0 +1,681 @@
+/*
+ * tests/unit/test_usage: lib/usage.  Usage read from OpenAI streams (run
+ * through lib/sse as the relay will) and bodies, cached tokens, ignored
+ * "usage":null chunks, the usage-only chunk detector, the include_usage
+ * rewrite (byte-exact outputs, user_asked, refusals), Anthropic and Gemini
+ * samples, and malformed input that must leave the usage untouched.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/sse.h"
+#include "lib/usage.h"
+
+#define S(x)	(x), strlen(x)
+
+static void
+assert_usage(const struct usage *u, int64_t in, int64_t out, int64_t cached,
+    int64_t cwrite)
+{
+	assert_int_equal(u->seen, 1);
+	assert_int_equal(u->input_tokens, in);
+	assert_int_equal(u->output_tokens, out);
+	assert_int_equal(u->cached_tokens, cached);
+	assert_int_equal(u->cache_write_tokens, cwrite);
+}
+
+typedef int (*reader)(struct usage *, const char *, size_t);
+
+/* Exact heap copy, so ASan sees any read past len. */
+static int
+call(reader f, struct usage *u, const char *s)
+{
+	size_t n = strlen(s);
+	char *c = malloc(n > 0 ? n : 1);
+	int rc;
+
+	assert_non_null(c);
+	memcpy(c, s, n);
+	rc = f(u, c, n);
+	free(c);
+	return rc;
+}
+
+/* f refuses s and leaves *u as it was. */
+static void
+expect_bad(reader f, const char *s)
+{
+	struct usage u = { 1, 2, 0, 0, 1 }, was = u;
+
+	if (call(f, &u, s) != -1)
+		fail_msg("accepted: %s", s);
+	assert_memory_equal(&u, &was, sizeof(u));
+}
+
+/* ---- OpenAI ---- */
+
+static const char openai_stream[] =
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+	"\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	"\"content\":\"\"},\"finish_reason\":null}],\"usage\":null}\r\n\r\n"
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+	"\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
+	"\"finish_reason\":null}],\"usage\":null}\r\n\r\n"
+	": keep-alive\r\n\r\n"
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+	"\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
+	"\"usage\":null}\r\n\r\n"
+	"data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+	"\"choices\":[],\"usage\":{\"prompt_tokens\":1200,"
+	"\"completion_tokens\":42,\"total_tokens\":1242,"
+	"\"prompt_tokens_details\":{\"cached_tokens\":1024},"
+	"\"completion_tokens_details\":{\"reasoning_tokens\":10}}}\r\n\r\n"
+	"data: [DONE]\r\n\r\n";
+
+/* Relay-style: split, read usage, count usage-only chunks. */
+static void
+test_openai_stream(void **state)
+{
+	struct sse s;
+	struct sse_event ev;
+	struct usage u;
+	size_t i, nev = 0, nonly = 0, nread = 0;
+	int rc;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	sse_init(&s, 0);
+	/* In blocks of 7 bytes, as a slow socket would deliver it. */
+	for (i = 0; i < sizeof(openai_stream) - 1; i += 7) {
+		size_t n = sizeof(openai_stream) - 1 - i;
+
+		assert_int_equal(sse_feed(&s, openai_stream + i,
+		    n < 7 ? n : 7), 0);
+		while ((rc = sse_next(&s, &ev)) == 1) {
+			nev++;
+			if (ev.data == NULL)
+				continue;
+			rc = usage_openai_event(&u, ev.data, ev.data_len);
+			assert_true(rc == 0 || rc == 1);
+			if (rc == 1) {
+				nread++;
+				/* Only the final chunk: all else is 0. */
+				assert_non_null(strstr(ev.data, "\"choices\":[]"));
+			} else if (nread == 0)
+				assert_int_equal(u.seen, 0);
+			if (usage_openai_is_usage_only_chunk(ev.data,
+			    ev.data_len) == 1)
+				nonly++;
+		}
+		assert_int_equal(rc, 0);
+	}
+	sse_free(&s);
+	assert_int_equal(nev, 6);
+	assert_int_equal(nread, 1);
+	assert_int_equal(nonly, 1);
+	assert_usage(&u, 1200, 42, 1024, 0);
+}
+
+static void
+test_openai_events(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_event, &u, "[DONE]"), 0);
+	assert_int_equal(call(usage_openai_event, &u, " [DONE]\n"), 0);
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":null}"), 0);
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"x\"}}]}"), 0);
+	/* An error object in the stream carries no usage. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"error\":{\"message\":\"m\",\"type\":\"t\"}}"), 0);
+	assert_int_equal(u.seen, 0);
+
+	/* No details: cached is 0. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+	    "\"completion_tokens\":2,\"total_tokens\":11}}"), 1);
+	assert_usage(&u, 9, 2, 0, 0);
+
+	/* Cumulative usage on several chunks: the last wins, no sum. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{}}],\"usage\":{\"prompt_tokens\":9,"
+	    "\"completion_tokens\":5}}"), 1);
+	assert_usage(&u, 9, 5, 0, 0);
+
+	/* details null, and a DeepSeek-style cache split. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,"
+	    "\"completion_tokens\":7,\"prompt_tokens_details\":null,"
+	    "\"prompt_cache_hit_tokens\":64,\"prompt_cache_miss_tokens\":36}}"),
+	    1);
+	assert_usage(&u, 100, 7, 64, 0);
+	/* cached_tokens, when present, is what counts. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":7,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":32},"
+	    "\"prompt_cache_hit_tokens\":64}}"), 1);
+	assert_usage(&u, 100, 7, 32, 0);
+}
+
+static void
+test_openai_body(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\","
+	    "\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"message\":"
+	    "{\"role\":\"assistant\",\"content\":\"Hello\"},"
+	    "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":2006,"
+	    "\"completion_tokens\":300,\"total_tokens\":2306,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":1920,"
+	    "\"audio_tokens\":0},\"completion_tokens_details\":"
+	    "{\"reasoning_tokens\":0}}}"), 1);
+	assert_usage(&u, 2006, 300, 1920, 0);
+
+	/* Embeddings: no completion_tokens. */
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"object\":\"list\",\"data\":[],\"usage\":{\"prompt_tokens\":8,"
+	    "\"total_tokens\":8}}"), 1);
+	assert_usage(&u, 8, 0, 0, 0);
+
+	/* An error body: no usage, nothing changes. */
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"error\":{\"message\":\"bad\",\"type\":\"invalid_request_error\","
+	    "\"param\":null,\"code\":null}}"), 0);
+	assert_usage(&u, 8, 0, 0, 0);
+}
+
+static void
+test_openai_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"",
+		"{",
+		"{\"usage\":{\"prompt_tokens\":9}",
+		"{\"usage\":{\"prompt_tokens\":9}} x",
+		"data: {}",
+		"[1,2]",
+		"\"str\"",
+		"{\"usage\":[]}",
+		"{\"usage\":5}",
+		"{\"usage\":{\"prompt_tokens\":-1}}",
+		"{\"usage\":{\"prompt_tokens\":9.0}}",
+		"{\"usage\":{\"prompt_tokens\":1e3}}",
+		"{\"usage\":{\"prompt_tokens\":\"9\"}}",
+		"{\"usage\":{\"prompt_tokens\":true}}",
+		"{\"usage\":{\"prompt_tokens\":9,\"completion_tokens\":-2}}",
+		"{\"usage\":{\"prompt_tokens\":99999999999999999999}}",
+		"{\"usage\":{\"prompt_tokens\":1000000000001}}",
+		"{\"usage\":{\"prompt_tokens\":9,\"prompt_tokens_details\":7}}",
+		"{\"usage\":{\"prompt_tokens\":9,\"prompt_tokens_details\":"
+		    "{\"cached_tokens\":10}}}",
+		"{\"usage\":{\"prompt_tokens\":9,\"prompt_tokens_details\":"
+		    "{\"cached_tokens\":-1}}}",
+		"{\"usage\":{\"prompt_tokens\":9,\"prompt_cache_hit_tokens\":1.5}}",
+		"[DONE",
+	};
+	struct usage u;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		expect_bad(usage_openai_event, bad[i]);
+		expect_bad(usage_openai_body, bad[i]);
+	}
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_openai_event(&u, NULL, 0), -1);
+	assert_int_equal(usage_openai_body(&u, NULL, 0), -1);
+	/* The limit itself passes. */
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"usage\":{\"prompt_tokens\":1000000000000}}"), 1);
+	assert_usage(&u, USAGE_MAX_TOKENS, 0, 0, 0);
+	/* "[DONE]" is not a body. */
+	assert_int_equal(call(usage_openai_body, &u, "[DONE]"), -1);
+}
+
+static void
+test_usage_only_chunk(void **state)
+{
+	(void)state;
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
+	    "\"completion_tokens\":2}}")), 1);
+	/* Azure's first chunk: empty choices, no usage. */
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"id\":\"\",\"choices\":[],\"prompt_filter_results\":"
+	    "[{\"prompt_index\":0,\"content_filter_results\":{}}]}")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"choices\":[],\"usage\":null}")), 0);
+	/* Usage on a chunk that still has content: never drop it. */
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":"
+	    "{\"prompt_tokens\":9}}")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"choices\":[{\"delta\":{}}],\"usage\":null}")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"choices\":{},\"usage\":{}}")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	    "{\"usage\":{\"prompt_tokens\":9}}")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S("[DONE]")), 0);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S("{\"choices\":[]")),
+	    -1);
+	assert_int_equal(usage_openai_is_usage_only_chunk(S("[]")), -1);
+	assert_int_equal(usage_openai_is_usage_only_chunk(NULL, 0), -1);
+}
+
+/* ---- the include_usage rewrite ---- */
+
+static int
+rewrite(const char *in, char **out, size_t *outlen, int *asked)
+{
+	size_t n = strlen(in);
+	char *c = malloc(n > 0 ? n : 1);
+	int rc;
+
+	assert_non_null(c);
+	memcpy(c, in, n);
+	*asked = -7;
+	rc = usage_openai_force_include_usage(c, n, out, outlen, asked);
+	free(c);
+	return rc;
+}
+
+/* in becomes exactly want, with user_asked as given. */
+static void
+expect_rewrite(const char *in, const char *want, int asked_want)
+{
+	char *out;
+	size_t outlen;
+	int asked;
+
+	if (rewrite(in, &out, &outlen, &asked) != 0)
+		fail_msg("refused: %s", in);
+	assert_non_null(out);
+	assert_int_equal(out[outlen], '\0');
+	if (outlen != strlen(want) || memcmp(out, want, outlen) != 0)
+		fail_msg("rewrote\n  %s\ninto\n  %s\nwant\n  %s", in, out, want);
+	assert_int_equal(asked, asked_want);
+	free(out);
+}
+
+static void
+expect_refused(const char *in)
+{
+	char *out = (char *)1;
+	size_t outlen = 99;
+	int asked;
+
+	if (rewrite(in, &out, &outlen, &asked) != -1)
+		fail_msg("accepted: %s", in);
+	assert_null(out);
+	assert_int_equal(outlen, 0);
+}
+
+static void
+test_force_include_usage(void **state)
+{
+	(void)state;
+	/* Absent: added, every other byte kept (floats too). */
+	expect_rewrite(
+	    "{\"model\":\"gpt-4o\",\"temperature\":0.7,\"stream\":true,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+	    "{\"stream_options\":{\"include_usage\":true},\"model\":\"gpt-4o\","
+	    "\"temperature\":0.7,\"stream\":true,"
+	    "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", 0);
+	/* False: flipped, the other stream_options stay. */
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":false,"
+	    "\"continuous_usage_stats\":true},\"top_p\":1e-1}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+	    "\"continuous_usage_stats\":true},\"top_p\":1e-1}", 0);
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":{\"x\":[1,{\"y\":\"}\"}],"
+	    "\"include_usage\" : null }}",
+	    "{\"stream\":true,\"stream_options\":{\"x\":[1,{\"y\":\"}\"}],"
+	    "\"include_usage\" : true }}", 0);
+	/* True: the user asked; the body is untouched. */
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+	    "\"n\":2.50}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+	    "\"n\":2.50}", 1);
+	/* stream_options without include_usage, empty, or null. */
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":{\"a\":1}}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true,"
+	    "\"a\":1}}", 0);
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":{ }}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true }}", 0);
+	expect_rewrite(
+	    "{\"stream\":true,\"stream_options\":null}",
+	    "{\"stream\":true,\"stream_options\":{\"include_usage\":true}}", 0);
+	/* Pretty-printed, with a nested look-alike key and escapes. */
+	expect_rewrite(
+	    "\n {\n  \"messages\": [{\"content\": \"\\\"stream_options\\\"\","
+	    " \"stream_options\": 1}],\n  \"s\\u00e9\": \"\\u0000\",\n"
+	    "  \"stream\": true\n }\n",
+	    "\n {\"stream_options\":{\"include_usage\":true},\n"
+	    "  \"messages\": [{\"content\": \"\\\"stream_options\\\"\","
+	    " \"stream_options\": 1}],\n  \"s\\u00e9\": \"\\u0000\",\n"
+	    "  \"stream\": true\n }\n", 0);
+	/* The key spelled with an escape is the same key. */
+	expect_rewrite(
+	    "{\"stream\":true,\"stream\\u005foptions\":{\"include\\u005fusage\""
+	    ":false}}",
+	    "{\"stream\":true,\"stream\\u005foptions\":{\"include\\u005fusage\""
+	    ":true}}", 0);
+
+	/* Not streaming: copied as is, whatever stream_options says. */
+	expect_rewrite("{\"model\":\"m\",\"temperature\":0.7}",
+	    "{\"model\":\"m\",\"temperature\":0.7}", 0);
+	expect_rewrite("{\"stream\":false,\"stream_options\":{}}",
+	    "{\"stream\":false,\"stream_options\":{}}", 0);
+	expect_rewrite("{\"stream\":null}", "{\"stream\":null}", 0);
+	expect_rewrite("{}", "{}", 0);
+}
+
+static void
+test_force_include_usage_refused(void **state)
+{
+	(void)state;
+	expect_refused("");
+	expect_refused("{");
+	expect_refused("{\"stream\":true");
+	expect_refused("{\"stream\":true}}");
+	expect_refused("[{\"stream\":true}]");
+	expect_refused("\"stream\"");
+	expect_refused("{\"stream\":true,}");
+	expect_refused("{'stream':true}");
+	/* Two "stream" keys could be read differently upstream. */
+	expect_refused("{\"stream\":false,\"stream\":true}");
+	expect_refused("{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":true,\"include_usage\":false}}");
+	expect_refused("{\"stream\":true,\"stream\\u005foptions\":{},"
+	    "\"stream_options\":{}}");
+	expect_refused("{\"stream\":\"true\"}");
+	expect_refused("{\"stream\":1}");
+	expect_refused("{\"stream\":true,\"stream_options\":\"x\"}");
+	expect_refused("{\"stream\":true,\"stream_options\":[]}");
+	expect_refused("{\"stream\":true,\"stream_options\":"
+	    "{\"include_usage\":1}}");
+	expect_refused("{\"stream\":true,\"seed\":99999999999999999999}");
+}
+
+/* ---- Anthropic ---- */
+
+static const char anthropic_stream[] =
+	"event: message_start\n"
+	"data: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\","
+	"\"type\":\"message\",\"role\":\"assistant\",\"content\":[],"
+	"\"model\":\"claude-x\",\"stop_reason\":null,\"usage\":"
+	"{\"input_tokens\":25,\"cache_creation_input_tokens\":300,"
+	"\"cache_read_input_tokens\":2000,\"output_tokens\":1}}}\n\n"
+	"event: content_block_start\n"
+	"data: {\"type\":\"content_block_start\",\"index\":0,"
+	"\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+	"event: ping\n"
+	"data: {\"type\": \"ping\"}\n\n"
+	"event: content_block_delta\n"
+	"data: {\"type\":\"content_block_delta\",\"index\":0,"
+	"\"delta\":{\"type\":\"text_delta\",\"text\":\"Hello\"}}\n\n"
+	"event: message_delta\n"
+	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":null},"
+	"\"usage\":{\"output_tokens\":10}}\n\n"
+	"event: content_block_stop\n"
+	"data: {\"type\":\"content_block_stop\",\"index\":0}\n\n"
+	"event: message_delta\n"
+	"data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+	"\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":15}}"
+	"\n\n"
+	"event: message_stop\n"
+	"data: {\"type\":\"message_stop\"}\n\n";
+
+static void
+test_anthropic_stream(void **state)
+{
+	struct sse s;
+	struct sse_event ev;
+	struct usage u;
+	int rc, got[8], n = 0;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	sse_init(&s, 0);
+	assert_int_equal(sse_feed(&s, anthropic_stream,
+	    sizeof(anthropic_stream) - 1), 0);
+	while (sse_next(&s, &ev) == 1) {
+		rc = usage_anthropic_event(&u, ev.event, ev.data, ev.data_len);
+		assert_true(n < 8);
+		got[n++] = rc;
+		if (n == 1)	/* message_start: output is interim */
+			assert_usage(&u, 2325, 1, 2000, 300);
+		if (n == 5)
+			assert_usage(&u, 2325, 10, 2000, 300);
+	}
+	sse_free(&s);
+	assert_int_equal(n, 8);
+	assert_int_equal(got[0], 1);
+	assert_int_equal(got[1], 0);
+	assert_int_equal(got[2], 0);
+	assert_int_equal(got[3], 0);
+	assert_int_equal(got[4], 1);
+	assert_int_equal(got[5], 0);
+	assert_int_equal(got[6], 1);
+	assert_int_equal(got[7], 0);
+	/* Cumulative: 15, not 1 + 10 + 15. */
+	assert_usage(&u, 2325, 15, 2000, 300);
+}
+
+static void
+test_anthropic_events(void **state)
+{
+	struct usage u, was;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	/* No event name: the JSON type decides. */
+	assert_int_equal(usage_anthropic_event(&u, NULL, S(
+	    "{\"type\":\"message_start\",\"message\":{\"usage\":"
+	    "{\"input_tokens\":12,\"output_tokens\":1}}}")), 1);
+	assert_usage(&u, 12, 1, 0, 0);
+	/* message_delta may carry input and cache counts: they replace. */
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"input_tokens\":14,"
+	    "\"cache_read_input_tokens\":6,\"output_tokens\":30}}")), 1);
+	assert_usage(&u, 20, 30, 6, 0);
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":31,"
+	    "\"cache_creation_input_tokens\":null}}")), 1);
+	assert_usage(&u, 20, 31, 6, 0);
+	/* No type in the JSON: the event name decides. */
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"usage\":{\"output_tokens\":32}}")), 1);
+	assert_usage(&u, 20, 32, 6, 0);
+
+	/* An error after HTTP 200 carries no usage. */
+	was = u;
+	assert_int_equal(usage_anthropic_event(&u, "error", S(
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+	    "\"message\":\"Overloaded\"}}")), 0);
+	assert_int_equal(usage_anthropic_event(&u, "message_stop", S(
+	    "{\"type\":\"message_stop\"}")), 0);
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"delta\":{}}")), 0);
+	assert_memory_equal(&u, &was, sizeof(u));
+
+	/* Refused, u untouched. */
+	assert_int_equal(usage_anthropic_event(&u, "message_start", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":1}}")),
+	    -1);
+	assert_int_equal(usage_anthropic_event(&u, NULL, S(
+	    "{\"usage\":{\"output_tokens\":1}}")), -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":-1}}")),
+	    -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":2.0}}")),
+	    -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_start", S(
+	    "{\"type\":\"message_start\",\"message\":[]}")), -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_start", S(
+	    "{\"type\":\"message_start\",\"message\":{\"usage\":\"x\"}}")), -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_start", S(
+	    "{\"type\":\"message_start\"")), -1);
+	assert_int_equal(usage_anthropic_event(&u, "message_start", NULL, 0),
+	    -1);
+	assert_memory_equal(&u, &was, sizeof(u));
+
+	/* A delta before any start still counts what it says. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_anthropic_event(&u, "message_delta", S(
+	    "{\"type\":\"message_delta\",\"usage\":{\"output_tokens\":3}}")), 1);
+	assert_usage(&u, 0, 3, 0, 0);
+}
+
+static void
+test_anthropic_body(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_anthropic_body, &u,
+	    "{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\","
+	    "\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}],"
+	    "\"stop_reason\":\"end_turn\",\"usage\":{\"input_tokens\":50,"
+	    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":100,"
+	    "\"output_tokens\":20}}"), 1);
+	assert_usage(&u, 150, 20, 100, 0);
+	assert_int_equal(call(usage_anthropic_body, &u,
+	    "{\"type\":\"error\",\"error\":{\"type\":\"invalid_request_error\","
+	    "\"message\":\"x\"}}"), 0);
+	assert_usage(&u, 150, 20, 100, 0);
+	expect_bad(usage_anthropic_body, "{\"type\":\"message\",\"usage\":"
+	    "{\"input_tokens\":\"50\"}}");
+	expect_bad(usage_anthropic_body, "{\"type\":\"message\"");
+	expect_bad(usage_anthropic_body, "[]");
+}
+
+/* ---- Gemini ---- */
+
+static const char gemini_stream[] =
+	"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"Hel\"}],"
+	"\"role\":\"model\"},\"index\":0}],\"usageMetadata\":"
+	"{\"promptTokenCount\":800,\"totalTokenCount\":800},"
+	"\"modelVersion\":\"gemini-x\"}\r\n\r\n"
+	"data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"lo\"}],"
+	"\"role\":\"model\"},\"finishReason\":\"STOP\",\"index\":0}],"
+	"\"usageMetadata\":{\"promptTokenCount\":800,"
+	"\"candidatesTokenCount\":12,\"totalTokenCount\":862,"
+	"\"cachedContentTokenCount\":512,\"thoughtsTokenCount\":50,"
+	"\"promptTokensDetails\":[{\"modality\":\"TEXT\","
+	"\"tokenCount\":800}]},\"modelVersion\":\"gemini-x\"}\r\n\r\n";
+
+static void
+test_gemini_stream(void **state)
+{
+	struct sse s;
+	struct sse_event ev;
+	struct usage u;
+	int n = 0;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	sse_init(&s, 0);
+	assert_int_equal(sse_feed(&s, gemini_stream, sizeof(gemini_stream) - 1),
+	    0);
+	sse_finish(&s);
+	while (sse_next(&s, &ev) == 1) {
+		assert_int_equal(usage_gemini_event(&u, ev.data, ev.data_len),
+		    1);
+		if (++n == 1)
+			assert_usage(&u, 800, 0, 0, 0);
+	}
+	sse_free(&s);
+	assert_int_equal(n, 2);
+	/* Last one wins; thinking is output. */
+	assert_usage(&u, 800, 62, 512, 0);
+}
+
+static void
+test_gemini_misc(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_gemini_event, &u,
+	    "{\"candidates\":[{\"content\":{\"parts\":[]}}]}"), 0);
+	assert_int_equal(call(usage_gemini_event, &u,
+	    "{\"candidates\":[],\"usageMetadata\":null}"), 0);
+	assert_int_equal(u.seen, 0);
+	assert_int_equal(call(usage_gemini_event, &u,
+	    "{\"usageMetadata\":{\"promptTokenCount\":10,"
+	    "\"toolUsePromptTokenCount\":5,\"candidatesTokenCount\":3}}"), 1);
+	assert_usage(&u, 15, 3, 0, 0);
+
+	/* Without alt=sse: a JSON array, the last usageMetadata wins. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_gemini_body, &u,
+	    "[{\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":7}},"
+	    "{\"candidates\":[],\"usageMetadata\":{\"promptTokenCount\":7,"
+	    "\"candidatesTokenCount\":4}},{\"candidates\":[]}]"), 1);
+	assert_usage(&u, 7, 4, 0, 0);
+	assert_int_equal(call(usage_gemini_body, &u,
+	    "{\"usageMetadata\":{\"promptTokenCount\":9,"
+	    "\"candidatesTokenCount\":1,\"cachedContentTokenCount\":9}}"), 1);
+	assert_usage(&u, 9, 1, 9, 0);
+	assert_int_equal(call(usage_gemini_body, &u, "[]"), 0);
+	assert_int_equal(call(usage_gemini_body, &u, "[{\"candidates\":[]}]"),
+	    0);
+	assert_usage(&u, 9, 1, 9, 0);
+
+	expect_bad(usage_gemini_event, "{\"usageMetadata\":"
+	    "{\"promptTokenCount\":-3}}");
+	expect_bad(usage_gemini_event, "{\"usageMetadata\":"
+	    "{\"promptTokenCount\":3.5}}");
+	expect_bad(usage_gemini_event, "{\"usageMetadata\":"
+	    "{\"promptTokenCount\":3,\"cachedContentTokenCount\":4}}");
+	expect_bad(usage_gemini_event, "{\"usageMetadata\":[]}");
+	expect_bad(usage_gemini_event, "[{\"usageMetadata\":{}}]");
+	expect_bad(usage_gemini_event, "{\"usageMetadata\":{");
+	/* One bad element spoils the whole body. */
+	expect_bad(usage_gemini_body, "[{\"usageMetadata\":{\"promptTokenCount\""
+	    ":3}},{\"usageMetadata\":{\"promptTokenCount\":\"x\"}}]");
+	expect_bad(usage_gemini_body, "[1]");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_openai_stream),
+		cmocka_unit_test(test_openai_events),
+		cmocka_unit_test(test_openai_body),
+		cmocka_unit_test(test_openai_malformed),
+		cmocka_unit_test(test_usage_only_chunk),
+		cmocka_unit_test(test_force_include_usage),
+		cmocka_unit_test(test_force_include_usage_refused),
+		cmocka_unit_test(test_anthropic_stream),
+		cmocka_unit_test(test_anthropic_events),
+		cmocka_unit_test(test_anthropic_body),
+		cmocka_unit_test(test_gemini_stream),
+		cmocka_unit_test(test_gemini_misc),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

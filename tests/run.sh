@@ -37,6 +37,7 @@ fi
 if [[ $what == all || $what == integration ]]; then
     for t in tests/integration/*.sh; do
         [ -f "$t" ] || continue
+        [[ $(basename "$t") == lib.sh ]] && continue
         [[ -n ${SWB_ONLY:-} && $t != *${SWB_ONLY}* ]] && continue
         tmp=$(mktemp -d /tmp/swb-it.XXXXXX)
         run_one "integration/$(basename "$t" .sh)" env SWB_TMP="$tmp" bash "$t"

@@ -139,6 +139,10 @@ nrequired(enum frame_type t)
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
 	case FRAME_KICK: return 1;
 	case FRAME_CHANNELS: return 7;
+	case FRAME_REQ_START: return 4;
+	case FRAME_RESP_HEAD: return 2;
+	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
+		return 1;
 	default: return 0;
 	}
 }
@@ -182,6 +186,22 @@ enc_required(struct frame_enc *e, enum frame_type t)
 	case FRAME_ERROR:
 		frame_enc_cstr(e, "code", "bad_request");
 		frame_enc_cstr(e, "message", "no such model");
+		break;
+	case FRAME_REQ_START:
+		frame_enc_cstr(e, "channel", "main");
+		frame_enc_cstr(e, "method", "POST");
+		frame_enc_cstr(e, "path", "/v1/chat/completions");
+		frame_enc_cstr(e, "content_type", "application/json");
+		break;
+	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK:
+		frame_enc_bin(e, "data", "{}", 2);
+		break;
+	case FRAME_RESP_HEAD:
+		frame_enc_u64(e, "status", 200);
+		frame_enc_cstr(e, "content_type", "text/event-stream");
+		break;
+	case FRAME_RESP_END:
+		frame_enc_bool(e, "ok", true);
 		break;
 	default:
 		break;

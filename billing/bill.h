@@ -14,7 +14,5 @@ void bill_reply_json(struct child_env *env, uint64_t id, json_t *o);
 int  bill_parse_id(const char *s, uint64_t *id);
 void bill_cmd_token(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_token_get(const struct ipc_token_get *q, struct ipc_token_info *r);
-/* SHA-256 of a token secret, lowercase hex. */
-void bill_token_hash(const char *secret, char hex[65]);
 
 #endif

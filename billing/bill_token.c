@@ -11,17 +11,9 @@
 #include <time.h>
 #include <sodium.h>
 #include "billing/bill.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/money.h"
-
-void
-bill_token_hash(const char *secret, char hex[65])
-{
-	unsigned char h[crypto_hash_sha256_BYTES];
-
-	crypto_hash_sha256(h, (const unsigned char *)secret, strlen(secret));
-	sodium_bin2hex(hex, 65, h, sizeof(h));
-}
 
 /* "2026-12-31" (end of that day, UTC) or unix seconds.  0 ok, -1 bad. */
 static int
@@ -107,7 +99,7 @@ token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 	sodium_bin2base64(b64, sizeof(b64), rnd, sizeof(rnd),
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	snprintf(secret, sizeof(secret), "sk-%s", b64);
-	bill_token_hash(secret, hash);
+	hash_sha256_hex(secret, strlen(secret), hash);
 	if (store_token_create(bill_store, name, hash, quota, models, expires,
 	    &id) != 0) {
 		child_admin_error(env, rid, "token create: %s", store_errmsg(bill_store));

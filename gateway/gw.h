@@ -1,10 +1,60 @@
 /*
- * gateway/gw: shared declarations of the gateway worker's modules.
+ * gateway/gw: shared declarations of the gateway worker's modules —
+ * HTTP handling (gw_http.c), the token cache (gw_token.c) and the relay
+ * through the tunnel process (gw_relay.c).
  */
 #ifndef SWB_GW_H
 #define SWB_GW_H
 
+#include "lib/sse.h"
+#include "lib/usage.h"
 #include "master/child_lws.h"
+#include "master/child_peer.h"
+#include "router/rt.h"
+
+enum gw_state {
+	GW_IDLE = 0,		/* between requests on a keep-alive connection */
+	GW_BODY,		/* reading the request body */
+	GW_TOKEN,		/* waiting for billing to know the token */
+	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
+	GW_DONE,		/* response complete or being flushed */
+};
+
+struct gw_out {
+	struct gw_out *next;
+	size_t len;
+	unsigned char buf[];	/* LWS_PRE, then len bytes */
+};
+
+/* One HTTP request in flight; lws per-session data of the connection. */
+struct gw_req {
+	struct gw_req *next, *prev;	/* live requests, for async answers */
+	struct lws *wsi;
+	enum gw_state state;
+	uint64_t reqid;
+	int route;			/* index into the route table */
+	char token_hash[65];
+	unsigned char *body;
+	size_t body_len;
+	int too_big;
+	char model[128];
+	int stream;			/* the user asked for SSE */
+	int user_usage;			/* ... and for the usage chunk */
+	unsigned char *fwd;		/* body sent upstream (include_usage) */
+	size_t fwd_len;
+	struct rt_candidate cand[RT_MAX_CANDIDATES];
+	int ncand, cur;
+	/* the response */
+	int status;
+	char ctype[128];
+	int head_queued, head_sent, final_queued;
+	int sse_mode;
+	struct sse sse;
+	struct usage usage;
+	struct gw_out *out_head, *out_tail;
+	size_t out_bytes;
+	int64_t started_ms;
+};
 
 void gw_set_env(struct child_env *env);
 struct child_env *gw_env(void);
@@ -12,5 +62,35 @@ struct child_env *gw_env(void);
 struct lws_protocols gw_http_protocol(void);
 /* Requests being served right now (drain waits for 0). */
 int gw_inflight(void);
+struct gw_req *gw_req_find(uint64_t reqid);
+extern struct gw_req *gw_live;		/* every request in flight */
+
+/* Responses (gw_http.c): queue, then written when the socket is writable. */
+void gw_reply_error(struct gw_req *r, unsigned status, const char *type,
+    const char *code, const char *message);
+void gw_reply_head(struct gw_req *r, unsigned status, const char *ctype);
+void gw_reply_data(struct gw_req *r, const void *p, size_t len);
+void gw_reply_end(struct gw_req *r);
+
+/* gw_token.c: token check with a cache; calls gw_token_ready() when known. */
+struct gw_token {
+	uint64_t id;
+	int enabled;
+	int64_t expires_at, quota_micros, used_micros;
+	char models[512];
+};
+void gw_token_init(struct lws_vhost *vh);
+void gw_token_tick(void);
+/* 1: known now (*t filled), 2: known to be no token, 0: asked billing
+ * (gw_token_ready later), -1: billing unreachable. */
+int  gw_token_lookup(struct gw_req *r, struct gw_token *t);
+void gw_token_ready(struct gw_req *r, const struct gw_token *t, int found);
+
+/* gw_relay.c */
+void gw_relay_init(struct lws_vhost *vh);
+void gw_relay_tick(void);
+/* Send r to r->cand[r->cur].  -1 when the tunnel process is unreachable. */
+int  gw_relay_send(struct gw_req *r);
+void gw_relay_cancel(struct gw_req *r);
 
 #endif

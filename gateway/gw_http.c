@@ -1,21 +1,25 @@
 /*
- * gateway/gw_http: HTTP request handling of a gateway worker.  Every error
- * a user sees is in OpenAI's error JSON shape.
+ * gateway/gw_http: the user-facing HTTP API of a gateway worker — routes,
+ * authentication, body limits, and the response queue that writes every
+ * piece to the user's socket as soon as it can.  Every error a user sees
+ * is in OpenAI's error JSON shape.
  */
 #include "gateway/gw.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <jansson.h>
+#include "lib/hash.h"
 #include "lib/log.h"
 
 static struct child_env *env_;
-static int inflight;		/* streams still being relayed */
+static uint64_t next_req;
+struct gw_req *gw_live;
+static int nlive;
 
-struct gw_req {
-	char path[256];
-};
+enum route { R_NONE = 0, R_HEALTH, R_MODELS, R_CHAT };
 
 void
 gw_set_env(struct child_env *env)
@@ -32,60 +36,455 @@ gw_env(void)
 int
 gw_inflight(void)
 {
-	return inflight;
+	return nlive;
 }
 
-/* Write a complete response with a JSON body.  -1: close the connection. */
-static int
-send_json(struct lws *wsi, unsigned status, const char *body)
+struct gw_req *
+gw_req_find(uint64_t reqid)
 {
-	unsigned char buf[LWS_PRE + 4096], *start = buf + LWS_PRE, *p = start,
-	    *end = buf + sizeof(buf);
-	size_t len = strlen(body);
-
-	if (lws_add_http_common_headers(wsi, status, "application/json",
-	    (lws_filepos_t)len, &p, end) ||
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-	    (const unsigned char *)"no-cache", 8, &p, end) ||
-	    lws_finalize_write_http_header(wsi, start, &p, end))
-		return -1;
-	if (lws_write(wsi, (unsigned char *)body, len, LWS_WRITE_HTTP_FINAL) != (int)len)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
+	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
+		if (r->reqid == reqid)
+			return r;
+	return NULL;
 }
 
-/* OpenAI's error shape: {"error":{"message","type","param","code"}}. */
-static int
-send_error(struct lws *wsi, unsigned status, const char *type,
+static void
+live_add(struct gw_req *r)
+{
+	r->prev = NULL;
+	r->next = gw_live;
+	if (gw_live != NULL)
+		gw_live->prev = r;
+	gw_live = r;
+	nlive++;
+}
+
+static void
+req_reset(struct gw_req *r)
+{
+	if (r->reqid != 0) {
+		if (r->prev != NULL)
+			r->prev->next = r->next;
+		else if (gw_live == r)
+			gw_live = r->next;
+		if (r->next != NULL)
+			r->next->prev = r->prev;
+		nlive--;
+	}
+	while (r->out_head != NULL) {
+		struct gw_out *o = r->out_head;
+		r->out_head = o->next;
+		free(o);
+	}
+	free(r->body);
+	free(r->fwd);
+	if (r->sse_mode)
+		sse_free(&r->sse);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- the response queue ---------------------------------------------- */
+
+static void
+queue(struct gw_req *r, const void *p, size_t len)
+{
+	struct gw_out *o = malloc(sizeof(*o) + LWS_PRE + len);
+
+	if (o == NULL)
+		return;
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->buf + LWS_PRE, p, len);
+	if (r->out_tail != NULL)
+		r->out_tail->next = o;
+	else
+		r->out_head = o;
+	r->out_tail = o;
+	r->out_bytes += len;
+	lws_callback_on_writable(r->wsi);
+}
+
+void
+gw_reply_head(struct gw_req *r, unsigned status, const char *ctype)
+{
+	if (r->head_queued)
+		return;
+	r->status = (int)status;
+	snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
+	r->head_queued = 1;
+	lws_callback_on_writable(r->wsi);
+}
+
+void
+gw_reply_data(struct gw_req *r, const void *p, size_t len)
+{
+	if (len > 0)
+		queue(r, p, len);
+}
+
+void
+gw_reply_end(struct gw_req *r)
+{
+	r->final_queued = 1;
+	r->state = GW_DONE;
+	lws_callback_on_writable(r->wsi);
+}
+
+void
+gw_reply_error(struct gw_req *r, unsigned status, const char *type,
     const char *code, const char *message)
 {
-	json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error", "message",
+	json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
 	    message, "type", type, "param", "code", code);
 	char *s = json_dumps(o, JSON_COMPACT);
-	int rc = send_json(wsi, status, s ? s : "{}");
 
-	free(s);
 	json_decref(o);
-	return rc;
+	if (r->head_queued) {		/* too late for a status: end it */
+		free(s);
+		gw_reply_end(r);
+		return;
+	}
+	if (r->reqid != 0)
+		log_rinfo(r->reqid, "%u %s", status, code ? code : type);
+	gw_reply_head(r, status, "application/json");
+	if (s != NULL)
+		gw_reply_data(r, s, strlen(s));
+	free(s);
+	gw_reply_end(r);
 }
 
 static int
-route_health(struct lws *wsi)
+write_head(struct gw_req *r)
 {
-	char body[256];
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	    *end = buf + sizeof(buf);
+	lws_filepos_t clen = LWS_ILLEGAL_HTTP_CONTENT_LEN;
+	static const char nocache[] = "no-cache", noacc[] = "no";
 
-	snprintf(body, sizeof(body), "{\"status\":\"ok\",\"worker\":%u,"
-	    "\"pid\":%d,\"config_generation\":%llu}", env_->instance,
-	    (int)getpid(), (unsigned long long)env_->conf_gen);
-	return send_json(wsi, 200, body);
+	/* A complete short answer gets a length; streams do not have one. */
+	if (r->final_queued && (r->out_head == NULL || r->out_head->next == NULL))
+		clen = r->out_head ? r->out_head->len : 0;
+	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->ctype,
+	    clen, &p, end) ||
+	    lws_add_http_header_by_name(r->wsi, (const unsigned char *)"cache-control:",
+	    (const unsigned char *)nocache, sizeof(nocache) - 1, &p, end))
+		return -1;
+	if (clen == LWS_ILLEGAL_HTTP_CONTENT_LEN &&
+	    (lws_add_http_header_by_name(r->wsi,
+	    (const unsigned char *)"x-accel-buffering:", (const unsigned char *)noacc,
+	    sizeof(noacc) - 1, &p, end)))
+		return -1;
+	if (lws_finalize_write_http_header(r->wsi, start, &p, end))
+		return -1;
+	r->head_sent = 1;
+	return 0;
 }
 
-static const struct {
-	const char *path;
-	int (*fn)(struct lws *wsi);
-} routes[] = {
-	{ "/healthz", route_health },
-};
+static int
+on_writeable(struct gw_req *r)
+{
+	struct gw_out *o;
+	int final;
+
+	if (!r->head_queued)
+		return 0;
+	if (!r->head_sent) {
+		if (write_head(r) != 0)
+			return -1;
+		if (r->out_head != NULL || r->final_queued)
+			lws_callback_on_writable(r->wsi);
+		return 0;
+	}
+	o = r->out_head;
+	if (o != NULL) {
+		final = r->final_queued && o->next == NULL;
+		if (lws_write(r->wsi, o->buf + LWS_PRE, o->len,
+		    final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)o->len)
+			return -1;
+		r->out_head = o->next;
+		if (r->out_head == NULL)
+			r->out_tail = NULL;
+		r->out_bytes -= o->len;
+		free(o);
+		if (!final) {
+			if (r->out_head != NULL || r->final_queued)
+				lws_callback_on_writable(r->wsi);
+			return 0;
+		}
+	} else if (r->final_queued) {
+		unsigned char z[LWS_PRE + 1];
+		if (lws_write(r->wsi, z + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+			return -1;
+	} else
+		return 0;
+	/* The response is complete: keep the connection for the next one,
+	 * unless a body we refused may still be on its way. */
+	{
+		struct lws *wsi = r->wsi;
+		int close_it = r->too_big;
+		req_reset(r);
+		if (close_it)
+			return -1;
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	}
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int
+bearer(struct lws *wsi, char *tok, int len)
+{
+	char buf[512];
+	int n;
+
+	n = lws_hdr_copy(wsi, buf, sizeof(buf), WSI_TOKEN_HTTP_AUTHORIZATION);
+	if (n > 7 && strncasecmp(buf, "Bearer ", 7) == 0) {
+		snprintf(tok, (size_t)len, "%s", buf + 7);
+		return 0;
+	}
+	if (lws_hdr_custom_copy(wsi, tok, len, "x-api-key:", 10) > 0 ||
+	    lws_hdr_custom_copy(wsi, tok, len, "api-key:", 8) > 0)
+		return 0;
+	/* ?key= (Gemini-style SDKs); lws copies "key=VALUE" */
+	{
+		const char *v = lws_get_urlarg_by_name(wsi, "key=", buf,
+		    (int)sizeof(buf));
+		if (v != NULL && *v != '\0') {
+			snprintf(tok, (size_t)len, "%s", v);
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+list_model(const char *model, void *arg)
+{
+	json_t **a = arg;
+
+	json_array_append_new(a[0], json_pack("{s:s, s:s, s:i, s:s}", "id",
+	    model, "object", "model", "created", 0, "owned_by", "switchboard"));
+}
+
+static void
+reply_models(struct gw_req *r, const struct gw_token *t)
+{
+	json_t *all = json_array(), *mine = json_array(), *o;
+	size_t i;
+	json_t *m;
+	char *s;
+
+	rt_models(&env_->sb, list_model, &all);
+	json_array_foreach(all, i, m)
+		if (rt_model_in(t->models, json_string_value(json_object_get(m, "id")), 1))
+			json_array_append(mine, m);
+	json_decref(all);
+	o = json_pack("{s:s, s:o}", "object", "list", "data", mine);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	gw_reply_head(r, 200, "application/json");
+	if (s != NULL)
+		gw_reply_data(r, s, strlen(s));
+	free(s);
+	gw_reply_end(r);
+}
+
+static void
+start_chat(struct gw_req *r, const struct gw_token *t)
+{
+	struct rt_request rq = { r->model, t->models };
+	char msg[256];
+	char *fwd = NULL;
+	size_t fwdlen = 0;
+	enum rt_result rr;
+
+	if (!rt_model_in(t->models, r->model, 1)) {
+		snprintf(msg, sizeof(msg), "The model `%s` does not exist or you do "
+		    "not have access to it.", r->model);
+		gw_reply_error(r, 404, "invalid_request_error", "model_not_found", msg);
+		return;
+	}
+	rr = rt_candidates(&env_->sb, &rq, r->cand, RT_MAX_CANDIDATES, &r->ncand);
+	if (rr == RT_NO_CHANNELS) {
+		gw_reply_error(r, 503, "hub_error", "no_channel_available",
+		    "No channel is online right now; retry shortly.");
+		return;
+	}
+	if (rr == RT_NO_MODEL) {
+		snprintf(msg, sizeof(msg), "The model `%s` does not exist or you do "
+		    "not have access to it.", r->model);
+		gw_reply_error(r, 404, "invalid_request_error", "model_not_found", msg);
+		return;
+	}
+	if (usage_openai_force_include_usage((const char *)r->body, r->body_len,
+	    &fwd, &fwdlen, &r->user_usage) != 0) {
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_request",
+		    "The request body is not a valid chat completions request.");
+		return;
+	}
+	r->fwd = (unsigned char *)fwd;
+	r->fwd_len = fwdlen;
+	r->cur = 0;
+	if (gw_relay_send(r) != 0)
+		gw_reply_error(r, 503, "hub_error", "tunnel_unavailable",
+		    "The hub cannot reach its agents right now; retry shortly.");
+}
+
+void
+gw_token_ready(struct gw_req *r, const struct gw_token *t, int found)
+{
+	if (!found || !t->enabled) {
+		gw_reply_error(r, 401, "invalid_request_error", "invalid_api_key",
+		    found ? "This API key has been disabled." :
+		    "Incorrect API key provided.");
+		return;
+	}
+	if (t->expires_at != 0 && t->expires_at < clock_wall_ms() / 1000) {
+		gw_reply_error(r, 401, "invalid_request_error", "invalid_api_key",
+		    "This API key has expired.");
+		return;
+	}
+	if (t->quota_micros >= 0 && t->used_micros >= t->quota_micros) {
+		gw_reply_error(r, 429, "insufficient_quota", "insufficient_quota",
+		    "You exceeded your current quota.");
+		return;
+	}
+	if (r->route == R_MODELS)
+		reply_models(r, t);
+	else
+		start_chat(r, t);
+}
+
+static void
+authenticate(struct gw_req *r)
+{
+	struct gw_token t;
+	char tok[512];
+	int rc;
+
+	if (bearer(r->wsi, tok, sizeof(tok)) != 0 || tok[0] == '\0') {
+		gw_reply_error(r, 401, "invalid_request_error", "missing_api_key",
+		    "You didn't provide an API key. Provide it in the Authorization "
+		    "header (Authorization: Bearer YOUR_KEY).");
+		return;
+	}
+	hash_sha256_hex(tok, strlen(tok), r->token_hash);
+	memset(tok, 0, sizeof(tok));
+	rc = gw_token_lookup(r, &t);
+	if (rc == 1)
+		gw_token_ready(r, &t, 1);
+	else if (rc == 2)
+		gw_token_ready(r, &t, 0);
+	else if (rc < 0)
+		gw_reply_error(r, 503, "hub_error", "store_unavailable",
+		    "The hub cannot check tokens right now; retry shortly.");
+}
+
+static void
+body_complete(struct gw_req *r)
+{
+	json_t *o, *m;
+	json_error_t jerr;
+
+	if (r->too_big) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "Request body exceeds the limit of %lld "
+		    "bytes.", (long long)env_->conf.gw_max_body);
+		gw_reply_error(r, 413, "invalid_request_error", "request_too_large", msg);
+		return;
+	}
+	o = json_loadb((const char *)r->body, r->body_len, 0, &jerr);
+	if (o == NULL || !json_is_object(o)) {
+		json_decref(o);
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_json",
+		    "We could not parse the JSON body of your request.");
+		return;
+	}
+	m = json_object_get(o, "model");
+	if (!json_is_string(m) || json_string_length(m) == 0 ||
+	    json_string_length(m) >= sizeof(r->model)) {
+		json_decref(o);
+		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
+		    "You must provide a model parameter.");
+		return;
+	}
+	snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
+	r->stream = json_is_true(json_object_get(o, "stream"));
+	json_decref(o);
+	authenticate(r);
+}
+
+static int
+on_http(struct gw_req *r, struct lws *wsi, const char *uri)
+{
+	int post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
+	int get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
+	char cl[32];
+
+	req_reset(r);
+	r->wsi = wsi;
+	r->reqid = ((uint64_t)getpid() << 32) | ++next_req;
+	r->started_ms = clock_mono_ms();
+	live_add(r);
+	if (strcmp(uri, "/healthz") == 0 && get)
+		r->route = R_HEALTH;
+	else if (strcmp(uri, "/v1/models") == 0 && get)
+		r->route = R_MODELS;
+	else if (strcmp(uri, "/v1/chat/completions") == 0 && post)
+		r->route = R_CHAT;
+	if (r->route == R_HEALTH) {
+		char body[256];
+		snprintf(body, sizeof(body), "{\"status\":\"ok\",\"worker\":%u,"
+		    "\"pid\":%d,\"config_generation\":%llu}", env_->instance,
+		    (int)getpid(), (unsigned long long)env_->conf_gen);
+		gw_reply_head(r, 200, "application/json");
+		gw_reply_data(r, body, strlen(body));
+		gw_reply_end(r);
+		return 0;
+	}
+	if (r->route == R_NONE) {
+		gw_reply_error(r, 404, "invalid_request_error", "unknown_url",
+		    "Unknown request URL. Please check the URL and method.");
+		return 0;
+	}
+	if (r->route == R_MODELS) {
+		authenticate(r);
+		return 0;
+	}
+	/* A declared length over the limit is refused before reading it. */
+	if (lws_hdr_copy(wsi, cl, sizeof(cl), WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 &&
+	    strtoll(cl, NULL, 10) > env_->conf.gw_max_body) {
+		r->too_big = 1;
+		body_complete(r);
+		return 0;
+	}
+	r->state = GW_BODY;
+	return 0;
+}
+
+static int
+on_body(struct gw_req *r, const void *in, size_t len)
+{
+	unsigned char *nb;
+
+	if (r->state != GW_BODY || r->too_big)
+		return 0;
+	if ((int64_t)(r->body_len + len) > env_->conf.gw_max_body) {
+		r->too_big = 1;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = 0;
+		return 0;
+	}
+	nb = realloc(r->body, r->body_len + len + 1);
+	if (nb == NULL)
+		return -1;
+	r->body = nb;
+	memcpy(r->body + r->body_len, in, len);
+	r->body_len += len;
+	r->body[r->body_len] = '\0';
+	return 0;
+}
 
 static int
 cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -95,13 +494,27 @@ cb_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		snprintf(r->path, sizeof(r->path), "%s", (const char *)in);
-		for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
-			if (strcmp(routes[i].path, r->path) == 0)
-				return routes[i].fn(wsi);
-		return send_error(wsi, 404, "invalid_request_error",
-		    "unknown_url", "Unknown request URL. Please check the URL "
-		    "and method.");
+		return on_http(r, wsi, (const char *)in);
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_body(r, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (r->state == GW_BODY)
+			body_complete(r);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (r == NULL || r->wsi != wsi)
+			return 0;
+		return on_writeable(r);
+	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+		if (r != NULL && r->reqid != 0) {
+			if (r->state == GW_RELAY) {
+				log_rinfo(r->reqid, "user disconnected; cancelling");
+				gw_relay_cancel(r);
+			}
+			req_reset(r);
+		}
+		return 0;
 	default:
 		break;
 	}

@@ -21,6 +21,13 @@ gw_busy(struct child_lws *cl)
 	return gw_inflight() > 0;
 }
 
+static void
+gw_tick(struct child_lws *cl)
+{
+	gw_token_tick();
+	gw_relay_tick();
+}
+
 static const struct child_ops gw_ops = {
 	.on_config = NULL,
 	.on_stop = gw_on_stop,
@@ -32,16 +39,20 @@ gw_main(struct child_env *env)
 {
 	const struct lws_protocols protocols[] = {
 		gw_http_protocol(),
+		child_peer_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
 	memset(&gw_loop, 0, sizeof(gw_loop));
 	gw_loop.busy = gw_busy;
 	gw_loop.tick_ms = 200;
+	gw_loop.tick = gw_tick;
 	gw_set_env(env);
 	if (child_lws_init(&gw_loop, env, &gw_ops, protocols,
 	    env->fds.gw_listen, NULL, NULL) != 0)
 		return 1;
+	gw_token_init(gw_loop.vh);
+	gw_relay_init(gw_loop.vh);
 	child_ready(env);
 	log_info("serving the user API");
 	child_lws_run(&gw_loop);

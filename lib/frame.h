@@ -42,6 +42,13 @@
  *   echo_reply     text:str
  *   kick           reason:str
  *   error          code:str message:str
+ *   req_start      channel:str method:str path:str content_type:str
+ *   req_body       data:bin (the request body, in pieces of <= 512 KiB)
+ *   req_end        (none)
+ *   resp_head      status:u64 content_type:str
+ *   resp_chunk     data:bin (response bytes as the provider sent them)
+ *   resp_end       ok:bool [error:str input_tokens output_tokens
+ *                  cached_tokens:u64]
  *   cancel, and every other type: none (yet)
  *
  * CHANNELS: the agent announces its channels one per frame, each with

@@ -43,3 +43,17 @@ static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
 };
 
 const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };
+
+static const struct msg_rule relay_rule[IPC_TYPE_MAX] = {
+	[IPC_RELAY_START] = { "relay-start", sizeof(struct ipc_relay_start),
+	    MSG_MAX },
+	[IPC_RELAY_HEAD] = { "relay-head", sizeof(struct ipc_relay_head),
+	    sizeof(struct ipc_relay_head) },
+	[IPC_RELAY_CHUNK] = { "relay-chunk", 1, MSG_MAX },
+	[IPC_RELAY_END] = { "relay-end", sizeof(struct ipc_relay_end),
+	    sizeof(struct ipc_relay_end) },
+	[IPC_RELAY_CANCEL] = { "relay-cancel", sizeof(struct ipc_relay_cancel),
+	    sizeof(struct ipc_relay_cancel) },
+};
+
+const struct msg_rules relay_rules = { relay_rule, IPC_TYPE_MAX };

@@ -23,6 +23,11 @@ enum ipc_type {
 	IPC_AGENT_INFO,		/* billing -> tunnel: struct ipc_agent_info */
 	IPC_TOKEN_GET,		/* gateway -> billing: struct ipc_token_get */
 	IPC_TOKEN_INFO,		/* billing -> gateway: struct ipc_token_info */
+	IPC_RELAY_START,	/* gateway -> tunnel: struct ipc_relay_start + body */
+	IPC_RELAY_HEAD,		/* tunnel -> gateway: struct ipc_relay_head */
+	IPC_RELAY_CHUNK,	/* tunnel -> gateway: response bytes, as they came */
+	IPC_RELAY_END,		/* tunnel -> gateway: struct ipc_relay_end */
+	IPC_RELAY_CANCEL,	/* gateway -> tunnel: struct ipc_relay_cancel */
 	IPC_TYPE_MAX
 };
 
@@ -78,11 +83,48 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
 	char models[512];	/* comma separated; "" = any */
 };
 
+/*
+ * The relay of one user request (reqid = the gateway's request id, unique
+ * per hub: worker pid in the high 32 bits).  Writer of each: as named.
+ */
+struct ipc_relay_start {	/* gateway; the request body follows */
+	uint64_t agent_id;	/* owner of the chosen channel */
+	uint32_t chan_slot;	/* scoreboard channel slot */
+	uint32_t body_len;	/* bytes after this struct; must match */
+	char channel[32];	/* the agent's channel name */
+	char method[8];
+	char path[128];		/* "/v1/chat/completions" */
+	char content_type[64];
+};
+
+struct ipc_relay_head {		/* tunnel, from the agent's RESP_HEAD */
+	int32_t status;
+	uint32_t pad;
+	char content_type[128];
+};
+
+struct ipc_relay_end {		/* tunnel, from RESP_END or a lost agent */
+	uint32_t ok;		/* 0: the stream broke (error says why) */
+	uint32_t agent_lost;	/* 1: the tunnel to the agent went away */
+	char error[160];
+	int64_t input_tokens;	/* usage the agent read, when it did */
+	int64_t output_tokens;
+	int64_t cached_tokens;
+};
+
+struct ipc_relay_cancel {	/* gateway: the user went away */
+	uint32_t reason;
+	uint32_t pad;
+};
+
 #define IPC_ADMIN_MAX	(64u * 1024)		/* request argv bytes */
 #define IPC_ADMIN_RESP_MAX (4u * 1024 * 1024)	/* response JSON bytes */
 
 /* billing.sock: the other children's requests to billing. */
 extern const struct msg_rules bill_rules;
+
+/* tunnel.sock: gateways' relays. */
+extern const struct msg_rules relay_rules;
 
 /* hubctl <-> master: only ADMIN_REQ one way and ADMIN_RESP back. */
 extern const struct msg_rules ipc_admin_rules;

@@ -26,8 +26,8 @@
 
 #define MSG_VERSION	1
 #define MSG_HDR_SIZE	16
-#define MSG_MAX		(4u * 1024 * 1024)	/* no payload is ever larger */
-#define MSG_OUT_MAX	(16u * 1024 * 1024)	/* queued bytes per connection */
+#define MSG_MAX		(9u * 1024 * 1024)	/* no payload is ever larger */
+#define MSG_OUT_MAX	(32u * 1024 * 1024)	/* queued bytes per connection */
 
 struct msg_hdr {
 	uint32_t len;

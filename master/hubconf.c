@@ -34,7 +34,7 @@ static const struct conf_key keys[] = {
 	    "user API address (port 0 picks a free one)"),
 	K("gateway", "workers", CONF_INT, "2", 1, 64, 0, gw_workers,
 	    "gateway worker processes"),
-	K("gateway", "max_body", CONF_BYTES, "4m", 1024, 268435456, 1, gw_max_body,
+	K("gateway", "max_body", CONF_BYTES, "4m", 1024, 8388608, 1, gw_max_body,
 	    "largest request body accepted (413 above)"),
 	K("tunnel", "listen", CONF_ADDR, "127.0.0.1:8443", 0, 0, 0, tun_listen,
 	    "agent tunnel address (TLS, path /tunnel/connect)"),

@@ -52,6 +52,7 @@ struct tun_conn {
 	int nchan, nchan_pending;	/* announced / arriving before done */
 	int chan_pending[TUN_MAX_CHANNELS];
 	uint64_t echo_admin_id;		/* hubctl send waiting for ECHO_REPLY */
+	uint32_t next_stream;		/* last stream id given out */
 };
 
 extern struct child_env *tun_env;
@@ -76,6 +77,14 @@ void tun_bill_init(struct lws_vhost *vh);
 void tun_bill_tick(void);
 /* Ask billing for an agent's key; the answer comes to tun_lookup_done. */
 int  tun_bill_lookup(uint64_t serial, uint64_t agent_id);
+
+/* tun_relay.c */
+void tun_relay_init(struct lws_vhost *vh);
+struct lws_protocols tun_gw_protocol(void);
+struct lws_protocols tun_gw_listen_protocol(void);
+void tun_relay_frame(struct tun_conn *c, const struct frame *f);
+void tun_relay_agent_gone(struct tun_conn *c);
+int  tun_relay_busy(void);
 
 /* tun_admin.c */
 void tun_admin(struct child_env *env, uint64_t id, int argc, char **argv);

@@ -411,6 +411,11 @@ on_frame(struct tun_conn *c, const struct frame *f)
 	}
 	case FRAME_METRICS:
 		break;
+	case FRAME_RESP_HEAD:
+	case FRAME_RESP_CHUNK:
+	case FRAME_RESP_END:
+		tun_relay_frame(c, f);
+		break;
 	default:
 		tun_close(c, "out-of-order %s frame", frame_type_name(f->type));
 	}
@@ -516,6 +521,7 @@ conn_free(struct tun_conn *c)
 	if (c->state == TC_ONLINE)
 		log_info("%s went offline", conn_label(c, lbl, sizeof(lbl)));
 	tun_conn_gone(c);
+	tun_relay_agent_gone(c);
 	conn_offline(c);
 	while (c->out_head != NULL) {
 		struct tun_out *o = c->out_head;

@@ -14,14 +14,14 @@ struct child_env *tun_env;
 static void
 tun_on_stop(struct child_env *env)
 {
+	/* Agents stay connected while their streams drain (tick). */
 	child_lws_stop_accepting(&tun_loop);
-	tun_stop_all("hub stopping");
 }
 
 static int
 tun_busy(struct child_lws *cl)
 {
-	return tun_nconns > 0;
+	return tun_nconns > 0 || tun_relay_busy();
 }
 
 static void
@@ -29,6 +29,8 @@ tun_on_tick(struct child_lws *cl)
 {
 	tun_tick();
 	tun_bill_tick();
+	if (tun_env->stopping && !tun_relay_busy())
+		tun_stop_all("hub stopping");
 }
 
 static const struct child_ops tun_ops = { NULL, tun_on_stop, tun_admin };
@@ -39,6 +41,8 @@ tun_main(struct child_env *env)
 	const struct lws_protocols protocols[] = {
 		tun_protocol(),
 		child_peer_protocol(),
+		tun_gw_protocol(),
+		tun_gw_listen_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
@@ -61,6 +65,7 @@ tun_main(struct child_env *env)
 		return CHILD_EXIT_CONFIG;
 	}
 	tun_bill_init(tun_loop.vh);
+	tun_relay_init(tun_loop.vh);
 	child_ready(env);
 	if (env->conf.tun_cert[0] != '\0')
 		log_info("accepting agents on %s", TUN_PATH);

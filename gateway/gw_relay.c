@@ -1,0 +1,191 @@
+/*
+ * gateway/gw_relay: the worker's connection to the tunnel process and the
+ * translation of relay messages into the user's HTTP response.  SSE
+ * answers are split into events and each event is queued for the user's
+ * socket the moment it arrives (no coalescing); the usage-only chunk the
+ * hub asked for is dropped for users who did not ask for it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "gateway/gw.h"
+#include "lib/log.h"
+
+static void on_tunnel_msg(struct child_peer *p, const struct msg *m);
+static void on_tunnel_down(struct child_peer *p);
+
+static struct child_peer tunnel = {
+	.sock = "tunnel.sock",
+	.rules = &relay_rules,
+	.on_msg = on_tunnel_msg,
+	.on_down = on_tunnel_down,
+};
+
+void
+gw_relay_init(struct lws_vhost *vh)
+{
+	child_peer_start(&tunnel, gw_env(), vh);
+}
+
+void
+gw_relay_tick(void)
+{
+	child_peer_tick(&tunnel);
+}
+
+int
+gw_relay_send(struct gw_req *r)
+{
+	struct ipc_relay_start rs;
+	const struct rt_candidate *c = &r->cand[r->cur];
+
+	memset(&rs, 0, sizeof(rs));
+	rs.agent_id = c->agent_id;
+	rs.chan_slot = c->slot;
+	rs.body_len = (uint32_t)r->fwd_len;
+	snprintf(rs.channel, sizeof(rs.channel), "%s", c->channel);
+	snprintf(rs.method, sizeof(rs.method), "POST");
+	snprintf(rs.path, sizeof(rs.path), "/v1/chat/completions");
+	snprintf(rs.content_type, sizeof(rs.content_type), "application/json");
+	r->state = GW_RELAY;
+	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,
+	    sizeof(rs), r->fwd, r->fwd_len);
+}
+
+void
+gw_relay_cancel(struct gw_req *r)
+{
+	struct ipc_relay_cancel c = { 1, 0 };
+
+	(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c, sizeof(c));
+}
+
+static void
+relay_head(struct gw_req *r, const struct ipc_relay_head *h)
+{
+	r->status = h->status;
+	snprintf(r->ctype, sizeof(r->ctype), "%s", h->content_type);
+	r->sse_mode = h->status == 200 &&
+	    strncmp(h->content_type, "text/event-stream", 17) == 0;
+	if (r->sse_mode)
+		sse_init(&r->sse, 0);
+	gw_reply_head(r, (unsigned)h->status, h->content_type[0] ?
+	    h->content_type : "application/json");
+}
+
+static void
+relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
+{
+	struct sse_event ev;
+	int rc;
+
+	if (!r->sse_mode) {
+		gw_reply_data(r, p, len);
+		return;
+	}
+	if (sse_feed(&r->sse, p, len) != 0) {
+		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));
+		return;
+	}
+	while ((rc = sse_next(&r->sse, &ev)) == 1) {
+		if (ev.data != NULL) {
+			(void)usage_openai_event(&r->usage, ev.data, ev.data_len);
+			if (!r->user_usage &&
+			    usage_openai_is_usage_only_chunk(ev.data, ev.data_len) == 1)
+				continue;	/* the hub's, not the user's */
+		}
+		gw_reply_data(r, ev.raw, ev.raw_len);
+	}
+	if (rc < 0)
+		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));
+}
+
+static void
+relay_end(struct gw_req *r, const struct ipc_relay_end *e)
+{
+	char msg[256], ev[512];
+
+	if (e->ok) {
+		log_rinfo(r->reqid, "done: %d, usage in=%lld out=%lld cached=%lld",
+		    r->status, (long long)r->usage.input_tokens,
+		    (long long)r->usage.output_tokens,
+		    (long long)r->usage.cached_tokens);
+		gw_reply_end(r);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s", e->error[0] ? e->error : "upstream failed");
+	log_rwarn(r->reqid, "relay failed%s: %s", r->head_queued ?
+	    " mid-stream" : "", msg);
+	if (!r->head_queued) {
+		/* Nothing reached the user yet: the next candidate may serve. */
+		if (r->cur + 1 < r->ncand) {
+			r->cur++;
+			if (gw_relay_send(r) == 0)
+				return;
+		}
+		gw_reply_error(r, e->agent_lost ? 503 : 502, "hub_error",
+		    e->agent_lost ? "agent_unavailable" : "upstream_error", msg);
+		return;
+	}
+	if (r->sse_mode) {
+		/* The stream ends with an error event, never a hang. */
+		json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error",
+		    "message", msg, "type", "hub_error", "param",
+		    "code", e->agent_lost ? "agent_lost" : "upstream_error");
+		char *s = json_dumps(o, JSON_COMPACT);
+		int n = snprintf(ev, sizeof(ev), "data: %s\n\n", s ? s : "{}");
+		free(s);
+		json_decref(o);
+		if (n > 0 && (size_t)n < sizeof(ev))
+			gw_reply_data(r, ev, (size_t)n);
+	}
+	gw_reply_end(r);
+}
+
+static void
+on_tunnel_msg(struct child_peer *p, const struct msg *m)
+{
+	struct gw_req *r = gw_req_find(m->hdr.reqid);
+
+	if (r == NULL || r->state != GW_RELAY)
+		return;		/* the user left; the tunnel was told */
+	switch (m->hdr.type) {
+	case IPC_RELAY_HEAD: {
+		struct ipc_relay_head h;
+		memcpy(&h, m->data, sizeof(h));
+		h.content_type[sizeof(h.content_type) - 1] = '\0';
+		relay_head(r, &h);
+		break;
+	}
+	case IPC_RELAY_CHUNK:
+		relay_chunk(r, m->data, m->hdr.len);
+		break;
+	case IPC_RELAY_END: {
+		struct ipc_relay_end e;
+		memcpy(&e, m->data, sizeof(e));
+		e.error[sizeof(e.error) - 1] = '\0';
+		relay_end(r, &e);
+		break;
+	}
+	default:
+		fatal("tunnel sent an unexpected %s",
+		    msg_type_name(&relay_rules, m->hdr.type));
+	}
+}
+
+/* The tunnel process went away: every relayed request ends with an error. */
+static void
+on_tunnel_down(struct child_peer *p)
+{
+	struct ipc_relay_end e;
+
+	memset(&e, 0, sizeof(e));
+	e.agent_lost = 1;
+	snprintf(e.error, sizeof(e.error), "the hub's tunnel process restarted");
+	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
+		if (r->state == GW_RELAY) {
+			r->ncand = 0;		/* no retry through a dead tunnel */
+			relay_end(r, &e);
+		}
+}

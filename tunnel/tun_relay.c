@@ -1,0 +1,420 @@
+/*
+ * tunnel/tun_relay: relaying user requests between the gateways (on
+ * tunnel.sock) and the agents (streams on their tunnel connections).
+ *
+ * A stream lives from IPC_RELAY_START to RESP_END / cancel / loss of
+ * either side.  Whatever ends it, the gateway hears exactly one
+ * IPC_RELAY_END (unless the gateway itself is gone), and an agent whose
+ * gateway went away gets a CANCEL so it aborts the upstream call.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include "tunnel/tun.h"
+#include "lib/log.h"
+
+#define BODY_PIECE (512u * 1024)
+
+struct tun_gw {
+	struct tun_gw *next;
+	struct lws *wsi;
+	struct msg_conn conn;
+};
+
+struct tun_stream {
+	struct tun_stream *next;
+	uint32_t id;			/* stream id on the agent connection */
+	struct tun_conn *agent;
+	struct tun_gw *gw;
+	uint64_t reqid;			/* the gateway's request id */
+	uint32_t chan_slot;
+	int64_t started_ms;		/* monotonic */
+	int got_first;
+	int head_status;
+};
+
+static struct tun_gw *gws;
+static struct tun_stream *streams;
+static struct lws *listen_wsi;
+
+static void
+gw_send(struct tun_gw *g, uint16_t type, uint64_t reqid, const void *p,
+    size_t len)
+{
+	if (g == NULL)
+		return;
+	if (msg_enqueue(&g->conn, type, reqid, p, len) != 0) {
+		log_rwarn(reqid, "gateway queue full; dropping that gateway");
+		lws_set_timeout(g->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (msg_flush(&g->conn) == 0)
+		lws_callback_on_writable(g->wsi);
+}
+
+static void
+gw_end(struct tun_gw *g, uint64_t reqid, int agent_lost, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+gw_end(struct tun_gw *g, uint64_t reqid, int agent_lost, const char *fmt, ...)
+{
+	struct ipc_relay_end e;
+	va_list ap;
+
+	memset(&e, 0, sizeof(e));
+	e.agent_lost = (uint32_t)agent_lost;
+	va_start(ap, fmt);
+	vsnprintf(e.error, sizeof(e.error), fmt, ap);
+	va_end(ap);
+	gw_send(g, IPC_RELAY_END, reqid, &e, sizeof(e));
+}
+
+static void
+stream_unlink(struct tun_stream *s)
+{
+	struct tun_stream **pp;
+
+	for (pp = &streams; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	if (s->chan_slot != UINT32_MAX) {
+		struct sb_channel *ch = sb_channel(&tun_env->sb, s->chan_slot);
+		atomic_fetch_sub(&ch->hot.inflight, 1);
+	}
+	free(s);
+}
+
+static struct tun_stream *
+stream_find(const struct tun_conn *agent, uint32_t id)
+{
+	for (struct tun_stream *s = streams; s != NULL; s = s->next)
+		if (s->agent == agent && s->id == id)
+			return s;
+	return NULL;
+}
+
+/* Health figures of the channel (this process writes them). */
+static void
+chan_result(struct tun_stream *s, int ok)
+{
+	struct sb_chan_hot *h;
+
+	if (s->chan_slot == UINT32_MAX)
+		return;
+	h = &sb_channel(&tun_env->sb, s->chan_slot)->hot;
+	if (ok) {
+		atomic_fetch_add(&h->ok, 1);
+		atomic_store(&h->err_streak, 0);
+	} else {
+		atomic_fetch_add(&h->err, 1);
+		atomic_fetch_add(&h->err_streak, 1);
+	}
+}
+
+static void
+send_cancel(struct tun_stream *s)
+{
+	struct frame_enc e;
+
+	if (s->agent == NULL || s->agent->state != TC_ONLINE)
+		return;
+	frame_enc_begin(&e, FRAME_CANCEL, s->id, 0);
+	tun_send(s->agent, &e);
+}
+
+static void
+relay_start(struct tun_gw *g, const struct msg *m)
+{
+	struct ipc_relay_start rs;
+	const unsigned char *body = m->data + sizeof(rs);
+	size_t blen = m->hdr.len - sizeof(rs);
+	struct tun_conn *c;
+	struct tun_stream *s;
+	struct sb_channel ch;
+	struct frame_enc e;
+
+	memcpy(&rs, m->data, sizeof(rs));
+	if (rs.body_len != blen)
+		fatal("relay-start from a gateway: body_len %u but %zu bytes",
+		    rs.body_len, blen);
+	rs.channel[sizeof(rs.channel) - 1] = '\0';
+	rs.method[sizeof(rs.method) - 1] = '\0';
+	rs.path[sizeof(rs.path) - 1] = '\0';
+	rs.content_type[sizeof(rs.content_type) - 1] = '\0';
+	c = tun_find_agent(rs.agent_id);
+	if (c == NULL || rs.chan_slot >= tun_env->sb.hdr->max_channels) {
+		gw_end(g, m->hdr.reqid, 1, "agent %llu is not connected",
+		    (unsigned long long)rs.agent_id);
+		return;
+	}
+	sb_read_channel(&tun_env->sb, rs.chan_slot, &ch);
+	if (ch.state != SB_CHAN_UP || ch.agent_id != rs.agent_id) {
+		gw_end(g, m->hdr.reqid, 1, "channel is no longer announced");
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		gw_end(g, m->hdr.reqid, 0, "out of memory");
+		return;
+	}
+	s->id = ++c->next_stream;
+	if (s->id == 0)
+		s->id = ++c->next_stream;
+	s->agent = c;
+	s->gw = g;
+	s->reqid = m->hdr.reqid;
+	s->chan_slot = rs.chan_slot;
+	s->started_ms = clock_mono_ms();
+	s->next = streams;
+	streams = s;
+	atomic_fetch_add(&sb_channel(&tun_env->sb, rs.chan_slot)->hot.inflight, 1);
+
+	frame_enc_begin(&e, FRAME_REQ_START, s->id, 4);
+	frame_enc_cstr(&e, "channel", rs.channel);
+	frame_enc_cstr(&e, "method", rs.method);
+	frame_enc_cstr(&e, "path", rs.path);
+	frame_enc_cstr(&e, "content_type", rs.content_type);
+	tun_send(c, &e);
+	for (size_t off = 0; off < blen; off += BODY_PIECE) {
+		size_t n = blen - off < BODY_PIECE ? blen - off : BODY_PIECE;
+		frame_enc_begin(&e, FRAME_REQ_BODY, s->id, 1);
+		frame_enc_bin(&e, "data", body + off, n);
+		tun_send(c, &e);
+	}
+	frame_enc_begin(&e, FRAME_REQ_END, s->id, 0);
+	tun_send(c, &e);
+	log_rinfo(s->reqid, "relaying to agent %llu channel %s as stream %u",
+	    (unsigned long long)rs.agent_id, rs.channel, s->id);
+}
+
+static void
+relay_cancel(struct tun_gw *g, uint64_t reqid)
+{
+	for (struct tun_stream *s = streams; s != NULL; s = s->next)
+		if (s->gw == g && s->reqid == reqid) {
+			log_rinfo(reqid, "cancelled by the gateway (user gone)");
+			send_cancel(s);
+			stream_unlink(s);
+			return;
+		}
+}
+
+/* An agent sent a response frame for one of its streams. */
+void
+tun_relay_frame(struct tun_conn *c, const struct frame *f)
+{
+	struct tun_stream *s = stream_find(c, f->stream_id);
+	const unsigned char *data;
+	const char *str;
+	size_t len;
+	uint64_t v;
+	bool ok = false;
+
+	if (s == NULL)
+		return;		/* cancelled meanwhile: late frames are normal */
+	switch (f->type) {
+	case FRAME_RESP_HEAD: {
+		struct ipc_relay_head h;
+		memset(&h, 0, sizeof(h));
+		frame_get_u64(f, "status", &v);
+		h.status = v > 999 ? 502 : (int32_t)v;
+		s->head_status = h.status;
+		frame_get_str(f, "content_type", &str, &len);
+		snprintf(h.content_type, sizeof(h.content_type), "%.*s", (int)len, str);
+		gw_send(s->gw, IPC_RELAY_HEAD, s->reqid, &h, sizeof(h));
+		break;
+	}
+	case FRAME_RESP_CHUNK:
+		frame_get_bin(f, "data", &data, &len);
+		if (!s->got_first) {
+			struct sb_chan_hot *h = &sb_channel(&tun_env->sb,
+			    s->chan_slot)->hot;
+			int64_t ttfb = (clock_mono_ms() - s->started_ms) * 1000;
+			int64_t old = atomic_load(&h->ewma_ttfb_us);
+			atomic_store(&h->ewma_ttfb_us, old == 0 ? ttfb :
+			    (old * 7 + ttfb) / 8);
+			s->got_first = 1;
+		}
+		if (len > 0)
+			gw_send(s->gw, IPC_RELAY_CHUNK, s->reqid, data, len);
+		break;
+	case FRAME_RESP_END: {
+		struct ipc_relay_end e;
+		memset(&e, 0, sizeof(e));
+		frame_get_bool(f, "ok", &ok);
+		e.ok = ok;
+		if (frame_get_str(f, "error", &str, &len) == 0)
+			snprintf(e.error, sizeof(e.error), "%.*s", (int)len, str);
+		if (frame_get_u64(f, "input_tokens", &v) == 0)
+			e.input_tokens = v > INT64_MAX ? 0 : (int64_t)v;
+		if (frame_get_u64(f, "output_tokens", &v) == 0)
+			e.output_tokens = v > INT64_MAX ? 0 : (int64_t)v;
+		if (frame_get_u64(f, "cached_tokens", &v) == 0)
+			e.cached_tokens = v > INT64_MAX ? 0 : (int64_t)v;
+		gw_send(s->gw, IPC_RELAY_END, s->reqid, &e, sizeof(e));
+		/* User errors (4xx) do not count against the channel. */
+		chan_result(s, ok && s->head_status < 500);
+		stream_unlink(s);
+		break;
+	}
+	default:
+		break;
+	}
+}
+
+/* The agent connection closed: every stream on it ends with an error. */
+void
+tun_relay_agent_gone(struct tun_conn *c)
+{
+	struct tun_stream *s = streams, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		if (s->agent != c)
+			continue;
+		log_rwarn(s->reqid, "agent %llu lost mid-stream",
+		    (unsigned long long)c->agent_id);
+		gw_end(s->gw, s->reqid, 1, "the agent serving this request was lost");
+		chan_result(s, 0);
+		stream_unlink(s);
+	}
+}
+
+int
+tun_relay_busy(void)
+{
+	return streams != NULL;
+}
+
+static void
+gw_gone(struct tun_gw *g)
+{
+	struct tun_gw **pp;
+	struct tun_stream *s = streams, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		if (s->gw == g) {
+			send_cancel(s);
+			stream_unlink(s);
+		}
+	}
+	for (pp = &gws; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == g) {
+			*pp = g->next;
+			break;
+		}
+	msg_conn_free(&g->conn);
+	free(g);
+}
+
+static int
+cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	struct tun_gw *g = lws_get_opaque_user_data(wsi);
+	struct msg m;
+	char err[256];
+	int rc;
+
+	if (g == NULL)
+		return 0;
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE:
+		for (;;) {
+			rc = msg_fill(&g->conn);
+			if (rc == -2)
+				break;
+			if (rc <= 0)
+				return -1;
+		}
+		while ((rc = msg_next(&g->conn, &m, err, sizeof(err))) == 1) {
+			if (m.hdr.type == IPC_RELAY_START)
+				relay_start(g, &m);
+			else if (m.hdr.type == IPC_RELAY_CANCEL)
+				relay_cancel(g, m.hdr.reqid);
+			else
+				fatal("gateway sent an unexpected %s",
+				    msg_type_name(&relay_rules, m.hdr.type));
+		}
+		if (rc < 0)
+			fatal("protocol violation by a gateway: %s", err);
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
+		rc = msg_flush(&g->conn);
+		if (rc == 0)
+			lws_callback_on_writable(wsi);
+		return rc < 0 ? -1 : 0;
+	case LWS_CALLBACK_RAW_CLOSE_FILE:
+		lws_set_opaque_user_data(wsi, NULL);
+		gw_gone(g);
+		return 0;
+	default:
+		return 0;
+	}
+}
+
+static int
+cb_gw_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+    void *in, size_t len)
+{
+	lws_sock_file_fd_type u;
+	struct tun_gw *g;
+	int fd;
+
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	while ((fd = accept4(tun_env->fds.tun_sock, NULL, NULL,
+	    SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+		g = calloc(1, sizeof(*g));
+		if (g == NULL) {
+			close(fd);
+			continue;
+		}
+		u.filefd = fd;
+		g->wsi = lws_adopt_descriptor_vhost(lws_get_vhost(wsi),
+		    LWS_ADOPT_RAW_FILE_DESC, u, "tun-gw", NULL);
+		if (g->wsi == NULL) {
+			close(fd);
+			free(g);
+			continue;
+		}
+		msg_conn_init(&g->conn, fd, &relay_rules);
+		lws_set_opaque_user_data(g->wsi, g);
+		g->next = gws;
+		gws = g;
+	}
+	return 0;
+}
+
+struct lws_protocols
+tun_gw_protocol(void)
+{
+	struct lws_protocols p = { "tun-gw", cb_gw, 0, 0, 0, NULL, 0 };
+	return p;
+}
+
+struct lws_protocols
+tun_gw_listen_protocol(void)
+{
+	struct lws_protocols p = { "tun-gw-listen", cb_gw_listen, 0, 0, 0, NULL, 0 };
+	return p;
+}
+
+void
+tun_relay_init(struct lws_vhost *vh)
+{
+	lws_sock_file_fd_type u;
+
+	u.filefd = tun_env->fds.tun_sock;
+	listen_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u,
+	    "tun-gw-listen", NULL);
+	if (listen_wsi == NULL)
+		fatal("cannot adopt tunnel.sock");
+}

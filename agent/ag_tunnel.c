@@ -9,12 +9,38 @@
 #include <libwebsockets.h>
 #include <openssl/x509.h>
 #include <sodium.h>
+#include "agent/ag_upstream.h"
 #include "lib/frame.h"
+#include "lib/sse.h"
+#include "lib/usage.h"
 #include "lib/log.h"
 #include "lib/tunauth.h"
 #include "lib/clock.h"
 
 #define AG_OUT_MAX	(8u * 1024 * 1024)
+#define AG_STREAMS_MAX	512		/* per link */
+#define AG_PIECE	(512u * 1024)	/* resp_chunk payload at most */
+#define AG_BODY_SNIFF	(4u * 1024 * 1024)	/* non-SSE body kept for usage */
+
+/* One relayed request: hub stream <-> upstream transfer.  lws thread only. */
+struct ag_stream {
+	struct ag_stream *next;
+	struct ag_link *l;
+	uint32_t id;			/* hub's stream id on this link */
+	uint64_t key;			/* ag_upstream key, unique per process */
+	char channel[AG_CHAN_NAME_MAX];
+	char method[8];
+	char path[256];
+	char ctype[128];
+	unsigned char *body;		/* request body while it arrives */
+	size_t body_len;
+	int started;			/* handed to the upstream engine */
+	int sse_mode;
+	struct sse sse;
+	struct usage usage;
+	unsigned char *sniff;		/* non-SSE response, for its usage */
+	size_t sniff_len;
+};
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
 
@@ -55,6 +81,9 @@ struct ag_tunnel {
 	struct ag_link **links;
 	int nlinks;
 	int test_mode;
+	struct ag_upstream *up;
+	struct ag_stream *streams;
+	uint64_t next_key;
 	lws_sorted_usec_list_t sul;
 };
 
@@ -220,6 +249,253 @@ send_channels(struct ag_link *l)
 	link_send(l, &e);
 }
 
+
+/* ---- relayed requests ------------------------------------------------ */
+
+static struct ag_stream *
+stream_by_id(struct ag_link *l, uint32_t id)
+{
+	for (struct ag_stream *s = l->t->streams; s != NULL; s = s->next)
+		if (s->l == l && s->id == id)
+			return s;
+	return NULL;
+}
+
+static struct ag_stream *
+stream_by_key(struct ag_tunnel *t, uint64_t key)
+{
+	for (struct ag_stream *s = t->streams; s != NULL; s = s->next)
+		if (s->key == key)
+			return s;
+	return NULL;
+}
+
+static void
+stream_free(struct ag_stream *s)
+{
+	struct ag_stream **pp;
+
+	for (pp = &s->l->t->streams; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	if (s->sse_mode)
+		sse_free(&s->sse);
+	free(s->body);
+	free(s->sniff);
+	free(s);
+}
+
+static void
+stream_end(struct ag_stream *s, int ok, const char *error)
+{
+	struct frame_enc e;
+	int n = 1 + (error != NULL) + (s->usage.seen ? 3 : 0);
+
+	frame_enc_begin(&e, FRAME_RESP_END, s->id, (size_t)n);
+	frame_enc_bool(&e, "ok", ok);
+	if (error != NULL)
+		frame_enc_cstr(&e, "error", error);
+	if (s->usage.seen) {
+		frame_enc_u64(&e, "input_tokens", (uint64_t)s->usage.input_tokens);
+		frame_enc_u64(&e, "output_tokens", (uint64_t)s->usage.output_tokens);
+		frame_enc_u64(&e, "cached_tokens", (uint64_t)s->usage.cached_tokens);
+	}
+	link_send(s->l, &e);
+}
+
+/* The link went away: its upstream calls are aborted. */
+static void
+streams_drop(struct ag_link *l)
+{
+	struct ag_stream *s = l->t->streams, *next;
+
+	for (; s != NULL; s = next) {
+		next = s->next;
+		if (s->l != l)
+			continue;
+		if (s->started)
+			ag_up_cancel(l->t->up, s->key);
+		stream_free(s);
+	}
+}
+
+static int
+on_req(struct ag_link *l, const struct frame *f)
+{
+	struct ag_stream *s;
+	const char *str;
+	const unsigned char *data;
+	size_t len, n = 0;
+	char err[200];
+	const struct ag_channel *ch;
+
+	switch (f->type) {
+	case FRAME_REQ_START:
+		if (stream_by_id(l, f->stream_id) != NULL)
+			return -1;	/* the hub reused a live id */
+		for (s = l->t->streams; s != NULL; s = s->next)
+			n += s->l == l;
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return -1;
+		s->l = l;
+		s->id = f->stream_id;
+		s->key = ++l->t->next_key;
+		frame_get_str(f, "channel", &str, &len);
+		snprintf(s->channel, sizeof(s->channel), "%.*s", (int)len, str);
+		frame_get_str(f, "method", &str, &len);
+		snprintf(s->method, sizeof(s->method), "%.*s", (int)len, str);
+		frame_get_str(f, "path", &str, &len);
+		snprintf(s->path, sizeof(s->path), "%.*s", (int)len, str);
+		frame_get_str(f, "content_type", &str, &len);
+		snprintf(s->ctype, sizeof(s->ctype), "%.*s", (int)len, str);
+		s->next = l->t->streams;
+		l->t->streams = s;
+		if (n >= AG_STREAMS_MAX) {
+			stream_end(s, 0, "agent busy: too many streams");
+			stream_free(s);
+		}
+		return 0;
+	case FRAME_REQ_BODY:
+		s = stream_by_id(l, f->stream_id);
+		if (s == NULL || s->started)
+			return 0;
+		frame_get_bin(f, "data", &data, &len);
+		if (s->body_len + len > AG_UP_BODY_MAX) {
+			stream_end(s, 0, "request body too large for the agent");
+			stream_free(s);
+			return 0;
+		}
+		{
+			unsigned char *nb = realloc(s->body, s->body_len + len + 1);
+			if (nb == NULL)
+				return -1;
+			s->body = nb;
+			memcpy(s->body + s->body_len, data, len);
+			s->body_len += len;
+		}
+		return 0;
+	case FRAME_REQ_END:
+		s = stream_by_id(l, f->stream_id);
+		if (s == NULL || s->started)
+			return 0;
+		ch = ag_conf_channel(l->t->cf, s->channel);
+		if (ch == NULL) {
+			snprintf(err, sizeof(err), "no channel '%s' on this agent",
+			    s->channel);
+			stream_end(s, 0, err);
+			stream_free(s);
+			return 0;
+		}
+		if (ag_up_start(l->t->up, s->key, ch, s->method, s->path, s->ctype,
+		    s->body, s->body_len, err, sizeof(err)) != 0) {
+			log_warn("agent %llu: stream %u refused: %s",
+			    (unsigned long long)l->agent_id, s->id, err);
+			stream_end(s, 0, err);
+			stream_free(s);
+			return 0;
+		}
+		s->started = 1;
+		free(s->body);
+		s->body = NULL;
+		s->body_len = 0;
+		return 0;
+	case FRAME_CANCEL:
+		s = stream_by_id(l, f->stream_id);
+		if (s == NULL)
+			return 0;
+		log_info("agent %llu: stream %u cancelled by the hub",
+		    (unsigned long long)l->agent_id, s->id);
+		if (s->started)
+			ag_up_cancel(l->t->up, s->key);
+		stream_free(s);
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+static void
+sniff_usage(struct ag_stream *s, const unsigned char *p, size_t len)
+{
+	struct sse_event ev;
+
+	if (s->sse_mode) {
+		if (sse_feed(&s->sse, p, len) != 0)
+			return;
+		while (sse_next(&s->sse, &ev) == 1)
+			if (ev.data != NULL)
+				(void)usage_openai_event(&s->usage, ev.data, ev.data_len);
+		return;
+	}
+	if (s->sniff_len + len > AG_BODY_SNIFF)
+		return;
+	{
+		unsigned char *nb = realloc(s->sniff, s->sniff_len + len);
+		if (nb == NULL)
+			return;
+		s->sniff = nb;
+		memcpy(s->sniff + s->sniff_len, p, len);
+		s->sniff_len += len;
+	}
+}
+
+/* Upstream events, on the lws thread (woken by the curl thread). */
+static void
+drain_upstream(struct ag_tunnel *t)
+{
+	struct ag_up_event ev;
+	struct ag_stream *s;
+	struct frame_enc e;
+
+	while (ag_up_next_event(t->up, &ev) == 1) {
+		s = stream_by_key(t, ev.key);
+		if (s == NULL || s->l->state != LK_ONLINE) {
+			ag_up_event_free(&ev);
+			continue;
+		}
+		switch (ev.type) {
+		case AG_UP_HEAD:
+			s->sse_mode = strncmp(ev.content_type, "text/event-stream", 17) == 0;
+			if (s->sse_mode)
+				sse_init(&s->sse, 0);
+			frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
+			frame_enc_u64(&e, "status", (uint64_t)ev.status);
+			frame_enc_cstr(&e, "content_type", ev.content_type);
+			link_send(s->l, &e);
+			break;
+		case AG_UP_DATA:
+			sniff_usage(s, ev.data, ev.len);
+			for (size_t off = 0; off < ev.len; off += AG_PIECE) {
+				size_t n = ev.len - off < AG_PIECE ? ev.len - off : AG_PIECE;
+				frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
+				frame_enc_bin(&e, "data", ev.data + off, n);
+				link_send(s->l, &e);
+			}
+			ag_up_consumed(t->up, ev.key, ev.len);
+			break;
+		case AG_UP_END:
+			if (!s->sse_mode && s->sniff_len > 0)
+				(void)usage_openai_body(&s->usage, (const char *)s->sniff,
+				    s->sniff_len);
+			stream_end(s, ev.ok, ev.ok ? NULL : ev.error);
+			stream_free(s);
+			break;
+		}
+		ag_up_event_free(&ev);
+	}
+}
+
+static void
+wake_lws(void *arg)
+{
+	struct ag_tunnel *t = arg;
+
+	lws_cancel_service(t->ctx);	/* the one lws call that is thread-safe */
+}
+
 #if SWB_TEST_BUILD
 static void
 test_misbehave(struct ag_link *l)
@@ -352,6 +628,13 @@ on_frame(struct ag_link *l, const struct frame *f)
 		frame_enc_str(&e, "text", s, len);
 		link_send(l, &e);
 		return 0;
+	case FRAME_REQ_START:
+	case FRAME_REQ_BODY:
+	case FRAME_REQ_END:
+	case FRAME_CANCEL:
+		if (l->state != LK_ONLINE)
+			break;
+		return on_req(l, f);
 	case FRAME_KICK:
 		frame_get_str(f, "reason", &s, &len);
 		log_warn("agent %llu: kicked by the hub: %.*s",
@@ -448,6 +731,12 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 	struct ag_out *o;
 
+	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+		struct ag_tunnel *t = lws_context_user(lws_get_context(wsi));
+		if (t != NULL && t->up != NULL)
+			drain_upstream(t);
+		return 0;
+	}
 	if (l == NULL)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
 	switch (reason) {
@@ -502,6 +791,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			    (unsigned long long)l->agent_id);
 		else if (l->state == LK_AUTH)
 			link_log_error(l, "the hub refused the handshake");
+		streams_drop(l);
 		link_reset(l);
 		link_schedule(l);
 		return 0;
@@ -582,9 +872,16 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		info.client_ssl_ca_filepath = cf->ca_file;
 #endif
 	info.fd_limit_per_thread = 4096;
+	info.user = t;
 	t->ctx = lws_create_context(&info);
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create the TLS client context");
+		free(t);
+		return NULL;
+	}
+	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
+	if (t->up == NULL) {
+		lws_context_destroy(t->ctx);
 		free(t);
 		return NULL;
 	}
@@ -645,6 +942,9 @@ ag_tunnel_free(struct ag_tunnel *t)
 	if (t == NULL)
 		return;
 	lws_sul_cancel(&t->sul);
+	ag_up_free(t->up);		/* first: the curl thread may wake lws */
+	while (t->streams != NULL)
+		stream_free(t->streams);
 	lws_context_destroy(t->ctx);
 	for (int i = 0; i < t->nlinks; i++) {
 		link_reset(t->links[i]);

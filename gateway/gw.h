@@ -51,6 +51,8 @@ struct gw_req {
 	int sse_mode;
 	struct sse sse;
 	struct usage usage;
+	unsigned char *sniff;		/* non-SSE answer, kept for its usage */
+	size_t sniff_len;
 	struct gw_out *out_head, *out_tail;
 	size_t out_bytes;
 	int64_t started_ms;

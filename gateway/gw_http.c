@@ -78,6 +78,7 @@ req_reset(struct gw_req *r)
 	}
 	free(r->body);
 	free(r->fwd);
+	free(r->sniff);
 	if (r->sse_mode)
 		sse_free(&r->sse);
 	memset(r, 0, sizeof(*r));

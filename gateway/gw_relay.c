@@ -12,6 +12,8 @@
 #include "gateway/gw.h"
 #include "lib/log.h"
 
+#define GW_SNIFF_MAX (4u * 1024 * 1024)
+
 static void on_tunnel_msg(struct child_peer *p, const struct msg *m);
 static void on_tunnel_down(struct child_peer *p);
 
@@ -81,6 +83,15 @@ relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 	int rc;
 
 	if (!r->sse_mode) {
+		/* Keep a JSON answer (bounded) to read its usage at the end. */
+		if (r->sniff_len + len <= GW_SNIFF_MAX) {
+			unsigned char *nb = realloc(r->sniff, r->sniff_len + len);
+			if (nb != NULL) {
+				r->sniff = nb;
+				memcpy(nb + r->sniff_len, p, len);
+				r->sniff_len += len;
+			}
+		}
 		gw_reply_data(r, p, len);
 		return;
 	}
@@ -106,6 +117,9 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 {
 	char msg[256], ev[512];
 
+	if (e->ok && !r->sse_mode && r->sniff_len > 0 && r->status == 200)
+		(void)usage_openai_body(&r->usage, (const char *)r->sniff,
+		    r->sniff_len);
 	if (e->ok) {
 		log_rinfo(r->reqid, "done: %d, usage in=%lld out=%lld cached=%lld",
 		    r->status, (long long)r->usage.input_tokens,

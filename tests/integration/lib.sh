@@ -79,8 +79,8 @@ all_running() {
 make_certs() {
     local d=$1
     mkdir -p "$d"
-    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-        -keyout "$d/ca.key" -out "$d/ca.pem" -days 2 -subj "/CN=switchboard test CA" 2>/dev/null
+    # One test CA for the provider mock (server.pem) and the hub (hub.pem).
+    bash "$(dirname "${BASH_SOURCE[0]}")/../mock/certs.sh" "$d"
     for n in hub other; do
         openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
             -keyout "$d/$n.key" -out "$d/$n.csr" -subj "/CN=127.0.0.1" 2>/dev/null
@@ -143,3 +143,33 @@ new_agent() {
     [[ $AGENT_ID =~ ^[0-9]+$ ]] || fail "agent add $name failed"
 }
 agent_online() { ctl --json agents | jq -e --argjson id "$1" '.agents[] | select(.id==$id)' >/dev/null; }
+
+# start_mock [ARGS...]: the OpenAI mock on a free port (certs from
+# make_certs); sets MOCK_PORT and SWB_CONNECT_TO for agents.
+start_mock() {
+    local out=$SWB_TMP/mock.out
+    node "$(dirname "${BASH_SOURCE[0]}")/../mock/openai_mock.mjs" \
+        --cert "$SWB_TMP/certs/server.pem" --key "$SWB_TMP/certs/server.key" \
+        --port 0 --log "$SWB_TMP/mock.jsonl" "$@" >"$out" 2>"$SWB_TMP/mock.log" &
+    MOCK_PID=$!
+    SWB_CLEANUP+=("kill $MOCK_PID")
+    wait_until 10 grep -q '^listening' "$out" || fail "mock did not start"
+    MOCK_PORT=$(awk '/^listening/ {print $2}' "$out")
+    SWB_CONNECT_TO="api.openai.com:443:127.0.0.1:$MOCK_PORT"
+}
+
+# start_agent NAME: register, configure (channel to the mock) and start one
+# agentd; waits until it is online.  Sets AGENT_ID, AG_PID.
+start_agent() {
+    local name=$1
+    new_agent "$name"
+    write_agent_ini "$SWB_TMP/$name.ini" "$AGENT_ID" "$AGENT_KEY"
+    sed -i "s|^\[test\]|[test]\nconnect_to = $SWB_CONNECT_TO|" "$SWB_TMP/$name.ini"
+    sed -i "s|^state_dir = .*|state_dir = $SWB_TMP/state-$name|" "$SWB_TMP/$name.ini"
+    "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &
+    AG_PID=$!
+    SWB_CLEANUP+=("kill $AG_PID")
+    wait_until 5 agent_online "$AGENT_ID" || fail "agent $name not online"
+    has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = 1 ]; }
+    wait_until 3 has_channel || fail "agent $name announced no channel"
+}

@@ -23,7 +23,7 @@ on_exit() {
     fi
     exit $rc
 }
-trap on_exit EXIT
+[ -n "${SWB_NO_TRAP:-}" ] || trap on_exit EXIT
 
 # wait_until SECONDS CMD...: poll CMD every 0.1 s until it succeeds.
 wait_until() {

@@ -57,3 +57,11 @@ static const struct msg_rule relay_rule[IPC_TYPE_MAX] = {
 };
 
 const struct msg_rules relay_rules = { relay_rule, IPC_TYPE_MAX };
+
+static const struct msg_rule mod_rule[IPC_TYPE_MAX] = {
+	[IPC_MOD_CHECK] = { "mod-check", 2, MSG_MAX },
+	[IPC_MOD_VERDICT] = { "mod-verdict", sizeof(struct ipc_mod_verdict),
+	    sizeof(struct ipc_mod_verdict) },
+};
+
+const struct msg_rules mod_rules = { mod_rule, IPC_TYPE_MAX };

@@ -28,6 +28,8 @@ enum ipc_type {
 	IPC_RELAY_CHUNK,	/* tunnel -> gateway: response bytes, as they came */
 	IPC_RELAY_END,		/* tunnel -> gateway: struct ipc_relay_end */
 	IPC_RELAY_CANCEL,	/* gateway -> tunnel: struct ipc_relay_cancel */
+	IPC_MOD_CHECK,		/* gateway -> moderation: JSON {"input":[...]} */
+	IPC_MOD_VERDICT,	/* moderation -> gateway: struct ipc_mod_verdict */
 	IPC_TYPE_MAX
 };
 
@@ -117,6 +119,24 @@ struct ipc_relay_cancel {	/* gateway: the user went away */
 	uint32_t pad;
 };
 
+/*
+ * Moderation.  IPC_MOD_CHECK carries the request's text and image URLs as
+ * the body of an OpenAI moderations request ({"input":[{"type":"text",
+ * "text":...},{"type":"image_url","image_url":{"url":...}}]}), without the
+ * model, which the moderation process adds from its config.
+ */
+enum ipc_mod_result {
+	IPC_MOD_ALLOW = 0,	/* not flagged (or the service failed, fail-open) */
+	IPC_MOD_FLAGGED,	/* flagged: the gateway refuses the request */
+	IPC_MOD_UNAVAILABLE,	/* the service failed and fail-open is off */
+};
+
+struct ipc_mod_verdict {	/* writer: moderation, one per IPC_MOD_CHECK */
+	uint32_t result;	/* enum ipc_mod_result */
+	uint32_t cached;	/* 1: answered from the verdict cache */
+	char detail[160];	/* why, for the log (categories or the error) */
+};
+
 #define IPC_ADMIN_MAX	(64u * 1024)		/* request argv bytes */
 #define IPC_ADMIN_RESP_MAX (4u * 1024 * 1024)	/* response JSON bytes */
 
@@ -125,6 +145,9 @@ extern const struct msg_rules bill_rules;
 
 /* tunnel.sock: gateways' relays. */
 extern const struct msg_rules relay_rules;
+
+/* moderation.sock: gateways' checks. */
+extern const struct msg_rules mod_rules;
 
 /* hubctl <-> master: only ADMIN_REQ one way and ADMIN_RESP back. */
 extern const struct msg_rules ipc_admin_rules;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/un.h>
 #include "lib/log.h"
 
@@ -50,6 +51,26 @@ static const struct conf_key keys[] = {
 	    tun_handshake_timeout_ms, "time an agent has to answer the challenge"),
 	K("store", "url", CONF_STR, "sqlite:var/hubd.db", 1, 0, 0, store_url,
 	    "sqlite:PATH (embedded default) or postgresql://..."),
+	K("moderation", "enabled", CONF_BOOL, "no", 0, 0, 1, mod_enabled,
+	    "screen requests with the moderation service"),
+	K("moderation", "url", CONF_STR, "https://api.openai.com/v1/moderations",
+	    1, 0, 0, mod_url, "OpenAI-moderations-compatible endpoint"),
+	/* Reloadable so that a rotated key is never echoed in the
+	 * needs-a-restart log line. */
+	K("moderation", "api_key", CONF_STR, "", 0, 0, 1, mod_api_key,
+	    "sent as Authorization: Bearer when set"),
+	K("moderation", "model", CONF_STR, "omni-moderation-latest", 1, 0, 0,
+	    mod_model, "model named in each moderation call"),
+	K("moderation", "timeout", CONF_MS, "2s", 50, 60000, 1, mod_timeout_ms,
+	    "longest wait for the service per call"),
+	K("moderation", "fail_open", CONF_BOOL, "yes", 0, 0, 1, mod_fail_open,
+	    "when the service fails: yes lets the request through, no refuses it"),
+	K("moderation", "ca_file", CONF_STR, "", 0, 0, 0, mod_ca_file,
+	    "PEM CA trusted for the endpoint (empty: the system's)"),
+	K("moderation", "cache_size", CONF_INT, "10000", 0, 1000000, 0,
+	    mod_cache_size, "verdicts kept, keyed by content hash (0: no cache)"),
+	K("moderation", "cache_ttl", CONF_MS, "10m", 0, 86400000, 0,
+	    mod_cache_ttl_ms, "how long a verdict is kept"),
 };
 
 const struct conf_table hub_conf_table = {
@@ -68,6 +89,12 @@ hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen)
 	}
 	if ((cf->tun_cert[0] == '\0') != (cf->tun_key[0] == '\0')) {
 		snprintf(err, errlen, "%s: [tunnel] cert and key go together", path);
+		return -1;
+	}
+	if (strncmp(cf->mod_url, "https://", 8) != 0 &&
+	    strncmp(cf->mod_url, "http://", 7) != 0) {
+		snprintf(err, errlen, "%s: [moderation] url must start with "
+		    "https:// or http://", path);
 		return -1;
 	}
 	return 0;

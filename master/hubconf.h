@@ -33,6 +33,16 @@ struct hub_conf {
 	int64_t tun_handshake_timeout_ms;
 	/* [store] */
 	char    store_url[HUB_PATH_MAX];
+	/* [moderation] */
+	int     mod_enabled;
+	char    mod_url[HUB_PATH_MAX];
+	char    mod_api_key[256];
+	char    mod_model[64];
+	int64_t mod_timeout_ms;
+	int     mod_fail_open;
+	char    mod_ca_file[HUB_PATH_MAX];
+	int64_t mod_cache_size;
+	int64_t mod_cache_ttl_ms;
 };
 
 extern const struct conf_table hub_conf_table;

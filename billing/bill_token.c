@@ -59,7 +59,7 @@ token_row(const struct store_token *t, void *arg)
 static void
 token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 {
-	const char *name = "", *models = "";
+	const char *name = "token", *models = "";
 	int64_t quota = STORE_QUOTA_UNLIMITED, expires = 0;
 	unsigned char rnd[32];
 	char secret[72], b64[64], hash[65];

@@ -40,12 +40,16 @@ struct ag_stream {
 	struct usage usage;
 	unsigned char *sniff;		/* non-SSE response, for its usage */
 	size_t sniff_len;
+	int paused;			/* the hub's user reads slowly */
+	size_t owed;			/* bytes written while paused */
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
 
 struct ag_out {
 	struct ag_out *next;
+	uint64_t key;			/* resp_chunk: the upstream transfer */
+	size_t credit;			/* ... and its payload bytes */
 	size_t len;
 	unsigned char buf[];		/* LWS_PRE, then len bytes */
 };
@@ -177,6 +181,8 @@ link_send(struct ag_link *l, struct frame_enc *e)
 		return -1;
 	}
 	o->next = NULL;
+	o->key = 0;
+	o->credit = 0;
 	o->len = len;
 	memcpy(o->buf + LWS_PRE, data, len);
 	frame_enc_free(e);
@@ -402,6 +408,17 @@ on_req(struct ag_link *l, const struct frame *f)
 		s->body = NULL;
 		s->body_len = 0;
 		return 0;
+	case FRAME_PAUSE:
+	case FRAME_RESUME:
+		s = stream_by_id(l, f->stream_id);
+		if (s == NULL)
+			return 0;
+		s->paused = f->type == FRAME_PAUSE;
+		if (!s->paused && s->owed > 0) {
+			ag_up_consumed(l->t->up, s->key, s->owed);
+			s->owed = 0;
+		}
+		return 0;
 	case FRAME_CANCEL:
 		s = stream_by_id(l, f->stream_id);
 		if (s == NULL)
@@ -472,9 +489,13 @@ drain_upstream(struct ag_tunnel *t)
 				size_t n = ev.len - off < AG_PIECE ? ev.len - off : AG_PIECE;
 				frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
 				frame_enc_bin(&e, "data", ev.data + off, n);
-				link_send(s->l, &e);
+				if (link_send(s->l, &e) == 0) {
+					/* Credit goes back to the upstream engine once
+					 * these bytes are on the wire (back-pressure). */
+					s->l->out_tail->key = ev.key;
+					s->l->out_tail->credit = n;
+				}
 			}
-			ag_up_consumed(t->up, ev.key, ev.len);
 			break;
 		case AG_UP_END:
 			if (!s->sse_mode && s->sniff_len > 0)
@@ -520,6 +541,8 @@ test_misbehave(struct ag_link *l)
 		if (o == NULL)
 			return;
 		o->next = NULL;
+		o->key = 0;
+		o->credit = 0;
 		o->len = sizeof(junk);
 		memcpy(o->buf + LWS_PRE, junk, sizeof(junk));
 		if (l->out_tail != NULL)
@@ -632,6 +655,8 @@ on_frame(struct ag_link *l, const struct frame *f)
 	case FRAME_REQ_BODY:
 	case FRAME_REQ_END:
 	case FRAME_CANCEL:
+	case FRAME_PAUSE:
+	case FRAME_RESUME:
 		if (l->state != LK_ONLINE)
 			break;
 		return on_req(l, f);
@@ -776,6 +801,13 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (l->out_head == NULL)
 			l->out_tail = NULL;
 		l->out_bytes -= o->len;
+		if (o->key != 0) {
+			struct ag_stream *st = stream_by_key(l->t, o->key);
+			if (st != NULL && st->paused)
+				st->owed += o->credit;
+			else
+				ag_up_consumed(l->t->up, o->key, o->credit);
+		}
 		free(o);
 		if (l->out_head != NULL)
 			lws_callback_on_writable(wsi);

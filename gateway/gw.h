@@ -55,6 +55,7 @@ struct gw_req {
 	size_t sniff_len;
 	struct gw_out *out_head, *out_tail;
 	size_t out_bytes;
+	int paused;			/* told the agent to hold this stream */
 	int64_t started_ms;
 };
 
@@ -94,5 +95,9 @@ void gw_relay_tick(void);
 /* Send r to r->cand[r->cur].  -1 when the tunnel process is unreachable. */
 int  gw_relay_send(struct gw_req *r);
 void gw_relay_cancel(struct gw_req *r);
+/* Back-pressure: a slow user pauses only their own stream. */
+#define GW_OUT_HIGH (512u * 1024)
+#define GW_OUT_LOW  (128u * 1024)
+void gw_relay_flow(struct gw_req *r, int paused);
 
 #endif

@@ -102,6 +102,8 @@ queue(struct gw_req *r, const void *p, size_t len)
 		r->out_head = o;
 	r->out_tail = o;
 	r->out_bytes += len;
+	if (r->out_bytes > GW_OUT_HIGH)
+		gw_relay_flow(r, 1);
 	lws_callback_on_writable(r->wsi);
 }
 
@@ -207,6 +209,8 @@ on_writeable(struct gw_req *r)
 			r->out_tail = NULL;
 		r->out_bytes -= o->len;
 		free(o);
+		if (r->paused && r->out_bytes < GW_OUT_LOW)
+			gw_relay_flow(r, 0);
 		if (!final) {
 			if (r->out_head != NULL || r->final_queued)
 				lws_callback_on_writable(r->wsi);

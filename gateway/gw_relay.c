@@ -63,6 +63,20 @@ gw_relay_cancel(struct gw_req *r)
 	(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c, sizeof(c));
 }
 
+void
+gw_relay_flow(struct gw_req *r, int paused)
+{
+	struct ipc_relay_flow fl = { (uint32_t)paused, 0 };
+
+	if (r->paused == paused || r->state != GW_RELAY)
+		return;
+	r->paused = paused;
+	log_rinfo(r->reqid, paused ? "the user reads slowly (%zu bytes queued): "
+	    "pausing the stream" : "the user caught up (%zu bytes queued): "
+	    "resuming the stream", r->out_bytes);
+	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
+}
+
 static void
 relay_head(struct gw_req *r, const struct ipc_relay_head *h)
 {

@@ -79,6 +79,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_ECHO] = { "echo", STREAM_ANY, NEED({ "text", FK_STR, 0 }), NULL, NULL },
 	[FRAME_ECHO_REPLY] = { "echo_reply", STREAM_ANY,
 	    NEED({ "text", FK_STR, 0 }), NULL, NULL },
+	[FRAME_PAUSE] = { "pause", STREAM_NONZERO, NULL, NULL, NULL },
+	[FRAME_RESUME] = { "resume", STREAM_NONZERO, NULL, NULL, NULL },
 	[FRAME_ERROR] = { "error", STREAM_ANY,
 	    NEED({ "code", FK_STR, 0 }, { "message", FK_STR, 0 }), NULL, NULL },
 };

@@ -49,6 +49,7 @@
  *   resp_chunk     data:bin (response bytes as the provider sent them)
  *   resp_end       ok:bool [error:str input_tokens output_tokens
  *                  cached_tokens:u64]
+ *   pause, resume  (none): per-stream flow control, hub -> agent
  *   cancel, and every other type: none (yet)
  *
  * CHANNELS: the agent announces its channels one per frame, each with
@@ -100,6 +101,8 @@ enum frame_type {
 	FRAME_ECHO,
 	FRAME_ECHO_REPLY,
 	FRAME_ERROR,
+	FRAME_PAUSE,		/* hub -> agent: stop sending this stream */
+	FRAME_RESUME,		/* hub -> agent: go on */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
 };
 

@@ -28,6 +28,7 @@ enum ipc_type {
 	IPC_RELAY_CHUNK,	/* tunnel -> gateway: response bytes, as they came */
 	IPC_RELAY_END,		/* tunnel -> gateway: struct ipc_relay_end */
 	IPC_RELAY_CANCEL,	/* gateway -> tunnel: struct ipc_relay_cancel */
+	IPC_RELAY_FLOW,		/* gateway -> tunnel: struct ipc_relay_flow */
 	IPC_MOD_CHECK,		/* gateway -> moderation: JSON {"input":[...]} */
 	IPC_MOD_VERDICT,	/* moderation -> gateway: struct ipc_mod_verdict */
 	IPC_TYPE_MAX
@@ -112,6 +113,11 @@ struct ipc_relay_end {		/* tunnel, from RESP_END or a lost agent */
 	int64_t input_tokens;	/* usage the agent read, when it did */
 	int64_t output_tokens;
 	int64_t cached_tokens;
+};
+
+struct ipc_relay_flow {		/* gateway: its user reads slowly / again */
+	uint32_t paused;	/* 1: stop this stream, 0: go on */
+	uint32_t pad;
 };
 
 struct ipc_relay_cancel {	/* gateway: the user went away */

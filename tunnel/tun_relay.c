@@ -194,6 +194,24 @@ relay_start(struct tun_gw *g, const struct msg *m)
 }
 
 static void
+relay_flow(struct tun_gw *g, const struct msg *m)
+{
+	struct ipc_relay_flow fl;
+	struct frame_enc e;
+
+	memcpy(&fl, m->data, sizeof(fl));
+	for (struct tun_stream *s = streams; s != NULL; s = s->next)
+		if (s->gw == g && s->reqid == m->hdr.reqid) {
+			if (s->agent == NULL || s->agent->state != TC_ONLINE)
+				return;
+			frame_enc_begin(&e, fl.paused ? FRAME_PAUSE : FRAME_RESUME,
+			    s->id, 0);
+			tun_send(s->agent, &e);
+			return;
+		}
+}
+
+static void
 relay_cancel(struct tun_gw *g, uint64_t reqid)
 {
 	for (struct tun_stream *s = streams; s != NULL; s = s->next)
@@ -339,6 +357,8 @@ cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				relay_start(g, &m);
 			else if (m.hdr.type == IPC_RELAY_CANCEL)
 				relay_cancel(g, m.hdr.reqid);
+			else if (m.hdr.type == IPC_RELAY_FLOW)
+				relay_flow(g, &m);
 			else
 				fatal("gateway sent an unexpected %s",
 				    msg_type_name(&relay_rules, m.hdr.type));

@@ -16,6 +16,7 @@ enum gw_state {
 	GW_IDLE = 0,		/* between requests on a keep-alive connection */
 	GW_BODY,		/* reading the request body */
 	GW_TOKEN,		/* waiting for billing to know the token */
+	GW_MOD,			/* waiting for the moderation verdict */
 	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
 	GW_DONE,		/* response complete or being flushed */
 };
@@ -56,6 +57,7 @@ struct gw_req {
 	struct gw_out *out_head, *out_tail;
 	size_t out_bytes;
 	int paused;			/* told the agent to hold this stream */
+	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;
 };
 
@@ -88,6 +90,14 @@ void gw_token_tick(void);
  * (gw_token_ready later), -1: billing unreachable. */
 int  gw_token_lookup(struct gw_req *r, struct gw_token *t);
 void gw_token_ready(struct gw_req *r, const struct gw_token *t, int found);
+
+/* gw_mod.c */
+void gw_mod_init(struct lws_vhost *vh);
+void gw_mod_tick(void);
+/* 0: nothing to check (go on); 1: asked (gw_mod_passed() or a reply). */
+int  gw_mod_check(struct gw_req *r);
+/* gw_http.c: the request passed moderation; relay it. */
+void gw_mod_passed(struct gw_req *r);
 
 /* gw_relay.c */
 void gw_relay_init(struct lws_vhost *vh);

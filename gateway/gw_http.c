@@ -330,6 +330,13 @@ start_chat(struct gw_req *r, const struct gw_token *t)
 	r->fwd = (unsigned char *)fwd;
 	r->fwd_len = fwdlen;
 	r->cur = 0;
+	if (gw_mod_check(r) == 0)
+		gw_mod_passed(r);
+}
+
+void
+gw_mod_passed(struct gw_req *r)
+{
 	if (gw_relay_send(r) != 0)
 		gw_reply_error(r, 503, "hub_error", "tunnel_unavailable",
 		    "The hub cannot reach its agents right now; retry shortly.");

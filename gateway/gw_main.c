@@ -26,6 +26,7 @@ gw_tick(struct child_lws *cl)
 {
 	gw_token_tick();
 	gw_relay_tick();
+	gw_mod_tick();
 }
 
 static const struct child_ops gw_ops = {
@@ -53,6 +54,7 @@ gw_main(struct child_env *env)
 		return 1;
 	gw_token_init(gw_loop.vh);
 	gw_relay_init(gw_loop.vh);
+	gw_mod_init(gw_loop.vh);
 	child_ready(env);
 	log_info("serving the user API");
 	child_lws_run(&gw_loop);

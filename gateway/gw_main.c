@@ -49,9 +49,11 @@ gw_main(struct child_env *env)
 	gw_loop.tick_ms = 200;
 	gw_loop.tick = gw_tick;
 	gw_set_env(env);
+	/* With a certificate the user API is TLS and offers HTTP/2. */
 	if (child_lws_init(&gw_loop, env, &gw_ops, protocols,
-	    env->fds.gw_listen, NULL, NULL) != 0)
-		return 1;
+	    env->fds.gw_listen, env->conf.gw_cert, env->conf.gw_key,
+	    "h2,http/1.1") != 0)
+		return env->conf.gw_cert[0] ? CHILD_EXIT_CONFIG : 1;
 	gw_token_init(gw_loop.vh);
 	gw_relay_init(gw_loop.vh);
 	gw_mod_init(gw_loop.vh);

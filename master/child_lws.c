@@ -68,7 +68,7 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 int
 child_lws_init(struct child_lws *cl, struct child_env *env,
     const struct child_ops *ops, const struct lws_protocols *protocols,
-    int listen_fd, const char *cert, const char *key)
+    int listen_fd, const char *cert, const char *key, const char *alpn)
 {
 	static struct lws_protocols all[12];
 	struct lws_context_creation_info info;
@@ -103,7 +103,7 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	if (cert != NULL && cert[0] != '\0') {
 		info.ssl_cert_filepath = cert;
 		info.ssl_private_key_filepath = key;
-		info.alpn = "http/1.1";
+		info.alpn = alpn != NULL ? alpn : "http/1.1";
 	}
 	cl->vh = lws_create_vhost(cl->ctx, &info);
 	if (cl->vh == NULL) {

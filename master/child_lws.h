@@ -31,11 +31,13 @@ struct child_lws {
 
 /*
  * Create the context.  protocols: the caller's, NULL-terminated, at most 8.
- * cert/key: a TLS server vhost when both are non-empty.  0 or -1 (logged).
+ * cert/key: a TLS server vhost when both are non-empty, offering alpn
+ * ("h2,http/1.1" for the user API; "http/1.1" for WebSockets).
+ * 0 or -1 (logged).
  */
 int  child_lws_init(struct child_lws *cl, struct child_env *env,
     const struct child_ops *ops, const struct lws_protocols *protocols,
-    int listen_fd, const char *cert, const char *key);
+    int listen_fd, const char *cert, const char *key, const char *alpn);
 /* Serve until stopped and drained (or the master is gone). */
 void child_lws_run(struct child_lws *cl);
 void child_lws_free(struct child_lws *cl);

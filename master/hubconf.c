@@ -37,6 +37,10 @@ static const struct conf_key keys[] = {
 	    "gateway worker processes"),
 	K("gateway", "max_body", CONF_BYTES, "4m", 1024, 8388608, 1, gw_max_body,
 	    "largest request body accepted (413 above)"),
+	K("gateway", "cert", CONF_STR, "", 0, 0, 0, gw_cert,
+	    "PEM certificate chain: the user API speaks TLS with HTTP/2 and 1.1"),
+	K("gateway", "key", CONF_STR, "", 0, 0, 0, gw_key,
+	    "PEM private key of [gateway] cert"),
 	K("tunnel", "listen", CONF_ADDR, "127.0.0.1:8443", 0, 0, 0, tun_listen,
 	    "agent tunnel address (TLS, path /tunnel/connect)"),
 	K("tunnel", "cert", CONF_STR, "", 0, 0, 0, tun_cert,
@@ -85,6 +89,10 @@ hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen)
 	if (cf->tun_heartbeat_timeout_ms <= cf->tun_heartbeat_ms) {
 		snprintf(err, errlen, "%s: [tunnel] heartbeat_timeout must be "
 		    "longer than heartbeat_interval", path);
+		return -1;
+	}
+	if ((cf->gw_cert[0] == '\0') != (cf->gw_key[0] == '\0')) {
+		snprintf(err, errlen, "%s: [gateway] cert and key go together", path);
 		return -1;
 	}
 	if ((cf->tun_cert[0] == '\0') != (cf->tun_key[0] == '\0')) {

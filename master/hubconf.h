@@ -24,6 +24,8 @@ struct hub_conf {
 	char    gw_listen[128];
 	int64_t gw_workers;
 	int64_t gw_max_body;
+	char    gw_cert[HUB_PATH_MAX];
+	char    gw_key[HUB_PATH_MAX];
 	/* [tunnel] */
 	char    tun_listen[128];
 	char    tun_cert[HUB_PATH_MAX];

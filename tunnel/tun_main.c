@@ -58,10 +58,11 @@ tun_main(struct child_env *env)
 	if (env->conf.tun_cert[0] == '\0') {
 		log_warn("no [tunnel] cert/key configured: agents cannot connect");
 		if (child_lws_init(&tun_loop, env, &tun_ops, protocols, -1,
-		    NULL, NULL) != 0)
+		    NULL, NULL, NULL) != 0)
 			return 1;
 	} else if (child_lws_init(&tun_loop, env, &tun_ops, protocols,
-	    env->fds.tun_listen, env->conf.tun_cert, env->conf.tun_key) != 0) {
+	    env->fds.tun_listen, env->conf.tun_cert, env->conf.tun_key,
+	    "http/1.1") != 0) {
 		return CHILD_EXIT_CONFIG;
 	}
 	tun_bill_init(tun_loop.vh);

@@ -98,7 +98,10 @@ fuzz:
 	@tests/fuzz/run.sh
 
 lint:
-	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr -I. lib master shm gateway tunnel billing router moderation agent tools
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
+	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DLIBCURL_VERSION_NUM=0x075801 \
+	    --suppress=unknownMacro --suppress=nullPointerRedundantCheck \
+	    lib master shm gateway tunnel billing router moderation agent/*.c tools
 	clang-tidy --quiet $(LIB_SRC) $(HUB_SRC) -- $(CFLAGS)
 
 clean:

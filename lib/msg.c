@@ -46,7 +46,7 @@ msg_check_hdr(const struct msg_rules *r, const struct msg_hdr *h, char *err,
 
 	if (h->version != MSG_VERSION) {
 		snprintf(err, errlen, "message version %u, expected %u",
-		    h->version, MSG_VERSION);
+		    h->version, (unsigned)MSG_VERSION);
 		return -1;
 	}
 	if (h->flags != 0) {

@@ -78,7 +78,7 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	cl->env = env;
 	cl->ops = ops;
 	cl->listen_fd = listen_fd;
-	for (; protocols[n].name != NULL && n < 8; n++)
+	for (; n < 8 && protocols[n].name != NULL; n++)
 		all[n] = protocols[n];
 	memset(&all[n], 0, sizeof(all[0]) * 3);
 	all[n].name = "swb-master";

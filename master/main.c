@@ -155,7 +155,7 @@ raise_fd_limit(void)
 int
 master_reload(struct master *m, char *err, size_t errlen)
 {
-	struct hub_conf next;
+	struct hub_conf next = { 0 };
 	int changed;
 
 	if (m->stopping) {

@@ -68,6 +68,7 @@ struct lws_protocols gw_http_protocol(void);
 /* Requests being served right now (drain waits for 0). */
 int gw_inflight(void);
 struct gw_req *gw_req_find(uint64_t reqid);
+uint64_t gw_new_reqid(void);	/* worker pid << 32 | counter */
 extern struct gw_req *gw_live;		/* every request in flight */
 
 /* Responses (gw_http.c): queue, then written when the socket is writable. */

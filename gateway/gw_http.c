@@ -39,6 +39,12 @@ gw_inflight(void)
 	return nlive;
 }
 
+uint64_t
+gw_new_reqid(void)
+{
+	return ((uint64_t)getpid() << 32) | ++next_req;
+}
+
 struct gw_req *
 gw_req_find(uint64_t reqid)
 {
@@ -435,7 +441,7 @@ on_http(struct gw_req *r, struct lws *wsi, const char *uri)
 
 	req_reset(r);
 	r->wsi = wsi;
-	r->reqid = ((uint64_t)getpid() << 32) | ++next_req;
+	r->reqid = gw_new_reqid();
 	r->started_ms = clock_mono_ms();
 	live_add(r);
 	if (strcmp(uri, "/healthz") == 0 && get)

@@ -77,9 +77,41 @@ gw_relay_flow(struct gw_req *r, int paused)
 	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
 }
 
+/*
+ * Try the next candidate channel, before anything reached the user.  The
+ * attempt gets a new request id so late messages of the old one are
+ * recognised and dropped.
+ */
+static int
+retry_next(struct gw_req *r, const char *why)
+{
+	uint64_t old = r->reqid;
+
+	if (r->head_queued || r->cur + 1 >= r->ncand)
+		return -1;
+	r->cur++;
+	r->reqid = gw_new_reqid();
+	log_rinfo(old, "%s; retrying on channel %s of agent %llu as req=%016llx",
+	    why, r->cand[r->cur].channel,
+	    (unsigned long long)r->cand[r->cur].agent_id,
+	    (unsigned long long)r->reqid);
+	return gw_relay_send(r);
+}
+
 static void
 relay_head(struct gw_req *r, const struct ipc_relay_head *h)
 {
+	if (h->status >= 500 && r->cur + 1 < r->ncand) {
+		/* An upstream failure before the first byte: the user never
+		 * sees it if another channel can serve. */
+		char why[64];
+		struct ipc_relay_cancel c = { 2, 0 };
+		(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c,
+		    sizeof(c));
+		snprintf(why, sizeof(why), "upstream answered %d", h->status);
+		if (retry_next(r, why) == 0)
+			return;
+	}
 	r->status = h->status;
 	snprintf(r->ctype, sizeof(r->ctype), "%s", h->content_type);
 	r->sse_mode = h->status == 200 &&
@@ -147,11 +179,8 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 	    " mid-stream" : "", msg);
 	if (!r->head_queued) {
 		/* Nothing reached the user yet: the next candidate may serve. */
-		if (r->cur + 1 < r->ncand) {
-			r->cur++;
-			if (gw_relay_send(r) == 0)
-				return;
-		}
+		if (retry_next(r, msg) == 0)
+			return;
 		gw_reply_error(r, e->agent_lost ? 503 : 502, "hub_error",
 		    e->agent_lost ? "agent_unavailable" : "upstream_error", msg);
 		return;

@@ -83,9 +83,11 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 		snprintf(s[count].c.provider, sizeof(s[count].c.provider), "%s",
 		    ch.provider);
 		s[count].inflight = atomic_load(&h->inflight);
-		s[count].tiebreak = (i + rr) % sb->hdr->max_channels;
 		count++;
 	}
+	/* Round-robin among equals: the rotation moves by one each call. */
+	for (uint32_t k = 0; k < count; k++)
+		s[k].tiebreak = (k + count - rr % count) % count;
 	if (count > 0) {
 		qsort(s, count, sizeof(*s), strategies[0].cmp);
 		for (uint32_t i = 0; i < count && (int)i < max; i++)

@@ -99,11 +99,21 @@ stream_find(const struct tun_conn *agent, uint32_t id)
 	return NULL;
 }
 
-/* Health figures of the channel (this process writes them). */
+#define EJECT_STREAK	3		/* consecutive errors that eject */
+#define EJECT_BASE_MS	5000		/* first cool-down; doubles on repeat */
+#define EJECT_MAX_MS	300000
+
+/*
+ * Health figures of the channel (this process writes them).  Three
+ * consecutive errors eject the channel for a cool-down that doubles each
+ * time it happens again; the router skips it until then, and its first
+ * success afterwards resets the streak and the repeat count.
+ */
 static void
 chan_result(struct tun_stream *s, int ok)
 {
 	struct sb_chan_hot *h;
+	int64_t streak, n, cool;
 
 	if (s->chan_slot == UINT32_MAX)
 		return;
@@ -111,10 +121,23 @@ chan_result(struct tun_stream *s, int ok)
 	if (ok) {
 		atomic_fetch_add(&h->ok, 1);
 		atomic_store(&h->err_streak, 0);
-	} else {
-		atomic_fetch_add(&h->err, 1);
-		atomic_fetch_add(&h->err_streak, 1);
+		atomic_store(&h->ejections, 0);
+		return;
 	}
+	atomic_fetch_add(&h->err, 1);
+	streak = atomic_fetch_add(&h->err_streak, 1) + 1;
+	if (streak < EJECT_STREAK)
+		return;
+	n = atomic_fetch_add(&h->ejections, 1);
+	cool = EJECT_BASE_MS << (n < 6 ? n : 6);
+	if (cool > EJECT_MAX_MS)
+		cool = EJECT_MAX_MS;
+	atomic_store(&h->ejected_until_ms, clock_wall_ms() + cool);
+	atomic_store(&h->err_streak, 0);
+	log_rwarn(s->reqid, "channel slot %u (agent %llu) failed %lld times in a "
+	    "row: ejected for %lld ms", s->chan_slot,
+	    (unsigned long long)(s->agent ? s->agent->agent_id : 0),
+	    (long long)streak, (long long)cool);
 }
 
 static void
@@ -216,7 +239,9 @@ relay_cancel(struct tun_gw *g, uint64_t reqid)
 {
 	for (struct tun_stream *s = streams; s != NULL; s = s->next)
 		if (s->gw == g && s->reqid == reqid) {
-			log_rinfo(reqid, "cancelled by the gateway (user gone)");
+			log_rinfo(reqid, "cancelled by the gateway");
+			if (s->head_status >= 500)
+				chan_result(s, 0);	/* a retry after a 5xx */
 			send_cancel(s);
 			stream_unlink(s);
 			return;

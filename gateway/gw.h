@@ -76,6 +76,9 @@ void gw_reply_error(struct gw_req *r, unsigned status, const char *type,
     const char *code, const char *message);
 void gw_reply_head(struct gw_req *r, unsigned status, const char *ctype);
 void gw_reply_data(struct gw_req *r, const void *p, size_t len);
+/* One piece made of two parts (an event with a few bytes cut out). */
+void gw_reply_data2(struct gw_req *r, const void *a, size_t alen,
+    const void *b, size_t blen);
 void gw_reply_end(struct gw_req *r);
 
 /* gw_token.c: token check with a cache; calls gw_token_ready() when known. */

@@ -132,6 +132,20 @@ gw_reply_data(struct gw_req *r, const void *p, size_t len)
 }
 
 void
+gw_reply_data2(struct gw_req *r, const void *a, size_t alen, const void *b,
+    size_t blen)
+{
+	unsigned char *buf = malloc(alen + blen);
+
+	if (buf == NULL)
+		return;
+	memcpy(buf, a, alen);
+	memcpy(buf + alen, b, blen);
+	gw_reply_data(r, buf, alen + blen);
+	free(buf);
+}
+
+void
 gw_reply_end(struct gw_req *r)
 {
 	r->final_queued = 1;

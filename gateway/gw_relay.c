@@ -152,6 +152,18 @@ relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 			    usage_openai_is_usage_only_chunk(ev.data, ev.data_len) == 1)
 				continue;	/* the hub's, not the user's */
 		}
+		if (!r->user_usage && ev.data != NULL) {
+			/* Asking for usage made upstream add "usage":null to every
+			 * chunk; the user who did not ask gets chunks without it. */
+			static const char un[] = ",\"usage\":null";
+			const char *hit = memmem(ev.raw, ev.raw_len, un, sizeof(un) - 1);
+			if (hit != NULL) {
+				size_t pre = (size_t)(hit - ev.raw);
+				gw_reply_data2(r, ev.raw, pre, hit + sizeof(un) - 1,
+				    ev.raw_len - pre - (sizeof(un) - 1));
+				continue;
+			}
+		}
 		gw_reply_data(r, ev.raw, ev.raw_len);
 	}
 	if (rc < 0)

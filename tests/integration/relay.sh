@@ -27,6 +27,7 @@ content=$(sed -n 's/^data: //p' "$SWB_TMP/out" | grep -v '^\[DONE\]' | jq -rj '.
 [ "$content" = "tok0 tok1 tok2 tok3 " ] || fail "content was '$content'"
 tail -c 20 "$SWB_TMP/out" | grep -q 'data: \[DONE\]' || fail "no [DONE]"
 ! grep -q '"choices":\[\]' "$SWB_TMP/out" || fail "usage chunk reached a user who did not ask"
+! grep -q '"usage"' "$SWB_TMP/out" || fail "usage fields reached a user who did not ask"
 [ "$(chat '{"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"x"}]}')" = 200 ] || fail "stream status"
 grep -q '"choices":\[\],"usage":{"prompt_tokens"' "$SWB_TMP/out" || fail "usage chunk missing for a user who asked"
 hdrs=$(curl -sN -D - -o /dev/null "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" \

@@ -1,0 +1,1364 @@
+/*
+ * agent/ag_upstream: agentd's upstream engine.  Owns the curl thread and
+ * its multi handle, the request record of every call in flight, the two
+ * queues between the lws thread and the curl thread (requests and cancels
+ * in, events out), back-pressure, the engine-side checks every request
+ * passes before any byte leaves (method, path allow-list, official host,
+ * headers), and the provider adapter table of agent/ag_prov.h with its
+ * pattern helpers.  No libwebsockets call is made here.
+ *
+ * Life of a request record (struct up_req), reference-counted under u->mu:
+ *   ag_up_start()   creates it with two references: the lws side's (it is
+ *                   in the key hash) and the curl side's (it is in the
+ *                   start queue, later on the curl thread's active list).
+ *   END taken by ag_up_next_event(), or ag_up_cancel(): the lws side
+ *                   drops its reference and the record leaves the hash.
+ *   The curl thread drops its reference once the easy handle is gone
+ *                   (transfer done, failed to start, or cancelled).
+ *   A cancel holds a third reference while the record is on the cancel
+ *   list, so the curl thread can still look at it there.
+ */
+#include "agent/ag_upstream.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <sodium.h>
+#include "agent/ag_prov.h"
+#include "lib/log.h"
+
+#if !defined(SWB_TEST_BUILD) || (SWB_TEST_BUILD != 0 && SWB_TEST_BUILD != 1)
+#error "SWB_TEST_BUILD must be 0 or 1 (the Makefile sets it from TEST_BUILD)"
+#endif
+#if LIBCURL_VERSION_NUM < 0x075500
+#error "libcurl 7.85 or later is needed (CURLOPT_PROTOCOLS_STR)"
+#endif
+
+#define HASH_BITS	10
+#define HASH_SIZE	(1u << HASH_BITS)
+#define PATH_MAX_LEN	2048
+#define URL_MAX_LEN	4096
+#define POLL_MS		1000
+
+/* ------------------------------------------------------------ adapters */
+
+static const struct ag_prov *const prov_table[] = {
+	&ag_prov_openai,
+};
+
+const struct ag_prov *
+ag_prov_find(int provider)
+{
+	for (size_t i = 0; i < sizeof(prov_table) / sizeof(prov_table[0]); i++)
+		if (prov_table[i]->provider == provider)
+			return prov_table[i];
+	return NULL;
+}
+
+static int
+host_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-';
+}
+
+static int
+seg_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || strchr("-._~:@%", c) != NULL;
+}
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* ASCII case-insensitive: does s start with prefix? */
+static int
+iprefix(const char *s, const char *prefix)
+{
+	for (; *prefix != '\0'; s++, prefix++)
+		if (lower((unsigned char)*s) != lower((unsigned char)*prefix))
+			return 0;
+	return 1;
+}
+
+/* Whole-string match of pat against s[0..n) where '*' takes one or more
+ * characters accepted by okc. */
+static int
+glob(const char *pat, const char *s, size_t n, int (*okc)(int), int icase)
+{
+	while (*pat != '\0') {
+		if (*pat == '*') {
+			pat++;
+			for (size_t i = 0; i < n && okc((unsigned char)s[i]); i++) {
+				/* A path '*' never stands for "." or "..". */
+				if (!icase && ((i == 0 && s[0] == '.') ||
+				    (i == 1 && s[0] == '.' && s[1] == '.')))
+					continue;
+				if (glob(pat, s + i + 1, n - i - 1, okc, icase))
+					return 1;
+			}
+			return 0;
+		}
+		if (n == 0)
+			return 0;
+		if (icase ? lower((unsigned char)*pat) != lower((unsigned char)*s) :
+		    *pat != *s)
+			return 0;
+		pat++, s++, n--;
+	}
+	return n == 0;
+}
+
+int
+ag_prov_host_match(const char *pattern, const char *host)
+{
+	return glob(pattern, host, strlen(host), host_char, 1);
+}
+
+int
+ag_prov_path_match(const char *pattern, const char *path, size_t len)
+{
+	return glob(pattern, path, len, seg_char, 0);
+}
+
+int
+ag_prov_header(struct curl_slist **h, const char *name, const char *prefix,
+    const char *value, char *err, size_t errlen)
+{
+	char line[AG_SECRET_MAX + 128];
+	struct curl_slist *n;
+	int len;
+
+	if (value[0] == '\0') {
+		snprintf(err, errlen, "%s: empty credential", name);
+		return -1;
+	}
+	for (const char *p = value; *p != '\0'; p++)
+		if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+			snprintf(err, errlen, "%s: credential has a byte that "
+			    "cannot go in a header", name);
+			return -1;
+		}
+	len = snprintf(line, sizeof(line), "%s: %s%s", name, prefix, value);
+	if (len < 0 || (size_t)len >= sizeof(line)) {
+		sodium_memzero(line, sizeof(line));
+		snprintf(err, errlen, "%s: credential too long", name);
+		return -1;
+	}
+	n = curl_slist_append(*h, line);
+	sodium_memzero(line, sizeof(line));
+	if (n == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	*h = n;
+	return 0;
+}
+
+/* ------------------------------------------------------------ engine */
+
+struct ag_upstream;
+
+/* One queued event.  Written by the curl thread until pushed, then owned
+ * by the event queue (under mu), then by ag_up_next_event(). */
+struct up_ev {
+	struct up_ev *next;
+	struct up_req *r;
+	struct ag_up_event ev;
+};
+
+struct up_req {
+	/* Set by ag_up_start() before the record is published; read-only
+	 * afterwards (freed by whoever drops the last reference). */
+	struct ag_upstream *u;
+	uint64_t key;
+	char *url;			/* host-checked, curl-normalised */
+	struct curl_slist *hdrs;	/* holds the credential: zeroed on free */
+	unsigned char *body;
+	size_t len;
+	int post;
+	const char *prov;		/* adapter name, for logs */
+
+	/* Curl thread only. */
+	CURL *easy;
+	struct up_req *anext, *aprev;	/* the active list */
+	struct up_ev *headev, *endev;	/* preallocated; NULL once pushed */
+	int head_sent;
+	int cpaused;			/* on_write returned PAUSE, no CONT yet */
+	int dropping;			/* being detached: swallow any data */
+	int resume;			/* un-pause after the scan */
+	int oom;			/* a DATA copy failed */
+	char errbuf[CURL_ERROR_SIZE];
+
+	/* Under u->mu. */
+	int refs;
+	struct up_req *hnext;		/* key hash chain (lws side) */
+	struct up_req *qnext;		/* start queue or cancel list */
+	int in_sq;			/* on the start queue */
+	int cancelled;			/* lws side: no events any more */
+	int paused;			/* curl thread: write returned PAUSE */
+	int paused_total;		/* paused, and the total holds it */
+	size_t queued;			/* DATA bytes out, not yet consumed */
+};
+
+struct ag_upstream {
+	/* Set by ag_up_new(); read-only afterwards. */
+	void (*wake)(void *);
+	void *arg;
+	CURLM *multi;			/* curl thread, but for
+					   curl_multi_wakeup() from anywhere */
+	pthread_t thr;
+	int thr_started;
+	size_t req_max, total_max;	/* AG_UP_*_QUEUE_MAX (tests: less);
+					   read under mu */
+#if SWB_TEST_BUILD
+	char ca_file[AG_PATH_MAX];
+	struct curl_slist *connect_to;
+#endif
+
+	/* Curl thread only. */
+	struct up_req *active;
+
+	/* Under mu. */
+	pthread_mutex_t mu;
+	int stop;
+	struct up_req *sq_head, *sq_tail;	/* start queue (FIFO) */
+	struct up_req *cq;			/* cancel list */
+	struct up_ev *eq_head, *eq_tail;	/* event queue (FIFO) */
+	int wake_pending;			/* wake() called, queue not
+						   yet seen empty */
+	int resume_check;			/* curl thread: scan paused */
+	struct up_req *hash[HASH_SIZE];		/* lws side, by key */
+	int inflight;				/* records in the hash */
+	size_t total;				/* sum of queued */
+	int npaused, npaused_total;
+};
+
+static unsigned
+key_hash(uint64_t key)
+{
+	return (unsigned)((key * UINT64_C(0x9e3779b97f4a7c15)) >>
+	    (64 - HASH_BITS));
+}
+
+static struct up_req *
+hash_find(struct ag_upstream *u, uint64_t key)
+{
+	struct up_req *r;
+
+	for (r = u->hash[key_hash(key)]; r != NULL; r = r->hnext)
+		if (r->key == key)
+			return r;
+	return NULL;
+}
+
+static void
+hash_remove(struct ag_upstream *u, struct up_req *r)
+{
+	struct up_req **pp;
+
+	for (pp = &u->hash[key_hash(r->key)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == r) {
+			*pp = r->hnext;
+			r->hnext = NULL;
+			u->inflight--;
+			return;
+		}
+}
+
+static void
+ev_free_node(struct up_ev *n)
+{
+	if (n == NULL)
+		return;
+	free(n->ev.data);
+	free(n);
+}
+
+static void
+req_free(struct up_req *r)
+{
+	for (struct curl_slist *s = r->hdrs; s != NULL; s = s->next)
+		sodium_memzero(s->data, strlen(s->data));
+	curl_slist_free_all(r->hdrs);
+	ev_free_node(r->headev);
+	ev_free_node(r->endev);
+	free(r->url);
+	free(r->body);
+	free(r);
+}
+
+/* Drop one reference (under mu); 1 when the caller must req_free(r)
+ * after unlocking. */
+static int
+req_unref_locked(struct up_req *r)
+{
+	return --r->refs == 0;
+}
+
+static void
+lock(struct ag_upstream *u)
+{
+	pthread_mutex_lock(&u->mu);
+}
+
+static void
+unlock(struct ag_upstream *u)
+{
+	pthread_mutex_unlock(&u->mu);
+}
+
+static void
+pause_clear_locked(struct ag_upstream *u, struct up_req *r)
+{
+	if (!r->paused)
+		return;
+	r->paused = 0;
+	u->npaused--;
+	if (r->paused_total) {
+		r->paused_total = 0;
+		u->npaused_total--;
+	}
+}
+
+/*
+ * Under mu, on the lws thread after queued bytes went down (r: the
+ * request credited, or NULL): 1 when the curl thread should look for
+ * transfers to resume (the caller then calls curl_multi_wakeup() after
+ * unlocking).  paused_total marks the paused transfers that only the total
+ * holds back (or may), so that a drop of the total caused by another
+ * request still wakes them.
+ */
+static int
+resume_due_locked(struct ag_upstream *u, struct up_req *r)
+{
+	if (r != NULL && r->paused && !r->paused_total &&
+	    r->queued < u->req_max / 2) {
+		r->paused_total = 1;
+		u->npaused_total++;
+	}
+	if (u->npaused_total == 0 || u->resume_check ||
+	    u->total >= u->total_max / 2)
+		return 0;
+	u->resume_check = 1;
+	return 1;
+}
+
+/*
+ * Curl thread: append an event for r, unless r was cancelled (then the
+ * node is freed).  DATA bytes count against the bounds from here on.
+ */
+static void
+ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n)
+{
+	int call_wake = 0;
+
+	n->next = NULL;
+	n->r = r;
+	lock(u);
+	if (r->cancelled) {
+		unlock(u);
+		ev_free_node(n);
+		return;
+	}
+	if (u->eq_tail != NULL)
+		u->eq_tail->next = n;
+	else
+		u->eq_head = n;
+	u->eq_tail = n;
+	if (n->ev.type == AG_UP_DATA) {
+		r->queued += n->ev.len;
+		u->total += n->ev.len;
+	}
+	if (!u->wake_pending) {
+		u->wake_pending = 1;
+		call_wake = 1;
+	}
+	unlock(u);
+	if (call_wake && u->wake != NULL)
+		u->wake(u->arg);
+}
+
+/* ---- curl thread */
+
+static void
+push_head(struct up_req *r)
+{
+	struct up_ev *n = r->headev;
+	long code = 0;
+	char *ct = NULL;
+
+	if (r->head_sent || n == NULL)
+		return;
+	r->head_sent = 1;
+	r->headev = NULL;
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
+	n->ev.key = r->key;
+	n->ev.type = AG_UP_HEAD;
+	n->ev.status = code;
+	snprintf(n->ev.content_type, sizeof(n->ev.content_type), "%s",
+	    ct != NULL ? ct : "");
+	ev_push(r->u, r, n);
+}
+
+static void
+push_end(struct up_req *r, long status, int ok, const char *error)
+{
+	struct up_ev *n = r->endev;
+
+	if (n == NULL)
+		return;
+	r->endev = NULL;
+	n->ev.key = r->key;
+	n->ev.type = AG_UP_END;
+	n->ev.status = status;
+	n->ev.ok = ok;
+	if (!ok)
+		snprintf(n->ev.error, sizeof(n->ev.error), "%s", error);
+	ev_push(r->u, r, n);
+}
+
+static size_t
+on_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct up_req *r = arg;
+	size_t n = size * nmemb;
+	long code = 0;
+
+	/* The blank line ends a header block; 1xx blocks are not the
+	 * response's.  Trailers come after HEAD and are ignored. */
+	if (!r->head_sent && ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
+	    (n == 1 && p[0] == '\n'))) {
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+		if (code >= 200)
+			push_head(r);
+	}
+	return n;
+}
+
+static size_t
+on_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct up_req *r = arg;
+	struct ag_upstream *u = r->u;
+	size_t n = size * nmemb;
+	struct up_ev *e;
+
+	if (r->dropping)
+		return n;
+	push_head(r);
+	if (n == 0)
+		return 0;
+	lock(u);
+	if (r->cancelled) {
+		/* Dropped at the next turn of the loop: just swallow. */
+		unlock(u);
+		return n;
+	}
+	if (r->queued >= u->req_max ||
+	    u->total >= u->total_max) {
+		if (!r->paused) {
+			r->paused = 1;
+			u->npaused++;
+			if (u->total >= u->total_max) {
+				r->paused_total = 1;
+				u->npaused_total++;
+			}
+		}
+		unlock(u);
+		r->cpaused = 1;
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	unlock(u);
+
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->ev.data = malloc(n)) == NULL) {
+		free(e);
+		r->oom = 1;
+		return 0;	/* CURLE_WRITE_ERROR ends the transfer */
+	}
+	memcpy(e->ev.data, p, n);
+	e->ev.len = n;
+	e->ev.key = r->key;
+	e->ev.type = AG_UP_DATA;
+	ev_push(u, r, e);
+	return n;
+}
+
+/*
+ * Remove r's easy handle (if any) and drop the curl side's reference.
+ * abort: the transfer may be unfinished (cancel, shutdown).
+ */
+static void
+detach(struct ag_upstream *u, struct up_req *r, int abort)
+{
+	int fr;
+
+	if (r->easy == NULL)
+		return;
+	/*
+	 * Removing an unfinished transfer makes curl close an HTTP/1.1
+	 * connection and submit RST_STREAM for an HTTP/2 stream.  But curl
+	 * (7.88 at least) only writes that RST when the connection is next
+	 * used: on a connection left idle in the pool the provider would go
+	 * on generating.  Forbidding reuse makes curl close the connection
+	 * when this was its last transfer; when others share it, their
+	 * traffic flushes the RST.
+	 */
+	if (abort)
+		curl_easy_setopt(r->easy, CURLOPT_FORBID_REUSE, 1L);
+	/*
+	 * A paused transfer holds what it could not deliver in a curl buffer
+	 * that curl (7.88) does not free on removal.  Un-pausing hands it to
+	 * on_write, which drops it (the request is cancelled or done).
+	 */
+	if (r->cpaused) {
+		r->cpaused = 0;
+		r->dropping = 1;
+		curl_easy_pause(r->easy, CURLPAUSE_CONT);
+	}
+	curl_multi_remove_handle(u->multi, r->easy);
+	curl_easy_cleanup(r->easy);
+	r->easy = NULL;
+	if (r->aprev != NULL)
+		r->aprev->anext = r->anext;
+	else
+		u->active = r->anext;
+	if (r->anext != NULL)
+		r->anext->aprev = r->aprev;
+	r->anext = r->aprev = NULL;
+
+	lock(u);
+	pause_clear_locked(u, r);
+	fr = req_unref_locked(r);
+	unlock(u);
+	if (fr)
+		req_free(r);
+}
+
+#define SET(opt, val) do {						\
+	if ((rc = curl_easy_setopt(e, (opt), (val))) != CURLE_OK)	\
+		goto fail;						\
+} while (0)
+
+static int
+easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
+{
+	CURL *e;
+	CURLcode rc = CURLE_OK;
+
+	if ((e = curl_easy_init()) == NULL) {
+		snprintf(err, errlen, "cannot create a transfer");
+		return -1;
+	}
+	SET(CURLOPT_PRIVATE, r);
+	SET(CURLOPT_URL, r->url);
+	SET(CURLOPT_PROTOCOLS_STR, "https");
+	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
+	SET(CURLOPT_NOSIGNAL, 1L);
+	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	SET(CURLOPT_PIPEWAIT, 1L);
+	SET(CURLOPT_TCP_NODELAY, 1L);
+	SET(CURLOPT_TCP_KEEPALIVE, 1L);
+	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)AG_UP_CONNECT_TIMEOUT_MS);
+	SET(CURLOPT_TIMEOUT_MS, 0L);
+	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
+	SET(CURLOPT_LOW_SPEED_TIME, (long)AG_UP_IDLE_TIMEOUT_S);
+	SET(CURLOPT_SSL_VERIFYPEER, 1L);
+	SET(CURLOPT_SSL_VERIFYHOST, 2L);
+	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+	SET(CURLOPT_HTTPHEADER, r->hdrs);
+	SET(CURLOPT_HEADERFUNCTION, on_header);
+	SET(CURLOPT_HEADERDATA, r);
+	SET(CURLOPT_WRITEFUNCTION, on_write);
+	SET(CURLOPT_WRITEDATA, r);
+	SET(CURLOPT_ERRORBUFFER, r->errbuf);
+	if (r->post) {
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->len);
+		SET(CURLOPT_POSTFIELDS, r->body);
+	} else
+		SET(CURLOPT_HTTPGET, 1L);
+#if SWB_TEST_BUILD
+	/* Test builds only: a private CA and host overrides, so the official
+	 * names reach a local mock. */
+	if (u->ca_file[0] != '\0')
+		SET(CURLOPT_CAINFO, u->ca_file);
+	if (u->connect_to != NULL) {
+		SET(CURLOPT_CONNECT_TO, u->connect_to);
+		SET(CURLOPT_PROXY, "");
+	}
+#else
+	(void)u;
+#endif
+	r->easy = e;
+	return 0;
+fail:
+	snprintf(err, errlen, "curl setup: %s", curl_easy_strerror(rc));
+	curl_easy_cleanup(e);
+	return -1;
+}
+
+#undef SET
+
+static void
+start_one(struct ag_upstream *u, struct up_req *r)
+{
+	char err[160];
+	CURLMcode mc;
+	int fr;
+
+	r->errbuf[0] = '\0';
+	if (easy_setup(u, r, err, sizeof(err)) == 0) {
+		r->anext = u->active;
+		r->aprev = NULL;
+		if (u->active != NULL)
+			u->active->aprev = r;
+		u->active = r;
+		if ((mc = curl_multi_add_handle(u->multi, r->easy)) == CURLM_OK)
+			return;
+		snprintf(err, sizeof(err), "curl: %s", curl_multi_strerror(mc));
+		push_end(r, 0, 0, err);
+		detach(u, r, 0);
+		return;
+	}
+	push_end(r, 0, 0, err);
+	lock(u);
+	fr = req_unref_locked(r);
+	unlock(u);
+	if (fr)
+		req_free(r);
+}
+
+static void
+finish_one(struct ag_upstream *u, struct up_req *r, CURLcode res)
+{
+	char err[160];
+	long code = 0;
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OK) {
+		push_head(r);
+		push_end(r, code, 1, NULL);
+	} else {
+		if (r->oom)
+			snprintf(err, sizeof(err), "out of memory");
+		else if (r->errbuf[0] != '\0')
+			snprintf(err, sizeof(err), "%.*s",
+			    (int)sizeof(err) - 1, r->errbuf);
+		else
+			snprintf(err, sizeof(err), "%s", curl_easy_strerror(res));
+		log_msg(LOG_LVL_INFO, r->key, "upstream %s: %s", r->prov, err);
+		push_end(r, code, 0, err);
+	}
+	detach(u, r, 0);
+}
+
+static void
+resume_scan(struct ag_upstream *u)
+{
+	struct up_req *r;
+	int any = 0;
+
+	lock(u);
+	u->resume_check = 0;
+	for (r = u->active; r != NULL; r = r->anext) {
+		if (!r->paused)
+			continue;
+		if (u->total >= u->total_max / 2)
+			break;
+		if (r->queued < u->req_max / 2) {
+			pause_clear_locked(u, r);
+			r->resume = any = 1;
+		} else if (r->paused_total) {
+			/* Held by its own queue: its own credit wakes it. */
+			r->paused_total = 0;
+			u->npaused_total--;
+		}
+	}
+	unlock(u);
+	if (!any)
+		return;
+	for (r = u->active; r != NULL; r = r->anext)
+		if (r->resume) {
+			r->resume = 0;
+			r->cpaused = 0;
+			/* May call on_write at once, which may pause again. */
+			curl_easy_pause(r->easy, CURLPAUSE_CONT);
+		}
+}
+
+static void *
+up_thread(void *arg)
+{
+	struct ag_upstream *u = arg;
+	struct up_req *starts, *cancels, *r, *next;
+	struct CURLMsg *msg;
+	int running, left, stop, resume, fr;
+	CURLMcode mc;
+
+	for (;;) {
+		lock(u);
+		stop = u->stop;
+		starts = u->sq_head;
+		for (r = starts; r != NULL; r = r->qnext)
+			r->in_sq = 0;
+		u->sq_head = u->sq_tail = NULL;
+		cancels = u->cq;
+		u->cq = NULL;
+		resume = u->resume_check;
+		unlock(u);
+
+		for (r = cancels; r != NULL; r = next) {
+			next = r->qnext;
+			r->qnext = NULL;
+			detach(u, r, 1);
+			lock(u);
+			fr = req_unref_locked(r);
+			unlock(u);
+			if (fr)
+				req_free(r);
+		}
+		if (stop) {
+			/* Records in starts are still in the hash (ag_up_free
+			 * frees them from there). */
+			break;
+		}
+		for (r = starts; r != NULL; r = next) {
+			next = r->qnext;
+			r->qnext = NULL;
+			start_one(u, r);
+		}
+		if (resume)
+			resume_scan(u);
+
+		if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK)
+			log_warn("upstream: curl_multi_perform: %s",
+			    curl_multi_strerror(mc));
+		while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
+			CURLcode res;
+			char *priv = NULL;
+
+			if (msg->msg != CURLMSG_DONE)
+				continue;
+			res = msg->data.result;
+			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+			    &priv);
+			if (priv != NULL)
+				finish_one(u, (struct up_req *)(void *)priv, res);
+		}
+		if ((mc = curl_multi_poll(u->multi, NULL, 0, POLL_MS, NULL)) !=
+		    CURLM_OK) {
+			/* Should not happen; do not spin if it does. */
+			log_warn("upstream: curl_multi_poll: %s",
+			    curl_multi_strerror(mc));
+			curl_multi_wait(u->multi, NULL, 0, 10, NULL);
+		}
+	}
+
+	/* Abort whatever is left; no events for it. */
+	while (u->active != NULL) {
+		r = u->active;
+		lock(u);
+		r->cancelled = 1;
+		unlock(u);
+		detach(u, r, 1);
+	}
+	return NULL;
+}
+
+/* ---- lws thread */
+
+static void
+sanitize(char *dst, size_t dstlen, const char *src)
+{
+	size_t i;
+
+	for (i = 0; src[i] != '\0' && i + 1 < dstlen; i++)
+		dst[i] = (src[i] > 0x20 && src[i] < 0x7f) ? src[i] : '?';
+	if (dstlen > 0)
+		dst[i] = '\0';
+}
+
+static int
+hexdig(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/*
+ * The engine's own rules for any path, before the adapter's list:
+ * absolute, printable URL characters only, well-formed %XX escapes, no
+ * escaped '.', '/' or '\', no empty, "." or ".." segment; a query only
+ * if the adapter takes one.
+ */
+static int
+path_ok(const struct ag_prov *p, const char *path)
+{
+	size_t len = strlen(path), plen = strcspn(path, "?");
+	const char *s;
+
+	if (len == 0 || len >= PATH_MAX_LEN || path[0] != '/')
+		return 0;
+	if (path[plen] == '?' && !p->allow_query)
+		return 0;
+	for (size_t i = 0; i < len; i++) {
+		int c = (unsigned char)path[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') ||
+		    strchr("-._~!$&'()*+,;=:@/%", c) != NULL ||
+		    (i >= plen && c == '?')))
+			return 0;
+		if (c == '%') {
+			if (i + 2 >= len || !hexdig(path[i + 1]) ||
+			    !hexdig(path[i + 2]))
+				return 0;
+			if (iprefix(path + i, "%2e") ||
+			    iprefix(path + i, "%2f") || iprefix(path + i, "%5c"))
+				return 0;
+		}
+	}
+	for (s = path; s < path + plen; ) {
+		size_t sl;
+
+		s++;				/* past '/' */
+		sl = strcspn(s, "/?");
+		if (sl > plen - (size_t)(s - path))
+			sl = plen - (size_t)(s - path);
+		if (sl == 0 || (sl == 1 && s[0] == '.') ||
+		    (sl == 2 && s[0] == '.' && s[1] == '.'))
+			return 0;
+		s += sl;
+	}
+	for (const char *const *a = p->allowed_paths; a != NULL && *a != NULL;
+	    a++)
+		if (ag_prov_path_match(*a, path, plen))
+			return 1;
+	return 0;
+}
+
+/*
+ * Parse url with curl's own parser: https, no user info, port 443 or
+ * none, host on the adapter's list.  On success *out is the URL as curl
+ * will use it (free()).
+ */
+static int
+url_check(const struct ag_prov *p, const char *url, char **out, char *err,
+    size_t errlen)
+{
+	CURLU *h;
+	char *scheme = NULL, *host = NULL, *port = NULL, *user = NULL;
+	char *pass = NULL, *full = NULL;
+	int ok = 0;
+
+	*out = NULL;
+	if ((h = curl_url()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (curl_url_set(h, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		snprintf(err, errlen, "%s: bad URL", p->name);
+		goto out;
+	}
+	if (curl_url_get(h, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_url_get(h, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK) {
+		snprintf(err, errlen, "%s: URL with user info", p->name);
+		goto out;
+	}
+	if (!iprefix(scheme, "https") || scheme[5] != '\0' ||
+	    (curl_url_get(h, CURLUPART_PORT, &port, 0) == CURLUE_OK &&
+	    strcmp(port, "443") != 0)) {
+		snprintf(err, errlen, "%s: only https on port 443", p->name);
+		goto out;
+	}
+	for (const char *const *a = p->hosts; a != NULL && *a != NULL; a++)
+		if (ag_prov_host_match(*a, host)) {
+			ok = 1;
+			break;
+		}
+	if (!ok) {
+		char shown[64];
+
+		sanitize(shown, sizeof(shown), host);
+		snprintf(err, errlen, "%s: host %s is not an official endpoint",
+		    p->name, shown);
+		goto out;
+	}
+	ok = 0;
+	if (curl_url_get(h, CURLUPART_URL, &full, 0) != CURLUE_OK) {
+		snprintf(err, errlen, "%s: bad URL", p->name);
+		goto out;
+	}
+	if ((*out = strdup(full)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	ok = 1;
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(port);
+	curl_free(user);
+	curl_free(pass);
+	curl_free(full);
+	curl_url_cleanup(h);
+	return ok ? 0 : -1;
+}
+
+static int
+content_type_ok(const char *ct)
+{
+	size_t n = strlen(ct);
+
+	if (n == 0 || n >= 128)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)ct[i] < 0x20 || (unsigned char)ct[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+int
+ag_up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
+    const char *method, const char *path, const char *content_type,
+    const void *body, size_t len, char *err, size_t errlen)
+{
+	const struct ag_prov *p;
+	struct up_req *r = NULL;
+	struct ag_prov_req rq;
+	char urlbuf[URL_MAX_LEN], line[160], shown[80];
+	const char *ct;
+	int post, n;
+
+	if (u == NULL || ch == NULL || method == NULL || path == NULL ||
+	    (body == NULL && len > 0)) {
+		snprintf(err, errlen, "bad arguments");
+		return -1;
+	}
+	if ((p = ag_prov_find(ch->provider)) == NULL) {
+		snprintf(err, errlen, "provider %s: no adapter yet",
+		    ag_provider_name(ch->provider));
+		return -1;
+	}
+	if (strcmp(method, "POST") == 0)
+		post = 1;
+	else if (strcmp(method, "GET") == 0)
+		post = 0;
+	else {
+		sanitize(shown, 16, method);
+		snprintf(err, errlen, "%s: method %s not allowed", p->name,
+		    shown);
+		return -1;
+	}
+	if (!post && len > 0) {
+		snprintf(err, errlen, "%s: GET with a body", p->name);
+		return -1;
+	}
+	if (len > AG_UP_BODY_MAX) {
+		snprintf(err, errlen, "%s: body too large (%zu bytes)", p->name,
+		    len);
+		return -1;
+	}
+	if (!path_ok(p, path)) {
+		sanitize(shown, sizeof(shown), path);
+		snprintf(err, errlen, "%s: path not allowed: %s", p->name,
+		    shown);
+		return -1;
+	}
+	ct = content_type != NULL ? content_type : "";
+	if (post && ct[0] == '\0')
+		ct = "application/json";
+	if (ct[0] != '\0' && !content_type_ok(ct)) {
+		snprintf(err, errlen, "%s: bad content type", p->name);
+		return -1;
+	}
+
+	if (p->make_url != NULL) {
+		if (p->make_url(urlbuf, sizeof(urlbuf), ch, path, err,
+		    errlen) != 0)
+			return -1;
+	} else {
+		n = snprintf(urlbuf, sizeof(urlbuf), "%s%s", p->base_url, path);
+		if (n < 0 || (size_t)n >= sizeof(urlbuf)) {
+			snprintf(err, errlen, "%s: URL too long", p->name);
+			return -1;
+		}
+	}
+
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->headev = calloc(1, sizeof(*r->headev))) == NULL ||
+	    (r->endev = calloc(1, sizeof(*r->endev))) == NULL ||
+	    (len > 0 && (r->body = malloc(len)) == NULL)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	r->u = u;
+	r->key = key;
+	r->post = post;
+	r->len = len;
+	r->prov = p->name;
+	if (len > 0)
+		memcpy(r->body, body, len);
+	else if (post && (r->body = malloc(1)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (url_check(p, urlbuf, &r->url, err, errlen) != 0)
+		goto fail;
+
+	/* Headers: ours only.  No hub header but the content type is
+	 * relayed, so no user token can ever reach the provider. */
+	if (post || ct[0] != '\0') {
+		snprintf(line, sizeof(line), "Content-Type: %s", ct);
+		if ((r->hdrs = curl_slist_append(NULL, line)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+	}
+	{
+		struct curl_slist *h = curl_slist_append(r->hdrs, "Expect:");
+
+		if (h == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		r->hdrs = h;
+	}
+	rq.ch = ch;
+	rq.method = method;
+	rq.url = r->url;
+	rq.path = path;
+	rq.content_type = ct;
+	rq.body = body;
+	rq.len = len;
+	if (p->add_auth(&r->hdrs, ch, &rq, err, errlen) != 0)
+		goto fail;
+
+	lock(u);
+	if (u->stop) {
+		unlock(u);
+		snprintf(err, errlen, "upstream engine stopping");
+		goto fail;
+	}
+	if (hash_find(u, key) != NULL) {
+		unlock(u);
+		snprintf(err, errlen, "request %016llx already in flight",
+		    (unsigned long long)key);
+		goto fail;
+	}
+	if (u->inflight >= AG_UP_INFLIGHT_MAX) {
+		unlock(u);
+		snprintf(err, errlen, "too many upstream requests");
+		goto fail;
+	}
+	r->refs = 2;
+	r->hnext = u->hash[key_hash(key)];
+	u->hash[key_hash(key)] = r;
+	u->inflight++;
+	r->in_sq = 1;
+	if (u->sq_tail != NULL)
+		u->sq_tail->qnext = r;
+	else
+		u->sq_head = r;
+	u->sq_tail = r;
+	unlock(u);
+	curl_multi_wakeup(u->multi);
+	return 0;
+fail:
+	if (r != NULL)
+		req_free(r);
+	return -1;
+}
+
+void
+ag_up_cancel(struct ag_upstream *u, uint64_t key)
+{
+	struct up_req *r, **pp;
+	struct up_ev *n, *prev, *next, *dead = NULL;
+	int fr, due, kick = 0;
+
+	if (u == NULL)
+		return;
+	lock(u);
+	if ((r = hash_find(u, key)) == NULL) {
+		unlock(u);
+		return;
+	}
+	hash_remove(u, r);
+	r->cancelled = 1;
+	/* Take back what is queued for it. */
+	for (prev = NULL, n = u->eq_head; n != NULL; n = next) {
+		next = n->next;
+		if (n->r != r) {
+			prev = n;
+			continue;
+		}
+		if (prev != NULL)
+			prev->next = next;
+		else
+			u->eq_head = next;
+		if (u->eq_tail == n)
+			u->eq_tail = prev;
+		n->next = dead;
+		dead = n;
+	}
+	u->total -= r->queued;
+	r->queued = 0;
+	pause_clear_locked(u, r);
+	if (r->in_sq) {
+		/* The curl thread never saw it. */
+		for (pp = &u->sq_head; *pp != r; pp = &(*pp)->qnext)
+			;
+		*pp = r->qnext;
+		if (u->sq_tail == r) {
+			u->sq_tail = NULL;
+			for (struct up_req *q = u->sq_head; q != NULL;
+			    q = q->qnext)
+				u->sq_tail = q;
+		}
+		r->qnext = NULL;
+		r->in_sq = 0;
+		r->refs--;
+	} else {
+		r->refs++;
+		r->qnext = u->cq;
+		u->cq = r;
+		kick = 1;
+	}
+	fr = req_unref_locked(r);
+	due = resume_due_locked(u, NULL);
+	unlock(u);
+
+	while (dead != NULL) {
+		n = dead->next;
+		ev_free_node(dead);
+		dead = n;
+	}
+	if (fr)
+		req_free(r);
+	if (kick || due)
+		curl_multi_wakeup(u->multi);
+}
+
+int
+ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev)
+{
+	struct up_ev *n;
+	struct up_req *r;
+	int fr = 0, due = 0;
+
+	lock(u);
+	if ((n = u->eq_head) == NULL) {
+		u->wake_pending = 0;
+		unlock(u);
+		return 0;
+	}
+	if ((u->eq_head = n->next) == NULL)
+		u->eq_tail = NULL;
+	r = n->r;
+	if (n->ev.type == AG_UP_END) {
+		/* The request is over for the lws side. */
+		hash_remove(u, r);
+		u->total -= r->queued;
+		r->queued = 0;
+		fr = req_unref_locked(r);
+		due = resume_due_locked(u, NULL);
+	}
+	unlock(u);
+
+	*ev = n->ev;
+	free(n);
+	if (fr)
+		req_free(r);
+	if (due)
+		curl_multi_wakeup(u->multi);
+	return 1;
+}
+
+void
+ag_up_event_free(struct ag_up_event *ev)
+{
+	if (ev == NULL)
+		return;
+	free(ev->data);
+	ev->data = NULL;
+	ev->len = 0;
+}
+
+void
+ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	struct up_req *r;
+	int due;
+
+	if (u == NULL || n == 0)
+		return;
+	lock(u);
+	if ((r = hash_find(u, key)) == NULL) {
+		unlock(u);
+		return;
+	}
+	if (n > r->queued)
+		n = r->queued;
+	r->queued -= n;
+	u->total -= n;
+	due = resume_due_locked(u, r);
+	unlock(u);
+	if (due)
+		curl_multi_wakeup(u->multi);
+}
+
+/* ------------------------------------------------------------ life */
+
+#if SWB_TEST_BUILD
+void
+ag_up_test_limits(struct ag_upstream *u, size_t req_max, size_t total_max)
+{
+	lock(u);
+	u->req_max = req_max;
+	u->total_max = total_max;
+	unlock(u);
+}
+#endif
+
+#if SWB_TEST_BUILD
+static int
+connect_to_parse(struct ag_upstream *u, const char *list, char *err,
+    size_t errlen)
+{
+	char buf[AG_URL_MAX], *tok, *next;
+
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (tok = buf; tok != NULL; tok = next) {
+		struct curl_slist *h;
+		char *end;
+
+		if ((next = strchr(tok, ',')) != NULL)
+			*next++ = '\0';
+
+		while (*tok == ' ' || *tok == '\t')
+			tok++;
+		end = tok + strlen(tok);
+		while (end > tok && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (*tok == '\0')
+			continue;
+		if ((h = curl_slist_append(u->connect_to, tok)) == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		u->connect_to = h;
+	}
+	return 0;
+}
+#endif
+
+struct ag_upstream *
+ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
+    char *err, size_t errlen)
+{
+	struct ag_upstream *u;
+	CURLcode rc;
+	int e;
+
+	if ((rc = curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s",
+		    curl_easy_strerror(rc));
+		return NULL;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		curl_global_cleanup();
+		return NULL;
+	}
+	u->wake = wake;
+	u->arg = arg;
+	u->req_max = AG_UP_REQ_QUEUE_MAX;
+	u->total_max = AG_UP_TOTAL_QUEUE_MAX;
+	pthread_mutex_init(&u->mu, NULL);
+#if SWB_TEST_BUILD
+	if (cf != NULL) {
+		snprintf(u->ca_file, sizeof(u->ca_file), "%s", cf->ca_file);
+		if (connect_to_parse(u, cf->connect_to, err, errlen) != 0)
+			goto fail;
+	}
+#else
+	(void)cf;
+#endif
+	if ((u->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		goto fail;
+	}
+	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
+
+#ifndef _WIN32
+	/* The curl thread takes no signals: they stay with the main loop. */
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+#endif
+	e = pthread_create(&u->thr, NULL, up_thread, u);
+#ifndef _WIN32
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+#endif
+	if (e != 0) {
+		snprintf(err, errlen, "pthread_create: %s", strerror(e));
+		goto fail;
+	}
+	u->thr_started = 1;
+	return u;
+fail:
+	ag_up_free(u);
+	return NULL;
+}
+
+void
+ag_up_free(struct ag_upstream *u)
+{
+	struct up_ev *n;
+	struct up_req *r;
+
+	if (u == NULL)
+		return;
+	if (u->thr_started) {
+		lock(u);
+		u->stop = 1;
+		unlock(u);
+		curl_multi_wakeup(u->multi);
+		pthread_join(u->thr, NULL);
+	}
+	/* Single-threaded from here: what is left is referenced by the
+	 * hash (the start queue's records are in it too) or the queue. */
+	while ((n = u->eq_head) != NULL) {
+		u->eq_head = n->next;
+		ev_free_node(n);
+	}
+	for (unsigned i = 0; i < HASH_SIZE; i++)
+		while ((r = u->hash[i]) != NULL) {
+			u->hash[i] = r->hnext;
+			req_free(r);
+		}
+	if (u->multi != NULL)
+		curl_multi_cleanup(u->multi);
+#if SWB_TEST_BUILD
+	curl_slist_free_all(u->connect_to);
+#endif
+	pthread_mutex_destroy(&u->mu);
+	free(u);
+	curl_global_cleanup();
+}

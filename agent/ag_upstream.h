@@ -1,0 +1,120 @@
+/*
+ * agent/ag_upstream: agentd's upstream engine — the HTTPS calls to the
+ * providers' official endpoints that the hub relays through the tunnel.
+ * One libcurl multi handle driven by its own thread (the "curl thread");
+ * the tunnel's lws service thread (the "lws thread") hands requests in and
+ * drains response events out through two mutex-protected queues.  Nothing
+ * here calls libwebsockets, and nothing here blocks the lws thread.
+ *
+ *   lws thread                          curl thread
+ *   ag_up_start() ---- requests --->    easy handle, curl_multi_poll loop
+ *   ag_up_cancel()---- cancels ---->    removes the easy handle (closes
+ *                                       the connection if unfinished)
+ *   ag_up_next_event() <-- events ---   HEAD, DATA..., END; then wake(arg)
+ *   ag_up_consumed() ---- credit --->   un-pauses a transfer held back
+ *
+ * The URL, auth and path allow-list come from the provider adapters
+ * (agent/ag_prov.h).  Only https to an adapter's compiled-in official
+ * hosts is ever contacted; no redirect is followed.  In test builds
+ * (SWB_TEST_BUILD) [test] ca_file and connect_to apply; release builds do
+ * not contain that code.
+ */
+#ifndef SWB_AG_UPSTREAM_H
+#define SWB_AG_UPSTREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "agent/ag_conf.h"
+
+/* Back-pressure: bytes of response data handed to the lws thread and not
+ * yet reported by ag_up_consumed(), per request and over all requests.
+ * A transfer over either bound is paused; it resumes when its own count
+ * is under half of AG_UP_REQ_QUEUE_MAX and the total under half of
+ * AG_UP_TOTAL_QUEUE_MAX.  (Each bound may be overshot by one block.) */
+#define AG_UP_REQ_QUEUE_MAX	(1u << 20)
+#define AG_UP_TOTAL_QUEUE_MAX	(32u << 20)
+#define AG_UP_BODY_MAX		(32u << 20)	/* request bodies */
+#define AG_UP_INFLIGHT_MAX	4096		/* requests at once */
+#define AG_UP_CONNECT_TIMEOUT_MS 15000
+#define AG_UP_IDLE_TIMEOUT_S	300	/* no byte for this long: abort */
+
+struct ag_upstream;
+
+enum ag_up_ev_type { AG_UP_HEAD, AG_UP_DATA, AG_UP_END };
+
+/*
+ * One response event, filled by ag_up_next_event() (the lws thread owns
+ * it from then on).  Per request: at most one HEAD, before any DATA;
+ * DATA blocks in order, exactly as curl delivered them; exactly one END
+ * last (unless the request was cancelled: then nothing more at all).
+ */
+struct ag_up_event {
+	uint64_t key;			/* as given to ag_up_start() */
+	enum ag_up_ev_type type;
+	long status;			/* HEAD, END: HTTP status (0 if none) */
+	char content_type[128];		/* HEAD: response Content-Type or "" */
+	unsigned char *data;		/* DATA: malloc'd, owned by the event */
+	size_t len;
+	int ok;				/* END: 1 the exchange completed (any
+					   status), 0 transport error */
+	char error[160];		/* END with ok == 0: what went wrong */
+};
+
+/*
+ * Start the curl thread.  wake(arg) is called from the curl thread when
+ * events become available (at most once until ag_up_next_event() has
+ * returned 0 again); it may be NULL.  cf is read here only (the [test]
+ * keys, in test builds); channels are passed per request.
+ * Returns NULL with err filled on failure.
+ */
+struct ag_upstream *ag_up_new(const struct ag_conf *cf,
+    void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+
+/* Stop the thread, abort every transfer, free everything.  No events are
+ * delivered for the aborted transfers.  NULL is fine. */
+void ag_up_free(struct ag_upstream *u);
+
+/*
+ * lws thread: queue a request on channel ch.  key is the caller's id for
+ * it, unique among requests in flight (a request is in flight until its
+ * END has been taken or it was cancelled).  method is "GET" or "POST";
+ * path must be one the channel's adapter allows; content_type (may be
+ * NULL or "": POST then sends application/json) is the only hub header
+ * relayed; the body is copied.  The adapter adds the provider's auth.
+ * Returns 0, or -1 with err filled and nothing started (unknown provider,
+ * path refused, bad key, duplicate key, too many requests, ...).  err
+ * never contains the provider key.
+ */
+int ag_up_start(struct ag_upstream *u, uint64_t key,
+    const struct ag_channel *ch, const char *method, const char *path,
+    const char *content_type, const void *body, size_t len, char *err,
+    size_t errlen);
+
+/* lws thread: abort the request: no more events for key, even ones
+ * already queued; the curl thread drops the transfer (and its connection
+ * if the response was unfinished) at its next wake-up.  Unknown keys are
+ * ignored. */
+void ag_up_cancel(struct ag_upstream *u, uint64_t key);
+
+/*
+ * lws thread: take the next event into *ev: 1, or 0 when there is none.
+ * After each wake, call it until it returns 0 (the next wake only comes
+ * for events queued after that).  Release each event with
+ * ag_up_event_free().
+ */
+int ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev);
+void ag_up_event_free(struct ag_up_event *ev);
+
+/* lws thread: n more DATA bytes of key have left (or been dropped by)
+ * the tunnel.  Every DATA byte should be reported once; bytes of a
+ * request whose END was taken or that was cancelled no longer count, and
+ * reporting them is harmless. */
+void ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n);
+
+#if SWB_TEST_BUILD
+/* Tests only: other back-pressure bounds (call before any request). */
+void ag_up_test_limits(struct ag_upstream *u, size_t req_max,
+    size_t total_max);
+#endif
+
+#endif

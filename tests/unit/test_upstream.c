@@ -1,0 +1,1184 @@
+/*
+ * tests/unit/test_upstream: agentd's upstream engine (agent/ag_upstream)
+ * and the adapter table (agent/ag_prov, agent/prov_openai): refusals
+ * before any byte leaves (provider, method, path, duplicate key), the
+ * pattern helpers, transport errors as END ok=0, cancel (no more events,
+ * the connection really closed), freeing with transfers in flight, and —
+ * when node and the OpenAI mock (tests/mock/openai_mock.mjs) are there —
+ * the full path: HEAD/DATA/END with exact content, auth, HTTP status
+ * pass-through, mid-stream failure, cancel seen by the provider, and
+ * back-pressure.  The engine's wake callback is what the tests wait on,
+ * so a lost wake-up shows as a time-out.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/ag_conf.h"
+#include "agent/ag_prov.h"
+#include "agent/ag_upstream.h"
+#include "lib/log.h"
+
+#define PROVIDER_KEY	"sk-test-provider-key"
+#define MOCK_JS		"tests/mock/openai_mock.mjs"
+#define MOCK_CERTS	"tests/mock/certs.sh"
+
+static struct ag_conf cf;	/* large: not on the stack */
+static struct ag_channel ch;
+static char err[256];
+
+/* The OpenAI mock, when it could be started. */
+static struct {
+	int up;
+	pid_t pid;
+	int port;
+	char dir[64];
+	char log[128];
+	char ca[128];
+} mock;
+
+/* ------------------------------------------------------------ wake */
+
+static pthread_mutex_t wake_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake_cv;
+static int woken;
+static unsigned long nwakes;
+
+static void
+test_wake(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&wake_mu);
+	woken = 1;
+	nwakes++;
+	pthread_cond_signal(&wake_cv);
+	pthread_mutex_unlock(&wake_mu);
+}
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The next event within ms, waiting only on the engine's wake callback
+ * (no polling): 1, or 0 on time-out.
+ */
+static int
+next_ev(struct ag_upstream *u, struct ag_up_event *ev, int ms)
+{
+	struct timespec dl;
+	int got;
+
+	clock_gettime(CLOCK_MONOTONIC, &dl);
+	dl.tv_sec += ms / 1000;
+	dl.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (dl.tv_nsec >= 1000000000) {
+		dl.tv_sec++;
+		dl.tv_nsec -= 1000000000;
+	}
+	for (;;) {
+		if (ag_up_next_event(u, ev))
+			return 1;
+		pthread_mutex_lock(&wake_mu);
+		while (!woken)
+			if (pthread_cond_timedwait(&wake_cv, &wake_mu, &dl) ==
+			    ETIMEDOUT)
+				break;
+		got = woken;
+		woken = 0;
+		pthread_mutex_unlock(&wake_mu);
+		if (!got)
+			return 0;
+	}
+}
+
+/* No event at all for ms. */
+static void
+expect_quiet(struct ag_upstream *u, int ms)
+{
+	struct ag_up_event ev;
+
+	if (next_ev(u, &ev, ms)) {
+		fail_msg("unexpected event type %d for key %llu", ev.type,
+		    (unsigned long long)ev.key);
+	}
+}
+
+/* ------------------------------------------------------------ helpers */
+
+struct resp {
+	int heads;
+	long status;
+	char ct[128];
+	unsigned char *body;
+	size_t len;
+	int ndata;
+	int64_t t_first, t_end;
+	int end;
+	long end_status;
+	int ok;
+	char error[160];
+};
+
+static void
+resp_free(struct resp *r)
+{
+	free(r->body);
+	memset(r, 0, sizeof(*r));
+}
+
+static void
+resp_add(struct resp *r, const struct ag_up_event *ev, uint64_t key)
+{
+	if (ev->key != key)
+		fail_msg("event for key %llu, expected %llu",
+		    (unsigned long long)ev->key, (unsigned long long)key);
+	switch (ev->type) {
+	case AG_UP_HEAD:
+		assert_int_equal(r->heads, 0);
+		assert_int_equal(r->ndata, 0);
+		r->heads++;
+		r->status = ev->status;
+		snprintf(r->ct, sizeof(r->ct), "%s", ev->content_type);
+		break;
+	case AG_UP_DATA:
+		assert_int_equal(r->heads, 1);
+		assert_true(ev->len > 0);
+		r->body = realloc(r->body, r->len + ev->len + 1);
+		assert_non_null(r->body);
+		memcpy(r->body + r->len, ev->data, ev->len);
+		r->len += ev->len;
+		r->body[r->len] = '\0';
+		if (r->ndata++ == 0)
+			r->t_first = now_ms();
+		break;
+	case AG_UP_END:
+		r->end = 1;
+		r->end_status = ev->status;
+		r->ok = ev->ok;
+		snprintf(r->error, sizeof(r->error), "%s", ev->error);
+		r->t_end = now_ms();
+		break;
+	}
+}
+
+/* Collect key's events until its END (within ms); consume DATA at once
+ * when consume is set. */
+static void
+collect(struct ag_upstream *u, uint64_t key, struct resp *r, int ms,
+    int consume)
+{
+	int64_t dl = now_ms() + ms;
+	struct ag_up_event ev;
+
+	while (!r->end) {
+		int64_t left = dl - now_ms();
+
+		if (left <= 0 || !next_ev(u, &ev, (int)left))
+			fail_msg("no END for key %llu within %d ms",
+			    (unsigned long long)key, ms);
+		resp_add(r, &ev, key);
+		if (ev.type == AG_UP_DATA && consume)
+			ag_up_consumed(u, key, ev.len);
+		ag_up_event_free(&ev);
+	}
+}
+
+static struct ag_upstream *
+up_new(const char *connect_to, const char *ca)
+{
+	struct ag_upstream *u;
+
+	snprintf(cf.connect_to, sizeof(cf.connect_to), "%s", connect_to);
+	snprintf(cf.ca_file, sizeof(cf.ca_file), "%s", ca);
+	err[0] = '\0';
+	u = ag_up_new(&cf, test_wake, NULL, err, sizeof(err));
+	if (u == NULL)
+		fail_msg("ag_up_new: %s", err);
+	return u;
+}
+
+static int
+start(struct ag_upstream *u, uint64_t key, const char *method,
+    const char *path, const char *body)
+{
+	err[0] = '\0';
+	return ag_up_start(u, key, &ch, method, path,
+	    body != NULL ? "application/json" : NULL, body,
+	    body != NULL ? strlen(body) : 0, err, sizeof(err));
+}
+
+/* A TCP listener on 127.0.0.1 that never answers; *port gets its port. */
+static int
+silent_listener(int *port)
+{
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	assert_true(fd >= 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	*port = ntohs(sa.sin_port);
+	return fd;
+}
+
+/* Accept one connection within ms, or -1. */
+static int
+accept_within(int lfd, int ms)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+
+	if (poll(&p, 1, ms) != 1)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+/* Does fd see end-of-stream (or a reset) within ms?  Data is skipped. */
+static int
+closed_within(int fd, int ms)
+{
+	int64_t dl = now_ms() + ms;
+	char buf[4096];
+
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		int64_t left = dl - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			return 0;
+		n = read(fd, buf, sizeof(buf));
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return 1;
+		if (n < 0 && errno != EINTR && errno != EAGAIN)
+			return 1;
+	}
+}
+
+/* ------------------------------------------------------------ mock */
+
+static int
+mock_start(void)
+{
+	char cmd[256], line[64], cert[128], key[128];
+	int pfd[2], efd, port;
+	size_t got = 0;
+	int64_t dl;
+
+	if (access(MOCK_JS, R_OK) != 0 || access(MOCK_CERTS, X_OK) != 0)
+		return -1;
+	snprintf(mock.dir, sizeof(mock.dir), "/tmp/swb-upstream.XXXXXX");
+	if (mkdtemp(mock.dir) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s %s/certs >%s/certs.out 2>&1",
+	    MOCK_CERTS, mock.dir, mock.dir);
+	if (system(cmd) != 0)
+		return -1;
+	snprintf(mock.ca, sizeof(mock.ca), "%s/certs/ca.pem", mock.dir);
+	snprintf(mock.log, sizeof(mock.log), "%s/requests.jsonl", mock.dir);
+	snprintf(cert, sizeof(cert), "%s/certs/server.pem", mock.dir);
+	snprintf(key, sizeof(key), "%s/certs/server.key", mock.dir);
+	if (pipe(pfd) != 0)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s/mock.err", mock.dir);
+	if ((efd = open(cmd, O_WRONLY | O_CREAT | O_TRUNC, 0600)) < 0)
+		return -1;
+	if ((mock.pid = fork()) < 0)
+		return -1;
+	if (mock.pid == 0) {
+		dup2(pfd[1], 1);
+		dup2(efd, 2);
+		close(pfd[0]);
+		close(pfd[1]);
+		close(efd);
+		execlp("node", "node", MOCK_JS, "--cert", cert, "--key", key,
+		    "--port", "0", "--log", mock.log, (char *)NULL);
+		_exit(127);
+	}
+	close(pfd[1]);
+	close(efd);
+	dl = now_ms() + 15000;
+	while (got + 1 < sizeof(line) && memchr(line, '\n', got) == NULL) {
+		struct pollfd p = { .fd = pfd[0], .events = POLLIN };
+		int64_t left = dl - now_ms();
+		ssize_t n;
+
+		if (left <= 0 || poll(&p, 1, (int)left) != 1)
+			break;
+		if ((n = read(pfd[0], line + got, sizeof(line) - 1 - got)) <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(pfd[0]);
+	line[got] = '\0';
+	if (sscanf(line, "listening %d", &port) != 1 || port <= 0) {
+		kill(mock.pid, SIGTERM);
+		waitpid(mock.pid, NULL, 0);
+		mock.pid = 0;
+		return -1;
+	}
+	mock.port = port;
+	mock.up = 1;
+	return 0;
+}
+
+static void
+mock_stop(void)
+{
+	char cmd[128];
+
+	if (mock.pid > 0) {
+		kill(mock.pid, SIGTERM);
+		waitpid(mock.pid, NULL, 0);
+		mock.pid = 0;
+	}
+	if (mock.dir[0] != '\0') {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", mock.dir);
+		(void)!system(cmd);
+	}
+}
+
+static struct ag_upstream *
+mock_up(void)
+{
+	char ct[64];
+
+	snprintf(ct, sizeof(ct), "api.openai.com:443:127.0.0.1:%d", mock.port);
+	return up_new(ct, mock.ca);
+}
+
+/* The mock's request-log line that contains needle (and needle2), or
+ * NULL; malloc'd. */
+static char *
+mock_log_find(const char *needle, const char *needle2, int ms)
+{
+	int64_t dl = now_ms() + ms;
+
+	for (;;) {
+		FILE *f = fopen(mock.log, "r");
+		char *line = NULL;
+		size_t cap = 0;
+
+		if (f != NULL) {
+			while (getline(&line, &cap, f) > 0)
+				if (strstr(line, needle) != NULL &&
+				    (needle2 == NULL ||
+				    strstr(line, needle2) != NULL)) {
+					fclose(f);
+					return line;
+				}
+			fclose(f);
+			free(line);
+		}
+		if (now_ms() >= dl) {
+			/* Show what the mock did see. */
+			char cmd[256];
+
+			fprintf(stderr, "mock log has no line with %s %s:\n",
+			    needle, needle2 != NULL ? needle2 : "");
+			snprintf(cmd, sizeof(cmd), "tail -c 3000 '%s' >&2",
+			    mock.log);
+			(void)!system(cmd);
+			return NULL;
+		}
+		usleep(20000);
+	}
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static int
+group_setup(void **state)
+{
+	(void)state;
+	log_init("test", "upstream", LOG_LVL_ERROR);
+	signal(SIGPIPE, SIG_IGN);
+	pthread_cond_init(&wake_cv, NULL);
+	{
+		/* next_ev() waits on CLOCK_MONOTONIC. */
+		pthread_condattr_t a;
+
+		pthread_condattr_init(&a);
+		pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+		pthread_cond_destroy(&wake_cv);
+		pthread_cond_init(&wake_cv, &a);
+		pthread_condattr_destroy(&a);
+	}
+	memset(&cf, 0, sizeof(cf));
+	cf.id = 1;
+	memset(&ch, 0, sizeof(ch));
+	snprintf(ch.name, sizeof(ch.name), "oa");
+	ch.provider = AG_PROV_OPENAI;
+	ch.nmodels = 1;
+	snprintf(ch.models[0], sizeof(ch.models[0]), "gpt-4o-mini");
+	snprintf(ch.key, sizeof(ch.key), "%s", PROVIDER_KEY);
+	if (SWB_TEST_BUILD && mock_start() != 0) {
+		mock.up = 0;
+		fprintf(stderr, "note: OpenAI mock not available; its cases "
+		    "are skipped\n");
+	}
+	return 0;
+}
+
+static int
+group_teardown(void **state)
+{
+	(void)state;
+	mock_stop();
+	return 0;
+}
+
+static int
+each_setup(void **state)
+{
+	(void)state;
+	snprintf(ch.key, sizeof(ch.key), "%s", PROVIDER_KEY);
+	ch.provider = AG_PROV_OPENAI;
+	pthread_mutex_lock(&wake_mu);
+	woken = 0;
+	pthread_mutex_unlock(&wake_mu);
+	return 0;
+}
+
+/* ------------------------------------------------------------ tests */
+
+static void
+test_patterns(void **state)
+{
+	const char *p;
+
+	(void)state;
+	assert_true(ag_prov_host_match("api.openai.com", "api.openai.com"));
+	assert_true(ag_prov_host_match("api.openai.com", "API.OpenAI.com"));
+	assert_false(ag_prov_host_match("api.openai.com", "api.openai.com."));
+	assert_false(ag_prov_host_match("api.openai.com", "xapi.openai.com"));
+	assert_false(ag_prov_host_match("api.openai.com",
+	    "api.openai.com.evil.example"));
+	assert_true(ag_prov_host_match("*.openai.azure.com",
+	    "my-res.openai.azure.com"));
+	assert_false(ag_prov_host_match("*.openai.azure.com",
+	    "a.b.openai.azure.com"));
+	assert_false(ag_prov_host_match("*.openai.azure.com",
+	    ".openai.azure.com"));
+	assert_true(ag_prov_host_match("bedrock-runtime.*.amazonaws.com",
+	    "bedrock-runtime.us-east-1.amazonaws.com"));
+	assert_false(ag_prov_host_match("bedrock-runtime.*.amazonaws.com",
+	    "bedrock-runtime.evil.com.amazonaws.com"));
+
+	p = "/v1beta/models/gemini-2.0-flash:streamGenerateContent";
+	assert_true(ag_prov_path_match("/v1beta/models/*:streamGenerateContent",
+	    p, strlen(p)));
+	p = "/v1beta/models/a/b:streamGenerateContent";
+	assert_false(ag_prov_path_match(
+	    "/v1beta/models/*:streamGenerateContent", p, strlen(p)));
+	p = "/v1/models/..";
+	assert_false(ag_prov_path_match("/v1/models/*", p, strlen(p)));
+	p = "/v1/models/.";
+	assert_false(ag_prov_path_match("/v1/models/*", p, strlen(p)));
+	p = "/v1/models/gpt-4o";
+	assert_true(ag_prov_path_match("/v1/models/*", p, strlen(p)));
+	p = "/v1/models";
+	assert_false(ag_prov_path_match("/v1/models/*", p, strlen(p)));
+	assert_true(ag_prov_path_match("/v1/models", p, strlen(p)));
+	/* len bounds the match (the query is not part of it). */
+	p = "/v1/models?x=1";
+	assert_true(ag_prov_path_match("/v1/models", p, 10));
+
+	assert_non_null(ag_prov_find(AG_PROV_OPENAI));
+	assert_string_equal(ag_prov_find(AG_PROV_OPENAI)->base_url,
+	    "https://api.openai.com");
+	assert_null(ag_prov_find(AG_PROV_ANTHROPIC));
+	assert_null(ag_prov_find(-1));
+	assert_null(ag_prov_find(AG_PROV_COUNT));
+}
+
+static void
+test_auth_header(void **state)
+{
+	struct curl_slist *h = NULL;
+	struct ag_channel c = ch;
+
+	(void)state;
+	assert_int_equal(ag_prov_openai.add_auth(&h, &c, NULL, err,
+	    sizeof(err)), 0);
+	assert_non_null(h);
+	assert_string_equal(h->data, "Authorization: Bearer " PROVIDER_KEY);
+	assert_null(h->next);
+	curl_slist_free_all(h);
+	h = NULL;
+
+	/* A key that could split the header is refused, and not quoted. */
+	snprintf(c.key, sizeof(c.key), "sk-a\r\nX-Evil: 1");
+	assert_int_equal(ag_prov_openai.add_auth(&h, &c, NULL, err,
+	    sizeof(err)), -1);
+	assert_null(h);
+	assert_null(strstr(err, "sk-a"));
+	c.key[0] = '\0';
+	assert_int_equal(ag_prov_openai.add_auth(&h, &c, NULL, err,
+	    sizeof(err)), -1);
+	assert_null(h);
+}
+
+static void
+test_refusals(void **state)
+{
+	static const char *const bad_paths[] = {
+		"/v1/files", "/v1/chat/completions/", "/v1//chat/completions",
+		"v1/chat/completions", "/v1/chat/completions?x=1",
+		"/v1/chat/../chat/completions", "/v1/./models", "/v1/models/",
+		"/v1/models#x", "/v1/models\r\nX: 1", "/v1/%2e%2e/models",
+		"/v1/chat%2Fcompletions", "/V1/models", "@evil.example/v1/models",
+		".evil.example/v1/models", ":8443/v1/models", "",
+		"/v1/models/gpt-4o", "/v1/chat/completions\\", "/v1/mod els",
+		NULL
+	};
+	struct ag_upstream *u = up_new("", "");
+
+	(void)state;
+	for (const char *const *p = bad_paths; *p != NULL; p++) {
+		if (start(u, 1, "POST", *p, "{}") != -1)
+			fail_msg("path \"%s\" accepted", *p);
+		assert_true(err[0] != '\0');
+		assert_null(strstr(err, PROVIDER_KEY));
+	}
+	assert_non_null(strstr((start(u, 1, "POST", "/v1/files", "{}"), err),
+	    "path not allowed"));
+
+	/* Provider without an adapter yet. */
+	ch.provider = AG_PROV_ANTHROPIC;
+	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
+	assert_non_null(strstr(err, "anthropic"));
+	assert_non_null(strstr(err, "no adapter"));
+	ch.provider = AG_PROV_COUNT + 3;
+	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
+	ch.provider = AG_PROV_OPENAI;
+
+	/* Methods. */
+	assert_int_equal(start(u, 3, "DELETE", "/v1/models", NULL), -1);
+	assert_int_equal(start(u, 3, "post", "/v1/models", NULL), -1);
+	assert_int_equal(start(u, 3, "GET", "/v1/models", "{}"), -1);
+
+	/* Bad credential, bad content type. */
+	ch.key[0] = '\0';
+	assert_int_equal(start(u, 4, "POST", "/v1/chat/completions", "{}"), -1);
+	snprintf(ch.key, sizeof(ch.key), "%s", PROVIDER_KEY);
+	err[0] = '\0';
+	assert_int_equal(ag_up_start(u, 5, &ch, "POST", "/v1/embeddings",
+	    "application/json\r\nAuthorization: x", "{}", 2, err, sizeof(err)),
+	    -1);
+
+	/* Too large a body (no copy is attempted). */
+	assert_int_equal(ag_up_start(u, 6, &ch, "POST", "/v1/embeddings",
+	    NULL, "", (size_t)AG_UP_BODY_MAX + 1, err, sizeof(err)), -1);
+
+	/* Nothing was started: no event ever comes. */
+	expect_quiet(u, 200);
+	ag_up_free(u);
+}
+
+/* Every allowed OpenAI path is accepted; a port nobody listens on gives
+ * END ok=0 with curl's reason, and nothing before it. */
+static void
+test_refused_connect(void **state)
+{
+	static const char *const paths[] = {
+		"/v1/chat/completions", "/v1/completions", "/v1/embeddings",
+		"/v1/models", "/v1/responses", "/v1/moderations", NULL
+	};
+	struct ag_upstream *u;
+	uint64_t k = 100;
+
+	(void)state;
+	if (!SWB_TEST_BUILD)
+		skip();
+	u = up_new("api.openai.com:443:127.0.0.1:1", "");
+	for (const char *const *p = paths; *p != NULL; p++, k++) {
+		struct resp r = { 0 };
+		int get = strcmp(*p, "/v1/models") == 0;
+
+		if (start(u, k, get ? "GET" : "POST", *p, get ? NULL : "{}") != 0)
+			fail_msg("%s refused: %s", *p, err);
+		/* The same key again while in flight is refused. */
+		assert_int_equal(start(u, k, "GET", "/v1/models", NULL), -1);
+		assert_non_null(strstr(err, "in flight"));
+		collect(u, k, &r, 10000, 1);
+		assert_int_equal(r.heads, 0);
+		assert_int_equal(r.ndata, 0);
+		assert_int_equal(r.ok, 0);
+		assert_true(r.error[0] != '\0');
+		assert_null(strstr(r.error, PROVIDER_KEY));
+		resp_free(&r);
+	}
+	/* Its key is free again after END. */
+	assert_int_equal(start(u, 100, "GET", "/v1/models", NULL), 0);
+	{
+		struct resp r = { 0 };
+
+		collect(u, 100, &r, 10000, 1);
+		assert_int_equal(r.ok, 0);
+		resp_free(&r);
+	}
+	/* Credit for finished or unknown keys is harmless. */
+	ag_up_consumed(u, 100, 12345);
+	ag_up_consumed(u, 999999, 1);
+	ag_up_cancel(u, 999999);
+	expect_quiet(u, 100);
+	assert_true(nwakes > 0);
+	ag_up_free(u);
+}
+
+/* Cancel while the TLS handshake is pending: the socket is closed, and
+ * no event comes, even for a request whose END was already queued. */
+static void
+test_cancel(void **state)
+{
+	struct ag_upstream *u;
+	char ct[128], buf[512];
+	int lfd, port, cfd;
+	struct pollfd p;
+
+	(void)state;
+	if (!SWB_TEST_BUILD)
+		skip();
+	lfd = silent_listener(&port);
+	snprintf(ct, sizeof(ct), "api.openai.com:443:127.0.0.1:%d", port);
+	u = up_new(ct, "");
+
+	assert_int_equal(start(u, 7, "POST", "/v1/chat/completions",
+	    "{\"model\":\"gpt-4o-mini\"}"), 0);
+	cfd = accept_within(lfd, 5000);
+	assert_true(cfd >= 0);
+	/* The ClientHello arrives: the transfer is really in flight. */
+	p.fd = cfd;
+	p.events = POLLIN;
+	assert_int_equal(poll(&p, 1, 5000), 1);
+	assert_true(read(cfd, buf, sizeof(buf)) > 0);
+
+	ag_up_cancel(u, 7);
+	assert_true(closed_within(cfd, 3000));
+	close(cfd);
+	expect_quiet(u, 300);
+
+	/* Cancel right after start (likely still queued for the thread). */
+	assert_int_equal(start(u, 8, "GET", "/v1/models", NULL), 0);
+	ag_up_cancel(u, 8);
+	/* Any connection made for key 8 is closed too. */
+	while ((cfd = accept_within(lfd, 300)) >= 0) {
+		assert_true(closed_within(cfd, 3000));
+		close(cfd);
+	}
+	expect_quiet(u, 200);
+	/* Keys are reusable after a cancel. */
+	assert_int_equal(start(u, 7, "GET", "/v1/models", NULL), 0);
+	ag_up_cancel(u, 7);
+	ag_up_free(u);
+	close(lfd);
+
+	/* Cancel once the END is queued (the wake came) but not taken: the
+	 * queued END is withdrawn. */
+	u = up_new("api.openai.com:443:127.0.0.1:1", "");
+	pthread_mutex_lock(&wake_mu);
+	woken = 0;
+	pthread_mutex_unlock(&wake_mu);
+	assert_int_equal(start(u, 9, "GET", "/v1/models", NULL), 0);
+	{
+		int64_t dl = now_ms() + 10000;
+
+		pthread_mutex_lock(&wake_mu);
+		while (!woken && now_ms() < dl) {
+			pthread_mutex_unlock(&wake_mu);
+			usleep(5000);
+			pthread_mutex_lock(&wake_mu);
+		}
+		assert_true(woken);
+		pthread_mutex_unlock(&wake_mu);
+	}
+	ag_up_cancel(u, 9);
+	expect_quiet(u, 300);
+	ag_up_free(u);
+}
+
+/* ag_up_free with transfers in every state (queued, connecting, events
+ * waiting): LeakSanitizer checks that nothing is left. */
+static void
+test_free_in_flight(void **state)
+{
+	struct ag_upstream *u;
+	char ct[160];
+	int lfd, port, fds[4], n = 0;
+
+	(void)state;
+	if (!SWB_TEST_BUILD)
+		skip();
+	lfd = silent_listener(&port);
+	snprintf(ct, sizeof(ct), "api.openai.com:443:127.0.0.1:%d", port);
+	u = up_new(ct, "");
+	for (uint64_t k = 1; k <= 4; k++)
+		assert_int_equal(start(u, k, "POST", "/v1/embeddings",
+		    "{\"input\":\"x\"}"), 0);
+	/* One connection at least (with PIPEWAIT the others may wait to
+	 * share it). */
+	while (n < 4 && (fds[n] = accept_within(lfd, n == 0 ? 5000 : 300)) >= 0)
+		n++;
+	assert_true(n >= 1);
+	for (uint64_t k = 10; k <= 12; k++)
+		assert_int_equal(start(u, k, "GET", "/v1/models", NULL), 0);
+	ag_up_consumed(u, 1, 10);
+	ag_up_cancel(u, 2);
+	ag_up_free(u);
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+	close(lfd);
+
+	/* And with END events waiting in the queue. */
+	u = up_new("api.openai.com:443:127.0.0.1:1", "");
+	for (uint64_t k = 1; k <= 3; k++)
+		assert_int_equal(start(u, k, "GET", "/v1/models", NULL), 0);
+	usleep(300000);
+	ag_up_free(u);
+	ag_up_free(NULL);
+}
+
+/* ---- against the OpenAI mock */
+
+static void
+test_mock_models(void **state)
+{
+	static const char expect[] =
+	    "{\"object\":\"list\",\"data\":["
+	    "{\"id\":\"gpt-4o-mini\",\"object\":\"model\",\"created\":1721172741,"
+	    "\"owned_by\":\"openai\"},"
+	    "{\"id\":\"gpt-4o\",\"object\":\"model\",\"created\":1715367049,"
+	    "\"owned_by\":\"openai\"}]}";
+	struct ag_upstream *u;
+	struct resp r = { 0 };
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(start(u, 1, "GET", "/v1/models", NULL), 0);
+	collect(u, 1, &r, 10000, 1);
+	assert_int_equal(r.heads, 1);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ct, "application/json");
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.end_status, 200);
+	assert_non_null(r.body);
+	assert_string_equal((char *)r.body, expect);
+	resp_free(&r);
+
+	/* A wrong key: the provider's status and body, and ok == 1. */
+	snprintf(ch.key, sizeof(ch.key), "sk-wrong-key");
+	assert_int_equal(start(u, 2, "GET", "/v1/models", NULL), 0);
+	collect(u, 2, &r, 10000, 1);
+	assert_int_equal(r.status, 401);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.end_status, 401);
+	assert_non_null(strstr((char *)r.body, "invalid_api_key"));
+	resp_free(&r);
+	ag_up_free(u);
+}
+
+#define CHUNK_PFX "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\"," \
+	"\"created\":%s,\"model\":\"gpt-4o-mini\"," \
+	"\"system_fingerprint\":\"fp_mock0000\","
+
+/* A streamed chat completion, byte for byte, delivered as it comes. */
+static void
+test_mock_stream(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,"
+	    "\"stream_options\":{\"include_usage\":true},"
+	    "\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi [mock chunks=3 delay=150]\"}]}";
+	struct ag_upstream *u;
+	struct resp r = { 0 };
+	char id[64], created[32], exp[4096], needle[96], *line;
+	const char *s;
+	size_t n = 0;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(start(u, 42, "POST", "/v1/chat/completions", body), 0);
+	collect(u, 42, &r, 15000, 1);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ct, "text/event-stream; charset=utf-8");
+	assert_int_equal(r.ok, 1);
+	assert_non_null(r.body);
+
+	/* id and created from the first event, then the exact text. */
+	assert_int_equal(sscanf((char *)r.body,
+	    "data: {\"id\":\"%63[^\"]\",\"object\":\"chat.completion.chunk\","
+	    "\"created\":%31[0-9],", id, created), 2);
+#define ADD(...) do {							\
+	n += (size_t)snprintf(exp + n, sizeof(exp) - n, __VA_ARGS__);	\
+	assert_true(n < sizeof(exp));					\
+} while (0)
+	ADD(CHUNK_PFX "\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+	    "\"assistant\",\"content\":\"\"},\"logprobs\":null,"
+	    "\"finish_reason\":null}],\"usage\":null}\n\n", id, created);
+	for (int i = 0; i < 3; i++)
+		ADD(CHUNK_PFX "\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+		    "\"tok%d \"},\"logprobs\":null,\"finish_reason\":null}],"
+		    "\"usage\":null}\n\n", id, created, i);
+	ADD(CHUNK_PFX "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,"
+	    "\"finish_reason\":\"stop\"}],\"usage\":null}\n\n", id, created);
+	/* "hi [mock chunks=3 delay=150]": 28 code points -> 7 tokens. */
+	ADD(CHUNK_PFX "\"choices\":[],\"usage\":{\"prompt_tokens\":7,"
+	    "\"completion_tokens\":3,\"total_tokens\":10,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":0},"
+	    "\"completion_tokens_details\":{\"reasoning_tokens\":0}}}\n\n",
+	    id, created);
+	ADD("data: [DONE]\n\n");
+#undef ADD
+	assert_string_equal((char *)r.body, exp);
+	/* Delivered as produced: several blocks, spread over the stream's
+	 * 3 x 150 ms rather than all at the end. */
+	assert_true(r.ndata >= 4);
+	assert_true(r.t_end - r.t_first >= 300);
+
+	/* What the provider saw: our auth, the body's type, HTTP/2, and no
+	 * header of the hub's. */
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
+	line = mock_log_find(needle, "\"path\":\"/v1/chat/completions\"", 2000);
+	assert_non_null(line);
+	assert_non_null(strstr(line,
+	    "\"authorization\":\"Bearer " PROVIDER_KEY "\""));
+	assert_non_null(strstr(line, "\"content-type\":\"application/json\""));
+	assert_non_null(strstr(line, "\"http\":\"2.0\""));
+	assert_null(strstr(line, "\"expect\""));
+	s = strstr(line, "\"method\":\"POST\"");
+	assert_non_null(s);
+	free(line);
+	resp_free(&r);
+	ag_up_free(u);
+}
+
+/* The provider breaks the stream: what came is delivered, then END
+ * ok=0. */
+static void
+test_mock_broken(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=6 delay=20 fail_after=2]\"}]}";
+	struct ag_upstream *u;
+	struct resp r = { 0 };
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(start(u, 5, "POST", "/v1/chat/completions", body), 0);
+	collect(u, 5, &r, 10000, 1);
+	assert_int_equal(r.heads, 1);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.ok, 0);
+	assert_true(r.error[0] != '\0');
+	assert_non_null(r.body);
+	assert_non_null(strstr((char *)r.body, "tok1 "));
+	assert_null(strstr((char *)r.body, "tok2 "));
+	resp_free(&r);
+	ag_up_free(u);
+}
+
+/* Cancel mid-stream: no more events, and the provider sees the client
+ * go away. */
+static void
+test_mock_cancel(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=200 delay=50]\"}]}";
+	static const char body2[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=20 delay=60]\"}]}";
+	struct ag_upstream *u;
+	struct ag_up_event ev;
+	char id[64], needle[96], *line;
+	int ndata = 0;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(start(u, 77, "POST", "/v1/chat/completions", body), 0);
+	while (ndata < 3) {
+		assert_true(next_ev(u, &ev, 10000));
+		assert_true(ev.key == 77);
+		assert_true(ev.type != AG_UP_END);
+		if (ev.type == AG_UP_DATA) {
+			if (ndata == 0) {
+				char first[256];
+
+				snprintf(first, sizeof(first), "%.*s",
+				    (int)(ev.len < 255 ? ev.len : 255),
+				    (char *)ev.data);
+				assert_int_equal(sscanf(first,
+				    "data: {\"id\":\"%63[^\"]\"", id), 1);
+			}
+			ndata++;
+		}
+		ag_up_event_free(&ev);
+	}
+	ag_up_cancel(u, 77);
+	expect_quiet(u, 300);
+	snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
+	line = mock_log_find("\"event\":\"client_closed\"", needle, 3000);
+	assert_non_null(line);
+	free(line);
+
+	/* Two streams sharing one HTTP/2 connection: cancelling one resets
+	 * it at the provider; the other runs on to its end. */
+	assert_int_equal(start(u, 80, "POST", "/v1/chat/completions", body), 0);
+	assert_int_equal(start(u, 81, "POST", "/v1/chat/completions", body2), 0);
+	{
+		struct resp r80 = { 0 }, r81 = { 0 };
+
+		while (r80.ndata < 3) {
+			assert_true(next_ev(u, &ev, 10000));
+			if (ev.key == 80)
+				resp_add(&r80, &ev, 80);
+			else
+				resp_add(&r81, &ev, 81);
+			ag_up_event_free(&ev);
+		}
+		assert_false(r80.end);
+		assert_int_equal(sscanf((char *)r80.body,
+		    "data: {\"id\":\"%63[^\"]\"", id), 1);
+		ag_up_cancel(u, 80);
+		collect(u, 81, &r81, 15000, 1);
+		assert_int_equal(r81.ok, 1);
+		assert_non_null(strstr((char *)r81.body, "\"content\":\"tok19 \""));
+		assert_non_null(strstr((char *)r81.body, "data: [DONE]"));
+		snprintf(needle, sizeof(needle), "\"id\":\"%s\"", id);
+		line = mock_log_find("\"event\":\"client_closed\"", needle,
+		    3000);
+		assert_non_null(line);
+		/* Reset well before its 200 chunks were out. */
+		assert_null(strstr(line, "\"after_chunks\":200"));
+		free(line);
+		resp_free(&r80);
+		resp_free(&r81);
+	}
+	expect_quiet(u, 200);
+
+	/* Free with a live stream in flight. */
+	assert_int_equal(start(u, 78, "POST", "/v1/chat/completions", body), 0);
+	assert_true(next_ev(u, &ev, 10000));
+	ag_up_event_free(&ev);
+	ag_up_free(u);
+}
+
+/* Count the content chunks of a streamed chat completion.  (A plain
+ * scan: ASan's strstr would measure the haystack on each call.) */
+static size_t
+count_toks(const struct resp *r)
+{
+	static const char tok[] = "\"content\":\"tok";
+	size_t n = 0;
+
+	for (size_t i = 0; i + sizeof(tok) - 1 <= r->len; i++)
+		if (r->body[i] == '"' &&
+		    memcmp(r->body + i, tok, sizeof(tok) - 1) == 0)
+			n++;
+	return n;
+}
+
+/* A fast, long stream whose data is not consumed stops at the per-request
+ * bound; consuming lets it run to the end, with nothing lost. */
+static void
+test_mock_backpressure(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=12000 delay=0]\"}]}";
+	struct ag_upstream *u;
+	struct ag_up_event ev;
+	struct resp r = { 0 };
+	size_t held = 0;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(start(u, 9, "POST", "/v1/chat/completions", body), 0);
+	/* Take events without crediting them until they stop coming. */
+	while (next_ev(u, &ev, 700)) {
+		resp_add(&r, &ev, 9);
+		if (ev.type == AG_UP_DATA)
+			held += ev.len;
+		ag_up_event_free(&ev);
+		assert_false(r.end);
+	}
+	assert_true(held >= AG_UP_REQ_QUEUE_MAX);
+	assert_true(held <= AG_UP_REQ_QUEUE_MAX + 64 * 1024);
+	/* A little credit (still above half) does not resume it. */
+	ag_up_consumed(u, 9, 1000);
+	expect_quiet(u, 300);
+	/* Credit below half does; then credit everything as it comes. */
+	ag_up_consumed(u, 9, held - 1000);
+	collect(u, 9, &r, 60000, 1);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.status, 200);
+	assert_true(r.len >= 12000 * 100);
+	assert_int_equal(count_toks(&r), 12000);
+	assert_non_null(strstr((char *)r.body, "\"content\":\"tok11999 \""));
+	assert_true(r.len >= 14);
+	assert_memory_equal(r.body + r.len - 14, "data: [DONE]\n\n", 14);
+	resp_free(&r);
+	ag_up_free(u);
+}
+
+/*
+ * The total bound, with small test limits.  1) 64 KiB a request, 248 KiB
+ * in all: A, B and C are each held by their own queue; A credited in full
+ * while B and C still hold more than half the total stays paused, and
+ * starts again when B goes away (cancelled, never credited).
+ * 2) 64 KiB a request, 96 KiB in all: two streams stop at the total;
+ * credited, both run to their end with nothing lost.
+ */
+static void
+test_mock_total(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"stream\":true,\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=3000 delay=0]\"}]}";
+	const size_t req = 64 * 1024, blk = 16 * 1024;
+	struct ag_upstream *u;
+	struct ag_up_event ev;
+	struct resp ra = { 0 }, rb[2] = { { 0 }, { 0 } };
+	size_t held[3] = { 0, 0, 0 };
+
+	(void)state;
+#if !SWB_TEST_BUILD
+	(void)body, (void)req, (void)blk, (void)u, (void)ev, (void)ra;
+	(void)rb, (void)held;
+	skip();
+#else
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	ag_up_test_limits(u, req, 248 * 1024);
+	assert_int_equal(start(u, 1, "POST", "/v1/chat/completions", body), 0);
+	while (next_ev(u, &ev, 700)) {
+		resp_add(&ra, &ev, 1);
+		held[0] += ev.len;
+		ag_up_event_free(&ev);
+	}
+	assert_false(ra.end);
+	assert_true(held[0] >= req && held[0] <= req + blk);
+
+	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", body), 0);
+	assert_int_equal(start(u, 3, "POST", "/v1/chat/completions", body), 0);
+	while (next_ev(u, &ev, 700)) {
+		assert_true(ev.key == 2 || ev.key == 3);
+		assert_true(ev.type != AG_UP_END);
+		held[ev.key - 1] += ev.len;
+		ag_up_event_free(&ev);
+	}
+	for (int i = 1; i < 3; i++)
+		assert_true(held[i] >= req && held[i] <= req + blk);
+
+	/* A's credit alone does not beat the total... */
+	ag_up_consumed(u, 1, held[0]);
+	expect_quiet(u, 300);
+	/* ...B going away (C then holds under half) does. */
+	ag_up_cancel(u, 2);
+	assert_true(next_ev(u, &ev, 5000));
+	resp_add(&ra, &ev, 1);
+	ag_up_consumed(u, 1, ev.len);
+	ag_up_event_free(&ev);
+	ag_up_cancel(u, 3);
+	collect(u, 1, &ra, 30000, 1);
+	assert_int_equal(ra.ok, 1);
+	assert_int_equal(count_toks(&ra), 3000);
+	assert_memory_equal(ra.body + ra.len - 14, "data: [DONE]\n\n", 14);
+	resp_free(&ra);
+
+	ag_up_test_limits(u, req, 96 * 1024);
+	held[0] = held[1] = 0;
+	assert_int_equal(start(u, 4, "POST", "/v1/chat/completions", body), 0);
+	assert_int_equal(start(u, 5, "POST", "/v1/chat/completions", body), 0);
+	while (next_ev(u, &ev, 700)) {
+		assert_true(ev.key == 4 || ev.key == 5);
+		resp_add(&rb[ev.key - 4], &ev, ev.key);
+		held[ev.key - 4] += ev.len;
+		ag_up_event_free(&ev);
+	}
+	assert_false(rb[0].end || rb[1].end);
+	assert_true(held[0] <= req + blk && held[1] <= req + blk);
+	assert_true(held[0] + held[1] >= 96 * 1024);
+	assert_true(held[0] + held[1] <= 96 * 1024 + 2 * blk);
+	ag_up_consumed(u, 4, held[0]);
+	ag_up_consumed(u, 5, held[1]);
+	while (!rb[0].end || !rb[1].end) {
+		assert_true(next_ev(u, &ev, 30000));
+		assert_true(ev.key == 4 || ev.key == 5);
+		resp_add(&rb[ev.key - 4], &ev, ev.key);
+		if (ev.type == AG_UP_DATA)
+			ag_up_consumed(u, ev.key, ev.len);
+		ag_up_event_free(&ev);
+	}
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(rb[i].ok, 1);
+		assert_int_equal(count_toks(&rb[i]), 3000);
+		resp_free(&rb[i]);
+	}
+	ag_up_free(u);
+#endif
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_patterns, each_setup),
+		cmocka_unit_test_setup(test_auth_header, each_setup),
+		cmocka_unit_test_setup(test_refusals, each_setup),
+		cmocka_unit_test_setup(test_refused_connect, each_setup),
+		cmocka_unit_test_setup(test_cancel, each_setup),
+		cmocka_unit_test_setup(test_free_in_flight, each_setup),
+		cmocka_unit_test_setup(test_mock_models, each_setup),
+		cmocka_unit_test_setup(test_mock_stream, each_setup),
+		cmocka_unit_test_setup(test_mock_broken, each_setup),
+		cmocka_unit_test_setup(test_mock_cancel, each_setup),
+		cmocka_unit_test_setup(test_mock_backpressure, each_setup),
+		cmocka_unit_test_setup(test_mock_total, each_setup),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -30,9 +30,11 @@
  * yet reported by ag_up_consumed(), per request and over all requests.
  * A transfer over either bound is paused; it resumes when its own count
  * is under half of AG_UP_REQ_QUEUE_MAX and the total under half of
- * AG_UP_TOTAL_QUEUE_MAX.  (Each bound may be overshot by one block.) */
+ * AG_UP_TOTAL_QUEUE_MAX.  (Each bound may be overshot by one block.)
+ * The total stays under the tunnel's out-queue cap (8 MiB a link), so
+ * DATA credited only once written can never overflow it. */
 #define AG_UP_REQ_QUEUE_MAX	(1u << 20)
-#define AG_UP_TOTAL_QUEUE_MAX	(32u << 20)
+#define AG_UP_TOTAL_QUEUE_MAX	(6u << 20)
 #define AG_UP_BODY_MAX		(32u << 20)	/* request bodies */
 #define AG_UP_INFLIGHT_MAX	4096		/* requests at once */
 #define AG_UP_CONNECT_TIMEOUT_MS 15000

@@ -5,6 +5,7 @@
 #   make deps       install missing Debian packages (idempotent)
 #   make run        quick start: deps, build, hubd -c etc/hubd.ini in the foreground
 #   make fuzz       bounded libFuzzer runs of the decoders (clang)
+#   make bench      hub vs the provider mock and nginx, table in bench/README.md
 #   make lint       cppcheck + clang-tidy
 
 PKGS     := openssl libsodium libwebsockets msgpack hiredis libpq sqlite3 libcurl inih jansson
@@ -40,7 +41,7 @@ LIBAGENT := $(BUILD)/libagent.a
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all asan test unit integration deps run fuzz lint clean test-build
+.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench
 all: $(BUILD)/hubd $(BUILD)/agentd $(BUILD)/hubctl
 
 $(BUILD)/obj/%.o: %.c
@@ -96,6 +97,9 @@ run: deps all
 
 fuzz:
 	@tests/fuzz/run.sh
+
+bench: deps
+	bench/run.sh
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \

@@ -4,6 +4,9 @@
 #include "agent/ag_tunnel.h"
 
 #include <stdio.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <libwebsockets.h>
@@ -782,6 +785,11 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		}
 		l->last_rx = l->last_ping = clock_mono_ms();
+		{
+			int one = 1;
+			(void)setsockopt(lws_get_socket_fd(wsi), IPPROTO_TCP,
+			    TCP_NODELAY, &one, sizeof(one));
+		}
 		log_info("agent %llu: connected to %s:%d, authenticating",
 		    (unsigned long long)l->agent_id, l->t->cf->hub_host,
 		    l->t->cf->hub_port);

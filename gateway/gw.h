@@ -49,6 +49,7 @@ struct gw_req {
 	int status;
 	char ctype[128];
 	int head_queued, head_sent, final_queued;
+	int chunked;			/* HTTP/1.1 stream: chunk framing */
 	int sse_mode;
 	struct sse sse;
 	struct usage usage;

@@ -176,31 +176,75 @@ gw_reply_error(struct gw_req *r, unsigned status, const char *type,
 	gw_reply_end(r);
 }
 
+/*
+ * The head.  A complete short answer gets a content-length.  A stream on
+ * HTTP/1.1 is sent chunked (framed here), so the connection stays open
+ * for the next request; lws's own helper would close it instead.
+ */
 static int
 write_head(struct gw_req *r)
 {
 	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
 	    *end = buf + sizeof(buf);
-	lws_filepos_t clen = LWS_ILLEGAL_HTTP_CONTENT_LEN;
-	static const char nocache[] = "no-cache", noacc[] = "no";
+	static const char nocache[] = "no-cache", noacc[] = "no",
+	    chunked[] = "chunked";
+	int h1 = lws_get_network_wsi(r->wsi) == r->wsi;
 
-	/* A complete short answer gets a length; streams do not have one. */
-	if (r->final_queued && (r->out_head == NULL || r->out_head->next == NULL))
-		clen = r->out_head ? r->out_head->len : 0;
-	if (lws_add_http_common_headers(r->wsi, (unsigned)r->status, r->ctype,
-	    clen, &p, end) ||
-	    lws_add_http_header_by_name(r->wsi, (const unsigned char *)"cache-control:",
+	r->chunked = 0;
+	if (r->final_queued && (r->out_head == NULL || r->out_head->next == NULL)) {
+		lws_filepos_t clen = r->out_head ? r->out_head->len : 0;
+		if (lws_add_http_common_headers(r->wsi, (unsigned)r->status,
+		    r->ctype, clen, &p, end))
+			return -1;
+	} else {
+		if (lws_add_http_header_status(r->wsi, (unsigned)r->status, &p, end) ||
+		    lws_add_http_header_by_token(r->wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+		    (const unsigned char *)r->ctype, (int)strlen(r->ctype), &p, end) ||
+		    lws_add_http_header_by_name(r->wsi,
+		    (const unsigned char *)"x-accel-buffering:",
+		    (const unsigned char *)noacc, sizeof(noacc) - 1, &p, end))
+			return -1;
+		if (h1) {
+			if (lws_add_http_header_by_token(r->wsi,
+			    WSI_TOKEN_HTTP_TRANSFER_ENCODING,
+			    (const unsigned char *)chunked, sizeof(chunked) - 1, &p, end))
+				return -1;
+			r->chunked = 1;
+		}
+	}
+	if (lws_add_http_header_by_name(r->wsi, (const unsigned char *)"cache-control:",
 	    (const unsigned char *)nocache, sizeof(nocache) - 1, &p, end))
-		return -1;
-	if (clen == LWS_ILLEGAL_HTTP_CONTENT_LEN &&
-	    (lws_add_http_header_by_name(r->wsi,
-	    (const unsigned char *)"x-accel-buffering:", (const unsigned char *)noacc,
-	    sizeof(noacc) - 1, &p, end)))
 		return -1;
 	if (lws_finalize_write_http_header(r->wsi, start, &p, end))
 		return -1;
 	r->head_sent = 1;
 	return 0;
+}
+
+/* Write one piece (chunk-framed when the answer is chunked). */
+static int
+write_piece(struct gw_req *r, struct gw_out *o, int final)
+{
+	unsigned char *frame;
+	size_t n;
+	int rc;
+
+	if (!r->chunked)
+		return lws_write(r->wsi, o->buf + LWS_PRE, o->len, final ?
+		    LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)o->len ? -1 : 0;
+	frame = malloc(LWS_PRE + o->len + 32);
+	if (frame == NULL)
+		return -1;
+	n = (size_t)sprintf((char *)frame + LWS_PRE, "%zx\r\n", o->len);
+	memcpy(frame + LWS_PRE + n, o->buf + LWS_PRE, o->len);
+	n += o->len;
+	memcpy(frame + LWS_PRE + n, final ? "\r\n0\r\n\r\n" : "\r\n",
+	    final ? 7 : 2);
+	n += final ? 7 : 2;
+	rc = lws_write(r->wsi, frame + LWS_PRE, n, final ?
+	    LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)n ? -1 : 0;
+	free(frame);
+	return rc;
 }
 
 static int
@@ -221,8 +265,7 @@ on_writeable(struct gw_req *r)
 	o = r->out_head;
 	if (o != NULL) {
 		final = r->final_queued && o->next == NULL;
-		if (lws_write(r->wsi, o->buf + LWS_PRE, o->len,
-		    final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)o->len)
+		if (write_piece(r, o, final) != 0)
 			return -1;
 		r->out_head = o->next;
 		if (r->out_head == NULL)
@@ -237,8 +280,10 @@ on_writeable(struct gw_req *r)
 			return 0;
 		}
 	} else if (r->final_queued) {
-		unsigned char z[LWS_PRE + 1];
-		if (lws_write(r->wsi, z + LWS_PRE, 0, LWS_WRITE_HTTP_FINAL) < 0)
+		unsigned char z[LWS_PRE + 8];
+		memcpy(z + LWS_PRE, "0\r\n\r\n", 5);
+		if (lws_write(r->wsi, z + LWS_PRE, r->chunked ? 5 : 0,
+		    LWS_WRITE_HTTP_FINAL) < 0)
 			return -1;
 	} else
 		return 0;

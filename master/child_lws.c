@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include "lib/log.h"
 
@@ -38,10 +40,12 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct child_lws *cl = lws_context_user(lws_get_context(wsi));
+	int one;
 
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		/* Accept what is queued; the other workers race for it too. */
+		one = 1;
 		for (int i = 0; i < 64; i++) {
 			int fd = accept4(cl->listen_fd, NULL, NULL,
 			    SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -51,6 +55,9 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 					log_warn("accept: %s", strerror(errno));
 				break;
 			}
+			/* Small frames and SSE events go out at once, not after
+			 * Nagle waits for an ACK the peer delays. */
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (lws_adopt_socket_vhost(cl->vh, fd) == NULL) {
 				log_warn("cannot adopt a connection (fd %d)", fd);
 				close(fd);

@@ -36,6 +36,14 @@ grep -qi '^x-accel-buffering: no' <<<"$hdrs" || fail "no X-Accel-Buffering heade
 grep -qi '^cache-control: no-cache' <<<"$hdrs" || fail "no Cache-Control header"
 grep -qi '^content-type: text/event-stream' <<<"$hdrs" || fail "not an event stream"
 
+note "keep-alive: streams are chunked, the connection is reused"
+sb='{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]}'
+kv=$(curl -sv -N "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" -d "$sb" \
+    --next "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" -d "$sb" 2>&1)
+grep -q "Re-using existing connection" <<<"$kv" || fail "the connection was not reused after a stream"
+[ "$(grep -c 'data: \[DONE\]' <<<"$kv")" = 2 ] || fail "two streams on one connection did not both finish"
+grep -qi "^< transfer-encoding: chunked" <<<"$kv" || fail "stream not chunked"
+
 note "whole answer"
 [ "$(chat '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}')" = 200 ] || fail "status"
 [ "$(jq -r .choices[0].message.content "$SWB_TMP/out")" = "tok0 tok1 tok2 tok3 " ] || fail "content"

@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include "agent/ag_upstream.h"
 #include "lib/frame.h"
+#include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
 #include "lib/log.h"
@@ -49,14 +50,6 @@ struct ag_stream {
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
 
-struct ag_out {
-	struct ag_out *next;
-	uint64_t key;			/* resp_chunk: the upstream transfer */
-	size_t credit;			/* ... and its payload bytes */
-	size_t len;
-	unsigned char buf[];		/* LWS_PRE, then len bytes */
-};
-
 struct ag_link {
 	struct ag_tunnel *t;
 	uint64_t agent_id;
@@ -67,8 +60,9 @@ struct ag_link {
 	int64_t next_try;		/* monotonic ms */
 	int64_t last_rx, last_ping;	/* monotonic ms */
 	unsigned char exporter[TUNAUTH_EXPORTER_LEN];
-	struct ag_out *out_head, *out_tail;
-	size_t out_bytes;
+	/* Frames for the hub.  A resp_chunk's tag is its upstream transfer and
+	 * its credit the payload bytes, given back once written. */
+	struct outq out;
 	unsigned char *rx;
 	size_t rx_len;
 	char last_error[160];		/* logged once until it changes */
@@ -152,13 +146,7 @@ link_schedule(struct ag_link *l)
 static void
 link_reset(struct ag_link *l)
 {
-	while (l->out_head != NULL) {
-		struct ag_out *o = l->out_head;
-		l->out_head = o->next;
-		free(o);
-	}
-	l->out_tail = NULL;
-	l->out_bytes = 0;
+	outq_clear(&l->out);
 	free(l->rx);
 	l->rx = NULL;
 	l->rx_len = 0;
@@ -169,32 +157,16 @@ link_send(struct ag_link *l, struct frame_enc *e)
 {
 	const void *data;
 	size_t len;
-	struct ag_out *o;
 
 	if (frame_enc_finish(e, &data, &len) != 0 || l->wsi == NULL ||
-	    l->out_bytes + len > AG_OUT_MAX) {
+	    l->out.bytes + len > AG_OUT_MAX ||
+	    outq_push(&l->out, LWS_PRE, data, len, NULL, 0) == NULL) {
 		log_warn("agent %llu: cannot send a %s frame",
 		    (unsigned long long)l->agent_id, frame_type_name(e->type));
 		frame_enc_free(e);
 		return -1;
 	}
-	o = malloc(sizeof(*o) + LWS_PRE + len);
-	if (o == NULL) {
-		frame_enc_free(e);
-		return -1;
-	}
-	o->next = NULL;
-	o->key = 0;
-	o->credit = 0;
-	o->len = len;
-	memcpy(o->buf + LWS_PRE, data, len);
 	frame_enc_free(e);
-	if (l->out_tail != NULL)
-		l->out_tail->next = o;
-	else
-		l->out_head = o;
-	l->out_tail = o;
-	l->out_bytes += len;
 	lws_callback_on_writable(l->wsi);
 	return 0;
 }
@@ -495,8 +467,8 @@ drain_upstream(struct ag_tunnel *t)
 				if (link_send(s->l, &e) == 0) {
 					/* Credit goes back to the upstream engine once
 					 * these bytes are on the wire (back-pressure). */
-					s->l->out_tail->key = ev.key;
-					s->l->out_tail->credit = n;
+					s->l->out.tail->tag = ev.key;
+					s->l->out.tail->credit = n;
 				}
 			}
 			break;
@@ -525,7 +497,6 @@ static void
 test_misbehave(struct ag_link *l)
 {
 	static const unsigned char junk[] = { 0x94, 0x01, 0xc1, 0xff, 0x00 };
-	struct ag_out *o;
 	struct frame_enc e;
 	unsigned char zero[64] = { 0 };
 
@@ -540,21 +511,8 @@ test_misbehave(struct ag_link *l)
 		break;
 	case AG_TEST_JUNK:
 		l->misbehaved = 1;
-		o = malloc(sizeof(*o) + LWS_PRE + sizeof(junk));
-		if (o == NULL)
-			return;
-		o->next = NULL;
-		o->key = 0;
-		o->credit = 0;
-		o->len = sizeof(junk);
-		memcpy(o->buf + LWS_PRE, junk, sizeof(junk));
-		if (l->out_tail != NULL)
-			l->out_tail->next = o;
-		else
-			l->out_head = o;
-		l->out_tail = o;
-		l->out_bytes += o->len;
-		lws_callback_on_writable(l->wsi);
+		if (outq_push(&l->out, LWS_PRE, junk, sizeof(junk), NULL, 0) != NULL)
+			lws_callback_on_writable(l->wsi);
 		break;
 	case AG_TEST_ORDER:
 		l->misbehaved = 1;
@@ -757,7 +715,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
-	struct ag_out *o;
+	struct outq_item *o;
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct ag_tunnel *t = lws_context_user(lws_get_context(wsi));
@@ -799,25 +757,20 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		return l->kicked ? -1 : 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		o = l->out_head;
+		o = l->out.head;
 		if (o == NULL)
 			return 0;
-		if (lws_write(wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY) <
-		    (int)o->len)
+		if (lws_write(wsi, o->data, o->len, LWS_WRITE_BINARY) < (int)o->len)
 			return -1;
-		l->out_head = o->next;
-		if (l->out_head == NULL)
-			l->out_tail = NULL;
-		l->out_bytes -= o->len;
-		if (o->key != 0) {
-			struct ag_stream *st = stream_by_key(l->t, o->key);
+		if (o->tag != 0) {
+			struct ag_stream *st = stream_by_key(l->t, o->tag);
 			if (st != NULL && st->paused)
 				st->owed += o->credit;
 			else
-				ag_up_consumed(l->t->up, o->key, o->credit);
+				ag_up_consumed(l->t->up, o->tag, o->credit);
 		}
-		free(o);
-		if (l->out_head != NULL)
+		outq_pop(&l->out);
+		if (l->out.head != NULL)
 			lws_callback_on_writable(wsi);
 		return 0;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:

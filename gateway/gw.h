@@ -6,6 +6,7 @@
 #ifndef SWB_GW_H
 #define SWB_GW_H
 
+#include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
 #include "master/child_lws.h"
@@ -19,12 +20,6 @@ enum gw_state {
 	GW_MOD,			/* waiting for the moderation verdict */
 	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
 	GW_DONE,		/* response complete or being flushed */
-};
-
-struct gw_out {
-	struct gw_out *next;
-	size_t len;
-	unsigned char buf[];	/* LWS_PRE, then len bytes */
 };
 
 /* One HTTP request in flight; lws per-session data of the connection. */
@@ -55,8 +50,7 @@ struct gw_req {
 	struct usage usage;
 	unsigned char *sniff;		/* non-SSE answer, kept for its usage */
 	size_t sniff_len;
-	struct gw_out *out_head, *out_tail;
-	size_t out_bytes;
+	struct outq out;		/* response pieces waiting for the socket */
 	int paused;			/* told the agent to hold this stream */
 	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;

@@ -77,11 +77,7 @@ req_reset(struct gw_req *r)
 			r->next->prev = r->prev;
 		nlive--;
 	}
-	while (r->out_head != NULL) {
-		struct gw_out *o = r->out_head;
-		r->out_head = o->next;
-		free(o);
-	}
+	outq_clear(&r->out);
 	free(r->body);
 	free(r->fwd);
 	free(r->sniff);
@@ -93,22 +89,11 @@ req_reset(struct gw_req *r)
 /* ---- the response queue ---------------------------------------------- */
 
 static void
-queue(struct gw_req *r, const void *p, size_t len)
+queue(struct gw_req *r, const void *a, size_t alen, const void *b, size_t blen)
 {
-	struct gw_out *o = malloc(sizeof(*o) + LWS_PRE + len);
-
-	if (o == NULL)
+	if (outq_push(&r->out, LWS_PRE, a, alen, b, blen) == NULL)
 		return;
-	o->next = NULL;
-	o->len = len;
-	memcpy(o->buf + LWS_PRE, p, len);
-	if (r->out_tail != NULL)
-		r->out_tail->next = o;
-	else
-		r->out_head = o;
-	r->out_tail = o;
-	r->out_bytes += len;
-	if (r->out_bytes > GW_OUT_HIGH)
+	if (r->out.bytes > GW_OUT_HIGH)
 		gw_relay_flow(r, 1);
 	lws_callback_on_writable(r->wsi);
 }
@@ -128,21 +113,15 @@ void
 gw_reply_data(struct gw_req *r, const void *p, size_t len)
 {
 	if (len > 0)
-		queue(r, p, len);
+		queue(r, p, len, NULL, 0);
 }
 
 void
 gw_reply_data2(struct gw_req *r, const void *a, size_t alen, const void *b,
     size_t blen)
 {
-	unsigned char *buf = malloc(alen + blen);
-
-	if (buf == NULL)
-		return;
-	memcpy(buf, a, alen);
-	memcpy(buf + alen, b, blen);
-	gw_reply_data(r, buf, alen + blen);
-	free(buf);
+	if (alen + blen > 0)
+		queue(r, a, alen, b, blen);
 }
 
 void
@@ -191,8 +170,8 @@ write_head(struct gw_req *r)
 	int h1 = lws_get_network_wsi(r->wsi) == r->wsi;
 
 	r->chunked = 0;
-	if (r->final_queued && (r->out_head == NULL || r->out_head->next == NULL)) {
-		lws_filepos_t clen = r->out_head ? r->out_head->len : 0;
+	if (r->final_queued && (r->out.head == NULL || r->out.head->next == NULL)) {
+		lws_filepos_t clen = r->out.head ? r->out.head->len : 0;
 		if (lws_add_http_common_headers(r->wsi, (unsigned)r->status,
 		    r->ctype, clen, &p, end))
 			return -1;
@@ -223,20 +202,20 @@ write_head(struct gw_req *r)
 
 /* Write one piece (chunk-framed when the answer is chunked). */
 static int
-write_piece(struct gw_req *r, struct gw_out *o, int final)
+write_piece(struct gw_req *r, struct outq_item *o, int final)
 {
 	unsigned char *frame;
 	size_t n;
 	int rc;
 
 	if (!r->chunked)
-		return lws_write(r->wsi, o->buf + LWS_PRE, o->len, final ?
+		return lws_write(r->wsi, o->data, o->len, final ?
 		    LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) < (int)o->len ? -1 : 0;
 	frame = malloc(LWS_PRE + o->len + 32);
 	if (frame == NULL)
 		return -1;
 	n = (size_t)sprintf((char *)frame + LWS_PRE, "%zx\r\n", o->len);
-	memcpy(frame + LWS_PRE + n, o->buf + LWS_PRE, o->len);
+	memcpy(frame + LWS_PRE + n, o->data, o->len);
 	n += o->len;
 	memcpy(frame + LWS_PRE + n, final ? "\r\n0\r\n\r\n" : "\r\n",
 	    final ? 7 : 2);
@@ -250,7 +229,7 @@ write_piece(struct gw_req *r, struct gw_out *o, int final)
 static int
 on_writeable(struct gw_req *r)
 {
-	struct gw_out *o;
+	struct outq_item *o;
 	int final;
 
 	if (!r->head_queued)
@@ -258,24 +237,20 @@ on_writeable(struct gw_req *r)
 	if (!r->head_sent) {
 		if (write_head(r) != 0)
 			return -1;
-		if (r->out_head != NULL || r->final_queued)
+		if (r->out.head != NULL || r->final_queued)
 			lws_callback_on_writable(r->wsi);
 		return 0;
 	}
-	o = r->out_head;
+	o = r->out.head;
 	if (o != NULL) {
 		final = r->final_queued && o->next == NULL;
 		if (write_piece(r, o, final) != 0)
 			return -1;
-		r->out_head = o->next;
-		if (r->out_head == NULL)
-			r->out_tail = NULL;
-		r->out_bytes -= o->len;
-		free(o);
-		if (r->paused && r->out_bytes < GW_OUT_LOW)
+		outq_pop(&r->out);
+		if (r->paused && r->out.bytes < GW_OUT_LOW)
 			gw_relay_flow(r, 0);
 		if (!final) {
-			if (r->out_head != NULL || r->final_queued)
+			if (r->out.head != NULL || r->final_queued)
 				lws_callback_on_writable(r->wsi);
 			return 0;
 		}

@@ -73,7 +73,7 @@ gw_relay_flow(struct gw_req *r, int paused)
 	r->paused = paused;
 	log_rinfo(r->reqid, paused ? "the user reads slowly (%zu bytes queued): "
 	    "pausing the stream" : "the user caught up (%zu bytes queued): "
-	    "resuming the stream", r->out_bytes);
+	    "resuming the stream", r->out.bytes);
 	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
 }
 

@@ -2,6 +2,7 @@
  * lib/tunauth: handshake signing/verification, TLS exporter, SPKI pins.
  */
 #include "lib/tunauth.h"
+#include "lib/csv.h"
 
 #include <string.h>
 #include <openssl/evp.h>
@@ -94,26 +95,8 @@ int
 tunauth_pin_match(X509 *cert, const char *pins)
 {
 	char pin[80];
-	size_t plen;
-	const char *p = pins;
 
 	if (cert == NULL || pins == NULL || tunauth_spki_pin(cert, pin, sizeof(pin)) != 0)
 		return 0;
-	plen = strlen(pin);
-	while (*p != '\0') {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		while (n > 0 && (*p == ' ' || *p == '\t')) {
-			p++;
-			n--;
-		}
-		while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
-			n--;
-		if (n == plen && memcmp(p, pin, n) == 0)
-			return 1;
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	return 0;
+	return csv_has(pins, pin);
 }

@@ -6,6 +6,7 @@
  * their timeout, and reading the answer ({results:[{flagged, categories}]}).
  */
 #include "moderation/mod.h"
+#include "lib/csv.h"
 
 #include <jansson.h>
 #include <stdarg.h>
@@ -87,29 +88,12 @@ mod_request_body(const char *payload, size_t len, const char *model,
 }
 
 /* Is NAME one of the comma-separated names in LIST? */
-static int
-list_has(const char *list, const char *name)
-{
-	size_t n = strlen(name);
-
-	for (const char *p = list; *p != '\0'; ) {
-		const char *comma = strchr(p, ',');
-		size_t l = comma != NULL ? (size_t)(comma - p) : strlen(p);
-		if (l == n && strncmp(p, name, n) == 0)
-			return 1;
-		if (comma == NULL)
-			break;
-		p = comma + 1;
-	}
-	return 0;
-}
-
 static void
 list_add(char *list, size_t size, const char *name)
 {
 	size_t used = strlen(list), need = strlen(name) + (used > 0);
 
-	if (list_has(list, name) || used + need >= size)
+	if (csv_has(list, name) || used + need >= size)
 		return;		/* already there, or no room: keep it short */
 	snprintf(list + used, size - used, "%s%s", used > 0 ? "," : "", name);
 }

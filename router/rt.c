@@ -3,6 +3,7 @@
  * are ordered; the first entry is used until tokens carry a policy.
  */
 #include "router/rt.h"
+#include "lib/csv.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,21 +12,9 @@
 int
 rt_model_in(const char *csv, const char *model, int empty_is_all)
 {
-	size_t ml = strlen(model);
-	const char *p = csv;
-
 	if (csv[0] == '\0')
 		return empty_is_all;
-	while (*p != '\0') {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		if (n == ml && strncmp(p, model, n) == 0)
-			return 1;
-		if (end == NULL)
-			break;
-		p = end + 1;
-	}
-	return 0;
+	return csv_has(csv, model);
 }
 
 struct scored {

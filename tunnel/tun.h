@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include "lib/frame.h"
+#include "lib/outq.h"
 #include "lib/tunauth.h"
 #include "master/child_lws.h"
 
@@ -20,12 +21,6 @@ enum tun_state {
 	TC_LOOKUP,		/* AUTH received, asking billing for the key */
 	TC_ONLINE,		/* welcomed */
 	TC_CLOSING,		/* close_reason set, closing on next writable */
-};
-
-struct tun_out {
-	struct tun_out *next;
-	size_t len;
-	unsigned char buf[];	/* LWS_PRE headroom, then len bytes */
 };
 
 struct tun_conn {
@@ -42,8 +37,7 @@ struct tun_conn {
 	char name[64];
 	char grade;
 	int64_t opened_ms, last_rx_ms, last_ping_ms;	/* monotonic */
-	struct tun_out *out_head, *out_tail;
-	size_t out_bytes;
+	struct outq out;		/* frames waiting for the socket */
 	unsigned char *rx;		/* reassembly of a fragmented message */
 	size_t rx_len;
 	char close_reason[120];

@@ -68,7 +68,6 @@ tun_send(struct tun_conn *c, struct frame_enc *e)
 {
 	const void *data;
 	size_t len;
-	struct tun_out *o;
 
 	if (frame_enc_finish(e, &data, &len) != 0) {
 		log_error("cannot encode a %s frame: %s",
@@ -80,27 +79,17 @@ tun_send(struct tun_conn *c, struct frame_enc *e)
 		frame_enc_free(e);
 		return -1;
 	}
-	if (c->out_bytes + len > TUN_OUT_MAX_BYTES) {
+	if (c->out.bytes + len > TUN_OUT_MAX_BYTES) {
 		frame_enc_free(e);
-		tun_close(c, "agent does not read: %zu bytes queued", c->out_bytes);
+		tun_close(c, "agent does not read: %zu bytes queued", c->out.bytes);
 		return -1;
 	}
-	o = malloc(sizeof(*o) + LWS_PRE + len);
-	if (o == NULL) {
+	if (outq_push(&c->out, LWS_PRE, data, len, NULL, 0) == NULL) {
 		frame_enc_free(e);
 		tun_close(c, "out of memory");
 		return -1;
 	}
-	o->next = NULL;
-	o->len = len;
-	memcpy(o->buf + LWS_PRE, data, len);
 	frame_enc_free(e);
-	if (c->out_tail != NULL)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
-	c->out_bytes += len;
 	lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -467,9 +456,8 @@ on_receive(struct tun_conn *c, const void *in, size_t len)
 static int
 on_writeable(struct tun_conn *c)
 {
-	struct tun_out *o;
+	struct outq_item *o = c->out.head;
 
-	o = c->out_head;
 	if (o == NULL && c->state == TC_CLOSING) {
 		/* Queued frames (a KICK, say) went out first. */
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
@@ -478,15 +466,10 @@ on_writeable(struct tun_conn *c)
 	}
 	if (o == NULL)
 		return 0;
-	if (lws_write(c->wsi, o->buf + LWS_PRE, o->len, LWS_WRITE_BINARY) <
-	    (int)o->len)
+	if (lws_write(c->wsi, o->data, o->len, LWS_WRITE_BINARY) < (int)o->len)
 		return -1;
-	c->out_head = o->next;
-	if (c->out_head == NULL)
-		c->out_tail = NULL;
-	c->out_bytes -= o->len;
-	free(o);
-	if (c->out_head != NULL || c->state == TC_CLOSING)
+	outq_pop(&c->out);
+	if (c->out.head != NULL || c->state == TC_CLOSING)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -523,11 +506,7 @@ conn_free(struct tun_conn *c)
 	tun_conn_gone(c);
 	tun_relay_agent_gone(c);
 	conn_offline(c);
-	while (c->out_head != NULL) {
-		struct tun_out *o = c->out_head;
-		c->out_head = o->next;
-		free(o);
-	}
+	outq_clear(&c->out);
 	free(c->rx);
 	if (c->prev != NULL)
 		c->prev->next = c->next;

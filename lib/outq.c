@@ -1,0 +1,54 @@
+/*
+ * lib/outq: FIFO of owned byte blocks with write headroom.
+ */
+#include "lib/outq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct outq_item *
+outq_push(struct outq *q, size_t headroom, const void *a, size_t alen,
+    const void *b, size_t blen)
+{
+	struct outq_item *o = malloc(sizeof(*o) + headroom + alen + blen);
+
+	if (o == NULL)
+		return NULL;
+	o->next = NULL;
+	o->tag = 0;
+	o->credit = 0;
+	o->len = alen + blen;
+	o->data = o->buf + headroom;
+	if (alen > 0)
+		memcpy(o->data, a, alen);
+	if (blen > 0)
+		memcpy(o->data + alen, b, blen);
+	if (q->tail != NULL)
+		q->tail->next = o;
+	else
+		q->head = o;
+	q->tail = o;
+	q->bytes += o->len;
+	return o;
+}
+
+void
+outq_pop(struct outq *q)
+{
+	struct outq_item *o = q->head;
+
+	if (o == NULL)
+		return;
+	q->head = o->next;
+	if (q->head == NULL)
+		q->tail = NULL;
+	q->bytes -= o->len;
+	free(o);
+}
+
+void
+outq_clear(struct outq *q)
+{
+	while (q->head != NULL)
+		outq_pop(q);
+}

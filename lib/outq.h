@@ -1,0 +1,34 @@
+/*
+ * lib/outq: the queue of byte blocks waiting for a socket to become
+ * writable — one per agent link (agentd), agent connection (tunnel) and
+ * user request (gateway).  Each block keeps `headroom` bytes in front of
+ * its data (libwebsockets' LWS_PRE) so it can be written in place.
+ */
+#ifndef SWB_OUTQ_H
+#define SWB_OUTQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct outq_item {
+	struct outq_item *next;
+	uint64_t tag;		/* the owner's: e.g. an upstream transfer key */
+	size_t credit;		/* the owner's: bytes to give back when written */
+	size_t len;
+	unsigned char *data;	/* len bytes, headroom before them */
+	unsigned char buf[];
+};
+
+struct outq {
+	struct outq_item *head, *tail;
+	size_t bytes;		/* sum of len over the queue */
+};
+
+/* Append a copy of a (and then b, which may be NULL/0).  NULL on ENOMEM. */
+struct outq_item *outq_push(struct outq *q, size_t headroom, const void *a,
+    size_t alen, const void *b, size_t blen);
+/* Remove and free the first block. */
+void outq_pop(struct outq *q);
+void outq_clear(struct outq *q);
+
+#endif

@@ -48,19 +48,23 @@ token_row(const struct store_token *t, void *arg)
 	if (t->quota_micros != STORE_QUOTA_UNLIMITED)
 		money_format(t->quota_micros, quota, sizeof(quota));
 	money_format(t->used_micros, used, sizeof(used));
-	json_array_append_new(arg, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, s:s%}",
+	json_array_append_new(arg, json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:b, "
+	    "s:s%, s:s, s:s, s:s, s:I, s:I}",
 	    "id", (json_int_t)t->id, "name", t->name, "quota", quota,
 	    "used", used, "models", t->models_csv[0] ? t->models_csv : "*",
 	    "expires_at", (json_int_t)t->expires_at, "enabled", t->enabled,
-	    "hash_prefix", t->hash_hex, (size_t)12));
+	    "hash_prefix", t->hash_hex, (size_t)12, "policy", t->policy,
+	    "min_grade", t->min_grade, "channels", t->channels,
+	    "rpm", (json_int_t)t->rpm, "tpm", (json_int_t)t->tpm));
 	return 0;
 }
 
 static void
 token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 {
-	const char *name = "token", *models = "";
-	int64_t quota = STORE_QUOTA_UNLIMITED, expires = 0;
+	const char *name = "token", *models = "", *policy = "best",
+	    *min_grade = "", *channels = "";
+	int64_t quota = STORE_QUOTA_UNLIMITED, expires = 0, rpm = 0, tpm = 0;
 	unsigned char rnd[32];
 	char secret[72], b64[64], hash[65];
 	uint64_t id;
@@ -76,6 +80,22 @@ token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 			name = v;
 		else if (strcmp(argv[i], "--models") == 0)
 			models = v;
+		else if (strcmp(argv[i], "--policy") == 0)
+			policy = v;
+		else if (strcmp(argv[i], "--min-grade") == 0)
+			min_grade = v;
+		else if (strcmp(argv[i], "--channels") == 0)
+			channels = v;
+		else if (strcmp(argv[i], "--rpm") == 0 || strcmp(argv[i], "--tpm") == 0) {
+			char *end;
+			long long n = strtoll(v, &end, 10);
+			if (*v == '\0' || *end != '\0' || n < 0) {
+				child_admin_error(env, rid, "token create: %s '%s' is not "
+				    "a count", argv[i], v);
+				return;
+			}
+			*(argv[i][2] == 'r' ? &rpm : &tpm) = n;
+		}
 		else if (strcmp(argv[i], "--quota") == 0) {
 			if (money_parse(v, &quota) != 0) {
 				child_admin_error(env, rid, "token create: --quota '%s' "
@@ -103,6 +123,12 @@ token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 	if (store_token_create(bill_store, name, hash, quota, models, expires,
 	    &id) != 0) {
 		child_admin_error(env, rid, "token create: %s", store_errmsg(bill_store));
+		return;
+	}
+	if (store_token_set_policy(bill_store, id, policy, min_grade, channels,
+	    rpm, tpm) != 0) {
+		child_admin_error(env, rid, "token create: %s", store_errmsg(bill_store));
+		(void)store_token_disable(bill_store, id);
 		return;
 	}
 	log_info("created token %llu '%s'", (unsigned long long)id, name);
@@ -150,7 +176,9 @@ bill_cmd_token(struct child_env *env, uint64_t rid, int argc, char **argv)
 		return;
 	}
 	child_admin_error(env, rid, "usage: token create [--name N] [--quota AMOUNT] "
-	    "[--models m1,m2] [--expires YYYY-MM-DD] | token list | token disable ID");
+	    "[--models m1,m2] [--expires YYYY-MM-DD] [--policy bound --channels "
+	    "ID[:CH],... | --policy graded --min-grade B | --policy best] "
+	    "[--rpm N] [--tpm N] | token list | token disable ID");
 }
 
 void
@@ -180,4 +208,9 @@ bill_token_get(const struct ipc_token_get *q, struct ipc_token_info *r)
 	r->used_micros = t.used_micros;
 	snprintf(r->name, sizeof(r->name), "%s", t.name);
 	snprintf(r->models, sizeof(r->models), "%s", t.models_csv);
+	snprintf(r->policy, sizeof(r->policy), "%s", t.policy);
+	r->min_grade = t.min_grade[0];
+	snprintf(r->channels, sizeof(r->channels), "%s", t.channels);
+	r->rpm = t.rpm;
+	r->tpm = t.tpm;
 }

@@ -112,11 +112,31 @@ static const struct schema_stmt m1_initial[] = {
 	{ SCHEMA_BOTH, "CREATE INDEX disputes_status ON disputes (status)" },
 };
 
+/*
+ * 2: a token's routing policy and rate limits.  policy: bound | graded |
+ * best; channels: for bound, a comma list of agent ids or agent:channel;
+ * min_grade: for graded, 'A'..'Z' or ''; rpm/tpm: 0 = no limit.
+ */
+static const struct schema_stmt m2_token_policy[] = {
+	{ SCHEMA_BOTH, "ALTER TABLE tokens ADD COLUMN policy TEXT NOT NULL "
+	    "DEFAULT 'best'" },
+	{ SCHEMA_BOTH, "ALTER TABLE tokens ADD COLUMN min_grade TEXT NOT NULL "
+	    "DEFAULT ''" },
+	{ SCHEMA_BOTH, "ALTER TABLE tokens ADD COLUMN channels TEXT NOT NULL "
+	    "DEFAULT ''" },
+	{ SCHEMA_BOTH, "ALTER TABLE tokens ADD COLUMN rpm BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (rpm >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE tokens ADD COLUMN tpm BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (tpm >= 0)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
 	{ 1, "initial: agents tokens prices ledger disputes",
 	    m1_initial, NSTMTS(m1_initial) },
+	{ 2, "tokens: routing policy and rate limits",
+	    m2_token_policy, NSTMTS(m2_token_policy) },
 };
 
 const size_t schema_nmigrations =

@@ -564,7 +564,7 @@ store_agent_set_enabled(struct store *st, uint64_t id, int enabled)
 /* ---- tokens ------------------------------------------------------------- */
 
 #define TOKEN_COLS	"id, name, hash, quota, used, models, expires_at, " \
-			"enabled, created_at"
+			"enabled, created_at, policy, min_grade, channels, rpm, tpm"
 
 static int
 hash_ok(const char *h)
@@ -619,10 +619,92 @@ token_conv(struct store *st, const struct db_row *r, void *out)
 	    col_text(st, r, 5, t->models_csv, sizeof(t->models_csv)) == -1 ||
 	    col_int(st, r, 6, &t->expires_at) == -1 ||
 	    col_int(st, r, 7, &en) == -1 ||
-	    col_int(st, r, 8, &t->created_at) == -1)
+	    col_int(st, r, 8, &t->created_at) == -1 ||
+	    col_text(st, r, 9, t->policy, sizeof(t->policy)) == -1 ||
+	    col_text(st, r, 10, t->min_grade, sizeof(t->min_grade)) == -1 ||
+	    col_text(st, r, 11, t->channels, sizeof(t->channels)) == -1 ||
+	    col_int(st, r, 12, &t->rpm) == -1 ||
+	    col_int(st, r, 13, &t->tpm) == -1)
 		return -1;
 	t->enabled = en != 0;
 	return 0;
+}
+
+/* "7", "7:main": an agent id, optionally with one of its channel names. */
+static int
+bound_ok(const char *csv)
+{
+	const char *p = csv;
+
+	if (csv[0] == '\0' || strlen(csv) > STORE_MODELS_MAX)
+		return 0;
+	while (*p != '\0') {
+		int digits = 0, name = 0;
+		while (*p >= '0' && *p <= '9') {
+			p++;
+			digits++;
+		}
+		if (digits == 0)
+			return 0;
+		if (*p == ':') {
+			p++;
+			while (*p != '\0' && *p != ',' && (isalnum((unsigned char)*p) ||
+			    *p == '_' || *p == '-')) {
+				p++;
+				name++;
+			}
+			if (name == 0)
+				return 0;
+		}
+		if (*p == ',')
+			p++;
+		else if (*p != '\0')
+			return 0;
+	}
+	return 1;
+}
+
+int
+store_token_set_policy(struct store *st, uint64_t id, const char *policy,
+    const char *min_grade, const char *channels, int64_t rpm, int64_t tpm)
+{
+	struct db_param p[6];
+	struct one_id got = { 0, 0 };
+
+	if (st == NULL || policy == NULL || min_grade == NULL || channels == NULL)
+		return -1;
+	if (!id_ok(id))
+		return 1;
+	if (strcmp(policy, "bound") == 0) {
+		if (!bound_ok(channels)) {
+			store_seterr(st, "a bound token needs channels: a comma list "
+			    "of AGENT_ID or AGENT_ID:CHANNEL");
+			return -1;
+		}
+	} else if (strcmp(policy, "graded") == 0) {
+		if (strlen(min_grade) != 1 || min_grade[0] < 'A' || min_grade[0] > 'Z') {
+			store_seterr(st, "a graded token needs a minimum grade A..Z");
+			return -1;
+		}
+	} else if (strcmp(policy, "best") != 0) {
+		store_seterr(st, "policy must be bound, graded or best");
+		return -1;
+	}
+	if (rpm < 0 || tpm < 0) {
+		store_seterr(st, "rpm and tpm must be >= 0 (0: no limit)");
+		return -1;
+	}
+	p[0] = ptext(policy);
+	p[1] = ptext(strcmp(policy, "graded") == 0 ? min_grade : "");
+	p[2] = ptext(strcmp(policy, "bound") == 0 ? channels : "");
+	p[3] = pint(rpm);
+	p[4] = pint(tpm);
+	p[5] = pint((int64_t)id);
+	if (q(st, "UPDATE tokens SET policy = $1, min_grade = $2, channels = $3, "
+	    "rpm = $4, tpm = $5 WHERE id = $6 RETURNING id", p, 6, row_id,
+	    &got) != DB_OK)
+		return -1;
+	return got.n > 0 ? 0 : 1;
 }
 
 int

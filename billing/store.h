@@ -90,6 +90,10 @@ struct store_token {
 	int64_t		expires_at;	/* unix seconds, 0 = never */
 	int		enabled;	/* 0 or 1 */
 	int64_t		created_at;	/* unix seconds */
+	char		policy[8];	/* "bound", "graded" or "best" */
+	char		min_grade[2];	/* graded: "A".."Z"; else "" */
+	char		channels[STORE_MODELS_MAX + 1]; /* bound: "7,9:main" */
+	int64_t		rpm, tpm;	/* per-token limits, 0 = none */
 };
 
 /*
@@ -98,6 +102,14 @@ struct store_token {
  * models_csv: "" or comma-separated model names (printable ASCII, no
  * spaces, none empty).  expires_at: 0 or a unix time.
  */
+/*
+ * Set a token's routing policy and limits (migration 2).  policy is
+ * "bound" (channels: comma list of AGENT_ID or AGENT_ID:CHANNEL, required),
+ * "graded" (min_grade 'A'..'Z', required) or "best".  0 ok, 1 no such
+ * token, -1 bad input or error.
+ */
+int	store_token_set_policy(struct store *, uint64_t id, const char *policy,
+	    const char *min_grade, const char *channels, int64_t rpm, int64_t tpm);
 int	store_token_create(struct store *, const char *name,
 	    const char *hash_hex, int64_t quota_micros, const char *models_csv,
 	    int64_t expires_at, uint64_t *out_id);

@@ -84,6 +84,11 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
 	int64_t used_micros;
 	char name[64];
 	char models[512];	/* comma separated; "" = any */
+	char policy[8];		/* "bound", "graded", "best" */
+	char min_grade;		/* graded: 'A'..'Z' */
+	char pad3[7];
+	char channels[512];	/* bound: "AGENT_ID[:CHANNEL],..." */
+	int64_t rpm, tpm;	/* per-token limits, 0 = none */
 };
 
 /*

@@ -33,6 +33,8 @@ usage(void)
 	    "  kick ID                close an agent's connection\n"
 	    "  send ID TEXT           echo TEXT through an agent's tunnel\n"
 	    "  token create [--name N] [--quota AMOUNT] [--models m1,m2] [--expires DATE]\n"
+	    "        [--policy bound --channels ID[:CH],... | --policy graded --min-grade B\n"
+	    "         | --policy best] [--rpm N] [--tpm N]\n"
 	    "                         print a new token's secret (shown once)\n"
 	    "  token list | token disable ID\n"
 	    "SOCKET defaults to $SWB_ADMIN or " DEFAULT_SOCK "\n");

@@ -126,7 +126,7 @@ static void
 print_token(json_t *o)
 {
 	static const char *const cols[] = { "id", "name", "quota", "used",
-		"models", "enabled", NULL };
+		"models", "policy", "enabled", NULL };
 	if (json_object_get(o, "tokens") != NULL)
 		print_table(o, "tokens", cols);
 	else if (json_object_get(o, "secret") != NULL)

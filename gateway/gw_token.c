@@ -12,6 +12,7 @@
 
 #define GW_TOKEN_TTL_MS	5000
 #define GW_TOKEN_SLOTS	4096		/* direct-mapped by hash */
+#define GW_TOKEN_WAIT_MS 10000		/* longest wait for billing's answer */
 
 struct cached {
 	char hash[65];
@@ -76,10 +77,38 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	}
 }
 
+/* Requests waiting for a token answer that will not come get a 503. */
+static void
+fail_waiting(const char *why)
+{
+	struct gw_req *r;
+
+	for (;;) {
+		for (r = gw_live; r != NULL; r = r->next)
+			if (r->state == GW_TOKEN)
+				break;
+		if (r == NULL)
+			return;
+		r->state = GW_IDLE;
+		log_rwarn(r->reqid, "token check failed: %s", why);
+		gw_reply_error(r, 503, "hub_error", "store_unavailable",
+		    "The hub cannot check tokens right now; retry shortly.");
+	}
+}
+
+static void
+on_bill_down(struct child_peer *p)
+{
+	for (int i = 0; i < GW_TOKEN_SLOTS; i++)
+		cache[i].asking = 0;
+	fail_waiting("billing went away");
+}
+
 static struct child_peer bill = {
 	.sock = "billing.sock",
 	.rules = &bill_rules,
 	.on_msg = on_bill_msg,
+	.on_down = on_bill_down,
 };
 
 void
@@ -94,7 +123,17 @@ gw_token_init(struct lws_vhost *vh)
 void
 gw_token_tick(void)
 {
+	int64_t now = clock_mono_ms();
+
 	child_peer_tick(&bill);
+	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
+		if (r->state == GW_TOKEN && now - r->started_ms > GW_TOKEN_WAIT_MS) {
+			r->state = GW_IDLE;
+			log_rwarn(r->reqid, "token check: no answer from billing in "
+			    "%d ms", GW_TOKEN_WAIT_MS);
+			gw_reply_error(r, 503, "hub_error", "store_unavailable",
+			    "The hub cannot check tokens right now; retry shortly.");
+		}
 }
 
 int

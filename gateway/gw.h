@@ -82,6 +82,9 @@ struct gw_token {
 	int enabled;
 	int64_t expires_at, quota_micros, used_micros;
 	char models[512];
+	char policy[8];			/* routing: "bound", "graded", "best" */
+	char min_grade;			/* graded: 'A'..'Z' */
+	char channels[512];		/* bound: "AGENT_ID[:CHANNEL],..." */
 };
 void gw_token_init(struct lws_vhost *vh);
 void gw_token_tick(void);

@@ -337,7 +337,10 @@ reply_models(struct gw_req *r, const struct gw_token *t)
 static void
 start_chat(struct gw_req *r, const struct gw_token *t)
 {
-	struct rt_request rq = { r->model, t->models };
+	struct rt_weights w;
+	int policy;
+	struct rt_request rq = { .model = r->model, .allowed_models = t->models,
+	    .min_grade = t->min_grade, .bound = t->channels, .weights = &w };
 	char msg[256];
 	char *fwd = NULL;
 	size_t fwdlen = 0;
@@ -349,6 +352,11 @@ start_chat(struct gw_req *r, const struct gw_token *t)
 		gw_reply_error(r, 404, "invalid_request_error", "model_not_found", msg);
 		return;
 	}
+	/* The token's strategy, with this config generation's weights; an
+	 * unknown policy admits no channel (404), never a wider choice. */
+	policy = rt_policy_parse(t->policy);
+	rq.policy = policy < 0 ? RT_NPOLICIES : (enum rt_policy)policy;
+	hub_conf_rt_weights(&env_->conf, &w);
 	rr = rt_candidates(&env_->sb, &rq, r->cand, RT_MAX_CANDIDATES, &r->ncand);
 	if (rr == RT_NO_CHANNELS) {
 		gw_reply_error(r, 503, "hub_error", "no_channel_available",

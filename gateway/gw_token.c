@@ -59,6 +59,11 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	c->t.quota_micros = info.quota_micros;
 	c->t.used_micros = info.used_micros;
 	memcpy(c->t.models, info.models, sizeof(c->t.models));
+	info.policy[sizeof(info.policy) - 1] = '\0';
+	info.channels[sizeof(info.channels) - 1] = '\0';
+	memcpy(c->t.policy, info.policy, sizeof(c->t.policy));
+	c->t.min_grade = info.min_grade;
+	memcpy(c->t.channels, info.channels, sizeof(c->t.channels));
 	if (info.status == IPC_TOKEN_STORE_ERROR)
 		c->fetched_ms = 0;	/* do not cache a failure */
 	/* Everyone waiting for this token goes on (each leaves GW_TOKEN). */

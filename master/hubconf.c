@@ -12,6 +12,8 @@
 #include "lib/log.h"
 
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+/* Indexed like enum rt_tie. */
+static const char *const tie_breaks[] = { "round_robin", "random", NULL };
 
 #define K(sec, name, type, def, min, max, rel, member, help) \
 	{ sec, name, type, def, min, max, rel, offsetof(struct hub_conf, member), \
@@ -75,6 +77,25 @@ static const struct conf_key keys[] = {
 	    mod_cache_size, "verdicts kept, keyed by content hash (0: no cache)"),
 	K("moderation", "cache_ttl", CONF_MS, "10m", 0, 86400000, 0,
 	    mod_cache_ttl_ms, "how long a verdict is kept"),
+	K("router", "w_headroom", CONF_INT, "200", 0, RT_WEIGHT_MAX, 1,
+	    rt_w_headroom, "weight of rpm/tpm room left this minute (bound, graded)"),
+	K("router", "w_load", CONF_INT, "250", 0, RT_WEIGHT_MAX, 1, rt_w_load,
+	    "weight of requests in flight (fewer is better)"),
+	K("router", "w_stability", CONF_INT, "300", 0, RT_WEIGHT_MAX, 1,
+	    rt_w_stability, "weight of the error rate and error streak"),
+	K("router", "w_availability", CONF_INT, "150", 0, RT_WEIGHT_MAX, 1,
+	    rt_w_availability, "weight of agent connected with a fresh heartbeat"),
+	K("router", "w_speed", CONF_INT, "200", 0, RT_WEIGHT_MAX, 1, rt_w_speed,
+	    "weight of time to first byte and tokens/s (best)"),
+	K("router", "w_price", CONF_INT, "100", 0, RT_WEIGHT_MAX, 1, rt_w_price,
+	    "weight of price (best; neutral until channels carry a price)"),
+	K("router", "w_rating", CONF_INT, "100", 0, RT_WEIGHT_MAX, 1, rt_w_rating,
+	    "weight of the channel's grade (graded)"),
+	{ "router", "tie_break", CONF_ENUM, "round_robin", 0, 0, 1,
+	    offsetof(struct hub_conf, rt_tie_break), sizeof(int), tie_breaks,
+	    "round_robin | random: order among channels that score alike" },
+	K("router", "tie_margin", CONF_INT, "50", 0, 1000, 1, rt_tie_margin,
+	    "channels scoring within this of the best (of 1000) count as equal"),
 };
 
 const struct conf_table hub_conf_table = {
@@ -129,6 +150,20 @@ hub_conf_merge_reload(struct hub_conf *next, const struct hub_conf *cur)
 		conf_copy(k, next, cur);
 	}
 	return changed;
+}
+
+void
+hub_conf_rt_weights(const struct hub_conf *cf, struct rt_weights *w)
+{
+	w->w[RT_T_HEADROOM] = (int)cf->rt_w_headroom;
+	w->w[RT_T_LOAD] = (int)cf->rt_w_load;
+	w->w[RT_T_STABILITY] = (int)cf->rt_w_stability;
+	w->w[RT_T_AVAILABILITY] = (int)cf->rt_w_availability;
+	w->w[RT_T_SPEED] = (int)cf->rt_w_speed;
+	w->w[RT_T_PRICE] = (int)cf->rt_w_price;
+	w->w[RT_T_RATING] = (int)cf->rt_w_rating;
+	w->tie_break = cf->rt_tie_break;
+	w->tie_margin = (int)cf->rt_tie_margin;
 }
 
 int

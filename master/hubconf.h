@@ -9,6 +9,7 @@
 
 #include <stdint.h>
 #include "lib/conf.h"
+#include "router/rt.h"
 
 #define HUB_PATH_MAX 256
 
@@ -45,6 +46,11 @@ struct hub_conf {
 	char    mod_ca_file[HUB_PATH_MAX];
 	int64_t mod_cache_size;
 	int64_t mod_cache_ttl_ms;
+	/* [router] (all reloadable) */
+	int64_t rt_w_headroom, rt_w_load, rt_w_stability, rt_w_availability;
+	int64_t rt_w_speed, rt_w_price, rt_w_rating;
+	int     rt_tie_break;		/* enum rt_tie */
+	int64_t rt_tie_margin;
 };
 
 extern const struct conf_table hub_conf_table;
@@ -57,6 +63,8 @@ int hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errle
  * Returns how many reloadable keys changed.
  */
 int hub_conf_merge_reload(struct hub_conf *next, const struct hub_conf *cur);
+/* The router's knobs of a config ([router]). */
+void hub_conf_rt_weights(const struct hub_conf *cf, struct rt_weights *w);
 /* Build a Unix socket path inside run_dir.  -1 if it does not fit. */
 int hub_sock_path(const struct hub_conf *cf, const char *name, char *out, size_t outlen);
 

@@ -1,7 +1,9 @@
 /*
  * Unit tests of router/rt on constructed scoreboards: model matching,
- * the 404/503 distinction, least-loaded first, round-robin fairness among
- * equals, and ejected channels skipped until their cool-down ends.
+ * the 404/503 distinction, least-loaded first, round-robin (and random)
+ * fairness among equals, ejected channels skipped until their cool-down
+ * ends, bound never leaving its set, graded never going below its grade,
+ * best following the configured weights, and rt_explain's terms.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "router/rt.h"
 
@@ -25,6 +28,39 @@ chan(uint32_t slot, uint64_t agent, const char *models)
 	snprintf(c->name, sizeof(c->name), "ch%u", slot);
 	snprintf(c->models, sizeof(c->models), "%s", models);
 	sb_write_end(&c->seq);
+}
+
+/* A channel with a grade, its agent online in agent slot `agent`. */
+static void
+chan_g(uint32_t slot, uint64_t agent, const char *models, char grade)
+{
+	struct sb_channel *c = sb_channel(&sb, slot);
+	struct sb_agent *a = sb_agent(&sb, (uint32_t)agent);
+
+	chan(slot, agent, models);
+	sb_write_begin(&c->seq);
+	c->grade = grade;
+	c->agent_slot = (uint32_t)agent;
+	sb_write_end(&c->seq);
+	sb_write_begin(&a->seq);
+	a->state = SB_AGENT_ONLINE;
+	a->agent_id = agent;
+	a->since_ms = clock_wall_ms();
+	a->last_heartbeat_ms = clock_wall_ms();
+	sb_write_end(&a->seq);
+}
+
+/* Random live figures, so scores move between picks. */
+static void
+shake(uint32_t nslots)
+{
+	for (uint32_t i = 0; i < nslots; i++) {
+		struct sb_chan_hot *h = &sb_channel(&sb, i)->hot;
+		atomic_store(&h->inflight, rand() % 4);
+		atomic_store(&h->ewma_ttfb_us, 1000 + rand() % 3000000);
+		atomic_store(&h->ok, rand() % 100);
+		atomic_store(&h->err, rand() % 20);
+	}
 }
 
 static int
@@ -44,7 +80,7 @@ static void
 test_results(void **state)
 {
 	struct rt_candidate c[RT_MAX_CANDIDATES];
-	struct rt_request rq = { "gpt-4o", "" };
+	struct rt_request rq = { .model = "gpt-4o", .allowed_models = "" };
 	int n;
 
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
@@ -67,7 +103,7 @@ static void
 test_least_loaded_and_fair(void **state)
 {
 	struct rt_candidate c[RT_MAX_CANDIDATES];
-	struct rt_request rq = { "m", "" };
+	struct rt_request rq = { .model = "m", .allowed_models = "" };
 	int n, hits[3] = { 0 };
 
 	chan(0, 1, "m");
@@ -96,7 +132,7 @@ static void
 test_ejected_skipped(void **state)
 {
 	struct rt_candidate c[RT_MAX_CANDIDATES];
-	struct rt_request rq = { "m", "" };
+	struct rt_request rq = { .model = "m", .allowed_models = "" };
 	int n;
 
 	chan(0, 1, "m");
@@ -117,6 +153,244 @@ test_ejected_skipped(void **state)
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
 }
 
+static void
+test_bound_stays_in_set(void **state)
+{
+	struct rt_candidate c[RT_MAX_CANDIDATES];
+	struct rt_request rq = { .model = "m", .allowed_models = "",
+	    .policy = RT_POLICY_BOUND, .bound = "2" };
+	int n;
+
+	chan_g(0, 1, "m", 'A');
+	chan_g(1, 2, "m", 'C');
+	chan_g(2, 3, "m", 'B');
+	chan_g(3, 2, "m,other", 'C');
+	/* The bound set is the worst by every term; it is still all it gets. */
+	for (int i = 0; i < 10000; i++) {
+		shake(4);
+		atomic_store(&sb_channel(&sb, 1)->hot.inflight, 50);
+		assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+		assert_true(n >= 1 && n <= 2);
+		for (int k = 0; k < n; k++)
+			assert_int_equal(c[k].agent_id, 2);
+	}
+	/* AGENT:CHANNEL narrows to one channel; blanks are ignored. */
+	rq.bound = "9, 2:ch3";
+	for (int i = 0; i < 1000; i++) {
+		assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(c[0].slot, 3);
+	}
+	/* No member serves the model, or nothing is bound: 404, not elsewhere. */
+	rq.model = "other";
+	rq.bound = "1,3";
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	assert_int_equal(n, 0);
+	rq.model = "m";
+	rq.bound = "";
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	rq.bound = NULL;
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	rq.bound = "2x,-1,:ch1";
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	/* Ejected members are skipped like anywhere else. */
+	rq.bound = "2:ch1";
+	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	assert_true(rt_bound_has("7:main,8", 7, "main"));
+	assert_false(rt_bound_has("7:main,8", 7, "other"));
+	assert_true(rt_bound_has("7:main,8", 8, "any"));
+	assert_false(rt_bound_has("17", 7, "main"));
+}
+
+static void
+test_graded_never_below(void **state)
+{
+	struct rt_candidate c[RT_MAX_CANDIDATES];
+	struct rt_request rq = { .model = "m", .allowed_models = "",
+	    .policy = RT_POLICY_GRADED, .min_grade = 'B' };
+	int n, seen[4] = { 0 };
+
+	chan_g(0, 1, "m", 'A');
+	chan_g(1, 2, "m", 'B');
+	chan_g(2, 3, "m", 'C');
+	chan_g(3, 4, "m", 'D');
+	for (int i = 0; i < 10000; i++) {
+		shake(4);
+		/* The grade-C channel is idle and fast: still not allowed. */
+		atomic_store(&sb_channel(&sb, 2)->hot.inflight, 0);
+		atomic_store(&sb_channel(&sb, 2)->hot.ewma_ttfb_us, 1);
+		assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+		for (int k = 0; k < n; k++) {
+			assert_true(c[k].slot == 0 || c[k].slot == 1);
+			seen[c[k].slot]++;
+		}
+	}
+	assert_true(seen[0] > 0 && seen[1] > 0);	/* A and B both qualify */
+	rq.min_grade = 'A';
+	rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(c[0].slot, 0);
+	/* A graded token without a grade admits nothing (fail closed). */
+	rq.min_grade = 0;
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	/* Only ejected channels of the grade: not served, never a lower one. */
+	rq.min_grade = 'B';
+	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	/* best takes any grade. */
+	rq.policy = RT_POLICY_BEST;
+	rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n);
+	assert_int_equal(n, 2);
+}
+
+static int
+first_of(struct rt_request *rq)
+{
+	struct rt_candidate c[RT_MAX_CANDIDATES];
+	int n;
+
+	assert_int_equal(rt_candidates(&sb, rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+	return (int)c[0].slot;
+}
+
+static void
+test_best_follows_weights(void **state)
+{
+	struct rt_weights w = rt_default_weights;
+	struct rt_request rq = { .model = "m", .allowed_models = "",
+	    .policy = RT_POLICY_BEST, .weights = &w };
+
+	/* 0: fast (50 ms) but busy (2 in flight); 1: slow (3 s) and idle. */
+	chan_g(0, 1, "m", 'B');
+	chan_g(1, 2, "m", 'B');
+	atomic_store(&sb_channel(&sb, 0)->hot.ewma_ttfb_us, 50000);
+	atomic_store(&sb_channel(&sb, 0)->hot.inflight, 2);
+	atomic_store(&sb_channel(&sb, 1)->hot.ewma_ttfb_us, 3000000);
+	w.tie_margin = 0;
+	for (int t = 0; t < RT_NTERMS; t++)
+		w.w[t] = 0;
+	w.w[RT_T_SPEED] = 1000;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(first_of(&rq), 0);
+	w.w[RT_T_SPEED] = 0;
+	w.w[RT_T_LOAD] = 1000;
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(first_of(&rq), 1);
+	/* Mixed: speed weighs more than load, then the other way. */
+	w.w[RT_T_SPEED] = 900;
+	w.w[RT_T_LOAD] = 100;
+	assert_int_equal(first_of(&rq), 0);
+	w.w[RT_T_SPEED] = 100;
+	w.w[RT_T_LOAD] = 900;
+	assert_int_equal(first_of(&rq), 1);
+	/* Stability: the channel that errs goes behind. */
+	w.w[RT_T_SPEED] = 0;
+	w.w[RT_T_LOAD] = 0;
+	w.w[RT_T_STABILITY] = 1000;
+	atomic_store(&sb_channel(&sb, 1)->hot.ok, 10);
+	atomic_store(&sb_channel(&sb, 1)->hot.err, 40);
+	for (int i = 0; i < 100; i++)
+		assert_int_equal(first_of(&rq), 0);
+	/* Price reads neutral for everyone (no price table yet): with only
+	 * price weighed, the channels tie and take turns. */
+	w.w[RT_T_STABILITY] = 0;
+	w.w[RT_T_PRICE] = 1000;
+	{
+		int hits[2] = { 0 };
+		for (int i = 0; i < 1000; i++)
+			hits[first_of(&rq)]++;
+		assert_int_equal(hits[0], 500);
+	}
+	/* A margin makes near scores equal: 5% apart on speed alone. */
+	w.w[RT_T_PRICE] = 0;
+	w.w[RT_T_SPEED] = 1000;
+	atomic_store(&sb_channel(&sb, 0)->hot.ewma_ttfb_us, 10000);
+	atomic_store(&sb_channel(&sb, 1)->hot.ewma_ttfb_us, 60000);
+	assert_int_equal(first_of(&rq), 0);
+	assert_int_equal(first_of(&rq), 0);
+	w.tie_margin = 100;
+	assert_int_not_equal(first_of(&rq), first_of(&rq));
+}
+
+static void
+test_random_tie_break(void **state)
+{
+	struct rt_weights w = rt_default_weights;
+	struct rt_request rq = { .model = "m", .allowed_models = "",
+	    .weights = &w };
+	int hits[3] = { 0 };
+
+	chan_g(0, 1, "m", 'B');
+	chan_g(1, 2, "m", 'B');
+	chan_g(2, 3, "m", 'B');
+	w.tie_break = RT_TIE_RANDOM;
+	for (int i = 0; i < 10000; i++)
+		hits[first_of(&rq)]++;
+	for (int i = 0; i < 3; i++) {
+		print_message("slot %d: %d\n", i, hits[i]);
+		assert_true(hits[i] >= 3333 * 95 / 100 && hits[i] <= 3334 * 105 / 100);
+	}
+	/* Random among equals only: a busy channel still goes last. */
+	atomic_store(&sb_channel(&sb, 2)->hot.inflight, 9);
+	for (int i = 0; i < 1000; i++)
+		assert_int_not_equal(first_of(&rq), 2);
+}
+
+static void
+test_explain_terms(void **state)
+{
+	struct rt_explain e;
+	struct sb_channel *c = sb_channel(&sb, 0);
+	int64_t now = clock_wall_ms();
+
+	chan_g(0, 1, "m", 'A');
+	sb_write_begin(&c->seq);
+	c->rpm_limit = 100;
+	c->tpm_limit = 1000;
+	sb_write_end(&c->seq);
+	atomic_store(&c->hot.minute, now / 60000);
+	atomic_store(&c->hot.req_minute, 25);
+	atomic_store(&c->hot.tok_minute, 900);
+	atomic_store(&c->hot.inflight, 1);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 100);	/* tpm: 10% left */
+	assert_int_equal(e.term[RT_T_LOAD], 500);
+	assert_int_equal(e.term[RT_T_STABILITY], 1000);
+	assert_int_equal(e.term[RT_T_AVAILABILITY], 1000);
+	assert_int_equal(e.term[RT_T_SPEED], 1000);	/* not measured yet */
+	assert_int_equal(e.term[RT_T_PRICE], 500);	/* neutral */
+	assert_int_equal(e.term[RT_T_RATING], 1000);
+	assert_false(e.ejected);
+	/* Last minute's counters do not count; no limits: full headroom. */
+	atomic_store(&c->hot.minute, now / 60000 - 1);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 1000);
+	/* Errors and a streak lower stability; ejection shows. */
+	atomic_store(&c->hot.ok, 0);
+	atomic_store(&c->hot.err, 20);
+	atomic_store(&c->hot.err_streak, 2);
+	atomic_store(&c->hot.ejected_until_ms, now + 5000);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_STABILITY], 500 - 50);
+	assert_true(e.ejected);
+	/* Score under each strategy is the weighted mean of its terms. */
+	for (int p = 0; p < RT_NPOLICIES; p++)
+		assert_true(e.score[p] >= 0 && e.score[p] <= 1000);
+	assert_true(rt_policy_uses(RT_POLICY_GRADED, RT_T_RATING));
+	assert_false(rt_policy_uses(RT_POLICY_BEST, RT_T_RATING));
+	assert_true(rt_policy_uses(RT_POLICY_BEST, RT_T_PRICE));
+	assert_int_equal(rt_policy_parse(""), RT_POLICY_BEST);
+	assert_int_equal(rt_policy_parse("bound"), RT_POLICY_BOUND);
+	assert_int_equal(rt_policy_parse("graded"), RT_POLICY_GRADED);
+	assert_int_equal(rt_policy_parse("nope"), -1);
+	/* The agent went away: the channel reads unavailable. */
+	sb_agent(&sb, 1)->state = SB_AGENT_FREE;
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_AVAILABILITY], 0);
+}
+
 int
 main(void)
 {
@@ -124,6 +398,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_results, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_least_loaded_and_fair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ejected_skipped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bound_stays_in_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_graded_never_below, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_best_follows_weights, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_tie_break, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_explain_terms, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

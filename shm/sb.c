@@ -19,7 +19,8 @@ layout(struct sb *sb, uint32_t max_agents, uint32_t max_channels)
 	sb->off_procs = align_up(sizeof(struct sb_header));
 	sb->off_agents = sb->off_procs + align_up(sizeof(struct sb_proc)) * SB_MAX_PROCS;
 	sb->off_channels = sb->off_agents + align_up(sizeof(struct sb_agent)) * max_agents;
-	sb->size = sb->off_channels + align_up(sizeof(struct sb_channel)) * max_channels;
+	sb->off_tokens = sb->off_channels + align_up(sizeof(struct sb_channel)) * max_channels;
+	sb->size = sb->off_tokens + align_up(sizeof(struct sb_token)) * SB_TOKEN_SLOTS;
 }
 
 size_t
@@ -82,6 +83,13 @@ sb_channel(const struct sb *sb, uint32_t i)
 {
 	return (struct sb_channel *)(void *)((char *)sb->hdr + sb->off_channels +
 	    align_up(sizeof(struct sb_channel)) * i);
+}
+
+struct sb_token *
+sb_token(const struct sb *sb, uint32_t i)
+{
+	return (struct sb_token *)(void *)((char *)sb->hdr + sb->off_tokens +
+	    align_up(sizeof(struct sb_token)) * i);
 }
 
 void

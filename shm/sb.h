@@ -3,8 +3,8 @@
  * master before it forks, sized from max_agents/max_channels.  It holds no
  * pointers (only indexes), so every process can read it at any address.
  *
- * Layout: [header][proc slots][agent slots][channel slots], each slot
- * aligned to a cache line.  Descriptive slot fields are guarded by a per-slot
+ * Layout: [header][proc slots][agent slots][channel slots][token slots],
+ * each slot aligned to a cache line.  Descriptive slot fields are guarded by a per-slot
  * seqlock (`seq`, odd while a write is in progress): the slot's single
  * writer brackets updates with sb_write_begin/sb_write_end; readers copy the
  * slot with sb_read_*() which retries until it saw an even, unchanged seq,
@@ -19,6 +19,9 @@
  *   sb_channel desc   the owning tunnel process, as for its agent
  *   sb_channel hot    atomics: tunnel (latency, ok/err, streak, eject),
  *                     gateway (in-flight, minute counters)
+ *   sb_token          atomics: gateways (the local rate limiter,
+ *                     shm/sb_limit.c); claimed by token id, never freed,
+ *                     reused once stale
  */
 #ifndef SWB_SB_H
 #define SWB_SB_H
@@ -31,9 +34,10 @@
 #include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
-#define SB_VERSION	1
+#define SB_VERSION	2
 #define SB_CACHELINE	64
 #define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
+#define SB_TOKEN_SLOTS	8192		/* tokens with rpm/tpm limits, per minute */
 
 enum sb_proc_state { SB_PROC_FREE = 0, SB_PROC_RUNNING, SB_PROC_BACKOFF,
 	SB_PROC_FAILED, SB_PROC_STOPPED };
@@ -94,6 +98,23 @@ struct sb_chan_hot {
 	_Atomic int64_t ejections;	/* tunnel: how often ejected */
 };
 
+/*
+ * Per-token minute counters of the local rate limiter (a hub without
+ * Redis, or while Redis is unreachable).  Open addressing by token id
+ * (shm/sb_limit.c).  Writers: every gateway worker, with atomics only:
+ * `id` is claimed with a compare-and-swap (0 or a stale id -> the token's
+ * id); `minute` is the unix minute the counters belong to, advanced with
+ * a compare-and-swap by the first gateway that sees a new minute, which
+ * then zeroes req/tok; req/tok are fetch_add'ed by every admitted request
+ * and fetch_sub'ed when a check is rolled back or usage corrects them.
+ */
+struct sb_token {
+	alignas(SB_CACHELINE) _Atomic uint64_t id;	/* 0 = free */
+	_Atomic int64_t minute;		/* gateways: unix minute */
+	_Atomic int64_t req_minute;	/* gateways: requests this minute */
+	_Atomic int64_t tok_minute;	/* gateways: tokens this minute */
+};
+
 /* One channel an agent announced.  Desc writer: owning tunnel process. */
 struct sb_channel {
 	alignas(SB_CACHELINE) _Atomic uint32_t seq;
@@ -114,7 +135,7 @@ struct sb_channel {
 struct sb {
 	struct sb_header *hdr;
 	size_t size;
-	size_t off_procs, off_agents, off_channels;
+	size_t off_procs, off_agents, off_channels, off_tokens;
 };
 
 size_t sb_size(uint32_t max_agents, uint32_t max_channels);
@@ -125,6 +146,7 @@ void sb_destroy(struct sb *sb);
 struct sb_proc    *sb_proc(const struct sb *sb, uint32_t i);
 struct sb_agent   *sb_agent(const struct sb *sb, uint32_t i);
 struct sb_channel *sb_channel(const struct sb *sb, uint32_t i);
+struct sb_token   *sb_token(const struct sb *sb, uint32_t i);	/* < SB_TOKEN_SLOTS */
 
 /* Seqlock, writer side (single writer per slot). */
 void sb_write_begin(_Atomic uint32_t *seq);

@@ -1,0 +1,20 @@
+/*
+ * lib/tokest: the cheap token estimate the hub's and the agent's rate
+ * limiters charge a request with before it is sent upstream (the real
+ * usage is only known at its end).  Estimate = body bytes / 4 (about four
+ * bytes per token of English text and JSON) + the completion budget the
+ * request names (max_completion_tokens, else max_tokens), when it does.
+ */
+#ifndef SWB_TOKEST_H
+#define SWB_TOKEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* From a body already parsed into o (may be NULL: bytes only). */
+int64_t tokest_json(size_t body_len, const json_t *o);
+/* From the raw body (parsed here; junk counts by its bytes). */
+int64_t tokest_body(const void *body, size_t len);
+
+#endif

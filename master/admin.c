@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include "lib/log.h"
+#include "master/admin_channels.h"
 
 #define ADMIN_TIMEOUT_MS 15000
 
@@ -31,11 +32,13 @@ struct admin_cmd {
 static void cmd_status(struct master *, struct admin_client *, int, char **);
 static void cmd_reload(struct master *, struct admin_client *, int, char **);
 static void cmd_stop(struct master *, struct admin_client *, int, char **);
+static void cmd_channels(struct master *, struct admin_client *, int, char **);
 
 static const struct admin_cmd cmds[] = {
 	{ "status",	NULL,		cmd_status },
 	{ "reload",	NULL,		cmd_reload },
 	{ "stop",	NULL,		cmd_stop },
+	{ "channels",	NULL,		cmd_channels },
 	{ "agent",	"billing",	NULL },
 	{ "token",	"billing",	NULL },
 	{ "agents",	"tunnel",	NULL },
@@ -339,6 +342,13 @@ cmd_reload(struct master *m, struct admin_client *c, int argc, char **argv)
 	}
 	reply_json(c, json_pack("{s:b, s:I}", "ok", 1, "config_generation",
 	    (json_int_t)m->gen));
+}
+
+/* Channels up, their figures and router scores (admin_channels.c). */
+static void
+cmd_channels(struct master *m, struct admin_client *c, int argc, char **argv)
+{
+	reply_json(c, admin_channels_json(&m->sb, &m->conf));
 }
 
 static void

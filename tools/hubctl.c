@@ -30,6 +30,8 @@ usage(void)
 	    "  agent list             registered agents\n"
 	    "  agent disable ID       refuse an agent from now on\n"
 	    "  agents                 agents online now\n"
+	    "  channels               channels up: figures and router scores\n"
+	    "                         (--json: each strategy's score and why)\n"
 	    "  kick ID                close an agent's connection\n"
 	    "  send ID TEXT           echo TEXT through an agent's tunnel\n"
 	    "  token create [--name N] [--quota AMOUNT] [--models m1,m2] [--expires DATE]\n"

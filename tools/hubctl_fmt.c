@@ -6,6 +6,7 @@
 #include "tools/hubctl_fmt.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void
@@ -136,6 +137,75 @@ print_token(json_t *o)
 		printf("%s\n", str(o, "message"));
 }
 
+/* Channels: one aligned row each; widths follow the longest cell. */
+#define CH_COLS 20
+static void
+print_channels(json_t *o)
+{
+	static const char *const head[CH_COLS] = { "SLOT", "AGENT", "NAME",
+		"CHANNEL", "PROVIDER", "GRADE", "RPM", "TPM", "INFL", "REQ/MIN",
+		"TOK/MIN", "OK", "ERR", "STREAK", "EJECTED", "TTFB_MS", "TOK/S",
+		"BEST", "GRADED", "BOUND" };
+	json_t *chs = json_object_get(o, "channels"), *c;
+	size_t n = json_array_size(chs), i, w[CH_COLS];
+	char (*cell)[CH_COLS][64] = calloc(n + 1, sizeof(*cell));
+	json_int_t now = num(o, "now_ms");
+
+	if (cell == NULL)
+		return;
+	for (int k = 0; k < CH_COLS; k++)
+		snprintf(cell[0][k], sizeof(cell[0][k]), "%s", head[k]);
+	json_array_foreach(chs, i, c) {
+		char (*r)[64] = cell[i + 1];
+		json_t *sc = json_object_get(c, "scores");
+		json_int_t until = num(c, "ejected_until_ms");
+		const char *pol[3] = { "best", "graded", "bound" };
+
+		snprintf(r[0], 64, "%lld", (long long)num(c, "slot"));
+		snprintf(r[1], 64, "%lld", (long long)num(c, "agent_id"));
+		snprintf(r[2], 64, "%s", str(c, "agent"));
+		snprintf(r[3], 64, "%s", str(c, "channel"));
+		snprintf(r[4], 64, "%s", str(c, "provider"));
+		snprintf(r[5], 64, "%s", str(c, "grade"));
+		snprintf(r[6], 64, "%lld", (long long)num(c, "rpm_limit"));
+		snprintf(r[7], 64, "%lld", (long long)num(c, "tpm_limit"));
+		snprintf(r[8], 64, "%lld", (long long)num(c, "inflight"));
+		snprintf(r[9], 64, "%lld", (long long)num(c, "requests_minute"));
+		snprintf(r[10], 64, "%lld", (long long)num(c, "tokens_minute"));
+		snprintf(r[11], 64, "%lld", (long long)num(c, "ok"));
+		snprintf(r[12], 64, "%lld", (long long)num(c, "err"));
+		snprintf(r[13], 64, "%lld", (long long)num(c, "err_streak"));
+		if (until > now)
+			snprintf(r[14], 64, "%.1fs", (double)(until - now) / 1000.0);
+		else
+			snprintf(r[14], 64, "-");
+		snprintf(r[15], 64, "%.1f",
+		    json_real_value(json_object_get(c, "ttfb_ms")));
+		snprintf(r[16], 64, "%.1f",
+		    json_real_value(json_object_get(c, "tokens_per_s")));
+		for (int k = 0; k < 3; k++)
+			snprintf(r[17 + k], 64, "%lld", (long long)num(
+			    json_object_get(sc, pol[k]), "score"));
+	}
+	for (int k = 0; k < CH_COLS; k++) {
+		w[k] = 0;
+		for (i = 0; i <= n; i++)
+			if (strlen(cell[i][k]) > w[k])
+				w[k] = strlen(cell[i][k]);
+	}
+	for (i = 0; i <= n; i++) {
+		for (int k = 0; k < CH_COLS; k++)
+			/* Names left-aligned, figures right-aligned. */
+			printf(k == 0 ? "%*s" : k >= 2 && k <= 5 ? "  %-*s" : "  %*s",
+			    (int)w[k], cell[i][k]);
+		printf("\n");
+	}
+	json_array_foreach(chs, i, c)
+		printf("slot %lld models: %s\n", (long long)num(c, "slot"),
+		    str(c, "models"));
+	free(cell);
+}
+
 static void
 print_message(json_t *o)
 {
@@ -152,6 +222,7 @@ static const struct {
 	{ "stop", print_message },
 	{ "agent", print_agent },
 	{ "agents", print_agents },
+	{ "channels", print_channels },
 	{ "kick", print_message },
 	{ "send", print_message },
 	{ "token", print_token },

@@ -135,11 +135,12 @@ handshake_timeout = 2s" write_hub_ini "$SWB_TMP/hubd.ini"
 }
 
 # new_agent NAME: keygen + registration; sets AGENT_ID and AGENT_KEY.
+# The registry grade is $SWB_AGENT_GRADE, B when unset.
 new_agent() {
     local name=$1
     AGENT_KEY=$SWB_TMP/$name.key
     local pk; pk=$("$AGENTD" keygen -o "$AGENT_KEY")
-    AGENT_ID=$(ctl --json agent add "$name" "$pk" --grade B | jq -r .id)
+    AGENT_ID=$(ctl --json agent add "$name" "$pk" --grade "${SWB_AGENT_GRADE:-B}" | jq -r .id)
     [[ $AGENT_ID =~ ^[0-9]+$ ]] || fail "agent add $name failed"
 }
 agent_online() { ctl --json agents | jq -e --argjson id "$1" '.agents[] | select(.id==$id)' >/dev/null; }
@@ -159,11 +160,15 @@ start_mock() {
 }
 
 # start_agent NAME: register, configure (channel to the mock) and start one
-# agentd; waits until it is online.  Sets AGENT_ID, AG_PID.
+# agentd; waits until it is online.  Sets AGENT_ID, AG_PID.  With
+# SWB_AGENT_GRADE the agent is registered with that grade and its channel
+# claims it too (a channel's grade is the lower of claim and registry;
+# agentd claims C by default).
 start_agent() {
     local name=$1
     new_agent "$name"
-    write_agent_ini "$SWB_TMP/$name.ini" "$AGENT_ID" "$AGENT_KEY"
+    write_agent_ini "$SWB_TMP/$name.ini" "$AGENT_ID" "$AGENT_KEY" "" \
+        "${SWB_AGENT_GRADE:+grade = $SWB_AGENT_GRADE}"
     sed -i "s|^\[test\]|[test]\nconnect_to = $SWB_CONNECT_TO|" "$SWB_TMP/$name.ini"
     sed -i "s|^state_dir = .*|state_dir = $SWB_TMP/state-$name|" "$SWB_TMP/$name.ini"
     "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &

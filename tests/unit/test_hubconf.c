@@ -121,6 +121,31 @@ test_reload_merge(void **state)
 	assert_int_equal(next.gw_max_body, 2 * 1024 * 1024);
 }
 
+/* [router]: defaults equal the router's own, values map to weights, all
+ * keys are reloadable, bad values are refused. */
+static void
+test_router_keys(void **state)
+{
+	struct hub_conf cur, next;
+	struct rt_weights w;
+	char err[512];
+
+	assert_int_equal(load("", &cur, err), 0);
+	hub_conf_rt_weights(&cur, &w);
+	assert_memory_equal(&w, &rt_default_weights, sizeof(w));
+	assert_int_equal(load("[router]\nw_speed = 0\nw_load = 1000\n"
+	    "tie_break = random\ntie_margin = 0\n", &next, err), 0);
+	hub_conf_rt_weights(&next, &w);
+	assert_int_equal(w.w[RT_T_SPEED], 0);
+	assert_int_equal(w.w[RT_T_LOAD], 1000);
+	assert_int_equal(w.tie_break, RT_TIE_RANDOM);
+	assert_int_equal(w.tie_margin, 0);
+	assert_int_equal(hub_conf_merge_reload(&next, &cur), 4);
+	assert_int_equal(next.rt_w_speed, 0);
+	expect_error("[router]\nw_load = 1001\n", "out of range 0..1000");
+	expect_error("[router]\ntie_break = first\n", "not one of the choices");
+}
+
 static void
 test_parsers(void **state)
 {
@@ -152,6 +177,7 @@ main(void)
 		cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_reload_merge),
 		cmocka_unit_test(test_parsers),
+		cmocka_unit_test(test_router_keys),
 	};
 	log_init("test", "hubconf", LOG_LVL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
 #ifndef SWB_GW_H
 #define SWB_GW_H
 
+#include "gateway/gw_limit.h"
 #include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
@@ -17,6 +18,7 @@ enum gw_state {
 	GW_IDLE = 0,		/* between requests on a keep-alive connection */
 	GW_BODY,		/* reading the request body */
 	GW_TOKEN,		/* waiting for billing to know the token */
+	GW_LIMIT,		/* waiting for Redis's rate-limit verdict */
 	GW_MOD,			/* waiting for the moderation verdict */
 	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
 	GW_DONE,		/* response complete or being flushed */
@@ -54,6 +56,7 @@ struct gw_req {
 	int paused;			/* told the agent to hold this stream */
 	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;
+	struct gw_lim lim;		/* rate limits (gw_limit.c) */
 };
 
 void gw_set_env(struct child_env *env);
@@ -85,6 +88,7 @@ struct gw_token {
 	char policy[8];			/* routing: "bound", "graded", "best" */
 	char min_grade;			/* graded: 'A'..'Z' */
 	char channels[512];		/* bound: "AGENT_ID[:CHANNEL],..." */
+	int64_t rpm, tpm;		/* per-token limits, 0 = none */
 };
 void gw_token_init(struct lws_vhost *vh);
 void gw_token_tick(void);

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include "lib/hash.h"
 #include "lib/log.h"
+#include "lib/tokest.h"
 
 static struct child_env *env_;
 static uint64_t next_req;
@@ -194,6 +195,14 @@ write_head(struct gw_req *r)
 	if (lws_add_http_header_by_name(r->wsi, (const unsigned char *)"cache-control:",
 	    (const unsigned char *)nocache, sizeof(nocache) - 1, &p, end))
 		return -1;
+	if (r->lim.retry_after > 0) {	/* a 429 of the rate limiter */
+		char ra[16];
+		int n = snprintf(ra, sizeof(ra), "%d", r->lim.retry_after);
+		if (lws_add_http_header_by_name(r->wsi,
+		    (const unsigned char *)"retry-after:", (const unsigned char *)ra,
+		    n, &p, end))
+			return -1;
+	}
 	if (lws_finalize_write_http_header(r->wsi, start, &p, end))
 		return -1;
 	r->head_sent = 1;
@@ -378,8 +387,7 @@ start_chat(struct gw_req *r, const struct gw_token *t)
 	r->fwd = (unsigned char *)fwd;
 	r->fwd_len = fwdlen;
 	r->cur = 0;
-	if (gw_mod_check(r) == 0)
-		gw_mod_passed(r);
+	gw_limit_check(r, t);	/* then moderation and the relay, or 429 */
 }
 
 void
@@ -470,6 +478,7 @@ body_complete(struct gw_req *r)
 	}
 	snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
 	r->stream = json_is_true(json_object_get(o, "stream"));
+	r->lim.est = tokest_json(r->body_len, o);
 	json_decref(o);
 	authenticate(r);
 }

@@ -27,6 +27,7 @@ gw_tick(struct child_lws *cl)
 	gw_token_tick();
 	gw_relay_tick();
 	gw_mod_tick();
+	gw_limit_tick();
 }
 
 static const struct child_ops gw_ops = {
@@ -41,6 +42,7 @@ gw_main(struct child_env *env)
 	const struct lws_protocols protocols[] = {
 		gw_http_protocol(),
 		child_peer_protocol(),
+		gw_redis_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
@@ -57,6 +59,7 @@ gw_main(struct child_env *env)
 	gw_token_init(gw_loop.vh);
 	gw_relay_init(gw_loop.vh);
 	gw_mod_init(gw_loop.vh);
+	gw_limit_init(gw_loop.vh);
 	child_ready(env);
 	log_info("serving the user API");
 	child_lws_run(&gw_loop);

@@ -178,6 +178,7 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 	if (e->ok && !r->sse_mode && r->sniff_len > 0 && r->status == 200)
 		(void)usage_openai_body(&r->usage, (const char *)r->sniff,
 		    r->sniff_len);
+	gw_limit_done(r);	/* the real usage replaces the estimate */
 	if (e->ok) {
 		log_rinfo(r->reqid, "done: %d, usage in=%lld out=%lld cached=%lld",
 		    r->status, (long long)r->usage.input_tokens,

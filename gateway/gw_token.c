@@ -64,6 +64,8 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	memcpy(c->t.policy, info.policy, sizeof(c->t.policy));
 	c->t.min_grade = info.min_grade;
 	memcpy(c->t.channels, info.channels, sizeof(c->t.channels));
+	c->t.rpm = info.rpm;
+	c->t.tpm = info.tpm;
 	if (info.status == IPC_TOKEN_STORE_ERROR)
 		c->fetched_ms = 0;	/* do not cache a failure */
 	/* Everyone waiting for this token goes on (each leaves GW_TOKEN). */

@@ -57,6 +57,8 @@ static const struct conf_key keys[] = {
 	    tun_handshake_timeout_ms, "time an agent has to answer the challenge"),
 	K("store", "url", CONF_STR, "sqlite:var/hubd.db", 1, 0, 0, store_url,
 	    "sqlite:PATH (embedded default) or postgresql://..."),
+	K("redis", "url", CONF_STR, "", 0, 0, 0, redis_url,
+	    "redis://HOST:PORT: global rate-limit counters shared by hubs (empty: off)"),
 	K("moderation", "enabled", CONF_BOOL, "no", 0, 0, 1, mod_enabled,
 	    "screen requests with the moderation service"),
 	K("moderation", "url", CONF_STR, "https://api.openai.com/v1/moderations",
@@ -118,6 +120,11 @@ hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen)
 	}
 	if ((cf->tun_cert[0] == '\0') != (cf->tun_key[0] == '\0')) {
 		snprintf(err, errlen, "%s: [tunnel] cert and key go together", path);
+		return -1;
+	}
+	if (cf->redis_url[0] != '\0' && strncmp(cf->redis_url, "redis://", 8) != 0) {
+		snprintf(err, errlen, "%s: [redis] url must start with redis://",
+		    path);
 		return -1;
 	}
 	if (strncmp(cf->mod_url, "https://", 8) != 0 &&

@@ -36,6 +36,8 @@ struct hub_conf {
 	int64_t tun_handshake_timeout_ms;
 	/* [store] */
 	char    store_url[HUB_PATH_MAX];
+	/* [redis] */
+	char    redis_url[HUB_PATH_MAX];
 	/* [moderation] */
 	int     mod_enabled;
 	char    mod_url[HUB_PATH_MAX];

@@ -12,8 +12,10 @@
 #include <libwebsockets.h>
 #include <openssl/x509.h>
 #include <sodium.h>
+#include "agent/ag_bucket.h"
 #include "agent/ag_upstream.h"
 #include "lib/frame.h"
+#include "lib/tokest.h"
 #include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
@@ -86,6 +88,7 @@ struct ag_tunnel {
 	struct ag_stream *streams;
 	uint64_t next_key;
 	lws_sorted_usec_list_t sul;
+	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
 };
 
 int64_t
@@ -302,6 +305,48 @@ streams_drop(struct ag_link *l)
 	}
 }
 
+/*
+ * The channel's own limits (ag_bucket): with an empty bucket the stream is
+ * answered 429 here, in OpenAI's shape, and the provider is not called.
+ */
+static int
+bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
+{
+	struct ag_bucket *b = &s->l->t->buckets[ch - s->l->t->cf->channels];
+	struct frame_enc e;
+	int64_t retry = 0;
+	enum ag_bucket_result why;
+	char body[400];
+	int n;
+
+	why = ag_bucket_take(b, tokest_body(s->body, s->body_len),
+	    clock_mono_ms(), &retry);
+	if (why == AG_BUCKET_OK)
+		return 0;
+	log_warn("agent %llu: stream %u: channel %s is at its %s limit "
+	    "(%lld per minute): answering 429", (unsigned long long)s->l->agent_id,
+	    s->id, ch->name, why == AG_BUCKET_REQUESTS ? "rpm" : "tpm",
+	    (long long)(why == AG_BUCKET_REQUESTS ? ch->rpm : ch->tpm));
+	n = snprintf(body, sizeof(body), "{\"error\":{\"message\":\"Rate limit "
+	    "reached for %s per minute on this agent's channel %s: limit %lld. "
+	    "Please try again in %llds.\",\"type\":\"%s\",\"param\":null,"
+	    "\"code\":\"rate_limit_exceeded\"}}",
+	    why == AG_BUCKET_REQUESTS ? "requests" : "tokens", ch->name,
+	    (long long)(why == AG_BUCKET_REQUESTS ? ch->rpm : ch->tpm),
+	    (long long)retry, why == AG_BUCKET_REQUESTS ? "requests" : "tokens");
+	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
+	frame_enc_u64(&e, "status", 429);
+	frame_enc_cstr(&e, "content_type", "application/json");
+	link_send(s->l, &e);
+	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
+	frame_enc_bin(&e, "data", body, n > 0 && (size_t)n < sizeof(body) ?
+	    (size_t)n : 0);
+	link_send(s->l, &e);
+	stream_end(s, 1, NULL);
+	stream_free(s);
+	return 1;
+}
+
 static int
 on_req(struct ag_link *l, const struct frame *f)
 {
@@ -370,6 +415,8 @@ on_req(struct ag_link *l, const struct frame *f)
 			stream_free(s);
 			return 0;
 		}
+		if (bucket_refuses(s, ch))
+			return 0;
 		if (ag_up_start(l->t->up, s->key, ch, s->method, s->path, s->ctype,
 		    s->body, s->body_len, err, sizeof(err)) != 0) {
 			log_warn("agent %llu: stream %u refused: %s",
@@ -852,6 +899,9 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	t->cf = cf;
+	for (int i = 0; i < cf->nchannels; i++)
+		ag_bucket_init(&t->buckets[i], cf->channels[i].rpm,
+		    cf->channels[i].tpm, clock_mono_ms());
 	lws_set_log_level(LLL_ERR, NULL);
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;

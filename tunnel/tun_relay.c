@@ -31,6 +31,7 @@ struct tun_stream {
 	uint64_t reqid;			/* the gateway's request id */
 	uint32_t chan_slot;
 	int64_t started_ms;		/* monotonic */
+	int64_t first_ms;		/* monotonic: first response byte */
 	int got_first;
 	int head_status;
 };
@@ -138,6 +139,24 @@ chan_result(struct tun_stream *s, int ok)
 	    "row: ejected for %lld ms", s->chan_slot,
 	    (unsigned long long)(s->agent ? s->agent->agent_id : 0),
 	    (long long)streak, (long long)cool);
+}
+
+/* Throughput: output tokens per second from first byte to end (EWMA). */
+static void
+tps_sample(struct tun_stream *s, int64_t out_tokens)
+{
+	struct sb_chan_hot *h;
+	int64_t dur, tps, old;
+
+	if (!s->got_first || out_tokens <= 0 || s->chan_slot == UINT32_MAX)
+		return;
+	dur = clock_mono_ms() - s->first_ms;
+	if (dur < 1)
+		dur = 1;
+	tps = out_tokens * 1000 * 1000 / dur;		/* tokens/s * 1000 */
+	h = &sb_channel(&tun_env->sb, s->chan_slot)->hot;
+	old = atomic_load(&h->ewma_tps_milli);
+	atomic_store(&h->ewma_tps_milli, old == 0 ? tps : (old * 7 + tps) / 8);
 }
 
 static void
@@ -283,6 +302,7 @@ tun_relay_frame(struct tun_conn *c, const struct frame *f)
 			atomic_store(&h->ewma_ttfb_us, old == 0 ? ttfb :
 			    (old * 7 + ttfb) / 8);
 			s->got_first = 1;
+			s->first_ms = clock_mono_ms();
 		}
 		if (len > 0)
 			gw_send(s->gw, IPC_RELAY_CHUNK, s->reqid, data, len);
@@ -301,6 +321,7 @@ tun_relay_frame(struct tun_conn *c, const struct frame *f)
 		if (frame_get_u64(f, "cached_tokens", &v) == 0)
 			e.cached_tokens = v > INT64_MAX ? 0 : (int64_t)v;
 		gw_send(s->gw, IPC_RELAY_END, s->reqid, &e, sizeof(e));
+		tps_sample(s, e.output_tokens);
 		/* User errors (4xx) do not count against the channel. */
 		chan_result(s, ok && s->head_status < 500);
 		stream_unlink(s);

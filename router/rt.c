@@ -313,7 +313,7 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 	struct scored *s;
 	struct sb_channel ch;
 	int64_t now = clock_wall_ms();
-	uint32_t up = 0, count = 0, ntop = 0, j = 0;
+	uint32_t up = 0, count = 0, ntop = 0, j = 0, cooling = 0;
 	int best = -1, t[RT_NTERMS];
 
 	*n = 0;
@@ -332,8 +332,10 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 		if (st == NULL || !rt_model_in(ch.models, rq->model, 0) ||
 		    !st->admit(rq, &ch))
 			continue;
-		if (atomic_load(&h->ejected_until_ms) > now)
+		if (atomic_load(&h->ejected_until_ms) > now) {
+			cooling++;
 			continue;
+		}
 		terms_of(sb, &ch, h, now, t);
 		s[count].c.slot = i;
 		s[count].c.agent_id = ch.agent_id;
@@ -366,7 +368,9 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 			out[(*n)++] = s[i].c;
 	}
 	free(s);
-	if (up == 0)
+	/* Channels exist but all are cooling down: unavailable (503), not
+	 * unknown (404) — the user may retry shortly. */
+	if (up == 0 || (count == 0 && cooling > 0))
 		return RT_NO_CHANNELS;
 	return count == 0 ? RT_NO_MODEL : RT_OK;
 }

@@ -65,7 +65,8 @@ struct rt_candidate {
 
 enum rt_result {
 	RT_OK = 0,		/* candidates filled, best first */
-	RT_NO_CHANNELS,		/* no channel is online at all: 503 */
+	RT_NO_CHANNELS,		/* no channel online, or all that would serve
+				 * are cooling down after errors: 503 */
 	RT_NO_MODEL,		/* no online channel this token may use serves
 				 * this model: 404 */
 };

@@ -332,6 +332,19 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	frame_get_u64(f, "tpm", &tpm);
 	frame_get_strv(f, "models", &models, &nmodels);
 	ch = sb_channel(&tun_env->sb, (uint32_t)slot);
+	/* A reused slot starts with fresh figures, not a previous owner's
+	 * errors or cool-down. */
+	atomic_store(&ch->hot.inflight, 0);
+	atomic_store(&ch->hot.minute, 0);
+	atomic_store(&ch->hot.req_minute, 0);
+	atomic_store(&ch->hot.tok_minute, 0);
+	atomic_store(&ch->hot.ok, 0);
+	atomic_store(&ch->hot.err, 0);
+	atomic_store(&ch->hot.err_streak, 0);
+	atomic_store(&ch->hot.ejected_until_ms, 0);
+	atomic_store(&ch->hot.ewma_ttfb_us, 0);
+	atomic_store(&ch->hot.ewma_tps_milli, 0);
+	atomic_store(&ch->hot.ejections, 0);
 	sb_write_begin(&ch->seq);
 	ch->state = SB_CHAN_UP;
 	ch->agent_slot = (uint32_t)c->slot;

@@ -147,10 +147,10 @@ test_ejected_skipped(void **state)
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() - 1);
 	rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n);
 	assert_int_equal(n, 2);
-	/* Only ejected channels serve the model: it counts as not served. */
+	/* Only ejected channels serve the model: unavailable for now (503). */
 	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, clock_wall_ms() + 60000);
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
-	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
 }
 
 static void
@@ -193,10 +193,13 @@ test_bound_stays_in_set(void **state)
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
 	rq.bound = "2x,-1,:ch1";
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
-	/* Ejected members are skipped like anywhere else. */
+	/* Ejected members are skipped like anywhere else: with every member
+	 * cooling down the token's channels are unavailable (503), and the
+	 * others are still never used. */
 	rq.bound = "2:ch1";
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
-	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
+	assert_int_equal(n, 0);
 	assert_true(rt_bound_has("7:main,8", 7, "main"));
 	assert_false(rt_bound_has("7:main,8", 7, "other"));
 	assert_true(rt_bound_has("7:main,8", 8, "any"));
@@ -234,11 +237,12 @@ test_graded_never_below(void **state)
 	/* A graded token without a grade admits nothing (fail closed). */
 	rq.min_grade = 0;
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
-	/* Only ejected channels of the grade: not served, never a lower one. */
+	/* Only ejected channels of the grade: unavailable, never a lower one. */
 	rq.min_grade = 'B';
 	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, clock_wall_ms() + 60000);
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
-	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
+	assert_int_equal(n, 0);
 	/* best takes any grade. */
 	rq.policy = RT_POLICY_BEST;
 	rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n);

@@ -13,6 +13,7 @@
 #include "lib/log.h"
 
 #define GW_SNIFF_MAX (4u * 1024 * 1024)
+#define GW_RETRY_DEADLINE_MS 30000	/* no new attempt after this */
 
 static void on_tunnel_msg(struct child_peer *p, const struct msg *m);
 static void on_tunnel_down(struct child_peer *p);
@@ -87,7 +88,10 @@ retry_next(struct gw_req *r, const char *why)
 {
 	uint64_t old = r->reqid;
 
-	if (r->head_queued || r->cur + 1 >= r->ncand)
+	/* Bounded: at most RT_MAX_CANDIDATES attempts, none started after
+	 * GW_RETRY_DEADLINE_MS since the request arrived. */
+	if (r->head_queued || r->cur + 1 >= r->ncand ||
+	    clock_mono_ms() - r->started_ms > GW_RETRY_DEADLINE_MS)
 		return -1;
 	r->cur++;
 	r->reqid = gw_new_reqid();

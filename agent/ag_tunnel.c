@@ -94,12 +94,8 @@ struct ag_tunnel {
 int64_t
 ag_backoff_ms(int64_t min_ms, int64_t max_ms, unsigned attempt, uint32_t rnd)
 {
-	int64_t d = min_ms;
+	int64_t d = clock_backoff_ms(min_ms, max_ms, attempt);
 
-	for (unsigned i = 0; i < attempt && d < max_ms; i++)
-		d *= 2;
-	if (d > max_ms)
-		d = max_ms;
 	/* "Equal jitter": never less than half, so a fleet spreads out but
 	 * no agent hammers the hub. */
 	return d / 2 + (int64_t)(rnd % (uint32_t)(d / 2 + 1));

@@ -1,5 +1,5 @@
 /*
- * lib/clock: wall and monotonic milliseconds.
+ * lib/clock: wall and monotonic milliseconds, and the back-off rule.
  */
 #include "lib/clock.h"
 
@@ -21,4 +21,14 @@ clock_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+clock_backoff_ms(int64_t first, int64_t cap, unsigned attempt)
+{
+	int64_t d = first;
+
+	for (unsigned i = 0; i < attempt && d < cap; i++)
+		d *= 2;
+	return d > cap ? cap : d;
 }

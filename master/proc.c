@@ -191,9 +191,8 @@ proc_exited(struct master *m, struct proc *p, int status)
 	}
 	if (now - p->started_mono >= RESTART_STABLE_MS)
 		p->streak = 0;
-	delay = (int64_t)RESTART_FIRST_MS << (p->streak < 20 ? p->streak : 20);
-	if (delay > m->conf.restart_backoff_max_ms)
-		delay = m->conf.restart_backoff_max_ms;
+	delay = clock_backoff_ms(RESTART_FIRST_MS, m->conf.restart_backoff_max_ms,
+	    p->streak);
 	p->streak++;
 	if (p->streak == CRASH_LOOP_STREAK)
 		log_error("crash loop: %s crashed %d times in a row, each within "

@@ -14,8 +14,9 @@ money_parse(const char *s, int64_t *micros)
 
 	if (s == NULL)
 		return -1;
+	/* whole stays <= INT64_MAX / MONEY_SCALE; the sum is checked below. */
 	for (; *s >= '0' && *s <= '9'; s++, wdigits++) {
-		if (whole > (INT64_MAX / MONEY_SCALE - 9) / 10)
+		if (whole > (INT64_MAX / MONEY_SCALE - (*s - '0')) / 10)
 			return -1;
 		whole = whole * 10 + (*s - '0');
 	}
@@ -33,6 +34,8 @@ money_parse(const char *s, int64_t *micros)
 		return -1;
 	for (int i = fdigits; i < 6; i++)
 		frac *= 10;
+	if (whole * MONEY_SCALE > INT64_MAX - frac)
+		return -1;
 	*micros = whole * MONEY_SCALE + frac;
 	return 0;
 }
@@ -60,5 +63,21 @@ money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost)
 	if (v > INT64_MAX)
 		return -1;
 	*cost = (int64_t)v;
+	return 0;
+}
+
+int
+money_cost(const int64_t tokens[], const int64_t prices[], size_t n,
+    int64_t *cost)
+{
+	int64_t sum = 0, c;
+
+	for (size_t i = 0; i < n; i++) {
+		if (money_component(tokens[i], prices[i], &c) != 0 ||
+		    c > INT64_MAX - sum)
+			return -1;
+		sum += c;
+	}
+	*cost = sum;
 	return 0;
 }

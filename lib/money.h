@@ -24,5 +24,12 @@ void money_format(int64_t micros, char *out, size_t outlen);
  * up.  tokens, price >= 0.  Returns -1 on overflow or a negative input.
  */
 int money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost);
+/*
+ * A request's cost: the sum of money_component(tokens[i], prices[i]) over
+ * its n components (0 when n is 0).  Returns -1, *cost untouched, when a
+ * component fails or the sum overflows int64.
+ */
+int money_cost(const int64_t tokens[], const int64_t prices[], size_t n,
+    int64_t *cost);
 
 #endif

@@ -2,8 +2,9 @@
  * billing/bill_main: the billing process — the only process that opens the
  * store.  It serves the other children on billing.sock (registry look-ups
  * for the tunnel's handshakes) and the admin commands the master forwards
- * (agent add|list|disable|enable).  Store calls block, which is why they
- * live here and nowhere else.
+ * (agent add|list|disable|enable; token: bill_token.c; price:
+ * bill_price.c).  Store calls block, which is why they live here and
+ * nowhere else.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,6 +134,8 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 		cmd_agent(env, id, argc, argv);
 	else if (strcmp(argv[0], "token") == 0)
 		bill_cmd_token(env, id, argc, argv);
+	else if (strcmp(argv[0], "price") == 0)
+		bill_cmd_price(env, id, argc, argv);
 	else
 		child_admin_error(env, id, "billing does not know '%s'", argv[0]);
 }

@@ -843,3 +843,163 @@ store_token_get_by_hash(struct store *st, const char *hash_hex,
 		return -1;
 	return c.n == 1 ? 0 : 1;
 }
+
+/* ---- prices ------------------------------------------------------------- */
+
+#define PRICE_COLS	"model, version, input, output, cached_input, " \
+			"cache_write, created_at"
+#define PRICE_SET_TRIES	5
+
+/* 1..STORE_MODEL_MAX printable ASCII bytes, no spaces, no commas. */
+static int
+model_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > STORE_MODEL_MAX)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s <= 0x20 || *s > 0x7e || *s == ',')
+			return 0;
+	return 1;
+}
+
+static int
+price_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_price *p = out;
+
+	memset(p, 0, sizeof(*p));
+	return col_text(st, r, 0, p->model, sizeof(p->model)) == -1 ||
+	    col_int(st, r, 1, &p->version) == -1 ||
+	    col_int(st, r, 2, &p->input) == -1 ||
+	    col_int(st, r, 3, &p->output) == -1 ||
+	    col_int(st, r, 4, &p->cached_input) == -1 ||
+	    col_int(st, r, 5, &p->cache_write) == -1 ||
+	    col_int(st, r, 6, &p->created_at) == -1 ? -1 : 0;
+}
+
+int
+store_price_set(struct store *st, const char *model, int64_t input,
+    int64_t output, int64_t cached_input, int64_t cache_write,
+    int64_t *out_version)
+{
+	struct db_param p[6];
+	int64_t v = 0;
+	int rc = DB_ERR, try;
+
+	if (st == NULL)
+		return -1;
+	if (out_version == NULL) {
+		store_seterr(st, "store_price_set: NULL argument");
+		return -1;
+	}
+	if (!model_ok(model)) {
+		store_seterr(st, "model name must be 1..%d printable ASCII "
+		    "characters without spaces or commas", STORE_MODEL_MAX);
+		return -1;
+	}
+	if (input < 0 || output < 0 || cached_input < 0 || cache_write < 0) {
+		store_seterr(st, "prices must be >= 0");
+		return -1;
+	}
+	p[0] = ptext(model);
+	p[1] = pint(input);
+	p[2] = pint(output);
+	p[3] = pint(cached_input);
+	p[4] = pint(cache_write);
+	p[5] = pint((int64_t)time(NULL));
+	/*
+	 * One statement picks the next version and writes it.  Two hubs
+	 * writing the same model at once (PostgreSQL) can pick the same
+	 * number: the primary key refuses the second, which tries again.
+	 */
+	for (try = 0; try < PRICE_SET_TRIES; try++) {
+		v = 0;
+		rc = q(st, "INSERT INTO prices (" PRICE_COLS ") "
+		    "SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, "
+		    "$6 FROM prices WHERE model = $1 RETURNING version",
+		    p, 6, row_int, &v);
+		if (rc != DB_CONFLICT)
+			break;
+	}
+	if (rc == DB_CONFLICT)
+		store_seterr(st, "prices of \"%s\" are being changed "
+		    "elsewhere: try again", model);
+	if (rc != DB_OK)
+		return -1;
+	if (v < 1) {
+		store_seterr(st, "price insert returned no version");
+		return -1;
+	}
+	*out_version = v;
+	return 0;
+}
+
+int
+store_price_list(struct store *st, store_price_cb cb, void *arg)
+{
+	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
+	    NULL };
+	struct store_price *pr;
+	size_t i;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (cb == NULL) {
+		store_seterr(st, "store_price_list: NULL callback");
+		return -1;
+	}
+	if (q(st, "SELECT " PRICE_COLS " FROM prices p WHERE version = "
+	    "(SELECT MAX(version) FROM prices WHERE model = p.model) "
+	    "ORDER BY model", NULL, 0, row_collect, &c) != DB_OK) {
+		free(c.items);
+		return -1;
+	}
+	pr = (struct store_price *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&pr[i], arg);
+	free(c.items);
+	return rc;
+}
+
+int
+store_price_get(struct store *st, const char *model, int64_t version,
+    struct store_price *out)
+{
+	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
+	    NULL };
+	struct db_param p[2];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL) {
+		store_seterr(st, "store_price_get: NULL argument");
+		return -1;
+	}
+	if (!model_ok(model)) {
+		store_seterr(st, "model name must be 1..%d printable ASCII "
+		    "characters without spaces or commas", STORE_MODEL_MAX);
+		return -1;
+	}
+	if (version < 0) {
+		store_seterr(st, "price version must be >= 1 (0: the latest)");
+		return -1;
+	}
+	p[0] = ptext(model);
+	p[1] = pint(version);
+	if (version == 0)
+		rc = q(st, "SELECT " PRICE_COLS " FROM prices WHERE model = $1 "
+		    "ORDER BY version DESC LIMIT 1", p, 1, row_collect, &c);
+	else
+		rc = q(st, "SELECT " PRICE_COLS " FROM prices WHERE model = $1 "
+		    "AND version = $2", p, 2, row_collect, &c);
+	if (rc == DB_OK && c.n == 1)
+		memcpy(out, c.items, sizeof(*out));
+	free(c.items);
+	if (rc != DB_OK)
+		return -1;
+	return c.n == 1 ? 0 : 1;
+}

@@ -125,4 +125,41 @@ int	store_token_disable(struct store *, uint64_t id);
 int	store_token_get_by_hash(struct store *, const char *hash_hex,
 	    struct store_token *out);
 
+/* ---- prices ------------------------------------------------------------ */
+
+#define STORE_MODEL_MAX		127	/* model name, bytes */
+
+/*
+ * One version of a model's prices: int64 micro-units per 1,000,000 tokens
+ * of each component, all >= 0.  Versions count from 1 per model and are
+ * never changed once written.
+ */
+struct store_price {
+	char		model[STORE_MODEL_MAX + 1];
+	int64_t		version;	/* >= 1 */
+	int64_t		input;
+	int64_t		output;
+	int64_t		cached_input;
+	int64_t		cache_write;
+	int64_t		created_at;	/* unix seconds */
+};
+
+/*
+ * Writes a new version of model's prices (1 for a new model, else the
+ * highest so far + 1) and sets *out_version.  model: 1..127 printable
+ * ASCII bytes, no spaces and no commas.  Every price >= 0.
+ */
+int	store_price_set(struct store *, const char *model, int64_t input,
+	    int64_t output, int64_t cached_input, int64_t cache_write,
+	    int64_t *out_version);
+/* The latest version of each model, in model order; as store_agent_list. */
+typedef int (*store_price_cb)(const struct store_price *, void *arg);
+int	store_price_list(struct store *, store_price_cb cb, void *arg);
+/*
+ * One version of a model's prices, 0 for the latest.  0 found, 1 no such
+ * model or version, -1 error or bad input.
+ */
+int	store_price_get(struct store *, const char *model, int64_t version,
+	    struct store_price *out);
+
 #endif

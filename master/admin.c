@@ -41,6 +41,7 @@ static const struct admin_cmd cmds[] = {
 	{ "channels",	NULL,		cmd_channels },
 	{ "agent",	"billing",	NULL },
 	{ "token",	"billing",	NULL },
+	{ "price",	"billing",	NULL },
 	{ "agents",	"tunnel",	NULL },
 	{ "kick",	"tunnel",	NULL },
 	{ "send",	"tunnel",	NULL },

@@ -39,6 +39,10 @@ usage(void)
 	    "         | --policy best] [--rpm N] [--tpm N]\n"
 	    "                         print a new token's secret (shown once)\n"
 	    "  token list | token disable ID\n"
+	    "  price set MODEL --input AMOUNT --output AMOUNT [--cached-input AMOUNT]\n"
+	    "        [--cache-write AMOUNT]\n"
+	    "                         new prices version; AMOUNT per 1,000,000 tokens\n"
+	    "  price list             latest prices of each model\n"
 	    "SOCKET defaults to $SWB_ADMIN or " DEFAULT_SOCK "\n");
 	exit(2);
 }
@@ -74,6 +78,8 @@ main(int argc, char **argv)
 		    argv[i]);
 		return 2;
 	}
+	if (hubctl_check(argc - i, argv + i) != 0)
+		return 2;
 	for (int j = i; j < argc; j++) {
 		size_t n = strlen(argv[j]) + 1;
 		if (strcmp(argv[j], "--json") == 0) {

@@ -1,13 +1,16 @@
 /*
  * tools/hubctl_fmt: a table of commands hubctl knows and the printer of
  * each one's answer.  Commands without a printer show their "message", or
- * "OK".
+ * "OK".  Commands whose arguments hubctl can check itself (price: exact
+ * decimal amounts) are refused here before anything is sent.
  */
 #include "tools/hubctl_fmt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include "lib/money.h"
 
 static void
 dur(char *buf, size_t len, json_int_t s)
@@ -100,6 +103,8 @@ print_table(json_t *o, const char *key, const char *const *cols)
 		printf("\n");
 	}
 }
+
+static void print_message(json_t *o);
 
 static void
 print_agents(json_t *o)
@@ -206,6 +211,58 @@ print_channels(json_t *o)
 	free(cell);
 }
 
+/* Prices: one aligned row per model, amounts per 1,000,000 tokens. */
+#define PR_COLS 7
+static void
+print_price(json_t *o)
+{
+	static const char *const head[PR_COLS] = { "MODEL", "VERSION",
+		"INPUT", "OUTPUT", "CACHED_INPUT", "CACHE_WRITE", "SINCE (UTC)" };
+	static const char *const key[4] = { "input_micros", "output_micros",
+		"cached_input_micros", "cache_write_micros" };
+	json_t *rows = json_object_get(o, "prices"), *p;
+	size_t n = json_array_size(rows), i, w[PR_COLS];
+	char (*cell)[PR_COLS][160];
+
+	if (rows == NULL) {
+		print_message(o);
+		return;
+	}
+	if ((cell = calloc(n + 1, sizeof(*cell))) == NULL)
+		return;
+	for (int k = 0; k < PR_COLS; k++)
+		snprintf(cell[0][k], sizeof(cell[0][k]), "%s", head[k]);
+	json_array_foreach(rows, i, p) {
+		char (*r)[160] = cell[i + 1];
+		time_t t = (time_t)num(p, "created_at");
+		struct tm tm;
+
+		snprintf(r[0], 160, "%s", str(p, "model"));
+		snprintf(r[1], 160, "%lld", (long long)num(p, "version"));
+		/* From the integer micro-units, formatted exactly. */
+		for (int k = 0; k < 4; k++)
+			money_format((int64_t)num(p, key[k]), r[2 + k], 160);
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(r[6], 160, "%Y-%m-%d %H:%M", &tm) == 0)
+			snprintf(r[6], 160, "-");
+	}
+	for (int k = 0; k < PR_COLS; k++) {
+		w[k] = 0;
+		for (i = 0; i <= n; i++)
+			if (strlen(cell[i][k]) > w[k])
+				w[k] = strlen(cell[i][k]);
+	}
+	for (i = 0; i <= n; i++) {
+		for (int k = 0; k < PR_COLS; k++)
+			printf(k == 0 ? "%-*s" : k == 6 ? "  %.*s" : "  %*s",
+			    k == 6 ? 160 : (int)w[k], cell[i][k]);
+		printf("\n");
+	}
+	if (n > 0)
+		printf("(per 1,000,000 tokens)\n");
+	free(cell);
+}
+
 static void
 print_message(json_t *o)
 {
@@ -226,7 +283,71 @@ static const struct {
 	{ "kick", print_message },
 	{ "send", print_message },
 	{ "token", print_token },
+	{ "price", print_price },
 };
+
+/*
+ * price set MODEL --input X --output Y [--cached-input Z] [--cache-write W]:
+ * every amount must be what billing will accept, checked with the same
+ * money_parse; billing checks again.
+ */
+static int
+check_price(int argc, char **argv)
+{
+	static const char *const opts[] = { "--input", "--output",
+		"--cached-input", "--cache-write", NULL };
+	int have_in = 0, have_out = 0, model = 0;
+	int64_t v;
+
+	if (argc < 2 || strcmp(argv[1], "set") != 0)
+		return 0;
+	for (int i = 2; i < argc; i++) {
+		const char *const *o;
+
+		if (strcmp(argv[i], "--json") == 0)
+			continue;
+		if (!model && strncmp(argv[i], "--", 2) != 0) {
+			model = 1;
+			continue;
+		}
+		for (o = opts; *o != NULL && strcmp(*o, argv[i]) != 0; o++)
+			;
+		if (*o == NULL) {
+			fprintf(stderr, "hubctl: price set: unexpected '%s'\n",
+			    argv[i]);
+			return -1;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "hubctl: price set: %s needs an amount\n",
+			    argv[i]);
+			return -1;
+		}
+		if (money_parse(argv[i + 1], &v) != 0) {
+			fprintf(stderr, "hubctl: price set: %s '%s' is not an "
+			    "amount like 2.5 (per 1,000,000 tokens, not negative, "
+			    "at most 6 decimals)\n", argv[i], argv[i + 1]);
+			return -1;
+		}
+		have_in |= o == &opts[0];
+		have_out |= o == &opts[1];
+		i++;
+	}
+	if (!model || !have_in || !have_out) {
+		fprintf(stderr, "hubctl: usage: price set MODEL --input AMOUNT "
+		    "--output AMOUNT [--cached-input AMOUNT] [--cache-write "
+		    "AMOUNT]\n");
+		return -1;
+	}
+	return 0;
+}
+
+int
+hubctl_check(int argc, char **argv)
+{
+	if (argc > 0 && strcmp(argv[0], "price") == 0)
+		return check_price(argc, argv);
+	return 0;
+}
 
 int
 hubctl_known(const char *cmd)

@@ -8,5 +8,10 @@
 
 int  hubctl_known(const char *cmd);
 void hubctl_print(const char *cmd, json_t *o);
+/*
+ * Checks a command's arguments before sending (argv[0] is the command;
+ * "--json" is skipped).  0 ok; else the reason is printed to stderr.
+ */
+int  hubctl_check(int argc, char **argv);
 
 #endif

@@ -724,6 +724,117 @@ test_money_int64_max(void **state)
 	    "VALUES (987654, 1, '', 'h', 'r3', 'm', 1, 0, 0)", NULL, 0), -1);
 }
 
+/* Prices: versions per model, the latest wins, int64 exactly, refusals. */
+struct price_seen {
+	int			n;
+	struct store_price	p[8];
+};
+
+static int
+price_cb(const struct store_price *p, void *arg)
+{
+	struct price_seen *s = arg;
+
+	if (s->n < 8)
+		s->p[s->n] = *p;
+	s->n++;
+	return 0;
+}
+
+static void
+test_prices(void **state)
+{
+	struct price_seen seen;
+	struct store_price pr;
+	char model[STORE_MODEL_MAX + 2];
+	int64_t v = 0;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_price_list(fx.st, price_cb, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 0, &pr), 1);
+
+	assert_int_equal(store_price_set(fx.st, "gpt-4o", 2500000, 10000000,
+	    1250000, 0, &v), 0);
+	assert_true(v == 1);
+	assert_int_equal(store_price_set(fx.st, "gpt-4o-mini", 150000, 600000,
+	    75000, 0, &v), 0);
+	assert_true(v == 1);
+	assert_int_equal(store_price_set(fx.st, "gpt-4o", 2000000, 8000000,
+	    1000000, 1, &v), 0);
+	assert_true(v == 2);
+	assert_int_equal(store_price_set(fx.st, "gpt-4o", 0, 0, 0, 0, &v), 0);
+	assert_true(v == 3);
+
+	/* The list holds the latest version of each model. */
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_price_list(fx.st, price_cb, &seen), 0);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.p[0].model, "gpt-4o");
+	assert_true(seen.p[0].version == 3);
+	assert_true(seen.p[0].input == 0 && seen.p[0].output == 0);
+	assert_true(seen.p[0].created_at > 0);
+	assert_string_equal(seen.p[1].model, "gpt-4o-mini");
+	assert_true(seen.p[1].version == 1);
+	assert_true(seen.p[1].input == 150000 && seen.p[1].output == 600000 &&
+	    seen.p[1].cached_input == 75000 && seen.p[1].cache_write == 0);
+
+	/* Every version stays readable; 0 is the latest. */
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 2, &pr), 0);
+	assert_true(pr.version == 2 && pr.input == 2000000 &&
+	    pr.output == 8000000 && pr.cached_input == 1000000 &&
+	    pr.cache_write == 1);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 1, &pr), 0);
+	assert_true(pr.input == 2500000 && pr.cached_input == 1250000);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 0, &pr), 0);
+	assert_true(pr.version == 3);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 4, &pr), 1);
+	assert_int_equal(store_price_get(fx.st, "nope", 0, &pr), 1);
+
+	/* int64 exactly, through the API. */
+	assert_int_equal(store_price_set(fx.st, "max", INT64_MAX, INT64_MAX,
+	    INT64_MAX, INT64_MAX, &v), 0);
+	assert_int_equal(store_price_get(fx.st, "max", 0, &pr), 0);
+	assert_true(pr.input == INT64_MAX && pr.output == INT64_MAX &&
+	    pr.cached_input == INT64_MAX && pr.cache_write == INT64_MAX);
+	assert_int_equal(store_price_set(fx.st, "max", INT64_MAX - 1, 0, 0, 0,
+	    &v), 0);
+	assert_true(v == 2);
+	assert_int_equal(store_price_get(fx.st, "max", 0, &pr), 0);
+	assert_true(pr.input == INT64_MAX - 1);
+
+	/* Refusals change nothing. */
+	v = 99;
+	assert_int_equal(store_price_set(fx.st, "gpt-4o", -1, 0, 0, 0, &v),
+	    -1);
+	assert_non_null(strstr(store_errmsg(fx.st), ">= 0"));
+	assert_int_equal(store_price_set(fx.st, "gpt-4o", 0, 0, 0, INT64_MIN,
+	    &v), -1);
+	assert_int_equal(store_price_set(fx.st, "", 1, 1, 0, 0, &v), -1);
+	assert_int_equal(store_price_set(fx.st, "a b", 1, 1, 0, 0, &v), -1);
+	assert_int_equal(store_price_set(fx.st, "a,b", 1, 1, 0, 0, &v), -1);
+	assert_int_equal(store_price_set(fx.st, "caf\xc3\xa9", 1, 1, 0, 0,
+	    &v), -1);
+	assert_int_equal(store_price_set(fx.st, NULL, 1, 1, 0, 0, &v), -1);
+	assert_int_equal(store_price_set(fx.st, "m", 1, 1, 0, 0, NULL), -1);
+	memset(model, 'm', sizeof(model) - 1);
+	model[sizeof(model) - 1] = '\0';		/* 128 bytes: too long */
+	assert_int_equal(store_price_set(fx.st, model, 1, 1, 0, 0, &v), -1);
+	model[STORE_MODEL_MAX] = '\0';		/* 127: fine */
+	assert_int_equal(store_price_set(fx.st, model, 1, 1, 0, 0, &v), 0);
+	assert_true(v == 1);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", -1, &pr), -1);
+	assert_int_equal(store_price_get(fx.st, "a b", 0, &pr), -1);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 0, NULL), -1);
+	assert_int_equal(store_price_list(fx.st, NULL, NULL), -1);
+	assert_int_equal(store_price_get(fx.st, "gpt-4o", 0, &pr), 0);
+	assert_true(pr.version == 3);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_price_list(fx.st, price_cb, &seen), 0);
+	assert_int_equal(seen.n, 4);
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -762,6 +873,7 @@ main(void)
 		T(test_not_found),
 		T(test_tokens),
 		T(test_money_int64_max),
+		T(test_prices),
 		T(test_open_errors),
 #undef T
 	};

@@ -1,0 +1,140 @@
+/*
+ * billing/bill_price: model prices — `hubctl price set|list`.  Prices come
+ * in as decimal amounts per 1,000,000 tokens ("2.5"), are turned into int64
+ * micro-units by money_parse (exact; no floating point) and stored as a new
+ * version of that model's prices.  Answers carry each price both as
+ * micro-units and as a decimal string (money_format).
+ */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include "billing/bill.h"
+#include "lib/log.h"
+#include "lib/money.h"
+
+#define PRICE_USAGE "usage: price set MODEL --input AMOUNT --output AMOUNT " \
+	"[--cached-input AMOUNT] [--cache-write AMOUNT] | price list " \
+	"(AMOUNT: per 1,000,000 tokens, like 2.5, at most 6 decimals)"
+
+/* The components, in the order of the store's columns. */
+static const char *const comp_name[4] = { "input", "output", "cached_input",
+	"cache_write" };
+static const char *const comp_opt[4] = { "--input", "--output",
+	"--cached-input", "--cache-write" };
+
+/* Adds NAME (decimal string) and NAME_micros (integer) to o. */
+static void
+put_amount(json_t *o, const char *name, int64_t micros)
+{
+	char dec[32], key[32];
+
+	money_format(micros, dec, sizeof(dec));
+	snprintf(key, sizeof(key), "%s_micros", name);
+	json_object_set_new(o, name, json_string(dec));
+	json_object_set_new(o, key, json_integer((json_int_t)micros));
+}
+
+static json_t *
+price_json(const struct store_price *p)
+{
+	json_t *o = json_pack("{s:s, s:I}", "model", p->model, "version",
+	    (json_int_t)p->version);
+
+	put_amount(o, comp_name[0], p->input);
+	put_amount(o, comp_name[1], p->output);
+	put_amount(o, comp_name[2], p->cached_input);
+	put_amount(o, comp_name[3], p->cache_write);
+	json_object_set_new(o, "created_at", json_integer(
+	    (json_int_t)p->created_at));
+	return o;
+}
+
+static int
+price_row(const struct store_price *p, void *arg)
+{
+	json_array_append_new(arg, price_json(p));
+	return 0;
+}
+
+static void
+price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
+{
+	int64_t v[4] = { -1, -1, 0, 0 }, version;
+	struct store_price p;
+	const char *model;
+	json_t *o;
+	int i, k;
+
+	if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
+		child_admin_error(env, rid, "price set: which model? " PRICE_USAGE);
+		return;
+	}
+	model = argv[2];
+	for (i = 3; i < argc; i += 2) {
+		for (k = 0; k < 4; k++)
+			if (strcmp(argv[i], comp_opt[k]) == 0)
+				break;
+		if (k == 4) {
+			child_admin_error(env, rid, "price set: unknown option "
+			    "'%s' (%s)", argv[i], PRICE_USAGE);
+			return;
+		}
+		if (i + 1 >= argc) {
+			child_admin_error(env, rid, "price set: %s needs an "
+			    "amount", argv[i]);
+			return;
+		}
+		if (money_parse(argv[i + 1], &v[k]) != 0) {
+			child_admin_error(env, rid, "price set: %s '%s' is not an "
+			    "amount like 2.5 (per 1,000,000 tokens, not negative, "
+			    "at most 6 decimals)", argv[i], argv[i + 1]);
+			return;
+		}
+	}
+	if (v[0] < 0 || v[1] < 0) {
+		child_admin_error(env, rid, "price set: --input and --output "
+		    "are required (%s)", PRICE_USAGE);
+		return;
+	}
+	if (store_price_set(bill_store, model, v[0], v[1], v[2], v[3],
+	    &version) != 0) {
+		child_admin_error(env, rid, "price set: %s",
+		    store_errmsg(bill_store));
+		return;
+	}
+	log_info("prices of '%s': version %lld", model, (long long)version);
+	if (store_price_get(bill_store, model, version, &p) != 0) {
+		child_admin_error(env, rid, "price set: stored as version %lld, "
+		    "but reading it back failed: %s", (long long)version,
+		    store_errmsg(bill_store));
+		return;
+	}
+	o = price_json(&p);
+	json_object_set_new(o, "ok", json_true());
+	json_object_set_new(o, "message", json_sprintf("%s: prices version "
+	    "%lld", model, (long long)version));
+	bill_reply_json(env, rid, o);
+}
+
+void
+bill_cmd_price(struct child_env *env, uint64_t rid, int argc, char **argv)
+{
+	if (argc >= 2 && strcmp(argv[1], "set") == 0) {
+		price_set(env, rid, argc, argv);
+		return;
+	}
+	if (argc == 2 && strcmp(argv[1], "list") == 0) {
+		json_t *rows = json_array();
+
+		if (store_price_list(bill_store, price_row, rows) != 0) {
+			json_decref(rows);
+			child_admin_error(env, rid, "store: %s",
+			    store_errmsg(bill_store));
+			return;
+		}
+		bill_reply_json(env, rid, json_pack("{s:b, s:o}", "ok", 1,
+		    "prices", rows));
+		return;
+	}
+	child_admin_error(env, rid, PRICE_USAGE);
+}

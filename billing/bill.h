@@ -16,4 +16,9 @@ void bill_cmd_token(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_price(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_token_get(const struct ipc_token_get *q, struct ipc_token_info *r);
 
+/* bill_charge.c: the gateways' charges (reqid: the charge's key). */
+void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
+    struct ipc_charge_result *r);
+void bill_charge_post(uint64_t reqid, const struct ipc_charge_post *p);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * billing/bill_main: the billing process — the only process that opens the
  * store.  It serves the other children on billing.sock (registry look-ups
- * for the tunnel's handshakes) and the admin commands the master forwards
+ * for the tunnel's handshakes, token look-ups and quota charges for the
+ * gateways: bill_charge.c) and the admin commands the master forwards
  * (agent add|list|disable|enable; token: bill_token.c; price:
  * bill_price.c).  Store calls block, which is why they live here and
  * nowhere else.
@@ -202,6 +203,17 @@ client_input(struct msg_conn *c)
 			bill_token_get(&q, &r);
 			if (msg_enqueue(c, IPC_TOKEN_INFO, m.hdr.reqid, &r, sizeof(r)) != 0)
 				log_warn("billing client queue full");
+		} else if (m.hdr.type == IPC_CHARGE_RESERVE) {
+			struct ipc_charge_reserve q;
+			struct ipc_charge_result r;
+			memcpy(&q, m.data, sizeof(q));
+			bill_charge_reserve(m.hdr.reqid, &q, &r);
+			if (msg_enqueue(c, IPC_CHARGE_RESULT, m.hdr.reqid, &r, sizeof(r)) != 0)
+				log_warn("billing client queue full");
+		} else if (m.hdr.type == IPC_CHARGE_POST) {
+			struct ipc_charge_post q;
+			memcpy(&q, m.data, sizeof(q));
+			bill_charge_post(m.hdr.reqid, &q);
 		} else {
 			rc = -1;
 			snprintf(err, sizeof(err), "unexpected %s",

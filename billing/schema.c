@@ -130,6 +130,33 @@ static const struct schema_stmt m2_token_policy[] = {
 	    "DEFAULT 0 CHECK (tpm >= 0)" },
 };
 
+/*
+ * 3: charges — one row per user request charged to a token (request_id:
+ * the gateway's first request id, 16 lowercase hex digits).  reserved:
+ * the estimate added to tokens.used before the relay; amount: the real
+ * cost that replaced it when posted (0 while reserved or when voided).
+ * price_version: the model's price version the amount was computed with
+ * (0: the model had no price, or not posted yet).
+ */
+static const struct schema_stmt m3_charges[] = {
+	{ SCHEMA_BOTH,
+	    "CREATE TABLE charges ("
+	    "request_id TEXT PRIMARY KEY, "
+	    "token_id BIGINT NOT NULL REFERENCES tokens (id), "
+	    "reserved BIGINT NOT NULL CHECK (reserved >= 0), "
+	    "amount BIGINT NOT NULL DEFAULT 0 CHECK (amount >= 0), "
+	    "state TEXT NOT NULL DEFAULT 'reserved' "
+	    "CHECK (state IN ('reserved', 'posted', 'voided')), "
+	    "model TEXT NOT NULL DEFAULT '', "
+	    "input_tokens BIGINT NOT NULL DEFAULT 0 CHECK (input_tokens >= 0), "
+	    "output_tokens BIGINT NOT NULL DEFAULT 0 CHECK (output_tokens >= 0), "
+	    "cached_tokens BIGINT NOT NULL DEFAULT 0 CHECK (cached_tokens >= 0), "
+	    "price_version BIGINT NOT NULL DEFAULT 0, "
+	    "created_at BIGINT NOT NULL)" },
+	{ SCHEMA_BOTH, "CREATE INDEX charges_token ON charges (token_id)" },
+	{ SCHEMA_BOTH, "CREATE INDEX charges_state ON charges (state)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
@@ -137,6 +164,8 @@ const struct schema_migration schema_migrations[] = {
 	    m1_initial, NSTMTS(m1_initial) },
 	{ 2, "tokens: routing policy and rate limits",
 	    m2_token_policy, NSTMTS(m2_token_policy) },
+	{ 3, "charges: reservations and posted costs per request",
+	    m3_charges, NSTMTS(m3_charges) },
 };
 
 const size_t schema_nmigrations =

@@ -1003,3 +1003,225 @@ store_price_get(struct store *st, const char *model, int64_t version,
 		return -1;
 	return c.n == 1 ? 0 : 1;
 }
+
+/* ---- charges ------------------------------------------------------------ */
+
+#define CHARGE_COLS	"request_id, token_id, reserved, amount, state, " \
+			"model, input_tokens, output_tokens, cached_tokens, " \
+			"price_version, created_at"
+
+static int
+reqid_ok(const char *s)
+{
+	size_t n;
+
+	if (s == NULL || (n = strlen(s)) == 0 || n > 63)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s <= 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+/*
+ * A write transaction.  SQLite: BEGIN IMMEDIATE (the write lock now);
+ * PostgreSQL: a plain BEGIN — the conditional UPDATE's row lock is what
+ * orders concurrent charges of one token.
+ */
+static int
+tx_begin_write(struct store *st)
+{
+	if (st->eng->mask == SCHEMA_SQLITE)
+		return tx_begin_locked(st);
+	if (q(st, "BEGIN", NULL, 0, NULL, NULL) != DB_OK)
+		return -1;
+	st->in_tx = 1;
+	return 0;
+}
+
+int
+store_charge_reserve(struct store *st, uint64_t token_id,
+    const char *request_id, int64_t estimate_micros)
+{
+	struct db_param p[4];
+	struct one_id got = { 0, 0 };
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(request_id)) {
+		store_seterr(st, "charge request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (estimate_micros < 0) {
+		store_seterr(st, "charge estimate must be >= 0");
+		return -1;
+	}
+	if (!id_ok(token_id))
+		return 1;
+	if (tx_begin_write(st) == -1)
+		return -1;
+	/* Already reserved (a repeated message): nothing more to do. */
+	p[0] = ptext(request_id);
+	if (q(st, "SELECT token_id FROM charges WHERE request_id = $1", p, 1,
+	    row_id, &got) != DB_OK)
+		goto fail;
+	if (got.n > 0) {
+		tx_rollback(st);
+		return 0;
+	}
+	p[0] = pint(estimate_micros);
+	p[1] = pint((int64_t)token_id);
+	if (q(st, "UPDATE tokens SET used = used + $1 WHERE id = $2 AND "
+	    "(quota = -1 OR used + $1 <= quota) RETURNING id", p, 2, row_id,
+	    &got) != DB_OK)
+		goto fail;
+	if (got.n == 0) {
+		tx_rollback(st);
+		return 1;
+	}
+	p[0] = ptext(request_id);
+	p[1] = pint((int64_t)token_id);
+	p[2] = pint(estimate_micros);
+	p[3] = pint((int64_t)time(NULL));
+	rc = q(st, "INSERT INTO charges (request_id, token_id, reserved, "
+	    "amount, state, created_at) VALUES ($1, $2, $3, 0, 'reserved', $4)",
+	    p, 4, NULL, NULL);
+	if (rc == DB_CONFLICT) {
+		/* Reserved at the same moment elsewhere: undo ours. */
+		tx_rollback(st);
+		return 0;
+	}
+	if (rc != DB_OK || tx_commit(st) == -1)
+		goto fail;
+	return 0;
+fail:
+	if (st->in_tx)
+		tx_rollback(st);
+	return -1;
+}
+
+struct settled {
+	int		n;
+	uint64_t	token_id;
+	int64_t		reserved;
+};
+
+static int
+row_settled(struct store *st, const struct db_row *r, void *arg)
+{
+	struct settled *s = arg;
+
+	if (s->n++ == 0)
+		return col_id(st, r, 0, &s->token_id) == -1 ||
+		    col_int(st, r, 1, &s->reserved) == -1 ? -1 : 0;
+	return 0;
+}
+
+int
+store_charge_settle(struct store *st, const char *request_id,
+    const struct store_charge_usage *u)
+{
+	struct db_param p[8];
+	struct settled s = { 0, 0, 0 };
+	int64_t amount = u != NULL ? u->amount : 0;
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(request_id)) {
+		store_seterr(st, "charge request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (u != NULL && (amount < 0 || u->input_tokens < 0 ||
+	    u->output_tokens < 0 || u->cached_tokens < 0 ||
+	    u->price_version < 0 || strlen(u->model) > STORE_MODEL_MAX)) {
+		store_seterr(st, "charge usage, amount and price version must "
+		    "be >= 0");
+		return -1;
+	}
+	if (tx_begin_write(st) == -1)
+		return -1;
+	/* Only a 'reserved' row moves: settling twice finds none. */
+	p[0] = ptext(request_id);
+	if (u != NULL) {
+		p[1] = pint(amount);
+		p[2] = ptext(u->model);
+		p[3] = pint(u->input_tokens);
+		p[4] = pint(u->output_tokens);
+		p[5] = pint(u->cached_tokens);
+		p[6] = pint(u->price_version);
+		if (q(st, "UPDATE charges SET state = 'posted', amount = $2, "
+		    "model = $3, input_tokens = $4, output_tokens = $5, "
+		    "cached_tokens = $6, price_version = $7 WHERE request_id = "
+		    "$1 AND state = 'reserved' RETURNING token_id, reserved",
+		    p, 7, row_settled, &s) != DB_OK)
+			goto fail;
+	} else if (q(st, "UPDATE charges SET state = 'voided', amount = 0 "
+	    "WHERE request_id = $1 AND state = 'reserved' RETURNING token_id, "
+	    "reserved", p, 1, row_settled, &s) != DB_OK)
+		goto fail;
+	if (s.n == 0) {
+		tx_rollback(st);
+		return 1;
+	}
+	p[0] = pint(s.reserved);
+	p[1] = pint(amount);
+	p[2] = pint((int64_t)s.token_id);
+	if (q(st, "UPDATE tokens SET used = used - $1 + $2 WHERE id = $3",
+	    p, 3, NULL, NULL) != DB_OK || tx_commit(st) == -1)
+		goto fail;
+	return 0;
+fail:
+	if (st->in_tx)
+		tx_rollback(st);
+	return -1;
+}
+
+static int
+charge_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_charge *c = out;
+
+	memset(c, 0, sizeof(*c));
+	return col_text(st, r, 0, c->request_id, sizeof(c->request_id)) == -1 ||
+	    col_id(st, r, 1, &c->token_id) == -1 ||
+	    col_int(st, r, 2, &c->reserved) == -1 ||
+	    col_int(st, r, 3, &c->amount) == -1 ||
+	    col_text(st, r, 4, c->state, sizeof(c->state)) == -1 ||
+	    col_text(st, r, 5, c->u.model, sizeof(c->u.model)) == -1 ||
+	    col_int(st, r, 6, &c->u.input_tokens) == -1 ||
+	    col_int(st, r, 7, &c->u.output_tokens) == -1 ||
+	    col_int(st, r, 8, &c->u.cached_tokens) == -1 ||
+	    col_int(st, r, 9, &c->u.price_version) == -1 ||
+	    col_int(st, r, 10, &c->created_at) == -1 ? -1 : 0;
+}
+
+int
+store_charge_get(struct store *st, const char *request_id,
+    struct store_charge *out)
+{
+	struct collect c = { charge_conv, sizeof(struct store_charge), 0, 0,
+	    NULL };
+	struct db_param p[1];
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL || !reqid_ok(request_id)) {
+		store_seterr(st, "store_charge_get: bad argument");
+		return -1;
+	}
+	p[0] = ptext(request_id);
+	rc = q(st, "SELECT " CHARGE_COLS " FROM charges WHERE request_id = $1",
+	    p, 1, row_collect, &c);
+	if (rc == DB_OK && c.n == 1) {
+		memcpy(out, c.items, sizeof(*out));
+		out->u.amount = out->amount;
+	}
+	free(c.items);
+	if (rc != DB_OK)
+		return -1;
+	return c.n == 1 ? 0 : 1;
+}

@@ -162,4 +162,50 @@ int	store_price_list(struct store *, store_price_cb cb, void *arg);
 int	store_price_get(struct store *, const char *model, int64_t version,
 	    struct store_price *out);
 
+/* ---- charges (migration 3) ----------------------------------------------- */
+
+/*
+ * A request's charge against its token's quota, keyed by request_id (1..63
+ * printable ASCII bytes; the gateway uses its first request id in hex).
+ *
+ * Reserve: in one transaction, tokens.used += estimate only when the token
+ * has room (quota -1, or used + estimate <= quota: one conditional UPDATE,
+ * so concurrent reservations never overrun the quota), and a 'reserved'
+ * charges row.  0 reserved (also when this request_id was reserved
+ * before: nothing changes), 1 refused (over quota, or no such token),
+ * -1 error.  estimate >= 0.
+ */
+int	store_charge_reserve(struct store *, uint64_t token_id,
+	    const char *request_id, int64_t estimate_micros);
+
+struct store_charge_usage {
+	char		model[STORE_MODEL_MAX + 1];
+	int64_t		input_tokens, output_tokens, cached_tokens;
+	int64_t		price_version;	/* 0 = no price */
+	int64_t		amount;		/* micro-units, >= 0 */
+};
+
+/*
+ * Post: in one transaction, the 'reserved' row becomes 'posted' with u's
+ * usage and amount, and tokens.used = used - reserved + amount (the real
+ * cost is charged even when it overruns the quota).  Void (u NULL): the
+ * row becomes 'voided' and used -= reserved.  Idempotent: a request that
+ * is already posted or voided, or was never reserved, changes nothing and
+ * returns 1.  0 settled now, -1 error.
+ */
+int	store_charge_settle(struct store *, const char *request_id,
+	    const struct store_charge_usage *u);
+
+/* A charge row, for tests and audits.  0 found, 1 none, -1 error. */
+struct store_charge {
+	char		request_id[64];
+	uint64_t	token_id;
+	int64_t		reserved, amount;
+	char		state[16];
+	struct store_charge_usage u;
+	int64_t		created_at;
+};
+int	store_charge_get(struct store *, const char *request_id,
+	    struct store_charge *out);
+
 #endif

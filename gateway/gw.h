@@ -20,6 +20,7 @@ enum gw_state {
 	GW_TOKEN,		/* waiting for billing to know the token */
 	GW_LIMIT,		/* waiting for Redis's rate-limit verdict */
 	GW_MOD,			/* waiting for the moderation verdict */
+	GW_CHARGE,		/* waiting for billing to reserve the estimate */
 	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
 	GW_DONE,		/* response complete or being flushed */
 };
@@ -57,7 +58,15 @@ struct gw_req {
 	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;
 	struct gw_lim lim;		/* rate limits (gw_limit.c) */
+	/* the charge against the token's quota (gw_token.c) */
+	uint64_t token_id;
+	uint64_t charge_id;		/* the first reqid: billing's key */
+	int charge;			/* enum gw_charge_state */
+	int64_t charge_deadline;	/* monotonic: billing's answer due */
 };
+
+enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
+	GW_CH_SETTLED };
 
 void gw_set_env(struct child_env *env);
 struct child_env *gw_env(void);
@@ -96,6 +105,17 @@ void gw_token_tick(void);
  * (gw_token_ready later), -1: billing unreachable. */
 int  gw_token_lookup(struct gw_req *r, struct gw_token *t);
 void gw_token_ready(struct gw_req *r, const struct gw_token *t, int found);
+/*
+ * Quota charges (gw_token.c, on the billing peer).  gw_charge_reserve asks
+ * billing to reserve r's estimate (r waits in GW_CHARGE; then
+ * gw_charge_reserved() or an error reply); -1: billing unreachable.
+ * gw_charge_settle posts the usage the hub read (or voids the reservation
+ * when none was read); only the first call per request does anything.
+ */
+int  gw_charge_reserve(struct gw_req *r);
+void gw_charge_settle(struct gw_req *r);
+/* gw_http.c: the estimate is reserved; relay r. */
+void gw_charge_reserved(struct gw_req *r);
 
 /* gw_mod.c */
 void gw_mod_init(struct lws_vhost *vh);

@@ -69,6 +69,8 @@ live_add(struct gw_req *r)
 static void
 req_reset(struct gw_req *r)
 {
+	if (r->reqid != 0)
+		gw_charge_settle(r);	/* a user who left: what was read */
 	if (r->reqid != 0) {
 		if (r->prev != NULL)
 			r->prev->next = r->next;
@@ -393,9 +395,19 @@ start_chat(struct gw_req *r, const struct gw_token *t)
 void
 gw_mod_passed(struct gw_req *r)
 {
-	if (gw_relay_send(r) != 0)
+	if (gw_charge_reserve(r) != 0)
+		gw_reply_error(r, 503, "hub_error", "store_unavailable",
+		    "The hub cannot check quotas right now; retry shortly.");
+}
+
+void
+gw_charge_reserved(struct gw_req *r)
+{
+	if (gw_relay_send(r) != 0) {
+		gw_charge_settle(r);	/* nothing was used: void */
 		gw_reply_error(r, 503, "hub_error", "tunnel_unavailable",
 		    "The hub cannot reach its agents right now; retry shortly.");
+	}
 }
 
 void
@@ -417,6 +429,7 @@ gw_token_ready(struct gw_req *r, const struct gw_token *t, int found)
 		    "You exceeded your current quota.");
 		return;
 	}
+	r->token_id = t->id;
 	if (r->route == R_MODELS)
 		reply_models(r, t);
 	else

@@ -188,6 +188,7 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 		    r->status, (long long)r->usage.input_tokens,
 		    (long long)r->usage.output_tokens,
 		    (long long)r->usage.cached_tokens);
+		gw_charge_settle(r);
 		gw_reply_end(r);
 		return;
 	}
@@ -198,6 +199,7 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 		/* Nothing reached the user yet: the next candidate may serve. */
 		if (retry_next(r, msg) == 0)
 			return;
+		gw_charge_settle(r);
 		gw_reply_error(r, e->agent_lost ? 503 : 502, "hub_error",
 		    e->agent_lost ? "agent_unavailable" : "upstream_error", msg);
 		return;
@@ -214,6 +216,7 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 		if (n > 0 && (size_t)n < sizeof(ev))
 			gw_reply_data(r, ev, (size_t)n);
 	}
+	gw_charge_settle(r);
 	gw_reply_end(r);
 }
 

@@ -3,7 +3,11 @@
  * GW_TOKEN_TTL_MS is checked in memory (no round trip on the hot path);
  * otherwise billing is asked over billing.sock and requests with the same
  * token wait for that one answer.  A disabled token stops working within
- * the TTL.
+ * the TTL.  Also the quota charges on the same peer: before the relay the
+ * request waits (GW_CHARGE, at most GW_CHARGE_WAIT_MS) for billing to
+ * reserve its estimate; at its end the usage the hub read is posted (or
+ * the reservation voided), without waiting.  Billing's rule: see
+ * billing/bill_charge.c.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -13,6 +17,7 @@
 #define GW_TOKEN_TTL_MS	5000
 #define GW_TOKEN_SLOTS	4096		/* direct-mapped by hash */
 #define GW_TOKEN_WAIT_MS 10000		/* longest wait for billing's answer */
+#define GW_CHARGE_WAIT_MS 5000		/* longest wait for a reservation */
 
 struct cached {
 	char hash[65];
@@ -35,6 +40,93 @@ slot_of(const char *hash)
 	return &cache[h % GW_TOKEN_SLOTS];
 }
 
+static struct child_peer bill;
+
+static void
+send_post(uint64_t charge_id, uint64_t token_id, const char *model,
+    const struct usage *u)
+{
+	struct ipc_charge_post p;
+
+	memset(&p, 0, sizeof(p));
+	p.token_id = token_id;
+	if (u != NULL && u->seen) {
+		p.used = 1;
+		p.input_tokens = u->input_tokens;
+		p.output_tokens = u->output_tokens;
+		p.cached_tokens = u->cached_tokens;
+		p.cache_write_tokens = u->cache_write_tokens;
+	}
+	snprintf(p.model, sizeof(p.model), "%s", model);
+	if (child_peer_send(&bill, IPC_CHARGE_POST, charge_id, &p, sizeof(p)) != 0)
+		log_rwarn(charge_id, "charge %s: billing unreachable; the "
+		    "reservation stays", p.used ? "post" : "void");
+}
+
+static void
+on_charge_result(const struct msg *m)
+{
+	struct ipc_charge_result res;
+	struct gw_req *r;
+
+	memcpy(&res, m->data, sizeof(res));
+	for (r = gw_live; r != NULL; r = r->next)
+		if (r->charge_id == m->hdr.reqid && r->charge == GW_CH_ASKED)
+			break;
+	if (r == NULL || r->state != GW_CHARGE) {
+		/* Nobody waits any more (the user left, or the wait timed
+		 * out): give a reservation back at once. */
+		if (res.status == IPC_CHARGE_OK) {
+			log_rinfo(m->hdr.reqid, "late reservation: voiding it");
+			send_post(m->hdr.reqid, res.token_id, "", NULL);
+		}
+		if (r != NULL)
+			r->charge = GW_CH_SETTLED;
+		return;
+	}
+	r->state = GW_IDLE;
+	if (res.status == IPC_CHARGE_OK) {
+		r->charge = GW_CH_RESERVED;
+		gw_charge_reserved(r);
+		return;
+	}
+	r->charge = GW_CH_SETTLED;
+	if (res.status == IPC_CHARGE_INSUFFICIENT)
+		gw_reply_error(r, 429, "insufficient_quota", "insufficient_quota",
+		    "You exceeded your current quota.");
+	else
+		gw_reply_error(r, 503, "hub_error", "store_unavailable",
+		    "The hub cannot check quotas right now; retry shortly.");
+}
+
+int
+gw_charge_reserve(struct gw_req *r)
+{
+	struct ipc_charge_reserve q;
+
+	memset(&q, 0, sizeof(q));
+	q.token_id = r->token_id;
+	q.est_tokens = r->lim.est;
+	snprintf(q.model, sizeof(q.model), "%s", r->model);
+	r->charge_id = r->reqid;
+	if (child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
+	    sizeof(q)) != 0)
+		return -1;
+	r->charge = GW_CH_ASKED;
+	r->state = GW_CHARGE;
+	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
+	return 0;
+}
+
+void
+gw_charge_settle(struct gw_req *r)
+{
+	if (r->charge != GW_CH_RESERVED)
+		return;
+	r->charge = GW_CH_SETTLED;
+	send_post(r->charge_id, r->token_id, r->model, &r->usage);
+}
+
 static void
 on_bill_msg(struct child_peer *p, const struct msg *m)
 {
@@ -42,6 +134,10 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	struct cached *c;
 	struct gw_req *r;
 
+	if (m->hdr.type == IPC_CHARGE_RESULT) {
+		on_charge_result(m);
+		return;
+	}
 	if (m->hdr.type != IPC_TOKEN_INFO)
 		fatal("billing sent an unexpected %s",
 		    msg_type_name(&bill_rules, m->hdr.type));
@@ -106,9 +202,23 @@ fail_waiting(const char *why)
 static void
 on_bill_down(struct child_peer *p)
 {
+	struct gw_req *r;
+
 	for (int i = 0; i < GW_TOKEN_SLOTS; i++)
 		cache[i].asking = 0;
 	fail_waiting("billing went away");
+	for (;;) {
+		for (r = gw_live; r != NULL; r = r->next)
+			if (r->state == GW_CHARGE)
+				break;
+		if (r == NULL)
+			break;
+		r->state = GW_IDLE;
+		r->charge = GW_CH_SETTLED;
+		log_rwarn(r->reqid, "charge reserve failed: billing went away");
+		gw_reply_error(r, 503, "hub_error", "store_unavailable",
+		    "The hub cannot check quotas right now; retry shortly.");
+	}
 }
 
 static struct child_peer bill = {
@@ -140,6 +250,13 @@ gw_token_tick(void)
 			    "%d ms", GW_TOKEN_WAIT_MS);
 			gw_reply_error(r, 503, "hub_error", "store_unavailable",
 			    "The hub cannot check tokens right now; retry shortly.");
+		} else if (r->state == GW_CHARGE && now > r->charge_deadline) {
+			/* charge stays ASKED: a late OK is voided on arrival */
+			r->state = GW_IDLE;
+			log_rwarn(r->reqid, "charge reserve: no answer from billing "
+			    "in %d ms", GW_CHARGE_WAIT_MS);
+			gw_reply_error(r, 503, "hub_error", "store_unavailable",
+			    "The hub cannot check quotas right now; retry shortly.");
 		}
 }
 

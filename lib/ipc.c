@@ -40,6 +40,12 @@ static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
 	    sizeof(struct ipc_token_get) },
 	[IPC_TOKEN_INFO] = { "token-info", sizeof(struct ipc_token_info),
 	    sizeof(struct ipc_token_info) },
+	[IPC_CHARGE_RESERVE] = { "charge-reserve",
+	    sizeof(struct ipc_charge_reserve), sizeof(struct ipc_charge_reserve) },
+	[IPC_CHARGE_RESULT] = { "charge-result",
+	    sizeof(struct ipc_charge_result), sizeof(struct ipc_charge_result) },
+	[IPC_CHARGE_POST] = { "charge-post", sizeof(struct ipc_charge_post),
+	    sizeof(struct ipc_charge_post) },
 };
 
 const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };

@@ -31,6 +31,9 @@ enum ipc_type {
 	IPC_RELAY_FLOW,		/* gateway -> tunnel: struct ipc_relay_flow */
 	IPC_MOD_CHECK,		/* gateway -> moderation: JSON {"input":[...]} */
 	IPC_MOD_VERDICT,	/* moderation -> gateway: struct ipc_mod_verdict */
+	IPC_CHARGE_RESERVE,	/* gateway -> billing: struct ipc_charge_reserve */
+	IPC_CHARGE_RESULT,	/* billing -> gateway: struct ipc_charge_result */
+	IPC_CHARGE_POST,	/* gateway -> billing: struct ipc_charge_post */
 	IPC_TYPE_MAX
 };
 
@@ -89,6 +92,38 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
 	char pad3[7];
 	char channels[512];	/* bound: "AGENT_ID[:CHANNEL],..." */
 	int64_t rpm, tpm;	/* per-token limits, 0 = none */
+};
+
+/*
+ * Charging a token's quota (billing/bill_charge.c).  The message header's
+ * reqid is the charge's key: the gateway's FIRST request id of the user
+ * request (retries keep it), stored as 16 lowercase hex digits.
+ */
+struct ipc_charge_reserve {	/* writer: gateway, before the relay */
+	uint64_t token_id;
+	int64_t est_tokens;	/* lib/tokest estimate of the request */
+	char model[128];	/* billing prices est_tokens with it */
+};
+
+enum ipc_charge_status { IPC_CHARGE_OK = 0, IPC_CHARGE_INSUFFICIENT,
+	IPC_CHARGE_ERROR };
+
+struct ipc_charge_result {	/* writer: billing, after the store committed */
+	uint64_t token_id;	/* echoed */
+	uint32_t status;	/* enum ipc_charge_status */
+	uint32_t pad;
+	int64_t estimate_micros;	/* what was reserved */
+};
+
+struct ipc_charge_post {	/* writer: gateway, when the request ended */
+	uint64_t token_id;
+	uint32_t used;		/* 0: no usage was read: void the reservation */
+	uint32_t pad;
+	int64_t input_tokens;	/* usage the hub read (struct usage) */
+	int64_t output_tokens;
+	int64_t cached_tokens;
+	int64_t cache_write_tokens;
+	char model[128];
 };
 
 /*

@@ -835,6 +835,105 @@ test_prices(void **state)
 	assert_int_equal(seen.n, 4);
 }
 
+
+/* Charges: reservations within quota only, exact used, idempotent settling. */
+static int64_t
+used_of(const char *hash)
+{
+	struct store_token t;
+
+	assert_int_equal(store_token_get_by_hash(fx.st, hash, &t), 0);
+	return t.used_micros;
+}
+
+static void
+test_charges(void **state)
+{
+	char h1[65], h2[65], n[32];
+	uint64_t t1, t2;
+	struct store_charge c;
+	struct store_charge_usage u;
+
+	(void)state;
+	memset(h1, 'c', 64);
+	h1[64] = '\0';
+	memset(h2, 'd', 64);
+	h2[64] = '\0';
+	assert_int_equal(store_token_create(fx.st, "q", h1, 1000, "", 0, &t1), 0);
+	assert_int_equal(store_token_create(fx.st, "u", h2, STORE_QUOTA_UNLIMITED,
+	    "", 0, &t2), 0);
+
+	/* Interleaved reservations of one token: never past its quota. */
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r1", 400), 0);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r2", 400), 0);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r3", 400), 1);
+	assert_true(used_of(h1) == 800);
+	assert_int_equal(store_charge_get(fx.st, "r3", &c), 1);
+	/* A repeated reserve changes nothing. */
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r1", 400), 0);
+	assert_true(used_of(h1) == 800);
+	/* Exactly up to the quota is allowed; a zero estimate too. */
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r4", 200), 0);
+	assert_true(used_of(h1) == 1000);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r5", 1), 1);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r6", 0), 0);
+
+	/* Post: the real amount replaces the reservation, once. */
+	memset(&u, 0, sizeof(u));
+	snprintf(u.model, sizeof(u.model), "gpt-4o");
+	u.input_tokens = 10;
+	u.output_tokens = 4;
+	u.price_version = 3;
+	u.amount = 150;
+	assert_int_equal(store_charge_settle(fx.st, "r1", &u), 0);
+	assert_true(used_of(h1) == 750);
+	u.amount = 999;
+	assert_int_equal(store_charge_settle(fx.st, "r1", &u), 1);
+	assert_int_equal(store_charge_settle(fx.st, "r1", NULL), 1);
+	assert_true(used_of(h1) == 750);
+	assert_int_equal(store_charge_get(fx.st, "r1", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_true(c.reserved == 400 && c.amount == 150 && c.token_id == t1 &&
+	    c.u.input_tokens == 10 && c.u.output_tokens == 4 &&
+	    c.u.price_version == 3);
+	assert_string_equal(c.u.model, "gpt-4o");
+
+	/* Void: the reservation goes back, once. */
+	assert_int_equal(store_charge_settle(fx.st, "r2", NULL), 0);
+	assert_true(used_of(h1) == 350);
+	assert_int_equal(store_charge_settle(fx.st, "r2", NULL), 1);
+	u.amount = 5;
+	assert_int_equal(store_charge_settle(fx.st, "r2", &u), 1);
+	assert_true(used_of(h1) == 350);
+	assert_int_equal(store_charge_get(fx.st, "r2", &c), 0);
+	assert_string_equal(c.state, "voided");
+	/* Unknown request: nothing. */
+	assert_int_equal(store_charge_settle(fx.st, "nope", NULL), 1);
+
+	/* The real cost is charged even past the quota. */
+	u.amount = 900;
+	assert_int_equal(store_charge_settle(fx.st, "r4", &u), 0);
+	assert_true(used_of(h1) == 1050);
+	assert_int_equal(store_charge_settle(fx.st, "r6", NULL), 0);
+	assert_true(used_of(h1) == 1050);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "r7", 0), 1);
+
+	/* Unlimited tokens, unknown tokens, bad input. */
+	assert_int_equal(store_charge_reserve(fx.st, t2, "u1",
+	    INT64_MAX / 2), 0);
+	assert_int_equal(store_charge_settle(fx.st, "u1", NULL), 0);
+	assert_true(used_of(h2) == 0);
+	assert_int_equal(store_charge_reserve(fx.st, 99999, "x1", 0), 1);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "", 0), -1);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "ok", -1), -1);
+	assert_int_equal(store_charge_reserve(fx.st, t1, "has space", 0), -1);
+	u.amount = -1;
+	assert_int_equal(store_charge_settle(fx.st, "r3", &u), -1);
+	assert_int_equal(raw("SELECT COUNT(*) FROM charges WHERE state = "
+	    "'reserved'", n, sizeof(n)), 0);
+	assert_string_equal(n, "0");
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -874,6 +973,7 @@ main(void)
 		T(test_tokens),
 		T(test_money_int64_max),
 		T(test_prices),
+		T(test_charges),
 		T(test_open_errors),
 #undef T
 	};

@@ -24,10 +24,11 @@
 #include "lib/log.h"
 #include "lib/money.h"
 
+/* The store's key of a charge: "NONCE-REQID" (see lib/ipc.h). */
 static void
-key_of(uint64_t reqid, char *out, size_t len)
+key_of(uint64_t nonce, uint64_t reqid, char *out, size_t len)
 {
-	snprintf(out, len, "%016" PRIx64, reqid);
+	snprintf(out, len, "%016" PRIx64 "-%016" PRIx64, nonce, reqid);
 }
 
 void
@@ -35,13 +36,13 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
     struct ipc_charge_result *r)
 {
 	struct store_price pr;
-	char key[32], model[sizeof(q->model)];
+	char key[40], model[sizeof(q->model)];
 	int64_t est = 0, price;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	r->token_id = q->token_id;
-	key_of(reqid, key, sizeof(key));
+	key_of(q->nonce, reqid, key, sizeof(key));
 	memcpy(model, q->model, sizeof(model));
 	model[sizeof(model) - 1] = '\0';
 	rc = model[0] ? store_price_get(bill_store, model, 0, &pr) : 1;
@@ -76,11 +77,11 @@ bill_charge_post(uint64_t reqid, const struct ipc_charge_post *p)
 {
 	struct store_charge_usage u;
 	struct store_price pr;
-	char key[32];
+	char key[40];
 	int64_t tokens[4], prices[4];
 	int rc;
 
-	key_of(reqid, key, sizeof(key));
+	key_of(p->nonce, reqid, key, sizeof(key));
 	memset(&u, 0, sizeof(u));
 	memcpy(u.model, p->model, sizeof(u.model) - 1);
 	u.model[sizeof(u.model) - 1] = '\0';

@@ -132,7 +132,8 @@ static const struct schema_stmt m2_token_policy[] = {
 
 /*
  * 3: charges — one row per user request charged to a token (request_id:
- * the gateway's first request id, 16 lowercase hex digits).  reserved:
+ * "NONCE-REQID", the gateway worker's random nonce and its first request
+ * id for the request, 16 lowercase hex digits each).  reserved:
  * the estimate added to tokens.used before the relay; amount: the real
  * cost that replaced it when posted (0 while reserved or when voided).
  * price_version: the model's price version the amount was computed with

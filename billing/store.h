@@ -166,7 +166,7 @@ int	store_price_get(struct store *, const char *model, int64_t version,
 
 /*
  * A request's charge against its token's quota, keyed by request_id (1..63
- * printable ASCII bytes; the gateway uses its first request id in hex).
+ * printable ASCII bytes; the gateway's is "NONCE-REQID", lib/ipc.h).
  *
  * Reserve: in one transaction, tokens.used += estimate only when the token
  * has room (quota -1, or used + estimate <= quota: one conditional UPDATE,

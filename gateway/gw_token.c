@@ -11,6 +11,8 @@
  */
 #include <string.h>
 #include <stdlib.h>
+#include <unistd.h>
+#include <sys/random.h>
 #include "gateway/gw.h"
 #include "lib/log.h"
 
@@ -41,6 +43,7 @@ slot_of(const char *hash)
 }
 
 static struct child_peer bill;
+static uint64_t charge_nonce;	/* this worker's part of every charge key */
 
 static void
 send_post(uint64_t charge_id, uint64_t token_id, const char *model,
@@ -50,6 +53,7 @@ send_post(uint64_t charge_id, uint64_t token_id, const char *model,
 
 	memset(&p, 0, sizeof(p));
 	p.token_id = token_id;
+	p.nonce = charge_nonce;
 	if (u != NULL && u->seen) {
 		p.used = 1;
 		p.input_tokens = u->input_tokens;
@@ -106,6 +110,7 @@ gw_charge_reserve(struct gw_req *r)
 
 	memset(&q, 0, sizeof(q));
 	q.token_id = r->token_id;
+	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
 	snprintf(q.model, sizeof(q.model), "%s", r->model);
 	r->charge_id = r->reqid;
@@ -234,6 +239,9 @@ gw_token_init(struct lws_vhost *vh)
 	cache = calloc(GW_TOKEN_SLOTS, sizeof(*cache));
 	if (cache == NULL)
 		fatal("out of memory");
+	if (getrandom(&charge_nonce, sizeof(charge_nonce), 0) !=
+	    (ssize_t)sizeof(charge_nonce))
+		fatal("getrandom failed");
 	child_peer_start(&bill, gw_env(), vh);
 }
 

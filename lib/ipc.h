@@ -96,11 +96,15 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
 
 /*
  * Charging a token's quota (billing/bill_charge.c).  The message header's
- * reqid is the charge's key: the gateway's FIRST request id of the user
- * request (retries keep it), stored as 16 lowercase hex digits.
+ * reqid is the gateway's FIRST request id of the user request (retries
+ * keep it); the charge's key in the store is "NONCE-REQID" (16 lowercase
+ * hex digits each), nonce being the gateway worker's random number drawn
+ * at its start, so that request ids of other hubs sharing the database or
+ * of a restarted worker never collide.
  */
 struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t token_id;
+	uint64_t nonce;		/* the worker's, for the charge's key */
 	int64_t est_tokens;	/* lib/tokest estimate of the request */
 	char model[128];	/* billing prices est_tokens with it */
 };
@@ -117,6 +121,7 @@ struct ipc_charge_result {	/* writer: billing, after the store committed */
 
 struct ipc_charge_post {	/* writer: gateway, when the request ended */
 	uint64_t token_id;
+	uint64_t nonce;		/* as in its ipc_charge_reserve */
 	uint32_t used;		/* 0: no usage was read: void the reservation */
 	uint32_t pad;
 	int64_t input_tokens;	/* usage the hub read (struct usage) */

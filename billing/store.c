@@ -205,6 +205,46 @@ row_collect(struct store *st, const struct db_row *r, void *arg)
 	return 0;
 }
 
+/* The get calls: 0 one row found (*out filled), 1 none, -1 error. */
+static int
+query_one(struct store *st, const char *sql, const struct db_param *p, int np,
+    row_conv conv, size_t size, void *out)
+{
+	struct collect c = { conv, size, 0, 0, NULL };
+	int rc;
+
+	rc = q(st, sql, p, np, row_collect, &c);
+	if (rc == DB_OK && c.n == 1)
+		memcpy(out, c.items, size);
+	free(c.items);
+	if (rc != DB_OK)
+		return -1;
+	return c.n == 1 ? 0 : 1;
+}
+
+/*
+ * The list calls: every row into c (the caller walks c->items and frees
+ * them).  Rows are read before any callback runs, so a callback may use
+ * the store.  0, or -1 (nothing to walk).
+ */
+static int
+query_all(struct store *st, const char *what, int have_cb, const char *sql,
+    struct collect *c)
+{
+	if (st == NULL)
+		return -1;
+	if (!have_cb) {
+		store_seterr(st, "%s: NULL callback", what);
+		return -1;
+	}
+	if (q(st, sql, NULL, 0, row_collect, c) != DB_OK) {
+		free(c->items);
+		c->items = NULL;
+		return -1;
+	}
+	return 0;
+}
+
 /* Ids reach SQL as int64: anything above cannot exist. */
 static int
 id_ok(uint64_t id)
@@ -492,10 +532,7 @@ store_agent_add(struct store *st, const char *name, const char *pubkey_b64,
 int
 store_agent_get(struct store *st, uint64_t id, struct store_agent *out)
 {
-	struct collect c = { agent_conv, sizeof(struct store_agent), 0, 0,
-	    NULL };
 	struct db_param p[1];
-	int rc;
 
 	if (st == NULL)
 		return -1;
@@ -506,14 +543,8 @@ store_agent_get(struct store *st, uint64_t id, struct store_agent *out)
 	if (!id_ok(id))
 		return 1;
 	p[0] = pint((int64_t)id);
-	rc = q(st, "SELECT " AGENT_COLS " FROM agents WHERE id = $1", p, 1,
-	    row_collect, &c);
-	if (rc == DB_OK && c.n == 1)
-		memcpy(out, c.items, sizeof(*out));
-	free(c.items);
-	if (rc != DB_OK)
-		return -1;
-	return c.n == 1 ? 0 : 1;
+	return query_one(st, "SELECT " AGENT_COLS " FROM agents WHERE id = $1",
+	    p, 1, agent_conv, sizeof(*out), out);
 }
 
 int
@@ -525,17 +556,9 @@ store_agent_list(struct store *st, store_agent_cb cb, void *arg)
 	size_t i;
 	int rc = 0;
 
-	if (st == NULL)
+	if (query_all(st, "store_agent_list", cb != NULL,
+	    "SELECT " AGENT_COLS " FROM agents ORDER BY id", &c) != 0)
 		return -1;
-	if (cb == NULL) {
-		store_seterr(st, "store_agent_list: NULL callback");
-		return -1;
-	}
-	if (q(st, "SELECT " AGENT_COLS " FROM agents ORDER BY id", NULL, 0,
-	    row_collect, &c) != DB_OK) {
-		free(c.items);
-		return -1;
-	}
 	a = (struct store_agent *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
 		rc = cb(&a[i], arg);
@@ -779,17 +802,9 @@ store_token_list(struct store *st, store_token_cb cb, void *arg)
 	size_t i;
 	int rc = 0;
 
-	if (st == NULL)
+	if (query_all(st, "store_token_list", cb != NULL,
+	    "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", &c) != 0)
 		return -1;
-	if (cb == NULL) {
-		store_seterr(st, "store_token_list: NULL callback");
-		return -1;
-	}
-	if (q(st, "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", NULL, 0,
-	    row_collect, &c) != DB_OK) {
-		free(c.items);
-		return -1;
-	}
 	t = (struct store_token *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
 		rc = cb(&t[i], arg);
@@ -818,10 +833,7 @@ int
 store_token_get_by_hash(struct store *st, const char *hash_hex,
     struct store_token *out)
 {
-	struct collect c = { token_conv, sizeof(struct store_token), 0, 0,
-	    NULL };
 	struct db_param p[1];
-	int rc;
 
 	if (st == NULL)
 		return -1;
@@ -834,14 +846,8 @@ store_token_get_by_hash(struct store *st, const char *hash_hex,
 		return -1;
 	}
 	p[0] = ptext(hash_hex);
-	rc = q(st, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1", p, 1,
-	    row_collect, &c);
-	if (rc == DB_OK && c.n == 1)
-		memcpy(out, c.items, sizeof(*out));
-	free(c.items);
-	if (rc != DB_OK)
-		return -1;
-	return c.n == 1 ? 0 : 1;
+	return query_one(st, "SELECT " TOKEN_COLS " FROM tokens WHERE hash = $1",
+	    p, 1, token_conv, sizeof(*out), out);
 }
 
 /* ---- prices ------------------------------------------------------------- */
@@ -945,18 +951,11 @@ store_price_list(struct store *st, store_price_cb cb, void *arg)
 	size_t i;
 	int rc = 0;
 
-	if (st == NULL)
-		return -1;
-	if (cb == NULL) {
-		store_seterr(st, "store_price_list: NULL callback");
-		return -1;
-	}
-	if (q(st, "SELECT " PRICE_COLS " FROM prices p WHERE version = "
+	if (query_all(st, "store_price_list", cb != NULL,
+	    "SELECT " PRICE_COLS " FROM prices p WHERE version = "
 	    "(SELECT MAX(version) FROM prices WHERE model = p.model) "
-	    "ORDER BY model", NULL, 0, row_collect, &c) != DB_OK) {
-		free(c.items);
+	    "ORDER BY model", &c) != 0)
 		return -1;
-	}
 	pr = (struct store_price *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
 		rc = cb(&pr[i], arg);
@@ -968,10 +967,7 @@ int
 store_price_get(struct store *st, const char *model, int64_t version,
     struct store_price *out)
 {
-	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
-	    NULL };
 	struct db_param p[2];
-	int rc;
 
 	if (st == NULL)
 		return -1;
@@ -991,17 +987,11 @@ store_price_get(struct store *st, const char *model, int64_t version,
 	p[0] = ptext(model);
 	p[1] = pint(version);
 	if (version == 0)
-		rc = q(st, "SELECT " PRICE_COLS " FROM prices WHERE model = $1 "
-		    "ORDER BY version DESC LIMIT 1", p, 1, row_collect, &c);
-	else
-		rc = q(st, "SELECT " PRICE_COLS " FROM prices WHERE model = $1 "
-		    "AND version = $2", p, 2, row_collect, &c);
-	if (rc == DB_OK && c.n == 1)
-		memcpy(out, c.items, sizeof(*out));
-	free(c.items);
-	if (rc != DB_OK)
-		return -1;
-	return c.n == 1 ? 0 : 1;
+		return query_one(st, "SELECT " PRICE_COLS " FROM prices WHERE "
+		    "model = $1 ORDER BY version DESC LIMIT 1", p, 1, price_conv,
+		    sizeof(*out), out);
+	return query_one(st, "SELECT " PRICE_COLS " FROM prices WHERE model = $1 "
+	    "AND version = $2", p, 2, price_conv, sizeof(*out), out);
 }
 
 /* ---- charges ------------------------------------------------------------ */
@@ -1202,8 +1192,6 @@ int
 store_charge_get(struct store *st, const char *request_id,
     struct store_charge *out)
 {
-	struct collect c = { charge_conv, sizeof(struct store_charge), 0, 0,
-	    NULL };
 	struct db_param p[1];
 	int rc;
 
@@ -1214,14 +1202,9 @@ store_charge_get(struct store *st, const char *request_id,
 		return -1;
 	}
 	p[0] = ptext(request_id);
-	rc = q(st, "SELECT " CHARGE_COLS " FROM charges WHERE request_id = $1",
-	    p, 1, row_collect, &c);
-	if (rc == DB_OK && c.n == 1) {
-		memcpy(out, c.items, sizeof(*out));
+	rc = query_one(st, "SELECT " CHARGE_COLS " FROM charges WHERE "
+	    "request_id = $1", p, 1, charge_conv, sizeof(*out), out);
+	if (rc == 0)
 		out->u.amount = out->amount;
-	}
-	free(c.items);
-	if (rc != DB_OK)
-		return -1;
-	return c.n == 1 ? 0 : 1;
+	return rc;
 }

@@ -183,6 +183,7 @@ struct store_charge_usage {
 	int64_t		input_tokens, output_tokens, cached_tokens;
 	int64_t		price_version;	/* 0 = no price */
 	int64_t		amount;		/* micro-units, >= 0 */
+	int64_t		cache_write_tokens;	/* migration 4 */
 };
 
 /*
@@ -201,11 +202,98 @@ struct store_charge {
 	char		request_id[64];
 	uint64_t	token_id;
 	int64_t		reserved, amount;
-	char		state[16];
-	struct store_charge_usage u;
+	char		state[16];	/* reserved awaiting posted voided */
+	struct store_charge_usage u;	/* posted: what was billed;
+					 * awaiting: the hub's estimate */
 	int64_t		created_at;
+	uint64_t	agent_id;	/* 0 until posted or awaiting */
+	int		agent_reported;	/* posted from the agent's report */
+	int64_t		awaiting_since;	/* unix s, 0 unless awaiting */
 };
 int	store_charge_get(struct store *, const char *request_id,
 	    struct store_charge *out);
+
+/* ---- the ledger (migration 4) -------------------------------------------- */
+
+struct ledger_entry;
+
+/*
+ * Post a charge and append its ledger entry, in one transaction:
+ *   - the 'reserved' or 'awaiting' row becomes 'posted' with u (usage,
+ *     price version, amount), agent_id and agent_reported;
+ *     tokens.used += amount - reserved;
+ *   - the next entry of agent_id's chain is written: seq = the chain's
+ *     head + 1, prev_hash = the head's hash (LEDGER_GENESIS for seq 1),
+ *     request_id, token, u, created_at = now, agent_reported, then
+ *     ledger_hash() and ledger_sign() with sk.  The head is taken with a
+ *     row lock on the agent (UPDATE ... RETURNING), so two hubs sharing
+ *     PostgreSQL never give out one seq twice.
+ * *out (may be NULL) receives the entry.  agent_id must be a registered
+ * agent.  0 posted now, 1 nothing changed (already posted or voided, or
+ * never reserved), -1 error.
+ */
+int	store_charge_post(struct store *, const char *request_id,
+	    uint64_t agent_id, const struct store_charge_usage *u,
+	    int agent_reported, const unsigned char sk[64],
+	    struct ledger_entry *out);
+
+/*
+ * Park a request whose end the hub did not see: 'reserved' -> 'awaiting'
+ * with agent_id, the hub's own estimate in est (usage, price version,
+ * amount: what store_charge_post will bill if the agent never reports)
+ * and awaiting_since = now.  0 parked, 1 not 'reserved', -1 error.
+ */
+int	store_charge_await(struct store *, const char *request_id,
+	    uint64_t agent_id, const struct store_charge_usage *est);
+
+/* Rows 'awaiting' since before `before` (unix s), oldest first, at most
+ * limit; as store_agent_list. */
+typedef int (*store_charge_cb)(const struct store_charge *, void *arg);
+int	store_charge_list_awaiting(struct store *, int64_t before,
+	    size_t limit, store_charge_cb cb, void *arg);
+
+/* Void every 'reserved' row created before `before` (its gateway is
+ * gone); *n (may be NULL) = how many.  0 or -1. */
+int	store_charge_void_stale(struct store *, int64_t before, int64_t *n);
+
+/* The end of agent_id's chain: seq 0 and LEDGER_GENESIS when empty.
+ * 0, or -1 (also for an unknown agent). */
+int	store_ledger_head(struct store *, uint64_t agent_id, uint64_t *seq,
+	    char hash[65]);
+/* One entry.  0 found, 1 none, -1 error. */
+int	store_ledger_get(struct store *, uint64_t agent_id, uint64_t seq,
+	    struct ledger_entry *out);
+/* Entries of agent_id with seq > after, in seq order, at most limit
+ * (0: all); as store_agent_list. */
+typedef int (*store_ledger_cb)(const struct ledger_entry *, void *arg);
+int	store_ledger_list(struct store *, uint64_t agent_id, uint64_t after,
+	    size_t limit, store_ledger_cb cb, void *arg);
+/* The agent acknowledged its chain up to seq (kept as the maximum). */
+int	store_ledger_ack(struct store *, uint64_t agent_id, uint64_t seq);
+int	store_ledger_acked(struct store *, uint64_t agent_id, uint64_t *seq);
+
+/* ---- disputes ------------------------------------------------------------ */
+
+struct store_dispute {
+	uint64_t	id;		/* assigned by the store */
+	uint64_t	agent_id;
+	uint64_t	seq;
+	char		request_id[64];
+	int64_t		hub_amount;
+	int64_t		agent_amount;	/* -1: the agent could not price it */
+	char		hub_hash[65];
+	char		reason[160];	/* the agent's words, printable */
+	char		status[16];	/* open accepted rejected */
+	int64_t		created_at;
+};
+/* One dispute per (agent, request): 0 added, 1 already there, -1 error. */
+int	store_dispute_add(struct store *, const struct store_dispute *d);
+/* Every dispute, in id order; as store_agent_list. */
+typedef int (*store_dispute_cb)(const struct store_dispute *, void *arg);
+int	store_dispute_list(struct store *, store_dispute_cb cb, void *arg);
+
+/* Every version of every model's prices, by model then version (the
+ * agents' copy is sent whole when they connect). */
+int	store_price_all(struct store *, store_price_cb cb, void *arg);
 
 #endif

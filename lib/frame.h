@@ -50,6 +50,35 @@
  *   resp_end       ok:bool [error:str input_tokens output_tokens
  *                  cached_tokens:u64]
  *   pause, resume  (none): per-stream flow control, hub -> agent
+ *   req_start may also carry request_id:str, the hub's id of the user
+ *   request (the ledger's request_id; retries on other agents keep it);
+ *   welcome may also carry ledger_key:bin[32], the hub's Ed25519 key that
+ *   signs receipts.
+ *
+ * Billing, all on stream 0 (see billing/bill_ledger.c, agent/ag_ledger.c):
+ *   receipt        hub -> agent, one ledger entry: seq:u64 prev_hash:str
+ *                  hash:str request_id:str token_id:u64 model:str
+ *                  input_tokens output_tokens cached_tokens
+ *                  cache_write_tokens price_version amount created_at:u64
+ *                  agent_reported:bool sig:bin[64]
+ *   receipt_ack    agent -> hub: seq:u64 hash:str ok:bool stored:bool
+ *                  [reason:str agent_amount:u64].  ok=false is a dispute;
+ *                  stored=false means the entry did not extend the agent's
+ *                  chain (a gap or a bad hash/signature; the agent syncs)
+ *   sync           agent -> hub: last_seq:u64 last_hash:str, the end of
+ *                  its chain (sent after welcome and after a gap); the hub
+ *                  answers with price_update frames, the missing receipts,
+ *                  then sync last_seq:u64 (the hub's head) done:bool
+ *   price_update   hub -> agent: model:str version input output
+ *                  cached_input cache_write:u64 (micro-units per 1M tokens)
+ *   usage          agent -> hub: request_id:str model:str input_tokens
+ *                  output_tokens cached_tokens cache_write_tokens:u64
+ *                  estimated:bool, usage of a stream it served that no
+ *                  receipt has covered yet
+ *   usage_ack      hub -> agent: request_id:str result:str, one of
+ *                  "settled" (billed with these numbers), "already" (was
+ *                  settled; a receipt exists), "ignored" (not this
+ *                  agent's to settle), "retry" (billing unreachable)
  *   cancel, and every other type: none (yet)
  *
  * CHANNELS: the agent announces its channels one per frame, each with
@@ -103,6 +132,8 @@ enum frame_type {
 	FRAME_ERROR,
 	FRAME_PAUSE,		/* hub -> agent: stop sending this stream */
 	FRAME_RESUME,		/* hub -> agent: go on */
+	FRAME_USAGE,		/* agent -> hub: usage of a stream it served */
+	FRAME_USAGE_ACK,	/* hub -> agent: what billing made of it */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
 };
 

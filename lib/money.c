@@ -81,3 +81,24 @@ money_cost(const int64_t tokens[], const int64_t prices[], size_t n,
 	*cost = sum;
 	return 0;
 }
+
+int
+money_usage_cost(const struct money_prices *p, int64_t input, int64_t output,
+    int64_t cached, int64_t cache_write, int64_t *cost)
+{
+	int64_t tokens[4], prices[4], unc;
+
+	if (p == NULL || input < 0 || output < 0 || cached < 0 ||
+	    cache_write < 0)
+		return -1;
+	unc = input - cached - cache_write;
+	tokens[0] = unc < 0 ? 0 : unc;
+	tokens[1] = cached;
+	tokens[2] = cache_write;
+	tokens[3] = output;
+	prices[0] = p->input;
+	prices[1] = p->cached_input;
+	prices[2] = p->cache_write;
+	prices[3] = p->output;
+	return money_cost(tokens, prices, 4, cost);
+}

@@ -32,4 +32,20 @@ int money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost);
 int money_cost(const int64_t tokens[], const int64_t prices[], size_t n,
     int64_t *cost);
 
+/* A model's prices at one version: micro-units per 1,000,000 tokens. */
+struct money_prices {
+	int64_t input, output, cached_input, cache_write;
+};
+
+/*
+ * The cost of a request's usage, the rule both hub and agent apply: input
+ * counts every prompt token, cached ones and cache writes included (as
+ * OpenAI reports it), so the components are uncached input (input - cached
+ * - cache_write, never below 0) at the input price, cached at cached_input,
+ * cache writes at cache_write and output at output.  -1 on a negative
+ * count or overflow.
+ */
+int money_usage_cost(const struct money_prices *p, int64_t input,
+    int64_t output, int64_t cached, int64_t cache_write, int64_t *cost);
+
 #endif

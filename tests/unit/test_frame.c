@@ -143,6 +143,12 @@ nrequired(enum frame_type t)
 	case FRAME_RESP_HEAD: return 2;
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
 		return 1;
+	case FRAME_RECEIPT: return 15;
+	case FRAME_RECEIPT_ACK: return 4;
+	case FRAME_SYNC: return 1;
+	case FRAME_PRICE_UPDATE: return 6;
+	case FRAME_USAGE: return 7;
+	case FRAME_USAGE_ACK: return 2;
 	default: return 0;
 	}
 }
@@ -203,6 +209,53 @@ enc_required(struct frame_enc *e, enum frame_type t)
 	case FRAME_RESP_END:
 		frame_enc_bool(e, "ok", true);
 		break;
+	case FRAME_RECEIPT:
+		frame_enc_u64(e, "seq", 1);
+		frame_enc_cstr(e, "prev_hash", "00");
+		frame_enc_cstr(e, "hash", "ab");
+		frame_enc_cstr(e, "request_id", "r1");
+		frame_enc_u64(e, "token_id", 3);
+		frame_enc_cstr(e, "model", "gpt-4o");
+		frame_enc_u64(e, "input_tokens", 10);
+		frame_enc_u64(e, "output_tokens", 20);
+		frame_enc_u64(e, "cached_tokens", 0);
+		frame_enc_u64(e, "cache_write_tokens", 0);
+		frame_enc_u64(e, "price_version", 2);
+		frame_enc_u64(e, "amount", 1234);
+		frame_enc_u64(e, "created_at", 1700000000);
+		frame_enc_bool(e, "agent_reported", false);
+		frame_enc_bin(e, "sig", sig, sizeof(sig));
+		break;
+	case FRAME_RECEIPT_ACK:
+		frame_enc_u64(e, "seq", 1);
+		frame_enc_cstr(e, "hash", "ab");
+		frame_enc_bool(e, "ok", true);
+		frame_enc_bool(e, "stored", true);
+		break;
+	case FRAME_SYNC:
+		frame_enc_u64(e, "last_seq", 0);
+		break;
+	case FRAME_PRICE_UPDATE:
+		frame_enc_cstr(e, "model", "gpt-4o");
+		frame_enc_u64(e, "version", 1);
+		frame_enc_u64(e, "input", 2500000);
+		frame_enc_u64(e, "output", 10000000);
+		frame_enc_u64(e, "cached_input", 0);
+		frame_enc_u64(e, "cache_write", 0);
+		break;
+	case FRAME_USAGE:
+		frame_enc_cstr(e, "request_id", "r1");
+		frame_enc_cstr(e, "model", "gpt-4o");
+		frame_enc_u64(e, "input_tokens", 10);
+		frame_enc_u64(e, "output_tokens", 20);
+		frame_enc_u64(e, "cached_tokens", 0);
+		frame_enc_u64(e, "cache_write_tokens", 0);
+		frame_enc_bool(e, "estimated", true);
+		break;
+	case FRAME_USAGE_ACK:
+		frame_enc_cstr(e, "request_id", "r1");
+		frame_enc_cstr(e, "result", "settled");
+		break;
 	default:
 		break;
 	}
@@ -213,7 +266,9 @@ stream_for(enum frame_type t)
 {
 	switch (t) {
 	case FRAME_HELLO: case FRAME_CHALLENGE: case FRAME_AUTH:
-	case FRAME_WELCOME: case FRAME_CHANNELS:
+	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_RECEIPT:
+	case FRAME_RECEIPT_ACK: case FRAME_SYNC: case FRAME_PRICE_UPDATE:
+	case FRAME_USAGE: case FRAME_USAGE_ACK:
 		return 0;
 	default:
 		return 7;

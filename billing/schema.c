@@ -158,6 +158,105 @@ static const struct schema_stmt m3_charges[] = {
 	{ SCHEMA_BOTH, "CREATE INDEX charges_state ON charges (state)" },
 };
 
+/*
+ * 4: the ledger.  A charge can now wait for its agent ('awaiting': the
+ * hub did not see the end of the stream and waits for the agent's usage
+ * report) and records who served it; each agent carries the head of its
+ * ledger chain, so that appending an entry is one row lock.
+ *
+ * charges (new columns):
+ *   state: 'reserved' -> 'awaiting' -> 'posted', or 'voided' from either
+ *     of the first two.  While 'awaiting', the usage columns and amount
+ *     hold the hub's own estimate (what is billed if the agent never
+ *     reports); tokens.used still holds the reservation.
+ *   cache_write_tokens: prompt tokens written to the provider's cache.
+ *   agent_id: the agent that served the request; 0 = not known (not yet
+ *     awaiting or posted, or posted without the ledger).  Not a foreign
+ *     key, because of that 0; the store checks the agent exists.
+ *   agent_reported: 1 when the posted usage came from the agent's report.
+ *   awaiting_since: unix seconds the row became 'awaiting'; 0 otherwise.
+ * agents (new columns):
+ *   ledger_seq: seq of the last entry of the agent's chain, 0 = none;
+ *   ledger_hash: hash of that entry (lowercase hex), 64 zeros = none
+ *     (LEDGER_GENESIS, the prev_hash of seq 1);
+ *   acked_seq: the highest seq the agent has confirmed it stored.
+ *
+ * The CHECK on charges.state must admit 'awaiting'.  SQLite cannot alter
+ * a CHECK: the table is rebuilt (new table, copy, drop, rename, indexes
+ * again; no other table references charges, so the foreign-key rules do
+ * not get in the way).  PostgreSQL drops and re-adds the constraint under
+ * the name it gave the column's CHECK in migration 3 (table_column_check)
+ * and adds the columns; both end with the same columns in the same order
+ * and the same constraints.
+ */
+#define CHARGE_STATES	"('reserved', 'awaiting', 'posted', 'voided')"
+#define CHARGE_M3_COLS	"request_id, token_id, reserved, amount, state, " \
+			"model, input_tokens, output_tokens, cached_tokens, " \
+			"price_version, created_at"
+
+static const struct schema_stmt m4_ledger[] = {
+	{ SCHEMA_SQLITE,
+	    "CREATE TABLE charges_m4 ("
+	    "request_id TEXT PRIMARY KEY, "
+	    "token_id BIGINT NOT NULL REFERENCES tokens (id), "
+	    "reserved BIGINT NOT NULL CHECK (reserved >= 0), "
+	    "amount BIGINT NOT NULL DEFAULT 0 CHECK (amount >= 0), "
+	    "state TEXT NOT NULL DEFAULT 'reserved' "
+	    "CHECK (state IN " CHARGE_STATES "), "
+	    "model TEXT NOT NULL DEFAULT '', "
+	    "input_tokens BIGINT NOT NULL DEFAULT 0 CHECK (input_tokens >= 0), "
+	    "output_tokens BIGINT NOT NULL DEFAULT 0 CHECK (output_tokens >= 0), "
+	    "cached_tokens BIGINT NOT NULL DEFAULT 0 CHECK (cached_tokens >= 0), "
+	    "price_version BIGINT NOT NULL DEFAULT 0, "
+	    "created_at BIGINT NOT NULL, "
+	    "cache_write_tokens BIGINT NOT NULL DEFAULT 0 "
+	    "CHECK (cache_write_tokens >= 0), "
+	    "agent_id BIGINT NOT NULL DEFAULT 0 CHECK (agent_id >= 0), "
+	    "agent_reported INTEGER NOT NULL DEFAULT 0 "
+	    "CHECK (agent_reported IN (0, 1)), "
+	    "awaiting_since BIGINT NOT NULL DEFAULT 0 "
+	    "CHECK (awaiting_since >= 0), "
+	    "CONSTRAINT charges_awaiting_agent "
+	    "CHECK (state <> 'awaiting' OR agent_id > 0))" },
+	{ SCHEMA_SQLITE, "INSERT INTO charges_m4 (" CHARGE_M3_COLS ") "
+	    "SELECT " CHARGE_M3_COLS " FROM charges" },
+	{ SCHEMA_SQLITE, "DROP TABLE charges" },
+	{ SCHEMA_SQLITE, "ALTER TABLE charges_m4 RENAME TO charges" },
+	{ SCHEMA_SQLITE, "CREATE INDEX charges_token ON charges (token_id)" },
+	{ SCHEMA_SQLITE, "CREATE INDEX charges_state ON charges (state)" },
+
+	{ SCHEMA_PG, "ALTER TABLE charges DROP CONSTRAINT charges_state_check" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD CONSTRAINT charges_state_check "
+	    "CHECK (state IN " CHARGE_STATES ")" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD COLUMN cache_write_tokens "
+	    "BIGINT NOT NULL DEFAULT 0 CHECK (cache_write_tokens >= 0)" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD COLUMN agent_id BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (agent_id >= 0)" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD COLUMN agent_reported INTEGER "
+	    "NOT NULL DEFAULT 0 CHECK (agent_reported IN (0, 1))" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD COLUMN awaiting_since BIGINT "
+	    "NOT NULL DEFAULT 0 CHECK (awaiting_since >= 0)" },
+	{ SCHEMA_PG, "ALTER TABLE charges ADD CONSTRAINT charges_awaiting_agent "
+	    "CHECK (state <> 'awaiting' OR agent_id > 0)" },
+
+	{ SCHEMA_BOTH, "ALTER TABLE agents ADD COLUMN ledger_seq BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (ledger_seq >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE agents ADD COLUMN ledger_hash TEXT NOT NULL "
+	    "DEFAULT '00000000000000000000000000000000"
+	    "00000000000000000000000000000000' "
+	    "CHECK (length(ledger_hash) = 64)" },
+	{ SCHEMA_BOTH, "ALTER TABLE agents ADD COLUMN acked_seq BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (acked_seq >= 0)" },
+	/* Nothing wrote the ledger before; should a row exist, the head
+	 * still starts where the chain ends. */
+	{ SCHEMA_BOTH, "UPDATE agents SET "
+	    "ledger_seq = COALESCE((SELECT MAX(seq) FROM ledger "
+	    "WHERE ledger.agent_id = agents.id), 0), "
+	    "ledger_hash = COALESCE((SELECT hash FROM ledger "
+	    "WHERE ledger.agent_id = agents.id ORDER BY seq DESC LIMIT 1), "
+	    "ledger_hash)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
@@ -167,6 +266,8 @@ const struct schema_migration schema_migrations[] = {
 	    m2_token_policy, NSTMTS(m2_token_policy) },
 	{ 3, "charges: reservations and posted costs per request",
 	    m3_charges, NSTMTS(m3_charges) },
+	{ 4, "ledger: charges awaiting agents, agent chain heads",
+	    m4_ledger, NSTMTS(m4_ledger) },
 };
 
 const size_t schema_nmigrations =

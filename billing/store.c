@@ -1,11 +1,14 @@
 /*
  * billing/store: the engine-independent half of the store.  Owns choosing
  * the engine from the URL, applying the migrations, validating every input,
- * the SQL of every call (written once, for both engines) and turning result
- * rows into the flat structs of billing/store.h.
+ * the SQL of every call (written once, for both engines), turning result
+ * rows into the flat structs of billing/store.h, and appending to the
+ * agents' ledger chains (the entry's hash and signature come from
+ * lib/ledger; the chain head lives in the agent's row).
  */
 #include "billing/store.h"
 #include "billing/schema.h"
+#include "lib/ledger.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -229,7 +232,7 @@ query_one(struct store *st, const char *sql, const struct db_param *p, int np,
  */
 static int
 query_all(struct store *st, const char *what, int have_cb, const char *sql,
-    struct collect *c)
+    const struct db_param *p, int np, struct collect *c)
 {
 	if (st == NULL)
 		return -1;
@@ -237,7 +240,7 @@ query_all(struct store *st, const char *what, int have_cb, const char *sql,
 		store_seterr(st, "%s: NULL callback", what);
 		return -1;
 	}
-	if (q(st, sql, NULL, 0, row_collect, c) != DB_OK) {
+	if (q(st, sql, p, np, row_collect, c) != DB_OK) {
 		free(c->items);
 		c->items = NULL;
 		return -1;
@@ -557,7 +560,7 @@ store_agent_list(struct store *st, store_agent_cb cb, void *arg)
 	int rc = 0;
 
 	if (query_all(st, "store_agent_list", cb != NULL,
-	    "SELECT " AGENT_COLS " FROM agents ORDER BY id", &c) != 0)
+	    "SELECT " AGENT_COLS " FROM agents ORDER BY id", NULL, 0, &c) != 0)
 		return -1;
 	a = (struct store_agent *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
@@ -803,7 +806,7 @@ store_token_list(struct store *st, store_token_cb cb, void *arg)
 	int rc = 0;
 
 	if (query_all(st, "store_token_list", cb != NULL,
-	    "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", &c) != 0)
+	    "SELECT " TOKEN_COLS " FROM tokens ORDER BY id", NULL, 0, &c) != 0)
 		return -1;
 	t = (struct store_token *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
@@ -954,7 +957,7 @@ store_price_list(struct store *st, store_price_cb cb, void *arg)
 	if (query_all(st, "store_price_list", cb != NULL,
 	    "SELECT " PRICE_COLS " FROM prices p WHERE version = "
 	    "(SELECT MAX(version) FROM prices WHERE model = p.model) "
-	    "ORDER BY model", &c) != 0)
+	    "ORDER BY model", NULL, 0, &c) != 0)
 		return -1;
 	pr = (struct store_price *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
@@ -994,11 +997,38 @@ store_price_get(struct store *st, const char *model, int64_t version,
 	    "AND version = $2", p, 2, price_conv, sizeof(*out), out);
 }
 
+/* Every version of every model, by model then version. */
+int
+store_price_all(struct store *st, store_price_cb cb, void *arg)
+{
+	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
+	    NULL };
+	struct store_price *pr;
+	size_t i;
+	int rc = 0;
+
+	if (query_all(st, "store_price_all", cb != NULL,
+	    "SELECT " PRICE_COLS " FROM prices ORDER BY model, version",
+	    NULL, 0, &c) != 0)
+		return -1;
+	pr = (struct store_price *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&pr[i], arg);
+	free(c.items);
+	return rc;
+}
+
 /* ---- charges ------------------------------------------------------------ */
+
+_Static_assert(STORE_MODEL_MAX == LEDGER_MODEL_MAX,
+    "a charge's model must fit a ledger entry");
+_Static_assert(sizeof(((struct store_charge *)0)->request_id) ==
+    LEDGER_REQID_MAX + 1, "a charge's request id must fit a ledger entry");
 
 #define CHARGE_COLS	"request_id, token_id, reserved, amount, state, " \
 			"model, input_tokens, output_tokens, cached_tokens, " \
-			"price_version, created_at"
+			"price_version, created_at, cache_write_tokens, " \
+			"agent_id, agent_reported, awaiting_since"
 
 static int
 reqid_ok(const char *s)
@@ -1010,6 +1040,36 @@ reqid_ok(const char *s)
 	for (; *s != '\0'; s++)
 		if (*s <= 0x20 || *s > 0x7e)
 			return 0;
+	return 1;
+}
+
+/*
+ * Usage of a charge that is posted to the ledger or parked for it: the
+ * model as a ledger entry needs it (model_ok, and no '"': the ledger's
+ * CSV export never quotes), every count, the price version and the
+ * amount >= 0.  The model must be NUL-terminated inside its array.
+ */
+static int
+usage_ok(struct store *st, const char *what, const struct store_charge_usage *u)
+{
+	if (u == NULL) {
+		store_seterr(st, "%s: NULL usage", what);
+		return 0;
+	}
+	if (strnlen(u->model, sizeof(u->model)) == sizeof(u->model) ||
+	    !model_ok(u->model) || strchr(u->model, '"') != NULL) {
+		store_seterr(st, "%s: model name must be 1..%d printable ASCII "
+		    "characters without spaces, commas or quotes", what,
+		    STORE_MODEL_MAX);
+		return 0;
+	}
+	if (u->input_tokens < 0 || u->output_tokens < 0 ||
+	    u->cached_tokens < 0 || u->cache_write_tokens < 0 ||
+	    u->price_version < 0 || u->amount < 0) {
+		store_seterr(st, "%s: usage, amount and price version must be "
+		    ">= 0", what);
+		return 0;
+	}
 	return 1;
 }
 
@@ -1109,11 +1169,39 @@ row_settled(struct store *st, const struct db_row *r, void *arg)
 	return 0;
 }
 
+/*
+ * Inside a write transaction: a settled charge gives its reservation back
+ * and takes its amount, tokens.used = used - reserved + amount.  The
+ * WHERE keeps the sum inside int64 (SQLite would turn an overflowing
+ * integer into a float).
+ */
+static int
+used_settle(struct store *st, uint64_t token_id, int64_t reserved,
+    int64_t amount)
+{
+	struct db_param p[4];
+	struct one_id got = { 0, 0 };
+
+	p[0] = pint(reserved);
+	p[1] = pint(amount);
+	p[2] = pint((int64_t)token_id);
+	p[3] = pint(INT64_MAX - amount);
+	if (q(st, "UPDATE tokens SET used = used - $1 + $2 WHERE id = $3 AND "
+	    "used - $1 <= $4 RETURNING id", p, 4, row_id, &got) != DB_OK)
+		return -1;
+	if (got.n == 0) {
+		store_seterr(st, "token %llu: spent amount would pass the "
+		    "int64 limit", (unsigned long long)token_id);
+		return -1;
+	}
+	return 0;
+}
+
 int
 store_charge_settle(struct store *st, const char *request_id,
     const struct store_charge_usage *u)
 {
-	struct db_param p[8];
+	struct db_param p[9];
 	struct settled s = { 0, 0, 0 };
 	int64_t amount = u != NULL ? u->amount : 0;
 
@@ -1126,14 +1214,16 @@ store_charge_settle(struct store *st, const char *request_id,
 	}
 	if (u != NULL && (amount < 0 || u->input_tokens < 0 ||
 	    u->output_tokens < 0 || u->cached_tokens < 0 ||
-	    u->price_version < 0 || strlen(u->model) > STORE_MODEL_MAX)) {
+	    u->cache_write_tokens < 0 || u->price_version < 0 ||
+	    strnlen(u->model, sizeof(u->model)) > STORE_MODEL_MAX)) {
 		store_seterr(st, "charge usage, amount and price version must "
 		    "be >= 0");
 		return -1;
 	}
 	if (tx_begin_write(st) == -1)
 		return -1;
-	/* Only a 'reserved' row moves: settling twice finds none. */
+	/* Only a 'reserved' or 'awaiting' row moves: settling twice finds
+	 * none. */
 	p[0] = ptext(request_id);
 	if (u != NULL) {
 		p[1] = pint(amount);
@@ -1142,25 +1232,26 @@ store_charge_settle(struct store *st, const char *request_id,
 		p[4] = pint(u->output_tokens);
 		p[5] = pint(u->cached_tokens);
 		p[6] = pint(u->price_version);
+		p[7] = pint(u->cache_write_tokens);
 		if (q(st, "UPDATE charges SET state = 'posted', amount = $2, "
 		    "model = $3, input_tokens = $4, output_tokens = $5, "
-		    "cached_tokens = $6, price_version = $7 WHERE request_id = "
-		    "$1 AND state = 'reserved' RETURNING token_id, reserved",
-		    p, 7, row_settled, &s) != DB_OK)
+		    "cached_tokens = $6, price_version = $7, "
+		    "cache_write_tokens = $8, awaiting_since = 0 "
+		    "WHERE request_id = $1 AND state IN ('reserved', "
+		    "'awaiting') RETURNING token_id, reserved",
+		    p, 8, row_settled, &s) != DB_OK)
 			goto fail;
-	} else if (q(st, "UPDATE charges SET state = 'voided', amount = 0 "
-	    "WHERE request_id = $1 AND state = 'reserved' RETURNING token_id, "
-	    "reserved", p, 1, row_settled, &s) != DB_OK)
+	} else if (q(st, "UPDATE charges SET state = 'voided', amount = 0, "
+	    "awaiting_since = 0 WHERE request_id = $1 AND state IN "
+	    "('reserved', 'awaiting') RETURNING token_id, reserved", p, 1,
+	    row_settled, &s) != DB_OK)
 		goto fail;
 	if (s.n == 0) {
 		tx_rollback(st);
 		return 1;
 	}
-	p[0] = pint(s.reserved);
-	p[1] = pint(amount);
-	p[2] = pint((int64_t)s.token_id);
-	if (q(st, "UPDATE tokens SET used = used - $1 + $2 WHERE id = $3",
-	    p, 3, NULL, NULL) != DB_OK || tx_commit(st) == -1)
+	if (used_settle(st, s.token_id, s.reserved, amount) == -1 ||
+	    tx_commit(st) == -1)
 		goto fail;
 	return 0;
 fail:
@@ -1173,9 +1264,10 @@ static int
 charge_conv(struct store *st, const struct db_row *r, void *out)
 {
 	struct store_charge *c = out;
+	int64_t agent, rep;
 
 	memset(c, 0, sizeof(*c));
-	return col_text(st, r, 0, c->request_id, sizeof(c->request_id)) == -1 ||
+	if (col_text(st, r, 0, c->request_id, sizeof(c->request_id)) == -1 ||
 	    col_id(st, r, 1, &c->token_id) == -1 ||
 	    col_int(st, r, 2, &c->reserved) == -1 ||
 	    col_int(st, r, 3, &c->amount) == -1 ||
@@ -1185,7 +1277,20 @@ charge_conv(struct store *st, const struct db_row *r, void *out)
 	    col_int(st, r, 7, &c->u.output_tokens) == -1 ||
 	    col_int(st, r, 8, &c->u.cached_tokens) == -1 ||
 	    col_int(st, r, 9, &c->u.price_version) == -1 ||
-	    col_int(st, r, 10, &c->created_at) == -1 ? -1 : 0;
+	    col_int(st, r, 10, &c->created_at) == -1 ||
+	    col_int(st, r, 11, &c->u.cache_write_tokens) == -1 ||
+	    col_int(st, r, 12, &agent) == -1 ||
+	    col_int(st, r, 13, &rep) == -1 ||
+	    col_int(st, r, 14, &c->awaiting_since) == -1)
+		return -1;
+	if (agent < 0) {
+		store_seterr(st, "charge %s: bad agent id", c->request_id);
+		return -1;
+	}
+	c->agent_id = (uint64_t)agent;
+	c->agent_reported = rep != 0;
+	c->u.amount = c->amount;
+	return 0;
 }
 
 int
@@ -1193,7 +1298,6 @@ store_charge_get(struct store *st, const char *request_id,
     struct store_charge *out)
 {
 	struct db_param p[1];
-	int rc;
 
 	if (st == NULL)
 		return -1;
@@ -1202,9 +1306,695 @@ store_charge_get(struct store *st, const char *request_id,
 		return -1;
 	}
 	p[0] = ptext(request_id);
-	rc = query_one(st, "SELECT " CHARGE_COLS " FROM charges WHERE "
+	return query_one(st, "SELECT " CHARGE_COLS " FROM charges WHERE "
 	    "request_id = $1", p, 1, charge_conv, sizeof(*out), out);
-	if (rc == 0)
-		out->u.amount = out->amount;
+}
+
+/* ---- the ledger ----------------------------------------------------------- */
+
+/*
+ * ledger.sig holds the hub's 64-byte Ed25519 signature as standard padded
+ * base64 (88 characters), like the agents' public keys.
+ */
+#define SIG_B64_LEN	sodium_base64_ENCODED_LEN(LEDGER_SIG_LEN, \
+			    sodium_base64_VARIANT_ORIGINAL)
+
+#define LEDGER_COLS	"agent_id, seq, prev_hash, hash, request_id, " \
+			"token_id, model, input_tokens, output_tokens, " \
+			"cached_tokens, cache_write_tokens, price_version, " \
+			"amount, created_at, sig, agent_reported"
+
+static int
+agent_exists(struct store *st, uint64_t agent_id, int *found)
+{
+	struct db_param p[1];
+	struct one_id got = { 0, 0 };
+
+	p[0] = pint((int64_t)agent_id);
+	if (q(st, "SELECT id FROM agents WHERE id = $1", p, 1, row_id,
+	    &got) != DB_OK)
+		return -1;
+	*found = got.n > 0;
+	return 0;
+}
+
+/* The head of an agent's chain: agents.ledger_seq, ledger_hash. */
+struct head {
+	int	n;
+	int64_t	seq;
+	char	hash[LEDGER_HEX_LEN + 1];
+};
+
+static int
+row_head(struct store *st, const struct db_row *r, void *arg)
+{
+	struct head *h = arg;
+
+	if (h->n++ > 0)
+		return 0;
+	if (col_int(st, r, 0, &h->seq) == -1 ||
+	    col_text(st, r, 1, h->hash, sizeof(h->hash)) == -1)
+		return -1;
+	if (h->seq < 0 || !hash_ok(h->hash)) {
+		store_seterr(st, "agent's ledger head is corrupt");
+		return -1;
+	}
+	return 0;
+}
+
+/* Which agent a charge that did not move is awaiting, if any. */
+static int
+row_agent(struct store *st, const struct db_row *r, void *arg)
+{
+	return col_int(st, r, 0, arg);
+}
+
+int
+store_charge_post(struct store *st, const char *request_id,
+    uint64_t agent_id, const struct store_charge_usage *u,
+    int agent_reported, const unsigned char sk[64],
+    struct ledger_entry *out)
+{
+	struct ledger_entry e;
+	struct db_param p[16];
+	struct settled s = { 0, 0, 0 };
+	struct head h;
+	char why[96], sig[SIG_B64_LEN];
+	int64_t other = 0;
+
+	if (st == NULL)
+		return -1;
+	if (sk == NULL) {
+		store_seterr(st, "store_charge_post: NULL key");
+		return -1;
+	}
+	if (!reqid_ok(request_id)) {
+		store_seterr(st, "charge request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (!id_ok(agent_id)) {
+		store_seterr(st, "store_charge_post: no agent %llu",
+		    (unsigned long long)agent_id);
+		return -1;
+	}
+	if (!usage_ok(st, "store_charge_post", u))
+		return -1;
+	if (agent_reported != 0 && agent_reported != 1) {
+		store_seterr(st, "store_charge_post: agent_reported must be "
+		    "0 or 1");
+		return -1;
+	}
+	/* The entry as it will be written, checked before any change. */
+	memset(&e, 0, sizeof(e));
+	e.agent_id = agent_id;
+	e.seq = 1;
+	memcpy(e.prev_hash, LEDGER_GENESIS, sizeof(e.prev_hash));
+	snprintf(e.request_id, sizeof(e.request_id), "%s", request_id);
+	snprintf(e.model, sizeof(e.model), "%s", u->model);
+	e.input_tokens = u->input_tokens;
+	e.output_tokens = u->output_tokens;
+	e.cached_tokens = u->cached_tokens;
+	e.cache_write_tokens = u->cache_write_tokens;
+	e.price_version = u->price_version;
+	e.amount = u->amount;
+	e.created_at = (int64_t)time(NULL);
+	e.agent_reported = agent_reported;
+	if (ledger_entry_check(&e, why, sizeof(why)) != 0) {
+		store_seterr(st, "store_charge_post: ledger entry: %s", why);
+		return -1;
+	}
+
+	if (tx_begin_write(st) == -1)
+		return -1;
+	/*
+	 * 1. The charge: only a 'reserved' row, or one 'awaiting' this
+	 * agent, moves (this also takes its row lock on PostgreSQL, so a
+	 * concurrent post of the same request waits, then finds it posted).
+	 */
+	p[0] = ptext(request_id);
+	p[1] = pint(u->amount);
+	p[2] = ptext(u->model);
+	p[3] = pint(u->input_tokens);
+	p[4] = pint(u->output_tokens);
+	p[5] = pint(u->cached_tokens);
+	p[6] = pint(u->cache_write_tokens);
+	p[7] = pint(u->price_version);
+	p[8] = pint((int64_t)agent_id);
+	p[9] = pint(agent_reported);
+	if (q(st, "UPDATE charges SET state = 'posted', amount = $2, "
+	    "model = $3, input_tokens = $4, output_tokens = $5, "
+	    "cached_tokens = $6, cache_write_tokens = $7, price_version = $8, "
+	    "agent_id = $9, agent_reported = $10, awaiting_since = 0 "
+	    "WHERE request_id = $1 AND (state = 'reserved' OR "
+	    "(state = 'awaiting' AND agent_id = $9)) "
+	    "RETURNING token_id, reserved", p, 10, row_settled, &s) != DB_OK)
+		goto fail;
+	if (s.n == 0) {
+		if (q(st, "SELECT agent_id FROM charges WHERE request_id = $1 "
+		    "AND state = 'awaiting'", p, 1, row_agent, &other) != DB_OK)
+			goto fail;
+		if (other != 0) {
+			store_seterr(st, "charge %s awaits agent %lld, not "
+			    "%llu", request_id, (long long)other,
+			    (unsigned long long)agent_id);
+			goto fail;
+		}
+		tx_rollback(st);
+		return 1;
+	}
+	/* 2. The token's quota. */
+	if (used_settle(st, s.token_id, s.reserved, u->amount) == -1)
+		goto fail;
+	/*
+	 * 3. The chain head, under the agent's row lock until COMMIT: the
+	 * returned hash is still the previous entry's.
+	 */
+	memset(&h, 0, sizeof(h));
+	p[0] = pint((int64_t)agent_id);
+	if (q(st, "UPDATE agents SET ledger_seq = ledger_seq + 1 WHERE id = $1 "
+	    "RETURNING ledger_seq, ledger_hash", p, 1, row_head, &h) != DB_OK)
+		goto fail;
+	if (h.n == 0) {
+		store_seterr(st, "store_charge_post: no agent %llu",
+		    (unsigned long long)agent_id);
+		goto fail;
+	}
+	e.seq = (uint64_t)h.seq;
+	memcpy(e.prev_hash, h.hash, sizeof(e.prev_hash));
+	e.token_id = s.token_id;
+	if (ledger_hash(&e) != 0 || ledger_sign(&e, sk) != 0) {
+		store_seterr(st, "store_charge_post: cannot hash entry %lld "
+		    "of agent %llu", (long long)h.seq,
+		    (unsigned long long)agent_id);
+		goto fail;
+	}
+	sodium_bin2base64(sig, sizeof(sig), e.sig, sizeof(e.sig),
+	    sodium_base64_VARIANT_ORIGINAL);
+	/* 4. The entry, and the new head. */
+	p[0] = pint((int64_t)e.agent_id);
+	p[1] = pint((int64_t)e.seq);
+	p[2] = ptext(e.prev_hash);
+	p[3] = ptext(e.hash);
+	p[4] = ptext(e.request_id);
+	p[5] = pint((int64_t)e.token_id);
+	p[6] = ptext(e.model);
+	p[7] = pint(e.input_tokens);
+	p[8] = pint(e.output_tokens);
+	p[9] = pint(e.cached_tokens);
+	p[10] = pint(e.cache_write_tokens);
+	p[11] = pint(e.price_version);
+	p[12] = pint(e.amount);
+	p[13] = pint(e.created_at);
+	p[14] = ptext(sig);
+	p[15] = pint(e.agent_reported);
+	if (q(st, "INSERT INTO ledger (" LEDGER_COLS ") VALUES ($1, $2, $3, "
+	    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+	    p, 16, NULL, NULL) != DB_OK)
+		goto fail;
+	p[1] = ptext(e.hash);
+	if (q(st, "UPDATE agents SET ledger_hash = $2 WHERE id = $1", p, 2,
+	    NULL, NULL) != DB_OK || tx_commit(st) == -1)
+		goto fail;
+	if (out != NULL)
+		*out = e;
+	return 0;
+fail:
+	if (st->in_tx)
+		tx_rollback(st);
+	return -1;
+}
+
+int
+store_charge_await(struct store *st, const char *request_id,
+    uint64_t agent_id, const struct store_charge_usage *est)
+{
+	struct db_param p[10];
+	struct one_id got = { 0, 0 };
+	int found = 0;
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(request_id)) {
+		store_seterr(st, "charge request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (!usage_ok(st, "store_charge_await", est))
+		return -1;
+	if (id_ok(agent_id) && agent_exists(st, agent_id, &found) == -1)
+		return -1;
+	if (!found) {
+		store_seterr(st, "store_charge_await: no agent %llu",
+		    (unsigned long long)agent_id);
+		return -1;
+	}
+	p[0] = ptext(request_id);
+	p[1] = pint((int64_t)agent_id);
+	p[2] = pint(est->amount);
+	p[3] = ptext(est->model);
+	p[4] = pint(est->input_tokens);
+	p[5] = pint(est->output_tokens);
+	p[6] = pint(est->cached_tokens);
+	p[7] = pint(est->cache_write_tokens);
+	p[8] = pint(est->price_version);
+	p[9] = pint((int64_t)time(NULL));
+	if (q(st, "UPDATE charges SET state = 'awaiting', agent_id = $2, "
+	    "amount = $3, model = $4, input_tokens = $5, output_tokens = $6, "
+	    "cached_tokens = $7, cache_write_tokens = $8, price_version = $9, "
+	    "agent_reported = 0, awaiting_since = $10 "
+	    "WHERE request_id = $1 AND state = 'reserved' RETURNING token_id",
+	    p, 10, row_id, &got) != DB_OK)
+		return -1;
+	return got.n > 0 ? 0 : 1;
+}
+
+/* A list's limit as SQL sees it: 0 (or anything past int64) is "all". */
+static int64_t
+sql_limit(size_t limit)
+{
+	return limit == 0 || (uint64_t)limit > (uint64_t)INT64_MAX ?
+	    INT64_MAX : (int64_t)limit;
+}
+
+int
+store_charge_list_awaiting(struct store *st, int64_t before, size_t limit,
+    store_charge_cb cb, void *arg)
+{
+	struct collect c = { charge_conv, sizeof(struct store_charge), 0, 0,
+	    NULL };
+	struct db_param p[2];
+	struct store_charge *ch;
+	size_t i;
+	int rc = 0;
+
+	p[0] = pint(before);
+	p[1] = pint(sql_limit(limit));
+	if (query_all(st, "store_charge_list_awaiting", cb != NULL,
+	    "SELECT " CHARGE_COLS " FROM charges WHERE state = 'awaiting' AND "
+	    "awaiting_since < $1 ORDER BY awaiting_since, request_id LIMIT $2",
+	    p, 2, &c) != 0)
+		return -1;
+	ch = (struct store_charge *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&ch[i], arg);
+	free(c.items);
+	return rc;
+}
+
+/* One voided reservation: which token gets how much back. */
+struct stale {
+	uint64_t	token_id;
+	int64_t		reserved;
+};
+
+static int
+stale_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct stale *s = out;
+
+	return col_id(st, r, 0, &s->token_id) == -1 ||
+	    col_int(st, r, 1, &s->reserved) == -1 ? -1 : 0;
+}
+
+static int
+stale_cmp(const void *a, const void *b)
+{
+	const struct stale *x = a, *y = b;
+
+	return x->token_id < y->token_id ? -1 : x->token_id > y->token_id;
+}
+
+int
+store_charge_void_stale(struct store *st, int64_t before, int64_t *n)
+{
+	struct collect c = { stale_conv, sizeof(struct stale), 0, 0, NULL };
+	struct db_param p[2];
+	struct stale *sv;
+	size_t i, j;
+	int64_t sum;
+
+	if (st == NULL)
+		return -1;
+	if (tx_begin_write(st) == -1)
+		return -1;
+	/* The rows first (their locks, then the tokens': as settle). */
+	p[0] = pint(before);
+	if (q(st, "UPDATE charges SET state = 'voided', amount = 0 WHERE "
+	    "state = 'reserved' AND created_at < $1 RETURNING token_id, "
+	    "reserved", p, 1, row_collect, &c) != DB_OK)
+		goto fail;
+	sv = (struct stale *)(void *)c.items;
+	if (c.n > 1)
+		qsort(sv, c.n, sizeof(*sv), stale_cmp);
+	/* One UPDATE per token, in token order. */
+	for (i = 0; i < c.n; i = j) {
+		sum = 0;
+		for (j = i; j < c.n && sv[j].token_id == sv[i].token_id; j++) {
+			if (sv[j].reserved < 0 ||
+			    sum > INT64_MAX - sv[j].reserved) {
+				store_seterr(st, "token %llu: reservations "
+				    "pass the int64 limit",
+				    (unsigned long long)sv[i].token_id);
+				goto fail;
+			}
+			sum += sv[j].reserved;
+		}
+		p[0] = pint(sum);
+		p[1] = pint((int64_t)sv[i].token_id);
+		if (q(st, "UPDATE tokens SET used = used - $1 WHERE id = $2",
+		    p, 2, NULL, NULL) != DB_OK)
+			goto fail;
+	}
+	if (tx_commit(st) == -1)
+		goto fail;
+	if (n != NULL)
+		*n = (int64_t)c.n;
+	free(c.items);
+	return 0;
+fail:
+	if (st->in_tx)
+		tx_rollback(st);
+	free(c.items);
+	return -1;
+}
+
+int
+store_ledger_head(struct store *st, uint64_t agent_id, uint64_t *seq,
+    char hash[65])
+{
+	struct db_param p[1];
+	struct head h;
+
+	if (st == NULL)
+		return -1;
+	if (seq == NULL || hash == NULL) {
+		store_seterr(st, "store_ledger_head: NULL argument");
+		return -1;
+	}
+	memset(&h, 0, sizeof(h));
+	if (id_ok(agent_id)) {
+		p[0] = pint((int64_t)agent_id);
+		if (q(st, "SELECT ledger_seq, ledger_hash FROM agents WHERE "
+		    "id = $1", p, 1, row_head, &h) != DB_OK)
+			return -1;
+	}
+	if (h.n == 0) {
+		store_seterr(st, "store_ledger_head: no agent %llu",
+		    (unsigned long long)agent_id);
+		return -1;
+	}
+	*seq = (uint64_t)h.seq;
+	memcpy(hash, h.hash, LEDGER_HEX_LEN + 1);
+	return 0;
+}
+
+static int
+ledger_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct ledger_entry *e = out;
+	char sig[SIG_B64_LEN];
+	const char *end = NULL;
+	size_t n = 0;
+	int64_t rep;
+
+	memset(e, 0, sizeof(*e));
+	if (col_id(st, r, 0, &e->agent_id) == -1 ||
+	    col_id(st, r, 1, &e->seq) == -1 ||
+	    col_text(st, r, 2, e->prev_hash, sizeof(e->prev_hash)) == -1 ||
+	    col_text(st, r, 3, e->hash, sizeof(e->hash)) == -1 ||
+	    col_text(st, r, 4, e->request_id, sizeof(e->request_id)) == -1 ||
+	    (r->ncol > 5 && r->val[5] != NULL &&
+	    col_id(st, r, 5, &e->token_id) == -1) ||
+	    col_text(st, r, 6, e->model, sizeof(e->model)) == -1 ||
+	    col_int(st, r, 7, &e->input_tokens) == -1 ||
+	    col_int(st, r, 8, &e->output_tokens) == -1 ||
+	    col_int(st, r, 9, &e->cached_tokens) == -1 ||
+	    col_int(st, r, 10, &e->cache_write_tokens) == -1 ||
+	    col_int(st, r, 11, &e->price_version) == -1 ||
+	    col_int(st, r, 12, &e->amount) == -1 ||
+	    col_int(st, r, 13, &e->created_at) == -1 ||
+	    col_text(st, r, 14, sig, sizeof(sig)) == -1 ||
+	    col_int(st, r, 15, &rep) == -1)
+		return -1;
+	e->agent_reported = rep != 0;
+	if (sodium_base642bin(e->sig, sizeof(e->sig), sig, strlen(sig), NULL,
+	    &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    n != sizeof(e->sig) || end != sig + strlen(sig)) {
+		store_seterr(st, "ledger entry %llu of agent %llu: stored "
+		    "signature is corrupt", (unsigned long long)e->seq,
+		    (unsigned long long)e->agent_id);
+		return -1;
+	}
+	return 0;
+}
+
+int
+store_ledger_get(struct store *st, uint64_t agent_id, uint64_t seq,
+    struct ledger_entry *out)
+{
+	struct db_param p[2];
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL) {
+		store_seterr(st, "store_ledger_get: NULL argument");
+		return -1;
+	}
+	if (!id_ok(agent_id) || !id_ok(seq))
+		return 1;
+	p[0] = pint((int64_t)agent_id);
+	p[1] = pint((int64_t)seq);
+	return query_one(st, "SELECT " LEDGER_COLS " FROM ledger WHERE "
+	    "agent_id = $1 AND seq = $2", p, 2, ledger_conv, sizeof(*out), out);
+}
+
+int
+store_ledger_list(struct store *st, uint64_t agent_id, uint64_t after,
+    size_t limit, store_ledger_cb cb, void *arg)
+{
+	struct collect c = { ledger_conv, sizeof(struct ledger_entry), 0, 0,
+	    NULL };
+	struct db_param p[3];
+	struct ledger_entry *e;
+	size_t i;
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	if (!id_ok(agent_id) || after > (uint64_t)INT64_MAX) {
+		store_seterr(st, "store_ledger_list: bad agent id or seq");
+		return -1;
+	}
+	p[0] = pint((int64_t)agent_id);
+	p[1] = pint((int64_t)after);
+	p[2] = pint(sql_limit(limit));
+	if (query_all(st, "store_ledger_list", cb != NULL,
+	    "SELECT " LEDGER_COLS " FROM ledger WHERE agent_id = $1 AND "
+	    "seq > $2 ORDER BY seq LIMIT $3", p, 3, &c) != 0)
+		return -1;
+	e = (struct ledger_entry *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&e[i], arg);
+	free(c.items);
+	return rc;
+}
+
+int
+store_ledger_ack(struct store *st, uint64_t agent_id, uint64_t seq)
+{
+	struct db_param p[2];
+	struct one_id got = { 0, 0 };
+	struct head h;
+
+	if (st == NULL)
+		return -1;
+	if (seq > (uint64_t)INT64_MAX) {
+		store_seterr(st, "store_ledger_ack: bad seq");
+		return -1;
+	}
+	if (!id_ok(agent_id))
+		return 1;
+	p[0] = pint((int64_t)agent_id);
+	p[1] = pint((int64_t)seq);
+	if (q(st, "UPDATE agents SET acked_seq = CASE WHEN acked_seq < $2 "
+	    "THEN $2 ELSE acked_seq END WHERE id = $1 AND ledger_seq >= $2 "
+	    "RETURNING id", p, 2, row_id, &got) != DB_OK)
+		return -1;
+	if (got.n > 0)
+		return 0;
+	/* No such agent, or an ack past the end of its chain. */
+	memset(&h, 0, sizeof(h));
+	if (q(st, "SELECT ledger_seq, ledger_hash FROM agents WHERE id = $1",
+	    p, 1, row_head, &h) != DB_OK)
+		return -1;
+	if (h.n == 0)
+		return 1;
+	store_seterr(st, "agent %llu acknowledges seq %llu past the end of "
+	    "its chain (%lld)", (unsigned long long)agent_id,
+	    (unsigned long long)seq, (long long)h.seq);
+	return -1;
+}
+
+int
+store_ledger_acked(struct store *st, uint64_t agent_id, uint64_t *seq)
+{
+	struct db_param p[1];
+	struct head h;
+
+	if (st == NULL)
+		return -1;
+	if (seq == NULL) {
+		store_seterr(st, "store_ledger_acked: NULL argument");
+		return -1;
+	}
+	if (!id_ok(agent_id))
+		return 1;
+	memset(&h, 0, sizeof(h));
+	p[0] = pint((int64_t)agent_id);
+	if (q(st, "SELECT acked_seq, ledger_hash FROM agents WHERE id = $1",
+	    p, 1, row_head, &h) != DB_OK)
+		return -1;
+	if (h.n == 0)
+		return 1;
+	*seq = (uint64_t)h.seq;
+	return 0;
+}
+
+/* ---- disputes ------------------------------------------------------------- */
+
+#define DISPUTE_COLS	"id, agent_id, seq, request_id, hub_amount, " \
+			"agent_amount, hub_hash, reason, status, created_at"
+
+/* Printable ASCII (spaces allowed), NUL-terminated within len. */
+static int
+printable_ok(const char *s, size_t len)
+{
+	if (strnlen(s, len) == len)
+		return 0;
+	for (; *s != '\0'; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+static int
+dispute_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_dispute *d = out;
+
+	memset(d, 0, sizeof(*d));
+	return col_id(st, r, 0, &d->id) == -1 ||
+	    col_id(st, r, 1, &d->agent_id) == -1 ||
+	    col_id(st, r, 2, &d->seq) == -1 ||
+	    col_text(st, r, 3, d->request_id, sizeof(d->request_id)) == -1 ||
+	    col_int(st, r, 4, &d->hub_amount) == -1 ||
+	    col_int(st, r, 5, &d->agent_amount) == -1 ||
+	    col_text(st, r, 6, d->hub_hash, sizeof(d->hub_hash)) == -1 ||
+	    col_text(st, r, 7, d->reason, sizeof(d->reason)) == -1 ||
+	    col_text(st, r, 8, d->status, sizeof(d->status)) == -1 ||
+	    col_int(st, r, 9, &d->created_at) == -1 ? -1 : 0;
+}
+
+/* Row callback: the request id of one ledger entry. */
+struct entry_req {
+	int	n;
+	char	request_id[LEDGER_REQID_MAX + 1];
+};
+
+static int
+row_entry_req(struct store *st, const struct db_row *r, void *arg)
+{
+	struct entry_req *er = arg;
+
+	if (er->n++ > 0)
+		return 0;
+	return col_text(st, r, 0, er->request_id, sizeof(er->request_id));
+}
+
+int
+store_dispute_add(struct store *st, const struct store_dispute *d)
+{
+	struct db_param p[8];
+	struct entry_req er;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (d == NULL) {
+		store_seterr(st, "store_dispute_add: NULL argument");
+		return -1;
+	}
+	if (!id_ok(d->agent_id) || !id_ok(d->seq)) {
+		store_seterr(st, "dispute: bad agent id or seq");
+		return -1;
+	}
+	if (strnlen(d->request_id, sizeof(d->request_id)) ==
+	    sizeof(d->request_id) || !reqid_ok(d->request_id)) {
+		store_seterr(st, "dispute: request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (d->hub_amount < 0 || d->agent_amount < -1) {
+		store_seterr(st, "dispute: hub amount must be >= 0, agent "
+		    "amount >= 0 or -1");
+		return -1;
+	}
+	if (strnlen(d->hub_hash, sizeof(d->hub_hash)) == sizeof(d->hub_hash) ||
+	    (d->hub_hash[0] != '\0' && !hash_ok(d->hub_hash))) {
+		store_seterr(st, "dispute: hub hash must be \"\" or 64 "
+		    "lowercase hex digits");
+		return -1;
+	}
+	if (!printable_ok(d->reason, sizeof(d->reason))) {
+		store_seterr(st, "dispute: reason must be at most %zu "
+		    "printable ASCII characters", sizeof(d->reason) - 1);
+		return -1;
+	}
+	/* It disputes an entry that exists, for that request. */
+	memset(&er, 0, sizeof(er));
+	p[0] = pint((int64_t)d->agent_id);
+	p[1] = pint((int64_t)d->seq);
+	if (q(st, "SELECT request_id FROM ledger WHERE agent_id = $1 AND "
+	    "seq = $2", p, 2, row_entry_req, &er) != DB_OK)
+		return -1;
+	if (er.n == 0 || strcmp(er.request_id, d->request_id) != 0) {
+		store_seterr(st, "dispute: agent %llu has no ledger entry %llu "
+		    "for request %s", (unsigned long long)d->agent_id,
+		    (unsigned long long)d->seq, d->request_id);
+		return -1;
+	}
+	p[2] = ptext(d->request_id);
+	p[3] = pint(d->hub_amount);
+	p[4] = pint(d->agent_amount);
+	p[5] = ptext(d->hub_hash);
+	p[6] = ptext(d->reason);
+	p[7] = pint((int64_t)time(NULL));
+	rc = q(st, "INSERT INTO disputes (agent_id, seq, request_id, "
+	    "hub_amount, agent_amount, hub_hash, reason, status, created_at) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, 'open', $8)", p, 8, NULL,
+	    NULL);
+	if (rc == DB_CONFLICT)
+		return 1;
+	return rc == DB_OK ? 0 : -1;
+}
+
+int
+store_dispute_list(struct store *st, store_dispute_cb cb, void *arg)
+{
+	struct collect c = { dispute_conv, sizeof(struct store_dispute), 0, 0,
+	    NULL };
+	struct store_dispute *d;
+	size_t i;
+	int rc = 0;
+
+	if (query_all(st, "store_dispute_list", cb != NULL,
+	    "SELECT " DISPUTE_COLS " FROM disputes ORDER BY id", NULL, 0,
+	    &c) != 0)
+		return -1;
+	d = (struct store_dispute *)(void *)c.items;
+	for (i = 0; i < c.n && rc == 0; i++)
+		rc = cb(&d[i], arg);
+	free(c.items);
 	return rc;
 }

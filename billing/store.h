@@ -183,16 +183,19 @@ struct store_charge_usage {
 	int64_t		input_tokens, output_tokens, cached_tokens;
 	int64_t		price_version;	/* 0 = no price */
 	int64_t		amount;		/* micro-units, >= 0 */
-	int64_t		cache_write_tokens;	/* migration 4 */
+	int64_t		cache_write_tokens;	/* migration 4, >= 0 */
 };
 
 /*
- * Post: in one transaction, the 'reserved' row becomes 'posted' with u's
- * usage and amount, and tokens.used = used - reserved + amount (the real
- * cost is charged even when it overruns the quota).  Void (u NULL): the
+ * Post: in one transaction, the 'reserved' (or 'awaiting') row becomes
+ * 'posted' with u's usage and amount, and tokens.used = used - reserved +
+ * amount (the real cost is charged even when it overruns the quota).
+ * This post writes no ledger entry: a request an agent served is posted
+ * with store_charge_post.  Void (u NULL): the 'reserved' or 'awaiting'
  * row becomes 'voided' and used -= reserved.  Idempotent: a request that
  * is already posted or voided, or was never reserved, changes nothing and
- * returns 1.  0 settled now, -1 error.
+ * returns 1.  0 settled now, -1 error (also when used would pass
+ * INT64_MAX: nothing changes).
  */
 int	store_charge_settle(struct store *, const char *request_id,
 	    const struct store_charge_usage *u);
@@ -206,7 +209,8 @@ struct store_charge {
 	struct store_charge_usage u;	/* posted: what was billed;
 					 * awaiting: the hub's estimate */
 	int64_t		created_at;
-	uint64_t	agent_id;	/* 0 until posted or awaiting */
+	uint64_t	agent_id;	/* 0 until posted (store_charge_post)
+					 * or awaiting */
 	int		agent_reported;	/* posted from the agent's report */
 	int64_t		awaiting_since;	/* unix s, 0 unless awaiting */
 };
@@ -229,8 +233,13 @@ struct ledger_entry;
  *     row lock on the agent (UPDATE ... RETURNING), so two hubs sharing
  *     PostgreSQL never give out one seq twice.
  * *out (may be NULL) receives the entry.  agent_id must be a registered
- * agent.  0 posted now, 1 nothing changed (already posted or voided, or
- * never reserved), -1 error.
+ * agent; an 'awaiting' row is posted only by the agent it awaits (another
+ * agent: -1).  request_id and u->model must also be what a ledger entry
+ * holds (no comma or quote; model 1..127 bytes, no spaces; see
+ * ledger_entry_check); agent_reported 0 or 1.  0 posted now, 1 nothing
+ * changed (already posted or voided, or never reserved), -1 error or bad
+ * input (nothing changed).  The store keeps the signature as standard
+ * base64 in ledger.sig.
  */
 int	store_charge_post(struct store *, const char *request_id,
 	    uint64_t agent_id, const struct store_charge_usage *u,
@@ -241,19 +250,24 @@ int	store_charge_post(struct store *, const char *request_id,
  * Park a request whose end the hub did not see: 'reserved' -> 'awaiting'
  * with agent_id, the hub's own estimate in est (usage, price version,
  * amount: what store_charge_post will bill if the agent never reports)
- * and awaiting_since = now.  0 parked, 1 not 'reserved', -1 error.
+ * and awaiting_since = now.  tokens.used keeps the reservation until the
+ * post.  est is checked as store_charge_post checks u, so that it can be
+ * posted as is.  0 parked, 1 not 'reserved' (or no such request), -1 error
+ * (also an unknown agent).
  */
 int	store_charge_await(struct store *, const char *request_id,
 	    uint64_t agent_id, const struct store_charge_usage *est);
 
 /* Rows 'awaiting' since before `before` (unix s), oldest first, at most
- * limit; as store_agent_list. */
+ * limit (0: all); as store_agent_list.  Each row's u holds the estimate
+ * given to store_charge_await. */
 typedef int (*store_charge_cb)(const struct store_charge *, void *arg);
 int	store_charge_list_awaiting(struct store *, int64_t before,
 	    size_t limit, store_charge_cb cb, void *arg);
 
 /* Void every 'reserved' row created before `before` (its gateway is
- * gone); *n (may be NULL) = how many.  0 or -1. */
+ * gone), giving each reservation back to its token, in one transaction;
+ * 'awaiting' rows are left alone.  *n (may be NULL) = how many.  0 or -1. */
 int	store_charge_void_stale(struct store *, int64_t before, int64_t *n);
 
 /* The end of agent_id's chain: seq 0 and LEDGER_GENESIS when empty.
@@ -264,12 +278,18 @@ int	store_ledger_head(struct store *, uint64_t agent_id, uint64_t *seq,
 int	store_ledger_get(struct store *, uint64_t agent_id, uint64_t seq,
 	    struct ledger_entry *out);
 /* Entries of agent_id with seq > after, in seq order, at most limit
- * (0: all); as store_agent_list. */
+ * (0: all); as store_agent_list (the rows are held in memory while cb
+ * runs: replay long chains in pages).  agent_id 0: -1. */
 typedef int (*store_ledger_cb)(const struct ledger_entry *, void *arg);
 int	store_ledger_list(struct store *, uint64_t agent_id, uint64_t after,
 	    size_t limit, store_ledger_cb cb, void *arg);
-/* The agent acknowledged its chain up to seq (kept as the maximum). */
+/*
+ * The agent acknowledged its chain up to seq (kept as the maximum; seq 0
+ * is accepted and changes nothing).  0 ok, 1 no such agent, -1 error or
+ * a seq past the end of the agent's chain.
+ */
 int	store_ledger_ack(struct store *, uint64_t agent_id, uint64_t seq);
+/* The highest seq acknowledged (0: none).  0, 1 no such agent, -1. */
 int	store_ledger_acked(struct store *, uint64_t agent_id, uint64_t *seq);
 
 /* ---- disputes ------------------------------------------------------------ */
@@ -286,7 +306,13 @@ struct store_dispute {
 	char		status[16];	/* open accepted rejected */
 	int64_t		created_at;
 };
-/* One dispute per (agent, request): 0 added, 1 already there, -1 error. */
+/*
+ * One dispute per (agent, request): 0 added, 1 already there (nothing
+ * changes), -1 error or bad input.  It must name an entry of the agent's
+ * chain: (agent_id, seq) exists and is for request_id.  hub_hash: "" or
+ * 64 lowercase hex digits; reason: printable ASCII, may be "".  id,
+ * status ('open') and created_at are set by the store; d's are ignored.
+ */
 int	store_dispute_add(struct store *, const struct store_dispute *d);
 /* Every dispute, in id order; as store_agent_list. */
 typedef int (*store_dispute_cb)(const struct store_dispute *, void *arg);

@@ -4,13 +4,18 @@
  * against PostgreSQL (a fresh schema per case, dropped afterwards, reached
  * through search_path, so runs repeat on the same server).
  * tests/integration/store_pg.sh runs it with a throwaway server.
+ * The ledger cases check every chain with lib/ledger's link rule and a
+ * hub key made at start; one case builds a database as migration 3 left
+ * it (billing/schema.c's own statements) and opens it with this build.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +26,9 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "billing/schema.h"
 #include "billing/store.h"
+#include "lib/ledger.h"
 
 static struct {
 	int		 pg;		/* running the PostgreSQL group */
@@ -934,6 +941,1012 @@ test_charges(void **state)
 	assert_string_equal(n, "0");
 }
 
+/* ---- the ledger (migration 4) --------------------------------------------- */
+
+/* The hub's signing key of this run (main). */
+static unsigned char hub_pk[crypto_sign_PUBLICKEYBYTES];
+static unsigned char hub_sk[crypto_sign_SECRETKEYBYTES];
+
+static uint64_t
+add_token(const char *secret, int64_t quota, char hex[65])
+{
+	uint64_t id = 0;
+
+	hash_of(secret, hex);
+	if (store_token_create(fx.st, secret, hex, quota, "", 0, &id) != 0)
+		fail_msg("token %s: %s", secret, store_errmsg(fx.st));
+	return id;
+}
+
+static struct store_charge_usage
+usage(const char *model, int64_t in, int64_t out, int64_t cached,
+    int64_t cw, int64_t version, int64_t amount)
+{
+	struct store_charge_usage u;
+
+	memset(&u, 0, sizeof(u));
+	snprintf(u.model, sizeof(u.model), "%s", model);
+	u.input_tokens = in;
+	u.output_tokens = out;
+	u.cached_tokens = cached;
+	u.cache_write_tokens = cw;
+	u.price_version = version;
+	u.amount = amount;
+	return u;
+}
+
+static void
+reserve(uint64_t token, const char *req, int64_t est)
+{
+	if (store_charge_reserve(fx.st, token, req, est) != 0)
+		fail_msg("reserve %s: %s", req, store_errmsg(fx.st));
+}
+
+static void
+post(const char *req, uint64_t agent, const struct store_charge_usage *u,
+    int reported, struct ledger_entry *out)
+{
+	if (store_charge_post(fx.st, req, agent, u, reported, hub_sk, out) != 0)
+		fail_msg("post %s: %s", req, store_errmsg(fx.st));
+}
+
+/* Collects a chain (store_ledger_list). */
+struct chain {
+	size_t			n;
+	struct ledger_entry	e[512];
+};
+
+static int
+chain_cb(const struct ledger_entry *e, void *arg)
+{
+	struct chain *c = arg;
+
+	if (c->n < sizeof(c->e) / sizeof(c->e[0]))
+		c->e[c->n] = *e;
+	c->n++;
+	return 0;
+}
+
+/* Walks agent's whole chain: every link and signature holds; its length. */
+static size_t
+verify_chain(struct store *st, uint64_t agent)
+{
+	static struct chain c;
+	char why[128], head[65];
+	uint64_t seq = 99;
+	size_t i;
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(store_ledger_list(st, agent, 0, 0, chain_cb, &c), 0);
+	assert_true(c.n <= sizeof(c.e) / sizeof(c.e[0]));
+	for (i = 0; i < c.n; i++) {
+		if (ledger_check_link(i == 0 ? NULL : &c.e[i - 1], &c.e[i],
+		    hub_pk, why, sizeof(why)) != 0)
+			fail_msg("agent %llu, entry %zu: %s",
+			    (unsigned long long)agent, i, why);
+		assert_true(c.e[i].agent_id == agent);
+	}
+	assert_int_equal(store_ledger_head(st, agent, &seq, head), 0);
+	assert_true(seq == c.n);
+	assert_string_equal(head, c.n == 0 ? LEDGER_GENESIS :
+	    c.e[c.n - 1].hash);
+	return c.n;
+}
+
+static int
+same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
+{
+	return a->agent_id == b->agent_id && a->seq == b->seq &&
+	    strcmp(a->prev_hash, b->prev_hash) == 0 &&
+	    strcmp(a->hash, b->hash) == 0 &&
+	    strcmp(a->request_id, b->request_id) == 0 &&
+	    a->token_id == b->token_id && strcmp(a->model, b->model) == 0 &&
+	    a->input_tokens == b->input_tokens &&
+	    a->output_tokens == b->output_tokens &&
+	    a->cached_tokens == b->cached_tokens &&
+	    a->cache_write_tokens == b->cache_write_tokens &&
+	    a->price_version == b->price_version && a->amount == b->amount &&
+	    a->created_at == b->created_at &&
+	    a->agent_reported == b->agent_reported &&
+	    memcmp(a->sig, b->sig, sizeof(a->sig)) == 0;
+}
+
+/* Post appends seq 1, 2, 3 linked by prev_hash, signed, exactly once. */
+static void
+test_ledger_post(void **state)
+{
+	struct ledger_entry e[4], got;
+	struct store_charge_usage u;
+	struct store_charge c;
+	struct chain *ch;
+	char h[65], why[128], head[65], n[32];
+	uint64_t a, t, seq;
+	int64_t t0 = (int64_t)time(NULL);
+
+	(void)state;
+	a = add_agent("served");
+	t = add_token("ledger-tok", 100000, h);
+	assert_int_equal(store_ledger_head(fx.st, a, &seq, head), 0);
+	assert_true(seq == 0);
+	assert_string_equal(head, LEDGER_GENESIS);
+
+	reserve(t, "req-1", 500);
+	reserve(t, "req-2", 500);
+	reserve(t, "req-3", 500);
+	assert_true(used_of(h) == 1500);
+	u = usage("gpt-4o", 1000, 200, 300, 40, 2, 1234);
+	post("req-1", a, &u, 0, &e[1]);
+	assert_true(used_of(h) == 1000 + 1234);
+	u = usage("gpt-4o-mini", 10, 20, 0, 0, 1, 0);
+	post("req-2", a, &u, 1, &e[2]);
+	u = usage("gpt-4o", 1, 1, 0, 0, 0, 7);
+	post("req-3", a, &u, 0, &e[3]);
+	assert_true(used_of(h) == 1234 + 0 + 7);
+
+	/* The entries as returned. */
+	assert_true(e[1].seq == 1 && e[2].seq == 2 && e[3].seq == 3);
+	assert_string_equal(e[1].prev_hash, LEDGER_GENESIS);
+	assert_string_equal(e[2].prev_hash, e[1].hash);
+	assert_string_equal(e[3].prev_hash, e[2].hash);
+	assert_true(e[1].agent_id == a && e[1].token_id == t);
+	assert_string_equal(e[1].request_id, "req-1");
+	assert_string_equal(e[1].model, "gpt-4o");
+	assert_true(e[1].input_tokens == 1000 && e[1].output_tokens == 200 &&
+	    e[1].cached_tokens == 300 && e[1].cache_write_tokens == 40 &&
+	    e[1].price_version == 2 && e[1].amount == 1234 &&
+	    e[1].agent_reported == 0);
+	assert_true(e[2].agent_reported == 1 && e[2].amount == 0);
+	assert_true(e[1].created_at >= t0 &&
+	    e[3].created_at <= (int64_t)time(NULL));
+	assert_int_equal(ledger_check_link(NULL, &e[1], hub_pk, why,
+	    sizeof(why)), 0);
+	assert_int_equal(ledger_check_link(&e[1], &e[2], hub_pk, why,
+	    sizeof(why)), 0);
+	assert_int_equal(ledger_check_link(&e[2], &e[3], hub_pk, why,
+	    sizeof(why)), 0);
+	/* The store's entries are the same, signature included. */
+	for (int i = 1; i <= 3; i++) {
+		assert_int_equal(store_ledger_get(fx.st, a, (uint64_t)i, &got),
+		    0);
+		assert_true(same_entry(&got, &e[i]));
+	}
+	assert_int_equal(store_ledger_get(fx.st, a, 4, &got), 1);
+	assert_int_equal(store_ledger_get(fx.st, a, 0, &got), 1);
+	assert_int_equal(store_ledger_get(fx.st, a + 1, 1, &got), 1);
+	assert_int_equal(store_ledger_get(fx.st, a, 1, NULL), -1);
+	assert_true(verify_chain(fx.st, a) == 3);
+	/* The signature is stored as standard base64. */
+	assert_int_equal(raw("SELECT length(sig) FROM ledger WHERE seq = 1", n,
+	    sizeof(n)), 0);
+	assert_string_equal(n, "88");
+
+	/* The charge rows. */
+	assert_int_equal(store_charge_get(fx.st, "req-1", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_true(c.agent_id == a && c.agent_reported == 0 &&
+	    c.amount == 1234 && c.u.amount == 1234 && c.reserved == 500 &&
+	    c.u.cache_write_tokens == 40 && c.u.cached_tokens == 300 &&
+	    c.u.price_version == 2 && c.awaiting_since == 0);
+	assert_int_equal(store_charge_get(fx.st, "req-2", &c), 0);
+	assert_true(c.agent_reported == 1);
+	assert_string_equal(c.u.model, "gpt-4o-mini");
+
+	/* Posting again, settling or voiding changes nothing. */
+	u = usage("gpt-4o", 1, 1, 0, 0, 0, 99999);
+	memset(&got, 0x5a, sizeof(got));
+	assert_int_equal(store_charge_post(fx.st, "req-2", a, &u, 0, hub_sk,
+	    &got), 1);
+	assert_int_equal(store_charge_post(fx.st, "req-2", a, &u, 0, hub_sk,
+	    NULL), 1);
+	assert_int_equal(store_charge_settle(fx.st, "req-2", &u), 1);
+	assert_int_equal(store_charge_settle(fx.st, "req-2", NULL), 1);
+	assert_int_equal(store_charge_post(fx.st, "never-reserved", a, &u, 0,
+	    hub_sk, NULL), 1);
+	assert_true(used_of(h) == 1241);
+	assert_true(verify_chain(fx.st, a) == 3);
+	/* A voided charge cannot be posted either. */
+	reserve(t, "req-v", 10);
+	assert_int_equal(store_charge_settle(fx.st, "req-v", NULL), 0);
+	assert_int_equal(store_charge_post(fx.st, "req-v", a, &u, 0, hub_sk,
+	    NULL), 1);
+	assert_true(used_of(h) == 1241);
+
+	/* list: after and limit. */
+	ch = calloc(1, sizeof(*ch));
+	assert_non_null(ch);
+	assert_int_equal(store_ledger_list(fx.st, a, 1, 1, chain_cb, ch), 0);
+	assert_true(ch->n == 1 && ch->e[0].seq == 2);
+	ch->n = 0;
+	assert_int_equal(store_ledger_list(fx.st, a, 1, 0, chain_cb, ch), 0);
+	assert_true(ch->n == 2 && ch->e[1].seq == 3);
+	ch->n = 0;
+	assert_int_equal(store_ledger_list(fx.st, a, 3, 0, chain_cb, ch), 0);
+	assert_true(ch->n == 0);
+	assert_int_equal(store_ledger_list(fx.st, a, 0, 0, NULL, NULL), -1);
+	assert_int_equal(store_ledger_list(fx.st, 0, 0, 0, chain_cb, ch), -1);
+	assert_int_equal(store_ledger_list(fx.st, a, UINT64_MAX, 0, chain_cb,
+	    ch), -1);
+	free(ch);
+}
+
+/* Refusals of store_charge_post: nothing changes. */
+static void
+test_ledger_post_bad_input(void **state)
+{
+	struct store_charge_usage u, bad;
+	struct store_charge c;
+	char h[65], head[65], longm[STORE_MODEL_MAX + 1];
+	uint64_t a, t, seq;
+
+	(void)state;
+	a = add_agent("strict");
+	t = add_token("strict-tok", STORE_QUOTA_UNLIMITED, h);
+	reserve(t, "r1", 100);
+	reserve(t, "has,comma", 100);
+	u = usage("m", 1, 1, 0, 0, 1, 5);
+
+	assert_int_equal(store_charge_post(NULL, "r1", a, &u, 0, hub_sk, NULL),
+	    -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", a, NULL, 0, hub_sk,
+	    NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", a, &u, 0, NULL, NULL),
+	    -1);
+	assert_int_equal(store_charge_post(fx.st, NULL, a, &u, 0, hub_sk,
+	    NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "", a, &u, 0, hub_sk, NULL),
+	    -1);
+	assert_int_equal(store_charge_post(fx.st, "a b", a, &u, 0, hub_sk,
+	    NULL), -1);
+	/* A request id the ledger cannot hold. */
+	assert_int_equal(store_charge_post(fx.st, "has,comma", a, &u, 0,
+	    hub_sk, NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", 0, &u, 0, hub_sk,
+	    NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", UINT64_MAX, &u, 0,
+	    hub_sk, NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", a, &u, 2, hub_sk,
+	    NULL), -1);
+	assert_int_equal(store_charge_post(fx.st, "r1", a, &u, -1, hub_sk,
+	    NULL), -1);
+	for (const char *const *m = (const char *const[]){ "", "a b", "a,b",
+	    "q\"uote", "caf\xc3\xa9", "tab\t", NULL }; *m; m++) {
+		bad = u;
+		snprintf(bad.model, sizeof(bad.model), "%s", *m);
+		assert_int_equal(store_charge_post(fx.st, "r1", a, &bad, 0,
+		    hub_sk, NULL), -1);
+	}
+	bad = u;
+	memset(bad.model, 'm', sizeof(bad.model));	/* no NUL at all */
+	assert_int_equal(store_charge_post(fx.st, "r1", a, &bad, 0, hub_sk,
+	    NULL), -1);
+	for (int f = 0; f < 6; f++) {
+		bad = u;
+		switch (f) {
+		case 0: bad.input_tokens = -1; break;
+		case 1: bad.output_tokens = -1; break;
+		case 2: bad.cached_tokens = INT64_MIN; break;
+		case 3: bad.cache_write_tokens = -1; break;
+		case 4: bad.price_version = -1; break;
+		default: bad.amount = -1; break;
+		}
+		assert_int_equal(store_charge_post(fx.st, "r1", a, &bad, 0,
+		    hub_sk, NULL), -1);
+	}
+	/* An agent that does not exist: the charge stays reserved. */
+	assert_int_equal(store_charge_post(fx.st, "r1", a + 100, &u, 0, hub_sk,
+	    NULL), -1);
+	assert_non_null(strstr(store_errmsg(fx.st), "agent"));
+	assert_int_equal(store_charge_get(fx.st, "r1", &c), 0);
+	assert_string_equal(c.state, "reserved");
+	assert_true(used_of(h) == 200);
+	assert_int_equal(store_ledger_head(fx.st, a, &seq, head), 0);
+	assert_true(seq == 0);
+
+	/* The longest model goes in. */
+	memset(longm, 'm', sizeof(longm) - 1);
+	longm[sizeof(longm) - 1] = '\0';
+	bad = usage(longm, 0, 0, 0, 0, 0, 0);
+	post("r1", a, &bad, 0, NULL);
+	assert_true(used_of(h) == 100);
+	assert_true(verify_chain(fx.st, a) == 1);
+
+	/* Head, ack and acked of nobody. */
+	assert_int_equal(store_ledger_head(fx.st, a + 100, &seq, head), -1);
+	assert_int_equal(store_ledger_head(fx.st, 0, &seq, head), -1);
+	assert_int_equal(store_ledger_head(fx.st, a, NULL, head), -1);
+	assert_int_equal(store_ledger_head(fx.st, a, &seq, NULL), -1);
+	assert_int_equal(store_ledger_head(NULL, a, &seq, head), -1);
+}
+
+/* Two agents' chains are independent. */
+static void
+test_ledger_two_agents(void **state)
+{
+	struct ledger_entry e;
+	struct store_charge_usage u;
+	char h[65], req[32];
+	uint64_t a, b, t;
+	int i;
+
+	(void)state;
+	a = add_agent("alpha");
+	b = add_agent("beta");
+	t = add_token("shared", STORE_QUOTA_UNLIMITED, h);
+	u = usage("m", 5, 5, 0, 0, 1, 10);
+	for (i = 0; i < 7; i++) {
+		snprintf(req, sizeof(req), "q%d", i);
+		reserve(t, req, 10);
+		post(req, i % 3 == 0 ? b : a, &u, 0, &e);
+		if (i == 0) {
+			/* b's first entry starts from the genesis. */
+			assert_true(e.seq == 1);
+			assert_string_equal(e.prev_hash, LEDGER_GENESIS);
+		}
+	}
+	assert_true(verify_chain(fx.st, a) == 4);
+	assert_true(verify_chain(fx.st, b) == 3);
+	assert_true(used_of(h) == 70);
+}
+
+struct awaited {
+	int			n;
+	struct store_charge	c[8];
+};
+
+static int
+await_cb(const struct store_charge *c, void *arg)
+{
+	struct awaited *w = arg;
+
+	if (w->n < 8)
+		w->c[w->n] = *c;
+	w->n++;
+	return 0;
+}
+
+/* Await parks a reservation with the hub's estimate; post takes it. */
+static void
+test_ledger_await(void **state)
+{
+	struct store_charge_usage est, rep;
+	struct store_charge c;
+	struct ledger_entry e;
+	struct awaited w;
+	char h[65];
+	uint64_t a, b, t;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	a = add_agent("streamer");
+	b = add_agent("other");
+	t = add_token("await-tok", 10000, h);
+	reserve(t, "s1", 300);
+	reserve(t, "s2", 300);
+	reserve(t, "s3", 300);
+	est = usage("gpt-4o", 100, 50, 0, 0, 4, 250);
+
+	assert_int_equal(store_charge_await(fx.st, "s1", a, &est), 0);
+	assert_int_equal(store_charge_get(fx.st, "s1", &c), 0);
+	assert_string_equal(c.state, "awaiting");
+	assert_true(c.agent_id == a && c.amount == 250 && c.u.amount == 250 &&
+	    c.u.input_tokens == 100 && c.u.output_tokens == 50 &&
+	    c.u.price_version == 4 && c.reserved == 300 &&
+	    c.awaiting_since >= now && c.awaiting_since <= (int64_t)time(NULL));
+	assert_string_equal(c.u.model, "gpt-4o");
+	/* The reservation still holds the quota. */
+	assert_true(used_of(h) == 900);
+	/* Only a reserved row is parked. */
+	assert_int_equal(store_charge_await(fx.st, "s1", a, &est), 1);
+	assert_int_equal(store_charge_await(fx.st, "nope", a, &est), 1);
+	assert_int_equal(store_charge_await(fx.st, "s2", a + 100, &est), -1);
+	assert_int_equal(store_charge_await(fx.st, "s2", 0, &est), -1);
+	assert_int_equal(store_charge_await(fx.st, "s2", a, NULL), -1);
+	est.amount = -1;
+	assert_int_equal(store_charge_await(fx.st, "s2", a, &est), -1);
+	est.amount = 250;
+	assert_int_equal(store_charge_await(fx.st, "", a, &est), -1);
+	assert_int_equal(store_charge_get(fx.st, "s2", &c), 0);
+	assert_string_equal(c.state, "reserved");
+
+	/* Listed once it has waited since before `before`. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, now + 3600, 0,
+	    await_cb, &w), 0);
+	assert_int_equal(w.n, 1);
+	assert_string_equal(w.c[0].request_id, "s1");
+	assert_true(w.c[0].agent_id == a && w.c[0].u.amount == 250);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, c.created_at - 10,
+	    0, await_cb, &w), 0);
+	assert_int_equal(w.n, 0);
+	assert_int_equal(store_charge_list_awaiting(fx.st, now, 0, NULL, NULL),
+	    -1);
+
+	/* Oldest first, at most limit. */
+	assert_int_equal(store_charge_await(fx.st, "s2", b, &est), 0);
+	assert_int_equal(store_charge_await(fx.st, "s3", a, &est), 0);
+	assert_int_equal(raw("UPDATE charges SET awaiting_since = 1000 WHERE "
+	    "request_id = 's3'", NULL, 0), 0);
+	assert_int_equal(raw("UPDATE charges SET awaiting_since = 2000 WHERE "
+	    "request_id = 's2'", NULL, 0), 0);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, now + 3600, 2,
+	    await_cb, &w), 0);
+	assert_int_equal(w.n, 2);
+	assert_string_equal(w.c[0].request_id, "s3");
+	assert_string_equal(w.c[1].request_id, "s2");
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, 1500, 0, await_cb,
+	    &w), 0);
+	assert_int_equal(w.n, 1);
+
+	/* Another agent cannot post it; its own agent can, with its report. */
+	rep = usage("gpt-4o", 120, 60, 10, 5, 4, 280);
+	assert_int_equal(store_charge_post(fx.st, "s1", b, &rep, 1, hub_sk,
+	    NULL), -1);
+	assert_non_null(strstr(store_errmsg(fx.st), "awaits"));
+	assert_int_equal(store_charge_get(fx.st, "s1", &c), 0);
+	assert_string_equal(c.state, "awaiting");
+	post("s1", a, &rep, 1, &e);
+	assert_true(e.seq == 1 && e.agent_reported == 1 && e.amount == 280 &&
+	    e.cache_write_tokens == 5);
+	assert_int_equal(store_charge_get(fx.st, "s1", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_true(c.agent_reported == 1 && c.awaiting_since == 0 &&
+	    c.amount == 280 && c.u.input_tokens == 120);
+	assert_true(used_of(h) == 280 + 300 + 300);
+	assert_int_equal(store_charge_post(fx.st, "s1", a, &rep, 1, hub_sk,
+	    NULL), 1);
+
+	/* Posted at the hub's estimate when the agent never reports. */
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, now + 3600, 0,
+	    await_cb, &w), 0);
+	assert_int_equal(w.n, 2);
+	assert_string_equal(w.c[1].request_id, "s2");
+	post("s2", w.c[1].agent_id, &w.c[1].u, 0, &e);
+	assert_true(e.agent_id == b && e.seq == 1 && e.amount == 250);
+	/* An awaiting charge can be voided too. */
+	assert_int_equal(store_charge_settle(fx.st, "s3", NULL), 0);
+	assert_int_equal(store_charge_get(fx.st, "s3", &c), 0);
+	assert_string_equal(c.state, "voided");
+	assert_true(c.amount == 0 && c.awaiting_since == 0);
+	assert_true(used_of(h) == 280 + 250);
+	memset(&w, 0, sizeof(w));
+	assert_int_equal(store_charge_list_awaiting(fx.st, now + 3600, 0,
+	    await_cb, &w), 0);
+	assert_int_equal(w.n, 0);
+	assert_true(verify_chain(fx.st, a) == 1);
+	assert_true(verify_chain(fx.st, b) == 1);
+}
+
+/* Reservations whose gateway is gone are voided; nothing else is. */
+static void
+test_charge_void_stale(void **state)
+{
+	struct store_charge_usage u, est;
+	struct store_charge c;
+	char h1[65], h2[65];
+	uint64_t a, t1, t2;
+	int64_t n = -1;
+
+	(void)state;
+	a = add_agent("stale");
+	t1 = add_token("stale-1", STORE_QUOTA_UNLIMITED, h1);
+	t2 = add_token("stale-2", STORE_QUOTA_UNLIMITED, h2);
+	reserve(t1, "old-1", 100);
+	reserve(t1, "old-2", 20);
+	reserve(t2, "old-3", 3);
+	reserve(t1, "old-posted", 50);
+	reserve(t1, "old-await", 60);
+	reserve(t1, "fresh", 7);
+	u = usage("m", 1, 1, 0, 0, 1, 40);
+	post("old-posted", a, &u, 0, NULL);
+	est = u;
+	assert_int_equal(store_charge_await(fx.st, "old-await", a, &est), 0);
+	assert_int_equal(raw("UPDATE charges SET created_at = 1000 WHERE "
+	    "request_id LIKE 'old-%'", NULL, 0), 0);
+	assert_true(used_of(h1) == 100 + 20 + 40 + 60 + 7);
+	assert_true(used_of(h2) == 3);
+
+	assert_int_equal(store_charge_void_stale(fx.st, (int64_t)time(NULL) -
+	    60, &n), 0);
+	assert_true(n == 3);
+	assert_true(used_of(h1) == 40 + 60 + 7);
+	assert_true(used_of(h2) == 0);
+	for (const char *const *r = (const char *const[]){ "old-1", "old-2",
+	    "old-3", NULL }; *r; r++) {
+		assert_int_equal(store_charge_get(fx.st, *r, &c), 0);
+		assert_string_equal(c.state, "voided");
+	}
+	assert_int_equal(store_charge_get(fx.st, "old-posted", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_int_equal(store_charge_get(fx.st, "old-await", &c), 0);
+	assert_string_equal(c.state, "awaiting");
+	assert_int_equal(store_charge_get(fx.st, "fresh", &c), 0);
+	assert_string_equal(c.state, "reserved");
+	/* Again: nothing left; n may be NULL. */
+	assert_int_equal(store_charge_void_stale(fx.st, (int64_t)time(NULL) -
+	    60, &n), 0);
+	assert_true(n == 0);
+	assert_int_equal(store_charge_void_stale(fx.st, (int64_t)time(NULL) +
+	    60, NULL), 0);
+	assert_int_equal(store_charge_get(fx.st, "fresh", &c), 0);
+	assert_string_equal(c.state, "voided");
+	assert_true(used_of(h1) == 40 + 60);
+	assert_int_equal(store_charge_void_stale(NULL, 0, &n), -1);
+}
+
+/* The agent's acknowledgement: the maximum, never past the chain. */
+static void
+test_ledger_ack(void **state)
+{
+	struct store_charge_usage u;
+	char h[65];
+	uint64_t a, t, seq = 99;
+
+	(void)state;
+	a = add_agent("acker");
+	t = add_token("ack-tok", STORE_QUOTA_UNLIMITED, h);
+	assert_int_equal(store_ledger_acked(fx.st, a, &seq), 0);
+	assert_true(seq == 0);
+	assert_int_equal(store_ledger_ack(fx.st, a, 0), 0);
+	assert_int_equal(store_ledger_ack(fx.st, a, 1), -1);
+	u = usage("m", 1, 1, 0, 0, 1, 1);
+	reserve(t, "k1", 1);
+	reserve(t, "k2", 1);
+	post("k1", a, &u, 0, NULL);
+	post("k2", a, &u, 0, NULL);
+	assert_int_equal(store_ledger_ack(fx.st, a, 2), 0);
+	assert_int_equal(store_ledger_acked(fx.st, a, &seq), 0);
+	assert_true(seq == 2);
+	assert_int_equal(store_ledger_ack(fx.st, a, 1), 0);
+	assert_int_equal(store_ledger_acked(fx.st, a, &seq), 0);
+	assert_true(seq == 2);
+	assert_int_equal(store_ledger_ack(fx.st, a, 3), -1);
+	assert_non_null(strstr(store_errmsg(fx.st), "past"));
+	assert_int_equal(store_ledger_ack(fx.st, a, UINT64_MAX), -1);
+	assert_int_equal(store_ledger_acked(fx.st, a, &seq), 0);
+	assert_true(seq == 2);
+	assert_int_equal(store_ledger_ack(fx.st, a + 100, 1), 1);
+	assert_int_equal(store_ledger_ack(fx.st, 0, 1), 1);
+	assert_int_equal(store_ledger_acked(fx.st, a + 100, &seq), 1);
+	assert_int_equal(store_ledger_acked(fx.st, a, NULL), -1);
+	assert_int_equal(store_ledger_ack(NULL, a, 1), -1);
+}
+
+struct disputed {
+	int			n;
+	struct store_dispute	d[8];
+};
+
+static int
+dispute_cb(const struct store_dispute *d, void *arg)
+{
+	struct disputed *s = arg;
+
+	if (s->n < 8)
+		s->d[s->n] = *d;
+	s->n++;
+	return 0;
+}
+
+/* One dispute per (agent, request), about an entry that exists. */
+static void
+test_disputes(void **state)
+{
+	struct store_charge_usage u;
+	struct store_dispute d, bad;
+	struct ledger_entry e1, e2, eb;
+	struct disputed s;
+	char h[65];
+	uint64_t a, b, t;
+	int64_t now = (int64_t)time(NULL);
+
+	(void)state;
+	a = add_agent("grumpy");
+	b = add_agent("calm");
+	t = add_token("dispute-tok", STORE_QUOTA_UNLIMITED, h);
+	u = usage("m", 1, 1, 0, 0, 1, 100);
+	reserve(t, "d1", 1);
+	reserve(t, "d2", 1);
+	reserve(t, "d3", 1);
+	post("d1", a, &u, 0, &e1);
+	post("d2", a, &u, 0, &e2);
+	post("d3", b, &u, 0, &eb);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_dispute_list(fx.st, dispute_cb, &s), 0);
+	assert_int_equal(s.n, 0);
+
+	memset(&d, 0, sizeof(d));
+	d.agent_id = a;
+	d.seq = e1.seq;
+	snprintf(d.request_id, sizeof(d.request_id), "d1");
+	d.hub_amount = 100;
+	d.agent_amount = 90;
+	memcpy(d.hub_hash, e1.hash, sizeof(d.hub_hash));
+	snprintf(d.reason, sizeof(d.reason), "cost 90 by my prices (v1)");
+	snprintf(d.status, sizeof(d.status), "accepted");	/* ignored */
+	assert_int_equal(store_dispute_add(fx.st, &d), 0);
+	/* Again, even in other words: already there. */
+	snprintf(d.reason, sizeof(d.reason), "still wrong");
+	d.agent_amount = 80;
+	assert_int_equal(store_dispute_add(fx.st, &d), 1);
+	/* The agent could not price it: -1; no hash given. */
+	d.seq = e2.seq;
+	snprintf(d.request_id, sizeof(d.request_id), "d2");
+	d.agent_amount = -1;
+	d.hub_hash[0] = '\0';
+	d.reason[0] = '\0';
+	assert_int_equal(store_dispute_add(fx.st, &d), 0);
+	d.agent_id = b;
+	d.seq = eb.seq;
+	snprintf(d.request_id, sizeof(d.request_id), "d3");
+	assert_int_equal(store_dispute_add(fx.st, &d), 0);
+
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_dispute_list(fx.st, dispute_cb, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_true(s.d[0].id < s.d[1].id && s.d[1].id < s.d[2].id);
+	assert_true(s.d[0].agent_id == a && s.d[0].seq == 1 &&
+	    s.d[0].hub_amount == 100 && s.d[0].agent_amount == 90 &&
+	    s.d[0].created_at >= now);
+	assert_string_equal(s.d[0].request_id, "d1");
+	assert_string_equal(s.d[0].hub_hash, e1.hash);
+	assert_string_equal(s.d[0].reason, "cost 90 by my prices (v1)");
+	assert_string_equal(s.d[0].status, "open");
+	assert_true(s.d[1].agent_amount == -1);
+	assert_string_equal(s.d[1].hub_hash, "");
+	assert_true(s.d[2].agent_id == b);
+
+	/* Refusals. */
+	memset(&bad, 0, sizeof(bad));
+	bad.agent_id = a;
+	bad.seq = e1.seq;
+	snprintf(bad.request_id, sizeof(bad.request_id), "d1");
+	d = bad;
+	d.seq = 0;
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.seq = 3;		/* a has no entry 3 */
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.seq = e2.seq;		/* entry 2 is not d1 */
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.agent_id = b;		/* b has no entry for d1 */
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.agent_id = 0;
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.agent_id = a + 100;
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.request_id[0] = '\0';
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	memset(d.request_id, 'x', sizeof(d.request_id));
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.hub_amount = -1;
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	d.agent_amount = -2;
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	snprintf(d.hub_hash, sizeof(d.hub_hash), "abc");
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	memset(d.hub_hash, 'A', 64);
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	snprintf(d.reason, sizeof(d.reason), "two\nlines");
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	d = bad;
+	memset(d.reason, 'r', sizeof(d.reason));
+	assert_int_equal(store_dispute_add(fx.st, &d), -1);
+	assert_int_equal(store_dispute_add(fx.st, NULL), -1);
+	assert_int_equal(store_dispute_add(NULL, &bad), -1);
+	assert_int_equal(store_dispute_list(fx.st, NULL, NULL), -1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(store_dispute_list(fx.st, dispute_cb, &s), 0);
+	assert_int_equal(s.n, 3);
+}
+
+/* Every version of every model, by model then version. */
+static void
+test_price_all(void **state)
+{
+	struct price_seen seen;
+	int64_t v;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_price_all(fx.st, price_cb, &seen), 0);
+	assert_int_equal(seen.n, 0);
+	assert_int_equal(store_price_set(fx.st, "zeta", 1, 2, 0, 0, &v), 0);
+	assert_int_equal(store_price_set(fx.st, "alpha", 3, 4, 0, 0, &v), 0);
+	assert_int_equal(store_price_set(fx.st, "zeta", 5, 6, 1, 2, &v), 0);
+	assert_int_equal(store_price_set(fx.st, "alpha", 7, 8, 0, 0, &v), 0);
+	assert_int_equal(store_price_set(fx.st, "zeta", 9, 10, 0, 0, &v), 0);
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(store_price_all(fx.st, price_cb, &seen), 0);
+	assert_int_equal(seen.n, 5);
+	assert_string_equal(seen.p[0].model, "alpha");
+	assert_true(seen.p[0].version == 1 && seen.p[0].input == 3);
+	assert_string_equal(seen.p[1].model, "alpha");
+	assert_true(seen.p[1].version == 2 && seen.p[1].input == 7);
+	assert_string_equal(seen.p[2].model, "zeta");
+	assert_true(seen.p[2].version == 1 && seen.p[2].output == 2);
+	assert_true(seen.p[3].version == 2 && seen.p[3].cached_input == 1 &&
+	    seen.p[3].cache_write == 2);
+	assert_true(seen.p[4].version == 3 && seen.p[4].input == 9);
+	assert_int_equal(store_price_all(fx.st, NULL, NULL), -1);
+	assert_int_equal(store_price_all(NULL, price_cb, &seen), -1);
+}
+
+/*
+ * A database made by a build at migration 3, with rows in it, takes
+ * migration 4 and keeps every row; the charges table then has the same
+ * columns on both engines.
+ */
+static void
+test_migration_4_keeps_rows(void **state)
+{
+	struct store_charge c;
+	struct store_charge_usage u;
+	struct ledger_entry e;
+	char err[512], b64[64], sql[512], buf[600], head[65], h[65];
+	unsigned char key[32];
+	uint64_t a, t, seq;
+	int64_t v;
+	size_t i, j;
+	int fd;
+
+	(void)state;
+	/* An empty database. */
+	store_close(fx.st);
+	fx.st = NULL;
+	if (fx.pg) {
+		assert_int_equal(pg_admin("DROP SCHEMA IF EXISTS %s CASCADE"),
+		    0);
+		assert_int_equal(pg_admin("CREATE SCHEMA %s"), 0);
+	} else {
+		unlink(fx.path);
+		snprintf(buf, sizeof(buf), "%s-wal", fx.path);
+		unlink(buf);
+		snprintf(buf, sizeof(buf), "%s-shm", fx.path);
+		unlink(buf);
+		fd = open(fx.path, O_RDWR | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		close(fd);
+	}
+	/* Migrations 1..3 as that build applied them. */
+	assert_int_equal(raw(schema_version_table, NULL, 0), 0);
+	for (i = 0; i < schema_nmigrations && schema_migrations[i].version <= 3;
+	    i++) {
+		const struct schema_migration *m = &schema_migrations[i];
+
+		for (j = 0; j < m->nstmts; j++)
+			if (m->stmts[j].engines & (fx.pg ? SCHEMA_PG :
+			    SCHEMA_SQLITE))
+				if (raw(m->stmts[j].sql, NULL, 0) != 0)
+					fail_msg("migration %lld, statement "
+					    "%zu failed", (long long)m->version,
+					    j);
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version (version, "
+		    "name, applied_at) VALUES (%lld, 'm', 0)",
+		    (long long)m->version);
+		assert_int_equal(raw(sql, NULL, 0), 0);
+	}
+	assert_int_equal((int)i, 3);
+	newkey(b64, key);
+	snprintf(sql, sizeof(sql), "INSERT INTO agents (name, pubkey, grade, "
+	    "created_at) VALUES ('old-agent', '%s', 'A', 10)", b64);
+	assert_int_equal(raw(sql, NULL, 0), 0);
+	hash_of("old-token", h);
+	snprintf(sql, sizeof(sql), "INSERT INTO tokens (name, hash, quota, "
+	    "used, created_at) VALUES ('old-token', '%s', 100000, 150, 10)", h);
+	assert_int_equal(raw(sql, NULL, 0), 0);
+	assert_int_equal(raw("INSERT INTO charges (request_id, token_id, "
+	    "reserved, amount, state, created_at) VALUES ('m3-reserved', "
+	    "(SELECT id FROM tokens), 100, 0, 'reserved', 11)", NULL, 0), 0);
+	assert_int_equal(raw("INSERT INTO charges (request_id, token_id, "
+	    "reserved, amount, state, model, input_tokens, output_tokens, "
+	    "cached_tokens, price_version, created_at) VALUES ('m3-posted', "
+	    "(SELECT id FROM tokens), 70, 50, 'posted', 'gpt-4o', 9, 8, 7, 3, "
+	    "12)", NULL, 0), 0);
+	assert_int_equal(raw("INSERT INTO charges (request_id, token_id, "
+	    "reserved, amount, state, created_at) VALUES ('m3-voided', "
+	    "(SELECT id FROM tokens), 30, 0, 'voided', 13)", NULL, 0), 0);
+	/* 'awaiting' does not exist yet. */
+	assert_int_equal(raw("UPDATE charges SET state = 'awaiting'", NULL, 0),
+	    -1);
+
+	/* The store takes it to the latest. */
+	fx.st = store_open(fx.url, err, sizeof(err));
+	if (fx.st == NULL)
+		fail_msg("open at migration 3: %s", err);
+	assert_int_equal(store_schema_version(fx.st, &v), 0);
+	assert_true(v == store_schema_latest() && v >= 4);
+	assert_int_equal(raw("SELECT COUNT(*) FROM charges", buf, sizeof(buf)),
+	    0);
+	assert_string_equal(buf, "3");
+	assert_int_equal(store_charge_get(fx.st, "m3-posted", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_string_equal(c.u.model, "gpt-4o");
+	assert_true(c.reserved == 70 && c.amount == 50 &&
+	    c.u.input_tokens == 9 && c.u.output_tokens == 8 &&
+	    c.u.cached_tokens == 7 && c.u.price_version == 3 &&
+	    c.created_at == 12 && c.agent_id == 0 && c.agent_reported == 0 &&
+	    c.awaiting_since == 0 && c.u.cache_write_tokens == 0);
+	assert_int_equal(store_charge_get(fx.st, "m3-voided", &c), 0);
+	assert_string_equal(c.state, "voided");
+	assert_true(c.reserved == 30 && c.created_at == 13);
+	assert_int_equal(store_charge_get(fx.st, "m3-reserved", &c), 0);
+	assert_string_equal(c.state, "reserved");
+	assert_true(used_of(h) == 150);
+
+	/* The old agent has an empty chain; its old reservation posts. */
+	assert_int_equal(raw("SELECT id FROM agents", buf, sizeof(buf)), 0);
+	a = strtoull(buf, NULL, 10);
+	assert_int_equal(raw("SELECT id FROM tokens", buf, sizeof(buf)), 0);
+	t = strtoull(buf, NULL, 10);
+	assert_int_equal(store_ledger_head(fx.st, a, &seq, head), 0);
+	assert_true(seq == 0);
+	assert_string_equal(head, LEDGER_GENESIS);
+	u = usage("gpt-4o", 1, 1, 0, 0, 0, 60);
+	assert_int_equal(store_charge_await(fx.st, "m3-reserved", a, &u), 0);
+	post("m3-reserved", a, &u, 1, &e);
+	assert_true(e.seq == 1 && e.token_id == t);
+	assert_true(used_of(h) == 110);
+	assert_true(verify_chain(fx.st, a) == 1);
+
+	/* The constraints made it through the rebuild. */
+	assert_int_equal(raw("UPDATE charges SET state = 'bogus' WHERE "
+	    "request_id = 'm3-voided'", NULL, 0), -1);
+	assert_int_equal(raw("UPDATE charges SET state = 'awaiting' WHERE "
+	    "request_id = 'm3-voided'", NULL, 0), -1);	/* no agent */
+	assert_int_equal(raw("UPDATE charges SET amount = -1", NULL, 0), -1);
+	assert_int_equal(raw("INSERT INTO charges (request_id, token_id, "
+	    "reserved, created_at) VALUES ('orphan', 987654, 0, 0)", NULL, 0),
+	    -1);
+	assert_int_equal(raw("INSERT INTO charges (request_id, token_id, "
+	    "reserved, created_at) VALUES ('m3-voided', (SELECT id FROM "
+	    "tokens), 0, 0)", NULL, 0), -1);
+
+	/* Both engines: the same columns, in the same order, and indexes. */
+	if (fx.pg)
+		assert_int_equal(raw("SELECT string_agg(column_name, ',' ORDER "
+		    "BY ordinal_position) FROM information_schema.columns WHERE "
+		    "table_schema = current_schema() AND table_name = "
+		    "'charges'", buf, sizeof(buf)), 0);
+	else
+		assert_int_equal(raw("SELECT group_concat(name, ',') FROM "
+		    "(SELECT name FROM pragma_table_info('charges') ORDER BY "
+		    "cid)", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "request_id,token_id,reserved,amount,state,"
+	    "model,input_tokens,output_tokens,cached_tokens,price_version,"
+	    "created_at,cache_write_tokens,agent_id,agent_reported,"
+	    "awaiting_since");
+	if (fx.pg)
+		assert_int_equal(raw("SELECT string_agg(indexname, ',' ORDER "
+		    "BY indexname) FROM pg_indexes WHERE schemaname = "
+		    "current_schema() AND tablename = 'charges' AND indexname "
+		    "LIKE 'charges\\_%'", buf, sizeof(buf)), 0);
+	else
+		assert_int_equal(raw("SELECT group_concat(name, ',') FROM "
+		    "(SELECT name FROM sqlite_master WHERE type = 'index' AND "
+		    "tbl_name = 'charges' AND name LIKE 'charges\\_%' ESCAPE "
+		    "'\\' ORDER BY name)", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, fx.pg ? "charges_pkey,charges_state,"
+	    "charges_token" : "charges_state,charges_token");
+}
+
+/*
+ * Concurrency: two store handles (two connections, one thread each) post
+ * the same reservations for one agent, in opposite orders, each request
+ * on its own token (so that only the agent's chain head orders them).
+ * Every request is posted exactly once, seqs are 1..N without a gap or a
+ * repeat, the chain verifies, and the tokens hold exactly the amounts.
+ */
+#define RACE_N	60
+
+struct racer {
+	const char		*url;
+	uint64_t		 agent;
+	int			 reverse;
+	pthread_barrier_t	*go;
+	int			 posted, already, failed;
+	char			 err[256];
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	struct store_charge_usage u;
+	struct store *st;
+	char req[32];
+	int i, k, rc;
+
+	st = store_open(r->url, r->err, sizeof(r->err));
+	pthread_barrier_wait(r->go);
+	if (st == NULL) {
+		r->failed = RACE_N;
+		return NULL;
+	}
+	for (k = 0; k < RACE_N; k++) {
+		i = r->reverse ? RACE_N - 1 - k : k;
+		snprintf(req, sizeof(req), "race-%03d", i);
+		u = usage("m", i, 2 * i, 0, 0, 1, 10 + i);
+		rc = store_charge_post(st, req, r->agent, &u, 0, hub_sk, NULL);
+		if (rc == 0)
+			r->posted++;
+		else if (rc == 1)
+			r->already++;
+		else {
+			r->failed++;
+			snprintf(r->err, sizeof(r->err), "%s: %s", req,
+			    store_errmsg(st));
+		}
+		/* SQLite's busy handler sleeps: let the other one in. */
+		usleep(500);
+	}
+	store_close(st);
+	return NULL;
+}
+
+static void
+test_ledger_concurrent(void **state)
+{
+	struct racer r[2];
+	pthread_barrier_t go;
+	pthread_t th[2];
+	char h[65], req[32], buf[32];
+	uint64_t a, b, t;
+	int64_t want = 0;
+	int i;
+
+	(void)state;
+	a = add_agent("busy");
+	b = add_agent("bystander");
+	for (i = 0; i < RACE_N; i++) {
+		snprintf(req, sizeof(req), "race-%03d", i);
+		t = add_token(req, STORE_QUOTA_UNLIMITED, h);
+		reserve(t, req, 1000);
+		want += 10 + i;
+	}
+	memset(r, 0, sizeof(r));
+	assert_int_equal(pthread_barrier_init(&go, NULL, 2), 0);
+	for (i = 0; i < 2; i++) {
+		r[i].url = fx.url;
+		r[i].agent = a;
+		r[i].reverse = i;
+		r[i].go = &go;
+		assert_int_equal(pthread_create(&th[i], NULL, race, &r[i]), 0);
+	}
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	pthread_barrier_destroy(&go);
+	for (i = 0; i < 2; i++)
+		if (r[i].failed)
+			fail_msg("racer %d: %d failed: %s", i, r[i].failed,
+			    r[i].err);
+	assert_int_equal(r[0].posted + r[1].posted, RACE_N);
+	assert_int_equal(r[0].already + r[1].already, RACE_N);
+	assert_true(verify_chain(fx.st, a) == RACE_N);
+	assert_true(verify_chain(fx.st, b) == 0);
+	assert_int_equal(raw("SELECT SUM(used) FROM tokens", buf, sizeof(buf)),
+	    0);
+	assert_true(strtoll(buf, NULL, 10) == want);
+	assert_int_equal(raw("SELECT COUNT(*) FROM charges WHERE state = "
+	    "'posted'", buf, sizeof(buf)), 0);
+	assert_string_equal(buf, "60");
+}
+
 static void
 test_open_errors(void **state)
 {
@@ -974,6 +1987,16 @@ main(void)
 		T(test_money_int64_max),
 		T(test_prices),
 		T(test_charges),
+		T(test_ledger_post),
+		T(test_ledger_post_bad_input),
+		T(test_ledger_two_agents),
+		T(test_ledger_await),
+		T(test_charge_void_stale),
+		T(test_ledger_ack),
+		T(test_disputes),
+		T(test_price_all),
+		T(test_migration_4_keeps_rows),
+		T(test_ledger_concurrent),
 		T(test_open_errors),
 #undef T
 	};
@@ -981,6 +2004,7 @@ main(void)
 
 	if (sodium_init() < 0)
 		return 1;
+	crypto_sign_keypair(hub_pk, hub_sk);
 	/* cmocka's default output does not name the group: say it here. */
 	fx.pg = 0;
 	printf("== store/sqlite\n");

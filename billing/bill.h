@@ -16,9 +16,21 @@ void bill_cmd_token(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_price(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_token_get(const struct ipc_token_get *q, struct ipc_token_info *r);
 
-/* bill_charge.c: the gateways' charges (reqid: the charge's key). */
+/* bill_charge.c: the gateways' reservations (reqid: the charge's key). */
 void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
     struct ipc_charge_result *r);
-void bill_charge_post(uint64_t reqid, const struct ipc_charge_post *p);
+
+/* bill_ledger.c: posts, the ledger, the tunnel's subscription. */
+void bill_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len);
+/* Settle a post and answer IPC_CHARGE_POSTED on c. */
+void bill_charge_post(struct msg_conn *c, uint64_t reqid,
+    const struct ipc_charge_post *p);
+void bill_ledger_msg(struct msg_conn *c, const struct msg *m);
+void bill_ledger_closed(struct msg_conn *c);
+void bill_ledger_tick(struct child_env *env);
+void bill_ledger_price_set(const struct store_price *p);
+void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv);
+void bill_cmd_disputes(struct child_env *env, uint64_t rid, int argc,
+    char **argv);
 
 #endif

@@ -2,9 +2,10 @@
  * billing/bill_main: the billing process — the only process that opens the
  * store.  It serves the other children on billing.sock (registry look-ups
  * for the tunnel's handshakes, token look-ups and quota charges for the
- * gateways: bill_charge.c) and the admin commands the master forwards
- * (agent add|list|disable|enable; token: bill_token.c; price:
- * bill_price.c).  Store calls block, which is why they live here and
+ * gateways: bill_charge.c, the ledger and its receipts: bill_ledger.c) and
+ * the admin commands the master forwards (agent add|list|disable|enable;
+ * token: bill_token.c; price: bill_price.c; ledger, disputes:
+ * bill_ledger.c).  Store calls block, which is why they live here and
  * nowhere else.
  */
 #include <errno.h>
@@ -137,6 +138,10 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 		bill_cmd_token(env, id, argc, argv);
 	else if (strcmp(argv[0], "price") == 0)
 		bill_cmd_price(env, id, argc, argv);
+	else if (strcmp(argv[0], "ledger") == 0)
+		bill_cmd_ledger(env, id, argc, argv);
+	else if (strcmp(argv[0], "disputes") == 0)
+		bill_cmd_disputes(env, id, argc, argv);
 	else
 		child_admin_error(env, id, "billing does not know '%s'", argv[0]);
 }
@@ -144,6 +149,7 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 static void
 client_close(struct msg_conn *c)
 {
+	bill_ledger_closed(c);
 	close(c->fd);
 	msg_conn_free(c);
 }
@@ -213,7 +219,11 @@ client_input(struct msg_conn *c)
 		} else if (m.hdr.type == IPC_CHARGE_POST) {
 			struct ipc_charge_post q;
 			memcpy(&q, m.data, sizeof(q));
-			bill_charge_post(m.hdr.reqid, &q);
+			bill_charge_post(c, m.hdr.reqid, &q);
+		} else if (m.hdr.type == IPC_LEDGER_SUB ||
+		    m.hdr.type == IPC_LEDGER_SYNC || m.hdr.type == IPC_LEDGER_ACK ||
+		    m.hdr.type == IPC_USAGE_REPORT) {
+			bill_ledger_msg(c, &m);
 		} else {
 			rc = -1;
 			snprintf(err, sizeof(err), "unexpected %s",
@@ -271,10 +281,20 @@ bill_prepare(struct child_env *env, void *arg)
 	struct child_loop *loop = arg;
 
 	loop->nfds = 0;
+	loop->want_out[loop->nfds] = 0;
 	loop->fds[loop->nfds++] = env->fds.bill_sock;
 	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0)
+		if (clients[i].fd >= 0) {
+			/* Pushed receipts may wait for the socket. */
+			loop->want_out[loop->nfds] = msg_pending(&clients[i]) != 0;
 			loop->fds[loop->nfds++] = clients[i].fd;
+		}
+}
+
+static void
+bill_tick(struct child_env *env, void *arg)
+{
+	bill_ledger_tick(env);
 }
 
 static const struct child_ops bill_ops = { NULL, NULL, bill_admin };
@@ -315,6 +335,7 @@ bill_main(struct child_env *env)
 	memset(&loop, 0, sizeof(loop));
 	loop.ops = &bill_ops;
 	loop.tick_ms = 1000;
+	loop.tick = bill_tick;
 	loop.prepare = bill_prepare;
 	loop.on_fd = bill_fd;
 	loop.arg = &loop;

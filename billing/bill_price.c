@@ -109,6 +109,7 @@ price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
 		    store_errmsg(bill_store));
 		return;
 	}
+	bill_ledger_price_set(&p);	/* every online agent learns it */
 	o = price_json(&p);
 	json_object_set_new(o, "ok", json_true());
 	json_object_set_new(o, "message", json_sprintf("%s: prices version "

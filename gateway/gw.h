@@ -63,6 +63,8 @@ struct gw_req {
 	uint64_t charge_id;		/* the first reqid: billing's key */
 	int charge;			/* enum gw_charge_state */
 	int64_t charge_deadline;	/* monotonic: billing's answer due */
+	struct usage agent_usage;	/* what the agent's resp_end said */
+	int relayed;			/* a relay was started at least once */
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -109,11 +111,18 @@ void gw_token_ready(struct gw_req *r, const struct gw_token *t, int found);
  * Quota charges (gw_token.c, on the billing peer).  gw_charge_reserve asks
  * billing to reserve r's estimate (r waits in GW_CHARGE; then
  * gw_charge_reserved() or an error reply); -1: billing unreachable.
- * gw_charge_settle posts the usage the hub read (or voids the reservation
- * when none was read); only the first call per request does anything.
+ * gw_charge_settle posts how r ended (enum ipc_post_how: the usage the hub
+ * read, the agent's, the hub's estimate awaiting the agent's report, or a
+ * void); only the first call per request does anything.  Posts are kept
+ * until billing acknowledges them and sent again after billing restarts.
  */
 int  gw_charge_reserve(struct gw_req *r);
 void gw_charge_settle(struct gw_req *r);
+/* "NONCE-REQID": billing's key of r's charge, the ledger's request id,
+ * the user's x-request-id. */
+void gw_charge_key(const struct gw_req *r, char *out, size_t len);
+/* Posts billing has not acknowledged (a drain waits for them). */
+int  gw_posts_pending(void);
 /* gw_http.c: the estimate is reserved; relay r. */
 void gw_charge_reserved(struct gw_req *r);
 

@@ -197,6 +197,14 @@ write_head(struct gw_req *r)
 	if (lws_add_http_header_by_name(r->wsi, (const unsigned char *)"cache-control:",
 	    (const unsigned char *)nocache, sizeof(nocache) - 1, &p, end))
 		return -1;
+	if (r->charge_id != 0) {	/* the ledger's id of this request */
+		char key[40];
+		gw_charge_key(r, key, sizeof(key));
+		if (lws_add_http_header_by_name(r->wsi,
+		    (const unsigned char *)"x-request-id:",
+		    (const unsigned char *)key, (int)strlen(key), &p, end))
+			return -1;
+	}
 	if (r->lim.retry_after > 0) {	/* a 429 of the rate limiter */
 		char ra[16];
 		int n = snprintf(ra, sizeof(ra), "%d", r->lim.retry_after);

@@ -18,7 +18,7 @@ gw_on_stop(struct child_env *env)
 static int
 gw_busy(struct child_lws *cl)
 {
-	return gw_inflight() > 0;
+	return gw_inflight() > 0 || gw_posts_pending() > 0;
 }
 
 static void

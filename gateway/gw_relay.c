@@ -51,7 +51,9 @@ gw_relay_send(struct gw_req *r)
 	snprintf(rs.method, sizeof(rs.method), "POST");
 	snprintf(rs.path, sizeof(rs.path), "/v1/chat/completions");
 	snprintf(rs.content_type, sizeof(rs.content_type), "application/json");
+	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
 	r->state = GW_RELAY;
+	r->relayed = 1;
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
@@ -95,6 +97,7 @@ retry_next(struct gw_req *r, const char *why)
 		return -1;
 	r->cur++;
 	r->reqid = gw_new_reqid();
+	memset(&r->agent_usage, 0, sizeof(r->agent_usage));
 	log_rinfo(old, "%s; retrying on channel %s of agent %llu as req=%016llx",
 	    why, r->cand[r->cur].channel,
 	    (unsigned long long)r->cand[r->cur].agent_id,
@@ -182,6 +185,12 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 	if (e->ok && !r->sse_mode && r->sniff_len > 0 && r->status == 200)
 		(void)usage_openai_body(&r->usage, (const char *)r->sniff,
 		    r->sniff_len);
+	if (e->usage_seen) {	/* the agent's witness, for the ledger */
+		r->agent_usage.input_tokens = e->input_tokens;
+		r->agent_usage.output_tokens = e->output_tokens;
+		r->agent_usage.cached_tokens = e->cached_tokens;
+		r->agent_usage.seen = 1;
+	}
 	gw_limit_done(r);	/* the real usage replaces the estimate */
 	if (e->ok) {
 		log_rinfo(r->reqid, "done: %d, usage in=%lld out=%lld cached=%lld",

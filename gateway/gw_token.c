@@ -5,8 +5,8 @@
  * token wait for that one answer.  A disabled token stops working within
  * the TTL.  Also the quota charges on the same peer: before the relay the
  * request waits (GW_CHARGE, at most GW_CHARGE_WAIT_MS) for billing to
- * reserve its estimate; at its end the usage the hub read is posted (or
- * the reservation voided), without waiting.  Billing's rule: see
+ * reserve its estimate; at its end how it ended is posted (gw_charge_settle)
+ * and kept until billing acknowledges it.  Billing's rule: see
  * billing/bill_charge.c.
  */
 #include <string.h>
@@ -15,6 +15,7 @@
 #include <sys/random.h>
 #include "gateway/gw.h"
 #include "lib/log.h"
+#include "lib/tokest.h"
 
 #define GW_TOKEN_TTL_MS	5000
 #define GW_TOKEN_SLOTS	4096		/* direct-mapped by hash */
@@ -45,26 +46,118 @@ slot_of(const char *hash)
 static struct child_peer bill;
 static uint64_t charge_nonce;	/* this worker's part of every charge key */
 
+/*
+ * Posts billing has not acknowledged yet (IPC_CHARGE_POSTED): sent again
+ * when billing.sock comes back or billing asks to retry, so a post is
+ * never lost while billing restarts; being idempotent by key, a repeat
+ * never counts twice.
+ */
+struct post {
+	struct post *next;
+	uint64_t charge_id;
+	struct ipc_charge_post p;
+	int64_t resend_at;	/* monotonic ms; 0: sent, waiting */
+};
+static struct post *posts;
+static size_t nposts;
+#define GW_POSTS_MAX	200000
+#define GW_POST_RETRY_MS 1000
+
+void
+gw_charge_key(const struct gw_req *r, char *out, size_t len)
+{
+	snprintf(out, len, "%016llx-%016llx", (unsigned long long)charge_nonce,
+	    (unsigned long long)r->charge_id);
+}
+
 static void
-send_post(uint64_t charge_id, uint64_t token_id, const char *model,
-    const struct usage *u)
+post_send(struct post *q)
+{
+	if (child_peer_send(&bill, IPC_CHARGE_POST, q->charge_id, &q->p,
+	    sizeof(q->p)) != 0)
+		q->resend_at = clock_mono_ms() + GW_POST_RETRY_MS;
+	else
+		q->resend_at = 0;
+}
+
+static void
+send_post(uint64_t charge_id, const struct ipc_charge_post *p)
+{
+	struct post *q;
+
+	if (nposts >= GW_POSTS_MAX || (q = calloc(1, sizeof(*q))) == NULL) {
+		log_error("req=%016llx charge post lost: %zu posts wait for "
+		    "billing already", (unsigned long long)charge_id, nposts);
+		return;
+	}
+	q->charge_id = charge_id;
+	q->p = *p;
+	q->next = posts;
+	posts = q;
+	nposts++;
+	post_send(q);
+	if (q->resend_at != 0)
+		log_rwarn(charge_id, "charge post: billing unreachable; kept "
+		    "until it is back");
+}
+
+static void
+on_posted(const struct msg *m)
+{
+	struct ipc_charge_posted a;
+	struct post **pp, *q;
+
+	memcpy(&a, m->data, sizeof(a));
+	for (pp = &posts; (q = *pp) != NULL; pp = &q->next)
+		if (q->charge_id == m->hdr.reqid && q->p.nonce == a.nonce)
+			break;
+	if (q == NULL)
+		return;		/* a repeat's answer */
+	if (a.status == IPC_POSTED_RETRY) {
+		q->resend_at = clock_mono_ms() + GW_POST_RETRY_MS;
+		return;
+	}
+	*pp = q->next;
+	nposts--;
+	free(q);
+}
+
+/* Billing went away: whatever it did not acknowledge goes again. */
+static void
+posts_resend_all(void)
+{
+	for (struct post *q = posts; q != NULL; q = q->next)
+		q->resend_at = clock_mono_ms() + 100;
+}
+
+static void
+posts_tick(void)
+{
+	int64_t now = clock_mono_ms();
+
+	if (!child_peer_up(&bill))
+		return;
+	for (struct post *q = posts; q != NULL; q = q->next)
+		if (q->resend_at != 0 && now >= q->resend_at)
+			post_send(q);
+}
+
+int
+gw_posts_pending(void)
+{
+	return (int)nposts;
+}
+
+static void
+void_post(uint64_t charge_id, uint64_t token_id)
 {
 	struct ipc_charge_post p;
 
 	memset(&p, 0, sizeof(p));
 	p.token_id = token_id;
 	p.nonce = charge_nonce;
-	if (u != NULL && u->seen) {
-		p.used = 1;
-		p.input_tokens = u->input_tokens;
-		p.output_tokens = u->output_tokens;
-		p.cached_tokens = u->cached_tokens;
-		p.cache_write_tokens = u->cache_write_tokens;
-	}
-	snprintf(p.model, sizeof(p.model), "%s", model);
-	if (child_peer_send(&bill, IPC_CHARGE_POST, charge_id, &p, sizeof(p)) != 0)
-		log_rwarn(charge_id, "charge %s: billing unreachable; the "
-		    "reservation stays", p.used ? "post" : "void");
+	p.how = IPC_POST_VOID;
+	send_post(charge_id, &p);
 }
 
 static void
@@ -82,7 +175,7 @@ on_charge_result(const struct msg *m)
 		 * out): give a reservation back at once. */
 		if (res.status == IPC_CHARGE_OK) {
 			log_rinfo(m->hdr.reqid, "late reservation: voiding it");
-			send_post(m->hdr.reqid, res.token_id, "", NULL);
+			void_post(m->hdr.reqid, res.token_id);
 		}
 		if (r != NULL)
 			r->charge = GW_CH_SETTLED;
@@ -123,13 +216,55 @@ gw_charge_reserve(struct gw_req *r)
 	return 0;
 }
 
+/*
+ * How r ended decides whose numbers bill it (billing/bill_ledger.c):
+ * nothing relayed with a 2xx head -> void; the hub read the provider's
+ * usage -> HUB; the agent's resp_end carried usage -> AGENT; otherwise the
+ * stream was cut short -> AWAIT the agent's report, with the hub's own
+ * usage_estimate_cut() of what it relayed as the fallback (zero when
+ * nothing reached the hub: then the fallback is a void).
+ */
 void
 gw_charge_settle(struct gw_req *r)
 {
+	struct ipc_charge_post p;
+	struct usage u;
+	int served;
+
 	if (r->charge != GW_CH_RESERVED)
 		return;
 	r->charge = GW_CH_SETTLED;
-	send_post(r->charge_id, r->token_id, r->model, &r->usage);
+	memset(&p, 0, sizeof(p));
+	p.token_id = r->token_id;
+	p.nonce = charge_nonce;
+	snprintf(p.model, sizeof(p.model), "%s", r->model);
+	if (r->relayed && r->cur < r->ncand)
+		p.agent_id = r->cand[r->cur].agent_id;
+	/* served: the agent answered 2xx, or the user left mid-relay (the
+	 * agent may have served what the user never saw). */
+	served = r->relayed && ((r->head_queued && r->status >= 200 &&
+	    r->status < 300) || (!r->head_queued && r->state == GW_RELAY &&
+	    r->ncand > 0));
+	u = r->usage;
+	if (!served || p.agent_id == 0)
+		p.how = IPC_POST_VOID;
+	else if (u.seen)
+		p.how = IPC_POST_HUB;
+	else if (r->agent_usage.seen) {
+		p.how = IPC_POST_AGENT;
+		u = r->agent_usage;
+	} else {
+		p.how = IPC_POST_AWAIT;
+		if (r->head_queued)
+			usage_estimate_cut(&u, tokest_body(r->fwd, r->fwd_len));
+		else
+			memset(&u, 0, sizeof(u));
+	}
+	p.input_tokens = u.input_tokens;
+	p.output_tokens = u.output_tokens;
+	p.cached_tokens = u.cached_tokens;
+	p.cache_write_tokens = u.cache_write_tokens;
+	send_post(r->charge_id, &p);
 }
 
 static void
@@ -141,6 +276,10 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 
 	if (m->hdr.type == IPC_CHARGE_RESULT) {
 		on_charge_result(m);
+		return;
+	}
+	if (m->hdr.type == IPC_CHARGE_POSTED) {
+		on_posted(m);
 		return;
 	}
 	if (m->hdr.type != IPC_TOKEN_INFO)
@@ -211,6 +350,7 @@ on_bill_down(struct child_peer *p)
 
 	for (int i = 0; i < GW_TOKEN_SLOTS; i++)
 		cache[i].asking = 0;
+	posts_resend_all();
 	fail_waiting("billing went away");
 	for (;;) {
 		for (r = gw_live; r != NULL; r = r->next)
@@ -251,6 +391,7 @@ gw_token_tick(void)
 	int64_t now = clock_mono_ms();
 
 	child_peer_tick(&bill);
+	posts_tick();
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
 		if (r->state == GW_TOKEN && now - r->started_ms > GW_TOKEN_WAIT_MS) {
 			r->state = GW_IDLE;

@@ -46,6 +46,17 @@ static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
 	    sizeof(struct ipc_charge_result), sizeof(struct ipc_charge_result) },
 	[IPC_CHARGE_POST] = { "charge-post", sizeof(struct ipc_charge_post),
 	    sizeof(struct ipc_charge_post) },
+#define FIXED(t, name, type) [t] = { name, sizeof(type), sizeof(type) }
+	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted),
+	FIXED(IPC_LEDGER_SUB, "ledger-sub", struct ipc_ledger_sub),
+	FIXED(IPC_LEDGER_RECEIPT, "ledger-receipt", struct ipc_receipt),
+	FIXED(IPC_LEDGER_SYNC, "ledger-sync", struct ipc_ledger_sync),
+	FIXED(IPC_LEDGER_SYNCED, "ledger-synced", struct ipc_ledger_sync),
+	FIXED(IPC_LEDGER_ACK, "ledger-ack", struct ipc_ledger_ack),
+	FIXED(IPC_PRICE_PUSH, "price-push", struct ipc_price_push),
+	FIXED(IPC_USAGE_REPORT, "usage-report", struct ipc_usage_report),
+	FIXED(IPC_USAGE_RESULT, "usage-result", struct ipc_usage_result),
+#undef FIXED
 };
 
 const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };

@@ -9,6 +9,7 @@
 #define SWB_IPC_H
 
 #include <stdint.h>
+#include "lib/ledger.h"
 #include "lib/msg.h"
 
 enum ipc_type {
@@ -34,6 +35,15 @@ enum ipc_type {
 	IPC_CHARGE_RESERVE,	/* gateway -> billing: struct ipc_charge_reserve */
 	IPC_CHARGE_RESULT,	/* billing -> gateway: struct ipc_charge_result */
 	IPC_CHARGE_POST,	/* gateway -> billing: struct ipc_charge_post */
+	IPC_CHARGE_POSTED,	/* billing -> gateway: struct ipc_charge_posted */
+	IPC_LEDGER_SUB,		/* tunnel -> billing: struct ipc_ledger_sub */
+	IPC_LEDGER_RECEIPT,	/* billing -> tunnel: struct ipc_receipt */
+	IPC_LEDGER_SYNC,	/* tunnel -> billing: struct ipc_ledger_sync */
+	IPC_LEDGER_SYNCED,	/* billing -> tunnel: struct ipc_ledger_sync */
+	IPC_LEDGER_ACK,		/* tunnel -> billing: struct ipc_ledger_ack */
+	IPC_PRICE_PUSH,		/* billing -> tunnel: struct ipc_price_push */
+	IPC_USAGE_REPORT,	/* tunnel -> billing: struct ipc_usage_report */
+	IPC_USAGE_RESULT,	/* billing -> tunnel: struct ipc_usage_result */
 	IPC_TYPE_MAX
 };
 
@@ -119,16 +129,106 @@ struct ipc_charge_result {	/* writer: billing, after the store committed */
 	int64_t estimate_micros;	/* what was reserved */
 };
 
+/*
+ * How a request ended, and so whose numbers settle it (the rule is in
+ * billing/bill_ledger.c):
+ *   VOID   nothing was served (an error before any byte): no cost;
+ *   HUB    the hub read the provider's usage from the stream it relayed;
+ *   AGENT  the stream was cut short but the agent's end (resp_end) arrived
+ *          with the usage it read: the agent's numbers;
+ *   AWAIT  the stream was cut short and the agent's end never arrived (the
+ *          user left, or the agent was lost): the usage fields are the
+ *          hub's estimate of what it relayed (usage_estimate_cut), billed
+ *          only if the agent does not report within [billing]
+ *          report_grace.
+ */
+enum ipc_post_how { IPC_POST_VOID = 0, IPC_POST_HUB, IPC_POST_AGENT,
+	IPC_POST_AWAIT };
+
 struct ipc_charge_post {	/* writer: gateway, when the request ended */
 	uint64_t token_id;
 	uint64_t nonce;		/* as in its ipc_charge_reserve */
-	uint32_t used;		/* 0: no usage was read: void the reservation */
+	uint32_t how;		/* enum ipc_post_how */
 	uint32_t pad;
-	int64_t input_tokens;	/* usage the hub read (struct usage) */
+	uint64_t agent_id;	/* whose channel served it (0 with VOID) */
+	int64_t input_tokens;	/* usage, as `how` says (struct usage) */
 	int64_t output_tokens;
 	int64_t cached_tokens;
 	int64_t cache_write_tokens;
 	char model[128];
+};
+
+/*
+ * Billing's answer to a post, once the store committed it (or knew it was
+ * settled before).  The gateway keeps a post and sends it again after
+ * billing restarts until this arrives, so a post is never lost and, being
+ * idempotent by charge key, never counted twice.
+ */
+enum ipc_posted_status { IPC_POSTED_OK = 0, IPC_POSTED_RETRY };
+
+struct ipc_charge_posted {	/* writer: billing */
+	uint64_t nonce;		/* echoed; the header's reqid too */
+	uint32_t status;	/* enum ipc_posted_status */
+	uint32_t pad;
+};
+
+/*
+ * The ledger between billing and the tunnel (billing/bill_ledger.c,
+ * tunnel/tun_ledger.c).  The tunnel subscribes once per connection; from
+ * then on billing pushes receipts of new entries and price changes on
+ * that connection, and answers syncs and usage reports on it.  Header
+ * reqid: 0.  Strings are NUL-terminated by the reader.
+ */
+struct ipc_ledger_sub {		/* writer: tunnel, when billing.sock is up */
+	int32_t pid;
+	uint32_t pad;
+};
+
+struct ipc_receipt {		/* writer: billing: one entry for one agent */
+	struct ledger_entry e;	/* a flat struct, no pointers (lib/ledger.h) */
+};
+
+struct ipc_ledger_sync {	/* writer: tunnel (agent's sync) / billing */
+	uint64_t agent_id;
+	uint64_t seq;		/* SYNC: the agent's last; SYNCED: the hub's head */
+	char hash[65];		/* SYNC: the agent's last hash */
+	char pad[7];
+};
+
+struct ipc_ledger_ack {		/* writer: tunnel, from the agent's receipt_ack */
+	uint64_t agent_id;
+	uint64_t seq;
+	uint32_t ok;		/* 0: the agent disputes this entry */
+	uint32_t stored;	/* 1: it extended the agent's chain */
+	int64_t agent_amount;	/* the agent's own amount, -1 unknown */
+	char hash[65];
+	char reason[160];
+	char pad[7];
+};
+
+struct ipc_price_push {		/* writer: billing: a price version */
+	uint64_t agent_id;	/* 0: every online agent */
+	int64_t version;
+	int64_t input, output, cached_input, cache_write;
+	char model[128];
+};
+
+struct ipc_usage_report {	/* writer: tunnel, from an agent's usage frame */
+	uint64_t agent_id;
+	int64_t input_tokens;
+	int64_t output_tokens;
+	int64_t cached_tokens;
+	int64_t cache_write_tokens;
+	uint32_t estimated;
+	uint32_t pad;
+	char request_id[64];
+	char model[128];
+};
+
+struct ipc_usage_result {	/* writer: billing */
+	uint64_t agent_id;
+	char request_id[64];
+	char result[16];	/* "settled" "already" "ignored" "retry" */
 };
 
 /*
@@ -143,6 +243,7 @@ struct ipc_relay_start {	/* gateway; the request body follows */
 	char method[8];
 	char path[128];		/* "/v1/chat/completions" */
 	char content_type[64];
+	char request_id[64];	/* the charge key: the ledger's request id */
 };
 
 struct ipc_relay_head {		/* tunnel, from the agent's RESP_HEAD */
@@ -158,6 +259,8 @@ struct ipc_relay_end {		/* tunnel, from RESP_END or a lost agent */
 	int64_t input_tokens;	/* usage the agent read, when it did */
 	int64_t output_tokens;
 	int64_t cached_tokens;
+	uint32_t usage_seen;	/* 1: resp_end carried the agent's usage */
+	uint32_t pad;
 };
 
 struct ipc_relay_flow {		/* gateway: its user reads slowly / again */

@@ -42,6 +42,8 @@ static const struct admin_cmd cmds[] = {
 	{ "agent",	"billing",	NULL },
 	{ "token",	"billing",	NULL },
 	{ "price",	"billing",	NULL },
+	{ "ledger",	"billing",	NULL },
+	{ "disputes",	"billing",	NULL },
 	{ "agents",	"tunnel",	NULL },
 	{ "kick",	"tunnel",	NULL },
 	{ "send",	"tunnel",	NULL },

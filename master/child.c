@@ -211,7 +211,7 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 		n++;
 		for (int i = 0; i < loop->nfds && i < 128; i++) {
 			pfd[n].fd = loop->fds[i];
-			pfd[n].events = POLLIN;
+			pfd[n].events = POLLIN | (loop->want_out[i] ? POLLOUT : 0);
 			n++;
 		}
 		timeout = (int)(next_tick - now);

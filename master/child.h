@@ -90,6 +90,7 @@ struct child_loop {
 	void (*prepare)(struct child_env *env, void *arg);
 	int nfds;
 	int fds[128];
+	unsigned char want_out[128];	/* prepare: also wait for POLLOUT */
 	void (*on_fd)(struct child_env *env, int fd, short revents, void *arg);
 	/* Nonzero while work is in flight; once stopping, the loop returns
 	 * as soon as this says 0 (or NULL) or the drain deadline passes. */

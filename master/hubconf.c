@@ -57,6 +57,14 @@ static const struct conf_key keys[] = {
 	    tun_handshake_timeout_ms, "time an agent has to answer the challenge"),
 	K("store", "url", CONF_STR, "sqlite:var/hubd.db", 1, 0, 0, store_url,
 	    "sqlite:PATH (embedded default) or postgresql://..."),
+	K("store", "ledger_key", CONF_STR, "var/ledger.key", 1, 0, 0, ledger_key,
+	    "the hub's Ed25519 key that signs ledger entries (created if missing)"),
+	K("billing", "report_grace", CONF_MS, "60s", 100, 86400000, 1,
+	    bill_report_grace_ms, "how long a cut stream waits for its agent's "
+	    "usage before the hub's own estimate is billed"),
+	K("billing", "stale_reservation", CONF_MS, "15m", 1000, 604800000, 1,
+	    bill_stale_reservation_ms, "a reservation never posted (its gateway "
+	    "died) is voided after this long"),
 	K("redis", "url", CONF_STR, "", 0, 0, 0, redis_url,
 	    "redis://HOST:PORT: global rate-limit counters shared by hubs (empty: off)"),
 	K("moderation", "enabled", CONF_BOOL, "no", 0, 0, 1, mod_enabled,

@@ -36,6 +36,10 @@ struct hub_conf {
 	int64_t tun_handshake_timeout_ms;
 	/* [store] */
 	char    store_url[HUB_PATH_MAX];
+	char    ledger_key[HUB_PATH_MAX];
+	/* [billing] */
+	int64_t bill_report_grace_ms;
+	int64_t bill_stale_reservation_ms;
 	/* [redis] */
 	char    redis_url[HUB_PATH_MAX];
 	/* [moderation] */

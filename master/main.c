@@ -5,6 +5,7 @@
  * Signal handlers only set flags (and wake the loop through a pipe).
  */
 #include "master/master.h"
+#include "master/hubkey.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -344,6 +345,19 @@ main(int argc, char **argv)
 
 	if (mkdir_p(m.conf.run_dir) != 0)
 		fatal("run_dir %s: %s", m.conf.run_dir, strerror(errno));
+	{
+		char dir[sizeof(m.conf.ledger_key)], *sl;
+
+		snprintf(dir, sizeof(dir), "%s", m.conf.ledger_key);
+		if ((sl = strrchr(dir, '/')) != NULL && sl != dir) {
+			*sl = '\0';
+			if (mkdir_p(dir) != 0)
+				fatal("[store] ledger_key directory %s: %s", dir,
+				    strerror(errno));
+		}
+	}
+	if (hub_key_load(m.conf.ledger_key, err, sizeof(err)) != 0)
+		fatal("[store] %s", err);
 	if (admin_open(&m, err, sizeof(err)) != 0)
 		fatal("%s", err);
 	if ((m.fds.gw_listen = open_tcp(m.conf.gw_listen, m.listen_gw,

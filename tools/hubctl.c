@@ -1,6 +1,7 @@
 /*
  * tools/hubctl: the admin client.  Sends one command to hubd's admin socket
- * and prints the answer for people, or as JSON with --json.
+ * and prints the answer for people, or as JSON with --json.  `ledger
+ * export` asks page after page (--after SEQ) and prints plain CSV.
  *   hubctl [-s SOCKET] [--json] COMMAND [ARGS...]
  */
 #include <errno.h>
@@ -43,21 +44,106 @@ usage(void)
 	    "        [--cache-write AMOUNT]\n"
 	    "                         new prices version; AMOUNT per 1,000,000 tokens\n"
 	    "  price list             latest prices of each model\n"
+	    "  ledger export AGENT_ID the agent's ledger chain as CSV (header first)\n"
+	    "  ledger verify [AGENT_ID]\n"
+	    "                         walk the chain(s); exit 1 on any break\n"
+	    "  disputes               entries agents disagreed with\n"
 	    "SOCKET defaults to $SWB_ADMIN or " DEFAULT_SOCK "\n");
 	exit(2);
+}
+
+/* Send one request (NUL-separated args) and read the JSON answer. */
+static json_t *
+ask(const char *sock, const char *req, size_t len)
+{
+	struct sockaddr_un sun;
+	char err[256];
+	struct msg m;
+	json_t *o;
+	json_error_t jerr;
+	int fd, rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(sock) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "hubctl: socket path too long: %s\n", sock);
+		return NULL;
+	}
+	memcpy(sun.sun_path, sock, strlen(sock) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		fprintf(stderr, "hubctl: cannot connect to %s: %s (is hubd running?)\n",
+		    sock, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	if (msg_send_blocking(fd, &ipc_admin_rules, IPC_ADMIN_REQ, 0, req, len) != 0) {
+		fprintf(stderr, "hubctl: cannot send to %s: %s\n", sock, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	rc = msg_recv_blocking(fd, &ipc_admin_rules, &m, TIMEOUT_MS, err, sizeof(err));
+	close(fd);
+	if (rc != 1) {
+		fprintf(stderr, "hubctl: %s\n", err);
+		return NULL;
+	}
+	o = json_loadb((const char *)m.data, strnlen((const char *)m.data, m.hdr.len),
+	    0, &jerr);
+	free(m.data);
+	if (o == NULL || !json_is_object(o)) {
+		fprintf(stderr, "hubctl: malformed answer from hubd: %s\n", jerr.text);
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* ledger export AGENT_ID: every page, one CSV. */
+static int
+export_all(const char *sock, const char *agent)
+{
+	char req[256], after[32] = "0";
+	json_t *o;
+	int n, first = 1;
+
+	for (;;) {
+		n = snprintf(req, sizeof(req), "ledger%cexport%c%s%c--after%c%s",
+		    0, 0, agent, 0, 0, after);
+		if (n < 0 || (size_t)n >= sizeof(req))
+			return 2;
+		if ((o = ask(sock, req, (size_t)n + 1)) == NULL)
+			return 1;
+		if (!json_is_true(json_object_get(o, "ok"))) {
+			const char *e = json_string_value(json_object_get(o, "error"));
+			fprintf(stderr, "hubctl: %s\n", e ? e : "failed");
+			json_decref(o);
+			return 1;
+		}
+		if (first)
+			fputs(json_string_value(json_object_get(o, "header")), stdout);
+		first = 0;
+		fputs(json_string_value(json_object_get(o, "csv")), stdout);
+		snprintf(after, sizeof(after), "%lld",
+		    (long long)json_integer_value(json_object_get(o, "last")));
+		if (!json_is_true(json_object_get(o, "more"))) {
+			json_decref(o);
+			break;
+		}
+		json_decref(o);
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *sock = getenv("SWB_ADMIN");
-	struct sockaddr_un sun;
-	char req[IPC_ADMIN_MAX], err[256];
+	char req[IPC_ADMIN_MAX];
 	size_t len = 0;
-	struct msg m;
 	json_t *o;
-	json_error_t jerr;
-	int as_json = 0, i, fd, rc;
+	int as_json = 0, i, rc;
 
 	if (sock == NULL || sock[0] == '\0')
 		sock = DEFAULT_SOCK;
@@ -80,6 +166,9 @@ main(int argc, char **argv)
 	}
 	if (hubctl_check(argc - i, argv + i) != 0)
 		return 2;
+	if (!as_json && argc - i == 3 && strcmp(argv[i], "ledger") == 0 &&
+	    strcmp(argv[i + 1], "export") == 0)
+		return export_all(sock, argv[i + 2]);
 	for (int j = i; j < argc; j++) {
 		size_t n = strlen(argv[j]) + 1;
 		if (strcmp(argv[j], "--json") == 0) {
@@ -93,37 +182,8 @@ main(int argc, char **argv)
 		memcpy(req + len, argv[j], n);
 		len += n;
 	}
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (strlen(sock) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "hubctl: socket path too long: %s\n", sock);
+	if ((o = ask(sock, req, len)) == NULL)
 		return 1;
-	}
-	memcpy(sun.sun_path, sock, strlen(sock) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-		fprintf(stderr, "hubctl: cannot connect to %s: %s (is hubd running?)\n",
-		    sock, strerror(errno));
-		return 1;
-	}
-	if (msg_send_blocking(fd, &ipc_admin_rules, IPC_ADMIN_REQ, 0, req, len) != 0) {
-		fprintf(stderr, "hubctl: cannot send to %s: %s\n", sock, strerror(errno));
-		return 1;
-	}
-	rc = msg_recv_blocking(fd, &ipc_admin_rules, &m, TIMEOUT_MS, err, sizeof(err));
-	close(fd);
-	if (rc != 1) {
-		fprintf(stderr, "hubctl: %s\n", err);
-		return 1;
-	}
-	o = json_loadb((const char *)m.data, strnlen((const char *)m.data, m.hdr.len),
-	    0, &jerr);
-	free(m.data);
-	if (o == NULL || !json_is_object(o)) {
-		fprintf(stderr, "hubctl: malformed answer from hubd: %s\n", jerr.text);
-		return 1;
-	}
 	rc = json_is_true(json_object_get(o, "ok")) ? 0 : 1;
 	if (as_json) {
 		char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

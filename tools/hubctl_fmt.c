@@ -270,6 +270,25 @@ print_message(json_t *o)
 	printf("%s\n", m ? m : "OK");
 }
 
+static void
+print_ledger(json_t *o)
+{
+	static const char *const cols[] = { "agent", "entries", "head", "ok",
+		NULL };
+	if (json_object_get(o, "agents") != NULL)
+		print_table(o, "agents", cols);
+	else if (json_object_get(o, "csv") != NULL)
+		printf("%s%s", str(o, "header"), str(o, "csv"));
+}
+
+static void
+print_disputes(json_t *o)
+{
+	static const char *const cols[] = { "id", "agent", "seq", "request_id",
+		"hub_amount", "agent_amount", "status", "reason", NULL };
+	print_table(o, "disputes", cols);
+}
+
 static const struct {
 	const char *name;
 	void (*print)(json_t *o);
@@ -284,6 +303,8 @@ static const struct {
 	{ "send", print_message },
 	{ "token", print_token },
 	{ "price", print_price },
+	{ "ledger", print_ledger },
+	{ "disputes", print_disputes },
 };
 
 /*

@@ -71,6 +71,16 @@ void tun_bill_init(struct lws_vhost *vh);
 void tun_bill_tick(void);
 /* Ask billing for an agent's key; the answer comes to tun_lookup_done. */
 int  tun_bill_lookup(uint64_t serial, uint64_t agent_id);
+/* Send a message to billing (header reqid 0); -1 when it is away. */
+int  tun_bill_send(uint16_t type, const void *p, size_t len);
+
+/* tun_ledger.c */
+/* An agent's sync, receipt_ack or usage frame. */
+void tun_ledger_frame(struct tun_conn *c, const struct frame *f);
+/* A ledger message from billing (anything but IPC_AGENT_INFO). */
+void tun_ledger_from_bill(const struct msg *m);
+/* billing.sock is (again) up: subscribe and re-sync online agents. */
+void tun_ledger_bill_up(void);
 
 /* tun_relay.c */
 void tun_relay_init(struct lws_vhost *vh);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "tunnel/tun.h"
+#include "master/hubkey.h"
 #include "lib/log.h"
 
 #define RECENT_NONCES 4096
@@ -287,8 +288,12 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	a->last_heartbeat_ms = a->since_ms;
 	sb_write_end(&a->seq);
 	c->state = TC_ONLINE;
-	frame_enc_begin(&e, FRAME_WELCOME, 0, 1);
+	frame_enc_begin(&e, FRAME_WELCOME, 0, 2);
 	frame_enc_u64(&e, "session", c->serial);
+	/* The key that signs receipts; the agent trusts it because this
+	 * connection is pinned. */
+	frame_enc_bin(&e, "ledger_key", hub_ledger_key.pk,
+	    sizeof(hub_ledger_key.pk));
 	tun_send(c, &e);
 	log_info("agent %llu '%s' online from %s (conn #%llu)",
 	    (unsigned long long)c->agent_id, c->name, c->addr,
@@ -417,6 +422,11 @@ on_frame(struct tun_conn *c, const struct frame *f)
 	case FRAME_RESP_CHUNK:
 	case FRAME_RESP_END:
 		tun_relay_frame(c, f);
+		break;
+	case FRAME_SYNC:
+	case FRAME_RECEIPT_ACK:
+	case FRAME_USAGE:
+		tun_ledger_frame(c, f);
 		break;
 	default:
 		tun_close(c, "out-of-order %s frame", frame_type_name(f->type));

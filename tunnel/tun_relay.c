@@ -217,7 +217,10 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	streams = s;
 	atomic_fetch_add(&sb_channel(&tun_env->sb, rs.chan_slot)->hot.inflight, 1);
 
-	frame_enc_begin(&e, FRAME_REQ_START, s->id, 4);
+	rs.request_id[sizeof(rs.request_id) - 1] = '\0';
+	frame_enc_begin(&e, FRAME_REQ_START, s->id, rs.request_id[0] ? 5 : 4);
+	if (rs.request_id[0])
+		frame_enc_cstr(&e, "request_id", rs.request_id);
 	frame_enc_cstr(&e, "channel", rs.channel);
 	frame_enc_cstr(&e, "method", rs.method);
 	frame_enc_cstr(&e, "path", rs.path);
@@ -314,8 +317,10 @@ tun_relay_frame(struct tun_conn *c, const struct frame *f)
 		e.ok = ok;
 		if (frame_get_str(f, "error", &str, &len) == 0)
 			snprintf(e.error, sizeof(e.error), "%.*s", (int)len, str);
-		if (frame_get_u64(f, "input_tokens", &v) == 0)
+		if (frame_get_u64(f, "input_tokens", &v) == 0) {
 			e.input_tokens = v > INT64_MAX ? 0 : (int64_t)v;
+			e.usage_seen = 1;
+		}
 		if (frame_get_u64(f, "output_tokens", &v) == 0)
 			e.output_tokens = v > INT64_MAX ? 0 : (int64_t)v;
 		if (frame_get_u64(f, "cached_tokens", &v) == 0)

@@ -1,0 +1,93 @@
+/*
+ * master/hubkey: load or create the hub's ledger signing key.
+ */
+#include "master/hubkey.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "lib/log.h"
+
+#define B64_LEN 88		/* base64 of 64 bytes, padded */
+
+struct hub_key hub_ledger_key;
+
+static int
+create_key(const char *path, char *err, size_t errlen)
+{
+	char text[B64_LEN + 2];
+	int fd;
+	ssize_t w;
+
+	crypto_sign_keypair(hub_ledger_key.pk, hub_ledger_key.sk);
+	sodium_bin2base64(text, sizeof(text), hub_ledger_key.sk, 64,
+	    sodium_base64_VARIANT_ORIGINAL);
+	text[B64_LEN] = '\n';
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
+		sodium_memzero(text, sizeof(text));
+		return -1;
+	}
+	w = write(fd, text, B64_LEN + 1);
+	sodium_memzero(text, sizeof(text));
+	if (w != B64_LEN + 1 || fsync(fd) != 0) {
+		snprintf(err, errlen, "ledger key %s: short write", path);
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	close(fd);
+	hub_ledger_key.loaded = 1;
+	log_info("created a new ledger signing key in %s", path);
+	return 0;
+}
+
+int
+hub_key_load(const char *path, char *err, size_t errlen)
+{
+	char text[B64_LEN + 8];
+	unsigned char seed[32], sk[64];
+	size_t bin;
+	ssize_t n;
+	int fd, rc = -1;
+
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "sodium_init failed");
+		return -1;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 && errno == ENOENT)
+		return create_key(path, err, errlen);
+	if (fd < 0) {
+		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
+		return -1;
+	}
+	n = read(fd, text, sizeof(text));
+	close(fd);
+	if (!(n == B64_LEN || (n == B64_LEN + 1 && text[B64_LEN] == '\n')) ||
+	    sodium_base642bin(sk, sizeof(sk), text, B64_LEN, NULL, &bin, NULL,
+	    sodium_base64_VARIANT_ORIGINAL) != 0 || bin != sizeof(sk)) {
+		snprintf(err, errlen, "ledger key %s: not base64 of a 64-byte "
+		    "Ed25519 secret key and a newline", path);
+		goto out;
+	}
+	crypto_sign_ed25519_sk_to_seed(seed, sk);
+	crypto_sign_seed_keypair(hub_ledger_key.pk, hub_ledger_key.sk, seed);
+	if (sodium_memcmp(sk, hub_ledger_key.sk, sizeof(sk)) != 0) {
+		snprintf(err, errlen, "ledger key %s: its public half does not "
+		    "match its seed", path);
+		sodium_memzero(&hub_ledger_key, sizeof(hub_ledger_key));
+		goto out;
+	}
+	hub_ledger_key.loaded = 1;
+	rc = 0;
+out:
+	sodium_memzero(text, sizeof(text));
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(sk, sizeof(sk));
+	return rc;
+}

@@ -1,11 +1,12 @@
 /*
- * agent/ag_conf: loads agentd.ini into struct ag_conf.  The [agent] and
- * [test] keys are a lib/conf table; [channel.NAME] keys reach channel_set()
- * through the table's wildcard section callback.  inih is driven here
- * (conf_defaults + conf_set per key, rather than conf_load) so that every
- * check, including the agent-specific ones (hub URL, pins, test-only keys,
- * duplicates), reports the line it concerns and only the first error is
- * kept; lines longer than inih's buffer are refused instead of split.
+ * agent/ag_conf: loads agentd.ini into struct ag_conf.  The [agent],
+ * [ledger] and [test] keys are a lib/conf table; [channel.NAME] keys reach
+ * channel_set() through the table's wildcard section callback.  inih is
+ * driven here (conf_defaults + conf_set per key, rather than conf_load) so
+ * that every check, including the agent-specific ones (hub URL, pins,
+ * test-only keys, duplicates), reports the line it concerns and only the
+ * first error is kept; lines longer than inih's buffer are refused instead
+ * of split.
  */
 #include "agent/ag_conf.h"
 #include "agent/platform.h"
@@ -55,7 +56,7 @@ static const char *const level_names[] = {
 enum {
 	K_ID, K_KEY_FILE, K_HUB_URL, K_HUB_PIN, K_HUB_PIN_BACKUP,
 	K_RECONNECT_MIN, K_RECONNECT_MAX, K_HEARTBEAT, K_LOG_LEVEL,
-	K_STATE_DIR, K_CA_FILE, K_CONNECT_TO, K_COUNT
+	K_STATE_DIR, K_REPORT_AFTER, K_CA_FILE, K_CONNECT_TO, K_COUNT
 };
 
 #define M(m) offsetof(struct ag_conf, m), sizeof(((struct ag_conf *)0)->m)
@@ -81,6 +82,9 @@ static const struct conf_key ag_keys[K_COUNT] = {
 	    M(log_level), level_names, "debug|info|warn|error" },
 	[K_STATE_DIR] = { "agent", "state_dir", CONF_STR, "", 0, 0, 0,
 	    M(state_dir), NULL, "directory for the ledger database" },
+	[K_REPORT_AFTER] = { "ledger", "report_after", CONF_MS, "5s", 100,
+	    600000, 1, M(report_after), NULL, "report a served stream's usage "
+	    "when no receipt came this long after its end" },
 	[K_CA_FILE] = { "test", "ca_file", CONF_STR, "", 0, 0, 0, M(ca_file),
 	    NULL, "PEM CA trusted instead of the system's (test builds)" },
 	[K_CONNECT_TO] = { "test", "connect_to", CONF_STR, "", 0, 0, 0,

@@ -6,6 +6,7 @@
  *   [agent]        id, key_file, hub_url, hub_pin, hub_pin_backup,
  *                  reconnect_min, reconnect_max, heartbeat_interval,
  *                  log_level, state_dir
+ *   [ledger]       report_after
  *   [test]         ca_file, connect_to          (test builds only)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
  *
@@ -72,6 +73,11 @@ struct ag_conf {
 	int64_t heartbeat_interval;	/* ms, default 20000 */
 	int log_level;			/* enum log_level */
 	char state_dir[AG_PATH_MAX];	/* ledger etc.; default per OS */
+
+	/* [ledger] */
+	int64_t report_after;		/* ms, default 5000 (100..600000): a
+					   served stream with no receipt this
+					   long after its end is reported */
 
 	/* [test]: always empty in a release build */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */

@@ -1,5 +1,9 @@
 /*
- * agent/ag_tunnel: the libwebsockets client of agentd's tunnel.
+ * agent/ag_tunnel: the libwebsockets client of agentd's tunnel: links,
+ * relayed streams, and the agent's side of billing on stream 0 (served
+ * streams recorded in agent/ag_ledger, receipts checked and acked, sync,
+ * prices, usage reports).  Everything runs on the lws thread; the ledger's
+ * SQLite commits are local and short (see agent/ag_ledger.c).
  */
 #include "agent/ag_tunnel.h"
 
@@ -12,7 +16,9 @@
 #include <libwebsockets.h>
 #include <openssl/x509.h>
 #include <sodium.h>
+#include <jansson.h>
 #include "agent/ag_bucket.h"
+#include "agent/ag_ledger.h"
 #include "agent/ag_upstream.h"
 #include "lib/frame.h"
 #include "lib/tokest.h"
@@ -27,6 +33,9 @@
 #define AG_STREAMS_MAX	512		/* per link */
 #define AG_PIECE	(512u * 1024)	/* resp_chunk payload at most */
 #define AG_BODY_SNIFF	(4u * 1024 * 1024)	/* non-SSE body kept for usage */
+#define AG_REPORT_AGAIN	10000		/* ms between usage reports of one stream */
+#define AG_REPORT_BATCH	64		/* usage reports per tick at most */
+#define AG_LEDGER_TICK	1000		/* ms: the usage report timer */
 
 /* One relayed request: hub stream <-> upstream transfer.  lws thread only. */
 struct ag_stream {
@@ -46,8 +55,16 @@ struct ag_stream {
 	struct usage usage;
 	unsigned char *sniff;		/* non-SSE response, for its usage */
 	size_t sniff_len;
+	int sniffed;			/* sniff read for usage (once) */
 	int paused;			/* the hub's user reads slowly */
 	size_t owed;			/* bytes written while paused */
+	/* Billing: a stream with a request_id and a 2xx head is recorded
+	 * in the ledger's served table when it ends, however it ends. */
+	char request_id[LEDGER_REQID_MAX + 1];	/* "": none, not recorded */
+	char model[LEDGER_MODEL_MAX + 1];	/* the body's "model" or "" */
+	int64_t input_est;		/* tokest of the body, at the start */
+	long status;			/* upstream HTTP status; 0 before head */
+	int recorded;
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
@@ -71,6 +88,7 @@ struct ag_link {
 	unsigned same_errors;
 	int pin_refused;		/* set by the verify callback */
 	int kicked;
+	uint64_t gap_head;		/* our head when we last sent sync */
 #if SWB_TEST_BUILD
 	unsigned char saved_auth[256];	/* AG_TEST_REPLAY */
 	size_t saved_auth_len;
@@ -88,6 +106,8 @@ struct ag_tunnel {
 	struct ag_stream *streams;
 	uint64_t next_key;
 	lws_sorted_usec_list_t sul;
+	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
+	struct ag_ledger *lg;		/* <state_dir>/ledger.db */
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
 };
 
@@ -104,6 +124,8 @@ ag_backoff_ms(int64_t min_ms, int64_t max_ms, unsigned attempt, uint32_t rnd)
 static void
 link_log_error(struct ag_link *l, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+static void stream_prepare(struct ag_stream *s);
+static void stream_record(struct ag_stream *s);
 
 static void
 link_log_error(struct ag_link *l, const char *fmt, ...)
@@ -297,6 +319,7 @@ streams_drop(struct ag_link *l)
 			continue;
 		if (s->started)
 			ag_up_cancel(l->t->up, s->key);
+		stream_record(s);	/* after a 2xx head: served, cut */
 		stream_free(s);
 	}
 }
@@ -315,8 +338,7 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	char body[400];
 	int n;
 
-	why = ag_bucket_take(b, tokest_body(s->body, s->body_len),
-	    clock_mono_ms(), &retry);
+	why = ag_bucket_take(b, s->input_est, clock_mono_ms(), &retry);
 	if (why == AG_BUCKET_OK)
 		return 0;
 	log_warn("agent %llu: stream %u: channel %s is at its %s limit "
@@ -373,6 +395,14 @@ on_req(struct ag_link *l, const struct frame *f)
 		snprintf(s->path, sizeof(s->path), "%.*s", (int)len, str);
 		frame_get_str(f, "content_type", &str, &len);
 		snprintf(s->ctype, sizeof(s->ctype), "%.*s", (int)len, str);
+		if (frame_get_str(f, "request_id", &str, &len) == 0) {
+			if (ag_ledger_text_ok(str, len, LEDGER_REQID_MAX))
+				memcpy(s->request_id, str, len + 1);
+			else
+				log_warn("agent %llu: stream %u: unusable "
+				    "request_id (%zu bytes): not recorded",
+				    (unsigned long long)l->agent_id, s->id, len);
+		}
 		s->next = l->t->streams;
 		l->t->streams = s;
 		if (n >= AG_STREAMS_MAX) {
@@ -411,6 +441,7 @@ on_req(struct ag_link *l, const struct frame *f)
 			stream_free(s);
 			return 0;
 		}
+		stream_prepare(s);
 		if (bucket_refuses(s, ch))
 			return 0;
 		if (ag_up_start(l->t->up, s->key, ch, s->method, s->path, s->ctype,
@@ -445,6 +476,7 @@ on_req(struct ag_link *l, const struct frame *f)
 		    (unsigned long long)l->agent_id, s->id);
 		if (s->started)
 			ag_up_cancel(l->t->up, s->key);
+		stream_record(s);	/* the user went away after a 2xx head */
 		stream_free(s);
 		return 0;
 	default:
@@ -477,6 +509,80 @@ sniff_usage(struct ag_stream *s, const unsigned char *p, size_t len)
 	}
 }
 
+/* A non-SSE answer is read for usage once it is all there (or cut). */
+static void
+sniff_finish(struct ag_stream *s)
+{
+	if (s->sniffed)
+		return;
+	s->sniffed = 1;
+	if (!s->sse_mode && s->sniff_len > 0)
+		(void)usage_openai_body(&s->usage, (const char *)s->sniff,
+		    s->sniff_len);
+}
+
+/*
+ * The request body is complete and about to go upstream (it is freed
+ * then): the pre-call estimate (lib/tokest, the same number the hub
+ * computes from the bytes it sent) and the model the body names.
+ */
+static void
+stream_prepare(struct ag_stream *s)
+{
+	json_error_t jerr;
+	json_t *o;
+	const char *m;
+
+	o = s->body != NULL && s->body_len > 0 ? json_loadb((const char *)
+	    s->body, s->body_len, 0, &jerr) : NULL;
+	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
+	m = json_string_value(json_object_get(o, "model"));
+	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))
+		snprintf(s->model, sizeof(s->model), "%s", m);
+	json_decref(o);
+}
+
+/*
+ * A stream is over (ended, cancelled by the hub, or dropped with its
+ * link).  Served after a 2xx head and named by the hub: record its usage
+ * in the ledger, estimated by THE rule for cut streams
+ * (usage_estimate_cut) when the provider's never came.  Once per stream.
+ */
+static void
+stream_record(struct ag_stream *s)
+{
+	struct ag_served sv;
+	int r;
+
+	if (s->recorded || s->request_id[0] == '\0' || s->status < 200 ||
+	    s->status > 299)
+		return;
+	s->recorded = 1;
+	sniff_finish(s);
+	usage_estimate_cut(&s->usage, s->input_est);
+	memset(&sv, 0, sizeof(sv));
+	memcpy(sv.request_id, s->request_id, sizeof(sv.request_id));
+	sv.agent_id = s->l->agent_id;
+	memcpy(sv.model, s->model, sizeof(sv.model));
+	sv.input_tokens = s->usage.input_tokens;
+	sv.output_tokens = s->usage.output_tokens;
+	sv.cached_tokens = s->usage.cached_tokens;
+	sv.cache_write_tokens = s->usage.cache_write_tokens;
+	sv.estimated = s->usage.estimated;
+	sv.created_at = clock_wall_ms();
+	if ((r = ag_ledger_served_record(s->l->t->lg, &sv)) == -1)
+		log_warn("agent %llu: request %s served but not recorded: %s",
+		    (unsigned long long)s->l->agent_id, sv.request_id,
+		    ag_ledger_error(s->l->t->lg));
+	else
+		log_debug("agent %llu: request %s served%s: in %lld out %lld "
+		    "cached %lld%s", (unsigned long long)s->l->agent_id,
+		    sv.request_id, r == 1 ? " (already recorded)" : "",
+		    (long long)sv.input_tokens, (long long)sv.output_tokens,
+		    (long long)sv.cached_tokens, sv.estimated ?
+		    " (estimated: the stream was cut)" : "");
+}
+
 /* Upstream events, on the lws thread (woken by the curl thread). */
 static void
 drain_upstream(struct ag_tunnel *t)
@@ -493,6 +599,7 @@ drain_upstream(struct ag_tunnel *t)
 		}
 		switch (ev.type) {
 		case AG_UP_HEAD:
+			s->status = ev.status;
 			s->sse_mode = strncmp(ev.content_type, "text/event-stream", 17) == 0;
 			if (s->sse_mode)
 				sse_init(&s->sse, 0);
@@ -516,10 +623,9 @@ drain_upstream(struct ag_tunnel *t)
 			}
 			break;
 		case AG_UP_END:
-			if (!s->sse_mode && s->sniff_len > 0)
-				(void)usage_openai_body(&s->usage, (const char *)s->sniff,
-				    s->sniff_len);
+			sniff_finish(s);
 			stream_end(s, ev.ok, ev.ok ? NULL : ev.error);
+			stream_record(s);	/* 2xx, also when it failed later */
 			stream_free(s);
 			break;
 		}
@@ -575,6 +681,378 @@ ag_tunnel_test_mode(struct ag_tunnel *t, enum ag_test_mode mode)
 	t->test_mode = (int)mode;
 }
 #endif
+
+/* ---- billing, all on stream 0 (lib/frame.h) ------------------------- */
+
+/* sync: the end of this agent's chain; the hub replays what we lack. */
+static void
+send_sync(struct ag_link *l)
+{
+	struct ledger_entry h;
+	struct frame_enc e;
+
+	if (ag_ledger_head(l->t->lg, l->agent_id, &h) == -1) {
+		log_error("agent %llu: cannot read the ledger's head: %s",
+		    (unsigned long long)l->agent_id, ag_ledger_error(l->t->lg));
+		return;
+	}
+	frame_enc_begin(&e, FRAME_SYNC, 0, 2);
+	frame_enc_u64(&e, "last_seq", h.seq);
+	frame_enc_cstr(&e, "last_hash", h.hash);
+	if (link_send(l, &e) == 0)
+		l->gap_head = h.seq;
+}
+
+/* welcome's ledger_key: learned once per agent id, never replaced. */
+static void
+learn_hub_key(struct ag_link *l, const struct frame *f)
+{
+	const unsigned char *pk;
+	size_t len;
+	int r;
+
+	if (frame_get_bin(f, "ledger_key", &pk, &len) != 0 ||
+	    len != LEDGER_PK_LEN) {
+		log_warn("agent %llu: the hub's welcome carries no ledger key: "
+		    "its receipts cannot be checked and will be refused",
+		    (unsigned long long)l->agent_id);
+		return;
+	}
+	r = ag_ledger_hub_key_set(l->t->lg, l->agent_id, pk);
+	if (r == -1)
+		log_error("agent %llu: cannot store the hub's ledger key: %s",
+		    (unsigned long long)l->agent_id, ag_ledger_error(l->t->lg));
+	else if (r == 1)
+		log_error("agent %llu: the hub sent a ledger key other than the "
+		    "one this agent learned first; refusing it: receipts signed "
+		    "by it will be refused", (unsigned long long)l->agent_id);
+}
+
+static void
+send_receipt_ack(struct ag_link *l, uint64_t seq, const char *hash,
+    size_t hlen, const struct ag_receipt_result *r)
+{
+	struct frame_enc e;
+	int with_reason = r->reason[0] != '\0';
+	/* agent_amount: a dispute's, when the agent could price it; absent
+	 * means it could not (-1 in its disputes table). */
+	int with_amount = !r->ok && r->stored && r->agent_amount >= 0;
+
+	frame_enc_begin(&e, FRAME_RECEIPT_ACK, 0,
+	    (size_t)(4 + with_reason + with_amount));
+	frame_enc_u64(&e, "seq", seq);
+	frame_enc_str(&e, "hash", hash, hlen);
+	frame_enc_bool(&e, "ok", r->ok);
+	frame_enc_bool(&e, "stored", r->stored);
+	if (with_reason)
+		frame_enc_cstr(&e, "reason", r->reason);
+	if (with_amount)
+		frame_enc_u64(&e, "agent_amount", (uint64_t)r->agent_amount);
+	link_send(l, &e);
+}
+
+/* Copy a str field of 1..max bytes (no NUL inside).  0 or -1. */
+static int
+get_text(const struct frame *f, const char *key, char *out, size_t max)
+{
+	const char *s;
+	size_t len;
+
+	if (frame_get_str(f, key, &s, &len) != 0 || len == 0 || len > max ||
+	    memchr(s, '\0', len) != NULL)
+		return -1;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/* A receipt frame as a ledger entry of this link's chain.  0, or -1
+ * with the field at fault in why. */
+static int
+receipt_entry(struct ag_link *l, const struct frame *f, struct ledger_entry *e,
+    char *why, size_t whylen)
+{
+	static const char *const keys[] = {
+		"input_tokens", "output_tokens", "cached_tokens",
+		"cache_write_tokens", "price_version", "amount", "created_at"
+	};
+	int64_t *const dst[] = {
+		&e->input_tokens, &e->output_tokens, &e->cached_tokens,
+		&e->cache_write_tokens, &e->price_version, &e->amount,
+		&e->created_at
+	};
+	const unsigned char *sig;
+	size_t len;
+	bool rep;
+	const char *bad = NULL;
+
+	memset(e, 0, sizeof(*e));
+	e->agent_id = l->agent_id;
+	if (frame_get_u64(f, "seq", &e->seq) != 0)
+		bad = "seq";
+	else if (get_text(f, "prev_hash", e->prev_hash, LEDGER_HEX_LEN) != 0)
+		bad = "prev_hash";
+	else if (get_text(f, "hash", e->hash, LEDGER_HEX_LEN) != 0)
+		bad = "hash";
+	else if (get_text(f, "request_id", e->request_id,
+	    LEDGER_REQID_MAX) != 0)
+		bad = "request_id";
+	else if (frame_get_u64(f, "token_id", &e->token_id) != 0)
+		bad = "token_id";
+	else if (get_text(f, "model", e->model, LEDGER_MODEL_MAX) != 0)
+		bad = "model";
+	else if (frame_get_bool(f, "agent_reported", &rep) != 0)
+		bad = "agent_reported";
+	else if (frame_get_bin(f, "sig", &sig, &len) != 0 ||
+	    len != LEDGER_SIG_LEN)
+		bad = "sig";
+	for (size_t i = 0; bad == NULL && i < sizeof(keys) / sizeof(keys[0]);
+	    i++)
+		if (frame_get_i64(f, keys[i], dst[i]) != 0)
+			bad = keys[i];
+	if (bad != NULL) {
+		snprintf(why, whylen, "bad %s", bad);
+		return -1;
+	}
+	e->agent_reported = rep;
+	memcpy(e->sig, sig, LEDGER_SIG_LEN);
+	return 0;
+}
+
+static void
+on_receipt(struct ag_link *l, const struct frame *f)
+{
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	const char *hash = "";
+	size_t hlen = 0;
+	uint64_t seq = 0;
+	char hub[32], mine[32];
+
+	memset(&r, 0, sizeof(r));
+	(void)frame_get_u64(f, "seq", &seq);
+	(void)frame_get_str(f, "hash", &hash, &hlen);
+	if (receipt_entry(l, f, &e, r.reason, sizeof(r.reason)) != 0) {
+		log_warn("agent %llu: receipt seq %llu refused: %s",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq,
+		    r.reason);
+		r.agent_amount = -1;
+		send_receipt_ack(l, seq, hash, hlen, &r);
+		return;
+	}
+	if (ag_ledger_receipt_apply(l->t->lg, &e, &r) != 0) {
+		/* No answer: the next sync brings it again. */
+		log_error("agent %llu: receipt seq %llu not applied: %s",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq,
+		    ag_ledger_error(l->t->lg));
+		return;
+	}
+	money_format(e.amount, hub, sizeof(hub));
+	switch (r.verdict) {
+	case AG_RCPT_GAP:
+		if (l->gap_head == r.head_seq)
+			return;		/* synced for this gap already */
+		log_info("agent %llu: receipt seq %llu, but our chain ends at "
+		    "%llu: syncing", (unsigned long long)l->agent_id,
+		    (unsigned long long)seq, (unsigned long long)r.head_seq);
+		send_sync(l);
+		return;
+	case AG_RCPT_STORED:
+		if (!r.served)
+			log_info("agent %llu: receipt seq %llu for request %s "
+			    "(%s): no served record here (lost in a restart?); "
+			    "the amount recomputes, accepted",
+			    (unsigned long long)l->agent_id,
+			    (unsigned long long)seq, e.request_id, hub);
+		else
+			log_debug("agent %llu: receipt seq %llu for request %s "
+			    "(%s) stored", (unsigned long long)l->agent_id,
+			    (unsigned long long)seq, e.request_id, hub);
+		break;
+	case AG_RCPT_DISPUTE:
+		if (r.agent_amount >= 0)
+			money_format(r.agent_amount, mine, sizeof(mine));
+		else
+			snprintf(mine, sizeof(mine), "unknown");
+		log_warn("agent %llu: dispute on receipt seq %llu for request "
+		    "%s: %s (hub %s, agent %s)", (unsigned long long)l->agent_id,
+		    (unsigned long long)seq, e.request_id, r.reason, hub, mine);
+		break;
+	case AG_RCPT_REPLAY:
+		log_debug("agent %llu: receipt seq %llu again (already stored)",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq);
+		break;
+	case AG_RCPT_CONFLICT:
+	case AG_RCPT_REFUSED:
+		log_warn("agent %llu: receipt seq %llu refused: %s",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq,
+		    r.reason);
+		break;
+	case AG_RCPT_ERROR:
+		return;
+	}
+	send_receipt_ack(l, seq, hash, hlen, &r);
+}
+
+static void
+on_price_update(struct ag_link *l, const struct frame *f)
+{
+	struct money_prices p;
+	char model[LEDGER_MODEL_MAX + 1];
+	int64_t version;
+	int r;
+
+	if (get_text(f, "model", model, LEDGER_MODEL_MAX) != 0 ||
+	    frame_get_i64(f, "version", &version) != 0 ||
+	    frame_get_i64(f, "input", &p.input) != 0 ||
+	    frame_get_i64(f, "output", &p.output) != 0 ||
+	    frame_get_i64(f, "cached_input", &p.cached_input) != 0 ||
+	    frame_get_i64(f, "cache_write", &p.cache_write) != 0) {
+		log_warn("agent %llu: malformed price_update ignored",
+		    (unsigned long long)l->agent_id);
+		return;
+	}
+	r = ag_ledger_price_put(l->t->lg, model, version, &p);
+	if (r == 1)
+		log_warn("agent %llu: the hub announced other prices for %s "
+		    "version %lld; a version never changes: kept the first",
+		    (unsigned long long)l->agent_id, model, (long long)version);
+	else if (r == -1)
+		log_warn("agent %llu: price of %s version %lld not stored: %s",
+		    (unsigned long long)l->agent_id, model, (long long)version,
+		    ag_ledger_error(l->t->lg));
+}
+
+static void
+on_usage_ack(struct ag_link *l, const struct frame *f)
+{
+	char rid[LEDGER_REQID_MAX + 1];
+	const char *res;
+	size_t len;
+
+	if (get_text(f, "request_id", rid, LEDGER_REQID_MAX) != 0 ||
+	    frame_get_str(f, "result", &res, &len) != 0) {
+		log_warn("agent %llu: malformed usage_ack ignored",
+		    (unsigned long long)l->agent_id);
+		return;
+	}
+	if (strcmp(res, "retry") == 0) {
+		log_debug("agent %llu: usage of request %s: the hub asks to "
+		    "retry", (unsigned long long)l->agent_id, rid);
+		return;
+	}
+	if (strcmp(res, "settled") != 0 && strcmp(res, "already") != 0 &&
+	    strcmp(res, "ignored") != 0) {
+		log_warn("agent %llu: usage of request %s: unknown result "
+		    "'%.*s'", (unsigned long long)l->agent_id, rid,
+		    (int)(len > 32 ? 32 : len), res);
+		return;
+	}
+	if (strcmp(res, "ignored") == 0)
+		log_info("agent %llu: usage of request %s: the hub ignored it "
+		    "(not this agent's to settle)",
+		    (unsigned long long)l->agent_id, rid);
+	if (ag_ledger_served_mark(l->t->lg, l->agent_id, rid,
+	    AG_SERVED_REPORTED) == -1)
+		log_warn("agent %llu: request %s: %s",
+		    (unsigned long long)l->agent_id, rid,
+		    ag_ledger_error(l->t->lg));
+}
+
+/* The hub's sync: the end of its replay, with its head. */
+static void
+on_hub_sync(struct ag_link *l, const struct frame *f)
+{
+	struct ledger_entry h;
+	uint64_t seq;
+	bool fin = false;
+
+	(void)frame_get_bool(f, "done", &fin);
+	if (!fin || frame_get_u64(f, "last_seq", &seq) != 0)
+		return;
+	if (ag_ledger_head(l->t->lg, l->agent_id, &h) == -1) {
+		log_warn("agent %llu: %s", (unsigned long long)l->agent_id,
+		    ag_ledger_error(l->t->lg));
+		return;
+	}
+	if (seq < h.seq)
+		log_warn("agent %llu: the hub's ledger ends at seq %llu, ours "
+		    "at %llu: the hub has lost entries this agent holds",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq,
+		    (unsigned long long)h.seq);
+	else
+		log_info("agent %llu: ledger synced: hub at seq %llu, ours at "
+		    "%llu", (unsigned long long)l->agent_id,
+		    (unsigned long long)seq, (unsigned long long)h.seq);
+}
+
+static struct ag_link *
+link_by_agent(struct ag_tunnel *t, uint64_t agent_id)
+{
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->agent_id == agent_id)
+			return t->links[i];
+	return NULL;
+}
+
+/*
+ * Usage reports: each served stream still open report_after after its
+ * end (no receipt came), on an online link of its agent, at most once
+ * every AG_REPORT_AGAIN until the hub's usage_ack settles it.
+ */
+static void
+report_due(struct ag_tunnel *t)
+{
+	struct ag_served due[AG_REPORT_BATCH];
+	struct frame_enc e;
+	struct ag_link *l;
+	int64_t now = clock_wall_ms();
+	int n;
+
+	n = ag_ledger_served_due(t->lg, now - t->cf->report_after,
+	    now - AG_REPORT_AGAIN, due, AG_REPORT_BATCH);
+	if (n == -1) {
+		log_warn("ledger: %s", ag_ledger_error(t->lg));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const struct ag_served *sv = &due[i];
+
+		l = link_by_agent(t, sv->agent_id);
+		if (l == NULL || l->state != LK_ONLINE || l->wsi == NULL)
+			continue;
+		frame_enc_begin(&e, FRAME_USAGE, 0, 7);
+		frame_enc_cstr(&e, "request_id", sv->request_id);
+		frame_enc_cstr(&e, "model", sv->model);
+		frame_enc_u64(&e, "input_tokens", (uint64_t)sv->input_tokens);
+		frame_enc_u64(&e, "output_tokens", (uint64_t)sv->output_tokens);
+		frame_enc_u64(&e, "cached_tokens", (uint64_t)sv->cached_tokens);
+		frame_enc_u64(&e, "cache_write_tokens",
+		    (uint64_t)sv->cache_write_tokens);
+		frame_enc_bool(&e, "estimated", sv->estimated != 0);
+		if (link_send(l, &e) != 0)
+			continue;
+		log_info("agent %llu: no receipt for request %s yet: reporting "
+		    "its usage (in %lld out %lld cached %lld%s)",
+		    (unsigned long long)l->agent_id, sv->request_id,
+		    (long long)sv->input_tokens, (long long)sv->output_tokens,
+		    (long long)sv->cached_tokens, sv->estimated ?
+		    ", estimated" : "");
+		if (ag_ledger_served_sent(t->lg, sv->request_id, now) != 0)
+			log_warn("ledger: %s", ag_ledger_error(t->lg));
+	}
+}
+
+static void
+on_ledger_timer(lws_sorted_usec_list_t *sul)
+{
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
+	    sul_ledger);
+
+	report_due(t);
+	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
+	    AG_LEDGER_TICK * LWS_US_PER_MS);
+}
 
 static int
 on_frame(struct ag_link *l, const struct frame *f)
@@ -634,7 +1112,9 @@ on_frame(struct ag_link *l, const struct frame *f)
 		l->last_error[0] = '\0';
 		log_info("agent %llu: online (session %llu)",
 		    (unsigned long long)l->agent_id, (unsigned long long)v);
+		learn_hub_key(l, f);
 		send_channels(l);
+		send_sync(l);
 #if SWB_TEST_BUILD
 		test_misbehave(l);
 #endif
@@ -664,6 +1144,22 @@ on_frame(struct ag_link *l, const struct frame *f)
 		if (l->state != LK_ONLINE)
 			break;
 		return on_req(l, f);
+	case FRAME_RECEIPT:
+	case FRAME_PRICE_UPDATE:
+	case FRAME_USAGE_ACK:
+	case FRAME_SYNC:
+		if (l->state != LK_ONLINE)
+			break;
+		/* Bad input from the hub is logged; the link carries on. */
+		if (f->type == FRAME_RECEIPT)
+			on_receipt(l, f);
+		else if (f->type == FRAME_PRICE_UPDATE)
+			on_price_update(l, f);
+		else if (f->type == FRAME_USAGE_ACK)
+			on_usage_ack(l, f);
+		else
+			on_hub_sync(l, f);
+		return 0;
 	case FRAME_KICK:
 		frame_get_str(f, "reason", &s, &len);
 		log_warn("agent %llu: kicked by the hub: %.*s",
@@ -895,6 +1391,11 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	t->cf = cf;
+	t->lg = ag_ledger_open(cf->state_dir, AG_LEDGER_CREATE, err, errlen);
+	if (t->lg == NULL) {
+		free(t);
+		return NULL;
+	}
 	for (int i = 0; i < cf->nchannels; i++)
 		ag_bucket_init(&t->buckets[i], cf->channels[i].rpm,
 		    cf->channels[i].tpm, clock_mono_ms());
@@ -915,16 +1416,20 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	t->ctx = lws_create_context(&info);
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create the TLS client context");
+		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
 	}
 	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
 	if (t->up == NULL) {
 		lws_context_destroy(t->ctx);
+		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
 	}
 	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
+	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
+	    AG_LEDGER_TICK * LWS_US_PER_MS);
 	return t;
 }
 
@@ -981,9 +1486,12 @@ ag_tunnel_free(struct ag_tunnel *t)
 	if (t == NULL)
 		return;
 	lws_sul_cancel(&t->sul);
+	lws_sul_cancel(&t->sul_ledger);
 	ag_up_free(t->up);		/* first: the curl thread may wake lws */
-	while (t->streams != NULL)
+	while (t->streams != NULL) {
+		stream_record(t->streams);	/* cut by the shutdown */
 		stream_free(t->streams);
+	}
 	lws_context_destroy(t->ctx);
 	for (int i = 0; i < t->nlinks; i++) {
 		link_reset(t->links[i]);
@@ -991,5 +1499,6 @@ ag_tunnel_free(struct ag_tunnel *t)
 		free(t->links[i]);
 	}
 	free(t->links);
+	ag_ledger_close(t->lg);
 	free(t);
 }

@@ -1,11 +1,13 @@
 /*
  * agent/main: agentd's entry point — the command line (`agentd keygen`,
- * `agentd [-t] [-c FILE]`), start-up (config, key, logging), then the
- * tunnel client (agent/ag_tunnel) until SIGTERM/SIGINT.  Signal handlers only
- * set flags; fatal() is used during start-up only.
+ * `agentd ledger export|verify|disputes`, `agentd [-t] [-c FILE]`),
+ * start-up (config, key, logging), then the tunnel client (agent/ag_tunnel)
+ * until SIGTERM/SIGINT.  Signal handlers only set flags; fatal() is used
+ * during start-up only.
  */
 #include "agent/ag_conf.h"
 #include "agent/ag_key.h"
+#include "agent/ag_ledger.h"
 #include "agent/ag_tunnel.h"
 #include "agent/platform.h"
 #include "lib/log.h"
@@ -16,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,7 +40,9 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: agentd [-t] [-c config]\n"
-	    "       agentd keygen [-f] -o keyfile\n");
+	    "       agentd keygen [-f] -o keyfile\n"
+	    "       agentd ledger export|verify [-c config] [-a agent_id]\n"
+	    "       agentd ledger disputes [-c config] [-a agent_id]\n");
 	exit(2);
 }
 
@@ -83,6 +88,187 @@ cmd_keygen(int argc, char **argv)
 	    "register the public key above with the hub\n", out);
 	ag_key_wipe(&key);
 	return 0;
+}
+
+/* The agent a ledger command is about: -a, else the only one the
+ * database knows, else the config's.  0 with a message when ambiguous. */
+static uint64_t
+ledger_agent(struct ag_ledger *lg, const struct ag_conf *cf, const char *arg)
+{
+	uint64_t ids[16];
+	char *end;
+	unsigned long long v;
+	int n;
+
+	if (arg != NULL) {
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (errno != 0 || *end != '\0' || arg[0] < '0' || arg[0] > '9' ||
+		    v == 0 || v > (unsigned long long)AG_ID_MAX) {
+			fprintf(stderr, "agentd: -a %s: not an agent id (1..%"
+			    PRId64 ")\n", arg, AG_ID_MAX);
+			return 0;
+		}
+		return v;
+	}
+	if ((n = ag_ledger_agents(lg, ids, 16)) == -1) {
+		fprintf(stderr, "agentd: %s\n", ag_ledger_error(lg));
+		return 0;
+	}
+	if (n == 0)
+		return (uint64_t)cf->id;
+	if (n == 1)
+		return ids[0];
+	fprintf(stderr, "agentd: the ledger holds %d agents (", n);
+	for (int i = 0; i < n && i < 16; i++)
+		fprintf(stderr, "%s%llu", i > 0 ? ", " : "",
+		    (unsigned long long)ids[i]);
+	fprintf(stderr, "%s); choose one with -a AGENT_ID\n", n > 16 ?
+	    ", ..." : "");
+	return 0;
+}
+
+/* Quote a CSV field (double the quotes). */
+static void
+put_csv(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static int
+print_dispute(const struct ag_dispute *d, void *arg)
+{
+	FILE *out = arg;
+	char hub[32], mine[32], when[32];
+	time_t t = (time_t)d->created_at;
+	struct tm tm;
+
+	money_format(d->hub_amount, hub, sizeof(hub));
+	if (d->agent_amount >= 0)
+		money_format(d->agent_amount, mine, sizeof(mine));
+	else
+		snprintf(mine, sizeof(mine), "unknown");
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(when, sizeof(when), "%lld", (long long)d->created_at);
+	fprintf(out, "%llu,%llu,%s,%s,%s,%s,", (unsigned long long)d->agent_id,
+	    (unsigned long long)d->seq, d->request_id, hub, mine, when);
+	put_csv(out, d->reason);
+	fputc('\n', out);
+	return 0;
+}
+
+/*
+ * agentd ledger export|verify|disputes [-c INI] [-a AGENT_ID]: read the
+ * agent's ledger database (state_dir of INI); never creates it.
+ *   export    the chain as CSV (LEDGER_CSV_HEADER, one line per entry)
+ *   verify    every link, hash and hub signature: "ok: N entries, head H"
+ *             or, exit 1, the first broken seq and why
+ *   disputes  the disputes raised (every agent's unless -a)
+ */
+static int
+cmd_ledger(int argc, char **argv)
+{
+	static struct ag_conf cf;
+	struct plat_paths pp;
+	struct ag_ledger *lg;
+	const char *conf_path, *agent_arg = NULL, *sub;
+	char err[1024], head[LEDGER_HEX_LEN + 1], why[256];
+	uint64_t agent = 0, n, bad;
+	int ch, rc = 1, r;
+
+	if (argc < 2)
+		usage();
+	sub = argv[1];
+	if (strcmp(sub, "export") != 0 && strcmp(sub, "verify") != 0 &&
+	    strcmp(sub, "disputes") != 0)
+		usage();
+	plat_default_paths(&pp);
+	conf_path = pp.config;
+	optind = 1;
+	while ((ch = getopt(argc - 1, argv + 1, "a:c:")) != -1) {
+		switch (ch) {
+		case 'a':
+			agent_arg = optarg;
+			break;
+		case 'c':
+			conf_path = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc - 1)
+		usage();
+	log_init("agentd", "ledger", LOG_LVL_WARN);
+	if (ag_conf_load(conf_path, &cf, err, sizeof(err)) != 0) {
+		fprintf(stderr, "agentd: %s\n", err);
+		return 1;
+	}
+	lg = ag_ledger_open(cf.state_dir, 0, err, sizeof(err));
+	sodium_memzero(cf.channels, sizeof(cf.channels));
+	if (lg == NULL) {
+		fprintf(stderr, "agentd: %s\n", err);
+		return 1;
+	}
+	if (strcmp(sub, "disputes") != 0 || agent_arg != NULL) {
+		agent = ledger_agent(lg, &cf, agent_arg);
+		if (agent == 0)
+			goto out;
+	}
+	if (strcmp(sub, "export") == 0) {
+		if (ag_ledger_export(lg, agent, stdout) < 0 ||
+		    fflush(stdout) != 0) {
+			fprintf(stderr, "agentd: export of agent %llu: %s\n",
+			    (unsigned long long)agent, ag_ledger_error(lg));
+			goto out;
+		}
+	} else if (strcmp(sub, "verify") == 0) {
+		r = ag_ledger_verify(lg, agent, &n, head, &bad, why, sizeof(why));
+		if (r == -1) {
+			fprintf(stderr, "agentd: verify of agent %llu: %s\n",
+			    (unsigned long long)agent, why);
+			goto out;
+		}
+		if (r == 1) {
+			char pre[32];
+			const char *w = why;
+
+			/* lib/ledger's reasons may start with the seq too. */
+			snprintf(pre, sizeof(pre), "seq %llu: ",
+			    (unsigned long long)bad);
+			if (strncmp(w, pre, strlen(pre)) == 0)
+				w += strlen(pre);
+			fprintf(stderr, "agentd: the ledger of agent %llu is "
+			    "broken at seq %llu: %s\n", (unsigned long long)agent,
+			    (unsigned long long)bad, w);
+			goto out;
+		}
+		printf("ok: %llu entries, head %s\n", (unsigned long long)n,
+		    head);
+	} else {
+		printf("agent_id,seq,request_id,hub_amount,agent_amount,"
+		    "created_at,reason\n");
+		if (ag_ledger_disputes(lg, agent, print_dispute, stdout) < 0) {
+			fprintf(stderr, "agentd: disputes: %s\n",
+			    ag_ledger_error(lg));
+			goto out;
+		}
+	}
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "agentd: writing: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	ag_ledger_close(lg);
+	return rc;
 }
 
 static void
@@ -179,6 +365,8 @@ main(int argc, char **argv)
 	}
 	if (argc > 1 && strcmp(argv[1], "keygen") == 0)
 		return cmd_keygen(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ledger") == 0)
+		return cmd_ledger(argc - 1, argv + 1);
 
 	plat_default_paths(&pp);
 	conf_path = pp.config;

@@ -65,14 +65,18 @@ member_object(const json_t *obj, const char *key, json_t **out)
 	return 1;
 }
 
-/* Check the parts add up, then store. */
+/* Check the parts add up, then store (the content count is kept). */
 static int
 commit(struct usage *u, const struct usage *n)
 {
+	int64_t chars = u->content_chars;
+
 	if (n->cached_tokens + n->cache_write_tokens > n->input_tokens)
 		return -1;
 	*u = *n;
 	u->seen = 1;
+	u->estimated = 0;
+	u->content_chars = chars;
 	return 1;
 }
 
@@ -113,23 +117,75 @@ openai_usage(const json_t *uo, struct usage *n)
 	return 0;
 }
 
+/* Content bytes saturate here, so the estimate stays a valid count. */
+#define CHARS_MAX	(4 * USAGE_MAX_TOKENS)
+
+static int64_t
+str_bytes(const json_t *v)
+{
+	return json_is_string(v) ? (int64_t)json_string_length(v) : 0;
+}
+
+/*
+ * Bytes of content in choices[].<part>.content and
+ * choices[].<part>.tool_calls[].function.arguments (part: "delta" in a
+ * stream chunk, "message" in a body).  Anything not shaped so counts 0.
+ */
+static int64_t
+openai_content(const json_t *root, const char *part)
+{
+	const json_t *choices, *ch, *m, *calls, *call;
+	size_t i, j;
+	int64_t n = 0;
+
+	choices = json_object_get(root, "choices");
+	if (!json_is_array(choices))
+		return 0;
+	json_array_foreach(choices, i, ch) {
+		m = json_object_get(ch, part);
+		if (!json_is_object(m))
+			continue;
+		n += str_bytes(json_object_get(m, "content"));
+		calls = json_object_get(m, "tool_calls");
+		if (!json_is_array(calls))
+			continue;
+		json_array_foreach(calls, j, call)
+			n += str_bytes(json_object_get(json_object_get(call,
+			    "function"), "arguments"));
+		if (n > CHARS_MAX)
+			break;
+	}
+	return n;
+}
+
+static void
+add_chars(struct usage *u, int64_t n)
+{
+	u->content_chars = n > CHARS_MAX - u->content_chars ? CHARS_MAX :
+	    u->content_chars + n;
+}
+
 static int
-openai_object(struct usage *u, const char *json, size_t len)
+openai_object(struct usage *u, const char *json, size_t len, const char *part)
 {
 	struct usage n;
 	json_t *root, *uo;
+	int64_t chars;
 	int rc = -1;
 
 	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
 		return -1;
 	if (!json_is_object(root))
 		goto out;
-	if ((rc = member_object(root, "usage", &uo)) != 1)
-		goto out;	/* 0: usage absent or null */
-	rc = -1;
-	if (openai_usage(uo, &n) == -1)
-		goto out;
-	rc = commit(u, &n);
+	chars = openai_content(root, part);
+	if ((rc = member_object(root, "usage", &uo)) == 1) {
+		rc = -1;
+		if (openai_usage(uo, &n) == -1)
+			goto out;
+		rc = commit(u, &n);	/* -1: the parts do not add up */
+	}
+	if (rc != -1)	/* 0: usage absent or null; 1: read */
+		add_chars(u, chars);
 out:
 	json_decref(root);
 	return rc;
@@ -140,13 +196,29 @@ usage_openai_event(struct usage *u, const char *data, size_t len)
 {
 	if (data != NULL && is_done(data, len))
 		return 0;
-	return openai_object(u, data, len);
+	return openai_object(u, data, len, "delta");
 }
 
 int
 usage_openai_body(struct usage *u, const char *json, size_t len)
 {
-	return openai_object(u, json, len);
+	return openai_object(u, json, len, "message");
+}
+
+void
+usage_estimate_cut(struct usage *u, int64_t input_est)
+{
+	if (u->seen)
+		return;
+	if (input_est < 0)
+		input_est = 0;
+	if (input_est > USAGE_MAX_TOKENS)
+		input_est = USAGE_MAX_TOKENS;
+	u->input_tokens = input_est;
+	u->output_tokens = (u->content_chars + 3) / 4;
+	u->cached_tokens = 0;
+	u->cache_write_tokens = 0;
+	u->estimated = 1;
 }
 
 int

@@ -32,7 +32,25 @@
  * input.
  *
  * Return values of the readers: 1 usage was read and *u updated (seen set);
- * 0 the payload carries no usage (u untouched); -1 malformed (u untouched).
+ * 0 the payload carries no usage (the counts untouched); -1 malformed (u
+ * untouched, content_chars included).
+ *
+ * Content seen (OpenAI readers only), for streams cut short: every
+ * payload that is not malformed adds to content_chars the byte length
+ * (UTF-8, after JSON unescaping) of each string choices[].delta.content
+ * (a body: choices[].message.content) and each string
+ * choices[].delta.tool_calls[].function.arguments (a body: .message.),
+ * whether or not it also carries usage.  A later usage keeps the count;
+ * it saturates at 4 * USAGE_MAX_TOKENS.
+ *
+ * THE RULE FOR CUT STREAMS, one function both the hub's gateway (on what
+ * it relayed) and the agent (on what it served) apply, so both sides bill
+ * the same numbers: when the provider's usage never arrived (seen == 0),
+ * usage_estimate_cut() sets input = the pre-call estimate (lib/tokest's
+ * tokest_body of the request body as sent upstream: bytes / 4 plus the
+ * completion budget the body names), output =
+ * (content_chars + 3) / 4, cached = cache_write = 0, and estimated = 1.
+ * When the provider's usage was seen it changes nothing.
  */
 #ifndef SWB_USAGE_H
 #define SWB_USAGE_H
@@ -48,6 +66,8 @@ struct usage {
 	int64_t	cached_tokens;
 	int64_t	cache_write_tokens;
 	int	seen;			/* a reader returned 1 at least once */
+	int	estimated;		/* usage_estimate_cut filled the counts */
+	int64_t	content_chars;		/* bytes of content seen (OpenAI) */
 };
 
 /* OpenAI chat.completions (and DeepSeek, Qwen compatible mode, Azure). */
@@ -87,5 +107,13 @@ int	usage_gemini_event(struct usage *, const char *data, size_t len);
 /* Gemini streamGenerateContent without alt=sse: a JSON array of such
  * objects (or a single one); the last usageMetadata wins. */
 int	usage_gemini_body(struct usage *, const char *json, size_t len);
+
+/*
+ * The rule for a stream cut short (above): when u->seen is 0, input =
+ * input_est (clamped to 0..USAGE_MAX_TOKENS), output = (content_chars + 3)
+ * / 4, cached = cache_write = 0, estimated = 1 (seen stays 0: these are
+ * not the provider's numbers).  When u->seen is 1: nothing changes.
+ */
+void	usage_estimate_cut(struct usage *u, int64_t input_est);
 
 #endif

@@ -4,6 +4,8 @@
  * "usage":null chunks, the usage-only chunk detector, the include_usage
  * rewrite (byte-exact outputs, user_asked, refusals), Anthropic and Gemini
  * samples, and malformed input that must leave the usage untouched.
+ * Content bytes counted for cut streams and usage_estimate_cut, the rule
+ * hub and agent both bill a cut stream by.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,7 +53,7 @@ call(reader f, struct usage *u, const char *s)
 static void
 expect_bad(reader f, const char *s)
 {
-	struct usage u = { 1, 2, 0, 0, 1 }, was = u;
+	struct usage u = { 1, 2, 0, 0, 1, 0, 0 }, was = u;
 
 	if (call(f, &u, s) != -1)
 		fail_msg("accepted: %s", s);
@@ -659,6 +661,144 @@ test_gemini_misc(void **state)
 	expect_bad(usage_gemini_body, "[1]");
 }
 
+/* ---- content bytes and cut streams ---- */
+
+static void
+test_content_chars(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	memset(&u, 0, sizeof(u));
+	/* The stream above: "" and "Hi". */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	    "\"content\":\"\"}}],\"usage\":null}"), 0);
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}],"
+	    "\"usage\":null}"), 0);
+	assert_int_equal(u.content_chars, 2);
+	/* Bytes after unescaping: "h\u00e9" is h + two UTF-8 bytes. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"h\\u00e9\"}}]}"), 0);
+	assert_int_equal(u.content_chars, 5);
+	/* Two choices, and a tool call's arguments. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"abc\"}},"
+	    "{\"index\":1,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	    "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\":1}\"}}]}}"
+	    "]}"), 0);
+	assert_int_equal(u.content_chars, 5 + 3 + 7);
+	/* Not strings, not shaped so, [DONE]: nothing. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":null,\"tool_calls\":"
+	    "[{\"function\":{\"arguments\":5}},7]}},3,{\"delta\":\"x\"}]}"), 0);
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":{\"delta\":{\"content\":\"abc\"}}}"), 0);
+	assert_int_equal(call(usage_openai_event, &u, "[DONE]"), 0);
+	/* A message is not a delta in a stream. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"message\":{\"content\":\"abc\"}}]}"), 0);
+	assert_int_equal(u.content_chars, 15);
+	/* A malformed chunk adds nothing, even around good content. */
+	expect_bad(usage_openai_event, "{\"choices\":[{\"delta\":{\"content\":"
+	    "\"abc\"}}],\"usage\":{\"prompt_tokens\":-1}}");
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"abc\"}}],\"usage\":"
+	    "{\"prompt_tokens\":-1}}"), -1);
+	assert_int_equal(u.content_chars, 15);
+	assert_int_equal(u.seen, 0);
+	/* Usage in the same chunk: counted, and the count survives usage. */
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"!\"}}],\"usage\":"
+	    "{\"prompt_tokens\":9,\"completion_tokens\":4}}"), 1);
+	assert_usage(&u, 9, 4, 0, 0);
+	assert_int_equal(u.content_chars, 16);
+	assert_int_equal(u.estimated, 0);
+
+	/* A body: message content and tool calls. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+	    "\"content\":\"Hello\",\"tool_calls\":[{\"id\":\"c\",\"type\":"
+	    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]"
+	    "}}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2}}"), 1);
+	assert_usage(&u, 5, 2, 0, 0);
+	assert_int_equal(u.content_chars, 7);
+	assert_int_equal(call(usage_openai_body, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"abc\"}}]}"), 0);
+	assert_int_equal(u.content_chars, 7);
+}
+
+static void
+test_estimate_cut(void **state)
+{
+	static const int64_t chars[] = { 0, 1, 4, 5, 8 };
+	static const int64_t outs[] = { 0, 1, 1, 2, 2 };
+	struct usage u, was;
+
+	(void)state;
+	/* Cut after 10 bytes of content: output ceil(10 / 4) = 3. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"0123456789\"}}],"
+	    "\"usage\":null}"), 0);
+	usage_estimate_cut(&u, 123);
+	assert_int_equal(u.seen, 0);
+	assert_int_equal(u.estimated, 1);
+	assert_int_equal(u.input_tokens, 123);
+	assert_int_equal(u.output_tokens, 3);
+	assert_int_equal(u.cached_tokens, 0);
+	assert_int_equal(u.cache_write_tokens, 0);
+	/* Applying the rule twice gives the same numbers. */
+	was = u;
+	usage_estimate_cut(&u, 123);
+	assert_memory_equal(&u, &was, sizeof(u));
+
+	/* The rounding: 0 -> 0, 1 -> 1, 4 -> 1, 5 -> 2, 8 -> 2. */
+	for (size_t i = 0; i < sizeof(chars) / sizeof(chars[0]); i++) {
+		memset(&u, 0, sizeof(u));
+		u.content_chars = chars[i];
+		usage_estimate_cut(&u, 7);
+		assert_int_equal(u.output_tokens, outs[i]);
+	}
+	/* Input is clamped into a valid count. */
+	memset(&u, 0, sizeof(u));
+	usage_estimate_cut(&u, -5);
+	assert_int_equal(u.input_tokens, 0);
+	usage_estimate_cut(&u, USAGE_MAX_TOKENS + 1);
+	assert_int_equal(u.input_tokens, USAGE_MAX_TOKENS);
+
+	/* Stale numbers from before the cut (a cached part) are cleared. */
+	memset(&u, 0, sizeof(u));
+	u.cached_tokens = 4;
+	u.cache_write_tokens = 2;
+	usage_estimate_cut(&u, 10);
+	assert_int_equal(u.cached_tokens, 0);
+	assert_int_equal(u.cache_write_tokens, 0);
+
+	/* The provider's usage arrived: nothing changes. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_event, &u,
+	    "{\"choices\":[{\"delta\":{\"content\":\"0123456789\"}}],"
+	    "\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":42,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":64}}}"), 1);
+	was = u;
+	usage_estimate_cut(&u, 5);
+	assert_memory_equal(&u, &was, sizeof(u));
+	assert_usage(&u, 100, 42, 64, 0);
+	assert_int_equal(u.estimated, 0);
+
+	/* Anthropic usage counts as seen too. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_anthropic_event(&u, NULL, S(
+	    "{\"type\":\"message_start\",\"message\":{\"usage\":"
+	    "{\"input_tokens\":3,\"output_tokens\":1}}}")), 1);
+	was = u;
+	usage_estimate_cut(&u, 5);
+	assert_memory_equal(&u, &was, sizeof(u));
+}
+
 int
 main(void)
 {
@@ -675,6 +815,8 @@ main(void)
 		cmocka_unit_test(test_anthropic_body),
 		cmocka_unit_test(test_gemini_stream),
 		cmocka_unit_test(test_gemini_misc),
+		cmocka_unit_test(test_content_chars),
+		cmocka_unit_test(test_estimate_cut),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

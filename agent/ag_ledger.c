@@ -1,0 +1,1080 @@
+/*
+ * agent/ag_ledger: the agent's SQLite ledger database (see ag_ledger.h).
+ * Owns the file and its permissions, the schema and its migrations, the
+ * statements, and the receipt decision.
+ *
+ * Durability: WAL with synchronous=NORMAL.  A commit is in the WAL file
+ * (written, not yet fsync'd) before it returns, so it survives the agentd
+ * process being killed at any point; only an OS crash or power loss can
+ * drop the last commits, never corrupt the file, and what it drops comes
+ * back: receipts by the hub's replay after the next sync, and a lost
+ * served record only means the hub's own numbers stand unchecked.  FULL
+ * would add an fsync to every commit for no gain here.  Commits are local
+ * and short (a few rows, no fsync but at checkpoints), which is why they
+ * run on the tunnel's lws thread instead of a thread of their own.
+ */
+#include "agent/ag_ledger.h"
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "lib/clock.h"
+#include "lib/log.h"
+
+#define BUSY_MS		1000	/* a CLI reader checkpointing, at worst */
+#define PATH_MAX_LEN	512
+
+struct ag_ledger {
+	sqlite3	*db;
+	char	 err[256];
+};
+
+/*
+ * The schema, one entry per version; entry i takes a database from
+ * version i to i + 1.  Never edit an entry once released: add one.
+ * Times: ledger and disputes in unix seconds (the hub's receipts are),
+ * served in unix milliseconds (reports are paced in ms).
+ */
+static const char *const migrations[] = {
+	/* 1: the first schema. */
+	/* The hub's Ed25519 ledger key per agent id (32 raw bytes), learned
+	 * from welcome's ledger_key; never replaced once learned. */
+	"CREATE TABLE hub_keys ("
+	"  agent_id   INTEGER PRIMARY KEY,"
+	"  pk         BLOB NOT NULL CHECK (length(pk) = 32),"
+	"  learned_at INTEGER NOT NULL);"
+	/* The hub's prices, micro-units per 1M tokens; a (model, version)
+	 * never changes once announced. */
+	"CREATE TABLE prices ("
+	"  model        TEXT NOT NULL,"
+	"  version      INTEGER NOT NULL CHECK (version >= 1),"
+	"  input        INTEGER NOT NULL,"
+	"  output       INTEGER NOT NULL,"
+	"  cached_input INTEGER NOT NULL,"
+	"  cache_write  INTEGER NOT NULL,"
+	"  PRIMARY KEY (model, version));"
+	/* Streams this agent served (2xx head, then an end, a cancel or a
+	 * lost link), with the usage it read or estimated. */
+	"CREATE TABLE served ("
+	"  request_id         TEXT PRIMARY KEY,"
+	"  agent_id           INTEGER NOT NULL,"
+	"  model              TEXT NOT NULL,"
+	"  input_tokens       INTEGER NOT NULL,"
+	"  output_tokens      INTEGER NOT NULL,"
+	"  cached_tokens      INTEGER NOT NULL,"
+	"  cache_write_tokens INTEGER NOT NULL,"
+	"  estimated          INTEGER NOT NULL CHECK (estimated IN (0, 1)),"
+	"  state              TEXT NOT NULL"
+	"                     CHECK (state IN ('open','reported','receipted')),"
+	"  created_at         INTEGER NOT NULL,"
+	"  reported_at        INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX served_due ON served (state, created_at);"
+	/* The agent's copy of the hub's chain: every struct ledger_entry
+	 * field, hashes as 64 hex digits, sig as 64 raw bytes. */
+	"CREATE TABLE ledger ("
+	"  agent_id           INTEGER NOT NULL,"
+	"  seq                INTEGER NOT NULL,"
+	"  prev_hash          TEXT NOT NULL,"
+	"  hash               TEXT NOT NULL,"
+	"  request_id         TEXT NOT NULL,"
+	"  token_id           INTEGER NOT NULL,"
+	"  model              TEXT NOT NULL,"
+	"  input_tokens       INTEGER NOT NULL,"
+	"  output_tokens      INTEGER NOT NULL,"
+	"  cached_tokens      INTEGER NOT NULL,"
+	"  cache_write_tokens INTEGER NOT NULL,"
+	"  price_version      INTEGER NOT NULL,"
+	"  amount             INTEGER NOT NULL,"
+	"  created_at         INTEGER NOT NULL,"
+	"  agent_reported     INTEGER NOT NULL,"
+	"  sig                BLOB NOT NULL,"
+	"  PRIMARY KEY (agent_id, seq),"
+	"  UNIQUE (agent_id, request_id));"
+	/* Receipts the agent stored but disagrees with; agent_amount -1:
+	 * it could not price the entry. */
+	"CREATE TABLE disputes ("
+	"  agent_id     INTEGER NOT NULL,"
+	"  seq          INTEGER NOT NULL,"
+	"  request_id   TEXT NOT NULL,"
+	"  hub_amount   INTEGER NOT NULL,"
+	"  agent_amount INTEGER NOT NULL,"
+	"  reason       TEXT NOT NULL,"
+	"  created_at   INTEGER NOT NULL,"
+	"  PRIMARY KEY (agent_id, seq));",
+};
+
+#define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+#define ENTRY_COLS	"agent_id, seq, prev_hash, hash, request_id, " \
+	"token_id, model, input_tokens, output_tokens, cached_tokens, " \
+	"cache_write_tokens, price_version, amount, created_at, " \
+	"agent_reported, sig"
+#define SERVED_COLS	"request_id, agent_id, model, input_tokens, " \
+	"output_tokens, cached_tokens, cache_write_tokens, estimated, state, " \
+	"created_at, reported_at"
+
+static const char *const state_names[] = {
+	[AG_SERVED_OPEN] = "open", [AG_SERVED_REPORTED] = "reported",
+	[AG_SERVED_RECEIPTED] = "receipted"
+};
+
+static void
+seterr(struct ag_ledger *lg, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+seterr(struct ag_ledger *lg, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(lg->err, sizeof(lg->err), fmt, ap);
+	va_end(ap);
+}
+
+static int
+dberr(struct ag_ledger *lg, const char *what)
+{
+	seterr(lg, "ledger database: %s: %s", what, sqlite3_errmsg(lg->db));
+	return -1;
+}
+
+const char *
+ag_ledger_error(const struct ag_ledger *lg)
+{
+	return lg->err;
+}
+
+int
+ag_ledger_text_ok(const char *s, size_t len, size_t max)
+{
+	if (len == 0 || len > max)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] <= 0x20 || s[i] > 0x7e || s[i] == ',' || s[i] == '"')
+			return 0;
+	return 1;
+}
+
+/* A NUL-terminated string by that rule, or "" when empty_ok. */
+static int
+text_ok(const char *s, size_t max, int empty_ok)
+{
+	size_t n = strnlen(s, max + 1);
+
+	if (n == 0)
+		return empty_ok;
+	return ag_ledger_text_ok(s, n, max);
+}
+
+/* ---- statements ---------------------------------------------------- */
+
+/*
+ * Prepare sql and bind its parameters in order from the arguments, one
+ * letter of types each: 'i' int64_t, 't' const char * (NULL binds NULL),
+ * 'b' const void * then size_t.  The arguments must outlive the steps.
+ */
+static sqlite3_stmt *
+query(struct ag_ledger *lg, const char *sql, const char *types, ...)
+{
+	sqlite3_stmt *st;
+	va_list ap;
+	const void *p;
+	size_t n;
+	int i, rc = SQLITE_OK;
+
+	if (sqlite3_prepare_v2(lg->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		dberr(lg, "prepare");
+		return NULL;
+	}
+	if (sqlite3_bind_parameter_count(st) != (int)strlen(types)) {
+		seterr(lg, "ledger database: %d parameters, %zu values",
+		    sqlite3_bind_parameter_count(st), strlen(types));
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	va_start(ap, types);
+	for (i = 0; types[i] != '\0' && rc == SQLITE_OK; i++) {
+		switch (types[i]) {
+		case 'i':
+			rc = sqlite3_bind_int64(st, i + 1, va_arg(ap, int64_t));
+			break;
+		case 't':
+			rc = sqlite3_bind_text(st, i + 1, va_arg(ap,
+			    const char *), -1, SQLITE_STATIC);
+			break;
+		case 'b':
+			p = va_arg(ap, const void *);
+			n = va_arg(ap, size_t);
+			rc = sqlite3_bind_blob(st, i + 1, p, (int)n,
+			    SQLITE_STATIC);
+			break;
+		default:
+			rc = SQLITE_MISUSE;
+			break;
+		}
+	}
+	va_end(ap);
+	if (rc != SQLITE_OK) {
+		dberr(lg, "bind");
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* Step a statement that returns no rows to its end, then finalize it.
+ * The rows changed, or -1 (-2: a UNIQUE or PRIMARY KEY conflict). */
+static int
+done(struct ag_ledger *lg, sqlite3_stmt *st)
+{
+	int rc, ext;
+
+	if (st == NULL)
+		return -1;
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		ext = sqlite3_extended_errcode(lg->db);
+		dberr(lg, "step");
+		sqlite3_finalize(st);
+		return ext == SQLITE_CONSTRAINT_UNIQUE ||
+		    ext == SQLITE_CONSTRAINT_PRIMARYKEY ? -2 : -1;
+	}
+	sqlite3_finalize(st);
+	return sqlite3_changes(lg->db);
+}
+
+/* First row of st: 1 a row, 0 none, -1 error (finalized then). */
+static int
+row(struct ag_ledger *lg, sqlite3_stmt *st)
+{
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	dberr(lg, "step");
+	sqlite3_finalize(st);
+	return -1;
+}
+
+static int
+exec(struct ag_ledger *lg, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(lg->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		seterr(lg, "ledger database: %s", msg != NULL ? msg :
+		    sqlite3_errmsg(lg->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+col_text(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(buf, len, "%s", t != NULL ? (const char *)t : "");
+}
+
+static void
+col_entry(sqlite3_stmt *st, struct ledger_entry *e)
+{
+	const void *sig;
+
+	memset(e, 0, sizeof(*e));
+	e->agent_id = (uint64_t)sqlite3_column_int64(st, 0);
+	e->seq = (uint64_t)sqlite3_column_int64(st, 1);
+	col_text(st, 2, e->prev_hash, sizeof(e->prev_hash));
+	col_text(st, 3, e->hash, sizeof(e->hash));
+	col_text(st, 4, e->request_id, sizeof(e->request_id));
+	e->token_id = (uint64_t)sqlite3_column_int64(st, 5);
+	col_text(st, 6, e->model, sizeof(e->model));
+	e->input_tokens = sqlite3_column_int64(st, 7);
+	e->output_tokens = sqlite3_column_int64(st, 8);
+	e->cached_tokens = sqlite3_column_int64(st, 9);
+	e->cache_write_tokens = sqlite3_column_int64(st, 10);
+	e->price_version = sqlite3_column_int64(st, 11);
+	e->amount = sqlite3_column_int64(st, 12);
+	e->created_at = sqlite3_column_int64(st, 13);
+	e->agent_reported = sqlite3_column_int(st, 14);
+	sig = sqlite3_column_blob(st, 15);
+	if (sig != NULL && sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN)
+		memcpy(e->sig, sig, LEDGER_SIG_LEN);
+}
+
+static void
+col_served(sqlite3_stmt *st, struct ag_served *s)
+{
+	char state[16];
+
+	memset(s, 0, sizeof(*s));
+	col_text(st, 0, s->request_id, sizeof(s->request_id));
+	s->agent_id = (uint64_t)sqlite3_column_int64(st, 1);
+	col_text(st, 2, s->model, sizeof(s->model));
+	s->input_tokens = sqlite3_column_int64(st, 3);
+	s->output_tokens = sqlite3_column_int64(st, 4);
+	s->cached_tokens = sqlite3_column_int64(st, 5);
+	s->cache_write_tokens = sqlite3_column_int64(st, 6);
+	s->estimated = sqlite3_column_int(st, 7);
+	col_text(st, 8, state, sizeof(state));
+	s->state = strcmp(state, "receipted") == 0 ? AG_SERVED_RECEIPTED :
+	    strcmp(state, "reported") == 0 ? AG_SERVED_REPORTED :
+	    AG_SERVED_OPEN;
+	s->created_at = sqlite3_column_int64(st, 9);
+	s->reported_at = sqlite3_column_int64(st, 10);
+}
+
+/* ---- open, migrate, close ------------------------------------------ */
+
+/* mkdir -p with mode 0700 for what it creates. */
+static int
+make_dirs(struct ag_ledger *lg, const char *dir)
+{
+	char p[PATH_MAX_LEN];
+	size_t n;
+
+	if ((n = strlen(dir)) == 0 || n >= sizeof(p)) {
+		seterr(lg, "state_dir '%s': bad length", dir);
+		return -1;
+	}
+	memcpy(p, dir, n + 1);
+	for (size_t i = 1; i <= n; i++) {
+		if (p[i] != '/' && p[i] != '\0')
+			continue;
+		p[i] = '\0';
+		if (mkdir(p, 0700) == -1 && errno != EEXIST) {
+			seterr(lg, "cannot create %s: %s", p, strerror(errno));
+			return -1;
+		}
+		p[i] = i == n ? '\0' : '/';
+	}
+	return 0;
+}
+
+/* Create the file owner-only before SQLite sees it: its -wal and -shm
+ * files take the database file's permissions. */
+static int
+make_file(struct ag_ledger *lg, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd == -1) {
+		seterr(lg, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		seterr(lg, "%s is not a regular file", path);
+		close(fd);
+		return -1;
+	}
+	if ((st.st_mode & 077) != 0) {
+		log_warn("%s was readable by others (mode %04o); making it "
+		    "0600", path, (unsigned)(st.st_mode & 07777));
+		if (fchmod(fd, 0600) == -1) {
+			seterr(lg, "chmod 0600 %s: %s", path, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+migrate(struct ag_ledger *lg, const char *path)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+	int r;
+
+	if (exec(lg, "CREATE TABLE IF NOT EXISTS schema_version ("
+	    "version INTEGER NOT NULL)") != 0)
+		return -1;
+	st = query(lg, "SELECT coalesce(max(version), 0) FROM schema_version",
+	    "");
+	if ((r = row(lg, st)) != 1) {
+		if (r == 0) {
+			sqlite3_finalize(st);
+			seterr(lg, "ledger database: no schema version");
+		}
+		return -1;
+	}
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (v > NMIGRATIONS) {
+		seterr(lg, "%s has schema version %" PRId64 ", newer than this "
+		    "agentd knows (%d): use the agentd that wrote it", path, v,
+		    NMIGRATIONS);
+		return -1;
+	}
+	for (; v < NMIGRATIONS; v++) {
+		if (exec(lg, "BEGIN IMMEDIATE") != 0)
+			return -1;
+		if (exec(lg, migrations[v]) != 0 ||
+		    done(lg, query(lg, "DELETE FROM schema_version", "")) < 0 ||
+		    done(lg, query(lg, "INSERT INTO schema_version (version) "
+		    "VALUES (?)", "i", v + 1)) < 0 ||
+		    exec(lg, "COMMIT") != 0) {
+			(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
+			return -1;
+		}
+		if (v > 0)
+			log_info("%s: schema migrated to version %" PRId64, path,
+			    v + 1);
+	}
+	return 0;
+}
+
+struct ag_ledger *
+ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
+{
+	struct ag_ledger *lg;
+	char path[PATH_MAX_LEN];
+	sqlite3_stmt *st;
+	struct stat sb;
+	int n;
+
+	if ((lg = calloc(1, sizeof(*lg))) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	n = snprintf(path, sizeof(path), "%s/%s", state_dir, AG_LEDGER_FILE);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		seterr(lg, "state_dir '%s' is too long", state_dir);
+		goto fail;
+	}
+	if (flags & AG_LEDGER_CREATE) {
+		if (make_dirs(lg, state_dir) != 0 || make_file(lg, path) != 0)
+			goto fail;
+	} else if (stat(path, &sb) == -1) {
+		seterr(lg, "no ledger database at %s: %s", path,
+		    strerror(errno));
+		goto fail;
+	}
+	if (sqlite3_open_v2(path, &lg->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		seterr(lg, "cannot open %s: %s", path, lg->db != NULL ?
+		    sqlite3_errmsg(lg->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(lg->db, BUSY_MS);
+	/* WAL + NORMAL: see the top of this file. */
+	st = query(lg, "PRAGMA journal_mode=WAL", "");
+	if (row(lg, st) != 1)
+		goto fail;
+	if (sqlite3_column_text(st, 0) == NULL ||
+	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+		seterr(lg, "%s: cannot switch to WAL mode", path);
+		sqlite3_finalize(st);
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	if (exec(lg, "PRAGMA synchronous=NORMAL") != 0 ||
+	    migrate(lg, path) != 0)
+		goto fail;
+	return lg;
+fail:
+	snprintf(err, errlen, "%s", lg->err);
+	ag_ledger_close(lg);
+	return NULL;
+}
+
+void
+ag_ledger_close(struct ag_ledger *lg)
+{
+	if (lg == NULL)
+		return;
+	sqlite3_close(lg->db);
+	free(lg);
+}
+
+/* ---- hub key, prices ------------------------------------------------ */
+
+int
+ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
+    unsigned char pk[LEDGER_PK_LEN])
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT pk FROM hub_keys WHERE agent_id = ?", "i",
+	    (int64_t)agent_id);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	if (sqlite3_column_bytes(st, 0) != LEDGER_PK_LEN) {
+		sqlite3_finalize(st);
+		seterr(lg, "hub key of agent %" PRIu64 " is not %d bytes",
+		    agent_id, LEDGER_PK_LEN);
+		return -1;
+	}
+	memcpy(pk, sqlite3_column_blob(st, 0), LEDGER_PK_LEN);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+ag_ledger_hub_key_set(struct ag_ledger *lg, uint64_t agent_id,
+    const unsigned char pk[LEDGER_PK_LEN])
+{
+	unsigned char old[LEDGER_PK_LEN];
+	int r;
+
+	if ((r = ag_ledger_hub_key_get(lg, agent_id, old)) == -1)
+		return -1;
+	if (r == 0)
+		return memcmp(old, pk, LEDGER_PK_LEN) == 0 ? 0 : 1;
+	return done(lg, query(lg, "INSERT INTO hub_keys (agent_id, pk, "
+	    "learned_at) VALUES (?, ?, ?)", "ibi", (int64_t)agent_id, pk,
+	    (size_t)LEDGER_PK_LEN, clock_wall_ms() / 1000)) < 0 ? -1 : 0;
+}
+
+int
+ag_ledger_price_get(struct ag_ledger *lg, const char *model,
+    int64_t version, struct money_prices *p)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	memset(p, 0, sizeof(*p));
+	if (version == 0)
+		return 0;
+	st = query(lg, "SELECT input, output, cached_input, cache_write "
+	    "FROM prices WHERE model = ? AND version = ?", "ti", model,
+	    version);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	p->input = sqlite3_column_int64(st, 0);
+	p->output = sqlite3_column_int64(st, 1);
+	p->cached_input = sqlite3_column_int64(st, 2);
+	p->cache_write = sqlite3_column_int64(st, 3);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+ag_ledger_price_put(struct ag_ledger *lg, const char *model,
+    int64_t version, const struct money_prices *p)
+{
+	struct money_prices old;
+	int r;
+
+	if (!text_ok(model, LEDGER_MODEL_MAX, 0) || version < 1 ||
+	    p->input < 0 || p->output < 0 || p->cached_input < 0 ||
+	    p->cache_write < 0) {
+		seterr(lg, "bad price: model, version or a negative price");
+		return -1;
+	}
+	if ((r = ag_ledger_price_get(lg, model, version, &old)) == -1)
+		return -1;
+	if (r == 0)
+		return memcmp(&old, p, sizeof(old)) == 0 ? 0 : 1;
+	return done(lg, query(lg, "INSERT INTO prices (model, version, input, "
+	    "output, cached_input, cache_write) VALUES (?, ?, ?, ?, ?, ?)",
+	    "tiiiii", model, version, p->input, p->output, p->cached_input,
+	    p->cache_write)) < 0 ? -1 : 0;
+}
+
+/* ---- served streams ------------------------------------------------- */
+
+int
+ag_ledger_served_record(struct ag_ledger *lg, const struct ag_served *s)
+{
+	int r;
+
+	if (!text_ok(s->request_id, LEDGER_REQID_MAX, 0) ||
+	    !text_ok(s->model, LEDGER_MODEL_MAX, 1) || s->input_tokens < 0 ||
+	    s->output_tokens < 0 || s->cached_tokens < 0 ||
+	    s->cache_write_tokens < 0) {
+		seterr(lg, "bad served record");
+		return -1;
+	}
+	/* A receipt that came first (it cannot, but a restart between the
+	 * two could make it look so) settles it at once. */
+	r = done(lg, query(lg, "INSERT OR IGNORE INTO served (" SERVED_COLS
+	    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM "
+	    "ledger WHERE agent_id = ?2 AND request_id = ?1) THEN 'receipted' "
+	    "ELSE 'open' END, ?9, 0)", "titiiiiii", s->request_id,
+	    (int64_t)s->agent_id, s->model, s->input_tokens, s->output_tokens,
+	    s->cached_tokens, s->cache_write_tokens, (int64_t)(s->estimated != 0),
+	    s->created_at));
+	if (r < 0)
+		return -1;
+	return r == 0 ? 1 : 0;
+}
+
+int
+ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
+    struct ag_served *out)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT " SERVED_COLS " FROM served WHERE "
+	    "request_id = ?", "t", request_id);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	col_served(st, out);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
+    int64_t reported_before, struct ag_served *out, size_t max)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int r = 0;
+
+	st = query(lg, "SELECT " SERVED_COLS " FROM served WHERE state = "
+	    "'open' AND created_at < ? AND reported_at < ? ORDER BY "
+	    "created_at LIMIT ?", "iii", created_before, reported_before,
+	    (int64_t)max);
+	if (st == NULL)
+		return -1;
+	while (n < max && (r = row(lg, st)) == 1)
+		col_served(st, &out[n++]);
+	if (r == -1)
+		return -1;
+	sqlite3_finalize(st);
+	return (int)n;
+}
+
+int
+ag_ledger_served_sent(struct ag_ledger *lg, const char *request_id,
+    int64_t now_ms)
+{
+	return done(lg, query(lg, "UPDATE served SET reported_at = ? WHERE "
+	    "request_id = ?", "it", now_ms, request_id)) < 0 ? -1 : 0;
+}
+
+int
+ag_ledger_served_mark(struct ag_ledger *lg, uint64_t agent_id,
+    const char *request_id, enum ag_served_state state)
+{
+	int r;
+
+	if (state == AG_SERVED_OPEN) {
+		seterr(lg, "a served record never goes back to open");
+		return -1;
+	}
+	r = done(lg, query(lg, state == AG_SERVED_REPORTED ?
+	    "UPDATE served SET state = ? WHERE request_id = ? AND "
+	    "agent_id = ? AND state = 'open'" :
+	    "UPDATE served SET state = ? WHERE request_id = ? AND "
+	    "agent_id = ?", "tti", state_names[state], request_id,
+	    (int64_t)agent_id));
+	if (r < 0)
+		return -1;
+	return r == 0 ? 1 : 0;
+}
+
+/* ---- the chain ------------------------------------------------------ */
+
+int
+ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
+    struct ledger_entry *head)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
+	    "ORDER BY seq DESC LIMIT 1", "i", (int64_t)agent_id);
+	if ((r = row(lg, st)) == -1)
+		return -1;
+	if (r == 0) {
+		sqlite3_finalize(st);
+		memset(head, 0, sizeof(*head));
+		head->agent_id = agent_id;
+		memcpy(head->hash, LEDGER_GENESIS, sizeof(head->hash));
+		return 1;
+	}
+	col_entry(st, head);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+ag_ledger_get(struct ag_ledger *lg, uint64_t agent_id, uint64_t seq,
+    struct ledger_entry *out)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
+	    "AND seq = ?", "ii", (int64_t)agent_id, (int64_t)seq);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	col_entry(st, out);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+entry_insert(struct ag_ledger *lg, const struct ledger_entry *e)
+{
+	return done(lg, query(lg, "INSERT INTO ledger (" ENTRY_COLS ") VALUES "
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "iitttitiiiiiiiib", (int64_t)e->agent_id, (int64_t)e->seq,
+	    e->prev_hash, e->hash, e->request_id, (int64_t)e->token_id, e->model,
+	    e->input_tokens, e->output_tokens, e->cached_tokens,
+	    e->cache_write_tokens, e->price_version, e->amount, e->created_at,
+	    (int64_t)e->agent_reported, e->sig, (size_t)LEDGER_SIG_LEN));
+}
+
+/* The seq holding request_id in agent_id's chain: 0 found, 1 none, -1. */
+static int
+seq_of_request(struct ag_ledger *lg, uint64_t agent_id,
+    const char *request_id, uint64_t *seq)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT seq FROM ledger WHERE agent_id = ? AND "
+	    "request_id = ?", "it", (int64_t)agent_id, request_id);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	*seq = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The dispute at (agent_id, seq): 0 found, 1 none, -1. */
+static int
+dispute_get(struct ag_ledger *lg, uint64_t agent_id, uint64_t seq,
+    char reason[AG_LEDGER_REASON_MAX], int64_t *agent_amount)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = query(lg, "SELECT reason, agent_amount FROM disputes WHERE "
+	    "agent_id = ? AND seq = ?", "ii", (int64_t)agent_id, (int64_t)seq);
+	if ((r = row(lg, st)) != 1)
+		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+	col_text(st, 0, reason, AG_LEDGER_REASON_MAX);
+	*agent_amount = sqlite3_column_int64(st, 1);
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/*
+ * The cost of a usage at model's price version: 0 and *cost, 1 the
+ * version is unknown here, 2 the rule refuses the numbers, -1 error.
+ */
+static int
+cost_at(struct ag_ledger *lg, const char *model, int64_t version,
+    int64_t in, int64_t out, int64_t cached, int64_t cw, int64_t *cost)
+{
+	struct money_prices p;
+	int r;
+
+	if ((r = ag_ledger_price_get(lg, model, version, &p)) != 0)
+		return r;
+	return money_usage_cost(&p, in, out, cached, cw, cost) == 0 ? 0 : 2;
+}
+
+/* The checks of a stored entry: 0 agreed, 1 *r holds a dispute, -1. */
+static int
+check_entry(struct ag_ledger *lg, const struct ledger_entry *e,
+    const struct ag_served *sv, struct ag_receipt_result *r)
+{
+	int64_t cost, mine;
+	int c;
+
+	c = cost_at(lg, e->model, e->price_version, e->input_tokens,
+	    e->output_tokens, e->cached_tokens, e->cache_write_tokens, &cost);
+	if (c == -1)
+		return -1;
+	if (c == 1) {
+		snprintf(r->reason, sizeof(r->reason), "unknown price version");
+		r->agent_amount = -1;
+		return 1;
+	}
+	if (c == 2 || cost != e->amount) {
+		snprintf(r->reason, sizeof(r->reason), "amount");
+		r->agent_amount = c == 2 ? -1 : cost;
+		return 1;
+	}
+	if (sv != NULL && (sv->input_tokens != e->input_tokens ||
+	    sv->output_tokens != e->output_tokens ||
+	    sv->cached_tokens != e->cached_tokens ||
+	    sv->cache_write_tokens != e->cache_write_tokens)) {
+		snprintf(r->reason, sizeof(r->reason), "usage differs: agent "
+		    "in=%" PRId64 " out=%" PRId64 " cached=%" PRId64
+		    " cache_write=%" PRId64 "%s", sv->input_tokens,
+		    sv->output_tokens, sv->cached_tokens, sv->cache_write_tokens,
+		    sv->estimated ? " (estimated)" : "");
+		c = cost_at(lg, e->model, e->price_version, sv->input_tokens,
+		    sv->output_tokens, sv->cached_tokens, sv->cache_write_tokens,
+		    &mine);
+		if (c == -1)
+			return -1;
+		r->agent_amount = c == 0 ? mine : -1;
+		return 1;
+	}
+	return 0;
+}
+
+static void
+verdict(struct ag_receipt_result *r, enum ag_receipt_verdict v, int ok,
+    int stored, const char *reason)
+{
+	r->verdict = v;
+	r->ok = ok;
+	r->stored = stored;
+	if (reason != NULL)
+		snprintf(r->reason, sizeof(r->reason), "%s", reason);
+}
+
+int
+ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
+    struct ag_receipt_result *r)
+{
+	struct ledger_entry head, old;
+	struct ag_served sv;
+	unsigned char pk[LEDGER_PK_LEN];
+	char why[AG_LEDGER_REASON_MAX];
+	uint64_t dup;
+	int empty, k, d;
+
+	memset(r, 0, sizeof(*r));
+	r->verdict = AG_RCPT_ERROR;
+	r->agent_amount = -1;
+	if (exec(lg, "BEGIN IMMEDIATE") != 0)
+		return -1;
+	if ((empty = ag_ledger_head(lg, e->agent_id, &head)) == -1)
+		goto fail;
+	r->head_seq = head.seq;
+	if (e->seq >= 1 && e->seq <= head.seq) {
+		if ((k = ag_ledger_get(lg, e->agent_id, e->seq, &old)) == -1)
+			goto fail;
+		if (k == 1 || strcmp(old.hash, e->hash) != 0) {
+			verdict(r, AG_RCPT_CONFLICT, 0, 0, "conflict");
+			goto commit;
+		}
+		/* The same entry again: the same answer as the first time. */
+		verdict(r, AG_RCPT_REPLAY, 1, 1, NULL);
+		if ((d = dispute_get(lg, e->agent_id, e->seq, r->reason,
+		    &r->agent_amount)) == -1)
+			goto fail;
+		if (d == 0)
+			r->ok = 0;
+		goto commit;
+	}
+	if (e->seq > head.seq + 1) {
+		verdict(r, AG_RCPT_GAP, 0, 0, NULL);
+		goto commit;
+	}
+	if ((k = ag_ledger_hub_key_get(lg, e->agent_id, pk)) == -1)
+		goto fail;
+	if (k == 1) {
+		verdict(r, AG_RCPT_REFUSED, 0, 0, "no hub ledger key (the "
+		    "hub's welcome carried none)");
+		goto commit;
+	}
+	if (ledger_check_link(empty ? NULL : &head, e, pk, why,
+	    sizeof(why)) != 0) {
+		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
+		goto commit;
+	}
+	if ((k = seq_of_request(lg, e->agent_id, e->request_id, &dup)) == -1)
+		goto fail;
+	if (k == 0) {
+		snprintf(why, sizeof(why), "request id already billed at seq "
+		    "%" PRIu64, dup);
+		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
+		goto commit;
+	}
+	if (entry_insert(lg, e) < 0)
+		goto fail;
+	r->head_seq = e->seq;
+	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
+		goto fail;
+	r->served = k == 0 && sv.agent_id == e->agent_id;
+	if (r->served && ag_ledger_served_mark(lg, e->agent_id, e->request_id,
+	    AG_SERVED_RECEIPTED) == -1)
+		goto fail;
+	if ((d = check_entry(lg, e, r->served ? &sv : NULL, r)) == -1)
+		goto fail;
+	if (d == 0) {
+		verdict(r, AG_RCPT_STORED, 1, 1, NULL);
+		goto commit;
+	}
+	verdict(r, AG_RCPT_DISPUTE, 0, 1, NULL);
+	if (done(lg, query(lg, "INSERT OR REPLACE INTO disputes (agent_id, "
+	    "seq, request_id, hub_amount, agent_amount, reason, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)", "iitiiti", (int64_t)e->agent_id,
+	    (int64_t)e->seq, e->request_id, e->amount, r->agent_amount,
+	    r->reason, clock_wall_ms() / 1000)) < 0)
+		goto fail;
+commit:
+	if (exec(lg, "COMMIT") != 0)
+		goto fail;
+	return 0;
+fail:
+	(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
+	memset(r, 0, sizeof(*r));
+	r->verdict = AG_RCPT_ERROR;
+	r->agent_amount = -1;
+	return -1;
+}
+
+/* ---- reading it all -------------------------------------------------- */
+
+int
+ag_ledger_agents(struct ag_ledger *lg, uint64_t *ids, size_t max)
+{
+	sqlite3_stmt *st;
+	size_t n = 0;
+	int r;
+
+	st = query(lg, "SELECT agent_id FROM hub_keys UNION SELECT agent_id "
+	    "FROM ledger UNION SELECT agent_id FROM served ORDER BY 1", "");
+	while ((r = row(lg, st)) == 1) {
+		if (n < max)
+			ids[n] = (uint64_t)sqlite3_column_int64(st, 0);
+		n++;
+	}
+	if (r == -1)
+		return -1;
+	sqlite3_finalize(st);
+	return (int)n;
+}
+
+int
+ag_ledger_export(struct ag_ledger *lg, uint64_t agent_id, FILE *out)
+{
+	struct ledger_entry e;
+	sqlite3_stmt *st;
+	char line[LEDGER_CSV_MAX];
+	int n = 0, r;
+
+	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
+	    "ORDER BY seq", "i", (int64_t)agent_id);
+	if (st == NULL)
+		return -1;
+	if (fputs(LEDGER_CSV_HEADER, out) == EOF) {
+		seterr(lg, "write error");
+		sqlite3_finalize(st);
+		return -1;
+	}
+	while ((r = row(lg, st)) == 1) {
+		col_entry(st, &e);
+		if (ledger_csv_line(&e, line, sizeof(line)) < 0) {
+			seterr(lg, "seq %" PRIu64 " cannot be written as CSV "
+			    "(malformed; run agentd ledger verify)", e.seq);
+			sqlite3_finalize(st);
+			return -1;
+		}
+		if (fputs(line, out) == EOF) {
+			seterr(lg, "write error");
+			sqlite3_finalize(st);
+			return -1;
+		}
+		n++;
+	}
+	if (r == -1)
+		return -1;
+	sqlite3_finalize(st);
+	return n;
+}
+
+int
+ag_ledger_verify(struct ag_ledger *lg, uint64_t agent_id, uint64_t *n,
+    char head_hash[LEDGER_HEX_LEN + 1], uint64_t *bad_seq, char *why,
+    size_t whylen)
+{
+	struct ledger_entry prev, e;
+	unsigned char pk[LEDGER_PK_LEN];
+	sqlite3_stmt *st;
+	int k, r, have_prev = 0, ret = 0;
+
+	*n = 0;
+	*bad_seq = 0;
+	memcpy(head_hash, LEDGER_GENESIS, LEDGER_HEX_LEN + 1);
+	if ((k = ag_ledger_hub_key_get(lg, agent_id, pk)) == -1) {
+		snprintf(why, whylen, "%s", lg->err);
+		return -1;
+	}
+	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
+	    "ORDER BY seq", "i", (int64_t)agent_id);
+	while ((r = row(lg, st)) == 1) {
+		col_entry(st, &e);
+		if (k == 1) {
+			snprintf(why, whylen, "no hub ledger key is stored for "
+			    "agent %" PRIu64 ", so no signature can be checked",
+			    agent_id);
+			ret = 1;
+		} else if (e.agent_id != agent_id) {
+			snprintf(why, whylen, "seq %" PRIu64 ": another agent's "
+			    "entry", e.seq);
+			ret = 1;
+		} else if (ledger_check_link(have_prev ? &prev : NULL, &e, pk,
+		    why, whylen) != 0)
+			ret = 1;
+		if (ret == 1) {
+			*bad_seq = e.seq;
+			sqlite3_finalize(st);
+			return 1;
+		}
+		prev = e;
+		have_prev = 1;
+		(*n)++;
+		memcpy(head_hash, e.hash, LEDGER_HEX_LEN + 1);
+	}
+	if (r == -1) {
+		snprintf(why, whylen, "%s", lg->err);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int
+ag_ledger_disputes(struct ag_ledger *lg, uint64_t agent_id,
+    int (*cb)(const struct ag_dispute *, void *), void *arg)
+{
+	struct ag_dispute d;
+	sqlite3_stmt *st;
+	int n = 0, r;
+
+	st = query(lg, "SELECT agent_id, seq, request_id, hub_amount, "
+	    "agent_amount, reason, created_at FROM disputes WHERE ?1 = 0 OR "
+	    "agent_id = ?1 ORDER BY agent_id, seq", "i", (int64_t)agent_id);
+	while ((r = row(lg, st)) == 1) {
+		memset(&d, 0, sizeof(d));
+		d.agent_id = (uint64_t)sqlite3_column_int64(st, 0);
+		d.seq = (uint64_t)sqlite3_column_int64(st, 1);
+		col_text(st, 2, d.request_id, sizeof(d.request_id));
+		d.hub_amount = sqlite3_column_int64(st, 3);
+		d.agent_amount = sqlite3_column_int64(st, 4);
+		col_text(st, 5, d.reason, sizeof(d.reason));
+		d.created_at = sqlite3_column_int64(st, 6);
+		n++;
+		if (cb(&d, arg) != 0)
+			break;
+	}
+	if (r == -1)
+		return -1;
+	sqlite3_finalize(st);
+	return n;
+}

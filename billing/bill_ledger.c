@@ -467,6 +467,17 @@ settle_awaiting(const struct store_charge *c, void *arg)
 {
 	struct store_charge_usage u = c->u;
 
+	if (u.input_tokens == 0 && u.output_tokens == 0 &&
+	    u.cached_tokens == 0 && u.cache_write_tokens == 0) {
+		/* Nothing reached the hub and the agent says nothing. */
+		log_rinfo(0, "charge %s: no report from agent %llu and nothing "
+		    "relayed: voided", c->request_id,
+		    (unsigned long long)c->agent_id);
+		if (store_charge_settle(bill_store, c->request_id, NULL) == -1)
+			log_warn("charge %s void: %s", c->request_id,
+			    store_errmsg(bill_store));
+		return 0;
+	}
 	log_rinfo(0, "charge %s: agent %llu did not report its usage in time: "
 	    "billing the hub's estimate", c->request_id,
 	    (unsigned long long)c->agent_id);
@@ -594,7 +605,13 @@ verify_one(uint64_t agent, json_t *rows)
 		snprintf(w.why, sizeof(w.why), "%s", store_errmsg(bill_store));
 		rc = 1;
 	} else {
-		rc = store_ledger_list(bill_store, agent, 0, 0, walk_entry, &w);
+		/* In pages, so a long chain is never all in memory. */
+		uint64_t before;
+		do {
+			before = w.n;
+			rc = store_ledger_list(bill_store, agent, w.n, EXPORT_MAX,
+			    walk_entry, &w);
+		} while (rc == 0 && w.n > before && w.n < head);
 		if (rc == -1)
 			snprintf(w.why, sizeof(w.why), "%s",
 			    store_errmsg(bill_store));

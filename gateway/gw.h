@@ -68,7 +68,7 @@ struct gw_req {
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
-	GW_CH_SETTLED };
+	GW_CH_SETTLED, GW_CH_UNSENT /* billing away: asked when it is back */ };
 
 void gw_set_env(struct child_env *env);
 struct child_env *gw_env(void);

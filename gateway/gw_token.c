@@ -196,8 +196,8 @@ on_charge_result(const struct msg *m)
 		    "The hub cannot check quotas right now; retry shortly.");
 }
 
-int
-gw_charge_reserve(struct gw_req *r)
+static void
+send_reserve(struct gw_req *r)
 {
 	struct ipc_charge_reserve q;
 
@@ -206,13 +206,22 @@ gw_charge_reserve(struct gw_req *r)
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
 	snprintf(q.model, sizeof(q.model), "%s", r->model);
+	r->charge = child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
+	    sizeof(q)) == 0 ? GW_CH_ASKED : GW_CH_UNSENT;
+}
+
+/*
+ * While billing restarts the request waits (up to GW_CHARGE_WAIT_MS) and
+ * is asked again once billing.sock is back: a reservation is idempotent
+ * by key, so asking twice never reserves twice.
+ */
+int
+gw_charge_reserve(struct gw_req *r)
+{
 	r->charge_id = r->reqid;
-	if (child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
-	    sizeof(q)) != 0)
-		return -1;
-	r->charge = GW_CH_ASKED;
 	r->state = GW_CHARGE;
 	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
+	send_reserve(r);
 	return 0;
 }
 
@@ -352,18 +361,10 @@ on_bill_down(struct child_peer *p)
 		cache[i].asking = 0;
 	posts_resend_all();
 	fail_waiting("billing went away");
-	for (;;) {
-		for (r = gw_live; r != NULL; r = r->next)
-			if (r->state == GW_CHARGE)
-				break;
-		if (r == NULL)
-			break;
-		r->state = GW_IDLE;
-		r->charge = GW_CH_SETTLED;
-		log_rwarn(r->reqid, "charge reserve failed: billing went away");
-		gw_reply_error(r, 503, "hub_error", "store_unavailable",
-		    "The hub cannot check quotas right now; retry shortly.");
-	}
+	/* Reservations asked of the billing that died: ask its successor. */
+	for (r = gw_live; r != NULL; r = r->next)
+		if (r->state == GW_CHARGE && r->charge == GW_CH_ASKED)
+			r->charge = GW_CH_UNSENT;
 }
 
 static struct child_peer bill = {
@@ -393,6 +394,10 @@ gw_token_tick(void)
 	child_peer_tick(&bill);
 	posts_tick();
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
+		if (r->state == GW_CHARGE && r->charge == GW_CH_UNSENT &&
+		    child_peer_up(&bill))
+			send_reserve(r);
+	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
 		if (r->state == GW_TOKEN && now - r->started_ms > GW_TOKEN_WAIT_MS) {
 			r->state = GW_IDLE;
 			log_rwarn(r->reqid, "token check: no answer from billing in "
@@ -400,7 +405,10 @@ gw_token_tick(void)
 			gw_reply_error(r, 503, "hub_error", "store_unavailable",
 			    "The hub cannot check tokens right now; retry shortly.");
 		} else if (r->state == GW_CHARGE && now > r->charge_deadline) {
-			/* charge stays ASKED: a late OK is voided on arrival */
+			/* An ASKED charge stays so: a late OK is voided on
+			 * arrival.  An UNSENT one reserved nothing. */
+			if (r->charge == GW_CH_UNSENT)
+				r->charge = GW_CH_SETTLED;
 			r->state = GW_IDLE;
 			log_rwarn(r->reqid, "charge reserve: no answer from billing "
 			    "in %d ms", GW_CHARGE_WAIT_MS);

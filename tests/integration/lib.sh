@@ -53,6 +53,9 @@ listen = 127.0.0.1:0
 ${SWB_TUNNEL_INI:-}
 [store]
 url = sqlite:$SWB_TMP/hubd.db
+ledger_key = $SWB_TMP/ledger.key
+[billing]
+report_grace = ${SWB_REPORT_GRACE:-4s}
 INI
     if [ $# -gt 0 ]; then printf '%s\n' "$*" >>"$f"; fi
 }
@@ -110,6 +113,8 @@ reconnect_min = 200ms
 reconnect_max = 2s
 heartbeat_interval = 1s
 state_dir = $SWB_TMP/agent-$id
+[ledger]
+report_after = ${SWB_REPORT_AFTER:-1s}
 [test]
 ca_file = $SWB_TMP/certs/ca.pem
 [channel.main]

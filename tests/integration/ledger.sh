@@ -1,0 +1,93 @@
+# The ledger through the real stack: every charged request becomes one
+# entry of its agent's hash chain, signed by the hub; the agent checks it
+# against its own usage and prices and keeps a copy in its SQLite.  The
+# two exports are byte-identical, both chains verify, the amounts add up
+# to what the token was charged, a price change reaches the agent, an
+# agent that lost its database gets the whole chain replayed, a tampered
+# entry makes verify fail on either side, and a disagreement is a dispute.
+source "$(dirname "$0")/lib.sh"
+hub_with_tunnel
+start_mock --chunks 4 --delay-ms 5
+start_agent led1
+GW=$(gw_url)
+AINI=$SWB_TMP/led1.ini
+ctl price set gpt-4o --input 1000 --output 2000 >/dev/null
+TOK=$(ctl token create --name led --quota 100)
+chat() {	# OUTFILE BODY: prints the status; headers in OUTFILE.h
+    curl -sN -D "$1.h" -o "$1" -w '%{http_code}' "$GW/v1/chat/completions" \
+        -H "Authorization: Bearer $TOK" -H 'content-type: application/json' -d "$2"
+}
+rid() { tr -d '\r' <"$1.h" | awk -F': ' 'tolower($1)=="x-request-id" {print $2}'; }
+NS='{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hello ledger"}]}'
+ST='{"model":"gpt-4o","stream":true,"max_tokens":6,"messages":[{"role":"user","content":"stream me"}]}'
+hub_csv() { ctl ledger export "$AGENT_ID"; }
+agent_csv() { "$AGENTD" ledger export -c "$AINI"; }
+lines() { hub_csv | tail -n +2 | wc -l; }
+same() { [ "$(hub_csv)" = "$(agent_csv)" ]; }
+used_micros() { ctl --json token list | jq -r '.tokens[] | select(.name=="led") | .used' | tr -d . | sed 's/^0*//;s/^$/0/'; }
+sum_amounts() { hub_csv | tail -n +2 | awk -F, '{gsub(/\./, "", $8); s += $8} END {printf "%d\n", s}'; }
+
+note "six requests: six entries, the same on both sides"
+ids=()
+for i in 1 2 3; do
+    [ "$(chat "$SWB_TMP/n$i" "$NS")" = 200 ] || fail "request $i: $(cat "$SWB_TMP/n$i")"
+    ids+=("$(rid "$SWB_TMP/n$i")")
+    [ "$(chat "$SWB_TMP/s$i" "$ST")" = 200 ] || fail "stream $i: $(cat "$SWB_TMP/s$i")"
+    ids+=("$(rid "$SWB_TMP/s$i")")
+done
+for r in "${ids[@]}"; do [[ $r =~ ^[0-9a-f]{16}-[0-9a-f]{16}$ ]] || fail "x-request-id '$r'"; done
+six() { [ "$(lines)" = 6 ]; }
+wait_until 10 six || fail "hub entries: $(hub_csv)"
+wait_until 10 same || fail "exports differ:
+$(diff <(hub_csv) <(agent_csv))"
+hub_csv | head -1 | grep -qx 'seq,request_id,model,input_tokens,output_tokens,cached_tokens,price_version,amount,prev_hash,hash' \
+    || fail "header: $(hub_csv | head -1)"
+for r in "${ids[@]}"; do hub_csv | grep -q ",$r," || fail "request $r is not in the ledger"; done
+hub_csv | tail -n +2 | awk -F, '$1 != NR || $7 != 1 {exit 1}' || fail "seq or price version: $(hub_csv)"
+[ "$(hub_csv | tail -n +2 | grep -cE '^[0-9]+,[0-9a-f]{16}-[0-9a-f]{16},gpt-4o,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+\.[0-9]{6},[0-9a-f]{64},[0-9a-f]{64}$')" = 6 ] \
+    || fail "malformed lines: $(hub_csv)"
+[ "$(hub_csv | sed -n 2p | cut -d, -f9)" = "$(printf '0%.0s' $(seq 64))" ] || fail "seq 1 does not start from the genesis hash"
+ctl ledger verify "$AGENT_ID" >/dev/null || fail "hubctl ledger verify failed"
+"$AGENTD" ledger verify -c "$AINI" || fail "agentd ledger verify failed"
+[ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts $(sum_amounts) != used $(used_micros)"
+
+note "a new price version reaches the agent and prices the next request"
+ctl price set gpt-4o --input 3000 --output 4000 >/dev/null
+[ "$(chat "$SWB_TMP/p1" "$NS")" = 200 ] || fail "request after the price change"
+wait_until 10 same || fail "exports differ after the price change"
+[ "$(hub_csv | tail -1 | cut -d, -f7)" = 2 ] || fail "not priced at version 2: $(hub_csv | tail -1)"
+[ "$(ctl --json disputes | jq '.disputes | length')" = 0 ] || fail "disputes: $(ctl disputes)"
+[ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts != used after the price change"
+
+note "an agent that lost its database gets the whole chain replayed"
+kill "$AG_PID"; wait "$AG_PID" 2>/dev/null || true
+rm -rf "$SWB_TMP/state-led1"
+"$AGENTD" -c "$AINI" >>"$SWB_TMP/agent-led1.log" 2>&1 &
+AG_PID=$!
+SWB_CLEANUP+=("kill $AG_PID")
+wait_until 10 same || fail "no replay after the agent came back:
+$(diff <(hub_csv) <(agent_csv))"
+"$AGENTD" ledger verify -c "$AINI" || fail "the replayed chain does not verify"
+
+note "tampering is found on either side"
+cp "$SWB_TMP/hubd.db" "$SWB_TMP/tampered.db"
+sqlite3 "$SWB_TMP/hubd.db" "UPDATE ledger SET amount = amount + 1 WHERE seq = 3"
+if ctl ledger verify "$AGENT_ID" 2>"$SWB_TMP/verify.err"; then fail "hubctl verify missed a changed amount"; fi
+grep -q "seq 3" "$SWB_TMP/verify.err" || fail "verify did not name seq 3: $(cat "$SWB_TMP/verify.err")"
+sqlite3 "$SWB_TMP/hubd.db" "UPDATE ledger SET amount = amount - 1 WHERE seq = 3"
+ctl ledger verify "$AGENT_ID" >/dev/null || fail "verify fails after the repair"
+ADB=$(ls "$SWB_TMP"/state-led1/*.db | head -1)
+sqlite3 "$ADB" "UPDATE ledger SET output_tokens = output_tokens + 1 WHERE seq = 2"
+if "$AGENTD" ledger verify -c "$AINI" >/dev/null 2>&1; then fail "agentd verify missed a changed entry"; fi
+sqlite3 "$ADB" "UPDATE ledger SET output_tokens = output_tokens - 1 WHERE seq = 2"
+"$AGENTD" ledger verify -c "$AINI" || fail "agentd verify fails after the repair"
+
+note "an agent whose prices disagree disputes the entry"
+sqlite3 "$ADB" "UPDATE prices SET output = output + 1000000 WHERE version = 2"
+[ "$(chat "$SWB_TMP/d1" "$NS")" = 200 ] || fail "request for the dispute"
+D=$(rid "$SWB_TMP/d1")
+disputed() { ctl --json disputes | jq -e --arg r "$D" '.disputes[] | select(.request_id==$r)' >/dev/null; }
+wait_until 10 disputed || fail "no dispute for $D: $(ctl disputes)"
+wait_until 10 same || fail "a disputed entry must still be in both chains"
+ctl disputes | grep -q "$D" || fail "hubctl disputes does not list $D"
+echo "ledger: ok ($(lines) entries)"

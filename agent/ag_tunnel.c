@@ -33,7 +33,7 @@
 #define AG_STREAMS_MAX	512		/* per link */
 #define AG_PIECE	(512u * 1024)	/* resp_chunk payload at most */
 #define AG_BODY_SNIFF	(4u * 1024 * 1024)	/* non-SSE body kept for usage */
-#define AG_REPORT_AGAIN	10000		/* ms between usage reports of one stream */
+#define AG_REPORT_AGAIN_MIN 1000	/* ms between reports of one stream, at least */
 #define AG_REPORT_BATCH	64		/* usage reports per tick at most */
 #define AG_LEDGER_TICK	1000		/* ms: the usage report timer */
 
@@ -997,8 +997,10 @@ link_by_agent(struct ag_tunnel *t, uint64_t agent_id)
 
 /*
  * Usage reports: each served stream still open report_after after its
- * end (no receipt came), on an online link of its agent, at most once
- * every AG_REPORT_AGAIN until the hub's usage_ack settles it.
+ * end (no receipt came), on an online link of its agent, again every
+ * report_after (at least AG_REPORT_AGAIN_MIN) until the hub's usage_ack
+ * settles it — a report lost with a restarting billing is sent again well
+ * inside the hub's report_grace.
  */
 static void
 report_due(struct ag_tunnel *t)
@@ -1010,7 +1012,8 @@ report_due(struct ag_tunnel *t)
 	int n;
 
 	n = ag_ledger_served_due(t->lg, now - t->cf->report_after,
-	    now - AG_REPORT_AGAIN, due, AG_REPORT_BATCH);
+	    now - (t->cf->report_after > AG_REPORT_AGAIN_MIN ?
+	    t->cf->report_after : AG_REPORT_AGAIN_MIN), due, AG_REPORT_BATCH);
 	if (n == -1) {
 		log_warn("ledger: %s", ag_ledger_error(t->lg));
 		return;

@@ -3,7 +3,8 @@
 # (printed; SWB_SEED=N replays another) draws the plan: many concurrent
 # streaming and non-streaming requests on three tokens through two agents,
 # some cut short by their user, while one agent is killed (-9) and
-# restarted, then the other, and the billing process is killed (-9) twice.
+# restarted, then the other, and the billing process is stopped for a
+# moment (requests and posts queue up unread) and then killed (-9), twice.
 # When the dust settles:
 #   - the hub's export equals each agent's export byte for byte;
 #   - both sides' chains verify;
@@ -80,7 +81,12 @@ for i in $(seq 1 "$N"); do
     "$RB") P2=$(restart_agent fb); SWB_CLEANUP+=("kill $P2"); echo "request $i: agent fb restarted" ;;
     esac
     if [ "$i" = "$BK1" ] || [ "$i" = "$BK2" ]; then
-        kill -9 "$(child_pid billing)"; echo "request $i: billing killed"
+        # Stopped first, so that reservations and posts pile up unread
+        # in its socket, then killed: they are lost with it and must be
+        # sent again by the gateways.
+        bp=$(child_pid billing)
+        kill -STOP "$bp"; sleep 0.4; kill -9 "$bp"
+        echo "request $i: billing stopped 0.4 s, then killed"
     fi
     one "$i" "$kind" "$tok" "$abort" &
     RP+=($!)

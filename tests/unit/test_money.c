@@ -243,6 +243,64 @@ test_cost(void **state)
 	}
 }
 
+/*
+ * money_usage_cost: the components are written out here again (uncached
+ * input = input - cached - cache_write, never below 0) and priced by the
+ * BIGNUM reference.
+ */
+static void
+test_usage_cost(void **state)
+{
+	struct money_prices mp = { 2500000, 10000000, 1250000, 3000000 };
+	int64_t c = 42;
+
+	(void)state;
+	/* 1000 in (200 cached), 100 out: 800*2.5 + 200*1.25 + 100*10 = 3250 */
+	assert_int_equal(money_usage_cost(&mp, 1000, 100, 200, 0, &c), 0);
+	assert_true(c == 3250);
+	/* More cached than input (a provider's rounding): uncached is 0. */
+	assert_int_equal(money_usage_cost(&mp, 10, 0, 20, 0, &c), 0);
+	assert_true(c == 25);
+	c = 42;
+	assert_int_equal(money_usage_cost(&mp, -1, 0, 0, 0, &c), -1);
+	assert_int_equal(money_usage_cost(NULL, 1, 0, 0, 0, &c), -1);
+	assert_true(c == 42);
+	for (int i = 0; i < RANDOM_CASES / 4; i++) {
+		int64_t in = rnd_i64() % 4000000000000LL, out = rnd_i64(),
+		    cached = rnd_i64() % (in + 1), cw = rnd_i64() % (in + 1);
+		int64_t t[4], p[4], unc, ref, got = -7;
+		BIGNUM *acc = bn_of(0), *one = BN_new();
+		int fits = 1;
+
+		assert_non_null(one);
+		mp.input = rnd_i64();
+		mp.output = rnd_i64();
+		mp.cached_input = rnd_i64();
+		mp.cache_write = rnd_i64();
+		unc = in - cached - cw;
+		t[0] = unc < 0 ? 0 : unc, p[0] = mp.input;
+		t[1] = cached, p[1] = mp.cached_input;
+		t[2] = cw, p[2] = mp.cache_write;
+		t[3] = out, p[3] = mp.output;
+		for (int k = 0; k < 4; k++) {
+			int64_t tmp;
+			ref_component(acc, t[k], p[k], one);
+			fits &= bn_fits(one, &tmp);
+		}
+		fits = fits && bn_fits(acc, &ref);
+		if (fits) {
+			if (money_usage_cost(&mp, in, out, cached, cw, &got) != 0 ||
+			    got != ref)
+				fail_msg("money_usage_cost(%" PRId64 ", %" PRId64 ", %"
+				    PRId64 ", %" PRId64 ") = %" PRId64 ", reference %"
+				    PRId64, in, out, cached, cw, got, ref);
+		} else if (money_usage_cost(&mp, in, out, cached, cw, &got) != -1)
+			fail_msg("money_usage_cost should refuse an overflow");
+		BN_free(acc);
+		BN_free(one);
+	}
+}
+
 static void
 test_format(void **state)
 {
@@ -408,6 +466,7 @@ main(void)
 		cmocka_unit_test(test_component_edges),
 		cmocka_unit_test(test_component_random),
 		cmocka_unit_test(test_cost),
+		cmocka_unit_test(test_usage_cost),
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_roundtrip_random),
 		cmocka_unit_test(test_parse_random),

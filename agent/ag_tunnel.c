@@ -63,6 +63,7 @@ struct ag_stream {
 	char request_id[LEDGER_REQID_MAX + 1];	/* "": none, not recorded */
 	char model[LEDGER_MODEL_MAX + 1];	/* the body's "model" or "" */
 	int64_t input_est;		/* tokest of the body, at the start */
+	int64_t prompt_est;		/* tokest_prompt: a cut stream's input */
 	long status;			/* upstream HTTP status; 0 before head */
 	int recorded;
 };
@@ -536,6 +537,7 @@ stream_prepare(struct ag_stream *s)
 	o = s->body != NULL && s->body_len > 0 ? json_loadb((const char *)
 	    s->body, s->body_len, 0, &jerr) : NULL;
 	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
+	s->prompt_est = tokest_prompt(s->body_len);
 	m = json_string_value(json_object_get(o, "model"));
 	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))
 		snprintf(s->model, sizeof(s->model), "%s", m);
@@ -559,7 +561,7 @@ stream_record(struct ag_stream *s)
 		return;
 	s->recorded = 1;
 	sniff_finish(s);
-	usage_estimate_cut(&s->usage, s->input_est);
+	usage_estimate_cut(&s->usage, s->prompt_est);
 	memset(&sv, 0, sizeof(sv));
 	memcpy(sv.request_id, s->request_id, sizeof(sv.request_id));
 	sv.agent_id = s->l->agent_id;

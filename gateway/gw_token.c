@@ -265,7 +265,7 @@ gw_charge_settle(struct gw_req *r)
 	} else {
 		p.how = IPC_POST_AWAIT;
 		if (r->head_queued)
-			usage_estimate_cut(&u, tokest_body(r->fwd, r->fwd_len));
+			usage_estimate_cut(&u, tokest_prompt(r->fwd_len));
 		else
 			memset(&u, 0, sizeof(u));
 	}

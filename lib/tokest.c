@@ -31,3 +31,9 @@ tokest_body(const void *body, size_t len)
 	json_decref(o);
 	return est;
 }
+
+int64_t
+tokest_prompt(size_t body_len)
+{
+	return (int64_t)(body_len / 4);
+}

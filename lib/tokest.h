@@ -16,5 +16,8 @@
 int64_t tokest_json(size_t body_len, const json_t *o);
 /* From the raw body (parsed here; junk counts by its bytes). */
 int64_t tokest_body(const void *body, size_t len);
+/* The prompt alone: body bytes / 4, no completion budget — the input of
+ * a stream cut short (usage_estimate_cut), the same on hub and agent. */
+int64_t tokest_prompt(size_t body_len);
 
 #endif

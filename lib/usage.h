@@ -46,10 +46,10 @@
  * THE RULE FOR CUT STREAMS, one function both the hub's gateway (on what
  * it relayed) and the agent (on what it served) apply, so both sides bill
  * the same numbers: when the provider's usage never arrived (seen == 0),
- * usage_estimate_cut() sets input = the pre-call estimate (lib/tokest's
- * tokest_body of the request body as sent upstream: bytes / 4 plus the
- * completion budget the body names), output =
- * (content_chars + 3) / 4, cached = cache_write = 0, and estimated = 1.
+ * usage_estimate_cut() sets input = the prompt's estimate (lib/tokest's
+ * tokest_prompt of the request body as sent upstream: bytes / 4, without
+ * the completion budget), output = (content_chars + 3) / 4, cached =
+ * cache_write = 0, and estimated = 1.
  * When the provider's usage was seen it changes nothing.
  */
 #ifndef SWB_USAGE_H

@@ -34,9 +34,18 @@
 #define BUSY_MS		1000	/* a CLI reader checkpointing, at worst */
 #define PATH_MAX_LEN	512
 
+#define LG_CACHE	48	/* prepared statements kept */
+
 struct ag_ledger {
 	sqlite3	*db;
 	char	 err[256];
+	/* Prepared statements by SQL text: parsed once, reset after use
+	 * (release()), finalized at close. */
+	struct {
+		const char	*sql;
+		sqlite3_stmt	*st;
+	} cache[LG_CACHE];
+	int	 ncache;
 };
 
 /*
@@ -184,23 +193,50 @@ text_ok(const char *s, size_t max, int empty_ok)
  * letter of types each: 'i' int64_t, 't' const char * (NULL binds NULL),
  * 'b' const void * then size_t.  The arguments must outlive the steps.
  */
+/* Done with st: a cached statement is reset for its next use, any
+ * other finalized. */
+static void
+release(struct ag_ledger *lg, sqlite3_stmt *st)
+{
+	for (int i = 0; i < lg->ncache; i++)
+		if (lg->cache[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st);
+}
+
 static sqlite3_stmt *
 query(struct ag_ledger *lg, const char *sql, const char *types, ...)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = NULL;
 	va_list ap;
 	const void *p;
 	size_t n;
 	int i, rc = SQLITE_OK;
 
-	if (sqlite3_prepare_v2(lg->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		dberr(lg, "prepare");
-		return NULL;
+	for (i = 0; i < lg->ncache; i++)
+		if (strcmp(lg->cache[i].sql, sql) == 0) {
+			st = lg->cache[i].st;
+			break;
+		}
+	if (st == NULL) {
+		if (sqlite3_prepare_v2(lg->db, sql, -1, &st, NULL) != SQLITE_OK) {
+			dberr(lg, "prepare");
+			return NULL;
+		}
+		/* The SQL here is string literals: they outlive the cache. */
+		if (lg->ncache < LG_CACHE && strncmp(sql, "PRAGMA", 6) != 0) {
+			lg->cache[lg->ncache].sql = sql;
+			lg->cache[lg->ncache].st = st;
+			lg->ncache++;
+		}
 	}
 	if (sqlite3_bind_parameter_count(st) != (int)strlen(types)) {
 		seterr(lg, "ledger database: %d parameters, %zu values",
 		    sqlite3_bind_parameter_count(st), strlen(types));
-		sqlite3_finalize(st);
+		release(lg, st);
 		return NULL;
 	}
 	va_start(ap, types);
@@ -227,7 +263,7 @@ query(struct ag_ledger *lg, const char *sql, const char *types, ...)
 	va_end(ap);
 	if (rc != SQLITE_OK) {
 		dberr(lg, "bind");
-		sqlite3_finalize(st);
+		release(lg, st);
 		return NULL;
 	}
 	return st;
@@ -246,11 +282,11 @@ done(struct ag_ledger *lg, sqlite3_stmt *st)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		ext = sqlite3_extended_errcode(lg->db);
 		dberr(lg, "step");
-		sqlite3_finalize(st);
+		release(lg, st);
 		return ext == SQLITE_CONSTRAINT_UNIQUE ||
 		    ext == SQLITE_CONSTRAINT_PRIMARYKEY ? -2 : -1;
 	}
-	sqlite3_finalize(st);
+	release(lg, st);
 	return sqlite3_changes(lg->db);
 }
 
@@ -267,7 +303,7 @@ row(struct ag_ledger *lg, sqlite3_stmt *st)
 	if (rc == SQLITE_DONE)
 		return 0;
 	dberr(lg, "step");
-	sqlite3_finalize(st);
+	release(lg, st);
 	return -1;
 }
 
@@ -413,13 +449,13 @@ migrate(struct ag_ledger *lg, const char *path)
 	    "");
 	if ((r = row(lg, st)) != 1) {
 		if (r == 0) {
-			sqlite3_finalize(st);
+			release(lg, st);
 			seterr(lg, "ledger database: no schema version");
 		}
 		return -1;
 	}
 	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(lg, st);
 	if (v > NMIGRATIONS) {
 		seterr(lg, "%s has schema version %" PRId64 ", newer than this "
 		    "agentd knows (%d): use the agentd that wrote it", path, v,
@@ -484,10 +520,10 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 	if (sqlite3_column_text(st, 0) == NULL ||
 	    strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
 		seterr(lg, "%s: cannot switch to WAL mode", path);
-		sqlite3_finalize(st);
+		release(lg, st);
 		goto fail;
 	}
-	sqlite3_finalize(st);
+	release(lg, st);
 	if (exec(lg, "PRAGMA synchronous=NORMAL") != 0 ||
 	    migrate(lg, path) != 0)
 		goto fail;
@@ -503,6 +539,9 @@ ag_ledger_close(struct ag_ledger *lg)
 {
 	if (lg == NULL)
 		return;
+	for (int i = 0; i < lg->ncache; i++)
+		sqlite3_finalize(lg->cache[i].st);
+	lg->ncache = 0;
 	sqlite3_close(lg->db);
 	free(lg);
 }
@@ -519,15 +558,15 @@ ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
 	st = query(lg, "SELECT pk FROM hub_keys WHERE agent_id = ?", "i",
 	    (int64_t)agent_id);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	if (sqlite3_column_bytes(st, 0) != LEDGER_PK_LEN) {
-		sqlite3_finalize(st);
+		release(lg, st);
 		seterr(lg, "hub key of agent %" PRIu64 " is not %d bytes",
 		    agent_id, LEDGER_PK_LEN);
 		return -1;
 	}
 	memcpy(pk, sqlite3_column_blob(st, 0), LEDGER_PK_LEN);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -561,12 +600,12 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 	    "FROM prices WHERE model = ? AND version = ?", "ti", model,
 	    version);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	p->input = sqlite3_column_int64(st, 0);
 	p->output = sqlite3_column_int64(st, 1);
 	p->cached_input = sqlite3_column_int64(st, 2);
 	p->cache_write = sqlite3_column_int64(st, 3);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -631,9 +670,9 @@ ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
 	st = query(lg, "SELECT " SERVED_COLS " FROM served WHERE "
 	    "request_id = ?", "t", request_id);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	col_served(st, out);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -655,7 +694,7 @@ ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
 		col_served(st, &out[n++]);
 	if (r == -1)
 		return -1;
-	sqlite3_finalize(st);
+	release(lg, st);
 	return (int)n;
 }
 
@@ -702,14 +741,14 @@ ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
 	if ((r = row(lg, st)) == -1)
 		return -1;
 	if (r == 0) {
-		sqlite3_finalize(st);
+		release(lg, st);
 		memset(head, 0, sizeof(*head));
 		head->agent_id = agent_id;
 		memcpy(head->hash, LEDGER_GENESIS, sizeof(head->hash));
 		return 1;
 	}
 	col_entry(st, head);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -723,9 +762,9 @@ ag_ledger_get(struct ag_ledger *lg, uint64_t agent_id, uint64_t seq,
 	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
 	    "AND seq = ?", "ii", (int64_t)agent_id, (int64_t)seq);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	col_entry(st, out);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -752,9 +791,9 @@ seq_of_request(struct ag_ledger *lg, uint64_t agent_id,
 	st = query(lg, "SELECT seq FROM ledger WHERE agent_id = ? AND "
 	    "request_id = ?", "it", (int64_t)agent_id, request_id);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	*seq = (uint64_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -769,10 +808,10 @@ dispute_get(struct ag_ledger *lg, uint64_t agent_id, uint64_t seq,
 	st = query(lg, "SELECT reason, agent_amount FROM disputes WHERE "
 	    "agent_id = ? AND seq = ?", "ii", (int64_t)agent_id, (int64_t)seq);
 	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (sqlite3_finalize(st), 1) : -1;
+		return r == 0 ? (release(lg, st), 1) : -1;
 	col_text(st, 0, reason, AG_LEDGER_REASON_MAX);
 	*agent_amount = sqlite3_column_int64(st, 1);
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -956,7 +995,7 @@ ag_ledger_agents(struct ag_ledger *lg, uint64_t *ids, size_t max)
 	}
 	if (r == -1)
 		return -1;
-	sqlite3_finalize(st);
+	release(lg, st);
 	return (int)n;
 }
 
@@ -974,7 +1013,7 @@ ag_ledger_export(struct ag_ledger *lg, uint64_t agent_id, FILE *out)
 		return -1;
 	if (fputs(LEDGER_CSV_HEADER, out) == EOF) {
 		seterr(lg, "write error");
-		sqlite3_finalize(st);
+		release(lg, st);
 		return -1;
 	}
 	while ((r = row(lg, st)) == 1) {
@@ -982,19 +1021,19 @@ ag_ledger_export(struct ag_ledger *lg, uint64_t agent_id, FILE *out)
 		if (ledger_csv_line(&e, line, sizeof(line)) < 0) {
 			seterr(lg, "seq %" PRIu64 " cannot be written as CSV "
 			    "(malformed; run agentd ledger verify)", e.seq);
-			sqlite3_finalize(st);
+			release(lg, st);
 			return -1;
 		}
 		if (fputs(line, out) == EOF) {
 			seterr(lg, "write error");
-			sqlite3_finalize(st);
+			release(lg, st);
 			return -1;
 		}
 		n++;
 	}
 	if (r == -1)
 		return -1;
-	sqlite3_finalize(st);
+	release(lg, st);
 	return n;
 }
 
@@ -1033,7 +1072,7 @@ ag_ledger_verify(struct ag_ledger *lg, uint64_t agent_id, uint64_t *n,
 			ret = 1;
 		if (ret == 1) {
 			*bad_seq = e.seq;
-			sqlite3_finalize(st);
+			release(lg, st);
 			return 1;
 		}
 		prev = e;
@@ -1045,7 +1084,7 @@ ag_ledger_verify(struct ag_ledger *lg, uint64_t agent_id, uint64_t *n,
 		snprintf(why, whylen, "%s", lg->err);
 		return -1;
 	}
-	sqlite3_finalize(st);
+	release(lg, st);
 	return 0;
 }
 
@@ -1075,6 +1114,6 @@ ag_ledger_disputes(struct ag_ledger *lg, uint64_t agent_id,
 	}
 	if (r == -1)
 		return -1;
-	sqlite3_finalize(st);
+	release(lg, st);
 	return n;
 }

@@ -88,7 +88,7 @@ for b in hubd agentd hubctl; do [ -x "$BIN/$b" ] || die "$BIN/$b missing after m
 # --log= (empty) turns the mock's synchronous request log off: it would
 # weigh on every path and fill /tmp at thousands of requests per second.
 say "starting the stack (mock + hubd + agentd)"
-SWB_DIR=$stack_dir SWB_BIN=$BIN SWB_LOG_LEVEL=warn SWB_WORKERS=2 \
+SWB_DIR=$stack_dir SWB_BIN=$BIN SWB_LOG_LEVEL=warn SWB_WORKERS=2 SWB_CHANNEL_RPM=0 SWB_CHANNEL_TPM=0 \
     SWB_MOCK_ARGS="--chunks 1 --delay-ms 0 --log=" \
     tests/stack up >"$work/stack.env" 2>"$work/stack.err" ||
     { cat "$work/stack.err" >&2; die "tests/stack up failed"; }

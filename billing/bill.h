@@ -27,6 +27,8 @@ void bill_charge_post(struct msg_conn *c, uint64_t reqid,
     const struct ipc_charge_post *p);
 void bill_ledger_msg(struct msg_conn *c, const struct msg *m);
 void bill_ledger_closed(struct msg_conn *c);
+/* Close the tunnel's connection, discarding what is queued on it. */
+void bill_ledger_drop_sub(void);
 void bill_ledger_tick(struct child_env *env);
 void bill_ledger_price_set(const struct store_price *p);
 void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv);

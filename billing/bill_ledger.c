@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include "billing/bill.h"
 #include "lib/log.h"
 #include "lib/money.h"
@@ -47,6 +48,18 @@ void
 bill_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len)
 {
 	snprintf(out, len, "%016" PRIx64 "-%016" PRIx64, nonce, reqid);
+}
+
+void
+bill_ledger_drop_sub(void)
+{
+	struct msg_conn *c = sub;
+
+	if (c == NULL)
+		return;
+	bill_ledger_closed(c);
+	close(c->fd);
+	msg_conn_free(c);
 }
 
 void

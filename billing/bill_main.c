@@ -188,7 +188,7 @@ client_input(struct msg_conn *c)
 {
 	struct msg m;
 	char err[256];
-	int rc;
+	int rc, batched;
 
 	for (;;) {
 		rc = msg_fill(c);
@@ -199,6 +199,9 @@ client_input(struct msg_conn *c)
 			return;
 		}
 	}
+	/* Group commit: what this read brought is one transaction, and
+	 * every answer to it leaves only after that committed. */
+	batched = store_batch_begin(bill_store) == 0;
 	while ((rc = msg_next(c, &m, err, sizeof(err))) == 1) {
 		if (m.hdr.type == IPC_AGENT_GET)
 			serve_agent_get(c, &m);
@@ -230,6 +233,17 @@ client_input(struct msg_conn *c)
 			    msg_type_name(&bill_rules, m.hdr.type));
 			break;
 		}
+	}
+	if (batched && store_batch_end(bill_store) != 0) {
+		/* Nothing of it is stored: drop the answers and receipts
+		 * queued from it with their connections; gateways send their
+		 * reservations and posts again, the tunnel re-syncs. */
+		log_error("billing: committing a batch failed (%s): dropping the "
+		    "connections it answered", store_errmsg(bill_store));
+		bill_ledger_drop_sub();
+		if (c->fd >= 0)
+			client_close(c);
+		return;
 	}
 	if (rc < 0) {
 		/* Our own processes broke the protocol: drop that peer. */

@@ -85,6 +85,8 @@ struct store {
 	const struct store_engine *eng;
 	void		*db;		/* sqlite3 * or PGconn * */
 	int		 in_tx;		/* inside BEGIN ... COMMIT */
+	int		 batch;		/* inside store_batch_begin ... _end:
+					 * transactions are savepoints */
 	char		 err[512];
 };
 

@@ -68,10 +68,18 @@ q(struct store *st, const char *sql, const struct db_param *p, int np,
 	return st->eng->query(st, sql, p, np, cb, arg);
 }
 
+/*
+ * A call's transaction.  Inside a batch (store_batch_begin) it is a
+ * savepoint of the batch's transaction: a call's ROLLBACK undoes only that
+ * call, and nothing is durable before store_batch_end commits.
+ */
 static int
 tx_begin_locked(struct store *st)
 {
-	if (st->eng->begin_locked(st) != DB_OK)
+	if (st->batch) {
+		if (q(st, "SAVEPOINT op", NULL, 0, NULL, NULL) != DB_OK)
+			return -1;
+	} else if (st->eng->begin_locked(st) != DB_OK)
 		return -1;
 	st->in_tx = 1;
 	return 0;
@@ -80,7 +88,7 @@ tx_begin_locked(struct store *st)
 static int
 tx_commit(struct store *st)
 {
-	int rc = q(st, "COMMIT", NULL, 0, NULL, NULL);
+	int rc = q(st, st->batch ? "RELEASE op" : "COMMIT", NULL, 0, NULL, NULL);
 
 	st->in_tx = 0;
 	return rc == DB_OK ? 0 : -1;
@@ -93,9 +101,38 @@ tx_rollback(struct store *st)
 	char keep[sizeof(st->err)];
 
 	memcpy(keep, st->err, sizeof(keep));
-	st->eng->query(st, "ROLLBACK", NULL, 0, NULL, NULL);
+	if (st->batch) {
+		st->eng->query(st, "ROLLBACK TO op", NULL, 0, NULL, NULL);
+		st->eng->query(st, "RELEASE op", NULL, 0, NULL, NULL);
+	} else
+		st->eng->query(st, "ROLLBACK", NULL, 0, NULL, NULL);
 	memcpy(st->err, keep, sizeof(st->err));
 	st->in_tx = 0;
+}
+
+int
+store_batch_begin(struct store *st)
+{
+	if (st == NULL || st->batch || st->in_tx)
+		return -1;
+	if (st->eng->mask != SCHEMA_SQLITE)
+		return 0;	/* PostgreSQL: a transaction per call */
+	if (st->eng->begin_locked(st) != DB_OK)
+		return -1;
+	st->batch = 1;
+	return 0;
+}
+
+int
+store_batch_end(struct store *st)
+{
+	if (st == NULL || !st->batch)
+		return 0;
+	st->batch = 0;
+	if (q(st, "COMMIT", NULL, 0, NULL, NULL) == DB_OK)
+		return 0;
+	tx_rollback(st);
+	return -1;
 }
 
 /* Strict decimal int64 from a result column. */

@@ -36,6 +36,15 @@ void		 store_close(struct store *);
 const char	*store_errmsg(const struct store *);
 /* "sqlite" or "postgresql". */
 const char	*store_engine(const struct store *);
+/*
+ * Group commit (SQLite; a no-op on PostgreSQL): between store_batch_begin
+ * and store_batch_end every call's transaction is a savepoint of one
+ * transaction, committed — one fsync — by store_batch_end.  Nothing done
+ * in a batch is durable, and no answer based on it may leave the process,
+ * before store_batch_end returned 0; on -1 all of it was rolled back.
+ */
+int		 store_batch_begin(struct store *);
+int		 store_batch_end(struct store *);
 /* Highest migration applied to the database; the one this build knows. */
 int		 store_schema_version(struct store *, int64_t *out);
 int64_t		 store_schema_latest(void);

@@ -2,7 +2,8 @@
  * billing/store_sqlite: the SQLite engine of the store (the embedded
  * default).  Owns the sqlite3 handle: opening it with WAL, synchronous=FULL
  * (money: a commit survives power loss), foreign keys and a busy timeout;
- * running one parameterised statement at a time; mapping errors.
+ * running one parameterised statement at a time (prepared once, kept in a
+ * small cache); mapping errors.
  */
 #include "billing/schema.h"
 
@@ -17,6 +18,23 @@
 #include <sqlite3.h>
 
 #define SQ_BUSY_MS	5000
+#define SQ_CACHE	64	/* prepared statements kept per connection */
+
+/*
+ * The connection (st->db): the handle and a cache of prepared statements,
+ * keyed by their SQL text, so that the hot charge and ledger statements
+ * are parsed once, not on every call.  A cached statement is always reset
+ * and its bindings cleared before sq_query returns (an unreset statement
+ * would hold a read snapshot open).
+ */
+struct sq_conn {
+	sqlite3 *db;
+	struct {
+		const char *sql;	/* the caller's text (compared in full) */
+		sqlite3_stmt *stmt;
+	} cache[SQ_CACHE];
+	int ncache, next;	/* next: the slot to replace when full */
+};
 
 static int
 sq_fail(struct store *st, sqlite3 *db, const char *what)
@@ -71,29 +89,47 @@ static int
 sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
     db_row_cb cb, void *arg)
 {
-	sqlite3 *db = st->db;
+	struct sq_conn *cn = st->db;
+	sqlite3 *db = cn->db;
 	sqlite3_stmt *stmt = NULL;
 	const char *tail = NULL, *vals[DB_MAXCOL];
 	struct db_row row;
-	int rc, i, n, ret = DB_OK, ext;
+	int rc, i, n, ret = DB_OK, ext, cached = 0;
 
 	if (np < 0 || np > DB_MAXPARAM) {
 		store_seterr(st, "sqlite: too many parameters");
 		return DB_ERR;
 	}
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, &tail) != SQLITE_OK)
-		return sq_fail(st, db, "prepare");
-	if (stmt == NULL) {
-		store_seterr(st, "sqlite: empty statement");
-		return DB_ERR;
-	}
-	while (tail != NULL && (*tail == ' ' || *tail == '\n' ||
-	    *tail == '\t' || *tail == ';'))
-		tail++;
-	if (tail != NULL && *tail != '\0') {
-		store_seterr(st, "sqlite: more than one statement");
-		ret = DB_ERR;
-		goto out;
+	for (i = 0; i < cn->ncache; i++)
+		if (cn->cache[i].sql == sql || strcmp(cn->cache[i].sql, sql) == 0) {
+			stmt = cn->cache[i].stmt;
+			cached = 1;
+			break;
+		}
+	if (!cached) {
+		if (sqlite3_prepare_v2(db, sql, -1, &stmt, &tail) != SQLITE_OK)
+			return sq_fail(st, db, "prepare");
+		if (stmt == NULL) {
+			store_seterr(st, "sqlite: empty statement");
+			return DB_ERR;
+		}
+		while (tail != NULL && (*tail == ' ' || *tail == '\n' ||
+		    *tail == '\t' || *tail == ';'))
+			tail++;
+		if (tail != NULL && *tail != '\0') {
+			store_seterr(st, "sqlite: more than one statement");
+			ret = DB_ERR;
+			goto out;
+		}
+		/* Only text that lives as long as the program (the store's
+		 * SQL is string literals) may key the cache; it is compared
+		 * in full anyway, so a reused buffer only costs a miss. */
+		i = cn->ncache < SQ_CACHE ? cn->ncache++ : cn->next++ % SQ_CACHE;
+		if (cn->cache[i].stmt != NULL)
+			sqlite3_finalize(cn->cache[i].stmt);
+		cn->cache[i].sql = sql;
+		cn->cache[i].stmt = stmt;
+		cached = 1;
 	}
 	n = sqlite3_bind_parameter_count(stmt);
 	for (i = 1; i <= n; i++)
@@ -132,7 +168,11 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 			ret = DB_CONFLICT;
 	}
 out:
-	sqlite3_finalize(stmt);
+	if (cached) {
+		sqlite3_reset(stmt);
+		sqlite3_clear_bindings(stmt);
+	} else
+		sqlite3_finalize(stmt);
 	return ret;
 }
 
@@ -146,8 +186,14 @@ sq_begin_locked(struct store *st)
 static void
 sq_close(struct store *st)
 {
-	if (st->db != NULL)
-		sqlite3_close(st->db);
+	struct sq_conn *cn = st->db;
+
+	if (cn == NULL)
+		return;
+	for (int i = 0; i < cn->ncache; i++)
+		sqlite3_finalize(cn->cache[i].stmt);
+	sqlite3_close(cn->db);
+	free(cn);
 	st->db = NULL;
 }
 
@@ -186,6 +232,7 @@ int
 store_sqlite_open(struct store *st, const char *path)
 {
 	sqlite3 *db = NULL;
+	struct sq_conn *cn;
 	int fd, memory;
 
 	if (path == NULL || *path == '\0') {
@@ -227,8 +274,13 @@ store_sqlite_open(struct store *st, const char *path)
 	if (sq_pragma_check(st, db, "PRAGMA synchronous", "2") != DB_OK ||
 	    sq_pragma_check(st, db, "PRAGMA foreign_keys", "1") != DB_OK)
 		goto fail;
+	if ((cn = calloc(1, sizeof(*cn))) == NULL) {
+		store_seterr(st, "sqlite: out of memory");
+		goto fail;
+	}
+	cn->db = db;
 	st->eng = &sqlite_engine;
-	st->db = db;
+	st->db = cn;
 	return DB_OK;
 fail:
 	sqlite3_close(db);

@@ -121,8 +121,8 @@ ca_file = $SWB_TMP/certs/ca.pem
 provider = openai
 models = gpt-4o-mini,gpt-4o
 key = sk-test-provider-key
-rpm = 600
-tpm = 100000
+rpm = ${SWB_CHANNEL_RPM:-600}
+tpm = ${SWB_CHANNEL_TPM:-100000}
 INI
     if [ $# -gt 4 ]; then printf '%s\n' "$5" >>"$f"; fi
     chmod 600 "$f"

@@ -1421,6 +1421,54 @@ test_ledger_await(void **state)
 }
 
 /* Reservations whose gateway is gone are voided; nothing else is. */
+/*
+ * Group commit: inside a batch a refused or repeated call undoes only
+ * itself; nothing is visible to another connection before the batch
+ * commits, everything after; a batch can follow a batch.  (A no-op batch
+ * on PostgreSQL: the same calls, each its own transaction.)
+ */
+static void
+test_batch(void **state)
+{
+	char h[65], err[512];
+	uint64_t t;
+	struct store *other;
+	struct store_token tk;
+	struct store_charge_usage u;
+
+	(void)state;
+	memset(h, 'b', 64);
+	h[64] = '\0';
+	assert_int_equal(store_token_create(fx.st, "b", h, 1000, "", 0, &t), 0);
+	other = store_open(fx.url, err, sizeof(err));
+	assert_non_null(other);
+	assert_int_equal(store_batch_begin(fx.st), 0);
+	assert_int_equal(store_batch_begin(fx.st), fx.pg ? 0 : -1);
+	assert_int_equal(store_charge_reserve(fx.st, t, "b1", 600), 0);
+	assert_int_equal(store_charge_reserve(fx.st, t, "b2", 600), 1);
+	assert_int_equal(store_charge_reserve(fx.st, t, "b1", 600), 0);
+	assert_int_equal(store_charge_reserve(fx.st, t, "b3", 300), 0);
+	memset(&u, 0, sizeof(u));
+	snprintf(u.model, sizeof(u.model), "m");
+	u.amount = 100;
+	assert_int_equal(store_charge_settle(fx.st, "b1", &u), 0);
+	assert_int_equal(store_charge_settle(fx.st, "b1", &u), 1);
+	assert_true(used_of(h) == 400);
+	assert_int_equal(store_token_get_by_hash(other, h, &tk), 0);
+	if (!fx.pg)
+		assert_true(tk.used_micros == 0);	/* not committed yet */
+	assert_int_equal(store_batch_end(fx.st), 0);
+	assert_int_equal(store_token_get_by_hash(other, h, &tk), 0);
+	assert_true(tk.used_micros == 400);
+	assert_int_equal(store_batch_begin(fx.st), 0);
+	assert_int_equal(store_charge_settle(fx.st, "b3", NULL), 0);
+	assert_int_equal(store_batch_end(fx.st), 0);
+	assert_int_equal(store_token_get_by_hash(other, h, &tk), 0);
+	assert_true(tk.used_micros == 100);
+	assert_int_equal(store_batch_end(fx.st), 0);	/* none open: no-op */
+	store_close(other);
+}
+
 static void
 test_charge_void_stale(void **state)
 {
@@ -1992,6 +2040,7 @@ main(void)
 		T(test_ledger_two_agents),
 		T(test_ledger_await),
 		T(test_charge_void_stale),
+		T(test_batch),
 		T(test_ledger_ack),
 		T(test_disputes),
 		T(test_price_all),

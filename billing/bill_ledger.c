@@ -149,9 +149,9 @@ post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
 		log_rinfo(reqid, "charge %s was settled before (unchanged)", key);
 		return 1;
 	}
-	log_rinfo(reqid, "charge %s posted: %s micro-units %lld (in=%lld "
+	log_rinfo(reqid, "charge %s posted%s: %lld micro-units (in=%lld "
 	    "out=%lld cached=%lld, %s v%lld), agent %llu seq %llu", key,
-	    agent_reported ? "agent-reported," : "", (long long)u->amount,
+	    agent_reported ? " from the agent's report" : "", (long long)u->amount,
 	    (long long)u->input_tokens, (long long)u->output_tokens,
 	    (long long)u->cached_tokens, u->model, (long long)u->price_version,
 	    (unsigned long long)agent_id, (unsigned long long)e.seq);

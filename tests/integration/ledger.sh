@@ -3,8 +3,11 @@
 # against its own usage and prices and keeps a copy in its SQLite.  The
 # two exports are byte-identical, both chains verify, the amounts add up
 # to what the token was charged, a price change reaches the agent, an
-# agent that lost its database gets the whole chain replayed, a tampered
-# entry makes verify fail on either side, and a disagreement is a dispute.
+# agent that lost its database gets the whole chain replayed, a stream its
+# user left is settled once from the agent's own report (flagged), an
+# entry billed while its agent was down reaches it when it returns, a
+# tampered entry makes verify fail on either side, and a disagreement is a
+# dispute.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 start_mock --chunks 4 --delay-ms 5
@@ -68,6 +71,37 @@ SWB_CLEANUP+=("kill $AG_PID")
 wait_until 10 same || fail "no replay after the agent came back:
 $(diff <(hub_csv) <(agent_csv))"
 "$AGENTD" ledger verify -c "$AINI" || fail "the replayed chain does not verify"
+
+note "a user who leaves mid-stream: the agent's own report settles it, once, flagged"
+CUT='{"model":"gpt-4o","stream":true,"max_tokens":50,"messages":[{"role":"user","content":"cut me [mock chunks=20 delay=100]"}]}'
+cut() {	# OUTFILE: a stream its user leaves after 0.5 s
+    curl -sN -m 0.5 -D "$1.h" -o "$1" "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" \
+        -H 'content-type: application/json' -d "$CUT" || true
+}
+hubdb() { sqlite3 "$SWB_TMP/hubd.db" "$1"; }
+cut "$SWB_TMP/c1"
+C1=$(rid "$SWB_TMP/c1")
+flag_of() { hubdb "SELECT agent_reported FROM ledger WHERE request_id = '$1'"; }
+reported() { [ "$(flag_of "$C1")" = 1 ]; }
+wait_until 15 reported || fail "cut stream $C1 not settled from the agent's report: $(hubdb "SELECT state, agent_id FROM charges WHERE request_id = '$C1'")"
+wait_until 10 same || fail "exports differ after the cut stream"
+[ "$(hub_csv | grep -c ",$C1,")" = 1 ] || fail "$C1 is not in the ledger exactly once"
+[ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts != used after the cut stream"
+
+note "an entry made while its agent is offline is replayed when it returns"
+cut "$SWB_TMP/c2"
+C2=$(rid "$SWB_TMP/c2")
+kill -9 "$AG_PID"; wait "$AG_PID" 2>/dev/null || true
+posted() { [ "$(flag_of "$C2")" = 0 ]; }
+wait_until 15 posted || fail "with its agent gone, $C2 was not billed from the hub's estimate after report_grace"
+[ "$(agent_csv | grep -c ",$C2,")" = 0 ] || fail "the agent has $C2 although it was down"
+"$AGENTD" -c "$AINI" >>"$SWB_TMP/agent-led1.log" 2>&1 &
+AG_PID=$!
+SWB_CLEANUP+=("kill $AG_PID")
+wait_until 10 same || fail "the entry made while the agent was down was not replayed:
+$(diff <(hub_csv) <(agent_csv))"
+"$AGENTD" ledger verify -c "$AINI" >/dev/null || fail "the chain does not verify after the replay"
+[ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts != used after the replay"
 
 note "tampering is found on either side"
 cp "$SWB_TMP/hubd.db" "$SWB_TMP/tampered.db"

@@ -982,6 +982,18 @@ on_hub_sync(struct ag_link *l, const struct frame *f)
 		    "at %llu: the hub has lost entries this agent holds",
 		    (unsigned long long)l->agent_id, (unsigned long long)seq,
 		    (unsigned long long)h.seq);
+	else if (seq > h.seq && h.seq > l->gap_head) {
+		/* One answer replays a bounded number of entries: ask for
+		 * the rest while each round makes progress. */
+		log_info("agent %llu: hub at seq %llu, ours at %llu: syncing "
+		    "on", (unsigned long long)l->agent_id,
+		    (unsigned long long)seq, (unsigned long long)h.seq);
+		send_sync(l);
+	} else if (seq > h.seq)
+		log_warn("agent %llu: the hub's ledger runs to seq %llu but ours "
+		    "stays at %llu: its entries do not link here (see the "
+		    "refusals above)", (unsigned long long)l->agent_id,
+		    (unsigned long long)seq, (unsigned long long)h.seq);
 	else
 		log_info("agent %llu: ledger synced: hub at seq %llu, ours at "
 		    "%llu", (unsigned long long)l->agent_id,

@@ -19,7 +19,10 @@
  * priced as of the request).  Every posted charge appends one entry to its
  * agent's chain in the same transaction (store_charge_post), and the entry
  * is pushed to the tunnel as a receipt.  Settlement is idempotent by the
- * charge key; posts are acknowledged only after the store committed.
+ * charge key; posts are acknowledged only after the store committed.  A
+ * reservation its gateway never posts (the gateway died) is billed, after
+ * [billing] stale_reservation, from its agent's report if one came, and
+ * voided otherwise.
  *
  * Sync: an agent's sync (its last seq/hash) is answered with every price
  * version, then each entry after its last seq, then the hub's head.  When
@@ -410,8 +413,23 @@ on_usage(const struct ipc_usage_report *r0)
 	}
 	if (strcmp(c.state, "posted") == 0)
 		return "already";
-	if (strcmp(c.state, "reserved") == 0)
-		return "retry";		/* its gateway's post is on its way */
+	if (strcmp(c.state, "reserved") == 0) {
+		/* Its gateway's post is on its way — or the gateway died: the
+		 * report is kept so that the stale sweep bills it. */
+		memset(&u, 0, sizeof(u));
+		ledger_model(u.model, sizeof(u.model), r.model);
+		u.input_tokens = r.input_tokens < 0 ? 0 : r.input_tokens;
+		u.output_tokens = r.output_tokens < 0 ? 0 : r.output_tokens;
+		u.cached_tokens = r.cached_tokens < 0 ? 0 : r.cached_tokens;
+		u.cache_write_tokens = r.cache_write_tokens < 0 ? 0 :
+		    r.cache_write_tokens;
+		if (store_charge_note_report(bill_store, r.request_id,
+		    r.agent_id, &u) == 0)
+			log_info("agent %llu reported usage of %s before its "
+			    "gateway posted it: kept", (unsigned long long)r.agent_id,
+			    r.request_id);
+		return "retry";
+	}
 	if (strcmp(c.state, "awaiting") != 0 || c.agent_id != r.agent_id) {
 		log_warn("agent %llu reported usage of %s (%s, agent %llu): "
 		    "ignored", (unsigned long long)r.agent_id, r.request_id,
@@ -502,25 +520,45 @@ settle_awaiting(const struct store_charge *c, void *arg)
 	return 0;
 }
 
+/*
+ * A reservation its gateway never posted (the gateway died): billed from
+ * its agent's report when one came (store_charge_note_report), else
+ * voided.
+ */
+static int
+settle_stale(const struct store_charge *c, void *arg)
+{
+	struct store_charge_usage u = c->u;
+
+	if (c->agent_id == 0) {
+		log_warn("charge %s: never posted (its gateway went away): "
+		    "voided", c->request_id);
+		if (store_charge_settle(bill_store, c->request_id, NULL) == -1)
+			log_warn("charge %s void: %s", c->request_id,
+			    store_errmsg(bill_store));
+		return 0;
+	}
+	log_warn("charge %s: never posted (its gateway went away): billing "
+	    "agent %llu's report", c->request_id,
+	    (unsigned long long)c->agent_id);
+	if (price_usage(&u, 0, 0) == 0)
+		(void)post(c->request_id, c->agent_id, &u, 1, 0);
+	return 0;
+}
+
 void
 bill_ledger_tick(struct child_env *env)
 {
-	static int64_t last_stale;
-	int64_t now = (int64_t)time(NULL), n = 0;
+	int64_t now = (int64_t)time(NULL);
 
 	if (store_charge_list_awaiting(bill_store, now -
 	    env->conf.bill_report_grace_ms / 1000, SWEEP_BATCH, settle_awaiting,
 	    NULL) != 0)
 		log_warn("awaiting charges: %s", store_errmsg(bill_store));
-	if (now - last_stale >= 60) {
-		last_stale = now;
-		if (store_charge_void_stale(bill_store, now -
-		    env->conf.bill_stale_reservation_ms / 1000, &n) != 0)
-			log_warn("stale reservations: %s", store_errmsg(bill_store));
-		else if (n > 0)
-			log_warn("voided %lld reservation(s) never posted (their "
-			    "gateway went away)", (long long)n);
-	}
+	if (store_charge_list_stale(bill_store, now -
+	    env->conf.bill_stale_reservation_ms / 1000, SWEEP_BATCH,
+	    settle_stale, NULL) != 0)
+		log_warn("stale reservations: %s", store_errmsg(bill_store));
 	if (sub != NULL && msg_flush(sub) < 0)
 		log_warn("ledger: cannot write to the tunnel");
 }

@@ -1614,9 +1614,10 @@ sql_limit(size_t limit)
 	    INT64_MAX : (int64_t)limit;
 }
 
-int
-store_charge_list_awaiting(struct store *st, int64_t before, size_t limit,
-    store_charge_cb cb, void *arg)
+/* The charge list calls: rows of sql ($1 = before, $2 = limit) to cb. */
+static int
+list_charges(struct store *st, const char *what, const char *sql,
+    int64_t before, size_t limit, store_charge_cb cb, void *arg)
 {
 	struct collect c = { charge_conv, sizeof(struct store_charge), 0, 0,
 	    NULL };
@@ -1627,16 +1628,65 @@ store_charge_list_awaiting(struct store *st, int64_t before, size_t limit,
 
 	p[0] = pint(before);
 	p[1] = pint(sql_limit(limit));
-	if (query_all(st, "store_charge_list_awaiting", cb != NULL,
-	    "SELECT " CHARGE_COLS " FROM charges WHERE state = 'awaiting' AND "
-	    "awaiting_since < $1 ORDER BY awaiting_since, request_id LIMIT $2",
-	    p, 2, &c) != 0)
+	if (query_all(st, what, cb != NULL, sql, p, 2, &c) != 0)
 		return -1;
 	ch = (struct store_charge *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
 		rc = cb(&ch[i], arg);
 	free(c.items);
 	return rc;
+}
+
+int
+store_charge_list_awaiting(struct store *st, int64_t before, size_t limit,
+    store_charge_cb cb, void *arg)
+{
+	return list_charges(st, "store_charge_list_awaiting", "SELECT "
+	    CHARGE_COLS " FROM charges WHERE state = 'awaiting' AND "
+	    "awaiting_since < $1 ORDER BY awaiting_since, request_id LIMIT $2",
+	    before, limit, cb, arg);
+}
+
+int
+store_charge_list_stale(struct store *st, int64_t before, size_t limit,
+    store_charge_cb cb, void *arg)
+{
+	return list_charges(st, "store_charge_list_stale", "SELECT "
+	    CHARGE_COLS " FROM charges WHERE state = 'reserved' AND "
+	    "created_at < $1 ORDER BY created_at, request_id LIMIT $2",
+	    before, limit, cb, arg);
+}
+
+int
+store_charge_note_report(struct store *st, const char *request_id,
+    uint64_t agent_id, const struct store_charge_usage *u)
+{
+	struct db_param p[7];
+	struct one_id got = { 0, 0 };
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(request_id) || !id_ok(agent_id) || u == NULL ||
+	    !model_ok(u->model) || u->input_tokens < 0 ||
+	    u->output_tokens < 0 || u->cached_tokens < 0 ||
+	    u->cache_write_tokens < 0) {
+		store_seterr(st, "store_charge_note_report: bad argument");
+		return -1;
+	}
+	p[0] = ptext(request_id);
+	p[1] = pint((int64_t)agent_id);
+	p[2] = ptext(u->model);
+	p[3] = pint(u->input_tokens);
+	p[4] = pint(u->output_tokens);
+	p[5] = pint(u->cached_tokens);
+	p[6] = pint(u->cache_write_tokens);
+	if (q(st, "UPDATE charges SET agent_id = $2, model = $3, "
+	    "input_tokens = $4, output_tokens = $5, cached_tokens = $6, "
+	    "cache_write_tokens = $7 WHERE request_id = $1 AND "
+	    "state = 'reserved' AND agent_id = 0 RETURNING token_id", p, 7,
+	    row_id, &got) != DB_OK)
+		return -1;
+	return got.n > 0 ? 0 : 1;
 }
 
 /* One voided reservation: which token gets how much back. */

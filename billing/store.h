@@ -274,6 +274,21 @@ typedef int (*store_charge_cb)(const struct store_charge *, void *arg);
 int	store_charge_list_awaiting(struct store *, int64_t before,
 	    size_t limit, store_charge_cb cb, void *arg);
 
+/* Rows still 'reserved' that were created before `before` (their
+ * gateway never posted), oldest first, at most limit. */
+int	store_charge_list_stale(struct store *, int64_t before, size_t limit,
+	    store_charge_cb cb, void *arg);
+
+/*
+ * An agent's usage report for a charge still 'reserved' (its gateway has
+ * not posted — it may be gone): agent_id and u's model and counts are kept
+ * on the row, first report only, so that a stale reservation can be billed
+ * from it instead of voided.  A later post replaces them.  0 noted, 1 not
+ * reserved or already noted, -1 error.
+ */
+int	store_charge_note_report(struct store *, const char *request_id,
+	    uint64_t agent_id, const struct store_charge_usage *u);
+
 /* Void every 'reserved' row created before `before` (its gateway is
  * gone), giving each reservation back to its token, in one transaction;
  * 'awaiting' rows are left alone.  *n (may be NULL) = how many.  0 or -1. */

@@ -64,7 +64,8 @@ static const struct conf_key keys[] = {
 	    "usage before the hub's own estimate is billed"),
 	K("billing", "stale_reservation", CONF_MS, "15m", 1000, 604800000, 1,
 	    bill_stale_reservation_ms, "a reservation never posted (its gateway "
-	    "died) is voided after this long"),
+	    "died) is billed from its agent's report, or voided, after this "
+	    "long"),
 	K("redis", "url", CONF_STR, "", 0, 0, 0, redis_url,
 	    "redis://HOST:PORT: global rate-limit counters shared by hubs (empty: off)"),
 	K("moderation", "enabled", CONF_BOOL, "no", 0, 0, 1, mod_enabled,

@@ -6,10 +6,11 @@
 # agent that lost its database gets the whole chain replayed, a stream its
 # user left is settled once from the agent's own report (flagged), an
 # entry billed while its agent was down reaches it when it returns, a
+# request whose gateway died is billed from its agent's report, a
 # tampered entry makes verify fail on either side, and a disagreement is a
 # dispute.
 source "$(dirname "$0")/lib.sh"
-hub_with_tunnel
+SWB_STALE=4s hub_with_tunnel
 start_mock --chunks 4 --delay-ms 5
 start_agent led1
 GW=$(gw_url)
@@ -102,6 +103,25 @@ wait_until 10 same || fail "the entry made while the agent was down was not repl
 $(diff <(hub_csv) <(agent_csv))"
 "$AGENTD" ledger verify -c "$AINI" >/dev/null || fail "the chain does not verify after the replay"
 [ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts != used after the replay"
+
+note "a gateway that dies mid-stream: its agent's report bills the request"
+# Both gateway workers are killed while the stream runs: the post is lost
+# with them.  The agent reports what it served; after stale_reservation
+# (4 s here) billing bills that report instead of voiding the reservation.
+curl -sN -D "$SWB_TMP/g1.h" -o "$SWB_TMP/g1" "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" \
+    -H 'content-type: application/json' -d "$CUT" &
+CP=$!
+head_in() { grep -qi '^x-request-id' "$SWB_TMP/g1.h" 2>/dev/null; }
+wait_until 5 head_in || fail "no answer head for the gateway-kill stream"
+G1=$(rid "$SWB_TMP/g1")
+kill -9 "$(child_pid 'gateway#0')" "$(child_pid 'gateway#1')"
+wait "$CP" 2>/dev/null || true
+billed_g1() { [ "$(flag_of "$G1")" = 1 ]; }
+wait_until 20 billed_g1 || fail "$G1 (gateway killed) not billed from its agent's report: $(hubdb "SELECT state, agent_id FROM charges WHERE request_id = '$G1'")"
+wait_until 10 all_running || fail "the gateways did not come back"
+wait_until 10 same || fail "exports differ after the gateway kill"
+[ "$(sum_amounts)" = "$(used_micros)" ] || fail "sum of amounts != used after the gateway kill"
+GW=$(gw_url)
 
 note "tampering is found on either side"
 cp "$SWB_TMP/hubd.db" "$SWB_TMP/tampered.db"

@@ -56,6 +56,7 @@ url = sqlite:$SWB_TMP/hubd.db
 ledger_key = $SWB_TMP/ledger.key
 [billing]
 report_grace = ${SWB_REPORT_GRACE:-4s}
+stale_reservation = ${SWB_STALE:-15m}
 INI
     if [ $# -gt 0 ]; then printf '%s\n' "$*" >>"$f"; fi
 }

@@ -1469,6 +1469,66 @@ test_batch(void **state)
 	store_close(other);
 }
 
+static int
+count_charges(const struct store_charge *c, void *arg)
+{
+	(void)c;
+	(*(int *)arg)++;
+	return 0;
+}
+
+/*
+ * A reservation its gateway never posted: an agent's report is kept on
+ * it (first one only, and only while reserved) and listed by
+ * store_charge_list_stale with it; a post replaces it.
+ */
+static void
+test_note_report(void **state)
+{
+	char h[65];
+	uint64_t t, a1, a2;
+	struct store_charge c;
+	struct store_charge_usage u;
+	int n = 0;
+
+	(void)state;
+	memset(h, 'e', 64);
+	h[64] = '\0';
+	assert_int_equal(store_token_create(fx.st, "n", h, -1, "", 0, &t), 0);
+	a1 = add_agent("na1");
+	a2 = add_agent("na2");
+	assert_int_equal(store_charge_reserve(fx.st, t, "s1", 50), 0);
+	assert_int_equal(store_charge_reserve(fx.st, t, "s2", 50), 0);
+	memset(&u, 0, sizeof(u));
+	snprintf(u.model, sizeof(u.model), "gpt-4o");
+	u.input_tokens = 12;
+	u.output_tokens = 7;
+	assert_int_equal(store_charge_note_report(fx.st, "s1", a1, &u), 0);
+	u.output_tokens = 99;
+	assert_int_equal(store_charge_note_report(fx.st, "s1", a2, &u), 1);
+	assert_int_equal(store_charge_note_report(fx.st, "nope", a1, &u), 1);
+	assert_int_equal(store_charge_note_report(fx.st, "s1", 0, &u), -1);
+	assert_int_equal(store_charge_get(fx.st, "s1", &c), 0);
+	assert_string_equal(c.state, "reserved");
+	assert_true(c.agent_id == a1 && c.u.input_tokens == 12 &&
+	    c.u.output_tokens == 7);
+	assert_int_equal(store_charge_list_stale(fx.st, INT64_MAX, 0,
+	    count_charges, &n), 0);
+	assert_int_equal(n, 2);
+	n = 0;
+	assert_int_equal(store_charge_list_stale(fx.st, 0, 0, count_charges,
+	    &n), 0);
+	assert_int_equal(n, 0);
+	/* Posted: no longer stale, and a report cannot touch it. */
+	u.amount = 5;
+	assert_int_equal(store_charge_settle(fx.st, "s1", &u), 0);
+	assert_int_equal(store_charge_note_report(fx.st, "s1", a1, &u), 1);
+	n = 0;
+	assert_int_equal(store_charge_list_stale(fx.st, INT64_MAX, 0,
+	    count_charges, &n), 0);
+	assert_int_equal(n, 1);
+}
+
 static void
 test_charge_void_stale(void **state)
 {
@@ -2041,6 +2101,7 @@ main(void)
 		T(test_ledger_await),
 		T(test_charge_void_stale),
 		T(test_batch),
+		T(test_note_report),
 		T(test_ledger_ack),
 		T(test_disputes),
 		T(test_price_all),

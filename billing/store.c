@@ -8,6 +8,7 @@
  */
 #include "billing/store.h"
 #include "billing/schema.h"
+#include "lib/hash.h"
 #include "lib/ledger.h"
 
 #include <ctype.h>
@@ -629,20 +630,6 @@ store_agent_set_enabled(struct store *st, uint64_t id, int enabled)
 #define TOKEN_COLS	"id, name, hash, quota, used, models, expires_at, " \
 			"enabled, created_at, policy, min_grade, channels, rpm, tpm"
 
-static int
-hash_ok(const char *h)
-{
-	size_t i;
-
-	if (h == NULL || strlen(h) != STORE_HASH_HEX_LEN)
-		return 0;
-	for (i = 0; i < STORE_HASH_HEX_LEN; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') ||
-		    (h[i] >= 'a' && h[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* "" or name(,name)*: printable ASCII without spaces, none empty. */
 static int
 models_ok(const char *s)
@@ -790,7 +777,7 @@ store_token_create(struct store *st, const char *name, const char *hash_hex,
 		    "characters", STORE_NAME_MAX);
 		return -1;
 	}
-	if (!hash_ok(hash_hex)) {
+	if (!hash_hex_ok(hash_hex)) {
 		store_seterr(st, "token hash must be 64 lowercase hex digits");
 		return -1;
 	}
@@ -881,7 +868,7 @@ store_token_get_by_hash(struct store *st, const char *hash_hex,
 		store_seterr(st, "store_token_get_by_hash: NULL argument");
 		return -1;
 	}
-	if (!hash_ok(hash_hex)) {
+	if (!hash_hex_ok(hash_hex)) {
 		store_seterr(st, "token hash must be 64 lowercase hex digits");
 		return -1;
 	}
@@ -1392,7 +1379,7 @@ row_head(struct store *st, const struct db_row *r, void *arg)
 	if (col_int(st, r, 0, &h->seq) == -1 ||
 	    col_text(st, r, 1, h->hash, sizeof(h->hash)) == -1)
 		return -1;
-	if (h->seq < 0 || !hash_ok(h->hash)) {
+	if (h->seq < 0 || !hash_hex_ok(h->hash)) {
 		store_seterr(st, "agent's ledger head is corrupt");
 		return -1;
 	}
@@ -2028,7 +2015,7 @@ store_dispute_add(struct store *st, const struct store_dispute *d)
 		return -1;
 	}
 	if (strnlen(d->hub_hash, sizeof(d->hub_hash)) == sizeof(d->hub_hash) ||
-	    (d->hub_hash[0] != '\0' && !hash_ok(d->hub_hash))) {
+	    (d->hub_hash[0] != '\0' && !hash_hex_ok(d->hub_hash))) {
 		store_seterr(st, "dispute: hub hash must be \"\" or 64 "
 		    "lowercase hex digits");
 		return -1;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sodium.h>
+#include "lib/hash.h"
 #include "lib/money.h"
 
 const char LEDGER_GENESIS[LEDGER_HEX_LEN + 1] =
@@ -22,22 +23,11 @@ static const char ctx_sig[] = "switchboard receipt v1\n";
 	2 + LEDGER_MODEL_MAX + 7 * 8 + 1)
 
 static int
-hex_ok(const char *h)
-{
-	size_t i;
-
-	for (i = 0; i < LEDGER_HEX_LEN; i++)
-		if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f')))
-			return 0;
-	return h[i] == '\0';
-}
-
-static int
 hex_decode(const char *h, unsigned char out[32])
 {
 	size_t bin;
 
-	if (!hex_ok(h))
+	if (!hash_hex_ok(h))
 		return -1;
 	return sodium_hex2bin(out, 32, h, LEDGER_HEX_LEN, NULL, &bin, NULL) == 0
 	    && bin == 32 ? 0 : -1;
@@ -81,7 +71,7 @@ ledger_entry_check(const struct ledger_entry *e, char *why, size_t len)
 		bad = "negative price version, amount or time";
 	else if (e->agent_reported != 0 && e->agent_reported != 1)
 		bad = "agent_reported is not 0 or 1";
-	else if (!hex_ok(e->prev_hash))
+	else if (!hash_hex_ok(e->prev_hash))
 		bad = "prev_hash is not 64 lowercase hex digits";
 	if (bad == NULL)
 		return 0;
@@ -234,7 +224,7 @@ ledger_csv_line(const struct ledger_entry *e, char *buf, size_t len)
 	char amount[32];
 	int n;
 
-	if (ledger_entry_check(e, NULL, 0) != 0 || !hex_ok(e->hash))
+	if (ledger_entry_check(e, NULL, 0) != 0 || !hash_hex_ok(e->hash))
 		return -1;
 	money_format(e->amount, amount, sizeof(amount));
 	n = snprintf(buf, len, "%llu,%s,%s,%lld,%lld,%lld,%lld,%s,%s,%s\n",

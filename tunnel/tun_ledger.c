@@ -10,20 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/usage.h"
 #include "tunnel/tun.h"
-
-static int
-hex64_ok(const char *s, size_t len)
-{
-	if (len != 64)
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
 
 /* A copy of a str field into a fixed buffer: 0, or -1 when too long. */
 static int
@@ -72,7 +62,7 @@ tun_ledger_frame(struct tun_conn *c, const struct frame *f)
 		memset(&q, 0, sizeof(q));
 		q.agent_id = c->agent_id;
 		frame_get_u64(f, "last_seq", &q.seq);
-		if (frame_get_str(f, "last_hash", &s, &n) == 0 && hex64_ok(s, n))
+		if (frame_get_str(f, "last_hash", &s, &n) == 0 && n == LEDGER_HEX_LEN && hash_hex_ok(s))
 			memcpy(q.hash, s, n);
 		else
 			memcpy(q.hash, LEDGER_GENESIS, 64);

@@ -21,7 +21,6 @@ void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
     struct ipc_charge_result *r);
 
 /* bill_ledger.c: posts, the ledger, the tunnel's subscription. */
-void bill_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len);
 /* Settle a post and answer IPC_CHARGE_POSTED on c. */
 void bill_charge_post(struct msg_conn *c, uint64_t reqid,
     const struct ipc_charge_post *p);

@@ -16,7 +16,6 @@
  *   - settlement is idempotent by request id; the store commits before
  *     billing answers.
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include "billing/bill.h"
@@ -34,7 +33,7 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 
 	memset(r, 0, sizeof(*r));
 	r->token_id = q->token_id;
-	bill_charge_key(q->nonce, reqid, key, sizeof(key));
+	ipc_charge_key(q->nonce, reqid, key, sizeof(key));
 	memcpy(model, q->model, sizeof(model));
 	model[sizeof(model) - 1] = '\0';
 	rc = model[0] ? store_price_get(bill_store, model, 0, &pr) : 1;

@@ -29,7 +29,6 @@
  * billing.sock comes back after a restart, the tunnel asks again for each
  * online agent (no hash: from the last seq the agent acknowledged).
  */
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,13 +48,6 @@
 #define EXPORT_MAX	10000	/* entries per `ledger export` answer */
 
 static struct msg_conn *sub;	/* the tunnel's connection, when subscribed */
-
-/* The store's key of a charge: "NONCE-REQID" (see lib/ipc.h). */
-void
-bill_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len)
-{
-	snprintf(out, len, "%016" PRIx64 "-%016" PRIx64, nonce, reqid);
-}
 
 void
 bill_ledger_drop_sub(void)
@@ -186,20 +178,28 @@ ledger_model(char *dst, size_t len, const char *src)
 		snprintf(dst, len, "-");
 }
 
+/* u = model (as the ledger writes it) and the counts, never below 0. */
+static void
+usage_set(struct store_charge_usage *u, const char *model, int64_t in,
+    int64_t out, int64_t cached, int64_t cache_write)
+{
+	memset(u, 0, sizeof(*u));
+	ledger_model(u->model, sizeof(u->model), model);
+	u->input_tokens = in < 0 ? 0 : in;
+	u->output_tokens = out < 0 ? 0 : out;
+	u->cached_tokens = cached < 0 ? 0 : cached;
+	u->cache_write_tokens = cache_write < 0 ? 0 : cache_write;
+}
+
 static void
 usage_from_post(struct store_charge_usage *u, const struct ipc_charge_post *p)
 {
 	char model[sizeof(p->model)];
 
-	memset(u, 0, sizeof(*u));
 	memcpy(model, p->model, sizeof(model));
 	model[sizeof(model) - 1] = '\0';
-	ledger_model(u->model, sizeof(u->model), model);
-	u->input_tokens = p->input_tokens < 0 ? 0 : p->input_tokens;
-	u->output_tokens = p->output_tokens < 0 ? 0 : p->output_tokens;
-	u->cached_tokens = p->cached_tokens < 0 ? 0 : p->cached_tokens;
-	u->cache_write_tokens = p->cache_write_tokens < 0 ? 0 :
-	    p->cache_write_tokens;
+	usage_set(u, model, p->input_tokens, p->output_tokens,
+	    p->cached_tokens, p->cache_write_tokens);
 }
 
 void
@@ -211,7 +211,7 @@ bill_charge_post(struct msg_conn *c, uint64_t reqid,
 	char key[40];
 	int rc;
 
-	bill_charge_key(p->nonce, reqid, key, sizeof(key));
+	ipc_charge_key(p->nonce, reqid, key, sizeof(key));
 	usage_from_post(&u, p);
 	switch (p->how) {
 	case IPC_POST_VOID:
@@ -402,6 +402,8 @@ on_usage(const struct ipc_usage_report *r0)
 
 	r.request_id[sizeof(r.request_id) - 1] = '\0';
 	r.model[sizeof(r.model) - 1] = '\0';
+	usage_set(&u, r.model, r.input_tokens, r.output_tokens,
+	    r.cached_tokens, r.cache_write_tokens);
 	rc = store_charge_get(bill_store, r.request_id, &c);
 	if (rc == -1)
 		return "retry";
@@ -416,13 +418,6 @@ on_usage(const struct ipc_usage_report *r0)
 	if (strcmp(c.state, "reserved") == 0) {
 		/* Its gateway's post is on its way — or the gateway died: the
 		 * report is kept so that the stale sweep bills it. */
-		memset(&u, 0, sizeof(u));
-		ledger_model(u.model, sizeof(u.model), r.model);
-		u.input_tokens = r.input_tokens < 0 ? 0 : r.input_tokens;
-		u.output_tokens = r.output_tokens < 0 ? 0 : r.output_tokens;
-		u.cached_tokens = r.cached_tokens < 0 ? 0 : r.cached_tokens;
-		u.cache_write_tokens = r.cache_write_tokens < 0 ? 0 :
-		    r.cache_write_tokens;
 		if (store_charge_note_report(bill_store, r.request_id,
 		    r.agent_id, &u) == 0)
 			log_info("agent %llu reported usage of %s before its "
@@ -436,17 +431,12 @@ on_usage(const struct ipc_usage_report *r0)
 		    c.state, (unsigned long long)c.agent_id);
 		return "ignored";
 	}
-	memset(&u, 0, sizeof(u));
-	snprintf(u.model, sizeof(u.model), "%s", c.u.model);
+	/* Priced as the model the hub relayed, at the version of then. */
 	if (strcmp(r.model, c.u.model) != 0)
 		log_warn("agent %llu reported %s as model %s; the hub relayed %s",
 		    (unsigned long long)r.agent_id, r.request_id, r.model,
 		    c.u.model);
-	u.input_tokens = r.input_tokens < 0 ? 0 : r.input_tokens;
-	u.output_tokens = r.output_tokens < 0 ? 0 : r.output_tokens;
-	u.cached_tokens = r.cached_tokens < 0 ? 0 : r.cached_tokens;
-	u.cache_write_tokens = r.cache_write_tokens < 0 ? 0 :
-	    r.cache_write_tokens;
+	snprintf(u.model, sizeof(u.model), "%s", c.u.model);
 	if (price_usage(&u, c.u.price_version, 0) != 0)
 		return "retry";
 	rc = post(r.request_id, r.agent_id, &u, 1, 0);

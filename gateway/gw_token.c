@@ -66,8 +66,7 @@ static size_t nposts;
 void
 gw_charge_key(const struct gw_req *r, char *out, size_t len)
 {
-	snprintf(out, len, "%016llx-%016llx", (unsigned long long)charge_nonce,
-	    (unsigned long long)r->charge_id);
+	ipc_charge_key(charge_nonce, r->charge_id, out, len);
 }
 
 static void

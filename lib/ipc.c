@@ -1,7 +1,11 @@
 /*
- * lib/ipc: shared rule table of the admin connection and argv packing.
+ * lib/ipc: shared rule tables of the connections, argv packing and the
+ * charge key format.
  */
 #include "lib/ipc.h"
+
+#include <inttypes.h>
+#include <stdio.h>
 
 static const struct msg_rule admin_rule[IPC_TYPE_MAX] = {
 	[IPC_ADMIN_REQ] = { "admin-req", 1, IPC_ADMIN_MAX },
@@ -84,3 +88,9 @@ static const struct msg_rule mod_rule[IPC_TYPE_MAX] = {
 };
 
 const struct msg_rules mod_rules = { mod_rule, IPC_TYPE_MAX };
+
+void
+ipc_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len)
+{
+	snprintf(out, len, "%016" PRIx64 "-%016" PRIx64, nonce, reqid);
+}

@@ -312,4 +312,9 @@ extern const struct msg_rules ipc_admin_rules;
  */
 int ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs);
 
+/* A charge's key, "NONCE-REQID" (16 lowercase hex digits each; see
+ * struct ipc_charge_reserve): billing's key in the store, the ledger's
+ * request id, the user's x-request-id.  len >= 34. */
+void ipc_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len);
+
 #endif

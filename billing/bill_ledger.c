@@ -549,8 +549,6 @@ bill_ledger_tick(struct child_env *env)
 	    env->conf.bill_stale_reservation_ms / 1000, SWEEP_BATCH,
 	    settle_stale, NULL) != 0)
 		log_warn("stale reservations: %s", store_errmsg(bill_store));
-	if (sub != NULL && msg_flush(sub) < 0)
-		log_warn("ledger: cannot write to the tunnel");
 }
 
 /* ---- admin: ledger export|verify, disputes -------------------------------- */
@@ -636,8 +634,8 @@ walk_entry(const struct ledger_entry *e, void *arg)
 	return 0;
 }
 
-/* Walk one agent's chain; appends a row to rows; 0 intact, 1 broken. */
-static int
+/* Walk one agent's chain and append its row (ok, or the first break). */
+static void
 verify_one(uint64_t agent, json_t *rows)
 {
 	struct walk w;
@@ -672,47 +670,39 @@ verify_one(uint64_t agent, json_t *rows)
 	    "agent", (json_int_t)agent, "entries", (json_int_t)w.n, "head",
 	    w.have_prev ? w.prev.hash : LEDGER_GENESIS, "ok", rc == 0,
 	    "error", rc == 0 ? "" : w.why));
-	return rc != 0;
 }
 
 static int
-verify_agent_row(const struct store_agent *a, void *arg)
+verify_agent_row(const struct store_agent *a, void *rows)
 {
-	int *broken = ((int **)arg)[0];
-	json_t *rows = ((json_t **)arg)[1];
-
-	*broken += verify_one(a->id, rows);
+	verify_one(a->id, rows);
 	return 0;
 }
 
 static void
 cmd_verify(struct child_env *env, uint64_t rid, uint64_t agent)
 {
-	json_t *rows = json_array(), *o;
-	int broken = 0;
-	void *args[2] = { &broken, rows };
-	char first[300] = "";
+	json_t *rows = json_array(), *o, *r = NULL;
+	size_t i;
 
 	if (agent != 0)
-		broken = verify_one(agent, rows);
-	else if (store_agent_list(bill_store, verify_agent_row, args) != 0) {
+		verify_one(agent, rows);
+	else if (store_agent_list(bill_store, verify_agent_row, rows) != 0) {
 		json_decref(rows);
 		child_admin_error(env, rid, "ledger verify: %s",
 		    store_errmsg(bill_store));
 		return;
 	}
-	for (size_t i = 0; i < json_array_size(rows) && broken; i++) {
-		json_t *r = json_array_get(rows, i);
-		if (!json_is_true(json_object_get(r, "ok"))) {
-			snprintf(first, sizeof(first), "agent %lld: %s",
-			    (long long)json_integer_value(json_object_get(r, "agent")),
-			    json_string_value(json_object_get(r, "error")));
+	/* The first broken chain, if any, names the error. */
+	json_array_foreach(rows, i, r)
+		if (!json_is_true(json_object_get(r, "ok")))
 			break;
-		}
-	}
-	o = json_pack("{s:b, s:o}", "ok", broken == 0, "agents", rows);
-	if (broken)
-		json_object_set_new(o, "error", json_string(first));
+	o = json_pack("{s:b, s:o}", "ok", i == json_array_size(rows),
+	    "agents", rows);
+	if (i < json_array_size(rows))
+		json_object_set_new(o, "error", json_sprintf("agent %lld: %s",
+		    (long long)json_integer_value(json_object_get(r, "agent")),
+		    json_string_value(json_object_get(r, "error"))));
 	bill_reply_json(env, rid, o);
 }
 

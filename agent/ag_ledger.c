@@ -370,9 +370,10 @@ col_served(sqlite3_stmt *st, struct ag_served *s)
 	s->cache_write_tokens = sqlite3_column_int64(st, 6);
 	s->estimated = sqlite3_column_int(st, 7);
 	col_text(st, 8, state, sizeof(state));
-	s->state = strcmp(state, "receipted") == 0 ? AG_SERVED_RECEIPTED :
-	    strcmp(state, "reported") == 0 ? AG_SERVED_REPORTED :
-	    AG_SERVED_OPEN;
+	s->state = AG_SERVED_OPEN;	/* also for a name this build lacks */
+	for (size_t i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++)
+		if (strcmp(state, state_names[i]) == 0)
+			s->state = (enum ag_served_state)i;
 	s->created_at = sqlite3_column_int64(st, 9);
 	s->reported_at = sqlite3_column_int64(st, 10);
 }

@@ -58,7 +58,8 @@ struct post {
 	struct ipc_charge_post p;
 	int64_t resend_at;	/* monotonic ms; 0: sent, waiting */
 };
-static struct post *posts;
+/* Oldest first: billing answers in order, so an answer is found at once. */
+static struct post *posts, **posts_tail = &posts;
 static size_t nposts;
 #define GW_POSTS_MAX	200000
 #define GW_POST_RETRY_MS 1000
@@ -91,8 +92,8 @@ send_post(uint64_t charge_id, const struct ipc_charge_post *p)
 	}
 	q->charge_id = charge_id;
 	q->p = *p;
-	q->next = posts;
-	posts = q;
+	*posts_tail = q;
+	posts_tail = &q->next;
 	nposts++;
 	post_send(q);
 	if (q->resend_at != 0)
@@ -117,6 +118,8 @@ on_posted(const struct msg *m)
 		return;
 	}
 	*pp = q->next;
+	if (posts_tail == &q->next)
+		posts_tail = pp;
 	nposts--;
 	free(q);
 }

@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 #include "billing/store.h"
-#include "master/child.h"
+#include "child/child.h"
 
 extern struct store *bill_store;
 

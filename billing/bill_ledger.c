@@ -37,7 +37,7 @@
 #include "billing/bill.h"
 #include "lib/log.h"
 #include "lib/money.h"
-#include "master/hubkey.h"
+#include "child/hubkey.h"
 
 #if SWB_TEST_BUILD
 #define SYNC_MAX	4	/* tests see the agent ask again, round after round */

@@ -10,8 +10,8 @@
 #include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
-#include "master/child_lws.h"
-#include "master/child_peer.h"
+#include "child/child_lws.h"
+#include "child/child_peer.h"
 #include "router/rt.h"
 
 enum gw_state {

@@ -8,7 +8,7 @@
 #define SWB_ADMIN_CHANNELS_H
 
 #include <jansson.h>
-#include "master/hubconf.h"
+#include "child/hubconf.h"
 #include "shm/sb.h"
 
 /* {"ok":true,"now_ms":..,"weights":{..},"channels":[..]} (new reference). */

@@ -5,7 +5,7 @@
  * Signal handlers only set flags (and wake the loop through a pipe).
  */
 #include "master/master.h"
-#include "master/hubkey.h"
+#include "child/hubkey.h"
 
 #include <errno.h>
 #include <fcntl.h>

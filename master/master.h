@@ -12,8 +12,8 @@
 #include <netdb.h>
 #include <sys/types.h>
 #include "lib/msg.h"
-#include "master/child.h"
-#include "master/hubconf.h"
+#include "child/child.h"
+#include "child/hubconf.h"
 #include "shm/sb.h"
 
 struct child_kind {

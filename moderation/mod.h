@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "lib/ipc.h"
-#include "master/child.h"
+#include "child/child.h"
 
 #define MOD_DETAIL_MAX	sizeof(((struct ipc_mod_verdict *)0)->detail)
 #define MOD_MAX_INFLIGHT 1024		/* service calls at once */

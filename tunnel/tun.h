@@ -10,7 +10,7 @@
 #include "lib/frame.h"
 #include "lib/outq.h"
 #include "lib/tunauth.h"
-#include "master/child_lws.h"
+#include "child/child_lws.h"
 
 #define TUN_PATH		"/tunnel/connect"
 #define TUN_MAX_CHANNELS	32	/* per agent */

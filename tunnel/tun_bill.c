@@ -4,7 +4,7 @@
  * logged reason; it is re-dialled on tick.
  */
 #include <string.h>
-#include "master/child_peer.h"
+#include "child/child_peer.h"
 #include "tunnel/tun.h"
 #include "lib/log.h"
 

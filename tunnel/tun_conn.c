@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "tunnel/tun.h"
-#include "master/hubkey.h"
+#include "child/hubkey.h"
 #include "lib/log.h"
 
 #define RECENT_NONCES 4096

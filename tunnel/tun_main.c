@@ -4,7 +4,7 @@
  */
 #include <string.h>
 #include <sodium.h>
-#include "master/child_peer.h"
+#include "child/child_peer.h"
 #include "tunnel/tun.h"
 #include "lib/log.h"
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "master/hubconf.h"
+#include "child/hubconf.h"
 #include "lib/log.h"
 
 static char path[64];

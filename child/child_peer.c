@@ -1,7 +1,7 @@
 /*
- * master/child_peer: Unix-socket client connections between children.
+ * child/child_peer: Unix-socket client connections between children.
  */
-#include "master/child_peer.h"
+#include "child/child_peer.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,9 +1,9 @@
 /*
- * master/hubconf: the table of hubd's INI keys.  Adding a key is one line
+ * child/hubconf: the table of hubd's INI keys.  Adding a key is one line
  * here, one member in struct hub_conf, one entry in etc/hubd.ini and one
  * line in the README's reference.
  */
-#include "master/hubconf.h"
+#include "child/hubconf.h"
 
 #include <stddef.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /*
- * master/hubkey: load or create the hub's ledger signing key.
+ * child/hubkey: load or create the hub's ledger signing key.
  */
-#include "master/hubkey.h"
+#include "child/hubkey.h"
 
 #include <errno.h>
 #include <fcntl.h>

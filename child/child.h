@@ -1,5 +1,5 @@
 /*
- * master/child: what every hub child process receives from the master at
+ * child/child: what every hub child process receives from the master at
  * fork (its environment) and the child side of the master connection:
  * config updates, stop requests and forwarded admin commands.
  */
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "lib/msg.h"
 #include "lib/ipc.h"
-#include "master/hubconf.h"
+#include "child/hubconf.h"
 #include "shm/sb.h"
 
 /* Exit status of a child whose configuration can never work: not respawned. */
@@ -71,7 +71,7 @@ void child_admin_reply(struct child_env *env, uint64_t id, const char *json);
 void child_admin_error(struct child_env *env, uint64_t id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Child entry points, one per kind (named in master/proc.c's table). */
+/* Child entry points, one per kind (named in the master's process table, master/proc.c). */
 int gw_main(struct child_env *env);
 int tun_main(struct child_env *env);
 int bill_main(struct child_env *env);

@@ -1,5 +1,5 @@
 /*
- * master/hubkey: the hub's Ed25519 ledger key, which signs every ledger
+ * child/hubkey: the hub's Ed25519 ledger key, which signs every ledger
  * entry (receipts).  The master loads it at start-up, before forking, so
  * every child has it in memory: billing signs with the secret half, the
  * tunnel hands the public half to agents in welcome.  The file holds the

@@ -1,8 +1,8 @@
 /*
- * master/child_lws: libwebsockets context, listener and master-connection
+ * child/child_lws: libwebsockets context, listener and master-connection
  * adoption for the gateway and tunnel children.
  */
-#include "master/child_lws.h"
+#include "child/child_lws.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /*
- * master/hubconf: hubd's configuration — the flat struct every hub process
+ * child/hubconf: hubd's configuration — the flat struct every hub process
  * holds a copy of, and the table describing each INI key (type, default,
  * bounds, reloadable).  The master parses; children receive the whole
  * struct in a MSG_CONFIG after every good reload.

@@ -1,5 +1,5 @@
 /*
- * master/child_lws: the libwebsockets event loop shared by the hub
+ * child/child_lws: the libwebsockets event loop shared by the hub
  * children that speak HTTP/WebSocket (gateway, tunnel).  The listening
  * socket was opened by the master; each child adopts it as a raw fd,
  * accepts on it itself and hands accepted sockets to lws (with TLS when the
@@ -10,7 +10,7 @@
 #define SWB_CHILD_LWS_H
 
 #include <libwebsockets.h>
-#include "master/child.h"
+#include "child/child.h"
 
 struct child_lws {
 	struct child_env *env;

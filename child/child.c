@@ -1,8 +1,8 @@
 /*
- * master/child: the child side of the master connection, shared by every
+ * child/child: the child side of the master connection, shared by every
  * hub child process.
  */
-#include "master/child.h"
+#include "child/child.h"
 
 #include <errno.h>
 #include <jansson.h>

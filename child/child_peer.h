@@ -1,5 +1,5 @@
 /*
- * master/child_peer: a child's client connection to another child's Unix
+ * child/child_peer: a child's client connection to another child's Unix
  * socket in run_dir (tunnel.sock, billing.sock, ...), adopted into the
  * child's lws loop as a raw fd.  Dialled at start, re-dialled on tick
  * after a loss; messages are queued and flushed without blocking.
@@ -7,7 +7,7 @@
 #ifndef SWB_CHILD_PEER_H
 #define SWB_CHILD_PEER_H
 
-#include "master/child_lws.h"
+#include "child/child_lws.h"
 
 struct child_peer {
 	const char *sock;		/* "billing.sock" */

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <curl/curl.h>
 #include "agent/ag_conf.h"
+#include "lib/prov.h"
 
 /* What an adapter may look at when it authenticates one request.  All
  * fields are the engine's, valid during the add_auth call only. */
@@ -36,6 +37,16 @@ struct ag_prov_req {
 	const char *content_type;	/* what will be sent, or "" */
 	const void *body;
 	size_t len;
+};
+
+/* What the hub asked for (req_start): an operation (enum prov_op of
+ * lib/prov.h), the model as the channel announced it, the stream flag and
+ * an op-specific resource id ("" when none). */
+struct ag_prov_op {
+	int op;
+	const char *model;
+	int stream;
+	const char *resource;
 };
 
 struct ag_prov {
@@ -55,6 +66,14 @@ struct ag_prov {
 	 * query); allow_query says whether a "?query" may follow them. */
 	const char *const *allowed_paths;
 	int allow_query;
+	/*
+	 * Write the method and the path (+ query) of operation rq on channel
+	 * ch: the hub names what to do, the adapter alone makes it a URL.
+	 * 0, or -1 with err filled (an operation this provider cannot do).
+	 */
+	int (*op_path)(char *method, size_t mlen, char *path, size_t plen,
+	    const struct ag_channel *ch, const struct ag_prov_op *rq, char *err,
+	    size_t errlen);
 	/*
 	 * Append the provider's auth header(s) to *h (curl_slist_append).
 	 * Runs on the thread that calls ag_up_start(), so it must not block.

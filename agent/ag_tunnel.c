@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include "agent/ag_bucket.h"
 #include "agent/ag_ledger.h"
+#include "agent/ag_prov.h"
 #include "agent/ag_upstream.h"
 #include "lib/frame.h"
 #include "lib/tokest.h"
@@ -44,8 +45,12 @@ struct ag_stream {
 	uint32_t id;			/* hub's stream id on this link */
 	uint64_t key;			/* ag_upstream key, unique per process */
 	char channel[AG_CHAN_NAME_MAX];
-	char method[8];
+	char method[8];			/* made by the adapter at req_end */
 	char path[256];
+	int op;				/* req_start: enum prov_op */
+	char up_model[128];		/* req_start: the model asked for */
+	int stream_flag;
+	char resource[64];
 	char ctype[128];
 	unsigned char *body;		/* request body while it arrives */
 	size_t body_len;
@@ -366,6 +371,28 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	return 1;
 }
 
+/* The adapter turns the hub's operation into s->method and s->path. */
+static int
+op_path(struct ag_stream *s, const struct ag_channel *ch, char *err,
+    size_t errlen)
+{
+	const struct ag_prov *p = ag_prov_find(ch->provider);
+	struct ag_prov_op rq = { .op = s->op, .model = s->up_model,
+	    .stream = s->stream_flag, .resource = s->resource };
+
+	if (p == NULL || p->op_path == NULL) {
+		snprintf(err, errlen, "provider %s: no adapter yet",
+		    ag_provider_name(ch->provider));
+		return -1;
+	}
+	if (s->op < 0) {
+		snprintf(err, errlen, "unknown operation");
+		return -1;
+	}
+	return p->op_path(s->method, sizeof(s->method), s->path,
+	    sizeof(s->path), ch, &rq, err, errlen);
+}
+
 static int
 on_req(struct ag_link *l, const struct frame *f)
 {
@@ -390,10 +417,18 @@ on_req(struct ag_link *l, const struct frame *f)
 		s->key = ++l->t->next_key;
 		frame_get_str(f, "channel", &str, &len);
 		snprintf(s->channel, sizeof(s->channel), "%.*s", (int)len, str);
-		frame_get_str(f, "method", &str, &len);
-		snprintf(s->method, sizeof(s->method), "%.*s", (int)len, str);
-		frame_get_str(f, "path", &str, &len);
-		snprintf(s->path, sizeof(s->path), "%.*s", (int)len, str);
+		frame_get_str(f, "op", &str, &len);
+		s->op = prov_op_parse(str, len);
+		frame_get_str(f, "model", &str, &len);
+		snprintf(s->up_model, sizeof(s->up_model), "%.*s", (int)len, str);
+		{
+			bool b = false;
+			(void)frame_get_bool(f, "stream", &b);
+			s->stream_flag = b;
+		}
+		if (frame_get_str(f, "resource", &str, &len) == 0)
+			snprintf(s->resource, sizeof(s->resource), "%.*s",
+			    (int)len, str);
 		frame_get_str(f, "content_type", &str, &len);
 		snprintf(s->ctype, sizeof(s->ctype), "%.*s", (int)len, str);
 		if (frame_get_str(f, "request_id", &str, &len) == 0) {
@@ -438,6 +473,13 @@ on_req(struct ag_link *l, const struct frame *f)
 		if (ch == NULL) {
 			snprintf(err, sizeof(err), "no channel '%s' on this agent",
 			    s->channel);
+			stream_end(s, 0, err);
+			stream_free(s);
+			return 0;
+		}
+		if (op_path(s, ch, err, sizeof(err)) != 0) {
+			log_warn("agent %llu: stream %u refused: %s",
+			    (unsigned long long)l->agent_id, s->id, err);
 			stream_end(s, 0, err);
 			stream_free(s);
 			return 0;

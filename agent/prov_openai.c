@@ -5,6 +5,8 @@
  */
 #include "agent/ag_prov.h"
 
+#include <stdio.h>
+
 static const char *const openai_hosts[] = {
 	"api.openai.com",
 	NULL
@@ -19,6 +21,29 @@ static const char *const openai_paths[] = {
 	"/v1/moderations",
 	NULL
 };
+
+/* The OpenAI path of each operation it serves (lib/prov.h). */
+static const char *const openai_op_paths[OP_COUNT] = {
+	[OP_CHAT] = "/v1/chat/completions",
+	[OP_RESPONSES] = "/v1/responses",
+	[OP_EMBEDDINGS] = "/v1/embeddings",
+};
+
+static int
+openai_op_path(char *method, size_t mlen, char *path, size_t plen,
+    const struct ag_channel *ch, const struct ag_prov_op *rq, char *err,
+    size_t errlen)
+{
+	(void)ch;
+	if (rq->op < 0 || rq->op >= OP_COUNT || openai_op_paths[rq->op] == NULL) {
+		snprintf(err, errlen, "openai: operation %s not supported",
+		    prov_op(rq->op) ? prov_op(rq->op)->name : "?");
+		return -1;
+	}
+	snprintf(method, mlen, "%s", prov_op(rq->op)->method);
+	snprintf(path, plen, "%s", openai_op_paths[rq->op]);
+	return 0;
+}
 
 static int
 openai_add_auth(struct curl_slist **h, const struct ag_channel *ch,
@@ -37,5 +62,6 @@ const struct ag_prov ag_prov_openai = {
 	.hosts = openai_hosts,
 	.allowed_paths = openai_paths,
 	.allow_query = 0,
+	.op_path = openai_op_path,
 	.add_auth = openai_add_auth,
 };

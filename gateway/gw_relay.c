@@ -10,6 +10,7 @@
 #include <string.h>
 #include <jansson.h>
 #include "gateway/gw.h"
+#include "lib/prov.h"
 #include "lib/log.h"
 
 #define GW_SNIFF_MAX (4u * 1024 * 1024)
@@ -48,8 +49,9 @@ gw_relay_send(struct gw_req *r)
 	rs.chan_slot = c->slot;
 	rs.body_len = (uint32_t)r->fwd_len;
 	snprintf(rs.channel, sizeof(rs.channel), "%s", c->channel);
-	snprintf(rs.method, sizeof(rs.method), "POST");
-	snprintf(rs.path, sizeof(rs.path), "/v1/chat/completions");
+	snprintf(rs.op, sizeof(rs.op), "%s", prov_op(OP_CHAT)->name);
+	snprintf(rs.model, sizeof(rs.model), "%s", r->model);
+	rs.stream = (uint32_t)r->stream;
 	snprintf(rs.content_type, sizeof(rs.content_type), "application/json");
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
 	r->state = GW_RELAY;

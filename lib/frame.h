@@ -42,7 +42,14 @@
  *   echo_reply     text:str
  *   kick           reason:str
  *   error          code:str message:str
- *   req_start      channel:str method:str path:str content_type:str
+ *   req_start      channel:str op:str model:str stream:bool
+ *                  content_type:str — the operation by its lib/prov name
+ *                  ("chat", "messages", ...), the model as the channel
+ *                  announced it, and whether the user asked for a stream;
+ *                  agentd's adapter alone makes the URL of it.  Optional:
+ *                  resource:str (the id an operation names, e.g. a video
+ *                  job), anthropic_version:str, anthropic_beta:str (passed
+ *                  on from the user).
  *   req_body       data:bin (the request body, in pieces of <= 512 KiB)
  *   req_end        (none)
  *   resp_head      status:u64 content_type:str

@@ -240,10 +240,15 @@ struct ipc_relay_start {	/* gateway; the request body follows */
 	uint32_t chan_slot;	/* scoreboard channel slot */
 	uint32_t body_len;	/* bytes after this struct; must match */
 	char channel[32];	/* the agent's channel name */
-	char method[8];
-	char path[128];		/* "/v1/chat/completions" */
+	char op[24];		/* lib/prov operation name: "chat", "messages" */
+	char model[128];	/* as the channel announced it */
+	uint32_t stream;	/* the user asked for a stream */
+	uint32_t pad;
 	char content_type[64];
 	char request_id[64];	/* the charge key: the ledger's request id */
+	char resource[64];	/* op-specific id (a video job), or "" */
+	char anthropic_version[32];	/* passed on from the user, or "" */
+	char anthropic_beta[128];
 };
 
 struct ipc_relay_head {		/* tunnel, from the agent's RESP_HEAD */

@@ -186,9 +186,12 @@ relay_start(struct tun_gw *g, const struct msg *m)
 		fatal("relay-start from a gateway: body_len %u but %zu bytes",
 		    rs.body_len, blen);
 	rs.channel[sizeof(rs.channel) - 1] = '\0';
-	rs.method[sizeof(rs.method) - 1] = '\0';
-	rs.path[sizeof(rs.path) - 1] = '\0';
+	rs.op[sizeof(rs.op) - 1] = '\0';
+	rs.model[sizeof(rs.model) - 1] = '\0';
 	rs.content_type[sizeof(rs.content_type) - 1] = '\0';
+	rs.resource[sizeof(rs.resource) - 1] = '\0';
+	rs.anthropic_version[sizeof(rs.anthropic_version) - 1] = '\0';
+	rs.anthropic_beta[sizeof(rs.anthropic_beta) - 1] = '\0';
 	c = tun_find_agent(rs.agent_id);
 	if (c == NULL || rs.chan_slot >= tun_env->sb.hdr->max_channels) {
 		gw_end(g, m->hdr.reqid, 1, "agent %llu is not connected",
@@ -218,13 +221,22 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	atomic_fetch_add(&sb_channel(&tun_env->sb, rs.chan_slot)->hot.inflight, 1);
 
 	rs.request_id[sizeof(rs.request_id) - 1] = '\0';
-	frame_enc_begin(&e, FRAME_REQ_START, s->id, rs.request_id[0] ? 5 : 4);
+	frame_enc_begin(&e, FRAME_REQ_START, s->id, 5 + !!rs.request_id[0] +
+	    !!rs.resource[0] + !!rs.anthropic_version[0] +
+	    !!rs.anthropic_beta[0]);
 	if (rs.request_id[0])
 		frame_enc_cstr(&e, "request_id", rs.request_id);
 	frame_enc_cstr(&e, "channel", rs.channel);
-	frame_enc_cstr(&e, "method", rs.method);
-	frame_enc_cstr(&e, "path", rs.path);
+	frame_enc_cstr(&e, "op", rs.op);
+	frame_enc_cstr(&e, "model", rs.model);
+	frame_enc_bool(&e, "stream", rs.stream != 0);
 	frame_enc_cstr(&e, "content_type", rs.content_type);
+	if (rs.resource[0])
+		frame_enc_cstr(&e, "resource", rs.resource);
+	if (rs.anthropic_version[0])
+		frame_enc_cstr(&e, "anthropic_version", rs.anthropic_version);
+	if (rs.anthropic_beta[0])
+		frame_enc_cstr(&e, "anthropic_beta", rs.anthropic_beta);
 	tun_send(c, &e);
 	for (size_t off = 0; off < blen; off += BODY_PIECE) {
 		size_t n = blen - off < BODY_PIECE ? blen - off : BODY_PIECE;

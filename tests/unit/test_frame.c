@@ -139,7 +139,7 @@ nrequired(enum frame_type t)
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
 	case FRAME_KICK: return 1;
 	case FRAME_CHANNELS: return 7;
-	case FRAME_REQ_START: return 4;
+	case FRAME_REQ_START: return 5;
 	case FRAME_RESP_HEAD: return 2;
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
 		return 1;
@@ -195,8 +195,9 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		break;
 	case FRAME_REQ_START:
 		frame_enc_cstr(e, "channel", "main");
-		frame_enc_cstr(e, "method", "POST");
-		frame_enc_cstr(e, "path", "/v1/chat/completions");
+		frame_enc_cstr(e, "op", "chat");
+		frame_enc_cstr(e, "model", "gpt-4o-mini");
+		frame_enc_bool(e, "stream", true);
 		frame_enc_cstr(e, "content_type", "application/json");
 		break;
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK:

@@ -35,6 +35,16 @@ cb_master(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
+static struct lws *
+adopt_raw(struct child_lws *cl, int fd)
+{
+	lws_sock_file_fd_type u;
+
+	u.sockfd = fd;
+	return lws_adopt_descriptor_vhost(cl->vh, LWS_ADOPT_SOCKET, u,
+	    cl->raw_protocol, NULL);
+}
+
 static int
 cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -58,7 +68,8 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			/* Small frames and SSE events go out at once, not after
 			 * Nagle waits for an ACK the peer delays. */
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			if (lws_adopt_socket_vhost(cl->vh, fd) == NULL) {
+			if ((cl->raw_protocol != NULL ? adopt_raw(cl, fd) :
+			    lws_adopt_socket_vhost(cl->vh, fd)) == NULL) {
 				log_warn("cannot adopt a connection (fd %d)", fd);
 				close(fd);
 			}

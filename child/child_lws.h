@@ -19,6 +19,9 @@ struct child_lws {
 	struct lws_vhost *vh;
 	struct lws *listen_wsi;	/* NULL once we stopped accepting */
 	int listen_fd;
+	/* When set (and the vhost has no TLS), accepted sockets are adopted
+	 * as raw sockets of this protocol instead of lws's HTTP. */
+	const char *raw_protocol;
 	int done;
 	/* Called about every tick_ms from the loop. */
 	int tick_ms;

@@ -27,6 +27,11 @@ struct hub_conf {
 	int64_t gw_max_body;
 	char    gw_cert[HUB_PATH_MAX];
 	char    gw_key[HUB_PATH_MAX];
+	int64_t gw_max_header_bytes;
+	int64_t gw_body_budget;
+	int64_t gw_header_timeout_ms;
+	int64_t gw_body_timeout_ms;
+	int64_t gw_keepalive_timeout_ms;
 	/* [tunnel] */
 	char    tun_listen[128];
 	char    tun_cert[HUB_PATH_MAX];

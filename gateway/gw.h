@@ -1,46 +1,107 @@
 /*
- * gateway/gw: shared declarations of the gateway worker's modules —
- * HTTP handling (gw_http.c), the token cache (gw_token.c) and the relay
- * through the tunnel process (gw_relay.c).
+ * gateway/gw: shared declarations of the gateway worker's modules.
+ *
+ *   gw_h1.c      the user port's HTTP/1.1 connections (own parser, gw_h1p)
+ *   gw_lws.c     TLS connections (HTTP/2 and 1.1 through libwebsockets)
+ *   gw_req.c     a request's life: the index by id, the response queue
+ *                and the writer both transports share, timeouts
+ *   gw_route.c   the route table (method + path -> surface, operation)
+ *                and the surfaces' body parsers
+ *   gw_err.c     every refusal in the surface's own error shape
+ *   gw_stage.c   the stage table a request walks (authenticate, read the
+ *                body, parse, route, limit, moderate, reserve, relay,
+ *                settle), each stage returning go / wait / stop
+ *   gw_token.c   token cache, quota reservations and posts (billing peer)
+ *   gw_limit.c   rate limits; gw_mod.c moderation; gw_relay.c the tunnel
+ *                peer; gw_resp.c the answer: usage, translation, retries
  */
 #ifndef SWB_GW_H
 #define SWB_GW_H
 
 #include "gateway/gw_limit.h"
 #include "lib/outq.h"
+#include "lib/prov.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
 #include "child/child_lws.h"
 #include "child/child_peer.h"
 #include "router/rt.h"
 
-enum gw_state {
-	GW_IDLE = 0,		/* between requests on a keep-alive connection */
-	GW_BODY,		/* reading the request body */
-	GW_TOKEN,		/* waiting for billing to know the token */
-	GW_LIMIT,		/* waiting for Redis's rate-limit verdict */
-	GW_MOD,			/* waiting for the moderation verdict */
-	GW_CHARGE,		/* waiting for billing to reserve the estimate */
-	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
-	GW_DONE,		/* response complete or being flushed */
+struct gw_conn;
+struct gw_route;
+struct gw_surface;
+struct xl_stream;
+
+/* The stages of a request (gw_stage.c), in order. */
+enum gw_stage {
+	GW_ST_AUTH = 0,		/* token from the headers, before any body */
+	GW_ST_BODY,		/* read the body (within the worker's budget) */
+	GW_ST_PARSE,		/* the surface's parser: model, stream */
+	GW_ST_ROUTE,		/* candidate channels that can do the op */
+	GW_ST_LIMIT,		/* rpm/tpm (may wait for Redis) */
+	GW_ST_MODERATE,		/* may wait for the moderation process */
+	GW_ST_RESERVE,		/* quota reservation (waits for billing) */
+	GW_ST_RELAY,		/* through the tunnel; waits for the answer */
+	GW_ST_SETTLE,		/* post the charge; the answer ends */
+	GW_ST_DONE,		/* replied (or refused); flushing */
+	GW_NSTAGES
 };
 
-/* One HTTP request in flight; lws per-session data of the connection. */
+/* What a stage says. */
+enum gw_verdict {
+	GW_GO = 0,		/* done: the next stage runs */
+	GW_WAIT,		/* an answer will come: gw_resume() then */
+	GW_STOP,		/* a reply was queued (refusal or answer) */
+};
+
+enum gw_transport { GW_TR_H1 = 0, GW_TR_LWS };
+
+struct gw_token {
+	uint64_t id;
+	int enabled;
+	int64_t expires_at, quota_micros, used_micros;
+	char models[512];
+	char policy[8];			/* routing: "bound", "graded", "best" */
+	char min_grade;			/* graded: 'A'..'Z' */
+	char channels[512];		/* bound: "AGENT_ID[:CHANNEL],..." */
+	int64_t rpm, tpm;		/* per-token limits, 0 = none */
+};
+
+/* One HTTP request.  Writers: the transport fills the request side,
+ * gw_stage.c owns stage/waiting, the modules their own parts. */
 struct gw_req {
-	struct gw_req *next, *prev;	/* live requests, for async answers */
+	struct gw_req *next, *prev;	/* live requests (ticks walk them) */
+	struct gw_req *hnext;		/* index by reqid (gw_req_find) */
+	enum gw_transport tr;
+	struct gw_conn *conn;		/* its connection (either transport) */
 	struct lws *wsi;
-	enum gw_state state;
 	uint64_t reqid;
-	int route;			/* index into the route table */
+	enum gw_stage stage;
+	int waiting;			/* the stage waits for an answer */
+	int running;			/* a stage is running (gw_run) */
+	int early;			/* gw_resume() came while it ran */
+	enum gw_verdict early_v;
+	int body_complete;		/* the whole body arrived */
+	struct gw_token tok;		/* the token (stage AUTH) */
+	const struct gw_route *route;
+	const struct gw_surface *surface;
+	int op;				/* enum prov_op the user asked for */
 	char token_hash[65];
 	unsigned char *body;
 	size_t body_len;
-	int too_big;
+	int64_t body_budget;		/* bytes of the worker's budget held */
 	char model[128];
-	int stream;			/* the user asked for SSE */
+	char path_model[128];		/* the model named in the path */
+	char anthropic_version[32], anthropic_beta[128];
+	int stream;			/* the user asked for a stream */
 	int user_usage;			/* ... and for the usage chunk */
-	unsigned char *fwd;		/* body sent upstream (include_usage) */
+	int http10;			/* the client speaks HTTP/1.0 */
+	unsigned char *fwd;		/* body sent upstream */
 	size_t fwd_len;
+	int fwd_op;			/* enum prov_op sent upstream */
+	int xlate;			/* translated: user dialect != provider's */
+	enum prov_dialect up_dialect;	/* the current attempt's provider */
+	struct xl_stream *xs;		/* stream translator of this attempt */
 	struct rt_candidate cand[RT_MAX_CANDIDATES];
 	int ncand, cur;
 	/* the response */
@@ -48,6 +109,8 @@ struct gw_req {
 	char ctype[128];
 	int head_queued, head_sent, final_queued;
 	int chunked;			/* HTTP/1.1 stream: chunk framing */
+	int pieces_sent;		/* pieces written after the head */
+	int close_after;		/* close the connection after this answer */
 	int sse_mode;
 	struct sse sse;
 	struct usage usage;
@@ -70,79 +133,183 @@ struct gw_req {
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
 	GW_CH_SETTLED, GW_CH_UNSENT /* billing away: asked when it is back */ };
 
+/* ---- gw_req.c ---------------------------------------------------------- */
 void gw_set_env(struct child_env *env);
 struct child_env *gw_env(void);
-/* The HTTP protocol entry of this worker's lws context. */
-struct lws_protocols gw_http_protocol(void);
-/* Requests being served right now (drain waits for 0). */
-int gw_inflight(void);
+int gw_inflight(void);			/* requests being served (drain) */
 struct gw_req *gw_req_find(uint64_t reqid);
-uint64_t gw_new_reqid(void);	/* worker pid << 32 | counter */
+uint64_t gw_new_reqid(void);		/* worker pid << 32 | counter */
 extern struct gw_req *gw_live;		/* every request in flight */
+/* A transport has a new request's head: index it, start its stages. */
+void gw_req_begin(struct gw_req *r, enum gw_transport tr, struct gw_conn *c,
+    struct lws *wsi);
+/* A retry got a new reqid: re-index r under it. */
+void gw_req_rekey(struct gw_req *r, uint64_t reqid);
+/* Forget r (the user left or the answer was written). */
+void gw_req_reset(struct gw_req *r);
+/* The transport may write: write what r has queued.  0, or -1 to close. */
+int gw_req_writable(struct gw_req *r);
+void gw_req_tick(void);
 
-/* Responses (gw_http.c): queue, then written when the socket is writable. */
-void gw_reply_error(struct gw_req *r, unsigned status, const char *type,
-    const char *code, const char *message);
+/* Responses: queue, then written when the socket is writable. */
 void gw_reply_head(struct gw_req *r, unsigned status, const char *ctype);
 void gw_reply_data(struct gw_req *r, const void *p, size_t len);
-/* One piece made of two parts (an event with a few bytes cut out). */
 void gw_reply_data2(struct gw_req *r, const void *a, size_t alen,
     const void *b, size_t blen);
 void gw_reply_end(struct gw_req *r);
+/* A complete JSON answer. */
+void gw_reply_json(struct gw_req *r, unsigned status, const char *json);
 
-/* gw_token.c: token check with a cache; calls gw_token_ready() when known. */
-struct gw_token {
-	uint64_t id;
-	int enabled;
-	int64_t expires_at, quota_micros, used_micros;
-	char models[512];
-	char policy[8];			/* routing: "bound", "graded", "best" */
-	char min_grade;			/* graded: 'A'..'Z' */
-	char channels[512];		/* bound: "AGENT_ID[:CHANNEL],..." */
-	int64_t rpm, tpm;		/* per-token limits, 0 = none */
+/* ---- gw_err.c: refusals in the surface's shape ------------------------- */
+/* kind: the OpenAI "type" (invalid_request_error, hub_error, ...);
+ * code: the OpenAI "code".  The surface maps both to its own shape. */
+void gw_reply_error(struct gw_req *r, unsigned status, const char *kind,
+    const char *code, const char *message);
+/* The same for a request that has no surface yet (bad framing). */
+void gw_err_body(const struct gw_surface *s, unsigned status, const char *kind,
+    const char *code, const char *message, char *out, size_t outlen);
+
+/* ---- transports --------------------------------------------------------- */
+/* Request-side accessors (either transport).  Header names lowercase.
+ * Copy the value into out (NUL-terminated): its length, or -1 absent. */
+int gw_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen);
+int gw_query(struct gw_req *r, const char *name, char *out, size_t outlen);
+/* The body may be read now (the token passed). */
+void gw_body_want(struct gw_req *r);
+/* The body arrived (either transport): stage BODY goes on. */
+void gw_body_data(struct gw_req *r, const void *p, size_t len);
+void gw_body_done(struct gw_req *r);
+/* A response head and pieces, written by the transport. */
+struct gw_head {
+	unsigned status;
+	int n;
+	struct { const char *name; char value[160]; } h[12];
 };
+int gw_tr_write_head(struct gw_req *r, const struct gw_head *h);
+int gw_tr_write(struct gw_req *r, const void *p, size_t len, int final);
+void gw_tr_want_write(struct gw_req *r);
+/* The answer was written: the transport goes on with the connection
+ * (next pipelined request, keep-alive or close).  0, or -1 to close. */
+int gw_tr_done(struct gw_req *r);
+
+/* gw_h1.c */
+struct lws_protocols gw_h1_protocol(void);
+void gw_h1_tick(void);
+int  gw_h1_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen);
+int  gw_h1_query(struct gw_req *r, const char *name, char *out, size_t outlen);
+void gw_h1_body_want(struct gw_req *r);
+/* p has LWS_PRE bytes of headroom when len > 32. */
+int  gw_h1_write(struct gw_req *r, const void *p, size_t len);
+/* The head (and, when body is not NULL, the whole body) in one write. */
+int  gw_h1_write_head(struct gw_req *r, const struct gw_head *h,
+    const void *body, size_t blen);
+int  gw_h1_done(struct gw_req *r);
+/* gw_lws.c */
+struct lws_protocols gw_lws_protocol(void);
+int  gw_lws_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen);
+int  gw_lws_query(struct gw_req *r, const char *name, char *out, size_t outlen);
+int  gw_lws_write_head(struct gw_req *r, const struct gw_head *h);
+int  gw_lws_write(struct gw_req *r, const void *p, size_t len, int final);
+int  gw_lws_done(struct gw_req *r);
+/* Bodies in flight share one budget per worker ([gateway] body_budget). */
+int  gw_budget_take(struct gw_req *r, int64_t bytes);	/* 0 or -1 */
+void gw_budget_give(struct gw_req *r);
+
+/* ---- gw_route.c -------------------------------------------------------- */
+struct gw_surface {
+	const char *name;		/* "openai", "anthropic" */
+	enum prov_dialect dialect;	/* of its chat bodies */
+	/* The error body of this surface. */
+	void (*error)(char *out, size_t outlen, unsigned status,
+	    const char *kind, const char *code, const char *message);
+};
+extern const struct gw_surface gw_surface_openai, gw_surface_anthropic;
+
+enum gw_route_flags {
+	GW_RF_BODY = 1,			/* reads a JSON body */
+	GW_RF_NOAUTH = 2,		/* no token needed (healthz) */
+	GW_RF_RELAY = 4,		/* relayed to a channel */
+};
+
+struct gw_route {
+	const char *method;		/* "GET", "POST" */
+	const char *pattern;		/* '*' = one path segment */
+	const struct gw_surface *surface;
+	int op;				/* enum prov_op, -1 when answered here */
+	unsigned flags;
+	/* The body parser: model, stream... (GW_GO, or GW_STOP: replied). */
+	enum gw_verdict (*parse)(struct gw_req *r, void *json);
+	/* Answered here (GW_RF_RELAY unset): write the reply. */
+	void (*answer)(struct gw_req *r);
+};
+/* The route of method+path (path without the query); NULL: none (404).
+ * *star gets the segment the pattern's '*' matched. */
+const struct gw_route *gw_route_find(const char *method, size_t mlen,
+    const char *path, size_t plen, char *star, size_t starlen);
+/* The surface of a path that matched no route (for its 404's shape). */
+const struct gw_surface *gw_route_surface_of(const char *path, size_t plen);
+
+/* ---- gw_stage.c -------------------------------------------------------- */
+/* Find r's route from its method and path (before gw_run). */
+void gw_req_route(struct gw_req *r, const char *method, size_t mlen,
+    const char *path, size_t plen);
+/* Run r's stages from r->stage on. */
+void gw_run(struct gw_req *r);
+/* An asynchronous stage answered: GW_GO goes on, GW_STOP ends (the reply
+ * was queued), GW_WAIT is not allowed here. */
+void gw_resume(struct gw_req *r, enum gw_verdict v);
+/* Is r waiting in stage st? */
+int gw_waits_in(const struct gw_req *r, enum gw_stage st);
+/* The relay of the current candidate: pick its translation, send it. */
+int gw_stage_relay_attempt(struct gw_req *r);
+
+/* ---- gw_token.c -------------------------------------------------------- */
 void gw_token_init(struct lws_vhost *vh);
 void gw_token_tick(void);
 /* 1: known now (*t filled), 2: known to be no token, 0: asked billing
  * (gw_token_ready later), -1: billing unreachable. */
 int  gw_token_lookup(struct gw_req *r, struct gw_token *t);
+/* gw_stage.c: the token of r is known (found or not). */
 void gw_token_ready(struct gw_req *r, const struct gw_token *t, int found);
+/* The token of r, as the stage AUTH found it (valid until r ends). */
+const struct gw_token *gw_req_token(const struct gw_req *r);
 /*
- * Quota charges (gw_token.c, on the billing peer).  gw_charge_reserve asks
- * billing to reserve r's estimate (r waits in GW_CHARGE; then
- * gw_charge_reserved() or an error reply); -1: billing unreachable.
- * gw_charge_settle posts how r ended (enum ipc_post_how: the usage the hub
- * read, the agent's, the hub's estimate awaiting the agent's report, or a
- * void); only the first call per request does anything.  Posts are kept
- * until billing acknowledges them and sent again after billing restarts.
+ * Quota charges.  gw_charge_reserve asks billing to reserve r's estimate
+ * (GW_WAIT; then gw_resume); gw_charge_settle posts how r ended (enum
+ * ipc_post_how); only the first call per request does anything.  Posts
+ * are kept until billing acknowledges them and sent again after billing
+ * restarts.
  */
-int  gw_charge_reserve(struct gw_req *r);
+enum gw_verdict gw_charge_reserve(struct gw_req *r);
 void gw_charge_settle(struct gw_req *r);
-/* "NONCE-REQID": billing's key of r's charge, the ledger's request id,
- * the user's x-request-id. */
 void gw_charge_key(const struct gw_req *r, char *out, size_t len);
-/* Posts billing has not acknowledged (a drain waits for them). */
 int  gw_posts_pending(void);
-/* gw_http.c: the estimate is reserved; relay r. */
-void gw_charge_reserved(struct gw_req *r);
 
-/* gw_mod.c */
+/* ---- gw_limit.c (see gw_limit.h) / gw_mod.c ----------------------------- */
+enum gw_verdict gw_limit_check(struct gw_req *r, const struct gw_token *t);
 void gw_mod_init(struct lws_vhost *vh);
 void gw_mod_tick(void);
-/* 0: nothing to check (go on); 1: asked (gw_mod_passed() or a reply). */
-int  gw_mod_check(struct gw_req *r);
-/* gw_http.c: the request passed moderation; relay it. */
-void gw_mod_passed(struct gw_req *r);
+/* GW_GO: nothing to check; GW_WAIT: asked (gw_resume later). */
+enum gw_verdict gw_mod_check(struct gw_req *r);
 
-/* gw_relay.c */
+/* ---- gw_relay.c: the tunnel peer ---------------------------------------- */
 void gw_relay_init(struct lws_vhost *vh);
 void gw_relay_tick(void);
-/* Send r to r->cand[r->cur].  -1 when the tunnel process is unreachable. */
+/* Send r to r->cand[r->cur] (r->fwd, r->fwd_op).  -1: tunnel unreachable. */
 int  gw_relay_send(struct gw_req *r);
-void gw_relay_cancel(struct gw_req *r);
+void gw_relay_cancel(struct gw_req *r, int why);
 /* Back-pressure: a slow user pauses only their own stream. */
 #define GW_OUT_HIGH (512u * 1024)
 #define GW_OUT_LOW  (128u * 1024)
 void gw_relay_flow(struct gw_req *r, int paused);
+
+/* ---- gw_resp.c: the answer ---------------------------------------------- */
+struct ipc_relay_head;
+struct ipc_relay_end;
+void gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h);
+void gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len);
+void gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e);
+/* Free the attempt's response state (translation, SSE, sniff). */
+void gw_resp_reset(struct gw_req *r);
 
 #endif

@@ -47,8 +47,7 @@ admitted(struct gw_req *r, int chan)
 {
 	r->cur = chan;
 	r->lim.chan = chan;
-	if (gw_mod_check(r) == 0)
-		gw_mod_passed(r);
+	gw_resume(r, GW_GO);
 }
 
 /* why: SB_LIM_REQUESTS / SB_LIM_TOKENS; chan -1: the token's limit. */
@@ -73,6 +72,7 @@ refuse(struct gw_req *r, int why, int chan, int64_t limit, int retry)
 		    (unsigned long long)r->cand[chan].agent_id,
 		    (long long)limit, retry);
 	gw_reply_error(r, 429, what, "rate_limit_exceeded", msg);
+	gw_resume(r, GW_STOP);
 }
 
 /* The token's scoreboard counters, or n = 0 (no limits, or no slot). */
@@ -154,9 +154,8 @@ on_verdict(const redisReply *rep, void *arg)
 	long long v[4];
 	int64_t rpm = 0, tpm = 0;
 
-	if (r == NULL || r->state != GW_LIMIT)
+	if (r == NULL || !gw_waits_in(r, GW_ST_LIMIT))
 		return;		/* the user left */
-	r->state = GW_IDLE;
 	if (rep == NULL || rep->type != REDIS_REPLY_ARRAY || rep->elements != 4) {
 		if (rep != NULL && !reply_warned)
 			log_rwarn(r->reqid, "redis answered the limit script with "
@@ -232,12 +231,13 @@ redis_check(struct gw_req *r)
 	if (gw_redis_eval(1 + r->ncand, kp, 3 + 2 * r->ncand, args, on_verdict,
 	    (void *)(uintptr_t)r->reqid) != 0)
 		return -1;
-	r->state = GW_LIMIT;
 	r->lim.deadline = clock_mono_ms() + REDIS_WAIT_MS;
 	return 0;
 }
 
-void
+/* Every path ends in admitted() or refuse() (gw_resume), now or when
+ * Redis answers: the stage waits either way. */
+enum gw_verdict
 gw_limit_check(struct gw_req *r, const struct gw_token *t)
 {
 	int64_t rpm, tpm;
@@ -260,11 +260,12 @@ gw_limit_check(struct gw_req *r, const struct gw_token *t)
 		count_local(r, 0, clock_wall_ms());
 		r->lim.where = 1;
 		admitted(r, 0);
-		return;
+		return GW_WAIT;
 	}
 	if (gw_redis_up() && redis_check(r) == 0)
-		return;
+		return GW_WAIT;
 	local_check(r);
+	return GW_WAIT;
 }
 
 void
@@ -317,18 +318,17 @@ gw_limit_tick(void)
 	struct gw_req *r;
 
 	for (r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_LIMIT && now >= r->lim.deadline)
+		if (gw_waits_in(r, GW_ST_LIMIT) && now >= r->lim.deadline)
 			break;
 	if (r != NULL)		/* pending verdicts are decided locally */
 		gw_redis_fail("no answer within 500 ms");
 	/* Anything still waiting (its command never left): decide here. */
 	for (;;) {
 		for (r = gw_live; r != NULL; r = r->next)
-			if (r->state == GW_LIMIT && now >= r->lim.deadline)
+			if (gw_waits_in(r, GW_ST_LIMIT) && now >= r->lim.deadline)
 				break;
 		if (r == NULL)
 			break;
-		r->state = GW_IDLE;
 		local_check(r);
 	}
 	gw_redis_tick();

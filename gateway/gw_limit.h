@@ -41,11 +41,10 @@ struct gw_lim {
 void gw_limit_init(struct lws_vhost *vh);
 void gw_limit_tick(void);
 /*
- * After routing: admit r (r->cur = the candidate charged) and go on to
- * moderation and the relay, or answer 429; with Redis the verdict may
- * come later (r->state GW_LIMIT).
+ * gw_limit_check (declared in gw.h: it returns a stage verdict): after
+ * routing, admit r (r->cur = the candidate charged) or answer 429; with
+ * Redis the verdict may come later.
  */
-void gw_limit_check(struct gw_req *r, const struct gw_token *t);
 /* The relay ended: correct the minute's tokens with the real usage. */
 void gw_limit_done(struct gw_req *r);
 

@@ -1,7 +1,7 @@
 /*
  * gateway/gw_main: a gateway worker — one of [gateway] workers processes
- * serving the user API on the shared listener with libwebsockets.
- * Routes are a table in gw_http.c.
+ * serving the user API on the shared listener in one libwebsockets loop.
+ * Routes are a table in gw_route.c, stages a table in gw_stage.c.
  */
 #include <string.h>
 #include "gateway/gw.h"
@@ -24,6 +24,7 @@ gw_busy(struct child_lws *cl)
 static void
 gw_tick(struct child_lws *cl)
 {
+	gw_req_tick();
 	gw_token_tick();
 	gw_relay_tick();
 	gw_mod_tick();
@@ -40,7 +41,8 @@ int
 gw_main(struct child_env *env)
 {
 	const struct lws_protocols protocols[] = {
-		gw_http_protocol(),
+		gw_lws_protocol(),
+		gw_h1_protocol(),
 		child_peer_protocol(),
 		gw_redis_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
@@ -51,6 +53,10 @@ gw_main(struct child_env *env)
 	gw_loop.tick_ms = 200;
 	gw_loop.tick = gw_tick;
 	gw_set_env(env);
+	/* Plain HTTP is served by our own HTTP/1.1 code (gw_h1.c); with a
+	 * certificate, libwebsockets speaks TLS, HTTP/2 and 1.1. */
+	if (env->conf.gw_cert[0] == '\0')
+		gw_loop.raw_protocol = "swb-h1";
 	/* With a certificate the user API is TLS and offers HTTP/2. */
 	if (child_lws_init(&gw_loop, env, &gw_ops, protocols,
 	    env->fds.gw_listen, env->conf.gw_cert, env->conf.gw_key,

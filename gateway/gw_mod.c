@@ -81,9 +81,8 @@ refuse_flagged(struct gw_req *r)
 	    "\"message\":\"Your request was rejected because it contains content "
 	    "that is not allowed.\",\"param\":\"\",\"type\":\"hub_error\"}}";
 
-	gw_reply_head(r, 400, "application/json");
-	gw_reply_data(r, body, sizeof(body) - 1);
-	gw_reply_end(r);
+	gw_reply_json(r, 400, body);
+	gw_resume(r, GW_STOP);
 }
 
 /* The service failed or was late: the INI decides. */
@@ -93,32 +92,32 @@ mod_failed(struct gw_req *r, const char *why)
 	if (gw_env()->conf.mod_fail_open) {
 		log_rwarn(r->reqid, "moderation unavailable (%s): fail-open, "
 		    "letting the request through", why);
-		gw_mod_passed(r);
+		gw_resume(r, GW_GO);
 		return;
 	}
 	log_rwarn(r->reqid, "moderation unavailable (%s): fail-closed", why);
 	gw_reply_error(r, 503, "hub_error", "moderation_unavailable",
 	    "Content moderation is unavailable right now; retry shortly.");
+	gw_resume(r, GW_STOP);
 }
 
-int
+enum gw_verdict
 gw_mod_check(struct gw_req *r)
 {
 	char *in;
 	int rc;
 
 	if (!gw_env()->conf.mod_enabled)
-		return 0;
+		return GW_GO;
 	in = mod_input(r);
 	if (in == NULL)
-		return 0;		/* nothing to screen */
-	r->state = GW_MOD;
+		return GW_GO;		/* nothing to screen */
 	r->mod_deadline = clock_mono_ms() + gw_env()->conf.mod_timeout_ms + 1000;
 	rc = child_peer_send(&mod, IPC_MOD_CHECK, r->reqid, in, strlen(in) + 1);
 	free(in);
 	if (rc != 0)
 		mod_failed(r, "moderation process not reachable");
-	return 1;
+	return GW_WAIT;
 }
 
 static void
@@ -133,7 +132,7 @@ on_mod_msg(struct child_peer *p, const struct msg *m)
 	memcpy(&v, m->data, sizeof(v));
 	v.detail[sizeof(v.detail) - 1] = '\0';
 	r = gw_req_find(m->hdr.reqid);
-	if (r == NULL || r->state != GW_MOD)
+	if (r == NULL || !gw_waits_in(r, GW_ST_MODERATE))
 		return;
 	switch (v.result) {
 	case IPC_MOD_FLAGGED:
@@ -145,7 +144,7 @@ on_mod_msg(struct child_peer *p, const struct msg *m)
 		mod_failed(r, v.detail);
 		break;
 	default:
-		gw_mod_passed(r);
+		gw_resume(r, GW_GO);
 	}
 }
 
@@ -155,7 +154,9 @@ gw_mod_tick(void)
 	int64_t now = clock_mono_ms();
 
 	child_peer_tick(&mod);
-	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_MOD && now > r->mod_deadline)
+	for (struct gw_req *r = gw_live, *next; r != NULL; r = next) {
+		next = r->next;
+		if (gw_waits_in(r, GW_ST_MODERATE) && now > r->mod_deadline)
 			mod_failed(r, "no verdict in time");
+	}
 }

@@ -1,9 +1,7 @@
 /*
- * gateway/gw_relay: the worker's connection to the tunnel process and the
- * translation of relay messages into the user's HTTP response.  SSE
- * answers are split into events and each event is queued for the user's
- * socket the moment it arrives (no coalescing); the usage-only chunk the
- * hub asked for is dropped for users who did not ask for it.
+ * gateway/gw_relay: the worker's connection to the tunnel process — a
+ * relay's start (the operation, model and body for the chosen channel),
+ * cancels, flow control, and the relay messages handed to gw_resp.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,8 +11,6 @@
 #include "lib/prov.h"
 #include "lib/log.h"
 
-#define GW_SNIFF_MAX (4u * 1024 * 1024)
-#define GW_RETRY_DEADLINE_MS 30000	/* no new attempt after this */
 
 static void on_tunnel_msg(struct child_peer *p, const struct msg *m);
 static void on_tunnel_down(struct child_peer *p);
@@ -49,21 +45,24 @@ gw_relay_send(struct gw_req *r)
 	rs.chan_slot = c->slot;
 	rs.body_len = (uint32_t)r->fwd_len;
 	snprintf(rs.channel, sizeof(rs.channel), "%s", c->channel);
-	snprintf(rs.op, sizeof(rs.op), "%s", prov_op(OP_CHAT)->name);
+	snprintf(rs.op, sizeof(rs.op), "%s", prov_op(r->fwd_op)->name);
 	snprintf(rs.model, sizeof(rs.model), "%s", r->model);
 	rs.stream = (uint32_t)r->stream;
 	snprintf(rs.content_type, sizeof(rs.content_type), "application/json");
+	snprintf(rs.anthropic_version, sizeof(rs.anthropic_version), "%s",
+	    r->anthropic_version);
+	snprintf(rs.anthropic_beta, sizeof(rs.anthropic_beta), "%s",
+	    r->anthropic_beta);
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
-	r->state = GW_RELAY;
 	r->relayed = 1;
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
 
 void
-gw_relay_cancel(struct gw_req *r)
+gw_relay_cancel(struct gw_req *r, int why)
 {
-	struct ipc_relay_cancel c = { 1, 0 };
+	struct ipc_relay_cancel c = { (uint32_t)why, 0 };
 
 	(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c, sizeof(c));
 }
@@ -73,7 +72,7 @@ gw_relay_flow(struct gw_req *r, int paused)
 {
 	struct ipc_relay_flow fl = { (uint32_t)paused, 0 };
 
-	if (r->paused == paused || r->state != GW_RELAY)
+	if (r->paused == paused || r->stage != GW_ST_RELAY)
 		return;
 	r->paused = paused;
 	log_rinfo(r->reqid, paused ? "the user reads slowly (%zu bytes queued): "
@@ -82,178 +81,29 @@ gw_relay_flow(struct gw_req *r, int paused)
 	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
 }
 
-/*
- * Try the next candidate channel, before anything reached the user.  The
- * attempt gets a new request id so late messages of the old one are
- * recognised and dropped.
- */
-static int
-retry_next(struct gw_req *r, const char *why)
-{
-	uint64_t old = r->reqid;
-
-	/* Bounded: at most RT_MAX_CANDIDATES attempts, none started after
-	 * GW_RETRY_DEADLINE_MS since the request arrived. */
-	if (r->head_queued || r->cur + 1 >= r->ncand ||
-	    clock_mono_ms() - r->started_ms > GW_RETRY_DEADLINE_MS)
-		return -1;
-	r->cur++;
-	r->reqid = gw_new_reqid();
-	memset(&r->agent_usage, 0, sizeof(r->agent_usage));
-	log_rinfo(old, "%s; retrying on channel %s of agent %llu as req=%016llx",
-	    why, r->cand[r->cur].channel,
-	    (unsigned long long)r->cand[r->cur].agent_id,
-	    (unsigned long long)r->reqid);
-	return gw_relay_send(r);
-}
-
-static void
-relay_head(struct gw_req *r, const struct ipc_relay_head *h)
-{
-	if (h->status >= 500 && r->cur + 1 < r->ncand) {
-		/* An upstream failure before the first byte: the user never
-		 * sees it if another channel can serve. */
-		char why[64];
-		struct ipc_relay_cancel c = { 2, 0 };
-		(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c,
-		    sizeof(c));
-		snprintf(why, sizeof(why), "upstream answered %d", h->status);
-		if (retry_next(r, why) == 0)
-			return;
-	}
-	r->status = h->status;
-	snprintf(r->ctype, sizeof(r->ctype), "%s", h->content_type);
-	r->sse_mode = h->status == 200 &&
-	    strncmp(h->content_type, "text/event-stream", 17) == 0;
-	if (r->sse_mode)
-		sse_init(&r->sse, 0);
-	gw_reply_head(r, (unsigned)h->status, h->content_type[0] ?
-	    h->content_type : "application/json");
-}
-
-static void
-relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
-{
-	struct sse_event ev;
-	int rc;
-
-	if (!r->sse_mode) {
-		/* Keep a JSON answer (bounded) to read its usage at the end. */
-		if (r->sniff_len + len <= GW_SNIFF_MAX) {
-			unsigned char *nb = realloc(r->sniff, r->sniff_len + len);
-			if (nb != NULL) {
-				r->sniff = nb;
-				memcpy(nb + r->sniff_len, p, len);
-				r->sniff_len += len;
-			}
-		}
-		gw_reply_data(r, p, len);
-		return;
-	}
-	if (sse_feed(&r->sse, p, len) != 0) {
-		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));
-		return;
-	}
-	while ((rc = sse_next(&r->sse, &ev)) == 1) {
-		if (ev.data != NULL) {
-			(void)usage_openai_event(&r->usage, ev.data, ev.data_len);
-			if (!r->user_usage &&
-			    usage_openai_is_usage_only_chunk(ev.data, ev.data_len) == 1)
-				continue;	/* the hub's, not the user's */
-		}
-		if (!r->user_usage && ev.data != NULL) {
-			/* Asking for usage made upstream add "usage":null to every
-			 * chunk; the user who did not ask gets chunks without it. */
-			static const char un[] = ",\"usage\":null";
-			const char *hit = memmem(ev.raw, ev.raw_len, un, sizeof(un) - 1);
-			if (hit != NULL) {
-				size_t pre = (size_t)(hit - ev.raw);
-				gw_reply_data2(r, ev.raw, pre, hit + sizeof(un) - 1,
-				    ev.raw_len - pre - (sizeof(un) - 1));
-				continue;
-			}
-		}
-		gw_reply_data(r, ev.raw, ev.raw_len);
-	}
-	if (rc < 0)
-		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));
-}
-
-static void
-relay_end(struct gw_req *r, const struct ipc_relay_end *e)
-{
-	char msg[256], ev[512];
-
-	if (e->ok && !r->sse_mode && r->sniff_len > 0 && r->status == 200)
-		(void)usage_openai_body(&r->usage, (const char *)r->sniff,
-		    r->sniff_len);
-	if (e->usage_seen) {	/* the agent's witness, for the ledger */
-		r->agent_usage.input_tokens = e->input_tokens;
-		r->agent_usage.output_tokens = e->output_tokens;
-		r->agent_usage.cached_tokens = e->cached_tokens;
-		r->agent_usage.seen = 1;
-	}
-	gw_limit_done(r);	/* the real usage replaces the estimate */
-	if (e->ok) {
-		log_rinfo(r->reqid, "done: %d, usage in=%lld out=%lld cached=%lld",
-		    r->status, (long long)r->usage.input_tokens,
-		    (long long)r->usage.output_tokens,
-		    (long long)r->usage.cached_tokens);
-		gw_charge_settle(r);
-		gw_reply_end(r);
-		return;
-	}
-	snprintf(msg, sizeof(msg), "%s", e->error[0] ? e->error : "upstream failed");
-	log_rwarn(r->reqid, "relay failed%s: %s", r->head_queued ?
-	    " mid-stream" : "", msg);
-	if (!r->head_queued) {
-		/* Nothing reached the user yet: the next candidate may serve. */
-		if (retry_next(r, msg) == 0)
-			return;
-		gw_charge_settle(r);
-		gw_reply_error(r, e->agent_lost ? 503 : 502, "hub_error",
-		    e->agent_lost ? "agent_unavailable" : "upstream_error", msg);
-		return;
-	}
-	if (r->sse_mode) {
-		/* The stream ends with an error event, never a hang. */
-		json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s}}", "error",
-		    "message", msg, "type", "hub_error", "param",
-		    "code", e->agent_lost ? "agent_lost" : "upstream_error");
-		char *s = json_dumps(o, JSON_COMPACT);
-		int n = snprintf(ev, sizeof(ev), "data: %s\n\n", s ? s : "{}");
-		free(s);
-		json_decref(o);
-		if (n > 0 && (size_t)n < sizeof(ev))
-			gw_reply_data(r, ev, (size_t)n);
-	}
-	gw_charge_settle(r);
-	gw_reply_end(r);
-}
-
 static void
 on_tunnel_msg(struct child_peer *p, const struct msg *m)
 {
 	struct gw_req *r = gw_req_find(m->hdr.reqid);
 
-	if (r == NULL || r->state != GW_RELAY)
+	if (r == NULL || !gw_waits_in(r, GW_ST_RELAY))
 		return;		/* the user left; the tunnel was told */
 	switch (m->hdr.type) {
 	case IPC_RELAY_HEAD: {
 		struct ipc_relay_head h;
 		memcpy(&h, m->data, sizeof(h));
 		h.content_type[sizeof(h.content_type) - 1] = '\0';
-		relay_head(r, &h);
+		gw_resp_head(r, &h);
 		break;
 	}
 	case IPC_RELAY_CHUNK:
-		relay_chunk(r, m->data, m->hdr.len);
+		gw_resp_chunk(r, m->data, m->hdr.len);
 		break;
 	case IPC_RELAY_END: {
 		struct ipc_relay_end e;
 		memcpy(&e, m->data, sizeof(e));
 		e.error[sizeof(e.error) - 1] = '\0';
-		relay_end(r, &e);
+		gw_resp_end(r, &e);
 		break;
 	}
 	default:
@@ -271,9 +121,11 @@ on_tunnel_down(struct child_peer *p)
 	memset(&e, 0, sizeof(e));
 	e.agent_lost = 1;
 	snprintf(e.error, sizeof(e.error), "the hub's tunnel process restarted");
-	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_RELAY) {
+	for (struct gw_req *r = gw_live, *next; r != NULL; r = next) {
+		next = r->next;
+		if (gw_waits_in(r, GW_ST_RELAY)) {
 			r->ncand = 0;		/* no retry through a dead tunnel */
-			relay_end(r, &e);
+			gw_resp_end(r, &e);
 		}
+	}
 }

@@ -4,7 +4,7 @@
  * otherwise billing is asked over billing.sock and requests with the same
  * token wait for that one answer.  A disabled token stops working within
  * the TTL.  Also the quota charges on the same peer: before the relay the
- * request waits (GW_CHARGE, at most GW_CHARGE_WAIT_MS) for billing to
+ * request waits (stage reserve, at most GW_CHARGE_WAIT_MS) for billing to
  * reserve its estimate; at its end how it ended is posted (gw_charge_settle)
  * and kept until billing acknowledges it.  Billing's rule: see
  * billing/bill_charge.c.
@@ -169,10 +169,13 @@ on_charge_result(const struct msg *m)
 	struct gw_req *r;
 
 	memcpy(&res, m->data, sizeof(res));
-	for (r = gw_live; r != NULL; r = r->next)
-		if (r->charge_id == m->hdr.reqid && r->charge == GW_CH_ASKED)
-			break;
-	if (r == NULL || r->state != GW_CHARGE) {
+	/* The charge key is the request's first id, and the answer comes
+	 * before any retry could give it another. */
+	r = gw_req_find(m->hdr.reqid);
+	if (r != NULL && (r->charge_id != m->hdr.reqid ||
+	    r->charge != GW_CH_ASKED))
+		r = NULL;
+	if (r == NULL || !gw_waits_in(r, GW_ST_RESERVE)) {
 		/* Nobody waits any more (the user left, or the wait timed
 		 * out): give a reservation back at once. */
 		if (res.status == IPC_CHARGE_OK) {
@@ -183,10 +186,9 @@ on_charge_result(const struct msg *m)
 			r->charge = GW_CH_SETTLED;
 		return;
 	}
-	r->state = GW_IDLE;
 	if (res.status == IPC_CHARGE_OK) {
 		r->charge = GW_CH_RESERVED;
-		gw_charge_reserved(r);
+		gw_resume(r, GW_GO);
 		return;
 	}
 	r->charge = GW_CH_SETTLED;
@@ -196,6 +198,7 @@ on_charge_result(const struct msg *m)
 	else
 		gw_reply_error(r, 503, "hub_error", "store_unavailable",
 		    "The hub cannot check quotas right now; retry shortly.");
+	gw_resume(r, GW_STOP);
 }
 
 static void
@@ -217,14 +220,13 @@ send_reserve(struct gw_req *r)
  * is asked again once billing.sock is back: a reservation is idempotent
  * by key, so asking twice never reserves twice.
  */
-int
+enum gw_verdict
 gw_charge_reserve(struct gw_req *r)
 {
 	r->charge_id = r->reqid;
-	r->state = GW_CHARGE;
 	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
 	send_reserve(r);
-	return 0;
+	return GW_WAIT;
 }
 
 /*
@@ -254,7 +256,7 @@ gw_charge_settle(struct gw_req *r)
 	/* served: the agent answered 2xx, or the user left mid-relay (the
 	 * agent may have served what the user never saw). */
 	served = r->relayed && ((r->head_queued && r->status >= 200 &&
-	    r->status < 300) || (!r->head_queued && r->state == GW_RELAY &&
+	    r->status < 300) || (!r->head_queued && r->stage == GW_ST_RELAY &&
 	    r->ncand > 0));
 	u = r->usage;
 	if (!served || p.agent_id == 0)
@@ -319,18 +321,19 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	c->t.tpm = info.tpm;
 	if (info.status == IPC_TOKEN_STORE_ERROR)
 		c->fetched_ms = 0;	/* do not cache a failure */
-	/* Everyone waiting for this token goes on (each leaves GW_TOKEN). */
+	/* Everyone waiting for this token goes on (each leaves the stage). */
 	for (;;) {
 		for (r = gw_live; r != NULL; r = r->next)
-			if (r->state == GW_TOKEN && strcmp(r->token_hash, info.hash) == 0)
+			if (gw_waits_in(r, GW_ST_AUTH) &&
+			    strcmp(r->token_hash, info.hash) == 0)
 				break;
 		if (r == NULL)
 			break;
-		r->state = GW_IDLE;
-		if (info.status == IPC_TOKEN_STORE_ERROR)
+		if (info.status == IPC_TOKEN_STORE_ERROR) {
 			gw_reply_error(r, 503, "hub_error", "store_unavailable",
 			    "The hub cannot check tokens right now; retry shortly.");
-		else
+			gw_resume(r, GW_STOP);
+		} else
 			gw_token_ready(r, &c->t, c->found);
 	}
 }
@@ -343,14 +346,14 @@ fail_waiting(const char *why)
 
 	for (;;) {
 		for (r = gw_live; r != NULL; r = r->next)
-			if (r->state == GW_TOKEN)
+			if (gw_waits_in(r, GW_ST_AUTH))
 				break;
 		if (r == NULL)
 			return;
-		r->state = GW_IDLE;
 		log_rwarn(r->reqid, "token check failed: %s", why);
 		gw_reply_error(r, 503, "hub_error", "store_unavailable",
 		    "The hub cannot check tokens right now; retry shortly.");
+		gw_resume(r, GW_STOP);
 	}
 }
 
@@ -365,7 +368,7 @@ on_bill_down(struct child_peer *p)
 	fail_waiting("billing went away");
 	/* Reservations asked of the billing that died: ask its successor. */
 	for (r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_CHARGE && r->charge == GW_CH_ASKED)
+		if (gw_waits_in(r, GW_ST_RESERVE) && r->charge == GW_CH_ASKED)
 			r->charge = GW_CH_UNSENT;
 }
 
@@ -396,27 +399,31 @@ gw_token_tick(void)
 	child_peer_tick(&bill);
 	posts_tick();
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_CHARGE && r->charge == GW_CH_UNSENT &&
+		if (gw_waits_in(r, GW_ST_RESERVE) && r->charge == GW_CH_UNSENT &&
 		    child_peer_up(&bill))
 			send_reserve(r);
-	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
-		if (r->state == GW_TOKEN && now - r->started_ms > GW_TOKEN_WAIT_MS) {
-			r->state = GW_IDLE;
+	for (struct gw_req *r = gw_live, *next; r != NULL; r = next) {
+		next = r->next;
+		if (gw_waits_in(r, GW_ST_AUTH) &&
+		    now - r->started_ms > GW_TOKEN_WAIT_MS) {
 			log_rwarn(r->reqid, "token check: no answer from billing in "
 			    "%d ms", GW_TOKEN_WAIT_MS);
 			gw_reply_error(r, 503, "hub_error", "store_unavailable",
 			    "The hub cannot check tokens right now; retry shortly.");
-		} else if (r->state == GW_CHARGE && now > r->charge_deadline) {
+			gw_resume(r, GW_STOP);
+		} else if (gw_waits_in(r, GW_ST_RESERVE) &&
+		    now > r->charge_deadline) {
 			/* An ASKED charge stays so: a late OK is voided on
 			 * arrival.  An UNSENT one reserved nothing. */
 			if (r->charge == GW_CH_UNSENT)
 				r->charge = GW_CH_SETTLED;
-			r->state = GW_IDLE;
 			log_rwarn(r->reqid, "charge reserve: no answer from billing "
 			    "in %d ms", GW_CHARGE_WAIT_MS);
 			gw_reply_error(r, 503, "hub_error", "store_unavailable",
 			    "The hub cannot check quotas right now; retry shortly.");
+			gw_resume(r, GW_STOP);
 		}
+	}
 }
 
 int
@@ -433,7 +440,6 @@ gw_token_lookup(struct gw_req *r, struct gw_token *t)
 		*t = c->t;
 		return 1;
 	}
-	r->state = GW_TOKEN;
 	if (strcmp(c->hash, r->token_hash) == 0 && c->asking &&
 	    now - c->asked_ms < 2000)
 		return 0;		/* someone asked already */

@@ -48,6 +48,7 @@ restart_backoff_max = 2s
 [gateway]
 listen = 127.0.0.1:0
 workers = ${SWB_WORKERS:-2}
+${SWB_GW_INI:-}
 [tunnel]
 listen = 127.0.0.1:0
 ${SWB_TUNNEL_INI:-}

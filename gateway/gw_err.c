@@ -1,0 +1,88 @@
+/*
+ * gateway/gw_err: every refusal a user sees, in the shape of the surface
+ * they called — OpenAI's {"error":{"message","type","param","code"}} or
+ * Anthropic's {"type":"error","error":{"type","message"}} — and logged
+ * with the request id.
+ */
+#include "gateway/gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include "lib/log.h"
+
+static void
+openai_error(char *out, size_t outlen, unsigned status, const char *kind,
+    const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:{s:s, s:s, s:n, s:s*}}", "error", "message",
+	    message, "type", kind, "param", "code", code);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	snprintf(out, outlen, "%s", s ? s : "{\"error\":{}}");
+	free(s);
+	json_decref(o);
+}
+
+/* Anthropic's error types by status (its documented set). */
+static const char *
+anthropic_type(unsigned status)
+{
+	switch (status) {
+	case 400: return "invalid_request_error";
+	case 401: return "authentication_error";
+	case 402: return "billing_error";
+	case 403: return "permission_error";
+	case 404: return "not_found_error";
+	case 413: return "request_too_large";
+	case 429: return "rate_limit_error";
+	case 503: case 529: return "overloaded_error";
+	case 504: return "timeout_error";
+	default: return status >= 500 ? "api_error" : "invalid_request_error";
+	}
+}
+
+static void
+anthropic_error(char *out, size_t outlen, unsigned status, const char *kind,
+    const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
+	    "type", anthropic_type(status), "message", message);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	(void)kind;
+	(void)code;
+	snprintf(out, outlen, "%s", s ? s : "{\"type\":\"error\"}");
+	free(s);
+	json_decref(o);
+}
+
+const struct gw_surface gw_surface_openai = { "openai", DIA_OPENAI,
+	openai_error };
+const struct gw_surface gw_surface_anthropic = { "anthropic", DIA_ANTHROPIC,
+	anthropic_error };
+
+void
+gw_err_body(const struct gw_surface *s, unsigned status, const char *kind,
+    const char *code, const char *message, char *out, size_t outlen)
+{
+	(s != NULL ? s : &gw_surface_openai)->error(out, outlen, status, kind,
+	    code, message);
+}
+
+void
+gw_reply_error(struct gw_req *r, unsigned status, const char *kind,
+    const char *code, const char *message)
+{
+	char body[1024];
+
+	if (r->head_queued) {		/* too late for a status: end it */
+		gw_reply_end(r);
+		return;
+	}
+	if (r->reqid != 0)
+		log_rinfo(r->reqid, "%u %s", status, code ? code : kind);
+	gw_err_body(r->surface, status, kind, code, message, body, sizeof(body));
+	gw_reply_json(r, status, body);
+}

@@ -1,0 +1,401 @@
+/*
+ * gateway/gw_req: a request's life in a gateway worker — its id and the
+ * index that finds it by id (every message from the tunnel, billing,
+ * moderation and Redis names a request), the response queue, and the one
+ * writer both transports use: the head as a list of fields, then the
+ * pieces, chunk-framed on an HTTP/1.1 stream, close-delimited on 1.0.
+ */
+#include "gateway/gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "lib/log.h"
+
+#define GW_INDEX_BUCKETS 4096		/* power of two */
+#define GW_HEADROOM (LWS_PRE + 24)	/* before each piece: chunk framing */
+
+static struct child_env *env_;
+static uint64_t next_req;
+struct gw_req *gw_live;
+static int nlive;
+static struct gw_req *index_[GW_INDEX_BUCKETS];
+
+void
+gw_set_env(struct child_env *env)
+{
+	env_ = env;
+}
+
+struct child_env *
+gw_env(void)
+{
+	return env_;
+}
+
+int
+gw_inflight(void)
+{
+	return nlive;
+}
+
+uint64_t
+gw_new_reqid(void)
+{
+	return ((uint64_t)getpid() << 32) | ++next_req;
+}
+
+static size_t
+bucket(uint64_t id)
+{
+	id ^= id >> 33;
+	id *= UINT64_C(0xff51afd7ed558ccd);
+	id ^= id >> 33;
+	return (size_t)(id & (GW_INDEX_BUCKETS - 1));
+}
+
+static void
+index_add(struct gw_req *r)
+{
+	size_t b = bucket(r->reqid);
+
+	r->hnext = index_[b];
+	index_[b] = r;
+}
+
+static void
+index_del(struct gw_req *r)
+{
+	struct gw_req **pp = &index_[bucket(r->reqid)];
+
+	for (; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	r->hnext = NULL;
+}
+
+struct gw_req *
+gw_req_find(uint64_t reqid)
+{
+	for (struct gw_req *r = index_[bucket(reqid)]; r != NULL; r = r->hnext)
+		if (r->reqid == reqid)
+			return r;
+	return NULL;
+}
+
+void
+gw_req_rekey(struct gw_req *r, uint64_t reqid)
+{
+	index_del(r);
+	r->reqid = reqid;
+	index_add(r);
+}
+
+void
+gw_req_begin(struct gw_req *r, enum gw_transport tr, struct gw_conn *c,
+    struct lws *wsi)
+{
+	memset(r, 0, sizeof(*r));
+	r->tr = tr;
+	r->conn = c;
+	r->wsi = wsi;
+	r->reqid = gw_new_reqid();
+	r->started_ms = clock_mono_ms();
+	r->prev = NULL;
+	r->next = gw_live;
+	if (gw_live != NULL)
+		gw_live->prev = r;
+	gw_live = r;
+	nlive++;
+	index_add(r);
+}
+
+void
+gw_req_reset(struct gw_req *r)
+{
+	if (r->reqid == 0)
+		return;
+	gw_charge_settle(r);	/* a user who left: what was read */
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else if (gw_live == r)
+		gw_live = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	nlive--;
+	index_del(r);
+	gw_budget_give(r);
+	gw_resp_reset(r);
+	outq_clear(&r->out);
+	free(r->body);
+	free(r->fwd);
+	memset(r, 0, sizeof(*r));
+}
+
+/* ---- the response queue ---------------------------------------------- */
+
+static void
+queue(struct gw_req *r, const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (r->final_queued)
+		return;
+	if (outq_push(&r->out, GW_HEADROOM, a, alen, b, blen) == NULL)
+		return;
+	if (r->out.bytes > GW_OUT_HIGH)
+		gw_relay_flow(r, 1);
+	gw_tr_want_write(r);
+}
+
+void
+gw_reply_head(struct gw_req *r, unsigned status, const char *ctype)
+{
+	if (r->head_queued)
+		return;
+	r->status = (int)status;
+	snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
+	r->head_queued = 1;
+	gw_tr_want_write(r);
+}
+
+void
+gw_reply_data(struct gw_req *r, const void *p, size_t len)
+{
+	if (len > 0)
+		queue(r, p, len, NULL, 0);
+}
+
+void
+gw_reply_data2(struct gw_req *r, const void *a, size_t alen, const void *b,
+    size_t blen)
+{
+	if (alen + blen > 0)
+		queue(r, a, alen, b, blen);
+}
+
+void
+gw_reply_end(struct gw_req *r)
+{
+	r->final_queued = 1;
+	r->stage = GW_ST_DONE;
+	r->waiting = 0;
+	gw_tr_want_write(r);
+}
+
+void
+gw_reply_json(struct gw_req *r, unsigned status, const char *json)
+{
+	gw_reply_head(r, status, "application/json");
+	if (json != NULL)
+		gw_reply_data(r, json, strlen(json));
+	gw_reply_end(r);
+}
+
+/* ---- the writer --------------------------------------------------------- */
+
+static void
+head_add(struct gw_head *h, const char *name, const char *fmt, const char *v)
+{
+	if (h->n >= (int)(sizeof(h->h) / sizeof(h->h[0])))
+		return;
+	h->h[h->n].name = name;
+	snprintf(h->h[h->n].value, sizeof(h->h[h->n].value), fmt, v);
+	h->n++;
+}
+
+/* The head as fields; *whole: the answer is one piece (content-length). */
+static void
+make_head(struct gw_req *r, struct gw_head *h, int *whole)
+{
+	char num[32];
+
+	*whole = r->final_queued && (r->out.head == NULL ||
+	    r->out.head->next == NULL);
+	memset(h, 0, sizeof(*h));
+	h->status = (unsigned)r->status;
+	head_add(h, "content-type", "%s", r->ctype);
+	r->chunked = 0;
+	if (*whole) {
+		snprintf(num, sizeof(num), "%zu", r->out.head ?
+		    r->out.head->len : (size_t)0);
+		head_add(h, "content-length", "%s", num);
+	} else {
+		head_add(h, "x-accel-buffering", "%s", "no");
+		if (r->http10)
+			r->close_after = 1;	/* the close ends the body */
+		else if (r->tr == GW_TR_H1 ||
+		    lws_get_network_wsi(r->wsi) == r->wsi) {
+			head_add(h, "transfer-encoding", "%s", "chunked");
+			r->chunked = 1;
+		}
+	}
+	head_add(h, "cache-control", "%s", "no-cache");
+	if (r->charge_id != 0) {	/* the ledger's id of this request */
+		char key[40];
+		gw_charge_key(r, key, sizeof(key));
+		head_add(h, "x-request-id", "%s", key);
+	}
+	if (r->lim.retry_after > 0) {	/* a 429 of the rate limiter */
+		snprintf(num, sizeof(num), "%d", r->lim.retry_after);
+		head_add(h, "retry-after", "%s", num);
+	}
+}
+
+/*
+ * Write what r has queued, one unit per writable callback (a partial
+ * write is finished by the transport before the next callback): the head
+ * (with the body when the answer is one piece), then each piece with its
+ * chunk framing in the headroom in front of it, then the terminator.
+ */
+int
+gw_req_writable(struct gw_req *r)
+{
+	struct outq_item *o;
+	int whole, last;
+
+	if (!r->head_queued)
+		return 0;
+	if (!r->head_sent) {
+		struct gw_head h;
+		make_head(r, &h, &whole);
+		r->head_sent = 1;
+		if (whole && r->tr == GW_TR_H1) {
+			/* Head and body in one write. */
+			o = r->out.head;
+			if (gw_h1_write_head(r, &h, o ? o->data : NULL,
+			    o ? o->len : 0) != 0)
+				return -1;
+			if (o != NULL)
+				outq_pop(&r->out);
+			return gw_tr_done(r);
+		}
+		if (gw_tr_write_head(r, &h) != 0)
+			return -1;
+		if (r->out.head != NULL || r->final_queued)
+			gw_tr_want_write(r);
+		return 0;
+	}
+	o = r->out.head;
+	if (o != NULL) {
+		unsigned char *p = o->data;
+		size_t n = o->len;
+		if (r->chunked) {
+			char sz[24];
+			int k = snprintf(sz, sizeof(sz), "%s%zx\r\n",
+			    r->pieces_sent ? "\r\n" : "", o->len);
+			p -= k;
+			memcpy(p, sz, (size_t)k);
+			n += (size_t)k;
+		}
+		last = r->final_queued && o->next == NULL && !r->chunked;
+		if (gw_tr_write(r, p, n, last) != 0)
+			return -1;
+		r->pieces_sent++;
+		outq_pop(&r->out);
+		if (r->paused && r->out.bytes < GW_OUT_LOW)
+			gw_relay_flow(r, 0);
+		if (last)
+			return gw_tr_done(r);
+		if (r->out.head != NULL || r->final_queued)
+			gw_tr_want_write(r);
+		return 0;
+	}
+	if (!r->final_queued)
+		return 0;
+	if (r->chunked) {
+		static const char term[] = "\r\n0\r\n\r\n";
+		unsigned char t[GW_HEADROOM + sizeof(term)];
+		size_t off = r->pieces_sent ? 0 : 2;
+		memcpy(t + GW_HEADROOM, term + off, sizeof(term) - 1 - off);
+		if (gw_tr_write(r, t + GW_HEADROOM, sizeof(term) - 1 - off, 1) != 0)
+			return -1;
+	} else if (gw_tr_write(r, NULL, 0, 1) != 0)
+		return -1;
+	return gw_tr_done(r);
+}
+
+/* ---- transport dispatch ------------------------------------------------ */
+
+int
+gw_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen)
+{
+	return r->tr == GW_TR_H1 ? gw_h1_hdr(r, lname, out, outlen) :
+	    gw_lws_hdr(r, lname, out, outlen);
+}
+
+int
+gw_query(struct gw_req *r, const char *name, char *out, size_t outlen)
+{
+	return r->tr == GW_TR_H1 ? gw_h1_query(r, name, out, outlen) :
+	    gw_lws_query(r, name, out, outlen);
+}
+
+void
+gw_body_want(struct gw_req *r)
+{
+	if (r->tr == GW_TR_H1)
+		gw_h1_body_want(r);
+	/* lws reads bodies as they come (within max_body and the budget). */
+}
+
+int
+gw_tr_write_head(struct gw_req *r, const struct gw_head *h)
+{
+	if (r->tr == GW_TR_LWS)
+		return gw_lws_write_head(r, h);
+	return gw_h1_write_head(r, h, NULL, 0);
+}
+
+int
+gw_tr_write(struct gw_req *r, const void *p, size_t len, int final)
+{
+	if (r->tr == GW_TR_LWS)
+		return gw_lws_write(r, p, len, final);
+	return len > 0 ? gw_h1_write(r, p, len) : 0;
+}
+
+void
+gw_tr_want_write(struct gw_req *r)
+{
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+}
+
+int
+gw_tr_done(struct gw_req *r)
+{
+	return r->tr == GW_TR_H1 ? gw_h1_done(r) : gw_lws_done(r);
+}
+
+/* ---- the body budget --------------------------------------------------- */
+
+static int64_t budget_used;
+
+int
+gw_budget_take(struct gw_req *r, int64_t bytes)
+{
+	int64_t cap = env_->conf.gw_body_budget;
+
+	if (bytes <= 0)
+		return 0;
+	if (budget_used + bytes > cap)
+		return -1;
+	budget_used += bytes;
+	r->body_budget += bytes;
+	return 0;
+}
+
+void
+gw_budget_give(struct gw_req *r)
+{
+	budget_used -= r->body_budget;
+	r->body_budget = 0;
+}
+
+void
+gw_req_tick(void)
+{
+	gw_h1_tick();
+}

@@ -1,0 +1,164 @@
+/*
+ * gateway/gw_route: the table of routes of the user API — method and path
+ * pattern to the surface that speaks there, the operation it asks for
+ * (lib/prov.h), and the parser that reads model and stream from its body —
+ * and the answers made here (health, the model list).  Adding an endpoint
+ * is a row here (and an operation in lib/prov if it is new).
+ */
+#include "gateway/gw.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "lib/log.h"
+#include "lib/tokest.h"
+
+/* Body parsers: model (unless the path named it) and stream. */
+static enum gw_verdict
+parse_common(struct gw_req *r, void *json)
+{
+	json_t *o = json, *m = json_object_get(o, "model"), *so;
+
+	if (r->path_model[0] != '\0')
+		snprintf(r->model, sizeof(r->model), "%s", r->path_model);
+	else if (!json_is_string(m) || json_string_length(m) == 0 ||
+	    json_string_length(m) >= sizeof(r->model)) {
+		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
+		    "You must provide a model parameter.");
+		return GW_STOP;
+	} else
+		snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
+	r->stream = json_is_true(json_object_get(o, "stream"));
+	so = json_object_get(o, "stream_options");
+	r->user_usage = r->stream &&
+	    json_is_true(json_object_get(so, "include_usage"));
+	r->lim.est = tokest_json(r->body_len, o);
+	return GW_GO;
+}
+
+/* Embeddings, token counts: never a stream. */
+static enum gw_verdict
+parse_nostream(struct gw_req *r, void *json)
+{
+	enum gw_verdict v = parse_common(r, json);
+
+	r->stream = 0;
+	r->user_usage = 0;
+	return v;
+}
+
+static void
+answer_health(struct gw_req *r)
+{
+	char body[256];
+
+	snprintf(body, sizeof(body), "{\"status\":\"ok\",\"worker\":%u,"
+	    "\"pid\":%d,\"config_generation\":%llu}", gw_env()->instance,
+	    (int)getpid(), (unsigned long long)gw_env()->conf_gen);
+	gw_reply_json(r, 200, body);
+}
+
+static void
+list_model(const char *model, void *arg)
+{
+	json_t **a = arg;
+
+	json_array_append_new(a[0], json_pack("{s:s, s:s, s:i, s:s}", "id",
+	    model, "object", "model", "created", 0, "owned_by", "switchboard"));
+}
+
+/* Every model an online channel serves that the token may use. */
+static void
+answer_models(struct gw_req *r)
+{
+	const struct gw_token *t = gw_req_token(r);
+	json_t *all = json_array(), *mine = json_array(), *o, *m;
+	size_t i;
+	char *s;
+
+	rt_models(&gw_env()->sb, list_model, &all);
+	json_array_foreach(all, i, m)
+		if (rt_model_in(t->models, json_string_value(json_object_get(m,
+		    "id")), 1))
+			json_array_append(mine, m);
+	json_decref(all);
+	o = json_pack("{s:s, s:o}", "object", "list", "data", mine);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	gw_reply_json(r, 200, s);
+	free(s);
+}
+
+#define RELAY (GW_RF_BODY | GW_RF_RELAY)
+
+static const struct gw_route routes[] = {
+	{ "GET", "/healthz", &gw_surface_openai, -1, GW_RF_NOAUTH, NULL,
+	    answer_health },
+	{ "GET", "/v1/models", &gw_surface_openai, -1, 0, NULL, answer_models },
+	/* OpenAI */
+	{ "POST", "/v1/chat/completions", &gw_surface_openai, OP_CHAT, RELAY,
+	    parse_common, NULL },
+	{ "POST", "/v1/responses", &gw_surface_openai, OP_RESPONSES, RELAY,
+	    parse_common, NULL },
+	{ "POST", "/v1/embeddings", &gw_surface_openai, OP_EMBEDDINGS, RELAY,
+	    parse_nostream, NULL },
+	/* Anthropic */
+	{ "POST", "/v1/messages", &gw_surface_anthropic, OP_MESSAGES, RELAY,
+	    parse_common, NULL },
+	{ "POST", "/v1/messages/count_tokens", &gw_surface_anthropic,
+	    OP_COUNT_TOKENS, RELAY, parse_nostream, NULL },
+	/* Azure-style: the deployment in the path is the model */
+	{ "POST", "/openai/deployments/*/chat/completions", &gw_surface_openai,
+	    OP_CHAT, RELAY, parse_common, NULL },
+	{ "POST", "/openai/deployments/*/embeddings", &gw_surface_openai,
+	    OP_EMBEDDINGS, RELAY, parse_nostream, NULL },
+};
+
+/* Match path against pattern; a '*' is one non-empty segment, copied
+ * (%-decoded bytes are kept as they are) to star. */
+static int
+match(const char *pat, const char *path, size_t plen, char *star,
+    size_t starlen)
+{
+	size_t i = 0;
+
+	for (; *pat != '\0'; pat++) {
+		if (*pat == '*') {
+			size_t s = i;
+			while (i < plen && path[i] != '/')
+				i++;
+			if (i == s || i - s >= starlen)
+				return 0;
+			memcpy(star, path + s, i - s);
+			star[i - s] = '\0';
+			continue;
+		}
+		if (i >= plen || path[i] != *pat)
+			return 0;
+		i++;
+	}
+	return i == plen;
+}
+
+const struct gw_route *
+gw_route_find(const char *method, size_t mlen, const char *path, size_t plen,
+    char *star, size_t starlen)
+{
+	star[0] = '\0';
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (strlen(routes[i].method) == mlen &&
+		    memcmp(routes[i].method, method, mlen) == 0 &&
+		    match(routes[i].pattern, path, plen, star, starlen))
+			return &routes[i];
+	return NULL;
+}
+
+const struct gw_surface *
+gw_route_surface_of(const char *path, size_t plen)
+{
+	if (plen >= 12 && memcmp(path, "/v1/messages", 12) == 0)
+		return &gw_surface_anthropic;
+	return &gw_surface_openai;
+}

@@ -377,6 +377,7 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 
 	*data = NULL;
 	*dlen = 0;
+	*used = 0;
 	while (i < len) {
 		unsigned char ch = (unsigned char)in[i];
 		int v;
@@ -386,13 +387,13 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 			v = hexval(ch);
 			if (v >= 0) {
 				if (++c->digits > CH_MAX_DIGITS)
-					return -1;
+					goto bad;
 				c->left = (c->left << 4) | (uint64_t)v;
 				i++;
 				break;
 			}
 			if (c->digits == 0)
-				return -1;
+				goto bad;
 			if (ch == ';' || ch == ' ' || ch == '\t') {
 				c->state = CH_EXT;
 				break;
@@ -406,7 +407,7 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 				c->state = CH_SIZE_LF;
 				break;
 			}
-			return -1;
+			goto bad;
 		case CH_EXT:	/* chunk extensions: skipped, bounded */
 			if (ch == '\r' || ch == '\n') {
 				c->state = CH_SIZE_LF;
@@ -415,14 +416,14 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 				break;
 			}
 			if (ch < 0x20 && ch != '\t')
-				return -1;
+				goto bad;
 			if (++c->ext > CH_MAX_EXT)
-				return -1;
+				goto bad;
 			i++;
 			break;
 		case CH_SIZE_LF:
 			if (ch != '\n')
-				return -1;
+				goto bad;
 			i++;
 			c->digits = 0;
 			c->ext = 0;		/* from here: trailer bytes */
@@ -452,11 +453,11 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 			} else if (ch == '\n')
 				c->state = CH_DATA_LF;
 			else
-				return -1;
+				goto bad;
 			break;
 		case CH_DATA_LF:
 			if (ch != '\n')
-				return -1;
+				goto bad;
 			i++;
 			c->state = CH_SIZE;
 			c->left = 0;
@@ -482,12 +483,12 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 			c->trailer++;
 			if (++c->ext > CH_MAX_TRAILER ||
 			    (ch < 0x20 && ch != '\t' && ch != '\r'))
-				return -1;
+				goto bad;
 			i++;
 			break;
 		case CH_TRAILER_LF:
 			if (ch != '\n')
-				return -1;
+				goto bad;
 			i++;
 			c->state = CH_DONE;
 			*used = i;
@@ -499,4 +500,7 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 	}
 	*used = i;
 	return 0;
+bad:
+	*used = i;
+	return -1;
 }

@@ -24,9 +24,10 @@ out=build/fuzz
 # target -> the library sources it links (besides tests/fuzz/fuzz_<target>.c)
 declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
+	[h1p]="gateway/gw_h1p.c"
 )
 # pkg-config modules every target may need
-pkgs="msgpack"
+pkgs="msgpack jansson"
 
 cflags=(-std=c17 -D_GNU_SOURCE -g -O1 -I. -Wall -Wextra -Werror
 	-fno-omit-frame-pointer)

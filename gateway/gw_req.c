@@ -232,7 +232,7 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 		}
 	}
 	head_add(h, "cache-control", "%s", "no-cache");
-	if (r->charge_id != 0) {	/* the ledger's id of this request */
+	if (r->reqid != 0) {	/* the ledger's id of this request */
 		char key[40];
 		gw_charge_key(r, key, sizeof(key));
 		head_add(h, "x-request-id", "%s", key);

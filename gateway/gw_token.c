@@ -67,7 +67,10 @@ static size_t nposts;
 void
 gw_charge_key(const struct gw_req *r, char *out, size_t len)
 {
-	ipc_charge_key(charge_nonce, r->charge_id, out, len);
+	/* Before a charge exists, the id it would get (every answer, errors
+	 * included, carries x-request-id). */
+	ipc_charge_key(charge_nonce, r->charge_id ? r->charge_id : r->reqid,
+	    out, len);
 }
 
 static void

@@ -649,7 +649,8 @@ xl_an_oa_event(struct xl_stream *s, const char *name, const char *data,
 
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
 		return an_close(s, out);
-	if (!json_is_object(j = json_loadb(data, len, 0, NULL))) {
+	j = json_loadb(data, len, 0, NULL);	/* json_is_* evaluate twice */
+	if (!json_is_object(j)) {
 		json_decref(j);
 		return -1;
 	}

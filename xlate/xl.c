@@ -45,6 +45,14 @@ xl_buf_free(struct xl_buf *b)
 	b->len = b->cap = 0;
 }
 
+void
+xl_buf_reset(struct xl_buf *b)
+{
+	b->len = 0;
+	if (b->p != NULL)
+		b->p[0] = '\0';
+}
+
 int
 xl_buf_add(struct xl_buf *b, const void *p, size_t n)
 {
@@ -199,7 +207,8 @@ xl_text(const char *s, size_t n, size_t max)
 	size_t i = 0;
 
 	while (i < n) {
-		size_t k = utf8_len((const unsigned char *)s + i, n - i);
+		size_t k = s[i] == '\0' ? 0 :	/* NUL: '?' too */
+		    utf8_len((const unsigned char *)s + i, n - i);
 
 		if (b.len + (k ? k : 1) > max)
 			break;

@@ -97,8 +97,10 @@
  *   Anthropic user: message_start (usage input 0: OpenAI reports usage only
  *   at the end), content_block_start/delta/stop per text or tool_use block,
  *   message_delta (stop_reason; usage with output_tokens and the input and
- *   cache counts), message_stop.  message_delta is sent once the finish and
- *   the usage chunk were both seen, or at [DONE].
+ *   cache counts), message_stop.  Both are sent at [DONE] (which follows
+ *   the usage chunk at once), or at xl_stream_end(ok) once the finish was
+ *   seen; the request asks for stream_options.include_usage so the usage
+ *   comes.
  *   Upstream errors in a stream (Anthropic `event: error`, an OpenAI chunk
  *   with "error") become the user's error event and end the stream (an
  *   OpenAI user gets `data: {"error":{...}}` and no [DONE]).
@@ -121,6 +123,8 @@ struct xl_buf {
 	size_t	 len, cap;
 };
 void	xl_buf_free(struct xl_buf *b);
+/* Empty it, keeping the memory (after the bytes were written on). */
+void	xl_buf_reset(struct xl_buf *b);
 
 /* Supported pair? (from = the user's surface dialect, to = the provider's) */
 int	xl_can(enum prov_dialect from, enum prov_dialect to);

@@ -647,6 +647,7 @@ xl_an_oa_event(struct xl_stream *s, const char *name, const char *data,
 	size_t i;
 	int rc = 0;
 
+	(void)name;		/* OpenAI events are data-only */
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
 		return an_close(s, out);
 	j = json_loadb(data, len, 0, NULL);	/* json_is_* evaluate twice */

@@ -99,7 +99,7 @@ long long xl_count(const json_t *v);
 /* Set key to v (stolen) when v is not NULL; -1 when v is NULL. */
 int	 xl_set(json_t *o, const char *key, json_t *v);
 /* A JSON string of s[0..n) truncated to max bytes at a UTF-8 boundary,
- * bytes that are not UTF-8 replaced by '?'. */
+ * NUL and bytes that are not UTF-8 replaced by '?'. */
 json_t	*xl_text(const char *s, size_t n, size_t max);
 /* dst = prefix + src (truncated to XL_MAX_ID bytes, UTF-8 safe). */
 void	 xl_make_id(char *dst, size_t dstlen, const char *prefix,

@@ -847,6 +847,7 @@ ev_message_delta(struct xl_stream *s, json_t *j, struct xl_buf *out)
 static int
 ev_message_stop(struct xl_stream *s, json_t *j, struct xl_buf *out)
 {
+	(void)j;
 	s->finished = 1;
 	return close_ok(s, out);
 }
@@ -861,6 +862,7 @@ ev_error(struct xl_stream *s, json_t *j, struct xl_buf *out)
 static int
 ev_ignore(struct xl_stream *s, json_t *j, struct xl_buf *out)
 {
+	(void)s, (void)j, (void)out;
 	return 0;
 }
 

@@ -24,6 +24,7 @@ out=build/fuzz
 # target -> the library sources it links (besides tests/fuzz/fuzz_<target>.c)
 declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
+	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
 )
 # pkg-config modules every target may need
 pkgs="msgpack"

@@ -612,6 +612,12 @@ test_errors(void **state)
 	err_ok(AN, DIA_GEMINI, 403, J({"error": {"code": 403, "message": "denied"}}),
 	    J({"type": "error", "error": {"type": "permission_error",
 	    "message": "{\"error\": {\"code\": 403, \"message\": \"denied\"}}"}}));
+	/* NUL bytes in a non-JSON body: '?' (a C reader of the body would
+	 * stop at an escaped NUL) */
+	xl_error(AN, OA, 500, "a\0b", 3, &out);
+	json_eq(out.p, out.len, J({"type": "error", "error": {
+	    "type": "api_error", "message": "a?b"}}));
+	xl_buf_free(&out);
 	xl_error(OA, AN, 500, NULL, 0, &out);
 	json_eq(out.p, out.len, J({"error": {"message": "provider returned HTTP 500",
 	    "type": "server_error", "param": null, "code": null}}));
@@ -966,7 +972,8 @@ test_stream_oa_to_an_more(void **state)
 	    "delta": {"tool_calls": [{"id": "t1", "function": {"name": "f",
 	    "arguments": "{"}}]}}]})), &out), 0);
 	assert_non_null(strstr(out.p, "\"id\":\"t1\""));
-	out.len = 0;
+	xl_buf_reset(&out);
+	assert_string_equal(out.p, "");
 	feed(s, NULL, J({"choices": [{"delta": {"tool_calls": [{"function":
 	    {"arguments": "}"}}]}}]}), (const char *const[]){
 	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":0,"
@@ -978,7 +985,7 @@ test_stream_oa_to_an_more(void **state)
 	    "content_block_start {\"type\":\"content_block_start\",\"index\":1,"
 	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\","
 	    "\"name\":\"g\",\"input\":{}}}", NULL });
-	out.len = 0;
+	xl_buf_reset(&out);
 	assert_int_equal(xl_stream_event(s, NULL, J({"choices": [{"delta":
 	    {"tool_calls": [{"index": 0, "function": {"arguments": "x"}}]}}]}),
 	    strlen(J({"choices": [{"delta": {"tool_calls": [{"index": 0,

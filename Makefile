@@ -27,7 +27,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  += $(SAN)
 
 LIB_SRC   := $(wildcard lib/*.c)
-HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c child/*.c xlate/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c))
+HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c child/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c xlate/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) agent/platform/linux.c
 CTL_SRC   := $(wildcard tools/hubctl*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -105,7 +105,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
 	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DLIBCURL_VERSION_NUM=0x075801 \
 	    --suppress=unknownMacro --suppress=nullPointerRedundantCheck \
-	    lib master child shm gateway tunnel billing router moderation agent/*.c tools
+	    lib master child shm gateway tunnel billing router moderation xlate agent/*.c tools
 	clang-tidy --quiet $(LIB_SRC) $(HUB_SRC) -- $(CFLAGS)
 
 clean:

@@ -25,6 +25,7 @@ out=build/fuzz
 declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
+	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
 )
 # pkg-config modules every target may need
 pkgs="msgpack jansson"

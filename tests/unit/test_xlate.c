@@ -1,0 +1,1069 @@
+/*
+ * tests/unit/test_xlate: xlate/, OpenAI chat completions <-> Anthropic
+ * messages.  Requests both ways (system, history, images, tools and
+ * tool_choice, tool calls and merged tool results, max_tokens default,
+ * sampling, stop, stream), refusals with a 400 text, responses both ways
+ * (stop reasons, usage with cache tokens, reasoning), error bodies both
+ * ways (type table, wrapped non-JSON), and streams event by event both
+ * ways, cut and failing streams, malformed input.  JSON is compared
+ * parsed (key order aside); OpenAI's `created` is checked to be a recent
+ * integer, then removed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+
+#include "xlate/xl.h"
+
+/* JSON written bare in the source: J({"a":"b"}) */
+#define J(...)	#__VA_ARGS__
+#define S(x)	(x), strlen(x)
+#define OA	DIA_OPENAI
+#define AN	DIA_ANTHROPIC
+#define S_IU	J({"stream": true, "stream_options": {"include_usage": true}})
+
+/* Drop a top-level "created", checking it is a recent integer. */
+static void
+drop_created(json_t *j)
+{
+	json_t *c = json_object_get(j, "created");
+
+	if (c == NULL)
+		return;
+	assert_true(json_is_integer(c));
+	assert_true(json_integer_value(c) > (json_int_t)time(NULL) - 60);
+	json_object_del(j, "created");
+}
+
+static void
+json_eq(const char *got, size_t len, const char *want)
+{
+	json_error_t e;
+	json_t *g = json_loadb(got, len, 0, &e), *w = json_loads(want, 0, &e);
+
+	if (w == NULL)
+		fail_msg("bad expectation: %s: %s", e.text, want);
+	if (g == NULL)
+		fail_msg("output is not JSON: %.*s", (int)len, got);
+	drop_created(g);
+	if (!json_equal(g, w)) {
+		char *gs = json_dumps(g, JSON_COMPACT | JSON_SORT_KEYS);
+		char *ws = json_dumps(w, JSON_COMPACT | JSON_SORT_KEYS);
+
+		fail_msg("JSON differs\n got: %s\nwant: %s", gs, ws);
+	}
+	json_decref(g);
+	json_decref(w);
+}
+
+/* Heap copy of exactly the bytes, so ASan sees reads past len. */
+static char *
+dup_exact(const char *s, size_t *n)
+{
+	char *c;
+
+	*n = strlen(s);
+	c = malloc(*n ? *n : 1);
+	assert_non_null(c);
+	memcpy(c, s, *n);
+	return c;
+}
+
+static void
+req_ok(enum prov_dialect from, enum prov_dialect to, const char *in,
+    const char *model, int stream, const char *want)
+{
+	struct xl_buf out = { 0 };
+	char err[256] = "", *c;
+	size_t n;
+
+	c = dup_exact(in, &n);
+	if (xl_request(from, to, c, n, model, stream, &out, err,
+	    sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	json_eq(out.p, out.len, want);
+	free(c);
+	xl_buf_free(&out);
+}
+
+/* Refused with an error text containing what; out untouched. */
+static void
+req_bad(enum prov_dialect from, enum prov_dialect to, const char *in,
+    const char *what)
+{
+	struct xl_buf out = { 0 };
+	char err[256] = "", *c;
+	size_t n;
+
+	xl_buf_free(&out);
+	c = dup_exact(in, &n);
+	if (xl_request(from, to, c, n, "m", 0, &out, err, sizeof(err)) != -1)
+		fail_msg("accepted: %s -> %s", in, out.p);
+	if (strstr(err, what) == NULL)
+		fail_msg("error \"%s\" does not say \"%s\"", err, what);
+	assert_int_equal(out.len, 0);
+	free(c);
+}
+
+static void
+resp_ok(enum prov_dialect from, enum prov_dialect to, const char *in,
+    const char *model, const char *want)
+{
+	struct xl_buf out = { 0 };
+	char err[256] = "", *c;
+	size_t n;
+
+	c = dup_exact(in, &n);
+	if (xl_response(from, to, c, n, model, &out, err, sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	json_eq(out.p, out.len, want);
+	free(c);
+	xl_buf_free(&out);
+}
+
+static void
+err_ok(enum prov_dialect from, enum prov_dialect to, int status,
+    const char *in, const char *want)
+{
+	struct xl_buf out = { 0 };
+	char *c;
+	size_t n;
+
+	c = dup_exact(in, &n);
+	xl_error(from, to, status, c, n, &out);
+	json_eq(out.p, out.len, want);
+	free(c);
+	xl_buf_free(&out);
+}
+
+/*
+ * Feed one upstream event and check what it produced: want is the list of
+ * expected SSE events, each "NAME JSON" ("- JSON" for a data-only event,
+ * "[DONE]" for the end marker), NULL-terminated.
+ */
+static int
+feed(struct xl_stream *s, const char *name, const char *data,
+    const char *const *want)
+{
+	struct xl_buf out = { 0 };
+	char *c, *p;
+	size_t n, k = 0;
+	int rc;
+
+	c = dup_exact(data, &n);
+	rc = xl_stream_event(s, name, c, n, &out);
+	free(c);
+	p = out.p;
+	for (; want[k] != NULL; k++) {
+		const char *w = want[k], *sp = strchr(w, ' ');
+		char *end;
+
+		if (p == NULL || *p == '\0')
+			fail_msg("missing event %zu: %s", k, w);
+		if ((end = strstr(p, "\n\n")) == NULL)
+			fail_msg("event not terminated: %s", p);
+		*end = '\0';
+		if (strcmp(w, "[DONE]") == 0) {
+			assert_string_equal(p, "data: [DONE]");
+		} else if (strncmp(w, "- ", 2) == 0) {
+			if (strncmp(p, "data: ", 6) != 0)
+				fail_msg("want a data-only event: %s", p);
+			json_eq(p + 6, strlen(p + 6), w + 2);
+		} else {
+			char pre[128];
+
+			snprintf(pre, sizeof(pre), "event: %.*s\ndata: ",
+			    (int)(sp - w), w);
+			if (strncmp(p, pre, strlen(pre)) != 0)
+				fail_msg("want \"%s\": %s", pre, p);
+			json_eq(p + strlen(pre), strlen(p + strlen(pre)),
+			    sp + 1);
+		}
+		p = end + 2;
+	}
+	if (p != NULL && *p != '\0')
+		fail_msg("unexpected output: %s", p);
+	xl_buf_free(&out);
+	return rc;
+}
+
+static const char *const none[] = { NULL };
+
+/* ---------------- requests: OpenAI user -> Anthropic ---------------- */
+
+static void
+test_req_oa_an_full(void **state)
+{
+	req_ok(OA, AN, J({
+	    "model": "gpt-4o", "max_completion_tokens": 100, "max_tokens": 7,
+	    "temperature": 0.7, "top_p": 0.9, "stop": "END", "user": "u1",
+	    "stream": false, "stream_options": {"include_usage": true},
+	    "frequency_penalty": 0.1, "seed": 3, "n": 1, "logprobs": false,
+	    "response_format": {"type": "text"}, "parallel_tool_calls": false,
+	    "messages": [
+	      {"role": "system", "content": "Be brief."},
+	      {"role": "user", "content": [
+	        {"type": "text", "text": "Weather here?"},
+	        {"type": "image_url", "image_url": {"url": "https://x.test/a.png", "detail": "low"}},
+	        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K"}}]},
+	      {"role": "assistant", "content": "Checking.", "tool_calls": [
+	        {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{\"city\":\"Paris\"}"}},
+	        {"id": "call_2", "type": "function", "function": {"name": "time", "arguments": ""}}]},
+	      {"role": "tool", "tool_call_id": "call_1", "content": "18C"},
+	      {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
+	      {"role": "user", "content": "Thanks"}],
+	    "tools": [
+	      {"type": "function", "function": {"name": "weather", "description": "Weather by city",
+	        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+	      {"type": "function", "function": {"name": "time"}}],
+	    "tool_choice": "required"}), "claude-x", 1, J({
+	    "model": "claude-x", "max_tokens": 100, "system": "Be brief.",
+	    "messages": [
+	      {"role": "user", "content": [
+	        {"type": "text", "text": "Weather here?"},
+	        {"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}},
+	        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "iVBORw0K"}}]},
+	      {"role": "assistant", "content": [
+	        {"type": "text", "text": "Checking."},
+	        {"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Paris"}},
+	        {"type": "tool_use", "id": "call_2", "name": "time", "input": {}}]},
+	      {"role": "user", "content": [
+	        {"type": "tool_result", "tool_use_id": "call_1", "content": "18C"},
+	        {"type": "tool_result", "tool_use_id": "call_2", "content": [{"type": "text", "text": "noon"}]},
+	        {"type": "text", "text": "Thanks"}]}],
+	    "tools": [
+	      {"name": "weather", "description": "Weather by city",
+	        "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+	      {"name": "time", "input_schema": {"type": "object", "properties": {}}}],
+	    "tool_choice": {"type": "any", "disable_parallel_tool_use": true},
+	    "temperature": 0.7, "top_p": 0.9, "stop_sequences": ["END"],
+	    "metadata": {"user_id": "u1"}, "stream": true}));
+}
+
+static void
+test_req_oa_an_small(void **state)
+{
+	/* no max tokens: the documented default; model from the body;
+	 * several system texts: an array; developer counts as system */
+	req_ok(OA, AN, J({"model": "m1", "messages": [
+	    {"role": "system", "content": "A"},
+	    {"role": "developer", "content": [{"type": "text", "text": "B"}]},
+	    {"role": "user", "content": "hi"},
+	    {"role": "assistant", "content": ""},
+	    {"role": "user", "content": "again"}],
+	    "stop": ["x", "y"], "tool_choice": "none"}), NULL, 0, J({
+	    "model": "m1", "max_tokens": 4096,
+	    "system": [{"type": "text", "text": "A"}, {"type": "text", "text": "B"}],
+	    "messages": [{"role": "user", "content": [
+	      {"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}],
+	    "stop_sequences": ["x", "y"], "tool_choice": {"type": "none"}}));
+	req_ok(OA, AN, J({"model": "m1", "max_tokens": 50, "messages": [
+	    {"role": "user", "content": "hi"}], "tool_choice":
+	    {"type": "function", "function": {"name": "f"}}}), "c", 0, J({
+	    "model": "c", "max_tokens": 50, "messages": [
+	    {"role": "user", "content": "hi"}], "tool_choice":
+	    {"type": "tool", "name": "f"}}));
+	req_ok(OA, AN, J({"messages": [{"role": "user", "content": "hi"}],
+	    "tool_choice": "auto", "parallel_tool_calls": true}), "c", 0, J({
+	    "model": "c", "max_tokens": 4096, "messages": [
+	    {"role": "user", "content": "hi"}], "tool_choice": {"type": "auto"}}));
+}
+
+static void
+test_req_oa_an_refused(void **state)
+{
+	const char *u = J("messages": [{"role": "user", "content": "hi"}]);
+	char b[512];
+
+#define BAD(extra, what) do { \
+	snprintf(b, sizeof(b), "{%s,%s}", u, extra); \
+	req_bad(OA, AN, b, what); \
+} while (0)
+	BAD(J("n": 2), "n other than 1");
+	BAD(J("logprobs": true), "logprobs");
+	BAD(J("top_logprobs": 3), "top_logprobs");
+	BAD(J("response_format": {"type": "json_object"}), "response_format");
+	BAD(J("functions": [{"name": "f"}]), "functions");
+	BAD(J("audio": {"voice": "x"}), "audio");
+	BAD(J("modalities": ["text", "audio"]), "only text");
+	BAD(J("tools": [{"type": "web_search"}]), "tools[0]");
+	BAD(J("tool_choice": "sometimes"), "tool_choice");
+	BAD(J("max_tokens": "10"), "max_tokens");
+	BAD(J("temperature": "hot"), "temperature");
+	BAD(J("stop": 5), "stop");
+#undef BAD
+	req_bad(OA, AN, J({"messages": []}), "messages");
+	req_bad(OA, AN, J({"model": "m"}), "messages");
+	req_bad(OA, AN, J({"messages": [{"role": "function", "content": "x"}]}),
+	    "role function");
+	req_bad(OA, AN, J({"messages": [{"content": "x"}]}), "role");
+	req_bad(OA, AN, J({"messages": [{"role": "user", "content": [
+	    {"type": "input_audio", "input_audio": {}}]}]}), "input_audio");
+	req_bad(OA, AN, J({"messages": [{"role": "user", "content": [
+	    {"type": "image_url", "image_url": {"url": "data:image/png,abc"}}]}]}),
+	    "data URL");
+	req_bad(OA, AN, J({"messages": [{"role": "assistant", "tool_calls": [
+	    {"id": "c", "type": "function", "function": {"name": "f",
+	    "arguments": "[1]"}}]}]}), "arguments");
+	req_bad(OA, AN, J({"messages": [{"role": "assistant", "tool_calls": [
+	    {"type": "function", "function": {"name": "f"}}]}]}), "id");
+	req_bad(OA, AN, J({"messages": [{"role": "tool", "content": "x"}]}),
+	    "tool_call_id");
+	req_bad(OA, AN, "[1]", "not a JSON object");
+	req_bad(OA, AN, "{\"messages\":", "not JSON");
+	req_bad(OA, AN, "", "not JSON");
+	req_bad(OA, DIA_GEMINI, J({"messages": []}), "no translation");
+}
+
+/* ---------------- requests: Anthropic user -> OpenAI ---------------- */
+
+static void
+test_req_an_oa_full(void **state)
+{
+	req_ok(AN, OA, J({
+	    "model": "claude-x", "max_tokens": 256, "temperature": 0.5, "top_p": 0.8,
+	    "top_k": 5, "stop_sequences": ["STOP"], "metadata": {"user_id": "u9"},
+	    "thinking": {"type": "enabled", "budget_tokens": 1024}, "stream": false,
+	    "system": [{"type": "text", "text": "Rule one."},
+	      {"type": "text", "text": "Rule two.", "cache_control": {"type": "ephemeral"}}],
+	    "messages": [
+	      {"role": "user", "content": "Look"},
+	      {"role": "user", "content": [
+	        {"type": "text", "text": "this:"},
+	        {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": "/9j/4AAQ"}},
+	        {"type": "image", "source": {"type": "url", "url": "https://x.test/b.jpg"}}]},
+	      {"role": "assistant", "content": [
+	        {"type": "thinking", "thinking": "hmm", "signature": "sig"},
+	        {"type": "text", "text": "Let me "}, {"type": "text", "text": "check."},
+	        {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris", "n": 1.5}},
+	        {"type": "tool_use", "id": "toolu_2", "name": "time", "input": {}}]},
+	      {"role": "user", "content": [
+	        {"type": "tool_result", "tool_use_id": "toolu_1", "content": "18C"},
+	        {"type": "tool_result", "tool_use_id": "toolu_2", "is_error": true,
+	          "content": [{"type": "text", "text": "no"}, {"type": "text", "text": "clock"}]},
+	        {"type": "text", "text": "And so?"}]},
+	      {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_3", "name": "time", "input": {}}]},
+	      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_3"}]}],
+	    "tools": [{"name": "weather", "description": "Weather",
+	      "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}},
+	      {"name": "time", "input_schema": {"type": "object"}, "cache_control": {"type": "ephemeral"}}],
+	    "tool_choice": {"type": "any", "disable_parallel_tool_use": true}}),
+	    "gpt-4o", 1, J({
+	    "model": "gpt-4o",
+	    "messages": [
+	      {"role": "system", "content": "Rule one.\n\nRule two."},
+	      {"role": "user", "content": "Look"},
+	      {"role": "user", "content": [
+	        {"type": "text", "text": "this:"},
+	        {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/4AAQ"}},
+	        {"type": "image_url", "image_url": {"url": "https://x.test/b.jpg"}}]},
+	      {"role": "assistant", "content": "Let me check.", "tool_calls": [
+	        {"id": "toolu_1", "type": "function", "function": {"name": "weather",
+	          "arguments": "{\"city\":\"Paris\",\"n\":1.5}"}},
+	        {"id": "toolu_2", "type": "function", "function": {"name": "time", "arguments": "{}"}}]},
+	      {"role": "tool", "tool_call_id": "toolu_1", "content": "18C"},
+	      {"role": "tool", "tool_call_id": "toolu_2", "content": "no\n\nclock"},
+	      {"role": "user", "content": "And so?"},
+	      {"role": "assistant", "content": null, "tool_calls": [
+	        {"id": "toolu_3", "type": "function", "function": {"name": "time", "arguments": "{}"}}]},
+	      {"role": "tool", "tool_call_id": "toolu_3", "content": ""}],
+	    "tools": [
+	      {"type": "function", "function": {"name": "weather", "description": "Weather",
+	        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+	      {"type": "function", "function": {"name": "time", "parameters": {"type": "object"}}}],
+	    "tool_choice": "required", "parallel_tool_calls": false,
+	    "max_tokens": 256, "temperature": 0.5, "top_p": 0.8, "stop": ["STOP"],
+	    "user": "u9", "stream": true, "stream_options": {"include_usage": true}}));
+	req_ok(AN, OA, J({"model": "c", "max_tokens": 9, "system": "S",
+	    "messages": [{"role": "user", "content": "hi"}],
+	    "tool_choice": {"type": "tool", "name": "f"}}), NULL, 0, J({
+	    "model": "c", "max_tokens": 9, "messages": [
+	    {"role": "system", "content": "S"}, {"role": "user", "content": "hi"}],
+	    "tool_choice": {"type": "function", "function": {"name": "f"}}}));
+	req_ok(AN, OA, J({"model": "c", "messages": [{"role": "user",
+	    "content": "hi"}], "tool_choice": {"type": "auto"}}), "o", 0, J({
+	    "model": "o", "messages": [{"role": "user", "content": "hi"}],
+	    "tool_choice": "auto"}));
+}
+
+static void
+test_req_an_oa_refused(void **state)
+{
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "user", "content": "hi"}],
+	    "tools": [{"type": "web_search_20250305", "name": "web_search"}]}),
+	    "tools[0]");
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "user", "content": [
+	    {"type": "document", "source": {}}]}]}), "document");
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "user", "content": [
+	    {"type": "tool_result", "tool_use_id": "t", "content": [
+	    {"type": "image", "source": {}}]}]}]}), "only text");
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "user", "content": [
+	    {"type": "image", "source": {"type": "file", "file_id": "f"}}]}]}),
+	    "image sources");
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "system", "content": "x"}]}),
+	    "role");
+	req_bad(AN, OA, J({"model": "c", "messages": [{"role": "assistant", "content": [
+	    {"type": "tool_use", "name": "f", "input": {}}]}]}), "id");
+	req_bad(AN, OA, J({"model": "c", "messages": 1}), "messages");
+	{
+		struct xl_buf out = { 0 };
+		char err[128] = "";
+
+		assert_int_equal(xl_request(AN, OA, S(J({"messages": []})),
+		    NULL, 0, &out, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "model"));
+		assert_int_equal(xl_request(OA, AN, S(J({"messages": [
+		    {"role": "user", "content": "x"}]})), NULL, 0, &out, err,
+		    sizeof(err)), -1);
+		assert_non_null(strstr(err, "model"));
+		assert_int_equal(out.len, 0);
+	}
+	req_bad(AN, OA, J({"model": "c", "messages": [], "system": 5}), "system");
+	req_bad(AN, OA, J({"model": "c", "messages": [], "tool_choice": {"type": "x"}}),
+	    "tool_choice");
+	req_bad(AN, OA, J({"model": "c", "messages": [], "stop_sequences": [1]}),
+	    "stop_sequences");
+}
+
+/* ---------------- responses ---------------- */
+
+static void
+test_resp_an_to_oa(void **state)
+{
+	resp_ok(OA, AN, J({"id": "msg_01", "type": "message", "role": "assistant",
+	    "model": "claude-x", "content": [
+	      {"type": "thinking", "thinking": "ponder", "signature": "s"},
+	      {"type": "text", "text": "Checking "}, {"type": "text", "text": "now."},
+	      {"type": "tool_use", "id": "toolu_1", "name": "weather", "input": {"city": "Paris"}}],
+	    "stop_reason": "tool_use", "stop_sequence": null,
+	    "usage": {"input_tokens": 10, "cache_read_input_tokens": 100,
+	      "cache_creation_input_tokens": 5, "output_tokens": 20}}), "gpt-4o", J({
+	    "id": "chatcmpl-msg_01", "object": "chat.completion", "model": "gpt-4o",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "tool_calls",
+	      "message": {"role": "assistant", "content": "Checking now.", "refusal": null,
+	        "reasoning_content": "ponder", "tool_calls": [{"id": "toolu_1",
+	        "type": "function", "function": {"name": "weather",
+	        "arguments": "{\"city\":\"Paris\"}"}}]}}],
+	    "usage": {"prompt_tokens": 115, "completion_tokens": 20, "total_tokens": 135,
+	      "prompt_tokens_details": {"cached_tokens": 100}}}));
+	/* stop reasons; tool calls only: content null; no usage: zeros */
+	resp_ok(OA, AN, J({"id": "m", "type": "message", "model": "c", "content": [
+	    {"type": "text", "text": "cut"}], "stop_reason": "max_tokens"}), NULL, J({
+	    "id": "chatcmpl-m", "object": "chat.completion", "model": "c",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "length",
+	      "message": {"role": "assistant", "content": "cut", "refusal": null}}],
+	    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+	      "prompt_tokens_details": {"cached_tokens": 0}}}));
+	resp_ok(OA, AN, J({"id": "m", "type": "message", "content": [
+	    {"type": "tool_use", "id": "t", "name": "f", "input": {}}],
+	    "stop_reason": "stop_sequence", "usage": {"input_tokens": 1, "output_tokens": 2}}),
+	    "g", J({"id": "chatcmpl-m", "object": "chat.completion", "model": "g",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "stop",
+	      "message": {"role": "assistant", "content": null, "refusal": null,
+	      "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f",
+	      "arguments": "{}"}}]}}],
+	    "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3,
+	      "prompt_tokens_details": {"cached_tokens": 0}}}));
+}
+
+static void
+test_resp_oa_to_an(void **state)
+{
+	resp_ok(AN, OA, J({"id": "chatcmpl-9", "object": "chat.completion", "created": 1,
+	    "model": "gpt-4o", "choices": [{"index": 0, "finish_reason": "tool_calls",
+	      "message": {"role": "assistant", "content": "Sure.", "tool_calls": [
+	        {"id": "call_1", "type": "function", "function": {"name": "weather",
+	          "arguments": "{\"city\":\"Rome\"}"}},
+	        {"id": "call_2", "type": "function", "function": {"name": "bad",
+	          "arguments": "{\"unfinished"}}]}}],
+	    "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150,
+	      "prompt_tokens_details": {"cached_tokens": 100}}}), "claude-x", J({
+	    "id": "msg_chatcmpl-9", "type": "message", "role": "assistant",
+	    "model": "claude-x", "content": [
+	      {"type": "text", "text": "Sure."},
+	      {"type": "tool_use", "id": "call_1", "name": "weather", "input": {"city": "Rome"}},
+	      {"type": "tool_use", "id": "call_2", "name": "bad", "input": {}}],
+	    "stop_reason": "tool_use", "stop_sequence": null,
+	    "usage": {"input_tokens": 20, "cache_creation_input_tokens": 0,
+	      "cache_read_input_tokens": 100, "output_tokens": 30}}));
+	resp_ok(AN, OA, J({"id": "c", "model": "ds", "choices": [{"finish_reason": "length",
+	    "message": {"content": "abc", "reasoning_content": "think"}}],
+	    "usage": {"prompt_tokens": 10, "completion_tokens": 3,
+	      "prompt_cache_hit_tokens": 4, "prompt_cache_miss_tokens": 6}}), NULL, J({
+	    "id": "msg_c", "type": "message", "role": "assistant", "model": "ds",
+	    "content": [{"type": "text", "text": "abc"}], "stop_reason": "max_tokens",
+	    "stop_sequence": null, "usage": {"input_tokens": 6,
+	      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 4,
+	      "output_tokens": 3}}));
+	resp_ok(AN, OA, J({"id": "c", "choices": [{"finish_reason": "content_filter",
+	    "message": {"content": null, "refusal": "I can't."}}]}), "m", J({
+	    "id": "msg_c", "type": "message", "role": "assistant", "model": "m",
+	    "content": [{"type": "text", "text": "I can't."}], "stop_reason": "refusal",
+	    "stop_sequence": null, "usage": {"input_tokens": 0,
+	      "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+	      "output_tokens": 0}}));
+}
+
+static void
+test_resp_malformed(void **state)
+{
+	static const struct {
+		enum prov_dialect from, to;
+		const char *body;
+	} bad[] = {
+		{ OA, AN, "" }, { OA, AN, "nope" }, { OA, AN, "[]" },
+		{ OA, AN, J({"type": "error", "error": {"type": "x", "message": "y"}}) },
+		{ OA, AN, J({"type": "message", "content": "text"}) },
+		{ AN, OA, J({"error": {"message": "x"}}) },
+		{ AN, OA, J({"choices": []}) },
+		{ AN, OA, J({"choices": [{"message": "hi"}]}) },
+		{ AN, OA, "{\"choices\":[{\"message\":{\"content\":\"a\"}}]" },
+		{ OA, DIA_CONVERSE, "{}" },
+	};
+	struct xl_buf out = { 0 };
+	char err[128];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n;
+		char *c = dup_exact(bad[i].body, &n);
+
+		err[0] = '\0';
+		if (xl_response(bad[i].from, bad[i].to, c, n, "m", &out, err,
+		    sizeof(err)) != -1)
+			fail_msg("accepted %s", bad[i].body);
+		assert_true(err[0] != '\0');
+		assert_int_equal(out.len, 0);
+		free(c);
+	}
+	xl_buf_free(&out);
+}
+
+/* ---------------- errors ---------------- */
+
+static void
+test_errors(void **state)
+{
+	struct xl_buf out = { 0 };
+
+	/* Anthropic -> OpenAI users: the type decides; code says which */
+	err_ok(OA, AN, 529, J({"type": "error", "error": {"type": "overloaded_error",
+	    "message": "Overloaded"}}), J({"error": {"message": "Overloaded",
+	    "type": "server_error", "param": null, "code": "overloaded_error"}}));
+	err_ok(OA, AN, 400, J({"type": "error", "error": {"type": "invalid_request_error",
+	    "message": "max_tokens: too big"}}), J({"error": {"message": "max_tokens: too big",
+	    "type": "invalid_request_error", "param": null, "code": "invalid_request_error"}}));
+	err_ok(OA, AN, 401, J({"type": "error", "error": {"type": "authentication_error",
+	    "message": "bad key"}}), J({"error": {"message": "bad key",
+	    "type": "authentication_error", "param": null, "code": "authentication_error"}}));
+	err_ok(OA, AN, 429, J({"type": "error", "error": {"type": "rate_limit_error",
+	    "message": "slow"}}), J({"error": {"message": "slow", "type": "rate_limit_error",
+	    "param": null, "code": "rate_limit_error"}}));
+	err_ok(OA, AN, 413, J({"type": "error", "error": {"type": "request_too_large",
+	    "message": "big"}}), J({"error": {"message": "big", "type": "invalid_request_error",
+	    "param": null, "code": "request_too_large"}}));
+	/* unknown type: by status */
+	err_ok(OA, AN, 404, J({"type": "error", "error": {"type": "odd", "message": "m"}}),
+	    J({"error": {"message": "m", "type": "not_found_error", "param": null,
+	    "code": "odd"}}));
+
+	/* OpenAI -> Anthropic users: a status of its own decides */
+	err_ok(AN, OA, 401, J({"error": {"message": "Incorrect API key",
+	    "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+	    J({"type": "error", "error": {"type": "authentication_error",
+	    "message": "Incorrect API key"}}));
+	err_ok(AN, OA, 429, J({"error": {"message": "quota", "type": "insufficient_quota",
+	    "param": null, "code": "insufficient_quota"}}), J({"type": "error",
+	    "error": {"type": "billing_error", "message": "quota"}}));
+	err_ok(AN, OA, 429, J({"error": {"message": "rpm", "type": "requests"}}),
+	    J({"type": "error", "error": {"type": "rate_limit_error", "message": "rpm"}}));
+	err_ok(AN, OA, 400, J({"error": {"message": "bad", "type": "invalid_request_error",
+	    "param": "messages", "code": null}}), J({"type": "error",
+	    "error": {"type": "invalid_request_error", "message": "bad"}}));
+	err_ok(AN, OA, 500, J({"error": {"message": "oops", "type": "server_error"}}),
+	    J({"type": "error", "error": {"type": "api_error", "message": "oops"}}));
+	err_ok(AN, OA, 503, J({"error": {"message": "busy", "type": "server_error"}}),
+	    J({"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}));
+	err_ok(AN, OA, 400, J({"error": "plain string"}), J({"type": "error",
+	    "error": {"type": "invalid_request_error", "message": "plain string"}}));
+	/* same dialect: param and code kept */
+	err_ok(OA, OA, 400, J({"error": {"message": "bad", "type": "invalid_request_error",
+	    "param": "messages", "code": "x"}}), J({"error": {"message": "bad",
+	    "type": "invalid_request_error", "param": "messages", "code": "x"}}));
+
+	/* not the provider's error JSON: its text is the message */
+	err_ok(OA, AN, 502, "<html>Bad Gateway</html>", J({"error": {
+	    "message": "<html>Bad Gateway</html>", "type": "server_error",
+	    "param": null, "code": null}}));
+	err_ok(AN, OA, 504, J({"detail": "timeout"}), J({"type": "error",
+	    "error": {"type": "timeout_error", "message": "{\"detail\": \"timeout\"}"}}));
+	err_ok(AN, OA, 503, "", J({"type": "error", "error": {
+	    "type": "overloaded_error", "message": "provider returned HTTP 503"}}));
+	err_ok(OA, AN, 500, "bad \xff\xfe utf8", J({"error": {
+	    "message": "bad ?? utf8", "type": "server_error", "param": null,
+	    "code": null}}));
+	err_ok(AN, DIA_GEMINI, 403, J({"error": {"code": 403, "message": "denied"}}),
+	    J({"type": "error", "error": {"type": "permission_error",
+	    "message": "{\"error\": {\"code\": 403, \"message\": \"denied\"}}"}}));
+	/* NUL bytes in a non-JSON body: '?' (a C reader of the body would
+	 * stop at an escaped NUL) */
+	xl_error(AN, OA, 500, "a\0b", 3, &out);
+	json_eq(out.p, out.len, J({"type": "error", "error": {
+	    "type": "api_error", "message": "a?b"}}));
+	xl_buf_free(&out);
+	xl_error(OA, AN, 500, NULL, 0, &out);
+	json_eq(out.p, out.len, J({"error": {"message": "provider returned HTTP 500",
+	    "type": "server_error", "param": null, "code": null}}));
+	xl_buf_free(&out);
+
+	/* the hub's own errors */
+	xl_error_msg(OA, 400, "n other than 1 ...", &out);
+	json_eq(out.p, out.len, J({"error": {"message": "n other than 1 ...",
+	    "type": "invalid_request_error", "param": null, "code": null}}));
+	xl_buf_free(&out);
+	xl_error_msg(AN, 400, "bad", &out);
+	json_eq(out.p, out.len, J({"type": "error", "error": {
+	    "type": "invalid_request_error", "message": "bad"}}));
+	xl_buf_free(&out);
+}
+
+/* ---------------- streams: Anthropic provider -> OpenAI user ---------------- */
+
+#define CH(delta, fin) \
+	"- {\"id\":\"chatcmpl-msg_01\",\"object\":\"chat.completion.chunk\"," \
+	"\"model\":\"gpt-4o\",\"usage\":null,\"choices\":[{\"index\":0," \
+	"\"delta\":" delta ",\"logprobs\":null,\"finish_reason\":" fin "}]}"
+
+static void
+test_stream_an_to_oa(void **state)
+{
+	struct xl_stream *s = xl_stream_new(OA, AN, "gpt-4o", 1);
+	struct xl_buf out = { 0 };
+
+	assert_non_null(s);
+	feed(s, "message_start", J({"type": "message_start", "message": {
+	    "id": "msg_01", "type": "message", "role": "assistant",
+	    "model": "claude-x", "content": [], "stop_reason": null,
+	    "stop_sequence": null, "usage": {"input_tokens": 25,
+	    "cache_creation_input_tokens": 3, "cache_read_input_tokens": 100,
+	    "output_tokens": 1}}}), (const char *const[]){
+	    CH("{\"role\":\"assistant\",\"content\":\"\"}", "null"), NULL });
+	feed(s, "ping", J({"type": "ping"}), none);
+	feed(s, "content_block_start", J({"type": "content_block_start",
+	    "index": 0, "content_block": {"type": "text", "text": ""}}), none);
+	feed(s, "content_block_delta", J({"type": "content_block_delta",
+	    "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}),
+	    (const char *const[]){ CH("{\"content\":\"Hello\"}", "null"),
+	    NULL });
+	feed(s, "content_block_delta", J({"type": "content_block_delta",
+	    "index": 0, "delta": {"type": "text_delta", "text": " there"}}),
+	    (const char *const[]){ CH("{\"content\":\" there\"}", "null"),
+	    NULL });
+	feed(s, "content_block_stop", J({"type": "content_block_stop",
+	    "index": 0}), none);
+	feed(s, "content_block_start", J({"type": "content_block_start",
+	    "index": 1, "content_block": {"type": "tool_use", "id": "toolu_1",
+	    "name": "weather", "input": {}}}), (const char *const[]){
+	    CH("{\"tool_calls\":[{\"index\":0,\"id\":\"toolu_1\",\"type\":"
+	    "\"function\",\"function\":{\"name\":\"weather\",\"arguments\":"
+	    "\"\"}}]}", "null"), NULL });
+	feed(s, "content_block_delta", J({"type": "content_block_delta",
+	    "index": 1, "delta": {"type": "input_json_delta",
+	    "partial_json": ""}}), none);
+	feed(s, "content_block_delta", J({"type": "content_block_delta",
+	    "index": 1, "delta": {"type": "input_json_delta",
+	    "partial_json": "{\"city\": "}}), (const char *const[]){
+	    CH("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+	    "\"{\\\"city\\\": \"}}]}", "null"), NULL });
+	feed(s, "content_block_delta", J({"type": "content_block_delta",
+	    "index": 1, "delta": {"type": "input_json_delta",
+	    "partial_json": "\"Paris\"}"}}), (const char *const[]){
+	    CH("{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+	    "\"\\\"Paris\\\"}\"}}]}", "null"), NULL });
+	feed(s, "content_block_stop", J({"type": "content_block_stop",
+	    "index": 1}), none);
+	/* a second tool call gets index 1 */
+	feed(s, "content_block_start", J({"type": "content_block_start",
+	    "index": 2, "content_block": {"type": "tool_use", "id": "toolu_2",
+	    "name": "time", "input": {}}}), (const char *const[]){
+	    CH("{\"tool_calls\":[{\"index\":1,\"id\":\"toolu_2\",\"type\":"
+	    "\"function\",\"function\":{\"name\":\"time\",\"arguments\":"
+	    "\"\"}}]}", "null"), NULL });
+	feed(s, "content_block_stop", J({"type": "content_block_stop",
+	    "index": 2}), none);
+	feed(s, "some_future_event", J({"type": "some_future_event"}), none);
+	assert_int_equal(feed(s, "message_delta", J({"type": "message_delta",
+	    "delta": {"stop_reason": "tool_use", "stop_sequence": null},
+	    "usage": {"output_tokens": 42}}), (const char *const[]){
+	    CH("{}", "\"tool_calls\""), NULL }), 0);
+	/* usage: prompt = 25 + 100 + 3, cached = 100 */
+	assert_int_equal(feed(s, "message_stop", J({"type": "message_stop"}),
+	    (const char *const[]){ "- {\"id\":\"chatcmpl-msg_01\",\"object\":"
+	    "\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[],"
+	    "\"usage\":{\"prompt_tokens\":128,\"completion_tokens\":42,"
+	    "\"total_tokens\":170,\"prompt_tokens_details\":{\"cached_tokens\""
+	    ":100}}}", "[DONE]", NULL }), 1);
+	/* closed: more events and the end add nothing */
+	assert_int_equal(feed(s, "ping", J({"type": "ping"}), none), 1);
+	xl_stream_end(s, 1, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+}
+
+#undef CH
+#define CH(delta, fin) \
+	"- {\"id\":\"chatcmpl-m2\",\"object\":\"chat.completion.chunk\"," \
+	"\"model\":\"claude-x\",\"choices\":[{\"index\":0," \
+	"\"delta\":" delta ",\"logprobs\":null,\"finish_reason\":" fin "}]}"
+
+static void
+test_stream_an_to_oa_more(void **state)
+{
+	struct xl_stream *s = xl_stream_new(OA, AN, NULL, 0);
+	struct xl_buf out = { 0 };
+
+	/* no event names (type decides), the provider's model, thinking as
+	 * reasoning_content, no usage chunk when not asked */
+	feed(s, NULL, J({"type": "message_start", "message": {"id": "m2",
+	    "model": "claude-x", "usage": {"input_tokens": 5}}}),
+	    (const char *const[]){ CH("{\"role\":\"assistant\","
+	    "\"content\":\"\"}", "null"), NULL });
+	feed(s, "", J({"type": "content_block_start", "index": 0,
+	    "content_block": {"type": "thinking", "thinking": ""}}), none);
+	feed(s, NULL, J({"type": "content_block_delta", "index": 0,
+	    "delta": {"type": "thinking_delta", "thinking": "hmm"}}),
+	    (const char *const[]){ CH("{\"reasoning_content\":\"hmm\"}",
+	    "null"), NULL });
+	feed(s, NULL, J({"type": "content_block_delta", "index": 0,
+	    "delta": {"type": "signature_delta", "signature": "x"}}), none);
+	feed(s, NULL, J({"type": "message_delta", "delta": {"stop_reason":
+	    "max_tokens"}, "usage": {"output_tokens": 9}}),
+	    (const char *const[]){ CH("{}", "\"length\""), NULL });
+	/* upstream ended without message_stop, but the finish was seen */
+	xl_stream_end(s, 1, &out);
+	assert_string_equal(out.p, "data: [DONE]\n\n");
+	xl_buf_free(&out);
+	xl_stream_free(s);
+
+	/* an error mid-stream: the user's error event, and the end */
+	s = xl_stream_new(OA, AN, "g", 1);
+	feed(s, "message_start", J({"type": "message_start", "message":
+	    {"id": "m3", "usage": {}}}), (const char *const[]){
+	    "- {\"id\":\"chatcmpl-m3\",\"object\":\"chat.completion.chunk\","
+	    "\"model\":\"g\",\"usage\":null,\"choices\":[{\"index\":0,"
+	    "\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+	    "\"logprobs\":null,\"finish_reason\":null}]}", NULL });
+	assert_int_equal(feed(s, "error", J({"type": "error", "error": {
+	    "type": "overloaded_error", "message": "Overloaded"}}),
+	    (const char *const[]){ "- {\"error\":{\"message\":\"Overloaded\","
+	    "\"type\":\"server_error\",\"param\":null,\"code\":"
+	    "\"overloaded_error\"}}", NULL }), 1);
+	assert_int_equal(feed(s, "message_stop", J({"type": "message_stop"}),
+	    none), 1);
+	xl_stream_end(s, 0, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+
+	/* cut short: an error event, no [DONE]; even with ok=1 when the
+	 * finish never came */
+	for (int ok = 0; ok < 2; ok++) {
+		s = xl_stream_new(OA, AN, "g", 0);
+		xl_stream_end(s, ok, &out);
+		json_eq(out.p + 6, out.len - 8, J({"error": {"message":
+		    "the provider's stream ended before the answer was complete",
+		    "type": "server_error", "param": null, "code": null}}));
+		assert_memory_equal(out.p, "data: ", 6);
+		xl_stream_end(s, ok, &out);	/* idempotent */
+		assert_int_equal(out.len, strlen(out.p));
+		assert_string_equal(out.p + out.len - 2, "\n\n");
+		assert_null(strstr(out.p + 6, "data:"));
+		xl_buf_free(&out);
+		xl_stream_free(s);
+	}
+}
+
+static void
+test_stream_an_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"", "not json", "[1]", J({"no": "type"}),
+		J({"type": "message_start"}),
+		J({"type": "message_start", "message": 1}),
+		J({"type": "content_block_start", "index": -1,
+		    "content_block": {"type": "text"}}),
+		J({"type": "content_block_start", "index": 99999,
+		    "content_block": {"type": "text"}}),
+		J({"type": "content_block_start", "index": 0}),
+		J({"type": "content_block_delta", "index": "0",
+		    "delta": {"type": "text_delta", "text": "x"}}),
+		J({"type": "content_block_delta", "index": 0,
+		    "delta": {"type": "text_delta", "text": 5}}),
+		J({"type": "content_block_delta", "index": 0,
+		    "delta": {"type": "input_json_delta"}}),
+		J({"type": "message_delta", "delta": 3}),
+	};
+	struct xl_stream *s = xl_stream_new(OA, AN, "g", 1);
+	struct xl_buf out = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		size_t n;
+		char *c = dup_exact(bad[i], &n);
+
+		if (xl_stream_event(s, NULL, c, n, &out) != -1)
+			fail_msg("accepted %s", bad[i]);
+		assert_int_equal(out.len, 0);
+		free(c);
+	}
+	/* a comment-only block (no data) is nothing */
+	assert_int_equal(xl_stream_event(s, NULL, NULL, 0, &out), 0);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+	xl_buf_free(&out);
+}
+
+/* ---------------- streams: OpenAI provider -> Anthropic user ---------------- */
+
+static void
+test_stream_oa_to_an(void **state)
+{
+	struct xl_stream *s = xl_stream_new(AN, OA, "claude-x", 0);
+	struct xl_buf out = { 0 };
+
+#define OCH(body) "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\"," \
+	"\"model\":\"gpt-4o\",\"usage\":null,\"choices\":[" body "]}"
+	assert_non_null(s);
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"role\":\"assistant\","
+	    "\"content\":\"\"},\"finish_reason\":null}"),
+	    (const char *const[]){ "message_start {\"type\":\"message_start\","
+	    "\"message\":{\"id\":\"msg_c1\",\"type\":\"message\",\"role\":"
+	    "\"assistant\",\"model\":\"claude-x\",\"content\":[],"
+	    "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+	    "\"input_tokens\":0,\"output_tokens\":0}}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"content\":\"Let me\"},"
+	    "\"finish_reason\":null}"), (const char *const[]){
+	    "content_block_start {\"type\":\"content_block_start\",\"index\":0,"
+	    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"Let me\"}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"content\":\" check.\"},"
+	    "\"finish_reason\":null}"), (const char *const[]){
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\" check.\"}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	    "\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"weather\",\"arguments\":\"\"}}]},\"finish_reason\":null}"),
+	    (const char *const[]){
+	    "content_block_stop {\"type\":\"content_block_stop\",\"index\":0}",
+	    "content_block_start {\"type\":\"content_block_start\",\"index\":1,"
+	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"call_a\","
+	    "\"name\":\"weather\",\"input\":{}}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	    "\"function\":{\"arguments\":\"{\\\"city\\\":\"}}]},"
+	    "\"finish_reason\":null}"), (const char *const[]){
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":1,"
+	    "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+	    "\"{\\\"city\\\":\"}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+	    "\"function\":{\"arguments\":\"\\\"Rome\\\"}\"}}]},"
+	    "\"finish_reason\":null}"), (const char *const[]){
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":1,"
+	    "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+	    "\"\\\"Rome\\\"}\"}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,"
+	    "\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"time\",\"arguments\":\"{}\"}}]},\"finish_reason\":null}"),
+	    (const char *const[]){
+	    "content_block_stop {\"type\":\"content_block_stop\",\"index\":1}",
+	    "content_block_start {\"type\":\"content_block_start\",\"index\":2,"
+	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"call_b\","
+	    "\"name\":\"time\",\"input\":{}}}",
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":2,"
+	    "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":"
+	    "\"{}\"}}", NULL });
+	feed(s, NULL, OCH("{\"index\":0,\"delta\":{},\"finish_reason\":"
+	    "\"tool_calls\"}"), (const char *const[]){
+	    "content_block_stop {\"type\":\"content_block_stop\",\"index\":2}",
+	    NULL });
+	/* the usage chunk: input = prompt - cached */
+	feed(s, NULL, "{\"id\":\"c1\",\"object\":\"chat.completion.chunk\","
+	    "\"model\":\"gpt-4o\",\"choices\":[],\"usage\":{\"prompt_tokens\":"
+	    "50,\"completion_tokens\":12,\"total_tokens\":62,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":30}}}", none);
+	assert_int_equal(feed(s, NULL, "[DONE]", (const char *const[]){
+	    "message_delta {\"type\":\"message_delta\",\"delta\":{"
+	    "\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{"
+	    "\"input_tokens\":20,\"cache_creation_input_tokens\":0,"
+	    "\"cache_read_input_tokens\":30,\"output_tokens\":12}}",
+	    "message_stop {\"type\":\"message_stop\"}", NULL }), 1);
+	xl_stream_end(s, 1, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+#undef OCH
+}
+
+static void
+test_stream_oa_to_an_more(void **state)
+{
+	struct xl_stream *s;
+	struct xl_buf out = { 0 };
+	const char *start = "message_start {\"type\":\"message_start\","
+	    "\"message\":{\"id\":\"msg_c2\",\"type\":\"message\",\"role\":"
+	    "\"assistant\",\"model\":\"ds\",\"content\":[],"
+	    "\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{"
+	    "\"input_tokens\":0,\"output_tokens\":0}}}";
+
+	/* Azure's first chunk has no choices; reasoning is dropped; the
+	 * provider's model; finish without usage, then upstream ends
+	 * without [DONE] */
+	s = xl_stream_new(AN, OA, NULL, 0);
+	feed(s, NULL, J({"id": "c2", "model": "ds", "choices": [],
+	    "prompt_filter_results": []}), (const char *const[]){ start,
+	    NULL });
+	feed(s, NULL, J({"id": "c2", "choices": [{"index": 0, "delta":
+	    {"reasoning_content": "hmm"}}]}), none);
+	feed(s, NULL, J({"id": "c2", "choices": [{"index": 0, "delta":
+	    {"content": "Hi"}, "finish_reason": "length"}]}),
+	    (const char *const[]){
+	    "content_block_start {\"type\":\"content_block_start\",\"index\":0,"
+	    "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}",
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}",
+	    "content_block_stop {\"type\":\"content_block_stop\",\"index\":0}",
+	    NULL });
+	xl_stream_end(s, 1, &out);
+	assert_non_null(strstr(out.p, "event: message_delta\ndata: "
+	    "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":"
+	    "\"max_tokens\",\"stop_sequence\":null},\"usage\":"
+	    "{\"output_tokens\":0}}\n\nevent: message_stop\n"));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+
+	/* an error chunk mid-stream */
+	s = xl_stream_new(AN, OA, "c", 0);
+	assert_int_equal(feed(s, NULL, J({"error": {"message": "boom",
+	    "type": "server_error", "code": null}}), (const char *const[]){
+	    "error {\"type\":\"error\",\"error\":{\"type\":\"api_error\","
+	    "\"message\":\"boom\"}}", NULL }), 1);
+	xl_stream_end(s, 0, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+
+	/* cut: event error */
+	s = xl_stream_new(AN, OA, "c", 0);
+	xl_stream_end(s, 0, &out);
+	assert_string_equal(out.p, "event: error\ndata: {\"type\":\"error\","
+	    "\"error\":{\"type\":\"api_error\",\"message\":\"the provider's "
+	    "stream ended before the answer was complete\"}}\n\n");
+	xl_buf_free(&out);
+	xl_stream_free(s);
+
+	/* tool calls without index; going back to a closed call is -1 */
+	s = xl_stream_new(AN, OA, "c", 0);
+	assert_int_equal(xl_stream_event(s, NULL, J({"id": "x", "choices": [{
+	    "delta": {"tool_calls": [{"id": "t1", "function": {"name": "f",
+	    "arguments": "{"}}]}}]}), strlen(J({"id": "x", "choices": [{
+	    "delta": {"tool_calls": [{"id": "t1", "function": {"name": "f",
+	    "arguments": "{"}}]}}]})), &out), 0);
+	assert_non_null(strstr(out.p, "\"id\":\"t1\""));
+	xl_buf_reset(&out);
+	assert_string_equal(out.p, "");
+	feed(s, NULL, J({"choices": [{"delta": {"tool_calls": [{"function":
+	    {"arguments": "}"}}]}}]}), (const char *const[]){
+	    "content_block_delta {\"type\":\"content_block_delta\",\"index\":0,"
+	    "\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"}\"}}",
+	    NULL });
+	feed(s, NULL, J({"choices": [{"delta": {"tool_calls": [{"index": 1,
+	    "function": {"name": "g"}}]}}]}), (const char *const[]){
+	    "content_block_stop {\"type\":\"content_block_stop\",\"index\":0}",
+	    "content_block_start {\"type\":\"content_block_start\",\"index\":1,"
+	    "\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\","
+	    "\"name\":\"g\",\"input\":{}}}", NULL });
+	xl_buf_reset(&out);
+	assert_int_equal(xl_stream_event(s, NULL, J({"choices": [{"delta":
+	    {"tool_calls": [{"index": 0, "function": {"arguments": "x"}}]}}]}),
+	    strlen(J({"choices": [{"delta": {"tool_calls": [{"index": 0,
+	    "function": {"arguments": "x"}}]}}]})), &out), -1);
+	assert_int_equal(out.len, 0);
+	xl_buf_free(&out);
+	xl_stream_free(s);
+}
+
+static void
+test_stream_oa_malformed(void **state)
+{
+	static const char *const bad[] = {
+		"", "[DONE", "nope", "7", J({"choices": 1}),
+		J({"choices": [1]}), J({"usage": "x"}),
+		J({"choices": [{"delta": {"tool_calls": {}}}]}),
+		J({"choices": [{"delta": {"tool_calls": [1]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": -1}]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": 5000}]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": "0"}]}}]}),
+	};
+	struct xl_buf out = { 0 };
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct xl_stream *s = xl_stream_new(AN, OA, "c", 0);
+		size_t n;
+		char *c = dup_exact(bad[i], &n);
+
+		if (xl_stream_event(s, NULL, c, n, &out) != -1)
+			fail_msg("accepted %s", bad[i]);
+		assert_int_equal(out.len, 0);
+		free(c);
+		xl_stream_free(s);
+	}
+	xl_buf_free(&out);
+}
+
+/* ---------------- the table ---------------- */
+
+static void
+test_pairs(void **state)
+{
+	assert_true(xl_can(OA, AN));
+	assert_true(xl_can(AN, OA));
+	assert_false(xl_can(OA, OA));
+	assert_false(xl_can(AN, AN));
+	assert_false(xl_can(OA, DIA_GEMINI));
+	assert_false(xl_can(DIA_CONVERSE, AN));
+	assert_null(xl_stream_new(OA, DIA_GEMINI, "m", 0));
+	assert_null(xl_stream_new(OA, OA, "m", 0));
+	xl_stream_free(NULL);
+	assert_int_equal(xl_include_usage(OA, S_IU, strlen(S_IU)), 1);
+	assert_int_equal(xl_include_usage(OA, "{\"stream\":true}", 15), 0);
+	assert_int_equal(xl_include_usage(AN, S_IU, strlen(S_IU)), 0);
+	assert_int_equal(xl_include_usage(OA, "{", 1), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_req_oa_an_full),
+		cmocka_unit_test(test_req_oa_an_small),
+		cmocka_unit_test(test_req_oa_an_refused),
+		cmocka_unit_test(test_req_an_oa_full),
+		cmocka_unit_test(test_req_an_oa_refused),
+		cmocka_unit_test(test_resp_an_to_oa),
+		cmocka_unit_test(test_resp_oa_to_an),
+		cmocka_unit_test(test_resp_malformed),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_stream_an_to_oa),
+		cmocka_unit_test(test_stream_an_to_oa_more),
+		cmocka_unit_test(test_stream_an_malformed),
+		cmocka_unit_test(test_stream_oa_to_an),
+		cmocka_unit_test(test_stream_oa_to_an_more),
+		cmocka_unit_test(test_stream_oa_malformed),
+		cmocka_unit_test(test_pairs),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

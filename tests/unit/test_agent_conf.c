@@ -185,7 +185,7 @@ test_valid_file(void **state)
 	    "tpm = 200000\n"
 	    "grade = A\n"
 	    "[channel.br_1]\n"
-	    "provider = bedrock\n"
+	    "provider = anthropic\n"
 	    "models = anthropic.claude-3-sonnet-20240229-v1:0\n"
 	    "key = AKIAEXAMPLE:secret/+=\n");
 	assert_int_equal(cf.id, INT64_C(9007199254740992));
@@ -227,7 +227,8 @@ test_valid_file(void **state)
 	assert_int_equal(a->rpm, 500);
 	assert_int_equal(a->tpm, 200000);
 	assert_int_equal(a->grade, AG_GRADE_A);
-	assert_int_equal(b->provider, AG_PROV_BEDROCK);
+	assert_int_equal(b->provider, AG_PROV_ANTHROPIC);
+	assert_string_equal(b->anthropic_version, "2023-06-01");
 	assert_int_equal(b->nmodels, 1);
 	assert_string_equal(b->models[0],
 	    "anthropic.claude-3-sonnet-20240229-v1:0");

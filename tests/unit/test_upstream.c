@@ -516,7 +516,11 @@ test_patterns(void **state)
 	assert_non_null(ag_prov_find(AG_PROV_OPENAI));
 	assert_string_equal(ag_prov_find(AG_PROV_OPENAI)->base_url,
 	    "https://api.openai.com");
-	assert_null(ag_prov_find(AG_PROV_ANTHROPIC));
+	assert_ptr_equal(ag_prov_find(AG_PROV_ANTHROPIC), &ag_prov_anthropic);
+	assert_ptr_equal(ag_prov_find(AG_PROV_AZURE), &ag_prov_azure);
+	assert_ptr_equal(ag_prov_find(AG_PROV_DEEPSEEK), &ag_prov_deepseek);
+	assert_ptr_equal(ag_prov_find(AG_PROV_QWEN), &ag_prov_qwen);
+	assert_null(ag_prov_find(AG_PROV_BEDROCK));	/* a later adapter */
 	assert_null(ag_prov_find(-1));
 	assert_null(ag_prov_find(AG_PROV_COUNT));
 }
@@ -574,10 +578,14 @@ test_refusals(void **state)
 	    "path not allowed"));
 
 	/* Provider without an adapter yet. */
+	ch.provider = AG_PROV_BEDROCK;
+	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
+	assert_non_null(strstr(err, "bedrock"));
+	assert_non_null(strstr(err, "no adapter"));
+	/* Another provider's path is not this one's. */
 	ch.provider = AG_PROV_ANTHROPIC;
 	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
-	assert_non_null(strstr(err, "anthropic"));
-	assert_non_null(strstr(err, "no adapter"));
+	assert_non_null(strstr(err, "path not allowed"));
 	ch.provider = AG_PROV_COUNT + 3;
 	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
 	ch.provider = AG_PROV_OPENAI;

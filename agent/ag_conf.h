@@ -102,8 +102,9 @@ struct ag_conf {
 
 	/* [test]: always empty in a release build */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */
-	char connect_to[AG_URL_MAX];	/* HOST:PORT:ADDR:PORT[,...] (curl's
-					   CURLOPT_CONNECT_TO syntax) */
+	char connect_to[AG_CONNECT_TO_MAX];	/* HOST:PORT:ADDR:PORT[,...]
+					   (curl's CONNECT_TO syntax): the
+					   entries of every connect_to line */
 
 	/* Derived by ag_conf_load(). */
 	char hub_host[AG_HOST_MAX];	/* IPv6 without brackets */

@@ -9,6 +9,7 @@
  * of split.
  */
 #include "agent/ag_conf.h"
+#include "agent/ag_prov.h"
 #include "agent/platform.h"
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -93,10 +94,47 @@ static const struct conf_key ag_keys[K_COUNT] = {
 
 #undef M
 
-/* Keys of a [channel.NAME] section, handled by channel_set(). */
-enum { C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_COUNT };
-static const char *const chan_keys[C_COUNT] = {
-	"provider", "models", "key", "rpm", "tpm", "grade"
+/* Keys of a [channel.NAME] section, handled by channel_set(), and the
+ * providers each applies to (0: every provider). */
+enum {
+	C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_HOST,
+	C_RESOURCE, C_REGION, C_DEPLOYMENTS, C_API_VERSION,
+	C_ANTHROPIC_VERSION, C_COUNT
+};
+#define P(x)	(1u << (x))
+static const struct {
+	const char *name;
+	unsigned providers;
+} chan_keys[C_COUNT] = {
+	[C_PROVIDER] = { "provider", 0 },
+	[C_MODELS] = { "models", 0 },
+	[C_KEY] = { "key", 0 },
+	[C_RPM] = { "rpm", 0 },
+	[C_TPM] = { "tpm", 0 },
+	[C_GRADE] = { "grade", 0 },
+	[C_HOST] = { "host", P(AG_PROV_AZURE) | P(AG_PROV_QWEN) },
+	[C_RESOURCE] = { "resource", P(AG_PROV_AZURE) },
+	[C_REGION] = { "region", P(AG_PROV_QWEN) },
+	[C_DEPLOYMENTS] = { "deployments", P(AG_PROV_AZURE) },
+	[C_API_VERSION] = { "api_version", P(AG_PROV_AZURE) },
+	[C_ANTHROPIC_VERSION] = { "anthropic_version", P(AG_PROV_ANTHROPIC) },
+};
+#undef P
+
+#define AZURE_HOST_SUFFIX	".openai.azure.com"
+#define AZURE_API_VERSION	"2024-10-21"	/* GA; the channel may say */
+#define ANTHROPIC_VERSION	"2023-06-01"
+/* Qwen's regions (DashScope compatible mode); the first is the default. */
+static const char *const qwen_regions[][2] = {
+	{ "cn", "dashscope.aliyuncs.com" },
+	{ "intl", "dashscope-intl.aliyuncs.com" },
+};
+
+/* An Azure channel's deployments = MODEL:DEPLOYMENT,... while it loads. */
+struct ag_deploys {
+	int n;
+	char model[AG_MAX_MODELS][AG_MODEL_MAX];
+	char name[AG_MAX_MODELS][AG_MODEL_MAX];
 };
 
 /*
@@ -114,6 +152,7 @@ struct ag_load {
 	char err[512];
 	int key_line[K_COUNT];		/* where each table key was set */
 	int chan_line[AG_MAX_CHANNELS][C_COUNT];
+	struct ag_deploys deploys[AG_MAX_CHANNELS];
 };
 
 _Static_assert(offsetof(struct ag_load, cf) == 0, "cf must come first");
@@ -149,6 +188,25 @@ ag_conf_channel(const struct ag_conf *cf, const char *name)
 		if (strcmp(cf->channels[i].name, name) == 0)
 			return &cf->channels[i];
 	return NULL;
+}
+
+int
+ag_channel_model(const struct ag_channel *ch, const char *model)
+{
+	for (int i = 0; i < ch->nmodels; i++)
+		if (strcmp(ch->models[i], model) == 0)
+			return i;
+	return -1;
+}
+
+const char *
+ag_channel_model_id(const struct ag_channel *ch, const char *model)
+{
+	int i = ag_channel_model(ch, model);
+
+	if (i < 0)
+		return NULL;
+	return ch->model_ids[i][0] != '\0' ? ch->model_ids[i] : ch->models[i];
 }
 
 /* ---- syntax of values ---- */
@@ -417,40 +475,76 @@ valid_model_char(int c)
 	return isalnum(c) || strchr("._:/@+-", c) != NULL;
 }
 
+/* b[0, n) trimmed of white space on both ends. */
+static void
+trim(const char **b, size_t *n)
+{
+	while (*n > 0 && isspace((unsigned char)**b)) {
+		(*b)++;
+		(*n)--;
+	}
+	while (*n > 0 && isspace((unsigned char)(*b)[*n - 1]))
+		(*n)--;
+}
+
+/* One model name or id: 1..AG_MODEL_MAX-1 of valid_model_char. */
+static int
+check_model_name(const char *section, const char *key, const char *b,
+    size_t n, char *err, size_t errlen)
+{
+	if (n == 0) {
+		snprintf(err, errlen, "[%s] %s: empty name in an entry", section,
+		    key);
+		return -1;
+	}
+	if (n >= AG_MODEL_MAX) {
+		snprintf(err, errlen, "[%s] %s: '%.*s' is longer than %d bytes",
+		    section, key, (int)n, b, AG_MODEL_MAX - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!valid_model_char((unsigned char)b[i])) {
+			snprintf(err, errlen, "[%s] %s: '%.*s' has a character "
+			    "other than A-Z a-z 0-9 . _ : / @ + -", section, key,
+			    (int)n, b);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* models = PUBLIC[=ID], ...: the public names and the provider's ids. */
 static int
 parse_models(struct ag_channel *ch, const char *section, const char *value,
     char *err, size_t errlen)
 {
-	const char *s, *e, *b, *t;
-	size_t n;
+	const char *s, *e, *b, *eq, *ib;
+	size_t n, in;
 
 	ch->nmodels = 0;
 	for (s = value;; s = e + 1) {
 		e = s + strcspn(s, ",");
-		for (b = s; b < e && isspace((unsigned char)*b); b++)
-			;
-		for (t = e; t > b && isspace((unsigned char)t[-1]); t--)
-			;
-		n = (size_t)(t - b);
+		b = s;
+		n = (size_t)(e - s);
+		trim(&b, &n);
 		if (n == 0) {
 			snprintf(err, errlen, "[%s] models: empty entry (give "
 			    "model names separated by commas)", section);
 			return -1;
 		}
-		if (n >= AG_MODEL_MAX) {
-			snprintf(err, errlen, "[%s] models: '%.*s' is longer "
-			    "than %d bytes", section, (int)n, b,
-			    AG_MODEL_MAX - 1);
+		ib = NULL;
+		in = 0;
+		if ((eq = memchr(b, '=', n)) != NULL) {
+			ib = eq + 1;
+			in = n - (size_t)(ib - b);
+			n = (size_t)(eq - b);
+			trim(&b, &n);
+			trim(&ib, &in);
+		}
+		if (check_model_name(section, "models", b, n, err, errlen) != 0 ||
+		    (ib != NULL && check_model_name(section, "models", ib, in,
+		    err, errlen) != 0))
 			return -1;
-		}
-		for (size_t i = 0; i < n; i++) {
-			if (!valid_model_char((unsigned char)b[i])) {
-				snprintf(err, errlen, "[%s] models: '%.*s' has "
-				    "a character other than A-Z a-z 0-9 . _ : / "
-				    "@ + -", section, (int)n, b);
-				return -1;
-			}
-		}
 		for (int i = 0; i < ch->nmodels; i++) {
 			if (strlen(ch->models[i]) == n &&
 			    memcmp(ch->models[i], b, n) == 0) {
@@ -466,10 +560,104 @@ parse_models(struct ag_channel *ch, const char *section, const char *value,
 		}
 		memcpy(ch->models[ch->nmodels], b, n);
 		ch->models[ch->nmodels][n] = '\0';
+		ch->model_ids[ch->nmodels][0] = '\0';
+		if (ib != NULL && (in != n || memcmp(ib, b, n) != 0)) {
+			memcpy(ch->model_ids[ch->nmodels], ib, in);
+			ch->model_ids[ch->nmodels][in] = '\0';
+		}
 		ch->nmodels++;
 		if (*e == '\0')
 			return 0;
 	}
+}
+
+/* deployments = MODEL:DEPLOYMENT, ... (split at the last ':', as a
+ * deployment name has none). */
+static int
+parse_deployments(struct ag_deploys *d, const char *section,
+    const char *value, char *err, size_t errlen)
+{
+	const char *s, *e, *b, *c, *db;
+	size_t n, mn, dn;
+
+	d->n = 0;
+	for (s = value;; s = e + 1) {
+		e = s + strcspn(s, ",");
+		b = s;
+		n = (size_t)(e - s);
+		trim(&b, &n);
+		for (c = b + n; c > b && c[-1] != ':'; c--)
+			;
+		if (n == 0 || c == b) {
+			snprintf(err, errlen, "[%s] deployments: entry '%.*s' is "
+			    "not MODEL:DEPLOYMENT", section, (int)n, b);
+			return -1;
+		}
+		mn = (size_t)(c - 1 - b);
+		db = c;
+		dn = n - (size_t)(c - b);
+		trim(&b, &mn);
+		trim(&db, &dn);
+		if (check_model_name(section, "deployments", b, mn, err,
+		    errlen) != 0)
+			return -1;
+		if (dn == 0 || dn >= AG_MODEL_MAX) {
+			snprintf(err, errlen, "[%s] deployments: the deployment "
+			    "of '%.*s' must be 1 to %d characters", section,
+			    (int)mn, b, AG_MODEL_MAX - 1);
+			return -1;
+		}
+		for (size_t i = 0; i < dn; i++) {
+			if (!isalnum((unsigned char)db[i]) &&
+			    strchr("._-", db[i]) == NULL) {
+				snprintf(err, errlen, "[%s] deployments: '%.*s' "
+				    "has a character other than A-Z a-z 0-9 . _ "
+				    "-", section, (int)dn, db);
+				return -1;
+			}
+		}
+		for (int i = 0; i < d->n; i++) {
+			if (strlen(d->model[i]) == mn &&
+			    memcmp(d->model[i], b, mn) == 0) {
+				snprintf(err, errlen, "[%s] deployments: '%.*s' "
+				    "is listed twice", section, (int)mn, b);
+				return -1;
+			}
+		}
+		if (d->n == AG_MAX_MODELS) {
+			snprintf(err, errlen, "[%s] deployments: more than %d",
+			    section, AG_MAX_MODELS);
+			return -1;
+		}
+		memcpy(d->model[d->n], b, mn);
+		d->model[d->n][mn] = '\0';
+		memcpy(d->name[d->n], db, dn);
+		d->name[d->n][dn] = '\0';
+		d->n++;
+		if (*e == '\0')
+			return 0;
+	}
+}
+
+/* api_version, anthropic_version: 1..31 of A-Z a-z 0-9 . - */
+static int
+parse_version(char *dst, size_t dstlen, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	size_t n = strlen(value);
+
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)value[i]) &&
+		    strchr(".-", value[i]) == NULL)
+			n = 0;
+	if (n == 0 || n >= dstlen) {
+		snprintf(err, errlen, "[%s] %s = '%s' is not a version (1 to %zu "
+		    "of A-Z a-z 0-9 . -, e.g. 2024-10-21)", section, key, value,
+		    dstlen - 1);
+		return -1;
+	}
+	snprintf(dst, dstlen, "%s", value);
+	return 0;
 }
 
 static int
@@ -515,12 +703,13 @@ channel_set(void *dst, const char *section, const char *key,
 	}
 	ch = &cf->channels[ci];
 	for (f = 0; f < C_COUNT; f++)
-		if (strcmp(chan_keys[f], key) == 0)
+		if (strcmp(chan_keys[f].name, key) == 0)
 			break;
 	if (f == C_COUNT) {
 		snprintf(err, errlen, "unknown key '%s' in section [%s] (a "
-		    "channel has provider, models, key, rpm, tpm, grade)", key,
-		    section);
+		    "channel has provider, models, key, rpm, tpm, grade; per "
+		    "provider host, resource, region, deployments, api_version, "
+		    "anthropic_version)", key, section);
 		return -1;
 	}
 	if (ld->chan_line[ci][f] != 0) {
@@ -580,6 +769,63 @@ channel_set(void *dst, const char *section, const char *key,
 			return -1;
 		}
 		break;
+	case C_HOST:
+		/* Which hosts a provider takes is checked once the file is
+		 * read (the provider may come later): finish(). */
+		if (!valid_hostname(value, strlen(value)) ||
+		    strlen(value) >= sizeof(ch->host)) {
+			snprintf(err, errlen, "[%s] host = '%s' is not a host "
+			    "name", section, value);
+			return -1;
+		}
+		for (size_t i = 0; value[i] != '\0'; i++)
+			ch->host[i] = (char)tolower((unsigned char)value[i]);
+		ch->host[strlen(value)] = '\0';
+		break;
+	case C_RESOURCE:
+		/* One DNS label: NAME.openai.azure.com. */
+		if (!valid_hostname(value, strlen(value)) ||
+		    strchr(value, '.') != NULL || strlen(value) > 63) {
+			snprintf(err, errlen, "[%s] resource = '%s' is not an "
+			    "Azure resource name (one label of A-Z a-z 0-9 -: "
+			    "NAME%s)", section, value, AZURE_HOST_SUFFIX);
+			return -1;
+		}
+		for (size_t i = 0; value[i] != '\0'; i++)
+			ch->host[i] = (char)tolower((unsigned char)value[i]);
+		snprintf(ch->host + strlen(value), sizeof(ch->host) -
+		    strlen(value), "%s", AZURE_HOST_SUFFIX);
+		break;
+	case C_REGION: {
+		size_t r, nr = sizeof(qwen_regions) / sizeof(qwen_regions[0]);
+
+		for (r = 0; r < nr; r++)
+			if (strcmp(qwen_regions[r][0], value) == 0)
+				break;
+		if (r == nr) {
+			snprintf(err, errlen, "[%s] region = '%s' is not one of "
+			    "cn|intl", section, value);
+			return -1;
+		}
+		snprintf(ch->host, sizeof(ch->host), "%s", qwen_regions[r][1]);
+		break;
+	}
+	case C_DEPLOYMENTS:
+		if (parse_deployments(&ld->deploys[ci], section, value, err,
+		    errlen) != 0)
+			return -1;
+		break;
+	case C_API_VERSION:
+		if (parse_version(ch->api_version, sizeof(ch->api_version),
+		    section, key, value, err, errlen) != 0)
+			return -1;
+		break;
+	case C_ANTHROPIC_VERSION:
+		if (parse_version(ch->anthropic_version,
+		    sizeof(ch->anthropic_version), section, key, value, err,
+		    errlen) != 0)
+			return -1;
+		break;
 	}
 	ld->chan_line[ci][f] = ld->line;
 	return 0;
@@ -629,11 +875,30 @@ check_value(struct ag_conf *cf, int k, const char *value, char *err,
 			return -1;
 		}
 		return 0;
-	case K_CONNECT_TO:
-		return check_connect_to(value, err, errlen);
 	default:
 		return 0;
 	}
+}
+
+/* [test] connect_to: each line's entries are added to those before. */
+static int
+connect_to_add(struct ag_load *ld, const char *value, char *err,
+    size_t errlen)
+{
+	char *ct = ld->cf.connect_to;
+	size_t have = strlen(ct), n = strlen(value);
+
+	if (check_connect_to(value, err, errlen) != 0)
+		return -1;
+	if (have + (have > 0) + n >= sizeof(ld->cf.connect_to)) {
+		snprintf(err, errlen, "[test] connect_to: more than %zu bytes of "
+		    "entries in all", sizeof(ld->cf.connect_to) - 1);
+		return -1;
+	}
+	snprintf(ct + have, sizeof(ld->cf.connect_to) - have, "%s%s",
+	    have > 0 ? "," : "", value);
+	ld->key_line[K_CONNECT_TO] = ld->line;
+	return 0;
 }
 
 static int
@@ -679,6 +944,8 @@ check_key(struct ag_load *ld, const char *section, const char *name,
 		return -1;
 	}
 #endif
+	if (i == K_CONNECT_TO)		/* the one key that may repeat */
+		return connect_to_add(ld, value, err, errlen);
 	if (ld->key_line[i] != 0) {
 		snprintf(err, errlen, "duplicate key '%s' in section [%s] "
 		    "(first set on line %d)", name, section, ld->key_line[i]);
@@ -757,6 +1024,109 @@ read_line(char *buf, int size, void *stream)
 	}
 	ld->indented = buf[0] == ' ' || buf[0] == '\t';
 	return buf;
+}
+
+/*
+ * One channel once the file is read: keys that do not apply to its
+ * provider, an adapter for it, defaults, the host against the adapter's
+ * compiled-in list, and (azure) a deployment for every model.
+ */
+static int
+finish_channel(struct ag_load *ld, int ci, const char *path, char *err,
+    size_t errlen)
+{
+	struct ag_channel *ch = &ld->cf.channels[ci];
+	const struct ag_deploys *d = &ld->deploys[ci];
+	const int *line = ld->chan_line[ci];
+	const struct ag_prov *p;
+	int ok, m;
+
+	for (int f = 0; f < C_COUNT; f++) {
+		if (line[f] == 0 || chan_keys[f].providers == 0 ||
+		    (chan_keys[f].providers & (1u << ch->provider)) != 0)
+			continue;
+		snprintf(err, errlen, "%s:%d: [channel.%s] %s does not apply "
+		    "to provider %s", path, line[f], ch->name,
+		    chan_keys[f].name, ag_provider_name(ch->provider));
+		return -1;
+	}
+	if ((p = ag_prov_find(ch->provider)) == NULL) {
+		snprintf(err, errlen, "%s:%d: [channel.%s] provider %s: this "
+		    "agentd has no adapter for it yet", path,
+		    line[C_PROVIDER], ch->name, ag_provider_name(ch->provider));
+		return -1;
+	}
+	if (line[C_HOST] != 0 &&
+	    (line[C_RESOURCE] != 0 || line[C_REGION] != 0)) {
+		snprintf(err, errlen, "%s:%d: [channel.%s] give host or %s, "
+		    "not both", path, line[C_HOST], ch->name,
+		    line[C_RESOURCE] != 0 ? "resource" : "region");
+		return -1;
+	}
+	switch (ch->provider) {
+	case AG_PROV_AZURE:
+		if (ch->host[0] == '\0') {
+			snprintf(err, errlen, "%s:%d: [channel.%s] an azure "
+			    "channel needs resource = NAME (for NAME%s) or host",
+			    path, ch->line, ch->name, AZURE_HOST_SUFFIX);
+			return -1;
+		}
+		if (ch->api_version[0] == '\0')
+			snprintf(ch->api_version, sizeof(ch->api_version), "%s",
+			    AZURE_API_VERSION);
+		for (int k = 0; k < d->n; k++) {
+			if ((m = ag_channel_model(ch, d->model[k])) < 0) {
+				snprintf(err, errlen, "%s:%d: [channel.%s] "
+				    "deployments: '%s' is not one of its models",
+				    path, line[C_DEPLOYMENTS], ch->name,
+				    d->model[k]);
+				return -1;
+			}
+			memcpy(ch->deployments[m], d->name[k],
+			    sizeof(ch->deployments[m]));
+		}
+		for (m = 0; m < ch->nmodels; m++) {
+			if (ch->deployments[m][0] != '\0')
+				continue;
+			if (ch->model_ids[m][0] == '\0') {
+				snprintf(err, errlen, "%s:%d: [channel.%s] model "
+				    "'%s' has no deployment (deployments = "
+				    "%s:DEPLOYMENT)", path, line[C_MODELS],
+				    ch->name, ch->models[m], ch->models[m]);
+				return -1;
+			}
+			memcpy(ch->deployments[m], ch->model_ids[m],
+			    sizeof(ch->deployments[m]));
+		}
+		break;
+	case AG_PROV_QWEN:
+		if (ch->host[0] == '\0')
+			snprintf(ch->host, sizeof(ch->host), "%s",
+			    qwen_regions[0][1]);
+		break;
+	case AG_PROV_ANTHROPIC:
+		if (ch->anthropic_version[0] == '\0')
+			snprintf(ch->anthropic_version,
+			    sizeof(ch->anthropic_version), "%s",
+			    ANTHROPIC_VERSION);
+		break;
+	default:
+		break;
+	}
+	if (ch->host[0] != '\0') {
+		ok = 0;
+		for (const char *const *h = p->hosts; h != NULL && *h != NULL;
+		    h++)
+			ok |= ag_prov_host_match(*h, ch->host);
+		if (!ok) {
+			snprintf(err, errlen, "%s:%d: [channel.%s] host '%s' is "
+			    "not an official %s endpoint", path,
+			    line[C_HOST] != 0 ? line[C_HOST] : line[C_RESOURCE],
+			    ch->name, ch->host, p->name);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Checks across keys, pins, and per-OS defaults, once the file is read. */
@@ -839,10 +1209,12 @@ finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
 			if (ld->chan_line[i][required[r]] == 0) {
 				snprintf(err, errlen, "%s:%d: [channel.%s] has no "
 				    "%s", path, ch->line, ch->name,
-				    chan_keys[required[r]]);
+				    chan_keys[required[r]].name);
 				return -1;
 			}
 		}
+		if (finish_channel(ld, i, path, err, errlen) != 0)
+			return -1;
 	}
 	plat_default_paths(&pp);
 	if (cf->key_file[0] == '\0')

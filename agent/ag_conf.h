@@ -7,8 +7,16 @@
  *                  reconnect_min, reconnect_max, heartbeat_interval,
  *                  log_level, state_dir
  *   [ledger]       report_after
- *   [test]         ca_file, connect_to          (test builds only)
+ *   [test]         ca_file, connect_to          (test builds only; connect_to
+ *                  may be given on several lines, the entries add up)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
+ *                  and per provider: anthropic_version (anthropic);
+ *                  resource or host, deployments, api_version (azure);
+ *                  region or host (qwen)
+ *
+ * models = PUBLIC[=ID], ...: each model the channel announces under its
+ * public name, and the provider's own id for it when they differ (the
+ * adapter puts the id in the URL, or in the body's "model").
  *
  * Hub pins: a release build (SWB_TEST_BUILD=0) takes them only from
  * SWB_HUB_PINS (make HUB_PINS=...), and hub_pin/hub_pin_backup in the INI
@@ -30,6 +38,8 @@
 #define AG_PATH_MAX		256
 #define AG_URL_MAX		256
 #define AG_HOST_MAX		256
+#define AG_CONNECT_TO_MAX	1024	/* every [test] connect_to line */
+#define AG_VERSION_MAX		32	/* api_version, anthropic_version */
 #define AG_PIN_MAX		56	/* "sha256//" + 44 base64 + NUL fits */
 #define AG_PIN_PREFIX		"sha256//"
 #define AG_ID_MAX		(INT64_C(1) << 53)	/* exact in a double */
@@ -49,7 +59,18 @@ struct ag_channel {
 	int provider;			/* enum ag_provider */
 	int grade;			/* enum ag_grade; default C */
 	int nmodels;			/* 1..AG_MAX_MODELS */
-	char models[AG_MAX_MODELS][AG_MODEL_MAX];
+	char models[AG_MAX_MODELS][AG_MODEL_MAX];	/* public names */
+	/* The provider's id of models[i] ("" = the public name itself). */
+	char model_ids[AG_MAX_MODELS][AG_MODEL_MAX];
+	/* azure: the deployment serving models[i] (from deployments, else
+	 * its id); "" for other providers. */
+	char deployments[AG_MAX_MODELS][AG_MODEL_MAX];
+	/* azure, qwen: the endpoint host ({resource}.openai.azure.com, or
+	 * dashscope[-intl].aliyuncs.com); "" for the others. */
+	char host[AG_HOST_MAX];
+	char api_version[AG_VERSION_MAX];	/* azure; default 2024-10-21 */
+	char anthropic_version[AG_VERSION_MAX];	/* anthropic; default
+						   2023-06-01 */
 	char key[AG_SECRET_MAX];	/* provider credential: never logged,
 					   never sent to the hub */
 	int64_t rpm;			/* announced limits; 0 = none */
@@ -81,8 +102,9 @@ struct ag_conf {
 
 	/* [test]: always empty in a release build */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */
-	char connect_to[AG_URL_MAX];	/* HOST:PORT:ADDR:PORT[,...] (curl's
-					   CURLOPT_CONNECT_TO syntax) */
+	char connect_to[AG_CONNECT_TO_MAX];	/* HOST:PORT:ADDR:PORT[,...]
+					   (curl's CONNECT_TO syntax): the
+					   entries of every connect_to line */
 
 	/* Derived by ag_conf_load(). */
 	char hub_host[AG_HOST_MAX];	/* IPv6 without brackets */
@@ -124,5 +146,11 @@ const char *ag_grade_name(int grade);
 /* The channel called name, or NULL. */
 const struct ag_channel *ag_conf_channel(const struct ag_conf *cf,
     const char *name);
+/* The index of public model name in ch->models, or -1. */
+int ag_channel_model(const struct ag_channel *ch, const char *model);
+/* The provider's id of public model name on ch: its mapped id, the name
+ * itself when it has none, or NULL when ch does not announce it. */
+const char *ag_channel_model_id(const struct ag_channel *ch,
+    const char *model);
 
 #endif

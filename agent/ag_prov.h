@@ -3,9 +3,11 @@
  * engine (agent/ag_upstream) — one constant struct ag_prov per provider,
  * each in its own agent/prov_NAME.c, listed in the table behind
  * ag_prov_find().  An adapter says where its official endpoint is, which
- * request paths the hub may ask for, and how the provider's credential is
- * put on a request.  It never sees the hub's headers: the hub sends only a
- * method, a path, a content type and a body.
+ * request paths the hub may ask for, which method and path serve each
+ * operation (op_path), and how the provider's credential is put on a
+ * request.  It never sees the hub's headers: the hub sends only an
+ * operation, a model, a content type, a body and, for Anthropic, the
+ * user's anthropic-version/-beta values, which the adapter checks.
  *
  * Everything here is compiled in.  In particular the host allow-list is
  * not configurable: the engine refuses any URL whose host is not one of
@@ -37,6 +39,9 @@ struct ag_prov_req {
 	const char *content_type;	/* what will be sent, or "" */
 	const void *body;
 	size_t len;
+	/* What the hub asked for when the request was started by operation
+	 * (ag_up_start_op), else NULL. */
+	const struct ag_prov_op *op;
 };
 
 /* What the hub asked for (req_start): an operation (enum prov_op of
@@ -47,6 +52,10 @@ struct ag_prov_op {
 	const char *model;
 	int stream;
 	const char *resource;
+	/* Passed on from the user by the hub (Anthropic's headers), or ""
+	 * or NULL when none; checked by the adapter before use. */
+	const char *anthropic_version;
+	const char *anthropic_beta;
 };
 
 struct ag_prov {
@@ -66,6 +75,10 @@ struct ag_prov {
 	 * query); allow_query says whether a "?query" may follow them. */
 	const char *const *allowed_paths;
 	int allow_query;
+	/* The model travels in the JSON body's top-level "model" (not in
+	 * the path): when the channel maps the public name to another id,
+	 * the engine rewrites that member (ag_up_start_op). */
+	int model_in_body;
 	/*
 	 * Write the method and the path (+ query) of operation rq on channel
 	 * ch: the hub names what to do, the adapter alone makes it a URL.
@@ -85,6 +98,10 @@ struct ag_prov {
 
 /* The adapters (one per agent/prov_NAME.c). */
 extern const struct ag_prov ag_prov_openai;
+extern const struct ag_prov ag_prov_anthropic;
+extern const struct ag_prov ag_prov_azure;
+extern const struct ag_prov ag_prov_deepseek;
+extern const struct ag_prov ag_prov_qwen;
 
 /* The adapter of provider (enum ag_provider), or NULL when there is none
  * yet. */
@@ -101,5 +118,18 @@ int ag_prov_path_match(const char *pattern, const char *path, size_t len);
  */
 int ag_prov_header(struct curl_slist **h, const char *name,
     const char *prefix, const char *value, char *err, size_t errlen);
+
+/*
+ * Helper for op_path: write method and path from a table of paths by
+ * operation (NULL entries: not served), or -1 with err naming the
+ * provider and the operation.
+ */
+int ag_prov_op_table(const char *prov, const char *const *paths,
+    char *method, size_t mlen, char *path, size_t plen,
+    const struct ag_prov_op *rq, char *err, size_t errlen);
+
+/* Helper for make_url: "https://" + ch->host + path into buf. */
+int ag_prov_host_url(char *buf, size_t buflen, const struct ag_channel *ch,
+    const char *path, char *err, size_t errlen);
 
 #endif

@@ -51,6 +51,8 @@ struct ag_stream {
 	char up_model[128];		/* req_start: the model asked for */
 	int stream_flag;
 	char resource[64];
+	char anthropic_version[32];	/* req_start, or "" */
+	char anthropic_beta[128];	/* req_start, or "" */
 	char ctype[128];
 	unsigned char *body;		/* request body while it arrives */
 	size_t body_len;
@@ -371,14 +373,31 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	return 1;
 }
 
-/* The adapter turns the hub's operation into s->method and s->path. */
+/* What the hub asked for in req_start, for the adapter. */
+static void
+stream_op(const struct ag_stream *s, struct ag_prov_op *rq)
+{
+	rq->op = s->op;
+	rq->model = s->up_model;
+	rq->stream = s->stream_flag;
+	rq->resource = s->resource;
+	rq->anthropic_version = s->anthropic_version;
+	rq->anthropic_beta = s->anthropic_beta;
+}
+
+/*
+ * The adapter turns the hub's operation into s->method and s->path; done
+ * again by ag_up_start_op(), checked here first so that a refused
+ * operation costs no bucket token.
+ */
 static int
 op_path(struct ag_stream *s, const struct ag_channel *ch, char *err,
     size_t errlen)
 {
 	const struct ag_prov *p = ag_prov_find(ch->provider);
-	struct ag_prov_op rq = { .op = s->op, .model = s->up_model,
-	    .stream = s->stream_flag, .resource = s->resource };
+	struct ag_prov_op rq;
+
+	stream_op(s, &rq);
 
 	if (p == NULL || p->op_path == NULL) {
 		snprintf(err, errlen, "provider %s: no adapter yet",
@@ -402,6 +421,7 @@ on_req(struct ag_link *l, const struct frame *f)
 	size_t len, n = 0;
 	char err[200];
 	const struct ag_channel *ch;
+	struct ag_prov_op rq;
 
 	switch (f->type) {
 	case FRAME_REQ_START:
@@ -429,6 +449,12 @@ on_req(struct ag_link *l, const struct frame *f)
 		if (frame_get_str(f, "resource", &str, &len) == 0)
 			snprintf(s->resource, sizeof(s->resource), "%.*s",
 			    (int)len, str);
+		if (frame_get_str(f, "anthropic_version", &str, &len) == 0)
+			snprintf(s->anthropic_version,
+			    sizeof(s->anthropic_version), "%.*s", (int)len, str);
+		if (frame_get_str(f, "anthropic_beta", &str, &len) == 0)
+			snprintf(s->anthropic_beta, sizeof(s->anthropic_beta),
+			    "%.*s", (int)len, str);
 		frame_get_str(f, "content_type", &str, &len);
 		snprintf(s->ctype, sizeof(s->ctype), "%.*s", (int)len, str);
 		if (frame_get_str(f, "request_id", &str, &len) == 0) {
@@ -487,8 +513,9 @@ on_req(struct ag_link *l, const struct frame *f)
 		stream_prepare(s);
 		if (bucket_refuses(s, ch))
 			return 0;
-		if (ag_up_start(l->t->up, s->key, ch, s->method, s->path, s->ctype,
-		    s->body, s->body_len, err, sizeof(err)) != 0) {
+		stream_op(s, &rq);
+		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
+		    s->body_len, err, sizeof(err)) != 0) {
 			log_warn("agent %llu: stream %u refused: %s",
 			    (unsigned long long)l->agent_id, s->id, err);
 			stream_end(s, 0, err);
@@ -527,6 +554,15 @@ on_req(struct ag_link *l, const struct frame *f)
 	}
 }
 
+/* The response's dialect is the operation's (lib/prov.h). */
+static enum prov_dialect
+stream_dialect(const struct ag_stream *s)
+{
+	const struct prov_op_info *oi = prov_op(s->op);
+
+	return oi != NULL ? oi->dialect : DIA_OPENAI;
+}
+
 static void
 sniff_usage(struct ag_stream *s, const unsigned char *p, size_t len)
 {
@@ -536,8 +572,8 @@ sniff_usage(struct ag_stream *s, const unsigned char *p, size_t len)
 		if (sse_feed(&s->sse, p, len) != 0)
 			return;
 		while (sse_next(&s->sse, &ev) == 1)
-			if (ev.data != NULL)
-				(void)usage_openai_event(&s->usage, ev.data, ev.data_len);
+			(void)usage_read_event(stream_dialect(s), &s->usage,
+			    ev.event, ev.data, ev.data_len);
 		return;
 	}
 	if (s->sniff_len + len > AG_BODY_SNIFF)
@@ -560,8 +596,8 @@ sniff_finish(struct ag_stream *s)
 		return;
 	s->sniffed = 1;
 	if (!s->sse_mode && s->sniff_len > 0)
-		(void)usage_openai_body(&s->usage, (const char *)s->sniff,
-		    s->sniff_len);
+		(void)usage_read_body(stream_dialect(s), &s->usage,
+		    (const char *)s->sniff, s->sniff_len);
 }
 
 /*

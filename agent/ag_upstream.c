@@ -29,6 +29,7 @@
 #include <sodium.h>
 #include "agent/ag_prov.h"
 #include "lib/log.h"
+#include "lib/usage.h"
 
 #if !defined(SWB_TEST_BUILD) || (SWB_TEST_BUILD != 0 && SWB_TEST_BUILD != 1)
 #error "SWB_TEST_BUILD must be 0 or 1 (the Makefile sets it from TEST_BUILD)"
@@ -47,6 +48,10 @@
 
 static const struct ag_prov *const prov_table[] = {
 	&ag_prov_openai,
+	&ag_prov_anthropic,
+	&ag_prov_azure,
+	&ag_prov_deepseek,
+	&ag_prov_qwen,
 };
 
 const struct ag_prov *
@@ -159,6 +164,41 @@ ag_prov_header(struct curl_slist **h, const char *name, const char *prefix,
 		return -1;
 	}
 	*h = n;
+	return 0;
+}
+
+int
+ag_prov_op_table(const char *prov, const char *const *paths, char *method,
+    size_t mlen, char *path, size_t plen, const struct ag_prov_op *rq,
+    char *err, size_t errlen)
+{
+	const struct prov_op_info *oi = prov_op(rq->op);
+
+	if (oi == NULL || paths[rq->op] == NULL) {
+		snprintf(err, errlen, "%s: operation %s not supported", prov,
+		    oi != NULL ? oi->name : "?");
+		return -1;
+	}
+	snprintf(method, mlen, "%s", oi->method);
+	snprintf(path, plen, "%s", paths[rq->op]);
+	return 0;
+}
+
+int
+ag_prov_host_url(char *buf, size_t buflen, const struct ag_channel *ch,
+    const char *path, char *err, size_t errlen)
+{
+	int n;
+
+	if (ch->host[0] == '\0') {
+		snprintf(err, errlen, "channel %s has no host", ch->name);
+		return -1;
+	}
+	n = snprintf(buf, buflen, "https://%s%s", ch->host, path);
+	if (n < 0 || (size_t)n >= buflen) {
+		snprintf(err, errlen, "URL too long");
+		return -1;
+	}
 	return 0;
 }
 
@@ -931,10 +971,11 @@ content_type_ok(const char *ct)
 	return 1;
 }
 
-int
-ag_up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
-    const char *method, const char *path, const char *content_type,
-    const void *body, size_t len, char *err, size_t errlen)
+static int
+up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
+    const char *method, const char *path, const struct ag_prov_op *op,
+    const char *content_type, const void *body, size_t len, char *err,
+    size_t errlen)
 {
 	const struct ag_prov *p;
 	struct up_req *r = NULL;
@@ -1044,6 +1085,7 @@ ag_up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
 	rq.content_type = ct;
 	rq.body = body;
 	rq.len = len;
+	rq.op = op;
 	if (p->add_auth(&r->hdrs, ch, &rq, err, errlen) != 0)
 		goto fail;
 
@@ -1081,6 +1123,70 @@ fail:
 	if (r != NULL)
 		req_free(r);
 	return -1;
+}
+
+int
+ag_up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
+    const char *method, const char *path, const char *content_type,
+    const void *body, size_t len, char *err, size_t errlen)
+{
+	return up_start(u, key, ch, method, path, NULL, content_type, body,
+	    len, err, errlen);
+}
+
+/* A JSON body of an operation whose dialect names the model in it. */
+static int
+model_in_json(const struct ag_prov *p, int op, const char *ct)
+{
+	const struct prov_op_info *oi = prov_op(op);
+
+	return p->model_in_body && oi != NULL && (oi->dialect == DIA_OPENAI ||
+	    oi->dialect == DIA_ANTHROPIC) && ct != NULL &&
+	    strncmp(ct, "application/json", 16) == 0;
+}
+
+int
+ag_up_start_op(struct ag_upstream *u, uint64_t key,
+    const struct ag_channel *ch, const struct ag_prov_op *op,
+    const char *content_type, const void *body, size_t len, char *err,
+    size_t errlen)
+{
+	const struct ag_prov *p;
+	const char *id;
+	char method[8], path[PATH_MAX_LEN];
+	char *nb = NULL;
+	size_t nlen;
+	int rc;
+
+	if (u == NULL || ch == NULL || op == NULL) {
+		snprintf(err, errlen, "bad arguments");
+		return -1;
+	}
+	if ((p = ag_prov_find(ch->provider)) == NULL || p->op_path == NULL) {
+		snprintf(err, errlen, "provider %s: no adapter yet",
+		    ag_provider_name(ch->provider));
+		return -1;
+	}
+	if (p->op_path(method, sizeof(method), path, sizeof(path), ch, op, err,
+	    errlen) != 0)
+		return -1;
+	/* The provider's id for the public model, in the body. */
+	id = op->model != NULL ? ag_channel_model_id(ch, op->model) : NULL;
+	if (id != NULL && strcmp(id, op->model) != 0 && len > 0 &&
+	    model_in_json(p, op->op, content_type)) {
+		if (usage_set_model(body, len, id, &nb, &nlen) != 0) {
+			snprintf(err, errlen, "%s: cannot put model %s in the "
+			    "body (not a JSON object with a model)", p->name,
+			    id);
+			return -1;
+		}
+		body = nb;
+		len = nlen;
+	}
+	rc = up_start(u, key, ch, method, path, op, content_type, body, len,
+	    err, errlen);
+	free(nb);
+	return rc;
 }
 
 void
@@ -1239,7 +1345,7 @@ static int
 connect_to_parse(struct ag_upstream *u, const char *list, char *err,
     size_t errlen)
 {
-	char buf[AG_URL_MAX], *tok, *next;
+	char buf[AG_CONNECT_TO_MAX], *tok, *next;
 
 	snprintf(buf, sizeof(buf), "%s", list);
 	for (tok = buf; tok != NULL; tok = next) {

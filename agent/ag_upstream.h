@@ -92,6 +92,20 @@ int ag_up_start(struct ag_upstream *u, uint64_t key,
     const char *content_type, const void *body, size_t len, char *err,
     size_t errlen);
 
+/*
+ * lws thread: as ag_up_start(), for operation op of lib/prov.h (what the
+ * hub's req_start names): the channel's adapter makes the method and the
+ * path (op_path), sees op when it adds its headers (Anthropic's version
+ * and beta), and when the channel maps op->model to another provider id
+ * the body's top-level "model" is set to that id (JSON bodies of
+ * adapters that carry the model in the body; every other byte kept).
+ */
+struct ag_prov_op;
+int ag_up_start_op(struct ag_upstream *u, uint64_t key,
+    const struct ag_channel *ch, const struct ag_prov_op *op,
+    const char *content_type, const void *body, size_t len, char *err,
+    size_t errlen);
+
 /* lws thread: abort the request: no more events for key, even ones
  * already queued; the curl thread drops the transfer (and its connection
  * if the response was unfinished) at its next wake-up.  Unknown keys are

@@ -5,8 +5,6 @@
  */
 #include "agent/ag_prov.h"
 
-#include <stdio.h>
-
 static const char *const openai_hosts[] = {
 	"api.openai.com",
 	NULL
@@ -35,14 +33,8 @@ openai_op_path(char *method, size_t mlen, char *path, size_t plen,
     size_t errlen)
 {
 	(void)ch;
-	if (rq->op < 0 || rq->op >= OP_COUNT || openai_op_paths[rq->op] == NULL) {
-		snprintf(err, errlen, "openai: operation %s not supported",
-		    prov_op(rq->op) ? prov_op(rq->op)->name : "?");
-		return -1;
-	}
-	snprintf(method, mlen, "%s", prov_op(rq->op)->method);
-	snprintf(path, plen, "%s", openai_op_paths[rq->op]);
-	return 0;
+	return ag_prov_op_table("openai", openai_op_paths, method, mlen, path,
+	    plen, rq, err, errlen);
 }
 
 static int
@@ -62,6 +54,7 @@ const struct ag_prov ag_prov_openai = {
 	.hosts = openai_hosts,
 	.allowed_paths = openai_paths,
 	.allow_query = 0,
+	.model_in_body = 1,
 	.op_path = openai_op_path,
 	.add_auth = openai_add_auth,
 };

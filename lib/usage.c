@@ -102,6 +102,18 @@ openai_usage(const json_t *uo, struct usage *n)
 	int r;
 
 	memset(n, 0, sizeof(*n));
+	if (json_object_get(uo, "prompt_tokens") == NULL &&
+	    json_object_get(uo, "input_tokens") != NULL) {
+		/* The Responses API: input/output_tokens and their details. */
+		if (count(uo, "input_tokens", &n->input_tokens) == -1 ||
+		    count(uo, "output_tokens", &n->output_tokens) == -1 ||
+		    member_object(uo, "input_tokens_details", &details) == -1)
+			return -1;
+		if (details != NULL &&
+		    count(details, "cached_tokens", &n->cached_tokens) == -1)
+			return -1;
+		return 0;
+	}
 	if (count(uo, "prompt_tokens", &n->input_tokens) == -1 ||
 	    count(uo, "completion_tokens", &n->output_tokens) == -1)
 		return -1;
@@ -178,6 +190,23 @@ openai_object(struct usage *u, const char *json, size_t len, const char *part)
 	if (!json_is_object(root))
 		goto out;
 	chars = openai_content(root, part);
+	{
+		/* A Responses API event (response.completed, ...): the
+		 * usage is in its "response". */
+		const char *type = json_string_value(json_object_get(root,
+		    "type"));
+		json_t *resp = json_object_get(root, "response");
+
+		if (type != NULL && strcmp(type, "response.output_text.delta")
+		    == 0)
+			chars = str_bytes(json_object_get(root, "delta"));
+		if (type != NULL && strncmp(type, "response.", 9) == 0 &&
+		    json_is_object(resp)) {
+			json_incref(resp);
+			json_decref(root);
+			root = resp;
+		}
+	}
 	if ((rc = member_object(root, "usage", &uo)) == 1) {
 		rc = -1;
 		if (openai_usage(uo, &n) == -1)
@@ -486,6 +515,48 @@ out:
 	return rc;
 }
 
+/* ---- the model rewrite ---- */
+
+int
+usage_set_model(const char *body, size_t len, const char *model, char **out,
+    size_t *outlen)
+{
+	json_t *root, *check, *m;
+	size_t top, va, vb;
+	char *ins = NULL;
+	int rc = -1;
+
+	*out = NULL;
+	*outlen = 0;
+	if ((root = load(body, len, REQ_FLAGS)) == NULL)
+		return -1;
+	m = json_object_get(root, "model");
+	if (!json_is_object(root) || !json_is_string(m) ||
+	    (m = json_string(model)) == NULL)
+		goto out;
+	if (json_object_set_new(root, "model", m) == -1 ||
+	    (ins = json_dumps(m, JSON_ENCODE_ANY)) == NULL)
+		goto out;
+	top = skip_ws(body, 0, len);
+	if (find_member(body, len, top, "model", &va, &vb) != 1 ||
+	    splice(body, len, va, vb, ins, out, outlen) != 0)
+		goto out;
+	/* Proven by re-parsing, as the include_usage rewrite. */
+	check = load(*out, *outlen, REQ_FLAGS);
+	if (check != NULL && json_equal(check, root))
+		rc = 0;
+	json_decref(check);
+	if (rc != 0) {
+		free(*out);
+		*out = NULL;
+		*outlen = 0;
+	}
+out:
+	free(ins);
+	json_decref(root);
+	return rc;
+}
+
 /* ---- Anthropic ---- */
 
 /* Raw Anthropic counts: input excludes cache reads and writes. */
@@ -548,6 +619,15 @@ anth_message(struct usage *u, const json_t *msg)
 	return anth_commit(u, &a);
 }
 
+/* Bytes of generated text in a content_block_delta's delta. */
+static int64_t
+anth_delta_chars(const json_t *d)
+{
+	return str_bytes(json_object_get(d, "text")) +
+	    str_bytes(json_object_get(d, "partial_json")) +
+	    str_bytes(json_object_get(d, "thinking"));
+}
+
 int
 usage_anthropic_event(struct usage *u, const char *event_name,
     const char *data, size_t len)
@@ -582,6 +662,9 @@ usage_anthropic_event(struct usage *u, const char *event_name,
 			a.out = u->output_tokens;
 		}
 		rc = anth_read(uo, &a) == -1 ? -1 : anth_commit(u, &a);
+	} else if (strcmp(type, "content_block_delta") == 0) {
+		rc = 0;
+		add_chars(u, anth_delta_chars(json_object_get(root, "delta")));
 	} else
 		rc = 0;
 out:
@@ -603,8 +686,17 @@ usage_anthropic_body(struct usage *u, const char *json, size_t len)
 	type = json_string_value(json_object_get(root, "type"));
 	if (type != NULL && strcmp(type, "message") != 0)
 		rc = 0;		/* an error body, say */
-	else
-		rc = anth_message(u, root);
+	else if ((rc = anth_message(u, root)) != -1) {
+		const json_t *content = json_object_get(root, "content"), *b;
+		size_t i;
+		int64_t n = 0;
+
+		if (json_is_array(content))
+			json_array_foreach(content, i, b)
+				n += str_bytes(json_object_get(b, "text")) +
+				    str_bytes(json_object_get(b, "thinking"));
+		add_chars(u, n);
+	}
 out:
 	json_decref(root);
 	return rc;
@@ -678,4 +770,40 @@ usage_gemini_body(struct usage *u, const char *json, size_t len)
 		*u = n;
 	json_decref(root);
 	return rc;
+}
+
+/* ---- by dialect ---- */
+
+int
+usage_read_event(enum prov_dialect d, struct usage *u, const char *event_name,
+    const char *data, size_t len)
+{
+	if (data == NULL)
+		return 0;
+	switch (d) {
+	case DIA_OPENAI:
+		return usage_openai_event(u, data, len);
+	case DIA_ANTHROPIC:
+		return usage_anthropic_event(u, event_name, data, len);
+	case DIA_GEMINI:
+		return usage_gemini_event(u, data, len);
+	default:
+		return 0;	/* Bedrock's event streams: a later reader */
+	}
+}
+
+int
+usage_read_body(enum prov_dialect d, struct usage *u, const char *json,
+    size_t len)
+{
+	switch (d) {
+	case DIA_OPENAI:
+		return usage_openai_body(u, json, len);
+	case DIA_ANTHROPIC:
+		return usage_anthropic_body(u, json, len);
+	case DIA_GEMINI:
+		return usage_gemini_body(u, json, len);
+	default:
+		return 0;
+	}
 }

@@ -18,6 +18,11 @@
  *   OpenAI    output = completion_tokens (already includes reasoning); absent = 0 (embeddings).
  *   OpenAI    cached = prompt_tokens_details.cached_tokens, else DeepSeek's prompt_cache_hit_tokens, else 0.
  *   OpenAI    stream: usage is read from any chunk whose usage is an object, the last one wins; "usage":null and [DONE] are ignored.
+ *             So Qwen's cumulative usage on every chunk is taken from the last chunk, never summed.
+ *   OpenAI    Responses API: input = input_tokens, output = output_tokens (includes reasoning), cached =
+ *             input_tokens_details.cached_tokens; a stream's "response.*" events carry it in their "response".
+ *   DeepSeek  prompt_cache_hit_tokens is the cached part (prompt_cache_miss_tokens the rest of prompt_tokens);
+ *             reasoning is inside completion_tokens.
  *   Anthropic input = input_tokens + cache_read_input_tokens + cache_creation_input_tokens (its input_tokens excludes both).
  *   Anthropic cached = cache_read_input_tokens; cache_write = cache_creation_input_tokens.
  *   Anthropic message_start (message.usage) replaces everything, its output_tokens being interim.
@@ -35,7 +40,9 @@
  * 0 the payload carries no usage (the counts untouched); -1 malformed (u
  * untouched, content_chars included).
  *
- * Content seen (OpenAI readers only), for streams cut short: every
+ * Content seen, for streams cut short (OpenAI readers; Anthropic: the
+ * text, partial_json and thinking of content_block_delta events and of a
+ * body's content blocks): every
  * payload that is not malformed adds to content_chars the byte length
  * (UTF-8, after JSON unescaping) of each string choices[].delta.content
  * (a body: choices[].message.content) and each string
@@ -57,6 +64,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "lib/prov.h"
 
 #define USAGE_MAX_TOKENS	INT64_C(1000000000000)	/* 10^12 per count */
 
@@ -107,6 +115,27 @@ int	usage_gemini_event(struct usage *, const char *data, size_t len);
 /* Gemini streamGenerateContent without alt=sse: a JSON array of such
  * objects (or a single one); the last usageMetadata wins. */
 int	usage_gemini_body(struct usage *, const char *json, size_t len);
+
+/*
+ * THE entry points, for hub and agent alike: read one SSE event (name may
+ * be NULL; data as the SSE parser joined it) or a whole non-SSE body of a
+ * response in dialect d (lib/prov.h: the operation's dialect) with the
+ * reader above for it.  Same return values.  DIA_CONVERSE and DIA_NATIVE
+ * (Bedrock) have no reader yet: 0.
+ */
+int	usage_read_event(enum prov_dialect d, struct usage *, const char *event_name,
+	    const char *data, size_t len);
+int	usage_read_body(enum prov_dialect d, struct usage *, const char *json,
+	    size_t len);
+
+/*
+ * The agent's model rewrite: set the top-level "model" of a JSON object
+ * request (no duplicate keys; "model" a string) to model, every other
+ * byte kept (spliced, then checked by parsing again).  0 with *out a
+ * malloc'd NUL-terminated copy of *outlen bytes, or -1 (*out NULL).
+ */
+int	usage_set_model(const char *body, size_t len, const char *model,
+	    char **out, size_t *outlen);
 
 /*
  * The rule for a stream cut short (above): when u->seen is 0, input =

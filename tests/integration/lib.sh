@@ -119,12 +119,12 @@ state_dir = $SWB_TMP/agent-$id
 report_after = ${SWB_REPORT_AFTER:-1s}
 [test]
 ca_file = $SWB_TMP/certs/ca.pem
-[channel.main]
+${SWB_AGENT_CHANNELS:-[channel.main]
 provider = openai
 models = gpt-4o-mini,gpt-4o
 key = sk-test-provider-key
 rpm = ${SWB_CHANNEL_RPM:-600}
-tpm = ${SWB_CHANNEL_TPM:-100000}
+tpm = ${SWB_CHANNEL_TPM:-100000}}
 INI
     if [ $# -gt 4 ]; then printf '%s\n' "$5" >>"$f"; fi
     chmod 600 "$f"
@@ -152,8 +152,83 @@ new_agent() {
 }
 agent_online() { ctl --json agents | jq -e --argjson id "$1" '.agents[] | select(.id==$id)' >/dev/null; }
 
-# start_mock [ARGS...]: the OpenAI mock on a free port (certs from
-# make_certs); sets MOCK_PORT and SWB_CONNECT_TO for agents.
+# Every official host agentd's adapters may call (and the later ones'),
+# all of which the mock answers (it tells providers apart by Host).
+OFFICIAL_HOSTS="api.openai.com api.anthropic.com swb-test.openai.azure.com
+api.deepseek.com dashscope.aliyuncs.com dashscope-intl.aliyuncs.com
+bedrock-runtime.us-east-1.amazonaws.com generativelanguage.googleapis.com
+us-central1-aiplatform.googleapis.com oauth2.googleapis.com"
+
+# connect_to_lines LIST: curl CONNECT_TO entries (comma-separated) as
+# agentd.ini lines, one "connect_to = ENTRY" each (a line holds 199 bytes).
+connect_to_lines() {
+    local e
+    tr ',' '\n' <<<"$1" | while read -r e; do
+        [ -n "$e" ] && printf 'connect_to = %s\n' "$e"
+    done
+}
+
+# The stack's channels (../shared/DESIGN.md's table) as agentd.ini text:
+# one channel per provider agentd has an adapter for.  The bedrock, gemini
+# and vertex channels are kept in stack_channels_later, added by
+# start_agent only when this agentd accepts them (agentd -t).
+stack_channels() {
+    cat <<'INI'
+[channel.openai]
+provider = openai
+models = gpt-4o-mini, gpt-4o, text-embedding-3-small, gpt-image-1, gpt-4o-mini-tts, gpt-4o-transcribe, whisper-1, sora-2, gpt-realtime
+key = sk-test-provider-key
+[channel.anthropic]
+provider = anthropic
+models = claude-sonnet-4-5, claude-haiku-4-5
+key = sk-ant-test-provider-key
+[channel.azure]
+provider = azure
+models = gpt-4.1
+deployments = gpt-4.1:gpt41-deploy
+host = swb-test.openai.azure.com
+api_version = 2024-10-21
+key = azure-test-provider-key
+[channel.deepseek]
+provider = deepseek
+models = deepseek-chat, deepseek-reasoner
+key = sk-deepseek-test-key
+[channel.qwen]
+provider = qwen
+models = qwen-plus
+host = dashscope.aliyuncs.com
+key = sk-qwen-test-key
+INI
+}
+# One channel per line group, separated by blank lines: each is tried
+# alone.  (The key names are this test's guess at the later adapters'.)
+stack_channels_later() {
+    cat <<INI
+[channel.bedrock]
+provider = bedrock
+models = anthropic.claude-3-5-haiku-20241022-v1:0, amazon.nova-lite-v1:0
+region = us-east-1
+key = AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+
+[channel.gemini]
+provider = gemini
+models = gemini-2.5-flash, gemini-embedding-001
+key = gemini-test-provider-key
+
+[channel.vertex]
+provider = vertex
+models = gemini-2.5-pro
+project = swb-test
+location = us-central1
+key = ${SWB_VERTEX_SA:-$SWB_TMP/vertex-sa.json}
+INI
+}
+# Every model of the stack's table, comma-separated.
+STACK_MODELS=gpt-4o-mini,gpt-4o,text-embedding-3-small,gpt-image-1,gpt-4o-mini-tts,gpt-4o-transcribe,whisper-1,sora-2,gpt-realtime,claude-sonnet-4-5,claude-haiku-4-5,gpt-4.1,anthropic.claude-3-5-haiku-20241022-v1:0,amazon.nova-lite-v1:0,gemini-2.5-flash,gemini-embedding-001,gemini-2.5-pro,deepseek-chat,deepseek-reasoner,qwen-plus
+
+# start_mock [ARGS...]: the provider mock on a free port (certs from
+# make_certs); sets MOCK_PORT and SWB_CONNECT_TO (every official host to
+# it) for agents.
 start_mock() {
     local out=$SWB_TMP/mock.out
     node "$(dirname "${BASH_SOURCE[0]}")/../mock/openai_mock.mjs" \
@@ -163,7 +238,9 @@ start_mock() {
     SWB_CLEANUP+=("kill $MOCK_PID")
     wait_until 10 grep -q '^listening' "$out" || fail "mock did not start"
     MOCK_PORT=$(awk '/^listening/ {print $2}' "$out")
-    SWB_CONNECT_TO="api.openai.com:443:127.0.0.1:$MOCK_PORT"
+    local h
+    SWB_CONNECT_TO=
+    for h in $OFFICIAL_HOSTS; do SWB_CONNECT_TO+="${SWB_CONNECT_TO:+,}$h:443:127.0.0.1:$MOCK_PORT"; done
 }
 
 # start_agent NAME: register, configure (channel to the mock) and start one
@@ -176,12 +253,26 @@ start_agent() {
     new_agent "$name"
     write_agent_ini "$SWB_TMP/$name.ini" "$AGENT_ID" "$AGENT_KEY" "" \
         "${SWB_AGENT_GRADE:+grade = $SWB_AGENT_GRADE}"
-    sed -i "s|^\[test\]|[test]\nconnect_to = $SWB_CONNECT_TO|" "$SWB_TMP/$name.ini"
+    connect_to_lines "$SWB_CONNECT_TO" >"$SWB_TMP/$name.connect_to"
+    sed -i "/^\[test\]/r $SWB_TMP/$name.connect_to" "$SWB_TMP/$name.ini"
     sed -i "s|^state_dir = .*|state_dir = $SWB_TMP/state-$name|" "$SWB_TMP/$name.ini"
+    # Channels this agentd may not serve yet: each only if it is accepted.
+    if [ -n "${SWB_AGENT_LATER:-}" ]; then
+        local chunk
+        while IFS= read -r -d '' chunk; do
+            [ -n "$chunk" ] || continue
+            { cat "$SWB_TMP/$name.ini"; printf '%s\n' "$chunk"; } >"$SWB_TMP/$name.try"
+            if "$AGENTD" -t -c "$SWB_TMP/$name.try" >/dev/null 2>&1; then
+                printf '%s\n' "$chunk" >>"$SWB_TMP/$name.ini"
+            fi
+        done < <(stack_channels_later | awk 'BEGIN{RS=""; ORS="\0"} {print}')
+        rm -f "$SWB_TMP/$name.try"
+    fi
     "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &
     AG_PID=$!
     SWB_CLEANUP+=("kill $AG_PID")
     wait_until 5 agent_online "$AGENT_ID" || fail "agent $name not online"
-    has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = 1 ]; }
-    wait_until 3 has_channel || fail "agent $name announced no channel"
+    local want; want=$(grep -c '^\[channel\.' "$SWB_TMP/$name.ini")
+    has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = "$want" ]; }
+    wait_until 3 has_channel || fail "agent $name did not announce its $want channel(s)"
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # tests/mock/certs.sh — owns the test PKI of the provider mocks: a throw-away
-# CA and one server certificate signed by it, valid for api.openai.com,
+# CA and one server certificate signed by it, valid for every official
+# provider host (api.openai.com, api.anthropic.com, *.openai.azure.com, ...),
 # localhost and 127.0.0.1 (plus any extra DNS names given).
 #   tests/mock/certs.sh DIR [EXTRA_DNS_NAME...]
 # Writes DIR/ca.pem, DIR/ca.key, DIR/server.pem, DIR/server.key (EC P-256,
@@ -21,8 +22,13 @@ run openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -addext "basicConstraints=critical,CA:TRUE" \
     -addext "keyUsage=critical,keyCertSign,cRLSign"
 
-# The server: api.openai.com + loopback, TLS server use only.
-san="DNS:api.openai.com,DNS:localhost,IP:127.0.0.1"
+# The server: every official provider host agentd's adapters know (the
+# mock tells them apart by Host) + loopback, TLS server use only.
+san="DNS:api.openai.com,DNS:api.anthropic.com,DNS:*.openai.azure.com"
+san+=",DNS:api.deepseek.com,DNS:dashscope.aliyuncs.com,DNS:dashscope-intl.aliyuncs.com"
+san+=",DNS:generativelanguage.googleapis.com,DNS:*.googleapis.com"
+san+=",DNS:bedrock-runtime.us-east-1.amazonaws.com"
+san+=",DNS:localhost,IP:127.0.0.1"
 for n in "$@"; do san+=",DNS:$n"; done
 run openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
     -keyout "$d/server.key" -out "$d/server.csr" -subj "/CN=api.openai.com"

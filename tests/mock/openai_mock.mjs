@@ -43,6 +43,15 @@ try {
 			chunks: { type: 'string', default: '8' },
 			'delay-ms': { type: 'string', default: '20' },
 			'moderation-words': { type: 'string', default: '' },
+			// The other providers (recognised by the Host header):
+			'anthropic-keys': { type: 'string', default: 'sk-ant-test-provider-key' },
+			'anthropic-models': { type: 'string', default: 'claude-sonnet-4-5,claude-haiku-4-5' },
+			'azure-keys': { type: 'string', default: 'azure-test-provider-key' },
+			'azure-deployments': { type: 'string', default: 'gpt41-deploy=gpt-4.1' },
+			'deepseek-keys': { type: 'string', default: 'sk-deepseek-test-key' },
+			'deepseek-models': { type: 'string', default: 'deepseek-chat,deepseek-reasoner' },
+			'qwen-keys': { type: 'string', default: 'sk-qwen-test-key' },
+			'qwen-models': { type: 'string', default: 'qwen-plus' },
 			help: { type: 'boolean', short: 'h' },
 		},
 		strict: true,
@@ -76,6 +85,18 @@ const cfg = {
 	chunks: intOpt('chunks', MAX_CHUNKS),
 	delayMs: intOpt('delay-ms', MAX_DELAY_MS),
 	modWords: list(args['moderation-words']).map((w) => w.toLowerCase()),
+	anthropicKeys: new Set(list(args['anthropic-keys'])),
+	anthropicModels: list(args['anthropic-models']),
+	azureKeys: new Set(list(args['azure-keys'])),
+	// deployment -> the model it runs
+	azureDeployments: new Map(list(args['azure-deployments']).map((d) => {
+		const [dep, model] = d.split('=');
+		return [dep, model || dep];
+	})),
+	deepseekKeys: new Set(list(args['deepseek-keys'])),
+	deepseekModels: list(args['deepseek-models']),
+	qwenKeys: new Set(list(args['qwen-keys'])),
+	qwenModels: list(args['qwen-models']),
 };
 
 // Fixed "created" stamps for /v1/models, so the listing is deterministic.
@@ -173,6 +194,11 @@ const DIRECTIVE_KEYS = {
 	status: 'status', fail_after: 'failAfter', 'fail-after': 'failAfter', fail: 'failAfter',
 	first: 'first', first_delay: 'first', 'first-delay': 'first',
 	retry_after: 'retryAfter', 'retry-after': 'retryAfter',
+	// Used by the other providers' handlers (read from the directive itself):
+	cache_read: 'cacheRead', 'cache-read': 'cacheRead',
+	cache_write: 'cacheWrite', 'cache-write': 'cacheWrite',
+	tool: 'tool', sse_error: 'sseError', 'sse-error': 'sseError',
+	keepalive: 'keepalive', 'keep-alive': 'keepalive',
 };
 function parseDirectives(text, tag) {
 	const out = {};
@@ -319,6 +345,20 @@ class Exchange {
 		});
 	}
 
+	// An SSE event with a name (Anthropic's streams): `event: NAME` first.
+	namedEvent(name, data) {
+		if (this.gone) return;
+		this.flushed = new Promise((resolve) => {
+			this.res.write(`event: ${name}\ndata: ${JSON.stringify(data)}\n\n`, () => resolve());
+		});
+	}
+
+	// An SSE comment line (DeepSeek's `: keep-alive` while a request queues).
+	comment(text) {
+		if (this.gone) return;
+		this.res.write(`: ${text}\n\n`);
+	}
+
 	endEvents() {
 		if (this.gone) return;
 		this.done = true;
@@ -384,10 +424,12 @@ const parseError = () => errorBody('We could not parse the JSON body of your req
 
 // ---------------------------------------------------------------- endpoints
 
-// POST /v1/chat/completions
-async function chatCompletions(x, body) {
+// POST /v1/chat/completions, and the OpenAI-compatible providers' chat
+// (flavors in the providers section below: Azure, DeepSeek, Qwen).
+async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 	x.id = `chatcmpl-mock-${x.n}`;
-	if (!checkAuth(x)) return;
+	if (!fl.auth(x)) return;
+	if (fl.pre && !fl.pre(x)) return;
 	if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
 		return x.sendError(400, parseError());
 	}
@@ -396,17 +438,18 @@ async function chatCompletions(x, body) {
 	for (const m of messages || []) {
 		if (m && typeof m === 'object' && m.role === 'user') lastUser = contentText(m.content);
 	}
-	const k = knobs(x.req.headers, parseDirectives(lastUser, 'mock'),
+	const directive = parseDirectives(lastUser, 'mock');
+	const k = knobs(x.req.headers, directive,
 		{ chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null, first: 0,
 			retryAfter: undefined });
 
 	if (!(await x.wait(k.first))) return;
 	if (k.status !== null) {
 		if (!(await x.wait(k.delay))) return;
-		return x.sendError(k.status, statusError(k.status, body.model), k.retryAfter);
+		return x.sendError(k.status, fl.statusError(k.status, body.model), k.retryAfter);
 	}
 
-	if (typeof body.model !== 'string' || body.model === '') {
+	if (fl.modelInBody && (typeof body.model !== 'string' || body.model === '')) {
 		return x.sendError(400, errorBody('you must provide a model parameter', 'invalid_request_error', null, 'model'));
 	}
 	if (!messages || messages.length === 0) {
@@ -414,9 +457,13 @@ async function chatCompletions(x, body) {
 			: "Missing required parameter: 'messages'.", 'invalid_request_error',
 		messages ? 'empty_array' : 'missing_required_parameter', 'messages'));
 	}
-	if (!cfg.models.includes(body.model)) {
-		return x.sendError(404, statusError(404, body.model));
+	if (fl.modelInBody && !fl.models().includes(body.model)) {
+		return x.sendError(404, fl.statusError(404, body.model));
 	}
+	const replyModel = fl.replyModel ? fl.replyModel(x, body) : body.model;
+	// DeepSeek's reasoner thinks first: that many reasoning_content pieces,
+	// counted in completion_tokens as reasoning_tokens.
+	const thinking = fl.reasoning ? fl.reasoning(body) : 0;
 
 	// The reply: chunk i is `tok${i} `; max_tokens (or max_completion_tokens)
 	// below the chunk count cuts it short with finish_reason "length".
@@ -427,9 +474,10 @@ async function chatCompletions(x, body) {
 	const pieces = Array.from({ length: n }, (_, i) => `tok${i} `);
 	const usage = () => {
 		const p = promptTokens(messages);
-		return { prompt_tokens: p, completion_tokens: n, total_tokens: p + n,
+		const u = { prompt_tokens: p, completion_tokens: n + thinking, total_tokens: p + n + thinking,
 			prompt_tokens_details: { cached_tokens: 0 },
-			completion_tokens_details: { reasoning_tokens: 0 } };
+			completion_tokens_details: { reasoning_tokens: thinking } };
+		return fl.usage ? fl.usage(u, directive) : u;
 	};
 	const created = nowS();
 
@@ -437,14 +485,17 @@ async function chatCompletions(x, body) {
 		const includeUsage = !!(body.stream_options && typeof body.stream_options === 'object' &&
 			body.stream_options.include_usage === true);
 		const chunk = (delta, finishReason) => {
-			const c = { id: x.id, object: 'chat.completion.chunk', created, model: body.model,
+			const c = { id: x.id, object: 'chat.completion.chunk', created, model: replyModel,
 				system_fingerprint: SYSTEM_FINGERPRINT,
 				choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] };
 			if (includeUsage) c.usage = null;
 			return c;
 		};
 		x.startEvents();
+		for (let i = 0; fl.keepAlive && i < (directive.keepalive ?? 0) && i < 100; i++) x.comment('keep-alive');
+		if (fl.firstChunk) x.event(fl.firstChunk(x, created));
 		x.event(chunk({ role: 'assistant', content: '' }, null));
+		for (let i = 0; i < thinking; i++) x.event(chunk({ reasoning_content: `think${i} ` }, null));
 		for (let i = 0; i < n; i++) {
 			if (!(await x.wait(k.delay))) return;
 			if (k.failAfter === i) return x.fail();
@@ -454,7 +505,7 @@ async function chatCompletions(x, body) {
 		if (k.failAfter !== null && k.failAfter >= n) return x.fail();
 		x.event(chunk({}, finish));
 		if (includeUsage) {
-			x.event({ id: x.id, object: 'chat.completion.chunk', created, model: body.model,
+			x.event({ id: x.id, object: 'chat.completion.chunk', created, model: replyModel,
 				system_fingerprint: SYSTEM_FINGERPRINT, choices: [], usage: usage() });
 		}
 		x.event('[DONE]');
@@ -466,9 +517,11 @@ async function chatCompletions(x, body) {
 	const steps = k.failAfter !== null ? Math.min(k.failAfter, n) : n;
 	if (!(await x.wait(k.delay * steps))) return;
 	if (k.failAfter !== null) return x.fail();
+	const message = { role: 'assistant', content: pieces.join(''), refusal: null };
+	if (thinking > 0) message.reasoning_content = Array.from({ length: thinking }, (_, i) => `think${i} `).join('');
 	x.sendJson(200, {
-		id: x.id, object: 'chat.completion', created, model: body.model,
-		choices: [{ index: 0, message: { role: 'assistant', content: pieces.join(''), refusal: null },
+		id: x.id, object: 'chat.completion', created, model: replyModel,
+		choices: [{ index: 0, message,
 			logprobs: null, finish_reason: finish }],
 		usage: usage(),
 		system_fingerprint: SYSTEM_FINGERPRINT,
@@ -543,6 +596,317 @@ async function moderations(x, body) {
 	});
 }
 
+// ---------------------------------------------------------------- providers
+//
+// Which provider a request is for comes from its Host header (agentd's
+// test build sends each official host name to this one mock).  Each
+// provider checks its own credential and answers in its own shapes.
+
+// The provider of a host name (port dropped); anything unknown is OpenAI,
+// so clients that address the mock as localhost keep working.
+function providerOf(host) {
+	const h = String(host || '').replace(/:\d+$/, '').toLowerCase();
+	if (h === 'api.anthropic.com') return 'anthropic';
+	if (/^[a-z0-9-]+\.openai\.azure\.com$/.test(h)) return 'azure';
+	if (h === 'api.deepseek.com') return 'deepseek';
+	if (h === 'dashscope.aliyuncs.com' || h === 'dashscope-intl.aliyuncs.com') return 'qwen';
+	return 'openai';
+}
+
+// What the request log says about the credential: which header carried
+// it, and whether it was one of that provider's keys (the key itself is
+// already in the logged headers; the test keys are not secrets).
+function authSeen(provider, headers) {
+	const bearer = (h) => {
+		const m = typeof h === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(h) : null;
+		return m ? m[1] : null;
+	};
+	switch (provider) {
+	case 'anthropic': {
+		const k = typeof headers['x-api-key'] === 'string' ? headers['x-api-key'] : null;
+		return { header: k !== null ? 'x-api-key' : null, ok: k !== null && cfg.anthropicKeys.has(k) };
+	}
+	case 'azure': {
+		const k = typeof headers['api-key'] === 'string' ? headers['api-key'] : null;
+		return { header: k !== null ? 'api-key' : null, ok: k !== null && cfg.azureKeys.has(k) };
+	}
+	default: {
+		const keys = provider === 'deepseek' ? cfg.deepseekKeys : provider === 'qwen' ? cfg.qwenKeys : cfg.keys;
+		const k = bearer(headers.authorization);
+		return { header: k !== null ? 'authorization' : null, ok: k !== null && keys.has(k) };
+	}
+	}
+}
+
+// The OpenAI flavor of chatCompletions: its keys, models and errors.
+const OPENAI_CHAT = {
+	auth: (x) => checkAuth(x),
+	statusError,
+	modelInBody: true,
+	models: () => cfg.models,
+};
+
+// --- Azure OpenAI: /openai/deployments/{d}/chat/completions?api-version=V,
+// header api-key; the model is the deployment's, the body's is ignored; the
+// first stream chunk has empty choices and prompt_filter_results.
+
+const azureError = (code, message) => ({ error: { code, message } });
+
+function azureStatusError(status) {
+	switch (status) {
+	case 429: return azureError('429', 'Requests to the ChatCompletions_Create Operation under Azure OpenAI API ' +
+		'have exceeded token rate limit of your current pricing tier. Please retry after 1 second.');
+	case 401: return azureError('401', 'Access denied due to invalid subscription key or wrong API endpoint.');
+	default: return statusError(status);
+	}
+}
+
+function azureFlavor(deployment) {
+	return {
+		auth(x) {
+			if (authSeen('azure', x.req.headers).ok) return true;
+			x.sendError(401, azureError('401', 'Access denied due to invalid subscription key or wrong API ' +
+				'endpoint. Make sure to provide a valid key for an active subscription and use a correct ' +
+				'regional API endpoint for your resource.'));
+			return false;
+		},
+		pre(x) {
+			const v = new URL(x.req.url || '/', 'https://mock.invalid').searchParams.get('api-version');
+			if (!v) {
+				x.sendError(404, azureError('404', 'Resource not found'));
+				return false;
+			}
+			if (!/^\d{4}-\d{2}-\d{2}(-preview)?$/.test(v)) {
+				x.sendError(400, azureError('BadRequest', 'API version not supported'));
+				return false;
+			}
+			if (!cfg.azureDeployments.has(deployment)) {
+				x.sendError(404, azureError('DeploymentNotFound', 'The API deployment for this resource does ' +
+					'not exist. If you created the deployment within the last 5 minutes, please wait a moment ' +
+					'and try again.'));
+				return false;
+			}
+			return true;
+		},
+		statusError: azureStatusError,
+		modelInBody: false,
+		replyModel: () => cfg.azureDeployments.get(deployment),
+		firstChunk: (x, created) => ({ id: '', object: '', created: 0, model: '', choices: [],
+			prompt_filter_results: [{ prompt_index: 0, content_filter_results: {} }] }),
+	};
+}
+
+// --- DeepSeek: api.deepseek.com/chat/completions (or /v1/...), Bearer;
+// usage adds prompt_cache_hit_tokens/prompt_cache_miss_tokens (directive
+// cache_read=N makes N of the prompt a hit); deepseek-reasoner streams
+// reasoning_content first; directive keepalive=N sends N `: keep-alive`.
+
+const DEEPSEEK_CHAT = {
+	auth(x) {
+		if (authSeen('deepseek', x.req.headers).ok) return true;
+		x.sendError(401, errorBody('Authentication Fails, Your api key: ****' +
+			'is invalid', 'authentication_error', 'invalid_request_error'));
+		return false;
+	},
+	statusError,
+	modelInBody: true,
+	models: () => cfg.deepseekModels,
+	reasoning: (body) => (body.model === 'deepseek-reasoner' ? 2 : 0),
+	keepAlive: true,
+	usage(u, d) {
+		const hit = Math.min(Number.isInteger(d.cacheRead) && d.cacheRead > 0 ? d.cacheRead : 0, u.prompt_tokens);
+		u.prompt_tokens_details = { cached_tokens: hit };
+		u.prompt_cache_hit_tokens = hit;
+		u.prompt_cache_miss_tokens = u.prompt_tokens - hit;
+		return u;
+	},
+};
+
+// --- Qwen (DashScope compatible mode): /compatible-mode/v1/chat/completions,
+// Bearer.
+
+const QWEN_CHAT = {
+	auth(x) {
+		if (authSeen('qwen', x.req.headers).ok) return true;
+		const e = errorBody('Incorrect API key provided. ', 'invalid_request_error', 'invalid_api_key');
+		e.request_id = `mock-${x.n}`;
+		x.sendError(401, e);
+		return false;
+	},
+	statusError,
+	modelInBody: true,
+	models: () => cfg.qwenModels,
+};
+
+// --- Anthropic Messages: /v1/messages, /v1/messages/count_tokens; headers
+// x-api-key and anthropic-version (both required); max_tokens required.
+
+const anthropicError = (type, message) => ({ type: 'error', error: { type, message } });
+
+function anthropicStatusError(status) {
+	const t = { 400: 'invalid_request_error', 401: 'authentication_error', 403: 'permission_error',
+		404: 'not_found_error', 413: 'request_too_large', 429: 'rate_limit_error', 500: 'api_error',
+		529: 'overloaded_error' }[status] || (status >= 500 ? 'api_error' : 'invalid_request_error');
+	return anthropicError(t, t === 'overloaded_error' ? 'Overloaded' : `Mock: forced ${status}.`);
+}
+
+// The text of Anthropic's system (a string or text blocks) and messages.
+function anthropicPromptTokens(body) {
+	let chars = [...contentText(body.system)].length;
+	for (const m of Array.isArray(body.messages) ? body.messages : []) {
+		if (m && typeof m === 'object') chars += [...contentText(m.content)].length;
+	}
+	return Math.max(1, Math.ceil(chars / 4));
+}
+
+// Checks every Messages request shares; the parsed knobs, or null after
+// answering the error.
+function anthropicCheck(x, body, needMaxTokens) {
+	const h = x.req.headers;
+	if (!authSeen('anthropic', h).ok) {
+		x.sendError(401, anthropicError('authentication_error', typeof h['x-api-key'] === 'string'
+			? 'invalid x-api-key' : 'x-api-key header is required'));
+		return null;
+	}
+	if (typeof h['anthropic-version'] !== 'string' || h['anthropic-version'] === '') {
+		x.sendError(400, anthropicError('invalid_request_error', 'anthropic-version: header is required'));
+		return null;
+	}
+	if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+		x.sendError(400, anthropicError('invalid_request_error', 'There was an error parsing the body of your request.'));
+		return null;
+	}
+	if (typeof body.model !== 'string' || body.model === '') {
+		x.sendError(400, anthropicError('invalid_request_error', 'model: Field required'));
+		return null;
+	}
+	if (!Array.isArray(body.messages) || body.messages.length === 0) {
+		x.sendError(400, anthropicError('invalid_request_error', 'messages: Field required'));
+		return null;
+	}
+	if (needMaxTokens && !(Number.isInteger(body.max_tokens) && body.max_tokens >= 1)) {
+		x.sendError(400, anthropicError('invalid_request_error', 'max_tokens: Field required'));
+		return null;
+	}
+	let lastUser = '';
+	for (const m of body.messages) {
+		if (m && typeof m === 'object' && m.role === 'user') lastUser = contentText(m.content);
+	}
+	return parseDirectives(lastUser, 'mock');
+}
+
+// POST /v1/messages: a message, or its SSE event sequence.  Directives:
+// the chat ones, plus cache_read=N / cache_write=N (the usage's cache
+// counts), tool=1 (a tool_use block, when the request gives tools) and
+// sse_error=N (an `event: error` overloaded_error after N text deltas).
+async function anthropicMessages(x, body) {
+	x.id = `msg_mock_${x.n}`;
+	const d = anthropicCheck(x, body, true);
+	if (d === null) return;
+	const k = knobs(x.req.headers, d, { chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null,
+		first: 0, retryAfter: undefined });
+	if (!(await x.wait(k.first))) return;
+	if (k.status !== null) {
+		if (!(await x.wait(k.delay))) return;
+		return x.sendError(k.status, anthropicStatusError(k.status), k.retryAfter);
+	}
+	if (!cfg.anthropicModels.includes(body.model)) {
+		return x.sendError(404, anthropicError('not_found_error', `model: ${body.model}`));
+	}
+	let n = k.chunks, stop = 'end_turn';
+	if (body.max_tokens < n) { n = body.max_tokens; stop = 'max_tokens'; }
+	const pieces = Array.from({ length: n }, (_, i) => `tok${i} `);
+	const tool = d.tool === 1 && Array.isArray(body.tools) && body.tools.length > 0 &&
+		body.tools[0] && typeof body.tools[0].name === 'string' ? body.tools[0].name : null;
+	const toolJson = ['{"q":', ' "mock"}'];
+	if (tool !== null && stop === 'end_turn') stop = 'tool_use';
+	const out = n + (tool !== null ? toolJson.length : 0);
+	const cacheRead = Number.isInteger(d.cacheRead) && d.cacheRead > 0 ? d.cacheRead : 0;
+	const cacheWrite = Number.isInteger(d.cacheWrite) && d.cacheWrite > 0 ? d.cacheWrite : 0;
+	const usage = (output) => ({ input_tokens: anthropicPromptTokens(body), cache_creation_input_tokens: cacheWrite,
+		cache_read_input_tokens: cacheRead, output_tokens: output });
+	const toolId = `toolu_mock_${x.n}`;
+
+	if (body.stream === true) {
+		x.startEvents();
+		x.namedEvent('message_start', { type: 'message_start', message: { id: x.id, type: 'message',
+			role: 'assistant', model: body.model, content: [], stop_reason: null, stop_sequence: null,
+			usage: usage(1) } });
+		x.namedEvent('content_block_start', { type: 'content_block_start', index: 0,
+			content_block: { type: 'text', text: '' } });
+		x.namedEvent('ping', { type: 'ping' });
+		for (let i = 0; i < n; i++) {
+			if (!(await x.wait(k.delay))) return;
+			if (k.failAfter === i) return x.fail();
+			if (d.sseError === i) {
+				x.namedEvent('error', anthropicError('overloaded_error', 'Overloaded'));
+				return x.endEvents();
+			}
+			x.namedEvent('content_block_delta', { type: 'content_block_delta', index: 0,
+				delta: { type: 'text_delta', text: pieces[i] } });
+			x.chunksSent++;
+		}
+		if (k.failAfter !== null && k.failAfter >= n) return x.fail();
+		x.namedEvent('content_block_stop', { type: 'content_block_stop', index: 0 });
+		if (tool !== null) {
+			x.namedEvent('content_block_start', { type: 'content_block_start', index: 1,
+				content_block: { type: 'tool_use', id: toolId, name: tool, input: {} } });
+			for (const part of toolJson) {
+				x.namedEvent('content_block_delta', { type: 'content_block_delta', index: 1,
+					delta: { type: 'input_json_delta', partial_json: part } });
+			}
+			x.namedEvent('content_block_stop', { type: 'content_block_stop', index: 1 });
+		}
+		x.namedEvent('message_delta', { type: 'message_delta', delta: { stop_reason: stop, stop_sequence: null },
+			usage: { output_tokens: out } });
+		x.namedEvent('message_stop', { type: 'message_stop' });
+		return x.endEvents();
+	}
+	const steps = k.failAfter !== null ? Math.min(k.failAfter, n) : n;
+	if (!(await x.wait(k.delay * steps))) return;
+	if (k.failAfter !== null) return x.fail();
+	const content = [{ type: 'text', text: pieces.join('') }];
+	if (tool !== null) content.push({ type: 'tool_use', id: toolId, name: tool, input: { q: 'mock' } });
+	x.sendJson(200, { id: x.id, type: 'message', role: 'assistant', model: body.model, content,
+		stop_reason: stop, stop_sequence: null, usage: usage(out) });
+}
+
+// POST /v1/messages/count_tokens
+function anthropicCountTokens(x, body) {
+	if (anthropicCheck(x, body, false) === null) return;
+	if (!cfg.anthropicModels.includes(body.model)) {
+		return x.sendError(404, anthropicError('not_found_error', `model: ${body.model}`));
+	}
+	x.sendJson(200, { input_tokens: anthropicPromptTokens(body) });
+}
+
+// The routes of the providers other than OpenAI.  Returns a promise when
+// it handled the request, else null (then the answer is a 404 in the
+// provider's shape).
+function providerRoute(provider, x, method, path, body) {
+	if (method !== 'POST') return null;
+	switch (provider) {
+	case 'anthropic':
+		if (path === '/v1/messages') return anthropicMessages(x, body);
+		if (path === '/v1/messages/count_tokens') return Promise.resolve(anthropicCountTokens(x, body));
+		return null;
+	case 'azure': {
+		const m = /^\/openai\/deployments\/([^/]+)\/chat\/completions$/.exec(path);
+		return m ? chatCompletions(x, body, azureFlavor(decodeURIComponent(m[1]))) : null;
+	}
+	case 'deepseek':
+		if (path === '/chat/completions' || path === '/v1/chat/completions') {
+			return chatCompletions(x, body, DEEPSEEK_CHAT);
+		}
+		return null;
+	case 'qwen':
+		if (path === '/compatible-mode/v1/chat/completions') return chatCompletions(x, body, QWEN_CHAT);
+		return null;
+	default:
+		return null;
+	}
+}
+
 // ---------------------------------------------------------------- dispatch
 
 async function handle(req, res) {
@@ -563,16 +927,23 @@ async function handle(req, res) {
 		try { body = JSON.parse(text); parsed = true; } catch { body = undefined; }
 	}
 	const method = req.method || 'GET';
-	const isChat = path === '/v1/chat/completions' && method === 'POST';
-	const isMod = path === '/v1/moderations' && method === 'POST';
+	const headers = loggedHeaders(req.headers);
+	const provider = providerOf(headers.host);
+	const isChat = provider === 'openai' && path === '/v1/chat/completions' && method === 'POST';
+	const isMod = provider === 'openai' && path === '/v1/moderations' && method === 'POST';
 	const rec = { ts: Date.now(), method, path };
 	if (query) rec.query = query;
-	rec.headers = loggedHeaders(req.headers);
+	rec.provider = provider;
+	rec.host = headers.host ?? null;
+	rec.auth = authSeen(provider, req.headers);
+	rec.headers = headers;
 	rec.body = text.length === 0 ? null : parsed ? body : text;
 	rec.aborted = aborted;
 	rec.http = req.httpVersion;
 	if (isChat) rec.id = `chatcmpl-mock-${x.n}`;
 	if (isMod) rec.id = `modr-mock-${x.n}`;
+	if (provider !== 'openai' && method === 'POST' && /\/chat\/completions$/.test(path)) rec.id = `chatcmpl-mock-${x.n}`;
+	if (provider === 'anthropic' && method === 'POST' && path === '/v1/messages') rec.id = `msg_mock_${x.n}`;
 	logLine(rec);
 	x.logged = true;
 	if (aborted || x.gone) return;
@@ -580,6 +951,15 @@ async function handle(req, res) {
 	if (tooLarge) return x.sendError(413, errorBody('Request body too large.', 'invalid_request_error'));
 	if (isChat) return chatCompletions(x, body);
 	if (isMod) return moderations(x, body);
+	if (provider !== 'openai') {
+		const p = providerRoute(provider, x, method, path, body);
+		if (p !== null) return p;
+		if (provider === 'anthropic') {
+			return x.sendError(404, anthropicError('not_found_error', `Not found: ${method} ${path}`));
+		}
+		if (provider === 'azure') return x.sendError(404, azureError('404', 'Resource not found'));
+		return x.sendError(404, errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'));
+	}
 
 	// Everything else: knobs from headers only, then the simple endpoints.
 	const k = knobs(req.headers, {}, { delay: 0, status: null, first: 0, failAfter: null,

@@ -185,7 +185,7 @@ test_valid_file(void **state)
 	    "tpm = 200000\n"
 	    "grade = A\n"
 	    "[channel.br_1]\n"
-	    "provider = bedrock\n"
+	    "provider = anthropic\n"
 	    "models = anthropic.claude-3-sonnet-20240229-v1:0\n"
 	    "key = AKIAEXAMPLE:secret/+=\n");
 	assert_int_equal(cf.id, INT64_C(9007199254740992));
@@ -227,7 +227,8 @@ test_valid_file(void **state)
 	assert_int_equal(a->rpm, 500);
 	assert_int_equal(a->tpm, 200000);
 	assert_int_equal(a->grade, AG_GRADE_A);
-	assert_int_equal(b->provider, AG_PROV_BEDROCK);
+	assert_int_equal(b->provider, AG_PROV_ANTHROPIC);
+	assert_string_equal(b->anthropic_version, "2023-06-01");
 	assert_int_equal(b->nmodels, 1);
 	assert_string_equal(b->models[0],
 	    "anthropic.claude-3-sonnet-20240229-v1:0");
@@ -488,6 +489,181 @@ test_test_only_keys(void **state)
 #endif
 }
 
+
+/* Per-provider keys: Azure, Qwen, Anthropic; model mapping. */
+static void
+test_provider_keys(void **state)
+{
+	const struct ag_channel *c;
+
+	(void)state;
+	if (!have_pins())
+		skip();
+	expect_ok(AGENT
+	    "[channel.az]\n"
+	    "provider = azure\n"
+	    "models = gpt-4.1, gpt-4o=gpt4o-prod, text-embedding-3-small\n"
+	    "key = azure-key\n"
+	    "resource = Swb-Test\n"
+	    "deployments = gpt-4.1:gpt41-deploy, text-embedding-3-small : emb\n"
+	    "api_version = 2025-01-01-preview\n"
+	    "[channel.qw]\n"
+	    "provider = qwen\n"
+	    "models = qwen-plus\n"
+	    "key = sk-q\n"
+	    "region = intl\n"
+	    "[channel.qw2]\n"
+	    "provider = qwen\n"
+	    "models = qwen-plus\n"
+	    "key = sk-q\n"
+	    "[channel.an]\n"
+	    "provider = anthropic\n"
+	    "models = claude-haiku-4-5=claude-3-5-haiku-latest,claude-x=claude-x\n"
+	    "key = sk-ant\n"
+	    "anthropic_version = 2024-01-01\n"
+	    "[channel.ds]\n"
+	    "provider = deepseek\n"
+	    "models = deepseek-chat\n"
+	    "key = sk-d\n");
+	c = ag_conf_channel(&cf, "az");
+	assert_non_null(c);
+	assert_string_equal(c->host, "swb-test.openai.azure.com");
+	assert_string_equal(c->api_version, "2025-01-01-preview");
+	assert_string_equal(c->models[1], "gpt-4o");
+	assert_string_equal(c->model_ids[1], "gpt4o-prod");
+	assert_string_equal(c->deployments[0], "gpt41-deploy");
+	assert_string_equal(c->deployments[1], "gpt4o-prod");	/* its id */
+	assert_string_equal(c->deployments[2], "emb");
+	assert_string_equal(ag_channel_model_id(c, "gpt-4o"), "gpt4o-prod");
+	assert_string_equal(ag_channel_model_id(c, "gpt-4.1"), "gpt-4.1");
+	assert_null(ag_channel_model_id(c, "gpt-5"));
+	c = ag_conf_channel(&cf, "qw");
+	assert_string_equal(c->host, "dashscope-intl.aliyuncs.com");
+	c = ag_conf_channel(&cf, "qw2");
+	assert_string_equal(c->host, "dashscope.aliyuncs.com");	/* default */
+	c = ag_conf_channel(&cf, "an");
+	assert_string_equal(c->anthropic_version, "2024-01-01");
+	assert_string_equal(c->models[0], "claude-haiku-4-5");
+	assert_string_equal(c->model_ids[0], "claude-3-5-haiku-latest");
+	assert_string_equal(c->model_ids[1], "");	/* the same: no map */
+	c = ag_conf_channel(&cf, "ds");
+	assert_string_equal(c->host, "");
+	assert_string_equal(c->models[0], "deepseek-chat");
+
+	/* Azure by host (checked against the adapter's list). */
+	expect_ok(AGENT "[channel.az]\nprovider = azure\nmodels = m=d\n"
+	    "key = k\nhost = res.openai.azure.com\n");
+	assert_string_equal(cf.channels[0].host, "res.openai.azure.com");
+	assert_string_equal(cf.channels[0].api_version, "2024-10-21");
+	expect_ok(AGENT "[channel.q]\nprovider = qwen\nmodels = m\nkey = k\n"
+	    "host = dashscope-intl.aliyuncs.com\n");
+}
+
+static void
+test_provider_key_errors(void **state)
+{
+#define AZ "[channel.az]\nprovider = azure\nkey = k\n"
+	static const struct { const char *text; int line; const char *what; }
+	    cases[] = {
+		/* Line numbers after AGENT. */
+		{ AZ "models = gpt-4.1\nresource = r\n", 4,
+		    "model 'gpt-4.1' has no deployment (deployments = "
+		    "gpt-4.1:DEPLOYMENT)" },
+		{ AZ "models = gpt-4.1\n", 2, "an azure channel needs resource" },
+		{ AZ "models = a=b\nhost = evil.example\n", 5,
+		    "host 'evil.example' is not an official azure endpoint" },
+		{ AZ "models = a=b\nhost = x.y.openai.azure.com\n", 5,
+		    "not an official azure endpoint" },
+		{ AZ "models = a=b\nresource = a.b\n", 5, "not an Azure resource" },
+		{ AZ "models = a=b\nresource = r\nhost = r.openai.azure.com\n", 6,
+		    "give host or resource, not both" },
+		{ AZ "models = a\nresource = r\ndeployments = b:x\n", 6,
+		    "deployments: 'b' is not one of its models" },
+		{ AZ "deployments = nocolon\n", 4, "not MODEL:DEPLOYMENT" },
+		{ AZ "deployments = a:\n", 4, "must be 1 to 63" },
+		{ AZ "deployments = a:b c\n", 4, "A-Z a-z 0-9 . _ -" },
+		{ AZ "deployments = a:x, a:y\n", 4, "listed twice" },
+		{ AZ "api_version = 2024/01\n", 4, "is not a version" },
+		{ "[channel.q]\nprovider = qwen\nmodels = m\nkey = k\n"
+		    "region = eu\n", 5, "region = 'eu' is not one of cn|intl" },
+		{ "[channel.q]\nprovider = qwen\nmodels = m\nkey = k\n"
+		    "host = api.openai.com\n", 5, "not an official qwen endpoint" },
+		{ "[channel.o]\nprovider = openai\nmodels = m\nkey = k\n"
+		    "region = intl\n", 5, "region does not apply to provider "
+		    "openai" },
+		{ "[channel.o]\nprovider = deepseek\nmodels = m\nkey = k\n"
+		    "host = api.deepseek.com\n", 5, "host does not apply" },
+		{ "[channel.o]\nanthropic_version = 1\nprovider = openai\n"
+		    "models = m\nkey = k\n", 2, "anthropic_version does not "
+		    "apply" },
+		{ "[channel.a]\nprovider = anthropic\nmodels = m\nkey = k\n"
+		    "anthropic_version = 2023 06 01\n", 5, "is not a version" },
+		{ "[channel.b]\nprovider = bedrock\nmodels = m\nkey = k\n", 2,
+		    "provider bedrock: this agentd has no adapter for it yet" },
+		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = a=\n", 4,
+		    "empty name" },
+		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = =b\n", 4,
+		    "empty name" },
+		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = a=b c\n", 4,
+		    "a character other than" },
+		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = a=x, a=y\n",
+		    4, "'a' is listed twice" },
+	};
+	char text[1024];
+
+	(void)state;
+	if (!have_pins())
+		skip();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "%s%s", AGENT, cases[i].text);
+		expect_error(text, AGENT_LINES + cases[i].line, cases[i].what);
+	}
+#undef AZ
+}
+
+/* [test] connect_to may repeat: every line's entries, in order. */
+static void
+test_connect_to_lines(void **state)
+{
+	static char text[4096];
+	static const char *const hosts[] = {
+		"api.openai.com", "api.anthropic.com",
+		"swb-test.openai.azure.com", "api.deepseek.com",
+		"dashscope.aliyuncs.com", "dashscope-intl.aliyuncs.com",
+		"bedrock-runtime.us-east-1.amazonaws.com",
+		"generativelanguage.googleapis.com",
+		"us-central1-aiplatform.googleapis.com",
+		"oauth2.googleapis.com",
+	};
+	size_t n;
+
+	(void)state;
+	if (!SWB_TEST_BUILD || !have_pins())
+		skip();
+	n = (size_t)snprintf(text, sizeof(text), "%s[test]\n", AGENT);
+	for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+		    "connect_to = %s:443:127.0.0.1:%zu\n", hosts[i], 9000 + i);
+	expect_ok(text);
+	assert_non_null(strstr(cf.connect_to,
+	    "api.openai.com:443:127.0.0.1:9000,api.anthropic.com:443:127.0.0.1:"
+	    "9001,"));
+	assert_non_null(strstr(cf.connect_to,
+	    ",oauth2.googleapis.com:443:127.0.0.1:9009"));
+	/* A bad entry on a later line is refused on that line. */
+	snprintf(text + n, sizeof(text) - n, "connect_to = nope\n");
+	expect_error(text, AGENT_LINES + 2 + 10, "not HOST:PORT:ADDR:PORT");
+	/* Too many bytes in all. */
+	n = (size_t)snprintf(text, sizeof(text), "%s[test]\n", AGENT);
+	for (int i = 0; i < 12; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "connect_to = "
+		    "a-very-long-host-name-%02d.example.com:443:127.0.0.1:9000,"
+		    "another-long-host-name-%02d.example.com:443:127.0.0.1:9001\n",
+		    i, i);
+	assert_int_equal(load(text), -1);
+	assert_non_null(strstr(err, "connect_to: more than 1023 bytes"));
+}
+
 static void
 test_pins_parse(void **state)
 {
@@ -720,6 +896,9 @@ main(void)
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_hub_pin_keys),
 		cmocka_unit_test(test_test_only_keys),
+		cmocka_unit_test(test_provider_keys),
+		cmocka_unit_test(test_provider_key_errors),
+		cmocka_unit_test(test_connect_to_lines),
 		cmocka_unit_test(test_pins_parse),
 		cmocka_unit_test(test_hub_url_parse),
 		cmocka_unit_test(test_key_roundtrip),

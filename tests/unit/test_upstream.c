@@ -516,7 +516,11 @@ test_patterns(void **state)
 	assert_non_null(ag_prov_find(AG_PROV_OPENAI));
 	assert_string_equal(ag_prov_find(AG_PROV_OPENAI)->base_url,
 	    "https://api.openai.com");
-	assert_null(ag_prov_find(AG_PROV_ANTHROPIC));
+	assert_ptr_equal(ag_prov_find(AG_PROV_ANTHROPIC), &ag_prov_anthropic);
+	assert_ptr_equal(ag_prov_find(AG_PROV_AZURE), &ag_prov_azure);
+	assert_ptr_equal(ag_prov_find(AG_PROV_DEEPSEEK), &ag_prov_deepseek);
+	assert_ptr_equal(ag_prov_find(AG_PROV_QWEN), &ag_prov_qwen);
+	assert_null(ag_prov_find(AG_PROV_BEDROCK));	/* a later adapter */
 	assert_null(ag_prov_find(-1));
 	assert_null(ag_prov_find(AG_PROV_COUNT));
 }
@@ -574,10 +578,14 @@ test_refusals(void **state)
 	    "path not allowed"));
 
 	/* Provider without an adapter yet. */
+	ch.provider = AG_PROV_BEDROCK;
+	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
+	assert_non_null(strstr(err, "bedrock"));
+	assert_non_null(strstr(err, "no adapter"));
+	/* Another provider's path is not this one's. */
 	ch.provider = AG_PROV_ANTHROPIC;
 	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
-	assert_non_null(strstr(err, "anthropic"));
-	assert_non_null(strstr(err, "no adapter"));
+	assert_non_null(strstr(err, "path not allowed"));
 	ch.provider = AG_PROV_COUNT + 3;
 	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
 	ch.provider = AG_PROV_OPENAI;
@@ -766,6 +774,384 @@ test_free_in_flight(void **state)
 	usleep(300000);
 	ag_up_free(u);
 	ag_up_free(NULL);
+}
+
+
+/* ---- the adapters: operations, URLs, headers */
+
+/* A channel of provider prov as agentd.ini would make it. */
+static struct ag_channel
+chan(int prov, const char *key)
+{
+	struct ag_channel c;
+
+	memset(&c, 0, sizeof(c));
+	snprintf(c.name, sizeof(c.name), "c-%s", ag_provider_name(prov));
+	c.provider = prov;
+	snprintf(c.key, sizeof(c.key), "%s", key);
+	switch (prov) {
+	case AG_PROV_AZURE:
+		c.nmodels = 2;
+		snprintf(c.models[0], sizeof(c.models[0]), "gpt-4.1");
+		snprintf(c.deployments[0], sizeof(c.deployments[0]),
+		    "gpt41-deploy");
+		snprintf(c.models[1], sizeof(c.models[1]), "gpt-4o");
+		snprintf(c.host, sizeof(c.host), "swb-test.openai.azure.com");
+		snprintf(c.api_version, sizeof(c.api_version), "2024-10-21");
+		break;
+	case AG_PROV_QWEN:
+		c.nmodels = 1;
+		snprintf(c.models[0], sizeof(c.models[0]), "qwen-plus");
+		snprintf(c.host, sizeof(c.host), "dashscope.aliyuncs.com");
+		break;
+	case AG_PROV_ANTHROPIC:
+		c.nmodels = 2;
+		snprintf(c.models[0], sizeof(c.models[0]), "claude-haiku-4-5");
+		snprintf(c.models[1], sizeof(c.models[1]), "claude-fast");
+		snprintf(c.model_ids[1], sizeof(c.model_ids[1]),
+		    "claude-sonnet-4-5");
+		snprintf(c.anthropic_version, sizeof(c.anthropic_version),
+		    "2023-06-01");
+		break;
+	default:
+		c.nmodels = 1;
+		snprintf(c.models[0], sizeof(c.models[0]), "deepseek-chat");
+		break;
+	}
+	return c;
+}
+
+/* op_path of provider prov for op on model: 0 with method/path, or -1. */
+static int
+op_of(int prov, int op, const char *model, char *method, char *path,
+    size_t plen)
+{
+	struct ag_channel c = chan(prov, "k");
+	struct ag_prov_op rq = { .op = op, .model = model, .resource = "" };
+	const struct ag_prov *p = ag_prov_find(prov);
+
+	assert_non_null(p);
+	err[0] = '\0';
+	return p->op_path(method, 8, path, plen, &c, &rq, err, sizeof(err));
+}
+
+static void
+test_op_paths(void **state)
+{
+	static const struct {
+		int prov, op;
+		const char *model, *path;	/* NULL: refused */
+	} cases[] = {
+		{ AG_PROV_OPENAI, OP_CHAT, "gpt-4o", "/v1/chat/completions" },
+		{ AG_PROV_OPENAI, OP_RESPONSES, "gpt-4o", "/v1/responses" },
+		{ AG_PROV_OPENAI, OP_EMBEDDINGS, "e", "/v1/embeddings" },
+		{ AG_PROV_OPENAI, OP_MESSAGES, "gpt-4o", NULL },
+		{ AG_PROV_ANTHROPIC, OP_MESSAGES, "claude-haiku-4-5",
+		    "/v1/messages" },
+		{ AG_PROV_ANTHROPIC, OP_COUNT_TOKENS, "claude-haiku-4-5",
+		    "/v1/messages/count_tokens" },
+		{ AG_PROV_ANTHROPIC, OP_CHAT, "claude-haiku-4-5", NULL },
+		{ AG_PROV_ANTHROPIC, OP_EMBEDDINGS, "claude-haiku-4-5", NULL },
+		{ AG_PROV_AZURE, OP_CHAT, "gpt-4.1", "/openai/deployments/"
+		    "gpt41-deploy/chat/completions?api-version=2024-10-21" },
+		{ AG_PROV_AZURE, OP_EMBEDDINGS, "gpt-4.1", "/openai/deployments/"
+		    "gpt41-deploy/embeddings?api-version=2024-10-21" },
+		{ AG_PROV_AZURE, OP_CHAT, "gpt-4o", NULL },	/* no deployment */
+		{ AG_PROV_AZURE, OP_CHAT, "gpt-5", NULL },	/* not announced */
+		{ AG_PROV_AZURE, OP_RESPONSES, "gpt-4.1", NULL },
+		{ AG_PROV_DEEPSEEK, OP_CHAT, "deepseek-chat", "/chat/completions" },
+		{ AG_PROV_DEEPSEEK, OP_EMBEDDINGS, "deepseek-chat", NULL },
+		{ AG_PROV_QWEN, OP_CHAT, "qwen-plus",
+		    "/compatible-mode/v1/chat/completions" },
+		{ AG_PROV_QWEN, OP_EMBEDDINGS, "qwen-plus",
+		    "/compatible-mode/v1/embeddings" },
+		{ AG_PROV_QWEN, OP_MESSAGES, "qwen-plus", NULL },
+		{ AG_PROV_QWEN, -1, "qwen-plus", NULL },
+		{ AG_PROV_QWEN, OP_COUNT, "qwen-plus", NULL },
+	};
+	char method[8], path[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = op_of(cases[i].prov, cases[i].op, cases[i].model,
+		    method, path, sizeof(path));
+
+		if (cases[i].path == NULL) {
+			if (rc != -1)
+				fail_msg("case %zu: accepted as %s", i, path);
+			assert_non_null(strstr(err,
+			    ag_provider_name(cases[i].prov)));
+			continue;
+		}
+		if (rc != 0)
+			fail_msg("case %zu: %s", i, err);
+		assert_string_equal(method, "POST");
+		assert_string_equal(path, cases[i].path);
+	}
+	/* Azure's refusal names the model and says what is missing. */
+	assert_int_equal(op_of(AG_PROV_AZURE, OP_CHAT, "gpt-4o", method, path,
+	    sizeof(path)), -1);
+	assert_non_null(strstr(err, "no deployment for model 'gpt-4o'"));
+}
+
+/* Every header an adapter adds, in order, joined by '|'. */
+static int
+auth_of(const struct ag_channel *c, const struct ag_prov_op *op, char *out,
+    size_t outlen)
+{
+	struct curl_slist *h = NULL;
+	struct ag_prov_req rq = { .ch = c, .op = op };
+	size_t n = 0;
+	int rc;
+
+	out[0] = '\0';
+	err[0] = '\0';
+	rc = ag_prov_find(c->provider)->add_auth(&h, c, &rq, err, sizeof(err));
+	for (struct curl_slist *e = h; e != NULL; e = e->next)
+		n += (size_t)snprintf(out + n, outlen - n, "%s%s", n ? "|" : "",
+		    e->data);
+	curl_slist_free_all(h);
+	return rc;
+}
+
+static void
+test_adapter_headers(void **state)
+{
+	struct ag_channel c;
+	struct ag_prov_op op = { .op = OP_MESSAGES, .model = "m" };
+	char hd[512];
+
+	(void)state;
+	c = chan(AG_PROV_ANTHROPIC, "sk-ant-k");
+	assert_int_equal(auth_of(&c, NULL, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "x-api-key: sk-ant-k|anthropic-version: "
+	    "2023-06-01");
+	/* The user's version and betas win; spaces after commas go. */
+	op.anthropic_version = "2024-01-01";
+	op.anthropic_beta = "prompt-caching-2024-07-31, output-128k-2025-02-19";
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "x-api-key: sk-ant-k|anthropic-version: "
+	    "2024-01-01|anthropic-beta: prompt-caching-2024-07-31,"
+	    "output-128k-2025-02-19");
+	/* The channel's configured version when the user gave none. */
+	op.anthropic_version = "";
+	op.anthropic_beta = NULL;
+	snprintf(c.anthropic_version, sizeof(c.anthropic_version), "2023-01-01");
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "x-api-key: sk-ant-k|anthropic-version: "
+	    "2023-01-01");
+	/* What the hub passed on cannot split or smuggle a header. */
+	op.anthropic_version = "2023-06-01\r\nx-api-key: other";
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), -1);
+	assert_non_null(strstr(err, "anthropic-version"));
+	op.anthropic_version = "";
+	op.anthropic_beta = "a\r\nb";
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), -1);
+	op.anthropic_beta = "a,,b";
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), -1);
+	op.anthropic_beta = "a;b";
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), -1);
+	op.anthropic_beta = "";
+	snprintf(c.key, sizeof(c.key), "sk-ant\nx");
+	assert_int_equal(auth_of(&c, &op, hd, sizeof(hd)), -1);
+	assert_null(strstr(err, "sk-ant"));
+
+	c = chan(AG_PROV_AZURE, "az-key");
+	assert_int_equal(auth_of(&c, NULL, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "api-key: az-key");
+	c = chan(AG_PROV_DEEPSEEK, "sk-ds");
+	assert_int_equal(auth_of(&c, NULL, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "Authorization: Bearer sk-ds");
+	c = chan(AG_PROV_QWEN, "sk-qw");
+	assert_int_equal(auth_of(&c, NULL, hd, sizeof(hd)), 0);
+	assert_string_equal(hd, "Authorization: Bearer sk-qw");
+}
+
+/* Hosts and paths: each adapter's own, no one else's. */
+static void
+test_adapter_refusals(void **state)
+{
+	struct ag_upstream *u = up_new("", "");
+	struct ag_channel c;
+	struct ag_prov_op op = { .op = OP_CHAT, .model = "gpt-4.1" };
+
+	(void)state;
+	c = chan(AG_PROV_AZURE, "k");
+	err[0] = '\0';
+	/* A host outside *.openai.azure.com never gets a byte. */
+	snprintf(c.host, sizeof(c.host), "evil.example");
+	assert_int_equal(ag_up_start_op(u, 1, &c, &op, "application/json",
+	    "{}", 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not an official endpoint"));
+	snprintf(c.host, sizeof(c.host), "a.b.openai.azure.com");
+	assert_int_equal(ag_up_start_op(u, 1, &c, &op, "application/json",
+	    "{}", 2, err, sizeof(err)), -1);
+	c.host[0] = '\0';
+	assert_int_equal(ag_up_start_op(u, 1, &c, &op, "application/json",
+	    "{}", 2, err, sizeof(err)), -1);
+	/* Paths: Azure's need a deployment segment; others' are refused. */
+	c = chan(AG_PROV_AZURE, "k");
+	assert_int_equal(ag_up_start(u, 2, &c, "POST", "/v1/chat/completions",
+	    NULL, "{}", 2, err, sizeof(err)), -1);
+	assert_int_equal(ag_up_start(u, 2, &c, "POST",
+	    "/openai/deployments/../chat/completions?api-version=1", NULL, "{}",
+	    2, err, sizeof(err)), -1);
+	c = chan(AG_PROV_QWEN, "k");
+	snprintf(c.host, sizeof(c.host), "dashscope.aliyuncs.com.evil.example");
+	op.model = "qwen-plus";
+	assert_int_equal(ag_up_start_op(u, 3, &c, &op, "application/json",
+	    "{}", 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not an official endpoint"));
+	c = chan(AG_PROV_QWEN, "k");
+	assert_int_equal(ag_up_start(u, 3, &c, "POST", "/v1/chat/completions",
+	    NULL, "{}", 2, err, sizeof(err)), -1);
+	c = chan(AG_PROV_DEEPSEEK, "k");
+	assert_int_equal(ag_up_start(u, 4, &c, "POST", "/v1/embeddings", NULL,
+	    "{}", 2, err, sizeof(err)), -1);
+	/* An operation the provider does not do: refused, nothing sent. */
+	op.op = OP_MESSAGES;
+	assert_int_equal(ag_up_start_op(u, 5, &c, &op, "application/json",
+	    "{}", 2, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "deepseek: operation messages not "
+	    "supported"));
+	/* A mapped model needs a JSON object naming a model to rewrite. */
+	c = chan(AG_PROV_ANTHROPIC, "k");
+	op.op = OP_MESSAGES;
+	op.model = "claude-fast";
+	assert_int_equal(ag_up_start_op(u, 6, &c, &op, "application/json",
+	    "[1]", 3, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "cannot put model claude-sonnet-4-5"));
+	expect_quiet(u, 200);
+	ag_up_free(u);
+}
+
+/* One request per provider through the engine to the mock, by operation:
+ * the right host, path and credential reach it (the mock checks the
+ * credential as the provider would), and a mapped model reaches it as
+ * the provider's id. */
+static void
+test_mock_providers(void **state)
+{
+	static const struct {
+		int prov, op;
+		const char *model, *body, *host, *path, *auth, *expect;
+	} cases[] = {
+		{ AG_PROV_ANTHROPIC, OP_MESSAGES, "claude-fast",
+		    "{\"model\": \"claude-fast\",\"max_tokens\":5,\"messages\":"
+		    "[{\"role\":\"user\",\"content\":\"hi [mock chunks=2 "
+		    "cache_read=3]\"}]}", "api.anthropic.com", "/v1/messages",
+		    "\"x-api-key\":\"sk-ant-test-provider-key\"",
+		    "\"cache_read_input_tokens\":3" },
+		{ AG_PROV_ANTHROPIC, OP_COUNT_TOKENS, "claude-haiku-4-5",
+		    "{\"model\":\"claude-haiku-4-5\",\"messages\":[{\"role\":"
+		    "\"user\",\"content\":\"hello there\"}]}", "api.anthropic.com",
+		    "/v1/messages/count_tokens",
+		    "\"x-api-key\":\"sk-ant-test-provider-key\"",
+		    "{\"input_tokens\":3}" },
+		{ AG_PROV_AZURE, OP_CHAT, "gpt-4.1",
+		    "{\"model\":\"gpt-4.1\",\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi [mock chunks=2]\"}]}",
+		    "swb-test.openai.azure.com",
+		    "/openai/deployments/gpt41-deploy/chat/completions",
+		    "\"api-key\":\"azure-test-provider-key\"",
+		    "\"model\":\"gpt-4.1\"" },
+		{ AG_PROV_DEEPSEEK, OP_CHAT, "deepseek-chat",
+		    "{\"model\":\"deepseek-chat\",\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi [mock chunks=2 cache_read=1]\"}]}",
+		    "api.deepseek.com", "/chat/completions",
+		    "\"authorization\":\"Bearer sk-deepseek-test-key\"",
+		    "\"prompt_cache_hit_tokens\":1" },
+		{ AG_PROV_QWEN, OP_CHAT, "qwen-plus",
+		    "{\"model\":\"qwen-plus\",\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi [mock chunks=2]\"}]}",
+		    "dashscope.aliyuncs.com",
+		    "/compatible-mode/v1/chat/completions",
+		    "\"authorization\":\"Bearer sk-qwen-test-key\"",
+		    "\"content\":\"tok0 tok1 \"" },
+	};
+	static const char *const keys[AG_PROV_COUNT] = {
+		[AG_PROV_ANTHROPIC] = "sk-ant-test-provider-key",
+		[AG_PROV_AZURE] = "azure-test-provider-key",
+		[AG_PROV_DEEPSEEK] = "sk-deepseek-test-key",
+		[AG_PROV_QWEN] = "sk-qwen-test-key",
+	};
+	struct ag_upstream *u;
+	char ct[512], needle[128], *line;
+	int n = 0;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	for (const char *const *h = (const char *const[]){ "api.anthropic.com",
+	    "swb-test.openai.azure.com", "api.deepseek.com",
+	    "dashscope.aliyuncs.com", NULL }; *h != NULL; h++)
+		n += snprintf(ct + n, sizeof(ct) - (size_t)n, "%s%s:443:127.0.0.1:%d",
+		    n ? "," : "", *h, mock.port);
+	u = up_new(ct, mock.ca);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ag_channel c = chan(cases[i].prov, keys[cases[i].prov]);
+		struct ag_prov_op op = { .op = cases[i].op,
+		    .model = cases[i].model, .resource = "" };
+		struct resp r = { 0 };
+		uint64_t key = 500 + i;
+
+		if (cases[i].prov == AG_PROV_DEEPSEEK)
+			snprintf(c.models[0], sizeof(c.models[0]), "deepseek-chat");
+		if (ag_up_start_op(u, key, &c, &op, "application/json",
+		    cases[i].body, strlen(cases[i].body), err, sizeof(err)) != 0)
+			fail_msg("case %zu refused: %s", i, err);
+		collect(u, key, &r, 10000, 1);
+		if (r.status != 200)
+			fail_msg("case %zu: %ld %s", i, r.status,
+			    r.body != NULL ? (char *)r.body : "");
+		assert_non_null(strstr((char *)r.body, cases[i].expect));
+		snprintf(needle, sizeof(needle), "\"path\":\"%s\"", cases[i].path);
+		line = mock_log_find(needle, cases[i].auth, 2000);
+		assert_non_null(line);
+		snprintf(needle, sizeof(needle), "\"host\":\"%s\"", cases[i].host);
+		assert_non_null(strstr(line, needle));
+		assert_non_null(strstr(line, "\"ok\":true"));
+		if (cases[i].prov == AG_PROV_AZURE)
+			assert_non_null(strstr(line,
+			    "\"query\":\"?api-version=2024-10-21\""));
+		if (cases[i].prov == AG_PROV_ANTHROPIC)
+			assert_non_null(strstr(line,
+			    "\"anthropic-version\":\"2023-06-01\""));
+		free(line);
+		resp_free(&r);
+	}
+	/* The mapped model reached Anthropic as its id, the rest kept. */
+	line = mock_log_find("\"model\":\"claude-sonnet-4-5\"",
+	    "\"max_tokens\":5", 2000);
+	assert_non_null(line);
+	free(line);
+
+	/* A wrong credential gets each provider's own 401. */
+	{
+		struct ag_channel c = chan(AG_PROV_ANTHROPIC, "sk-ant-wrong");
+		struct ag_prov_op op = { .op = OP_MESSAGES,
+		    .model = "claude-haiku-4-5", .resource = "" };
+		struct resp r = { 0 };
+
+		assert_int_equal(ag_up_start_op(u, 600, &c, &op,
+		    "application/json", cases[0].body, strlen(cases[0].body),
+		    err, sizeof(err)), 0);
+		collect(u, 600, &r, 10000, 1);
+		assert_int_equal(r.status, 401);
+		assert_non_null(strstr((char *)r.body, "authentication_error"));
+		resp_free(&r);
+		c = chan(AG_PROV_AZURE, keys[AG_PROV_DEEPSEEK]);
+		op.op = OP_CHAT;
+		op.model = "gpt-4.1";
+		assert_int_equal(ag_up_start_op(u, 601, &c, &op,
+		    "application/json", cases[2].body, strlen(cases[2].body),
+		    err, sizeof(err)), 0);
+		collect(u, 601, &r, 10000, 1);
+		assert_int_equal(r.status, 401);
+		assert_non_null(strstr((char *)r.body, "Access denied"));
+		resp_free(&r);
+	}
+	ag_up_free(u);
 }
 
 /* ---- against the OpenAI mock */
@@ -1172,6 +1558,10 @@ main(void)
 		cmocka_unit_test_setup(test_refused_connect, each_setup),
 		cmocka_unit_test_setup(test_cancel, each_setup),
 		cmocka_unit_test_setup(test_free_in_flight, each_setup),
+		cmocka_unit_test_setup(test_op_paths, each_setup),
+		cmocka_unit_test_setup(test_adapter_headers, each_setup),
+		cmocka_unit_test_setup(test_adapter_refusals, each_setup),
+		cmocka_unit_test_setup(test_mock_providers, each_setup),
 		cmocka_unit_test_setup(test_mock_models, each_setup),
 		cmocka_unit_test_setup(test_mock_stream, each_setup),
 		cmocka_unit_test_setup(test_mock_broken, each_setup),

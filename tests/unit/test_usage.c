@@ -730,6 +730,204 @@ test_content_chars(void **state)
 	assert_int_equal(u.content_chars, 7);
 }
 
+
+/* ---- by dialect: the one entry point hub and agent share ---- */
+
+/* Feed a whole SSE text through usage_read_event in dialect d. */
+static void
+read_stream(enum prov_dialect d, struct usage *u, const char *text)
+{
+	struct sse s;
+	struct sse_event ev;
+
+	sse_init(&s, 0);
+	assert_int_equal(sse_feed(&s, text, strlen(text)), 0);
+	while (sse_next(&s, &ev) == 1)
+		(void)usage_read_event(d, u, ev.event, ev.data, ev.data_len);
+	sse_free(&s);
+}
+
+static void
+test_read_by_dialect(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	/* Anthropic through the entry point: cache read/write, cumulative
+	 * output, and the text seen. */
+	memset(&u, 0, sizeof(u));
+	read_stream(DIA_ANTHROPIC, &u, anthropic_stream);
+	assert_usage(&u, 2325, 15, 2000, 300);
+	assert_int_equal(u.content_chars, 5);		/* "Hello" */
+	/* Read as OpenAI it would bill wrong numbers: the dialect matters. */
+	memset(&u, 0, sizeof(u));
+	read_stream(DIA_OPENAI, &u, anthropic_stream);
+	assert_true(u.input_tokens != 2325);
+
+	/* An error event after a 200 carries no usage; a ping neither. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_event(DIA_ANTHROPIC, &u, "error", S(
+	    "{\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\","
+	    "\"message\":\"Overloaded\"}}")), 0);
+	assert_int_equal(usage_read_event(DIA_ANTHROPIC, &u, "ping",
+	    S("{\"type\":\"ping\"}")), 0);
+	assert_int_equal(u.seen, 0);
+	/* Tool input and thinking count as content for a cut stream. */
+	assert_int_equal(usage_read_event(DIA_ANTHROPIC, &u,
+	    "content_block_delta", S("{\"type\":\"content_block_delta\","
+	    "\"index\":1,\"delta\":{\"type\":\"input_json_delta\","
+	    "\"partial_json\":\"{\\\"q\\\":\"}}")), 0);
+	assert_int_equal(usage_read_event(DIA_ANTHROPIC, &u, NULL, S(
+	    "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":"
+	    "\"thinking_delta\",\"thinking\":\"hmm\"}}")), 0);
+	assert_int_equal(u.content_chars, 5 + 3);
+	assert_int_equal(usage_read_event(DIA_ANTHROPIC, &u, "x", NULL, 0), 0);
+
+	/* An Anthropic body: counts and the text of its blocks. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_ANTHROPIC, &u, S(
+	    "{\"id\":\"m\",\"type\":\"message\",\"content\":[{\"type\":\"text\","
+	    "\"text\":\"tok0 \"},{\"type\":\"tool_use\",\"id\":\"t\",\"name\":"
+	    "\"f\",\"input\":{}}],\"usage\":{\"input_tokens\":9,"
+	    "\"cache_creation_input_tokens\":2,\"cache_read_input_tokens\":5,"
+	    "\"output_tokens\":3}}")), 1);
+	assert_usage(&u, 16, 3, 5, 2);
+	assert_int_equal(u.content_chars, 5);
+	/* count_tokens answers are not usage. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_ANTHROPIC, &u,
+	    S("{\"input_tokens\":3}")), 0);
+	assert_int_equal(u.seen, 0);
+
+	/* Gemini and OpenAI bodies through the entry point. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_GEMINI, &u, S("{\"usageMetadata\":"
+	    "{\"promptTokenCount\":4,\"candidatesTokenCount\":2,"
+	    "\"thoughtsTokenCount\":3}}")), 1);
+	assert_usage(&u, 4, 5, 0, 0);
+	assert_int_equal(usage_read_event(DIA_GEMINI, &u, NULL, S(
+	    "{\"usageMetadata\":{\"promptTokenCount\":4,"
+	    "\"candidatesTokenCount\":7}}")), 1);
+	assert_usage(&u, 4, 7, 0, 0);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_OPENAI, &u, S("{\"usage\":"
+	    "{\"prompt_tokens\":3,\"total_tokens\":3}}")), 1);	/* embeddings */
+	assert_usage(&u, 3, 0, 0, 0);
+	/* Bedrock has no reader yet: nothing, never a wrong number. */
+	assert_int_equal(usage_read_body(DIA_CONVERSE, &u, S("{\"usage\":"
+	    "{\"inputTokens\":1}}")), 0);
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, NULL, S("{}")), 0);
+	assert_usage(&u, 3, 0, 0, 0);
+}
+
+/* DeepSeek, Qwen and OpenAI's Responses API: the OpenAI dialect. */
+static void
+test_openai_compatibles(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	/* DeepSeek: cache hits, reasoning inside completion_tokens. */
+	memset(&u, 0, sizeof(u));
+	read_stream(DIA_OPENAI, &u,
+	    ": keep-alive\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}],"
+	    "\"usage\":null}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}],"
+	    "\"usage\":null}\n\n"
+	    "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,"
+	    "\"completion_tokens\":7,\"total_tokens\":17,"
+	    "\"prompt_cache_hit_tokens\":4,\"prompt_cache_miss_tokens\":6,"
+	    "\"completion_tokens_details\":{\"reasoning_tokens\":5}}}\n\n"
+	    "data: [DONE]\n\n");
+	assert_usage(&u, 10, 7, 4, 0);
+	assert_int_equal(u.content_chars, 2);
+	/* prompt_tokens_details wins over prompt_cache_hit_tokens. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_OPENAI, &u, S("{\"usage\":"
+	    "{\"prompt_tokens\":10,\"completion_tokens\":1,"
+	    "\"prompt_tokens_details\":{\"cached_tokens\":2},"
+	    "\"prompt_cache_hit_tokens\":4}}")), 1);
+	assert_usage(&u, 10, 1, 2, 0);
+
+	/* Qwen: usage on every chunk, cumulative: the last, never a sum. */
+	memset(&u, 0, sizeof(u));
+	read_stream(DIA_OPENAI, &u,
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"a\"}}],\"usage\":"
+	    "{\"prompt_tokens\":8,\"completion_tokens\":1,\"total_tokens\":9}}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"b\"}}],\"usage\":"
+	    "{\"prompt_tokens\":8,\"completion_tokens\":2,\"total_tokens\":10}}\n\n"
+	    "data: {\"choices\":[{\"delta\":{\"content\":\"c\"}}],\"usage\":"
+	    "{\"prompt_tokens\":8,\"completion_tokens\":3,\"total_tokens\":11}}\n\n"
+	    "data: [DONE]\n\n");
+	assert_usage(&u, 8, 3, 0, 0);
+	assert_int_equal(u.content_chars, 3);
+
+	/* The Responses API: stream events and a body. */
+	memset(&u, 0, sizeof(u));
+	read_stream(DIA_OPENAI, &u,
+	    "event: response.created\n"
+	    "data: {\"type\":\"response.created\",\"sequence_number\":0,"
+	    "\"response\":{\"id\":\"r\",\"status\":\"in_progress\","
+	    "\"usage\":null}}\n\n"
+	    "event: response.output_text.delta\n"
+	    "data: {\"type\":\"response.output_text.delta\",\"sequence_number\":1,"
+	    "\"delta\":\"Hi!\"}\n\n"
+	    "event: response.completed\n"
+	    "data: {\"type\":\"response.completed\",\"sequence_number\":2,"
+	    "\"response\":{\"id\":\"r\",\"status\":\"completed\",\"usage\":"
+	    "{\"input_tokens\":12,\"input_tokens_details\":{\"cached_tokens\":"
+	    "8},\"output_tokens\":30,\"output_tokens_details\":"
+	    "{\"reasoning_tokens\":20},\"total_tokens\":42}}}\n\n");
+	assert_usage(&u, 12, 30, 8, 0);
+	assert_int_equal(u.content_chars, 3);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_OPENAI, &u, S("{\"object\":"
+	    "\"response\",\"usage\":{\"input_tokens\":5,\"output_tokens\":2}}")),
+	    1);
+	assert_usage(&u, 5, 2, 0, 0);
+	expect_bad(usage_openai_body, "{\"usage\":{\"input_tokens\":5,"
+	    "\"output_tokens\":-2}}");
+	expect_bad(usage_openai_body, "{\"usage\":{\"input_tokens\":5,"
+	    "\"input_tokens_details\":{\"cached_tokens\":6}}}");
+}
+
+/* The agent's model rewrite: only the top-level model, every other byte
+ * kept. */
+static void
+test_set_model(void **state)
+{
+	static const struct { const char *in, *out; } ok[] = {
+		{ "{\"model\":\"a\"}", "{\"model\":\"claude-3-5-haiku-latest\"}" },
+		{ " { \"messages\" : [{\"model\":\"a\"}] ,\n \"model\" : \"pub\", "
+		    "\"x\":{\"model\":\"q\"} }",
+		  " { \"messages\" : [{\"model\":\"a\"}] ,\n \"model\" : "
+		    "\"claude-3-5-haiku-latest\", \"x\":{\"model\":\"q\"} }" },
+		{ "{\"mo\\u0064el\":\"a\",\"k\":1.50}",
+		  "{\"mo\\u0064el\":\"claude-3-5-haiku-latest\",\"k\":1.50}" },
+	};
+	static const char *const bad[] = {
+		"", "[]", "{\"model\":1}", "{\"x\":1}", "{\"model\":\"a\","
+		"\"model\":\"b\"}", "{\"model\":\"a\"", "\"model\"",
+	};
+	char *out;
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		assert_int_equal(usage_set_model(S(ok[i].in),
+		    "claude-3-5-haiku-latest", &out, &n), 0);
+		assert_string_equal(out, ok[i].out);
+		assert_int_equal(n, strlen(ok[i].out));
+		free(out);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (usage_set_model(S(bad[i]), "m", &out, &n) != -1)
+			fail_msg("accepted: %s", bad[i]);
+		assert_null(out);
+	}
+}
+
 static void
 test_estimate_cut(void **state)
 {
@@ -817,6 +1015,9 @@ main(void)
 		cmocka_unit_test(test_gemini_misc),
 		cmocka_unit_test(test_content_chars),
 		cmocka_unit_test(test_estimate_cut),
+		cmocka_unit_test(test_read_by_dialect),
+		cmocka_unit_test(test_openai_compatibles),
+		cmocka_unit_test(test_set_model),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -895,8 +895,9 @@ connect_to_add(struct ag_load *ld, const char *value, char *err,
 		    "entries in all", sizeof(ld->cf.connect_to) - 1);
 		return -1;
 	}
-	snprintf(ct + have, sizeof(ld->cf.connect_to) - have, "%s%s",
-	    have > 0 ? "," : "", value);
+	if (have > 0)
+		ct[have++] = ',';
+	memcpy(ct + have, value, n + 1);	/* fits: checked above */
 	ld->key_line[K_CONNECT_TO] = ld->line;
 	return 0;
 }

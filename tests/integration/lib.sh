@@ -227,8 +227,8 @@ INI
 STACK_MODELS=gpt-4o-mini,gpt-4o,text-embedding-3-small,gpt-image-1,gpt-4o-mini-tts,gpt-4o-transcribe,whisper-1,sora-2,gpt-realtime,claude-sonnet-4-5,claude-haiku-4-5,gpt-4.1,anthropic.claude-3-5-haiku-20241022-v1:0,amazon.nova-lite-v1:0,gemini-2.5-flash,gemini-embedding-001,gemini-2.5-pro,deepseek-chat,deepseek-reasoner,qwen-plus
 
 # start_mock [ARGS...]: the provider mock on a free port (certs from
-# make_certs); sets MOCK_PORT and SWB_CONNECT_TO (every official host to
-# it) for agents.
+# make_certs); sets MOCK_PORT, SWB_CONNECT_TO (api.openai.com to it) and
+# MOCK_CONNECT_TO (every official host to it) for agents.
 start_mock() {
     local out=$SWB_TMP/mock.out
     node "$(dirname "${BASH_SOURCE[0]}")/../mock/openai_mock.mjs" \
@@ -238,9 +238,10 @@ start_mock() {
     SWB_CLEANUP+=("kill $MOCK_PID")
     wait_until 10 grep -q '^listening' "$out" || fail "mock did not start"
     MOCK_PORT=$(awk '/^listening/ {print $2}' "$out")
+    SWB_CONNECT_TO="api.openai.com:443:127.0.0.1:$MOCK_PORT"
     local h
-    SWB_CONNECT_TO=
-    for h in $OFFICIAL_HOSTS; do SWB_CONNECT_TO+="${SWB_CONNECT_TO:+,}$h:443:127.0.0.1:$MOCK_PORT"; done
+    MOCK_CONNECT_TO=
+    for h in $OFFICIAL_HOSTS; do MOCK_CONNECT_TO+="${MOCK_CONNECT_TO:+,}$h:443:127.0.0.1:$MOCK_PORT"; done
 }
 
 # start_agent NAME: register, configure (channel to the mock) and start one

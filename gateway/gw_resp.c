@@ -34,38 +34,19 @@ gw_resp_reset(struct gw_req *r)
 	memset(&r->usage, 0, sizeof(r->usage));
 }
 
-/* Usage from one native event / body, by the provider's dialect. */
+/* Usage from one native event / body: the reader of the upstream
+ * operation's dialect, the same one agentd applies. */
 static void
 read_usage_event(struct gw_req *r, const struct sse_event *ev)
 {
-	switch (r->up_dialect) {
-	case DIA_ANTHROPIC:
-		(void)usage_anthropic_event(&r->usage, ev->event, ev->data,
-		    ev->data_len);
-		break;
-	case DIA_GEMINI:
-		(void)usage_gemini_event(&r->usage, ev->data, ev->data_len);
-		break;
-	default:
-		(void)usage_openai_event(&r->usage, ev->data, ev->data_len);
-		break;
-	}
+	(void)usage_read_event(prov_op(r->fwd_op)->dialect, &r->usage,
+	    ev->event, ev->data, ev->data_len);
 }
 
 static void
 read_usage_body(struct gw_req *r, const char *p, size_t len)
 {
-	switch (r->up_dialect) {
-	case DIA_ANTHROPIC:
-		(void)usage_anthropic_body(&r->usage, p, len);
-		break;
-	case DIA_GEMINI:
-		(void)usage_gemini_body(&r->usage, p, len);
-		break;
-	default:
-		(void)usage_openai_body(&r->usage, p, len);
-		break;
-	}
+	(void)usage_read_body(prov_op(r->fwd_op)->dialect, &r->usage, p, len);
 }
 
 /*
@@ -165,7 +146,8 @@ xlate_event(struct gw_req *r, const struct sse_event *ev)
 
 	if (r->xs == NULL || ev->data == NULL)
 		return;
-	if (xl_stream_event(r->xs, ev->event, ev->data, ev->data_len, &out) != 0)
+	/* 1: the user's stream is complete (later events add nothing). */
+	if (xl_stream_event(r->xs, ev->event, ev->data, ev->data_len, &out) < 0)
 		log_rwarn(r->reqid, "upstream event could not be translated");
 	if (out.len > 0)
 		gw_reply_data(r, out.p, out.len);

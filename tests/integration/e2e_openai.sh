@@ -57,9 +57,43 @@ note "node --test tests/e2e/"
 rc=0
 (cd "$ROOT" && node --test --test-reporter=spec tests/e2e/) >"$SWB_TMP/node-test.out" 2>&1 || rc=$?
 
+note "ledger: both sides byte-identical after every surface and provider"
+ctl() { "$SWB_BIN/hubctl" -s "$SWB_ADMIN" "$@"; }
+agent_id=$(sed -n 's/^id = //p' "$SWB_DIR/stack.ini" | head -1)
+ledger_ok=1
+for _ in $(seq 100); do	# receipts reach the agent asynchronously
+    ctl ledger export "$agent_id" >"$SWB_TMP/hub.csv" 2>/dev/null || true
+    "$SWB_BIN/agentd" ledger export -c "$SWB_DIR/stack.ini" >"$SWB_TMP/agent.csv" 2>/dev/null || true
+    cmp -s "$SWB_TMP/hub.csv" "$SWB_TMP/agent.csv" && [ "$(wc -l <"$SWB_TMP/hub.csv")" -gt 20 ] && break
+    sleep 0.2
+done
+cmp "$SWB_TMP/hub.csv" "$SWB_TMP/agent.csv" || ledger_ok=0
+ctl ledger verify "$agent_id" >/dev/null || ledger_ok=0
+"$SWB_BIN/agentd" ledger verify -c "$SWB_DIR/stack.ini" >/dev/null || ledger_ok=0
+# Every model's provider appears in the ledger.
+for m in claude-haiku-4-5 claude-sonnet-4-5 gpt-4o-mini deepseek-chat qwen-plus gpt-4.1 text-embedding-3-small; do
+    grep -q ",$m," "$SWB_TMP/hub.csv" || { echo "no ledger entry for $m"; ledger_ok=0; }
+done
+# Cache reads and writes priced by their own components: the streamed
+# Claude answer with cache_read=7 cache_write=3 (anthropic.test.mjs).
+row=$(awk -F, '$3=="claude-haiku-4-5" && $6==7' "$SWB_TMP/hub.csv" | head -1)
+if [ -n "$row" ]; then
+    IFS=, read -r _ _ _ in out _ _ amount _ <<<"$row"
+    # claude-haiku-4-5: input 1, output 5, cached input 0.1, cache write
+    # 1.25 per 1M; each component rounded on its own (lib/money).
+    want=$(( (in - 10) * 1 + (7 * 100000 + 500000) / 1000000 + (3 * 1250000 + 500000) / 1000000 + out * 5 ))
+    got=$(awk -v a="$amount" 'BEGIN { printf "%d", a * 1000000 + 0.5 }')
+    [ "$got" = "$want" ] || { echo "cache-priced row $row: $got micro, want $want"; ledger_ok=0; }
+else
+    echo "no claude-haiku-4-5 row with 7 cached tokens"; ledger_ok=0
+fi
+ctl --json disputes 2>/dev/null | jq -e 'length == 0 or (.disputes // [] | length == 0)' >/dev/null ||
+    { echo "disputes: $(ctl --json disputes)"; ledger_ok=0; }
+
 note "stack down"
 "$ROOT/tests/stack" down
 stack_up=
+[ $ledger_ok = 1 ] || { head -5 "$SWB_TMP/hub.csv"; diff "$SWB_TMP/hub.csv" "$SWB_TMP/agent.csv" | head; fail "the ledgers differ, do not verify, or miss a provider"; }
 
 if [ $rc -ne 0 ]; then
     show_logs

@@ -528,6 +528,98 @@ async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 	});
 }
 
+// The text of a Responses API `input` (a string, or items with content).
+function responsesInputText(input) {
+	if (typeof input === 'string') return input;
+	let last = '';
+	for (const it of Array.isArray(input) ? input : []) {
+		if (it && typeof it === 'object' && (it.role === 'user' || it.type === 'message'))
+			last = contentText(Array.isArray(it.content) ? it.content.map((c) =>
+				(c && typeof c === 'object' && typeof c.text === 'string' ? { type: 'text', text: c.text } : c))
+				: it.content);
+	}
+	return last;
+}
+
+// POST /v1/responses: a message of `tok<i> ` pieces, streamed as the
+// Responses API's named events (response.created ... response.completed,
+// each with a sequence_number) or whole; usage in the final response.
+async function responses(x, body) {
+	x.id = `resp_mock_${x.n}`;
+	if (!checkAuth(x)) return;
+	if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body)) {
+		return x.sendError(400, parseError());
+	}
+	if (typeof body.model !== 'string' || body.model === '')
+		return x.sendError(400, errorBody('Missing required parameter: \'model\'.', 'invalid_request_error', 'missing_required_parameter', 'model'));
+	if (!cfg.models.includes(body.model)) return x.sendError(404, statusError(404, body.model));
+	const text = responsesInputText(body.input);
+	const directive = parseDirectives(text, 'mock');
+	const k = knobs(x.req.headers, directive, { chunks: cfg.chunks, delay: cfg.delayMs, status: null,
+		failAfter: null, first: 0, retryAfter: undefined });
+	if (!(await x.wait(k.first))) return;
+	if (k.status !== null) return x.sendError(k.status, statusError(k.status, body.model), k.retryAfter);
+	const n = k.chunks;
+	const pieces = Array.from({ length: n }, (_, i) => `tok${i} `);
+	const inTok = Math.max(1, Math.ceil([...text].length / 4));
+	const msgId = `msg_mock_${x.n}`;
+	const created = nowS();
+	const base = (status, output, usage) => ({ id: x.id, object: 'response', created_at: created,
+		status, model: body.model, output, usage, error: null, incomplete_details: null });
+	const item = (done) => ({ type: 'message', id: msgId, status: done ? 'completed' : 'in_progress',
+		role: 'assistant', content: done ? [{ type: 'output_text', text: pieces.join(''), annotations: [] }] : [] });
+	const usage = { input_tokens: inTok, input_tokens_details: { cached_tokens: 0 },
+		output_tokens: n, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: inTok + n };
+	if (body.stream !== true) {
+		if (!(await x.wait(k.delay * n))) return;
+		return x.sendJson(200, base('completed', [item(true)], usage));
+	}
+	let seq = 0;
+	const ev = (type, extra) => x.namedEvent(type, { type, sequence_number: seq++, ...extra });
+	x.startEvents();
+	ev('response.created', { response: base('in_progress', [], null) });
+	ev('response.in_progress', { response: base('in_progress', [], null) });
+	ev('response.output_item.added', { output_index: 0, item: item(false) });
+	ev('response.content_part.added', { item_id: msgId, output_index: 0, content_index: 0,
+		part: { type: 'output_text', text: '', annotations: [] } });
+	for (let i = 0; i < n; i++) {
+		if (!(await x.wait(k.delay))) return;
+		if (k.failAfter === i) return x.fail();
+		ev('response.output_text.delta', { item_id: msgId, output_index: 0, content_index: 0, delta: pieces[i] });
+		x.chunksSent++;
+	}
+	ev('response.output_text.done', { item_id: msgId, output_index: 0, content_index: 0, text: pieces.join('') });
+	ev('response.content_part.done', { item_id: msgId, output_index: 0, content_index: 0,
+		part: { type: 'output_text', text: pieces.join(''), annotations: [] } });
+	ev('response.output_item.done', { output_index: 0, item: item(true) });
+	ev('response.completed', { response: base('completed', [item(true)], usage) });
+	return x.endEvents();
+}
+
+// POST /v1/embeddings: one 8-dimension vector per input, derived from its
+// text; `encoding_format: "base64"` (what the openai SDK asks for) gets the
+// little-endian float32 bytes in base64.
+function embeddings(x, body) {
+	if (!checkAuth(x)) return;
+	if (body === undefined || body === null || typeof body !== 'object' || Array.isArray(body))
+		return x.sendError(400, parseError());
+	const inputs = typeof body.input === 'string' ? [body.input] : Array.isArray(body.input) ? body.input : null;
+	if (!inputs || inputs.length === 0 || typeof body.model !== 'string')
+		return x.sendError(400, errorBody('\'input\' and \'model\' are required.', 'invalid_request_error'));
+	let tokens = 0;
+	const data = inputs.map((t, index) => {
+		const str = String(t);
+		tokens += Math.max(1, Math.ceil([...str].length / 4));
+		const v = Array.from({ length: 8 }, (_, i) => ((str.charCodeAt(i % Math.max(1, str.length)) || 0) % 97) / 97);
+		let embedding = v;
+		if (body.encoding_format === 'base64')
+			embedding = Buffer.from(new Float32Array(v).buffer).toString('base64');
+		return { object: 'embedding', index, embedding };
+	});
+	x.sendJson(200, { object: 'list', data, model: body.model,
+		usage: { prompt_tokens: tokens, total_tokens: tokens } });
+}
+
 // GET /v1/models and GET /v1/models/{id}
 function models(x, id) {
 	if (!checkAuth(x)) return;
@@ -942,6 +1034,7 @@ async function handle(req, res) {
 	rec.http = req.httpVersion;
 	if (isChat) rec.id = `chatcmpl-mock-${x.n}`;
 	if (isMod) rec.id = `modr-mock-${x.n}`;
+	if (provider === 'openai' && method === 'POST' && path === '/v1/responses') rec.id = `resp_mock_${x.n}`;
 	if (provider !== 'openai' && method === 'POST' && /\/chat\/completions$/.test(path)) rec.id = `chatcmpl-mock-${x.n}`;
 	if (provider === 'anthropic' && method === 'POST' && path === '/v1/messages') rec.id = `msg_mock_${x.n}`;
 	logLine(rec);
@@ -951,6 +1044,8 @@ async function handle(req, res) {
 	if (tooLarge) return x.sendError(413, errorBody('Request body too large.', 'invalid_request_error'));
 	if (isChat) return chatCompletions(x, body);
 	if (isMod) return moderations(x, body);
+	if (provider === 'openai' && method === 'POST' && path === '/v1/responses') return responses(x, body);
+	if (provider === 'openai' && method === 'POST' && path === '/v1/embeddings') return embeddings(x, body);
 	if (provider !== 'openai') {
 		const p = providerRoute(provider, x, method, path, body);
 		if (p !== null) return p;

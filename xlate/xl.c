@@ -231,7 +231,7 @@ xl_make_id(char *dst, size_t dstlen, const char *prefix, const char *src)
 		return;
 	/* whole UTF-8 sequences of printable ids only; stop at the first
 	 * byte that is not */
-	while (src[n] != '\0' && n < XL_MAX_ID && pl + n + 1 < dstlen) {
+	while (n < XL_MAX_ID && pl + n + 1 < dstlen && src[n] != '\0') {
 		size_t k = utf8_len((const unsigned char *)src + n,
 		    strlen(src + n));
 

@@ -20,7 +20,7 @@ static const struct msg_rule rule[T_MAX] = {
 	[T_FIXED] = { "fixed", sizeof(struct fixed), sizeof(struct fixed) },
 	[T_VAR] = { "var", 1, 1000 },
 };
-static const struct msg_rules rules = { rule, T_MAX };
+static const struct msg_rules rules = { { rule, T_MAX }, { rule, T_MAX } };
 
 static void
 pair(int sv[2])

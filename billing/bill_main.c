@@ -6,7 +6,12 @@
  * the admin commands the master forwards (agent add|list|disable|enable;
  * token: bill_token.c; price: bill_price.c; ledger, disputes:
  * bill_ledger.c).  Store calls block, which is why they live here and
- * nowhere else.
+ * nowhere else.  billing.sock is served by lib/msgsrv (billing's rules and
+ * dispatch table below; what one read brought is one group commit).
+ *
+ * Billing alone loads the ledger key (the secret half signs every entry;
+ * the tunnel gets the public half in IPC_LEDGER_KEY) and opens the store,
+ * both before it drops root for [hub] user.
  */
 #include <errno.h>
 #include <fcntl.h>

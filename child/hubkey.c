@@ -104,6 +104,13 @@ hub_key_load(const char *path, struct hub_key *k, char *err, size_t errlen)
 		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
 		return -1;
 	}
+	{
+		struct stat st;
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+			log_warn("ledger key %s: group or others may read it "
+			    "(mode %03o); make it 0600", path,
+			    (unsigned)(st.st_mode & 0777));
+	}
 	n = read(fd, text, sizeof(text));
 	close(fd);
 	if (!(n == B64_LEN || (n == B64_LEN + 1 && text[B64_LEN] == '\n')) ||

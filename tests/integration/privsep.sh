@@ -77,7 +77,8 @@ expect_listeners gateway#1 "tcp:$gwport"
 expect_listeners tunnel "tcp:$tunport unix:tunnel.sock"
 expect_listeners billing "unix:billing.sock"
 expect_listeners moderation "unix:moderation.sock"
-$PY listeners "$HUB_PID" | grep -qx 'unix:hubd.sock' || fail "the master has no hubd.sock"
+master_l=$($PY listeners "$HUB_PID")
+grep -qx 'unix:hubd.sock' <<<"$master_l" || fail "the master has no hubd.sock: $master_l"
 
 note "billing killed -9 comes back as $U (re-reading the root-only key) and serves"
 kill -9 "$bill"

@@ -55,5 +55,4 @@ code=$(curl -s -o "$SWB_TMP/out" -w '%{http_code}' "$(gw_url)/v1/chat/completion
 # Moderation answers (fail-open: its service is down) and the request
 # goes on to routing, which finds no agent: 503, not a hang or a 502.
 [ "$code" = 503 ] || fail "expected 503 (no channel), got $code: $(cat "$SWB_TMP/out")"
-grep -q "moderation" "$SWB_TMP/hub.log" || true
 echo OK

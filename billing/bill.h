@@ -7,8 +7,13 @@
 #include <jansson.h>
 #include "billing/store.h"
 #include "child/child.h"
+#include "child/hubkey.h"
+#include "lib/msgsrv.h"
 
 extern struct store *bill_store;
+/* The ledger key: loaded by billing alone (bill_main.c), the only process
+ * that holds its secret half. */
+extern struct hub_key bill_key;
 
 void bill_reply_json(struct child_env *env, uint64_t id, json_t *o);
 int  bill_parse_id(const char *s, uint64_t *id);
@@ -22,10 +27,11 @@ void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 
 /* bill_ledger.c: posts, the ledger, the tunnel's subscription. */
 /* Settle a post and answer IPC_CHARGE_POSTED on c. */
-void bill_charge_post(struct msg_conn *c, uint64_t reqid,
+void bill_charge_post(struct msg_client *c, uint64_t reqid,
     const struct ipc_charge_post *p);
-void bill_ledger_msg(struct msg_conn *c, const struct msg *m);
-void bill_ledger_closed(struct msg_conn *c);
+/* IPC_LEDGER_SUB (answered with IPC_LEDGER_KEY), _SYNC, _ACK, USAGE_REPORT. */
+void bill_ledger_msg(struct msg_client *c, const struct msg *m);
+void bill_ledger_closed(struct msg_client *c);
 /* Close the tunnel's connection, discarding what is queued on it. */
 void bill_ledger_drop_sub(void);
 void bill_ledger_tick(struct child_env *env);

@@ -37,7 +37,6 @@
 #include "billing/bill.h"
 #include "lib/log.h"
 #include "lib/money.h"
-#include "child/hubkey.h"
 
 #if SWB_TEST_BUILD
 #define SYNC_MAX	4	/* tests see the agent ask again, round after round */
@@ -47,22 +46,17 @@
 #define SWEEP_BATCH	200	/* awaiting charges settled per tick */
 #define EXPORT_MAX	10000	/* entries per `ledger export` answer */
 
-static struct msg_conn *sub;	/* the tunnel's connection, when subscribed */
+static struct msg_client *sub;	/* the tunnel's connection, when subscribed */
 
 void
 bill_ledger_drop_sub(void)
 {
-	struct msg_conn *c = sub;
-
-	if (c == NULL)
-		return;
-	bill_ledger_closed(c);
-	close(c->fd);
-	msg_conn_free(c);
+	if (sub != NULL)
+		msg_srv_drop(sub, NULL);	/* bill_ledger_closed clears sub */
 }
 
 void
-bill_ledger_closed(struct msg_conn *c)
+bill_ledger_closed(struct msg_client *c)
 {
 	if (c == sub) {
 		sub = NULL;
@@ -75,7 +69,7 @@ to_tunnel(uint16_t type, const void *p, size_t len)
 {
 	if (sub == NULL)
 		return;		/* the agent catches up when it syncs */
-	if (msg_enqueue(sub, type, 0, p, len) != 0)
+	if (msg_srv_send(sub, type, 0, p, len) != 0)
 		log_warn("ledger: the tunnel's queue is full; the agent will "
 		    "catch up at its next sync");
 }
@@ -139,7 +133,7 @@ post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
 	int rc;
 
 	rc = store_charge_post(bill_store, key, agent_id, u, agent_reported,
-	    hub_ledger_key.sk, &e);
+	    bill_key.sk, &e);
 	if (rc == -1) {
 		log_rwarn(reqid, "charge %s post: %s", key, store_errmsg(bill_store));
 		return -1;
@@ -203,7 +197,7 @@ usage_from_post(struct store_charge_usage *u, const struct ipc_charge_post *p)
 }
 
 void
-bill_charge_post(struct msg_conn *c, uint64_t reqid,
+bill_charge_post(struct msg_client *c, uint64_t reqid,
     const struct ipc_charge_post *p)
 {
 	struct ipc_charge_posted ack;
@@ -256,7 +250,7 @@ bill_charge_post(struct msg_conn *c, uint64_t reqid,
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
 	ack.status = rc == -1 ? IPC_POSTED_RETRY : IPC_POSTED_OK;
-	if (msg_enqueue(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
+	if (msg_srv_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
 		log_warn("billing client queue full");
 }
 
@@ -444,16 +438,24 @@ on_usage(const struct ipc_usage_report *r0)
 }
 
 void
-bill_ledger_msg(struct msg_conn *c, const struct msg *m)
+bill_ledger_msg(struct msg_client *c, const struct msg *m)
 {
 	switch (m->hdr.type) {
-	case IPC_LEDGER_SUB:
+	case IPC_LEDGER_SUB: {
+		struct ipc_ledger_key k;
 		if (sub != NULL && sub != c)
 			log_warn("a second tunnel subscribed to the ledger; the "
 			    "newest wins");
 		sub = c;
-		log_info("the tunnel subscribed to the ledger");
+		log_info("the tunnel (pid %d) subscribed to the ledger",
+		    (int)c->pid);
+		/* The public half, for the tunnel's welcome to agents. */
+		memcpy(k.pk, bill_key.pk, sizeof(k.pk));
+		if (msg_srv_send(c, IPC_LEDGER_KEY, 0, &k, sizeof(k)) != 0)
+			log_warn("ledger: cannot queue the public key for the "
+			    "tunnel");
 		break;
+	}
 	case IPC_LEDGER_SYNC: {
 		struct ipc_ledger_sync q;
 		memcpy(&q, m->data, sizeof(q));
@@ -476,7 +478,7 @@ bill_ledger_msg(struct msg_conn *c, const struct msg *m)
 		memcpy(res.request_id, r.request_id, sizeof(res.request_id));
 		res.request_id[sizeof(res.request_id) - 1] = '\0';
 		snprintf(res.result, sizeof(res.result), "%s", on_usage(&r));
-		if (msg_enqueue(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
+		if (msg_srv_send(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
 			log_warn("billing client queue full");
 		break;
 	}
@@ -626,7 +628,7 @@ walk_entry(const struct ledger_entry *e, void *arg)
 	struct walk *w = arg;
 
 	if (ledger_check_link(w->have_prev ? &w->prev : NULL, e,
-	    hub_ledger_key.pk, w->why, sizeof(w->why)) != 0)
+	    bill_key.pk, w->why, sizeof(w->why)) != 0)
 		return 1;
 	w->prev = *e;
 	w->have_prev = 1;

@@ -6,7 +6,12 @@
  * the admin commands the master forwards (agent add|list|disable|enable;
  * token: bill_token.c; price: bill_price.c; ledger, disputes:
  * bill_ledger.c).  Store calls block, which is why they live here and
- * nowhere else.
+ * nowhere else.  billing.sock is served by lib/msgsrv (billing's rules and
+ * dispatch table below; what one read brought is one group commit).
+ *
+ * Billing alone loads the ledger key (the secret half signs every entry;
+ * the tunnel gets the public half in IPC_LEDGER_KEY) and opens the store,
+ * both before it drops root for [hub] user.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,7 +28,7 @@
 #define BILL_MAX_CLIENTS 80
 
 struct store *bill_store;
-static struct msg_conn clients[BILL_MAX_CLIENTS];
+struct hub_key bill_key;
 
 
 void
@@ -146,16 +151,17 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 		child_admin_error(env, id, "billing does not know '%s'", argv[0]);
 }
 
-static void
-client_close(struct msg_conn *c)
-{
-	bill_ledger_closed(c);
-	close(c->fd);
-	msg_conn_free(c);
-}
+static struct msg_srv srv;
 
 static void
-serve_agent_get(struct msg_conn *c, const struct msg *m)
+bill_client_closed(struct msg_client *c)
+{
+	bill_ledger_closed(c);
+}
+
+static int
+on_agent_get(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
 {
 	struct ipc_agent_get q;
 	struct ipc_agent_info r;
@@ -179,131 +185,100 @@ serve_agent_get(struct msg_conn *c, const struct msg *m)
 		log_warn("agent %llu look-up: %s", (unsigned long long)q.agent_id,
 		    store_errmsg(bill_store));
 	}
-	if (msg_enqueue(c, IPC_AGENT_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
+	if (msg_srv_send(c, IPC_AGENT_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
+	return 0;
 }
 
-static void
-client_input(struct msg_conn *c)
+static int
+on_token_get(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
 {
-	struct msg m;
-	char err[256];
-	int rc, batched;
+	struct ipc_token_get q;
+	struct ipc_token_info r;
 
-	for (;;) {
-		rc = msg_fill(c);
-		if (rc == -2)
-			break;
-		if (rc <= 0) {
-			client_close(c);
-			return;
-		}
-	}
-	/* Group commit: what this read brought is one transaction, and
-	 * every answer to it leaves only after that committed. */
-	batched = store_batch_begin(bill_store) == 0;
-	while ((rc = msg_next(c, &m, err, sizeof(err))) == 1) {
-		if (m.hdr.type == IPC_AGENT_GET)
-			serve_agent_get(c, &m);
-		else if (m.hdr.type == IPC_TOKEN_GET) {
-			struct ipc_token_get q;
-			struct ipc_token_info r;
-			memcpy(&q, m.data, sizeof(q));
-			bill_token_get(&q, &r);
-			if (msg_enqueue(c, IPC_TOKEN_INFO, m.hdr.reqid, &r, sizeof(r)) != 0)
-				log_warn("billing client queue full");
-		} else if (m.hdr.type == IPC_CHARGE_RESERVE) {
-			struct ipc_charge_reserve q;
-			struct ipc_charge_result r;
-			memcpy(&q, m.data, sizeof(q));
-			bill_charge_reserve(m.hdr.reqid, &q, &r);
-			if (msg_enqueue(c, IPC_CHARGE_RESULT, m.hdr.reqid, &r, sizeof(r)) != 0)
-				log_warn("billing client queue full");
-		} else if (m.hdr.type == IPC_CHARGE_POST) {
-			struct ipc_charge_post q;
-			memcpy(&q, m.data, sizeof(q));
-			bill_charge_post(c, m.hdr.reqid, &q);
-		} else if (m.hdr.type == IPC_LEDGER_SUB ||
-		    m.hdr.type == IPC_LEDGER_SYNC || m.hdr.type == IPC_LEDGER_ACK ||
-		    m.hdr.type == IPC_USAGE_REPORT) {
-			bill_ledger_msg(c, &m);
-		} else {
-			rc = -1;
-			snprintf(err, sizeof(err), "unexpected %s",
-			    msg_type_name(&bill_rules, m.hdr.type));
-			break;
-		}
-	}
-	if (batched && store_batch_end(bill_store) != 0) {
-		/* Nothing of it is stored: drop the answers and receipts
-		 * queued from it with their connections; gateways send their
-		 * reservations and posts again, the tunnel re-syncs. */
-		log_error("billing: committing a batch failed (%s): dropping the "
-		    "connections it answered", store_errmsg(bill_store));
-		bill_ledger_drop_sub();
-		if (c->fd >= 0)
-			client_close(c);
-		return;
-	}
-	if (rc < 0) {
-		/* Our own processes broke the protocol: drop that peer. */
-		log_error("billing client: protocol violation: %s", err);
-		client_close(c);
-		return;
-	}
-	if (msg_flush(c) < 0)
-		client_close(c);
+	memcpy(&q, m->data, sizeof(q));
+	bill_token_get(&q, &r);
+	if (msg_srv_send(c, IPC_TOKEN_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
+		log_warn("billing client queue full");
+	return 0;
 }
 
-static void
-accept_clients(struct child_env *env)
+static int
+on_charge_reserve(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
 {
-	for (;;) {
-		int fd = accept4(env->fds.bill_sock, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
-		int placed = 0;
+	struct ipc_charge_reserve q;
+	struct ipc_charge_result r;
 
-		if (fd < 0)
-			return;
-		for (int i = 0; i < BILL_MAX_CLIENTS && !placed; i++)
-			if (clients[i].fd < 0) {
-				msg_conn_init(&clients[i], fd, &bill_rules);
-				placed = 1;
-			}
-		if (!placed) {
-			log_warn("too many billing clients");
-			close(fd);
-		}
-	}
+	memcpy(&q, m->data, sizeof(q));
+	bill_charge_reserve(m->hdr.reqid, &q, &r);
+	if (msg_srv_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
+		log_warn("billing client queue full");
+	return 0;
 }
 
-static void
-bill_fd(struct child_env *env, int fd, short revents, void *arg)
+static int
+on_charge_post(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
 {
-	if (fd == env->fds.bill_sock) {
-		accept_clients(env);
-		return;
-	}
-	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
-		if (clients[i].fd == fd)
-			client_input(&clients[i]);
+	struct ipc_charge_post q;
+
+	memcpy(&q, m->data, sizeof(q));
+	bill_charge_post(c, m->hdr.reqid, &q);
+	return 0;
 }
 
-static void
-bill_prepare(struct child_env *env, void *arg)
+static int
+on_ledger(struct msg_client *c, const struct msg *m, char *err, size_t errlen)
 {
-	struct child_loop *loop = arg;
-
-	loop->nfds = 0;
-	loop->want_out[loop->nfds] = 0;
-	loop->fds[loop->nfds++] = env->fds.bill_sock;
-	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0) {
-			/* Pushed receipts may wait for the socket. */
-			loop->want_out[loop->nfds] = msg_pending(&clients[i]) != 0;
-			loop->fds[loop->nfds++] = clients[i].fd;
-		}
+	bill_ledger_msg(c, m);
+	return 0;
 }
+
+/* Group commit: what one read from a client brought is one transaction,
+ * and every answer to it leaves only after that committed. */
+static int
+bill_batch_begin(struct msg_srv *s)
+{
+	return store_batch_begin(bill_store) == 0;
+}
+
+static int
+bill_batch_end(struct msg_srv *s, struct msg_client *c, int began)
+{
+	if (!began || store_batch_end(bill_store) == 0)
+		return 0;
+	/* Nothing of it is stored: drop the answers and receipts queued from
+	 * it with their connections; gateways send their reservations and
+	 * posts again, the tunnel re-syncs. */
+	log_error("billing: committing a batch failed (%s): dropping the "
+	    "connections it answered", store_errmsg(bill_store));
+	bill_ledger_drop_sub();
+	return -1;
+}
+
+/* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */
+static const msg_srv_fn bill_dispatch[IPC_TYPE_MAX] = {
+	[IPC_AGENT_GET] = on_agent_get,
+	[IPC_TOKEN_GET] = on_token_get,
+	[IPC_CHARGE_RESERVE] = on_charge_reserve,
+	[IPC_CHARGE_POST] = on_charge_post,
+	[IPC_LEDGER_SUB] = on_ledger,
+	[IPC_LEDGER_SYNC] = on_ledger,
+	[IPC_LEDGER_ACK] = on_ledger,
+	[IPC_USAGE_REPORT] = on_ledger,
+};
+
+static const struct msg_srv_ops bill_srv_ops = {
+	.name = "billing.sock",
+	.rules = &bill_server_rules,
+	.dispatch = bill_dispatch,
+	.max_clients = BILL_MAX_CLIENTS,
+	.input_begin = bill_batch_begin,
+	.input_end = bill_batch_end,
+	.on_close = bill_client_closed,
+};
 
 static void
 bill_tick(struct child_env *env, void *arg)
@@ -313,14 +288,20 @@ bill_tick(struct child_env *env, void *arg)
 
 static const struct child_ops bill_ops = { NULL, NULL, bill_admin };
 
+/* The file path of a sqlite: store URL, or NULL for PostgreSQL. */
+static const char *
+sqlite_path(const char *url)
+{
+	if (strncmp(url, "postgres", 8) == 0)
+		return NULL;
+	return strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+}
+
 static int
-ensure_sqlite_dir(const char *url)
+ensure_sqlite_dir(const char *path)
 {
 	char dir[512], *slash;
-	const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
 
-	if (strncmp(url, "postgres", 8) == 0)
-		return 0;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash == NULL || slash == dir)
@@ -329,36 +310,74 @@ ensure_sqlite_dir(const char *url)
 	return (mkdir(dir, 0700) == 0 || errno == EEXIST) ? 0 : -1;
 }
 
+/*
+ * Billing opens the store while it still may be root and writes it after
+ * dropping to [hub] user: the database and what SQLite keeps beside it
+ * (-wal, -shm) belong to that user.  SQLite, running as root, gives the
+ * files it creates the owner of the database, so the database is created
+ * and chowned first.  The directory is left as it is: it may also hold
+ * the root-only ledger key.
+ */
+static void
+own_sqlite_files(const struct child_env *env, const char *path)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm", "-journal" };
+	char f[600];
+	int fd;
+
+	if (!env->priv.drop || strcmp(path, ":memory:") == 0)
+		return;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < sizeof(suffix) / sizeof(suffix[0]); i++) {
+		snprintf(f, sizeof(f), "%s%s", path, suffix[i]);
+		if (chown(f, env->priv.uid, env->priv.gid) != 0 && errno != ENOENT)
+			log_warn("store %s: chown to uid %d: %s", f,
+			    (int)env->priv.uid, strerror(errno));
+	}
+}
+
 int
 bill_main(struct child_env *env)
 {
 	static struct child_loop loop;
+	const char *db = sqlite_path(env->conf.store_url);
 	char err[512];
 	int rc;
 
-	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
-		clients[i].fd = -1;
-	if (ensure_sqlite_dir(env->conf.store_url) != 0)
+	/* The secret half of the ledger key lives here and nowhere else;
+	 * the file may be root's alone, so it is read before the drop. */
+	if (hub_key_load(env->conf.ledger_key, &bill_key, err, sizeof(err)) != 0) {
+		log_error("[store] %s", err);
+		return CHILD_EXIT_CONFIG;
+	}
+	if (db != NULL && ensure_sqlite_dir(db) != 0)
 		log_warn("cannot create the directory of %s: %s",
 		    env->conf.store_url, strerror(errno));
+	if (db != NULL)
+		own_sqlite_files(env, db);
 	bill_store = store_open(env->conf.store_url, err, sizeof(err));
 	if (bill_store == NULL) {
 		log_error("store %s: %s", env->conf.store_url, err);
 		return 1;	/* restarted with back-off: a database may come back */
 	}
+	child_drop_privs(env);
+	if (msg_srv_init(&srv, &bill_srv_ops, env->fds.bill_sock, err,
+	    sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	memset(&loop, 0, sizeof(loop));
 	loop.ops = &bill_ops;
 	loop.tick_ms = 1000;
 	loop.tick = bill_tick;
-	loop.prepare = bill_prepare;
-	loop.on_fd = bill_fd;
-	loop.arg = &loop;
+	loop.srv = &srv;
 	child_ready(env);
 	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);
-	for (int i = 0; i < BILL_MAX_CLIENTS; i++)
-		if (clients[i].fd >= 0)
-			client_close(&clients[i]);
+	msg_srv_free(&srv);
 	store_close(bill_store);
+	hub_key_wipe(&bill_key);
 	return rc;
 }

@@ -11,21 +11,29 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <grp.h>
 #include <unistd.h>
 #include <sys/prctl.h>
 #include "lib/log.h"
 
-static const struct msg_rule child_rule[IPC_TYPE_MAX] = {
-	[IPC_READY] = { "ready", sizeof(struct ipc_ready), sizeof(struct ipc_ready) },
+/* master -> child */
+static const struct msg_rule to_child[IPC_TYPE_MAX] = {
 	[IPC_CONFIG] = { "config", sizeof(struct ipc_config), sizeof(struct ipc_config) },
-	[IPC_CONFIG_ACK] = { "config-ack", sizeof(struct ipc_config_ack),
-	    sizeof(struct ipc_config_ack) },
 	[IPC_STOP] = { "stop", sizeof(struct ipc_stop), sizeof(struct ipc_stop) },
 	[IPC_ADMIN_REQ] = { "admin-req", 1, IPC_ADMIN_MAX },
+};
+/* child -> master */
+static const struct msg_rule to_master[IPC_TYPE_MAX] = {
+	[IPC_READY] = { "ready", sizeof(struct ipc_ready), sizeof(struct ipc_ready) },
+	[IPC_CONFIG_ACK] = { "config-ack", sizeof(struct ipc_config_ack),
+	    sizeof(struct ipc_config_ack) },
 	[IPC_ADMIN_RESP] = { "admin-resp", 2, IPC_ADMIN_RESP_MAX },
 };
 
-const struct msg_rules ipc_child_rules = { child_rule, IPC_TYPE_MAX };
+const struct msg_rules ipc_child_rules = {
+	{ to_child, IPC_TYPE_MAX }, { to_master, IPC_TYPE_MAX } };
+const struct msg_rules ipc_master_rules = {
+	{ to_master, IPC_TYPE_MAX }, { to_child, IPC_TYPE_MAX } };
 
 static volatile sig_atomic_t child_got_term;
 
@@ -80,9 +88,49 @@ child_setup(struct child_env *env)
 }
 
 void
+child_drop_privs(struct child_env *env)
+{
+	struct child_priv *pv = &env->priv;
+	uid_t ru, eu, su;
+	gid_t rg, eg, sg;
+
+	if (!pv->drop || pv->dropped)
+		return;
+	if (setgroups(1, &pv->gid) != 0)
+		fatal_status(CHILD_EXIT_CONFIG, "setgroups(%d): %s", (int)pv->gid,
+		    strerror(errno));
+	if (setresgid(pv->gid, pv->gid, pv->gid) != 0)
+		fatal_status(CHILD_EXIT_CONFIG, "setresgid(%d): %s", (int)pv->gid,
+		    strerror(errno));
+	if (setresuid(pv->uid, pv->uid, pv->uid) != 0)
+		fatal_status(CHILD_EXIT_CONFIG, "setresuid(%d): %s", (int)pv->uid,
+		    strerror(errno));
+	if (getresuid(&ru, &eu, &su) != 0 || ru != pv->uid || eu != pv->uid ||
+	    su != pv->uid || getresgid(&rg, &eg, &sg) != 0 || rg != pv->gid ||
+	    eg != pv->gid || sg != pv->gid)
+		fatal_status(CHILD_EXIT_CONFIG, "privileges not dropped to uid "
+		    "%d gid %d", (int)pv->uid, (int)pv->gid);
+	if (pv->uid != 0 && (setuid(0) == 0 || seteuid(0) == 0))
+		fatal_status(CHILD_EXIT_CONFIG, "root could be regained after "
+		    "dropping to uid %d", (int)pv->uid);
+	/* A change of credentials clears the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() == 1)
+		_exit(0);
+	pv->dropped = 1;
+	log_debug("running as uid %d gid %d", (int)pv->uid, (int)pv->gid);
+}
+
+void
 child_ready(struct child_env *env)
 {
-	struct ipc_ready r = { env->instance, (int32_t)getpid() };
+	struct ipc_ready r;
+
+	child_drop_privs(env);
+	r.instance = env->instance;
+	r.pid = (int32_t)getpid();
+	r.uid = (int32_t)getuid();
+	r.gid = (int32_t)getgid();
 
 	if (msg_enqueue(&env->master, IPC_READY, 0, &r, sizeof(r)) != 0)
 		fatal("cannot queue ready message");
@@ -137,7 +185,7 @@ apply_config(struct child_env *env, const struct ipc_config *c,
 	log_info("configuration generation %llu applied",
 	    (unsigned long long)c->gen);
 	if (msg_enqueue(&env->master, IPC_CONFIG_ACK, 0, &ack, sizeof(ack)) != 0)
-		fatal("cannot queue config ack");
+		log_warn("cannot queue the config ack for the master");
 }
 
 int
@@ -171,8 +219,11 @@ child_master_input(struct child_env *env, const struct child_ops *ops)
 		case IPC_ADMIN_REQ: {
 			char *argv[32];
 			int argc = ipc_admin_split((char *)m.data, m.hdr.len, argv, 32);
-			if (argc < 0)
-				fatal("malformed admin request from the master");
+			if (argc < 0) {
+				child_admin_error(env, m.hdr.reqid,
+				    "malformed admin request");
+				break;
+			}
 			if (ops->on_admin != NULL)
 				ops->on_admin(env, m.hdr.reqid, argc, argv);
 			else
@@ -181,24 +232,38 @@ child_master_input(struct child_env *env, const struct child_ops *ops)
 			break;
 		}
 		default:
-			fatal("unexpected %s message from the master",
+			/* The rules let only the types above through. */
+			snprintf(err, sizeof(err), "unexpected %s message",
 			    msg_type_name(&ipc_child_rules, m.hdr.type));
+			rc = -1;
+			break;
 		}
+		if (rc < 0)
+			break;
 	}
-	if (rc < 0)
-		fatal("protocol violation by the master: %s", err);
+	if (rc < 0) {
+		/* Dropped like any peer that breaks the protocol; without
+		 * its master a child has nothing to do but exit. */
+		log_error("protocol violation by the master: %s; closing the "
+		    "master connection", err);
+		return -1;
+	}
 	child_master_flush(env);
 	return 0;
 }
 
+#define LOOP_SRV_MAX 256	/* pollfds of a loop's message server */
+
 int
 child_poll_loop(struct child_env *env, struct child_loop *loop)
 {
-	struct pollfd pfd[1 + 128];
+	struct pollfd pfd[1 + 128 + LOOP_SRV_MAX];
+	struct msg_client *who[LOOP_SRV_MAX];
 	int64_t next_tick = clock_mono_ms() + loop->tick_ms;
 
 	for (;;) {
-		int n = 0, rc, timeout;
+		int n = 0, rc, timeout, nfd, srv_at;
+		size_t nsrv = 0;
 		int64_t now = clock_mono_ms();
 
 		if (child_check_term(env, loop->ops) && (now >= env->stop_deadline_ms ||
@@ -214,6 +279,11 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 			pfd[n].events = POLLIN | (loop->want_out[i] ? POLLOUT : 0);
 			n++;
 		}
+		nfd = n;
+		srv_at = n;
+		if (loop->srv != NULL)
+			nsrv = msg_srv_pollfds(loop->srv, pfd + n, who, LOOP_SRV_MAX);
+		n += (int)nsrv;
 		timeout = (int)(next_tick - now);
 		if (timeout < 0)
 			timeout = 0;
@@ -227,14 +297,21 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 			}
 		if (rc > 0 && (pfd[0].revents & POLLOUT))
 			child_master_flush(env);
-		for (int i = 1; rc > 0 && i < n; i++)
+		for (int i = 1; rc > 0 && i < nfd; i++)
 			if (pfd[i].revents != 0 && loop->on_fd != NULL)
 				loop->on_fd(env, pfd[i].fd, pfd[i].revents, loop->arg);
+		if (rc > 0 && nsrv > 0)
+			msg_srv_events(loop->srv, pfd + srv_at, who, nsrv);
 		if (clock_mono_ms() >= next_tick) {
 			if (loop->tick != NULL)
 				loop->tick(env, loop->arg);
+			if (loop->srv != NULL)
+				msg_srv_tick(loop->srv, clock_mono_ms());
 			next_tick = clock_mono_ms() + loop->tick_ms;
 		}
+		/* Answers and pushes queued outside a client's own input. */
+		if (loop->srv != NULL)
+			msg_srv_flush(loop->srv);
 		if (env->stopping && (loop->busy == NULL || !loop->busy(env, loop->arg)))
 			return 0;
 	}

@@ -7,7 +7,9 @@
 #define SWB_CHILD_H
 
 #include <stdint.h>
+#include <sys/types.h>
 #include "lib/msg.h"
+#include "lib/msgsrv.h"
 #include "lib/ipc.h"
 #include "child/hubconf.h"
 #include "shm/sb.h"
@@ -20,13 +22,37 @@ struct ipc_config {		/* writer: master, after every good reload */
 	struct hub_conf conf;
 };
 
-/* Listening sockets the master opened before forking (-1 when unused). */
+/*
+ * Listening sockets the master opened before forking (-1 when unused).
+ * Each child keeps only those of its kind; the master closes the others
+ * in it right after fork (master/proc.c, child_kinds[].fds):
+ *
+ *   child        gw_listen  tun_listen  tun_sock  bill_sock  mod_sock
+ *   gateway          x
+ *   tunnel                       x          x
+ *   billing                                             x
+ *   moderation                                                     x
+ *
+ * Gateways dial tunnel.sock, billing.sock and moderation.sock; the
+ * tunnel dials billing.sock (child/child_peer).
+ * Besides these a child holds its end of the master connection, the
+ * scoreboard mapping, and what it opens itself.
+ */
 struct child_fds {
 	int gw_listen;		/* user API, TCP */
 	int tun_listen;		/* agent tunnel, TCP (TLS in the tunnel) */
 	int tun_sock;		/* Unix: gateways/master -> tunnel */
 	int bill_sock;		/* Unix: gateways/tunnel -> billing */
 	int mod_sock;		/* Unix: gateways -> moderation */
+};
+
+/* Whom a child runs as once it has loaded what needs root (master:
+ * [hub] user, resolved at start-up). */
+struct child_priv {
+	int drop;		/* 1: setgroups/setgid/setuid to uid/gid */
+	uid_t uid;
+	gid_t gid;
+	int dropped;		/* done (child_drop_privs) */
 };
 
 struct child_env {
@@ -36,13 +62,15 @@ struct child_env {
 	struct hub_conf conf;	/* current; replaced on IPC_CONFIG */
 	uint64_t conf_gen;
 	struct child_fds fds;
+	struct child_priv priv;
 	struct msg_conn master;	/* non-blocking */
 	int stopping;		/* IPC_STOP received */
 	int64_t stop_deadline_ms; /* monotonic */
 };
 
-/* Rules of the master <-> child connection (both directions). */
+/* Rules of the master <-> child connection: the child's end, the master's. */
 extern const struct msg_rules ipc_child_rules;
+extern const struct msg_rules ipc_master_rules;
 
 struct child_ops {
 	/* A new config was applied to env->conf (log level done already). */
@@ -57,12 +85,20 @@ struct child_ops {
 void child_setup(struct child_env *env);
 /* Begin a drain if SIGTERM arrived; returns env->stopping. */
 int  child_check_term(struct child_env *env, const struct child_ops *ops);
-/* Send IPC_READY. */
+/*
+ * Give up root for [hub] user (setgroups, setgid, setuid, each checked,
+ * then checked that root cannot be regained).  A child calls it once it
+ * has loaded what needs root (TLS keys, the ledger key, the store);
+ * nothing when env->priv.drop is 0 or it is done.  Failing is fatal (a
+ * start-up error; the child is not restarted).
+ */
+void child_drop_privs(struct child_env *env);
+/* Drop privileges (child_drop_privs, if the child has not yet: every
+ * child is unprivileged before it serves anything), then send IPC_READY. */
 void child_ready(struct child_env *env);
 /*
  * Read and dispatch what the master sent.  Returns 0, or -1 when the
- * master is gone (the child should exit) — a malformed message from our own
- * master is a protocol violation and fatal.
+ * master is gone or broke the protocol (logged): the child should exit.
  */
 int child_master_input(struct child_env *env, const struct child_ops *ops);
 /* Flush replies queued for the master. */
@@ -96,6 +132,9 @@ struct child_loop {
 	 * as soon as this says 0 (or NULL) or the drain deadline passes. */
 	int (*busy)(struct child_env *env, void *arg);
 	void *arg;
+	/* A message server (lib/msgsrv) the loop polls, flushes and ticks
+	 * besides fds[]; NULL: none.  At most 255 clients. */
+	struct msg_srv *srv;
 };
 int child_poll_loop(struct child_env *env, struct child_loop *loop);
 

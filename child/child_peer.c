@@ -4,6 +4,8 @@
 #include "child/child_peer.h"
 
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -106,6 +108,18 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	return 0;
 }
 
+void
+child_peer_drop(struct child_peer *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->drop_why, sizeof(p->drop_why), fmt, ap);
+	va_end(ap);
+	if (p->drop_why[0] == '\0')
+		snprintf(p->drop_why, sizeof(p->drop_why), "protocol violation");
+}
+
 int
 child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len)
@@ -135,10 +149,22 @@ cb_peer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				return -1;
 			}
 		}
-		while ((rc = msg_next(&p->conn, &m, err, sizeof(err))) == 1)
+		p->drop_why[0] = '\0';
+		while ((rc = msg_next(&p->conn, &m, err, sizeof(err))) == 1) {
 			p->on_msg(p, &m);
-		if (rc < 0)
-			fatal("protocol violation on %s: %s", p->sock, err);
+			if (p->drop_why[0] != '\0') {
+				snprintf(err, sizeof(err), "%s", p->drop_why);
+				rc = -1;
+				break;
+			}
+		}
+		if (rc < 0) {
+			/* Log, drop, re-dial: never die of a peer's message. */
+			log_warn("%s broke the protocol: %s; dropping the "
+			    "connection", p->sock, err);
+			peer_down(p, "protocol violation");
+			return -1;
+		}
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		rc = msg_flush(&p->conn);

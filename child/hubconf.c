@@ -22,6 +22,9 @@ static const char *const tie_breaks[] = { "round_robin", "random", NULL };
 static const struct conf_key keys[] = {
 	K("hub", "run_dir", CONF_STR, "var/run", 1, 0, 0, run_dir,
 	    "directory of the admin socket and the internal Unix sockets"),
+	K("hub", "user", CONF_STR, "", 0, 0, 0, user,
+	    "children give up root for this user once they loaded what needs "
+	    "root (empty: no change; hubd warns when it runs as root)"),
 	{ "hub", "log_level", CONF_ENUM, "info", 0, 0, 1,
 	    offsetof(struct hub_conf, log_level), sizeof(int), levels,
 	    "debug | info | warn | error" },

@@ -16,6 +16,7 @@
 struct hub_conf {
 	/* [hub] */
 	char    run_dir[HUB_PATH_MAX];
+	char    user[64];		/* children drop to it; "" none */
 	int     log_level;
 	int64_t max_agents;
 	int64_t max_channels;

@@ -8,28 +8,65 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sodium.h>
 #include "lib/log.h"
 
 #define B64_LEN 88		/* base64 of 64 bytes, padded */
 
-struct hub_key hub_ledger_key;
+void
+hub_key_wipe(struct hub_key *k)
+{
+	sodium_memzero(k, sizeof(*k));
+}
+
+/* mkdir -p of the key file's directory (0700). */
+static int
+key_dir(const char *path, char *err, size_t errlen)
+{
+	char dir[512], *p;
+
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
+		snprintf(err, errlen, "ledger key path too long");
+		return -1;
+	}
+	if ((p = strrchr(dir, '/')) == NULL || p == dir)
+		return 0;
+	*p = '\0';
+	for (p = dir + 1; ; p++) {
+		int end = *p == '\0';
+		if (*p != '/' && !end)
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+			snprintf(err, errlen, "ledger key directory %s: %s", dir,
+			    strerror(errno));
+			return -1;
+		}
+		if (end)
+			return 0;
+		*p = '/';
+	}
+}
 
 static int
-create_key(const char *path, char *err, size_t errlen)
+create_key(const char *path, struct hub_key *k, char *err, size_t errlen)
 {
 	char text[B64_LEN + 2];
 	int fd;
 	ssize_t w;
 
-	crypto_sign_keypair(hub_ledger_key.pk, hub_ledger_key.sk);
-	sodium_bin2base64(text, sizeof(text), hub_ledger_key.sk, 64,
+	if (key_dir(path, err, errlen) != 0)
+		return -1;
+	crypto_sign_keypair(k->pk, k->sk);
+	sodium_bin2base64(text, sizeof(text), k->sk, 64,
 	    sodium_base64_VARIANT_ORIGINAL);
 	text[B64_LEN] = '\n';
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
 		sodium_memzero(text, sizeof(text));
+		hub_key_wipe(k);
 		return -1;
 	}
 	w = write(fd, text, B64_LEN + 1);
@@ -38,16 +75,17 @@ create_key(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "ledger key %s: short write", path);
 		close(fd);
 		unlink(path);
+		hub_key_wipe(k);
 		return -1;
 	}
 	close(fd);
-	hub_ledger_key.loaded = 1;
+	k->loaded = 1;
 	log_info("created a new ledger signing key in %s", path);
 	return 0;
 }
 
 int
-hub_key_load(const char *path, char *err, size_t errlen)
+hub_key_load(const char *path, struct hub_key *k, char *err, size_t errlen)
 {
 	char text[B64_LEN + 8];
 	unsigned char seed[32], sk[64];
@@ -61,10 +99,17 @@ hub_key_load(const char *path, char *err, size_t errlen)
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 && errno == ENOENT)
-		return create_key(path, err, errlen);
+		return create_key(path, k, err, errlen);
 	if (fd < 0) {
 		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
 		return -1;
+	}
+	{
+		struct stat st;
+		if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
+			log_warn("ledger key %s: group or others may read it "
+			    "(mode %03o); make it 0600", path,
+			    (unsigned)(st.st_mode & 0777));
 	}
 	n = read(fd, text, sizeof(text));
 	close(fd);
@@ -76,14 +121,14 @@ hub_key_load(const char *path, char *err, size_t errlen)
 		goto out;
 	}
 	crypto_sign_ed25519_sk_to_seed(seed, sk);
-	crypto_sign_seed_keypair(hub_ledger_key.pk, hub_ledger_key.sk, seed);
-	if (sodium_memcmp(sk, hub_ledger_key.sk, sizeof(sk)) != 0) {
+	crypto_sign_seed_keypair(k->pk, k->sk, seed);
+	if (sodium_memcmp(sk, k->sk, sizeof(sk)) != 0) {
 		snprintf(err, errlen, "ledger key %s: its public half does not "
 		    "match its seed", path);
-		sodium_memzero(&hub_ledger_key, sizeof(hub_ledger_key));
+		hub_key_wipe(k);
 		goto out;
 	}
-	hub_ledger_key.loaded = 1;
+	k->loaded = 1;
 	rc = 0;
 out:
 	sodium_memzero(text, sizeof(text));

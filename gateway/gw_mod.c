@@ -16,7 +16,7 @@ static void on_mod_msg(struct child_peer *p, const struct msg *m);
 
 static struct child_peer mod = {
 	.sock = "moderation.sock",
-	.rules = &mod_rules,
+	.rules = &mod_gw_rules,
 	.on_msg = on_mod_msg,
 };
 
@@ -126,9 +126,11 @@ on_mod_msg(struct child_peer *p, const struct msg *m)
 	struct ipc_mod_verdict v;
 	struct gw_req *r;
 
-	if (m->hdr.type != IPC_MOD_VERDICT)
-		fatal("moderation sent an unexpected %s",
-		    msg_type_name(&mod_rules, m->hdr.type));
+	if (m->hdr.type != IPC_MOD_VERDICT) {
+		child_peer_drop(p, "unexpected %s",
+		    msg_type_name(&mod_gw_rules, m->hdr.type));
+		return;
+	}
 	memcpy(&v, m->data, sizeof(v));
 	v.detail[sizeof(v.detail) - 1] = '\0';
 	r = gw_req_find(m->hdr.reqid);

@@ -298,9 +298,11 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 		on_posted(m);
 		return;
 	}
-	if (m->hdr.type != IPC_TOKEN_INFO)
-		fatal("billing sent an unexpected %s",
-		    msg_type_name(&bill_rules, m->hdr.type));
+	if (m->hdr.type != IPC_TOKEN_INFO) {
+		child_peer_drop(p, "unexpected %s",
+		    msg_type_name(&bill_gw_rules, m->hdr.type));
+		return;
+	}
 	memcpy(&info, m->data, sizeof(info));
 	info.hash[64] = '\0';
 	info.models[sizeof(info.models) - 1] = '\0';
@@ -377,7 +379,7 @@ on_bill_down(struct child_peer *p)
 
 static struct child_peer bill = {
 	.sock = "billing.sock",
-	.rules = &bill_rules,
+	.rules = &bill_gw_rules,
 	.on_msg = on_bill_msg,
 	.on_down = on_bill_down,
 };

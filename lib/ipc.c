@@ -7,12 +7,20 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-static const struct msg_rule admin_rule[IPC_TYPE_MAX] = {
+#define FIXED(t, name, type) [t] = { name, sizeof(type), sizeof(type) }
+
+/* hubctl -> master, master -> hubctl. */
+static const struct msg_rule admin_req[IPC_TYPE_MAX] = {
 	[IPC_ADMIN_REQ] = { "admin-req", 1, IPC_ADMIN_MAX },
+};
+static const struct msg_rule admin_resp[IPC_TYPE_MAX] = {
 	[IPC_ADMIN_RESP] = { "admin-resp", 2, IPC_ADMIN_RESP_MAX },
 };
 
-const struct msg_rules ipc_admin_rules = { admin_rule, IPC_TYPE_MAX };
+const struct msg_rules ipc_admin_server_rules = {
+	{ admin_req, IPC_TYPE_MAX }, { admin_resp, IPC_TYPE_MAX } };
+const struct msg_rules ipc_admin_client_rules = {
+	{ admin_resp, IPC_TYPE_MAX }, { admin_req, IPC_TYPE_MAX } };
 
 int
 ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
@@ -35,59 +43,78 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 	return argc;
 }
 
-static const struct msg_rule bill_rule[IPC_TYPE_MAX] = {
-	[IPC_AGENT_GET] = { "agent-get", sizeof(struct ipc_agent_get),
-	    sizeof(struct ipc_agent_get) },
-	[IPC_AGENT_INFO] = { "agent-info", sizeof(struct ipc_agent_info),
-	    sizeof(struct ipc_agent_info) },
-	[IPC_TOKEN_GET] = { "token-get", sizeof(struct ipc_token_get),
-	    sizeof(struct ipc_token_get) },
-	[IPC_TOKEN_INFO] = { "token-info", sizeof(struct ipc_token_info),
-	    sizeof(struct ipc_token_info) },
-	[IPC_CHARGE_RESERVE] = { "charge-reserve",
-	    sizeof(struct ipc_charge_reserve), sizeof(struct ipc_charge_reserve) },
-	[IPC_CHARGE_RESULT] = { "charge-result",
-	    sizeof(struct ipc_charge_result), sizeof(struct ipc_charge_result) },
-	[IPC_CHARGE_POST] = { "charge-post", sizeof(struct ipc_charge_post),
-	    sizeof(struct ipc_charge_post) },
-#define FIXED(t, name, type) [t] = { name, sizeof(type), sizeof(type) }
-	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted),
-	FIXED(IPC_LEDGER_SUB, "ledger-sub", struct ipc_ledger_sub),
-	FIXED(IPC_LEDGER_RECEIPT, "ledger-receipt", struct ipc_receipt),
-	FIXED(IPC_LEDGER_SYNC, "ledger-sync", struct ipc_ledger_sync),
-	FIXED(IPC_LEDGER_SYNCED, "ledger-synced", struct ipc_ledger_sync),
-	FIXED(IPC_LEDGER_ACK, "ledger-ack", struct ipc_ledger_ack),
-	FIXED(IPC_PRICE_PUSH, "price-push", struct ipc_price_push),
-	FIXED(IPC_USAGE_REPORT, "usage-report", struct ipc_usage_report),
-	FIXED(IPC_USAGE_RESULT, "usage-result", struct ipc_usage_result),
-#undef FIXED
-};
+/* billing.sock, what gateways send and receive ... */
+#define GW_TO_BILL \
+	FIXED(IPC_TOKEN_GET, "token-get", struct ipc_token_get), \
+	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve), \
+	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post)
+#define BILL_TO_GW \
+	FIXED(IPC_TOKEN_INFO, "token-info", struct ipc_token_info), \
+	FIXED(IPC_CHARGE_RESULT, "charge-result", struct ipc_charge_result), \
+	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted)
+/* ... and what the tunnel sends and receives. */
+#define TUN_TO_BILL \
+	FIXED(IPC_AGENT_GET, "agent-get", struct ipc_agent_get), \
+	FIXED(IPC_LEDGER_SUB, "ledger-sub", struct ipc_ledger_sub), \
+	FIXED(IPC_LEDGER_SYNC, "ledger-sync", struct ipc_ledger_sync), \
+	FIXED(IPC_LEDGER_ACK, "ledger-ack", struct ipc_ledger_ack), \
+	FIXED(IPC_USAGE_REPORT, "usage-report", struct ipc_usage_report)
+#define BILL_TO_TUN \
+	FIXED(IPC_AGENT_INFO, "agent-info", struct ipc_agent_info), \
+	FIXED(IPC_LEDGER_KEY, "ledger-key", struct ipc_ledger_key), \
+	FIXED(IPC_LEDGER_RECEIPT, "ledger-receipt", struct ipc_receipt), \
+	FIXED(IPC_LEDGER_SYNCED, "ledger-synced", struct ipc_ledger_sync), \
+	FIXED(IPC_PRICE_PUSH, "price-push", struct ipc_price_push), \
+	FIXED(IPC_USAGE_RESULT, "usage-result", struct ipc_usage_result)
 
-const struct msg_rules bill_rules = { bill_rule, IPC_TYPE_MAX };
+static const struct msg_rule bill_req[IPC_TYPE_MAX] = { GW_TO_BILL, TUN_TO_BILL };
+static const struct msg_rule bill_ans[IPC_TYPE_MAX] = { BILL_TO_GW, BILL_TO_TUN };
+static const struct msg_rule gw_to_bill[IPC_TYPE_MAX] = { GW_TO_BILL };
+static const struct msg_rule bill_to_gw[IPC_TYPE_MAX] = { BILL_TO_GW };
+static const struct msg_rule tun_to_bill[IPC_TYPE_MAX] = { TUN_TO_BILL };
+static const struct msg_rule bill_to_tun[IPC_TYPE_MAX] = { BILL_TO_TUN };
 
-static const struct msg_rule relay_rule[IPC_TYPE_MAX] = {
-	[IPC_RELAY_START] = { "relay-start", sizeof(struct ipc_relay_start),
-	    MSG_MAX },
-	[IPC_RELAY_HEAD] = { "relay-head", sizeof(struct ipc_relay_head),
-	    sizeof(struct ipc_relay_head) },
-	[IPC_RELAY_CHUNK] = { "relay-chunk", 1, MSG_MAX },
-	[IPC_RELAY_END] = { "relay-end", sizeof(struct ipc_relay_end),
-	    sizeof(struct ipc_relay_end) },
-	[IPC_RELAY_CANCEL] = { "relay-cancel", sizeof(struct ipc_relay_cancel),
-	    sizeof(struct ipc_relay_cancel) },
-	[IPC_RELAY_FLOW] = { "relay-flow", sizeof(struct ipc_relay_flow),
-	    sizeof(struct ipc_relay_flow) },
-};
+const struct msg_rules bill_server_rules = {
+	{ bill_req, IPC_TYPE_MAX }, { bill_ans, IPC_TYPE_MAX } };
+const struct msg_rules bill_gw_rules = {
+	{ bill_to_gw, IPC_TYPE_MAX }, { gw_to_bill, IPC_TYPE_MAX } };
+const struct msg_rules bill_tun_rules = {
+	{ bill_to_tun, IPC_TYPE_MAX }, { tun_to_bill, IPC_TYPE_MAX } };
 
-const struct msg_rules relay_rules = { relay_rule, IPC_TYPE_MAX };
+/* tunnel.sock. */
+#define GW_TO_TUN \
+	[IPC_RELAY_START] = { "relay-start", sizeof(struct ipc_relay_start), \
+	    MSG_MAX }, \
+	FIXED(IPC_RELAY_CANCEL, "relay-cancel", struct ipc_relay_cancel), \
+	FIXED(IPC_RELAY_FLOW, "relay-flow", struct ipc_relay_flow)
+#define TUN_TO_GW \
+	FIXED(IPC_RELAY_HEAD, "relay-head", struct ipc_relay_head), \
+	[IPC_RELAY_CHUNK] = { "relay-chunk", 1, MSG_MAX }, \
+	FIXED(IPC_RELAY_END, "relay-end", struct ipc_relay_end)
 
-static const struct msg_rule mod_rule[IPC_TYPE_MAX] = {
+static const struct msg_rule relay_req[IPC_TYPE_MAX] = { GW_TO_TUN };
+static const struct msg_rule relay_ans[IPC_TYPE_MAX] = { TUN_TO_GW };
+static const struct msg_rule relay_both[IPC_TYPE_MAX] = { GW_TO_TUN, TUN_TO_GW };
+
+const struct msg_rules relay_tun_rules = {
+	{ relay_req, IPC_TYPE_MAX }, { relay_ans, IPC_TYPE_MAX } };
+const struct msg_rules relay_gw_rules = {
+	{ relay_ans, IPC_TYPE_MAX }, { relay_req, IPC_TYPE_MAX } };
+const struct msg_rules relay_rules = {
+	{ relay_both, IPC_TYPE_MAX }, { relay_both, IPC_TYPE_MAX } };
+
+/* moderation.sock. */
+static const struct msg_rule mod_req[IPC_TYPE_MAX] = {
 	[IPC_MOD_CHECK] = { "mod-check", 2, MSG_MAX },
-	[IPC_MOD_VERDICT] = { "mod-verdict", sizeof(struct ipc_mod_verdict),
-	    sizeof(struct ipc_mod_verdict) },
+};
+static const struct msg_rule mod_ans[IPC_TYPE_MAX] = {
+	FIXED(IPC_MOD_VERDICT, "mod-verdict", struct ipc_mod_verdict),
 };
 
-const struct msg_rules mod_rules = { mod_rule, IPC_TYPE_MAX };
+const struct msg_rules mod_server_rules = {
+	{ mod_req, IPC_TYPE_MAX }, { mod_ans, IPC_TYPE_MAX } };
+const struct msg_rules mod_gw_rules = {
+	{ mod_ans, IPC_TYPE_MAX }, { mod_req, IPC_TYPE_MAX } };
 
 void
 ipc_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len)

@@ -44,12 +44,15 @@ enum ipc_type {
 	IPC_PRICE_PUSH,		/* billing -> tunnel: struct ipc_price_push */
 	IPC_USAGE_REPORT,	/* tunnel -> billing: struct ipc_usage_report */
 	IPC_USAGE_RESULT,	/* billing -> tunnel: struct ipc_usage_result */
+	IPC_LEDGER_KEY,		/* billing -> tunnel: struct ipc_ledger_key */
 	IPC_TYPE_MAX
 };
 
 struct ipc_ready {		/* writer: child, once after start-up */
 	uint32_t instance;
 	int32_t  pid;
+	int32_t  uid;		/* what it runs as (after dropping root) */
+	int32_t  gid;
 };
 
 struct ipc_config_ack {		/* writer: child, after applying a config */
@@ -184,6 +187,15 @@ struct ipc_ledger_sub {		/* writer: tunnel, when billing.sock is up */
 	uint32_t pad;
 };
 
+/*
+ * Billing's first answer to IPC_LEDGER_SUB: the public half of the hub's
+ * ledger key, which the tunnel hands to agents in welcome.  The secret
+ * half never leaves billing (the only process that reads the key file).
+ */
+struct ipc_ledger_key {		/* writer: billing */
+	unsigned char pk[32];
+};
+
 struct ipc_receipt {		/* writer: billing: one entry for one agent */
 	struct ledger_entry e;	/* a flat struct, no pointers (lib/ledger.h) */
 };
@@ -299,17 +311,31 @@ struct ipc_mod_verdict {	/* writer: moderation, one per IPC_MOD_CHECK */
 #define IPC_ADMIN_MAX	(64u * 1024)		/* request argv bytes */
 #define IPC_ADMIN_RESP_MAX (4u * 1024 * 1024)	/* response JSON bytes */
 
-/* billing.sock: the other children's requests to billing. */
-extern const struct msg_rules bill_rules;
+/*
+ * Rule tables, one per END of each kind of connection (lib/msg.h): an end
+ * receives only what the other end sends, so a reply type arriving on the
+ * request side is refused at the header.
+ */
+/* billing.sock: billing's end (requests of gateways and the tunnel in,
+ * answers and pushes out), a gateway's end, the tunnel's end. */
+extern const struct msg_rules bill_server_rules;
+extern const struct msg_rules bill_gw_rules;
+extern const struct msg_rules bill_tun_rules;
 
-/* tunnel.sock: gateways' relays. */
+/* tunnel.sock: the tunnel's end (relay requests in) and a gateway's end. */
+extern const struct msg_rules relay_tun_rules;
+extern const struct msg_rules relay_gw_rules;
+/* Both directions on either end: only for code not yet moved to the two
+ * tables above (tunnel/tun_relay.c, gateway/gw_relay.c). */
 extern const struct msg_rules relay_rules;
 
-/* moderation.sock: gateways' checks. */
-extern const struct msg_rules mod_rules;
+/* moderation.sock: moderation's end (checks in) and a gateway's end. */
+extern const struct msg_rules mod_server_rules;
+extern const struct msg_rules mod_gw_rules;
 
-/* hubctl <-> master: only ADMIN_REQ one way and ADMIN_RESP back. */
-extern const struct msg_rules ipc_admin_rules;
+/* hubd.sock: the master's end (ADMIN_REQ in, ADMIN_RESP out) and hubctl's. */
+extern const struct msg_rules ipc_admin_server_rules;
+extern const struct msg_rules ipc_admin_client_rules;
 
 /*
  * Split an ADMIN_REQ payload (args separated by NUL) into argv.  Returns

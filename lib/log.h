@@ -1,9 +1,9 @@
 /*
  * lib/log: leveled logging shared by hubd, agentd and hubctl.
  * Every line names the process ("hubd[gateway#0:1234]") and, for request
- * lines, carries the request id.  fatal() is for start-up errors and for
- * protocol violations by our own processes; everything a user or agent can
- * cause is log_warn() + recover.
+ * lines, carries the request id.  fatal() is for start-up errors;
+ * everything a user, agent or peer process can cause (a peer breaking the
+ * message protocol included: it is dropped) is log_warn() + recover.
  */
 #ifndef SWB_LOG_H
 #define SWB_LOG_H

@@ -33,13 +33,29 @@ msg_conn_free(struct msg_conn *c)
 const char *
 msg_type_name(const struct msg_rules *r, unsigned type)
 {
-	if (type < r->ntypes && r->rule[type].name != NULL)
-		return r->rule[type].name;
+	if (type < r->rx.ntypes && r->rx.rule[type].name != NULL)
+		return r->rx.rule[type].name;
+	if (type < r->tx.ntypes && r->tx.rule[type].name != NULL)
+		return r->tx.rule[type].name;
 	return "unknown";
 }
 
 int
 msg_check_hdr(const struct msg_rules *r, const struct msg_hdr *h, char *err,
+    size_t errlen)
+{
+	if (msg_check_dir(&r->rx, h, err, errlen) == 0)
+		return 0;
+	if (h->version == MSG_VERSION && h->flags == 0 &&
+	    h->type < r->tx.ntypes && r->tx.rule[h->type].name != NULL &&
+	    (h->type >= r->rx.ntypes || r->rx.rule[h->type].name == NULL))
+		snprintf(err, errlen, "%s message arrived at the end that sends "
+		    "it", r->tx.rule[h->type].name);
+	return -1;
+}
+
+int
+msg_check_dir(const struct msg_dir *r, const struct msg_hdr *h, char *err,
     size_t errlen)
 {
 	const struct msg_rule *rule;
@@ -100,7 +116,7 @@ msg_enqueue(struct msg_conn *c, uint16_t type, uint64_t reqid,
 	struct msg_hdr h = { (uint32_t)len, type, MSG_VERSION, 0, reqid };
 	char err[128];
 
-	if (len > MSG_MAX || msg_check_hdr(c->rules, &h, err, sizeof(err)) != 0)
+	if (len > MSG_MAX || msg_check_dir(&c->rules->tx, &h, err, sizeof(err)) != 0)
 		return -1;
 	if (c->out.len - c->out.off + MSG_HDR_SIZE + len > MSG_OUT_MAX)
 		return -1;

@@ -13,10 +13,18 @@
  *   flags    u8   0 (reserved)
  *   reqid    u64  request id (0 when the message is not about a request)
  *
- * Each connection carries a rule table indexed by type: min/max payload
- * size.  Fixed C structs are sent with min == max == sizeof, so a size
- * mismatch (e.g. a half-written struct) is caught at the header.  Variable
- * payloads are msgpack.  Received payloads are always NUL-terminated copies.
+ * Each END of a connection carries two rule tables indexed by type, one
+ * per direction: what it may RECEIVE (checked at every header, before any
+ * payload byte is read: a reply type arriving on the request side is
+ * refused there) and what it may SEND (checked by msg_enqueue).  A rule
+ * gives the min/max payload size.  Fixed C structs are sent with min ==
+ * max == sizeof, so a size mismatch (e.g. a half-written struct) is caught
+ * at the header.  Variable payloads are msgpack.  Received payloads are
+ * always NUL-terminated copies.
+ *
+ * The policy for a peer that breaks these rules is the same everywhere:
+ * the receiver logs the peer and the reason and drops that connection; it
+ * never exits because of what a peer sent.
  */
 #ifndef SWB_MSG_H
 #define SWB_MSG_H
@@ -43,9 +51,16 @@ struct msg_rule {
 	uint32_t min, max;	/* payload bounds, inclusive */
 };
 
-struct msg_rules {
+/* One direction of a connection: the types it may carry. */
+struct msg_dir {
 	const struct msg_rule *rule;
 	uint16_t ntypes;	/* rule[] has this many entries, index = type */
+};
+
+/* One end of a connection: what it may receive and what it may send. */
+struct msg_rules {
+	struct msg_dir rx;
+	struct msg_dir tx;
 };
 
 struct msg {
@@ -60,7 +75,7 @@ struct msg_buf {
 
 struct msg_conn {
 	int fd;
-	const struct msg_rules *rules;
+	const struct msg_rules *rules;	/* this end's */
 	struct msg_buf in, out;
 	unsigned char *cur;	/* payload copy handed out by msg_next */
 };
@@ -68,12 +83,17 @@ struct msg_conn {
 void msg_conn_init(struct msg_conn *c, int fd, const struct msg_rules *rules);
 void msg_conn_free(struct msg_conn *c);	/* does not close fd */
 
-/* Check a header against the rules.  0, or -1 with a reason. */
+/* Check a received header against r->rx.  0, or -1 with a reason. */
 int msg_check_hdr(const struct msg_rules *r, const struct msg_hdr *h,
     char *err, size_t errlen);
+/* Check a header against one direction's table.  0, or -1 with a reason. */
+int msg_check_dir(const struct msg_dir *d, const struct msg_hdr *h,
+    char *err, size_t errlen);
+/* A type's name in either direction, "unknown" when neither has it. */
 const char *msg_type_name(const struct msg_rules *r, unsigned type);
 
-/* Queue a message.  -1 if it breaks its rule or the queue is full. */
+/* Queue a message.  -1 if it breaks this end's send rule or the queue is
+ * full. */
 int msg_enqueue(struct msg_conn *c, uint16_t type, uint64_t reqid,
     const void *payload, size_t len);
 /* Write what is queued.  1 all written, 0 some left (poll POLLOUT), -1 error. */
@@ -87,7 +107,8 @@ int msg_fill(struct msg_conn *c);
  */
 int msg_next(struct msg_conn *c, struct msg *m, char *err, size_t errlen);
 
-/* Blocking helpers for simple clients (hubctl) and tests. */
+/* Blocking helpers for simple clients (hubctl) and tests; r is the
+ * caller's end. */
 int msg_send_blocking(int fd, const struct msg_rules *r, uint16_t type,
     uint64_t reqid, const void *payload, size_t len);
 /* Reads one message, up to timeout_ms.  Caller frees m->data. 1, 0 EOF, -1. */

@@ -4,7 +4,11 @@
  * one IPC_ADMIN_RESP carrying a JSON object ({"ok":true,...} or
  * {"ok":false,"error":"..."}).  Commands are a table: the master answers
  * its own (status, reload, stop) and forwards the rest to the child that
- * owns the data, relaying the answer back.
+ * owns the data, relaying the answer back.  The socket is served by the
+ * shared message server (lib/msgsrv): non-blocking, a client that breaks
+ * the protocol is dropped, and when every slot is taken the client idle
+ * longest makes room for a new one, so idle connections cannot lock
+ * hubctl out.
  */
 #include "master/master.h"
 
@@ -26,13 +30,13 @@
 struct admin_cmd {
 	const char *name;
 	const char *target;	/* child kind that answers; NULL: the master */
-	void (*fn)(struct master *m, struct admin_client *c, int argc, char **argv);
+	void (*fn)(struct master *m, struct msg_client *c, int argc, char **argv);
 };
 
-static void cmd_status(struct master *, struct admin_client *, int, char **);
-static void cmd_reload(struct master *, struct admin_client *, int, char **);
-static void cmd_stop(struct master *, struct admin_client *, int, char **);
-static void cmd_channels(struct master *, struct admin_client *, int, char **);
+static void cmd_status(struct master *, struct msg_client *, int, char **);
+static void cmd_reload(struct master *, struct msg_client *, int, char **);
+static void cmd_stop(struct master *, struct msg_client *, int, char **);
+static void cmd_channels(struct master *, struct msg_client *, int, char **);
 
 static const struct admin_cmd cmds[] = {
 	{ "status",	NULL,		cmd_status },
@@ -49,49 +53,60 @@ static const struct admin_cmd cmds[] = {
 	{ "send",	"tunnel",	NULL },
 };
 
+/* One answer per connection; the client is closed once it is written. */
 static void
-client_close(struct admin_client *c)
+reply_raw(struct master *m, struct msg_client *c, const char *json, size_t len)
 {
-	if (c->fd >= 0)
-		close(c->fd);
-	msg_conn_free(&c->conn);
-	memset(c, 0, sizeof(*c));
-	c->fd = -1;
-}
-
-static void
-reply_raw(struct admin_client *c, const char *json, size_t len)
-{
-	c->waiting = 0;
-	c->closing = 1;
-	if (msg_enqueue(&c->conn, IPC_ADMIN_RESP, 0, json, len) != 0) {
-		log_warn("admin: reply of %zu bytes dropped", len);
-		client_close(c);
+	m->fwd[c->slot].waiting = 0;
+	if (msg_srv_send(c, IPC_ADMIN_RESP, 0, json, len) != 0) {
+		msg_srv_drop(c, "reply of %zu bytes dropped", len);
 		return;
 	}
-	if (msg_flush(&c->conn) != 0)	/* all written, or failed */
-		client_close(c);
+	msg_srv_close_after(c);
+	msg_srv_output(&m->admin, c);
 }
 
 static void
-reply_json(struct admin_client *c, json_t *o)
+reply_json(struct master *m, struct msg_client *c, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	if (s == NULL) {
-		client_close(c);
+		msg_srv_drop(c, "cannot format a reply");
 		return;
 	}
-	reply_raw(c, s, strlen(s) + 1);
+	reply_raw(m, c, s, strlen(s) + 1);
 	free(s);
 }
 
 static void
-reply_error(struct admin_client *c, const char *msg)
+reply_error(struct master *m, struct msg_client *c, const char *msg)
 {
-	reply_json(c, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+	reply_json(m, c, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
 }
+
+static int admin_req(struct msg_client *, const struct msg *, char *, size_t);
+static int admin_busy(struct msg_client *c);
+static void admin_closed(struct msg_client *c);
+
+static const msg_srv_fn admin_dispatch[IPC_TYPE_MAX] = {
+	[IPC_ADMIN_REQ] = admin_req,
+};
+
+/* hubctl sends its request as soon as it connects: a client silent for
+ * ADMIN_TIMEOUT_MS is closed, and when all slots are taken the one idle
+ * longest makes room. */
+static struct msg_srv_ops admin_ops = {
+	.name = "hubd.sock",
+	.rules = &ipc_admin_server_rules,
+	.dispatch = admin_dispatch,
+	.max_clients = ADMIN_MAX_CLIENTS,
+	.idle_ms = ADMIN_TIMEOUT_MS,
+	.evict_idle = 1,
+	.busy = admin_busy,
+	.on_close = admin_closed,
+};
 
 int
 admin_open(struct master *m, char *err, size_t errlen)
@@ -100,8 +115,6 @@ admin_open(struct master *m, char *err, size_t errlen)
 	mode_t old;
 	int fd;
 
-	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++)
-		m->clients[i].fd = -1;
 	if (hub_sock_path(&m->conf, "hubd.sock", m->admin_path,
 	    sizeof(m->admin_path)) != 0) {
 		snprintf(err, errlen, "[hub] run_dir is too long for a socket path");
@@ -141,15 +154,14 @@ admin_open(struct master *m, char *err, size_t errlen)
 		return -1;
 	}
 	m->admin_fd = fd;
-	return 0;
+	admin_ops.arg = m;
+	return msg_srv_init(&m->admin, &admin_ops, fd, err, errlen);
 }
 
 void
 admin_close(struct master *m)
 {
-	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++)
-		if (m->clients[i].fd >= 0)
-			client_close(&m->clients[i]);
+	msg_srv_free(&m->admin);
 	if (m->admin_fd >= 0) {
 		close(m->admin_fd);
 		unlink(m->admin_path);
@@ -157,115 +169,72 @@ admin_close(struct master *m)
 	}
 }
 
-void
-admin_accept(struct master *m)
+static int
+admin_req(struct msg_client *c, const struct msg *msg, char *err, size_t errlen)
 {
-	for (;;) {
-		int fd = accept4(m->admin_fd, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
-		struct admin_client *c = NULL;
-
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				log_warn("admin accept: %s", strerror(errno));
-			return;
-		}
-		for (int i = 0; i < ADMIN_MAX_CLIENTS; i++)
-			if (m->clients[i].fd < 0) {
-				c = &m->clients[i];
-				break;
-			}
-		if (c == NULL) {
-			log_warn("admin: too many clients; refusing one");
-			close(fd);
-			continue;
-		}
-		memset(c, 0, sizeof(*c));
-		c->fd = fd;
-		msg_conn_init(&c->conn, fd, &ipc_admin_rules);
-		c->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
-	}
-}
-
-static void
-dispatch(struct master *m, struct admin_client *c, char *payload, uint32_t len)
-{
+	struct master *m = c->srv->ops->arg;
 	char *argv[32];
-	int argc = ipc_admin_split(payload, len, argv, 32);
-	char msg[256];
+	char *payload = (char *)msg->data;
+	uint32_t len = msg->hdr.len;
+	int argc;
+	char text[256];
 
-	if (argc < 0) {
-		reply_error(c, "malformed request");
-		return;
+	if (m->fwd[c->slot].waiting) {
+		snprintf(err, errlen, "a second request on one connection");
+		return -1;
+	}
+	if ((argc = ipc_admin_split(payload, len, argv, 32)) < 0) {
+		reply_error(m, c, "malformed request");
+		return 0;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		struct admin_fwd *f = &m->fwd[c->slot];
 		if (strcmp(cmds[i].name, argv[0]) != 0)
 			continue;
 		if (cmds[i].target == NULL) {
 			cmds[i].fn(m, c, argc, argv);
-			return;
+			return 0;
 		}
-		c->id = ++m->next_admin_id;
-		if (proc_forward_admin(m, cmds[i].target, c->id, payload, len,
-		    &c->target) != 0) {
-			snprintf(msg, sizeof(msg), "the %s process is not running",
+		f->id = ++m->next_admin_id;
+		if (proc_forward_admin(m, cmds[i].target, f->id, payload, len,
+		    &f->target) != 0) {
+			snprintf(text, sizeof(text), "the %s process is not running",
 			    cmds[i].target);
-			reply_error(c, msg);
-			return;
+			reply_error(m, c, text);
+			return 0;
 		}
-		c->waiting = 1;
-		c->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
-		return;
+		f->waiting = 1;
+		f->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
+		return 0;
 	}
-	snprintf(msg, sizeof(msg), "unknown command '%.64s'", argv[0]);
-	reply_error(c, msg);
+	snprintf(text, sizeof(text), "unknown command '%.64s'", argv[0]);
+	reply_error(m, c, text);
+	return 0;
 }
 
-void
-admin_input(struct master *m, struct admin_client *c)
+static int
+admin_busy(struct msg_client *c)
 {
-	struct msg msg;
-	char err[256];
-	int rc;
+	struct master *m = c->srv->ops->arg;
 
-	for (;;) {
-		rc = msg_fill(&c->conn);
-		if (rc == -2)
-			break;
-		if (rc <= 0) {
-			client_close(c);
-			return;
-		}
-	}
-	if (c->waiting || c->closing)
-		return;			/* one request per connection */
-	rc = msg_next(&c->conn, &msg, err, sizeof(err));
-	if (rc < 0) {
-		/* hubctl is a user tool: a bad request is the user's problem. */
-		log_warn("admin: bad request: %s", err);
-		reply_error(c, err);
-		return;
-	}
-	if (rc == 1)
-		dispatch(m, c, (char *)msg.data, msg.hdr.len);
+	return m->fwd[c->slot].waiting;
 }
 
-void
-admin_output(struct master *m, struct admin_client *c)
+static void
+admin_closed(struct msg_client *c)
 {
-	int rc = msg_flush(&c->conn);
+	struct master *m = c->srv->ops->arg;
 
-	if (rc < 0 || (rc == 1 && c->closing))
-		client_close(c);
+	memset(&m->fwd[c->slot], 0, sizeof(m->fwd[c->slot]));
 }
 
 void
 admin_child_reply(struct master *m, uint64_t id, const char *json, size_t len)
 {
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
-		struct admin_client *c = &m->clients[i];
-		if (c->fd >= 0 && c->waiting && c->id == id) {
-			reply_raw(c, json, len);
+		struct msg_client *c = &m->admin.cl[i];
+		if (c->conn.fd >= 0 && m->fwd[i].waiting && m->fwd[i].id == id) {
+			reply_raw(m, c, json, len);
 			return;
 		}
 	}
@@ -277,9 +246,10 @@ void
 admin_child_gone(struct master *m, const struct proc *p)
 {
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
-		struct admin_client *c = &m->clients[i];
-		if (c->fd >= 0 && c->waiting && c->target == p->pid)
-			reply_error(c, "the process answering this command exited");
+		struct msg_client *c = &m->admin.cl[i];
+		if (c->conn.fd >= 0 && m->fwd[i].waiting &&
+		    m->fwd[i].target == p->pid)
+			reply_error(m, c, "the process answering this command exited");
 	}
 }
 
@@ -287,14 +257,12 @@ void
 admin_timeouts(struct master *m, int64_t now)
 {
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
-		struct admin_client *c = &m->clients[i];
-		if (c->fd < 0 || now < c->deadline)
-			continue;
-		if (c->waiting)
-			reply_error(c, "no answer in time");
-		else
-			client_close(c);
+		struct msg_client *c = &m->admin.cl[i];
+		if (c->conn.fd >= 0 && m->fwd[i].waiting &&
+		    now >= m->fwd[i].deadline)
+			reply_error(m, c, "no answer in time");
 	}
+	msg_srv_tick(&m->admin, now);
 }
 
 static const char *
@@ -306,7 +274,7 @@ state_name(uint32_t s)
 }
 
 static void
-cmd_status(struct master *m, struct admin_client *c, int argc, char **argv)
+cmd_status(struct master *m, struct msg_client *c, int argc, char **argv)
 {
 	json_t *o, *children = json_array();
 	int64_t now = clock_wall_ms();
@@ -315,48 +283,52 @@ cmd_status(struct master *m, struct admin_client *c, int argc, char **argv)
 		const struct proc *p = &m->procs[i];
 		struct sb_proc s;
 		sb_read_proc(&m->sb, p->slot, &s);
+		/* The uid it reported once ready (after dropping root). */
+		int known = p->pid != 0 && p->ready && p->uid >= 0;
 		json_array_append_new(children, json_pack(
-		    "{s:s, s:s, s:i, s:i, s:i, s:s, s:I, s:I}",
+		    "{s:s, s:s, s:i, s:i, s:o, s:i, s:s, s:I, s:I}",
 		    "name", p->name, "kind", p->kind->name,
 		    "instance", (int)p->instance, "pid", (int)p->pid,
+		    "uid", known ? json_integer(p->uid) : json_null(),
 		    "restarts", (int)p->restarts, "state", state_name(s.state),
 		    "uptime_s", (json_int_t)(p->pid ? (now - s.started_ms) / 1000 : 0),
 		    "config_generation", (json_int_t)p->conf_gen));
 	}
-	o = json_pack("{s:b, s:i, s:I, s:I, s:s, s:b, s:{s:s, s:s}, s:o}",
-	    "ok", 1, "pid", (int)getpid(),
+	o = json_pack("{s:b, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:{s:s, s:s}, s:o}",
+	    "ok", 1, "pid", (int)getpid(), "uid", (int)getuid(),
+	    "user", m->conf.user,
 	    "uptime_s", (json_int_t)((clock_mono_ms() - m->started_mono) / 1000),
 	    "config_generation", (json_int_t)m->gen,
 	    "config_file", m->conf_path,
 	    "draining", m->stopping,
 	    "listen", "gateway", m->listen_gw, "tunnel", m->listen_tun,
 	    "children", children);
-	reply_json(c, o);
+	reply_json(m, c, o);
 }
 
 static void
-cmd_reload(struct master *m, struct admin_client *c, int argc, char **argv)
+cmd_reload(struct master *m, struct msg_client *c, int argc, char **argv)
 {
 	char err[512];
 
 	if (master_reload(m, err, sizeof(err)) != 0) {
-		reply_error(c, err);
+		reply_error(m, c, err);
 		return;
 	}
-	reply_json(c, json_pack("{s:b, s:I}", "ok", 1, "config_generation",
+	reply_json(m, c, json_pack("{s:b, s:I}", "ok", 1, "config_generation",
 	    (json_int_t)m->gen));
 }
 
 /* Channels up, their figures and router scores (admin_channels.c). */
 static void
-cmd_channels(struct master *m, struct admin_client *c, int argc, char **argv)
+cmd_channels(struct master *m, struct msg_client *c, int argc, char **argv)
 {
-	reply_json(c, admin_channels_json(&m->sb, &m->conf));
+	reply_json(m, c, admin_channels_json(&m->sb, &m->conf));
 }
 
 static void
-cmd_stop(struct master *m, struct admin_client *c, int argc, char **argv)
+cmd_stop(struct master *m, struct msg_client *c, int argc, char **argv)
 {
-	reply_json(c, json_pack("{s:b, s:s}", "ok", 1, "message", "stopping"));
+	reply_json(m, c, json_pack("{s:b, s:s}", "ok", 1, "message", "stopping"));
 	master_begin_stop(m, "hubctl stop");
 }

@@ -5,7 +5,6 @@
  * Signal handlers only set flags (and wake the loop through a pipe).
  */
 #include "master/master.h"
-#include "child/hubkey.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -216,11 +215,11 @@ static void
 run(struct master *m)
 {
 	struct pollfd pfd[2 + ADMIN_MAX_CLIENTS + SB_MAX_PROCS];
-	struct admin_client *pc[ADMIN_MAX_CLIENTS];
+	struct msg_client *pc[1 + ADMIN_MAX_CLIENTS];
 	struct proc *pp[SB_MAX_PROCS];
 
 	for (;;) {
-		int n = 0, na = 0, np = 0, timeout = 1000;
+		int n = 0, na, np = 0, timeout = 1000;
 		int64_t now = clock_mono_ms(), next;
 		char drain[64];
 
@@ -252,17 +251,10 @@ run(struct master *m)
 
 		pfd[n].fd = m->sigpipe[0];
 		pfd[n++].events = POLLIN;
-		pfd[n].fd = m->admin_fd;
-		pfd[n++].events = POLLIN;
-		for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
-			struct admin_client *c = &m->clients[i];
-			if (c->fd < 0)
-				continue;
-			pfd[n].fd = c->fd;
-			pfd[n].events = POLLIN | (msg_pending(&c->conn) ? POLLOUT : 0);
-			pc[na++] = c;
-			n++;
-		}
+		/* hubd.sock: its listener and clients (lib/msgsrv). */
+		na = (int)msg_srv_pollfds(&m->admin, pfd + n, pc,
+		    1 + ADMIN_MAX_CLIENTS);
+		n += na;
 		for (uint32_t i = 0; i < m->nprocs; i++) {
 			struct proc *p = &m->procs[i];
 			if (p->pid == 0 || p->conn.fd < 0)
@@ -286,17 +278,9 @@ run(struct master *m)
 		if (pfd[0].revents & POLLIN)
 			while (read(m->sigpipe[0], drain, sizeof(drain)) > 0)
 				;
-		if (pfd[1].revents & POLLIN)
-			admin_accept(m);
-		for (int i = 0; i < na; i++) {
-			short re = pfd[2 + i].revents;
-			if (re & POLLOUT)
-				admin_output(m, pc[i]);
-			if (pc[i]->fd >= 0 && (re & (POLLIN | POLLHUP | POLLERR)))
-				admin_input(m, pc[i]);
-		}
+		msg_srv_events(&m->admin, pfd + 1, pc, (size_t)na);
 		for (int i = 0; i < np; i++) {
-			short re = pfd[2 + na + i].revents;
+			short re = pfd[1 + na + i].revents;
 			if (pp[i]->pid == 0)
 				continue;
 			if (re & POLLOUT)
@@ -345,19 +329,8 @@ main(int argc, char **argv)
 
 	if (mkdir_p(m.conf.run_dir) != 0)
 		fatal("run_dir %s: %s", m.conf.run_dir, strerror(errno));
-	{
-		char dir[sizeof(m.conf.ledger_key)], *sl;
-
-		snprintf(dir, sizeof(dir), "%s", m.conf.ledger_key);
-		if ((sl = strrchr(dir, '/')) != NULL && sl != dir) {
-			*sl = '\0';
-			if (mkdir_p(dir) != 0)
-				fatal("[store] ledger_key directory %s: %s", dir,
-				    strerror(errno));
-		}
-	}
-	if (hub_key_load(m.conf.ledger_key, err, sizeof(err)) != 0)
-		fatal("[store] %s", err);
+	priv_resolve(&m);
+	priv_check_ledger_key(&m);
 	if (admin_open(&m, err, sizeof(err)) != 0)
 		fatal("%s", err);
 	if ((m.fds.gw_listen = open_tcp(m.conf.gw_listen, m.listen_gw,
@@ -370,6 +343,7 @@ main(int argc, char **argv)
 	    (m.fds.bill_sock = open_unix(&m.conf, "billing.sock", err, sizeof(err))) < 0 ||
 	    (m.fds.mod_sock = open_unix(&m.conf, "moderation.sock", err, sizeof(err))) < 0)
 		fatal("internal socket %s", err);
+	priv_own_sockets(&m);
 	if (sb_create(&m.sb, (uint32_t)m.conf.max_agents,
 	    (uint32_t)m.conf.max_channels) != 0)
 		fatal("scoreboard of %zu bytes: %s", sb_size((uint32_t)m.conf.max_agents,

@@ -16,10 +16,20 @@
 #include "child/hubconf.h"
 #include "shm/sb.h"
 
+/* Which of struct child_fds a kind keeps (the rest are closed at fork). */
+enum {
+	CHILD_FD_GW_LISTEN = 1 << 0,
+	CHILD_FD_TUN_LISTEN = 1 << 1,
+	CHILD_FD_TUN_SOCK = 1 << 2,
+	CHILD_FD_BILL_SOCK = 1 << 3,
+	CHILD_FD_MOD_SOCK = 1 << 4,
+};
+
 struct child_kind {
 	const char *name;
 	int (*main)(struct child_env *env);
 	uint32_t (*count)(const struct hub_conf *cf);	/* NULL: one */
+	unsigned fds;			/* CHILD_FD_* it keeps */
 };
 
 extern const struct child_kind child_kinds[];
@@ -38,19 +48,18 @@ struct proc {
 	uint32_t streak;		/* crashes in a row, each soon after start */
 	int      failed;		/* exited CHILD_EXIT_CONFIG: not respawned */
 	int      ready;
+	int32_t  uid, gid;		/* from its IPC_READY; -1 before */
 	uint64_t conf_gen;		/* last generation the child acked */
 };
 
 #define ADMIN_MAX_CLIENTS 32
 
-struct admin_client {
-	int fd;				/* -1 when free */
-	struct msg_conn conn;
-	uint64_t id;			/* reqid of a forwarded command */
+/* A hubd.sock client's command forwarded to a child, by client slot. */
+struct admin_fwd {
+	uint64_t id;			/* reqid of the forwarded command */
 	int64_t deadline;		/* monotonic: answer due */
 	int waiting;			/* forwarded, answer pending */
 	pid_t target;			/* child the command went to */
-	int closing;			/* close once the reply is flushed */
 };
 
 struct master {
@@ -59,12 +68,14 @@ struct master {
 	uint64_t gen;
 	struct sb sb;
 	struct child_fds fds;
-	char listen_gw[96], listen_tun[96];	/* actual bound addresses */	/* actual addresses */
+	struct child_priv priv;		/* what children drop to ([hub] user) */
+	char listen_gw[96], listen_tun[96];	/* actual bound addresses */
 	struct proc procs[SB_MAX_PROCS];
 	uint32_t nprocs;
 	int admin_fd;
 	char admin_path[108];		/* fits sun_path (checked) */
-	struct admin_client clients[ADMIN_MAX_CLIENTS];
+	struct msg_srv admin;		/* hubd.sock's clients (lib/msgsrv) */
+	struct admin_fwd fwd[ADMIN_MAX_CLIENTS];
 	uint64_t next_admin_id;
 	int stopping;
 	int64_t stop_deadline;		/* monotonic: SIGKILL what is left */
@@ -90,12 +101,15 @@ int  proc_forward_admin(struct master *m, const char *kind, uint64_t id,
 /* admin.c */
 int  admin_open(struct master *m, char *err, size_t errlen);
 void admin_close(struct master *m);
-void admin_accept(struct master *m);
-void admin_input(struct master *m, struct admin_client *c);
-void admin_output(struct master *m, struct admin_client *c);
 void admin_child_reply(struct master *m, uint64_t id, const char *json, size_t len);
 void admin_child_gone(struct master *m, const struct proc *p);
+/* Forwarded commands not answered in time, idle clients. */
 void admin_timeouts(struct master *m, int64_t now);
+
+/* priv.c: [hub] user, the ledger key check, run_dir ownership */
+void priv_resolve(struct master *m);
+void priv_check_ledger_key(struct master *m);
+void priv_own_sockets(struct master *m);
 
 /* main.c */
 int  master_reload(struct master *m, char *err, size_t errlen);

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,12 +27,13 @@ count_gateway(const struct hub_conf *cf)
 	return (uint32_t)cf->gw_workers;
 }
 
-/* Every child hubd runs.  A new process kind is one line here. */
+/* Every child hubd runs, and the master's sockets it keeps (child.h has
+ * the table in words).  A new process kind is one line here. */
 const struct child_kind child_kinds[] = {
-	{ "gateway",	gw_main,	count_gateway },
-	{ "tunnel",	tun_main,	NULL },
-	{ "billing",	bill_main,	NULL },
-	{ "moderation",	mod_main,	NULL },
+	{ "gateway",	gw_main,	count_gateway,	CHILD_FD_GW_LISTEN },
+	{ "tunnel",	tun_main,	NULL,	CHILD_FD_TUN_LISTEN | CHILD_FD_TUN_SOCK },
+	{ "billing",	bill_main,	NULL,	CHILD_FD_BILL_SOCK },
+	{ "moderation",	mod_main,	NULL,	CHILD_FD_MOD_SOCK },
 };
 const size_t nchild_kinds = sizeof(child_kinds) / sizeof(child_kinds[0]);
 
@@ -77,6 +79,29 @@ proc_init_table(struct master *m)
 	}
 }
 
+/* Close the listeners and sockets of struct child_fds a kind does not use. */
+static void
+keep_fds(struct child_fds *f, unsigned keep)
+{
+	static const struct { unsigned bit; size_t off; } fds[] = {
+		{ CHILD_FD_GW_LISTEN, offsetof(struct child_fds, gw_listen) },
+		{ CHILD_FD_TUN_LISTEN, offsetof(struct child_fds, tun_listen) },
+		{ CHILD_FD_TUN_SOCK, offsetof(struct child_fds, tun_sock) },
+		{ CHILD_FD_BILL_SOCK, offsetof(struct child_fds, bill_sock) },
+		{ CHILD_FD_MOD_SOCK, offsetof(struct child_fds, mod_sock) },
+	};
+	_Static_assert(sizeof(fds) / sizeof(fds[0]) * sizeof(int) ==
+	    sizeof(struct child_fds), "every child fd is in the table");
+
+	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		int *fd = (int *)((char *)f + fds[i].off);
+		if ((keep & fds[i].bit) || *fd < 0)
+			continue;
+		close(*fd);
+		*fd = -1;
+	}
+}
+
 static _Noreturn void
 child_start(struct master *m, struct proc *p, int fd)
 {
@@ -88,8 +113,8 @@ child_start(struct master *m, struct proc *p, int fd)
 		if (m->procs[i].conn.fd >= 0 && &m->procs[i] != p)
 			close(m->procs[i].conn.fd);
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++)
-		if (m->clients[i].fd >= 0)
-			close(m->clients[i].fd);
+		if (m->admin.cl != NULL && m->admin.cl[i].conn.fd >= 0)
+			close(m->admin.cl[i].conn.fd);
 	if (m->admin_fd >= 0)
 		close(m->admin_fd);
 	close(m->sigpipe[0]);
@@ -102,6 +127,8 @@ child_start(struct master *m, struct proc *p, int fd)
 	env.conf = m->conf;
 	env.conf_gen = m->gen;
 	env.fds = m->fds;
+	keep_fds(&env.fds, p->kind->fds);
+	env.priv = m->priv;
 	msg_conn_init(&env.master, fd, &ipc_child_rules);
 	log_setproc(p->name);
 	child_setup(&env);
@@ -135,9 +162,10 @@ proc_spawn(struct master *m, struct proc *p)
 	}
 	close(sv[1]);
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
-	msg_conn_init(&p->conn, sv[0], &ipc_child_rules);
+	msg_conn_init(&p->conn, sv[0], &ipc_master_rules);
 	p->pid = pid;
 	p->ready = 0;
+	p->uid = p->gid = -1;
 	p->respawn_at = 0;
 	p->started_mono = clock_mono_ms();
 	p->conf_gen = m->gen;		/* inherited at fork */
@@ -262,7 +290,7 @@ proc_send(struct master *m, struct proc *p, uint16_t type, uint64_t id,
 		return;
 	if (msg_enqueue(&p->conn, type, id, data, len) != 0) {
 		log_warn("%s: message queue full; dropping %s", p->name,
-		    msg_type_name(&ipc_child_rules, type));
+		    msg_type_name(&ipc_master_rules, type));
 		return;
 	}
 	if (msg_flush(&p->conn) < 0)
@@ -285,10 +313,15 @@ proc_input(struct master *m, struct proc *p)
 	}
 	while ((rc = msg_next(&p->conn, &msg, err, sizeof(err))) == 1) {
 		switch (msg.hdr.type) {
-		case IPC_READY:
+		case IPC_READY: {
+			struct ipc_ready r;
+			memcpy(&r, msg.data, sizeof(r));
 			p->ready = 1;
-			log_debug("%s is ready", p->name);
+			p->uid = r.uid;
+			p->gid = r.gid;
+			log_debug("%s is ready (uid %d)", p->name, (int)r.uid);
 			break;
+		}
 		case IPC_CONFIG_ACK: {
 			struct ipc_config_ack a;
 			memcpy(&a, msg.data, sizeof(a));
@@ -302,7 +335,7 @@ proc_input(struct master *m, struct proc *p)
 		default:
 			rc = -1;
 			snprintf(err, sizeof(err), "unexpected %s message",
-			    msg_type_name(&ipc_child_rules, msg.hdr.type));
+			    msg_type_name(&ipc_master_rules, msg.hdr.type));
 			goto bad;
 		}
 	}

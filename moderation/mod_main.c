@@ -18,106 +18,46 @@
 
 #define MOD_TICK_MS	1000
 
-struct mod_client {
-	struct msg_conn c;
-	uint32_t serial;	/* tells a reused slot from the asker's */
-};
-
-static struct mod_client clients[MOD_MAX_CLIENTS];
-static uint32_t next_serial = 1;
+static struct msg_srv srv;
 
 void
 mod_reply(const struct mod_asker *who, const struct ipc_mod_verdict *v)
 {
-	struct mod_client *cl;
+	struct msg_client *cl = msg_srv_find(&srv, who->slot, who->serial);
 
-	if (who->slot >= MOD_MAX_CLIENTS)
-		return;
-	cl = &clients[who->slot];
-	if (cl->c.fd < 0 || cl->serial != who->serial) {
+	if (cl == NULL) {
 		log_msg(LOG_LVL_DEBUG, who->reqid, "moderation: the gateway "
 		    "went away; verdict dropped");
 		return;
 	}
 	/* Written by the loop once this turn's input is handled. */
-	if (msg_enqueue(&cl->c, IPC_MOD_VERDICT, who->reqid, v, sizeof(*v)) != 0)
+	if (msg_srv_send(cl, IPC_MOD_VERDICT, who->reqid, v, sizeof(*v)) != 0)
 		log_rwarn(who->reqid, "moderation: gateway queue full; verdict "
 		    "dropped");
 }
 
-static void
-client_close(struct mod_client *cl)
-{
-	close(cl->c.fd);
-	msg_conn_free(&cl->c);
-	cl->c.fd = -1;
-}
-
-static void
-client_input(struct mod_client *cl, uint32_t slot)
+static int
+on_check(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
 {
 	struct mod_asker who;
-	struct msg m;
-	char err[256];
-	int rc;
 
-	for (;;) {
-		rc = msg_fill(&cl->c);
-		if (rc == -2)
-			break;
-		if (rc <= 0) {
-			client_close(cl);
-			return;
-		}
-	}
-	while ((rc = msg_next(&cl->c, &m, err, sizeof(err))) == 1) {
-		if (m.hdr.type != IPC_MOD_CHECK)
-			fatal("moderation: a gateway sent %s",
-			    msg_type_name(&mod_rules, m.hdr.type));
-		who.slot = slot;
-		who.serial = cl->serial;
-		who.reqid = m.hdr.reqid;
-		mod_check(&who, (const char *)m.data, m.hdr.len);
-	}
-	if (rc < 0)
-		fatal("moderation: protocol violation by a gateway: %s", err);
+	who.slot = cl->slot;
+	who.serial = cl->serial;
+	who.reqid = m->hdr.reqid;
+	mod_check(&who, (const char *)m->data, m->hdr.len);
+	return 0;
 }
 
-static void
-accept_clients(struct child_env *env)
-{
-	for (;;) {
-		int fd = accept4(env->fds.mod_sock, NULL, NULL,
-		    SOCK_CLOEXEC | SOCK_NONBLOCK);
-		int placed = 0;
+static const msg_srv_fn mod_dispatch[IPC_TYPE_MAX] = {
+	[IPC_MOD_CHECK] = on_check,
+};
 
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK &&
-			    errno != EINTR && errno != ECONNABORTED)
-				log_warn("moderation.sock accept: %s", strerror(errno));
-			return;
-		}
-		for (uint32_t i = 0; i < MOD_MAX_CLIENTS && !placed; i++)
-			if (clients[i].c.fd < 0) {
-				msg_conn_init(&clients[i].c, fd, &mod_rules);
-				clients[i].serial = next_serial++;
-				placed = 1;
-			}
-		if (!placed) {
-			log_warn("too many moderation clients");
-			close(fd);
-		}
-	}
-}
-
-static void
-flush_clients(void)
-{
-	for (uint32_t i = 0; i < MOD_MAX_CLIENTS; i++)
-		if (clients[i].c.fd >= 0 && msg_pending(&clients[i].c) &&
-		    msg_flush(&clients[i].c) < 0)
-			client_close(&clients[i]);
-}
+static const struct msg_srv_ops mod_srv_ops = {
+	.name = "moderation.sock",
+	.rules = &mod_server_rules,
+	.dispatch = mod_dispatch,
+	.max_clients = MOD_MAX_CLIENTS,
+};
 
 static void
 describe(const struct hub_conf *cf)
@@ -152,10 +92,14 @@ int
 mod_main(struct child_env *env)
 {
 	struct pollfd pfd[MOD_POLL_MAX];
-	uint32_t slot_of[MOD_POLL_MAX];
+	struct msg_client *who[MOD_POLL_MAX];
+	char err[256];
 
-	for (uint32_t i = 0; i < MOD_MAX_CLIENTS; i++)
-		clients[i].c.fd = -1;
+	if (msg_srv_init(&srv, &mod_srv_ops, env->fds.mod_sock, err,
+	    sizeof(err)) != 0) {
+		log_error("%s", err);
+		return 1;
+	}
 	mod_check_init(&env->conf);
 	child_ready(env);
 	describe(&env->conf);
@@ -163,37 +107,24 @@ mod_main(struct child_env *env)
 	for (;;) {
 		int64_t now = clock_mono_ms();
 		int timeout = MOD_TICK_MS, rc;
-		unsigned n = 0, first_client;
-		int listen_at = -1;
+		size_t n = 0, nsrv;
 
 		if (child_check_term(env, &mod_ops) &&
 		    (now >= env->stop_deadline_ms || mod_check_busy() == 0))
 			break;
-		if (env->stopping && env->stop_deadline_ms - now < timeout)
-			timeout = (int)(env->stop_deadline_ms - now);
+		if (env->stopping) {
+			msg_srv_stop_accepting(&srv);
+			if (env->stop_deadline_ms - now < timeout)
+				timeout = (int)(env->stop_deadline_ms - now);
+		}
 		pfd[n].fd = env->master.fd;
 		pfd[n].events = POLLIN | (msg_pending(&env->master) ? POLLOUT : 0);
 		n++;
-		if (!env->stopping) {
-			listen_at = (int)n;
-			pfd[n].fd = env->fds.mod_sock;
-			pfd[n].events = POLLIN;
-			n++;
-		}
-		first_client = n;
-		for (uint32_t i = 0; i < MOD_MAX_CLIENTS; i++) {
-			if (clients[i].c.fd < 0)
-				continue;
-			/* POLLIN always: a peer's hang-up shows as readable. */
-			pfd[n].fd = clients[i].c.fd;
-			pfd[n].events = POLLIN |
-			    (msg_pending(&clients[i].c) ? POLLOUT : 0);
-			slot_of[n] = i;
-			n++;
-		}
-		if ((rc = mod_check_poll(pfd, n, timeout)) < 0)
+		nsrv = msg_srv_pollfds(&srv, pfd + n, who, MOD_POLL_MAX - n);
+		n += nsrv;
+		if ((rc = mod_check_poll(pfd, (unsigned)n, timeout)) < 0)
 			fatal("moderation: cannot wait for events");
-		if (pfd[0].revents & POLLIN) {
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (child_master_input(env, &mod_ops) != 0) {
 				log_info("master went away; exiting");
 				break;
@@ -201,15 +132,9 @@ mod_main(struct child_env *env)
 		}
 		if (pfd[0].revents & POLLOUT)
 			child_master_flush(env);
-		if (listen_at >= 0 && (pfd[listen_at].revents & POLLIN))
-			accept_clients(env);
-		for (unsigned i = first_client; i < n; i++) {
-			struct mod_client *cl = &clients[slot_of[i]];
-			if ((pfd[i].revents & POLLIN) && cl->c.fd == pfd[i].fd)
-				client_input(cl, slot_of[i]);
-		}
+		msg_srv_events(&srv, pfd + 1, who, nsrv);
 		mod_check_run();
-		flush_clients();
+		msg_srv_flush(&srv);
 		if (msg_pending(&env->master))
 			child_master_flush(env);
 	}
@@ -217,9 +142,7 @@ mod_main(struct child_env *env)
 		log_warn("moderation: %zu service call(s) still in flight at "
 		    "exit; answering them by the fail rule", mod_check_busy());
 	mod_check_fini();
-	flush_clients();
-	for (uint32_t i = 0; i < MOD_MAX_CLIENTS; i++)
-		if (clients[i].c.fd >= 0)
-			client_close(&clients[i]);
+	msg_srv_flush(&srv);
+	msg_srv_free(&srv);
 	return 0;
 }

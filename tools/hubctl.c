@@ -78,12 +78,12 @@ ask(const char *sock, const char *req, size_t len)
 			close(fd);
 		return NULL;
 	}
-	if (msg_send_blocking(fd, &ipc_admin_rules, IPC_ADMIN_REQ, 0, req, len) != 0) {
+	if (msg_send_blocking(fd, &ipc_admin_client_rules, IPC_ADMIN_REQ, 0, req, len) != 0) {
 		fprintf(stderr, "hubctl: cannot send to %s: %s\n", sock, strerror(errno));
 		close(fd);
 		return NULL;
 	}
-	rc = msg_recv_blocking(fd, &ipc_admin_rules, &m, TIMEOUT_MS, err, sizeof(err));
+	rc = msg_recv_blocking(fd, &ipc_admin_client_rules, &m, TIMEOUT_MS, err, sizeof(err));
 	close(fd);
 	if (rc != 1) {
 		fprintf(stderr, "hubctl: %s\n", err);

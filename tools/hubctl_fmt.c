@@ -49,21 +49,25 @@ print_status(json_t *o)
 	json_t *c;
 
 	dur(up, sizeof(up), num(o, "uptime_s"));
-	printf("hubd pid %lld, up %s, config generation %lld (%s)%s\n",
-	    (long long)num(o, "pid"), up, (long long)num(o, "config_generation"),
+	printf("hubd pid %lld (uid %lld), up %s, config generation %lld (%s)%s\n",
+	    (long long)num(o, "pid"), (long long)num(o, "uid"), up,
+	    (long long)num(o, "config_generation"),
 	    str(o, "config_file"),
 	    json_is_true(json_object_get(o, "draining")) ? ", draining" : "");
 	printf("gateway %s, tunnel %s\n",
 	    str(json_object_get(o, "listen"), "gateway"),
 	    str(json_object_get(o, "listen"), "tunnel"));
-	printf("%-14s %-8s %8s %9s %8s %4s\n", "CHILD", "STATE", "PID",
-	    "RESTARTS", "UPTIME", "GEN");
+	printf("%-14s %-8s %8s %9s %8s %4s %6s\n", "CHILD", "STATE", "PID",
+	    "RESTARTS", "UPTIME", "GEN", "UID");
 	json_array_foreach(json_object_get(o, "children"), i, c) {
+		char uid[16] = "-";	/* null until the child is ready */
+		if (json_is_integer(json_object_get(c, "uid")))
+			snprintf(uid, sizeof(uid), "%lld", (long long)num(c, "uid"));
 		dur(up, sizeof(up), num(c, "uptime_s"));
-		printf("%-14s %-8s %8lld %9lld %8s %4lld\n", str(c, "name"),
+		printf("%-14s %-8s %8lld %9lld %8s %4lld %6s\n", str(c, "name"),
 		    str(c, "state"), (long long)num(c, "pid"),
 		    (long long)num(c, "restarts"), up,
-		    (long long)num(c, "config_generation"));
+		    (long long)num(c, "config_generation"), uid);
 	}
 }
 

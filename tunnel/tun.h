@@ -73,12 +73,17 @@ void tun_bill_tick(void);
 int  tun_bill_lookup(uint64_t serial, uint64_t agent_id);
 /* Send a message to billing (header reqid 0); -1 when it is away. */
 int  tun_bill_send(uint16_t type, const void *p, size_t len);
+/* The public half of the hub's ledger key, from billing's answer to the
+ * tunnel's subscription (IPC_LEDGER_KEY); NULL until it came.  The
+ * tunnel never holds the secret half. */
+const unsigned char *tun_ledger_pk(void);
 
 /* tun_ledger.c */
 /* An agent's sync, receipt_ack or usage frame. */
 void tun_ledger_frame(struct tun_conn *c, const struct frame *f);
-/* A ledger message from billing (anything but IPC_AGENT_INFO). */
-void tun_ledger_from_bill(const struct msg *m);
+/* A ledger message from billing (anything but IPC_AGENT_INFO and
+ * IPC_LEDGER_KEY).  0, or -1 when it is none of those it knows. */
+int  tun_ledger_from_bill(const struct msg *m);
 /* billing.sock is (again) up: subscribe and re-sync online agents. */
 void tun_ledger_bill_up(void);
 

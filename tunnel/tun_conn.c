@@ -13,7 +13,6 @@
 #include <string.h>
 #include <sodium.h>
 #include "tunnel/tun.h"
-#include "child/hubkey.h"
 #include "lib/log.h"
 
 #define RECENT_NONCES 4096
@@ -264,6 +263,11 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	}
 	/* The nonce is spent: it can never authenticate anything again. */
 	sodium_memzero(c->nonce, sizeof(c->nonce));
+	if (tun_ledger_pk() == NULL) {
+		/* Billing answers the subscription before any look-up. */
+		tun_close(c, "the hub's ledger key has not come from billing yet");
+		return;
+	}
 	old = tun_find_agent(c->agent_id);
 	if (old != NULL)
 		tun_close(old, "replaced by a new connection of the same agent");
@@ -292,8 +296,7 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	frame_enc_u64(&e, "session", c->serial);
 	/* The key that signs receipts; the agent trusts it because this
 	 * connection is pinned. */
-	frame_enc_bin(&e, "ledger_key", hub_ledger_key.pk,
-	    sizeof(hub_ledger_key.pk));
+	frame_enc_bin(&e, "ledger_key", tun_ledger_pk(), 32);
 	tun_send(c, &e);
 	log_info("agent %llu '%s' online from %s (conn #%llu)",
 	    (unsigned long long)c->agent_id, c->name, c->addr,

@@ -183,7 +183,7 @@ send_price(struct tun_conn *c, const struct ipc_price_push *p)
 	tun_send(c, &e);
 }
 
-void
+int
 tun_ledger_from_bill(const struct msg *m)
 {
 	struct tun_conn *c;
@@ -230,9 +230,9 @@ tun_ledger_from_bill(const struct msg *m)
 		break;
 	}
 	default:
-		fatal("billing sent an unexpected %s",
-		    msg_type_name(&bill_rules, m->hdr.type));
+		return -1;
 	}
+	return 0;
 }
 
 void

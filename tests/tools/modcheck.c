@@ -98,7 +98,7 @@ main(int argc, char **argv)
 	t0 = clock_mono_ms();
 	for (int i = 0; i < n; i++) {
 		char *payload = raw ? strdup(argv[1 + i]) : wrap(argv[1 + i]);
-		if (payload == NULL || msg_send_blocking(fd, &mod_rules,
+		if (payload == NULL || msg_send_blocking(fd, &mod_gw_rules,
 		    IPC_MOD_CHECK, (uint64_t)(i + 1), payload,
 		    strlen(payload)) != 0) {
 			fprintf(stderr, "modcheck: cannot send check %d\n", i + 1);
@@ -117,7 +117,7 @@ main(int argc, char **argv)
 			    "answered\n", answered, n);
 			return 2;
 		}
-		rc = msg_recv_blocking(fd, &mod_rules, &m, (int)left, err,
+		rc = msg_recv_blocking(fd, &mod_gw_rules, &m, (int)left, err,
 		    sizeof(err));
 		if (rc == 0) {
 			fprintf(stderr, "modcheck: connection closed\n");

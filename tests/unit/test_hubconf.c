@@ -48,6 +48,9 @@ test_defaults_and_values(void **state)
 	assert_int_equal(cf.gw_max_body, 4 * 1024 * 1024);
 	assert_int_equal(cf.drain_timeout_ms, 10000);
 	assert_string_equal(cf.store_url, "sqlite:var/hubd.db");
+	assert_string_equal(cf.user, "");	/* no privilege drop */
+	assert_int_equal(load("[hub]\nuser = swbhub\n", &cf, err), 0);
+	assert_string_equal(cf.user, "swbhub");
 	assert_int_equal(load("[gateway]\nworkers = 8\nmax_body = 64k\n"
 	    "listen = [::1]:0\n[hub]\ndrain_timeout = 250ms\nlog_level = warn\n"
 	    "[tunnel]\nheartbeat_interval=2s\nheartbeat_timeout=1m\n", &cf, err), 0);
@@ -119,6 +122,11 @@ test_reload_merge(void **state)
 	assert_int_equal(hub_conf_merge_reload(&next, &cur), 1);
 	assert_int_equal(next.gw_workers, 2);
 	assert_int_equal(next.gw_max_body, 2 * 1024 * 1024);
+	/* [hub] user needs a restart: children drop once, at start. */
+	assert_int_equal(load("[hub]\nuser = a\n", &cur, err), 0);
+	assert_int_equal(load("[hub]\nuser = b\n", &next, err), 0);
+	assert_int_equal(hub_conf_merge_reload(&next, &cur), 0);
+	assert_string_equal(next.user, "a");
 }
 
 /* [router]: defaults equal the router's own, values map to weights, all

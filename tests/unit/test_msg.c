@@ -1,6 +1,10 @@
 /*
  * Unit tests of lib/msg: framing across partial reads, and refusal of
- * truncated, oversized, wrongly sized, unknown and wrong-version messages.
+ * truncated, oversized, wrongly sized, unknown and wrong-version messages;
+ * rule tables per direction (a reply type on the request side is refused
+ * at its header); lib/msgsrv: a client that breaks the protocol is dropped
+ * while the others are served, and a full server makes room by closing
+ * its longest-idle client.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +15,12 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/un.h>
+#include "lib/ipc.h"
 #include "lib/msg.h"
+#include "lib/msgsrv.h"
 
 enum { T_NONE, T_FIXED, T_VAR, T_MAX };
 struct fixed { uint64_t a; uint32_t b; uint32_t c; };
@@ -20,7 +29,7 @@ static const struct msg_rule rule[T_MAX] = {
 	[T_FIXED] = { "fixed", sizeof(struct fixed), sizeof(struct fixed) },
 	[T_VAR] = { "var", 1, 1000 },
 };
-static const struct msg_rules rules = { rule, T_MAX };
+static const struct msg_rules rules = { { rule, T_MAX }, { rule, T_MAX } };
 
 static void
 pair(int sv[2])
@@ -195,6 +204,262 @@ test_blocking_truncated(void **state)
 	close(sv[0]); close(sv[1]);
 }
 
+/* A header alone: the payload it announces never comes. */
+static int
+hdr_only(const struct msg_rules *r, uint16_t type, uint32_t len, char *err)
+{
+	int sv[2], rc;
+	struct msg_conn c;
+	struct msg m;
+
+	pair(sv);
+	raw(sv[0], len, type, MSG_VERSION, NULL, 0);
+	msg_conn_init(&c, sv[1], r);
+	(void)msg_fill(&c);
+	err[0] = '\0';
+	rc = msg_next(&c, &m, err, 128);
+	msg_conn_free(&c);
+	close(sv[0]);
+	close(sv[1]);
+	return rc;
+}
+
+static void
+test_direction(void **state)
+{
+	char err[128];
+	struct msg_conn c;
+	struct ipc_token_info ti = { 0 };
+
+	/* A reply sent to billing is refused at its header, before the
+	 * payload is read; the gateway's end waits for it (0). */
+	assert_int_equal(hdr_only(&bill_server_rules, IPC_TOKEN_INFO,
+	    sizeof(struct ipc_token_info), err), -1);
+	assert_non_null(strstr(err, "token-info message arrived at the end "
+	    "that sends it"));
+	assert_int_equal(hdr_only(&bill_gw_rules, IPC_TOKEN_INFO,
+	    sizeof(struct ipc_token_info), err), 0);
+	/* A gateway receives no ledger receipts; the tunnel does. */
+	assert_int_equal(hdr_only(&bill_gw_rules, IPC_LEDGER_RECEIPT,
+	    sizeof(struct ipc_receipt), err), -1);
+	assert_int_equal(hdr_only(&bill_tun_rules, IPC_LEDGER_RECEIPT,
+	    sizeof(struct ipc_receipt), err), 0);
+	/* Nor does the tunnel receive token answers. */
+	assert_int_equal(hdr_only(&bill_tun_rules, IPC_TOKEN_INFO,
+	    sizeof(struct ipc_token_info), err), -1);
+	/* Billing takes requests. */
+	assert_int_equal(hdr_only(&bill_server_rules, IPC_TOKEN_GET,
+	    sizeof(struct ipc_token_get), err), 0);
+	/* The other sockets. */
+	assert_int_equal(hdr_only(&mod_server_rules, IPC_MOD_VERDICT,
+	    sizeof(struct ipc_mod_verdict), err), -1);
+	assert_int_equal(hdr_only(&mod_gw_rules, IPC_MOD_CHECK, 10, err), -1);
+	assert_int_equal(hdr_only(&relay_tun_rules, IPC_RELAY_HEAD,
+	    sizeof(struct ipc_relay_head), err), -1);
+	assert_int_equal(hdr_only(&relay_gw_rules, IPC_RELAY_START,
+	    sizeof(struct ipc_relay_start), err), -1);
+	assert_int_equal(hdr_only(&ipc_admin_server_rules, IPC_ADMIN_RESP, 10,
+	    err), -1);
+	assert_int_equal(hdr_only(&ipc_admin_client_rules, IPC_ADMIN_REQ, 10,
+	    err), -1);
+
+	/* An end sends only its own direction's types. */
+	msg_conn_init(&c, -1, &bill_gw_rules);
+	assert_int_equal(msg_enqueue(&c, IPC_TOKEN_INFO, 0, &ti, sizeof(ti)), -1);
+	msg_conn_free(&c);
+	msg_conn_init(&c, -1, &bill_server_rules);
+	assert_int_equal(msg_enqueue(&c, IPC_TOKEN_INFO, 0, &ti, sizeof(ti)), 0);
+	msg_conn_free(&c);
+}
+
+/* The ends of billing.sock agree: billing receives exactly what the
+ * gateways and the tunnel send, and sends exactly what they receive; no
+ * end both sends and receives a type. */
+static void
+test_bill_tables_agree(void **state)
+{
+	const struct msg_rules *ends[] = { &bill_server_rules, &bill_gw_rules,
+		&bill_tun_rules, &mod_server_rules, &mod_gw_rules,
+		&relay_tun_rules, &relay_gw_rules, &ipc_admin_server_rules,
+		&ipc_admin_client_rules };
+
+	for (unsigned t = 0; t < IPC_TYPE_MAX; t++) {
+		int srx = bill_server_rules.rx.rule[t].name != NULL;
+		int stx = bill_server_rules.tx.rule[t].name != NULL;
+		int ctx = bill_gw_rules.tx.rule[t].name != NULL ||
+		    bill_tun_rules.tx.rule[t].name != NULL;
+		int crx = bill_gw_rules.rx.rule[t].name != NULL ||
+		    bill_tun_rules.rx.rule[t].name != NULL;
+		assert_int_equal(srx, ctx);
+		assert_int_equal(stx, crx);
+		for (size_t e = 0; e < sizeof(ends) / sizeof(ends[0]); e++)
+			assert_false(ends[e]->rx.rule[t].name != NULL &&
+			    ends[e]->tx.rule[t].name != NULL);
+	}
+}
+
+/* ---- lib/msgsrv ---------------------------------------------------------- */
+
+enum { S_NONE, S_REQ, S_ANS, S_MAX };
+static const struct msg_rule s_req[S_MAX] = { [S_REQ] = { "req", 1, 100 } };
+static const struct msg_rule s_ans[S_MAX] = { [S_ANS] = { "ans", 1, 100 } };
+static const struct msg_rules srv_end = { { s_req, S_MAX }, { s_ans, S_MAX } };
+static const struct msg_rules cli_end = { { s_ans, S_MAX }, { s_req, S_MAX } };
+
+/* Echo; a payload "bad" breaks the protocol beyond the header. */
+static int
+echo(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
+{
+	if (strcmp((const char *)m->data, "bad") == 0) {
+		snprintf(err, errlen, "bad payload");
+		return -1;
+	}
+	return msg_srv_send(cl, S_ANS, m->hdr.reqid, m->data, m->hdr.len);
+}
+
+static const msg_srv_fn s_dispatch[S_MAX] = { [S_REQ] = echo };
+
+static int
+listener(char *path, size_t len)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	snprintf(path, len, "/tmp/swb-test-msgsrv.%d", (int)getpid());
+	unlink(path);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	return fd;
+}
+
+static int
+dial(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+/* Run the server's side of a poll loop for a few rounds. */
+static void
+pump(struct msg_srv *s)
+{
+	struct pollfd pfd[16];
+	struct msg_client *who[16];
+
+	for (int i = 0; i < 5; i++) {
+		size_t n = msg_srv_pollfds(s, pfd, who, 16);
+		if (poll(pfd, n, 20) > 0)
+			msg_srv_events(s, pfd, who, n);
+		msg_srv_flush(s);
+	}
+}
+
+/* 1: the server closed fd (EOF); 0: it is still open. */
+static int
+closed_by_peer(int fd)
+{
+	char b;
+	struct pollfd p = { fd, POLLIN, 0 };
+
+	if (poll(&p, 1, 200) <= 0)
+		return 0;
+	return recv(fd, &b, 1, MSG_DONTWAIT) == 0;
+}
+
+static void
+test_msgsrv_drops_violator(void **state)
+{
+	struct msg_srv_ops ops = { .name = "test.sock", .rules = &srv_end,
+		.dispatch = s_dispatch, .max_clients = 4 };
+	struct msg_srv s;
+	char path[108], err[128];
+	struct msg m;
+	int lfd = listener(path, sizeof(path)), a, b, c;
+
+	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
+	a = dial(path);
+	b = dial(path);
+	c = dial(path);
+	pump(&s);
+	assert_int_equal(msg_srv_nclients(&s), 3);
+	/* a sends an answer type to the server: dropped at the header. */
+	raw(a, 3, S_ANS, MSG_VERSION, "abc", 3);
+	/* c's payload is refused by its handler: dropped too. */
+	assert_int_equal(msg_send_blocking(c, &cli_end, S_REQ, 2, "bad", 3), 0);
+	/* b is served all the same. */
+	assert_int_equal(msg_send_blocking(b, &cli_end, S_REQ, 1, "hi", 2), 0);
+	pump(&s);
+	assert_int_equal(closed_by_peer(a), 1);
+	assert_int_equal(closed_by_peer(c), 1);
+	assert_int_equal(msg_recv_blocking(b, &cli_end, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_int_equal(m.hdr.type, S_ANS);
+	assert_string_equal((char *)m.data, "hi");
+	free(m.data);
+	assert_int_equal(msg_srv_nclients(&s), 1);
+	/* A dispatch table that does not match the rules is refused. */
+	{
+		static const msg_srv_fn none[S_MAX] = { 0 };
+		struct msg_srv_ops bad = ops;
+		struct msg_srv s2;
+		bad.dispatch = none;
+		assert_int_equal(msg_srv_init(&s2, &bad, -1, err, sizeof(err)), -1);
+	}
+	msg_srv_free(&s);
+	close(a); close(b); close(c); close(lfd);
+	unlink(path);
+}
+
+static int busy_slot = -1;
+
+static int
+busy_one(struct msg_client *cl)
+{
+	return (int)cl->slot == busy_slot;
+}
+
+static void
+test_msgsrv_full_evicts_idle(void **state)
+{
+	struct msg_srv_ops ops = { .name = "test.sock", .rules = &srv_end,
+		.dispatch = s_dispatch, .max_clients = 2, .evict_idle = 1,
+		.busy = busy_one };
+	struct msg_srv s;
+	char path[108], err[128];
+	struct msg m;
+	int lfd = listener(path, sizeof(path)), a, b, c;
+
+	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
+	a = dial(path);
+	pump(&s);
+	usleep(20000);
+	b = dial(path);
+	pump(&s);
+	busy_slot = (int)s.cl[0].slot;	/* a has work in flight: kept */
+	assert_int_equal(s.cl[0].conn.fd >= 0, 1);
+	c = dial(path);
+	pump(&s);
+	/* Full: b (idle, not busy) made room for c, a stayed. */
+	assert_int_equal(closed_by_peer(b), 1);
+	assert_int_equal(closed_by_peer(a), 0);
+	assert_int_equal(msg_send_blocking(c, &cli_end, S_REQ, 1, "yo", 2), 0);
+	pump(&s);
+	assert_int_equal(msg_recv_blocking(c, &cli_end, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_string_equal((char *)m.data, "yo");
+	free(m.data);
+	busy_slot = -1;
+	msg_srv_free(&s);
+	close(a); close(b); close(c); close(lfd);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -202,6 +467,10 @@ main(void)
 		cmocka_unit_test(test_roundtrip_byte_by_byte),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_blocking_truncated),
+		cmocka_unit_test(test_direction),
+		cmocka_unit_test(test_bill_tables_agree),
+		cmocka_unit_test(test_msgsrv_drops_violator),
+		cmocka_unit_test(test_msgsrv_full_evicts_idle),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,132 @@
+/*
+ * lib/msgsrv: the one message server of the hub's Unix sockets.  It
+ * accepts clients on a listening socket, gives each a msg_conn with the
+ * server end's rules (lib/msg: a type the server may not receive is
+ * refused at its header), reads and dispatches complete messages through
+ * a table indexed by type, writes answers without ever blocking, and
+ * drops a client that breaks the protocol with one log line naming the
+ * peer (pid and uid from SO_PEERCRED) and the reason.  A peer's message
+ * never ends the server's process.
+ *
+ * Users: billing (billing.sock), moderation (moderation.sock), the master
+ * (hubd.sock).  Each gives a struct msg_srv_ops: its rules, its dispatch
+ * table, and optional hooks.
+ *
+ * Event loops.  A poll(2) loop fills its poll set with msg_srv_pollfds()
+ * (the listener, then every client, POLLOUT where output waits) and hands
+ * the results to msg_srv_events().  An event library that owns the poll
+ * (libwebsockets, for tunnel.sock later) adopts the listener and each
+ * client fd instead: on_open adopts a new client's fd, the readable and
+ * writable callbacks call msg_srv_accept / msg_srv_input / msg_srv_output,
+ * want_write asks the library for a writable callback, on_close un-adopts.
+ *
+ * Ownership: the server owns the client slots and closes their fds; the
+ * listener belongs to the caller.
+ */
+#ifndef SWB_MSGSRV_H
+#define SWB_MSGSRV_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "lib/msg.h"
+
+struct msg_srv;
+
+struct msg_client {
+	struct msg_conn conn;	/* first member; conn.fd -1: slot free */
+	struct msg_srv *srv;
+	uint32_t slot;		/* index in the server's table */
+	uint32_t serial;	/* tells a reused slot from its former client */
+	int32_t pid;		/* the peer, from SO_PEERCRED (-1 unknown) */
+	int32_t uid;
+	int64_t last_active;	/* monotonic ms: accepted or last message */
+	int closing;		/* close once the queued answer is written */
+	void *user;		/* the user's (an lws wsi, a request slot) */
+};
+
+/*
+ * A handler of one message type.  0, or -1 with a reason in err: the
+ * message broke the protocol beyond its header (a payload that does not
+ * parse); the server logs that and drops the client.
+ */
+typedef int (*msg_srv_fn)(struct msg_client *cl, const struct msg *m,
+    char *err, size_t errlen);
+
+struct msg_srv_ops {
+	const char *name;		/* "billing.sock", for the log */
+	const struct msg_rules *rules;	/* the server's end */
+	/* Indexed by type, rules->rx.ntypes entries: a handler for exactly
+	 * the types rules->rx allows (checked by msg_srv_init). */
+	const msg_srv_fn *dispatch;
+	uint32_t max_clients;
+	int64_t idle_ms;		/* close a client silent this long; 0 never */
+	/* Full: close the longest-idle client that is not busy to make room
+	 * for a new one (for short-lived clients such as hubctl); else the
+	 * new one is refused. */
+	int evict_idle;
+	/* Nonzero while the client has work in flight (it is not idle). */
+	int (*busy)(struct msg_client *cl);
+	/* Around the messages of one read (billing's group commit).  begin's
+	 * result is passed to end; end returns -1 when the answers queued in
+	 * between cannot stand: the client is then dropped. */
+	int (*input_begin)(struct msg_srv *s);
+	int (*input_end)(struct msg_srv *s, struct msg_client *cl, int began);
+	void (*on_open)(struct msg_client *cl);
+	void (*on_close)(struct msg_client *cl);	/* before its fd closes */
+	void (*want_write)(struct msg_client *cl);	/* event libraries */
+	void *arg;			/* the user's, for hooks and handlers */
+};
+
+struct msg_srv {
+	const struct msg_srv_ops *ops;
+	int listen_fd;
+	int accepting;
+	struct msg_client *cl;		/* ops->max_clients slots */
+	uint32_t next_serial;
+};
+
+/* 0, or -1 with a reason (a dispatch table that does not match the rules,
+ * no memory): a start-up error.  listen_fd is non-blocking. */
+int  msg_srv_init(struct msg_srv *s, const struct msg_srv_ops *ops,
+    int listen_fd, char *err, size_t errlen);
+/* Close every client (on_close each); the listener is the caller's. */
+void msg_srv_free(struct msg_srv *s);
+void msg_srv_stop_accepting(struct msg_srv *s);
+
+/* The listener is readable: accept what waits. */
+void msg_srv_accept(struct msg_srv *s);
+/* A client is readable / writable. */
+void msg_srv_input(struct msg_srv *s, struct msg_client *cl);
+void msg_srv_output(struct msg_srv *s, struct msg_client *cl);
+
+/* Queue a message to a client; written by the loop (never blocks).
+ * -1 when the server may not send it or the client's queue is full. */
+int  msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len);
+/* Close once what is queued is written; input after it is ignored. */
+void msg_srv_close_after(struct msg_client *cl);
+/* Close now.  why (printf format) non-NULL: a warning naming the peer. */
+void msg_srv_drop(struct msg_client *cl, const char *why, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Write every client's queue (after the caller queued outside input). */
+void msg_srv_flush(struct msg_srv *s);
+/* Close clients idle for ops->idle_ms. */
+void msg_srv_tick(struct msg_srv *s, int64_t now_ms);
+
+/* The client in slot with serial, or NULL when it went away. */
+struct msg_client *msg_srv_find(struct msg_srv *s, uint32_t slot,
+    uint32_t serial);
+uint32_t msg_srv_nclients(const struct msg_srv *s);
+
+/*
+ * poll(2) integration: fill at most max entries of pfd (who[i] = the
+ * client, NULL for the listener); returns how many.  After poll, pass
+ * the same arrays and count to msg_srv_events.
+ */
+size_t msg_srv_pollfds(struct msg_srv *s, struct pollfd *pfd,
+    struct msg_client **who, size_t max);
+void msg_srv_events(struct msg_srv *s, const struct pollfd *pfd,
+    struct msg_client *const *who, size_t n);
+
+#endif

@@ -17,7 +17,7 @@ static void on_tunnel_down(struct child_peer *p);
 
 static struct child_peer tunnel = {
 	.sock = "tunnel.sock",
-	.rules = &relay_rules,
+	.rules = &relay_gw_rules,
 	.on_msg = on_tunnel_msg,
 	.on_down = on_tunnel_down,
 };
@@ -106,9 +106,9 @@ on_tunnel_msg(struct child_peer *p, const struct msg *m)
 		gw_resp_end(r, &e);
 		break;
 	}
-	default:
-		fatal("tunnel sent an unexpected %s",
-		    msg_type_name(&relay_rules, m->hdr.type));
+	default:	/* the receive rules admit no other type */
+		child_peer_drop(p, "the tunnel sent an unexpected %s",
+		    msg_type_name(&relay_gw_rules, m->hdr.type));
 	}
 }
 

@@ -5,6 +5,9 @@
  */
 #include "agent/ag_prov.h"
 
+#include <stdio.h>
+#include <string.h>
+
 static const char *const openai_hosts[] = {
 	"api.openai.com",
 	NULL
@@ -17,6 +20,14 @@ static const char *const openai_paths[] = {
 	"/v1/models",
 	"/v1/responses",
 	"/v1/moderations",
+	"/v1/images/generations",
+	"/v1/images/edits",
+	"/v1/audio/speech",
+	"/v1/audio/transcriptions",
+	"/v1/audio/translations",
+	"/v1/videos",
+	"/v1/videos/*",
+	"/v1/videos/*/content",
 	NULL
 };
 
@@ -25,7 +36,25 @@ static const char *const openai_op_paths[OP_COUNT] = {
 	[OP_CHAT] = "/v1/chat/completions",
 	[OP_RESPONSES] = "/v1/responses",
 	[OP_EMBEDDINGS] = "/v1/embeddings",
+	[OP_IMAGES_GEN] = "/v1/images/generations",
+	[OP_IMAGES_EDIT] = "/v1/images/edits",
+	[OP_AUDIO_SPEECH] = "/v1/audio/speech",
+	[OP_AUDIO_TRANSCRIBE] = "/v1/audio/transcriptions",
+	[OP_AUDIO_TRANSLATE] = "/v1/audio/translations",
+	[OP_VIDEO_CREATE] = "/v1/videos",
 };
+
+/* A job id as a path segment: letters, digits, '_' and '-' only. */
+static int
+resource_ok(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64)
+		return 0;
+	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789_-") == n;
+}
 
 static int
 openai_op_path(char *method, size_t mlen, char *path, size_t plen,
@@ -33,6 +62,16 @@ openai_op_path(char *method, size_t mlen, char *path, size_t plen,
     size_t errlen)
 {
 	(void)ch;
+	if (rq->op == OP_VIDEO_GET || rq->op == OP_VIDEO_CONTENT) {
+		if (rq->resource == NULL || !resource_ok(rq->resource)) {
+			snprintf(err, errlen, "openai: bad video id");
+			return -1;
+		}
+		snprintf(method, mlen, "GET");
+		snprintf(path, plen, "/v1/videos/%s%s", rq->resource,
+		    rq->op == OP_VIDEO_CONTENT ? "/content" : "");
+		return 0;
+	}
 	return ag_prov_op_table("openai", openai_op_paths, method, mlen, path,
 	    plen, rq, err, errlen);
 }

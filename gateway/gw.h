@@ -93,6 +93,7 @@ struct gw_req {
 	char model[128];
 	char path_model[128];		/* the model named in the path */
 	char anthropic_version[32], anthropic_beta[128];
+	char req_ctype[128];		/* the request's Content-Type */
 	int stream;			/* the user asked for a stream */
 	int user_usage;			/* ... and for the usage chunk */
 	int http10;			/* the client speaks HTTP/1.0 */
@@ -229,6 +230,7 @@ enum gw_route_flags {
 	GW_RF_BODY = 1,			/* reads a JSON body */
 	GW_RF_NOAUTH = 2,		/* no token needed (healthz) */
 	GW_RF_RELAY = 4,		/* relayed to a channel */
+	GW_RF_FORM = 8,			/* multipart/form-data (JSON otherwise) */
 };
 
 struct gw_route {

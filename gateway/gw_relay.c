@@ -48,7 +48,11 @@ gw_relay_send(struct gw_req *r)
 	snprintf(rs.op, sizeof(rs.op), "%s", prov_op(r->fwd_op)->name);
 	snprintf(rs.model, sizeof(rs.model), "%s", r->model);
 	rs.stream = (uint32_t)r->stream;
-	snprintf(rs.content_type, sizeof(rs.content_type), "application/json");
+	/* A translated body is JSON; a passed-through one keeps the user's
+	 * type (a multipart upload's boundary with it). */
+	snprintf(rs.content_type, sizeof(rs.content_type), "%s",
+	    !r->xlate && r->req_ctype[0] != '\0' ? r->req_ctype :
+	    "application/json");
 	snprintf(rs.anthropic_version, sizeof(rs.anthropic_version), "%s",
 	    r->anthropic_version);
 	snprintf(rs.anthropic_beta, sizeof(rs.anthropic_beta), "%s",

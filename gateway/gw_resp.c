@@ -162,8 +162,10 @@ gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 
 	if (!r->sse_mode) {
 		/* Keep a JSON answer (bounded) to read its usage at the end;
-		 * a translated one is only sent then. */
-		if (r->sniff_len + len <= GW_SNIFF_MAX) {
+		 * a translated one is only sent then.  Binary answers (audio,
+		 * video) are only relayed. */
+		if ((r->xlate || strstr(r->ctype, "json") != NULL ||
+		    r->ctype[0] == '\0') && r->sniff_len + len <= GW_SNIFF_MAX) {
 			unsigned char *nb = realloc(r->sniff, r->sniff_len + len);
 			if (nb != NULL) {
 				r->sniff = nb;

@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include "lib/log.h"
 #include "lib/tokest.h"
+#include "gateway/gw_form.h"
 
 /* Body parsers: model (unless the path named it) and stream. */
 static enum gw_verdict
@@ -47,6 +48,27 @@ parse_nostream(struct gw_req *r, void *json)
 	r->stream = 0;
 	r->user_usage = 0;
 	return v;
+}
+
+/* multipart/form-data uploads: model (and stream) from the form's
+ * fields; the body goes upstream unchanged. */
+static enum gw_verdict
+parse_form(struct gw_req *r, void *json)
+{
+	char v[16];
+
+	(void)json;
+	if (gw_form_field(r->req_ctype, r->body, r->body_len, "model", r->model,
+	    sizeof(r->model)) <= 0) {
+		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
+		    "You must provide a model parameter (a form field).");
+		return GW_STOP;
+	}
+	r->stream = gw_form_field(r->req_ctype, r->body, r->body_len, "stream",
+	    v, sizeof(v)) > 0 && strcmp(v, "true") == 0;
+	r->user_usage = 0;
+	r->lim.est = (int64_t)(r->body_len / 4);
+	return GW_GO;
 }
 
 static void
@@ -109,6 +131,17 @@ static const struct gw_route routes[] = {
 	    parse_common, NULL },
 	{ "POST", "/v1/messages/count_tokens", &gw_surface_anthropic,
 	    OP_COUNT_TOKENS, RELAY, parse_nostream, NULL },
+	/* OpenAI media: JSON or multipart uploads, binary answers */
+	{ "POST", "/v1/images/generations", &gw_surface_openai, OP_IMAGES_GEN,
+	    RELAY, parse_common, NULL },
+	{ "POST", "/v1/images/edits", &gw_surface_openai, OP_IMAGES_EDIT,
+	    RELAY | GW_RF_FORM, parse_form, NULL },
+	{ "POST", "/v1/audio/speech", &gw_surface_openai, OP_AUDIO_SPEECH,
+	    RELAY, parse_common, NULL },
+	{ "POST", "/v1/audio/transcriptions", &gw_surface_openai,
+	    OP_AUDIO_TRANSCRIBE, RELAY | GW_RF_FORM, parse_form, NULL },
+	{ "POST", "/v1/audio/translations", &gw_surface_openai,
+	    OP_AUDIO_TRANSLATE, RELAY | GW_RF_FORM, parse_form, NULL },
 	/* Azure-style: the deployment in the path is the model */
 	{ "POST", "/openai/deployments/*/chat/completions", &gw_surface_openai,
 	    OP_CHAT, RELAY, parse_common, NULL },

@@ -196,6 +196,7 @@ st_auth(struct gw_req *r)
 	    sizeof(r->anthropic_version));
 	(void)gw_hdr(r, "anthropic-beta", r->anthropic_beta,
 	    sizeof(r->anthropic_beta));
+	(void)gw_hdr(r, "content-type", r->req_ctype, sizeof(r->req_ctype));
 	if (token_of(r, tok, sizeof(tok)) != 0 || tok[0] == '\0') {
 		gw_reply_error(r, 401, "invalid_request_error", "missing_api_key",
 		    "You didn't provide an API key. Provide it in the Authorization "
@@ -281,6 +282,15 @@ st_parse(struct gw_req *r)
 	if (!(r->route->flags & GW_RF_RELAY)) {
 		r->route->answer(r);
 		return GW_STOP;
+	}
+	if (r->route->flags & GW_RF_FORM) {
+		if (strncasecmp(r->req_ctype, "multipart/form-data", 19) != 0) {
+			gw_reply_error(r, 400, "invalid_request_error",
+			    "invalid_content_type", "This endpoint takes a "
+			    "multipart/form-data body.");
+			return GW_STOP;
+		}
+		return r->route->parse(r, NULL);
 	}
 	o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES,
 	    &jerr);

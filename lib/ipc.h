@@ -256,7 +256,7 @@ struct ipc_relay_start {	/* gateway; the request body follows */
 	char model[128];	/* as the channel announced it */
 	uint32_t stream;	/* the user asked for a stream */
 	uint32_t pad;
-	char content_type[64];
+	char content_type[128];	/* a multipart body's boundary included */
 	char request_id[64];	/* the charge key: the ledger's request id */
 	char resource[64];	/* op-specific id (a video job), or "" */
 	char anthropic_version[32];	/* passed on from the user, or "" */

@@ -13,6 +13,7 @@
 // Prints exactly one line, `listening PORT`, on stdout once it accepts
 // connections; diagnostics go to stderr.  SIGTERM/SIGINT exit 0.
 
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import { parseArgs } from 'node:util';
@@ -620,6 +621,106 @@ function embeddings(x, body) {
 		usage: { prompt_tokens: tokens, total_tokens: tokens } });
 }
 
+// ---------------------------------------------------------------- OpenAI media
+
+// multipart/form-data: the parts of a body (RFC 7578), as
+// { name, filename?, type?, data: Buffer }.  null when not multipart.
+function multipartParts(ctype, raw) {
+	const m = /boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(ctype || '');
+	if (!/^multipart\/form-data/i.test(ctype || '') || !m) return null;
+	const delim = Buffer.from(`--${m[1] || m[2]}`);
+	const parts = [];
+	let pos = raw.indexOf(delim);
+	while (pos >= 0) {
+		const start = pos + delim.length;
+		if (raw.subarray(start, start + 2).toString() === '--') break;
+		const hend = raw.indexOf('\r\n\r\n', start);
+		if (hend < 0) break;
+		const next = raw.indexOf(delim, hend + 4);
+		if (next < 0) break;
+		const head = raw.subarray(start + 2, hend).toString('utf8');
+		const cd = /content-disposition:[^\r\n]*/i.exec(head)?.[0] ?? '';
+		const ct = /content-type:\s*([^\r\n]*)/i.exec(head)?.[1];
+		parts.push({ name: /name="([^"]*)"/i.exec(cd)?.[1] ?? '',
+			filename: /filename="([^"]*)"/i.exec(cd)?.[1], type: ct,
+			data: raw.subarray(hend + 4, next - 2) });
+		pos = next;
+	}
+	return parts;
+}
+const formField = (parts, name) => parts?.find((p) => p.name === name && p.filename === undefined)
+	?.data.toString('utf8');
+const sha256 = (buf) => crypto.createHash('sha256').update(buf).digest('hex');
+
+// A 1x1 PNG, the image every image endpoint answers.
+const PNG_1X1 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==';
+
+// POST /v1/images/generations (JSON) and /v1/images/edits (multipart with
+// one or more `image` files): n images as b64_json, with gpt-image-1's
+// token usage.
+function images(x, body, parts) {
+	if (!checkAuth(x)) return;
+	const model = parts ? formField(parts, 'model') : body?.model;
+	const prompt = parts ? formField(parts, 'prompt') : body?.prompt;
+	if (typeof model !== 'string' || typeof prompt !== 'string')
+		return x.sendError(400, errorBody('\'model\' and \'prompt\' are required.', 'invalid_request_error'));
+	if (!cfg.models.includes(model)) return x.sendError(404, statusError(404, model));
+	const files = parts ? parts.filter((p) => p.filename !== undefined) : [];
+	if (parts && files.length === 0)
+		return x.sendError(400, errorBody('\'image\' is required.', 'invalid_request_error'));
+	const n = Math.max(1, Math.min(4, Number(parts ? formField(parts, 'n') : body?.n) || 1));
+	const textTokens = Math.max(1, Math.ceil([...prompt].length / 4));
+	const imageTokens = files.length * 65;
+	x.sendJson(200, { created: nowS(), data: Array.from({ length: n }, () => ({ b64_json: PNG_1X1 })),
+		usage: { input_tokens: textTokens + imageTokens, output_tokens: 272 * n,
+			total_tokens: textTokens + imageTokens + 272 * n,
+			input_tokens_details: { text_tokens: textTokens, image_tokens: imageTokens } } });
+}
+
+// POST /v1/audio/speech: audio bytes, sent in `chunks` pieces of 4 KiB with
+// `delay` ms before each (a slow, chunked answer), content type by
+// response_format.
+async function speech(x, body) {
+	if (!checkAuth(x)) return;
+	if (!body || typeof body.input !== 'string' || typeof body.model !== 'string')
+		return x.sendError(400, errorBody('\'model\' and \'input\' are required.', 'invalid_request_error'));
+	const k = knobs(x.req.headers, parseDirectives(body.input, 'mock'),
+		{ chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null, first: 0,
+			retryAfter: undefined });
+	if (k.status !== null) return x.sendError(k.status, statusError(k.status, body.model));
+	const types = { mp3: 'audio/mpeg', wav: 'audio/wav', opus: 'audio/ogg', aac: 'audio/aac',
+		flac: 'audio/flac', pcm: 'audio/pcm' };
+	x.res.writeHead(200, x.baseHeaders({ 'content-type': types[body.response_format] ?? 'audio/mpeg' }));
+	for (let i = 0; i < k.chunks; i++) {
+		if (!(await x.wait(k.delay))) return;
+		const piece = Buffer.alloc(4096, i % 256);
+		piece.write(`CHUNK${i}:`, 0);
+		x.res.write(piece);
+		x.chunksSent++;
+	}
+	x.done = true;
+	x.res.end();
+}
+
+// POST /v1/audio/transcriptions and /translations (multipart: file, model):
+// the text names the upload's SHA-256 so a test can tell it arrived
+// unchanged; usage as the model reports it (tokens, or seconds for
+// whisper-1).
+function transcription(x, parts, translate) {
+	if (!checkAuth(x)) return;
+	const model = formField(parts, 'model');
+	const file = parts?.find((p) => p.name === 'file' && p.filename !== undefined);
+	if (typeof model !== 'string' || !file)
+		return x.sendError(400, errorBody('\'file\' and \'model\' are required.', 'invalid_request_error'));
+	if (!cfg.models.includes(model)) return x.sendError(404, statusError(404, model));
+	const text = `${translate ? 'translated' : 'transcribed'} ${file.data.length} bytes ${sha256(file.data)}`;
+	const usage = model === 'whisper-1' ? { type: 'duration', seconds: Math.max(1, Math.ceil(file.data.length / 16000)) }
+		: { type: 'tokens', input_tokens: Math.max(1, Math.ceil(file.data.length / 1000)),
+			output_tokens: Math.ceil(text.length / 4),
+			total_tokens: Math.max(1, Math.ceil(file.data.length / 1000)) + Math.ceil(text.length / 4) };
+	x.sendJson(200, { text, usage });
+}
+
 // GET /v1/models and GET /v1/models/{id}
 function models(x, id) {
 	if (!checkAuth(x)) return;
@@ -1031,6 +1132,16 @@ async function handle(req, res) {
 	rec.headers = headers;
 	rec.body = text.length === 0 ? null : parsed ? body : text;
 	rec.aborted = aborted;
+	{	// uploads: each file part's name, size and SHA-256
+		const parts = multipartParts(req.headers['content-type'], raw);
+		if (parts) {
+			rec.files = parts.filter((p) => p.filename !== undefined).map((p) =>
+				({ name: p.name, filename: p.filename, type: p.type, size: p.data.length,
+					sha256: sha256(p.data) }));
+			rec.body = Object.fromEntries(parts.filter((p) => p.filename === undefined)
+				.map((p) => [p.name, p.data.toString('utf8')]));
+		}
+	}
 	rec.http = req.httpVersion;
 	if (isChat) rec.id = `chatcmpl-mock-${x.n}`;
 	if (isMod) rec.id = `modr-mock-${x.n}`;
@@ -1046,6 +1157,14 @@ async function handle(req, res) {
 	if (isMod) return moderations(x, body);
 	if (provider === 'openai' && method === 'POST' && path === '/v1/responses') return responses(x, body);
 	if (provider === 'openai' && method === 'POST' && path === '/v1/embeddings') return embeddings(x, body);
+	if (provider === 'openai' && method === 'POST' && path === '/v1/images/generations') return images(x, body, null);
+	if (provider === 'openai' && method === 'POST' && path === '/v1/images/edits')
+		return images(x, null, multipartParts(req.headers['content-type'], raw) ?? []);
+	if (provider === 'openai' && method === 'POST' && path === '/v1/audio/speech') return speech(x, body);
+	if (provider === 'openai' && method === 'POST' && (path === '/v1/audio/transcriptions' ||
+	    path === '/v1/audio/translations'))
+		return transcription(x, multipartParts(req.headers['content-type'], raw),
+			path.endsWith('translations'));
 	if (provider !== 'openai') {
 		const p = providerRoute(provider, x, method, path, body);
 		if (p !== null) return p;

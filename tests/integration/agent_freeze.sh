@@ -46,9 +46,10 @@ wait_until 6 stream_done || fail "the stream of the frozen agent is still open"
 end_ms=$(( $(now_ms) - t0 ))
 echo "marked down after $down_ms ms, stream ended after $end_ms ms (heartbeat_timeout 2000 ms)"
 grep -q "missed heartbeats" "$LOG" || fail "no heartbeat timeout logged"
-# heartbeat_timeout, plus a tick of the tunnel and the test's own polling.
-(( down_ms <= 2000 + 800 )) || fail "marked down only after $down_ms ms"
-(( end_ms <= 2000 + 800 )) || fail "its stream ended only after $end_ms ms"
+# heartbeat_timeout, plus a tick of the tunnel and the test's own polling
+# (hubctl under a sanitizer); without the fix it is twice the timeout.
+(( down_ms <= 2000 + 1500 )) || fail "marked down only after $down_ms ms"
+(( end_ms <= 2000 + 1500 )) || fail "its stream ended only after $end_ms ms"
 agent_online "$OTHER" || fail "the other agent went down too"
 
 note "its stream ended with an agent_lost error event"

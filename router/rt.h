@@ -115,7 +115,7 @@ void rt_explain(const struct sb *sb, uint32_t i, const struct rt_weights *w,
 #define RT_EJECT_STREAK		3	/* consecutive failures that eject */
 #define RT_EJECT_BASE_MS	5000	/* first cool-down */
 #define RT_EJECT_MAX_MS		300000	/* longest cool-down */
-#define RT_PROBE_INTERVAL_MS	1000	/* one probe per cooling channel per */
+#define RT_PROBE_INTERVAL_MS	1000	/* ms between probes of a cooling channel */
 
 enum rt_health {
 	RT_H_OK = 0,		/* a success: streak and repeat count reset */

@@ -199,8 +199,8 @@ terms_of(const struct sb *sb, const struct sb_channel *ch,
 	t[RT_T_STABILITY] = clamp_term((ok + STAB_PRIOR) * RT_TERM_MAX /
 	    (ok + err + STAB_PRIOR) - STAB_STREAK * streak);
 
-	/* Cooling channels are scored only to order probes (rt_candidates);
-	 * an agent whose slot no longer shows it online is on its way out. */
+	/* Cooling channels are scored too (a probe carries its score); an
+	 * agent whose slot no longer shows it online is on its way out. */
 	t[RT_T_AVAILABILITY] = 0;
 	if (ch->agent_slot < sb->hdr->max_agents) {
 		sb_read_agent(sb, ch->agent_slot, &a);
@@ -368,7 +368,8 @@ rt_candidates_at(const struct sb *sb, const struct rt_request *rq,
 		count++;
 	}
 	/* Every channel that could serve cools: let one probe through, on the
-	 * first (in turn) whose probe is free; the others stay refused. */
+	 * first (in turn) whose probe is free.  None free: unavailable (503),
+	 * not unknown (404) — the user may retry shortly. */
 	if (count == 0 && cooling > 0) {
 		for (uint32_t k = 0; k < cooling && max > 0 && *n == 0; k++) {
 			struct scored *p = &s[nslots - 1 - (k + rr) % cooling];

@@ -1,6 +1,7 @@
 /*
  * child/child_lws: libwebsockets context, listener and master-connection
- * adoption for the gateway and tunnel children.
+ * adoption for the gateway and tunnel children.  The listener backs off
+ * for a moment when accept() runs out of descriptors instead of spinning.
  */
 #include "child/child_lws.h"
 
@@ -45,6 +46,45 @@ adopt_raw(struct child_lws *cl, int fd)
 	    cl->raw_protocol, NULL);
 }
 
+/* The pause after running out of descriptors is over: poll again. */
+static void
+accept_resume(lws_sorted_usec_list_t *sul)
+{
+	struct child_lws *cl = lws_container_of(sul, struct child_lws, accept_sul);
+
+	cl->accept_paused = 0;
+	if (cl->listen_wsi != NULL)
+		lws_rx_flow_control(cl->listen_wsi, 1);
+}
+
+/*
+ * accept() failed for want of descriptors or memory.  The connection stays
+ * in the kernel's queue, so the listener stays readable: polling it again at
+ * once would spin.  Stop polling it for CHILD_ACCEPT_PAUSE_MS (connections
+ * ending meanwhile free descriptors) and warn once per CHILD_ACCEPT_LOG_MS.
+ */
+static void
+accept_starved(struct child_lws *cl, struct lws *wsi, int err)
+{
+	int64_t now = clock_mono_ms();
+
+	cl->accept_refused++;
+	if (cl->accept_logged_ms == 0 ||
+	    now - cl->accept_logged_ms >= CHILD_ACCEPT_LOG_MS) {
+		log_warn("accept: %s; not accepting for %d ms at a time "
+		    "(%llu refusals since the last warning)", strerror(err),
+		    CHILD_ACCEPT_PAUSE_MS, (unsigned long long)cl->accept_refused);
+		cl->accept_logged_ms = now;
+		cl->accept_refused = 0;
+	}
+	if (cl->accept_paused)
+		return;
+	cl->accept_paused = 1;
+	lws_rx_flow_control(wsi, 0);
+	lws_sul_schedule(cl->ctx, 0, &cl->accept_sul, accept_resume,
+	    (lws_usec_t)CHILD_ACCEPT_PAUSE_MS * 1000);
+}
+
 static int
 cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -60,7 +100,10 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			int fd = accept4(cl->listen_fd, NULL, NULL,
 			    SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (fd < 0) {
-				if (errno != EAGAIN && errno != EINTR &&
+				if (errno == EMFILE || errno == ENFILE ||
+				    errno == ENOBUFS || errno == ENOMEM)
+					accept_starved(cl, wsi, errno);
+				else if (errno != EAGAIN && errno != EINTR &&
 				    errno != ECONNABORTED)
 					log_warn("accept: %s", strerror(errno));
 				break;
@@ -150,6 +193,7 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 void
 child_lws_stop_accepting(struct child_lws *cl)
 {
+	lws_sul_cancel(&cl->accept_sul);
 	if (cl->listen_wsi != NULL) {
 		/* Closing our copy: the master still holds the listener. */
 		lws_set_timeout(cl->listen_wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,

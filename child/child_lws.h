@@ -30,7 +30,17 @@ struct child_lws {
 	int (*busy)(struct child_lws *cl);
 	void *user;
 	lws_sorted_usec_list_t sul;	/* drives tick() and the drain check */
+	/* Out of descriptors (or memory) on accept: the listener is not
+	 * polled until accept_sul fires, and one warning per
+	 * CHILD_ACCEPT_LOG_MS counts the refusals. */
+	lws_sorted_usec_list_t accept_sul;
+	int accept_paused;
+	int64_t accept_logged_ms;	/* monotonic, last warning */
+	uint64_t accept_refused;	/* refusals since that warning */
 };
+
+#define CHILD_ACCEPT_PAUSE_MS	250	/* listener off after EMFILE & co */
+#define CHILD_ACCEPT_LOG_MS	10000	/* at most one such warning per */
 
 /*
  * Create the context.  protocols: the caller's, NULL-terminated, at most 8.

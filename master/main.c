@@ -139,17 +139,40 @@ mkdir_p(const char *path)
 	return (mkdir(buf, 0700) != 0 && errno != EEXIST) ? -1 : 0;
 }
 
-/* Every agent is a socket in the tunnel: allow as many as the system does. */
+/*
+ * Every agent and every user connection is a descriptor: raise the soft
+ * open-file limit to the hard one (capped: libwebsockets sizes a table by
+ * it) before forking, so every child inherits it, and say what we got.
+ */
+#define FD_LIMIT_CAP	1048576
+
 static void
 raise_fd_limit(void)
 {
 	struct rlimit rl;
+	rlim_t want;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max > 1048576 ? 1048576 : rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-			log_warn("cannot raise the open file limit: %s", strerror(errno));
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		log_warn("cannot read the open file limit: %s", strerror(errno));
+		return;
 	}
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_LIMIT_CAP ?
+	    FD_LIMIT_CAP : rl.rlim_max;
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want) {
+		/* already at or above what we would ask for */
+	} else {
+		rlim_t was = rl.rlim_cur;
+		rl.rlim_cur = want;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise the open file limit from %llu to "
+			    "%llu: %s", (unsigned long long)was,
+			    (unsigned long long)want, strerror(errno));
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+		}
+	}
+	log_info("open file limit: %llu (hard limit %llu)",
+	    (unsigned long long)rl.rlim_cur, rl.rlim_max == RLIM_INFINITY ?
+	    0ull : (unsigned long long)rl.rlim_max);
 }
 
 int

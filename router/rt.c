@@ -3,7 +3,10 @@
  * online channels with the request's strategy, scores each as a weighted
  * sum of normalised terms read from the scoreboard, and orders them best
  * first; channels within tie_margin of the best take turns (round-robin,
- * or random).  The strategy table below is the only place a rule lives.
+ * or random).  Channels cooling down after errors are skipped, except for
+ * a trickle of probes when nothing else could serve (rt_eject.c has the
+ * ejection rules).  The strategy table below is the only place a rule
+ * lives.
  */
 #include "router/rt.h"
 #include "lib/csv.h"
@@ -196,7 +199,7 @@ terms_of(const struct sb *sb, const struct sb_channel *ch,
 	t[RT_T_STABILITY] = clamp_term((ok + STAB_PRIOR) * RT_TERM_MAX /
 	    (ok + err + STAB_PRIOR) - STAB_STREAK * streak);
 
-	/* Ejected channels never get here in rt_candidates (filtered); an
+	/* Cooling channels are scored too (a probe carries its score); an
 	 * agent whose slot no longer shows it online is on its way out. */
 	t[RT_T_AVAILABILITY] = 0;
 	if (ch->agent_slot < sb->hdr->max_agents) {
@@ -303,26 +306,46 @@ rand32(void)
 	return (uint32_t)(x >> 32);
 }
 
+/* One channel as a candidate, scored under the request's strategy. */
+static void
+fill(struct scored *d, uint32_t i, const struct sb_channel *ch, int score)
+{
+	d->c.slot = i;
+	d->c.agent_id = ch->agent_id;
+	snprintf(d->c.channel, sizeof(d->c.channel), "%s", ch->name);
+	snprintf(d->c.provider, sizeof(d->c.provider), "%s", ch->provider);
+	d->c.score = score;
+}
+
 enum rt_result
 rt_candidates(const struct sb *sb, const struct rt_request *rq,
     struct rt_candidate *out, int max, int *n)
+{
+	return rt_candidates_at(sb, rq, clock_wall_ms(), out, max, n);
+}
+
+enum rt_result
+rt_candidates_at(const struct sb *sb, const struct rt_request *rq,
+    int64_t now, struct rt_candidate *out, int max, int *n)
 {
 	static uint32_t rr;
 	const struct rt_weights *w = rq->weights ? rq->weights : &rt_default_weights;
 	const struct rt_strategy *st;
 	struct scored *s;
 	struct sb_channel ch;
-	int64_t now = clock_wall_ms();
 	uint32_t up = 0, count = 0, ntop = 0, j = 0, cooling = 0;
+	uint32_t nslots = sb->hdr->max_channels;
 	int best = -1, t[RT_NTERMS];
 
 	*n = 0;
-	s = calloc(sb->hdr->max_channels, sizeof(*s));
+	/* Channels ready to serve fill s[] from the front, cooling ones from
+	 * the back (the probe candidates); together at most nslots. */
+	s = calloc(nslots, sizeof(*s));
 	if (s == NULL)
 		return RT_NO_CHANNELS;
 	st = (unsigned)rq->policy < RT_NPOLICIES ? &strategies[rq->policy] : NULL;
 	rr++;
-	for (uint32_t i = 0; i < sb->hdr->max_channels; i++) {
+	for (uint32_t i = 0; i < nslots; i++) {
 		const struct sb_chan_hot *h = &sb_channel(sb, i)->hot;
 		sb_read_channel(sb, i, &ch);
 		if (ch.state != SB_CHAN_UP)
@@ -332,20 +355,29 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 		if (st == NULL || !rt_model_in(ch.models, rq->model, 0) ||
 		    !st->admit(rq, &ch))
 			continue;
+		terms_of(sb, &ch, h, now, t);
 		if (atomic_load(&h->ejected_until_ms) > now) {
+			fill(&s[nslots - 1 - cooling], i, &ch,
+			    score_of(rq->policy, t, w));
 			cooling++;
 			continue;
 		}
-		terms_of(sb, &ch, h, now, t);
-		s[count].c.slot = i;
-		s[count].c.agent_id = ch.agent_id;
-		snprintf(s[count].c.channel, sizeof(s[count].c.channel), "%s", ch.name);
-		snprintf(s[count].c.provider, sizeof(s[count].c.provider), "%s",
-		    ch.provider);
-		s[count].c.score = score_of(rq->policy, t, w);
+		fill(&s[count], i, &ch, score_of(rq->policy, t, w));
 		if (s[count].c.score > best)
 			best = s[count].c.score;
 		count++;
+	}
+	/* Every channel that could serve cools: let one probe through, on the
+	 * first (in turn) whose probe is free.  None free: unavailable (503),
+	 * not unknown (404) — the user may retry shortly. */
+	if (count == 0 && cooling > 0) {
+		for (uint32_t k = 0; k < cooling && max > 0 && *n == 0; k++) {
+			struct scored *p = &s[nslots - 1 - (k + rr) % cooling];
+			if (rt_probe_claim(&sb_channel(sb, p->c.slot)->hot, now))
+				out[(*n)++] = p->c;
+		}
+		free(s);
+		return *n > 0 ? RT_OK : RT_NO_CHANNELS;
 	}
 	for (uint32_t k = 0; k < count; k++)
 		if (s[k].c.score >= best - (w->tie_margin > 0 ? w->tie_margin : 0)) {
@@ -368,9 +400,7 @@ rt_candidates(const struct sb *sb, const struct rt_request *rq,
 			out[(*n)++] = s[i].c;
 	}
 	free(s);
-	/* Channels exist but all are cooling down: unavailable (503), not
-	 * unknown (404) — the user may retry shortly. */
-	if (up == 0 || (count == 0 && cooling > 0))
+	if (up == 0)
 		return RT_NO_CHANNELS;
 	return count == 0 ? RT_NO_MODEL : RT_OK;
 }

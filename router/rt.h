@@ -71,9 +71,17 @@ enum rt_result {
 				 * this model: 404 */
 };
 
-/* Fill out[] (at most max) with channels for rq, best first. */
+/*
+ * Fill out[] (at most max) with channels for rq, best first.  Channels in
+ * their cool-down are skipped; when every channel that could serve rq
+ * cools, one of them whose probe is free (rt_probe_claim) is the single
+ * candidate, a probe, and RT_OK is returned.
+ */
 enum rt_result rt_candidates(const struct sb *sb, const struct rt_request *rq,
     struct rt_candidate *out, int max, int *n);
+/* The same at a given wall-clock time (tests). */
+enum rt_result rt_candidates_at(const struct sb *sb, const struct rt_request *rq,
+    int64_t now_ms, struct rt_candidate *out, int max, int *n);
 /* Is model in the comma-separated list?  An empty list allows all. */
 int rt_model_in(const char *csv, const char *model, int empty_is_all);
 /* Call fn once per distinct model an online channel serves. */
@@ -98,5 +106,34 @@ struct rt_explain {
 /* Terms and scores of channel slot i as the router sees it now. */
 void rt_explain(const struct sb *sb, uint32_t i, const struct rt_weights *w,
     struct rt_explain *out);
+
+/*
+ * Ejection (router/rt_eject.c): what one finished request says about its
+ * channel.  Called by the tunnel, the single writer of the health fields
+ * (ok, err, err_streak, ejections, ejected_at_ms, ejected_until_ms).
+ */
+#define RT_EJECT_STREAK		3	/* consecutive failures that eject */
+#define RT_EJECT_BASE_MS	5000	/* first cool-down */
+#define RT_EJECT_MAX_MS		300000	/* longest cool-down */
+#define RT_PROBE_INTERVAL_MS	1000	/* ms between probes of a cooling channel */
+
+enum rt_health {
+	RT_H_OK = 0,		/* a success: streak and repeat count reset */
+	RT_H_FAILED,		/* a failure counted towards the streak */
+	RT_H_EJECTED,		/* this failure ejected the channel (*cool_ms) */
+	RT_H_READMITTED,	/* a probe succeeded: the cool-down is over */
+	RT_H_COOLING,		/* a probe failed: the cool-down stands */
+	RT_H_STALE,		/* in flight when the channel was ejected:
+				 * counted in ok/err, nothing else */
+};
+/* Record one request of the channel: ok or not, when it started and now
+ * (wall-clock ms).  *cool_ms is set when RT_H_EJECTED is returned. */
+enum rt_health rt_health_record(struct sb_chan_hot *h, int ok,
+    int64_t started_ms, int64_t now_ms, int64_t *cool_ms);
+/* The cool-down of a channel ejected `ejections` times in a row before. */
+int64_t rt_eject_cool_ms(int64_t ejections);
+/* Claim the channel's probe for now (gateways race; one wins per
+ * RT_PROBE_INTERVAL_MS).  1 when claimed. */
+int rt_probe_claim(struct sb_chan_hot *h, int64_t now_ms);
 
 #endif

@@ -17,8 +17,10 @@
  *   sb_agent          the tunnel process that owns the connection
  *                     (owner_pid); the master clears slots of a dead owner
  *   sb_channel desc   the owning tunnel process, as for its agent
- *   sb_channel hot    atomics: tunnel (latency, ok/err, streak, eject),
- *                     gateway (in-flight, minute counters)
+ *   sb_channel hot    atomics: tunnel (latency; ok/err, streak and the
+ *                     ejection fields only through rt_health_record),
+ *                     gateway (in-flight, minute counters; probe_ms only
+ *                     through rt_probe_claim, a compare-and-swap)
  *   sb_token          atomics: gateways (the local rate limiter,
  *                     shm/sb_limit.c); claimed by token id, never freed,
  *                     reused once stale
@@ -34,7 +36,7 @@
 #include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
-#define SB_VERSION	2
+#define SB_VERSION	3
 #define SB_CACHELINE	64
 #define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
 #define SB_TOKEN_SLOTS	8192		/* tokens with rpm/tpm limits, per minute */
@@ -89,13 +91,27 @@ struct sb_chan_hot {
 	_Atomic int64_t minute;		/* gateway: unix minute of the counters */
 	_Atomic int64_t req_minute;	/* gateway */
 	_Atomic int64_t tok_minute;	/* gateway */
-	_Atomic int64_t ok;		/* tunnel */
-	_Atomic int64_t err;		/* tunnel */
-	_Atomic int64_t err_streak;	/* tunnel */
-	_Atomic int64_t ejected_until_ms; /* tunnel */
+	/* Health: written by the tunnel only, through rt_health_record
+	 * (router/rt_eject.c, which states the rules); zeroed by the tunnel
+	 * when it hands the slot to a new channel. */
+	_Atomic int64_t ok;		/* tunnel: successes */
+	_Atomic int64_t err;		/* tunnel: failures (5xx, lost, cut) */
+	_Atomic int64_t err_streak;	/* tunnel: consecutive failures of
+					 * requests started after the last
+					 * ejection, outside a cool-down */
+	_Atomic int64_t ejected_until_ms; /* tunnel: wall ms the cool-down
+					 * ends; 0 after a probe succeeded */
 	alignas(SB_CACHELINE) _Atomic int64_t ewma_ttfb_us;	/* tunnel */
 	_Atomic int64_t ewma_tps_milli;	/* tunnel: tokens/s * 1000 */
-	_Atomic int64_t ejections;	/* tunnel: how often ejected */
+	_Atomic int64_t ejections;	/* tunnel: ejections since the last
+					 * success; the next cool-down is
+					 * RT_EJECT_BASE_MS << ejections */
+	_Atomic int64_t ejected_at_ms;	/* tunnel: wall ms of the last
+					 * ejection; requests started at or
+					 * before it no longer count */
+	_Atomic int64_t probe_ms;	/* gateways (router, compare-and-swap):
+					 * wall ms the last probe of this
+					 * cooling channel was let through */
 };
 
 /*

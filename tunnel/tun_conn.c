@@ -522,6 +522,16 @@ conn_new(struct lws *wsi)
 	return c;
 }
 
+/* The agent is gone for every purpose: pending echo, streams (ended
+ * with agent_lost), scoreboard slots.  Idempotent. */
+static void
+conn_down(struct tun_conn *c)
+{
+	tun_conn_gone(c);
+	tun_relay_agent_gone(c);
+	conn_offline(c);
+}
+
 static void
 conn_free(struct tun_conn *c)
 {
@@ -529,9 +539,7 @@ conn_free(struct tun_conn *c)
 
 	if (c->state == TC_ONLINE)
 		log_info("%s went offline", conn_label(c, lbl, sizeof(lbl)));
-	tun_conn_gone(c);
-	tun_relay_agent_gone(c);
-	conn_offline(c);
+	conn_down(c);
 	outq_clear(&c->out);
 	free(c->rx);
 	if (c->prev != NULL)
@@ -621,6 +629,10 @@ tun_tick(void)
 		if (now - c->last_rx_ms > cf->tun_heartbeat_timeout_ms) {
 			tun_close(c, "missed heartbeats: silent for %lld ms",
 			    (long long)(now - c->last_rx_ms));
+			/* A silent agent (frozen, or its host gone) will not
+			 * answer the close either: it is down now, and its
+			 * streams end now, not when the close gives up. */
+			conn_down(c);
 			continue;
 		}
 		if (now - c->last_ping_ms >= cf->tun_heartbeat_ms) {

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include "tunnel/tun.h"
 #include "lib/log.h"
+#include "router/rt.h"
 
 #define BODY_PIECE (512u * 1024)
 
@@ -100,45 +101,34 @@ stream_find(const struct tun_conn *agent, uint32_t id)
 	return NULL;
 }
 
-#define EJECT_STREAK	3		/* consecutive errors that eject */
-#define EJECT_BASE_MS	5000		/* first cool-down; doubles on repeat */
-#define EJECT_MAX_MS	300000
-
 /*
- * Health figures of the channel (this process writes them).  Three
- * consecutive errors eject the channel for a cool-down that doubles each
- * time it happens again; the router skips it until then, and its first
- * success afterwards resets the streak and the repeat count.
+ * Health figures of the channel: this process is their one writer, through
+ * rt_health_record (router/rt_eject.c holds the ejection rules).  The
+ * stream's start goes in as wall-clock time, to compare with the ejection.
  */
 static void
 chan_result(struct tun_stream *s, int ok)
 {
-	struct sb_chan_hot *h;
-	int64_t streak, n, cool;
+	int64_t now, cool = 0;
+	unsigned long long agent = s->agent ? s->agent->agent_id : 0;
 
 	if (s->chan_slot == UINT32_MAX)
 		return;
-	h = &sb_channel(&tun_env->sb, s->chan_slot)->hot;
-	if (ok) {
-		atomic_fetch_add(&h->ok, 1);
-		atomic_store(&h->err_streak, 0);
-		atomic_store(&h->ejections, 0);
-		return;
+	now = clock_wall_ms();
+	switch (rt_health_record(&sb_channel(&tun_env->sb, s->chan_slot)->hot,
+	    ok, now - (clock_mono_ms() - s->started_ms), now, &cool)) {
+	case RT_H_EJECTED:
+		log_rwarn(s->reqid, "channel slot %u (agent %llu) failed %d times "
+		    "in a row: ejected for %lld ms", s->chan_slot, agent,
+		    RT_EJECT_STREAK, (long long)cool);
+		break;
+	case RT_H_READMITTED:
+		log_rinfo(s->reqid, "channel slot %u (agent %llu): probe "
+		    "succeeded, back in service", s->chan_slot, agent);
+		break;
+	default:
+		break;
 	}
-	atomic_fetch_add(&h->err, 1);
-	streak = atomic_fetch_add(&h->err_streak, 1) + 1;
-	if (streak < EJECT_STREAK)
-		return;
-	n = atomic_fetch_add(&h->ejections, 1);
-	cool = EJECT_BASE_MS << (n < 6 ? n : 6);
-	if (cool > EJECT_MAX_MS)
-		cool = EJECT_MAX_MS;
-	atomic_store(&h->ejected_until_ms, clock_wall_ms() + cool);
-	atomic_store(&h->err_streak, 0);
-	log_rwarn(s->reqid, "channel slot %u (agent %llu) failed %lld times in a "
-	    "row: ejected for %lld ms", s->chan_slot,
-	    (unsigned long long)(s->agent ? s->agent->agent_id : 0),
-	    (long long)streak, (long long)cool);
 }
 
 /* Throughput: output tokens per second from first byte to end (EWMA). */

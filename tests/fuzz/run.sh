@@ -2,22 +2,27 @@
 # tests/fuzz/run.sh: builds the libFuzzer targets in tests/fuzz/ with clang
 # (ASan + UBSan) into build/fuzz/ and runs each for a bounded time.
 #
-#   tests/fuzz/run.sh          build and fuzz every target for FUZZ_SECONDS
-#                              (default 30) each
-#   tests/fuzz/run.sh seeds    rebuild the seed generator and rewrite the
-#                              committed seeds in tests/fuzz/corpus/<target>/
+#   tests/fuzz/run.sh [TARGET...]  build and fuzz every target (or those
+#                              named) for FUZZ_SECONDS (default 15) each,
+#                              FUZZ_JOBS (default 2) at a time
+#   tests/fuzz/run.sh seeds    rebuild the seed generators and rewrite the
+#                              generated seeds in tests/fuzz/corpus/<target>/
+#                              (targets whose source has a FUZZ_SEEDGEN main;
+#                              the others keep hand-written seed files)
 #
 # Each run fuzzes a fresh working copy of tests/fuzz/corpus/<target>/ in
 # build/fuzz/work/<target>/, so the committed corpus stays a few small
 # seeds.  A crash, leak, UB report or timeout leaves the reproducer in
-# build/fuzz/artifacts/<target>/ and makes the script exit non-zero.
+# build/fuzz/artifacts/<target>/ and makes the script exit non-zero; the
+# target's log is build/fuzz/<target>.log (its tail is printed on failure).
 #
 # Adding a target: tests/fuzz/fuzz_<name>.c, a seed directory
 # tests/fuzz/corpus/<name>/, and a line in `sources` below.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-secs=${FUZZ_SECONDS:-30}
+secs=${FUZZ_SECONDS:-15}
+jobs=${FUZZ_JOBS:-2}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
 
@@ -26,6 +31,9 @@ declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
 	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
+	[sse]="lib/sse.c"
+	[usage]="lib/usage.c"
+	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
 )
 # pkg-config modules every target may need
 pkgs="msgpack jansson"
@@ -46,6 +54,7 @@ build_target() {
 seeds() {
 	local t
 	for t in "${!sources[@]}"; do
+		grep -q FUZZ_SEEDGEN "tests/fuzz/fuzz_$t.c" || continue
 		# shellcheck disable=SC2086
 		"$cc" "${cflags[@]}" -DFUZZ_SEEDGEN -fsanitize=address,undefined \
 		    -fno-sanitize-recover=undefined \
@@ -58,36 +67,66 @@ seeds() {
 	done
 }
 
+# fuzz_one TARGET: build and run one target, output in its log; exit status.
+fuzz_one() {
+	local t=$1 work=$out/work/$1 art=$out/artifacts/$1
+	local dict=()
+	build_target "$t" || return 1
+	rm -rf "$work"
+	mkdir -p "$work" "$art"
+	if [ -d "tests/fuzz/corpus/$t" ]; then
+		cp -R "tests/fuzz/corpus/$t/." "$work/"
+	fi
+	[ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
+	ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
+	UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	    "$out/fuzz_$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
+	    -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
+	    -artifact_prefix="$art/" "$work"
+}
+
 mkdir -p "$out"
 if [[ ${1:-} == seeds ]]; then
 	seeds
 	exit 0
 fi
 
+if [ $# -gt 0 ]; then
+	targets=("$@")
+else
+	mapfile -t targets < <(printf '%s\n' "${!sources[@]}" | sort)
+fi
+for t in "${targets[@]}"; do
+	[ -n "${sources[$t]:-}" ] || { echo "unknown fuzz target: $t" >&2; exit 2; }
+done
+
 status=0
-for t in "${!sources[@]}"; do
-	echo "== fuzz_$t: building"
-	build_target "$t"
-	work=$out/work/$t
-	art=$out/artifacts/$t
-	rm -rf "$work"
-	mkdir -p "$work" "$art"
-	if [ -d "tests/fuzz/corpus/$t" ]; then
-		cp -R "tests/fuzz/corpus/$t/." "$work/"
-	fi
-	dict=()
-	[ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
-	echo "== fuzz_$t: running for ${secs}s"
-	if ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0} \
-	    UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
-	    "$out/fuzz_$t" "${dict[@]}" -max_total_time="$secs" -timeout=10 \
-	    -rss_limit_mb=2048 -max_len=8192 -print_final_stats=1 \
-	    -artifact_prefix="$art/" "$work"; then
-		echo "== fuzz_$t: ok ($(ls "$work" | wc -l) inputs in $work)"
+declare -A pid_of=()
+# finish T: wait for one running target and report it.
+finish() {
+	local t=$1
+	if wait "${pid_of[$t]}"; then
+		echo "== fuzz_$t: ok ($(ls "$out/work/$t" | wc -l) inputs; $(grep -m1 -o 'stat::number_of_executed_units: *[0-9]*' "$out/$t.log" | awk '{print $2}') runs)"
 	else
-		echo "== fuzz_$t: FAILED; reproducer(s) in $art/:" >&2
-		ls -l "$art" >&2 || true
+		echo "== fuzz_$t: FAILED; log $out/$t.log, reproducer(s) in $out/artifacts/$t/:" >&2
+		tail -n 40 "$out/$t.log" >&2 || true
+		ls -l "$out/artifacts/$t" >&2 || true
 		status=1
 	fi
+	unset "pid_of[$t]"
+}
+running=()
+for t in "${targets[@]}"; do
+	if [ "${#running[@]}" -ge "$jobs" ]; then
+		finish "${running[0]}"
+		running=("${running[@]:1}")
+	fi
+	echo "== fuzz_$t: building and running for ${secs}s"
+	fuzz_one "$t" >"$out/$t.log" 2>&1 &
+	pid_of[$t]=$!
+	running+=("$t")
+done
+for t in "${running[@]}"; do
+	finish "$t"
 done
 exit $status

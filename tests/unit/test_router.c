@@ -3,7 +3,9 @@
  * the 404/503 distinction, least-loaded first, round-robin (and random)
  * fairness among equals, ejected channels skipped until their cool-down
  * ends, bound never leaving its set, graded never going below its grade,
- * best following the configured weights, and rt_explain's terms.
+ * best following the configured weights, rt_explain's terms, and the
+ * ejection rules (a burst ejects once, the cool-down doubles only on a
+ * repeat after re-admission, probes trickle through when all cool).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -147,10 +149,16 @@ test_ejected_skipped(void **state)
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() - 1);
 	rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n);
 	assert_int_equal(n, 2);
-	/* Only ejected channels serve the model: unavailable for now (503). */
+	/* Only ejected channels serve the model: one probe each, then
+	 * unavailable for now (503). */
 	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, clock_wall_ms() + 60000);
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_OK);
+	assert_int_equal(n, 1);
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
+	assert_int_equal(n, 0);
 }
 
 static void
@@ -198,6 +206,7 @@ test_bound_stays_in_set(void **state)
 	 * others are still never used. */
 	rq.bound = "2:ch1";
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	atomic_store(&sb_channel(&sb, 1)->hot.probe_ms, clock_wall_ms());
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
 	assert_int_equal(n, 0);
 	assert_true(rt_bound_has("7:main,8", 7, "main"));
@@ -241,6 +250,8 @@ test_graded_never_below(void **state)
 	rq.min_grade = 'B';
 	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, clock_wall_ms() + 60000);
 	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, clock_wall_ms() + 60000);
+	atomic_store(&sb_channel(&sb, 0)->hot.probe_ms, clock_wall_ms());
+	atomic_store(&sb_channel(&sb, 1)->hot.probe_ms, clock_wall_ms());
 	assert_int_equal(rt_candidates(&sb, &rq, c, RT_MAX_CANDIDATES, &n), RT_NO_CHANNELS);
 	assert_int_equal(n, 0);
 	/* best takes any grade. */
@@ -395,6 +406,151 @@ test_explain_terms(void **state)
 	assert_int_equal(e.term[RT_T_AVAILABILITY], 0);
 }
 
+/* Outcomes of n requests of slot 0, all started at `started`, ending at now. */
+static enum rt_health
+outcomes(int n, int ok, int64_t started, int64_t now, int64_t *cool)
+{
+	enum rt_health last = RT_H_OK;
+
+	for (int i = 0; i < n; i++)
+		last = rt_health_record(&sb_channel(&sb, 0)->hot, ok, started,
+		    now, cool);
+	return last;
+}
+
+/*
+ * A burst of 16 parallel failures ejects once, for the first cool-down;
+ * the failures of requests in flight at the ejection count as errors but
+ * neither eject again nor lengthen it.
+ */
+static void
+test_burst_ejects_once(void **state)
+{
+	struct sb_chan_hot *h = &sb_channel(&sb, 0)->hot;
+	int64_t t0 = 1700000000000, cool = 0;
+	int ejected = 0;
+
+	chan(0, 1, "m");
+	for (int i = 0; i < 16; i++) {
+		enum rt_health r = rt_health_record(h, 0, t0, t0 + 20 + i, &cool);
+		if (r == RT_H_EJECTED) {
+			ejected++;
+			assert_int_equal(i, RT_EJECT_STREAK - 1);
+			assert_int_equal(cool, RT_EJECT_BASE_MS);
+		} else if (i < RT_EJECT_STREAK - 1) {
+			assert_int_equal(r, RT_H_FAILED);
+		} else {
+			assert_int_equal(r, RT_H_STALE);
+		}
+	}
+	assert_int_equal(ejected, 1);
+	assert_int_equal(atomic_load(&h->ejections), 1);
+	assert_int_equal(atomic_load(&h->err), 16);
+	assert_int_equal(atomic_load(&h->ejected_until_ms),
+	    t0 + 22 + RT_EJECT_BASE_MS);
+	assert_int_equal(atomic_load(&h->err_streak), 0);
+	/* A stale success changes nothing either: no re-admission. */
+	assert_int_equal(outcomes(1, 1, t0, t0 + 100, &cool), RT_H_STALE);
+	assert_int_equal(atomic_load(&h->ejected_until_ms),
+	    t0 + 22 + RT_EJECT_BASE_MS);
+	assert_int_equal(atomic_load(&h->ejections), 1);
+	/* Failed probes (started after the ejection, ended while cooling)
+	 * leave the cool-down as it is. */
+	assert_int_equal(outcomes(5, 0, t0 + 1000, t0 + 1100, &cool), RT_H_COOLING);
+	assert_int_equal(atomic_load(&h->ejected_until_ms),
+	    t0 + 22 + RT_EJECT_BASE_MS);
+	assert_int_equal(atomic_load(&h->ejections), 1);
+	assert_int_equal(atomic_load(&h->err_streak), 0);
+}
+
+/*
+ * The cool-down doubles only when a re-admitted channel fails again with
+ * no success in between; a success after re-admission resets it.  A probe
+ * that succeeds ends the cool-down at once.
+ */
+static void
+test_cooldown_doubles_on_repeat(void **state)
+{
+	struct sb_chan_hot *h = &sb_channel(&sb, 0)->hot;
+	int64_t t = 1700000000000, cool = 0;
+
+	chan(0, 1, "m");
+	assert_int_equal(outcomes(3, 0, t, t + 10, &cool), RT_H_EJECTED);
+	assert_int_equal(cool, RT_EJECT_BASE_MS);
+	/* Re-admitted by time; three more failures: twice as long. */
+	t += RT_EJECT_BASE_MS + 100;
+	assert_int_equal(outcomes(2, 0, t, t + 10, &cool), RT_H_FAILED);
+	assert_int_equal(outcomes(1, 0, t, t + 10, &cool), RT_H_EJECTED);
+	assert_int_equal(cool, 2 * RT_EJECT_BASE_MS);
+	t += 2 * RT_EJECT_BASE_MS + 100;
+	assert_int_equal(outcomes(3, 0, t, t + 10, &cool), RT_H_EJECTED);
+	assert_int_equal(cool, 4 * RT_EJECT_BASE_MS);
+	/* A success after re-admission: the next ejection is the first again. */
+	t += 4 * RT_EJECT_BASE_MS + 100;
+	assert_int_equal(outcomes(1, 1, t, t + 10, &cool), RT_H_OK);
+	assert_int_equal(atomic_load(&h->ejections), 0);
+	assert_int_equal(outcomes(3, 0, t + 20, t + 30, &cool), RT_H_EJECTED);
+	assert_int_equal(cool, RT_EJECT_BASE_MS);
+	/* A probe (started after the ejection) that succeeds re-admits. */
+	assert_int_equal(outcomes(1, 1, t + 1000, t + 1200, &cool), RT_H_READMITTED);
+	assert_int_equal(atomic_load(&h->ejected_until_ms), 0);
+	assert_int_equal(atomic_load(&h->ejections), 0);
+	/* A success interrupts a streak: 2 + ok + 2 is no ejection. */
+	t += 10000;
+	assert_int_equal(outcomes(2, 0, t, t + 10, &cool), RT_H_FAILED);
+	assert_int_equal(outcomes(1, 1, t, t + 10, &cool), RT_H_OK);
+	assert_int_equal(outcomes(2, 0, t, t + 10, &cool), RT_H_FAILED);
+	/* The cap. */
+	assert_int_equal(rt_eject_cool_ms(0), RT_EJECT_BASE_MS);
+	assert_int_equal(rt_eject_cool_ms(3), 8 * RT_EJECT_BASE_MS);
+	assert_int_equal(rt_eject_cool_ms(40), RT_EJECT_MAX_MS);
+}
+
+/*
+ * Every channel of the model cooling: one probe per channel per
+ * RT_PROBE_INTERVAL_MS gets through, the rest is refused (503); with a
+ * channel ready no probe is taken.
+ */
+static void
+test_probe_trickle(void **state)
+{
+	struct rt_candidate c[RT_MAX_CANDIDATES];
+	struct rt_request rq = { .model = "m", .allowed_models = "" };
+	int64_t t = 1700000000000;
+	int n, seen[2] = { 0 };
+
+	chan(0, 1, "m");
+	chan(1, 2, "m");
+	atomic_store(&sb_channel(&sb, 0)->hot.ejected_until_ms, t + 60000);
+	/* One ready channel: the cooling one gets nothing, no probe. */
+	for (int i = 0; i < 50; i++) {
+		assert_int_equal(rt_candidates_at(&sb, &rq, t, c, RT_MAX_CANDIDATES, &n), RT_OK);
+		assert_int_equal(n, 1);
+		assert_int_equal(c[0].slot, 1);
+	}
+	assert_int_equal(atomic_load(&sb_channel(&sb, 0)->hot.probe_ms), 0);
+	atomic_store(&sb_channel(&sb, 1)->hot.ejected_until_ms, t + 60000);
+	/* Both cool: over 10 s of 100 requests a second, 10 probes each. */
+	for (int64_t ms = 0; ms < 10000; ms += 10) {
+		if (rt_candidates_at(&sb, &rq, t + ms, c, RT_MAX_CANDIDATES, &n) == RT_OK) {
+			assert_int_equal(n, 1);
+			seen[c[0].slot]++;
+		} else {
+			assert_int_equal(n, 0);
+		}
+	}
+	assert_int_equal(seen[0], 10);
+	assert_int_equal(seen[1], 10);
+	/* A model no channel serves is still 404, not a probe. */
+	rq.model = "other";
+	assert_int_equal(rt_candidates_at(&sb, &rq, t + 20000, c, RT_MAX_CANDIDATES, &n), RT_NO_MODEL);
+	/* Two gateways racing for one probe: one wins. */
+	assert_int_equal(rt_probe_claim(&sb_channel(&sb, 0)->hot, t + 30000), 1);
+	assert_int_equal(rt_probe_claim(&sb_channel(&sb, 0)->hot, t + 30000), 0);
+	assert_int_equal(rt_probe_claim(&sb_channel(&sb, 0)->hot, t + 30999), 0);
+	assert_int_equal(rt_probe_claim(&sb_channel(&sb, 0)->hot, t + 31000), 1);
+}
+
 int
 main(void)
 {
@@ -407,6 +563,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_best_follows_weights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_tie_break, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_terms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_burst_ejects_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cooldown_doubles_on_repeat, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_probe_trickle, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

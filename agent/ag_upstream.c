@@ -205,7 +205,8 @@ struct up_req {
 	int cancelled;			/* lws side: no events any more */
 	int paused;			/* curl thread: write returned PAUSE */
 	int paused_total;		/* paused, and the total holds it */
-	size_t queued;			/* DATA bytes out, not yet consumed */
+	size_t queued;			/* DATA bytes out, not yet credited */
+	size_t resident;		/* DATA bytes out, not yet sent */
 };
 
 struct ag_upstream {
@@ -237,7 +238,7 @@ struct ag_upstream {
 	int resume_check;			/* curl thread: scan paused */
 	struct up_req *hash[HASH_SIZE];		/* lws side, by key */
 	int inflight;				/* records in the hash */
-	size_t total;				/* sum of queued */
+	size_t total;				/* sum of resident */
 	int npaused, npaused_total;
 };
 
@@ -375,6 +376,7 @@ ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n)
 	u->eq_tail = n;
 	if (n->ev.type == AG_UP_DATA) {
 		r->queued += n->ev.len;
+		r->resident += n->ev.len;
 		u->total += n->ev.len;
 	}
 	if (!u->wake_pending) {
@@ -1115,8 +1117,8 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 		n->next = dead;
 		dead = n;
 	}
-	u->total -= r->queued;
-	r->queued = 0;
+	u->total -= r->resident;
+	r->queued = r->resident = 0;
 	pause_clear_locked(u, r);
 	if (r->in_sq) {
 		/* The curl thread never saw it. */
@@ -1172,8 +1174,8 @@ ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev)
 	if (n->ev.type == AG_UP_END) {
 		/* The request is over for the lws side. */
 		hash_remove(u, r);
-		u->total -= r->queued;
-		r->queued = 0;
+		u->total -= r->resident;
+		r->queued = r->resident = 0;
 		fr = req_unref_locked(r);
 		due = resume_due_locked(u, NULL);
 	}
@@ -1198,27 +1200,49 @@ ag_up_event_free(struct ag_up_event *ev)
 	ev->len = 0;
 }
 
-void
-ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n)
+/* The lws side's report: n bytes of key credited and/or sent. */
+static void
+account(struct ag_upstream *u, uint64_t key, size_t credited, size_t sent)
 {
 	struct up_req *r;
 	int due;
 
-	if (u == NULL || n == 0)
+	if (u == NULL || (credited == 0 && sent == 0))
 		return;
 	lock(u);
 	if ((r = hash_find(u, key)) == NULL) {
 		unlock(u);
 		return;
 	}
-	if (n > r->queued)
-		n = r->queued;
-	r->queued -= n;
-	u->total -= n;
-	due = resume_due_locked(u, r);
+	if (credited > r->queued)
+		credited = r->queued;
+	r->queued -= credited;
+	if (sent > r->resident)
+		sent = r->resident;
+	r->resident -= sent;
+	u->total -= sent;
+	due = resume_due_locked(u, credited > 0 ? r : NULL);
 	unlock(u);
 	if (due)
 		curl_multi_wakeup(u->multi);
+}
+
+void
+ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, n, n);
+}
+
+void
+ag_up_credit(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, n, 0);
+}
+
+void
+ag_up_sent(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, 0, n);
 }
 
 /* ------------------------------------------------------------ life */

@@ -7,6 +7,7 @@
 #define SWB_GW_H
 
 #include "gateway/gw_limit.h"
+#include "lib/frame.h"
 #include "lib/outq.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
@@ -23,6 +24,24 @@ enum gw_state {
 	GW_CHARGE,		/* waiting for billing to reserve the estimate */
 	GW_RELAY,		/* sent to the tunnel, waiting for / relaying the answer */
 	GW_DONE,		/* response complete or being flushed */
+};
+
+/*
+ * Flow control of a relayed response (lib/frame.h, FLOW CONTROL); written
+ * by gw_relay.c only.  The gateway gives a stream's window back to the
+ * tunnel (IPC_RELAY_CREDIT) as the user's socket takes the answer: of the
+ * bytes received and not credited, all but those still waiting for the
+ * user (pending; an answer only shrinks on its way, so pending never
+ * exceeds what it came from), in batches of at least GW_FLOW_BATCH.  A
+ * user who stops reading holds at most FRAME_WINDOW here, and nothing
+ * anywhere else.
+ */
+#define GW_FLOW_BATCH	(FRAME_WINDOW / 4)
+struct gw_flow {
+	size_t unacked;		/* relay-chunk bytes received, not credited */
+	size_t pending;		/* bytes handed to gw_reply_data*() during the
+				   relay and not yet written (gw_relay_credit) */
+	int waited;		/* the window ran out once (logged once) */
 };
 
 /* One HTTP request in flight; lws per-session data of the connection. */
@@ -54,7 +73,8 @@ struct gw_req {
 	unsigned char *sniff;		/* non-SSE answer, kept for its usage */
 	size_t sniff_len;
 	struct outq out;		/* response pieces waiting for the socket */
-	int paused;			/* told the agent to hold this stream */
+	int paused;			/* interim: see gw_relay_flow() */
+	struct gw_flow flow;		/* the relay's credit (gw_relay.c) */
 	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;
 	struct gw_lim lim;		/* rate limits (gw_limit.c) */
@@ -140,9 +160,23 @@ void gw_relay_tick(void);
 /* Send r to r->cand[r->cur].  -1 when the tunnel process is unreachable. */
 int  gw_relay_send(struct gw_req *r);
 void gw_relay_cancel(struct gw_req *r);
-/* Back-pressure: a slow user pauses only their own stream. */
-#define GW_OUT_HIGH (512u * 1024)
-#define GW_OUT_LOW  (128u * 1024)
+/*
+ * Flow control.  The HTTP layer calls gw_relay_credit(r, n) each time it
+ * has written n bytes of r's response body to the user's socket, n
+ * counted as they were given to gw_reply_data()/gw_reply_data2() (its own
+ * chunk or frame overhead not included).  Nothing is needed at the end of
+ * a request.  Any time is fine, also outside a relay.
+ */
+void gw_relay_credit(struct gw_req *r, size_t n);
+/*
+ * Interim, until gw_http.c calls gw_relay_credit(): it calls
+ * gw_relay_flow(r, 0) after writing each piece while r->paused and less
+ * than GW_OUT_LOW bytes are queued (gw_relay.c keeps r->paused set during
+ * a relay), and gw_relay_flow(r, 1) above GW_OUT_HIGH; both take what
+ * r->out still holds as the bytes not yet written.
+ */
+#define GW_OUT_HIGH	FRAME_WINDOW
+#define GW_OUT_LOW	SIZE_MAX
 void gw_relay_flow(struct gw_req *r, int paused);
 
 #endif

@@ -4,6 +4,11 @@
  * answers are split into events and each event is queued for the user's
  * socket the moment it arrives (no coalescing); the usage-only chunk the
  * hub asked for is dropped for users who did not ask for it.
+ *
+ * Flow control (lib/frame.h, FLOW CONTROL): the tunnel socket is always
+ * read; each stream's window comes back to its agent (IPC_RELAY_CREDIT)
+ * only as its own user's socket takes the answer (gw_relay_credit), so a
+ * user who stops reading stalls their stream alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +61,8 @@ gw_relay_send(struct gw_req *r)
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
 	r->state = GW_RELAY;
 	r->relayed = 1;
+	r->flow.unacked = 0;		/* a new stream: its whole window */
+	r->paused = 1;			/* interim: see gw_relay_flow() */
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
@@ -68,18 +75,47 @@ gw_relay_cancel(struct gw_req *r)
 	(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c, sizeof(c));
 }
 
+/* Give the window back while the user's socket keeps up (struct gw_flow). */
+static void
+flow_check(struct gw_req *r)
+{
+	struct gw_flow *fl = &r->flow;
+	struct ipc_relay_credit cr;
+	size_t give;
+
+	if (r->state != GW_RELAY || fl->unacked <= fl->pending)
+		return;
+	give = fl->unacked - fl->pending;
+	if (give < GW_FLOW_BATCH)
+		return;
+	memset(&cr, 0, sizeof(cr));
+	cr.bytes = (uint32_t)(give < FRAME_WINDOW ? give : FRAME_WINDOW);
+	fl->unacked -= cr.bytes;
+	(void)child_peer_send(&tunnel, IPC_RELAY_CREDIT, r->reqid, &cr,
+	    sizeof(cr));
+}
+
+void
+gw_relay_credit(struct gw_req *r, size_t n)
+{
+	r->flow.pending -= n < r->flow.pending ? n : r->flow.pending;
+	flow_check(r);
+}
+
 void
 gw_relay_flow(struct gw_req *r, int paused)
 {
-	struct ipc_relay_flow fl = { (uint32_t)paused, 0 };
+	(void)paused;
+	if (r->flow.pending > r->out.bytes)
+		gw_relay_credit(r, r->flow.pending - r->out.bytes);
+}
 
-	if (r->paused == paused || r->state != GW_RELAY)
-		return;
-	r->paused = paused;
-	log_rinfo(r->reqid, paused ? "the user reads slowly (%zu bytes queued): "
-	    "pausing the stream" : "the user caught up (%zu bytes queued): "
-	    "resuming the stream", r->out.bytes);
-	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
+/* Queue part of the answer for the user, counted until it is written. */
+static void
+reply(struct gw_req *r, const void *a, size_t alen, const void *b, size_t blen)
+{
+	r->flow.pending += alen + blen;
+	gw_reply_data2(r, a, alen, b, blen);
 }
 
 /*
@@ -147,7 +183,7 @@ relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 				r->sniff_len += len;
 			}
 		}
-		gw_reply_data(r, p, len);
+		reply(r, p, len, NULL, 0);
 		return;
 	}
 	if (sse_feed(&r->sse, p, len) != 0) {
@@ -168,12 +204,12 @@ relay_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 			const char *hit = memmem(ev.raw, ev.raw_len, un, sizeof(un) - 1);
 			if (hit != NULL) {
 				size_t pre = (size_t)(hit - ev.raw);
-				gw_reply_data2(r, ev.raw, pre, hit + sizeof(un) - 1,
+				reply(r, ev.raw, pre, hit + sizeof(un) - 1,
 				    ev.raw_len - pre - (sizeof(un) - 1));
 				continue;
 			}
 		}
-		gw_reply_data(r, ev.raw, ev.raw_len);
+		reply(r, ev.raw, ev.raw_len, NULL, 0);
 	}
 	if (rc < 0)
 		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));
@@ -225,7 +261,7 @@ relay_end(struct gw_req *r, const struct ipc_relay_end *e)
 		free(s);
 		json_decref(o);
 		if (n > 0 && (size_t)n < sizeof(ev))
-			gw_reply_data(r, ev, (size_t)n);
+			reply(r, ev, (size_t)n, NULL, 0);
 	}
 	gw_charge_settle(r);
 	gw_reply_end(r);
@@ -247,7 +283,15 @@ on_tunnel_msg(struct child_peer *p, const struct msg *m)
 		break;
 	}
 	case IPC_RELAY_CHUNK:
+		r->flow.unacked += m->hdr.len;
 		relay_chunk(r, m->data, m->hdr.len);
+		flow_check(r);
+		if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH &&
+		    !r->flow.waited) {
+			r->flow.waited = 1;
+			log_rinfo(r->reqid, "the user reads slowly (%zu bytes "
+			    "queued): the stream waits for them", r->flow.pending);
+		}
 		break;
 	case IPC_RELAY_END: {
 		struct ipc_relay_end e;

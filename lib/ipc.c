@@ -75,8 +75,8 @@ static const struct msg_rule relay_rule[IPC_TYPE_MAX] = {
 	    sizeof(struct ipc_relay_end) },
 	[IPC_RELAY_CANCEL] = { "relay-cancel", sizeof(struct ipc_relay_cancel),
 	    sizeof(struct ipc_relay_cancel) },
-	[IPC_RELAY_FLOW] = { "relay-flow", sizeof(struct ipc_relay_flow),
-	    sizeof(struct ipc_relay_flow) },
+	[IPC_RELAY_CREDIT] = { "relay-credit", sizeof(struct ipc_relay_credit),
+	    sizeof(struct ipc_relay_credit) },
 };
 
 const struct msg_rules relay_rules = { relay_rule, IPC_TYPE_MAX };

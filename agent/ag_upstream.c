@@ -551,6 +551,20 @@ detach(struct ag_upstream *u, struct up_req *r, int abort)
 		goto fail;						\
 } while (0)
 
+/*
+ * Whether transfers may share an HTTP/2 connection.  Before 8.1.0 libcurl
+ * stops reading the whole connection while one of its streams is paused
+ * (one pause_stream_id per connection), so a single user who stops
+ * reading would stall every request multiplexed with theirs.  There each
+ * transfer gets a connection of its own (still HTTP/2 where offered, and
+ * reused once free).
+ */
+static int
+multiplex(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080100;
+}
+
 static int
 easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
@@ -568,7 +582,7 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, 1L);
+	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)AG_UP_CONNECT_TIMEOUT_MS);
@@ -1326,7 +1340,12 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
 	}
-	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, multiplex() ?
+	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+	if (!multiplex())
+		log_info("libcurl %s pauses whole HTTP/2 connections: one "
+		    "connection per upstream request",
+		    curl_version_info(CURLVERSION_NOW)->version);
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
 
 #ifndef _WIN32

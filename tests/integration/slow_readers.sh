@@ -109,4 +109,26 @@ kill -0 "$SLOW" || fail "the slow readers are gone: $(cat "$SWB_TMP/slow.out")"
 note "after the stalled users leave"
 kill "$SLOW"
 plains after 20
+
+note "an agent that ignores the window is dropped, and only it"
+SWARM=$SWB_BIN/tests/tools/swarm
+"$SWARM" keygen 1 "$SWB_TMP/greedy.keys"
+read -r gpk gsk <"$SWB_TMP/greedy.keys"
+GID=$(ctl --json agent add greedy "$gpk" | jq -r .id)
+echo "$GID $gsk" >"$SWB_TMP/greedy.ids"
+sed "s|^state_dir = .*|state_dir = $SWB_TMP/state-greedy|" "$SWB_TMP/slow.ini" >"$SWB_TMP/greedy.ini"
+chmod 600 "$SWB_TMP/greedy.ini"
+"$SWARM" run -c "$SWB_TMP/greedy.ini" "$SWB_TMP/greedy.ids" greedy >"$SWB_TMP/greedy.log" 2>&1 &
+SWB_CLEANUP+=("kill $! 2>/dev/null")
+wait_until 10 agent_online "$GID" || fail "greedy agent not online: $(cat "$SWB_TMP/greedy.log")"
+GTOK=$(ctl token create --name greedy --policy bound --channels "$GID")
+node "$SWB_TMP/slow.mjs" "$hostport" "$GTOK" 1 >"$SWB_TMP/greedy-user.out" 2>&1 &
+SWB_CLEANUP+=("kill $! 2>/dev/null")
+wait_until 20 grep -q "closing agent $GID .*data bytes beyond its window" "$SWB_TMP/hub.log" ||
+    fail "the greedy agent was not dropped"
+grep "closing agent $GID" "$SWB_TMP/hub.log" | head -1
+[ "$(status_json | jq '.children[] | select(.name=="tunnel") | .restarts')" = 0 ] ||
+    fail "the tunnel process restarted"
+agent_online "$AGENT_ID" || fail "the well-behaved agent was dropped too"
+plains "with a greedy agent" 3
 echo OK

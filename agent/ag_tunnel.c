@@ -63,8 +63,12 @@ struct ag_stream {
 	unsigned char *sniff;		/* non-SSE response, for its usage */
 	size_t sniff_len;
 	int sniffed;			/* sniff read for usage (once) */
-	int paused;			/* the hub's user reads slowly */
-	size_t owed;			/* bytes written while paused */
+	/* Flow control (lib/frame.h, FLOW CONTROL). */
+	struct frame_window win;	/* resp_chunk bytes the hub still takes */
+	struct outq hold;		/* upstream data beyond the window */
+	int ended;			/* END taken while data was held: */
+	int end_ok;			/* ...resp_end goes after the data */
+	char end_error[160];
 	/* Billing: a stream with a request_id and a 2xx head is recorded
 	 * in the ledger's served table when it ends, however it ends. */
 	char request_id[LEDGER_REQID_MAX + 1];	/* "": none, not recorded */
@@ -88,7 +92,8 @@ struct ag_link {
 	int64_t last_rx, last_ping;	/* monotonic ms */
 	unsigned char exporter[TUNAUTH_EXPORTER_LEN];
 	/* Frames for the hub.  A resp_chunk's tag is its upstream transfer and
-	 * its credit the payload bytes, given back once written. */
+	 * its credit the payload bytes, reported sent (ag_up_sent) once
+	 * written. */
 	struct outq out;
 	unsigned char *rx;
 	size_t rx_len;
@@ -292,6 +297,7 @@ stream_free(struct ag_stream *s)
 		}
 	if (s->sse_mode)
 		sse_free(&s->sse);
+	outq_clear(&s->hold);
 	free(s->body);
 	free(s->sniff);
 	free(s);
@@ -313,6 +319,79 @@ stream_end(struct ag_stream *s, int ok, const char *error)
 		frame_enc_u64(&e, "cached_tokens", (uint64_t)s->usage.cached_tokens);
 	}
 	link_send(s->l, &e);
+}
+
+/*
+ * Send up to len bytes of s's response data as resp_chunk frames, as far
+ * as the window allows; returns how many went.  Bytes the link refuses
+ * are dropped (logged by link_send) and count as sent.
+ */
+static size_t
+send_data(struct ag_stream *s, const unsigned char *p, size_t len)
+{
+	struct frame_enc e;
+	size_t off = 0, n;
+
+	while (off < len) {
+		n = len - off < AG_PIECE ? len - off : AG_PIECE;
+#if SWB_TEST_BUILD
+		if (s->l->t->test_mode == AG_TEST_GREEDY)
+			ag_up_credit(s->l->t->up, s->key, n);	/* never pause */
+		else
+#endif
+		{
+			if (n > s->win.avail)
+				n = s->win.avail;
+			if (n == 0)
+				break;
+			(void)frame_window_spend(&s->win, n);
+		}
+		frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
+		frame_enc_bin(&e, "data", p + off, n);
+		if (link_send(s->l, &e) == 0) {
+			/* Sent (for the engine's total) once on the wire. */
+			s->l->out.tail->tag = s->key;
+			s->l->out.tail->credit = n;
+		} else
+			ag_up_sent(s->l->t->up, s->key, n);
+		off += n;
+	}
+	return off;
+}
+
+/* Send what the window now allows of the held data; a stream whose END
+ * came meanwhile ends once all of it went.  0, or -1 when s was freed. */
+static int
+stream_pump(struct ag_stream *s)
+{
+	struct outq_item *o;
+	size_t n;
+
+	while ((o = s->hold.head) != NULL) {
+		n = send_data(s, o->data, o->len);
+		outq_consume(&s->hold, n);
+		if (n == 0 || s->hold.head == o)
+			break;
+	}
+	if (s->hold.head == NULL && s->ended) {
+		stream_end(s, s->end_ok, s->end_ok ? NULL : s->end_error);
+		stream_free(s);
+		return -1;
+	}
+	return 0;
+}
+
+/* Upstream data for s: what the window allows goes now, the rest waits. */
+static void
+stream_data(struct ag_stream *s, const unsigned char *p, size_t len)
+{
+	size_t n = s->hold.head == NULL ? send_data(s, p, len) : 0;
+
+	if (n < len && outq_push(&s->hold, 0, p + n, len - n, NULL, 0) == NULL) {
+		log_warn("agent %llu: stream %u: out of memory; %zu bytes lost",
+		    (unsigned long long)s->l->agent_id, s->id, len - n);
+		ag_up_sent(s->l->t->up, s->key, len - n);
+	}
 }
 
 /* The link went away: its upstream calls are aborted. */
@@ -364,9 +443,10 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	frame_enc_u64(&e, "status", 429);
 	frame_enc_cstr(&e, "content_type", "application/json");
 	link_send(s->l, &e);
+	n = n > 0 && (size_t)n < sizeof(body) ? n : 0;
+	(void)frame_window_spend(&s->win, (size_t)n);	/* a fresh window */
 	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
-	frame_enc_bin(&e, "data", body, n > 0 && (size_t)n < sizeof(body) ?
-	    (size_t)n : 0);
+	frame_enc_bin(&e, "data", body, (size_t)n);
 	link_send(s->l, &e);
 	stream_end(s, 1, NULL);
 	stream_free(s);
@@ -435,6 +515,7 @@ on_req(struct ag_link *l, const struct frame *f)
 		s->l = l;
 		s->id = f->stream_id;
 		s->key = ++l->t->next_key;
+		frame_window_init(&s->win);
 		frame_get_str(f, "channel", &str, &len);
 		snprintf(s->channel, sizeof(s->channel), "%.*s", (int)len, str);
 		frame_get_str(f, "op", &str, &len);
@@ -527,17 +608,21 @@ on_req(struct ag_link *l, const struct frame *f)
 		s->body = NULL;
 		s->body_len = 0;
 		return 0;
-	case FRAME_PAUSE:
-	case FRAME_RESUME:
+	case FRAME_CREDIT: {
+		uint64_t v = 0;
 		s = stream_by_id(l, f->stream_id);
 		if (s == NULL)
-			return 0;
-		s->paused = f->type == FRAME_PAUSE;
-		if (!s->paused && s->owed > 0) {
-			ag_up_consumed(l->t->up, s->key, s->owed);
-			s->owed = 0;
-		}
+			return 0;	/* ended meanwhile: late credit is normal */
+		frame_get_u64(f, "bytes", &v);
+		if (frame_window_grant(&s->win, v) != 0)
+			log_warn("agent %llu: stream %u: the hub credited %llu "
+			    "bytes beyond the window; clamped",
+			    (unsigned long long)l->agent_id, s->id,
+			    (unsigned long long)v);
+		ag_up_credit(l->t->up, s->key, v > SIZE_MAX ? SIZE_MAX : (size_t)v);
+		(void)stream_pump(s);
 		return 0;
+	}
 	case FRAME_CANCEL:
 		s = stream_by_id(l, f->stream_id);
 		if (s == NULL)
@@ -690,23 +775,16 @@ drain_upstream(struct ag_tunnel *t)
 			break;
 		case AG_UP_DATA:
 			sniff_usage(s, ev.data, ev.len);
-			for (size_t off = 0; off < ev.len; off += AG_PIECE) {
-				size_t n = ev.len - off < AG_PIECE ? ev.len - off : AG_PIECE;
-				frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
-				frame_enc_bin(&e, "data", ev.data + off, n);
-				if (link_send(s->l, &e) == 0) {
-					/* Credit goes back to the upstream engine once
-					 * these bytes are on the wire (back-pressure). */
-					s->l->out.tail->tag = ev.key;
-					s->l->out.tail->credit = n;
-				}
-			}
+			stream_data(s, ev.data, ev.len);
 			break;
 		case AG_UP_END:
 			sniff_finish(s);
-			stream_end(s, ev.ok, ev.ok ? NULL : ev.error);
 			stream_record(s);	/* 2xx, also when it failed later */
-			stream_free(s);
+			s->ended = 1;
+			s->end_ok = ev.ok;
+			snprintf(s->end_error, sizeof(s->end_error), "%s",
+			    ev.ok ? "" : ev.error);
+			(void)stream_pump(s);	/* ends it, after held data */
 			break;
 		}
 		ag_up_event_free(&ev);
@@ -1234,8 +1312,7 @@ on_frame(struct ag_link *l, const struct frame *f)
 	case FRAME_REQ_BODY:
 	case FRAME_REQ_END:
 	case FRAME_CANCEL:
-	case FRAME_PAUSE:
-	case FRAME_RESUME:
+	case FRAME_CREDIT:
 		if (l->state != LK_ONLINE)
 			break;
 		return on_req(l, f);
@@ -1396,13 +1473,8 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return 0;
 		if (lws_write(wsi, o->data, o->len, LWS_WRITE_BINARY) < (int)o->len)
 			return -1;
-		if (o->tag != 0) {
-			struct ag_stream *st = stream_by_key(l->t, o->tag);
-			if (st != NULL && st->paused)
-				st->owed += o->credit;
-			else
-				ag_up_consumed(l->t->up, o->tag, o->credit);
-		}
+		if (o->tag != 0)
+			ag_up_sent(l->t->up, o->tag, o->credit);
 		outq_pop(&l->out);
 		if (l->out.head != NULL)
 			lws_callback_on_writable(wsi);

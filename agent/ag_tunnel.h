@@ -38,8 +38,10 @@ void ag_tunnel_service(struct ag_tunnel *t);
  *                   challenge with the first connection's AUTH
  *   AG_TEST_JUNK    after the welcome, send bytes that are no frame
  *   AG_TEST_ORDER   after the welcome, send a second AUTH
+ *   AG_TEST_GREEDY  send response data regardless of the stream's window
  */
-enum ag_test_mode { AG_TEST_NONE, AG_TEST_REPLAY, AG_TEST_JUNK, AG_TEST_ORDER };
+enum ag_test_mode { AG_TEST_NONE, AG_TEST_REPLAY, AG_TEST_JUNK, AG_TEST_ORDER,
+	AG_TEST_GREEDY };
 void ag_tunnel_test_mode(struct ag_tunnel *t, enum ag_test_mode mode);
 #endif
 

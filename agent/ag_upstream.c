@@ -245,7 +245,8 @@ struct up_req {
 	int cancelled;			/* lws side: no events any more */
 	int paused;			/* curl thread: write returned PAUSE */
 	int paused_total;		/* paused, and the total holds it */
-	size_t queued;			/* DATA bytes out, not yet consumed */
+	size_t queued;			/* DATA bytes out, not yet credited */
+	size_t resident;		/* DATA bytes out, not yet sent */
 };
 
 struct ag_upstream {
@@ -277,7 +278,7 @@ struct ag_upstream {
 	int resume_check;			/* curl thread: scan paused */
 	struct up_req *hash[HASH_SIZE];		/* lws side, by key */
 	int inflight;				/* records in the hash */
-	size_t total;				/* sum of queued */
+	size_t total;				/* sum of resident */
 	int npaused, npaused_total;
 };
 
@@ -415,6 +416,7 @@ ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n)
 	u->eq_tail = n;
 	if (n->ev.type == AG_UP_DATA) {
 		r->queued += n->ev.len;
+		r->resident += n->ev.len;
 		u->total += n->ev.len;
 	}
 	if (!u->wake_pending) {
@@ -589,6 +591,20 @@ detach(struct ag_upstream *u, struct up_req *r, int abort)
 		goto fail;						\
 } while (0)
 
+/*
+ * Whether transfers may share an HTTP/2 connection.  Before 8.1.0 libcurl
+ * stops reading the whole connection while one of its streams is paused
+ * (one pause_stream_id per connection), so a single user who stops
+ * reading would stall every request multiplexed with theirs.  There each
+ * transfer gets a connection of its own (still HTTP/2 where offered, and
+ * reused once free).
+ */
+static int
+multiplex(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080100;
+}
+
 static int
 easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
@@ -606,7 +622,7 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, 1L);
+	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)AG_UP_CONNECT_TIMEOUT_MS);
@@ -1221,8 +1237,8 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 		n->next = dead;
 		dead = n;
 	}
-	u->total -= r->queued;
-	r->queued = 0;
+	u->total -= r->resident;
+	r->queued = r->resident = 0;
 	pause_clear_locked(u, r);
 	if (r->in_sq) {
 		/* The curl thread never saw it. */
@@ -1278,8 +1294,8 @@ ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev)
 	if (n->ev.type == AG_UP_END) {
 		/* The request is over for the lws side. */
 		hash_remove(u, r);
-		u->total -= r->queued;
-		r->queued = 0;
+		u->total -= r->resident;
+		r->queued = r->resident = 0;
 		fr = req_unref_locked(r);
 		due = resume_due_locked(u, NULL);
 	}
@@ -1304,27 +1320,49 @@ ag_up_event_free(struct ag_up_event *ev)
 	ev->len = 0;
 }
 
-void
-ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n)
+/* The lws side's report: n bytes of key credited and/or sent. */
+static void
+account(struct ag_upstream *u, uint64_t key, size_t credited, size_t sent)
 {
 	struct up_req *r;
 	int due;
 
-	if (u == NULL || n == 0)
+	if (u == NULL || (credited == 0 && sent == 0))
 		return;
 	lock(u);
 	if ((r = hash_find(u, key)) == NULL) {
 		unlock(u);
 		return;
 	}
-	if (n > r->queued)
-		n = r->queued;
-	r->queued -= n;
-	u->total -= n;
-	due = resume_due_locked(u, r);
+	if (credited > r->queued)
+		credited = r->queued;
+	r->queued -= credited;
+	if (sent > r->resident)
+		sent = r->resident;
+	r->resident -= sent;
+	u->total -= sent;
+	due = resume_due_locked(u, credited > 0 ? r : NULL);
 	unlock(u);
 	if (due)
 		curl_multi_wakeup(u->multi);
+}
+
+void
+ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, n, n);
+}
+
+void
+ag_up_credit(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, n, 0);
+}
+
+void
+ag_up_sent(struct ag_upstream *u, uint64_t key, size_t n)
+{
+	account(u, key, 0, n);
 }
 
 /* ------------------------------------------------------------ life */
@@ -1408,7 +1446,12 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
 	}
-	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, multiplex() ?
+	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
+	if (!multiplex())
+		log_info("libcurl %s pauses whole HTTP/2 connections: one "
+		    "connection per upstream request",
+		    curl_version_info(CURLVERSION_NOW)->version);
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
 
 #ifndef _WIN32

@@ -11,7 +11,8 @@
  *   ag_up_cancel()---- cancels ---->    removes the easy handle (closes
  *                                       the connection if unfinished)
  *   ag_up_next_event() <-- events ---   HEAD, DATA..., END; then wake(arg)
- *   ag_up_consumed() ---- credit --->   un-pauses a transfer held back
+ *   ag_up_credit(),
+ *   ag_up_sent()     ---- credit --->   un-pauses a transfer held back
  *
  * The URL, auth and path allow-list come from the provider adapters
  * (agent/ag_prov.h).  Only https to an adapter's compiled-in official
@@ -25,15 +26,24 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "agent/ag_conf.h"
+#include "lib/frame.h"
 
-/* Back-pressure: bytes of response data handed to the lws thread and not
- * yet reported by ag_up_consumed(), per request and over all requests.
- * A transfer over either bound is paused; it resumes when its own count
- * is under half of AG_UP_REQ_QUEUE_MAX and the total under half of
- * AG_UP_TOTAL_QUEUE_MAX.  (Each bound may be overshot by one block.)
- * The total stays under the tunnel's out-queue cap (8 MiB a link), so
- * DATA credited only once written can never overflow it. */
-#define AG_UP_REQ_QUEUE_MAX	(1u << 20)
+/*
+ * Back-pressure, two bounds (each may be overshot by one curl block):
+ *  - per request, the bytes of response data handed to the lws thread
+ *    and not yet credited (ag_up_credit): the stream's window, whose
+ *    credit comes from the hub as its user reads (lib/frame.h, FLOW
+ *    CONTROL).  At AG_UP_REQ_QUEUE_MAX = FRAME_WINDOW the transfer pauses,
+ *    so a stream whose user stopped reading costs this process at most
+ *    about one block while its window sits at the hub.
+ *  - over all requests, the bytes handed over and not yet sent
+ *    (ag_up_sent): what this process itself holds.  It stays under the
+ *    tunnel's out-queue cap (8 MiB a link).  Data at the hub does not
+ *    count, so stalled users never hold other streams back.
+ * A paused transfer resumes when its own count is under half of
+ * AG_UP_REQ_QUEUE_MAX and the total under half of AG_UP_TOTAL_QUEUE_MAX.
+ */
+#define AG_UP_REQ_QUEUE_MAX	FRAME_WINDOW
 #define AG_UP_TOTAL_QUEUE_MAX	(6u << 20)
 #define AG_UP_BODY_MAX		(32u << 20)	/* request bodies */
 #define AG_UP_INFLIGHT_MAX	4096		/* requests at once */
@@ -121,10 +131,13 @@ void ag_up_cancel(struct ag_upstream *u, uint64_t key);
 int ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev);
 void ag_up_event_free(struct ag_up_event *ev);
 
-/* lws thread: n more DATA bytes of key have left (or been dropped by)
- * the tunnel.  Every DATA byte should be reported once; bytes of a
- * request whose END was taken or that was cancelled no longer count, and
- * reporting them is harmless. */
+/* lws thread: n DATA bytes of key were credited (the hub's window came
+ * back) / sent (left this process for the tunnel, or were dropped) /
+ * both at once.  Every DATA byte should be reported once each way; bytes
+ * of a request whose END was taken or that was cancelled no longer count,
+ * and reporting them is harmless. */
+void ag_up_credit(struct ag_upstream *u, uint64_t key, size_t n);
+void ag_up_sent(struct ag_upstream *u, uint64_t key, size_t n);
 void ag_up_consumed(struct ag_upstream *u, uint64_t key, size_t n);
 
 #if SWB_TEST_BUILD

@@ -14,11 +14,35 @@
 #include "lib/log.h"
 
 static void
+on_rearm(lws_sorted_usec_list_t *sul)
+{
+	struct child_rearm *r = lws_container_of(sul, struct child_rearm, sul);
+
+	if (r->wsi != NULL)
+		lws_callback_on_writable(r->wsi);
+}
+
+void
+child_rearm(struct child_rearm *r, struct lws *wsi)
+{
+	r->wsi = wsi;
+	lws_sul_schedule(lws_get_context(wsi), 0, &r->sul, on_rearm, 1);
+}
+
+void
+child_rearm_cancel(struct child_rearm *r)
+{
+	lws_sul_cancel(&r->sul);
+	r->wsi = NULL;
+}
+
+static void
 peer_down(struct child_peer *p, const char *why)
 {
 	if (p->conn.fd >= 0)
 		log_warn("connection to %s lost: %s", p->sock, why);
 	msg_conn_free(&p->conn);	/* fd = -1; lws closes the socket */
+	child_rearm_cancel(&p->rearm);
 	p->wsi = NULL;
 	p->next_dial = clock_mono_ms() + 100;
 	if (p->on_down != NULL)
@@ -169,7 +193,7 @@ cb_peer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		rc = msg_flush(&p->conn);
 		if (rc == 0)
-			lws_callback_on_writable(wsi);
+			child_rearm(&p->rearm, wsi);	/* not on_writable here */
 		else if (rc < 0) {
 			peer_down(p, strerror(errno));
 			return -1;

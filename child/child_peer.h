@@ -9,6 +9,23 @@
 
 #include "child/child_lws.h"
 
+/*
+ * Output left over after a raw fd's writable callback.  libwebsockets 4.1's
+ * raw-file role clears POLLOUT after LWS_CALLBACK_RAW_WRITEABLE_FILE
+ * returns, so lws_callback_on_writable() from inside that callback is
+ * lost, and what is still queued would wait for the next message queued.
+ * child_rearm() asks again from a zero-delay timer, after the callback.
+ * Outside that callback lws_callback_on_writable() works as documented.
+ */
+struct child_rearm {
+	lws_sorted_usec_list_t sul;
+	struct lws *wsi;
+};
+/* From inside wsi's RAW_WRITEABLE_FILE callback: writable again soon. */
+void child_rearm(struct child_rearm *r, struct lws *wsi);
+/* Before wsi or r goes away. */
+void child_rearm_cancel(struct child_rearm *r);
+
 struct child_peer {
 	const char *sock;		/* "billing.sock" */
 	const struct msg_rules *rules;
@@ -24,6 +41,7 @@ struct child_peer {
 	struct lws_vhost *vh;
 	struct lws *wsi;
 	struct msg_conn conn;
+	struct child_rearm rearm;
 	int64_t next_dial;
 	char drop_why[160];		/* set by child_peer_drop */
 };

@@ -19,6 +19,7 @@
 #define SWB_GW_H
 
 #include "gateway/gw_limit.h"
+#include "lib/frame.h"
 #include "lib/outq.h"
 #include "lib/prov.h"
 #include "lib/sse.h"
@@ -65,6 +66,24 @@ struct gw_token {
 	char min_grade;			/* graded: 'A'..'Z' */
 	char channels[512];		/* bound: "AGENT_ID[:CHANNEL],..." */
 	int64_t rpm, tpm;		/* per-token limits, 0 = none */
+};
+
+/*
+ * Flow control of a relayed response (lib/frame.h, FLOW CONTROL); written
+ * by gw_relay.c (unacked, waited) and gw_req.c (pending).  The gateway
+ * gives a stream's window back to the tunnel (IPC_RELAY_CREDIT) as the
+ * user's socket takes the answer: of the bytes received and not credited,
+ * all but those still waiting for the user, in batches of at least
+ * GW_FLOW_BATCH.  A user who stops reading holds at most FRAME_WINDOW of
+ * relayed bytes here (a translated answer is counted as it was written to
+ * the user, so one that grows on its way waits until it shrank), and
+ * nothing anywhere else.
+ */
+#define GW_FLOW_BATCH	(FRAME_WINDOW / 4)
+struct gw_flow {
+	size_t unacked;		/* relay-chunk bytes received, not credited */
+	size_t pending;		/* bytes queued for the user, not yet written */
+	int waited;		/* the window ran out once (logged once) */
 };
 
 /* One HTTP request.  Writers: the transport fills the request side,
@@ -118,7 +137,7 @@ struct gw_req {
 	unsigned char *sniff;		/* non-SSE answer, kept for its usage */
 	size_t sniff_len;
 	struct outq out;		/* response pieces waiting for the socket */
-	int paused;			/* told the agent to hold this stream */
+	struct gw_flow flow;		/* the relay's credit */
 	int64_t mod_deadline;		/* monotonic: verdict due */
 	int64_t started_ms;
 	struct gw_lim lim;		/* rate limits (gw_limit.c) */
@@ -300,10 +319,9 @@ void gw_relay_tick(void);
 /* Send r to r->cand[r->cur] (r->fwd, r->fwd_op).  -1: tunnel unreachable. */
 int  gw_relay_send(struct gw_req *r);
 void gw_relay_cancel(struct gw_req *r, int why);
-/* Back-pressure: a slow user pauses only their own stream. */
-#define GW_OUT_HIGH (512u * 1024)
-#define GW_OUT_LOW  (128u * 1024)
-void gw_relay_flow(struct gw_req *r, int paused);
+/* n bytes of r's answer reached the user's socket: its window may come
+ * back (struct gw_flow).  Any time is fine, also outside a relay. */
+void gw_relay_credit(struct gw_req *r, size_t n);
 
 /* ---- gw_resp.c: the answer ---------------------------------------------- */
 struct ipc_relay_head;

@@ -2,6 +2,11 @@
  * gateway/gw_relay: the worker's connection to the tunnel process — a
  * relay's start (the operation, model and body for the chosen channel),
  * cancels, flow control, and the relay messages handed to gw_resp.c.
+ *
+ * Flow control (lib/frame.h, FLOW CONTROL): the tunnel socket is always
+ * read; each stream's window comes back to its agent (IPC_RELAY_CREDIT)
+ * only as its own user's socket takes the answer (gw_relay_credit), so a
+ * user who stops reading stalls their stream alone.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,6 +64,7 @@ gw_relay_send(struct gw_req *r)
 	    r->anthropic_beta);
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
 	r->relayed = 1;
+	r->flow.unacked = 0;		/* a new stream: its whole window */
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
@@ -71,18 +77,31 @@ gw_relay_cancel(struct gw_req *r, int why)
 	(void)child_peer_send(&tunnel, IPC_RELAY_CANCEL, r->reqid, &c, sizeof(c));
 }
 
-void
-gw_relay_flow(struct gw_req *r, int paused)
+/* Give the window back while the user's socket keeps up (struct gw_flow). */
+static void
+flow_check(struct gw_req *r)
 {
-	struct ipc_relay_flow fl = { (uint32_t)paused, 0 };
+	struct gw_flow *fl = &r->flow;
+	struct ipc_relay_credit cr;
+	size_t give;
 
-	if (r->paused == paused || r->stage != GW_ST_RELAY)
+	if (r->stage != GW_ST_RELAY || fl->unacked <= fl->pending)
 		return;
-	r->paused = paused;
-	log_rinfo(r->reqid, paused ? "the user reads slowly (%zu bytes queued): "
-	    "pausing the stream" : "the user caught up (%zu bytes queued): "
-	    "resuming the stream", r->out.bytes);
-	(void)child_peer_send(&tunnel, IPC_RELAY_FLOW, r->reqid, &fl, sizeof(fl));
+	give = fl->unacked - fl->pending;
+	if (give < GW_FLOW_BATCH)
+		return;
+	memset(&cr, 0, sizeof(cr));
+	cr.bytes = (uint32_t)(give < FRAME_WINDOW ? give : FRAME_WINDOW);
+	fl->unacked -= cr.bytes;
+	(void)child_peer_send(&tunnel, IPC_RELAY_CREDIT, r->reqid, &cr,
+	    sizeof(cr));
+}
+
+void
+gw_relay_credit(struct gw_req *r, size_t n)
+{
+	r->flow.pending -= n < r->flow.pending ? n : r->flow.pending;
+	flow_check(r);
 }
 
 static void
@@ -101,7 +120,15 @@ on_tunnel_msg(struct child_peer *p, const struct msg *m)
 		break;
 	}
 	case IPC_RELAY_CHUNK:
+		r->flow.unacked += m->hdr.len;
 		gw_resp_chunk(r, m->data, m->hdr.len);
+		flow_check(r);
+		if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH &&
+		    !r->flow.waited) {
+			r->flow.waited = 1;
+			log_rinfo(r->reqid, "the user reads slowly (%zu bytes "
+			    "queued): the stream waits for them", r->flow.pending);
+		}
 		break;
 	case IPC_RELAY_END: {
 		struct ipc_relay_end e;

@@ -144,8 +144,7 @@ queue(struct gw_req *r, const void *a, size_t alen, const void *b, size_t blen)
 		return;
 	if (outq_push(&r->out, GW_HEADROOM, a, alen, b, blen) == NULL)
 		return;
-	if (r->out.bytes > GW_OUT_HIGH)
-		gw_relay_flow(r, 1);
+	r->flow.pending += alen + blen;
 	gw_tr_want_write(r);
 }
 
@@ -267,8 +266,11 @@ gw_req_writable(struct gw_req *r)
 			if (gw_h1_write_head(r, &h, o ? o->data : NULL,
 			    o ? o->len : 0) != 0)
 				return -1;
-			if (o != NULL)
+			if (o != NULL) {
+				size_t n = o->len;
 				outq_pop(&r->out);
+				gw_relay_credit(r, n);
+			}
 			return gw_tr_done(r);
 		}
 		if (gw_tr_write_head(r, &h) != 0)
@@ -293,9 +295,9 @@ gw_req_writable(struct gw_req *r)
 		if (gw_tr_write(r, p, n, last) != 0)
 			return -1;
 		r->pieces_sent++;
+		n = o->len;
 		outq_pop(&r->out);
-		if (r->paused && r->out.bytes < GW_OUT_LOW)
-			gw_relay_flow(r, 0);
+		gw_relay_credit(r, n);
 		if (last)
 			return gw_tr_done(r);
 		if (r->out.head != NULL || r->final_queued)

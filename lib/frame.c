@@ -2,7 +2,8 @@
  * lib/frame: encodes and decodes tunnel frames (see frame.h for the wire
  * format).  Owns the per-type table of names, stream rules and required
  * fields, the bounds walk over untrusted bytes, the msgpack object ->
- * struct frame conversion with its per-frame arena, and the encoder.
+ * struct frame conversion with its per-frame arena, the encoder, and the
+ * arithmetic of per-stream credit windows.
  */
 #include "lib/frame.h"
 
@@ -96,8 +97,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_ECHO] = { "echo", STREAM_ANY, NEED({ "text", FK_STR, 0 }), NULL, NULL },
 	[FRAME_ECHO_REPLY] = { "echo_reply", STREAM_ANY,
 	    NEED({ "text", FK_STR, 0 }), NULL, NULL },
-	[FRAME_PAUSE] = { "pause", STREAM_NONZERO, NULL, NULL, NULL },
-	[FRAME_RESUME] = { "resume", STREAM_NONZERO, NULL, NULL, NULL },
+	[FRAME_CREDIT] = { "credit", STREAM_NONZERO,
+	    NEED({ "bytes", FK_U64, 0 }), NULL, NULL },
 	[FRAME_ERROR] = { "error", STREAM_ANY,
 	    NEED({ "code", FK_STR, 0 }, { "message", FK_STR, 0 }), NULL, NULL },
 	[FRAME_USAGE] = { "usage", STREAM_ZERO,
@@ -824,6 +825,32 @@ field_equal(const struct frame_field *a, const struct frame_field *b)
 		break;
 	}
 	return 1;
+}
+
+void
+frame_window_init(struct frame_window *w)
+{
+	w->avail = FRAME_WINDOW;
+}
+
+int
+frame_window_spend(struct frame_window *w, size_t n)
+{
+	if (n > w->avail)
+		return -1;
+	w->avail -= (uint32_t)n;
+	return 0;
+}
+
+int
+frame_window_grant(struct frame_window *w, uint64_t n)
+{
+	if (n > FRAME_WINDOW - w->avail) {
+		w->avail = FRAME_WINDOW;
+		return -1;
+	}
+	w->avail += (uint32_t)n;
+	return 0;
 }
 
 int

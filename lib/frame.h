@@ -56,7 +56,8 @@
  *   resp_chunk     data:bin (response bytes as the provider sent them)
  *   resp_end       ok:bool [error:str input_tokens output_tokens
  *                  cached_tokens:u64]
- *   pause, resume  (none): per-stream flow control, hub -> agent
+ *   credit         bytes:u64, hub -> agent: the stream's window grows by
+ *                  that many resp_chunk data bytes (see FLOW CONTROL)
  *   req_start may also carry request_id:str, the hub's id of the user
  *   request (the ledger's request_id; retries on other agents keep it);
  *   welcome may also carry ledger_key:bin[32], the hub's Ed25519 key that
@@ -88,6 +89,21 @@
  *                  agent's to settle), "retry" (billing unreachable)
  *   cancel, and every other type: none (yet)
  *
+ * FLOW CONTROL: every stream has a credit window of FRAME_WINDOW bytes of
+ * resp_chunk data (the bin's length; heads, ends and msgpack overhead do
+ * not count).  The agent starts a stream with the whole window, spends it
+ * on every resp_chunk it sends and never sends more than it has; the hub
+ * gives bytes back with credit frames as the user's socket takes the data
+ * it already got.  Credit never makes the window larger than FRAME_WINDOW.
+ * So one stream's unread data (a user who stops reading) holds at most a
+ * window at the hub, and the shared tunnel (and the gateway <-> tunnel
+ * socket behind it) keeps moving every other stream: the hub always reads
+ * its sockets.  An agent that sends beyond its window breaks the protocol
+ * and is dropped (logged); a credit beyond the window is logged and
+ * clamped.  Request bodies (req_body) are not windowed: they are bounded
+ * by the hub's request size and sent at once.  Credit or data for a stream
+ * the receiver does not know (any more) is ignored.
+ *
  * CHANNELS: the agent announces its channels one per frame, each with
  * done=false and the six channel fields, then sends one frame with
  * done=true that carries no channel (any other field in it is ignored).
@@ -111,6 +127,7 @@
 #define FRAME_MAX_ITEMS		256		/* strs in one strv value */
 #define FRAME_NONCE_LEN		32		/* challenge nonce */
 #define FRAME_SIG_LEN		64		/* Ed25519 signature in auth */
+#define FRAME_WINDOW		(256u * 1024)	/* resp_chunk bytes in flight a stream */
 
 enum frame_type {
 	FRAME_HELLO = 1,
@@ -137,8 +154,7 @@ enum frame_type {
 	FRAME_ECHO,
 	FRAME_ECHO_REPLY,
 	FRAME_ERROR,
-	FRAME_PAUSE,		/* hub -> agent: stop sending this stream */
-	FRAME_RESUME,		/* hub -> agent: go on */
+	FRAME_CREDIT,		/* hub -> agent: more window for a stream */
 	FRAME_USAGE,		/* agent -> hub: usage of a stream it served */
 	FRAME_USAGE_ACK,	/* hub -> agent: what billing made of it */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
@@ -218,6 +234,23 @@ int  frame_get_bin(const struct frame *f, const char *key,
     const unsigned char **ptr, size_t *len);
 int  frame_get_strv(const struct frame *f, const char *key,
     const struct frame_str **v, size_t *n);
+
+/*
+ * One side's view of a stream's credit window (FLOW CONTROL above): the
+ * bytes of resp_chunk data that may still be sent.  Both the sender
+ * (agentd) and the receiver (the hub's tunnel) keep one per stream.
+ */
+struct frame_window {
+	uint32_t avail;		/* 0 .. FRAME_WINDOW */
+};
+
+void frame_window_init(struct frame_window *w);	/* the whole window */
+/* n data bytes sent / arrived: 0, or -1 (nothing changed) when n is more
+ * than the window has: the receiver's protocol violation. */
+int  frame_window_spend(struct frame_window *w, size_t n);
+/* n bytes of credit: 0, or -1 when that would make the window larger than
+ * FRAME_WINDOW (it is then clamped to FRAME_WINDOW). */
+int  frame_window_grant(struct frame_window *w, uint64_t n);
 
 /* 1 when both frames carry the same header and fields (in any order). */
 int  frame_equal(const struct frame *a, const struct frame *b);

@@ -86,7 +86,7 @@ const struct msg_rules bill_tun_rules = {
 	[IPC_RELAY_START] = { "relay-start", sizeof(struct ipc_relay_start), \
 	    MSG_MAX }, \
 	FIXED(IPC_RELAY_CANCEL, "relay-cancel", struct ipc_relay_cancel), \
-	FIXED(IPC_RELAY_FLOW, "relay-flow", struct ipc_relay_flow)
+	FIXED(IPC_RELAY_CREDIT, "relay-credit", struct ipc_relay_credit)
 #define TUN_TO_GW \
 	FIXED(IPC_RELAY_HEAD, "relay-head", struct ipc_relay_head), \
 	[IPC_RELAY_CHUNK] = { "relay-chunk", 1, MSG_MAX }, \

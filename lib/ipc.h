@@ -29,7 +29,7 @@ enum ipc_type {
 	IPC_RELAY_CHUNK,	/* tunnel -> gateway: response bytes, as they came */
 	IPC_RELAY_END,		/* tunnel -> gateway: struct ipc_relay_end */
 	IPC_RELAY_CANCEL,	/* gateway -> tunnel: struct ipc_relay_cancel */
-	IPC_RELAY_FLOW,		/* gateway -> tunnel: struct ipc_relay_flow */
+	IPC_RELAY_CREDIT,	/* gateway -> tunnel: struct ipc_relay_credit */
 	IPC_MOD_CHECK,		/* gateway -> moderation: JSON {"input":[...]} */
 	IPC_MOD_VERDICT,	/* moderation -> gateway: struct ipc_mod_verdict */
 	IPC_CHARGE_RESERVE,	/* gateway -> billing: struct ipc_charge_reserve */
@@ -280,8 +280,15 @@ struct ipc_relay_end {		/* tunnel, from RESP_END or a lost agent */
 	uint32_t pad;
 };
 
-struct ipc_relay_flow {		/* gateway: its user reads slowly / again */
-	uint32_t paused;	/* 1: stop this stream, 0: go on */
+/*
+ * Flow control (lib/frame.h, FLOW CONTROL): the gateway gives the stream
+ * back this many bytes of its window, as many IPC_RELAY_CHUNK payload
+ * bytes as it took in and no longer holds for the user (never more than
+ * it received and has not credited yet).  The tunnel adds them to its own
+ * view of the window and passes them on to the agent as a credit frame.
+ */
+struct ipc_relay_credit {	/* gateway, as its user's socket drains */
+	uint32_t bytes;		/* 1 .. FRAME_WINDOW */
 	uint32_t pad;
 };
 

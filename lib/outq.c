@@ -47,6 +47,22 @@ outq_pop(struct outq *q)
 }
 
 void
+outq_consume(struct outq *q, size_t n)
+{
+	struct outq_item *o = q->head;
+
+	if (o == NULL)
+		return;
+	if (n >= o->len) {
+		outq_pop(q);
+		return;
+	}
+	o->data += n;
+	o->len -= n;
+	q->bytes -= n;
+}
+
+void
 outq_clear(struct outq *q)
 {
 	while (q->head != NULL)

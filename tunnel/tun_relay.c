@@ -6,6 +6,15 @@
  * either side.  Whatever ends it, the gateway hears exactly one
  * IPC_RELAY_END (unless the gateway itself is gone), and an agent whose
  * gateway went away gets a CANCEL so it aborts the upstream call.
+ *
+ * Flow control (lib/frame.h, FLOW CONTROL): response data is forwarded
+ * the moment it arrives; each stream's window bounds what its agent may
+ * send until the gateway's IPC_RELAY_CREDIT (passed on as a credit frame)
+ * gives bytes back.  This process always reads the agents' and the
+ * gateways' sockets, so a stream whose user stopped reading holds at most
+ * its window here and in its gateway, and every other stream goes on.
+ * Streams are found by hash (agent connection + stream id, and gateway
+ * request id), never by walking them.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,19 +22,24 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include "tunnel/tun.h"
+#include "child/child_peer.h"
 #include "lib/log.h"
 #include "router/rt.h"
 
 #define BODY_PIECE (512u * 1024)
+#define STREAM_HASH_BITS 12
 
 struct tun_gw {
 	struct tun_gw *next;
 	struct lws *wsi;
 	struct msg_conn conn;
+	struct child_rearm rearm;	/* output left after a writable callback */
 };
 
 struct tun_stream {
-	struct tun_stream *next;
+	struct tun_stream *next, *prev;	/* all streams */
+	struct tun_stream *hnext_id;	/* by_id chain: agent + id */
+	struct tun_stream *hnext_req;	/* by_req chain: gateway reqid */
 	uint32_t id;			/* stream id on the agent connection */
 	struct tun_conn *agent;
 	struct tun_gw *gw;
@@ -35,11 +49,27 @@ struct tun_stream {
 	int64_t first_ms;		/* monotonic: first response byte */
 	int got_first;
 	int head_status;
+	struct frame_window win;	/* what the agent may still send */
 };
 
 static struct tun_gw *gws;
 static struct tun_stream *streams;
+static struct tun_stream *by_id[1u << STREAM_HASH_BITS];
+static struct tun_stream *by_req[1u << STREAM_HASH_BITS];
 static struct lws *listen_wsi;
+
+static unsigned
+hash_u64(uint64_t v)
+{
+	return (unsigned)((v * UINT64_C(0x9e3779b97f4a7c15)) >>
+	    (64 - STREAM_HASH_BITS));
+}
+
+static unsigned
+hash_id(const struct tun_conn *agent, uint32_t id)
+{
+	return hash_u64(agent->serial << 32 ^ id);
+}
 
 static void
 gw_send(struct tun_gw *g, uint16_t type, uint64_t reqid, const void *p,
@@ -53,6 +83,7 @@ gw_send(struct tun_gw *g, uint16_t type, uint64_t reqid, const void *p,
 		    LWS_TO_KILL_ASYNC);
 		return;
 	}
+	/* Never from g's own writable callback (that one re-arms itself). */
 	if (msg_flush(&g->conn) == 0)
 		lws_callback_on_writable(g->wsi);
 }
@@ -76,13 +107,42 @@ gw_end(struct tun_gw *g, uint64_t reqid, int agent_lost, const char *fmt, ...)
 }
 
 static void
+stream_link(struct tun_stream *s)
+{
+	unsigned hi = hash_id(s->agent, s->id), hr = hash_u64(s->reqid);
+
+	s->prev = NULL;
+	s->next = streams;
+	if (streams != NULL)
+		streams->prev = s;
+	streams = s;
+	s->hnext_id = by_id[hi];
+	by_id[hi] = s;
+	s->hnext_req = by_req[hr];
+	by_req[hr] = s;
+}
+
+static void
 stream_unlink(struct tun_stream *s)
 {
 	struct tun_stream **pp;
 
-	for (pp = &streams; *pp != NULL; pp = &(*pp)->next)
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		streams = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	for (pp = &by_id[hash_id(s->agent, s->id)]; *pp != NULL;
+	    pp = &(*pp)->hnext_id)
 		if (*pp == s) {
-			*pp = s->next;
+			*pp = s->hnext_id;
+			break;
+		}
+	for (pp = &by_req[hash_u64(s->reqid)]; *pp != NULL;
+	    pp = &(*pp)->hnext_req)
+		if (*pp == s) {
+			*pp = s->hnext_req;
 			break;
 		}
 	if (s->chan_slot != UINT32_MAX) {
@@ -95,8 +155,19 @@ stream_unlink(struct tun_stream *s)
 static struct tun_stream *
 stream_find(const struct tun_conn *agent, uint32_t id)
 {
-	for (struct tun_stream *s = streams; s != NULL; s = s->next)
+	for (struct tun_stream *s = by_id[hash_id(agent, id)]; s != NULL;
+	    s = s->hnext_id)
 		if (s->agent == agent && s->id == id)
+			return s;
+	return NULL;
+}
+
+static struct tun_stream *
+stream_by_req(const struct tun_gw *g, uint64_t reqid)
+{
+	for (struct tun_stream *s = by_req[hash_u64(reqid)]; s != NULL;
+	    s = s->hnext_req)
+		if (s->gw == g && s->reqid == reqid)
 			return s;
 	return NULL;
 }
@@ -206,8 +277,8 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	s->reqid = m->hdr.reqid;
 	s->chan_slot = rs.chan_slot;
 	s->started_ms = clock_mono_ms();
-	s->next = streams;
-	streams = s;
+	frame_window_init(&s->win);
+	stream_link(s);
 	atomic_fetch_add(&sb_channel(&tun_env->sb, rs.chan_slot)->hot.inflight, 1);
 
 	rs.request_id[sizeof(rs.request_id) - 1] = '\0';
@@ -240,36 +311,40 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	    (unsigned long long)rs.agent_id, rs.channel, s->id);
 }
 
+/* The gateway no longer holds n bytes of the stream: the agent may send
+ * them again.  Late credit for a stream that ended is normal. */
 static void
-relay_flow(struct tun_gw *g, const struct msg *m)
+relay_credit(struct tun_gw *g, const struct msg *m)
 {
-	struct ipc_relay_flow fl;
+	struct ipc_relay_credit cr;
+	struct tun_stream *s = stream_by_req(g, m->hdr.reqid);
 	struct frame_enc e;
 
-	memcpy(&fl, m->data, sizeof(fl));
-	for (struct tun_stream *s = streams; s != NULL; s = s->next)
-		if (s->gw == g && s->reqid == m->hdr.reqid) {
-			if (s->agent == NULL || s->agent->state != TC_ONLINE)
-				return;
-			frame_enc_begin(&e, fl.paused ? FRAME_PAUSE : FRAME_RESUME,
-			    s->id, 0);
-			tun_send(s->agent, &e);
-			return;
-		}
+	memcpy(&cr, m->data, sizeof(cr));
+	if (s == NULL || cr.bytes == 0)
+		return;
+	if (frame_window_grant(&s->win, cr.bytes) != 0)
+		log_rwarn(s->reqid, "gateway credited %u bytes beyond the window "
+		    "of stream %u; clamped", cr.bytes, s->id);
+	if (s->agent == NULL || s->agent->state != TC_ONLINE)
+		return;
+	frame_enc_begin(&e, FRAME_CREDIT, s->id, 1);
+	frame_enc_u64(&e, "bytes", cr.bytes);
+	tun_send(s->agent, &e);
 }
 
 static void
 relay_cancel(struct tun_gw *g, uint64_t reqid)
 {
-	for (struct tun_stream *s = streams; s != NULL; s = s->next)
-		if (s->gw == g && s->reqid == reqid) {
-			log_rinfo(reqid, "cancelled by the gateway");
-			if (s->head_status >= 500)
-				chan_result(s, 0);	/* a retry after a 5xx */
-			send_cancel(s);
-			stream_unlink(s);
-			return;
-		}
+	struct tun_stream *s = stream_by_req(g, reqid);
+
+	if (s == NULL)
+		return;
+	log_rinfo(reqid, "cancelled by the gateway");
+	if (s->head_status >= 500)
+		chan_result(s, 0);	/* a retry after a 5xx */
+	send_cancel(s);
+	stream_unlink(s);
 }
 
 /* An agent sent a response frame for one of its streams. */
@@ -299,6 +374,16 @@ tun_relay_frame(struct tun_conn *c, const struct frame *f)
 	}
 	case FRAME_RESP_CHUNK:
 		frame_get_bin(f, "data", &data, &len);
+		if (frame_window_spend(&s->win, len) != 0) {
+			/* Its streams end with agent_lost when it is gone. */
+			log_rwarn(s->reqid, "agent %llu sent %zu bytes on stream %u "
+			    "with %u left in its window",
+			    (unsigned long long)c->agent_id, len, s->id,
+			    s->win.avail);
+			tun_close(c, "stream %u: %zu data bytes beyond its window",
+			    s->id, len);
+			return;
+		}
 		if (!s->got_first) {
 			struct sb_chan_hot *h = &sb_channel(&tun_env->sb,
 			    s->chan_slot)->hot;
@@ -410,8 +495,8 @@ cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				relay_start(g, &m);
 			else if (m.hdr.type == IPC_RELAY_CANCEL)
 				relay_cancel(g, m.hdr.reqid);
-			else if (m.hdr.type == IPC_RELAY_FLOW)
-				relay_flow(g, &m);
+			else if (m.hdr.type == IPC_RELAY_CREDIT)
+				relay_credit(g, &m);
 			else
 				fatal("gateway sent an unexpected %s",
 				    msg_type_name(&relay_rules, m.hdr.type));
@@ -422,10 +507,11 @@ cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		rc = msg_flush(&g->conn);
 		if (rc == 0)
-			lws_callback_on_writable(wsi);
+			child_rearm(&g->rearm, wsi);	/* not on_writable here */
 		return rc < 0 ? -1 : 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		lws_set_opaque_user_data(wsi, NULL);
+		child_rearm_cancel(&g->rearm);
 		gw_gone(g);
 		return 0;
 	default:

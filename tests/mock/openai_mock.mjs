@@ -256,6 +256,8 @@ class Exchange {
 		this.failed = false;      // we broke the connection ourselves
 		this.flushed = null;      // settles when the last SSE write is out
 		this.closed = false;      // the client went away first
+		this.full = false;        // the last write filled Node's buffer
+		this.writes = 0;          // events written (streams)
 		this.abort = new AbortController();
 		res.on('close', () => this.onClose());
 		res.on('error', () => {});
@@ -342,7 +344,8 @@ class Exchange {
 	event(data) {
 		if (this.gone) return;
 		this.flushed = new Promise((resolve) => {
-			this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`, () => resolve());
+			if (!this.res.write(`data: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`, () => resolve()))
+				this.full = true;
 		});
 	}
 
@@ -358,6 +361,28 @@ class Exchange {
 	comment(text) {
 		if (this.gone) return;
 		this.res.write(`: ${text}\n\n`);
+	}
+
+	// Wait while Node's buffer for this response is full (the client
+	// reads slowly or not at all); false if the client left meanwhile.
+	// Also lets other connections in now and then when delay is 0.
+	async drain() {
+		if (this.gone) return false;
+		if (this.full) {
+			this.full = false;
+			await new Promise((resolve) => {
+				const done = () => {
+					this.res.off('drain', done);
+					this.abort.signal.removeEventListener('abort', done);
+					resolve();
+				};
+				this.res.on('drain', done);
+				this.abort.signal.addEventListener('abort', done);
+			});
+		} else if (++this.writes % 256 === 0) {
+			await new Promise((resolve) => setImmediate(resolve));
+		}
+		return !this.gone;
 	}
 
 	endEvents() {
@@ -499,6 +524,8 @@ async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 		for (let i = 0; i < thinking; i++) x.event(chunk({ reasoning_content: `think${i} ` }, null));
 		for (let i = 0; i < n; i++) {
 			if (!(await x.wait(k.delay))) return;
+			// As a server does: no more while the client does not read.
+			if (!(await x.drain())) return;
 			if (k.failAfter === i) return x.fail();
 			x.event(chunk({ content: pieces[i] }, null));
 			x.chunksSent++;

@@ -7,7 +7,8 @@
  *   swarm run -c INI FILE [MODE]
  *                              FILE: "AGENT_ID SECRET" lines; runs until
  *                              SIGTERM, printing "online N" when N changes.
- *                              MODE (test builds): replay | junk | order,
+ *                              MODE (test builds): replay | junk | order |
+ *                              greedy (ignores the streams' windows),
  *                              misbehaviours the hub must survive.
  */
 #include <signal.h>
@@ -75,7 +76,8 @@ run(const char *ini, const char *path, const char *mode)
 #if SWB_TEST_BUILD
 		ag_tunnel_test_mode(t, strcmp(mode, "replay") == 0 ? AG_TEST_REPLAY :
 		    strcmp(mode, "junk") == 0 ? AG_TEST_JUNK :
-		    strcmp(mode, "order") == 0 ? AG_TEST_ORDER : AG_TEST_NONE);
+		    strcmp(mode, "order") == 0 ? AG_TEST_ORDER :
+		    strcmp(mode, "greedy") == 0 ? AG_TEST_GREEDY : AG_TEST_NONE);
 		log_set_level(LOG_LVL_INFO);
 #else
 		fprintf(stderr, "swarm: modes need a test build\n");

@@ -144,6 +144,7 @@ nrequired(enum frame_type t)
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
 		return 1;
 	case FRAME_RECEIPT: return 15;
+	case FRAME_CREDIT: return 1;
 	case FRAME_RECEIPT_ACK: return 4;
 	case FRAME_SYNC: return 1;
 	case FRAME_PRICE_UPDATE: return 6;
@@ -209,6 +210,9 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		break;
 	case FRAME_RESP_END:
 		frame_enc_bool(e, "ok", true);
+		break;
+	case FRAME_CREDIT:
+		frame_enc_u64(e, "bytes", FRAME_WINDOW / 4);
 		break;
 	case FRAME_RECEIPT:
 		frame_enc_u64(e, "seq", 1);
@@ -654,6 +658,75 @@ test_missing_required(void **state)
 	raw_init(&r);		/* cancel needs nothing */
 	raw_hdr(&r, 1, FRAME_CANCEL, 9, 0);
 	expect_accept_raw(&r);
+}
+
+/*
+ * Flow control: the credit frame's spec (a stream, bytes:u64) and the
+ * window arithmetic both sides keep per stream (lib/frame.h, FLOW
+ * CONTROL).
+ */
+static void
+test_credit_frame(void **state)
+{
+	struct raw r;
+
+	(void)state;
+	raw_init(&r);
+	raw_hdr(&r, 1, FRAME_CREDIT, 3, 0);
+	expect_reject_raw(&r, "missing field \"bytes\"");
+
+	raw_init(&r);
+	raw_hdr(&r, 1, FRAME_CREDIT, 0, 1);
+	raw_key(&r, "bytes");
+	msgpack_pack_uint64(&r.pk, 1024);
+	expect_reject_raw(&r, "credit frame on stream 0");
+
+	raw_init(&r);
+	raw_hdr(&r, 1, FRAME_CREDIT, 3, 1);
+	raw_key(&r, "bytes");
+	raw_str(&r, "1024");
+	expect_reject_raw(&r, "bytes");
+
+	raw_init(&r);
+	raw_hdr(&r, 1, FRAME_CREDIT, 3, 1);
+	raw_key(&r, "bytes");
+	msgpack_pack_uint64(&r.pk, UINT64_MAX);	/* the receiver clamps */
+	expect_accept_raw(&r);
+	assert_string_equal(frame_type_name(FRAME_CREDIT), "credit");
+}
+
+static void
+test_window(void **state)
+{
+	struct frame_window w;
+
+	(void)state;
+	frame_window_init(&w);
+	assert_int_equal(w.avail, FRAME_WINDOW);
+	/* Data spends it, never beyond. */
+	assert_int_equal(frame_window_spend(&w, 0), 0);
+	assert_int_equal(frame_window_spend(&w, FRAME_WINDOW - 10), 0);
+	assert_int_equal(w.avail, 10);
+	assert_int_equal(frame_window_spend(&w, 11), -1);
+	assert_int_equal(w.avail, 10);		/* a refusal changes nothing */
+	assert_int_equal(frame_window_spend(&w, SIZE_MAX), -1);
+	assert_int_equal(frame_window_spend(&w, 10), 0);
+	assert_int_equal(w.avail, 0);
+	assert_int_equal(frame_window_spend(&w, 1), -1);
+	/* Credit gives it back, up to the whole window. */
+	assert_int_equal(frame_window_grant(&w, 100), 0);
+	assert_int_equal(w.avail, 100);
+	assert_int_equal(frame_window_grant(&w, FRAME_WINDOW - 100), 0);
+	assert_int_equal(w.avail, FRAME_WINDOW);
+	assert_int_equal(frame_window_grant(&w, 0), 0);
+	assert_int_equal(frame_window_grant(&w, 1), -1);
+	assert_int_equal(w.avail, FRAME_WINDOW);
+	assert_int_equal(frame_window_spend(&w, 5), 0);
+	assert_int_equal(frame_window_grant(&w, UINT64_MAX), -1);
+	assert_int_equal(w.avail, FRAME_WINDOW);	/* clamped, no wrap */
+	assert_int_equal(frame_window_spend(&w, FRAME_WINDOW), 0);
+	assert_int_equal(frame_window_grant(&w, (uint64_t)1 << 32), -1);
+	assert_int_equal(w.avail, FRAME_WINDOW);
 }
 
 static void
@@ -1144,6 +1217,8 @@ main(void)
 		cmocka_unit_test(test_wrong_arity),
 		cmocka_unit_test(test_payload_not_map),
 		cmocka_unit_test(test_missing_required),
+		cmocka_unit_test(test_credit_frame),
+		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_wrong_kind),
 		cmocka_unit_test(test_bad_values),
 		cmocka_unit_test(test_bad_keys),

@@ -21,6 +21,8 @@
 #include "lib/ipc.h"
 #include "lib/msg.h"
 #include "lib/msgsrv.h"
+#include "lib/ipc.h"
+#include "lib/frame.h"
 
 enum { T_NONE, T_FIXED, T_VAR, T_MAX };
 struct fixed { uint64_t a; uint32_t b; uint32_t c; };
@@ -458,6 +460,44 @@ test_msgsrv_full_evicts_idle(void **state)
 	msg_srv_free(&s);
 	close(a); close(b); close(c); close(lfd);
 	unlink(path);
+/* Flow control on tunnel.sock: relay-credit is exactly its struct, both
+ * ways through a socket pair, and a credit never exceeds a window. */
+static void
+test_relay_credit(void **state)
+{
+	struct ipc_relay_credit cr = { FRAME_WINDOW / 4, 0 }, got;
+	struct msg_hdr h = { sizeof(cr), IPC_RELAY_CREDIT, MSG_VERSION, 0, 7 };
+	struct msg m;
+	char err[128];
+	int sv[2];
+
+	(void)state;
+	assert_int_equal(msg_check_hdr(&relay_rules, &h, err, sizeof(err)), 0);
+	assert_string_equal(msg_type_name(&relay_rules, IPC_RELAY_CREDIT),
+	    "relay-credit");
+	h.len = sizeof(cr) - 1;
+	assert_int_equal(msg_check_hdr(&relay_rules, &h, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "relay-credit"));
+	h.len = sizeof(cr) + 1;
+	assert_int_equal(msg_check_hdr(&relay_rules, &h, err, sizeof(err)), -1);
+	/* Not a type billing or moderation takes. */
+	h.len = sizeof(cr);
+	assert_int_equal(msg_check_hdr(&bill_rules, &h, err, sizeof(err)), -1);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(msg_send_blocking(sv[0], &relay_rules, IPC_RELAY_CREDIT,
+	    7, &cr, sizeof(cr)), 0);
+	assert_int_equal(msg_recv_blocking(sv[1], &relay_rules, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_int_equal(m.hdr.type, IPC_RELAY_CREDIT);
+	assert_int_equal(m.hdr.reqid, 7);
+	assert_int_equal(m.hdr.len, sizeof(got));
+	memcpy(&got, m.data, sizeof(got));
+	assert_int_equal(got.bytes, FRAME_WINDOW / 4);
+	assert_true(got.bytes <= FRAME_WINDOW);
+	free(m.data);
+	close(sv[0]);
+	close(sv[1]);
 }
 
 int
@@ -471,6 +511,7 @@ main(void)
 		cmocka_unit_test(test_bill_tables_agree),
 		cmocka_unit_test(test_msgsrv_drops_violator),
 		cmocka_unit_test(test_msgsrv_full_evicts_idle),
+		cmocka_unit_test(test_relay_credit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

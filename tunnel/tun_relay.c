@@ -231,7 +231,8 @@ send_cancel(struct tun_stream *s)
 	tun_send(s->agent, &e);
 }
 
-static void
+/* 0, or -1: the gateway broke the protocol (it is dropped). */
+static int
 relay_start(struct tun_gw *g, const struct msg *m)
 {
 	struct ipc_relay_start rs;
@@ -243,9 +244,11 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	struct frame_enc e;
 
 	memcpy(&rs, m->data, sizeof(rs));
-	if (rs.body_len != blen)
-		fatal("relay-start from a gateway: body_len %u but %zu bytes",
-		    rs.body_len, blen);
+	if (rs.body_len != blen) {
+		log_warn("relay-start from a gateway: body_len %u but %zu bytes; "
+		    "dropping that gateway", rs.body_len, blen);
+		return -1;
+	}
 	rs.channel[sizeof(rs.channel) - 1] = '\0';
 	rs.op[sizeof(rs.op) - 1] = '\0';
 	rs.model[sizeof(rs.model) - 1] = '\0';
@@ -257,17 +260,17 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	if (c == NULL || rs.chan_slot >= tun_env->sb.hdr->max_channels) {
 		gw_end(g, m->hdr.reqid, 1, "agent %llu is not connected",
 		    (unsigned long long)rs.agent_id);
-		return;
+		return 0;
 	}
 	sb_read_channel(&tun_env->sb, rs.chan_slot, &ch);
 	if (ch.state != SB_CHAN_UP || ch.agent_id != rs.agent_id) {
 		gw_end(g, m->hdr.reqid, 1, "channel is no longer announced");
-		return;
+		return 0;
 	}
 	s = calloc(1, sizeof(*s));
 	if (s == NULL) {
 		gw_end(g, m->hdr.reqid, 0, "out of memory");
-		return;
+		return 0;
 	}
 	s->id = ++c->next_stream;
 	if (s->id == 0)
@@ -309,6 +312,7 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	tun_send(c, &e);
 	log_rinfo(s->reqid, "relaying to agent %llu channel %s as stream %u",
 	    (unsigned long long)rs.agent_id, rs.channel, s->id);
+	return 0;
 }
 
 /* The gateway no longer holds n bytes of the stream: the agent may send
@@ -490,19 +494,22 @@ cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			if (rc <= 0)
 				return -1;
 		}
+		/* A gateway that breaks the protocol is dropped (it re-dials);
+		 * its streams end as when it goes away. */
 		while ((rc = msg_next(&g->conn, &m, err, sizeof(err))) == 1) {
-			if (m.hdr.type == IPC_RELAY_START)
-				relay_start(g, &m);
-			else if (m.hdr.type == IPC_RELAY_CANCEL)
+			if (m.hdr.type == IPC_RELAY_START) {
+				if (relay_start(g, &m) != 0)
+					return -1;
+			} else if (m.hdr.type == IPC_RELAY_CANCEL)
 				relay_cancel(g, m.hdr.reqid);
 			else if (m.hdr.type == IPC_RELAY_CREDIT)
 				relay_credit(g, &m);
-			else
-				fatal("gateway sent an unexpected %s",
-				    msg_type_name(&relay_rules, m.hdr.type));
 		}
-		if (rc < 0)
-			fatal("protocol violation by a gateway: %s", err);
+		if (rc < 0) {
+			log_warn("protocol violation by a gateway: %s; dropping it",
+			    err);
+			return -1;
+		}
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		rc = msg_flush(&g->conn);
@@ -544,7 +551,7 @@ cb_gw_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			free(g);
 			continue;
 		}
-		msg_conn_init(&g->conn, fd, &relay_rules);
+		msg_conn_init(&g->conn, fd, &relay_tun_rules);
 		lws_set_opaque_user_data(g->wsi, g);
 		g->next = gws;
 		gws = g;

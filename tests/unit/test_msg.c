@@ -460,6 +460,8 @@ test_msgsrv_full_evicts_idle(void **state)
 	msg_srv_free(&s);
 	close(a); close(b); close(c); close(lfd);
 	unlink(path);
+}
+
 /* Flow control on tunnel.sock: relay-credit is exactly its struct, both
  * ways through a socket pair, and a credit never exceeds a window. */
 static void
@@ -482,7 +484,7 @@ test_relay_credit(void **state)
 	assert_int_equal(msg_check_hdr(&relay_rules, &h, err, sizeof(err)), -1);
 	/* Not a type billing or moderation takes. */
 	h.len = sizeof(cr);
-	assert_int_equal(msg_check_hdr(&bill_rules, &h, err, sizeof(err)), -1);
+	assert_int_equal(msg_check_hdr(&bill_server_rules, &h, err, sizeof(err)), -1);
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	assert_int_equal(msg_send_blocking(sv[0], &relay_rules, IPC_RELAY_CREDIT,

@@ -84,6 +84,23 @@ ag_sa_parse(const char *json, size_t len, struct ag_sa *sa, char *err,
 		    "or more", RSA_MIN_BITS);
 		goto out;
 	}
+	/* A key that parses may still not sign (inconsistent parts). */
+	{
+		unsigned char sig[1024];
+		size_t sl = sizeof(sig);
+		EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+		int ok = ctx != NULL && (size_t)EVP_PKEY_size(sa->key) <=
+		    sizeof(sig) && EVP_DigestSignInit(ctx, NULL, EVP_sha256(),
+		    NULL, sa->key) == 1 && EVP_DigestSign(ctx, sig, &sl,
+		    (const unsigned char *)"check", 5) == 1;
+
+		EVP_MD_CTX_free(ctx);
+		if (!ok) {
+			snprintf(err, errlen, "private_key cannot sign (a broken "
+			    "or too large RSA key)");
+			goto out;
+		}
+	}
 	snprintf(sa->client_email, sizeof(sa->client_email), "%s", email);
 	snprintf(sa->token_uri, sizeof(sa->token_uri), "%s", uri);
 	rc = 0;

@@ -489,8 +489,8 @@ parts_of(json_t *cand, struct xl_buf *text, struct xl_buf *think,
 				xl_make_id(id, sizeof(id), "", xl_str(fc, "id"));
 			else
 				snprintf(id, sizeof(id), "call_%d", *ncalls);
-			args = json_dumps(json_is_object(a) ? a : json_object(),
-			    JSON_COMPACT);
+			args = json_is_object(a) ? json_dumps(a, JSON_COMPACT) :
+			    NULL;
 			json_array_append_new(calls, json_pack("{s:i, s:s, s:s, "
 			    "s:{s:s, s:s}}", "index", *ncalls, "id", id, "type",
 			    "function", "function", "name", xl_str(fc, "name"),

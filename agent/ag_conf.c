@@ -10,6 +10,7 @@
  */
 #include "agent/ag_conf.h"
 #include "agent/ag_prov.h"
+#include "agent/ag_token.h"
 #include "agent/platform.h"
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -99,7 +100,7 @@ static const struct conf_key ag_keys[K_COUNT] = {
 enum {
 	C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_HOST,
 	C_RESOURCE, C_REGION, C_DEPLOYMENTS, C_API_VERSION,
-	C_ANTHROPIC_VERSION, C_COUNT
+	C_ANTHROPIC_VERSION, C_PROJECT, C_LOCATION, C_COUNT
 };
 #define P(x)	(1u << (x))
 static const struct {
@@ -118,6 +119,8 @@ static const struct {
 	[C_DEPLOYMENTS] = { "deployments", P(AG_PROV_AZURE) },
 	[C_API_VERSION] = { "api_version", P(AG_PROV_AZURE) },
 	[C_ANTHROPIC_VERSION] = { "anthropic_version", P(AG_PROV_ANTHROPIC) },
+	[C_PROJECT] = { "project", P(AG_PROV_VERTEX) },
+	[C_LOCATION] = { "location", P(AG_PROV_VERTEX) },
 };
 #undef P
 
@@ -660,6 +663,27 @@ parse_version(char *dst, size_t dstlen, const char *section, const char *key,
 	return 0;
 }
 
+/* vertex project, location: 1.. of a-z 0-9 -, not starting with '-' */
+static int
+parse_gcp_name(char *dst, size_t dstlen, const char *section, const char *key,
+    const char *value, char *err, size_t errlen)
+{
+	size_t n = strlen(value);
+
+	for (size_t i = 0; i < n; i++)
+		if (!((value[i] >= 'a' && value[i] <= 'z') ||
+		    (value[i] >= '0' && value[i] <= '9') || value[i] == '-'))
+			n = 0;
+	if (n == 0 || n >= dstlen || value[0] == '-') {
+		snprintf(err, errlen, "[%s] %s = '%s' is not a Google Cloud %s "
+		    "(1 to %zu of a-z 0-9 -)", section, key, value, key,
+		    dstlen - 1);
+		return -1;
+	}
+	snprintf(dst, dstlen, "%s", value);
+	return 0;
+}
+
 static int
 parse_choice(const char *const *choices, const char *v)
 {
@@ -709,7 +733,7 @@ channel_set(void *dst, const char *section, const char *key,
 		snprintf(err, errlen, "unknown key '%s' in section [%s] (a "
 		    "channel has provider, models, key, rpm, tpm, grade; per "
 		    "provider host, resource, region, deployments, api_version, "
-		    "anthropic_version)", key, section);
+		    "anthropic_version, project, location)", key, section);
 		return -1;
 	}
 	if (ld->chan_line[ci][f] != 0) {
@@ -824,6 +848,13 @@ channel_set(void *dst, const char *section, const char *key,
 		if (parse_version(ch->anthropic_version,
 		    sizeof(ch->anthropic_version), section, key, value, err,
 		    errlen) != 0)
+			return -1;
+		break;
+	case C_PROJECT:
+	case C_LOCATION:
+		if (parse_gcp_name(f == C_PROJECT ? ch->project : ch->location,
+		    f == C_PROJECT ? sizeof(ch->project) : sizeof(ch->location),
+		    section, key, value, err, errlen) != 0)
 			return -1;
 		break;
 	}
@@ -1105,6 +1136,31 @@ finish_channel(struct ag_load *ld, int ci, const char *path, char *err,
 			snprintf(ch->host, sizeof(ch->host), "%s",
 			    qwen_regions[0][1]);
 		break;
+	case AG_PROV_VERTEX: {
+		struct ag_sa sa;
+		char why[400];
+
+		if (ch->project[0] == '\0' || ch->location[0] == '\0') {
+			snprintf(err, errlen, "%s:%d: [channel.%s] a vertex "
+			    "channel needs project and location", path,
+			    ch->line, ch->name);
+			return -1;
+		}
+		snprintf(ch->host, sizeof(ch->host), "%s%s",
+		    strcmp(ch->location, "global") == 0 ? "" : ch->location,
+		    strcmp(ch->location, "global") == 0 ?
+		    "aiplatform.googleapis.com" : "-aiplatform.googleapis.com");
+		/* key is the service-account file: refused now when others
+		 * can read it or it is not one. */
+		if (ag_sa_load(ch->key, &sa, why, sizeof(why)) != 0) {
+			snprintf(err, errlen, "%s:%d: [channel.%s] key (the "
+			    "service-account file): %s", path, line[C_KEY],
+			    ch->name, why);
+			return -1;
+		}
+		ag_sa_free(&sa);
+		break;
+	}
 	case AG_PROV_ANTHROPIC:
 		if (ch->anthropic_version[0] == '\0')
 			snprintf(ch->anthropic_version,

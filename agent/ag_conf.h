@@ -12,7 +12,8 @@
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
  *                  and per provider: anthropic_version (anthropic);
  *                  resource or host, deployments, api_version (azure);
- *                  region or host (qwen)
+ *                  region or host (qwen); project, location (vertex,
+ *                  whose key is the PATH of its service-account JSON file)
  *
  * models = PUBLIC[=ID], ...: each model the channel announces under its
  * public name, and the provider's own id for it when they differ (the
@@ -40,6 +41,7 @@
 #define AG_HOST_MAX		256
 #define AG_CONNECT_TO_MAX	1024	/* every [test] connect_to line */
 #define AG_VERSION_MAX		32	/* api_version, anthropic_version */
+#define AG_PROJECT_MAX		64	/* vertex project id */
 #define AG_PIN_MAX		56	/* "sha256//" + 44 base64 + NUL fits */
 #define AG_PIN_PREFIX		"sha256//"
 #define AG_ID_MAX		(INT64_C(1) << 53)	/* exact in a double */
@@ -71,6 +73,11 @@ struct ag_channel {
 	char api_version[AG_VERSION_MAX];	/* azure; default 2024-10-21 */
 	char anthropic_version[AG_VERSION_MAX];	/* anthropic; default
 						   2023-06-01 */
+	/* vertex: the Google Cloud project and location (the host is
+	 * {location}-aiplatform.googleapis.com); key is the path of the
+	 * service-account file (mode 0600, checked when loaded). */
+	char project[AG_PROJECT_MAX];
+	char location[AG_VERSION_MAX];
 	char key[AG_SECRET_MAX];	/* provider credential: never logged,
 					   never sent to the hub */
 	int64_t rpm;			/* announced limits; 0 = none */

@@ -94,6 +94,21 @@ struct ag_prov {
 	 */
 	int (*add_auth)(struct curl_slist **h, const struct ag_channel *ch,
 	    const struct ag_prov_req *rq, char *err, size_t errlen);
+	/*
+	 * Optional: the channel's key is the path of a service-account file
+	 * and the engine adds "Authorization: Bearer TOKEN" with an OAuth
+	 * access token it gets and caches for the channel (agent/ag_token).
+	 */
+	int oauth_token;
+	/*
+	 * Optional: the provider wants the hub's body changed for operation
+	 * rq (Vertex's Claude: no "model", its own anthropic_version).  0
+	 * with *out NULL (keep it) or a malloc'd body of *outlen bytes, or
+	 * -1 with err filled.
+	 */
+	int (*fix_body)(const struct ag_channel *ch,
+	    const struct ag_prov_op *rq, const void *body, size_t len,
+	    char **out, size_t *outlen, char *err, size_t errlen);
 };
 
 /* The adapters (one per agent/prov_NAME.c). */
@@ -102,6 +117,8 @@ extern const struct ag_prov ag_prov_anthropic;
 extern const struct ag_prov ag_prov_azure;
 extern const struct ag_prov ag_prov_deepseek;
 extern const struct ag_prov ag_prov_qwen;
+extern const struct ag_prov ag_prov_gemini;
+extern const struct ag_prov ag_prov_vertex;
 
 /* The adapter of provider (enum ag_provider), or NULL when there is none
  * yet. */

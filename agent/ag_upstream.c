@@ -25,9 +25,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include "agent/ag_prov.h"
+#include "agent/ag_token.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/usage.h"
 
@@ -52,6 +55,8 @@ static const struct ag_prov *const prov_table[] = {
 	&ag_prov_azure,
 	&ag_prov_deepseek,
 	&ag_prov_qwen,
+	&ag_prov_gemini,
+	&ag_prov_vertex,
 };
 
 const struct ag_prov *
@@ -206,6 +211,18 @@ ag_prov_host_url(char *buf, size_t buflen, const struct ag_channel *ch,
 
 struct ag_upstream;
 
+/* A channel's token cache and the requests waiting for its token (curl
+ * thread only). */
+struct up_tok {
+	struct up_tok *next;
+	struct ag_tok t;
+	struct up_req *waiters;
+	int nwait;
+};
+#define TOK_WAITERS_MAX		1024
+#define TOK_EXCHANGE_MS		10000	/* the exchange's whole budget */
+#define TOK_ANSWER_MAX		(64 * 1024)
+
 /* One queued event.  Written by the curl thread until pushed, then owned
  * by the event queue (under mu), then by ag_up_next_event(). */
 struct up_ev {
@@ -226,8 +243,20 @@ struct up_req {
 	int post;
 	const char *prov;		/* adapter name, for logs */
 
+	/* Set by ag_up_start() for an adapter with oauth_token: the
+	 * channel's token cache is found by name and key file. */
+	int want_token;
+	char tok_channel[AG_CHAN_NAME_MAX];
+	char tok_path[AG_SECRET_MAX];
+
 	/* Curl thread only. */
 	CURL *easy;
+	struct up_tok *tokx;		/* an exchange for this cache (no
+					   events: the answer is kept in acc) */
+	char *acc;
+	size_t acclen;
+	struct up_tok *parked;		/* waiting for this cache's token */
+	struct up_req *wnext;		/* its waiters */
 	struct up_req *anext, *aprev;	/* the active list */
 	struct up_ev *headev, *endev;	/* preallocated; NULL once pushed */
 	int head_sent;
@@ -266,6 +295,7 @@ struct ag_upstream {
 
 	/* Curl thread only. */
 	struct up_req *active;
+	struct up_tok *toks;		/* token caches (ag_token) */
 
 	/* Under mu. */
 	pthread_mutex_t mu;
@@ -333,6 +363,9 @@ req_free(struct up_req *r)
 	ev_free_node(r->endev);
 	free(r->url);
 	free(r->body);
+	if (r->acc != NULL)
+		sodium_memzero(r->acc, r->acclen);
+	free(r->acc);
 	free(r);
 }
 
@@ -430,6 +463,9 @@ ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n)
 
 /* ---- curl thread */
 
+static size_t tok_write(struct up_req *r, const char *p, size_t n);
+static void tok_unpark(struct up_req *r);
+
 static void
 push_head(struct up_req *r)
 {
@@ -477,6 +513,8 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 
 	/* The blank line ends a header block; 1xx blocks are not the
 	 * response's.  Trailers come after HEAD and are ignored. */
+	if (r->tokx != NULL)
+		return n;
 	if (!r->head_sent && ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
 	    (n == 1 && p[0] == '\n'))) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
@@ -496,6 +534,8 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 
 	if (r->dropping)
 		return n;
+	if (r->tokx != NULL)
+		return tok_write(r, p, n);
 	push_head(r);
 	if (n == 0)
 		return 0;
@@ -544,6 +584,15 @@ detach(struct ag_upstream *u, struct up_req *r, int abort)
 {
 	int fr;
 
+	if (r->parked != NULL) {
+		tok_unpark(r);
+		lock(u);
+		fr = req_unref_locked(r);
+		unlock(u);
+		if (fr)
+			req_free(r);
+		return;
+	}
 	if (r->easy == NULL)
 		return;
 	/*
@@ -666,6 +715,265 @@ fail:
 
 #undef SET
 
+/* ---- token caches (curl thread): ag_token's exchange as a transfer of
+ * our own, with the requests that wait for it */
+
+static void start_one(struct ag_upstream *u, struct up_req *r);
+
+static size_t
+tok_write(struct up_req *r, const char *p, size_t n)
+{
+	char *na;
+
+	if (r->acclen + n > TOK_ANSWER_MAX ||
+	    (na = realloc(r->acc, r->acclen + n + 1)) == NULL)
+		return 0;		/* ends the transfer: a failure */
+	r->acc = na;
+	memcpy(r->acc + r->acclen, p, n);
+	r->acclen += n;
+	r->acc[r->acclen] = '\0';
+	return n;
+}
+
+static void
+tok_unpark(struct up_req *r)
+{
+	struct up_tok *k = r->parked;
+
+	for (struct up_req **pp = &k->waiters; *pp != NULL;
+	    pp = &(*pp)->wnext)
+		if (*pp == r) {
+			*pp = r->wnext;
+			k->nwait--;
+			break;
+		}
+	r->wnext = NULL;
+	r->parked = NULL;
+}
+
+static struct up_tok *
+tok_find(struct ag_upstream *u, const struct up_req *r)
+{
+	struct up_tok *k;
+
+	for (k = u->toks; k != NULL; k = k->next)
+		if (strcmp(k->t.channel, r->tok_channel) == 0 &&
+		    strcmp(k->t.path, r->tok_path) == 0)
+			return k;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	snprintf(k->t.channel, sizeof(k->t.channel), "%s", r->tok_channel);
+	snprintf(k->t.path, sizeof(k->t.path), "%s", r->tok_path);
+	k->next = u->toks;
+	u->toks = k;
+	return k;
+}
+
+/* End r (parked or not yet started) with an error; the curl side's
+ * reference goes. */
+static void
+tok_refuse(struct ag_upstream *u, struct up_req *r, const char *why)
+{
+	int fr;
+
+	push_end(r, 0, 0, why);
+	lock(u);
+	fr = req_unref_locked(r);
+	unlock(u);
+	if (fr)
+		req_free(r);
+}
+
+static void
+tok_refusal(const struct up_tok *k, char *buf, size_t len)
+{
+	snprintf(buf, len, "channel %s unavailable: %.100s", k->t.channel,
+	    k->t.reason);
+}
+
+/* The exchange is over (the cache says how): every waiter goes on or is
+ * refused. */
+static void
+tok_release(struct ag_upstream *u, struct up_tok *k)
+{
+	struct up_req *w;
+	char why[160];
+
+	while ((w = k->waiters) != NULL) {
+		tok_unpark(w);
+		if (ag_tok_state(&k->t, clock_mono_ms()) == AG_TOK_VALID ||
+		    ag_tok_state(&k->t, clock_mono_ms()) == AG_TOK_REFRESH)
+			start_one(u, w);
+		else {
+			tok_refusal(k, why, sizeof(why));
+			tok_refuse(u, w, why);
+		}
+	}
+}
+
+static void
+tok_failed(struct ag_upstream *u, struct up_tok *k, int rc)
+{
+	if (rc == 1)
+		log_warn("vertex channel %s: no access token: %s; requests to "
+		    "it are refused until an exchange succeeds (next try "
+		    "after %llds)", k->t.channel, k->t.reason,
+		    (long long)(k->t.backoff_ms / 1000));
+	tok_release(u, k);
+}
+
+/* Start an exchange for k: sign an assertion with the service account
+ * (read again each time, so a replaced file is picked up). */
+static void
+tok_exchange(struct ag_upstream *u, struct up_tok *k)
+{
+	struct ag_sa sa;
+	struct up_req *r = NULL;
+	struct curl_slist *h;
+	char err[400];
+	char *jwt = NULL;
+	CURLMcode mc;
+
+	k->t.inflight = 1;
+	if (ag_sa_load(k->t.path, &sa, err, sizeof(err)) != 0) {
+		tok_failed(u, k, ag_tok_fail(&k->t, clock_mono_ms(), err));
+		return;
+	}
+	jwt = ag_jwt_make(&sa, (int64_t)time(NULL), err, sizeof(err));
+	ag_sa_free(&sa);
+	if (jwt == NULL || (r = calloc(1, sizeof(*r))) == NULL ||
+	    (r->body = (unsigned char *)ag_jwt_form(jwt)) == NULL ||
+	    (r->url = strdup(AG_SA_TOKEN_URI)) == NULL ||
+	    (h = curl_slist_append(NULL, "Content-Type: "
+	    "application/x-www-form-urlencoded")) == NULL)
+		goto fail;
+	r->hdrs = h;
+	if ((h = curl_slist_append(r->hdrs, "Expect:")) == NULL)
+		goto fail;
+	r->hdrs = h;
+	r->u = u;
+	r->post = 1;
+	r->len = strlen((char *)r->body);
+	r->prov = "vertex token";
+	r->tokx = k;
+	r->refs = 1;			/* the curl side's only */
+	if (easy_setup(u, r, err, sizeof(err)) != 0)
+		goto fail;
+	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)TOK_EXCHANGE_MS);
+	r->anext = u->active;
+	if (u->active != NULL)
+		u->active->aprev = r;
+	u->active = r;
+	if ((mc = curl_multi_add_handle(u->multi, r->easy)) != CURLM_OK) {
+		snprintf(err, sizeof(err), "curl: %s", curl_multi_strerror(mc));
+		r->tokx = NULL;
+		detach(u, r, 0);
+		r = NULL;
+		goto failmsg;
+	}
+	sodium_memzero(jwt, strlen(jwt));
+	free(jwt);
+	return;
+fail:
+	snprintf(err, sizeof(err), "cannot start the token exchange");
+failmsg:
+	if (r != NULL)
+		req_free(r);
+	if (jwt != NULL) {
+		sodium_memzero(jwt, strlen(jwt));
+		free(jwt);
+	}
+	tok_failed(u, k, ag_tok_fail(&k->t, clock_mono_ms(), err));
+}
+
+/* The exchange transfer r is done. */
+static void
+tok_done(struct ag_upstream *u, struct up_req *r, CURLcode res)
+{
+	struct up_tok *k = r->tokx;
+	int was_failed = k->t.failed, rc;
+	long code = 0;
+	char why[200];
+
+	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
+	if (res == CURLE_OK)
+		rc = ag_tok_answer(&k->t, clock_mono_ms(), code, r->acc,
+		    r->acclen);
+	else {
+		snprintf(why, sizeof(why), "the token exchange failed: %.150s",
+		    r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(res));
+		rc = ag_tok_fail(&k->t, clock_mono_ms(), why);
+	}
+	detach(u, r, 0);
+	if (rc == 0) {
+		if (was_failed)
+			log_info("vertex channel %s: access token obtained; the "
+			    "channel serves again", k->t.channel);
+		tok_release(u, k);
+	} else
+		tok_failed(u, k, rc);
+}
+
+/*
+ * r needs its channel's token: 1 when the header is on and r may start;
+ * 0 when r waits for an exchange or was refused (the cache's reason).
+ */
+static int
+tok_ready(struct ag_upstream *u, struct up_req *r)
+{
+	struct up_tok *k = tok_find(u, r);
+	enum ag_tok_state st;
+	char err[160];
+
+	if (k == NULL) {
+		tok_refuse(u, r, "out of memory");
+		return 0;
+	}
+	st = ag_tok_state(&k->t, clock_mono_ms());
+	if (st == AG_TOK_REFRESH && !k->t.inflight) {
+		tok_exchange(u, k);	/* meanwhile: the old one */
+		st = ag_tok_state(&k->t, clock_mono_ms());
+	}
+	switch (st) {
+	case AG_TOK_REFRESH:
+	case AG_TOK_VALID:
+		if (ag_prov_header(&r->hdrs, "Authorization", "Bearer ",
+		    k->t.token, err, sizeof(err)) != 0) {
+			tok_refuse(u, r, err);
+			return 0;
+		}
+		return 1;
+	case AG_TOK_FAILED:
+		tok_refusal(k, err, sizeof(err));
+		tok_refuse(u, r, err);
+		return 0;
+	default:
+		if (k->nwait >= TOK_WAITERS_MAX) {
+			tok_refuse(u, r, "too many requests waiting for the "
+			    "channel's access token");
+			return 0;
+		}
+		r->parked = k;
+		r->wnext = k->waiters;
+		k->waiters = r;
+		k->nwait++;
+		if (!k->t.inflight)
+			tok_exchange(u, k);
+		return 0;
+	}
+}
+
+/* Once a loop turn: refresh the tokens due (requests keep the old one
+ * meanwhile). */
+static void
+tok_tick(struct ag_upstream *u)
+{
+	for (struct up_tok *k = u->toks; k != NULL; k = k->next)
+		if (!k->t.inflight &&
+		    ag_tok_state(&k->t, clock_mono_ms()) == AG_TOK_REFRESH)
+			tok_exchange(u, k);
+}
+
 static void
 start_one(struct ag_upstream *u, struct up_req *r)
 {
@@ -673,6 +981,8 @@ start_one(struct ag_upstream *u, struct up_req *r)
 	CURLMcode mc;
 	int fr;
 
+	if (r->want_token && !tok_ready(u, r))
+		return;
 	r->errbuf[0] = '\0';
 	if (easy_setup(u, r, err, sizeof(err)) == 0) {
 		r->anext = u->active;
@@ -701,6 +1011,10 @@ finish_one(struct ag_upstream *u, struct up_req *r, CURLcode res)
 	char err[160];
 	long code = 0;
 
+	if (r->tokx != NULL) {
+		tok_done(u, r, res);
+		return;
+	}
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (res == CURLE_OK) {
 		push_head(r);
@@ -796,6 +1110,7 @@ up_thread(void *arg)
 		}
 		if (resume)
 			resume_scan(u);
+		tok_tick(u);
 
 		if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK)
 			log_warn("upstream: curl_multi_perform: %s",
@@ -1104,6 +1419,12 @@ up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
 	rq.op = op;
 	if (p->add_auth(&r->hdrs, ch, &rq, err, errlen) != 0)
 		goto fail;
+	if (p->oauth_token) {
+		r->want_token = 1;
+		snprintf(r->tok_channel, sizeof(r->tok_channel), "%s",
+		    ch->name);
+		snprintf(r->tok_path, sizeof(r->tok_path), "%s", ch->key);
+	}
 
 	lock(u);
 	if (u->stop) {
@@ -1198,6 +1519,21 @@ ag_up_start_op(struct ag_upstream *u, uint64_t key,
 		}
 		body = nb;
 		len = nlen;
+	}
+	if (p->fix_body != NULL && len > 0) {
+		char *fb;
+		size_t flen;
+
+		if (p->fix_body(ch, op, body, len, &fb, &flen, err,
+		    errlen) != 0) {
+			free(nb);
+			return -1;
+		}
+		if (fb != NULL) {
+			free(nb);
+			body = nb = fb;
+			len = flen;
+		}
 	}
 	rc = up_start(u, key, ch, method, path, op, content_type, body, len,
 	    err, errlen);
@@ -1502,6 +1838,13 @@ ag_up_free(struct ag_upstream *u)
 			u->hash[i] = r->hnext;
 			req_free(r);
 		}
+	while (u->toks != NULL) {	/* their waiters went with the hash */
+		struct up_tok *k = u->toks;
+
+		u->toks = k->next;
+		sodium_memzero(&k->t, sizeof(k->t));
+		free(k);
+	}
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
 #if SWB_TEST_BUILD

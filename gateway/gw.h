@@ -244,6 +244,7 @@ struct gw_surface {
 	    const char *kind, const char *code, const char *message);
 };
 extern const struct gw_surface gw_surface_openai, gw_surface_anthropic;
+extern const struct gw_surface gw_surface_gemini;
 
 enum gw_route_flags {
 	GW_RF_BODY = 1,			/* reads a JSON body */
@@ -267,6 +268,11 @@ struct gw_route {
  * *star gets the segment the pattern's '*' matched. */
 const struct gw_route *gw_route_find(const char *method, size_t mlen,
     const char *path, size_t plen, char *star, size_t starlen);
+#if SWB_TEST_BUILD
+/* Tests: the route pattern matcher alone (1 match, 0 not). */
+int gw_route_match(const char *pat, const char *path, size_t plen,
+    char *star, size_t starlen);
+#endif
 /* The surface of a path that matched no route (for its 404's shape). */
 const struct gw_surface *gw_route_surface_of(const char *path, size_t plen);
 

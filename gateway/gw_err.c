@@ -1,7 +1,8 @@
 /*
  * gateway/gw_err: every refusal a user sees, in the shape of the surface
  * they called — OpenAI's {"error":{"message","type","param","code"}} or
- * Anthropic's {"type":"error","error":{"type","message"}} — and logged
+ * Anthropic's {"type":"error","error":{"type","message"}} or Gemini's
+ * {"error":{"code","message","status"}} — and logged
  * with the request id.
  */
 #include "gateway/gw.h"
@@ -58,10 +59,47 @@ anthropic_error(char *out, size_t outlen, unsigned status, const char *kind,
 	json_decref(o);
 }
 
+/* Google's canonical status names by HTTP status (google.rpc.Code). */
+static const char *
+gemini_status(unsigned status)
+{
+	switch (status) {
+	case 400: case 413: return "INVALID_ARGUMENT";
+	case 401: return "UNAUTHENTICATED";
+	case 402: return "FAILED_PRECONDITION";
+	case 403: return "PERMISSION_DENIED";
+	case 404: return "NOT_FOUND";
+	case 409: return "ABORTED";
+	case 429: return "RESOURCE_EXHAUSTED";
+	case 499: return "CANCELLED";
+	case 501: return "UNIMPLEMENTED";
+	case 503: return "UNAVAILABLE";
+	case 504: return "DEADLINE_EXCEEDED";
+	default: return status >= 500 ? "INTERNAL" : "INVALID_ARGUMENT";
+	}
+}
+
+static void
+gemini_error(char *out, size_t outlen, unsigned status, const char *kind,
+    const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:{s:i, s:s, s:s}}", "error", "code",
+	    (int)status, "message", message, "status", gemini_status(status));
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	(void)kind;
+	(void)code;
+	snprintf(out, outlen, "%s", s ? s : "{\"error\":{}}");
+	free(s);
+	json_decref(o);
+}
+
 const struct gw_surface gw_surface_openai = { "openai", DIA_OPENAI,
 	openai_error };
 const struct gw_surface gw_surface_anthropic = { "anthropic", DIA_ANTHROPIC,
 	anthropic_error };
+const struct gw_surface gw_surface_gemini = { "gemini", DIA_GEMINI,
+	gemini_error };
 
 void
 gw_err_body(const struct gw_surface *s, unsigned status, const char *kind,

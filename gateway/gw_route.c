@@ -71,6 +71,36 @@ parse_form(struct gw_req *r, void *json)
 	return GW_GO;
 }
 
+/*
+ * Gemini (the model is the path's "{model}" of "/v1beta/models/{model}:op",
+ * as the SDKs send it; a "models/" prefix in a body is never read): the
+ * stream is the operation, and streamGenerateContent is served as SSE only
+ * (alt=sse, which every official SDK sends).
+ */
+static enum gw_verdict
+parse_gemini(struct gw_req *r, void *json)
+{
+	char alt[16];
+
+	if (r->path_model[0] == '\0') {
+		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
+		    "The path must name a model: /v1beta/models/{model}:...");
+		return GW_STOP;
+	}
+	snprintf(r->model, sizeof(r->model), "%s", r->path_model);
+	r->stream = r->op == OP_GEM_STREAM;
+	r->user_usage = 0;
+	if (r->stream && (gw_query(r, "alt", alt, sizeof(alt)) <= 0 ||
+	    strcmp(alt, "sse") != 0)) {
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_request",
+		    "streamGenerateContent is served as server-sent events "
+		    "only: add ?alt=sse.");
+		return GW_STOP;
+	}
+	r->lim.est = tokest_json(r->body_len, json);
+	return GW_GO;
+}
+
 static void
 answer_health(struct gw_req *r)
 {
@@ -142,6 +172,17 @@ static const struct gw_route routes[] = {
 	    OP_AUDIO_TRANSCRIBE, RELAY | GW_RF_FORM, parse_form, NULL },
 	{ "POST", "/v1/audio/translations", &gw_surface_openai,
 	    OP_AUDIO_TRANSLATE, RELAY | GW_RF_FORM, parse_form, NULL },
+	/* Gemini: "*:op" is one segment, the model then ":op" */
+	{ "POST", "/v1beta/models/*:generateContent", &gw_surface_gemini,
+	    OP_GEM_GENERATE, RELAY, parse_gemini, NULL },
+	{ "POST", "/v1beta/models/*:streamGenerateContent", &gw_surface_gemini,
+	    OP_GEM_STREAM, RELAY, parse_gemini, NULL },
+	{ "POST", "/v1beta/models/*:embedContent", &gw_surface_gemini,
+	    OP_GEM_EMBED, RELAY, parse_gemini, NULL },
+	{ "POST", "/v1beta/models/*:batchEmbedContents", &gw_surface_gemini,
+	    OP_GEM_BATCH_EMBED, RELAY, parse_gemini, NULL },
+	{ "POST", "/v1beta/models/*:countTokens", &gw_surface_gemini,
+	    OP_GEM_COUNT, RELAY, parse_gemini, NULL },
 	/* Azure-style: the deployment in the path is the model */
 	{ "POST", "/openai/deployments/*/chat/completions", &gw_surface_openai,
 	    OP_CHAT, RELAY, parse_common, NULL },
@@ -149,8 +190,13 @@ static const struct gw_route routes[] = {
 	    OP_EMBEDDINGS, RELAY, parse_nostream, NULL },
 };
 
-/* Match path against pattern; a '*' is one non-empty segment, copied
- * (%-decoded bytes are kept as they are) to star. */
+/*
+ * Match path against pattern.  A '*' is one non-empty path segment, or,
+ * when the pattern goes on in the same segment ("*:generateContent"),
+ * the non-empty part of the segment before that fixed suffix (the suffix
+ * must end the segment).  What it matched is copied to star (%-decoded
+ * bytes are kept as they are).
+ */
 static int
 match(const char *pat, const char *path, size_t plen, char *star,
     size_t starlen)
@@ -159,13 +205,20 @@ match(const char *pat, const char *path, size_t plen, char *star,
 
 	for (; *pat != '\0'; pat++) {
 		if (*pat == '*') {
-			size_t s = i;
+			size_t s = i, e, suf = strcspn(pat + 1, "/");
+
 			while (i < plen && path[i] != '/')
 				i++;
-			if (i == s || i - s >= starlen)
+			e = i;			/* the segment is path[s..e) */
+			if (e - s <= suf || memcmp(path + e - suf, pat + 1,
+			    suf) != 0)
 				return 0;
-			memcpy(star, path + s, i - s);
-			star[i - s] = '\0';
+			e -= suf;
+			if (e - s >= starlen)
+				return 0;
+			memcpy(star, path + s, e - s);
+			star[e - s] = '\0';
+			pat += suf;
 			continue;
 		}
 		if (i >= plen || path[i] != *pat)
@@ -174,6 +227,15 @@ match(const char *pat, const char *path, size_t plen, char *star,
 	}
 	return i == plen;
 }
+
+#if SWB_TEST_BUILD
+int
+gw_route_match(const char *pat, const char *path, size_t plen, char *star,
+    size_t starlen)
+{
+	return match(pat, path, plen, star, starlen);
+}
+#endif
 
 const struct gw_route *
 gw_route_find(const char *method, size_t mlen, const char *path, size_t plen,
@@ -193,5 +255,7 @@ gw_route_surface_of(const char *path, size_t plen)
 {
 	if (plen >= 12 && memcmp(path, "/v1/messages", 12) == 0)
 		return &gw_surface_anthropic;
+	if (plen >= 8 && memcmp(path, "/v1beta/", 8) == 0)
+		return &gw_surface_gemini;
 	return &gw_surface_openai;
 }

@@ -316,10 +316,10 @@ can_serve(const struct gw_req *r, int prov)
 
 	if (prov < 0 || op == NULL)
 		return 0;
-	if (prov_can(prov, r->op))
+	if (prov_can_model(prov, r->model, r->op))
 		return 1;
-	return op->chat && prov_chat_op(prov, r->stream) >= 0 &&
-	    xl_can(op->dialect, prov_dialect(prov));
+	return op->chat && prov_chat_op_model(prov, r->model, r->stream) >= 0 &&
+	    xl_can(op->dialect, prov_dialect_model(prov, r->model));
 }
 
 static void
@@ -424,8 +424,8 @@ gw_stage_relay_attempt(struct gw_req *r)
 	r->fwd = NULL;
 	r->fwd_len = 0;
 	gw_resp_reset(r);
-	r->up_dialect = prov_dialect(prov);
-	if (prov_can(prov, r->op)) {
+	r->up_dialect = prov_dialect_model(prov, r->model);
+	if (prov_can_model(prov, r->model, r->op)) {
 		r->xlate = 0;
 		r->fwd_op = r->op;
 		if (r->op == OP_CHAT) {
@@ -446,7 +446,7 @@ gw_stage_relay_attempt(struct gw_req *r)
 	} else {
 		struct xl_buf b = { NULL, 0, 0 };
 		r->xlate = 1;
-		r->fwd_op = prov_chat_op(prov, r->stream);
+		r->fwd_op = prov_chat_op_model(prov, r->model, r->stream);
 		if (xl_request(op->dialect, r->up_dialect, (const char *)r->body,
 		    r->body_len, r->model, r->stream, &b, err, sizeof(err)) != 0) {
 			xl_buf_free(&b);

@@ -41,6 +41,21 @@ static const struct prov_info provs[PROV_COUNT] = {
 	    OP_CHAT, OP_CHAT },
 };
 
+/*
+ * Models of another publisher on a provider, by model-name prefix (the
+ * public name the hub routes by, or the provider's id: both start the
+ * same way).  Vertex serves Claude with Anthropic's Messages body through
+ * publishers/anthropic/...:rawPredict|streamRawPredict.
+ */
+static const struct {
+	int prov;
+	const char *prefix;
+	struct prov_info info;
+} publishers[] = {
+	{ PROV_VERTEX, "claude-", { "vertex", DIA_ANTHROPIC, B(OP_MESSAGES),
+	    OP_MESSAGES, OP_MESSAGES } },
+};
+
 static const struct prov_op_info ops[OP_COUNT] = {
 	[OP_CHAT]		= { "chat", "POST", DIA_OPENAI, 1 },
 	[OP_RESPONSES]		= { "responses", "POST", DIA_OPENAI, 0 },
@@ -118,4 +133,47 @@ prov_chat_op(int prov, int stream)
 	if (prov < 0 || prov >= PROV_COUNT)
 		return -1;
 	return stream ? provs[prov].chat_stream_op : provs[prov].chat_op;
+}
+
+/* The row serving model on prov: a publisher's, else the provider's. */
+static const struct prov_info *
+info_of(int prov, const char *model)
+{
+	if (prov < 0 || prov >= PROV_COUNT)
+		return NULL;
+	for (size_t i = 0; model != NULL &&
+	    i < sizeof(publishers) / sizeof(publishers[0]); i++)
+		if (publishers[i].prov == prov &&
+		    strncmp(model, publishers[i].prefix,
+		    strlen(publishers[i].prefix)) == 0)
+			return &publishers[i].info;
+	return &provs[prov];
+}
+
+enum prov_dialect
+prov_dialect_model(int prov, const char *model)
+{
+	const struct prov_info *p = info_of(prov, model);
+
+	return p != NULL ? p->dialect : DIA_COUNT;
+}
+
+int
+prov_can_model(int prov, const char *model, int op)
+{
+	const struct prov_info *p = info_of(prov, model);
+
+	if (p == NULL || op < 0 || op >= OP_COUNT)
+		return 0;
+	return (p->ops & B(op)) != 0;
+}
+
+int
+prov_chat_op_model(int prov, const char *model, int stream)
+{
+	const struct prov_info *p = info_of(prov, model);
+
+	if (p == NULL)
+		return -1;
+	return stream ? p->chat_stream_op : p->chat_op;
 }

@@ -76,4 +76,16 @@ int prov_can(int prov, int op);
 /* Provider prov's chat-like operation (streaming or not), or -1. */
 int prov_chat_op(int prov, int stream);
 
+/*
+ * The same three, for one model of the provider.  A provider that serves
+ * models of several publishers (Vertex: Google's Gemini models and
+ * Anthropic's Claude models, by rawPredict) has a row per publisher in
+ * lib/prov.c's publisher table, chosen by the model name's prefix; the
+ * other providers (and models no row names) answer as above.  model may
+ * be NULL (then: the provider's own row).
+ */
+enum prov_dialect prov_dialect_model(int prov, const char *model);
+int prov_can_model(int prov, const char *model, int op);
+int prov_chat_op_model(int prov, const char *model, int stream);
+
 #endif

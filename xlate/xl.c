@@ -18,6 +18,8 @@ static const struct xl_pair pairs[] = {
 	    xl_oa_an_event, xl_oa_an_end },
 	{ DIA_ANTHROPIC, DIA_OPENAI, xl_an_oa_request, xl_an_oa_response,
 	    xl_an_oa_event, xl_an_oa_end },
+	{ DIA_OPENAI, DIA_GEMINI, xl_oa_gm_request, xl_oa_gm_response,
+	    xl_oa_gm_event, xl_oa_gm_end },
 };
 
 static const struct xl_pair *
@@ -303,19 +305,28 @@ enum xl_ecls {
 
 /* Row per class: each dialect's type name and the status it goes with. */
 static const struct {
-	const char *anthropic, *openai;
+	const char *anthropic, *openai, *gemini;
 	int status;
 } ecls[XE_COUNT] = {
-	[XE_INVALID]	= { "invalid_request_error", "invalid_request_error", 400 },
-	[XE_AUTH]	= { "authentication_error", "authentication_error", 401 },
-	[XE_BILLING]	= { "billing_error", "insufficient_quota", 402 },
-	[XE_PERMISSION]	= { "permission_error", "permission_error", 403 },
-	[XE_NOT_FOUND]	= { "not_found_error", "not_found_error", 404 },
-	[XE_TOO_LARGE]	= { "request_too_large", "invalid_request_error", 413 },
-	[XE_RATE]	= { "rate_limit_error", "rate_limit_error", 429 },
-	[XE_SERVER]	= { "api_error", "server_error", 500 },
-	[XE_OVERLOADED]	= { "overloaded_error", "server_error", 529 },
-	[XE_TIMEOUT]	= { "timeout_error", "timeout", 504 },
+	[XE_INVALID]	= { "invalid_request_error", "invalid_request_error",
+			    "INVALID_ARGUMENT", 400 },
+	[XE_AUTH]	= { "authentication_error", "authentication_error",
+			    "UNAUTHENTICATED", 401 },
+	[XE_BILLING]	= { "billing_error", "insufficient_quota",
+			    "FAILED_PRECONDITION", 402 },
+	[XE_PERMISSION]	= { "permission_error", "permission_error",
+			    "PERMISSION_DENIED", 403 },
+	[XE_NOT_FOUND]	= { "not_found_error", "not_found_error", "NOT_FOUND",
+			    404 },
+	[XE_TOO_LARGE]	= { "request_too_large", "invalid_request_error",
+			    "INVALID_ARGUMENT", 413 },
+	[XE_RATE]	= { "rate_limit_error", "rate_limit_error",
+			    "RESOURCE_EXHAUSTED", 429 },
+	[XE_SERVER]	= { "api_error", "server_error", "INTERNAL", 500 },
+	[XE_OVERLOADED]	= { "overloaded_error", "server_error", "UNAVAILABLE",
+			    529 },
+	[XE_TIMEOUT]	= { "timeout_error", "timeout", "DEADLINE_EXCEEDED",
+			    504 },
 };
 
 /* OpenAI type names beyond the table's (read only). */
@@ -354,7 +365,7 @@ cls_of_type(enum prov_dialect d, const char *t)
 		return -1;
 	for (int c = 0; c < XE_COUNT; c++)
 		if (strcmp(d == DIA_ANTHROPIC ? ecls[c].anthropic :
-		    ecls[c].openai, t) == 0)
+		    d == DIA_GEMINI ? ecls[c].gemini : ecls[c].openai, t) == 0)
 			return c;
 	for (size_t i = 0; d == DIA_OPENAI &&
 	    i < sizeof(oa_alias) / sizeof(oa_alias[0]); i++)
@@ -425,6 +436,37 @@ err_write_openai(const struct xl_err *e)
 	    "code", code);
 }
 
+/* Google's status names: the status decides when it has a class of its
+ * own (a bad key is 400 INVALID_ARGUMENT there), else the name. */
+static int
+err_read_gemini(json_t *j, int status, struct xl_err *e)
+{
+	json_t *er = json_object_get(j, "error");
+	json_t *msg = json_object_get(er, "message");
+	int c;
+
+	if (json_is_array(j))		/* a stream without alt=sse */
+		return err_read_gemini(json_array_get(j, 0), status, e);
+	if (!json_is_object(er) || !json_is_string(msg))
+		return -1;
+	e->type = xl_str(er, "status");
+	c = cls_of_type(DIA_GEMINI, e->type);
+	if (c < 0 || (status >= 400 && status <= 599 &&
+	    cls_of_status(status) != XE_INVALID))
+		c = cls_of_status(status);
+	e->cls = (enum xl_ecls)c;
+	e->message = json_incref(msg);
+	return 0;
+}
+
+static json_t *
+err_write_gemini(const struct xl_err *e)
+{
+	return json_pack("{s:{s:i, s:O, s:s}}", "error", "code",
+	    ecls[e->cls].status == 529 ? 503 : ecls[e->cls].status,
+	    "message", e->message, "status", ecls[e->cls].gemini);
+}
+
 static json_t *
 err_write_anthropic(const struct xl_err *e)
 {
@@ -441,6 +483,7 @@ static const struct {
 } dialects[DIA_COUNT] = {
 	[DIA_OPENAI] = { err_read_openai, err_write_openai, NULL },
 	[DIA_ANTHROPIC] = { err_read_anthropic, err_write_anthropic, "error" },
+	[DIA_GEMINI] = { err_read_gemini, err_write_gemini, NULL },
 };
 
 /* Write e in dialect from's shape; falls back to OpenAI's for a dialect

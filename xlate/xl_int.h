@@ -78,6 +78,12 @@ json_t	*xl_an_oa_response(json_t *, const char *, char *, size_t);
 int	 xl_an_oa_event(struct xl_stream *, const char *, const char *,
 	    size_t, struct xl_buf *);
 void	 xl_an_oa_end(struct xl_stream *, int, struct xl_buf *);
+/* xl_oa_gm.c: OpenAI user, Gemini provider. */
+json_t	*xl_oa_gm_request(json_t *, const char *, int, char *, size_t);
+json_t	*xl_oa_gm_response(json_t *, const char *, char *, size_t);
+int	 xl_oa_gm_event(struct xl_stream *, const char *, const char *,
+	    size_t, struct xl_buf *);
+void	 xl_oa_gm_end(struct xl_stream *, int, struct xl_buf *);
 
 /* Buffers. -1 on out of memory (b unchanged). */
 int	 xl_buf_add(struct xl_buf *, const void *, size_t);

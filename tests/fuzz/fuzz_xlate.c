@@ -7,6 +7,7 @@
  *   bits 1-2   0 xl_request, 1 xl_response, 2 xl_error, 3 a stream
  *   bit 3      stream flag (request) / include_usage (stream)
  *   bit 4      ok passed to xl_stream_end
+ *   bit 5      pair: OpenAI user / Gemini provider (bit 0 then unused)
  *
  * A stream payload is events separated by 0x1e; an event is
  * "NAME\x1fDATA" or just DATA.  Checks: a request or response that is
@@ -153,6 +154,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	from = flags & 1 ? DIA_ANTHROPIC : DIA_OPENAI;
 	to = flags & 1 ? DIA_OPENAI : DIA_ANTHROPIC;
+	if (flags & 32) {
+		from = DIA_OPENAI;
+		to = DIA_GEMINI;
+	}
 	err[0] = '\0';
 	switch ((flags >> 1) & 3) {
 	case 0:
@@ -220,6 +225,20 @@ main(int argc, char **argv)
 		return 2;
 	}
 	d = argv[1];
+	seed(d, "gm_request", 32, "{\"model\":\"g\",\"messages\":[{\"role\":"
+	    "\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
+	    "\"hi\"}],\"max_tokens\":5,\"stop\":[\"x\"]}");
+	seed(d, "gm_response", 32 | 2, "{\"candidates\":[{\"content\":{"
+	    "\"parts\":[{\"text\":\"b\"},{\"functionCall\":{\"name\":\"f\","
+	    "\"args\":{}}}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":"
+	    "{\"promptTokenCount\":3,\"candidatesTokenCount\":2}}");
+	seed(d, "gm_error", 32 | 4, "{\"error\":{\"code\":429,\"message\":"
+	    "\"slow\",\"status\":\"RESOURCE_EXHAUSTED\"}}");
+	seed(d, "gm_stream", 32 | 6 | 8 | 16, "{\"candidates\":[{\"content\":"
+	    "{\"parts\":[{\"text\":\"a\"}]}}],\"responseId\":\"r\"}" RS
+	    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},"
+	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":"
+	    "{\"promptTokenCount\":3}}");
 	seed(d, "req-oa", 0 | 16, "{\"model\":\"gpt-4o\",\"max_tokens\":9,"
 	    "\"temperature\":0.7,\"stop\":[\"x\"],\"user\":\"u\","
 	    "\"messages\":[{\"role\":\"system\",\"content\":\"S\"},"

@@ -30,10 +30,11 @@ out=build/fuzz
 declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
-	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
 	[sse]="lib/sse.c"
 	[usage]="lib/usage.c"
 	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
+	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c xlate/xl_oa_gm.c -ljansson"
+	[gtoken]="agent/ag_token.c -ljansson -lcrypto -lsodium"
 )
 # pkg-config modules every target may need
 pkgs="msgpack jansson"

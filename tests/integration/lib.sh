@@ -200,8 +200,25 @@ host = dashscope.aliyuncs.com
 key = sk-qwen-test-key
 INI
 }
+# make_vertex_sa FILE: a service-account JSON for the vertex channel, as
+# Google issues them (an RSA key of our own, client_email, token_uri),
+# mode 0600; the mock gets the same file (--vertex-sa) and checks the
+# JWT assertions' signatures with its public half.
+make_vertex_sa() {
+    local f=$1 key
+    key=$(openssl genrsa 2048 2>/dev/null) || fail "openssl genrsa failed"
+    ( umask 077
+      jq -n --arg k "$key" '{type: "service_account", project_id: "swb-test",
+          private_key_id: "0123456789abcdef0123456789abcdef01234567", private_key: ($k + "\n"),
+          client_email: "switchboard-test@swb-test.iam.gserviceaccount.com",
+          client_id: "100000000000000000001",
+          auth_uri: "https://accounts.google.com/o/oauth2/auth",
+          token_uri: "https://oauth2.googleapis.com/token"}' >"$f" )
+    chmod 600 "$f"
+}
+
 # One channel per line group, separated by blank lines: each is tried
-# alone.  (The key names are this test's guess at the later adapters'.)
+# alone.  The vertex channel's key is the path of its service-account file.
 stack_channels_later() {
     cat <<INI
 [channel.bedrock]

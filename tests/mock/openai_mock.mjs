@@ -53,6 +53,12 @@ try {
 			'deepseek-models': { type: 'string', default: 'deepseek-chat,deepseek-reasoner' },
 			'qwen-keys': { type: 'string', default: 'sk-qwen-test-key' },
 			'qwen-models': { type: 'string', default: 'qwen-plus' },
+			// Google: Gemini (AI Studio), Vertex AI and its OAuth token endpoint
+			'gemini-keys': { type: 'string', default: 'gemini-test-provider-key' },
+			'gemini-models': { type: 'string', default: 'gemini-2.5-flash,gemini-embedding-001' },
+			'vertex-models': { type: 'string', default: 'gemini-2.5-pro' },
+			'vertex-sa': { type: 'string' },
+			'vertex-expires-in': { type: 'string', default: '3599' },
 			help: { type: 'boolean', short: 'h' },
 		},
 		strict: true,
@@ -98,7 +104,29 @@ const cfg = {
 	deepseekModels: list(args['deepseek-models']),
 	qwenKeys: new Set(list(args['qwen-keys'])),
 	qwenModels: list(args['qwen-models']),
+	geminiKeys: new Set(list(args['gemini-keys'])),
+	geminiModels: list(args['gemini-models']),
+	vertexModels: list(args['vertex-models']),
+	vertexExpiresIn: intOpt('vertex-expires-in', 86400),
+	vertexSa: null,     // { email, key: KeyObject } once --vertex-sa is read
 };
+
+// --vertex-sa FILE: a service-account JSON (its private key's public half
+// checks the signatures; client_email the issuer) or a public key PEM
+// (then any issuer ending in .iam.gserviceaccount.com is taken).
+if (args['vertex-sa']) {
+	try {
+		const text = fs.readFileSync(args['vertex-sa'], 'utf8');
+		if (text.trimStart().startsWith('{')) {
+			const sa = JSON.parse(text);
+			cfg.vertexSa = { email: sa.client_email, key: crypto.createPublicKey(sa.private_key) };
+		} else {
+			cfg.vertexSa = { email: null, key: crypto.createPublicKey(text) };
+		}
+	} catch (e) {
+		usage(`--vertex-sa: ${e.message}`);
+	}
+}
 
 // Fixed "created" stamps for /v1/models, so the listing is deterministic.
 const MODEL_CREATED = { 'gpt-4o': 1715367049, 'gpt-4o-mini': 1721172741 };
@@ -830,6 +858,9 @@ function providerOf(host) {
 	if (/^[a-z0-9-]+\.openai\.azure\.com$/.test(h)) return 'azure';
 	if (h === 'api.deepseek.com') return 'deepseek';
 	if (h === 'dashscope.aliyuncs.com' || h === 'dashscope-intl.aliyuncs.com') return 'qwen';
+	if (h === 'generativelanguage.googleapis.com') return 'gemini';
+	if (/^([a-z0-9-]+-)?aiplatform\.googleapis\.com$/.test(h)) return 'vertex';
+	if (h === 'oauth2.googleapis.com') return 'google-oauth';
 	return 'openai';
 }
 
@@ -850,6 +881,10 @@ function authSeen(provider, headers) {
 		const k = typeof headers['api-key'] === 'string' ? headers['api-key'] : null;
 		return { header: k !== null ? 'api-key' : null, ok: k !== null && cfg.azureKeys.has(k) };
 	}
+	case 'gemini':
+	case 'vertex':
+	case 'google-oauth':
+		return googleAuthSeen(provider, headers, bearer);
 	default: {
 		const keys = provider === 'deepseek' ? cfg.deepseekKeys : provider === 'qwen' ? cfg.qwenKeys : cfg.keys;
 		const k = bearer(headers.authorization);
@@ -1100,6 +1135,239 @@ function anthropicCountTokens(x, body) {
 	x.sendJson(200, { input_tokens: anthropicPromptTokens(body) });
 }
 
+// --- Google: Gemini (AI Studio) on generativelanguage.googleapis.com
+// (/v1beta/models/{m}:generateContent|streamGenerateContent?alt=sse|
+// embedContent|batchEmbedContents|countTokens, header x-goog-api-key),
+// Vertex AI on {location}-aiplatform.googleapis.com (the same Gemini
+// methods under /v1/projects/{p}/locations/{l}/publishers/google/models/,
+// Claude under publishers/anthropic/models/{m}:rawPredict|streamRawPredict;
+// Authorization: Bearer with an access token issued below) and the OAuth
+// token endpoint oauth2.googleapis.com/token, which verifies the JWT
+// assertion's RS256 signature with --vertex-sa's public key and its claims.
+// Errors in Google's shape {"error":{"code","message","status"}}.
+
+const GOOGLE_STATUS = { 400: 'INVALID_ARGUMENT', 401: 'UNAUTHENTICATED', 403: 'PERMISSION_DENIED',
+	404: 'NOT_FOUND', 429: 'RESOURCE_EXHAUSTED', 500: 'INTERNAL', 503: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED' };
+const googleError = (code, message, details) => ({ error: { code, message,
+	status: GOOGLE_STATUS[code] || (code >= 500 ? 'INTERNAL' : 'INVALID_ARGUMENT'), ...(details ? { details } : {}) } });
+const vertexTokens = new Map();     // access token -> expiry (ms)
+const GOOGLE_AUD = 'https://oauth2.googleapis.com/token';
+const GOOGLE_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+
+function googleAuthSeen(provider, headers, bearer) {
+	if (provider === 'gemini') {
+		const k = typeof headers['x-goog-api-key'] === 'string' ? headers['x-goog-api-key'] : null;
+		return { header: k !== null ? 'x-goog-api-key' : null, ok: k !== null && cfg.geminiKeys.has(k) };
+	}
+	if (provider === 'vertex') {
+		const t = bearer(headers.authorization);
+		return { header: t !== null ? 'authorization' : null,
+			ok: t !== null && vertexTokens.has(t) && vertexTokens.get(t) > Date.now() };
+	}
+	return { header: null, ok: true };   // the token endpoint: the assertion is the credential
+}
+
+// The text of Gemini contents (and systemInstruction): parts[].text.
+function geminiText(c) {
+	if (!c || typeof c !== 'object') return '';
+	return (Array.isArray(c.parts) ? c.parts : []).map((p) => (p && typeof p.text === 'string' ? p.text : '')).join('');
+}
+function geminiPromptTokens(body) {
+	let chars = [...geminiText(body.systemInstruction)].length;
+	for (const c of Array.isArray(body.contents) ? body.contents : []) chars += [...geminiText(c)].length;
+	return Math.max(1, Math.ceil(chars / 4));
+}
+
+// generateContent / streamGenerateContent (Gemini's and Vertex's).
+// Directives in the last user text: chunks, delay, status, fail_after,
+// first, tool=1 (a functionCall part, when the request declares functions).
+async function geminiGenerate(x, body, model, stream) {
+	if (!body || typeof body !== 'object' || !Array.isArray(body.contents) || body.contents.length === 0) {
+		return x.sendError(400, googleError(400, '* GenerateContentRequest.contents: contents is not specified'));
+	}
+	const users = body.contents.filter((c) => c && (c.role === 'user' || c.role === undefined));
+	const d = parseDirectives(users.length ? geminiText(users[users.length - 1]) : '', 'mock');
+	const k = knobs(x.req.headers, d, { chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null,
+		first: 0, retryAfter: undefined });
+	if (!(await x.wait(k.first))) return;
+	if (k.status !== null) {
+		if (!(await x.wait(k.delay))) return;
+		return x.sendError(k.status, googleError(k.status, `Mock: forced ${k.status}.`), k.retryAfter);
+	}
+	const gc = body.generationConfig && typeof body.generationConfig === 'object' ? body.generationConfig : {};
+	let n = k.chunks, finish = 'STOP';
+	if (Number.isInteger(gc.maxOutputTokens) && gc.maxOutputTokens < n) { n = gc.maxOutputTokens; finish = 'MAX_TOKENS'; }
+	const decls = (Array.isArray(body.tools) ? body.tools : []).flatMap((t) =>
+		(t && Array.isArray(t.functionDeclarations) ? t.functionDeclarations : []));
+	const tool = d.tool === 1 && decls.length > 0 && typeof decls[0].name === 'string' ? decls[0].name : null;
+	const prompt = geminiPromptTokens(body);
+	const out = n + (tool !== null ? 2 : 0);
+	const usage = (cand) => ({ promptTokenCount: prompt, candidatesTokenCount: cand, totalTokenCount: prompt + cand,
+		promptTokensDetails: [{ modality: 'TEXT', tokenCount: prompt }] });
+	const responseId = `gem-mock-${x.n}`;
+	const chunk = (parts, extra = {}, cand) => ({ candidates: [{ content: { parts, role: 'model' }, index: 0, ...extra }],
+		usageMetadata: cand === undefined ? { promptTokenCount: prompt, totalTokenCount: prompt } : usage(cand),
+		modelVersion: model, responseId });
+	const call = tool !== null ? { functionCall: { name: tool, args: { q: 'mock' } } } : null;
+	if (stream) {
+		x.startEvents();
+		for (let i = 0; i < n; i++) {
+			if (!(await x.wait(k.delay))) return;
+			if (k.failAfter === i) return x.fail();
+			const last = i === n - 1 && call === null;
+			x.event(chunk([{ text: `tok${i} ` }], last ? { finishReason: finish } : {}, last ? out : undefined));
+			x.chunksSent++;
+		}
+		if (k.failAfter !== null && k.failAfter >= n) return x.fail();
+		if (call !== null) x.event(chunk([call], { finishReason: 'STOP' }, out));
+		else if (n === 0) x.event(chunk([{ text: '' }], { finishReason: finish }, out));
+		return x.endEvents();
+	}
+	if (!(await x.wait(k.delay * n))) return;
+	const parts = [{ text: Array.from({ length: n }, (_, i) => `tok${i} `).join('') }];
+	if (call !== null) parts.push(call);
+	x.sendJson(200, chunk(parts, { finishReason: finish }, out));
+}
+
+// A deterministic 8-value embedding of a text.
+function embedValues(text) {
+	const h = crypto.createHash('sha256').update(String(text)).digest();
+	return Array.from({ length: 8 }, (_, i) => (h[i] - 128) / 128);
+}
+
+function geminiMethod(x, body, model, method, models) {
+	if (!models.includes(model)) {
+		return Promise.resolve(x.sendError(404, googleError(404, `models/${model} is not found for API version ` +
+			'v1beta, or is not supported for this method.')));
+	}
+	const b = body && typeof body === 'object' ? body : null;
+	switch (method) {
+	case 'generateContent': return geminiGenerate(x, b, model, false);
+	case 'streamGenerateContent': {
+		const alt = new URL(x.req.url || '/', 'https://mock.invalid').searchParams.get('alt');
+		if (alt !== 'sse') {
+			return Promise.resolve(x.sendError(400, googleError(400, 'Mock: only alt=sse streams are served.')));
+		}
+		return geminiGenerate(x, b, model, true);
+	}
+	case 'countTokens':
+		return Promise.resolve(x.sendJson(200, { totalTokens: geminiPromptTokens(b || {}) }));
+	case 'embedContent':
+		if (!b || !b.content) return Promise.resolve(x.sendError(400, googleError(400, 'content is required')));
+		return Promise.resolve(x.sendJson(200, { embedding: { values: embedValues(geminiText(b.content)) } }));
+	case 'batchEmbedContents':
+		if (!b || !Array.isArray(b.requests)) {
+			return Promise.resolve(x.sendError(400, googleError(400, 'requests is required')));
+		}
+		return Promise.resolve(x.sendJson(200, { embeddings: b.requests.map((r) =>
+			({ values: embedValues(geminiText(r && r.content)) })) }));
+	default:
+		return null;
+	}
+}
+
+// POST oauth2.googleapis.com/token: grant_type jwt-bearer, assertion JWT.
+function googleToken(x) {
+	const form = new URLSearchParams(x.text || '');
+	const refuse = (error, description) => {
+		logLine({ ts: Date.now(), event: 'token_refused', provider: 'google-oauth', error, description });
+		x.sendJson(400, { error, error_description: description });
+	};
+	if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') {
+		return refuse('unsupported_grant_type', 'Invalid grant_type: ' + form.get('grant_type'));
+	}
+	const parts = String(form.get('assertion') || '').split('.');
+	if (parts.length !== 3) return refuse('invalid_request', 'Invalid JWT: not three segments');
+	let header, claims;
+	try {
+		header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8'));
+		claims = JSON.parse(Buffer.from(parts[1], 'base64url').toString('utf8'));
+	} catch {
+		return refuse('invalid_request', 'Invalid JWT: segments are not base64url JSON');
+	}
+	if (header.alg !== 'RS256' || header.typ !== 'JWT') return refuse('invalid_grant', 'Invalid JWT header');
+	if (!cfg.vertexSa) return refuse('invalid_grant', 'Invalid JWT Signature.');
+	const sigOk = crypto.verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), cfg.vertexSa.key,
+		Buffer.from(parts[2], 'base64url'));
+	if (!sigOk) return refuse('invalid_grant', 'Invalid JWT Signature.');
+	const now = Math.floor(Date.now() / 1000);
+	const emailOk = cfg.vertexSa.email ? claims.iss === cfg.vertexSa.email
+		: typeof claims.iss === 'string' && claims.iss.endsWith('.iam.gserviceaccount.com');
+	if (!emailOk) return refuse('invalid_grant', 'Invalid JWT: iss is not the service account');
+	if (claims.aud !== GOOGLE_AUD) return refuse('invalid_grant', 'Invalid JWT: Failed audience check.');
+	if (typeof claims.scope !== 'string' || !claims.scope.split(' ').includes(GOOGLE_SCOPE)) {
+		return refuse('invalid_scope', 'Invalid OAuth scope or ID token audience provided.');
+	}
+	if (!Number.isInteger(claims.iat) || !Number.isInteger(claims.exp) || claims.iat > now + 300 ||
+		claims.exp < now || claims.exp <= claims.iat || claims.exp - claims.iat > 3600) {
+		return refuse('invalid_grant', 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a ' +
+			'reasonable timeframe. Check your iat and exp values in the JWT claim.');
+	}
+	const token = `ya29.mock-${crypto.randomBytes(12).toString('hex')}`;
+	vertexTokens.set(token, Date.now() + cfg.vertexExpiresIn * 1000);
+	logLine({ ts: Date.now(), event: 'token_issued', provider: 'google-oauth', iss: claims.iss, aud: claims.aud,
+		scope: claims.scope, iat: claims.iat, exp: claims.exp, token });
+	x.sendJson(200, { access_token: token, expires_in: cfg.vertexExpiresIn, token_type: 'Bearer' });
+}
+
+// Claude on Vertex: Anthropic's Messages with the model from the path,
+// anthropic_version "vertex-2023-10-16" in the body and no model in it;
+// answered by the Anthropic handler (credential already checked here).
+function vertexClaude(x, body, model, method) {
+	if (!body || typeof body !== 'object' || body.anthropic_version !== 'vertex-2023-10-16' || 'model' in body) {
+		return Promise.resolve(x.sendError(400, googleError(400, 'anthropic_version must be vertex-2023-10-16 and ' +
+			'the body must not name a model')));
+	}
+	if ((method === 'streamRawPredict') !== (body.stream === true)) {
+		return Promise.resolve(x.sendError(400, googleError(400, `${method}: stream must be ${method === 'streamRawPredict'}`)));
+	}
+	// The request is logged already: the Anthropic handler may see the
+	// headers it checks.
+	x.req.headers['x-api-key'] = [...cfg.anthropicKeys][0];
+	x.req.headers['anthropic-version'] = '2023-06-01';
+	const { anthropic_version: _v, ...rest } = body;
+	return anthropicMessages(x, { ...rest, model: model.replace(/@.*$/, '') });
+}
+
+function googleRoute(provider, x, path, body) {
+	if (provider === 'google-oauth') return path === '/token' ? Promise.resolve(googleToken(x)) : null;
+	const h = x.req.headers;
+	if (provider === 'gemini') {
+		const m = /^\/v1beta\/models\/([^/:]+):([A-Za-z]+)$/.exec(path);
+		if (!m) return null;
+		const key = typeof h['x-goog-api-key'] === 'string' ? h['x-goog-api-key'] : null;
+		if (key === null) {
+			return Promise.resolve(x.sendError(403, googleError(403, 'Method doesn\'t allow unregistered callers ' +
+				'(callers without established identity). Please use API Key or other form of API consumer identity ' +
+				'to call this API.')));
+		}
+		if (!cfg.geminiKeys.has(key)) {
+			return Promise.resolve(x.sendError(400, googleError(400, 'API key not valid. Please pass a valid API key.',
+				[{ '@type': 'type.googleapis.com/google.rpc.ErrorInfo', reason: 'API_KEY_INVALID',
+					domain: 'googleapis.com', metadata: { service: 'generativelanguage.googleapis.com' } }])));
+		}
+		return geminiMethod(x, body, decodeURIComponent(m[1]), m[2], cfg.geminiModels);
+	}
+	// vertex
+	const m = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/(google|anthropic)\/models\/([^/:]+):([A-Za-z]+)$/
+		.exec(path);
+	if (!m) return null;
+	if (!googleAuthSeen('vertex', h, (v) => {
+		const b = typeof v === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(v) : null;
+		return b ? b[1] : null;
+	}).ok) {
+		return Promise.resolve(x.sendError(401, googleError(401, 'Request had invalid authentication credentials. ' +
+			'Expected OAuth 2 access token, login cookie or other valid authentication credential.')));
+	}
+	const model = decodeURIComponent(m[4]);
+	if (m[3] === 'anthropic') {
+		if (m[5] !== 'rawPredict' && m[5] !== 'streamRawPredict') return null;
+		return vertexClaude(x, body, model, m[5]);
+	}
+	if (m[5] === 'embedContent' || m[5] === 'batchEmbedContents') return null;
+	return geminiMethod(x, body, model, m[5], cfg.vertexModels);
+}
+
 // The routes of the providers other than OpenAI.  Returns a promise when
 // it handled the request, else null (then the answer is a 404 in the
 // provider's shape).
@@ -1122,6 +1390,10 @@ function providerRoute(provider, x, method, path, body) {
 	case 'qwen':
 		if (path === '/compatible-mode/v1/chat/completions') return chatCompletions(x, body, QWEN_CHAT);
 		return null;
+	case 'gemini':
+	case 'vertex':
+	case 'google-oauth':
+		return googleRoute(provider, x, path, body);
 	default:
 		return null;
 	}
@@ -1177,6 +1449,7 @@ async function handle(req, res) {
 	if (provider === 'anthropic' && method === 'POST' && path === '/v1/messages') rec.id = `msg_mock_${x.n}`;
 	logLine(rec);
 	x.logged = true;
+	x.text = text;
 	if (aborted || x.gone) return;
 
 	if (tooLarge) return x.sendError(413, errorBody('Request body too large.', 'invalid_request_error'));
@@ -1199,6 +1472,9 @@ async function handle(req, res) {
 			return x.sendError(404, anthropicError('not_found_error', `Not found: ${method} ${path}`));
 		}
 		if (provider === 'azure') return x.sendError(404, azureError('404', 'Resource not found'));
+		if (provider === 'gemini' || provider === 'vertex') {
+			return x.sendError(404, googleError(404, `Not found: ${method} ${path}`));
+		}
 		return x.sendError(404, errorBody(`Invalid URL (${method} ${path})`, 'invalid_request_error'));
 	}
 

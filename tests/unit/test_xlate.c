@@ -320,7 +320,7 @@ test_req_oa_an_refused(void **state)
 	req_bad(OA, AN, "[1]", "not a JSON object");
 	req_bad(OA, AN, "{\"messages\":", "not JSON");
 	req_bad(OA, AN, "", "not JSON");
-	req_bad(OA, DIA_GEMINI, J({"messages": []}), "no translation");
+	req_bad(OA, DIA_CONVERSE, J({"messages": []}), "no translation");
 }
 
 /* ---------------- requests: Anthropic user -> OpenAI ---------------- */
@@ -609,9 +609,10 @@ test_errors(void **state)
 	err_ok(OA, AN, 500, "bad \xff\xfe utf8", J({"error": {
 	    "message": "bad ?? utf8", "type": "server_error", "param": null,
 	    "code": null}}));
+	/* Gemini's error shape is read (its status names the class). */
 	err_ok(AN, DIA_GEMINI, 403, J({"error": {"code": 403, "message": "denied"}}),
 	    J({"type": "error", "error": {"type": "permission_error",
-	    "message": "{\"error\": {\"code\": 403, \"message\": \"denied\"}}"}}));
+	    "message": "denied"}}));
 	/* NUL bytes in a non-JSON body: '?' (a C reader of the body would
 	 * stop at an escaped NUL) */
 	xl_error(AN, OA, 500, "a\0b", 3, &out);
@@ -1023,6 +1024,182 @@ test_stream_oa_malformed(void **state)
 	xl_buf_free(&out);
 }
 
+/* ---------------- OpenAI user -> Gemini provider ---------------- */
+
+#define GM	DIA_GEMINI
+
+static void
+test_req_oa_gm(void **state)
+{
+	(void)state;
+	req_ok(OA, GM, J({"model": "g", "stream": true,
+	    "messages": [
+	      {"role": "system", "content": "sys one"},
+	      {"role": "developer", "content": [{"type": "text", "text": "dev"}]},
+	      {"role": "user", "content": [{"type": "text", "text": "look"},
+	        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+	        {"type": "image_url", "image_url": {"url": "https://x.test/a.webp"}}]},
+	      {"role": "assistant", "content": "calling",
+	       "tool_calls": [{"id": "c1", "type": "function",
+	         "function": {"name": "f", "arguments": "{\"a\":1}"}}]},
+	      {"role": "tool", "tool_call_id": "c1", "content": "42"},
+	      {"role": "user", "content": "and?"}],
+	    "tools": [{"type": "function", "function": {"name": "f",
+	      "description": "d", "parameters": {"type": "object"}}}],
+	    "tool_choice": {"type": "function", "function": {"name": "f"}},
+	    "max_completion_tokens": 9, "temperature": 0.7, "top_p": 0.5,
+	    "stop": "END", "seed": 3, "response_format": {"type": "json_object"}}),
+	    "g", 1, J({
+	    "contents": [
+	      {"role": "user", "parts": [{"text": "look"},
+	        {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
+	        {"fileData": {"mimeType": "image/webp", "fileUri": "https://x.test/a.webp"}}]},
+	      {"role": "model", "parts": [{"text": "calling"},
+	        {"functionCall": {"name": "f", "args": {"a": 1}, "id": "c1"}}]},
+	      {"role": "user", "parts": [
+	        {"functionResponse": {"name": "f", "id": "c1", "response": {"content": "42"}}},
+	        {"text": "and?"}]}],
+	    "systemInstruction": {"parts": [{"text": "sys one"}, {"text": "dev"}]},
+	    "tools": [{"functionDeclarations": [{"name": "f", "description": "d",
+	      "parametersJsonSchema": {"type": "object"}}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "ANY",
+	      "allowedFunctionNames": ["f"]}},
+	    "generationConfig": {"temperature": 0.7, "topP": 0.5, "seed": 3,
+	      "maxOutputTokens": 9, "stopSequences": ["END"],
+	      "responseMimeType": "application/json"}}));
+	req_ok(OA, GM, J({"model": "g", "messages": [{"role": "user", "content": "hi"}],
+	    "tool_choice": "none", "max_tokens": 4}), NULL, 0,
+	    J({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "NONE"}},
+	    "generationConfig": {"maxOutputTokens": 4}}));
+	req_bad(OA, GM, J({"messages": []}), "non-empty");
+	req_bad(OA, GM, J({"messages": [{"role": "user", "content": "x"}], "n": 2}), "n > 1");
+	req_bad(OA, GM, J({"messages": [{"role": "tool", "tool_call_id": "zz",
+	    "content": "x"}]}), "tool_call_id");
+	req_bad(OA, GM, J({"messages": [{"role": "user", "content": [
+	    {"type": "input_audio", "input_audio": {}}]}]}), "input_audio");
+	req_bad(OA, GM, J({"messages": [{"role": "user", "content": [
+	    {"type": "image_url", "image_url": {"url": "data:nope"}}]}]}), "data URL");
+	req_bad(OA, GM, J({"messages": [{"role": "system", "content": "only"}]}),
+	    "user message");
+	req_bad(OA, GM, J({"messages": [{"role": "user", "content": "x"}],
+	    "tools": [{"type": "web_search"}]}), "function tools");
+	req_bad(OA, GM, J({"messages": [{"role": "assistant", "content": "",
+	    "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "[1]"}}]}]}),
+	    "JSON object");
+}
+
+static void
+test_resp_gm_to_oa(void **state)
+{
+	(void)state;
+	resp_ok(OA, GM, J({"candidates": [{"content": {"role": "model", "parts": [
+	    {"text": "think", "thought": true}, {"text": "Hi "}, {"text": "there"},
+	    {"functionCall": {"name": "f", "args": {"q": 1}}}]},
+	    "finishReason": "STOP", "index": 0}],
+	    "usageMetadata": {"promptTokenCount": 10, "cachedContentTokenCount": 4,
+	      "candidatesTokenCount": 3, "thoughtsTokenCount": 2, "totalTokenCount": 15},
+	    "modelVersion": "gemini-x", "responseId": "r1"}), "pub", J({
+	    "id": "chatcmpl-r1", "object": "chat.completion", "model": "pub",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "tool_calls",
+	      "message": {"role": "assistant", "content": "Hi there", "refusal": null,
+	        "reasoning_content": "think",
+	        "tool_calls": [{"index": 0, "id": "call_0", "type": "function",
+	          "function": {"name": "f", "arguments": "{\"q\":1}"}}]}}],
+	    "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
+	      "prompt_tokens_details": {"cached_tokens": 4}}}));
+	resp_ok(OA, GM, J({"candidates": [{"content": {"parts": [{"text": "x"}]},
+	    "finishReason": "MAX_TOKENS"}], "responseId": "r2"}), "m", J({
+	    "id": "chatcmpl-r2", "object": "chat.completion", "model": "m",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "length",
+	      "message": {"role": "assistant", "content": "x", "refusal": null}}],
+	    "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0,
+	      "prompt_tokens_details": {"cached_tokens": 0}}}));
+	/* A blocked prompt: no candidates, content_filter. */
+	resp_ok(OA, GM, J({"promptFeedback": {"blockReason": "SAFETY"},
+	    "usageMetadata": {"promptTokenCount": 2}}), "m", J({
+	    "id": "chatcmpl-", "object": "chat.completion", "model": "m",
+	    "choices": [{"index": 0, "logprobs": null, "finish_reason": "content_filter",
+	      "message": {"role": "assistant", "content": "", "refusal": null}}],
+	    "usage": {"prompt_tokens": 2, "completion_tokens": 0, "total_tokens": 2,
+	      "prompt_tokens_details": {"cached_tokens": 0}}}));
+	/* Google's errors in OpenAI's shape, by status first. */
+	err_ok(OA, GM, 400, J({"error": {"code": 400, "message": "API key not valid.",
+	    "status": "INVALID_ARGUMENT"}}), J({"error": {"message": "API key not valid.",
+	    "type": "invalid_request_error", "param": null, "code": "INVALID_ARGUMENT"}}));
+	err_ok(OA, GM, 429, J({"error": {"code": 429, "message": "slow",
+	    "status": "RESOURCE_EXHAUSTED"}}), J({"error": {"message": "slow",
+	    "type": "rate_limit_error", "param": null, "code": "RESOURCE_EXHAUSTED"}}));
+	err_ok(GM, OA, 401, J({"error": {"message": "bad key", "type":
+	    "invalid_request_error", "code": "invalid_api_key"}}),
+	    J({"error": {"code": 401, "message": "bad key", "status": "UNAUTHENTICATED"}}));
+}
+
+static void
+test_stream_gm_to_oa(void **state)
+{
+	struct xl_stream *s = xl_stream_new(OA, GM, "pub", 1);
+	struct xl_buf out = { 0 };
+	static const char *const first[] = {
+		"- " J({"id": "chatcmpl-r9", "object": "chat.completion.chunk",
+		  "model": "pub", "choices": [{"index": 0, "delta": {"role": "assistant",
+		  "content": ""}, "logprobs": null, "finish_reason": null}], "usage": null}),
+		"- " J({"id": "chatcmpl-r9", "object": "chat.completion.chunk",
+		  "model": "pub", "choices": [{"index": 0, "delta": {"content": "Hel"},
+		  "logprobs": null, "finish_reason": null}], "usage": null}),
+		NULL };
+	static const char *const second[] = {
+		"- " J({"id": "chatcmpl-r9", "object": "chat.completion.chunk",
+		  "model": "pub", "choices": [{"index": 0, "delta": {"content": "lo"},
+		  "logprobs": null, "finish_reason": null}], "usage": null}),
+		"- " J({"id": "chatcmpl-r9", "object": "chat.completion.chunk",
+		  "model": "pub", "choices": [{"index": 0, "delta": {"tool_calls": [
+		  {"index": 0, "id": "call_0", "type": "function", "function":
+		  {"name": "f", "arguments": "{}"}}]}, "logprobs": null,
+		  "finish_reason": null}], "usage": null}),
+		"- " J({"id": "chatcmpl-r9", "object": "chat.completion.chunk",
+		  "model": "pub", "choices": [{"index": 0, "delta": {},
+		  "logprobs": null, "finish_reason": "tool_calls"}], "usage": null}),
+		NULL };
+
+	(void)state;
+	assert_int_equal(feed(s, NULL, J({"candidates": [{"content": {"parts":
+	    [{"text": "Hel"}], "role": "model"}}], "usageMetadata":
+	    {"promptTokenCount": 5}, "responseId": "r9"}), first), 0);
+	assert_int_equal(feed(s, NULL, J({"candidates": [{"content": {"parts":
+	    [{"text": "lo"}, {"functionCall": {"name": "f", "args": {}}}]},
+	    "finishReason": "STOP"}], "usageMetadata": {"promptTokenCount": 5,
+	    "candidatesTokenCount": 2, "cachedContentTokenCount": 1}}), second), 0);
+	/* The end: the usage chunk (the last usageMetadata), then [DONE]. */
+	xl_stream_end(s, 1, &out);
+	assert_non_null(strstr(out.p, "\"prompt_tokens\":5"));
+	assert_non_null(strstr(out.p, "\"completion_tokens\":2"));
+	assert_non_null(strstr(out.p, "\"cached_tokens\":1"));
+	assert_non_null(strstr(out.p, "\"choices\":[]"));
+	assert_non_null(strstr(out.p, "data: [DONE]\n\n"));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+
+	/* Cut before a finishReason: an error event, no [DONE]. */
+	s = xl_stream_new(OA, GM, "pub", 0);
+	assert_int_equal(feed(s, NULL, J({"candidates": [{"content": {"parts":
+	    [{"text": ""}]}}]}), (const char *const[]){ "- " J({"id": "chatcmpl-",
+	    "object": "chat.completion.chunk", "model": "pub", "choices": [{"index": 0,
+	    "delta": {"role": "assistant", "content": ""}, "logprobs": null,
+	    "finish_reason": null}]}), NULL }), 0);
+	xl_stream_end(s, 1, &out);
+	assert_non_null(strstr(out.p, "\"error\""));
+	assert_null(strstr(out.p, "[DONE]"));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+	/* Malformed chunks are refused with nothing written. */
+	s = xl_stream_new(OA, GM, "pub", 0);
+	assert_int_equal(xl_stream_event(s, NULL, "[1]", 3, &out), -1);
+	assert_int_equal(xl_stream_event(s, NULL, "nope", 4, &out), -1);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+}
+
 /* ---------------- the table ---------------- */
 
 static void
@@ -1032,9 +1209,9 @@ test_pairs(void **state)
 	assert_true(xl_can(AN, OA));
 	assert_false(xl_can(OA, OA));
 	assert_false(xl_can(AN, AN));
-	assert_false(xl_can(OA, DIA_GEMINI));
+	assert_true(xl_can(OA, DIA_GEMINI));
 	assert_false(xl_can(DIA_CONVERSE, AN));
-	assert_null(xl_stream_new(OA, DIA_GEMINI, "m", 0));
+	assert_null(xl_stream_new(OA, DIA_NATIVE, "m", 0));
 	assert_null(xl_stream_new(OA, OA, "m", 0));
 	xl_stream_free(NULL);
 	assert_int_equal(xl_include_usage(OA, S_IU, strlen(S_IU)), 1);
@@ -1062,6 +1239,9 @@ main(void)
 		cmocka_unit_test(test_stream_oa_to_an),
 		cmocka_unit_test(test_stream_oa_to_an_more),
 		cmocka_unit_test(test_stream_oa_malformed),
+		cmocka_unit_test(test_req_oa_gm),
+		cmocka_unit_test(test_resp_gm_to_oa),
+		cmocka_unit_test(test_stream_gm_to_oa),
 		cmocka_unit_test(test_pairs),
 	};
 

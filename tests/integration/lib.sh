@@ -289,7 +289,7 @@ start_agent() {
     "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &
     AG_PID=$!
     SWB_CLEANUP+=("kill $AG_PID")
-    wait_until 5 agent_online "$AGENT_ID" || fail "agent $name not online"
+    wait_until 15 agent_online "$AGENT_ID" || fail "agent $name not online"
     local want; want=$(grep -c '^\[channel\.' "$SWB_TMP/$name.ini")
     has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = "$want" ]; }
     wait_until 3 has_channel || fail "agent $name did not announce its $want channel(s)"

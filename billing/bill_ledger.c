@@ -69,7 +69,7 @@ to_tunnel(uint16_t type, const void *p, size_t len)
 {
 	if (sub == NULL)
 		return;		/* the agent catches up when it syncs */
-	if (msg_srv_send(sub, type, 0, p, len) != 0)
+	if (bill_send(sub, type, 0, p, len) != 0)
 		log_warn("ledger: the tunnel's queue is full; the agent will "
 		    "catch up at its next sync");
 }
@@ -250,7 +250,7 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
 	ack.status = rc == -1 ? IPC_POSTED_RETRY : IPC_POSTED_OK;
-	if (msg_srv_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
+	if (bill_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
 		log_warn("billing client queue full");
 }
 
@@ -451,7 +451,7 @@ bill_ledger_msg(struct msg_client *c, const struct msg *m)
 		    (int)c->pid);
 		/* The public half, for the tunnel's welcome to agents. */
 		memcpy(k.pk, bill_key.pk, sizeof(k.pk));
-		if (msg_srv_send(c, IPC_LEDGER_KEY, 0, &k, sizeof(k)) != 0)
+		if (bill_send(c, IPC_LEDGER_KEY, 0, &k, sizeof(k)) != 0)
 			log_warn("ledger: cannot queue the public key for the "
 			    "tunnel");
 		break;
@@ -478,7 +478,7 @@ bill_ledger_msg(struct msg_client *c, const struct msg *m)
 		memcpy(res.request_id, r.request_id, sizeof(res.request_id));
 		res.request_id[sizeof(res.request_id) - 1] = '\0';
 		snprintf(res.result, sizeof(res.result), "%s", on_usage(&r));
-		if (msg_srv_send(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
+		if (bill_send(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
 			log_warn("billing client queue full");
 		break;
 	}

@@ -54,6 +54,10 @@ void bill_ledger_closed(struct msg_client *c);
 /* Close the tunnel's connection, discarding what is queued on it. */
 void bill_ledger_drop_sub(void);
 void bill_ledger_tick(struct child_env *env);
+/* Before the open batch commits: sign the last entry it appended to each
+ * agent's chain and push its receipts (held until the commit).  -1: the
+ * batch must not commit. */
+int  bill_ledger_before_commit(void);
 void bill_ledger_price_set(const struct store_price *p);
 void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_disputes(struct child_env *env, uint64_t rid, int argc,

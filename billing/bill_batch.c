@@ -48,6 +48,7 @@ struct held {
 static struct {
 	struct msg_srv *srv;
 	int open;		/* a store batch is open */
+	int committing;		/* in bill_batch_commit: hold, never commit */
 	int64_t opened_ms;	/* monotonic, when it opened */
 	struct held *h;
 	size_t n, cap;
@@ -133,7 +134,8 @@ bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
 		msg_srv_drop(c, "billing: out of memory holding an answer");
 		return -1;
 	}
-	if (B.n >= BILL_BATCH_MAX && bill_batch_commit(NULL) == 0)
+	if (B.n >= BILL_BATCH_MAX && !B.committing &&
+	    bill_batch_commit(NULL) == 0)
 		(void)bill_batch_open();	/* the rest of this read */
 	return 0;
 }
@@ -151,10 +153,16 @@ bill_batch_commit(struct msg_client *except)
 {
 	struct msg_client *c;
 	size_t i;
+	int rc;
 
 	if (!B.open)
 		return 0;
-	if (store_batch_end(bill_store) != 0) {
+	B.committing = 1;
+	rc = bill_ledger_before_commit();
+	B.committing = 0;
+	if (rc != 0)
+		store_batch_abort(bill_store);
+	if (rc != 0 || store_batch_end(bill_store) != 0) {
 		log_error("billing: committing a batch failed (%s): dropping "
 		    "the %zu answers it held and their connections (they "
 		    "resend)", store_errmsg(bill_store), B.n);

@@ -271,7 +271,7 @@ if [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
     sleep 1
     pp=()
     while read -r name pid; do
-        case $name in hub-moderation|mock|nginx-worker) continue ;; esac
+        case $name in hub-master|hub-moderation|mock|nginx-worker) continue ;; esac
         perf record -F 499 -g -p "$pid" -o "$work/perf.$name.data" -- sleep "${PERF_SECONDS:-5}" \
             >/dev/null 2>&1 & pp+=($!)
     done <"$work/procs"
@@ -282,7 +282,7 @@ if [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
         {
             echo "== $name (self time, top 8)"
             perf report -i "$work/perf.$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
-                grep '%' | head -8 | sed -E 's/ +/ /g; s/^ //'
+                grep '%' | head -8 | sed -E 's/ +/ /g; s/^ //' || true
         } >>"$work/profiles.txt"
     done <"$work/procs"
 fi

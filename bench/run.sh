@@ -304,12 +304,12 @@ loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 # ---------------------------------------------------------------- logs
 # Lines the hub (warn and above), agentd and the mock logged during the runs,
 # grouped by message (timestamps, pids and request ids dropped).
-group() { sed -E 's/^[^ ]+ //; s/\[([a-z]+)(#[0-9]+)?:[0-9]+\]/[\1\2]/; s/req=[0-9a-f]+ //' | sort | uniq -c | sort -rn | head -12; }
+group() { sed -E 's/^[^ ]+ //; s/\[([a-z]+)(#[0-9]+)?:[0-9]+\]/[\1\2]/; s/req=[0-9a-f]+ //' | sort | uniq -c | sort -rn | sed -n 1,12p; }
 tail -n +"$((hub_log_start + 1))" "$stack_dir/hub.log" | group >"$work/hub.groups"
 tail -n +"$((agent_log_start + 1))" "$stack_dir/agent-stack.log" | group >"$work/agent.groups"
 tail -n +"$((mock_log_start + 1))" "$stack_dir/mock.log" | group >"$work/mock.groups"
 grep -vE '^\s*$' "$ngx_dir/error.log" 2>/dev/null | sed -E 's/^[0-9\/]+ [0-9:]+ //; s/\*[0-9]+ //; s/client: .*//' |
-    sort | uniq -c | sort -rn | head -12 >"$work/nginx.groups" || true
+    sort | uniq -c | sort -rn | sed -n 1,12p >"$work/nginx.groups" || true
 
 # ---------------------------------------------------------------- report
 cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)

@@ -188,7 +188,8 @@ procs() {
     SWB_ADMIN=$stack_dir/run/hubd.sock "$BIN/hubctl" --json status |
         jq -r '.children[] | "hub-\(.name | sub("#"; "")) \(.pid)"'
     echo "agentd $ag"
-    for w in $(pgrep -P "$NGX_PID"); do echo "nginx-worker $w"; done
+    local i=0
+    for w in $(pgrep -P "$NGX_PID"); do echo "nginx-worker$i $w"; i=$((i + 1)); done
     echo "mock $(cat "$stack_dir/mock.pid")"
 }
 # "NAME PID TICKS" for each process: utime + stime from /proc/PID/stat
@@ -271,7 +272,7 @@ if [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
     sleep 1
     pp=()
     while read -r name pid; do
-        case $name in hub-master|hub-moderation|mock|nginx-worker) continue ;; esac
+        case $name in hub-master|hub-moderation|mock|nginx-worker*) continue ;; esac
         perf record -F 499 -g -p "$pid" -o "$work/perf.$name.data" -- sleep "${PERF_SECONDS:-5}" \
             >/dev/null 2>&1 & pp+=($!)
     done <"$work/procs"
@@ -341,7 +342,7 @@ const proxyCpu = (r) => {
     if (!n) return null;
     const sum = (pred) => Object.entries(c).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0) / n;
     if (r.path === 'hub') return sum((k) => k.startsWith('hub-') || k === 'agentd');
-    if (r.path === 'nginx') return sum((k) => k === 'nginx-worker');
+    if (r.path === 'nginx') return sum((k) => k.startsWith('nginx-worker'));
     return 0;
 };
 const perProc = (r, k) => (r.requests ? ((r.cpu_us || {})[k] || 0) / r.requests : null);

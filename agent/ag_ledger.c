@@ -26,6 +26,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "lib/clock.h"
@@ -46,6 +47,16 @@ struct ag_ledger {
 		sqlite3_stmt	*st;
 	} cache[LG_CACHE];
 	int	 ncache;
+	/* Receipts without a signature, held until their batch's signed
+	 * last entry comes (lib/ledger.h): they extend the stored chain in
+	 * seq order, links and hashes checked, nothing stored yet. */
+	struct ledger_entry pend[AG_LEDGER_BATCH_MAX];
+	size_t	 npend;
+	/* What the last ag_ledger_receipt_apply stored besides its own
+	 * entry (ag_ledger_batch_done). */
+	struct ledger_entry done_e[AG_LEDGER_BATCH_MAX];
+	struct ag_receipt_result done_r[AG_LEDGER_BATCH_MAX];
+	size_t	 ndone;
 };
 
 /*
@@ -544,6 +555,7 @@ ag_ledger_close(struct ag_ledger *lg)
 		sqlite3_finalize(lg->cache[i].st);
 	lg->ncache = 0;
 	sqlite3_close(lg->db);
+	sodium_memzero(lg, sizeof(*lg));
 	free(lg);
 }
 
@@ -885,12 +897,63 @@ verdict(struct ag_receipt_result *r, enum ag_receipt_verdict v, int ok,
 		snprintf(r->reason, sizeof(r->reason), "%s", reason);
 }
 
+/*
+ * Store e (it extends the chain and its batch's signature checked out):
+ * the entry, its served record marked receipted, and the checks (a
+ * failed one is a dispute, kept).  Inside the caller's transaction.
+ * 0 with *r filled (STORED or DISPUTE), -1 error.
+ */
+static int
+store_one(struct ag_ledger *lg, const struct ledger_entry *e,
+    struct ag_receipt_result *r)
+{
+	struct ag_served sv;
+	int k, d;
+
+	memset(r, 0, sizeof(*r));
+	r->agent_amount = -1;
+	if (entry_insert(lg, e) < 0)
+		return -1;
+	r->head_seq = e->seq;
+	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
+		return -1;
+	r->served = k == 0 && sv.agent_id == e->agent_id;
+	if (r->served && ag_ledger_served_mark(lg, e->agent_id, e->request_id,
+	    AG_SERVED_RECEIPTED) == -1)
+		return -1;
+	if ((d = check_entry(lg, e, r->served ? &sv : NULL, r)) == -1)
+		return -1;
+	if (d == 0) {
+		verdict(r, AG_RCPT_STORED, 1, 1, NULL);
+		return 0;
+	}
+	verdict(r, AG_RCPT_DISPUTE, 0, 1, NULL);
+	return done(lg, query(lg, "INSERT OR REPLACE INTO disputes (agent_id, "
+	    "seq, request_id, hub_amount, agent_amount, reason, created_at) "
+	    "VALUES (?, ?, ?, ?, ?, ?, ?)", "iitiiti", (int64_t)e->agent_id,
+	    (int64_t)e->seq, e->request_id, e->amount, r->agent_amount,
+	    r->reason, clock_wall_ms() / 1000)) < 0 ? -1 : 0;
+}
+
+/* Is request_id already held in the pending batch? */
+static int
+pending_has(const struct ag_ledger *lg, const char *request_id,
+    uint64_t *seq)
+{
+	for (size_t i = 0; i < lg->npend; i++)
+		if (strcmp(lg->pend[i].request_id, request_id) == 0) {
+			*seq = lg->pend[i].seq;
+			return 1;
+		}
+	return 0;
+}
+
 int
 ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
     struct ag_receipt_result *r)
 {
 	struct ledger_entry head, old;
-	struct ag_served sv;
+	const struct ledger_entry *prev;
 	unsigned char pk[LEDGER_PK_LEN];
 	char why[AG_LEDGER_REASON_MAX];
 	uint64_t dup;
@@ -899,11 +962,16 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	memset(r, 0, sizeof(*r));
 	r->verdict = AG_RCPT_ERROR;
 	r->agent_amount = -1;
+	lg->ndone = 0;
 	if (exec(lg, "BEGIN IMMEDIATE") != 0)
 		return -1;
 	if ((empty = ag_ledger_head(lg, e->agent_id, &head)) == -1)
 		goto fail;
 	r->head_seq = head.seq;
+	/* What is pending must go on from the stored head, for this agent. */
+	if (lg->npend > 0 && (lg->pend[0].agent_id != e->agent_id ||
+	    lg->pend[0].seq != head.seq + 1))
+		lg->npend = 0;
 	if (e->seq >= 1 && e->seq <= head.seq) {
 		if ((k = ag_ledger_get(lg, e->agent_id, e->seq, &old)) == -1)
 			goto fail;
@@ -920,62 +988,83 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			r->ok = 0;
 		goto commit;
 	}
-	if (e->seq > head.seq + 1) {
+	/* A pending receipt again (the hub replays after a sync): the batch
+	 * is taken up again from there. */
+	if (lg->npend > 0 && e->seq <= lg->pend[lg->npend - 1].seq)
+		lg->npend = (size_t)(e->seq - lg->pend[0].seq);
+	prev = lg->npend > 0 ? &lg->pend[lg->npend - 1] : empty ? NULL : &head;
+	if (e->seq > (prev != NULL ? prev->seq : 0) + 1) {
+		lg->npend = 0;
 		verdict(r, AG_RCPT_GAP, 0, 0, NULL);
 		goto commit;
 	}
 	if ((k = ag_ledger_hub_key_get(lg, e->agent_id, pk)) == -1)
 		goto fail;
 	if (k == 1) {
+		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, "no hub ledger key (the "
 		    "hub's welcome carried none)");
 		goto commit;
 	}
-	if (ledger_check_link(empty ? NULL : &head, e, pk, why,
-	    sizeof(why)) != 0) {
+	/* Link and hash of every entry; the signature (ed25519) only on a
+	 * batch's last one, which covers the rest. */
+	if (ledger_check_link(prev, e, pk, why, sizeof(why)) != 0) {
+		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
 		goto commit;
 	}
 	if ((k = seq_of_request(lg, e->agent_id, e->request_id, &dup)) == -1)
 		goto fail;
-	if (k == 0) {
+	if (k == 0 || pending_has(lg, e->request_id, &dup)) {
+		lg->npend = 0;
 		snprintf(why, sizeof(why), "request id already billed at seq "
 		    "%" PRIu64, dup);
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
 		goto commit;
 	}
-	if (entry_insert(lg, e) < 0)
-		goto fail;
-	r->head_seq = e->seq;
-	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
-		goto fail;
-	r->served = k == 0 && sv.agent_id == e->agent_id;
-	if (r->served && ag_ledger_served_mark(lg, e->agent_id, e->request_id,
-	    AG_SERVED_RECEIPTED) == -1)
-		goto fail;
-	if ((d = check_entry(lg, e, r->served ? &sv : NULL, r)) == -1)
-		goto fail;
-	if (d == 0) {
-		verdict(r, AG_RCPT_STORED, 1, 1, NULL);
+	if (!ledger_signed(e)) {
+		if (lg->npend == AG_LEDGER_BATCH_MAX) {
+			lg->npend = 0;
+			verdict(r, AG_RCPT_REFUSED, 0, 0, "more unsigned receipts "
+			    "in a row than a batch holds");
+			goto commit;
+		}
+		lg->pend[lg->npend++] = *e;
+		verdict(r, AG_RCPT_PENDING, 0, 0, NULL);
+		r->head_seq = e->seq;
 		goto commit;
 	}
-	verdict(r, AG_RCPT_DISPUTE, 0, 1, NULL);
-	if (done(lg, query(lg, "INSERT OR REPLACE INTO disputes (agent_id, "
-	    "seq, request_id, hub_amount, agent_amount, reason, created_at) "
-	    "VALUES (?, ?, ?, ?, ?, ?, ?)", "iitiiti", (int64_t)e->agent_id,
-	    (int64_t)e->seq, e->request_id, e->amount, r->agent_amount,
-	    r->reason, clock_wall_ms() / 1000)) < 0)
+	/* Signed and good: its batch, then itself, in this transaction. */
+	for (size_t i = 0; i < lg->npend; i++) {
+		if (store_one(lg, &lg->pend[i], &lg->done_r[i]) != 0)
+			goto fail;
+		lg->done_e[i] = lg->pend[i];
+	}
+	if (store_one(lg, e, r) != 0)
 		goto fail;
+	lg->ndone = lg->npend;
+	lg->npend = 0;
 commit:
 	if (exec(lg, "COMMIT") != 0)
 		goto fail;
 	return 0;
 fail:
 	(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
+	lg->npend = 0;
+	lg->ndone = 0;
 	memset(r, 0, sizeof(*r));
 	r->verdict = AG_RCPT_ERROR;
 	r->agent_amount = -1;
 	return -1;
+}
+
+size_t
+ag_ledger_batch_done(const struct ag_ledger *lg,
+    const struct ledger_entry **es, const struct ag_receipt_result **rs)
+{
+	*es = lg->done_e;
+	*rs = lg->done_r;
+	return lg->ndone;
 }
 
 /* ---- reading it all -------------------------------------------------- */
@@ -1046,6 +1135,7 @@ ag_ledger_verify(struct ag_ledger *lg, uint64_t agent_id, uint64_t *n,
 	struct ledger_entry prev, e;
 	unsigned char pk[LEDGER_PK_LEN];
 	sqlite3_stmt *st;
+	uint64_t uncovered = 0;
 	int k, r, have_prev = 0, ret = 0;
 
 	*n = 0;
@@ -1080,12 +1170,23 @@ ag_ledger_verify(struct ag_ledger *lg, uint64_t agent_id, uint64_t *n,
 		have_prev = 1;
 		(*n)++;
 		memcpy(head_hash, e.hash, LEDGER_HEX_LEN + 1);
+		/* The first entry no signature covers yet. */
+		if (ledger_signed(&e))
+			uncovered = 0;
+		else if (uncovered == 0)
+			uncovered = e.seq;
 	}
 	if (r == -1) {
 		snprintf(why, whylen, "%s", lg->err);
 		return -1;
 	}
 	release(lg, st);
+	if (uncovered != 0) {
+		snprintf(why, whylen, "seq %" PRIu64 ": no signature covers it "
+		    "(no signed entry after it)", uncovered);
+		*bad_seq = uncovered;
+		return 1;
+	}
 	return 0;
 }
 

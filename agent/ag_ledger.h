@@ -23,6 +23,7 @@
 
 #define AG_LEDGER_FILE		"ledger.db"
 #define AG_LEDGER_REASON_MAX	160
+#define AG_LEDGER_BATCH_MAX	1024	/* unsigned receipts held in a row */
 
 struct ag_ledger;
 
@@ -136,6 +137,8 @@ enum ag_receipt_verdict {
 	AG_RCPT_CONFLICT,	/* that seq is stored with another hash */
 	AG_RCPT_GAP,		/* seq > head + 1: entries are missing */
 	AG_RCPT_REFUSED,	/* does not extend the chain (why in reason) */
+	AG_RCPT_PENDING,	/* unsigned, links: held for its batch's
+				 * signed last entry; no ack yet */
 	AG_RCPT_ERROR		/* the database failed: no answer */
 };
 
@@ -159,11 +162,15 @@ struct ag_receipt_result {
 /*
  * Apply one receipt from the hub (e->agent_id is the link's).  In one
  * transaction: seq <= head compares with the stored hash (REPLAY or
- * CONFLICT); seq > head + 1 is a GAP; then ledger_check_link against the
- * head with the stored hub key (no key, bad fields, prev_hash, hash or
- * signature: REFUSED), a request id already in the chain is REFUSED too;
- * else the entry is stored, its served record (if any) marked receipted,
- * and checked: its price version must be known ("unknown price version",
+ * CONFLICT); seq past the end of the chain and of the pending batch is a
+ * GAP; then ledger_check_link against the last entry (pending, else the
+ * head) with the stored hub key (no key, bad fields, prev_hash, hash or
+ * signature: REFUSED, the pending batch dropped), a request id already in
+ * the chain or the batch is REFUSED too.  An unsigned entry is held
+ * (PENDING: no ack; lib/ledger.h, one signature per batch).  A signed one
+ * — its signature verified once, covering the batch — is stored with the
+ * entries held before it, in this one transaction; each is stored, its
+ * served record (if any) marked receipted, and checked: its price version must be known ("unknown price version",
  * agent_amount -1), money_usage_cost of its usage at that version must be
  * its amount ("amount"), and a served record's usage must be its usage
  * ("usage differs: agent in=.. out=.. cached=.. cache_write=..", the
@@ -172,6 +179,13 @@ struct ag_receipt_result {
  */
 int ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
     struct ag_receipt_result *r);
+/*
+ * The entries the last ag_ledger_receipt_apply stored before its own (the
+ * held part of the batch its signed entry closed), in seq order, with
+ * their results (STORED or DISPUTE, as for e).  Returns how many.
+ */
+size_t ag_ledger_batch_done(const struct ag_ledger *lg,
+    const struct ledger_entry **es, const struct ag_receipt_result **rs);
 
 /*
  * Agent ids the database knows (a hub key, a ledger entry or a served
@@ -189,7 +203,7 @@ int ag_ledger_export(struct ag_ledger *lg, uint64_t agent_id, FILE *out);
 
 /*
  * Walk agent_id's chain from seq 1 with ledger_check_link and the stored
- * hub key.  0 the chain holds: *n entries, head_hash its last hash
+ * hub key (an unsigned entry must be followed by a signed one).  0 the chain holds: *n entries, head_hash its last hash
  * (LEDGER_GENESIS when empty).  1 broken: *bad_seq the first entry that
  * does not hold, why says how.  -1 error (why filled).
  */

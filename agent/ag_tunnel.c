@@ -939,8 +939,8 @@ receipt_entry(struct ag_link *l, const struct frame *f, struct ledger_entry *e,
 		&e->cache_write_tokens, &e->price_version, &e->amount,
 		&e->created_at
 	};
-	const unsigned char *sig;
-	size_t len;
+	const unsigned char *sig = NULL;
+	size_t len = 0;
 	bool rep;
 	const char *bad = NULL;
 
@@ -961,9 +961,9 @@ receipt_entry(struct ag_link *l, const struct frame *f, struct ledger_entry *e,
 		bad = "model";
 	else if (frame_get_bool(f, "agent_reported", &rep) != 0)
 		bad = "agent_reported";
-	else if (frame_get_bin(f, "sig", &sig, &len) != 0 ||
+	else if (frame_get_bin(f, "sig", &sig, &len) == 0 &&
 	    len != LEDGER_SIG_LEN)
-		bad = "sig";
+		bad = "sig";	/* absent: a batch's later entry signs it */
 	for (size_t i = 0; bad == NULL && i < sizeof(keys) / sizeof(keys[0]);
 	    i++)
 		if (frame_get_i64(f, keys[i], dst[i]) != 0)
@@ -973,8 +973,33 @@ receipt_entry(struct ag_link *l, const struct frame *f, struct ledger_entry *e,
 		return -1;
 	}
 	e->agent_reported = rep;
-	memcpy(e->sig, sig, LEDGER_SIG_LEN);
+	if (sig != NULL && len == LEDGER_SIG_LEN)
+		memcpy(e->sig, sig, LEDGER_SIG_LEN);
 	return 0;
+}
+
+/*
+ * The entries a signed receipt stored with it (its batch): the ack of the
+ * last one acknowledges them all (the hub keeps the highest seq); each
+ * dispute among them is acked on its own.
+ */
+static void
+batch_acks(struct ag_link *l)
+{
+	const struct ledger_entry *es;
+	const struct ag_receipt_result *rs;
+	size_t n = ag_ledger_batch_done(l->t->lg, &es, &rs);
+
+	for (size_t i = 0; i < n; i++) {
+		if (rs[i].ok)
+			continue;
+		log_warn("agent %llu: dispute on receipt seq %llu for request "
+		    "%s: %s", (unsigned long long)l->agent_id,
+		    (unsigned long long)es[i].seq, es[i].request_id,
+		    rs[i].reason);
+		send_receipt_ack(l, es[i].seq, es[i].hash, LEDGER_HEX_LEN,
+		    &rs[i]);
+	}
 }
 
 static void
@@ -1006,7 +1031,11 @@ on_receipt(struct ag_link *l, const struct frame *f)
 		return;
 	}
 	money_format(e.amount, hub, sizeof(hub));
+	if (r.verdict == AG_RCPT_STORED || r.verdict == AG_RCPT_DISPUTE)
+		batch_acks(l);
 	switch (r.verdict) {
+	case AG_RCPT_PENDING:
+		return;		/* acked with its batch's signed last entry */
 	case AG_RCPT_GAP:
 		if (l->gap_head == r.head_seq)
 			return;		/* synced for this gap already */

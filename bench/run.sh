@@ -7,14 +7,19 @@
 #          proxy_buffering off); a foreground nginx with its own temp dir
 #   hub    tests/stack: hubd (2 gateway workers, log_level warn) → tunnel
 #          → agentd → that same mock; the fast test build (build/test)
-# Scenarios (bench/load.mjs, closed loop, keep-alive clients):
-#   non-streaming chat completion (mock: 1 chunk, no delay) at 32 and 256
-#   concurrent clients; streaming (20 chunks x 20 ms, asked for with a mock
-#   directive in the prompt, so all three paths get the same request) at 1
-#   and 32.  Writes the table to bench/README.md (BENCH_OUT) and prints it.
+# Scenarios (closed loops of keep-alive clients):
+#   non-streaming chat completion (mock: 1 chunk, no delay) at 1, 32 and
+#   256 clients, driven by wrk (bench/chat.lua), with every process's CPU
+#   time per request (/proc/PID/stat); streaming (bench/load.mjs; 20 chunks
+#   x 20 ms, asked for with a mock directive in the prompt, so all three
+#   paths get the same request) at 1 and 32; perf profiles of each hub
+#   process and agentd; the tunnel's memory per idle agent (the swarm of
+#   tests/integration/tunnel_scale.sh).  Writes the tables to
+#   bench/README.md (BENCH_OUT) and prints them.
 # Knobs: BENCH_WARMUP / BENCH_DURATION (non-streaming, s; default 3 / 10),
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
-# BENCH_KEEP=1 keeps the temp dirs (logs) even on success.
+# BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
+# skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -32,7 +37,7 @@ STREAM_PROMPT="Say hello. [mock chunks=$STREAM_CHUNKS delay=$STREAM_DELAY]"
 say() { echo "bench: $*" >&2; }
 die() { say "FAIL: $*"; exit 1; }
 
-for c in node jq curl make openssl; do
+for c in node jq curl make openssl wrk; do
     command -v "$c" >/dev/null || die "$c not found (make deps)"
 done
 NGINX=$(command -v nginx || true)
@@ -173,6 +178,30 @@ mock_log_start=$(wc -l <"$stack_dir/mock.log")
 loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 started_at=$(date -u '+%Y-%m-%d %H:%M UTC')
 
+# Processes whose CPU time is counted per request, as "NAME PID" lines:
+# every hub child (by its name in `hubctl status`), the master, agentd,
+# nginx's workers, the mock.
+procs() {
+    local hub ag
+    hub=$(cat "$stack_dir/hub.pid"); ag=$(cat "$stack_dir/agent.pid")
+    echo "hub-master $hub"
+    SWB_ADMIN=$stack_dir/run/hubd.sock "$BIN/hubctl" --json status |
+        jq -r '.children[] | "hub-\(.name | sub("#"; "")) \(.pid)"'
+    echo "agentd $ag"
+    local i=0
+    for w in $(pgrep -P "$NGX_PID"); do echo "nginx-worker$i $w"; i=$((i + 1)); done
+    echo "mock $(cat "$stack_dir/mock.pid")"
+}
+# "NAME PID TICKS" for each process: utime + stime from /proc/PID/stat
+# (fields 14 and 15, counted after the command name's closing paren).
+cpu_snap() {
+    while read -r name pid; do
+        t=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | awk '{print $12 + $13}') || t=0
+        echo "$name $pid ${t:-0}"
+    done <"$work/procs"
+}
+HZ=$(getconf CLK_TCK)
+
 # run SCENARIO PATH MODE CONCURRENCY
 run() {
     local scen=$1 path=$2 mode=$3 conc=$4 url args=() warm dur content
@@ -185,28 +214,103 @@ run() {
     if [ "$mode" = stream ]; then warm=$S_WARMUP dur=$S_DURATION content=$STREAM_PROMPT
     else warm=$WARMUP dur=$DURATION content=$PROMPT; fi
     say "$scen / $path (${warm}s warm-up + ${dur}s)"
+    if [ "$mode" = plain ]; then
+        run_wrk "$scen" "$path" "$url" "$conc" "$warm" "$dur"
+        return
+    fi
     node bench/load.mjs --url "$url" "${args[@]}" --mode "$mode" --concurrency "$conc" \
         --warmup "$warm" --duration "$dur" --content "$content" >"$work/one.json" ||
         die "load generator failed ($scen / $path)"
     jq -c --arg s "$scen" --arg p "$path" '. + {scenario: $s, path: $p}' "$work/one.json" | tee -a "$results" >&2
 }
-for c in 32 256; do
+
+# Non-streaming rows: wrk (C, bench/chat.lua builds the POST), a warm-up
+# run then the measured one, with every process's CPU time read before and
+# after it: CPU per request = ticks / CLK_TCK / requests.
+run_wrk() {
+    local scen=$1 path=$2 url=$3 conc=$4 warm=$5 dur=$6 auth= hdr=() thr=1
+    case $path in
+        mock)  auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
+        hub)   auth="Bearer $SWB_TOKEN" ;;
+    esac
+    [ "$conc" -ge 32 ] && thr=2
+    BENCH_AUTH=$auth wrk -t1 -c"$conc" -d"${warm}s" "${hdr[@]}" -s bench/chat.lua "$url" >/dev/null 2>&1 || true
+    cpu_snap >"$work/cpu0"
+    BENCH_AUTH=$auth wrk -t"$thr" -c"$conc" -d"${dur}s" --latency --timeout 10s "${hdr[@]}" \
+        -s bench/chat.lua "$url" >"$work/wrk.out" 2>&1 || die "wrk failed ($scen / $path): $(tail -3 "$work/wrk.out")"
+    cpu_snap >"$work/cpu1"
+    tail -1 "$work/wrk.out" | jq -e . >/dev/null 2>&1 || die "wrk printed no result ($scen / $path): $(tail -3 "$work/wrk.out")"
+    paste -d' ' "$work/cpu0" "$work/cpu1" |
+        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
+        >"$work/cpu.json"
+    tail -1 "$work/wrk.out" | jq -c --arg s "$scen" --arg p "$path" --argjson c "$conc" \
+        --slurpfile cpu "$work/cpu.json" \
+        '{mode: "plain", scenario: $s, path: $p, concurrency: $c, ok: (.requests - .errors_status),
+          errors: (.errors_status + .errors_connect + .errors_read + .errors_write + .errors_timeout),
+          error_kinds: {status: .errors_status, connect: .errors_connect, read: .errors_read,
+                        write: .errors_write, timeout: .errors_timeout},
+          rps: (.requests / (.duration_us / 1e6)), p50_ms: (.p50_us / 1000), p99_ms: (.p99_us / 1000),
+          requests: .requests, cpu_us: $cpu[0]}' | tee -a "$results" >&2
+}
+
+procs >"$work/procs"
+for c in 1 32 256; do
     for p in mock nginx hub; do run "non-streaming, c=$c" "$p" plain "$c"; done
 done
 for c in 1 32; do
     for p in mock nginx hub; do run "streaming, c=$c" "$p" stream "$c"; done
 done
+
+# Profiles: each hub process, agentd and an nginx worker under perf at
+# c=32 (hub) — the top symbols go to the report.
+: >"$work/profiles.txt"
+if [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
+    say "profiling (perf record, ${PERF_SECONDS:-5}s at c=32)"
+    BENCH_AUTH="Bearer $SWB_TOKEN" wrk -t1 -c32 -d"$(( ${PERF_SECONDS:-5} + 2 ))s" -s bench/chat.lua \
+        "$SWB_URL/chat/completions" >/dev/null 2>&1 &
+    wrk_pid=$!
+    sleep 1
+    pp=()
+    while read -r name pid; do
+        case $name in hub-master|hub-moderation|mock|nginx-worker*) continue ;; esac
+        perf record -F 499 -g -p "$pid" -o "$work/perf.$name.data" -- sleep "${PERF_SECONDS:-5}" \
+            >/dev/null 2>&1 & pp+=($!)
+    done <"$work/procs"
+    wait "${pp[@]}" 2>/dev/null || true
+    wait "$wrk_pid" 2>/dev/null || true
+    while read -r name pid; do
+        [ -f "$work/perf.$name.data" ] || continue
+        {
+            echo "== $name (self time, top 8)"
+            perf report -i "$work/perf.$name.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null |
+                grep '%' | head -8 | sed -E 's/ +/ /g; s/^ //' || true
+        } >>"$work/profiles.txt"
+    done <"$work/procs"
+fi
+
+# Memory: the hub's tunnel per idle connected agent (the swarm of
+# tests/integration/tunnel_scale.sh), BENCH_SCALE_AGENTS of them (0: skip).
+SCALE=${BENCH_SCALE_AGENTS:-300}
+echo '' >"$work/scale.txt"
+if [ "$SCALE" -gt 0 ]; then
+    say "memory: $SCALE idle agents (tunnel_scale)"
+    if SWB_ONLY=tunnel_scale SWB_SCALE_AGENTS=$SCALE SWB_SCALE_OUT=$work/scale.txt \
+        tests/run.sh build/test integration >"$work/scale.log" 2>&1; then :; else
+        say "tunnel_scale failed (see $work/scale.log)"; echo '' >"$work/scale.txt"
+    fi
+fi
+export B_SCALE_AGENTS=$SCALE B_SCALE_BYTES=$(tr -d '\n' <"$work/scale.txt")
 loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ---------------------------------------------------------------- logs
 # Lines the hub (warn and above), agentd and the mock logged during the runs,
 # grouped by message (timestamps, pids and request ids dropped).
-group() { sed -E 's/^[^ ]+ //; s/\[([a-z]+)(#[0-9]+)?:[0-9]+\]/[\1\2]/; s/req=[0-9a-f]+ //' | sort | uniq -c | sort -rn | head -12; }
+group() { sed -E 's/^[^ ]+ //; s/\[([a-z]+)(#[0-9]+)?:[0-9]+\]/[\1\2]/; s/req=[0-9a-f]+ //' | sort | uniq -c | sort -rn | sed -n 1,12p; }
 tail -n +"$((hub_log_start + 1))" "$stack_dir/hub.log" | group >"$work/hub.groups"
 tail -n +"$((agent_log_start + 1))" "$stack_dir/agent-stack.log" | group >"$work/agent.groups"
 tail -n +"$((mock_log_start + 1))" "$stack_dir/mock.log" | group >"$work/mock.groups"
 grep -vE '^\s*$' "$ngx_dir/error.log" 2>/dev/null | sed -E 's/^[0-9\/]+ [0-9:]+ //; s/\*[0-9]+ //; s/client: .*//' |
-    sort | uniq -c | sort -rn | head -12 >"$work/nginx.groups" || true
+    sort | uniq -c | sort -rn | sed -n 1,12p >"$work/nginx.groups" || true
 
 # ---------------------------------------------------------------- report
 cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
@@ -226,19 +330,42 @@ const rows = fs.readFileSync(results, 'utf8').trim().split('\n').map((l) => JSON
 const find = (s, p) => rows.find((r) => r.scenario === s && r.path === p);
 const f = (x, d = 1) => (x == null ? '—' : Number(x).toFixed(d));
 const ratio = (a, b) => (a == null || b == null || b === 0 ? '—' : (a / b).toFixed(2));
-const errs = (r) => (r.errors ? `${r.errors} (${Object.entries(r.error_kinds).map(([k, v]) => `${v}× ${k}`).join(', ')})` : '0');
+const errs = (r) => (r.errors ? `${r.errors} (${Object.entries(r.error_kinds).filter(([, v]) => v).map(([k, v]) => `${v}× ${k}`).join(', ')})` : '0');
 const scen = (mode) => [...new Set(rows.filter((r) => r.mode === mode).map((r) => r.scenario))];
 
 let md = [];
-md.push('| scenario | path | req/s | p50 ms | p99 ms | errors | new conns | ÷ mock (req/s · p50 · p99) | ÷ nginx (req/s · p50 · p99) |');
-md.push('|---|---|---:|---:|---:|---|---:|---|---|');
+// CPU per request of the proxy processes: the hub's children + agentd on
+// the hub path, nginx's workers on the nginx path (the mock's own is shown
+// apart: it serves every path).
+const proxyCpu = (r) => {
+    const c = r.cpu_us || {}, n = r.requests || 0;
+    if (!n) return null;
+    const sum = (pred) => Object.entries(c).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0) / n;
+    if (r.path === 'hub') return sum((k) => k.startsWith('hub-') || k === 'agentd');
+    if (r.path === 'nginx') return sum((k) => k.startsWith('nginx-worker'));
+    return 0;
+};
+const perProc = (r, k) => (r.requests ? ((r.cpu_us || {})[k] || 0) / r.requests : null);
+md.push('| scenario | path | req/s | p50 ms | p99 ms | errors | proxy CPU µs/req | mock CPU µs/req | p50 added over mock ms | ÷ nginx (req/s · p50 · p99 · CPU) |');
+md.push('|---|---|---:|---:|---:|---|---:|---:|---:|---|');
 for (const s of scen('plain')) {
     const m = find(s, 'mock'), n = find(s, 'nginx');
     for (const r of rows.filter((x) => x.scenario === s)) {
-        const rat = (b) => (b ? [ratio(r.rps, b.rps), ratio(r.p50_ms, b.p50_ms), ratio(r.p99_ms, b.p99_ms)].join(' · ') : '—');
-        md.push(`| ${s} | ${r.path} | ${f(r.rps, 0)} | ${f(r.p50_ms, 2)} | ${f(r.p99_ms, 2)} | ${errs(r)} | ${r.connections} | ${rat(m)} | ${rat(n)} |`);
+        const rat = (b) => (b ? [ratio(r.rps, b.rps), ratio(r.p50_ms, b.p50_ms), ratio(r.p99_ms, b.p99_ms),
+            r.path === 'mock' ? '—' : ratio(proxyCpu(r), proxyCpu(b))].join(' · ') : '—');
+        const added = m && r.path !== 'mock' ? f(r.p50_ms - m.p50_ms, 2) : '—';
+        md.push(`| ${s} | ${r.path} | ${f(r.rps, 0)} | ${f(r.p50_ms, 2)} | ${f(r.p99_ms, 2)} | ${errs(r)} | ${r.path === 'mock' ? '—' : f(proxyCpu(r), 0)} | ${f(perProc(r, 'mock'), 0)} | ${added} | ${rat(n)} |`);
     }
 }
+md.push('');
+md.push('CPU per request of each process on the hub path (µs, utime + stime from `/proc/PID/stat` over the measured run ÷ requests):');
+md.push('');
+const names = [...new Set(rows.filter((r) => r.mode === 'plain' && r.path === 'hub').flatMap((r) => Object.keys(r.cpu_us || {})))]
+    .filter((k) => k.startsWith('hub-') || k === 'agentd');
+md.push(`| scenario | ${names.join(' | ')} | hub + agentd |`);
+md.push(`|---|${names.map(() => '---:').join('|')}|---:|`);
+for (const r of rows.filter((x) => x.mode === 'plain' && x.path === 'hub'))
+    md.push(`| ${r.scenario} | ${names.map((k) => f(perProc(r, k), 0)).join(' | ')} | ${f(proxyCpu(r), 0)} |`);
 const plain = md.join('\n');
 md = [];
 md.push('| scenario | path | streams/s | TTFB p50 ms | TTFB p99 ms | gap mean ms | gap p99 ms | gap max ms | coalesced gaps | errors | ÷ mock (TTFB p50 · p99 · gap mean · p99) | ÷ nginx (TTFB p50 · p99 · gap mean · p99) |');
@@ -258,10 +385,12 @@ const block = (name, title) => {
     return `${title}:\n\n\`\`\`\n${t || '(nothing)'}\n\`\`\``;
 };
 
-const tables = `Non-streaming \`POST /v1/chat/completions\` (mock: 1 chunk, no delay),
-${E.B_WARMUP} s warm-up then ${E.B_DURATION} s measured per row; latency = request sent → whole
-body read; "new conns" = TCP connections the client had to open (keep-alive
-clients: ideally = concurrency):
+const prof = fs.readFileSync(`${work}/profiles.txt`, 'utf8').trimEnd();
+const tables = `Non-streaming \`POST /v1/chat/completions\` (mock: 1 chunk, no delay), wrk
+(bench/chat.lua), ${E.B_WARMUP} s warm-up then ${E.B_DURATION} s measured per row; latency
+= wrk's (request written → response read); CPU = utime + stime of the
+proxy's processes over the measured run ÷ requests (hub: every hub child
+and agentd; nginx: its workers):
 
 ${plain}
 
@@ -270,7 +399,17 @@ sent → first body byte; gaps = arrival time between consecutive content
 events at the client (≈ ${E.B_DELAY} ms if nothing coalesces or stalls); "coalesced" =
 gaps under 2 ms (two events delivered together):
 
-${stream}`;
+${stream}
+
+Memory: the hub's tunnel process per idle connected agent (${E.B_SCALE_AGENTS} agents from the
+swarm of tests/integration/tunnel_scale.sh, RSS growth ÷ agents): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
+
+Profiles (\`perf record -g\`, each process at c=32 on the hub path; self
+time by symbol, top 8):
+
+\`\`\`
+${prof || '(perf not run)'}
+\`\`\``;
 
 const readme = `# bench
 
@@ -288,10 +427,14 @@ one machine, all three in front of the same provider mock:
   agentd multiplexes its requests on one connection), with the fast test
   build (\`make test-build\`: \`build/test\`, \`TEST_BUILD=1\`, -O2, no sanitizers).
 
-The load generator is \`bench/load.mjs\` (Node built-ins only): a closed loop
-of N clients, each one request at a time over keep-alive connections. The
-mock, nginx, hub, agent and the load generator share the machine's cores,
-so the figures are relative: read the ratio columns.
+Non-streaming rows are driven by \`wrk\` (C; \`bench/chat.lua\` writes the
+POST), so the client is not the bottleneck; streaming rows by
+\`bench/load.mjs\` (Node built-ins only; it times every SSE event). Both are
+closed loops of N keep-alive clients. Each row also reads every process's
+CPU time (\`/proc/PID/stat\`) before and after: CPU per request is what the
+proxy itself costs, whatever else the machine runs. The mock, nginx, hub,
+agent and the load generators share the machine's cores, so throughput
+and latency are relative: read the ratio columns.
 
 ## Latest results
 
@@ -322,13 +465,14 @@ ${rows.map((r) => JSON.stringify(r)).join('\n')}
 ## Rerun
 
 \`\`\`sh
-make deps        # once: nginx-light, nodejs, jq, curl, the build deps
-bench/run.sh     # or: make bench — about 2½ minutes; rewrites this file
+make deps        # once: nginx-light, wrk, linux-perf, nodejs, jq, curl, the build deps
+bench/run.sh     # or: make bench — about 4 minutes; rewrites this file
 \`\`\`
 
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
-\`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs). One
+\`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
+\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row). One
 scenario by hand: \`tests/stack up\`, then e.g.
 \`node bench/load.mjs --url $SWB_URL/chat/completions --token $SWB_TOKEN --concurrency 32\`
 (\`--mode stream\`, \`--content 'hi [mock chunks=20 delay=20]'\`; it prints one

@@ -21,6 +21,25 @@ void bill_cmd_token(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_price(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_token_get(const struct ipc_token_get *q, struct ipc_token_info *r);
 
+/* bill_batch.c: the group commit across every client (rules there). */
+void bill_batch_init(struct msg_srv *srv);
+/* Open the store batch unless one is open: 1 open, 0 none (each store
+ * call then commits on its own and answers leave at once). */
+int  bill_batch_open(void);
+int  bill_batch_is_open(void);
+/* Answer c: held until the open batch committed, else queued now.
+ * 0, or -1 (c is gone or dropped). */
+int  bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
+    const void *p, size_t len);
+/* Commit the open batch and queue what it held.  -1: it failed and was
+ * rolled back; every client it held answers for was dropped, except
+ * `except` (the caller's, which it drops itself). */
+int  bill_batch_commit(struct msg_client *except);
+/* Before each poll: commit unless more input is waiting and the batch is
+ * young; then write the answers. */
+void bill_batch_prepare(void);
+void bill_batch_stats(uint64_t *batches, uint64_t *answers);
+
 /* bill_charge.c: the gateways' reservations (reqid: the charge's key). */
 void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
     struct ipc_charge_result *r);
@@ -35,6 +54,10 @@ void bill_ledger_closed(struct msg_client *c);
 /* Close the tunnel's connection, discarding what is queued on it. */
 void bill_ledger_drop_sub(void);
 void bill_ledger_tick(struct child_env *env);
+/* Before the open batch commits: sign the last entry it appended to each
+ * agent's chain and push its receipts (held until the commit).  -1: the
+ * batch must not commit. */
+int  bill_ledger_before_commit(void);
 void bill_ledger_price_set(const struct store_price *p);
 void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_disputes(struct child_env *env, uint64_t rid, int argc,

@@ -69,7 +69,7 @@ to_tunnel(uint16_t type, const void *p, size_t len)
 {
 	if (sub == NULL)
 		return;		/* the agent catches up when it syncs */
-	if (msg_srv_send(sub, type, 0, p, len) != 0)
+	if (bill_send(sub, type, 0, p, len) != 0)
 		log_warn("ledger: the tunnel's queue is full; the agent will "
 		    "catch up at its next sync");
 }
@@ -123,17 +123,79 @@ price_usage(struct store_charge_usage *u, int64_t version, uint64_t reqid)
 	return 0;
 }
 
-/* Post key with u (priced) for agent; push the receipt.  0 posted now,
- * 1 already settled, -1 error. */
+/*
+ * Entries the open batch appended, unsigned (SQLite batches only; on
+ * PostgreSQL, where every call commits by itself, each entry is signed
+ * as it is written).  bill_ledger_before_commit signs the last one of
+ * each agent, then pushes every receipt, held until the commit.
+ */
+static struct ledger_entry *bent;
+static size_t nbent, cbent;
+
+static int
+batch_entry(const struct ledger_entry *e)
+{
+	if (nbent == cbent) {
+		size_t cap = cbent ? cbent * 2 : 64;
+		struct ledger_entry *n = realloc(bent, cap * sizeof(*n));
+		if (n == NULL)
+			return -1;
+		bent = n;
+		cbent = cap;
+	}
+	bent[nbent++] = *e;
+	return 0;
+}
+
+static int
+batch_last_of_agent(size_t i)
+{
+	for (size_t j = i + 1; j < nbent; j++)
+		if (bent[j].agent_id == bent[i].agent_id)
+			return 0;
+	return 1;
+}
+
+int
+bill_ledger_before_commit(void)
+{
+	int rc = 0;
+
+	for (size_t i = 0; i < nbent; i++) {
+		if (!batch_last_of_agent(i))
+			continue;
+		if (ledger_sign(&bent[i], bill_key.sk) != 0 ||
+		    store_ledger_sign(bill_store, bent[i].agent_id, bent[i].seq,
+		    bent[i].sig) != 0) {
+			log_error("agent %llu: cannot sign seq %llu: %s",
+			    (unsigned long long)bent[i].agent_id,
+			    (unsigned long long)bent[i].seq,
+			    store_errmsg(bill_store));
+			rc = -1;
+			break;
+		}
+	}
+	/* A batch that cannot be signed is not committed: it is rolled
+	 * back and nothing of it answered. */
+	for (size_t i = 0; rc == 0 && i < nbent; i++)
+		push_receipt(&bent[i]);
+	nbent = 0;
+	return rc;
+}
+
+/* Post key with u (priced) for agent; push the receipt (with its batch,
+ * signed once per agent).  0 posted now, 1 already settled, -1 error. */
 static int
 post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
     int agent_reported, uint64_t reqid)
 {
 	struct ledger_entry e;
+	int batched = bill_batch_is_open() &&
+	    strcmp(store_engine(bill_store), "sqlite") == 0;
 	int rc;
 
 	rc = store_charge_post(bill_store, key, agent_id, u, agent_reported,
-	    bill_key.sk, &e);
+	    batched ? NULL : bill_key.sk, &e);
 	if (rc == -1) {
 		log_rwarn(reqid, "charge %s post: %s", key, store_errmsg(bill_store));
 		return -1;
@@ -148,7 +210,13 @@ post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
 	    (long long)u->input_tokens, (long long)u->output_tokens,
 	    (long long)u->cached_tokens, u->model, (long long)u->price_version,
 	    (unsigned long long)agent_id, (unsigned long long)e.seq);
-	push_receipt(&e);
+	if (!batched)
+		push_receipt(&e);
+	else if (batch_entry(&e) != 0) {
+		/* Not written then: the post is refused, the gateway resends. */
+		log_rwarn(reqid, "charge %s: out of memory for its receipt", key);
+		return -1;
+	}
 	return 0;
 }
 
@@ -250,7 +318,7 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
 	ack.status = rc == -1 ? IPC_POSTED_RETRY : IPC_POSTED_OK;
-	if (msg_srv_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
+	if (bill_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
 		log_warn("billing client queue full");
 }
 
@@ -281,17 +349,42 @@ bill_ledger_price_set(const struct store_price *p)
 	push_price(p, &all);
 }
 
+/* A replay, one entry behind: the last one of the page is pushed by
+ * replay_end, signed when its batch's signature is further on (a
+ * signature over any entry covers the chain up to it). */
+struct replay {
+	struct ledger_entry prev;
+	int have;
+};
+
 static int
 push_entry(const struct ledger_entry *e, void *arg)
 {
-	push_receipt(e);
+	struct replay *rp = arg;
+
+	if (rp->have)
+		push_receipt(&rp->prev);
+	rp->prev = *e;
+	rp->have = 1;
 	return 0;
+}
+
+static void
+replay_end(struct replay *rp)
+{
+	if (!rp->have)
+		return;
+	if (!ledger_signed(&rp->prev))
+		(void)ledger_sign(&rp->prev, bill_key.sk);
+	push_receipt(&rp->prev);
+	rp->have = 0;
 }
 
 static void
 on_sync(const struct ipc_ledger_sync *q0)
 {
 	struct ipc_ledger_sync q = *q0, done;
+	struct replay rp = { .have = 0 };
 	struct ledger_entry at;
 	uint64_t from = q.seq, head = 0;
 	char head_hash[65];
@@ -321,9 +414,10 @@ on_sync(const struct ipc_ledger_sync *q0)
 		    "link (an operator must look)",
 		    (unsigned long long)q.agent_id, (unsigned long long)from);
 	if (from < head && store_ledger_list(bill_store, q.agent_id, from,
-	    SYNC_MAX, push_entry, NULL) != 0)
+	    SYNC_MAX, push_entry, &rp) != 0)
 		log_warn("agent %llu sync: %s", (unsigned long long)q.agent_id,
 		    store_errmsg(bill_store));
+	replay_end(&rp);
 	if (from < head)
 		log_info("agent %llu sync: replayed seq %llu..%llu",
 		    (unsigned long long)q.agent_id, (unsigned long long)from + 1,
@@ -451,7 +545,7 @@ bill_ledger_msg(struct msg_client *c, const struct msg *m)
 		    (int)c->pid);
 		/* The public half, for the tunnel's welcome to agents. */
 		memcpy(k.pk, bill_key.pk, sizeof(k.pk));
-		if (msg_srv_send(c, IPC_LEDGER_KEY, 0, &k, sizeof(k)) != 0)
+		if (bill_send(c, IPC_LEDGER_KEY, 0, &k, sizeof(k)) != 0)
 			log_warn("ledger: cannot queue the public key for the "
 			    "tunnel");
 		break;
@@ -478,7 +572,7 @@ bill_ledger_msg(struct msg_client *c, const struct msg *m)
 		memcpy(res.request_id, r.request_id, sizeof(res.request_id));
 		res.request_id[sizeof(res.request_id) - 1] = '\0';
 		snprintf(res.result, sizeof(res.result), "%s", on_usage(&r));
-		if (msg_srv_send(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
+		if (bill_send(c, IPC_USAGE_RESULT, 0, &res, sizeof(res)) != 0)
 			log_warn("billing client queue full");
 		break;
 	}
@@ -665,6 +759,11 @@ verify_one(uint64_t agent, json_t *rows)
 			snprintf(w.why, sizeof(w.why), "the chain has %llu "
 			    "entries but its head says seq %llu",
 			    (unsigned long long)w.n, (unsigned long long)head);
+			rc = 1;
+		} else if (rc == 0 && w.have_prev && !ledger_signed(&w.prev)) {
+			snprintf(w.why, sizeof(w.why), "seq %llu: no signature "
+			    "covers the chain's last entries",
+			    (unsigned long long)w.prev.seq);
 			rc = 1;
 		}
 	}

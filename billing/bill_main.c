@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,6 +138,8 @@ cmd_agent(struct child_env *env, uint64_t rid, int argc, char **argv)
 static void
 bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 {
+	/* Admin commands answer at once: nothing held may precede them. */
+	(void)bill_batch_commit(NULL);
 	if (strcmp(argv[0], "agent") == 0)
 		cmd_agent(env, id, argc, argv);
 	else if (strcmp(argv[0], "token") == 0)
@@ -185,7 +188,7 @@ on_agent_get(struct msg_client *c, const struct msg *m, char *err,
 		log_warn("agent %llu look-up: %s", (unsigned long long)q.agent_id,
 		    store_errmsg(bill_store));
 	}
-	if (msg_srv_send(c, IPC_AGENT_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
+	if (bill_send(c, IPC_AGENT_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
 	return 0;
 }
@@ -199,7 +202,7 @@ on_token_get(struct msg_client *c, const struct msg *m, char *err,
 
 	memcpy(&q, m->data, sizeof(q));
 	bill_token_get(&q, &r);
-	if (msg_srv_send(c, IPC_TOKEN_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
+	if (bill_send(c, IPC_TOKEN_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
 	return 0;
 }
@@ -213,7 +216,7 @@ on_charge_reserve(struct msg_client *c, const struct msg *m, char *err,
 
 	memcpy(&q, m->data, sizeof(q));
 	bill_charge_reserve(m->hdr.reqid, &q, &r);
-	if (msg_srv_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
+	if (bill_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
 	return 0;
 }
@@ -236,26 +239,25 @@ on_ledger(struct msg_client *c, const struct msg *m, char *err, size_t errlen)
 	return 0;
 }
 
-/* Group commit: what one read from a client brought is one transaction,
- * and every answer to it leaves only after that committed. */
+/* Group commit across every client (billing/bill_batch.c): whatever any
+ * client sends runs in the open batch; its answers are held until the
+ * batch committed, before the loop's next poll. */
 static int
-bill_batch_begin(struct msg_srv *s)
+bill_input_begin(struct msg_srv *s)
 {
-	return store_batch_begin(bill_store) == 0;
+	return bill_batch_open();
 }
 
 static int
-bill_batch_end(struct msg_srv *s, struct msg_client *c, int began)
+bill_input_end(struct msg_srv *s, struct msg_client *c, int began)
 {
-	if (!began || store_batch_end(bill_store) == 0)
-		return 0;
-	/* Nothing of it is stored: drop the answers and receipts queued from
-	 * it with their connections; gateways send their reservations and
-	 * posts again, the tunnel re-syncs. */
-	log_error("billing: committing a batch failed (%s): dropping the "
-	    "connections it answered", store_errmsg(bill_store));
-	bill_ledger_drop_sub();
-	return -1;
+	return 0;	/* committed in bill_prepare, with the whole round */
+}
+
+static void
+bill_prepare(struct child_env *env, void *arg)
+{
+	bill_batch_prepare();
 }
 
 /* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */
@@ -275,14 +277,15 @@ static const struct msg_srv_ops bill_srv_ops = {
 	.rules = &bill_server_rules,
 	.dispatch = bill_dispatch,
 	.max_clients = BILL_MAX_CLIENTS,
-	.input_begin = bill_batch_begin,
-	.input_end = bill_batch_end,
+	.input_begin = bill_input_begin,
+	.input_end = bill_input_end,
 	.on_close = bill_client_closed,
 };
 
 static void
 bill_tick(struct child_env *env, void *arg)
 {
+	(void)bill_batch_commit(NULL);	/* the sweep runs outside batches */
 	bill_ledger_tick(env);
 }
 
@@ -346,6 +349,14 @@ bill_main(struct child_env *env)
 	char err[512];
 	int rc;
 
+	/* SQLite builds and frees a temporary b-tree (with its page cache)
+	 * for every UPDATE ... RETURNING; glibc would give that memory back
+	 * to the kernel each time (brk down, a TLB flush on every core, then
+	 * page faults to grow again): keep it. */
+	(void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	(void)mallopt(M_MMAP_THRESHOLD, 4 << 20);
+	(void)mallopt(M_TOP_PAD, 4 << 20);
+
 	/* The secret half of the ledger key lives here and nowhere else;
 	 * the file may be root's alone, so it is read before the drop. */
 	if (hub_key_load(env->conf.ledger_key, &bill_key, err, sizeof(err)) != 0) {
@@ -372,10 +383,14 @@ bill_main(struct child_env *env)
 	loop.ops = &bill_ops;
 	loop.tick_ms = 1000;
 	loop.tick = bill_tick;
+	loop.prepare = bill_prepare;
 	loop.srv = &srv;
+	bill_batch_init(&srv);
 	child_ready(env);
 	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);
+	(void)bill_batch_commit(NULL);
+	msg_srv_flush(&srv);
 	msg_srv_free(&srv);
 	store_close(bill_store);
 	hub_key_wipe(&bill_key);

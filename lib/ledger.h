@@ -20,6 +20,13 @@
  *
  * Hashes travel and are stored as 64 lowercase hex digits.  The first
  * entry of a chain (seq 1) has prev_hash LEDGER_GENESIS (64 zeros).
+ *
+ * One signature per batch: billing signs only the last entry each batch
+ * appends to an agent's chain.  Its hash covers every earlier entry
+ * through prev_hash, so its signature covers them too.  An entry without
+ * a signature carries 64 zero bytes in sig (ledger_signed() is 0); it is
+ * good once a later, signed entry of the same chain links to it, and a
+ * chain whose last entry is unsigned does not hold.
  */
 #ifndef SWB_LEDGER_H
 #define SWB_LEDGER_H
@@ -71,6 +78,10 @@ int ledger_hash(struct ledger_entry *e);
 /* Sign e->hash with the hub's secret key into e->sig.  -1: bad hash. */
 int ledger_sign(struct ledger_entry *e, const unsigned char sk[LEDGER_SK_LEN]);
 
+/* 1 when e carries a signature, 0 when sig is 64 zero bytes (a later
+ * entry's signature covers it). */
+int ledger_signed(const struct ledger_entry *e);
+
 /* 0 when e->sig is the hub's signature over e->hash, -1 otherwise. */
 int ledger_verify_sig(const struct ledger_entry *e,
     const unsigned char pk[LEDGER_PK_LEN]);
@@ -79,7 +90,9 @@ int ledger_verify_sig(const struct ledger_entry *e,
  * Does e extend a chain that ends with prev (NULL: e must be seq 1 with
  * prev_hash LEDGER_GENESIS)?  Checks the fields, seq == prev->seq + 1,
  * e->prev_hash == prev->hash, that e->hash recomputes, and, when pk is not
- * NULL, the signature.  0 ok, -1 with the reason in why.
+ * NULL and e is signed, the signature (an unsigned e is left for a later
+ * signed entry to cover: the caller must see one).  0 ok, -1 with the
+ * reason in why.
  */
 int ledger_check_link(const struct ledger_entry *prev,
     const struct ledger_entry *e, const unsigned char *pk, char *why,

@@ -148,7 +148,7 @@ send_receipt(const struct ledger_entry *e)
 
 	if (c == NULL)
 		return;		/* offline: it syncs when it comes back */
-	frame_enc_begin(&fe, FRAME_RECEIPT, 0, 15);
+	frame_enc_begin(&fe, FRAME_RECEIPT, 0, ledger_signed(e) ? 15 : 14);
 	frame_enc_u64(&fe, "seq", e->seq);
 	frame_enc_cstr(&fe, "prev_hash", e->prev_hash);
 	frame_enc_cstr(&fe, "hash", e->hash);
@@ -164,7 +164,9 @@ send_receipt(const struct ledger_entry *e)
 	frame_enc_u64(&fe, "amount", (uint64_t)e->amount);
 	frame_enc_u64(&fe, "created_at", (uint64_t)e->created_at);
 	frame_enc_bool(&fe, "agent_reported", e->agent_reported != 0);
-	frame_enc_bin(&fe, "sig", e->sig, sizeof(e->sig));
+	/* Only a batch's last entry is signed; it covers the earlier ones. */
+	if (ledger_signed(e))
+		frame_enc_bin(&fe, "sig", e->sig, sizeof(e->sig));
 	tun_send(c, &fe);
 }
 

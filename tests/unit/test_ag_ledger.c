@@ -255,6 +255,107 @@ test_in_order(void **state)
 	assert_int_equal(ag_ledger_head(w->lg, AGENT + 1, &h), 1);
 }
 
+/* Strip the signature: a batch's earlier entry. */
+static struct ledger_entry *
+unsigned_(struct ledger_entry *e)
+{
+	memset(e->sig, 0, sizeof(e->sig));
+	return e;
+}
+
+/*
+ * One signature per batch: entries 1..3 come unsigned (held, no ack, not
+ * stored), 4 signed stores the four in one go; a served record that
+ * disagrees inside the batch is a dispute reported with it; the chain
+ * verifies.
+ */
+static void
+test_batch(void **state)
+{
+	struct world *w = *state;
+	const struct ledger_entry *es;
+	const struct ag_receipt_result *rs;
+	struct ag_receipt_result r;
+	struct ag_served s;
+	char hash[LEDGER_HEX_LEN + 1], why[160];
+	uint64_t n, bad;
+
+	serve(w, "b-1", 1000, 500, 0, 0);
+	serve(w, "b-2", 70, 7, 0, 0);	/* the hub bills 7 more input */
+	apply(w, unsigned_(issue(w, 1, "b-1", 1000, 500, 0)), AG_RCPT_PENDING,
+	    0, 0, &r);
+	apply(w, unsigned_(issue(w, 2, "b-2", 77, 7, 0)), AG_RCPT_PENDING, 0, 0,
+	    &r);
+	/* The same pending receipt again (a replay): taken up again. */
+	apply(w, &w->chain[2], AG_RCPT_PENDING, 0, 0, &r);
+	apply(w, unsigned_(issue(w, 3, "b-3", 10, 3, 0)), AG_RCPT_PENDING, 0, 0,
+	    &r);
+	assert_int_equal(head_seq(w), 0);	/* nothing stored yet */
+	assert_int_equal(ag_ledger_served_get(w->lg, "b-1", &s), 0);
+	assert_int_equal(s.state, AG_SERVED_OPEN);
+	apply(w, issue(w, 4, "b-4", 1, 1, 0), AG_RCPT_STORED, 1, 1, &r);
+	assert_int_equal(r.head_seq, 4);
+	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 3);
+	assert_int_equal(es[0].seq, 1);
+	assert_int_equal(rs[0].verdict, AG_RCPT_STORED);
+	assert_int_equal(es[1].seq, 2);
+	assert_int_equal(rs[1].verdict, AG_RCPT_DISPUTE);
+	assert_non_null(strstr(rs[1].reason, "usage differs"));
+	assert_int_equal(rs[2].verdict, AG_RCPT_STORED);
+	assert_int_equal(head_seq(w), 4);
+	assert_int_equal(ag_ledger_served_get(w->lg, "b-1", &s), 0);
+	assert_int_equal(s.state, AG_SERVED_RECEIPTED);
+	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
+	    sizeof(why)), 0);
+	assert_int_equal(n, 4);
+	/* The next call reports no batch of its own. */
+	apply(w, issue(w, 5, "b-5", 1, 1, 0), AG_RCPT_STORED, 1, 1, &r);
+	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 0);
+}
+
+/*
+ * A tampered entry inside a batch is refused by its own seq (its hash),
+ * the batch is dropped (nothing stored), and a bad batch signature
+ * refuses the signed entry: nothing of the batch is stored either.
+ */
+static void
+test_batch_tampered(void **state)
+{
+	struct world *w = *state;
+	struct ag_receipt_result r;
+	struct ledger_entry t;
+	char hash[LEDGER_HEX_LEN + 1], why[160];
+	unsigned char pk2[LEDGER_PK_LEN], sk2[LEDGER_SK_LEN];
+	uint64_t n, bad;
+
+	apply(w, unsigned_(issue(w, 1, "t-1", 10, 1, 0)), AG_RCPT_PENDING, 0, 0,
+	    &r);
+	t = *unsigned_(issue(w, 2, "t-2", 10, 1, 0));
+	t.amount += 1;			/* changed after hashing */
+	apply(w, &t, AG_RCPT_REFUSED, 0, 0, &r);
+	assert_non_null(strstr(r.reason, "seq 2: hash does not match"));
+	/* The batch was dropped: seq 3 signed does not link to anything. */
+	issue(w, 3, "t-3", 10, 1, 0);
+	apply(w, &w->chain[3], AG_RCPT_GAP, 0, 0, &r);
+	assert_int_equal(head_seq(w), 0);
+	/* Replayed honestly, but the batch signed by another key. */
+	apply(w, unsigned_(&w->chain[1]), AG_RCPT_PENDING, 0, 0, &r);
+	apply(w, unsigned_(&w->chain[2]), AG_RCPT_PENDING, 0, 0, &r);
+	crypto_sign_keypair(pk2, sk2);
+	t = w->chain[3];
+	assert_int_equal(ledger_sign(&t, sk2), 0);
+	apply(w, &t, AG_RCPT_REFUSED, 0, 0, &r);
+	assert_non_null(strstr(r.reason, "seq 3: bad hub signature"));
+	assert_int_equal(head_seq(w), 0);
+	/* And honestly signed: all three. */
+	apply(w, &w->chain[1], AG_RCPT_PENDING, 0, 0, &r);
+	apply(w, &w->chain[2], AG_RCPT_PENDING, 0, 0, &r);
+	apply(w, issue(w, 3, "t-3", 10, 1, 0), AG_RCPT_STORED, 1, 1, &r);
+	assert_int_equal(head_seq(w), 3);
+	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
+	    sizeof(why)), 0);
+}
+
 static void
 test_tampered_refused(void **state)
 {
@@ -741,6 +842,8 @@ main(void)
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_in_order),
 		T(test_tampered_refused),
+		T(test_batch),
+		T(test_batch_tampered),
 		T(test_no_hub_key),
 		T(test_gap),
 		T(test_replay_conflict),

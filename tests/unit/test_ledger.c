@@ -154,6 +154,45 @@ test_chain_and_tampering(void **state)
 	assert_non_null(strstr(why, "prev_hash"));
 }
 
+/* One signature per batch: entries 1..4 unsigned, 5 signed; the chain
+ * links them to it, so its signature covers them; a changed entry
+ * inside the batch is found by its own hash, named by its seq. */
+static void
+test_batch_signature(void **state)
+{
+	struct ledger_entry c[5], t;
+	char why[128];
+	int i;
+
+	(void)state;
+	for (i = 0; i < 5; i++) {
+		fill(&c[i], (uint64_t)i + 1, i == 0 ? LEDGER_GENESIS : c[i - 1].hash);
+		assert_int_equal(ledger_hash(&c[i]), 0);
+	}
+	assert_int_equal(ledger_sign(&c[4], sk), 0);
+	for (i = 0; i < 4; i++)
+		assert_false(ledger_signed(&c[i]));
+	assert_true(ledger_signed(&c[4]));
+	for (i = 0; i < 5; i++)
+		assert_int_equal(ledger_check_link(i == 0 ? NULL : &c[i - 1],
+		    &c[i], pk, why, sizeof(why)), 0);
+	/* The batch's signature by another key. */
+	t = c[4];
+	assert_int_equal(ledger_sign(&t, sk2), 0);
+	assert_int_equal(ledger_check_link(&c[3], &t, pk, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "seq 5: bad hub signature"));
+	/* An entry changed inside the batch (not re-hashed): its hash. */
+	t = c[2];
+	t.amount += 7;
+	assert_int_equal(ledger_check_link(&c[1], &t, pk, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "seq 3: hash does not match"));
+	/* Changed and re-hashed: the next entry no longer links to it. */
+	assert_int_equal(ledger_hash(&t), 0);
+	assert_int_equal(ledger_check_link(&c[1], &t, pk, why, sizeof(why)), 0);
+	assert_int_equal(ledger_check_link(&t, &c[3], pk, why, sizeof(why)), -1);
+	assert_non_null(strstr(why, "seq 4: prev_hash"));
+}
+
 static void
 test_malformed(void **state)
 {
@@ -208,6 +247,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash_matches_reference),
 		cmocka_unit_test(test_chain_and_tampering),
+		cmocka_unit_test(test_batch_signature),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_csv),
 	};

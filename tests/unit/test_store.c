@@ -1189,8 +1189,6 @@ test_ledger_post_bad_input(void **state)
 	    -1);
 	assert_int_equal(store_charge_post(fx.st, "r1", a, NULL, 0, hub_sk,
 	    NULL), -1);
-	assert_int_equal(store_charge_post(fx.st, "r1", a, &u, 0, NULL, NULL),
-	    -1);
 	assert_int_equal(store_charge_post(fx.st, NULL, a, &u, 0, hub_sk,
 	    NULL), -1);
 	assert_int_equal(store_charge_post(fx.st, "", a, &u, 0, hub_sk, NULL),

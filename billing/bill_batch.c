@@ -1,0 +1,229 @@
+/*
+ * billing/bill_batch: billing's group commit, across every client of
+ * billing.sock.  Every message any client sends runs inside one open
+ * batch (store_batch_begin: one SQLite transaction, each store call a
+ * savepoint of it), and every answer it makes — reservation results,
+ * post acknowledgements, receipts and syncs for the tunnel, look-ups — is
+ * held here, not queued on its connection.  The batch commits (one
+ * fsync) once the loop has handled what its clients sent in one round
+ * (bill_batch_prepare, before the next poll) — or earlier when it holds
+ * BILL_BATCH_MAX answers — and only then are the held answers queued, in
+ * the order they were made.  While input keeps arriving the batch stays
+ * open up to BILL_BATCH_WINDOW_MS, so that busy rounds share one flush.
+ *
+ * What a crash costs (billing killed, or the machine losing power, at any
+ * point): before the commit returned, nothing of the batch is stored and
+ * nothing of it was answered: gateways send their reservations again when
+ * billing.sock comes back (gateway/gw_token.c) and their posts until they
+ * are acknowledged; the tunnel re-syncs every online agent from what it
+ * acknowledged.  After the commit, the answers may be lost with the
+ * connection, never the money: a post sent again is found settled
+ * (idempotent by key), a reservation sent again is found reserved.
+ * A batch whose commit fails is rolled back as a whole: every client it
+ * held answers for is dropped (their answers with it), so they resend.
+ *
+ * Calls that are not a client's message (admin commands, the sweep) first
+ * commit the open batch (bill_batch_commit) and then run outside any
+ * batch, each store call its own transaction, answering at once.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include "billing/bill.h"
+#include "lib/clock.h"
+#include "lib/log.h"
+
+#define BILL_BATCH_MAX		512	/* held answers that force a commit */
+#define BILL_BATCH_WINDOW_MS	3	/* a batch stays open at most this long
+					 * while more input is waiting */
+
+struct held {
+	uint32_t slot, serial;	/* the client (msg_srv_find) */
+	uint16_t type;
+	uint64_t reqid;
+	size_t	 len;
+	size_t	 off;		/* into data */
+};
+
+static struct {
+	struct msg_srv *srv;
+	int open;		/* a store batch is open */
+	int committing;		/* in bill_batch_commit: hold, never commit */
+	int64_t opened_ms;	/* monotonic, when it opened */
+	struct held *h;
+	size_t n, cap;
+	unsigned char *data;	/* the held payloads, back to back */
+	size_t dlen, dcap;
+	/* Counters, for tests and the log. */
+	uint64_t batches, answers;
+} B;
+
+void
+bill_batch_init(struct msg_srv *srv)
+{
+	B.srv = srv;
+}
+
+int
+bill_batch_is_open(void)
+{
+	return B.open;
+}
+
+int
+bill_batch_open(void)
+{
+	if (B.open)
+		return 1;
+	if (store_batch_begin(bill_store) != 0) {
+		log_warn("billing: cannot open a batch (%s): each call commits "
+		    "on its own", store_errmsg(bill_store));
+		return 0;
+	}
+	B.open = 1;
+	B.opened_ms = clock_mono_ms();
+	return 1;
+}
+
+static int
+hold(struct msg_client *c, uint16_t type, uint64_t reqid, const void *p,
+    size_t len)
+{
+	if (B.n == B.cap) {
+		size_t cap = B.cap ? B.cap * 2 : 256;
+		struct held *nh = realloc(B.h, cap * sizeof(*nh));
+		if (nh == NULL)
+			return -1;
+		B.h = nh;
+		B.cap = cap;
+	}
+	if (B.dlen + len > B.dcap) {
+		size_t cap = B.dcap ? B.dcap : 65536;
+		unsigned char *nd;
+		while (cap < B.dlen + len)
+			cap *= 2;
+		if ((nd = realloc(B.data, cap)) == NULL)
+			return -1;
+		B.data = nd;
+		B.dcap = cap;
+	}
+	B.h[B.n].slot = c->slot;
+	B.h[B.n].serial = c->serial;
+	B.h[B.n].type = type;
+	B.h[B.n].reqid = reqid;
+	B.h[B.n].len = len;
+	B.h[B.n].off = B.dlen;
+	if (len > 0)
+		memcpy(B.data + B.dlen, p, len);
+	B.dlen += len;
+	B.n++;
+	return 0;
+}
+
+int
+bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
+    const void *p, size_t len)
+{
+	if (c == NULL)
+		return -1;
+	if (!B.open)
+		return msg_srv_send(c, type, reqid, p, len);
+	if (hold(c, type, reqid, p, len) != 0) {
+		/* No memory to hold it: the client must not get a later
+		 * answer before this one; it reconnects and asks again. */
+		msg_srv_drop(c, "billing: out of memory holding an answer");
+		return -1;
+	}
+	if (B.n >= BILL_BATCH_MAX && !B.committing &&
+	    bill_batch_commit(NULL) == 0)
+		(void)bill_batch_open();	/* the rest of this read */
+	return 0;
+}
+
+static void
+reset(void)
+{
+	B.n = 0;
+	B.dlen = 0;
+	B.open = 0;
+}
+
+int
+bill_batch_commit(struct msg_client *except)
+{
+	struct msg_client *c;
+	size_t i;
+	int rc;
+
+	if (!B.open)
+		return 0;
+	B.committing = 1;
+	rc = bill_ledger_before_commit();
+	B.committing = 0;
+	if (rc != 0)
+		store_batch_abort(bill_store);
+	if (rc != 0 || store_batch_end(bill_store) != 0) {
+		log_error("billing: committing a batch failed (%s): dropping "
+		    "the %zu answers it held and their connections (they "
+		    "resend)", store_errmsg(bill_store), B.n);
+		for (i = 0; i < B.n; i++) {
+			c = msg_srv_find(B.srv, B.h[i].slot, B.h[i].serial);
+			if (c != NULL && c != except)
+				msg_srv_drop(c, NULL);
+		}
+		bill_ledger_drop_sub();
+		reset();
+		return -1;
+	}
+	B.batches++;
+	B.answers += B.n;
+	for (i = 0; i < B.n; i++) {
+		c = msg_srv_find(B.srv, B.h[i].slot, B.h[i].serial);
+		if (c == NULL)
+			continue;	/* it left: it asks again */
+		if (msg_srv_send(c, B.h[i].type, B.h[i].reqid, B.data +
+		    B.h[i].off, B.h[i].len) != 0)
+			log_warn("billing client queue full");
+	}
+	reset();
+	return 0;
+}
+
+/* Is a client's input waiting right now? */
+static int
+input_waiting(void)
+{
+	struct pollfd pfd[128];
+	nfds_t n = 0;
+
+	for (uint32_t i = 0; i < B.srv->ops->max_clients && n < 128; i++) {
+		struct msg_client *c = &B.srv->cl[i];
+		if (c->conn.fd < 0 || c->closing)
+			continue;
+		pfd[n].fd = c->conn.fd;
+		pfd[n].events = POLLIN;
+		pfd[n].revents = 0;
+		n++;
+	}
+	return n > 0 && poll(pfd, n, 0) > 0;
+}
+
+void
+bill_batch_prepare(void)
+{
+	if (!B.open)
+		return;
+	if (B.n > 0 && B.n < BILL_BATCH_MAX &&
+	    clock_mono_ms() - B.opened_ms < BILL_BATCH_WINDOW_MS &&
+	    input_waiting())
+		return;		/* more is on its way: let it join */
+	(void)bill_batch_commit(NULL);
+	msg_srv_flush(B.srv);	/* the loop polls next */
+}
+
+void
+bill_batch_stats(uint64_t *batches, uint64_t *answers)
+{
+	*batches = B.batches;
+	*answers = B.answers;
+}

@@ -334,13 +334,13 @@ rt_candidates_at(const struct sb *sb, const struct rt_request *rq,
 	struct scored *s;
 	struct sb_channel ch;
 	uint32_t up = 0, count = 0, ntop = 0, j = 0, cooling = 0;
-	uint32_t nslots = sb->hdr->max_channels;
+	uint32_t nslots = sb_chan_slots(sb);
 	int best = -1, t[RT_NTERMS];
 
 	*n = 0;
 	/* Channels ready to serve fill s[] from the front, cooling ones from
 	 * the back (the probe candidates); together at most nslots. */
-	s = calloc(nslots, sizeof(*s));
+	s = calloc(nslots ? nslots : 1, sizeof(*s));
 	if (s == NULL)
 		return RT_NO_CHANNELS;
 	st = (unsigned)rq->policy < RT_NPOLICIES ? &strategies[rq->policy] : NULL;
@@ -413,7 +413,7 @@ rt_models(const struct sb *sb, void (*fn)(const char *model, void *arg),
 	char seen[8192] = "";
 	size_t used = 0;
 
-	for (uint32_t i = 0; i < sb->hdr->max_channels; i++) {
+	for (uint32_t i = 0; i < sb_chan_slots(sb); i++) {
 		sb_read_channel(sb, i, &ch);
 		if (ch.state != SB_CHAN_UP)
 			continue;

@@ -143,6 +143,15 @@ sb_read_agent(const struct sb *sb, uint32_t i, struct sb_agent *out)
 	sb_read(a, &a->seq, out, sizeof(*out));
 }
 
+uint32_t
+sb_chan_slots(const struct sb *sb)
+{
+	uint32_t n = atomic_load_explicit(&sb->hdr->chan_hwm,
+	    memory_order_acquire);
+
+	return n < sb->hdr->max_channels ? n : sb->hdr->max_channels;
+}
+
 void
 sb_read_channel(const struct sb *sb, uint32_t i, struct sb_channel *out)
 {

@@ -36,7 +36,7 @@
 #include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
-#define SB_VERSION	3
+#define SB_VERSION	4
 #define SB_CACHELINE	64
 #define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
 #define SB_TOKEN_SLOTS	8192		/* tokens with rpm/tpm limits, per minute */
@@ -56,6 +56,10 @@ struct sb_header {
 	alignas(SB_CACHELINE) _Atomic uint64_t config_gen;	/* master */
 	_Atomic int32_t master_pid;	/* master */
 	_Atomic uint32_t draining;	/* master: 1 once SIGTERM began */
+	/* Channel slots ever used + 1: readers that walk the channels stop
+	 * here instead of at max_channels.  Writer: the tunnel, before it
+	 * fills a slot past the mark (it only grows). */
+	_Atomic uint32_t chan_hwm;
 };
 
 /* One child process.  Writer: master only. */
@@ -172,6 +176,8 @@ void sb_read(const void *slot, _Atomic uint32_t *seq, void *out, size_t n);
 
 void sb_read_proc(const struct sb *sb, uint32_t i, struct sb_proc *out);
 void sb_read_agent(const struct sb *sb, uint32_t i, struct sb_agent *out);
+/* The number of channel slots worth walking (chan_hwm, <= max_channels). */
+uint32_t sb_chan_slots(const struct sb *sb);
 /* Copies the descriptive part; hot counters are read with atomic loads. */
 void sb_read_channel(const struct sb *sb, uint32_t i, struct sb_channel *out);
 

@@ -340,6 +340,9 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	frame_get_u64(f, "tpm", &tpm);
 	frame_get_strv(f, "models", &models, &nmodels);
 	ch = sb_channel(&tun_env->sb, (uint32_t)slot);
+	if ((uint32_t)slot + 1 > atomic_load(&tun_env->sb.hdr->chan_hwm))
+		atomic_store_explicit(&tun_env->sb.hdr->chan_hwm,
+		    (uint32_t)slot + 1, memory_order_release);
 	/* A reused slot starts with fresh figures, not a previous owner's
 	 * errors or cool-down. */
 	atomic_store(&ch->hot.inflight, 0);

@@ -30,6 +30,8 @@ chan(uint32_t slot, uint64_t agent, const char *models)
 	snprintf(c->name, sizeof(c->name), "ch%u", slot);
 	snprintf(c->models, sizeof(c->models), "%s", models);
 	sb_write_end(&c->seq);
+	if (slot + 1 > atomic_load(&sb.hdr->chan_hwm))	/* as the tunnel does */
+		atomic_store(&sb.hdr->chan_hwm, slot + 1);
 }
 
 /* A channel with a grade, its agent online in agent slot `agent`. */

@@ -17,7 +17,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-secs=${FUZZ_SECONDS:-30}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
 
@@ -26,7 +25,10 @@ declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
 	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
+	[evstream]="lib/evstream.c"
+	[sigv4]="agent/ag_sigv4.c -lcrypto"
 )
+secs=${FUZZ_SECONDS:-$(( ${FUZZ_TOTAL:-90} / ${#sources[@]} ))}
 # pkg-config modules every target may need
 pkgs="msgpack jansson"
 

@@ -102,6 +102,7 @@ extern const struct ag_prov ag_prov_anthropic;
 extern const struct ag_prov ag_prov_azure;
 extern const struct ag_prov ag_prov_deepseek;
 extern const struct ag_prov ag_prov_qwen;
+extern const struct ag_prov ag_prov_bedrock;
 
 /* The adapter of provider (enum ag_provider), or NULL when there is none
  * yet. */

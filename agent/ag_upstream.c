@@ -52,6 +52,7 @@ static const struct ag_prov *const prov_table[] = {
 	&ag_prov_azure,
 	&ag_prov_deepseek,
 	&ag_prov_qwen,
+	&ag_prov_bedrock,
 };
 
 const struct ag_prov *

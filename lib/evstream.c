@@ -375,3 +375,50 @@ evs_encode_event(unsigned char *dst, size_t dstlen, const char *name,
 	str_header(&h[2], ":message-type", exception ? "exception" : "event");
 	return evs_encode(dst, dstlen, h, 3, payload, plen);
 }
+
+static int
+b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int
+evs_b64_decode(const char *in, size_t n, unsigned char *out, size_t *outlen)
+{
+	uint32_t acc = 0;
+	size_t o = 0, pad = 0;
+	int bits = 0;
+
+	while (n > 0 && in[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (pad > 0 && (n + pad) % 4 != 0)
+		return -1;
+	if (n % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64val((unsigned char)in[i]);
+
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*outlen = o;
+	return 0;
+}

@@ -109,4 +109,13 @@ size_t	evs_encode(unsigned char *dst, size_t dstlen,
 size_t	evs_encode_event(unsigned char *dst, size_t dstlen, const char *name,
 	    int exception, const void *payload, size_t plen);
 
+/*
+ * Standard base64 (with or without '=' padding, no white space) of in[0..n)
+ * into out, which must hold 3 * (n / 4) + 3 bytes: 0 with *outlen set, or
+ * -1 (a byte outside the alphabet, bad padding).  For the "bytes" of
+ * InvokeModelWithResponseStream's chunk events.
+ */
+int	evs_b64_decode(const char *in, size_t n, unsigned char *out,
+	    size_t *outlen);
+
 #endif

@@ -1147,12 +1147,25 @@ test_mock_providers(void **state)
 		    "/compatible-mode/v1/chat/completions",
 		    "\"authorization\":\"Bearer sk-qwen-test-key\"",
 		    "\"content\":\"tok0 tok1 \"" },
+		{ AG_PROV_BEDROCK, OP_CONVERSE, "amazon.nova-lite-v1:0",
+		    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":"
+		    "\"hi\"}]}]}", "bedrock-runtime.us-east-1.amazonaws.com",
+		    "/model/amazon.nova-lite-v1%3A0/converse",
+		    "\"sigv4\":\"valid\"", "\"inputTokens\":1" },
+		{ AG_PROV_BEDROCK, OP_INVOKE, "claude-haiku-4-5",
+		    "{\"anthropic_version\":\"bedrock-2023-05-31\","
+		    "\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi\"}]}",
+		    "bedrock-runtime.us-east-1.amazonaws.com",
+		    "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke",
+		    "\"sigv4\":\"valid\"", "\"type\":\"message\"" },
 	};
 	static const char *const keys[AG_PROV_COUNT] = {
 		[AG_PROV_ANTHROPIC] = "sk-ant-test-provider-key",
 		[AG_PROV_AZURE] = "azure-test-provider-key",
 		[AG_PROV_DEEPSEEK] = "sk-deepseek-test-key",
 		[AG_PROV_QWEN] = "sk-qwen-test-key",
+		[AG_PROV_BEDROCK] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
 	};
 	struct ag_upstream *u;
 	char ct[512], needle[128], *line;
@@ -1163,7 +1176,8 @@ test_mock_providers(void **state)
 		skip();
 	for (const char *const *h = (const char *const[]){ "api.anthropic.com",
 	    "swb-test.openai.azure.com", "api.deepseek.com",
-	    "dashscope.aliyuncs.com", NULL }; *h != NULL; h++)
+	    "dashscope.aliyuncs.com", "bedrock-runtime.us-east-1.amazonaws.com",
+	    NULL }; *h != NULL; h++)
 		n += snprintf(ct + n, sizeof(ct) - (size_t)n, "%s%s:443:127.0.0.1:%d",
 		    n ? "," : "", *h, mock.port);
 	u = up_new(ct, mock.ca);
@@ -1229,6 +1243,21 @@ test_mock_providers(void **state)
 		assert_int_equal(r.status, 401);
 		assert_non_null(strstr((char *)r.body, "Access denied"));
 		resp_free(&r);
+		/* Bedrock: a wrong secret is AWS's 403, the id its own */
+		c = chan(AG_PROV_BEDROCK, "not-the-secret");
+		op.op = OP_CONVERSE;
+		op.model = "amazon.nova-lite-v1:0";
+		assert_int_equal(ag_up_start_op(u, 602, &c, &op,
+		    "application/json", cases[5].body, strlen(cases[5].body),
+		    err, sizeof(err)), 0);
+		collect(u, 602, &r, 10000, 1);
+		assert_int_equal(r.status, 403);
+		assert_non_null(strstr((char *)r.body, "signature we calculated"));
+		resp_free(&r);
+		line = mock_log_find("\"sigv4\":\"InvalidSignatureException\"",
+		    "nova-lite", 2000);
+		assert_non_null(line);
+		free(line);
 	}
 	ag_up_free(u);
 }

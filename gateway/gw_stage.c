@@ -306,10 +306,12 @@ can_serve(const struct gw_req *r, int prov)
 
 	if (prov < 0 || op == NULL)
 		return 0;
+	enum prov_dialect body;
+
 	if (prov_can(prov, r->op))
 		return 1;
-	return op->chat && prov_chat_op(prov, r->stream) >= 0 &&
-	    xl_can(op->dialect, prov_dialect(prov));
+	return op->chat && prov_chat_route(prov, op->dialect, r->stream,
+	    &body) >= 0 && xl_can(op->dialect, body);
 }
 
 static void
@@ -436,7 +438,8 @@ gw_stage_relay_attempt(struct gw_req *r)
 	} else {
 		struct xl_buf b = { NULL, 0, 0 };
 		r->xlate = 1;
-		r->fwd_op = prov_chat_op(prov, r->stream);
+		r->fwd_op = prov_chat_route(prov, op->dialect, r->stream,
+		    &r->up_dialect);
 		if (xl_request(op->dialect, r->up_dialect, (const char *)r->body,
 		    r->body_len, r->model, r->stream, &b, err, sizeof(err)) != 0) {
 			xl_buf_free(&b);

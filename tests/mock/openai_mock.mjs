@@ -1143,8 +1143,12 @@ async function bedrockRoute(x, path, body) {
 	if (converse && !Array.isArray(body.messages)) {
 		return bedrockError(x, 400, 'ValidationException', 'messages is required');
 	}
-	const k = knobs(x.req.headers, {}, { chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null,
-		first: 0, retryAfter: undefined });
+	// Directives "[mock chunks=N ...]" in the text of the last user turn.
+	const lastUser = (body.messages || []).filter((mm) => mm && mm.role === 'user').at(-1);
+	const ltext = lastUser === undefined ? '' : typeof lastUser.content === 'string' ? lastUser.content :
+		(Array.isArray(lastUser.content) ? lastUser.content : []).map((b) => (b && b.text) || '').join(' ');
+	const k = knobs(x.req.headers, parseDirectives(ltext, 'mock'), { chunks: cfg.chunks, delay: cfg.delayMs,
+		status: null, failAfter: null, first: 0, retryAfter: undefined });
 	if (!(await x.wait(k.first))) return;
 	if (k.status !== null) {
 		return bedrockError(x, k.status, k.status === 429 ? 'ThrottlingException' : 'InternalServerException',

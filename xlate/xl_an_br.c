@@ -70,8 +70,9 @@ xl_an_br_event(struct xl_stream *s, const char *name, const char *data,
 
 		rc = xl_stream_error(DIA_ANTHROPIC, strstr(name, "hrottl") ?
 		    "rate_limit_error" : strstr(name, "alidation") ?
-		    "invalid_request_error" : "api_error", msg ? msg : name, out);
-		s->done = 1;
+		    "invalid_request_error" : "api_error", msg ? msg :
+		    "the provider's stream failed", out);
+		s->done = rc == 0;
 		goto done;
 	}
 	b = json_object_get(j, "bytes");

@@ -347,9 +347,9 @@ xl_oa_cv_response(json_t *in, const char *model, char *err, size_t errlen)
 		if (t != NULL)
 			xl_buf_adds(&text, t);
 		else if (json_is_object(tu)) {
-			char *args = json_dumps(json_object_get(tu, "input") ?
-			    json_object_get(tu, "input") : json_object(),
-			    JSON_COMPACT);
+			json_t *inp = json_object_get(tu, "input");
+			char *args = inp != NULL ? json_dumps(inp, JSON_COMPACT |
+			    JSON_ENCODE_ANY) : NULL;
 			json_array_append_new(calls, json_pack("{s:s, s:s, s:{s:s, "
 			    "s:s}}", "id", xl_str(tu, "toolUseId") ?
 			    xl_str(tu, "toolUseId") : "", "type", "function",
@@ -454,8 +454,9 @@ xl_oa_cv_event(struct xl_stream *s, const char *name, const char *data,
 		const char *msg = xl_str(j, "message");
 
 		rc = xl_stream_error(DIA_OPENAI, strstr(name, "hrottl") ?
-		    "rate_limit_error" : "api_error", msg ? msg : name, out);
-		s->done = 1;
+		    "rate_limit_error" : "api_error", msg ? msg :
+		    "the provider's stream failed", out);
+		s->done = rc == 0;
 	} else if (strcmp(name, "messageStart") == 0)
 		rc = start(s, out);
 	else if (strcmp(name, "contentBlockStart") == 0) {

@@ -24,7 +24,7 @@ out=build/fuzz
 declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
-	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c -ljansson"
+	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c xlate/xl_oa_cv.c xlate/xl_an_br.c lib/evstream.c -ljansson"
 	[evstream]="lib/evstream.c"
 	[sigv4]="agent/ag_sigv4.c -lcrypto"
 )

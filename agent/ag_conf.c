@@ -100,7 +100,8 @@ static const struct conf_key ag_keys[K_COUNT] = {
 enum {
 	C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_HOST,
 	C_RESOURCE, C_REGION, C_DEPLOYMENTS, C_API_VERSION,
-	C_ANTHROPIC_VERSION, C_PROJECT, C_LOCATION, C_COUNT
+	C_ANTHROPIC_VERSION, C_PROJECT, C_LOCATION, C_ACCESS_KEY_ID,
+	C_SECRET_ACCESS_KEY, C_SESSION_TOKEN, C_COUNT
 };
 #define P(x)	(1u << (x))
 static const struct {
@@ -109,24 +110,28 @@ static const struct {
 } chan_keys[C_COUNT] = {
 	[C_PROVIDER] = { "provider", 0 },
 	[C_MODELS] = { "models", 0 },
-	[C_KEY] = { "key", 0 },
+	[C_KEY] = { "key", ((1u << AG_PROV_COUNT) - 1) & ~P(AG_PROV_BEDROCK) },
 	[C_RPM] = { "rpm", 0 },
 	[C_TPM] = { "tpm", 0 },
 	[C_GRADE] = { "grade", 0 },
 	[C_HOST] = { "host", P(AG_PROV_AZURE) | P(AG_PROV_QWEN) },
 	[C_RESOURCE] = { "resource", P(AG_PROV_AZURE) },
-	[C_REGION] = { "region", P(AG_PROV_QWEN) },
+	[C_REGION] = { "region", P(AG_PROV_QWEN) | P(AG_PROV_BEDROCK) },
 	[C_DEPLOYMENTS] = { "deployments", P(AG_PROV_AZURE) },
 	[C_API_VERSION] = { "api_version", P(AG_PROV_AZURE) },
 	[C_ANTHROPIC_VERSION] = { "anthropic_version", P(AG_PROV_ANTHROPIC) },
 	[C_PROJECT] = { "project", P(AG_PROV_VERTEX) },
 	[C_LOCATION] = { "location", P(AG_PROV_VERTEX) },
+	[C_ACCESS_KEY_ID] = { "access_key_id", P(AG_PROV_BEDROCK) },
+	[C_SECRET_ACCESS_KEY] = { "secret_access_key", P(AG_PROV_BEDROCK) },
+	[C_SESSION_TOKEN] = { "session_token", P(AG_PROV_BEDROCK) },
 };
 #undef P
 
 #define AZURE_HOST_SUFFIX	".openai.azure.com"
 #define AZURE_API_VERSION	"2024-10-21"	/* GA; the channel may say */
 #define ANTHROPIC_VERSION	"2023-06-01"
+#define BEDROCK_HOST_FMT	"bedrock-runtime.%s.amazonaws.com"
 /* Qwen's regions (DashScope compatible mode); the first is the default. */
 static const char *const qwen_regions[][2] = {
 	{ "cn", "dashscope.aliyuncs.com" },
@@ -642,6 +647,15 @@ parse_deployments(struct ag_deploys *d, const char *section,
 	}
 }
 
+/* A region name: a-z 0-9 -, starting with a letter ("us-east-1", "intl"). */
+static int
+region_ok(const char *v)
+{
+	if (v[0] < 'a' || v[0] > 'z')
+		return 0;
+	return strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") == strlen(v);
+}
+
 /* api_version, anthropic_version: 1..31 of A-Z a-z 0-9 . - */
 static int
 parse_version(char *dst, size_t dstlen, const char *section, const char *key,
@@ -733,7 +747,8 @@ channel_set(void *dst, const char *section, const char *key,
 		snprintf(err, errlen, "unknown key '%s' in section [%s] (a "
 		    "channel has provider, models, key, rpm, tpm, grade; per "
 		    "provider host, resource, region, deployments, api_version, "
-		    "anthropic_version, project, location)", key, section);
+		    "anthropic_version, project, location, access_key_id, "
+		    "secret_access_key, session_token)", key, section);
 		return -1;
 	}
 	if (ld->chan_line[ci][f] != 0) {
@@ -820,18 +835,51 @@ channel_set(void *dst, const char *section, const char *key,
 		snprintf(ch->host + strlen(value), sizeof(ch->host) -
 		    strlen(value), "%s", AZURE_HOST_SUFFIX);
 		break;
-	case C_REGION: {
-		size_t r, nr = sizeof(qwen_regions) / sizeof(qwen_regions[0]);
-
-		for (r = 0; r < nr; r++)
-			if (strcmp(qwen_regions[r][0], value) == 0)
-				break;
-		if (r == nr) {
-			snprintf(err, errlen, "[%s] region = '%s' is not one of "
-			    "cn|intl", section, value);
+	case C_REGION:
+		/* Which regions a provider takes is checked once the file is
+		 * read (the provider may come later): finish_channel(). */
+		if (!region_ok(value) || strlen(value) >= sizeof(ch->region)) {
+			snprintf(err, errlen, "[%s] region = '%s' is not a region "
+			    "name (1 to %zu of a-z 0-9 -)", section, value,
+			    sizeof(ch->region) - 1);
 			return -1;
 		}
-		snprintf(ch->host, sizeof(ch->host), "%s", qwen_regions[r][1]);
+		snprintf(ch->region, sizeof(ch->region), "%s", value);
+		break;
+	case C_ACCESS_KEY_ID:
+		/* AWS access key ids are upper-case letters and digits. */
+		if (value[0] == '\0' || strlen(value) >= sizeof(ch->access_key_id) ||
+		    strspn(value, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") !=
+		    strlen(value)) {
+			snprintf(err, errlen, "[%s] access_key_id is not an AWS "
+			    "access key id (A-Z 0-9, at most %zu)", section,
+			    sizeof(ch->access_key_id) - 1);
+			return -1;
+		}
+		snprintf(ch->access_key_id, sizeof(ch->access_key_id), "%s",
+		    value);
+		break;
+	case C_SECRET_ACCESS_KEY:
+	case C_SESSION_TOKEN: {
+		/* Credentials: never echoed. */
+		char *to = f == C_SESSION_TOKEN ? ch->session_token : ch->key;
+		size_t cap = f == C_SESSION_TOKEN ? sizeof(ch->session_token) :
+		    sizeof(ch->key);
+
+		if (value[0] == '\0' || strlen(value) >= cap) {
+			snprintf(err, errlen, "[%s] %s must be 1 to %zu bytes",
+			    section, key, cap - 1);
+			return -1;
+		}
+		for (const char *c = value; *c != '\0'; c++) {
+			if ((unsigned char)*c <= ' ' || (unsigned char)*c >= 0x7f) {
+				snprintf(err, errlen, "[%s] %s contains white "
+				    "space, a control character or a non-ASCII "
+				    "byte", section, key);
+				return -1;
+			}
+		}
+		memcpy(to, value, strlen(value) + 1);
 		break;
 	}
 	case C_DEPLOYMENTS:
@@ -1132,6 +1180,22 @@ finish_channel(struct ag_load *ld, int ci, const char *path, char *err,
 		}
 		break;
 	case AG_PROV_QWEN:
+		if (line[C_REGION] != 0) {
+			size_t r, nr = sizeof(qwen_regions) /
+			    sizeof(qwen_regions[0]);
+
+			for (r = 0; r < nr; r++)
+				if (strcmp(qwen_regions[r][0], ch->region) == 0)
+					break;
+			if (r == nr) {
+				snprintf(err, errlen, "%s:%d: [channel.%s] region "
+				    "= '%s' is not one of cn|intl", path,
+				    line[C_REGION], ch->name, ch->region);
+				return -1;
+			}
+			snprintf(ch->host, sizeof(ch->host), "%s",
+			    qwen_regions[r][1]);
+		}
 		if (ch->host[0] == '\0')
 			snprintf(ch->host, sizeof(ch->host), "%s",
 			    qwen_regions[0][1]);
@@ -1159,6 +1223,27 @@ finish_channel(struct ag_load *ld, int ci, const char *path, char *err,
 			return -1;
 		}
 		ag_sa_free(&sa);
+		break;
+	}
+	case AG_PROV_BEDROCK: {
+		static const int need[] = { C_REGION, C_ACCESS_KEY_ID,
+		    C_SECRET_ACCESS_KEY };
+
+		for (size_t k = 0; k < sizeof(need) / sizeof(need[0]); k++)
+			if (line[need[k]] == 0) {
+				snprintf(err, errlen, "%s:%d: [channel.%s] a "
+				    "bedrock channel needs region, access_key_id "
+				    "and secret_access_key (no %s)", path, ch->line,
+				    ch->name, chan_keys[need[k]].name);
+				return -1;
+			}
+		{
+			char host[AG_HOST_MAX];
+
+			snprintf(host, sizeof(host), BEDROCK_HOST_FMT,
+			    ch->region);
+			memcpy(ch->host, host, sizeof(ch->host));
+		}
 		break;
 	}
 	case AG_PROV_ANTHROPIC:
@@ -1263,6 +1348,12 @@ finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
 
 		for (size_t r = 0; r < sizeof(required) / sizeof(required[0]);
 		    r++) {
+			/* bedrock: its credential is access_key_id +
+			 * secret_access_key (finish_channel) */
+			if (required[r] == C_KEY &&
+			    ch->provider == AG_PROV_BEDROCK &&
+			    ld->chan_line[i][C_PROVIDER] != 0)
+				continue;
 			if (ld->chan_line[i][required[r]] == 0) {
 				snprintf(err, errlen, "%s:%d: [channel.%s] has no "
 				    "%s", path, ch->line, ch->name,

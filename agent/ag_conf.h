@@ -14,6 +14,9 @@
  *                  resource or host, deployments, api_version (azure);
  *                  region or host (qwen); project, location (vertex,
  *                  whose key is the PATH of its service-account JSON file)
+ *                  region or host (qwen); region, access_key_id,
+ *                  secret_access_key, session_token (bedrock, which
+ *                  takes no key)
  *
  * models = PUBLIC[=ID], ...: each model the channel announces under its
  * public name, and the provider's own id for it when they differ (the
@@ -42,6 +45,9 @@
 #define AG_CONNECT_TO_MAX	1024	/* every [test] connect_to line */
 #define AG_VERSION_MAX		32	/* api_version, anthropic_version */
 #define AG_PROJECT_MAX		64	/* vertex project id */
+#define AG_AWS_KEY_ID_MAX	129	/* bedrock access_key_id */
+#define AG_AWS_TOKEN_MAX	2048	/* bedrock session_token */
+#define AG_REGION_MAX		32	/* bedrock region */
 #define AG_PIN_MAX		56	/* "sha256//" + 44 base64 + NUL fits */
 #define AG_PIN_PREFIX		"sha256//"
 #define AG_ID_MAX		(INT64_C(1) << 53)	/* exact in a double */
@@ -79,7 +85,13 @@ struct ag_channel {
 	char project[AG_PROJECT_MAX];
 	char location[AG_VERSION_MAX];
 	char key[AG_SECRET_MAX];	/* provider credential: never logged,
-					   never sent to the hub */
+					   never sent to the hub (bedrock:
+					   its secret_access_key) */
+	/* bedrock: the AWS region, the access key id, and the optional STS
+	 * session token (a credential too: never logged). */
+	char region[AG_REGION_MAX];
+	char access_key_id[AG_AWS_KEY_ID_MAX];
+	char session_token[AG_AWS_TOKEN_MAX];
 	int64_t rpm;			/* announced limits; 0 = none */
 	int64_t tpm;
 };

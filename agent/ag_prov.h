@@ -119,6 +119,7 @@ extern const struct ag_prov ag_prov_deepseek;
 extern const struct ag_prov ag_prov_qwen;
 extern const struct ag_prov ag_prov_gemini;
 extern const struct ag_prov ag_prov_vertex;
+extern const struct ag_prov ag_prov_bedrock;
 
 /* The adapter of provider (enum ag_provider), or NULL when there is none
  * yet. */

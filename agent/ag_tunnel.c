@@ -24,6 +24,7 @@
 #include "lib/frame.h"
 #include "lib/tokest.h"
 #include "lib/outq.h"
+#include "lib/evstream.h"
 #include "lib/sse.h"
 #include "lib/usage.h"
 #include "lib/log.h"
@@ -59,6 +60,8 @@ struct ag_stream {
 	int started;			/* handed to the upstream engine */
 	int sse_mode;
 	struct sse sse;
+	int evs_mode;			/* AWS event-stream answer (Bedrock) */
+	struct evs evs;
 	struct usage usage;
 	unsigned char *sniff;		/* non-SSE response, for its usage */
 	size_t sniff_len;
@@ -298,6 +301,8 @@ stream_free(struct ag_stream *s)
 	if (s->sse_mode)
 		sse_free(&s->sse);
 	outq_clear(&s->hold);
+	if (s->evs_mode)
+		evs_free(&s->evs);
 	free(s->body);
 	free(s->sniff);
 	free(s);
@@ -661,6 +666,15 @@ sniff_usage(struct ag_stream *s, const unsigned char *p, size_t len)
 			    ev.event, ev.data, ev.data_len);
 		return;
 	}
+	if (s->evs_mode) {
+		struct evs_msg m;
+
+		if (evs_feed(&s->evs, p, len) != 0)
+			return;
+		while (evs_next(&s->evs, &m) == 1)
+			(void)usage_read_evs(stream_dialect(s), &s->usage, &m);
+		return;
+	}
 	if (s->sniff_len + len > AG_BODY_SNIFF)
 		return;
 	{
@@ -680,7 +694,7 @@ sniff_finish(struct ag_stream *s)
 	if (s->sniffed)
 		return;
 	s->sniffed = 1;
-	if (!s->sse_mode && s->sniff_len > 0)
+	if (!s->sse_mode && !s->evs_mode && s->sniff_len > 0)
 		(void)usage_read_body(stream_dialect(s), &s->usage,
 		    (const char *)s->sniff, s->sniff_len);
 }
@@ -768,6 +782,10 @@ drain_upstream(struct ag_tunnel *t)
 			s->sse_mode = strncmp(ev.content_type, "text/event-stream", 17) == 0;
 			if (s->sse_mode)
 				sse_init(&s->sse, 0);
+			s->evs_mode = strncmp(ev.content_type,
+			    "application/vnd.amazon.eventstream", 34) == 0;
+			if (s->evs_mode)
+				evs_init(&s->evs, 0);
 			frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
 			frame_enc_u64(&e, "status", (uint64_t)ev.status);
 			frame_enc_cstr(&e, "content_type", ev.content_type);

@@ -57,6 +57,7 @@ static const struct ag_prov *const prov_table[] = {
 	&ag_prov_qwen,
 	&ag_prov_gemini,
 	&ag_prov_vertex,
+	&ag_prov_bedrock,
 };
 
 const struct ag_prov *

@@ -20,6 +20,7 @@
 
 #include "gateway/gw_limit.h"
 #include "lib/frame.h"
+#include "lib/evstream.h"
 #include "lib/outq.h"
 #include "lib/prov.h"
 #include "lib/sse.h"
@@ -133,6 +134,9 @@ struct gw_req {
 	int close_after;		/* close the connection after this answer */
 	int sse_mode;
 	struct sse sse;
+	int evs_mode;			/* AWS event-stream answer (Bedrock) */
+	struct evs evs;
+	char errtype[64];		/* Bedrock surface: x-amzn-errortype */
 	struct usage usage;
 	unsigned char *sniff;		/* non-SSE answer, kept for its usage */
 	size_t sniff_len;
@@ -242,8 +246,12 @@ struct gw_surface {
 	/* The error body of this surface. */
 	void (*error)(char *out, size_t outlen, unsigned status,
 	    const char *kind, const char *code, const char *message);
+	/* The x-amzn-errortype of an error with this status (Bedrock), or
+	 * NULL for surfaces that send no such header. */
+	const char *(*errtype)(unsigned status);
 };
-extern const struct gw_surface gw_surface_openai, gw_surface_anthropic;
+extern const struct gw_surface gw_surface_openai, gw_surface_anthropic,
+    gw_surface_bedrock;
 extern const struct gw_surface gw_surface_gemini;
 
 enum gw_route_flags {

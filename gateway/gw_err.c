@@ -1,8 +1,9 @@
 /*
  * gateway/gw_err: every refusal a user sees, in the shape of the surface
- * they called — OpenAI's {"error":{"message","type","param","code"}} or
- * Anthropic's {"type":"error","error":{"type","message"}} or Gemini's
- * {"error":{"code","message","status"}} — and logged
+ * they called — OpenAI's {"error":{"message","type","param","code"}},
+ * Anthropic's {"type":"error","error":{"type","message"}}, Gemini's
+ * {"error":{"code","message","status"}} or Bedrock's {"message"} with its
+ * type in the x-amzn-errortype header — and logged
  * with the request id.
  */
 #include "gateway/gw.h"
@@ -94,12 +95,49 @@ gemini_error(char *out, size_t outlen, unsigned status, const char *kind,
 	json_decref(o);
 }
 
+/* Bedrock: the body is {"message"}, the type goes in x-amzn-errortype
+ * (what the AWS SDKs read to name the exception). */
+static void
+bedrock_error(char *out, size_t outlen, unsigned status, const char *kind,
+    const char *code, const char *message)
+{
+	json_t *o = json_pack("{s:s}", "message", message);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	(void)status;
+	(void)kind;
+	(void)code;
+	snprintf(out, outlen, "%s", s ? s : "{\"message\":\"error\"}");
+	free(s);
+	json_decref(o);
+}
+
+/* Bedrock runtime's exception names by status. */
+static const char *
+bedrock_errtype(unsigned status)
+{
+	switch (status) {
+	case 400: case 413: return "ValidationException";
+	case 401: return "UnrecognizedClientException";
+	case 403: return "AccessDeniedException";
+	case 404: return "ResourceNotFoundException";
+	case 408: case 504: return "ModelTimeoutException";
+	case 424: return "ModelErrorException";
+	case 429: return "ThrottlingException";
+	case 503: case 529: return "ServiceUnavailableException";
+	default: return status >= 500 ? "InternalServerException" :
+	    "ValidationException";
+	}
+}
+
 const struct gw_surface gw_surface_openai = { "openai", DIA_OPENAI,
-	openai_error };
+	openai_error, NULL };
 const struct gw_surface gw_surface_anthropic = { "anthropic", DIA_ANTHROPIC,
-	anthropic_error };
+	anthropic_error, NULL };
 const struct gw_surface gw_surface_gemini = { "gemini", DIA_GEMINI,
-	gemini_error };
+	gemini_error, NULL };
+const struct gw_surface gw_surface_bedrock = { "bedrock", DIA_CONVERSE,
+	bedrock_error, bedrock_errtype };
 
 void
 gw_err_body(const struct gw_surface *s, unsigned status, const char *kind,
@@ -122,5 +160,8 @@ gw_reply_error(struct gw_req *r, unsigned status, const char *kind,
 	if (r->reqid != 0)
 		log_rinfo(r->reqid, "%u %s", status, code ? code : kind);
 	gw_err_body(r->surface, status, kind, code, message, body, sizeof(body));
+	if (r->surface != NULL && r->surface->errtype != NULL)
+		snprintf(r->errtype, sizeof(r->errtype), "%s",
+		    r->surface->errtype(status));
 	gw_reply_json(r, status, body);
 }

@@ -236,6 +236,8 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 		gw_charge_key(r, key, sizeof(key));
 		head_add(h, "x-request-id", "%s", key);
 	}
+	if (r->errtype[0] != '\0')	/* a Bedrock surface's error */
+		head_add(h, "x-amzn-errortype", "%s", r->errtype);
 	if (r->lim.retry_after > 0) {	/* a 429 of the rate limiter */
 		snprintf(num, sizeof(num), "%d", r->lim.retry_after);
 		head_add(h, "retry-after", "%s", num);

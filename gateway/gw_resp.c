@@ -5,6 +5,15 @@
  * (passed through, or translated into the user's dialect by xlate/, never
  * coalesced), retries on the next candidate before the first byte, and
  * how the relay ended.
+ *
+ * AWS event-stream answers (Bedrock's ConverseStream and
+ * InvokeModelWithResponseStream, application/vnd.amazon.eventstream) are
+ * decoded frame by frame with lib/evstream: usage is read from each
+ * event (usage_read_evs, as agentd does); passed through, the bytes go to
+ * the user unchanged as they come; translated, each frame is handed to
+ * xl_stream_event with its :event-type (or :exception-type) as the name
+ * and its JSON payload as the data.  A Bedrock-surface stream cut short
+ * ends with an exception frame (valid CRCs) of its own.
  */
 #include "gateway/gw.h"
 
@@ -25,6 +34,10 @@ gw_resp_reset(struct gw_req *r)
 	if (r->sse_mode)
 		sse_free(&r->sse);
 	r->sse_mode = 0;
+	if (r->evs_mode)
+		evs_free(&r->evs);
+	r->evs_mode = 0;
+	r->errtype[0] = '\0';
 	if (r->xs != NULL)
 		xl_stream_free(r->xs);
 	r->xs = NULL;
@@ -32,6 +45,16 @@ gw_resp_reset(struct gw_req *r)
 	r->sniff = NULL;
 	r->sniff_len = 0;
 	memset(&r->usage, 0, sizeof(r->usage));
+}
+
+#define EVS_CTYPE "application/vnd.amazon.eventstream"
+
+/* The content type of a stream in the user's dialect. */
+static const char *
+stream_ctype(enum prov_dialect d)
+{
+	return d == DIA_CONVERSE || d == DIA_NATIVE ? EVS_CTYPE :
+	    "text/event-stream";
 }
 
 /* Usage from one native event / body: the reader of the upstream
@@ -97,21 +120,29 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 	snprintf(r->ctype, sizeof(r->ctype), "%s", h->content_type);
 	r->sse_mode = h->status == 200 &&
 	    strncmp(h->content_type, "text/event-stream", 17) == 0;
-	if (r->sse_mode) {
+	r->evs_mode = h->status == 200 && strncmp(h->content_type,
+	    EVS_CTYPE, sizeof(EVS_CTYPE) - 1) == 0;
+	if (r->sse_mode)
 		sse_init(&r->sse, 0);
-		if (r->xlate) {
-			r->xs = xl_stream_new(prov_op(r->op)->dialect,
-			    r->up_dialect, r->model, r->user_usage);
-			if (r->xs == NULL)
-				log_rwarn(r->reqid, "out of memory for the stream's "
-				    "translation");
-		}
+	if (r->evs_mode)
+		evs_init(&r->evs, 0);
+	if ((r->sse_mode || r->evs_mode) && r->xlate) {
+		r->xs = xl_stream_new(prov_op(r->op)->dialect, r->up_dialect,
+		    r->model, r->user_usage);
+		if (r->xs == NULL)
+			log_rwarn(r->reqid, "out of memory for the stream's "
+			    "translation");
 	}
 	/* A translated answer that is not a stream is rewritten whole at
 	 * the end: its head waits for it. */
-	if (r->xlate && !r->sse_mode)
+	if (r->xlate && !r->sse_mode && !r->evs_mode)
 		return;
-	gw_reply_head(r, (unsigned)h->status, h->content_type[0] ?
+	if (h->status >= 400 && r->surface != NULL &&
+	    r->surface->errtype != NULL)
+		snprintf(r->errtype, sizeof(r->errtype), "%s",
+		    r->surface->errtype((unsigned)h->status));
+	gw_reply_head(r, (unsigned)h->status, r->xlate ?
+	    stream_ctype(prov_op(r->op)->dialect) : h->content_type[0] ?
 	    h->content_type : "application/json");
 }
 
@@ -154,12 +185,75 @@ xlate_event(struct gw_req *r, const struct sse_event *ev)
 	xl_buf_free(&out);
 }
 
+/* An event-stream answer: passed through as it comes, or translated
+ * frame by frame; usage read from every frame either way. */
+static void
+evs_chunk(struct gw_req *r, const unsigned char *p, size_t len)
+{
+	struct evs_msg m;
+	int rc;
+
+	if (!r->xlate)
+		gw_reply_data(r, p, len);
+	if (evs_feed(&r->evs, p, len) != 0) {
+		log_rwarn(r->reqid, "upstream stream: %s", evs_error(&r->evs));
+		return;
+	}
+	while ((rc = evs_next(&r->evs, &m)) == 1) {
+		struct xl_buf out = { NULL, 0, 0 };
+		char name[128];
+		const char *v;
+		size_t n;
+
+		(void)usage_read_evs(prov_op(r->fwd_op)->dialect, &r->usage, &m);
+		if (!r->xlate || r->xs == NULL)
+			continue;
+		if ((v = evs_str(&m, ":event-type", &n)) == NULL &&
+		    (v = evs_str(&m, ":exception-type", &n)) == NULL)
+			continue;
+		if (n >= sizeof(name))
+			n = sizeof(name) - 1;
+		memcpy(name, v, n);
+		name[n] = '\0';
+		if (xl_stream_event(r->xs, name, (const char *)m.payload,
+		    m.payload_len, &out) < 0)
+			log_rwarn(r->reqid, "upstream event could not be "
+			    "translated");
+		if (out.len > 0)
+			gw_reply_data(r, out.p, out.len);
+		xl_buf_free(&out);
+	}
+	if (rc < 0)
+		log_rwarn(r->reqid, "upstream stream: %s", evs_error(&r->evs));
+}
+
+/* A Bedrock-surface stream that broke: an exception frame ends it. */
+static void
+evs_error_frame(struct gw_req *r, const char *msg)
+{
+	unsigned char buf[1024];
+	json_t *o = json_pack("{s:s}", "message", msg);
+	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t n;
+
+	if (s != NULL && (n = evs_encode_event(buf, sizeof(buf),
+	    "internalServerException", 1, s, strlen(s))) > 0 &&
+	    n <= sizeof(buf))
+		gw_reply_data(r, buf, n);
+	free(s);
+	json_decref(o);
+}
+
 void
 gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 {
 	struct sse_event ev;
 	int rc;
 
+	if (r->evs_mode) {
+		evs_chunk(r, p, len);
+		return;
+	}
 	if (!r->sse_mode) {
 		/* Keep a JSON answer (bounded) to read its usage at the end;
 		 * a translated one is only sent then.  Binary answers (audio,
@@ -236,6 +330,10 @@ stream_error_event(struct gw_req *r, const char *msg, int agent_lost)
 		xl_buf_free(&out);
 		return;
 	}
+	if (stream_ctype(prov_op(r->op)->dialect)[0] == 'a') {
+		evs_error_frame(r, msg);
+		return;
+	}
 	if (prov_op(r->op)->dialect == DIA_ANTHROPIC)
 		o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error",
 		    "type", "api_error", "message", msg);
@@ -258,7 +356,8 @@ gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e)
 {
 	char msg[256];
 
-	if (e->ok && !r->sse_mode && r->sniff_len > 0 && r->status == 200)
+	if (e->ok && !r->sse_mode && !r->evs_mode && r->sniff_len > 0 &&
+	    r->status == 200)
 		read_usage_body(r, (const char *)r->sniff, r->sniff_len);
 	if (e->usage_seen) {	/* the agent's witness, for the ledger */
 		r->agent_usage.input_tokens = e->input_tokens;
@@ -272,7 +371,7 @@ gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e)
 		    r->status, (long long)r->usage.input_tokens,
 		    (long long)r->usage.output_tokens,
 		    (long long)r->usage.cached_tokens);
-		if (r->xlate && !r->sse_mode)
+		if (r->xlate && !r->sse_mode && !r->evs_mode)
 			xlate_whole(r);
 		else if (r->xs != NULL) {
 			struct xl_buf out = { NULL, 0, 0 };
@@ -298,7 +397,7 @@ gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e)
 		gw_resume(r, GW_STOP);
 		return;
 	}
-	if (r->sse_mode)
+	if (r->sse_mode || r->evs_mode)
 		stream_error_event(r, msg, e->agent_lost);
 	gw_resume(r, GW_GO);		/* settle */
 }

@@ -101,6 +101,51 @@ parse_gemini(struct gw_req *r, void *json)
 	return GW_GO;
 }
 
+/*
+ * Bedrock: the model is the path's segment, URL-decoded
+ * ("amazon.nova-lite-v1%3A0" is amazon.nova-lite-v1:0); the route says
+ * whether it streams.  No NUL, control byte, '/' or bad escape.
+ */
+static enum gw_verdict
+parse_bedrock(struct gw_req *r, void *json)
+{
+	const char *p = r->path_model;
+	size_t o = 0;
+
+	for (size_t i = 0; p[i] != '\0'; i++) {
+		int c = (unsigned char)p[i];
+
+		if (c == '%') {
+			int h = p[i + 1], l = h ? p[i + 2] : 0;
+			h = h >= '0' && h <= '9' ? h - '0' : (h | 32) >= 'a' &&
+			    (h | 32) <= 'f' ? (h | 32) - 'a' + 10 : -1;
+			l = l >= '0' && l <= '9' ? l - '0' : (l | 32) >= 'a' &&
+			    (l | 32) <= 'f' ? (l | 32) - 'a' + 10 : -1;
+			if (h < 0 || l < 0) {
+				o = 0;
+				break;
+			}
+			c = h << 4 | l;
+			i += 2;
+		}
+		if (c < 0x21 || c == 0x7f || c == '/' || o + 1 >= sizeof(r->model)) {
+			o = 0;
+			break;
+		}
+		r->model[o++] = (char)c;
+	}
+	r->model[o] = '\0';
+	if (o == 0) {
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_model",
+		    "The provided model identifier is invalid.");
+		return GW_STOP;
+	}
+	r->stream = r->op == OP_CONVERSE_STREAM || r->op == OP_INVOKE_STREAM;
+	r->user_usage = 0;
+	r->lim.est = tokest_json(r->body_len, json);
+	return GW_GO;
+}
+
 static void
 answer_health(struct gw_req *r)
 {
@@ -188,6 +233,15 @@ static const struct gw_route routes[] = {
 	    OP_CHAT, RELAY, parse_common, NULL },
 	{ "POST", "/openai/deployments/*/embeddings", &gw_surface_openai,
 	    OP_EMBEDDINGS, RELAY, parse_nostream, NULL },
+	/* Bedrock runtime: the model id in the path */
+	{ "POST", "/model/*/converse", &gw_surface_bedrock, OP_CONVERSE, RELAY,
+	    parse_bedrock, NULL },
+	{ "POST", "/model/*/converse-stream", &gw_surface_bedrock,
+	    OP_CONVERSE_STREAM, RELAY, parse_bedrock, NULL },
+	{ "POST", "/model/*/invoke", &gw_surface_bedrock, OP_INVOKE, RELAY,
+	    parse_bedrock, NULL },
+	{ "POST", "/model/*/invoke-with-response-stream", &gw_surface_bedrock,
+	    OP_INVOKE_STREAM, RELAY, parse_bedrock, NULL },
 };
 
 /*
@@ -257,5 +311,7 @@ gw_route_surface_of(const char *path, size_t plen)
 		return &gw_surface_anthropic;
 	if (plen >= 8 && memcmp(path, "/v1beta/", 8) == 0)
 		return &gw_surface_gemini;
+	if (plen >= 7 && memcmp(path, "/model/", 7) == 0)
+		return &gw_surface_bedrock;
 	return &gw_surface_openai;
 }

@@ -316,10 +316,12 @@ can_serve(const struct gw_req *r, int prov)
 
 	if (prov < 0 || op == NULL)
 		return 0;
+	enum prov_dialect body;
+
 	if (prov_can_model(prov, r->model, r->op))
 		return 1;
-	return op->chat && prov_chat_op_model(prov, r->model, r->stream) >= 0 &&
-	    xl_can(op->dialect, prov_dialect_model(prov, r->model));
+	return op->chat && prov_chat_route(prov, r->model, op->dialect,
+	    r->stream, &body) >= 0 && xl_can(op->dialect, body);
 }
 
 static void
@@ -446,7 +448,8 @@ gw_stage_relay_attempt(struct gw_req *r)
 	} else {
 		struct xl_buf b = { NULL, 0, 0 };
 		r->xlate = 1;
-		r->fwd_op = prov_chat_op_model(prov, r->model, r->stream);
+		r->fwd_op = prov_chat_route(prov, r->model, op->dialect, r->stream,
+		    &r->up_dialect);
 		if (xl_request(op->dialect, r->up_dialect, (const char *)r->body,
 		    r->body_len, r->model, r->stream, &b, err, sizeof(err)) != 0) {
 			xl_buf_free(&b);

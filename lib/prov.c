@@ -177,3 +177,28 @@ prov_chat_op_model(int prov, const char *model, int stream)
 		return -1;
 	return stream ? p->chat_stream_op : p->chat_op;
 }
+
+/* Other routes for a user dialect: (provider, user dialect) -> operations
+ * and the dialect of their body. */
+static const struct {
+	int prov;
+	enum prov_dialect user;
+	int op, stream_op;
+	enum prov_dialect body;
+} routes[] = {
+	/* Claude on Bedrock speaks its own Messages body via InvokeModel */
+	{ PROV_BEDROCK, DIA_ANTHROPIC, OP_INVOKE, OP_INVOKE_STREAM, DIA_NATIVE },
+};
+
+int
+prov_chat_route(int prov, const char *model, enum prov_dialect user,
+    int stream, enum prov_dialect *body)
+{
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (routes[i].prov == prov && routes[i].user == user) {
+			*body = routes[i].body;
+			return stream ? routes[i].stream_op : routes[i].op;
+		}
+	*body = prov_dialect_model(prov, model);
+	return prov_chat_op_model(prov, model, stream);
+}

@@ -75,6 +75,15 @@ enum prov_dialect prov_dialect(int prov);
 int prov_can(int prov, int op);
 /* Provider prov's chat-like operation (streaming or not), or -1. */
 int prov_chat_op(int prov, int stream);
+/*
+ * The operation a chat user of dialect `user` is served by on provider
+ * prov, and the dialect of the body it takes (*body): the provider's chat
+ * operation and dialect, unless a row of the table of other routes says
+ * otherwise — Anthropic's messages on Bedrock go to InvokeModel with
+ * Claude's own body (DIA_NATIVE), not to Converse.  -1 when none.
+ */
+int prov_chat_route(int prov, const char *model, enum prov_dialect user,
+    int stream, enum prov_dialect *body);
 
 /*
  * The same three, for one model of the provider.  A provider that serves

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include "lib/evstream.h"
 
 /* Response payloads: NUL escapes are harmless, keep the last duplicate. */
 #define LOAD_FLAGS	(JSON_ALLOW_NUL)
@@ -772,6 +773,215 @@ usage_gemini_body(struct usage *u, const char *json, size_t len)
 	return rc;
 }
 
+/* ---- Bedrock (Converse, and InvokeModel's model-native bodies) ---- */
+
+/* Converse's usage object: inputTokens excludes cache reads and writes
+ * (as Anthropic's input_tokens does). */
+static int
+converse_usage(struct usage *u, const json_t *uo)
+{
+	int64_t in, out, rd, wr;
+	struct usage n;
+
+	if (!json_is_object(uo))
+		return -1;
+	if (count(uo, "inputTokens", &in) == -1 ||
+	    count(uo, "outputTokens", &out) == -1 ||
+	    count(uo, "cacheReadInputTokens", &rd) == -1 ||
+	    count(uo, "cacheWriteInputTokens", &wr) == -1)
+		return -1;
+	memset(&n, 0, sizeof(n));
+	n.input_tokens = in + rd + wr;
+	n.output_tokens = out;
+	n.cached_tokens = rd;
+	n.cache_write_tokens = wr;
+	return commit(u, &n);
+}
+
+/* Bytes of generated content in a Converse delta. */
+static int64_t
+converse_delta_chars(const json_t *d)
+{
+	return str_bytes(json_object_get(d, "text")) +
+	    str_bytes(json_object_get(json_object_get(d, "toolUse"), "input")) +
+	    str_bytes(json_object_get(json_object_get(d, "reasoningContent"),
+	    "text"));
+}
+
+int
+usage_converse_event(struct usage *u, const char *event_name,
+    const char *data, size_t len)
+{
+	json_t *root, *uo;
+	int rc = -1;
+
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	if (event_name == NULL || strcmp(event_name, "metadata") == 0) {
+		if ((rc = member_object(root, "usage", &uo)) == 1)
+			rc = converse_usage(u, uo);
+	} else if (strcmp(event_name, "contentBlockDelta") == 0) {
+		add_chars(u, converse_delta_chars(json_object_get(root,
+		    "delta")));
+		rc = 0;
+	} else
+		rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_converse_body(struct usage *u, const char *json, size_t len)
+{
+	json_t *root, *uo, *content, *b;
+	int64_t n = 0;
+	size_t i;
+	int rc = -1;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	if ((rc = member_object(root, "usage", &uo)) == 1)
+		rc = converse_usage(u, uo);
+	if (rc != -1) {
+		content = json_object_get(json_object_get(json_object_get(root,
+		    "output"), "message"), "content");
+		if (json_is_array(content))
+			json_array_foreach(content, i, b)
+				n += str_bytes(json_object_get(b, "text"));
+		add_chars(u, n);
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* "amazon-bedrock-invocationMetrics" of an invoke stream's last chunk:
+ * Bedrock's own count, which replaces what the model's events said. */
+static int
+invocation_metrics(struct usage *u, const json_t *m)
+{
+	int64_t in, out, rd, wr;
+	struct usage n;
+
+	if (!json_is_object(m))
+		return -1;
+	if (count(m, "inputTokenCount", &in) == -1 ||
+	    count(m, "outputTokenCount", &out) == -1 ||
+	    count(m, "cacheReadInputTokenCount", &rd) == -1 ||
+	    count(m, "cacheWriteInputTokenCount", &wr) == -1)
+		return -1;
+	memset(&n, 0, sizeof(n));
+	n.input_tokens = in + rd + wr;
+	n.output_tokens = out;
+	n.cached_tokens = rd;
+	n.cache_write_tokens = wr;
+	return commit(u, &n);
+}
+
+/* One model-native event (the decoded "bytes" of a chunk). */
+static int
+native_inner(struct usage *u, const char *p, size_t n)
+{
+	json_t *root, *m, *md;
+	int rc = -1;
+
+	if ((root = load(p, n, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	m = json_object_get(root, "amazon-bedrock-invocationMetrics");
+	if (json_is_string(json_object_get(root, "type"))) {
+		/* Claude: Anthropic's events, then Bedrock's metrics */
+		rc = usage_anthropic_event(u, NULL, p, n);
+		if (rc != -1 && m != NULL)
+			rc = invocation_metrics(u, m);
+	} else if (m != NULL)
+		rc = invocation_metrics(u, m);
+	else if ((md = json_object_get(root, "metadata")) != NULL)
+		rc = json_is_object(md) && json_object_get(md, "usage") ?
+		    converse_usage(u, json_object_get(md, "usage")) : 0;
+	else {
+		/* Nova's native stream: contentBlockDelta.delta.text */
+		add_chars(u, converse_delta_chars(json_object_get(
+		    json_object_get(root, "contentBlockDelta"), "delta")));
+		rc = 0;
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_bedrock_invoke_event(struct usage *u, const char *event_name,
+    const char *data, size_t len)
+{
+	json_t *root, *b;
+	unsigned char *raw = NULL;
+	size_t rl = 0, bl;
+	int rc = -1;
+
+	if (event_name != NULL && strcmp(event_name, "chunk") != 0)
+		return 0;		/* an exception, say */
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	b = json_object_get(root, "bytes");
+	if (!json_is_object(root) || !json_is_string(b))
+		goto out;
+	bl = json_string_length(b);
+	if ((raw = malloc(3 * (bl / 4) + 3)) == NULL ||
+	    evs_b64_decode(json_string_value(b), bl, raw, &rl) != 0)
+		goto out;
+	rc = native_inner(u, (const char *)raw, rl);
+out:
+	free(raw);
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_bedrock_invoke_body(struct usage *u, const char *json, size_t len)
+{
+	json_t *root, *uo;
+	int rc = -1;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	if ((rc = member_object(root, "usage", &uo)) == 1) {
+		if (json_object_get(uo, "input_tokens") != NULL)
+			rc = usage_anthropic_body(u, json, len);	/* Claude */
+		else
+			rc = converse_usage(u, uo);		/* Nova */
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+int
+usage_read_evs(enum prov_dialect d, struct usage *u, const struct evs_msg *m)
+{
+	char name[128];
+	const char *v;
+	size_t n;
+
+	if ((v = evs_str(m, ":event-type", &n)) == NULL &&
+	    (v = evs_str(m, ":exception-type", &n)) == NULL)
+		return 0;
+	if (!evs_str_is(m, ":message-type", "event") || n >= sizeof(name))
+		return 0;		/* exceptions carry no usage */
+	memcpy(name, v, n);
+	name[n] = '\0';
+	return usage_read_event(d, u, name, (const char *)m->payload,
+	    m->payload_len);
+}
+
 /* ---- by dialect ---- */
 
 int
@@ -787,8 +997,12 @@ usage_read_event(enum prov_dialect d, struct usage *u, const char *event_name,
 		return usage_anthropic_event(u, event_name, data, len);
 	case DIA_GEMINI:
 		return usage_gemini_event(u, data, len);
+	case DIA_CONVERSE:
+		return usage_converse_event(u, event_name, data, len);
+	case DIA_NATIVE:
+		return usage_bedrock_invoke_event(u, event_name, data, len);
 	default:
-		return 0;	/* Bedrock's event streams: a later reader */
+		return 0;
 	}
 }
 
@@ -803,6 +1017,10 @@ usage_read_body(enum prov_dialect d, struct usage *u, const char *json,
 		return usage_anthropic_body(u, json, len);
 	case DIA_GEMINI:
 		return usage_gemini_body(u, json, len);
+	case DIA_CONVERSE:
+		return usage_converse_body(u, json, len);
+	case DIA_NATIVE:
+		return usage_bedrock_invoke_body(u, json, len);
 	default:
 		return 0;
 	}

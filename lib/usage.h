@@ -30,6 +30,16 @@
  *   Gemini    input = promptTokenCount (includes cached) + toolUsePromptTokenCount.
  *   Gemini    output = candidatesTokenCount + thoughtsTokenCount (thinking is billed as output).
  *   Gemini    cached = cachedContentTokenCount; every usageMetadata replaces the last one, never adds.
+ *   Converse  input = inputTokens + cacheReadInputTokens + cacheWriteInputTokens (inputTokens excludes both);
+ *             cached = cacheReadInputTokens, cache_write = cacheWriteInputTokens; output = outputTokens.
+ *             A stream's usage is its `metadata` event's; a body's is its top-level usage.
+ *   Invoke    (Bedrock InvokeModel, model-native): a stream's `chunk` events carry {"bytes": base64 of
+ *             the model's own event}; Claude's are Anthropic events (read as above), and the last one
+ *             carries amazon-bedrock-invocationMetrics {inputTokenCount, outputTokenCount,
+ *             cacheRead/WriteInputTokenCount}, which replaces everything (input = the three inputs).
+ *             A body: Claude's usage as Anthropic's, else Converse's names (Nova).
+ *   Event-stream answers (application/vnd.amazon.eventstream) are read message by message with
+ *   usage_read_evs: the event name is the :event-type header, the data the payload.
  *
  * Values: a count must be a JSON integer, 0 <= n <= USAGE_MAX_TOKENS; a
  * JSON null or absent count is 0; anything else (real, string, negative,
@@ -120,13 +130,26 @@ int	usage_gemini_body(struct usage *, const char *json, size_t len);
  * THE entry points, for hub and agent alike: read one SSE event (name may
  * be NULL; data as the SSE parser joined it) or a whole non-SSE body of a
  * response in dialect d (lib/prov.h: the operation's dialect) with the
- * reader above for it.  Same return values.  DIA_CONVERSE and DIA_NATIVE
- * (Bedrock) have no reader yet: 0.
+ * reader above for it.  Same return values.
  */
 int	usage_read_event(enum prov_dialect d, struct usage *, const char *event_name,
 	    const char *data, size_t len);
 int	usage_read_body(enum prov_dialect d, struct usage *, const char *json,
 	    size_t len);
+
+/* Bedrock Converse (event name = the :event-type) and InvokeModel. */
+int	usage_converse_event(struct usage *, const char *event_name,
+	    const char *data, size_t len);
+int	usage_converse_body(struct usage *, const char *json, size_t len);
+int	usage_bedrock_invoke_event(struct usage *, const char *event_name,
+	    const char *data, size_t len);
+int	usage_bedrock_invoke_body(struct usage *, const char *json, size_t len);
+/* One decoded event-stream message of an answer in dialect d: an event
+ * (:message-type event) goes to usage_read_event with its :event-type as
+ * the name; exceptions and errors give 0. */
+struct evs_msg;
+int	usage_read_evs(enum prov_dialect d, struct usage *u,
+	    const struct evs_msg *m);
 
 /*
  * The agent's model rewrite: set the top-level "model" of a JSON object

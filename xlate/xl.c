@@ -20,6 +20,11 @@ static const struct xl_pair pairs[] = {
 	    xl_an_oa_event, xl_an_oa_end },
 	{ DIA_OPENAI, DIA_GEMINI, xl_oa_gm_request, xl_oa_gm_response,
 	    xl_oa_gm_event, xl_oa_gm_end },
+	{ DIA_OPENAI, DIA_CONVERSE, xl_oa_cv_request, xl_oa_cv_response,
+	    xl_oa_cv_event, xl_oa_cv_end },
+	/* Anthropic on Bedrock (lib/prov's table): Claude's native body */
+	{ DIA_ANTHROPIC, DIA_NATIVE, xl_an_br_request, xl_an_br_response,
+	    xl_an_br_event, xl_an_br_end },
 };
 
 static const struct xl_pair *
@@ -474,6 +479,29 @@ err_write_anthropic(const struct xl_err *e)
 	    "type", ecls[e->cls].anthropic, "message", e->message);
 }
 
+/* Bedrock's errors: {"message": ...} (the type is in the x-amzn-errortype
+ * header, which the hub does not see): the status decides the class. */
+static int
+err_read_bedrock(json_t *j, int status, struct xl_err *e)
+{
+	json_t *msg = json_object_get(j, "message");
+
+	if (!json_is_string(msg))
+		msg = json_object_get(j, "Message");
+	if (!json_is_string(msg))
+		return -1;
+	e->type = NULL;
+	e->cls = cls_of_status(status);
+	e->message = json_incref(msg);
+	return 0;
+}
+
+static json_t *
+err_write_bedrock(const struct xl_err *e)
+{
+	return json_pack("{s:O}", "message", e->message);
+}
+
 /* Per dialect: read its error body, write an error in its shape, and
  * the SSE event name its stream errors use (NULL: a data-only event). */
 static const struct {
@@ -484,6 +512,8 @@ static const struct {
 	[DIA_OPENAI] = { err_read_openai, err_write_openai, NULL },
 	[DIA_ANTHROPIC] = { err_read_anthropic, err_write_anthropic, "error" },
 	[DIA_GEMINI] = { err_read_gemini, err_write_gemini, NULL },
+	[DIA_CONVERSE] = { err_read_bedrock, err_write_bedrock, NULL },
+	[DIA_NATIVE] = { err_read_bedrock, err_write_bedrock, NULL },
 };
 
 /* Write e in dialect from's shape; falls back to OpenAI's for a dialect

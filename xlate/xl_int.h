@@ -85,6 +85,20 @@ int	 xl_oa_gm_event(struct xl_stream *, const char *, const char *,
 	    size_t, struct xl_buf *);
 void	 xl_oa_gm_end(struct xl_stream *, int, struct xl_buf *);
 
+/* xl_oa_cv.c: OpenAI user, Bedrock Converse provider; xl_an_br.c:
+ * Anthropic user, Claude's body on Bedrock's InvokeModel. */
+json_t	*xl_oa_cv_request(json_t *, const char *, int, char *, size_t);
+json_t	*xl_oa_cv_response(json_t *, const char *, char *, size_t);
+int	 xl_oa_cv_event(struct xl_stream *, const char *, const char *,
+	    size_t, struct xl_buf *);
+void	 xl_oa_cv_end(struct xl_stream *, int, struct xl_buf *);
+const char *xl_stop_cv_to_openai(const char *converse);
+json_t	*xl_an_br_request(json_t *, const char *, int, char *, size_t);
+json_t	*xl_an_br_response(json_t *, const char *, char *, size_t);
+int	 xl_an_br_event(struct xl_stream *, const char *, const char *,
+	    size_t, struct xl_buf *);
+void	 xl_an_br_end(struct xl_stream *, int, struct xl_buf *);
+
 /* Buffers. -1 on out of memory (b unchanged). */
 int	 xl_buf_add(struct xl_buf *, const void *, size_t);
 int	 xl_buf_adds(struct xl_buf *, const char *);

@@ -4,6 +4,10 @@
  * flags; the rest is the payload:
  *
  *   bit 0      pair: 0 OpenAI user / Anthropic provider, 1 the reverse
+ *   bits 5-6   1: the pair is OpenAI user / Bedrock Converse provider,
+ *              2: Anthropic user / Claude on Bedrock's InvokeModel (the
+ *              stream's events being event-stream frames handed over as
+ *              NAME = :event-type, DATA = payload)
  *   bits 1-2   0 xl_request, 1 xl_response, 2 xl_error, 3 a stream
  *   bit 3      stream flag (request) / include_usage (stream)
  *   bit 4      ok passed to xl_stream_end
@@ -154,7 +158,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	n = size - 1;
 	from = flags & 1 ? DIA_ANTHROPIC : DIA_OPENAI;
 	to = flags & 1 ? DIA_OPENAI : DIA_ANTHROPIC;
-	if (flags & 32) {
+	if (((flags >> 5) & 3) == 1) {
+		from = DIA_OPENAI;
+		to = DIA_CONVERSE;
+	} else if (((flags >> 5) & 3) == 2) {
+		from = DIA_ANTHROPIC;
+		to = DIA_NATIVE;
+	} else if (((flags >> 5) & 3) == 3) {
 		from = DIA_OPENAI;
 		to = DIA_GEMINI;
 	}
@@ -326,6 +336,43 @@ main(int argc, char **argv)
 	    "\"cached_tokens\":1}}}" RS "[DONE]");
 	seed(d, "stream-oa-error", 7,
 	    "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}");
+	/* OpenAI user, Bedrock Converse provider */
+	seed(d, "req-cv", 32 | 16, "{\"model\":\"amazon.nova-lite-v1:0\","
+	    "\"max_tokens\":9,\"stop\":\"x\",\"messages\":[{\"role\":\"system\","
+	    "\"content\":\"be\"},{\"role\":\"user\",\"content\":[{\"type\":"
+	    "\"text\",\"text\":\"hi\"},{\"type\":\"image_url\",\"image_url\":"
+	    "{\"url\":\"data:image/png;base64,AAAA\"}}]},{\"role\":\"assistant\","
+	    "\"tool_calls\":[{\"id\":\"t1\",\"type\":\"function\",\"function\":"
+	    "{\"name\":\"f\",\"arguments\":\"{}\"}}]},{\"role\":\"tool\","
+	    "\"tool_call_id\":\"t1\",\"content\":\"r\"}],\"tools\":[{\"type\":"
+	    "\"function\",\"function\":{\"name\":\"f\",\"parameters\":{}}}],"
+	    "\"tool_choice\":\"required\"}");
+	seed(d, "resp-cv", 32 | 2, "{\"output\":{\"message\":{\"role\":"
+	    "\"assistant\",\"content\":[{\"text\":\"Hi\"},{\"toolUse\":{"
+	    "\"toolUseId\":\"t\",\"name\":\"f\",\"input\":{}}}]}},\"stopReason\":"
+	    "\"tool_use\",\"usage\":{\"inputTokens\":3,\"outputTokens\":2}}");
+	seed(d, "err-cv", 32 | 4, "{\"message\":\"The provided model identifier "
+	    "is invalid.\"}");
+	seed(d, "stream-cv", 32 | 6 | 8 | 16,
+	    "messageStart" US "{\"role\":\"assistant\"}" RS
+	    "contentBlockDelta" US "{\"delta\":{\"text\":\"Hi\"},"
+	    "\"contentBlockIndex\":0}" RS
+	    "contentBlockStart" US "{\"start\":{\"toolUse\":{\"toolUseId\":"
+	    "\"t\",\"name\":\"f\"}},\"contentBlockIndex\":1}" RS
+	    "contentBlockDelta" US "{\"delta\":{\"toolUse\":{\"input\":"
+	    "\"{}\"}},\"contentBlockIndex\":1}" RS
+	    "messageStop" US "{\"stopReason\":\"tool_use\"}" RS
+	    "metadata" US "{\"usage\":{\"inputTokens\":3,\"outputTokens\":2}}");
+	seed(d, "stream-cv-error", 32 | 6,
+	    "throttlingException" US "{\"message\":\"slow down\"}");
+	/* Anthropic user, Claude on Bedrock's InvokeModel */
+	seed(d, "req-br", 64 | 1 | 16, "{\"model\":\"c\",\"max_tokens\":9,"
+	    "\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+	    "\"hi\"}]}");
+	seed(d, "stream-br", 64 | 6 | 16,
+	    "chunk" US "{\"bytes\":\"eyJ0eXBlIjoibWVzc2FnZV9zdGFydCIsIm1lc3Nh"
+	    "Z2UiOnsiaWQiOiJtIn19\"}" RS
+	    "chunk" US "{\"bytes\":\"eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0=\"}");
 	return 0;
 }
 #endif

@@ -21,7 +21,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-secs=${FUZZ_SECONDS:-15}
 jobs=${FUZZ_JOBS:-2}
 cc=${FUZZ_CC:-clang}
 out=build/fuzz
@@ -33,9 +32,12 @@ declare -A sources=(
 	[sse]="lib/sse.c"
 	[usage]="lib/usage.c"
 	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
-	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c xlate/xl_oa_gm.c -ljansson"
+	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c xlate/xl_oa_gm.c xlate/xl_oa_cv.c xlate/xl_an_br.c lib/evstream.c -ljansson"
 	[gtoken]="agent/ag_token.c -ljansson -lcrypto -lsodium"
+	[evstream]="lib/evstream.c"
+	[sigv4]="agent/ag_sigv4.c -lcrypto"
 )
+secs=${FUZZ_SECONDS:-$(( ${FUZZ_TOTAL:-90} / ${#sources[@]} ))}
 # pkg-config modules every target may need
 pkgs="msgpack jansson"
 

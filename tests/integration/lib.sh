@@ -225,7 +225,8 @@ stack_channels_later() {
 provider = bedrock
 models = anthropic.claude-3-5-haiku-20241022-v1:0, amazon.nova-lite-v1:0
 region = us-east-1
-key = AKIDEXAMPLE:wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+access_key_id = AKIDEXAMPLE
+secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
 
 [channel.gemini]
 provider = gemini

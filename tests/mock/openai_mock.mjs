@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import http2 from 'node:http2';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
+import zlib from 'node:zlib';
 
 // ---------------------------------------------------------------- options
 
@@ -861,6 +862,7 @@ function providerOf(host) {
 	if (h === 'generativelanguage.googleapis.com') return 'gemini';
 	if (/^([a-z0-9-]+-)?aiplatform\.googleapis\.com$/.test(h)) return 'vertex';
 	if (h === 'oauth2.googleapis.com') return 'google-oauth';
+	if (/^bedrock-runtime\.[a-z0-9-]+\.amazonaws\.com$/.test(h)) return 'bedrock';
 	return 'openai';
 }
 
@@ -1399,6 +1401,224 @@ function providerRoute(provider, x, method, path, body) {
 	}
 }
 
+// ---------------------------------------------------------------- bedrock
+//
+// AWS Bedrock runtime (bedrock-runtime.REGION.amazonaws.com): Converse,
+// ConverseStream, InvokeModel and InvokeModelWithResponseStream for
+// amazon.nova-lite-v1:0 and anthropic.claude-3-5-haiku-20241022-v1:0.
+// Every request's SigV4 signature is recomputed as AWS does (service
+// "bedrock", the fixed test credentials, the canonical URI being the path
+// as received encoded once more) and refused in AWS's shape when wrong.
+// Streams are application/vnd.amazon.eventstream frames with their CRCs.
+
+const BEDROCK_KEYS = new Map([['AKIDEXAMPLE', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY']]);
+const BEDROCK_REGION = 'us-east-1';
+const BEDROCK_MODELS = ['amazon.nova-lite-v1:0', 'anthropic.claude-3-5-haiku-20241022-v1:0'];
+
+const sha256hex = (b) => crypto.createHash('sha256').update(b).digest('hex');
+const hmac = (k, s) => crypto.createHmac('sha256', k).update(s).digest();
+
+// RFC 3986 encoding of every byte but A-Z a-z 0-9 - . _ ~ (and '/').
+function awsEncode(s, keepSlash) {
+	let out = '';
+	for (const byte of Buffer.from(s, 'utf8')) {
+		const c = String.fromCharCode(byte);
+		if (/[A-Za-z0-9\-._~]/.test(c) || (keepSlash && c === '/')) out += c;
+		else out += '%' + byte.toString(16).toUpperCase().padStart(2, '0');
+	}
+	return out;
+}
+
+// Verify req's SigV4 over path (as received) and the raw body.
+// { ok, type, message } — type is AWS's error type when not ok.
+function bedrockVerify(req, rawPath, query, raw) {
+	const auth = String(req.headers.authorization || '');
+	const m = /^AWS4-HMAC-SHA256 Credential=([^/,\s]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request,\s*SignedHeaders=([a-z0-9;-]+),\s*Signature=([0-9a-f]{64})$/.exec(auth);
+	if (!m) {
+		return { ok: false, type: auth.startsWith('Bearer ') ? 'UnrecognizedClientException' :
+			'MissingAuthenticationTokenException', message: 'Missing Authentication Token' };
+	}
+	const [, akid, date, region, service, signed, sig] = m;
+	const secret = BEDROCK_KEYS.get(akid);
+	if (secret === undefined) {
+		return { ok: false, type: 'UnrecognizedClientException',
+			message: 'The security token included in the request is invalid.' };
+	}
+	const amzDate = String(req.headers['x-amz-date'] || '');
+	const names = signed.split(';');
+	if (region !== BEDROCK_REGION || service !== 'bedrock' || !amzDate.startsWith(date) ||
+	    !names.includes('host') || !names.includes('x-amz-date')) {
+		return { ok: false, type: 'InvalidSignatureException',
+			message: `Credential should be scoped to a valid region and service 'bedrock'.` };
+	}
+	const hash = sha256hex(raw);
+	if (req.headers['x-amz-content-sha256'] !== undefined && req.headers['x-amz-content-sha256'] !== hash) {
+		return { ok: false, type: 'InvalidSignatureException',
+			message: 'The provided x-amz-content-sha256 header does not match what was computed.' };
+	}
+	const hdr = (n) => {
+		const v = n === 'host' ? (req.headers.host ?? req.headers[':authority']) : req.headers[n];
+		return String(Array.isArray(v) ? v.join(',') : v ?? '').trim().replace(/\s+/g, ' ');
+	};
+	const q = (query || '').replace(/^\?/, '').split('&').filter(Boolean).map((p) => {
+		const i = p.indexOf('=');
+		const k = decodeURIComponent(i < 0 ? p : p.slice(0, i)), v = i < 0 ? '' : decodeURIComponent(p.slice(i + 1));
+		return [awsEncode(k, false), awsEncode(v, false)];
+	}).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+		.map(([k, v]) => `${k}=${v}`).join('&');
+	const canonical = [req.method, awsEncode(rawPath, true), q,
+		names.map((n) => `${n}:${hdr(n)}\n`).join(''), signed, hash].join('\n');
+	const sts = ['AWS4-HMAC-SHA256', amzDate, `${date}/${region}/${service}/aws4_request`,
+		sha256hex(canonical)].join('\n');
+	const key = hmac(hmac(hmac(hmac('AWS4' + secret, date), region), service), 'aws4_request');
+	const want = hmac(key, sts).toString('hex');
+	if (want !== sig) {
+		return { ok: false, type: 'InvalidSignatureException', message: 'The request signature we calculated ' +
+			'does not match the signature you provided. Check your AWS Secret Access Key and signing method.' };
+	}
+	return { ok: true };
+}
+
+function bedrockError(x, status, type, message) {
+	x.sendJson(status, { message }, { 'x-amzn-errortype': `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
+		'x-amzn-requestid': `mock-${x.n}` });
+}
+
+// One event-stream frame: string headers, then the payload.
+function evFrame(headers, payload) {
+	const hb = Buffer.concat(Object.entries(headers).map(([k, v]) => {
+		const name = Buffer.from(k), val = Buffer.from(v);
+		const h = Buffer.alloc(1 + name.length + 3);
+		h[0] = name.length;
+		name.copy(h, 1);
+		h[1 + name.length] = 7;
+		h.writeUInt16BE(val.length, 2 + name.length);
+		return Buffer.concat([h, val]);
+	}));
+	const body = Buffer.from(payload);
+	const total = 16 + hb.length + body.length;
+	const pre = Buffer.alloc(12);
+	pre.writeUInt32BE(total, 0);
+	pre.writeUInt32BE(hb.length, 4);
+	pre.writeUInt32BE(zlib.crc32(pre.subarray(0, 8)), 8);
+	const msg = Buffer.concat([pre, hb, body]);
+	const crc = Buffer.alloc(4);
+	crc.writeUInt32BE(zlib.crc32(msg), 0);
+	return Buffer.concat([msg, crc]);
+}
+const evEvent = (type, obj) => evFrame({ ':event-type': type, ':content-type': 'application/json',
+	':message-type': 'event' }, JSON.stringify(obj));
+
+// Text of Converse messages / system, or of a Claude body.
+function bedrockPromptTokens(body) {
+	let n = 0;
+	const text = (c) => {
+		if (typeof c === 'string') n += c.length;
+		else if (Array.isArray(c)) for (const b of c) if (b && typeof b.text === 'string') n += b.text.length;
+	};
+	if (Array.isArray(body.messages)) for (const m of body.messages) text(m && m.content);
+	text(body.system);
+	return Math.max(1, Math.ceil(n / 4));
+}
+
+async function bedrockRoute(x, path, body) {
+	const m = /^\/model\/([^/]+)\/(converse|converse-stream|invoke|invoke-with-response-stream)$/.exec(path);
+	if (!m) return bedrockError(x, 404, 'UnknownOperationException', `Not found: ${path}`);
+	const model = decodeURIComponent(m[1]), op = m[2];
+	if (!x.bedrockAuth.ok) return bedrockError(x, 403, x.bedrockAuth.type, x.bedrockAuth.message);
+	if (!BEDROCK_MODELS.includes(model)) {
+		return bedrockError(x, 400, 'ValidationException', 'The provided model identifier is invalid.');
+	}
+	if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+		return bedrockError(x, 400, 'ValidationException', 'Malformed input request, please reformat your input and try again.');
+	}
+	const claude = model.startsWith('anthropic.');
+	const converse = op.startsWith('converse');
+	if (!converse && claude && (body.anthropic_version !== 'bedrock-2023-05-31' || 'model' in body ||
+	    'stream' in body || !Number.isInteger(body.max_tokens))) {
+		return bedrockError(x, 400, 'ValidationException', 'Malformed input request: anthropic_version ' +
+			'bedrock-2023-05-31 and max_tokens required, no model or stream.');
+	}
+	if (converse && !Array.isArray(body.messages)) {
+		return bedrockError(x, 400, 'ValidationException', 'messages is required');
+	}
+	// Directives "[mock chunks=N ...]" in the text of the last user turn.
+	const lastUser = (body.messages || []).filter((mm) => mm && mm.role === 'user').at(-1);
+	const ltext = lastUser === undefined ? '' : typeof lastUser.content === 'string' ? lastUser.content :
+		(Array.isArray(lastUser.content) ? lastUser.content : []).map((b) => (b && b.text) || '').join(' ');
+	const k = knobs(x.req.headers, parseDirectives(ltext, 'mock'), { chunks: cfg.chunks, delay: cfg.delayMs,
+		status: null, failAfter: null, first: 0, retryAfter: undefined });
+	if (!(await x.wait(k.first))) return;
+	if (k.status !== null) {
+		return bedrockError(x, k.status, k.status === 429 ? 'ThrottlingException' : 'InternalServerException',
+			`mock status ${k.status}`);
+	}
+	const n = k.chunks, input = bedrockPromptTokens(body);
+	const pieces = Array.from({ length: n }, (_, i) => `tok${i} `);
+	const usage = { inputTokens: input, outputTokens: n, totalTokens: input + n };
+	const metrics = { inputTokenCount: input, outputTokenCount: n, invocationLatency: 10, firstByteLatency: 5 };
+	if (op === 'converse') {
+		if (!(await x.wait(k.delay * n))) return;
+		return x.sendJson(200, { output: { message: { role: 'assistant', content: [{ text: pieces.join('') }] } },
+			stopReason: 'end_turn', usage, metrics: { latencyMs: 10 } });
+	}
+	if (op === 'invoke') {
+		if (!(await x.wait(k.delay * n))) return;
+		if (claude) {
+			return x.sendJson(200, { id: `msg_bdrk_${x.n}`, type: 'message', role: 'assistant',
+				model: 'claude-3-5-haiku-20241022', content: [{ type: 'text', text: pieces.join('') }],
+				stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: input, output_tokens: n } });
+		}
+		return x.sendJson(200, { output: { message: { role: 'assistant', content: [{ text: pieces.join('') }] } },
+			stopReason: 'end_turn', usage });
+	}
+	// The streams.
+	x.res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream',
+		'x-amzn-requestid': `mock-${x.n}` });
+	const send = (buf) => new Promise((resolve) => x.res.write(buf, () => resolve()));
+	const chunk = (obj) => evEvent('chunk', { bytes: Buffer.from(JSON.stringify(obj)).toString('base64') });
+	if (op === 'converse-stream') {
+		await send(evEvent('messageStart', { role: 'assistant' }));
+		for (let i = 0; i < n; i++) {
+			if (!(await x.wait(k.delay))) return;
+			if (k.failAfter === i) return x.fail();
+			await send(evEvent('contentBlockDelta', { delta: { text: pieces[i] }, contentBlockIndex: 0 }));
+			x.chunksSent++;
+		}
+		await send(evEvent('contentBlockStop', { contentBlockIndex: 0 }));
+		await send(evEvent('messageStop', { stopReason: 'end_turn' }));
+		await send(evEvent('metadata', { usage, metrics: { latencyMs: 10 } }));
+	} else if (claude) {
+		await send(chunk({ type: 'message_start', message: { id: `msg_bdrk_${x.n}`, type: 'message',
+			role: 'assistant', model: 'claude-3-5-haiku-20241022', content: [], stop_reason: null,
+			stop_sequence: null, usage: { input_tokens: input, output_tokens: 1 } } }));
+		await send(chunk({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+		for (let i = 0; i < n; i++) {
+			if (!(await x.wait(k.delay))) return;
+			if (k.failAfter === i) return x.fail();
+			await send(chunk({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: pieces[i] } }));
+			x.chunksSent++;
+		}
+		await send(chunk({ type: 'content_block_stop', index: 0 }));
+		await send(chunk({ type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null },
+			usage: { output_tokens: n } }));
+		await send(chunk({ type: 'message_stop', 'amazon-bedrock-invocationMetrics': metrics }));
+	} else {
+		await send(chunk({ messageStart: { role: 'assistant' } }));
+		for (let i = 0; i < n; i++) {
+			if (!(await x.wait(k.delay))) return;
+			if (k.failAfter === i) return x.fail();
+			await send(chunk({ contentBlockDelta: { delta: { text: pieces[i] }, contentBlockIndex: 0 } }));
+			x.chunksSent++;
+		}
+		await send(chunk({ contentBlockStop: { contentBlockIndex: 0 } }));
+		await send(chunk({ messageStop: { stopReason: 'end_turn' } }));
+		await send(chunk({ metadata: { usage }, 'amazon-bedrock-invocationMetrics': metrics }));
+	}
+	x.done = true;
+	x.res.end();
+}
+
 // ---------------------------------------------------------------- dispatch
 
 async function handle(req, res) {
@@ -1427,7 +1647,12 @@ async function handle(req, res) {
 	if (query) rec.query = query;
 	rec.provider = provider;
 	rec.host = headers.host ?? null;
-	rec.auth = authSeen(provider, req.headers);
+	if (provider === 'bedrock') {
+		const rawPath = String(req.url || '/').split('?')[0];
+		x.bedrockAuth = bedrockVerify(req, rawPath, query, raw);
+		rec.auth = { header: req.headers.authorization !== undefined ? 'authorization' : null,
+			ok: x.bedrockAuth.ok, sigv4: x.bedrockAuth.ok ? 'valid' : x.bedrockAuth.type };
+	} else rec.auth = authSeen(provider, req.headers);
 	rec.headers = headers;
 	rec.body = text.length === 0 ? null : parsed ? body : text;
 	rec.aborted = aborted;
@@ -1465,6 +1690,7 @@ async function handle(req, res) {
 	    path === '/v1/audio/translations'))
 		return transcription(x, multipartParts(req.headers['content-type'], raw),
 			path.endsWith('translations'));
+	if (provider === 'bedrock') return bedrockRoute(x, path, body);
 	if (provider !== 'openai') {
 		const p = providerRoute(provider, x, method, path, body);
 		if (p !== null) return p;

@@ -524,7 +524,24 @@ test_provider_keys(void **state)
 	    "[channel.ds]\n"
 	    "provider = deepseek\n"
 	    "models = deepseek-chat\n"
-	    "key = sk-d\n");
+	    "key = sk-d\n"
+	    "[channel.br]\n"
+	    "provider = bedrock\n"
+	    "models = claude-haiku-4-5=anthropic.claude-3-5-haiku-20241022-v1:0, "
+	    "amazon.nova-lite-v1:0\n"
+	    "region = eu-west-3\n"
+	    "access_key_id = AKIDEXAMPLE\n"
+	    "secret_access_key = wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\n"
+	    "session_token = FQoGZXIvYXdzE+/=\n");
+	c = ag_conf_channel(&cf, "br");
+	assert_non_null(c);
+	assert_string_equal(c->host, "bedrock-runtime.eu-west-3.amazonaws.com");
+	assert_string_equal(c->region, "eu-west-3");
+	assert_string_equal(c->access_key_id, "AKIDEXAMPLE");
+	assert_string_equal(c->key, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+	assert_string_equal(c->session_token, "FQoGZXIvYXdzE+/=");
+	assert_string_equal(ag_channel_model_id(c, "claude-haiku-4-5"),
+	    "anthropic.claude-3-5-haiku-20241022-v1:0");
 	c = ag_conf_channel(&cf, "az");
 	assert_non_null(c);
 	assert_string_equal(c->host, "swb-test.openai.azure.com");
@@ -598,8 +615,26 @@ test_provider_key_errors(void **state)
 		    "apply" },
 		{ "[channel.a]\nprovider = anthropic\nmodels = m\nkey = k\n"
 		    "anthropic_version = 2023 06 01\n", 5, "is not a version" },
-		{ "[channel.b]\nprovider = bedrock\nmodels = m\nkey = k\n", 2,
-		    "provider bedrock: this agentd has no adapter for it yet" },
+#define BR "[channel.b]\nprovider = bedrock\nmodels = m\nregion = us-east-1\n"
+		{ BR "access_key_id = AKID\nsecret_access_key = s\nkey = k\n", 7,
+		    "key does not apply to provider bedrock" },
+		{ BR "secret_access_key = s\n", 2, "a bedrock channel needs "
+		    "region, access_key_id and secret_access_key (no "
+		    "access_key_id)" },
+		{ BR "access_key_id = AKID\n", 2, "(no secret_access_key)" },
+		{ BR "access_key_id = akid\n", 5, "not an AWS access key id" },
+		{ BR "secret_access_key = a b\n", 5, "secret_access_key contains "
+		    "white space" },
+		{ BR "session_token = \n", 5, "session_token must be 1 to" },
+		{ "[channel.b]\nprovider = bedrock\nmodels = m\n"
+		    "region = US_EAST\n", 4, "is not a region name" },
+		{ "[channel.b]\nprovider = bedrock\nmodels = m\n"
+		    "access_key_id = AKID\nsecret_access_key = s\n", 2,
+		    "(no region)" },
+		{ "[channel.q]\nprovider = qwen\nmodels = m\nkey = k\n"
+		    "session_token = t\n", 5, "session_token does not apply to "
+		    "provider qwen" },
+#undef BR
 		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = a=\n", 4,
 		    "empty name" },
 		{ "[channel.m]\nprovider = openai\nkey = k\nmodels = =b\n", 4,

@@ -520,7 +520,7 @@ test_patterns(void **state)
 	assert_ptr_equal(ag_prov_find(AG_PROV_AZURE), &ag_prov_azure);
 	assert_ptr_equal(ag_prov_find(AG_PROV_DEEPSEEK), &ag_prov_deepseek);
 	assert_ptr_equal(ag_prov_find(AG_PROV_QWEN), &ag_prov_qwen);
-	assert_null(ag_prov_find(AG_PROV_BEDROCK));	/* a later adapter */
+	assert_ptr_equal(ag_prov_find(AG_PROV_BEDROCK), &ag_prov_bedrock);
 	assert_null(ag_prov_find(-1));
 	assert_null(ag_prov_find(AG_PROV_COUNT));
 }
@@ -577,11 +577,17 @@ test_refusals(void **state)
 	assert_non_null(strstr((start(u, 1, "POST", "/v1/files", "{}"), err),
 	    "path not allowed"));
 
-	/* Provider without an adapter yet. */
-	ch.provider = AG_PROV_BEDROCK;
-	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
-	assert_non_null(strstr(err, "bedrock"));
-	assert_non_null(strstr(err, "no adapter"));
+	/* Provider without an adapter yet (if one is left). */
+	for (int pv = 0; pv < AG_PROV_COUNT; pv++) {
+		if (ag_prov_find(pv) != NULL)
+			continue;
+		ch.provider = pv;
+		assert_int_equal(start(u, 2, "POST", "/v1/chat/completions",
+		    "{}"), -1);
+		assert_non_null(strstr(err, ag_provider_name(pv)));
+		assert_non_null(strstr(err, "no adapter"));
+		break;
+	}
 	/* Another provider's path is not this one's. */
 	ch.provider = AG_PROV_ANTHROPIC;
 	assert_int_equal(start(u, 2, "POST", "/v1/chat/completions", "{}"), -1);
@@ -813,6 +819,19 @@ chan(int prov, const char *key)
 		snprintf(c.anthropic_version, sizeof(c.anthropic_version),
 		    "2023-06-01");
 		break;
+	case AG_PROV_BEDROCK:
+		c.nmodels = 2;
+		snprintf(c.models[0], sizeof(c.models[0]),
+		    "amazon.nova-lite-v1:0");
+		snprintf(c.models[1], sizeof(c.models[1]), "claude-haiku-4-5");
+		snprintf(c.model_ids[1], sizeof(c.model_ids[1]),
+		    "anthropic.claude-3-5-haiku-20241022-v1:0");
+		snprintf(c.host, sizeof(c.host),
+		    "bedrock-runtime.us-east-1.amazonaws.com");
+		snprintf(c.region, sizeof(c.region), "us-east-1");
+		snprintf(c.access_key_id, sizeof(c.access_key_id),
+		    "AKIDEXAMPLE");
+		break;
 	default:
 		c.nmodels = 1;
 		snprintf(c.models[0], sizeof(c.models[0]), "deepseek-chat");
@@ -868,6 +887,17 @@ test_op_paths(void **state)
 		{ AG_PROV_QWEN, OP_MESSAGES, "qwen-plus", NULL },
 		{ AG_PROV_QWEN, -1, "qwen-plus", NULL },
 		{ AG_PROV_QWEN, OP_COUNT, "qwen-plus", NULL },
+		{ AG_PROV_BEDROCK, OP_CONVERSE, "amazon.nova-lite-v1:0",
+		    "/model/amazon.nova-lite-v1%3A0/converse" },
+		{ AG_PROV_BEDROCK, OP_CONVERSE_STREAM, "amazon.nova-lite-v1:0",
+		    "/model/amazon.nova-lite-v1%3A0/converse-stream" },
+		{ AG_PROV_BEDROCK, OP_INVOKE, "claude-haiku-4-5",
+		    "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke" },
+		{ AG_PROV_BEDROCK, OP_INVOKE_STREAM, "claude-haiku-4-5",
+		    "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/"
+		    "invoke-with-response-stream" },
+		{ AG_PROV_BEDROCK, OP_CHAT, "amazon.nova-lite-v1:0", NULL },
+		{ AG_PROV_BEDROCK, OP_CONVERSE, "amazon.titan", NULL },
 	};
 	char method[8], path[256];
 
@@ -965,6 +995,55 @@ test_adapter_headers(void **state)
 	c = chan(AG_PROV_QWEN, "sk-qw");
 	assert_int_equal(auth_of(&c, NULL, hd, sizeof(hd)), 0);
 	assert_string_equal(hd, "Authorization: Bearer sk-qw");
+
+	/* Bedrock: SigV4 over the body and path, the secret never shown. */
+	{
+		struct ag_prov_req rq;
+		struct curl_slist *h = NULL;
+		char all[1024] = "";
+
+		c = chan(AG_PROV_BEDROCK, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
+		rq = (struct ag_prov_req){ .ch = &c, .method = "POST",
+		    .path = "/model/amazon.nova-lite-v1%3A0/converse",
+		    .body = "{}", .len = 2 };
+		if (ag_prov_bedrock.add_auth(&h, &c, &rq, err, sizeof(err)) != 0)
+			fail_msg("bedrock add_auth: %s", err);
+		for (struct curl_slist *e = h; e != NULL; e = e->next) {
+			strncat(all, e->data, sizeof(all) - strlen(all) - 2);
+			strcat(all, "|");
+		}
+		curl_slist_free_all(h);
+		assert_non_null(strstr(all, "X-Amz-Date: 20"));
+		/* SHA-256 of "{}" */
+		assert_non_null(strstr(all, "X-Amz-Content-Sha256: 44136fa355b3678a"
+		    "1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a|"));
+		assert_non_null(strstr(all, "Authorization: AWS4-HMAC-SHA256 "
+		    "Credential=AKIDEXAMPLE/20"));
+		assert_non_null(strstr(all, "/us-east-1/bedrock/aws4_request, "
+		    "SignedHeaders=host;x-amz-content-sha256;x-amz-date, "
+		    "Signature="));
+		assert_null(strstr(all, "wJalr"));
+		assert_null(strstr(all, "Security-Token"));
+		/* a session token is sent and signed */
+		h = NULL;
+		all[0] = '\0';
+		snprintf(c.session_token, sizeof(c.session_token), "tok/+=");
+		assert_int_equal(ag_prov_bedrock.add_auth(&h, &c, &rq, err,
+		    sizeof(err)), 0);
+		for (struct curl_slist *e = h; e != NULL; e = e->next) {
+			strncat(all, e->data, sizeof(all) - strlen(all) - 2);
+			strcat(all, "|");
+		}
+		curl_slist_free_all(h);
+		assert_non_null(strstr(all, "X-Amz-Security-Token: tok/+=|"));
+		assert_non_null(strstr(all, "x-amz-date;x-amz-security-token, "));
+		/* no credentials: refused */
+		c.access_key_id[0] = '\0';
+		h = NULL;
+		assert_int_equal(ag_prov_bedrock.add_auth(&h, &c, &rq, err,
+		    sizeof(err)), -1);
+		curl_slist_free_all(h);
+	}
 }
 
 /* Hosts and paths: each adapter's own, no one else's. */
@@ -1068,12 +1147,25 @@ test_mock_providers(void **state)
 		    "/compatible-mode/v1/chat/completions",
 		    "\"authorization\":\"Bearer sk-qwen-test-key\"",
 		    "\"content\":\"tok0 tok1 \"" },
+		{ AG_PROV_BEDROCK, OP_CONVERSE, "amazon.nova-lite-v1:0",
+		    "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":"
+		    "\"hi\"}]}]}", "bedrock-runtime.us-east-1.amazonaws.com",
+		    "/model/amazon.nova-lite-v1%3A0/converse",
+		    "\"sigv4\":\"valid\"", "\"inputTokens\":1" },
+		{ AG_PROV_BEDROCK, OP_INVOKE, "claude-haiku-4-5",
+		    "{\"anthropic_version\":\"bedrock-2023-05-31\","
+		    "\"max_tokens\":5,\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"hi\"}]}",
+		    "bedrock-runtime.us-east-1.amazonaws.com",
+		    "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke",
+		    "\"sigv4\":\"valid\"", "\"type\":\"message\"" },
 	};
 	static const char *const keys[AG_PROV_COUNT] = {
 		[AG_PROV_ANTHROPIC] = "sk-ant-test-provider-key",
 		[AG_PROV_AZURE] = "azure-test-provider-key",
 		[AG_PROV_DEEPSEEK] = "sk-deepseek-test-key",
 		[AG_PROV_QWEN] = "sk-qwen-test-key",
+		[AG_PROV_BEDROCK] = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
 	};
 	struct ag_upstream *u;
 	char ct[512], needle[128], *line;
@@ -1084,7 +1176,8 @@ test_mock_providers(void **state)
 		skip();
 	for (const char *const *h = (const char *const[]){ "api.anthropic.com",
 	    "swb-test.openai.azure.com", "api.deepseek.com",
-	    "dashscope.aliyuncs.com", NULL }; *h != NULL; h++)
+	    "dashscope.aliyuncs.com", "bedrock-runtime.us-east-1.amazonaws.com",
+	    NULL }; *h != NULL; h++)
 		n += snprintf(ct + n, sizeof(ct) - (size_t)n, "%s%s:443:127.0.0.1:%d",
 		    n ? "," : "", *h, mock.port);
 	u = up_new(ct, mock.ca);
@@ -1150,6 +1243,21 @@ test_mock_providers(void **state)
 		assert_int_equal(r.status, 401);
 		assert_non_null(strstr((char *)r.body, "Access denied"));
 		resp_free(&r);
+		/* Bedrock: a wrong secret is AWS's 403, the id its own */
+		c = chan(AG_PROV_BEDROCK, "not-the-secret");
+		op.op = OP_CONVERSE;
+		op.model = "amazon.nova-lite-v1:0";
+		assert_int_equal(ag_up_start_op(u, 602, &c, &op,
+		    "application/json", cases[5].body, strlen(cases[5].body),
+		    err, sizeof(err)), 0);
+		collect(u, 602, &r, 10000, 1);
+		assert_int_equal(r.status, 403);
+		assert_non_null(strstr((char *)r.body, "signature we calculated"));
+		resp_free(&r);
+		line = mock_log_find("\"sigv4\":\"InvalidSignatureException\"",
+		    "nova-lite", 2000);
+		assert_non_null(line);
+		free(line);
 	}
 	ag_up_free(u);
 }

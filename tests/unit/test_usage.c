@@ -18,6 +18,7 @@
 
 #include "lib/sse.h"
 #include "lib/usage.h"
+#include "lib/evstream.h"
 
 #define S(x)	(x), strlen(x)
 
@@ -813,11 +814,118 @@ test_read_by_dialect(void **state)
 	assert_int_equal(usage_read_body(DIA_OPENAI, &u, S("{\"usage\":"
 	    "{\"prompt_tokens\":3,\"total_tokens\":3}}")), 1);	/* embeddings */
 	assert_usage(&u, 3, 0, 0, 0);
-	/* Bedrock has no reader yet: nothing, never a wrong number. */
+}
+
+/* Bedrock: Converse bodies and metadata events (cache counts added to
+ * input), InvokeModel chunks of Claude (Anthropic events, then Bedrock's
+ * invocationMetrics win), Nova's native body, and event-stream frames. */
+#define CHUNK(b64) "{\"bytes\":\"" b64 "\"}"
+#define C_MS "eyJ0eXBlIjoibWVzc2FnZV9zdGFydCIsIm1lc3NhZ2UiOnsiaWQiOiJtc2dfMSIs" \
+	"InR5cGUiOiJtZXNzYWdlIiwicm9sZSI6ImFzc2lzdGFudCIsIm1vZGVsIjoiY2xhdWRl" \
+	"LTMtNS1oYWlrdS0yMDI0MTAyMiIsImNvbnRlbnQiOltdLCJ1c2FnZSI6eyJpbnB1dF90" \
+	"b2tlbnMiOjEyLCJvdXRwdXRfdG9rZW5zIjoxfX19"
+#define C_MD "eyJ0eXBlIjoibWVzc2FnZV9kZWx0YSIsImRlbHRhIjp7InN0b3BfcmVhc29uIjoi" \
+	"ZW5kX3R1cm4ifSwidXNhZ2UiOnsib3V0cHV0X3Rva2VucyI6NH19"
+#define C_ST "eyJ0eXBlIjoibWVzc2FnZV9zdG9wIiwiYW1hem9uLWJlZHJvY2staW52b2NhdGlv" \
+	"bk1ldHJpY3MiOnsiaW5wdXRUb2tlbkNvdW50IjoxMiwib3V0cHV0VG9rZW5Db3VudCI6" \
+	"NSwiaW52b2NhdGlvbkxhdGVuY3kiOjEwMCwiZmlyc3RCeXRlTGF0ZW5jeSI6NTB9fQ=="
+#define C_CD "eyJ0eXBlIjoiY29udGVudF9ibG9ja19kZWx0YSIsImluZGV4IjowLCJkZWx0YSI6" \
+	"eyJ0eXBlIjoidGV4dF9kZWx0YSIsInRleHQiOiJIZWxsbyJ9fQ=="
+
+static void
+test_bedrock(void **state)
+{
+	struct usage u;
+
+	(void)state;
+	/* Converse body */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_CONVERSE, &u, S("{\"output\":"
+	    "{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":"
+	    "\"Hi there\"}]}},\"stopReason\":\"end_turn\",\"usage\":"
+	    "{\"inputTokens\":10,\"outputTokens\":3,\"totalTokens\":19,"
+	    "\"cacheReadInputTokens\":4,\"cacheWriteInputTokens\":2}}")), 1);
+	assert_usage(&u, 16, 3, 4, 2);
+	assert_int_equal(u.content_chars, 8);
+	/* an error body: nothing */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_CONVERSE, &u,
+	    S("{\"message\":\"bad\"}")), 0);
+	assert_int_equal(u.seen, 0);
 	assert_int_equal(usage_read_body(DIA_CONVERSE, &u, S("{\"usage\":"
-	    "{\"inputTokens\":1}}")), 0);
-	assert_int_equal(usage_read_event(DIA_NATIVE, &u, NULL, S("{}")), 0);
-	assert_usage(&u, 3, 0, 0, 0);
+	    "{\"inputTokens\":-1}}")), -1);
+	assert_int_equal(u.seen, 0);
+	/* ConverseStream events */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_event(DIA_CONVERSE, &u, "messageStart",
+	    S("{\"role\":\"assistant\"}")), 0);
+	assert_int_equal(usage_read_event(DIA_CONVERSE, &u, "contentBlockDelta",
+	    S("{\"delta\":{\"text\":\"Hello\"},\"contentBlockIndex\":0}")), 0);
+	assert_int_equal(u.content_chars, 5);
+	assert_int_equal(u.seen, 0);
+	assert_int_equal(usage_read_event(DIA_CONVERSE, &u, "metadata",
+	    S("{\"usage\":{\"inputTokens\":7,\"outputTokens\":2,"
+	    "\"totalTokens\":9},\"metrics\":{\"latencyMs\":12}}")), 1);
+	assert_usage(&u, 7, 2, 0, 0);
+	assert_int_equal(u.content_chars, 5);
+
+	/* InvokeModelWithResponseStream of Claude */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S(CHUNK(C_MS))), 1);
+	assert_usage(&u, 12, 1, 0, 0);
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S(CHUNK(C_CD))), 0);
+	assert_int_equal(u.content_chars, 5);
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S(CHUNK(C_MD))), 1);
+	assert_usage(&u, 12, 4, 0, 0);
+	/* the metrics (output 5) replace the model's count (4) */
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S(CHUNK(C_ST))), 1);
+	assert_usage(&u, 12, 5, 0, 0);
+	/* not base64, not a chunk */
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S(CHUNK("e!!"))), -1);
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u, "chunk",
+	    S("{\"bytes\":3}")), -1);
+	assert_int_equal(usage_read_event(DIA_NATIVE, &u,
+	    "throttlingException", S("{\"message\":\"slow\"}")), 0);
+	assert_usage(&u, 12, 5, 0, 0);
+	/* InvokeModel bodies: Claude's, Nova's */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_NATIVE, &u, S("{\"id\":\"m\","
+	    "\"type\":\"message\",\"content\":[{\"type\":\"text\",\"text\":"
+	    "\"Hi\"}],\"usage\":{\"input_tokens\":9,\"output_tokens\":3,"
+	    "\"cache_read_input_tokens\":1}}")), 1);
+	assert_usage(&u, 10, 3, 1, 0);
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_read_body(DIA_NATIVE, &u, S("{\"output\":"
+	    "{\"message\":{\"content\":[{\"text\":\"Hi\"}]}},\"usage\":"
+	    "{\"inputTokens\":5,\"outputTokens\":1,\"totalTokens\":6}}")), 1);
+	assert_usage(&u, 5, 1, 0, 0);
+
+	/* a frame: :event-type is the name; an exception is no usage */
+	{
+		unsigned char f[512];
+		struct evs_msg m;
+		char err[96];
+		static const char md[] = "{\"usage\":{\"inputTokens\":3,"
+		    "\"outputTokens\":1,\"totalTokens\":4}}";
+		size_t n = evs_encode_event(f, sizeof(f), "metadata", 0, md,
+		    sizeof(md) - 1);
+
+		assert_int_equal(evs_parse(f, n, &m, err, sizeof(err)), 0);
+		memset(&u, 0, sizeof(u));
+		assert_int_equal(usage_read_evs(DIA_CONVERSE, &u, &m), 1);
+		assert_usage(&u, 3, 1, 0, 0);
+		n = evs_encode_event(f, sizeof(f), "metadata", 1, md,
+		    sizeof(md) - 1);
+		assert_int_equal(evs_parse(f, n, &m, err, sizeof(err)), 0);
+		memset(&u, 0, sizeof(u));
+		assert_int_equal(usage_read_evs(DIA_CONVERSE, &u, &m), 0);
+		assert_int_equal(u.seen, 0);
+	}
 }
 
 /* DeepSeek, Qwen and OpenAI's Responses API: the OpenAI dialect. */
@@ -1016,6 +1124,7 @@ main(void)
 		cmocka_unit_test(test_content_chars),
 		cmocka_unit_test(test_estimate_cut),
 		cmocka_unit_test(test_read_by_dialect),
+		cmocka_unit_test(test_bedrock),
 		cmocka_unit_test(test_openai_compatibles),
 		cmocka_unit_test(test_set_model),
 	};

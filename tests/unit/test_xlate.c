@@ -320,7 +320,7 @@ test_req_oa_an_refused(void **state)
 	req_bad(OA, AN, "[1]", "not a JSON object");
 	req_bad(OA, AN, "{\"messages\":", "not JSON");
 	req_bad(OA, AN, "", "not JSON");
-	req_bad(OA, DIA_CONVERSE, J({"messages": []}), "no translation");
+	req_bad(DIA_CONVERSE, DIA_GEMINI, J({"messages": []}), "no translation");
 }
 
 /* ---------------- requests: Anthropic user -> OpenAI ---------------- */
@@ -1202,6 +1202,232 @@ test_stream_gm_to_oa(void **state)
 
 /* ---------------- the table ---------------- */
 
+
+/* ---------------- Bedrock: OpenAI user -> Converse, Anthropic -> invoke -- */
+#define CV	DIA_CONVERSE
+
+static void
+test_req_oa_cv(void **state)
+{
+	(void)state;
+	req_ok(OA, CV, J({"model": "amazon.nova-lite-v1:0", "max_tokens": 50,
+	    "temperature": 0.5, "top_p": 0.9, "stop": "END", "stream": true,
+	    "messages": [{"role": "system", "content": "terse"},
+	    {"role": "user", "content": [{"type": "text", "text": "what is"},
+	    {"type": "image_url", "image_url": {"url":
+	    "data:image/png;base64,iVBO"}}]},
+	    {"role": "assistant", "content": "calling", "tool_calls": [{"id":
+	    "t1", "type": "function", "function": {"name": "get", "arguments":
+	    "{\"q\":1}"}}]},
+	    {"role": "tool", "tool_call_id": "t1", "content": "42"},
+	    {"role": "user", "content": "thanks"}],
+	    "tools": [{"type": "function", "function": {"name": "get",
+	    "description": "d", "parameters": {"type": "object"}}}],
+	    "tool_choice": "required"}), "amazon.nova-lite-v1:0", 1,
+	    J({"system": [{"text": "terse"}],
+	    "messages": [{"role": "user", "content": [{"text": "what is"},
+	    {"image": {"format": "png", "source": {"bytes": "iVBO"}}}]},
+	    {"role": "assistant", "content": [{"text": "calling"}, {"toolUse":
+	    {"toolUseId": "t1", "name": "get", "input": {"q": 1}}}]},
+	    {"role": "user", "content": [{"toolResult": {"toolUseId": "t1",
+	    "content": [{"text": "42"}]}}, {"text": "thanks"}]}],
+	    "toolConfig": {"tools": [{"toolSpec": {"name": "get",
+	    "description": "d", "inputSchema": {"json": {"type": "object"}}}}],
+	    "toolChoice": {"any": {}}},
+	    "inferenceConfig": {"maxTokens": 50, "temperature": 0.5,
+	    "topP": 0.9, "stopSequences": ["END"]}}));
+	req_bad(OA, CV, J({"model": "m", "n": 2, "messages": [{"role": "user",
+	    "content": "x"}]}), "n other than 1");
+	req_bad(OA, CV, J({"model": "m", "messages": [{"role": "user",
+	    "content": [{"type": "image_url", "image_url": {"url":
+	    "https://example.com/a.png"}}]}]}), "data URLs");
+	req_bad(OA, CV, J({"model": "m", "messages": []}), "non-empty");
+}
+
+/* The id carries the time: checked for its prefix, then dropped. */
+static void
+resp_cv(const char *in, const char *want)
+{
+	struct xl_buf out = { 0 };
+	char err[256] = "";
+	json_t *j;
+	char *d;
+
+	if (xl_response(OA, CV, S(in), "amazon.nova-lite-v1:0", &out, err,
+	    sizeof(err)) != 0)
+		fail_msg("refused: %s", err);
+	j = json_loads(out.p, 0, NULL);
+	assert_non_null(j);
+	assert_memory_equal(json_string_value(json_object_get(j, "id")),
+	    "chatcmpl-", 9);
+	json_object_del(j, "id");
+	d = json_dumps(j, JSON_COMPACT);
+	json_eq(d, strlen(d), want);
+	free(d);
+	json_decref(j);
+	xl_buf_free(&out);
+}
+
+static void
+test_resp_cv_to_oa(void **state)
+{
+	(void)state;
+	resp_cv(J({"output": {"message": {"role": "assistant", "content":
+	    [{"text": "Hi "}, {"text": "there"}]}}, "stopReason": "max_tokens",
+	    "usage": {"inputTokens": 5, "outputTokens": 2, "totalTokens": 10,
+	    "cacheReadInputTokens": 3}}),
+	    J({"object": "chat.completion", "model": "amazon.nova-lite-v1:0",
+	    "choices": [{"index": 0, "message": {"role": "assistant", "content":
+	    "Hi there"}, "logprobs": null, "finish_reason": "length"}],
+	    "usage": {"prompt_tokens": 8, "completion_tokens": 2,
+	    "total_tokens": 10, "prompt_tokens_details": {"cached_tokens": 3}}}));
+	resp_cv(J({"output": {"message": {"role": "assistant", "content":
+	    [{"toolUse": {"toolUseId": "t", "name": "f", "input": {"a": 1}}}]}},
+	    "stopReason": "tool_use", "usage": {"inputTokens": 1,
+	    "outputTokens": 1}}),
+	    J({"object": "chat.completion", "model": "amazon.nova-lite-v1:0",
+	    "choices": [{"index": 0, "message": {"role": "assistant", "content":
+	    null, "tool_calls": [{"id": "t", "type": "function", "function":
+	    {"name": "f", "arguments": "{\"a\":1}"}}]}, "logprobs": null,
+	    "finish_reason": "tool_calls"}], "usage": {"prompt_tokens": 1,
+	    "completion_tokens": 1, "total_tokens": 2,
+	    "prompt_tokens_details": {"cached_tokens": 0}}}));
+	/* Bedrock's error body in OpenAI's shape, the class by status */
+	err_ok(OA, CV, 429, J({"message": "Too many requests"}),
+	    J({"error": {"message": "Too many requests", "type":
+	    "rate_limit_error", "param": null, "code": null}}));
+	err_ok(DIA_ANTHROPIC, DIA_NATIVE, 400, J({"message": "bad"}),
+	    J({"type": "error", "error": {"type": "invalid_request_error",
+	    "message": "bad"}}));
+}
+
+/* Collect what a list of (name, data) events makes. */
+static char *
+cv_stream(struct xl_stream *s, const char *const *ev, int *last_rc)
+{
+	struct xl_buf out = { 0 };
+
+	for (; ev[0] != NULL; ev += 2)
+		*last_rc = xl_stream_event(s, ev[0], S(ev[1]), &out);
+	return out.p;
+}
+
+static void
+test_stream_cv_to_oa(void **state)
+{
+	static const char *const ev[] = {
+		"messageStart", J({"role": "assistant"}),
+		"contentBlockDelta", J({"delta": {"text": "Hel"},
+		    "contentBlockIndex": 0}),
+		"contentBlockDelta", J({"delta": {"text": "lo"},
+		    "contentBlockIndex": 0}),
+		"contentBlockStop", J({"contentBlockIndex": 0}),
+		"contentBlockStart", J({"start": {"toolUse": {"toolUseId": "t9",
+		    "name": "f"}}, "contentBlockIndex": 1}),
+		"contentBlockDelta", J({"delta": {"toolUse": {"input":
+		    "{\"a\":"}}, "contentBlockIndex": 1}),
+		"messageStop", J({"stopReason": "tool_use"}),
+		"metadata", J({"usage": {"inputTokens": 4, "outputTokens": 6,
+		    "totalTokens": 10}, "metrics": {"latencyMs": 1}}),
+		NULL };
+	struct xl_stream *s = xl_stream_new(OA, CV, "amazon.nova-lite-v1:0", 1);
+	int rc = 0;
+	char *o;
+
+	(void)state;
+	o = cv_stream(s, ev, &rc);
+	assert_int_equal(rc, 1);	/* complete at metadata */
+	assert_non_null(strstr(o, "\"delta\":{\"role\":\"assistant\","
+	    "\"content\":\"\"}"));
+	assert_non_null(strstr(o, "\"delta\":{\"content\":\"Hel\"}"));
+	assert_non_null(strstr(o, "\"delta\":{\"content\":\"lo\"}"));
+	assert_non_null(strstr(o, "\"tool_calls\":[{\"index\":0,\"id\":\"t9\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	    "\"\"}}]"));
+	assert_non_null(strstr(o, "\"arguments\":\"{\\\"a\\\":\"}"));
+	assert_non_null(strstr(o, "\"finish_reason\":\"tool_calls\""));
+	assert_non_null(strstr(o, "\"choices\":[],\"usage\":{"
+	    "\"prompt_tokens\":4,\"completion_tokens\":6,\"total_tokens\":10"));
+	assert_non_null(strstr(o, "\"model\":\"amazon.nova-lite-v1:0\""));
+	assert_string_equal(o + strlen(o) - 14, "data: [DONE]\n\n");
+	free(o);
+	xl_stream_free(s);
+
+	/* an exception frame: the OpenAI error event, the stream over */
+	s = xl_stream_new(OA, CV, "m", 0);
+	{
+		static const char *const ex[] = { "messageStart", "{}",
+		    "throttlingException", J({"message": "slow down"}), NULL };
+		o = cv_stream(s, ex, &rc);
+		assert_int_equal(rc, 1);
+		assert_non_null(strstr(o, "data: {\"error\":{\"message\":"
+		    "\"slow down\",\"type\":\"rate_limit_error\""));
+		assert_null(strstr(o, "[DONE]"));
+		free(o);
+	}
+	xl_stream_free(s);
+	/* cut before messageStop: an error at the end */
+	s = xl_stream_new(OA, CV, "m", 0);
+	{
+		struct xl_buf out = { 0 };
+		assert_int_equal(xl_stream_event(s, "contentBlockDelta",
+		    S(J({"delta": {"text": "x"}})), &out), 0);
+		xl_stream_end(s, 1, &out);
+		assert_non_null(strstr(out.p, "\"error\""));
+		xl_buf_free(&out);
+	}
+	xl_stream_free(s);
+}
+
+/* Anthropic user, Claude on Bedrock's InvokeModel */
+static void
+test_anthropic_on_bedrock(void **state)
+{
+	struct xl_stream *s;
+	struct xl_buf out = { 0 };
+
+	(void)state;
+	req_ok(AN, DIA_NATIVE, J({"model": "claude-haiku-4-5", "max_tokens": 9,
+	    "stream": true, "system": "s", "messages": [{"role": "user",
+	    "content": "hi"}]}), "claude-haiku-4-5", 1,
+	    J({"max_tokens": 9, "system": "s", "messages": [{"role": "user",
+	    "content": "hi"}], "anthropic_version": "bedrock-2023-05-31"}));
+	resp_ok(AN, DIA_NATIVE, J({"id": "msg_1", "type": "message", "role":
+	    "assistant", "model": "claude-3-5-haiku-20241022", "content": [],
+	    "stop_reason": "end_turn", "usage": {"input_tokens": 1,
+	    "output_tokens": 1}}), "claude-haiku-4-5",
+	    J({"id": "msg_1", "type": "message", "role": "assistant", "model":
+	    "claude-haiku-4-5", "content": [], "stop_reason": "end_turn",
+	    "usage": {"input_tokens": 1, "output_tokens": 1}}));
+	s = xl_stream_new(AN, DIA_NATIVE, "claude-haiku-4-5", 0);
+	/* {"type":"message_start","message":{"id":"m"}} */
+	assert_int_equal(xl_stream_event(s, "chunk", S(J({"bytes":
+	    "eyJ0eXBlIjoibWVzc2FnZV9zdGFydCIsIm1lc3NhZ2UiOnsiaWQiOiJtIn19"})),
+	    &out), 0);
+	assert_string_equal(out.p, "event: message_start\ndata: {\"type\":"
+	    "\"message_start\",\"message\":{\"id\":\"m\",\"model\":"
+	    "\"claude-haiku-4-5\"}}\n\n");
+	xl_buf_reset(&out);
+	/* {"type":"message_stop"} ends it */
+	assert_int_equal(xl_stream_event(s, "chunk", S(J({"bytes":
+	    "eyJ0eXBlIjoibWVzc2FnZV9zdG9wIn0="})), &out), 1);
+	assert_string_equal(out.p, "event: message_stop\ndata: {\"type\":"
+	    "\"message_stop\"}\n\n");
+	xl_buf_reset(&out);
+	xl_stream_end(s, 1, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+	/* not base64: malformed, nothing written */
+	s = xl_stream_new(AN, DIA_NATIVE, NULL, 0);
+	assert_int_equal(xl_stream_event(s, "chunk", S(J({"bytes": "!!"})),
+	    &out), -1);
+	assert_int_equal(out.len, 0);
+	xl_stream_end(s, 0, &out);
+	assert_non_null(strstr(out.p, "event: error"));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+}
+
 static void
 test_pairs(void **state)
 {
@@ -1212,6 +1438,8 @@ test_pairs(void **state)
 	assert_true(xl_can(OA, DIA_GEMINI));
 	assert_false(xl_can(DIA_CONVERSE, AN));
 	assert_null(xl_stream_new(OA, DIA_NATIVE, "m", 0));
+	assert_true(xl_can(OA, DIA_CONVERSE));
+	assert_true(xl_can(AN, DIA_NATIVE));
 	assert_null(xl_stream_new(OA, OA, "m", 0));
 	xl_stream_free(NULL);
 	assert_int_equal(xl_include_usage(OA, S_IU, strlen(S_IU)), 1);
@@ -1242,6 +1470,10 @@ main(void)
 		cmocka_unit_test(test_req_oa_gm),
 		cmocka_unit_test(test_resp_gm_to_oa),
 		cmocka_unit_test(test_stream_gm_to_oa),
+		cmocka_unit_test(test_req_oa_cv),
+		cmocka_unit_test(test_resp_cv_to_oa),
+		cmocka_unit_test(test_stream_cv_to_oa),
+		cmocka_unit_test(test_anthropic_on_bedrock),
 		cmocka_unit_test(test_pairs),
 	};
 

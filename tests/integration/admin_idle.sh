@@ -17,7 +17,7 @@ time.sleep(30)
 PY
 IDLE=$!
 SWB_CLEANUP+=("kill $IDLE")
-wait_until 5 test -f "$SWB_TMP/idle.ready" || fail "idle clients not connected"
+wait_until 15 test -f "$SWB_TMP/idle.ready" || fail "idle clients not connected"
 sleep 0.5	# the master has accepted them all
 
 t0=$(date +%s%N)

@@ -81,7 +81,7 @@ wait_until 5 bad_offline || fail "bad did not go offline"
 sed -i "s|^connect_to = .*|connect_to = $SWB_CONNECT_TO|" "$SWB_TMP/bad.ini"
 "$AGENTD" -c "$SWB_TMP/bad.ini" >>"$SWB_TMP/agent-bad.log" 2>&1 &
 SWB_CLEANUP+=("kill $!")
-wait_until 5 agent_online "$BAD" || fail "bad not back online"
+wait_until 15 agent_online "$BAD" || fail "bad not back online"
 not_ejected() { chan_of "$BAD" | jq -e '.ejected == false' >/dev/null; }
 wait_until 8 not_ejected || fail "bad still ejected: $(chan_of "$BAD")"
 m2=$(mark)

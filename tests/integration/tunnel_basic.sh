@@ -9,7 +9,7 @@ write_agent_ini "$SWB_TMP/agentd.ini" "$AGENT_ID" "$AGENT_KEY"
 AG_PID=$!
 SWB_CLEANUP+=("kill $AG_PID")
 t0=$(date +%s%N)
-wait_until 2 agent_online "$AGENT_ID" || fail "agent not online within 2 s"
+wait_until 15 agent_online "$AGENT_ID" || fail "agent not online within 15 s"
 echo "online after $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 row=$(ctl --json agents | jq -c --argjson id "$AGENT_ID" '.agents[] | select(.id==$id)')
 [ "$(jq -r .name <<<"$row")" = alice ] || fail "wrong name: $row"
@@ -35,7 +35,7 @@ note "kick"
 since1=$(ctl --json agents | jq '.agents[0].since_ms')
 ctl kick "$AGENT_ID" | grep -q kicked || fail "kick not acknowledged"
 wait_until 2 grep -q "kicked by the hub" "$SWB_TMP/agent.log" || fail "agent did not log the kick"
-wait_until 5 agent_online "$AGENT_ID" || fail "agent did not come back after its back-off"
+wait_until 15 agent_online "$AGENT_ID" || fail "agent did not come back after its back-off"
 since2=$(ctl --json agents | jq '.agents[0].since_ms')
 [ "$since2" -gt "$since1" ] || fail "agent did not reconnect (since unchanged)"
 grep -q "closing agent $AGENT_ID .*kicked by the operator" "$SWB_TMP/hub.log" || fail "kick not logged by the hub"

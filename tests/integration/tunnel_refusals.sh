@@ -9,7 +9,7 @@ GOOD_ID=$AGENT_ID; GOOD_KEY=$AGENT_KEY
 write_agent_ini "$SWB_TMP/good.ini" "$GOOD_ID" "$GOOD_KEY"
 "$AGENTD" -c "$SWB_TMP/good.ini" >"$SWB_TMP/good.log" 2>&1 &
 SWB_CLEANUP+=("kill $!")
-wait_until 3 agent_online "$GOOD_ID" || fail "good agent not online"
+wait_until 15 agent_online "$GOOD_ID" || fail "good agent not online"
 
 run_agent() {	# NAME INI: start an agentd that should be refused
     "$AGENTD" -c "$2" >"$SWB_TMP/$1.log" 2>&1 &

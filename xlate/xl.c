@@ -20,6 +20,8 @@ static const struct xl_pair pairs[] = {
 	    xl_an_oa_event, xl_an_oa_end },
 	{ DIA_OPENAI, DIA_GEMINI, xl_oa_gm_request, xl_oa_gm_response,
 	    xl_oa_gm_event, xl_oa_gm_end },
+	{ DIA_GEMINI, DIA_OPENAI, xl_gm_oa_request, xl_gm_oa_response,
+	    xl_gm_oa_event, xl_gm_oa_end },
 };
 
 static const struct xl_pair *
@@ -723,6 +725,8 @@ xl_stream_free(struct xl_stream *s)
 {
 	if (s == NULL)
 		return;
+	if (s->priv_free != NULL)
+		s->priv_free(s->priv);
 	free(s->model);
 	free(s);
 }

@@ -33,7 +33,7 @@ declare -A sources=(
 	[sse]="lib/sse.c"
 	[usage]="lib/usage.c"
 	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
-	[xlate]="xlate/xl.c xlate/xl_oa_an.c xlate/xl_an_oa.c xlate/xl_oa_gm.c -ljansson"
+	[xlate]="$(echo xlate/*.c) -ljansson"
 	[gtoken]="agent/ag_token.c -ljansson -lcrypto -lsodium"
 )
 # pkg-config modules every target may need

@@ -90,9 +90,11 @@
  *                                  tool_calls (arguments = JSON of args)
  *   tool call ids: a functionCall's own id, else call_<content index>_
  *        <call index in the turn>_<name> (40 bytes at most, characters
- *        other than [A-Za-z0-9_-] as '_'); a functionResponse takes its own
- *        id, else the first unanswered call of its name in the model turn
- *        before (none: 400).  The same history gives the same ids.
+ *        other than [A-Za-z0-9_-] as '_'); a functionResponse takes the
+ *        unanswered call of the model turn before with its id, else the
+ *        first unanswered one of its name (none: 400).  The same history
+ *        gives the same ids.  Parts with only a thoughtSignature are
+ *        skipped.
  *   tools[].functionDeclarations -> tools[].function {name, description,
  *        parameters}: parametersJsonSchema as it is, else `parameters`
  *        (Gemini's Schema) as JSON schema: type names lowercased

@@ -191,6 +191,42 @@ part_kind(json_t *p)
 	return "unknown";
 }
 
+/* The id of a functionResponse: the unanswered call of the model turn
+ * before with its id, else the first unanswered one of its name. */
+static const char *
+response_id(json_t *fr, struct gm_pending *pend, size_t npend)
+{
+	const char *name = xl_str(fr, "name"), *id = xl_str(fr, "id");
+
+	for (int by_name = id == NULL; by_name < 2; by_name++)
+		for (size_t i = 0; i < npend; i++) {
+			if (pend[i].used || (by_name ? name == NULL ||
+			    strcmp(pend[i].name, name) != 0 :
+			    strcmp(pend[i].id, id) != 0))
+				continue;
+			pend[i].used = 1;
+			return pend[i].id;
+		}
+	return NULL;
+}
+
+/* A part that only carries metadata (a thought signature): skipped. */
+static int
+meta_only(json_t *p)
+{
+	const char *k;
+	json_t *v;
+
+	if (!json_is_object(p) || json_object_size(p) == 0)
+		return 0;
+	json_object_foreach(p, k, v)
+		if (strcmp(k, "thoughtSignature") != 0 &&
+		    strcmp(k, "thought_signature") != 0 &&
+		    strcmp(k, "thought") != 0)
+			return 0;
+	return 1;
+}
+
 /* A model turn -> one assistant message (text joined; functionCall parts
  * -> tool_calls with stable ids, remembered in pend for the responses). */
 static int
@@ -245,7 +281,7 @@ model_turn(json_t *parts, size_t ci, json_t *msgs, struct gm_pending *pend,
 			    a ? a : "{}"));
 			free(a);
 			(*npend)++;
-		} else {
+		} else if (!meta_only(p)) {
 			xl_fail(err, errlen, "contents[%zu].parts[%zu]: a %s "
 			    "part in a model turn cannot be served by this "
 			    "model's provider", ci, i, part_kind(p));
@@ -274,25 +310,6 @@ fail:
 	json_decref(calls);
 	xl_buf_free(&text);
 	return -1;
-}
-
-/* The id of a functionResponse: its own, else the first unanswered call
- * of that name in the model turn before. */
-static const char *
-response_id(json_t *fr, struct gm_pending *pend, size_t npend)
-{
-	const char *name = xl_str(fr, "name"), *id = xl_str(fr, "id");
-
-	for (size_t i = 0; i < npend; i++) {
-		if (pend[i].used)
-			continue;
-		if (id != NULL ? strcmp(pend[i].id, id) == 0 :
-		    (name != NULL && strcmp(pend[i].name, name) == 0)) {
-			pend[i].used = 1;
-			return pend[i].id;
-		}
-	}
-	return NULL;
 }
 
 /* A user turn: functionResponse parts -> tool messages first, the rest one
@@ -335,7 +352,7 @@ user_turn(json_t *parts, size_t ci, json_t *msgs, struct gm_pending *pend,
 			    "role", "tool", "tool_call_id", id, "content",
 			    txt ? txt : "{}"));
 			free(txt);
-		} else {
+		} else if (!meta_only(p)) {
 			xl_fail(err, errlen, "contents[%zu].parts[%zu]: a %s "
 			    "part in a user turn cannot be served by this "
 			    "model's provider", ci, i, part_kind(p));

@@ -1223,8 +1223,11 @@ test_req_gm_oa(void **state)
 	        {"functionResponse": {"name": "g", "response": {"r": 3}}},
 	        {"text": "and?"}]},
 	      {"role": "model", "parts": [{"functionCall": {"id": "own-1",
-	        "name": "weird.name:x", "args": {}}}]},
-	      {"parts": [{"function_response": {"id": "own-1", "name": "weird.name:x",
+	        "name": "weird.name:x", "args": {}}}, {"thoughtSignature": "c2ln"},
+	        {"functionCall": {"name": "k"}}]},
+	      {"parts": [{"functionResponse": {"id": "nomatch", "name": "k",
+	        "response": {}}},
+	        {"function_response": {"id": "own-1", "name": "weird.name:x",
 	        "response": {}}}]}],
 	    "tools": [{"functionDeclarations": [
 	      {"name": "f", "description": "d", "parameters": {"type": "OBJECT",
@@ -1262,7 +1265,10 @@ test_req_gm_oa(void **state)
 	      {"role": "user", "content": "and?"},
 	      {"role": "assistant", "content": null, "tool_calls": [
 	        {"id": "own-1", "type": "function",
-	         "function": {"name": "weird.name:x", "arguments": "{}"}}]},
+	         "function": {"name": "weird.name:x", "arguments": "{}"}},
+	        {"id": "call_3_1_k", "type": "function",
+	         "function": {"name": "k", "arguments": "{}"}}]},
+	      {"role": "tool", "tool_call_id": "call_3_1_k", "content": "{}"},
 	      {"role": "tool", "tool_call_id": "own-1", "content": "{}"}],
 	    "tools": [
 	      {"type": "function", "function": {"name": "f", "description": "d",
@@ -1329,6 +1335,7 @@ test_req_gm_oa_refused(void **state)
 	    {"mimeType": "audio/wav", "data": "AA"}}]}]}), "audio/wav");
 	req_bad(GM, OA, J({"contents": [{"parts": [{"inlineData":
 	    {"mimeType": "image/png"}}]}]}), "data");
+	req_bad(GM, OA, J({"contents": [{"parts": [{}]}]}), "unknown");
 	req_bad(GM, OA, J({"contents": [{"parts": [{"executableCode":
 	    {"code": "1"}}]}]}), "executableCode");
 	req_bad(GM, OA, J({"contents": [{"parts": [{"functionResponse":

@@ -25,6 +25,8 @@ static const struct xl_pair pairs[] = {
 	/* Anthropic on Bedrock (lib/prov's table): Claude's native body */
 	{ DIA_ANTHROPIC, DIA_NATIVE, xl_an_br_request, xl_an_br_response,
 	    xl_an_br_event, xl_an_br_end },
+	{ DIA_GEMINI, DIA_OPENAI, xl_gm_oa_request, xl_gm_oa_response,
+	    xl_gm_oa_event, xl_gm_oa_end },
 };
 
 static const struct xl_pair *
@@ -753,6 +755,8 @@ xl_stream_free(struct xl_stream *s)
 {
 	if (s == NULL)
 		return;
+	if (s->priv_free != NULL)
+		s->priv_free(s->priv);
 	free(s->model);
 	free(s);
 }

@@ -7,7 +7,9 @@
  * JSON through jansson.  One table of dialect pairs (xl.c) holds the
  * functions; a pair is added as a row.
  *
- * Pairs built: DIA_OPENAI <-> DIA_ANTHROPIC, both ways, streaming or not.
+ * Pairs built: DIA_OPENAI <-> DIA_ANTHROPIC, both ways; DIA_OPENAI ->
+ * DIA_GEMINI (xl_oa_gm.c) and DIA_GEMINI -> DIA_OPENAI (xl_gm_oa.c);
+ * streaming or not.
  * Same-dialect traffic is the gateway's passthrough, not ours (xl_can is 0).
  *
  * Output buffers: every function APPENDS to `out` (a zeroed struct xl_buf
@@ -70,7 +72,80 @@
  *        cache_control, citations, service_tier, container, mcp_servers,
  *        any key not listed here.
  *
- * ---- Responses and streams ----
+ * ---- Gemini user -> OpenAI provider (xl_gm_oa.c) ----
+ *   Request (members read by lowerCamel name, else snake_case):
+ *   model                       -> the `model` argument (else the body's
+ *                                  "model"; Gemini names it in the path)
+ *   systemInstruction (Content or string) -> a system message, texts
+ *                                  joined with "\n"
+ *   contents[] role user (or none, or "function") -> a user message: one
+ *                                  text -> a string, else parts; inlineData
+ *                                  image/... -> image_url "data:M;base64,D",
+ *                                  fileData -> image_url {url: fileUri};
+ *                                  functionResponse -> role tool messages
+ *                                  placed before the rest of the turn,
+ *                                  content = the JSON text of `response`
+ *   contents[] role model       -> one assistant message: texts joined
+ *                                  (thought parts dropped), functionCall ->
+ *                                  tool_calls (arguments = JSON of args)
+ *   tool call ids: a functionCall's own id, else call_<content index>_
+ *        <call index in the turn>_<name> (40 bytes at most, characters
+ *        other than [A-Za-z0-9_-] as '_'); a functionResponse takes the
+ *        unanswered call of the model turn before with its id, else the
+ *        first unanswered one of its name (none: 400).  The same history
+ *        gives the same ids.  Parts with only a thoughtSignature are
+ *        skipped.
+ *   tools[].functionDeclarations -> tools[].function {name, description,
+ *        parameters}: parametersJsonSchema as it is, else `parameters`
+ *        (Gemini's Schema) as JSON schema: type names lowercased
+ *        ("OBJECT" -> "object"), nullable:true -> type [T, "null"], int64
+ *        strings (minItems...) -> integers, propertyOrdering dropped, in
+ *        properties/items/anyOf alike
+ *   toolConfig.functionCallingConfig.mode AUTO/VALIDATED -> "auto", NONE
+ *        -> "none", ANY -> "required" with only the allowedFunctionNames
+ *        kept in tools (one function left: tool_choice names it)
+ *   generationConfig: temperature, topP -> top_p, maxOutputTokens ->
+ *        max_tokens, stopSequences -> stop, seed, presencePenalty,
+ *        frequencyPenalty; responseMimeType application/json ->
+ *        response_format json_object (text/plain: nothing)
+ *   stream                      -> stream + stream_options.include_usage
+ *   400: candidateCount other than 1, other responseMimeTypes,
+ *        responseModalities other than TEXT, cachedContent, tools other
+ *        than functionDeclarations (googleSearch, codeExecution...), parts
+ *        other than text/inlineData/fileData/functionCall/
+ *        functionResponse (or in the wrong role), media other than
+ *        images, mistyped numbers, an unknown mode, ANY with no function
+ *        left.
+ *   Dropped: topK, safetySettings, thinkingConfig, responseSchema,
+ *        responseLogprobs/logprobs, labels, thought signatures, any key
+ *        not listed here.
+ *   Response: one candidate {content {role "model", parts}, finishReason,
+ *   index 0}: reasoning_content -> a {text, thought:true} part first, then
+ *   content and refusal texts, then tool_calls -> functionCall {name, args}
+ *   (arguments that are not a JSON object -> {}; no id); no part at all ->
+ *   {text:""}.  finishReason: stop/tool_calls/function_call -> STOP, length
+ *   -> MAX_TOKENS, content_filter -> SAFETY, null -> STOP, else OTHER.
+ *   usageMetadata: promptTokenCount = prompt_tokens (cache included),
+ *   candidatesTokenCount = completion - reasoning tokens,
+ *   thoughtsTokenCount = reasoning tokens and cachedContentTokenCount =
+ *   cached_tokens (or DeepSeek's prompt_cache_hit_tokens) when not 0,
+ *   totalTokenCount = prompt + completion.  modelVersion = the user's model
+ *   (else the provider's), responseId = the completion id.
+ *   Stream (`data: {...}` events, no [DONE]): each text, refusal or
+ *   reasoning delta -> a chunk {candidates [{content {role, parts [{text}]},
+ *   index 0}], modelVersion, responseId} at once; tool call pieces are
+ *   gathered by index (no index: a new call when it has an id) and sent as
+ *   functionCall parts in the last chunk, which carries finishReason and
+ *   usageMetadata (from the usage chunk) and is sent at [DONE], or at
+ *   xl_stream_end(ok) once finish_reason was seen.  An OpenAI error chunk
+ *   -> Google's error event `data: {"error":{code, message, status}}`; a
+ *   stream cut before the finish (or ended not ok) -> the same with 500
+ *   INTERNAL.  Role-only chunks, second choices and "usage":null add
+ *   nothing.  Errors (bodies) go through the one table: OpenAI types and
+ *   statuses -> INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
+ *   NOT_FOUND, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE (code 503)...
+ *
+ * ---- Responses and streams (OpenAI <-> Anthropic) ----
  *   stop reasons: end_turn/stop_sequence/pause_turn <-> stop, max_tokens
  *   <-> length, tool_use <-> tool_calls, refusal <-> content_filter
  *   (model_context_window_exceeded -> length).  OpenAI never says which
@@ -87,7 +162,7 @@
  *   Tool arguments that are not a JSON object come to Anthropic users as
  *   input {} (non-stream; a stream passes the pieces as they are).
  *
- * ---- Streams ----
+ * ---- Streams (OpenAI <-> Anthropic) ----
  *   OpenAI user: first chunk delta {role:"assistant",content:""}; text
  *   deltas; a tool call's first delta has index, id, type, function.name
  *   and arguments ""; then arguments pieces (input_json_delta.partial_json);

@@ -64,6 +64,10 @@ struct xl_stream {
 	int	 nblocks;		/* Anthropic blocks started */
 	int	 cur_tool;		/* OpenAI index of the open tool block */
 	unsigned char tool_seen[XL_MAX_BLOCKS];	/* OpenAI index started */
+	/* A pair's own state, set by its event function; xl_stream_free
+	 * calls priv_free(priv) when set. */
+	void	*priv;
+	void	 (*priv_free)(void *);
 };
 
 /* The pair functions (xl_oa_an.c: OpenAI user, Anthropic provider;
@@ -84,6 +88,12 @@ json_t	*xl_oa_gm_response(json_t *, const char *, char *, size_t);
 int	 xl_oa_gm_event(struct xl_stream *, const char *, const char *,
 	    size_t, struct xl_buf *);
 void	 xl_oa_gm_end(struct xl_stream *, int, struct xl_buf *);
+/* xl_gm_oa.c: Gemini user, OpenAI provider. */
+json_t	*xl_gm_oa_request(json_t *, const char *, int, char *, size_t);
+json_t	*xl_gm_oa_response(json_t *, const char *, char *, size_t);
+int	 xl_gm_oa_event(struct xl_stream *, const char *, const char *,
+	    size_t, struct xl_buf *);
+void	 xl_gm_oa_end(struct xl_stream *, int, struct xl_buf *);
 
 /* xl_oa_cv.c: OpenAI user, Bedrock Converse provider; xl_an_br.c:
  * Anthropic user, Claude's body on Bedrock's InvokeModel. */

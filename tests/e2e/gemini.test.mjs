@@ -4,7 +4,8 @@
 // embedContent — which the SDK sends as batchEmbedContents — on the gemini
 // channel; generateContentStream on the vertex channel, whose agent mints an
 // access token from its service account), and the `openai` SDK streaming a
-// Gemini model as OpenAI chunks with usage (translated).  Asserts what the
+// Gemini model as OpenAI chunks with usage, and the Gemini SDK on an OpenAI
+// model (both translated).  Asserts what the
 // provider mock saw: the official hosts and paths, the channel's credential
 // (x-goog-api-key; a Bearer token the token endpoint issued after verifying
 // the JWT assertion), never the hub token.  Needs SWB_URL, SWB_TOKEN and
@@ -159,4 +160,73 @@ test('the openai SDK streams gemini-2.5-flash as OpenAI chunks with usage', asyn
 	assert.equal(up.body.systemInstruction.parts[0].text, 'terse');
 	assert.equal(up.body.contents[0].role, 'user');
 	assert.equal(up.body.model, undefined, 'Gemini takes the model from the path');
+});
+
+test('@google/genai on gpt-4o-mini: the Gemini surface served by an OpenAI channel (translated both ways)', async () => {
+	// generateContent: a history with a function call and its response,
+	// a declared function, sampling; the answer comes back as Gemini's.
+	const r = await genai().models.generateContent({
+		model: 'gpt-4o-mini',
+		contents: [
+			{ role: 'user', parts: [{ text: 'weather in Paris?' }] },
+			{ role: 'model', parts: [{ functionCall: { name: 'get_weather', args: { city: 'Paris' } } }] },
+			{ role: 'user', parts: [{ functionResponse: { name: 'get_weather', response: { temp: 20 } } }] },
+			{ role: 'user', parts: [{ text: 'so? [mock chunks=3]' }] },
+		],
+		config: {
+			systemInstruction: 'be brief', temperature: 0.5, maxOutputTokens: 100,
+			tools: [{ functionDeclarations: [{ name: 'get_weather', description: 'the weather',
+				parameters: { type: 'OBJECT', properties: { city: { type: 'STRING' } }, required: ['city'] } }] }],
+		},
+	});
+	assert.equal(r.text, content(3));
+	assert.equal(r.candidates[0].finishReason, 'STOP');
+	assert.equal(r.candidates[0].content.role, 'model');
+	assert.equal(r.usageMetadata.candidatesTokenCount, 3);
+	assert.ok(r.usageMetadata.promptTokenCount > 0);
+	assert.equal(r.usageMetadata.totalTokenCount, r.usageMetadata.promptTokenCount + 3);
+	assert.equal(r.modelVersion, 'gpt-4o-mini');
+	let up = mockLog().find((e) => !e.event && e.id === r.responseId);
+	assert.ok(up, `the mock saw no call answered ${r.responseId}`);
+	assert.equal(up.host, 'api.openai.com');
+	assert.equal(up.path, '/v1/chat/completions');
+	assert.equal(up.auth.ok, true);
+	assert.ok(!JSON.stringify(up).includes(SWB_TOKEN), 'the hub token reached the provider');
+	assert.equal(up.body.model, 'gpt-4o-mini');
+	assert.equal(up.body.temperature, 0.5);
+	assert.equal(up.body.max_tokens, 100);
+	assert.equal(up.body.stream, undefined);
+	const m = up.body.messages;
+	assert.deepEqual(m.map((x) => x.role), ['system', 'user', 'assistant', 'tool', 'user']);
+	assert.equal(m[0].content, 'be brief');
+	assert.equal(m[2].tool_calls[0].function.name, 'get_weather');
+	assert.deepEqual(JSON.parse(m[2].tool_calls[0].function.arguments), { city: 'Paris' });
+	assert.equal(m[3].tool_call_id, m[2].tool_calls[0].id, 'the response answers the call');
+	assert.deepEqual(JSON.parse(m[3].content), { temp: 20 });
+	assert.deepEqual(up.body.tools[0].function.parameters,
+		{ type: 'object', properties: { city: { type: 'string' } }, required: ['city'] });
+
+	// generateContentStream: Gemini chunks as the text arrives, the last
+	// with finishReason and the usage of OpenAI's usage chunk.
+	const stream = await genai().models.generateContentStream({
+		model: 'gpt-4o-mini', contents: 'stream please [mock chunks=4 delay=10]',
+	});
+	const chunks = [];
+	for await (const c of stream)
+		chunks.push(c);
+	assert.equal(chunks.map((c) => c.text ?? '').join(''), content(4));
+	assert.equal(chunks.length, 5, 'one chunk per delta and the last');
+	for (const c of chunks.slice(0, -1))
+		assert.equal(c.candidates[0].finishReason, undefined);
+	const last = chunks.at(-1);
+	assert.equal(last.candidates[0].finishReason, 'STOP');
+	assert.equal(last.usageMetadata.candidatesTokenCount, 4);
+	assert.ok(last.usageMetadata.promptTokenCount > 0);
+	assert.equal(last.modelVersion, 'gpt-4o-mini');
+	up = mockLog().find((e) => !e.event && e.id === last.responseId);
+	assert.ok(up, `the mock saw no call answered ${last.responseId}`);
+	assert.equal(up.host, 'api.openai.com');
+	assert.equal(up.body.stream, true);
+	assert.equal(up.body.stream_options.include_usage, true);
+	assert.deepEqual(up.body.messages, [{ role: 'user', content: 'stream please [mock chunks=4 delay=10]' }]);
 });

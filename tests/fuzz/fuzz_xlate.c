@@ -11,7 +11,8 @@
  *   bits 1-2   0 xl_request, 1 xl_response, 2 xl_error, 3 a stream
  *   bit 3      stream flag (request) / include_usage (stream)
  *   bit 4      ok passed to xl_stream_end
- *   bit 5      pair: OpenAI user / Gemini provider (bit 0 then unused)
+ *   bit 5      pair: a Gemini one; bit 0 then picks 0 OpenAI user /
+ *              Gemini provider, 1 Gemini user / OpenAI provider
  *
  * A stream payload is events separated by 0x1e; an event is
  * "NAME\x1fDATA" or just DATA.  Checks: a request or response that is
@@ -165,8 +166,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		from = DIA_ANTHROPIC;
 		to = DIA_NATIVE;
 	} else if (((flags >> 5) & 3) == 3) {
-		from = DIA_OPENAI;
-		to = DIA_GEMINI;
+		from = flags & 1 ? DIA_GEMINI : DIA_OPENAI;
+		to = flags & 1 ? DIA_OPENAI : DIA_GEMINI;
 	}
 	err[0] = '\0';
 	switch ((flags >> 1) & 3) {
@@ -249,6 +250,42 @@ main(int argc, char **argv)
 	    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},"
 	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":"
 	    "{\"promptTokenCount\":3}}");
+	seed(d, "gmoa_request", 32 | 1 | 16, "{\"systemInstruction\":{"
+	    "\"parts\":[{\"text\":\"s\"}]},\"contents\":[{\"role\":\"user\","
+	    "\"parts\":[{\"text\":\"hi\"},{\"inlineData\":{\"mimeType\":"
+	    "\"image/png\",\"data\":\"AA\"}}]},{\"role\":\"model\",\"parts\":"
+	    "[{\"functionCall\":{\"name\":\"f\",\"args\":{\"a\":1}}}]},"
+	    "{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+	    "\"f\",\"response\":{\"r\":1}}}]}],\"tools\":[{"
+	    "\"functionDeclarations\":[{\"name\":\"f\",\"parameters\":{"
+	    "\"type\":\"OBJECT\",\"properties\":{\"a\":{\"type\":"
+	    "\"INTEGER\",\"nullable\":true}}}}]}],\"toolConfig\":{"
+	    "\"functionCallingConfig\":{\"mode\":\"ANY\","
+	    "\"allowedFunctionNames\":[\"f\"]}},\"generationConfig\":{"
+	    "\"temperature\":0.5,\"maxOutputTokens\":9,\"stopSequences\":"
+	    "[\"x\"],\"responseMimeType\":\"application/json\"}}");
+	seed(d, "gmoa_response", 32 | 1 | 2, "{\"id\":\"c\",\"model\":\"g\","
+	    "\"choices\":[{\"index\":0,\"finish_reason\":\"tool_calls\","
+	    "\"message\":{\"role\":\"assistant\",\"content\":\"hi\","
+	    "\"reasoning_content\":\"r\",\"tool_calls\":[{\"id\":\"c1\","
+	    "\"type\":\"function\",\"function\":{\"name\":\"f\","
+	    "\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":2,\"completion_tokens_details\":{"
+	    "\"reasoning_tokens\":1}}}");
+	seed(d, "gmoa_error", 32 | 1 | 4, "{\"error\":{\"message\":\"bad\","
+	    "\"type\":\"invalid_request_error\",\"code\":\"x\"}}");
+	seed(d, "gmoa_stream", 32 | 1 | 6 | 16,
+	    "{\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,"
+	    "\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}" RS
+	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
+	    "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":"
+	    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	    "\"{\\\"a\\\"\"}}]}}]}" RS
+	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
+	    "\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":"
+	    "\":1}\"}}]},\"finish_reason\":\"tool_calls\"}]}" RS
+	    "{\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":2}}" RS "[DONE]");
 	seed(d, "req-oa", 0 | 16, "{\"model\":\"gpt-4o\",\"max_tokens\":9,"
 	    "\"temperature\":0.7,\"stop\":[\"x\"],\"user\":\"u\","
 	    "\"messages\":[{\"role\":\"system\",\"content\":\"S\"},"

@@ -1200,6 +1200,416 @@ test_stream_gm_to_oa(void **state)
 	xl_stream_free(s);
 }
 
+/* ---------------- Gemini user -> OpenAI provider ---------------- */
+
+static void
+test_req_gm_oa(void **state)
+{
+	(void)state;
+	req_ok(GM, OA, J({
+	    "systemInstruction": {"role": "user", "parts": [{"text": "be"}, {"text": "brief"}]},
+	    "contents": [
+	      {"role": "user", "parts": [{"text": "look"},
+	        {"inlineData": {"mimeType": "image/png", "data": "AAAA"}},
+	        {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://x.test/a.jpg"}}]},
+	      {"role": "model", "parts": [{"text": "hmm", "thought": true},
+	        {"text": "calling"},
+	        {"functionCall": {"name": "f", "args": {"a": 1}}},
+	        {"functionCall": {"name": "g"}},
+	        {"functionCall": {"name": "f", "args": {"a": 2}}}]},
+	      {"role": "user", "parts": [
+	        {"functionResponse": {"name": "f", "response": {"r": 1}}},
+	        {"functionResponse": {"name": "f", "response": {"r": 2}}},
+	        {"functionResponse": {"name": "g", "response": {"r": 3}}},
+	        {"text": "and?"}]},
+	      {"role": "model", "parts": [{"functionCall": {"id": "own-1",
+	        "name": "weird.name:x", "args": {}}}, {"thoughtSignature": "c2ln"},
+	        {"functionCall": {"name": "k"}}]},
+	      {"parts": [{"functionResponse": {"id": "nomatch", "name": "k",
+	        "response": {}}},
+	        {"function_response": {"id": "own-1", "name": "weird.name:x",
+	        "response": {}}}]}],
+	    "tools": [{"functionDeclarations": [
+	      {"name": "f", "description": "d", "parameters": {"type": "OBJECT",
+	        "propertyOrdering": ["q"], "required": ["q"],
+	        "properties": {"q": {"type": "STRING", "nullable": true},
+	          "l": {"type": "ARRAY", "minItems": "1", "items": {"type": "INTEGER"}},
+	          "u": {"anyOf": [{"type": "NUMBER"}, {"type": "BOOLEAN"}]}}}},
+	      {"name": "g", "parametersJsonSchema": {"type": "object",
+	        "properties": {"Z": {"type": "string"}}}},
+	      {"name": "h"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "ANY",
+	      "allowedFunctionNames": ["f", "g"]}},
+	    "generationConfig": {"temperature": 0.7, "topP": 0.5, "topK": 40,
+	      "maxOutputTokens": 9, "stopSequences": ["END"], "candidateCount": 1,
+	      "seed": 3, "presencePenalty": 0.25, "frequencyPenalty": 0.5,
+	      "responseMimeType": "application/json", "responseModalities": ["TEXT"]},
+	    "safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT",
+	      "threshold": "BLOCK_NONE"}]}),
+	    "gpt-4o-mini", 1, J({"model": "gpt-4o-mini",
+	    "messages": [
+	      {"role": "system", "content": "be\nbrief"},
+	      {"role": "user", "content": [{"type": "text", "text": "look"},
+	        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+	        {"type": "image_url", "image_url": {"url": "https://x.test/a.jpg"}}]},
+	      {"role": "assistant", "content": "calling", "tool_calls": [
+	        {"id": "call_1_0_f", "type": "function",
+	         "function": {"name": "f", "arguments": "{\"a\":1}"}},
+	        {"id": "call_1_1_g", "type": "function",
+	         "function": {"name": "g", "arguments": "{}"}},
+	        {"id": "call_1_2_f", "type": "function",
+	         "function": {"name": "f", "arguments": "{\"a\":2}"}}]},
+	      {"role": "tool", "tool_call_id": "call_1_0_f", "content": "{\"r\":1}"},
+	      {"role": "tool", "tool_call_id": "call_1_2_f", "content": "{\"r\":2}"},
+	      {"role": "tool", "tool_call_id": "call_1_1_g", "content": "{\"r\":3}"},
+	      {"role": "user", "content": "and?"},
+	      {"role": "assistant", "content": null, "tool_calls": [
+	        {"id": "own-1", "type": "function",
+	         "function": {"name": "weird.name:x", "arguments": "{}"}},
+	        {"id": "call_3_1_k", "type": "function",
+	         "function": {"name": "k", "arguments": "{}"}}]},
+	      {"role": "tool", "tool_call_id": "call_3_1_k", "content": "{}"},
+	      {"role": "tool", "tool_call_id": "own-1", "content": "{}"}],
+	    "tools": [
+	      {"type": "function", "function": {"name": "f", "description": "d",
+	        "parameters": {"type": "object", "required": ["q"], "properties": {
+	          "q": {"type": ["string", "null"]},
+	          "l": {"type": "array", "minItems": 1, "items": {"type": "integer"}},
+	          "u": {"anyOf": [{"type": "number"}, {"type": "boolean"}]}}}}},
+	      {"type": "function", "function": {"name": "g", "parameters":
+	        {"type": "object", "properties": {"Z": {"type": "string"}}}}}],
+	    "tool_choice": "required",
+	    "temperature": 0.7, "top_p": 0.5, "max_tokens": 9, "stop": ["END"],
+	    "seed": 3, "presence_penalty": 0.25, "frequency_penalty": 0.5,
+	    "response_format": {"type": "json_object"},
+	    "stream": true, "stream_options": {"include_usage": true}}));
+	/* The smallest: no stream, a string systemInstruction, ANY of one
+	 * function names it, AUTO and NONE. */
+	req_ok(GM, OA, J({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+	    "system_instruction": "s",
+	    "tools": [{"functionDeclarations": [{"name": "f"}, {"name": "g"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "ANY",
+	      "allowedFunctionNames": ["g"]}}}), "deepseek-chat", 0,
+	    J({"model": "deepseek-chat", "messages": [{"role": "system", "content": "s"},
+	      {"role": "user", "content": "hi"}],
+	    "tools": [{"type": "function", "function": {"name": "g"}}],
+	    "tool_choice": {"type": "function", "function": {"name": "g"}}}));
+	req_ok(GM, OA, J({"contents": [{"parts": [{"text": "hi"}]}],
+	    "tools": [{"functionDeclarations": [{"name": "f"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "NONE"}}}), "m", 0,
+	    J({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+	    "tools": [{"type": "function", "function": {"name": "f"}}],
+	    "tool_choice": "none"}));
+	req_ok(GM, OA, J({"contents": [{"parts": [{"text": "hi"}]}],
+	    "tools": [{"functionDeclarations": [{"name": "f"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "AUTO"}}}), "m", 0,
+	    J({"model": "m", "messages": [{"role": "user", "content": "hi"}],
+	    "tools": [{"type": "function", "function": {"name": "f"}}],
+	    "tool_choice": "auto"}));
+	/* No model argument: the body's own. */
+	req_ok(GM, OA, J({"model": "x", "contents": [{"parts": [{"text": "hi"}]}]}),
+	    NULL, 0, J({"model": "x", "messages": [{"role": "user", "content": "hi"}]}));
+}
+
+static void
+test_req_gm_oa_refused(void **state)
+{
+	(void)state;
+	req_bad(GM, OA, J({"contents": []}), "non-empty");
+	req_bad(GM, OA, J({"contents": "hi"}), "non-empty");
+	req_bad(GM, OA, J({"contents": [{"role": "user"}]}), "contents[0]");
+	req_bad(GM, OA, J({"contents": [{"role": "tool", "parts": []}]}), "role");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"candidateCount": 2}}), "candidateCount");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"temperature": "hot"}}), "temperature");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"maxOutputTokens": 1.5}}), "maxOutputTokens");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"responseMimeType": "text/x.enum"}}), "text/x.enum");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"responseModalities": ["IMAGE"]}}), "responseModalities");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "generationConfig": {"stopSequences": [1]}}), "stopSequences");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"inlineData":
+	    {"mimeType": "audio/wav", "data": "AA"}}]}]}), "audio/wav");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"inlineData":
+	    {"mimeType": "image/png"}}]}]}), "data");
+	req_bad(GM, OA, J({"contents": [{"parts": [{}]}]}), "unknown");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"executableCode":
+	    {"code": "1"}}]}]}), "executableCode");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"functionResponse":
+	    {"name": "f", "response": {}}}]}]}), "answers no functionCall");
+	req_bad(GM, OA, J({"contents": [{"role": "model", "parts": [{"functionCall":
+	    {"name": "f", "args": [1]}}]}]}), "object args");
+	req_bad(GM, OA, J({"contents": [{"role": "model", "parts": [{"inlineData":
+	    {"mimeType": "image/png", "data": "A"}}]}]}), "inlineData");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "tools": [{"googleSearch": {}}]}), "functionDeclarations");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "tools": [{"functionDeclarations": [{"description": "no name"}]}]}), "no name");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "tools": [{"functionDeclarations": [{"name": "f"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "SOMETIMES"}}}), "SOMETIMES");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "tools": [{"functionDeclarations": [{"name": "f"}]}],
+	    "toolConfig": {"functionCallingConfig": {"mode": "ANY",
+	      "allowedFunctionNames": ["zz"]}}}), "ANY");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "systemInstruction": {"parts": [{"inlineData": {}}]}}), "systemInstruction");
+	req_bad(GM, OA, J({"contents": [{"parts": [{"text": "x"}]}],
+	    "cachedContent": "cachedContents/1"}), "cachedContent");
+	req_bad(GM, OA, J([1]), "JSON object");
+	req_bad(GM, OA, "{", "not JSON");
+}
+
+static void
+test_resp_oa_to_gm(void **state)
+{
+	(void)state;
+	resp_ok(GM, OA, J({"id": "chatcmpl-1", "object": "chat.completion",
+	    "model": "gpt-4o-mini-2024", "choices": [{"index": 0,
+	    "finish_reason": "tool_calls", "message": {"role": "assistant",
+	    "content": "Hi", "reasoning_content": "why",
+	    "tool_calls": [
+	      {"id": "c1", "type": "function", "function": {"name": "f",
+	        "arguments": "{\"q\":1}"}},
+	      {"id": "c2", "type": "function", "function": {"name": "g",
+	        "arguments": "[1]"}},
+	      {"id": "c3", "type": "function", "function": {"arguments": "{}"}}]}}],
+	    "usage": {"prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+	      "prompt_tokens_details": {"cached_tokens": 4},
+	      "completion_tokens_details": {"reasoning_tokens": 2}}}), NULL, J({
+	    "candidates": [{"content": {"role": "model", "parts": [
+	      {"text": "why", "thought": true}, {"text": "Hi"},
+	      {"functionCall": {"name": "f", "args": {"q": 1}}},
+	      {"functionCall": {"name": "g", "args": {}}}]},
+	      "finishReason": "STOP", "index": 0}],
+	    "usageMetadata": {"promptTokenCount": 10, "candidatesTokenCount": 5,
+	      "totalTokenCount": 17, "cachedContentTokenCount": 4,
+	      "thoughtsTokenCount": 2},
+	    "modelVersion": "gpt-4o-mini-2024", "responseId": "chatcmpl-1"}));
+	/* length, the user's model name, DeepSeek's cache count. */
+	resp_ok(GM, OA, J({"id": "x", "model": "deepseek-chat", "choices": [{
+	    "finish_reason": "length", "message": {"content": "ab"}}],
+	    "usage": {"prompt_tokens": 3, "completion_tokens": 2,
+	      "prompt_cache_hit_tokens": 1}}), "pub", J({
+	    "candidates": [{"content": {"role": "model", "parts": [{"text": "ab"}]},
+	      "finishReason": "MAX_TOKENS", "index": 0}],
+	    "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2,
+	      "totalTokenCount": 5, "cachedContentTokenCount": 1},
+	    "modelVersion": "pub", "responseId": "x"}));
+	/* content_filter, an empty answer, an unknown finish, no usage. */
+	resp_ok(GM, OA, J({"choices": [{"finish_reason": "content_filter",
+	    "message": {"content": null}}]}), "m", J({
+	    "candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+	      "finishReason": "SAFETY", "index": 0}],
+	    "usageMetadata": {"promptTokenCount": 0, "candidatesTokenCount": 0,
+	      "totalTokenCount": 0}, "modelVersion": "m", "responseId": ""}));
+	resp_ok(GM, OA, J({"choices": [{"finish_reason": "insufficient_system_resource",
+	    "message": {"content": "a", "refusal": "no"}}]}), "m", J({
+	    "candidates": [{"content": {"role": "model", "parts": [{"text": "a"},
+	      {"text": "no"}]}, "finishReason": "OTHER", "index": 0}],
+	    "usageMetadata": {"promptTokenCount": 0, "candidatesTokenCount": 0,
+	      "totalTokenCount": 0}, "modelVersion": "m", "responseId": ""}));
+	/* OpenAI errors in Google's shape: the status decides first. */
+	err_ok(GM, OA, 400, J({"error": {"message": "bad", "type":
+	    "invalid_request_error", "param": "messages", "code": null}}),
+	    J({"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}));
+	err_ok(GM, OA, 403, J({"error": {"message": "no", "type": "invalid_request_error"}}),
+	    J({"error": {"code": 403, "message": "no", "status": "PERMISSION_DENIED"}}));
+	err_ok(GM, OA, 404, J({"error": {"message": "gone", "type": "invalid_request_error",
+	    "code": "model_not_found"}}),
+	    J({"error": {"code": 404, "message": "gone", "status": "NOT_FOUND"}}));
+	err_ok(GM, OA, 429, J({"error": {"message": "slow", "type": "requests"}}),
+	    J({"error": {"code": 429, "message": "slow", "status": "RESOURCE_EXHAUSTED"}}));
+	err_ok(GM, OA, 500, J({"error": {"message": "oops", "type": "server_error"}}),
+	    J({"error": {"code": 500, "message": "oops", "status": "INTERNAL"}}));
+	err_ok(GM, OA, 503, J({"error": "busy"}),
+	    J({"error": {"code": 503, "message": "busy", "status": "UNAVAILABLE"}}));
+	err_ok(GM, OA, 502, "<html>bad gateway</html>",
+	    J({"error": {"code": 500, "message": "<html>bad gateway</html>",
+	    "status": "INTERNAL"}}));
+}
+
+static void
+test_resp_oa_to_gm_malformed(void **state)
+{
+	static const char *const bad[] = {
+		J({"error": {"message": "x"}}), J({"choices": []}),
+		J({"choices": [{"message": "hi"}]}), J({"choices": {}}), "[]",
+		"{", "",
+	};
+	struct xl_buf out = { 0 };
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		assert_int_equal(xl_response(GM, OA, bad[i], strlen(bad[i]), "m",
+		    &out, err, sizeof(err)), -1);
+		assert_true(err[0] != '\0');
+		assert_int_equal(out.len, 0);
+	}
+}
+
+#define OAC(...)	J({"id": "cc1", "object": "chat.completion.chunk", \
+	"model": "gpt-4o-mini", "choices": [__VA_ARGS__], "usage": null})
+#define GMC(...)	"- " J({"candidates": [{"content": {"role": "model", \
+	"parts": [__VA_ARGS__]}, "index": 0}], "modelVersion": "pub", \
+	"responseId": "cc1"})
+
+static void
+test_stream_oa_to_gm(void **state)
+{
+	struct xl_stream *s = xl_stream_new(GM, OA, "pub", 0);
+	struct xl_buf out = { 0 };
+
+	(void)state;
+	assert_non_null(s);
+	/* The role chunk: nothing. */
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"role":
+	    "assistant", "content": ""}, "finish_reason": null}), none), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"content":
+	    "Hel"}, "finish_reason": null}), (const char *const[]){
+	    GMC({"text": "Hel"}), NULL }), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {
+	    "reasoning_content": "hm"}}), (const char *const[]){
+	    GMC({"text": "hm", "thought": true}), NULL }), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"content":
+	    "lo"}}), (const char *const[]){ GMC({"text": "lo"}), NULL }), 0);
+	/* Tool calls: pieces gathered, nothing sent until the end. */
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"tool_calls": [
+	    {"index": 0, "id": "c1", "type": "function", "function": {"name": "f",
+	    "arguments": ""}}]}}), none), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"tool_calls": [
+	    {"index": 0, "function": {"arguments": "{\"q\":"}}]}}), none), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"tool_calls": [
+	    {"index": 1, "id": "c2", "type": "function", "function": {"name": "g",
+	    "arguments": "not json"}}]}}), none), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"tool_calls": [
+	    {"index": 0, "function": {"arguments": "1}"}}]}}), none), 0);
+	/* A second choice (n > 1 is refused) is ignored. */
+	assert_int_equal(feed(s, NULL, OAC({"index": 1, "delta": {"content":
+	    "other"}}), none), 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {},
+	    "finish_reason": "tool_calls"}), none), 0);
+	/* The usage chunk, then [DONE]: the last chunk with both. */
+	assert_int_equal(feed(s, NULL, J({"id": "cc1", "choices": [], "usage": {
+	    "prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 13,
+	    "prompt_tokens_details": {"cached_tokens": 3},
+	    "completion_tokens_details": {"reasoning_tokens": 1}}}), none), 0);
+	assert_int_equal(feed(s, NULL, "[DONE]", (const char *const[]){
+	    "- " J({"candidates": [{"content": {"role": "model", "parts": [
+	      {"functionCall": {"name": "f", "args": {"q": 1}}},
+	      {"functionCall": {"name": "g", "args": {}}}]},
+	      "finishReason": "STOP", "index": 0}],
+	      "usageMetadata": {"promptTokenCount": 9, "candidatesTokenCount": 3,
+	        "totalTokenCount": 13, "cachedContentTokenCount": 3,
+	        "thoughtsTokenCount": 1},
+	      "modelVersion": "pub", "responseId": "cc1"}), NULL }), 1);
+	/* Complete: later events and the end add nothing. */
+	assert_int_equal(xl_stream_event(s, NULL, "{}", 2, &out), 1);
+	xl_stream_end(s, 1, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+
+	/* No model given: the provider's; length; the end without [DONE]
+	 * after the finish closes it (usage on the finish chunk). */
+	s = xl_stream_new(GM, OA, NULL, 0);
+	assert_int_equal(feed(s, NULL, J({"id": "z", "model": "deepseek-chat",
+	    "choices": [{"index": 0, "delta": {"content": "a"},
+	    "finish_reason": "length"}], "usage": {"prompt_tokens": 2,
+	    "completion_tokens": 1, "prompt_cache_hit_tokens": 1}}),
+	    (const char *const[]){ "- " J({"candidates": [{"content": {"role":
+	    "model", "parts": [{"text": "a"}]}, "index": 0}], "modelVersion":
+	    "deepseek-chat", "responseId": "z"}), NULL }), 0);
+	xl_stream_end(s, 1, &out);
+	json_eq(out.p + 6, out.len - 8, J({"candidates": [{"content": {"role":
+	    "model", "parts": [{"text": ""}]}, "finishReason": "MAX_TOKENS",
+	    "index": 0}], "usageMetadata": {"promptTokenCount": 2,
+	    "candidatesTokenCount": 1, "totalTokenCount": 3,
+	    "cachedContentTokenCount": 1}, "modelVersion": "deepseek-chat",
+	    "responseId": "z"}));
+	assert_int_equal(strncmp(out.p, "data: ", 6), 0);
+	assert_int_equal(strcmp(out.p + out.len - 2, "\n\n"), 0);
+	assert_null(strstr(out.p, "[DONE]"));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+}
+
+static void
+test_stream_oa_to_gm_errors(void **state)
+{
+	struct xl_stream *s;
+	struct xl_buf out = { 0 };
+
+	(void)state;
+	/* An upstream error chunk: Google's error event, the stream closed. */
+	s = xl_stream_new(GM, OA, "pub", 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"content":
+	    "a"}}), (const char *const[]){ GMC({"text": "a"}), NULL }), 0);
+	assert_int_equal(feed(s, NULL, J({"error": {"message": "slow down",
+	    "type": "rate_limit_error"}}), (const char *const[]){
+	    "- " J({"error": {"code": 429, "message": "slow down",
+	    "status": "RESOURCE_EXHAUSTED"}}), NULL }), 1);
+	xl_stream_end(s, 0, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+	/* Cut before the finish (ok or not), or after it but not ok: an
+	 * INTERNAL error event. */
+	for (int ok = 0; ok < 2; ok++) {
+		s = xl_stream_new(GM, OA, "pub", 0);
+		assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {
+		    "tool_calls": [{"index": 0, "id": "c", "function": {"name":
+		    "f", "arguments": "{"}}]}}), none), 0);
+		xl_stream_end(s, ok, &out);
+		json_eq(out.p + 6, out.len - 8, J({"error": {"code": 500,
+		    "message": "the provider's stream ended before the answer was complete",
+		    "status": "INTERNAL"}}));
+		xl_buf_free(&out);
+		xl_stream_free(s);
+	}
+	s = xl_stream_new(GM, OA, "pub", 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {},
+	    "finish_reason": "stop"}), none), 0);
+	xl_stream_end(s, 0, &out);
+	assert_non_null(strstr(out.p, "\"INTERNAL\""));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+	/* Malformed chunks: -1, nothing written. */
+	s = xl_stream_new(GM, OA, "pub", 0);
+	static const char *const bad[] = {
+		"[1]", "nope", J({"choices": {}}), J({"usage": 3}),
+		J({"choices": [1]}), J({"choices": [{"delta": {"tool_calls": 1}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": -1}]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": 5000}]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [{"index": "a"}]}}]}),
+		J({"choices": [{"delta": {"tool_calls": [7]}}]}),
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(xl_stream_event(s, NULL, bad[i], strlen(bad[i]),
+		    &out), -1);
+		assert_int_equal(out.len, 0);
+	}
+	xl_stream_free(s);
+	/* A tool call without an index: a new call per id, pieces to the
+	 * last one. */
+	s = xl_stream_new(GM, OA, "pub", 0);
+	assert_int_equal(feed(s, NULL, OAC({"index": 0, "delta": {"tool_calls": [
+	    {"id": "a", "function": {"name": "f", "arguments": "{\"x\""}},
+	    {"function": {"arguments": ":1}"}},
+	    {"id": "b", "function": {"name": "g", "arguments": "{}"}}]},
+	    "finish_reason": "tool_calls"}), none), 0);
+	assert_int_equal(feed(s, NULL, "[DONE]", (const char *const[]){
+	    "- " J({"candidates": [{"content": {"role": "model", "parts": [
+	      {"functionCall": {"name": "f", "args": {"x": 1}}},
+	      {"functionCall": {"name": "g", "args": {}}}]},
+	      "finishReason": "STOP", "index": 0}],
+	      "modelVersion": "pub", "responseId": "cc1"}), NULL }), 1);
+	xl_stream_free(s);
+}
+
 /* ---------------- the table ---------------- */
 
 
@@ -1436,6 +1846,8 @@ test_pairs(void **state)
 	assert_false(xl_can(OA, OA));
 	assert_false(xl_can(AN, AN));
 	assert_true(xl_can(OA, DIA_GEMINI));
+	assert_true(xl_can(DIA_GEMINI, OA));
+	assert_false(xl_can(DIA_GEMINI, AN));
 	assert_false(xl_can(DIA_CONVERSE, AN));
 	assert_null(xl_stream_new(OA, DIA_NATIVE, "m", 0));
 	assert_true(xl_can(OA, DIA_CONVERSE));
@@ -1474,6 +1886,12 @@ main(void)
 		cmocka_unit_test(test_resp_cv_to_oa),
 		cmocka_unit_test(test_stream_cv_to_oa),
 		cmocka_unit_test(test_anthropic_on_bedrock),
+		cmocka_unit_test(test_req_gm_oa),
+		cmocka_unit_test(test_req_gm_oa_refused),
+		cmocka_unit_test(test_resp_oa_to_gm),
+		cmocka_unit_test(test_resp_oa_to_gm_malformed),
+		cmocka_unit_test(test_stream_oa_to_gm),
+		cmocka_unit_test(test_stream_oa_to_gm_errors),
 		cmocka_unit_test(test_pairs),
 	};
 

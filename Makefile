@@ -27,7 +27,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  += $(SAN)
 
 LIB_SRC   := $(wildcard lib/*.c)
-HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c child/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c xlate/*.c))
+HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c admin/*.c child/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c xlate/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) agent/platform/linux.c
 CTL_SRC   := $(wildcard tools/hubctl*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)

@@ -137,6 +137,8 @@ cmd_agent(struct child_env *env, uint64_t rid, int argc, char **argv)
 static void
 bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 {
+	if (bill_admin_cmd(env, id, argc, argv))
+		return;
 	if (strcmp(argv[0], "agent") == 0)
 		cmd_agent(env, id, argc, argv);
 	else if (strcmp(argv[0], "token") == 0)
@@ -284,6 +286,7 @@ static void
 bill_tick(struct child_env *env, void *arg)
 {
 	bill_ledger_tick(env);
+	bill_admin_tick(env);
 }
 
 static const struct child_ops bill_ops = { NULL, NULL, bill_admin };

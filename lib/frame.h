@@ -141,6 +141,7 @@ enum frame_type {
 	FRAME_RESUME,		/* hub -> agent: go on */
 	FRAME_USAGE,		/* agent -> hub: usage of a stream it served */
 	FRAME_USAGE_ACK,	/* hub -> agent: what billing made of it */
+	FRAME_DISPUTE_RESULT,	/* hub -> agent: the operator resolved a dispute */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
 };
 

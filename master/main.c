@@ -172,6 +172,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	m->gen++;
 	atomic_store(&m->sb.hdr->config_gen, m->gen);
 	log_set_level(m->conf.log_level);
+	log_set_format(m->conf.log_format);
 	proc_broadcast_config(m);
 	log_info("reloaded %s: configuration generation %llu (%d reloadable "
 	    "key(s) changed)", m->conf_path, (unsigned long long)m->gen, changed);
@@ -321,6 +322,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(m.conf.log_level);
+	log_set_format(m.conf.log_format);
 	raise_fd_limit();
 	m.conf_path = path;
 	m.gen = 1;
@@ -339,6 +341,11 @@ main(int argc, char **argv)
 	if ((m.fds.tun_listen = open_tcp(m.conf.tun_listen, m.listen_tun,
 	    sizeof(m.listen_tun), err, sizeof(err))) < 0)
 		fatal("[tunnel] %s", err);
+	m.fds.adm_listen = -1;
+	if (m.conf.adm_listen[0] != '\0' &&
+	    (m.fds.adm_listen = open_tcp(m.conf.adm_listen, m.listen_adm,
+	    sizeof(m.listen_adm), err, sizeof(err))) < 0)
+		fatal("[admin] %s", err);
 	if ((m.fds.tun_sock = open_unix(&m.conf, "tunnel.sock", err, sizeof(err))) < 0 ||
 	    (m.fds.bill_sock = open_unix(&m.conf, "billing.sock", err, sizeof(err))) < 0 ||
 	    (m.fds.mod_sock = open_unix(&m.conf, "moderation.sock", err, sizeof(err))) < 0)
@@ -351,8 +358,8 @@ main(int argc, char **argv)
 	atomic_store(&m.sb.hdr->master_pid, (int32_t)getpid());
 	setup_signals(&m);
 	log_info("hubd starting: gateway on %s, tunnel on %s, admin socket %s, "
-	    "scoreboard %zu bytes", m.listen_gw, m.listen_tun, m.admin_path,
-	    m.sb.size);
+	    "admin API %s, scoreboard %zu bytes", m.listen_gw, m.listen_tun,
+	    m.admin_path, m.listen_adm[0] ? m.listen_adm : "off", m.sb.size);
 
 	proc_init_table(&m);
 	for (uint32_t i = 0; i < m.nprocs; i++)

@@ -3,7 +3,12 @@
 #   make asan       the same under ASan+UBSan in build/asan (what the tests use)
 #   make test       every test (unit + integration) against the sanitizer build
 #   make deps       install missing Debian packages (idempotent)
-#   make run        quick start: deps, build, hubd -c etc/hubd.ini in the foreground
+#   make run        quick start: deps, a release build pinned to a local tunnel
+#                   certificate, hubd + a local agentd, a token (tools/run.sh)
+#   make install    hubd, hubctl, agentd, systemd units, sample configs
+#                   (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc)
+#   make deb        Debian packages switchboard-hub and switchboard-agent in
+#                   build/deb (a release build in build/deb-build)
 #   make fuzz       bounded libFuzzer runs of the decoders (clang)
 #   make bench      hub vs the provider mock and nginx, table in bench/README.md
 #   make lint       cppcheck + clang-tidy
@@ -41,7 +46,12 @@ LIBAGENT := $(BUILD)/libagent.a
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench
+.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench install deb
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
 all: $(BUILD)/hubd $(BUILD)/agentd $(BUILD)/hubctl
 
 $(BUILD)/obj/%.o: %.c
@@ -92,8 +102,17 @@ integration: asan
 deps:
 	@tools/deps.sh
 
-run: deps all
-	./$(BUILD)/hubd -c etc/hubd.ini
+run: deps
+	tools/run.sh
+
+install: all
+	BUILD=$(BUILD) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) \
+	    UNITDIR=$(UNITDIR) tools/install.sh all
+
+# Packages of a release build of their own (HUB_PINS as given).
+deb:
+	$(MAKE) BUILD=build/deb-build HUB_PINS="$(HUB_PINS)" all
+	BUILD=build/deb-build tools/mkdeb.sh build/deb
 
 fuzz:
 	@tests/fuzz/run.sh

@@ -1593,6 +1593,17 @@ ag_tunnel_service(struct ag_tunnel *t)
 }
 
 void
+ag_tunnel_channels_changed(struct ag_tunnel *t)
+{
+	for (int i = 0; i < t->cf->nchannels; i++)
+		ag_bucket_init(&t->buckets[i], t->cf->channels[i].rpm,
+		    t->cf->channels[i].tpm, clock_mono_ms());
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->state == LK_ONLINE)
+			send_channels(t->links[i]);
+}
+
+void
 ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop)
 {
 	while (!*stop)

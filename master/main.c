@@ -162,7 +162,10 @@ master_reload(struct master *m, char *err, size_t errlen)
 		snprintf(err, errlen, "hubd is stopping");
 		return -1;
 	}
+	master_notify("RELOADING=1\nSTATUS=reloading");
 	if (hub_conf_load(&next, m->conf_path, err, errlen) != 0) {
+		master_notify("READY=1\nSTATUS=reload refused; running the "
+		    "previous configuration");
 		log_warn("reload refused, keeping configuration generation %llu: %s",
 		    (unsigned long long)m->gen, err);
 		return -1;
@@ -174,6 +177,7 @@ master_reload(struct master *m, char *err, size_t errlen)
 	log_set_level(m->conf.log_level);
 	log_set_format(m->conf.log_format);
 	proc_broadcast_config(m);
+	master_notify("READY=1\nSTATUS=running");
 	log_info("reloaded %s: configuration generation %llu (%d reloadable "
 	    "key(s) changed)", m->conf_path, (unsigned long long)m->gen, changed);
 	return 0;
@@ -185,6 +189,7 @@ master_begin_stop(struct master *m, const char *why)
 	if (m->stopping)
 		return;
 	m->stopping = 1;
+	master_notify("STOPPING=1\nSTATUS=draining");
 	atomic_store(&m->sb.hdr->draining, 1);
 	m->stop_deadline = clock_mono_ms() + m->conf.drain_timeout_ms + STOP_GRACE_MS;
 	log_info("stopping (%s): children drain for up to %lld ms", why,
@@ -210,6 +215,16 @@ setup_signals(struct master *m)
 	sigaction(SIGCHLD, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Every child that should run has said IPC_READY once. */
+static int
+all_ready(const struct master *m)
+{
+	for (uint32_t i = 0; i < m->nprocs; i++)
+		if (!m->procs[i].failed && !m->procs[i].ready)
+			return 0;
+	return 1;
 }
 
 static void
@@ -249,6 +264,11 @@ run(struct master *m)
 		}
 		proc_respawn_due(m, now);
 		admin_timeouts(m, now);
+		if (!m->notified_ready && !m->stopping && all_ready(m)) {
+			m->notified_ready = 1;
+			master_notify("READY=1\nSTATUS=running");
+			log_info("every child is ready");
+		}
 
 		pfd[n].fd = m->sigpipe[0];
 		pfd[n++].events = POLLIN;

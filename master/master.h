@@ -100,6 +100,7 @@ struct master {
 	struct admin_http http[ADMIN_HTTP_MAX];	/* the admin child's requests */
 	uint64_t next_admin_id;
 	int stopping;
+	int notified_ready;		/* READY=1 sent */
 	int64_t stop_deadline;		/* monotonic: SIGKILL what is left */
 	int64_t started_mono;
 	int sigpipe[2];
@@ -154,6 +155,9 @@ void admin_http_timeouts(struct master *m, int64_t now);
 void priv_resolve(struct master *m);
 void priv_check_ledger_key(struct master *m);
 void priv_own_sockets(struct master *m);
+
+/* notify.c: $NOTIFY_SOCKET (READY=1, RELOADING=1, STOPPING=1). */
+void master_notify(const char *state);
 
 /* main.c */
 int  master_reload(struct master *m, char *err, size_t errlen);

@@ -7,7 +7,8 @@ pkgs=(build-essential pkg-config
       libpq-dev libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
       libcmocka-dev
       clang libclang-rt-14-dev gcc-mingw-w64-x86-64
-      postgresql redis-server nginx-light curl jq openssl procps nodejs npm)
+      postgresql redis-server nginx-light curl jq openssl procps nodejs npm
+      prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

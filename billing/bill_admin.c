@@ -175,7 +175,7 @@ cmd_admin_key(struct child_env *env, uint64_t rid, int argc, char **argv)
 static json_t *
 token_json(const struct store_token *t)
 {
-	json_t *o = json_pack("{s:b, s:I, s:s, s:s, s:s, s:I, s:b, s:s%, s:s, "
+	json_t *o = json_pack("{s:b, s:I, s:s, s:s, s:I, s:b, s:s%, s:s, "
 	    "s:s, s:s, s:I, s:I, s:I}", "ok", 1,
 	    "id", (json_int_t)t->id, "name", t->name,
 	    "models", t->models_csv[0] ? t->models_csv : "*",

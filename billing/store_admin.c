@@ -333,15 +333,20 @@ int
 store_usage(struct store *st, enum store_usage_by by, int64_t from, int64_t to,
     int64_t bucket_s, store_usage_cb cb, void *arg)
 {
-	/* The grouping column from a fixed table: never the caller's text. */
+	/* One literal statement per grouping: never the caller's text, and
+	 * the SQLite engine keys its statement cache by the SQL's address. */
+#define USAGE_SQL(k) "SELECT (created_at / $1) * $1 AS b, " k " AS k, " \
+	"COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), " \
+	"SUM(amount) FROM charges WHERE state = 'posted' AND created_at >= $2 " \
+	"AND created_at < $3 GROUP BY b, k ORDER BY b, k"
 	static const char *const sql[] = {
-		[STORE_BY_TOKEN] = "CAST(token_id AS TEXT)",
-		[STORE_BY_MODEL] = "model",
-		[STORE_BY_AGENT] = "CAST(agent_id AS TEXT)",
-		[STORE_BY_CHANNEL] = "CASE WHEN channel = '' THEN '-' ELSE "
-		    "CAST(agent_id AS TEXT) || ':' || channel END",
+		[STORE_BY_TOKEN] = USAGE_SQL("CAST(token_id AS TEXT)"),
+		[STORE_BY_MODEL] = USAGE_SQL("model"),
+		[STORE_BY_AGENT] = USAGE_SQL("CAST(agent_id AS TEXT)"),
+		[STORE_BY_CHANNEL] = USAGE_SQL("CASE WHEN channel = '' THEN '-' "
+		    "ELSE CAST(agent_id AS TEXT) || ':' || channel END"),
 	};
-	char text[768];
+#undef USAGE_SQL
 	struct db_param p[3] = { pi(bucket_s), pi(from), pi(to) };
 	struct usage_walk w = { cb, arg, 0 };
 
@@ -350,11 +355,7 @@ store_usage(struct store *st, enum store_usage_by by, int64_t from, int64_t to,
 		store_seterr(st, "usage: bad grouping, bucket or range");
 		return -1;
 	}
-	snprintf(text, sizeof(text), "SELECT (created_at / $1) * $1 AS b, %s AS k, "
-	    "COUNT(*), SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), "
-	    "SUM(amount) FROM charges WHERE state = 'posted' AND created_at >= $2 "
-	    "AND created_at < $3 GROUP BY b, k ORDER BY b, k", sql[by]);
-	if (q(st, text, p, 3, row_usage, &w) != DB_OK)
+	if (q(st, sql[by], p, 3, row_usage, &w) != DB_OK)
 		return -1;
 	return w.rc;
 }

@@ -96,14 +96,16 @@ gw_metrics_end(const struct gw_req *r)
 	struct sbm_worker *w = my_area();
 	struct child_env *env = gw_env();
 	const char *surface = r->surface != NULL ? r->surface->name : "none";
-	const char *prov = "", *chan = "-";
+	const char *prov = "";
+	char chan[64] = "-";
 	int64_t now = clock_mono_ms(), dur = now - r->started_ms, ttfb = -1;
 	int64_t live = 0, streams = 0;
 	unsigned status = r->status > 0 ? (unsigned)r->status : 499;
 
 	if (r->relayed && r->cur < r->ncand) {
 		prov = r->cand[r->cur].provider;
-		chan = r->cand[r->cur].channel;
+		snprintf(chan, sizeof(chan), "%.31s@%llu", r->cand[r->cur].channel,
+		    (unsigned long long)r->cand[r->cur].agent_id);
 	}
 	if (r->head_ms > 0)
 		ttfb = r->head_ms - r->started_ms;
@@ -126,12 +128,11 @@ gw_metrics_end(const struct gw_req *r)
 	}
 	if (env != NULL && env->conf.gw_access_log)
 		log_rinfo(r->reqid, "access status=%u surface=%s model=%s "
-		    "provider=%s channel=%s%s%llu ttfb_ms=%lld duration_ms=%lld "
+		    "provider=%s channel=%s ttfb_ms=%lld duration_ms=%lld "
 		    "stream=%d input_tokens=%lld output_tokens=%lld "
 		    "cached_tokens=%lld",
 		    status, surface, r->model[0] ? r->model : "-",
-		    prov[0] ? prov : "-", chan, chan[0] != '-' ? "@" : "",
-		    (unsigned long long)(chan[0] != '-' ? r->cand[r->cur].agent_id : 0),
+		    prov[0] ? prov : "-", chan,
 		    (long long)ttfb, (long long)dur, r->stream,
 		    (long long)r->usage.input_tokens,
 		    (long long)r->usage.output_tokens,

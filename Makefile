@@ -7,7 +7,8 @@
 #                   certificate, hubd + a local agentd, a token (tools/run.sh)
 #   make install    hubd, hubctl, agentd, systemd units, sample configs
 #                   (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc)
-#   make deb        Debian packages switchboard-hub and switchboard-agent in
+#   make deb HUB_PINS=sha256//...
+#                   Debian packages switchboard-hub and switchboard-agent in
 #                   build/deb (a release build in build/deb-build)
 #   make fuzz       bounded libFuzzer runs of the decoders (clang)
 #   make bench      hub vs the provider mock and nginx, table in bench/README.md
@@ -109,9 +110,13 @@ install: all
 	BUILD=$(BUILD) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) \
 	    UNITDIR=$(UNITDIR) tools/install.sh all
 
-# Packages of a release build of their own (HUB_PINS as given).
+# Packages of a release build of their own: agentd takes the hub's pins at
+# build time, so HUB_PINS is required (make deb HUB_PINS=sha256//A,sha256//B).
 deb:
+	@[ -n "$(HUB_PINS)" ] || { echo "make deb: set HUB_PINS=sha256//... (the hub's tunnel key pins, built into agentd)" >&2; exit 2; }
+	@[ "$$(cat build/deb-build/.pins 2>/dev/null)" = "$(HUB_PINS)" ] || rm -rf build/deb-build
 	$(MAKE) BUILD=build/deb-build HUB_PINS="$(HUB_PINS)" all
+	@echo "$(HUB_PINS)" >build/deb-build/.pins
 	BUILD=build/deb-build tools/mkdeb.sh build/deb
 
 fuzz:

@@ -11,9 +11,10 @@ BUILD=${BUILD:-build}
 top=$(cd "$(dirname "$0")/.." && pwd)
 arch=$(dpkg --print-architecture)
 ver=${VERSION:-$(cd "$top" && git describe --tags --always 2>/dev/null | sed 's/^v//; s/[^A-Za-z0-9.+~]/./g')}
-[[ $ver =~ ^[0-9] ]] || ver="0.0~git$ver"
+[[ $ver =~ ^[0-9]+\.[0-9] ]] || ver="0.0~git$ver"
 libs="libc6, libssl3, libsodium23, libwebsockets17, libmsgpackc2, libhiredis0.14, libpq5, libsqlite3-0, libcurl4, libinih1, libjansson4"
 mkdir -p "$out"
+rm -f "$out"/switchboard-*.deb
 out=$(cd "$out" && pwd)
 
 stage() {   # stage NAME WHAT: a tree under $out/NAME

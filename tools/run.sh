@@ -148,7 +148,7 @@ state_dir = $RUN/agent
 [ledger]
 $channels
 INI
-grep -v '^#' "$RUN/channels.ini" >>"$RUN/agentd.ini"
+grep -v '^#' "$RUN/channels.ini" >>"$RUN/agentd.ini" || true
 "$B/agentd" -t -c "$RUN/agentd.ini" >/dev/null
 "$B/agentd" -c "$RUN/agentd.ini" >>"$RUN/log/agentd.log" 2>&1 &
 AG_PID=$!

@@ -25,7 +25,8 @@ ctl() { "$top/build/run/hubctl" -s "$RUN/sock/hubd.sock" "$@"; }
 id=$(ctl --json agents | jq -r '.agents[0].id')
 [[ $id =~ ^[0-9]+$ ]] || fail "no agent online: $(ctl agents)"
 grep -q 'pinned sha256//' "$SWB_TMP/run.out" || fail "no pin shown"
-strings "$top/build/run/agentd" | grep -qF "$(grep -o 'sha256//[A-Za-z0-9+/=]*' "$SWB_TMP/run.out" | head -1)" ||
+strings "$top/build/run/agentd" >"$SWB_TMP/strings"
+grep -qF "$(grep -o 'sha256//[A-Za-z0-9+/=]*' "$SWB_TMP/run.out" | head -1)" "$SWB_TMP/strings" ||
     fail "build/run/agentd does not carry the certificate's pin"
 # The printed curl line, as printed: it reaches the hub with a good token.
 line=$(grep -A1 '^  curl http.*/v1/chat/completions' "$SWB_TMP/run.out" | tr -d '\\\n')

@@ -129,7 +129,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
 	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DLIBCURL_VERSION_NUM=0x075801 \
 	    --suppress=unknownMacro --suppress=nullPointerRedundantCheck \
-	    lib master child shm gateway tunnel billing router moderation xlate agent/*.c tools
+	    lib master admin child shm gateway tunnel billing router moderation xlate agent/*.c tools
 	clang-tidy --quiet $(LIB_SRC) $(HUB_SRC) -- $(CFLAGS)
 
 clean:

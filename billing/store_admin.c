@@ -201,8 +201,12 @@ tok_find(const struct store_token *t, void *arg)
 int
 store_token_get(struct store *st, uint64_t id, struct store_token *out)
 {
-	struct tok_find f = { id, out, 0 };
-	int rc = store_token_list(st, tok_find, &f);
+	struct tok_find f = { id, NULL, 0 };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	f.out = out;
+	rc = store_token_list(st, tok_find, &f);
 
 	if (rc == -1)
 		return -1;

@@ -3,7 +3,13 @@
 #   make asan       the same under ASan+UBSan in build/asan (what the tests use)
 #   make test       every test (unit + integration) against the sanitizer build
 #   make deps       install missing Debian packages (idempotent)
-#   make run        quick start: deps, build, hubd -c etc/hubd.ini in the foreground
+#   make run        quick start: deps, a release build pinned to a local tunnel
+#                   certificate, hubd + a local agentd, a token (tools/run.sh)
+#   make install    hubd, hubctl, agentd, systemd units, sample configs
+#                   (PREFIX=/usr/local, DESTDIR, SYSCONFDIR=/etc)
+#   make deb HUB_PINS=sha256//...
+#                   Debian packages switchboard-hub and switchboard-agent in
+#                   build/deb (a release build in build/deb-build)
 #   make fuzz       bounded libFuzzer runs of the decoders (clang)
 #   make bench      hub vs the provider mock and nginx, table in bench/README.md
 #   make lint       cppcheck + clang-tidy
@@ -27,7 +33,7 @@ LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  += $(SAN)
 
 LIB_SRC   := $(wildcard lib/*.c)
-HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c child/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c xlate/*.c))
+HUB_SRC   := $(filter-out master/main.c,$(wildcard master/*.c admin/*.c child/*.c gateway/*.c tunnel/*.c billing/*.c router/*.c moderation/*.c shm/*.c xlate/*.c))
 AGENT_SRC := $(filter-out agent/main.c,$(wildcard agent/*.c)) agent/platform/linux.c
 CTL_SRC   := $(wildcard tools/hubctl*.c)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -41,7 +47,12 @@ LIBAGENT := $(BUILD)/libagent.a
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench
+.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench install deb
+
+PREFIX     ?= /usr/local
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DESTDIR    ?=
 all: $(BUILD)/hubd $(BUILD)/agentd $(BUILD)/hubctl
 
 $(BUILD)/obj/%.o: %.c
@@ -92,8 +103,21 @@ integration: asan
 deps:
 	@tools/deps.sh
 
-run: deps all
-	./$(BUILD)/hubd -c etc/hubd.ini
+run: deps
+	tools/run.sh
+
+install: all
+	BUILD=$(BUILD) DESTDIR=$(DESTDIR) PREFIX=$(PREFIX) SYSCONFDIR=$(SYSCONFDIR) \
+	    UNITDIR=$(UNITDIR) tools/install.sh all
+
+# Packages of a release build of their own: agentd takes the hub's pins at
+# build time, so HUB_PINS is required (make deb HUB_PINS=sha256//A,sha256//B).
+deb:
+	@[ -n "$(HUB_PINS)" ] || { echo "make deb: set HUB_PINS=sha256//... (the hub's tunnel key pins, built into agentd)" >&2; exit 2; }
+	@[ "$$(cat build/deb-build/.pins 2>/dev/null)" = "$(HUB_PINS)" ] || rm -rf build/deb-build
+	$(MAKE) BUILD=build/deb-build HUB_PINS="$(HUB_PINS)" all
+	@echo "$(HUB_PINS)" >build/deb-build/.pins
+	BUILD=build/deb-build tools/mkdeb.sh build/deb
 
 fuzz:
 	@tests/fuzz/run.sh
@@ -105,7 +129,7 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
 	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DLIBCURL_VERSION_NUM=0x075801 \
 	    --suppress=unknownMacro --suppress=nullPointerRedundantCheck \
-	    lib master child shm gateway tunnel billing router moderation xlate agent/*.c tools
+	    lib master admin child shm gateway tunnel billing router moderation xlate agent/*.c tools
 	clang-tidy --quiet $(LIB_SRC) $(HUB_SRC) -- $(CFLAGS)
 
 clean:

@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -131,6 +132,11 @@ static const char *const migrations[] = {
 	"  reason       TEXT NOT NULL,"
 	"  created_at   INTEGER NOT NULL,"
 	"  PRIMARY KEY (agent_id, seq));",
+	/* 2: the hub operator's outcome of a dispute (a dispute_result
+	 * frame): status open | accepted | rejected, their reason, when. */
+	"ALTER TABLE disputes ADD COLUMN status TEXT NOT NULL DEFAULT 'open';"
+	"ALTER TABLE disputes ADD COLUMN resolution TEXT NOT NULL DEFAULT '';"
+	"ALTER TABLE disputes ADD COLUMN resolved_at INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1199,7 +1205,8 @@ ag_ledger_disputes(struct ag_ledger *lg, uint64_t agent_id,
 	int n = 0, r;
 
 	st = query(lg, "SELECT agent_id, seq, request_id, hub_amount, "
-	    "agent_amount, reason, created_at FROM disputes WHERE ?1 = 0 OR "
+	    "agent_amount, reason, created_at, status, resolution, resolved_at "
+	    "FROM disputes WHERE ?1 = 0 OR "
 	    "agent_id = ?1 ORDER BY agent_id, seq", "i", (int64_t)agent_id);
 	while ((r = row(lg, st)) == 1) {
 		memset(&d, 0, sizeof(d));
@@ -1210,6 +1217,9 @@ ag_ledger_disputes(struct ag_ledger *lg, uint64_t agent_id,
 		d.agent_amount = sqlite3_column_int64(st, 4);
 		col_text(st, 5, d.reason, sizeof(d.reason));
 		d.created_at = sqlite3_column_int64(st, 6);
+		col_text(st, 7, d.status, sizeof(d.status));
+		col_text(st, 8, d.resolution, sizeof(d.resolution));
+		d.resolved_at = sqlite3_column_int64(st, 9);
 		n++;
 		if (cb(&d, arg) != 0)
 			break;
@@ -1218,4 +1228,26 @@ ag_ledger_disputes(struct ag_ledger *lg, uint64_t agent_id,
 		return -1;
 	release(lg, st);
 	return n;
+}
+
+int
+ag_ledger_dispute_resolved(struct ag_ledger *lg, uint64_t agent_id,
+    uint64_t seq, const char *status, const char *reason)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (strcmp(status, "accepted") != 0 && strcmp(status, "rejected") != 0) {
+		seterr(lg, "dispute result: unknown status");
+		return -1;
+	}
+	st = query(lg, "UPDATE disputes SET status = ?1, resolution = ?2, "
+	    "resolved_at = ?3 WHERE agent_id = ?4 AND seq = ?5 RETURNING seq",
+	    "ttiii", status, reason, (int64_t)time(NULL), (int64_t)agent_id,
+	    (int64_t)seq);
+	r = row(lg, st);
+	if (r == -1)
+		return -1;
+	release(lg, st);
+	return r == 1 ? 0 : 1;
 }

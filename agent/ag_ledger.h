@@ -220,7 +220,16 @@ struct ag_dispute {
 	int64_t	 agent_amount;		/* -1: the agent could not price it */
 	char	 reason[AG_LEDGER_REASON_MAX];
 	int64_t	 created_at;		/* unix seconds */
+	char	 status[16];		/* open accepted rejected */
+	char	 resolution[160];	/* the hub operator's reason */
+	int64_t	 resolved_at;		/* unix seconds, 0 while open */
 };
+
+/* The hub's operator resolved the dispute of (agent_id, seq): status
+ * "accepted" or "rejected" with their reason.  0 noted, 1 no such
+ * dispute, -1 error. */
+int ag_ledger_dispute_resolved(struct ag_ledger *lg, uint64_t agent_id,
+    uint64_t seq, const char *status, const char *reason);
 
 /* Every dispute (agent_id 0) or agent_id's, by agent then seq; cb's
  * non-zero return stops the walk.  Returns how many were visited, or -1. */

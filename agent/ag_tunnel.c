@@ -1128,6 +1128,38 @@ on_price_update(struct ag_link *l, const struct frame *f)
 		    ag_ledger_error(l->t->lg));
 }
 
+/* The hub's operator resolved one of our disputes: note it, log it. */
+static void
+on_dispute_result(struct ag_link *l, const struct frame *f)
+{
+	char rid[LEDGER_REQID_MAX + 1], st[16], why[160];
+	const char *p;
+	size_t n;
+	uint64_t seq;
+
+	if (frame_get_u64(f, "seq", &seq) != 0 ||
+	    get_text(f, "request_id", rid, LEDGER_REQID_MAX) != 0 ||
+	    frame_get_str(f, "status", &p, &n) != 0 || n >= sizeof(st)) {
+		log_warn("agent %llu: malformed dispute_result ignored",
+		    (unsigned long long)l->agent_id);
+		return;
+	}
+	memcpy(st, p, n + 1);
+	frame_get_str(f, "reason", &p, &n);
+	snprintf(why, sizeof(why), "%.*s", (int)n, p);
+	for (char *c = why; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+			*c = '?';
+	if (ag_ledger_dispute_resolved(l->t->lg, l->agent_id, seq, st, why) != 0)
+		log_warn("agent %llu: dispute of seq %llu: %s",
+		    (unsigned long long)l->agent_id, (unsigned long long)seq,
+		    ag_ledger_error(l->t->lg));
+	else
+		log_info("agent %llu: the hub %s our dispute of seq %llu (%s): %s",
+		    (unsigned long long)l->agent_id, st, (unsigned long long)seq,
+		    rid, why);
+}
+
 static void
 on_usage_ack(struct ag_link *l, const struct frame *f)
 {
@@ -1363,6 +1395,10 @@ on_frame(struct ag_link *l, const struct frame *f)
 		if (l->state != LK_ONLINE)
 			break;
 		return on_req(l, f);
+	case FRAME_DISPUTE_RESULT:
+		if (l->state == LK_ONLINE)
+			on_dispute_result(l, f);
+		return 0;
 	case FRAME_RECEIPT:
 	case FRAME_PRICE_UPDATE:
 	case FRAME_USAGE_ACK:
@@ -1673,6 +1709,17 @@ void
 ag_tunnel_service(struct ag_tunnel *t)
 {
 	lws_service(t->ctx, 0);
+}
+
+void
+ag_tunnel_channels_changed(struct ag_tunnel *t)
+{
+	for (int i = 0; i < t->cf->nchannels; i++)
+		ag_bucket_init(&t->buckets[i], t->cf->channels[i].rpm,
+		    t->cf->channels[i].tpm, clock_mono_ms());
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->state == LK_ONLINE)
+			send_channels(t->links[i]);
 }
 
 void

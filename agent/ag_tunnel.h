@@ -30,6 +30,10 @@ void ag_tunnel_free(struct ag_tunnel *t);
 int  ag_tunnel_online(const struct ag_tunnel *t);
 /* Service once (for callers that run their own loop). */
 void ag_tunnel_service(struct ag_tunnel *t);
+/* cf's channels were replaced (SIGHUP): fresh rate buckets, and every
+ * online link announces the new set (the hub replaces the old one); no
+ * link is dropped. */
+void ag_tunnel_channels_changed(struct ag_tunnel *t);
 
 #if SWB_TEST_BUILD
 /*

@@ -160,6 +160,8 @@ print_dispute(const struct ag_dispute *d, void *arg)
 	fprintf(out, "%llu,%llu,%s,%s,%s,%s,", (unsigned long long)d->agent_id,
 	    (unsigned long long)d->seq, d->request_id, hub, mine, when);
 	put_csv(out, d->reason);
+	fprintf(out, ",%s,", d->status[0] ? d->status : "open");
+	put_csv(out, d->resolution);
 	fputc('\n', out);
 	return 0;
 }
@@ -254,7 +256,7 @@ cmd_ledger(int argc, char **argv)
 		    head);
 	} else {
 		printf("agent_id,seq,request_id,hub_amount,agent_amount,"
-		    "created_at,reason\n");
+		    "created_at,reason,status,resolution\n");
 		if (ag_ledger_disputes(lg, agent, print_dispute, stdout) < 0) {
 			fprintf(stderr, "agentd: disputes: %s\n",
 			    ag_ledger_error(lg));
@@ -288,9 +290,40 @@ install_signals(void)
 		fatal("sigaction: %s", strerror(errno));
 }
 
-/* Dial the hub and serve the tunnel until SIGTERM/SIGINT. */
+/*
+ * SIGHUP: read the INI again and take its channels (and log level); the
+ * hub connection, identity, pins and key need a restart and are kept
+ * (a change is logged).  A bad file is refused, the old channels stay.
+ */
+static void
+reload(struct ag_tunnel *t, const char *path, struct ag_conf *cf)
+{
+	static struct ag_conf next;
+	char err[1024];
+
+	if (ag_conf_load(path, &next, err, sizeof(err)) != 0) {
+		log_warn("reload refused, keeping the running channels: %s", err);
+		return;
+	}
+	if (next.id != cf->id || strcmp(next.hub_url, cf->hub_url) != 0 ||
+	    strcmp(next.key_file, cf->key_file) != 0 ||
+	    memcmp(&next.pins, &cf->pins, sizeof(next.pins)) != 0)
+		log_warn("reload: id, hub_url, pins or key_file changed; those "
+		    "need a restart and keep their running values");
+	memcpy(cf->channels, next.channels, sizeof(cf->channels));
+	cf->nchannels = next.nchannels;
+	cf->log_level = next.log_level;
+	log_set_level(cf->log_level);
+	sodium_memzero(&next, sizeof(next));
+	ag_tunnel_channels_changed(t);
+	log_info("reloaded %s: %d channel(s), announced to the hub", path,
+	    cf->nchannels);
+}
+
+/* Dial the hub and serve the tunnel until SIGTERM/SIGINT; SIGHUP reloads
+ * the channels without dropping the tunnel. */
 static int
-ag_serve(const struct ag_conf *cf, const struct ag_key *key)
+ag_serve(struct ag_conf *cf, const struct ag_key *key, const char *path)
 {
 	struct ag_tunnel *t;
 	char err[512];
@@ -305,7 +338,13 @@ ag_serve(const struct ag_conf *cf, const struct ag_key *key)
 		log_error("out of memory");
 		return 1;
 	}
-	ag_tunnel_run(t, &got_stop);
+	while (!got_stop) {
+		ag_tunnel_service(t);
+		if (got_hup) {
+			got_hup = 0;
+			reload(t, path, cf);
+		}
+	}
 	log_info("stopping (signal %d)", (int)got_stop);
 	ag_tunnel_free(t);
 	return 0;
@@ -405,7 +444,7 @@ main(int argc, char **argv)
 	warn_config_perms(conf_path, &cf);
 	log_startup(&cf, &key);
 
-	rc = ag_serve(&cf, &key);
+	rc = ag_serve(&cf, &key, conf_path);
 
 	ag_key_wipe(&key);
 	sodium_memzero(&cf, sizeof(cf));

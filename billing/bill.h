@@ -63,4 +63,15 @@ void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv)
 void bill_cmd_disputes(struct child_env *env, uint64_t rid, int argc,
     char **argv);
 
+/* bill_admin.c: the operator's commands (admin-key, usage, dispute,
+ * token get|update|enable|delete|requests): 1 handled, 0 not one. */
+int  bill_admin_cmd(struct child_env *env, uint64_t rid, int argc, char **argv);
+/* billing's backlog in the scoreboard's metrics area (every few seconds). */
+void bill_admin_tick(struct child_env *env);
+/* The channel a posted charge was served by (usage by channel). */
+void bill_admin_note_channel(const char *charge_key, const char *channel);
+/* bill_ledger.c: a message to the tunnel on its subscription (dropped
+ * when the tunnel is not connected). */
+void bill_ledger_to_tunnel(uint16_t type, const void *p, size_t len);
+
 #endif

@@ -74,6 +74,12 @@ to_tunnel(uint16_t type, const void *p, size_t len)
 		    "catch up at its next sync");
 }
 
+void
+bill_ledger_to_tunnel(uint16_t type, const void *p, size_t len)
+{
+	to_tunnel(type, p, len);
+}
+
 static void
 push_receipt(const struct ledger_entry *e)
 {
@@ -315,6 +321,8 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 		rc = 1;
 		break;
 	}
+	if (rc == 0 && p->how != IPC_POST_VOID)
+		bill_admin_note_channel(key, p->channel);
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
 	ack.status = rc == -1 ? IPC_POSTED_RETRY : IPC_POSTED_OK;

@@ -140,6 +140,8 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 {
 	/* Admin commands answer at once: nothing held may precede them. */
 	(void)bill_batch_commit(NULL);
+	if (bill_admin_cmd(env, id, argc, argv))
+		return;
 	if (strcmp(argv[0], "agent") == 0)
 		cmd_agent(env, id, argc, argv);
 	else if (strcmp(argv[0], "token") == 0)
@@ -287,6 +289,7 @@ bill_tick(struct child_env *env, void *arg)
 {
 	(void)bill_batch_commit(NULL);	/* the sweep runs outside batches */
 	bill_ledger_tick(env);
+	bill_admin_tick(env);
 }
 
 static const struct child_ops bill_ops = { NULL, NULL, bill_admin };

@@ -257,6 +257,28 @@ static const struct schema_stmt m4_ledger[] = {
 	    "ledger_hash)" },
 };
 
+/*
+ * 5: the operator's side.  admin_keys: keys of the admin HTTP API, only
+ * their SHA-256 (lowercase hex) is stored; revoked_at 0 = valid.
+ * disputes.resolution: the operator's reason when accepting or rejecting
+ * (status and resolved_at exist since 1).  charges.channel: the name of
+ * the agent's channel that served the request ('' unknown), for usage by
+ * channel.
+ */
+static const struct schema_stmt m5_operators[] = {
+	TABLE_WITH_ID("admin_keys",
+	    "name TEXT NOT NULL, "
+	    "hash TEXT NOT NULL UNIQUE CHECK (length(hash) = 64), "
+	    "created_at BIGINT NOT NULL, "
+	    "revoked_at BIGINT NOT NULL DEFAULT 0 CHECK (revoked_at >= 0), "
+	    "last_used_at BIGINT NOT NULL DEFAULT 0"),
+	{ SCHEMA_BOTH, "ALTER TABLE disputes ADD COLUMN resolution TEXT NOT NULL "
+	    "DEFAULT ''" },
+	{ SCHEMA_BOTH, "ALTER TABLE charges ADD COLUMN channel TEXT NOT NULL "
+	    "DEFAULT ''" },
+	{ SCHEMA_BOTH, "CREATE INDEX charges_created ON charges (created_at)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
@@ -268,6 +290,8 @@ const struct schema_migration schema_migrations[] = {
 	    m3_charges, NSTMTS(m3_charges) },
 	{ 4, "ledger: charges awaiting agents, agent chain heads",
 	    m4_ledger, NSTMTS(m4_ledger) },
+	{ 5, "operators: admin keys, dispute resolutions, charge channels",
+	    m5_operators, NSTMTS(m5_operators) },
 };
 
 const size_t schema_nmigrations =

@@ -21,6 +21,7 @@ static const struct msg_rule to_child[IPC_TYPE_MAX] = {
 	[IPC_CONFIG] = { "config", sizeof(struct ipc_config), sizeof(struct ipc_config) },
 	[IPC_STOP] = { "stop", sizeof(struct ipc_stop), sizeof(struct ipc_stop) },
 	[IPC_ADMIN_REQ] = { "admin-req", 1, IPC_ADMIN_MAX },
+	[IPC_ADMIN_HTTP_RESP] = { "admin-http-resp", 2, IPC_ADMIN_RESP_MAX },
 };
 /* child -> master */
 static const struct msg_rule to_master[IPC_TYPE_MAX] = {
@@ -28,6 +29,7 @@ static const struct msg_rule to_master[IPC_TYPE_MAX] = {
 	[IPC_CONFIG_ACK] = { "config-ack", sizeof(struct ipc_config_ack),
 	    sizeof(struct ipc_config_ack) },
 	[IPC_ADMIN_RESP] = { "admin-resp", 2, IPC_ADMIN_RESP_MAX },
+	[IPC_ADMIN_HTTP] = { "admin-http", 2, IPC_ADMIN_MAX },
 };
 
 const struct msg_rules ipc_child_rules = {
@@ -36,6 +38,13 @@ const struct msg_rules ipc_master_rules = {
 	{ to_master, IPC_TYPE_MAX }, { to_child, IPC_TYPE_MAX } };
 
 static volatile sig_atomic_t child_got_term;
+static child_admin_http_fn admin_http_fn;
+
+void
+child_set_admin_http(child_admin_http_fn fn)
+{
+	admin_http_fn = fn;
+}
 
 static void
 on_term(int sig)
@@ -85,6 +94,7 @@ child_setup(struct child_env *env)
 	if (getppid() == 1)
 		_exit(0);
 	log_set_level(env->conf.log_level);
+	log_set_format(env->conf.log_format);
 }
 
 void
@@ -180,6 +190,7 @@ apply_config(struct child_env *env, const struct ipc_config *c,
 	env->conf = c->conf;
 	env->conf_gen = c->gen;
 	log_set_level(env->conf.log_level);
+	log_set_format(env->conf.log_format);
 	if (ops->on_config != NULL)
 		ops->on_config(env, &old);
 	log_info("configuration generation %llu applied",
@@ -231,6 +242,13 @@ child_master_input(struct child_env *env, const struct child_ops *ops)
 				    "%s has no admin commands", env->kind);
 			break;
 		}
+		case IPC_ADMIN_HTTP_RESP:
+			if (admin_http_fn != NULL) {
+				admin_http_fn(env, m.hdr.reqid,
+				    (const char *)m.data, m.hdr.len);
+				break;
+			}
+			/* FALLTHROUGH */
 		default:
 			/* The rules let only the types above through. */
 			snprintf(err, sizeof(err), "unexpected %s message",

@@ -32,6 +32,7 @@ struct ipc_config {		/* writer: master, after every good reload */
  *   tunnel                       x          x
  *   billing                                             x
  *   moderation                                                     x
+ *   admin        adm_listen only (the admin HTTP API, off by default)
  *
  * Gateways dial tunnel.sock, billing.sock and moderation.sock; the
  * tunnel dials billing.sock (child/child_peer).
@@ -44,6 +45,7 @@ struct child_fds {
 	int tun_sock;		/* Unix: gateways/master -> tunnel */
 	int bill_sock;		/* Unix: gateways/tunnel -> billing */
 	int mod_sock;		/* Unix: gateways -> moderation */
+	int adm_listen;		/* admin HTTP API, TCP ([admin] listen) */
 };
 
 /* Whom a child runs as once it has loaded what needs root (master:
@@ -81,6 +83,12 @@ struct child_ops {
 	void (*on_admin)(struct child_env *env, uint64_t id, int argc, char **argv);
 };
 
+/* The admin child: who takes the master's answers to its IPC_ADMIN_HTTP
+ * (IPC_ADMIN_HTTP_RESP; another child never receives one). */
+typedef void (*child_admin_http_fn)(struct child_env *env, uint64_t id,
+    const char *json, size_t len);
+void child_set_admin_http(child_admin_http_fn fn);
+
 /* Called first thing after fork by every child. */
 void child_setup(struct child_env *env);
 /* Begin a drain if SIGTERM arrived; returns env->stopping. */
@@ -112,6 +120,7 @@ int gw_main(struct child_env *env);
 int tun_main(struct child_env *env);
 int bill_main(struct child_env *env);
 int mod_main(struct child_env *env);
+int adm_main(struct child_env *env);
 
 /*
  * A plain poll(2) loop for children without their own event library:

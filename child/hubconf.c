@@ -12,6 +12,7 @@
 #include "lib/log.h"
 
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const log_formats[] = { "text", "json", NULL };
 /* Indexed like enum rt_tie. */
 static const char *const tie_breaks[] = { "round_robin", "random", NULL };
 
@@ -28,6 +29,9 @@ static const struct conf_key keys[] = {
 	{ "hub", "log_level", CONF_ENUM, "info", 0, 0, 1,
 	    offsetof(struct hub_conf, log_level), sizeof(int), levels,
 	    "debug | info | warn | error" },
+	{ "hub", "log_format", CONF_ENUM, "text", 0, 0, 1,
+	    offsetof(struct hub_conf, log_format), sizeof(int), log_formats,
+	    "text | json (one JSON object per line)" },
 	K("hub", "max_agents", CONF_INT, "1024", 1, 100000, 0, max_agents,
 	    "agent slots in the scoreboard"),
 	K("hub", "max_channels", CONF_INT, "4096", 1, 1000000, 0, max_channels,
@@ -57,6 +61,15 @@ static const struct conf_key keys[] = {
 	    gw_body_timeout_ms, "longest pause while a request body arrives (408)"),
 	K("gateway", "keepalive_timeout", CONF_MS, "60s", 100, 3600000, 1,
 	    gw_keepalive_timeout_ms, "an idle connection is closed after this"),
+	K("gateway", "access_log", CONF_BOOL, "no", 0, 0, 1, gw_access_log,
+	    "one log line per request: status, surface, model, channel, "
+	    "TTFB, duration, tokens, amount"),
+	K("admin", "listen", CONF_STR, "", 0, 0, 0, adm_listen,
+	    "admin HTTP API and /metrics address, host:port (empty: off)"),
+	K("admin", "cert", CONF_STR, "", 0, 0, 0, adm_cert,
+	    "PEM certificate chain: the admin API speaks TLS"),
+	K("admin", "key", CONF_STR, "", 0, 0, 0, adm_key,
+	    "PEM key of [admin] cert"),
 	K("tunnel", "listen", CONF_ADDR, "127.0.0.1:8443", 0, 0, 0, tun_listen,
 	    "agent tunnel address (TLS, path /tunnel/connect)"),
 	K("tunnel", "cert", CONF_STR, "", 0, 0, 0, tun_cert,
@@ -143,6 +156,19 @@ hub_conf_load(struct hub_conf *cf, const char *path, char *err, size_t errlen)
 	}
 	if ((cf->tun_cert[0] == '\0') != (cf->tun_key[0] == '\0')) {
 		snprintf(err, errlen, "%s: [tunnel] cert and key go together", path);
+		return -1;
+	}
+	if (cf->adm_listen[0] != '\0') {
+		char host[256];
+		int port;
+		if (conf_parse_addr(cf->adm_listen, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "%s: [admin] listen: bad address '%s'",
+			    path, cf->adm_listen);
+			return -1;
+		}
+	}
+	if ((cf->adm_cert[0] == '\0') != (cf->adm_key[0] == '\0')) {
+		snprintf(err, errlen, "%s: [admin] cert and key go together", path);
 		return -1;
 	}
 	if (cf->redis_url[0] != '\0' && strncmp(cf->redis_url, "redis://", 8) != 0) {

@@ -22,6 +22,7 @@ struct hub_conf {
 	int64_t max_channels;
 	int64_t drain_timeout_ms;
 	int64_t restart_backoff_max_ms;
+	int     log_format;		/* 0 text, 1 json (lib/log.h) */
 	/* [gateway] */
 	char    gw_listen[128];
 	int64_t gw_workers;
@@ -33,6 +34,11 @@ struct hub_conf {
 	int64_t gw_header_timeout_ms;
 	int64_t gw_body_timeout_ms;
 	int64_t gw_keepalive_timeout_ms;
+	int     gw_access_log;		/* one log line per request */
+	/* [admin] (the admin HTTP API, admin/) */
+	char    adm_listen[128];	/* "" off */
+	char    adm_cert[HUB_PATH_MAX];
+	char    adm_key[HUB_PATH_MAX];
 	/* [tunnel] */
 	char    tun_listen[128];
 	char    tun_cert[HUB_PATH_MAX];

@@ -152,6 +152,7 @@ struct gw_req {
 	int64_t charge_deadline;	/* monotonic: billing's answer due */
 	struct usage agent_usage;	/* what the agent's resp_end said */
 	int relayed;			/* a relay was started at least once */
+	int64_t head_ms;		/* monotonic: response head queued */
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -174,6 +175,8 @@ void gw_req_reset(struct gw_req *r);
 /* The transport may write: write what r has queued.  0, or -1 to close. */
 int gw_req_writable(struct gw_req *r);
 void gw_req_tick(void);
+/* gw_metrics.c: count a request that ends (scoreboard metrics, access log). */
+void gw_metrics_end(const struct gw_req *r);
 
 /* Responses: queue, then written when the socket is writable. */
 void gw_reply_head(struct gw_req *r, unsigned status, const char *ctype);

@@ -119,6 +119,7 @@ gw_req_reset(struct gw_req *r)
 	if (r->reqid == 0)
 		return;
 	gw_charge_settle(r);	/* a user who left: what was read */
+	gw_metrics_end(r);
 	if (r->prev != NULL)
 		r->prev->next = r->next;
 	else if (gw_live == r)
@@ -156,6 +157,7 @@ gw_reply_head(struct gw_req *r, unsigned status, const char *ctype)
 	r->status = (int)status;
 	snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
 	r->head_queued = 1;
+	r->head_ms = clock_mono_ms();
 	gw_tr_want_write(r);
 }
 

@@ -254,8 +254,10 @@ gw_charge_settle(struct gw_req *r)
 	p.token_id = r->token_id;
 	p.nonce = charge_nonce;
 	snprintf(p.model, sizeof(p.model), "%s", r->model);
-	if (r->relayed && r->cur < r->ncand)
+	if (r->relayed && r->cur < r->ncand) {
 		p.agent_id = r->cand[r->cur].agent_id;
+		memcpy(p.channel, r->cand[r->cur].channel, sizeof(p.channel));
+	}
 	/* served: the agent answered 2xx, or the user left mid-relay (the
 	 * agent may have served what the user never saw). */
 	served = r->relayed && ((r->head_queued && r->status >= 200 &&

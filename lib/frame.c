@@ -110,6 +110,10 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_USAGE_ACK] = { "usage_ack", STREAM_ZERO,
 	    NEED({ "request_id", FK_STR, 0 }, { "result", FK_STR, 0 }),
 	    NULL, NULL },
+	/* status: "accepted" or "rejected"; reason: the operator's words. */
+	[FRAME_DISPUTE_RESULT] = { "dispute_result", STREAM_ZERO,
+	    NEED({ "seq", FK_U64, 0 }, { "request_id", FK_STR, 0 },
+		{ "status", FK_STR, 0 }, { "reason", FK_STR, 0 }), NULL, NULL },
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

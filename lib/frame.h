@@ -162,6 +162,7 @@ enum frame_type {
 	FRAME_CREDIT,		/* hub -> agent: more window for a stream */
 	FRAME_USAGE,		/* agent -> hub: usage of a stream it served */
 	FRAME_USAGE_ACK,	/* hub -> agent: what billing made of it */
+	FRAME_DISPUTE_RESULT,	/* hub -> agent: the operator resolved a dispute */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
 };
 

@@ -65,7 +65,8 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 	FIXED(IPC_LEDGER_RECEIPT, "ledger-receipt", struct ipc_receipt), \
 	FIXED(IPC_LEDGER_SYNCED, "ledger-synced", struct ipc_ledger_sync), \
 	FIXED(IPC_PRICE_PUSH, "price-push", struct ipc_price_push), \
-	FIXED(IPC_USAGE_RESULT, "usage-result", struct ipc_usage_result)
+	FIXED(IPC_USAGE_RESULT, "usage-result", struct ipc_usage_result), \
+	FIXED(IPC_DISPUTE_RESULT, "dispute-result", struct ipc_dispute_result)
 
 static const struct msg_rule bill_req[IPC_TYPE_MAX] = { GW_TO_BILL, TUN_TO_BILL };
 static const struct msg_rule bill_ans[IPC_TYPE_MAX] = { BILL_TO_GW, BILL_TO_TUN };

@@ -45,6 +45,9 @@ enum ipc_type {
 	IPC_USAGE_REPORT,	/* tunnel -> billing: struct ipc_usage_report */
 	IPC_USAGE_RESULT,	/* billing -> tunnel: struct ipc_usage_result */
 	IPC_LEDGER_KEY,		/* billing -> tunnel: struct ipc_ledger_key */
+	IPC_ADMIN_HTTP,		/* admin child -> master: key hash + argv */
+	IPC_ADMIN_HTTP_RESP,	/* master -> admin child: JSON object text */
+	IPC_DISPUTE_RESULT,	/* billing -> tunnel: struct ipc_dispute_result */
 	IPC_TYPE_MAX
 };
 
@@ -159,6 +162,7 @@ struct ipc_charge_post {	/* writer: gateway, when the request ended */
 	int64_t cached_tokens;
 	int64_t cache_write_tokens;
 	char model[128];
+	char channel[32];	/* the agent's channel that served it */
 };
 
 /*
@@ -242,6 +246,29 @@ struct ipc_usage_result {	/* writer: billing */
 	char request_id[64];
 	char result[16];	/* "settled" "already" "ignored" "retry" */
 };
+
+/*
+ * An operator resolved a dispute (hubctl dispute resolve, POST
+ * /admin/disputes/ID/resolve): the agent that raised it learns the
+ * outcome in a dispute_result frame when it is online.
+ */
+struct ipc_dispute_result {	/* writer: billing */
+	uint64_t agent_id;
+	uint64_t seq;
+	char request_id[64];
+	char status[16];	/* "accepted" "rejected" */
+	char reason[160];	/* the operator's words, printable */
+};
+
+/*
+ * The admin HTTP API (admin/): the admin child forwards each request to
+ * the master as IPC_ADMIN_HTTP, payload = the SHA-256 of the admin key
+ * it was given (64 lowercase hex digits, or "" when none) followed by the
+ * command's argv, all NUL-separated, exactly as hubctl's IPC_ADMIN_REQ.
+ * The master checks the key with billing before it runs the command and
+ * answers IPC_ADMIN_HTTP_RESP (same reqid) with the command's JSON, or
+ * {"ok":false,"error":"unauthorized","status":401}.
+ */
 
 /*
  * The relay of one user request (reqid = the gateway's request id, unique

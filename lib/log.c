@@ -1,6 +1,7 @@
 /*
  * lib/log: formats and writes log lines to stderr, one write(2) per line so
- * lines of concurrent processes never interleave.
+ * lines of concurrent processes never interleave; as text or as one JSON
+ * object per line ([hub] log_format).
  */
 #include "lib/log.h"
 
@@ -15,6 +16,7 @@
 static char log_prog[16] = "switchboard";
 static char log_procname[32] = "main";
 static int  log_lvl = LOG_LVL_INFO;
+static int  log_fmt = LOG_FMT_TEXT;
 
 static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
@@ -49,6 +51,13 @@ log_set_level(int level)
 		log_lvl = level;
 }
 
+void
+log_set_format(int fmt)
+{
+	if (fmt == LOG_FMT_TEXT || fmt == LOG_FMT_JSON)
+		log_fmt = fmt;
+}
+
 int
 log_level_parse(const char *s)
 {
@@ -66,6 +75,57 @@ log_level_name(int level)
 	return level_names[level];
 }
 
+/* Append s as the body of a JSON string: quotes, backslashes and control
+ * bytes escaped; bytes >= 0x80 kept (the message is the caller's text). */
+static size_t
+json_escape(char *out, size_t cap, size_t n, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (; *s != '\0' && n + 7 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)c;
+		} else if (c < 0x20 || c == 0x7f) {
+			out[n++] = '\\';
+			out[n++] = 'u';
+			out[n++] = '0';
+			out[n++] = '0';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		} else
+			out[n++] = (char)c;
+	}
+	return n;
+}
+
+static void
+log_json(int level, uint64_t reqid, const struct timespec *ts,
+    const struct tm *tm, const char *msg)
+{
+	char line[4200];
+	size_t n;
+
+	n = strftime(line, sizeof(line), "{\"ts\":\"%Y-%m-%dT%H:%M:%S", tm);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ\",\"level\":"
+	    "\"%s\",\"prog\":\"", ts->tv_nsec / 1000000, log_level_name(level));
+	n = json_escape(line, sizeof(line), n, log_prog);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"proc\":\"");
+	n = json_escape(line, sizeof(line), n, log_procname);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, "\",\"pid\":%d",
+	    (int)getpid());
+	if (reqid != 0)
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+		    ",\"req\":\"%016llx\"", (unsigned long long)reqid);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ",\"msg\":\"");
+	n = json_escape(line, sizeof(line) - 3, n, msg);
+	line[n++] = '"';
+	line[n++] = '}';
+	line[n++] = '\n';
+	(void)!write(STDERR_FILENO, line, n);
+}
+
 void
 log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
 {
@@ -79,6 +139,12 @@ log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
+	if (log_fmt == LOG_FMT_JSON) {
+		(void)vsnprintf(line, sizeof(line), fmt, ap);
+		log_json(level, reqid, &ts, &tm, line);
+		errno = saved;
+		return;
+	}
 	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03ldZ %s[%s:%d] %s: ",
 	    ts.tv_nsec / 1000000, log_prog, log_procname, (int)getpid(),

@@ -18,6 +18,10 @@ void log_init(const char *prog, const char *proc, int level);
 void log_setproc(const char *proc);
 const char *log_proc(void);
 void log_set_level(int level);
+/* LOG_FMT_TEXT (the default) or LOG_FMT_JSON: one JSON object per line,
+ * {"ts","level","prog","proc","pid","req" (request lines),"msg"}. */
+enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
+void log_set_format(int fmt);
 int  log_level_parse(const char *s);          /* -1 when unknown */
 const char *log_level_name(int level);
 

@@ -30,13 +30,13 @@
 struct admin_cmd {
 	const char *name;
 	const char *target;	/* child kind that answers; NULL: the master */
-	void (*fn)(struct master *m, struct msg_client *c, int argc, char **argv);
+	void (*fn)(struct master *m, struct admin_who w, int argc, char **argv);
 };
 
-static void cmd_status(struct master *, struct msg_client *, int, char **);
-static void cmd_reload(struct master *, struct msg_client *, int, char **);
-static void cmd_stop(struct master *, struct msg_client *, int, char **);
-static void cmd_channels(struct master *, struct msg_client *, int, char **);
+static void cmd_status(struct master *, struct admin_who, int, char **);
+static void cmd_reload(struct master *, struct admin_who, int, char **);
+static void cmd_stop(struct master *, struct admin_who, int, char **);
+static void cmd_channels(struct master *, struct admin_who, int, char **);
 
 static const struct admin_cmd cmds[] = {
 	{ "status",	NULL,		cmd_status },
@@ -48,15 +48,25 @@ static const struct admin_cmd cmds[] = {
 	{ "price",	"billing",	NULL },
 	{ "ledger",	"billing",	NULL },
 	{ "disputes",	"billing",	NULL },
+	{ "dispute",	"billing",	NULL },
+	{ "usage",	"billing",	NULL },
+	{ "admin-key",	"billing",	NULL },
 	{ "agents",	"tunnel",	NULL },
 	{ "kick",	"tunnel",	NULL },
 	{ "send",	"tunnel",	NULL },
 };
 
 /* One answer per connection; the client is closed once it is written. */
-static void
-reply_raw(struct master *m, struct msg_client *c, const char *json, size_t len)
+void
+admin_reply_raw(struct master *m, struct admin_who w, const char *json,
+    size_t len)
 {
+	struct msg_client *c = w.c;
+
+	if (c == NULL) {
+		admin_http_send(m, w.http, json, len);
+		return;
+	}
 	m->fwd[c->slot].waiting = 0;
 	if (msg_srv_send(c, IPC_ADMIN_RESP, 0, json, len) != 0) {
 		msg_srv_drop(c, "reply of %zu bytes dropped", len);
@@ -67,23 +77,32 @@ reply_raw(struct master *m, struct msg_client *c, const char *json, size_t len)
 }
 
 static void
-reply_json(struct master *m, struct msg_client *c, json_t *o)
+reply_json(struct master *m, struct admin_who w, json_t *o)
 {
 	char *s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	if (s == NULL) {
-		msg_srv_drop(c, "cannot format a reply");
+		static const char oom[] = "{\"ok\":false,\"error\":\"out of memory\"}";
+		admin_reply_raw(m, w, oom, sizeof(oom));
 		return;
 	}
-	reply_raw(m, c, s, strlen(s) + 1);
+	admin_reply_raw(m, w, s, strlen(s) + 1);
 	free(s);
 }
 
 static void
-reply_error(struct master *m, struct msg_client *c, const char *msg)
+reply_error(struct master *m, struct admin_who w, const char *msg)
 {
-	reply_json(m, c, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+	reply_json(m, w, json_pack("{s:b, s:s}", "ok", 0, "error", msg));
+}
+
+static struct admin_who
+who_client(struct msg_client *c)
+{
+	struct admin_who w = { c, -1 };
+
+	return w;
 }
 
 static int admin_req(struct msg_client *, const struct msg *, char *, size_t);
@@ -173,43 +192,60 @@ static int
 admin_req(struct msg_client *c, const struct msg *msg, char *err, size_t errlen)
 {
 	struct master *m = c->srv->ops->arg;
-	char *argv[32];
-	char *payload = (char *)msg->data;
-	uint32_t len = msg->hdr.len;
-	int argc;
-	char text[256];
 
 	if (m->fwd[c->slot].waiting) {
 		snprintf(err, errlen, "a second request on one connection");
 		return -1;
 	}
+	admin_run(m, who_client(c), (char *)msg->data, msg->hdr.len);
+	return 0;
+}
+
+void
+admin_run(struct master *m, struct admin_who w, char *payload, uint32_t len)
+{
+	char *argv[32];
+	int argc;
+	char text[256];
+	uint64_t id;
+	pid_t target;
+
 	if ((argc = ipc_admin_split(payload, len, argv, 32)) < 0) {
-		reply_error(m, c, "malformed request");
-		return 0;
+		reply_error(m, w, "malformed request");
+		return;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		struct admin_fwd *f = &m->fwd[c->slot];
 		if (strcmp(cmds[i].name, argv[0]) != 0)
 			continue;
 		if (cmds[i].target == NULL) {
-			cmds[i].fn(m, c, argc, argv);
-			return 0;
+			cmds[i].fn(m, w, argc, argv);
+			return;
 		}
-		f->id = ++m->next_admin_id;
-		if (proc_forward_admin(m, cmds[i].target, f->id, payload, len,
-		    &f->target) != 0) {
+		id = ++m->next_admin_id;
+		if (proc_forward_admin(m, cmds[i].target, id, payload, len,
+		    &target) != 0) {
 			snprintf(text, sizeof(text), "the %s process is not running",
 			    cmds[i].target);
-			reply_error(m, c, text);
-			return 0;
+			reply_error(m, w, text);
+			return;
 		}
-		f->waiting = 1;
-		f->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
-		return 0;
+		if (w.c != NULL) {
+			struct admin_fwd *f = &m->fwd[w.c->slot];
+			f->id = id;
+			f->target = target;
+			f->waiting = 1;
+			f->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
+		} else {
+			struct admin_http *h = &m->http[w.http];
+			h->state = AH_CMD;
+			h->id = id;
+			h->target = target;
+			h->deadline = clock_mono_ms() + ADMIN_TIMEOUT_MS;
+		}
+		return;
 	}
 	snprintf(text, sizeof(text), "unknown command '%.64s'", argv[0]);
-	reply_error(m, c, text);
-	return 0;
+	reply_error(m, w, text);
 }
 
 static int
@@ -234,10 +270,12 @@ admin_child_reply(struct master *m, uint64_t id, const char *json, size_t len)
 	for (int i = 0; i < ADMIN_MAX_CLIENTS; i++) {
 		struct msg_client *c = &m->admin.cl[i];
 		if (c->conn.fd >= 0 && m->fwd[i].waiting && m->fwd[i].id == id) {
-			reply_raw(m, c, json, len);
+			admin_reply_raw(m, who_client(c), json, len);
 			return;
 		}
 	}
+	if (admin_http_child_reply(m, id, json, len))
+		return;
 	log_debug("admin: answer %llu arrived after its client left",
 	    (unsigned long long)id);
 }
@@ -249,8 +287,10 @@ admin_child_gone(struct master *m, const struct proc *p)
 		struct msg_client *c = &m->admin.cl[i];
 		if (c->conn.fd >= 0 && m->fwd[i].waiting &&
 		    m->fwd[i].target == p->pid)
-			reply_error(m, c, "the process answering this command exited");
+			reply_error(m, who_client(c),
+			    "the process answering this command exited");
 	}
+	admin_http_child_gone(m, p);
 }
 
 void
@@ -260,8 +300,9 @@ admin_timeouts(struct master *m, int64_t now)
 		struct msg_client *c = &m->admin.cl[i];
 		if (c->conn.fd >= 0 && m->fwd[i].waiting &&
 		    now >= m->fwd[i].deadline)
-			reply_error(m, c, "no answer in time");
+			reply_error(m, who_client(c), "no answer in time");
 	}
+	admin_http_timeouts(m, now);
 	msg_srv_tick(&m->admin, now);
 }
 
@@ -274,7 +315,7 @@ state_name(uint32_t s)
 }
 
 static void
-cmd_status(struct master *m, struct msg_client *c, int argc, char **argv)
+cmd_status(struct master *m, struct admin_who c, int argc, char **argv)
 {
 	json_t *o, *children = json_array();
 	int64_t now = clock_wall_ms();
@@ -294,7 +335,7 @@ cmd_status(struct master *m, struct msg_client *c, int argc, char **argv)
 		    "uptime_s", (json_int_t)(p->pid ? (now - s.started_ms) / 1000 : 0),
 		    "config_generation", (json_int_t)p->conf_gen));
 	}
-	o = json_pack("{s:b, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:{s:s, s:s}, s:o}",
+	o = json_pack("{s:b, s:i, s:i, s:s, s:I, s:I, s:s, s:b, s:{s:s, s:s, s:s}, s:o}",
 	    "ok", 1, "pid", (int)getpid(), "uid", (int)getuid(),
 	    "user", m->conf.user,
 	    "uptime_s", (json_int_t)((clock_mono_ms() - m->started_mono) / 1000),
@@ -302,12 +343,13 @@ cmd_status(struct master *m, struct msg_client *c, int argc, char **argv)
 	    "config_file", m->conf_path,
 	    "draining", m->stopping,
 	    "listen", "gateway", m->listen_gw, "tunnel", m->listen_tun,
+	    "admin", m->listen_adm,
 	    "children", children);
 	reply_json(m, c, o);
 }
 
 static void
-cmd_reload(struct master *m, struct msg_client *c, int argc, char **argv)
+cmd_reload(struct master *m, struct admin_who c, int argc, char **argv)
 {
 	char err[512];
 
@@ -321,13 +363,13 @@ cmd_reload(struct master *m, struct msg_client *c, int argc, char **argv)
 
 /* Channels up, their figures and router scores (admin_channels.c). */
 static void
-cmd_channels(struct master *m, struct msg_client *c, int argc, char **argv)
+cmd_channels(struct master *m, struct admin_who c, int argc, char **argv)
 {
 	reply_json(m, c, admin_channels_json(&m->sb, &m->conf));
 }
 
 static void
-cmd_stop(struct master *m, struct msg_client *c, int argc, char **argv)
+cmd_stop(struct master *m, struct admin_who c, int argc, char **argv)
 {
 	reply_json(m, c, json_pack("{s:b, s:s}", "ok", 1, "message", "stopping"));
 	master_begin_stop(m, "hubctl stop");

@@ -185,7 +185,10 @@ master_reload(struct master *m, char *err, size_t errlen)
 		snprintf(err, errlen, "hubd is stopping");
 		return -1;
 	}
+	master_notify("RELOADING=1\nSTATUS=reloading");
 	if (hub_conf_load(&next, m->conf_path, err, errlen) != 0) {
+		master_notify("READY=1\nSTATUS=reload refused; running the "
+		    "previous configuration");
 		log_warn("reload refused, keeping configuration generation %llu: %s",
 		    (unsigned long long)m->gen, err);
 		return -1;
@@ -195,7 +198,9 @@ master_reload(struct master *m, char *err, size_t errlen)
 	m->gen++;
 	atomic_store(&m->sb.hdr->config_gen, m->gen);
 	log_set_level(m->conf.log_level);
+	log_set_format(m->conf.log_format);
 	proc_broadcast_config(m);
+	master_notify("READY=1\nSTATUS=running");
 	log_info("reloaded %s: configuration generation %llu (%d reloadable "
 	    "key(s) changed)", m->conf_path, (unsigned long long)m->gen, changed);
 	return 0;
@@ -207,6 +212,7 @@ master_begin_stop(struct master *m, const char *why)
 	if (m->stopping)
 		return;
 	m->stopping = 1;
+	master_notify("STOPPING=1\nSTATUS=draining");
 	atomic_store(&m->sb.hdr->draining, 1);
 	m->stop_deadline = clock_mono_ms() + m->conf.drain_timeout_ms + STOP_GRACE_MS;
 	log_info("stopping (%s): children drain for up to %lld ms", why,
@@ -232,6 +238,16 @@ setup_signals(struct master *m)
 	sigaction(SIGCHLD, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Every child that should run has said IPC_READY once. */
+static int
+all_ready(const struct master *m)
+{
+	for (uint32_t i = 0; i < m->nprocs; i++)
+		if (!m->procs[i].failed && !m->procs[i].ready)
+			return 0;
+	return 1;
 }
 
 static void
@@ -271,6 +287,11 @@ run(struct master *m)
 		}
 		proc_respawn_due(m, now);
 		admin_timeouts(m, now);
+		if (!m->notified_ready && !m->stopping && all_ready(m)) {
+			m->notified_ready = 1;
+			master_notify("READY=1\nSTATUS=running");
+			log_info("every child is ready");
+		}
 
 		pfd[n].fd = m->sigpipe[0];
 		pfd[n++].events = POLLIN;
@@ -344,6 +365,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level(m.conf.log_level);
+	log_set_format(m.conf.log_format);
 	raise_fd_limit();
 	m.conf_path = path;
 	m.gen = 1;
@@ -362,6 +384,11 @@ main(int argc, char **argv)
 	if ((m.fds.tun_listen = open_tcp(m.conf.tun_listen, m.listen_tun,
 	    sizeof(m.listen_tun), err, sizeof(err))) < 0)
 		fatal("[tunnel] %s", err);
+	m.fds.adm_listen = -1;
+	if (m.conf.adm_listen[0] != '\0' &&
+	    (m.fds.adm_listen = open_tcp(m.conf.adm_listen, m.listen_adm,
+	    sizeof(m.listen_adm), err, sizeof(err))) < 0)
+		fatal("[admin] %s", err);
 	if ((m.fds.tun_sock = open_unix(&m.conf, "tunnel.sock", err, sizeof(err))) < 0 ||
 	    (m.fds.bill_sock = open_unix(&m.conf, "billing.sock", err, sizeof(err))) < 0 ||
 	    (m.fds.mod_sock = open_unix(&m.conf, "moderation.sock", err, sizeof(err))) < 0)
@@ -374,8 +401,8 @@ main(int argc, char **argv)
 	atomic_store(&m.sb.hdr->master_pid, (int32_t)getpid());
 	setup_signals(&m);
 	log_info("hubd starting: gateway on %s, tunnel on %s, admin socket %s, "
-	    "scoreboard %zu bytes", m.listen_gw, m.listen_tun, m.admin_path,
-	    m.sb.size);
+	    "admin API %s, scoreboard %zu bytes", m.listen_gw, m.listen_tun,
+	    m.admin_path, m.listen_adm[0] ? m.listen_adm : "off", m.sb.size);
 
 	proc_init_table(&m);
 	for (uint32_t i = 0; i < m.nprocs; i++)

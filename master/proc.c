@@ -27,6 +27,13 @@ count_gateway(const struct hub_conf *cf)
 	return (uint32_t)cf->gw_workers;
 }
 
+/* The admin HTTP API's child exists only with [admin] listen. */
+static uint32_t
+count_admin(const struct hub_conf *cf)
+{
+	return cf->adm_listen[0] != '\0' ? 1 : 0;
+}
+
 /* Every child hubd runs, and the master's sockets it keeps (child.h has
  * the table in words).  A new process kind is one line here. */
 const struct child_kind child_kinds[] = {
@@ -34,6 +41,10 @@ const struct child_kind child_kinds[] = {
 	{ "tunnel",	tun_main,	NULL,	CHILD_FD_TUN_LISTEN | CHILD_FD_TUN_SOCK },
 	{ "billing",	bill_main,	NULL,	CHILD_FD_BILL_SOCK },
 	{ "moderation",	mod_main,	NULL,	CHILD_FD_MOD_SOCK },
+	/* Least privilege: the admin API faces the network, so it is a child
+	 * as [hub] user holding only its listener; it forwards each request
+	 * to the master, which checks the key with billing first. */
+	{ "admin",	adm_main,	count_admin,	CHILD_FD_ADM_LISTEN },
 };
 const size_t nchild_kinds = sizeof(child_kinds) / sizeof(child_kinds[0]);
 
@@ -89,6 +100,7 @@ keep_fds(struct child_fds *f, unsigned keep)
 		{ CHILD_FD_TUN_SOCK, offsetof(struct child_fds, tun_sock) },
 		{ CHILD_FD_BILL_SOCK, offsetof(struct child_fds, bill_sock) },
 		{ CHILD_FD_MOD_SOCK, offsetof(struct child_fds, mod_sock) },
+		{ CHILD_FD_ADM_LISTEN, offsetof(struct child_fds, adm_listen) },
 	};
 	_Static_assert(sizeof(fds) / sizeof(fds[0]) * sizeof(int) ==
 	    sizeof(struct child_fds), "every child fd is in the table");
@@ -330,6 +342,10 @@ proc_input(struct master *m, struct proc *p)
 		}
 		case IPC_ADMIN_RESP:
 			admin_child_reply(m, msg.hdr.reqid, (const char *)msg.data,
+			    msg.hdr.len);
+			break;
+		case IPC_ADMIN_HTTP:
+			admin_http_req(m, p, msg.hdr.reqid, (const char *)msg.data,
 			    msg.hdr.len);
 			break;
 		default:

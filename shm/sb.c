@@ -2,6 +2,7 @@
  * shm/sb: creation, layout and seqlock access of the scoreboard.
  */
 #include "shm/sb.h"
+#include "shm/sb_metrics.h"
 #include "lib/clock.h"
 
 #include <string.h>
@@ -20,7 +21,9 @@ layout(struct sb *sb, uint32_t max_agents, uint32_t max_channels)
 	sb->off_agents = sb->off_procs + align_up(sizeof(struct sb_proc)) * SB_MAX_PROCS;
 	sb->off_channels = sb->off_agents + align_up(sizeof(struct sb_agent)) * max_agents;
 	sb->off_tokens = sb->off_channels + align_up(sizeof(struct sb_channel)) * max_channels;
-	sb->size = sb->off_tokens + align_up(sizeof(struct sb_token)) * SB_TOKEN_SLOTS;
+	sb->off_metrics = sb->off_tokens + align_up(sizeof(struct sb_token)) *
+	    SB_TOKEN_SLOTS;
+	sb->size = sb->off_metrics + align_up(sizeof(struct sb_metrics));
 }
 
 size_t
@@ -90,6 +93,30 @@ sb_token(const struct sb *sb, uint32_t i)
 {
 	return (struct sb_token *)(void *)((char *)sb->hdr + sb->off_tokens +
 	    align_up(sizeof(struct sb_token)) * i);
+}
+
+struct sb_metrics *
+sb_metrics(const struct sb *sb)
+{
+	return (struct sb_metrics *)(void *)((char *)sb->hdr + sb->off_metrics);
+}
+
+const int64_t sbm_bucket_ms[SBM_BUCKETS] = { 5, 10, 25, 50, 100, 250, 500,
+	1000, 2500, 5000, 10000, 30000 };
+
+void
+sbm_observe(struct sbm_hist *h, int64_t v)
+{
+	if (v < 0)
+		v = 0;
+	for (int i = 0; i < SBM_BUCKETS; i++)
+		if (v <= sbm_bucket_ms[i]) {
+			atomic_fetch_add_explicit(&h->bucket[i], 1,
+			    memory_order_relaxed);
+			break;
+		}
+	atomic_fetch_add_explicit(&h->sum_ms, (uint64_t)v, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
 }
 
 void

@@ -3,7 +3,8 @@
  * master before it forks, sized from max_agents/max_channels.  It holds no
  * pointers (only indexes), so every process can read it at any address.
  *
- * Layout: [header][proc slots][agent slots][channel slots][token slots],
+ * Layout: [header][proc slots][agent slots][channel slots][token slots]
+ * [metrics] (shm/sb_metrics.h),
  * each slot aligned to a cache line.  Descriptive slot fields are guarded by a per-slot
  * seqlock (`seq`, odd while a write is in progress): the slot's single
  * writer brackets updates with sb_write_begin/sb_write_end; readers copy the
@@ -24,6 +25,7 @@
  *   sb_token          atomics: gateways (the local rate limiter,
  *                     shm/sb_limit.c); claimed by token id, never freed,
  *                     reused once stale
+ *   sb_metrics        see shm/sb_metrics.h (gateway workers, billing)
  */
 #ifndef SWB_SB_H
 #define SWB_SB_H
@@ -36,7 +38,7 @@
 #include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
-#define SB_VERSION	4
+#define SB_VERSION	5
 #define SB_CACHELINE	64
 #define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
 #define SB_TOKEN_SLOTS	8192		/* tokens with rpm/tpm limits, per minute */
@@ -155,7 +157,7 @@ struct sb_channel {
 struct sb {
 	struct sb_header *hdr;
 	size_t size;
-	size_t off_procs, off_agents, off_channels, off_tokens;
+	size_t off_procs, off_agents, off_channels, off_tokens, off_metrics;
 };
 
 size_t sb_size(uint32_t max_agents, uint32_t max_channels);

@@ -137,9 +137,16 @@ print_token(json_t *o)
 {
 	static const char *const cols[] = { "id", "name", "quota", "used",
 		"models", "policy", "enabled", NULL };
+	static const char *const rcols[] = { "time", "request_id", "model",
+		"channel", "input_tokens", "output_tokens", "amount", "status",
+		NULL };
 	if (json_object_get(o, "tokens") != NULL)
 		print_table(o, "tokens", cols);
-	else if (json_object_get(o, "secret") != NULL)
+	else if (json_object_get(o, "requests") != NULL) {
+		print_table(o, "requests", rcols);
+		if (json_is_string(json_object_get(o, "next")))
+			printf("more: --before %s\n", str(o, "next"));
+	} else if (json_object_get(o, "secret") != NULL)
 		/* The only time the secret is ever shown. */
 		printf("%s\n", str(o, "secret"));
 	else
@@ -293,10 +300,74 @@ print_disputes(json_t *o)
 	print_table(o, "disputes", cols);
 }
 
+/* token get / update: one token, a field a line. */
+static void
+print_token_one(json_t *o)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach(o, k, v) {
+		if (strcmp(k, "ok") == 0)
+			continue;
+		if (json_is_string(v))
+			printf("%-12s %s\n", k, json_string_value(v));
+		else if (json_is_integer(v))
+			printf("%-12s %lld\n", k, (long long)json_integer_value(v));
+		else if (json_is_boolean(v))
+			printf("%-12s %s\n", k, json_is_true(v) ? "yes" : "no");
+	}
+}
+
+static void
+print_token_any(json_t *o)
+{
+	if (json_object_get(o, "hash_prefix") != NULL &&
+	    json_object_get(o, "tokens") == NULL)
+		print_token_one(o);
+	else
+		print_token(o);
+}
+
+static void
+print_admin_key(json_t *o)
+{
+	static const char *const cols[] = { "id", "name", "hash_prefix",
+		"created_at", "last_used_at", "valid", NULL };
+	if (json_object_get(o, "keys") != NULL)
+		print_table(o, "keys", cols);
+	else if (json_object_get(o, "key") != NULL)
+		/* The only time the key is ever shown. */
+		printf("%s\n", str(o, "key"));
+	else
+		print_message(o);
+}
+
+static void
+print_usage(json_t *o)
+{
+	static const char *const cols[] = { "bucket", "key", "requests",
+		"input_tokens", "output_tokens", "cached_tokens", "amount", NULL };
+	printf("usage by %s per %s\n", str(o, "by"), str(o, "bucket"));
+	print_table(o, "rows", cols);
+}
+
+static void
+print_dispute(json_t *o)
+{
+	printf("dispute %lld (agent %lld seq %lld, %s): %s%s%s\n",
+	    (long long)num(o, "id"), (long long)num(o, "agent_id"),
+	    (long long)num(o, "seq"), str(o, "request_id"), str(o, "status"),
+	    *str(o, "reason") ? ": " : "", str(o, "reason"));
+}
+
 static const struct {
 	const char *name;
 	void (*print)(json_t *o);
 } cmds[] = {
+	{ "admin-key", print_admin_key },
+	{ "usage", print_usage },
+	{ "dispute", print_dispute },
 	{ "status", print_status },
 	{ "reload", print_reload },
 	{ "stop", print_message },
@@ -305,7 +376,7 @@ static const struct {
 	{ "channels", print_channels },
 	{ "kick", print_message },
 	{ "send", print_message },
-	{ "token", print_token },
+	{ "token", print_token_any },
 	{ "price", print_price },
 	{ "ledger", print_ledger },
 	{ "disputes", print_disputes },

@@ -222,6 +222,21 @@ tun_ledger_from_bill(const struct msg *m)
 		tun_send(c, &e);
 		break;
 	}
+	case IPC_DISPUTE_RESULT: {	/* an operator resolved a dispute */
+		struct ipc_dispute_result d;
+		memcpy(&d, m->data, sizeof(d));
+		d.request_id[sizeof(d.request_id) - 1] = '\0';
+		d.status[sizeof(d.status) - 1] = d.reason[sizeof(d.reason) - 1] = '\0';
+		if ((c = tun_find_agent(d.agent_id)) == NULL)
+			break;
+		frame_enc_begin(&e, FRAME_DISPUTE_RESULT, 0, 4);
+		frame_enc_u64(&e, "seq", d.seq);
+		frame_enc_cstr(&e, "request_id", d.request_id);
+		frame_enc_cstr(&e, "status", d.status);
+		frame_enc_cstr(&e, "reason", d.reason);
+		tun_send(c, &e);
+		break;
+	}
 	case IPC_USAGE_RESULT: {
 		struct ipc_usage_result r;
 		memcpy(&r, m->data, sizeof(r));

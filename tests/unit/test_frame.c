@@ -150,6 +150,7 @@ nrequired(enum frame_type t)
 	case FRAME_PRICE_UPDATE: return 6;
 	case FRAME_USAGE: return 7;
 	case FRAME_USAGE_ACK: return 2;
+	case FRAME_DISPUTE_RESULT: return 4;
 	default: return 0;
 	}
 }
@@ -261,6 +262,12 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		frame_enc_cstr(e, "request_id", "r1");
 		frame_enc_cstr(e, "result", "settled");
 		break;
+	case FRAME_DISPUTE_RESULT:
+		frame_enc_u64(e, "seq", 7);
+		frame_enc_cstr(e, "request_id", "r1");
+		frame_enc_cstr(e, "status", "rejected");
+		frame_enc_cstr(e, "reason", "");
+		break;
 	default:
 		break;
 	}
@@ -273,7 +280,7 @@ stream_for(enum frame_type t)
 	case FRAME_HELLO: case FRAME_CHALLENGE: case FRAME_AUTH:
 	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_RECEIPT:
 	case FRAME_RECEIPT_ACK: case FRAME_SYNC: case FRAME_PRICE_UPDATE:
-	case FRAME_USAGE: case FRAME_USAGE_ACK:
+	case FRAME_USAGE: case FRAME_USAGE_ACK: case FRAME_DISPUTE_RESULT:
 		return 0;
 	default:
 		return 7;

@@ -1936,7 +1936,7 @@ test_migration_4_keeps_rows(void **state)
 	assert_string_equal(buf, "request_id,token_id,reserved,amount,state,"
 	    "model,input_tokens,output_tokens,cached_tokens,price_version,"
 	    "created_at,cache_write_tokens,agent_id,agent_reported,"
-	    "awaiting_since");
+	    "awaiting_since,channel");
 	if (fx.pg)
 		assert_int_equal(raw("SELECT string_agg(indexname, ',' ORDER "
 		    "BY indexname) FROM pg_indexes WHERE schemaname = "
@@ -1947,8 +1947,9 @@ test_migration_4_keeps_rows(void **state)
 		    "(SELECT name FROM sqlite_master WHERE type = 'index' AND "
 		    "tbl_name = 'charges' AND name LIKE 'charges\\_%' ESCAPE "
 		    "'\\' ORDER BY name)", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, fx.pg ? "charges_pkey,charges_state,"
-	    "charges_token" : "charges_state,charges_token");
+	assert_string_equal(buf, fx.pg ? "charges_created,charges_pkey,"
+	    "charges_state,charges_token" : "charges_created,charges_state,"
+	    "charges_token");
 }
 
 /*

@@ -91,7 +91,11 @@ asan:
 test-build:
 	$(MAKE) BUILD=build/test TEST_BUILD=1 test-tools
 
-test: asan
+# Installs what is missing first (a fresh Debian 12 machine), then builds
+# in a sub-make, which reads pkg-config's flags after the install.
+test:
+	@tools/deps.sh
+	$(MAKE) asan
 	tests/run.sh build/asan
 
 unit: asan

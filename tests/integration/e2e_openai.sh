@@ -55,7 +55,7 @@ fi
 
 note "node --test tests/e2e/"
 rc=0
-(cd "$ROOT" && node --test --test-reporter=spec tests/e2e/) >"$SWB_TMP/node-test.out" 2>&1 || rc=$?
+(cd "$ROOT" && node --test --test-concurrency=1 --test-reporter=spec tests/e2e/) >"$SWB_TMP/node-test.out" 2>&1 || rc=$?
 
 note "ledger: both sides byte-identical after every surface and provider"
 ctl() { "$SWB_BIN/hubctl" -s "$SWB_ADMIN" "$@"; }

@@ -20,7 +20,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/lsan.supp:print_suppressions=0}
 pass=0; fail=0; failed=()
 serial=" tunnel_scale emfile slow_readers moderation limits backpressure \
-ledger_faults_pg ledger_faults_sqlite http_hostile eject_burst agent_freeze "
+ledger_faults_pg ledger_faults_sqlite http_hostile eject_burst agent_freeze e2e_openai "
 t_start=$SECONDS
 
 report() {	# NAME RC LOG SECONDS

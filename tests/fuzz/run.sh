@@ -34,6 +34,7 @@ declare -A sources=(
 	[sse]="lib/sse.c"
 	[usage]="lib/usage.c"
 	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
+	[ws]="gateway/gw_ws.c -lcrypto"
 )
 # pkg-config modules every target may need
 pkgs="msgpack jansson"

@@ -110,6 +110,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_USAGE_ACK] = { "usage_ack", STREAM_ZERO,
 	    NEED({ "request_id", FK_STR, 0 }, { "result", FK_STR, 0 }),
 	    NULL, NULL },
+	[FRAME_WS_MSG] = { "ws_msg", STREAM_NONZERO,
+	    NEED({ "data", FK_BIN, 0 }, { "text", FK_BOOL, 0 }), NULL, NULL },
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

@@ -142,6 +142,9 @@ static const struct gw_route routes[] = {
 	    OP_AUDIO_TRANSCRIBE, RELAY | GW_RF_FORM, parse_form, NULL },
 	{ "POST", "/v1/audio/translations", &gw_surface_openai,
 	    OP_AUDIO_TRANSLATE, RELAY | GW_RF_FORM, parse_form, NULL },
+	/* OpenAI Realtime: a WebSocket upgrade, no body (gw_rt.c) */
+	{ "GET", "/v1/realtime", &gw_surface_openai, OP_REALTIME, GW_RF_RELAY,
+	    gw_rt_parse, NULL },
 	/* Azure-style: the deployment in the path is the model */
 	{ "POST", "/openai/deployments/*/chat/completions", &gw_surface_openai,
 	    OP_CHAT, RELAY, parse_common, NULL },

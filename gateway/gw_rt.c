@@ -54,6 +54,7 @@ struct gw_rt {
 	char session_key[40];	/* the session's charge key */
 	uint64_t responses;	/* response.done events billed so far */
 	int proto_echo;		/* the user offered the "realtime" subprotocol */
+	char accept[GW_WS_ACCEPT_LEN + 1];	/* Sec-WebSocket-Accept */
 	int closing;		/* our close frame is queued */
 };
 
@@ -130,14 +131,12 @@ gw_rt_token(struct gw_req *r, char *tok, size_t len)
 	return -1;
 }
 
-/* The 101's fields (gw_req.c's head): 0, or -1 (no valid key). */
+/* The 101's fields (gw_req.c's head; the request's head is gone by then:
+ * what it needs was kept at the agent's head). */
 int
 gw_rt_head(struct gw_req *r, struct gw_head *h)
 {
-	char key[64], acc[GW_WS_ACCEPT_LEN + 1];
-	int n = gw_hdr(r, "sec-websocket-key", key, sizeof(key));
-
-	if (n < 0 || gw_ws_accept(key, (size_t)n, acc) != 0)
+	if (r->rt == NULL)
 		return -1;
 	memset(h, 0, sizeof(*h));
 	h->status = 101;
@@ -146,7 +145,8 @@ gw_rt_head(struct gw_req *r, struct gw_head *h)
 	h->h[h->n].name = "connection";
 	snprintf(h->h[h->n++].value, sizeof(h->h[0].value), "Upgrade");
 	h->h[h->n].name = "sec-websocket-accept";
-	snprintf(h->h[h->n++].value, sizeof(h->h[0].value), "%s", acc);
+	snprintf(h->h[h->n++].value, sizeof(h->h[0].value), "%s",
+	    r->rt->accept);
 	if (r->rt != NULL && r->rt->proto_echo) {
 		h->h[h->n].name = "sec-websocket-protocol";
 		snprintf(h->h[h->n++].value, sizeof(h->h[0].value), "realtime");
@@ -220,6 +220,7 @@ int
 gw_rt_relay_head(struct gw_req *r, const struct ipc_relay_head *h)
 {
 	char v[256];
+	int n;
 
 	if (r->op != OP_REALTIME || h->status != 101)
 		return 0;
@@ -230,9 +231,19 @@ gw_rt_relay_head(struct gw_req *r, const struct ipc_relay_head *h)
 		return 1;
 	}
 	gw_charge_key(r, r->rt->session_key, sizeof(r->rt->session_key));
+	n = gw_hdr(r, "sec-websocket-key", v, sizeof(v));
+	if (n < 0 || gw_ws_accept(v, (size_t)n, r->rt->accept) != 0) {
+		/* Checked by the parse stage already; never here. */
+		struct ipc_relay_end e = { 0, 0, "bad WebSocket key", 0, 0, 0, 0, 0 };
+		gw_rt_free(r);
+		gw_relay_cancel(r, 1);
+		gw_resp_end(r, &e);
+		return 1;
+	}
 	r->rt->proto_echo = gw_hdr(r, "sec-websocket-protocol", v,
 	    sizeof(v)) > 0 && strstr(v, "realtime") != NULL;
 	r->status = 101;
+	r->close_after = 0;	/* the 101 says "Upgrade"; the phase closes */
 	r->head_queued = 1;
 	gw_h1_ws_begin(r);
 	gw_tr_want_write(r);

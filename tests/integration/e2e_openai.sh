@@ -71,7 +71,7 @@ cmp "$SWB_TMP/hub.csv" "$SWB_TMP/agent.csv" || ledger_ok=0
 ctl ledger verify "$agent_id" >/dev/null || ledger_ok=0
 "$SWB_BIN/agentd" ledger verify -c "$SWB_DIR/stack.ini" >/dev/null || ledger_ok=0
 # Every model's provider appears in the ledger.
-for m in claude-haiku-4-5 claude-sonnet-4-5 gpt-4o-mini deepseek-chat qwen-plus gpt-4.1 text-embedding-3-small; do
+for m in claude-haiku-4-5 claude-sonnet-4-5 gpt-4o-mini deepseek-chat qwen-plus gpt-4.1 text-embedding-3-small gpt-realtime; do
     grep -q ",$m," "$SWB_TMP/hub.csv" || { echo "no ledger entry for $m"; ledger_ok=0; }
 done
 # Cache reads and writes priced by their own components: the streamed

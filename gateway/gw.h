@@ -335,7 +335,7 @@ void gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e);
 void gw_resp_reset(struct gw_req *r);
 
 /* ---- gw_rt.c: Realtime sessions (WebSocket, see the file) --------------- */
-#define GW_RT_EST_TOKENS	1000	/* the session's own (voided) reservation */
+#define GW_RT_EST_TOKENS	0	/* the session's own reservation (voided) */
 struct gw_head;
 struct ipc_ws_msg;
 enum gw_verdict gw_rt_parse(struct gw_req *r, void *json);

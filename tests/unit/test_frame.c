@@ -150,6 +150,7 @@ nrequired(enum frame_type t)
 	case FRAME_PRICE_UPDATE: return 6;
 	case FRAME_USAGE: return 7;
 	case FRAME_USAGE_ACK: return 2;
+	case FRAME_WS_MSG: return 2;
 	default: return 0;
 	}
 }
@@ -260,6 +261,10 @@ enc_required(struct frame_enc *e, enum frame_type t)
 	case FRAME_USAGE_ACK:
 		frame_enc_cstr(e, "request_id", "r1");
 		frame_enc_cstr(e, "result", "settled");
+		break;
+	case FRAME_WS_MSG:
+		frame_enc_bin(e, "data", "{\"type\":\"response.create\"}", 26);
+		frame_enc_bool(e, "text", true);
 		break;
 	default:
 		break;

@@ -349,6 +349,11 @@ size_t gw_rt_user_bytes(struct gw_req *r, const unsigned char *p, size_t len);
 void gw_rt_free(struct gw_req *r);
 /* gw_h1.c: switch r's connection to WebSocket framing (after the 101). */
 void gw_h1_ws_begin(struct gw_req *r);
+/* gw_relay.c: bytes waiting to go to the tunnel.  Realtime users are not
+ * read while it is above GW_RT_TUNNEL_HIGH (gw_h1.c), so a user who sends
+ * faster than the tunnel takes waits in their own socket. */
+#define GW_RT_TUNNEL_HIGH	(1024u * 1024)
+size_t gw_relay_queued(void);
 /* gw_relay.c: one user message to the agent.  0, or -1. */
 int  gw_relay_ws_in(struct gw_req *r, const struct ipc_ws_msg *wm,
     const void *data, size_t len);

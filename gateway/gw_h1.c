@@ -583,9 +583,12 @@ cb_h1(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		}
 		if (c->phase == P_BODY)
 			(void)feed_body(c);
-		else if (c->phase == P_WS)
+		else if (c->phase == P_WS) {
 			in_drop(c, 0, gw_rt_user_bytes(&c->req,
 			    (unsigned char *)c->in, c->in_len));
+			if (gw_relay_queued() > GW_RT_TUNNEL_HIGH)
+				rx(c, 0);	/* the tick reads on */
+		}
 		else
 			process(c);
 		return 0;
@@ -631,6 +634,9 @@ gw_h1_tick(void)
 			rx(c, 1);
 			(void)feed_body(c);
 		}
+		if (c->phase == P_WS && c->rx_off &&
+		    gw_relay_queued() <= GW_RT_TUNNEL_HIGH / 2)
+			rx(c, 1);
 		if (c->deadline == 0 || now < c->deadline)
 			continue;
 		c->deadline = 0;

@@ -69,6 +69,12 @@ gw_relay_send(struct gw_req *r)
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
 
+size_t
+gw_relay_queued(void)
+{
+	return tunnel.conn.out.len - tunnel.conn.out.off;
+}
+
 int
 gw_relay_ws_in(struct gw_req *r, const struct ipc_ws_msg *wm,
     const void *data, size_t len)

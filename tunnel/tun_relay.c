@@ -348,6 +348,17 @@ relay_ws_in(struct tun_gw *g, const struct msg *m)
 	memcpy(&wm, m->data, sizeof(wm));
 	if (s == NULL || s->agent == NULL || s->agent->state != TC_ONLINE)
 		return;
+	if (s->agent->out.bytes + m->hdr.len > TUN_OUT_MAX_BYTES / 2) {
+		/* The agent's link is not taking this session's messages:
+		 * the session ends, not the link (and its other streams). */
+		log_rwarn(s->reqid, "realtime messages outrun agent %llu's link; "
+		    "ending the session", (unsigned long long)s->agent->agent_id);
+		send_cancel(s);
+		gw_end(g, s->reqid, 0, "the agent's link is not taking the "
+		    "session's messages fast enough");
+		stream_unlink(s);
+		return;
+	}
 	frame_enc_begin(&e, FRAME_WS_MSG, s->id, 2);
 	frame_enc_bin(&e, "data", m->data + sizeof(wm),
 	    m->hdr.len - sizeof(wm));

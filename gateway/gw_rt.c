@@ -35,7 +35,11 @@
  *
  * Bounds: one user message is at most GW_WS_MAX_MSG; the user's bytes are
  * parsed as they come and each whole message leaves at once (nothing
- * accumulates here beyond one message); the provider's side is windowed.
+ * accumulates here beyond one message); the user is not read while the
+ * worker's tunnel.sock queue is above GW_RT_TUNNEL_HIGH (gw_h1.c) and the
+ * tunnel ends a session whose messages would fill half its agent's link
+ * queue; the provider's side is windowed.  Not done yet: the tokens of a
+ * session do not count in the token's tpm rate limit (only its quota).
  * The TLS/h2 transport (gw_lws.c) does not upgrade: there Realtime is
  * refused with a 400 that says to use the plain port.
  */
@@ -315,8 +319,8 @@ gw_rt_refused(uint64_t session_reqid, int insufficient)
 /* ---- the user's side ---------------------------------------------------- */
 
 /* Bytes the user sent after the upgrade: how many were consumed (the
- * rest is an incomplete frame), or -1 when the connection must close
- * now. */
+ * rest is an incomplete frame; all of them once the session is closing:
+ * what a user sends after its close is dropped). */
 size_t
 gw_rt_user_bytes(struct gw_req *r, const unsigned char *p, size_t len)
 {

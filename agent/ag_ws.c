@@ -24,6 +24,7 @@ struct ag_ws {
 	struct curl_slist *hdrs;	/* the adapter's auth lines */
 	int open, closing, paused;
 	int in_open, failed;		/* an error inside ag_ws_open's call */
+	int peer_closed;		/* the provider sent a close frame */
 	unsigned char *msg;		/* a provider message being reassembled */
 	size_t msglen;
 	int too_big;
@@ -307,8 +308,14 @@ cb_ws(struct ag_ws *w, struct lws *wsi, enum lws_callback_reasons reason,
 		ws_free(w);
 		return 0;
 	}
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		w->peer_closed = 1;
+		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		ended(w, !w->too_big, "the provider closed the session");
+		/* A close frame is a clean end; a dropped connection is not. */
+		ended(w, w->peer_closed && !w->too_big, w->peer_closed ?
+		    "the provider closed the session" :
+		    "the provider's connection dropped");
 		w->wsi = NULL;
 		ws_free(w);
 		return 0;

@@ -41,7 +41,11 @@ const frame = (op, p) => {
 let buf = Buffer.alloc(0), upgraded = false, waiting = null;
 const step = () => {
 	const st = steps.shift();
-	if (st === 'create') { waiting = 'response.done'; s.write(frame(1, JSON.stringify({ type: 'response.create' }))); }
+	if (st && st.startsWith('create')) {
+		waiting = 'response.done';
+		s.write(frame(1, JSON.stringify({ type: 'response.create',
+			response: { instructions: st.slice(7) } })));
+	}
 	else if (st === 'close') s.write(frame(8, Buffer.from([3, 232])));
 };
 s.on('data', (d) => {
@@ -115,6 +119,15 @@ used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name
 micro() { awk -v u="$(used_of rt-quota)" 'BEGIN { printf "%d", u * 1000000 + 0.5 }'; }
 charged_once() { [ "$(micro)" = 24000 ]; }
 wait_until 5 charged_once || fail "used $(used_of rt-quota), want 0.024"
+
+note "the provider closes: the user gets a close; the provider drops: an error event"
+wsc bearer "$TOKEN" "create:[mock close]" >"$SWB_TMP/out" || fail "close: $(cat "$SWB_TMP/out")"
+grep -q '^CLOSE 1000' "$SWB_TMP/out" || fail "no close 1000: $(cat "$SWB_TMP/out")"
+! grep -q '"type":"error"' "$SWB_TMP/out" || fail "an error event on a clean close"
+grep -q '^EOF' "$SWB_TMP/out" || fail "the connection stayed open"
+wsc bearer "$TOKEN" "create:[mock drop]" >"$SWB_TMP/out" || fail "drop: $(cat "$SWB_TMP/out")"
+grep -q '"type":"error".*"upstream_error"' "$SWB_TMP/out" || fail "no upstream_error event: $(cat "$SWB_TMP/out")"
+grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(cat "$SWB_TMP/out")"
 
 note "the agent lost mid-session: an agent_unavailable error event and a close"
 wsc bearer "$TOKEN" hold >"$SWB_TMP/out" &

@@ -1325,6 +1325,15 @@ function realtimeUpgrade(req, sock, head) {
 		userMsgs++;
 		logLine({ ts: Date.now(), event: 'realtime_msg', id: `rt_mock_${n}`, type: m && m.type });
 		if (!m || m.type !== 'response.create') return;
+		// Test directives in response.instructions: "[mock close]" ends the
+		// session with a close frame (1000), "[mock drop]" drops the socket.
+		const instr = String(m.response?.instructions ?? '');
+		if (instr.includes('[mock close]')) {
+			close('server');
+			sock.end(wsFrame(8, Buffer.from([3, 232])));
+			return;
+		}
+		if (instr.includes('[mock drop]')) { close('server_drop'); sock.destroy(); return; }
 		const rid = `resp_mock_${n}_${userMsgs}`;
 		const base = { id: rid, object: 'realtime.response', output: [] };
 		send({ type: 'response.created', event_id: `event_${n}_${++ev}`, response: { ...base, status: 'in_progress' } });

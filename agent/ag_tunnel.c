@@ -83,6 +83,7 @@ struct ag_stream {
 	 * messages the window holds back (tag: 1 text), responses billed. */
 	struct ag_ws *ws;
 	struct outq rt_hold;
+	size_t rt_held;			/* bytes in rt_hold */
 	uint64_t rt_responses;
 };
 
@@ -465,7 +466,10 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 /* ---- Realtime sessions (op realtime; agent/ag_ws, lib/frame.h ws_msg) --- */
 
 /* Provider messages go as ws_msg frames while the window allows; past it
- * they wait in rt_hold and the provider is not read until credit comes. */
+ * they wait in rt_hold (credit sends them on), at most AG_WS_HOLD_MAX
+ * bytes: a user who reads slower than the provider speaks for that long
+ * loses the session (rt_msg).  The provider is not paused: lws 4.1's rx
+ * flow control on a client WebSocket stalled the whole loop here. */
 static void
 rt_pump(struct ag_stream *s)
 {
@@ -478,9 +482,9 @@ rt_pump(struct ag_stream *s)
 		frame_enc_bin(&e, "data", o->data, o->len);
 		frame_enc_bool(&e, "text", o->tag != 0);
 		link_send(s->l, &e);
+		s->rt_held -= o->len;
 		outq_pop(&s->rt_hold);
 	}
-	ag_ws_pause(s->ws, s->rt_hold.head != NULL);
 }
 
 static void
@@ -535,12 +539,21 @@ rt_msg(void *arg, const unsigned char *p, size_t len, int text)
 	memset(&u, 0, sizeof(u));
 	if (text && usage_realtime_event(&u, (const char *)p, len) == 1)
 		rt_record(s, &u);
+	if (s->rt_held + len > AG_WS_HOLD_MAX) {
+		log_warn("agent %llu: stream %u: the user reads slower than the "
+		    "provider sends (%zu bytes held): ending the session",
+		    (unsigned long long)s->l->agent_id, s->id, s->rt_held);
+		stream_end(s, 0, "the user does not read the session's messages");
+		stream_free(s);		/* closes the provider's side */
+		return;
+	}
 	if ((o = outq_push(&s->rt_hold, 0, p, len, NULL, 0)) == NULL) {
 		log_warn("agent %llu: stream %u: out of memory; a realtime "
 		    "message lost", (unsigned long long)s->l->agent_id, s->id);
 		return;
 	}
 	o->tag = text != 0;
+	s->rt_held += len;
 	rt_pump(s);
 }
 

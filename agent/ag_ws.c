@@ -22,7 +22,7 @@ struct ag_ws {
 	const struct ag_ws_cb *cb;	/* NULL once the session detached */
 	void *arg;
 	struct curl_slist *hdrs;	/* the adapter's auth lines */
-	int open, closing, paused;
+	int open, closing;
 	int in_open, failed;		/* an error inside ag_ws_open's call */
 	int peer_closed;		/* the provider sent a close frame */
 	unsigned char *msg;		/* a provider message being reassembled */
@@ -176,15 +176,6 @@ ag_ws_send(struct ag_ws *w, const void *p, size_t len, int text)
 	if (w->open)
 		lws_callback_on_writable(w->wsi);
 	return 0;
-}
-
-void
-ag_ws_pause(struct ag_ws *w, int paused)
-{
-	if (w == NULL || w->wsi == NULL || w->paused == paused)
-		return;
-	w->paused = paused;
-	lws_rx_flow_control(w->wsi, !paused);
 }
 
 void

@@ -6,7 +6,9 @@
  * the same lines it puts on curl requests), message reassembly (at most
  * AG_WS_MSG_MAX a message) and the queue of the user's messages for the
  * provider (at most AG_WS_OUT_MAX bytes; past it ag_ws_send refuses and
- * the caller ends the session).  TLS: the context's CAs (the system's;
+ * the caller ends the session).  The provider is always read (the caller
+ * holds what the hub's window does not take yet, bounded by
+ * AG_WS_HOLD_MAX).  TLS: the context's CAs (the system's;
  * in test builds [test] ca_file), the host name checked; in test builds
  * [test] connect_to entries "HOST:443:ADDR:PORT" redirect the TCP
  * connection as they do curl's.
@@ -23,6 +25,7 @@
 
 #define AG_WS_MSG_MAX	(FRAME_WINDOW - 1024)	/* one provider message */
 #define AG_WS_OUT_MAX	(4u * 1024 * 1024)	/* queued for the provider */
+#define AG_WS_HOLD_MAX	(8u * 1024 * 1024)	/* held for a slow user */
 
 struct ag_ws;
 
@@ -42,8 +45,6 @@ struct ag_ws *ag_ws_open(struct lws_context *ctx, const struct ag_conf *cf,
 /* Queue one message for the provider: 0, or -1 (over AG_WS_OUT_MAX, or
  * not open). */
 int  ag_ws_send(struct ag_ws *w, const void *p, size_t len, int text);
-/* Stop (1) or resume (0) reading the provider (the hub's window). */
-void ag_ws_pause(struct ag_ws *w, int paused);
 /* Close it; no callback comes after this. */
 void ag_ws_close(struct ag_ws *w);
 /* The lws callback of the connections; 1 when wsi is one of ours (then

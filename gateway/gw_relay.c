@@ -118,6 +118,17 @@ gw_relay_credit(struct gw_req *r, size_t n)
 	flow_check(r);
 }
 
+/* The window is nearly spent: the user reads slowly (logged once). */
+static void
+slow_note(struct gw_req *r)
+{
+	if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH && !r->flow.waited) {
+		r->flow.waited = 1;
+		log_rinfo(r->reqid, "the user reads slowly (%zu bytes queued): "
+		    "the stream waits for them", r->flow.pending);
+	}
+}
+
 static void
 on_tunnel_msg(struct child_peer *p, const struct msg *m)
 {
@@ -138,17 +149,13 @@ on_tunnel_msg(struct child_peer *p, const struct msg *m)
 		r->flow.unacked += m->hdr.len - sizeof(struct ipc_ws_msg);
 		gw_rt_relay_msg(r, m->data, m->hdr.len);
 		flow_check(r);
+		slow_note(r);
 		break;
 	case IPC_RELAY_CHUNK:
 		r->flow.unacked += m->hdr.len;
 		gw_resp_chunk(r, m->data, m->hdr.len);
 		flow_check(r);
-		if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH &&
-		    !r->flow.waited) {
-			r->flow.waited = 1;
-			log_rinfo(r->reqid, "the user reads slowly (%zu bytes "
-			    "queued): the stream waits for them", r->flow.pending);
-		}
+		slow_note(r);
 		break;
 	case IPC_RELAY_END: {
 		struct ipc_relay_end e;

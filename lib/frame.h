@@ -98,9 +98,12 @@
  *                  when the provider closed or failed), the hub with
  *                  cancel (the user closed).  Agent -> hub ws_msg data
  *                  counts against the stream's window exactly as
- *                  resp_chunk data does; hub -> agent messages are bounded
- *                  by the agent (AG_WS_OUT_MAX queued for the provider,
- *                  past which it ends the session).
+ *                  resp_chunk data does (what the window does not take
+ *                  waits at the agent, at most AG_WS_HOLD_MAX, past which
+ *                  it ends the session); hub -> agent messages are bounded
+ *                  by the agent (AG_WS_OUT_MAX queued for the provider)
+ *                  and the tunnel (half an agent's queue), past which the
+ *                  session ends, never the link.
  *   cancel, and every other type: none (yet)
  *
  * FLOW CONTROL: every stream has a credit window of FRAME_WINDOW bytes of

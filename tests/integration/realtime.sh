@@ -47,6 +47,10 @@ const step = () => {
 			response: { instructions: st.slice(7) } })));
 	}
 	else if (st === 'close') s.write(frame(8, Buffer.from([3, 232])));
+	else if (st && st.startsWith('stall:')) {
+		s.pause();
+		setTimeout(() => { s.resume(); step(); }, 1000 * Number(st.slice(6)));
+	}
 };
 s.on('data', (d) => {
 	buf = Buffer.concat([buf, d]);
@@ -74,6 +78,7 @@ s.on('data', (d) => {
 		console.log('MSG ' + t);
 		const type = JSON.parse(t).type;
 		if (type === 'session.created' || (waiting && type === waiting)) { waiting = null; step(); }
+		if (steps[0] && steps[0].startsWith('stall:') && type === 'response.created') step();
 	}
 });
 s.on('close', () => { console.log('EOF'); process.exit(0); });
@@ -128,6 +133,19 @@ grep -q '^EOF' "$SWB_TMP/out" || fail "the connection stayed open"
 wsc bearer "$TOKEN" "create:[mock drop]" >"$SWB_TMP/out" || fail "drop: $(cat "$SWB_TMP/out")"
 grep -q '"type":"error".*"upstream_error"' "$SWB_TMP/out" || fail "no upstream_error event: $(cat "$SWB_TMP/out")"
 grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(cat "$SWB_TMP/out")"
+
+note "a user who stops reading: the provider side waits (the window), nothing is lost"
+wsc bearer "$TOKEN" "create:[mock big]" stall:3 close >"$SWB_TMP/out" || fail "big: $(tail -c 300 "$SWB_TMP/out")"
+[ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 64 ] ||
+    fail "deltas: $(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out") of 64"
+grep -q '"type":"response.done"' "$SWB_TMP/out" || fail "no response.done after the stall"
+# In order: delta i is 16384 times the digit i mod 10.
+grep -o '"delta":"[0-9]' "$SWB_TMP/out" | cut -c10 | tr -d '\n' >"$SWB_TMP/digits"
+[ "$(cat "$SWB_TMP/digits")" = "$(for i in $(seq 0 63); do printf '%d' $((i % 10)); done)" ] ||
+    fail "deltas out of order: $(cat "$SWB_TMP/digits")"
+grep -q 'the user reads slowly' "$SWB_TMP/hub.log" || fail "the stream never waited for the user"
+! grep -q 'beyond its window' "$SWB_TMP/hub.log" || fail "the agent overran the window"
+agent_online "$AGENT_ID" || fail "the agent was dropped"
 
 note "the agent lost mid-session: an agent_unavailable error event and a close"
 wsc bearer "$TOKEN" hold >"$SWB_TMP/out" &

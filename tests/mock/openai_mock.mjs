@@ -1334,10 +1334,13 @@ function realtimeUpgrade(req, sock, head) {
 			return;
 		}
 		if (instr.includes('[mock drop]')) { close('server_drop'); sock.destroy(); return; }
+		// "[mock big]": 64 deltas of 16 KiB each before response.done.
+		const deltas = instr.includes('[mock big]') ?
+			Array.from({ length: 64 }, (_, i) => String(i % 10).repeat(16384)) : ['Hello', ' from', ' realtime'];
 		const rid = `resp_mock_${n}_${userMsgs}`;
 		const base = { id: rid, object: 'realtime.response', output: [] };
 		send({ type: 'response.created', event_id: `event_${n}_${++ev}`, response: { ...base, status: 'in_progress' } });
-		for (const d of ['Hello', ' from', ' realtime']) {
+		for (const d of deltas) {
 			send({ type: 'response.output_text.delta', event_id: `event_${n}_${++ev}`, response_id: rid,
 				item_id: `item_${rid}`, output_index: 0, content_index: 0, delta: d });
 		}

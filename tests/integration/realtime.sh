@@ -4,7 +4,9 @@
 # closes the provider's side (the mock logs it); each response is billed
 # on its own and a token whose quota runs out mid-session gets an
 # insufficient_quota error event and a close; an agent lost mid-session
-# ends it with an agent_unavailable error event and a close.
+# ends it with an agent_unavailable error event and a close; a provider
+# close or drop ends it (clean close, or an error event); a user who stops
+# reading makes the stream wait within its window and loses nothing.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 start_mock
@@ -134,7 +136,7 @@ wsc bearer "$TOKEN" "create:[mock drop]" >"$SWB_TMP/out" || fail "drop: $(cat "$
 grep -q '"type":"error".*"upstream_error"' "$SWB_TMP/out" || fail "no upstream_error event: $(cat "$SWB_TMP/out")"
 grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(cat "$SWB_TMP/out")"
 
-note "a user who stops reading: the provider side waits (the window), nothing is lost"
+note "a user who stops reading: the stream waits for them (the window), nothing is lost"
 wsc bearer "$TOKEN" "create:[mock big]" stall:3 close >"$SWB_TMP/out" || fail "big: $(tail -c 300 "$SWB_TMP/out")"
 [ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 64 ] ||
     fail "deltas: $(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out") of 64"

@@ -37,7 +37,9 @@ die(const char *what)
 }
 
 static const struct msg_rules *const tables[] = {
-	&relay_rules, &bill_rules, &mod_rules, &ipc_admin_rules,
+	&relay_rules, &relay_tun_rules, &relay_gw_rules, &bill_server_rules,
+	&bill_gw_rules, &bill_tun_rules, &mod_server_rules, &mod_gw_rules,
+	&ipc_admin_server_rules, &ipc_admin_client_rules,
 };
 #define NTABLES	(sizeof(tables) / sizeof(tables[0]))
 
@@ -56,7 +58,7 @@ check_msg(const struct msg_rules *r, const struct msg *m, const uint8_t *in,
 
 	if (msg_check_hdr(r, &m->hdr, err, sizeof(err)) != 0)
 		die("a message that breaks its rule was returned");
-	rule = &r->rule[m->hdr.type];
+	rule = &r->rx.rule[m->hdr.type];	/* what this end receives */
 	if (m->hdr.len < rule->min || m->hdr.len > rule->max)
 		die("payload size outside its rule");
 	if (consumed + MSG_HDR_SIZE + m->hdr.len > inlen)
@@ -65,7 +67,7 @@ check_msg(const struct msg_rules *r, const struct msg *m, const uint8_t *in,
 		die("payload not a NUL-terminated copy");
 	if (memcmp(m->data, in + consumed + MSG_HDR_SIZE, m->hdr.len) != 0)
 		die("payload differs from the bytes written");
-	if (r == &ipc_admin_rules && m->hdr.type == IPC_ADMIN_REQ) {
+	if (r == &ipc_admin_server_rules && m->hdr.type == IPC_ADMIN_REQ) {
 		char *argv[16];
 		char *copy = malloc(m->hdr.len ? m->hdr.len : 1);
 		int argc;

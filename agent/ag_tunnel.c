@@ -21,6 +21,8 @@
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
 #include "agent/ag_upstream.h"
+#include "agent/ag_ws.h"
+#include "lib/ipc.h"
 #include "lib/frame.h"
 #include "lib/tokest.h"
 #include "lib/outq.h"
@@ -80,6 +82,12 @@ struct ag_stream {
 	int64_t prompt_est;		/* tokest_prompt: a cut stream's input */
 	long status;			/* upstream HTTP status; 0 before head */
 	int recorded;
+	/* A Realtime session (op realtime): the provider's WebSocket, its
+	 * messages the window holds back (tag: 1 text), responses billed. */
+	struct ag_ws *ws;
+	struct outq rt_hold;
+	size_t rt_held;			/* bytes in rt_hold */
+	uint64_t rt_responses;
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
@@ -303,6 +311,8 @@ stream_free(struct ag_stream *s)
 	outq_clear(&s->hold);
 	if (s->evs_mode)
 		evs_free(&s->evs);
+	ag_ws_close(s->ws);		/* a Realtime session's provider side */
+	outq_clear(&s->rt_hold);
 	free(s->body);
 	free(s->sniff);
 	free(s);
@@ -409,7 +419,7 @@ streams_drop(struct ag_link *l)
 		next = s->next;
 		if (s->l != l)
 			continue;
-		if (s->started)
+		if (s->started && s->op != OP_REALTIME)
 			ag_up_cancel(l->t->up, s->key);
 		stream_record(s);	/* after a 2xx head: served, cut */
 		stream_free(s);
@@ -456,6 +466,145 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	stream_end(s, 1, NULL);
 	stream_free(s);
 	return 1;
+}
+
+/* ---- Realtime sessions (op realtime; agent/ag_ws, lib/frame.h ws_msg) --- */
+
+/* Provider messages go as ws_msg frames while the window allows; past it
+ * they wait in rt_hold (credit sends them on), at most AG_WS_HOLD_MAX
+ * bytes: a user who reads slower than the provider speaks for that long
+ * loses the session (rt_msg).  The provider is not paused: lws 4.1's rx
+ * flow control on a client WebSocket stalled the whole loop here. */
+static void
+rt_pump(struct ag_stream *s)
+{
+	struct outq_item *o;
+	struct frame_enc e;
+
+	while ((o = s->rt_hold.head) != NULL && o->len <= s->win.avail) {
+		(void)frame_window_spend(&s->win, o->len);
+		frame_enc_begin(&e, FRAME_WS_MSG, s->id, 2);
+		frame_enc_bin(&e, "data", o->data, o->len);
+		frame_enc_bool(&e, "text", o->tag != 0);
+		link_send(s->l, &e);
+		s->rt_held -= o->len;
+		outq_pop(&s->rt_hold);
+	}
+}
+
+static void
+rt_open(void *arg)
+{
+	struct ag_stream *s = arg;
+	struct frame_enc e;
+
+	s->status = 101;
+	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
+	frame_enc_u64(&e, "status", 101);
+	frame_enc_cstr(&e, "content_type", "");
+	link_send(s->l, &e);
+}
+
+/* Each response.done with usage is one served response in the ledger,
+ * named as the hub names its charge (ipc_response_charge). */
+static void
+rt_record(struct ag_stream *s, const struct usage *u)
+{
+	struct ag_served sv;
+	uint64_t nonce, reqid;
+
+	s->rt_responses++;
+	if (s->request_id[0] == '\0' || ipc_response_charge(s->request_id,
+	    s->rt_responses, &nonce, &reqid) != 0)
+		return;
+	memset(&sv, 0, sizeof(sv));
+	ipc_charge_key(nonce, reqid, sv.request_id, sizeof(sv.request_id));
+	sv.agent_id = s->l->agent_id;
+	if (ag_ledger_text_ok(s->up_model, strlen(s->up_model),
+	    LEDGER_MODEL_MAX))
+		snprintf(sv.model, sizeof(sv.model), "%s", s->up_model);
+	sv.input_tokens = u->input_tokens;
+	sv.output_tokens = u->output_tokens;
+	sv.cached_tokens = u->cached_tokens;
+	sv.cache_write_tokens = u->cache_write_tokens;
+	sv.created_at = clock_wall_ms();
+	if (ag_ledger_served_record(s->l->t->lg, &sv) == -1)
+		log_warn("agent %llu: realtime response %s served but not "
+		    "recorded: %s", (unsigned long long)s->l->agent_id,
+		    sv.request_id, ag_ledger_error(s->l->t->lg));
+}
+
+static void
+rt_msg(void *arg, const unsigned char *p, size_t len, int text)
+{
+	struct ag_stream *s = arg;
+	struct outq_item *o;
+	struct usage u;
+
+	memset(&u, 0, sizeof(u));
+	if (text && usage_realtime_event(&u, (const char *)p, len) == 1)
+		rt_record(s, &u);
+	if (s->rt_held + len > AG_WS_HOLD_MAX) {
+		log_warn("agent %llu: stream %u: the user reads slower than the "
+		    "provider sends (%zu bytes held): ending the session",
+		    (unsigned long long)s->l->agent_id, s->id, s->rt_held);
+		stream_end(s, 0, "the user does not read the session's messages");
+		stream_free(s);		/* closes the provider's side */
+		return;
+	}
+	if ((o = outq_push(&s->rt_hold, 0, p, len, NULL, 0)) == NULL) {
+		log_warn("agent %llu: stream %u: out of memory; a realtime "
+		    "message lost", (unsigned long long)s->l->agent_id, s->id);
+		return;
+	}
+	o->tag = text != 0;
+	s->rt_held += len;
+	rt_pump(s);
+}
+
+static void
+rt_closed(void *arg, int ok, const char *why)
+{
+	struct ag_stream *s = arg;
+
+	s->ws = NULL;		/* ag_ws frees its side */
+	log_info("agent %llu: stream %u: realtime session over: %s",
+	    (unsigned long long)s->l->agent_id, s->id, why);
+	rt_pump(s);		/* what the window takes goes before the end */
+	stream_end(s, ok, ok ? NULL : why);
+	stream_free(s);
+}
+
+static const struct ag_ws_cb rt_cb = { rt_open, rt_msg, rt_closed };
+
+/* The hub's req_end of a Realtime session: open the provider's side. */
+static int
+rt_start(struct ag_stream *s, const struct ag_channel *ch, char *err,
+    size_t errlen)
+{
+	s->ws = ag_ws_open(s->l->t->ctx, s->l->t->cf, ch, s->path, &rt_cb, s,
+	    err, errlen);
+	return s->ws != NULL ? 0 : -1;
+}
+
+/* A user message for the provider; past the agent's bound the session
+ * ends (the provider does not read as fast as the user sends). */
+static void
+rt_user_msg(struct ag_stream *s, const struct frame *f)
+{
+	const unsigned char *data;
+	size_t len;
+	bool text = false;
+
+	if (s->ws == NULL)
+		return;
+	frame_get_bin(f, "data", &data, &len);
+	frame_get_bool(f, "text", &text);
+	if (ag_ws_send(s->ws, data, len, text) != 0) {
+		stream_end(s, 0, "the provider does not take the session's "
+		    "messages fast enough");
+		stream_free(s);
+	}
 }
 
 /* What the hub asked for in req_start, for the adapter. */
@@ -599,6 +748,17 @@ on_req(struct ag_link *l, const struct frame *f)
 		stream_prepare(s);
 		if (bucket_refuses(s, ch))
 			return 0;
+		if (s->op == OP_REALTIME) {
+			if (rt_start(s, ch, err, sizeof(err)) != 0) {
+				log_warn("agent %llu: stream %u refused: %s",
+				    (unsigned long long)l->agent_id, s->id, err);
+				stream_end(s, 0, err);
+				stream_free(s);
+				return 0;
+			}
+			s->started = 1;
+			return 0;
+		}
 		stream_op(s, &rq);
 		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
 		    s->body_len, err, sizeof(err)) != 0) {
@@ -624,17 +784,26 @@ on_req(struct ag_link *l, const struct frame *f)
 			    "bytes beyond the window; clamped",
 			    (unsigned long long)l->agent_id, s->id,
 			    (unsigned long long)v);
+		if (s->op == OP_REALTIME) {
+			rt_pump(s);
+			return 0;
+		}
 		ag_up_credit(l->t->up, s->key, v > SIZE_MAX ? SIZE_MAX : (size_t)v);
 		(void)stream_pump(s);
 		return 0;
 	}
+	case FRAME_WS_MSG:
+		s = stream_by_id(l, f->stream_id);
+		if (s != NULL && s->op == OP_REALTIME)
+			rt_user_msg(s, f);
+		return 0;
 	case FRAME_CANCEL:
 		s = stream_by_id(l, f->stream_id);
 		if (s == NULL)
 			return 0;
 		log_info("agent %llu: stream %u cancelled by the hub",
 		    (unsigned long long)l->agent_id, s->id);
-		if (s->started)
+		if (s->started && s->op != OP_REALTIME)
 			ag_up_cancel(l->t->up, s->key);
 		stream_record(s);	/* the user went away after a 2xx head */
 		stream_free(s);
@@ -1392,6 +1561,7 @@ on_frame(struct ag_link *l, const struct frame *f)
 	case FRAME_REQ_END:
 	case FRAME_CANCEL:
 	case FRAME_CREDIT:
+	case FRAME_WS_MSG:
 		if (l->state != LK_ONLINE)
 			break;
 		return on_req(l, f);
@@ -1516,6 +1686,11 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (t != NULL && t->up != NULL)
 			drain_upstream(t);
 		return 0;
+	}
+	{	/* a Realtime session's provider WebSocket (agent/ag_ws) */
+		int ret;
+		if (ag_ws_dispatch(wsi, reason, user, in, len, &ret))
+			return ret;
 	}
 	if (l == NULL)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;

@@ -28,6 +28,7 @@ static const char *const openai_paths[] = {
 	"/v1/videos",
 	"/v1/videos/*",
 	"/v1/videos/*/content",
+	"/v1/realtime",		/* a WebSocket (agent/ag_ws), ?model= */
 	NULL
 };
 
@@ -62,6 +63,18 @@ openai_op_path(char *method, size_t mlen, char *path, size_t plen,
     size_t errlen)
 {
 	(void)ch;
+	if (rq->op == OP_REALTIME) {
+		/* The model goes in the query: only URL-safe characters. */
+		size_t n = rq->model != NULL ? strlen(rq->model) : 0;
+		if (n == 0 || n > 100 || strspn(rq->model, "abcdefghijklmnopqrstu"
+		    "vwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-:") != n) {
+			snprintf(err, errlen, "openai: bad realtime model");
+			return -1;
+		}
+		snprintf(method, mlen, "GET");
+		snprintf(path, plen, "/v1/realtime?model=%s", rq->model);
+		return 0;
+	}
 	if (rq->op == OP_VIDEO_GET || rq->op == OP_VIDEO_CONTENT) {
 		if (rq->resource == NULL || !resource_ok(rq->resource)) {
 			snprintf(err, errlen, "openai: bad video id");

@@ -32,6 +32,7 @@
 struct gw_conn;
 struct gw_route;
 struct gw_surface;
+struct gw_rt;
 struct xl_stream;
 
 /* The stages of a request (gw_stage.c), in order. */
@@ -153,6 +154,7 @@ struct gw_req {
 	struct usage agent_usage;	/* what the agent's resp_end said */
 	int relayed;			/* a relay was started at least once */
 	int64_t head_ms;		/* monotonic: response head queued */
+	struct gw_rt *rt;		/* a Realtime session after its 101 (gw_rt.c) */
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -348,5 +350,33 @@ void gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len);
 void gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e);
 /* Free the attempt's response state (translation, SSE, sniff). */
 void gw_resp_reset(struct gw_req *r);
+
+/* ---- gw_rt.c: Realtime sessions (WebSocket, see the file) --------------- */
+#define GW_RT_EST_TOKENS	0	/* the session's own reservation (voided) */
+struct gw_head;
+struct ipc_ws_msg;
+enum gw_verdict gw_rt_parse(struct gw_req *r, void *json);
+int  gw_rt_token(struct gw_req *r, char *tok, size_t len);
+int  gw_rt_head(struct gw_req *r, struct gw_head *h);
+int  gw_rt_relay_head(struct gw_req *r, const struct ipc_relay_head *h);
+void gw_rt_relay_msg(struct gw_req *r, const unsigned char *p, size_t len);
+void gw_rt_relay_end(struct gw_req *r, const struct ipc_relay_end *e);
+void gw_rt_refused(uint64_t session_reqid, int insufficient);
+size_t gw_rt_user_bytes(struct gw_req *r, const unsigned char *p, size_t len);
+void gw_rt_free(struct gw_req *r);
+/* gw_h1.c: switch r's connection to WebSocket framing (after the 101). */
+void gw_h1_ws_begin(struct gw_req *r);
+/* gw_relay.c: bytes waiting to go to the tunnel.  Realtime users are not
+ * read while it is above GW_RT_TUNNEL_HIGH (gw_h1.c), so a user who sends
+ * faster than the tunnel takes waits in their own socket. */
+#define GW_RT_TUNNEL_HIGH	(1024u * 1024)
+size_t gw_relay_queued(void);
+/* gw_relay.c: one user message to the agent.  0, or -1. */
+int  gw_relay_ws_in(struct gw_req *r, const struct ipc_ws_msg *wm,
+    const void *data, size_t len);
+/* gw_token.c: charge one response's usage now (reserve, then post it as
+ * HUB) under ipc_response_charge(session_key, n).  0 sent, -1 not. */
+int  gw_charge_response(struct gw_req *r, const char *session_key, uint64_t n,
+    const struct usage *u);
 
 #endif

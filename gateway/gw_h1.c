@@ -19,9 +19,15 @@
  *          client still sends is read and dropped for a moment, so the
  *          answer is not lost to a reset (as nginx's lingering close).
  *
+ *   WS     a Realtime session (GET /v1/realtime) after its 101: the
+ *          bytes are WebSocket frames, handed to gw_rt.c; no timeout
+ *          here (the session ends by a close on either side).
+ *
  * A refusal written before the body was read closes the connection (its
- * framing is unknown).  WebSocket upgrades are never accepted here: the
- * request is answered as plain HTTP (so 401/404 without a token or route).
+ * framing is unknown).  A WebSocket upgrade is accepted only on the
+ * Realtime route once its stages passed and the agent's provider
+ * WebSocket is open (gw_rt.c); any other upgrade, and one without a
+ * token, is answered as plain HTTP (so 401/404 without a token or route).
  */
 #include "gateway/gw.h"
 
@@ -37,7 +43,7 @@
 #define GW_H1_BACKLOG	(64u * 1024)	/* pipelined bytes held at most */
 #define GW_H1_LINGER_MS	2000
 
-enum h1_phase { P_HEAD = 0, P_AUTH, P_BODY, P_SERVE, P_LINGER };
+enum h1_phase { P_HEAD = 0, P_AUTH, P_BODY, P_SERVE, P_LINGER, P_WS };
 
 struct gw_conn {
 	struct gw_conn *next, *prev;	/* every connection, for timeouts */
@@ -137,7 +143,8 @@ static const char *
 status_text(unsigned s)
 {
 	static const struct { unsigned s; const char *t; } t[] = {
-		{ 100, "Continue" }, { 200, "OK" }, { 201, "Created" },
+		{ 100, "Continue" }, { 101, "Switching Protocols" },
+		{ 200, "OK" }, { 201, "Created" },
 		{ 202, "Accepted" }, { 204, "No Content" },
 		{ 400, "Bad Request" }, { 401, "Unauthorized" },
 		{ 402, "Payment Required" }, { 403, "Forbidden" },
@@ -439,6 +446,25 @@ gw_h1_done(struct gw_req *r)
 	return 0;
 }
 
+/* The Realtime session of r got its 101: what follows the head is
+ * WebSocket frames (a client may have sent some already). */
+void
+gw_h1_ws_begin(struct gw_req *r)
+{
+	struct gw_conn *c = r->conn;
+
+	if (c == NULL)
+		return;
+	c->phase = P_WS;
+	c->deadline = 0;
+	in_drop(c, 0, c->head.head_len);
+	memset(&c->head, 0, sizeof(c->head));
+	rx(c, 1);
+	if (c->in_len > 0)
+		in_drop(c, 0, gw_rt_user_bytes(r, (unsigned char *)c->in,
+		    c->in_len));
+}
+
 /* ---- request-side accessors -------------------------------------------- */
 
 int
@@ -557,6 +583,12 @@ cb_h1(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		}
 		if (c->phase == P_BODY)
 			(void)feed_body(c);
+		else if (c->phase == P_WS) {
+			in_drop(c, 0, gw_rt_user_bytes(&c->req,
+			    (unsigned char *)c->in, c->in_len));
+			if (gw_relay_queued() > GW_RT_TUNNEL_HIGH)
+				rx(c, 0);	/* the tick reads on */
+		}
 		else
 			process(c);
 		return 0;
@@ -602,6 +634,9 @@ gw_h1_tick(void)
 			rx(c, 1);
 			(void)feed_body(c);
 		}
+		if (c->phase == P_WS && c->rx_off &&
+		    gw_relay_queued() <= GW_RT_TUNNEL_HIGH / 2)
+			rx(c, 1);
 		if (c->deadline == 0 || now < c->deadline)
 			continue;
 		c->deadline = 0;

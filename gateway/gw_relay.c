@@ -69,6 +69,20 @@ gw_relay_send(struct gw_req *r)
 	    sizeof(rs), r->fwd, r->fwd_len);
 }
 
+size_t
+gw_relay_queued(void)
+{
+	return tunnel.conn.out.len - tunnel.conn.out.off;
+}
+
+int
+gw_relay_ws_in(struct gw_req *r, const struct ipc_ws_msg *wm,
+    const void *data, size_t len)
+{
+	return child_peer_send2(&tunnel, IPC_RELAY_WS_IN, r->reqid, wm,
+	    sizeof(*wm), data, len);
+}
+
 void
 gw_relay_cancel(struct gw_req *r, int why)
 {
@@ -104,6 +118,17 @@ gw_relay_credit(struct gw_req *r, size_t n)
 	flow_check(r);
 }
 
+/* The window is nearly spent: the user reads slowly (logged once). */
+static void
+slow_note(struct gw_req *r)
+{
+	if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH && !r->flow.waited) {
+		r->flow.waited = 1;
+		log_rinfo(r->reqid, "the user reads slowly (%zu bytes queued): "
+		    "the stream waits for them", r->flow.pending);
+	}
+}
+
 static void
 on_tunnel_msg(struct child_peer *p, const struct msg *m)
 {
@@ -116,25 +141,30 @@ on_tunnel_msg(struct child_peer *p, const struct msg *m)
 		struct ipc_relay_head h;
 		memcpy(&h, m->data, sizeof(h));
 		h.content_type[sizeof(h.content_type) - 1] = '\0';
-		gw_resp_head(r, &h);
+		if (!gw_rt_relay_head(r, &h))
+			gw_resp_head(r, &h);
 		break;
 	}
+	case IPC_RELAY_WS_OUT:	/* a Realtime session's provider message */
+		r->flow.unacked += m->hdr.len - sizeof(struct ipc_ws_msg);
+		gw_rt_relay_msg(r, m->data, m->hdr.len);
+		flow_check(r);
+		slow_note(r);
+		break;
 	case IPC_RELAY_CHUNK:
 		r->flow.unacked += m->hdr.len;
 		gw_resp_chunk(r, m->data, m->hdr.len);
 		flow_check(r);
-		if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH &&
-		    !r->flow.waited) {
-			r->flow.waited = 1;
-			log_rinfo(r->reqid, "the user reads slowly (%zu bytes "
-			    "queued): the stream waits for them", r->flow.pending);
-		}
+		slow_note(r);
 		break;
 	case IPC_RELAY_END: {
 		struct ipc_relay_end e;
 		memcpy(&e, m->data, sizeof(e));
 		e.error[sizeof(e.error) - 1] = '\0';
-		gw_resp_end(r, &e);
+		if (r->rt != NULL)
+			gw_rt_relay_end(r, &e);
+		else
+			gw_resp_end(r, &e);
 		break;
 	}
 	default:	/* the receive rules admit no other type */
@@ -156,7 +186,10 @@ on_tunnel_down(struct child_peer *p)
 		next = r->next;
 		if (gw_waits_in(r, GW_ST_RELAY)) {
 			r->ncand = 0;		/* no retry through a dead tunnel */
-			gw_resp_end(r, &e);
+			if (r->rt != NULL)
+				gw_rt_relay_end(r, &e);
+			else
+				gw_resp_end(r, &e);
 		}
 	}
 }

@@ -130,6 +130,7 @@ gw_req_reset(struct gw_req *r)
 	index_del(r);
 	gw_budget_give(r);
 	gw_resp_reset(r);
+	gw_rt_free(r);
 	outq_clear(&r->out);
 	free(r->body);
 	free(r->fwd);
@@ -214,6 +215,11 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 
 	*whole = r->final_queued && (r->out.head == NULL ||
 	    r->out.head->next == NULL);
+	if (r->rt != NULL && gw_rt_head(r, h) == 0) {
+		*whole = 0;		/* a Realtime 101: frames follow raw */
+		r->chunked = 0;
+		return;
+	}
 	memset(h, 0, sizeof(*h));
 	h->status = (unsigned)r->status;
 	head_add(h, "content-type", "%s", r->ctype);

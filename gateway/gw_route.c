@@ -228,6 +228,9 @@ static const struct gw_route routes[] = {
 	    OP_GEM_BATCH_EMBED, RELAY, parse_gemini, NULL },
 	{ "POST", "/v1beta/models/*:countTokens", &gw_surface_gemini,
 	    OP_GEM_COUNT, RELAY, parse_gemini, NULL },
+	/* OpenAI Realtime: a WebSocket upgrade, no body (gw_rt.c) */
+	{ "GET", "/v1/realtime", &gw_surface_openai, OP_REALTIME, GW_RF_RELAY,
+	    gw_rt_parse, NULL },
 	/* Azure-style: the deployment in the path is the model */
 	{ "POST", "/openai/deployments/*/chat/completions", &gw_surface_openai,
 	    OP_CHAT, RELAY, parse_common, NULL },

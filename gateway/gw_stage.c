@@ -142,7 +142,8 @@ token_of(struct gw_req *r, char *tok, size_t len)
 	if (gw_hdr(r, "x-api-key", tok, len) > 0 ||
 	    gw_hdr(r, "api-key", tok, len) > 0 ||
 	    gw_hdr(r, "x-goog-api-key", tok, len) > 0 ||
-	    gw_query(r, "key", tok, len) > 0)
+	    gw_query(r, "key", tok, len) > 0 ||
+	    gw_rt_token(r, tok, len) == 0)
 		return 0;
 	return -1;
 }
@@ -283,6 +284,8 @@ st_parse(struct gw_req *r)
 		r->route->answer(r);
 		return GW_STOP;
 	}
+	if (!(r->route->flags & GW_RF_BODY))	/* no body: headers, query */
+		return r->route->parse(r, NULL);
 	if (r->route->flags & GW_RF_FORM) {
 		if (strncasecmp(r->req_ctype, "multipart/form-data", 19) != 0) {
 			gw_reply_error(r, 400, "invalid_request_error",

@@ -165,6 +165,103 @@ void_post(uint64_t charge_id, uint64_t token_id)
 	send_post(charge_id, &p);
 }
 
+
+/*
+ * Realtime: each response of a session is charged at once, on its own key
+ * (ipc_response_charge of the session key and the response's number):
+ * reserved with the tokens read, then posted as HUB with that usage, so
+ * the ledger holds one entry per response.  Reservations waiting for
+ * billing, oldest first (billing answers in order); sent again after
+ * billing restarts (a reservation is idempotent by key).  A refusal ends
+ * the session (gw_rt_refused).
+ */
+struct resp_charge {
+	struct resp_charge *next;
+	uint64_t reqid;			/* the response's number: the key's half */
+	uint64_t session_reqid;		/* the session (its request) */
+	struct ipc_charge_reserve q;
+	struct ipc_charge_post p;	/* posted when the reservation holds */
+	int sent;
+};
+static struct resp_charge *rcharges, **rcharges_tail = &rcharges;
+static size_t nrcharges;
+#define GW_RCHARGES_MAX	10000
+
+static void
+rcharge_send(struct resp_charge *c)
+{
+	c->sent = child_peer_send(&bill, IPC_CHARGE_RESERVE, c->reqid, &c->q,
+	    sizeof(c->q)) == 0;
+}
+
+int
+gw_charge_response(struct gw_req *r, const char *session_key, uint64_t n,
+    const struct usage *u)
+{
+	struct resp_charge *c;
+	uint64_t nonce, reqid;
+
+	if (ipc_response_charge(session_key, n, &nonce, &reqid) != 0 ||
+	    nrcharges >= GW_RCHARGES_MAX || (c = calloc(1, sizeof(*c))) == NULL)
+		return -1;
+	c->reqid = reqid;
+	c->session_reqid = r->reqid;
+	c->q.token_id = r->token_id;
+	c->q.nonce = nonce;
+	c->q.est_tokens = u->input_tokens + u->output_tokens;
+	snprintf(c->q.model, sizeof(c->q.model), "%s", r->model);
+	c->p.token_id = r->token_id;
+	c->p.nonce = nonce;
+	c->p.how = IPC_POST_HUB;
+	if (r->cur < r->ncand)
+		c->p.agent_id = r->cand[r->cur].agent_id;
+	c->p.input_tokens = u->input_tokens;
+	c->p.output_tokens = u->output_tokens;
+	c->p.cached_tokens = u->cached_tokens;
+	c->p.cache_write_tokens = u->cache_write_tokens;
+	snprintf(c->p.model, sizeof(c->p.model), "%s", r->model);
+	*rcharges_tail = c;
+	rcharges_tail = &c->next;
+	nrcharges++;
+	rcharge_send(c);
+	return 0;
+}
+
+/* 1: the result was a response charge's (handled). */
+static int
+rcharge_result(const struct msg *m, const struct ipc_charge_result *res)
+{
+	struct resp_charge **pp, *c;
+
+	for (pp = &rcharges; (c = *pp) != NULL; pp = &c->next)
+		if (c->sent && c->reqid == m->hdr.reqid &&
+		    c->q.token_id == res->token_id)
+			break;
+	if (c == NULL)
+		return 0;
+	*pp = c->next;
+	if (rcharges_tail == &c->next)
+		rcharges_tail = pp;
+	nrcharges--;
+	if (res->status == IPC_CHARGE_OK)
+		send_post(c->reqid, &c->p);
+	else
+		gw_rt_refused(c->session_reqid,
+		    res->status == IPC_CHARGE_INSUFFICIENT);
+	free(c);
+	return 1;
+}
+
+static void
+rcharges_tick(void)
+{
+	if (!child_peer_up(&bill))
+		return;
+	for (struct resp_charge *c = rcharges; c != NULL; c = c->next)
+		if (!c->sent)
+			rcharge_send(c);
+}
+
 static void
 on_charge_result(const struct msg *m)
 {
@@ -172,6 +269,8 @@ on_charge_result(const struct msg *m)
 	struct gw_req *r;
 
 	memcpy(&res, m->data, sizeof(res));
+	if (rcharge_result(m, &res))
+		return;
 	/* The charge key is the request's first id, and the answer comes
 	 * before any retry could give it another. */
 	r = gw_req_find(m->hdr.reqid);
@@ -372,6 +471,8 @@ on_bill_down(struct child_peer *p)
 	for (int i = 0; i < GW_TOKEN_SLOTS; i++)
 		cache[i].asking = 0;
 	posts_resend_all();
+	for (struct resp_charge *c = rcharges; c != NULL; c = c->next)
+		c->sent = 0;		/* asked again of its successor */
 	fail_waiting("billing went away");
 	/* Reservations asked of the billing that died: ask its successor. */
 	for (r = gw_live; r != NULL; r = r->next)
@@ -405,6 +506,7 @@ gw_token_tick(void)
 
 	child_peer_tick(&bill);
 	posts_tick();
+	rcharges_tick();
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
 		if (gw_waits_in(r, GW_ST_RESERVE) && r->charge == GW_CH_UNSENT &&
 		    child_peer_up(&bill))

@@ -114,6 +114,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_DISPUTE_RESULT] = { "dispute_result", STREAM_ZERO,
 	    NEED({ "seq", FK_U64, 0 }, { "request_id", FK_STR, 0 },
 		{ "status", FK_STR, 0 }, { "reason", FK_STR, 0 }), NULL, NULL },
+	[FRAME_WS_MSG] = { "ws_msg", STREAM_NONZERO,
+	    NEED({ "data", FK_BIN, 0 }, { "text", FK_BOOL, 0 }), NULL, NULL },
 };
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

@@ -92,6 +92,23 @@
  *                  "settled" (billed with these numbers), "already" (was
  *                  settled; a receipt exists), "ignored" (not this
  *                  agent's to settle), "retry" (billing unreachable)
+ *   ws_msg         data:bin text:bool, on a stream, either way: one whole
+ *                  WebSocket message of a Realtime session (op
+ *                  "realtime").  The agent answers the session's
+ *                  req_start/req_end with resp_head status 101 once the
+ *                  provider's WebSocket is open (any other status: the
+ *                  provider refused, resp_chunk/resp_end follow as for
+ *                  any answer); then ws_msg flows both ways until either
+ *                  side ends it: the agent with resp_end (ok, or error:str
+ *                  when the provider closed or failed), the hub with
+ *                  cancel (the user closed).  Agent -> hub ws_msg data
+ *                  counts against the stream's window exactly as
+ *                  resp_chunk data does (what the window does not take
+ *                  waits at the agent, at most AG_WS_HOLD_MAX, past which
+ *                  it ends the session); hub -> agent messages are bounded
+ *                  by the agent (AG_WS_OUT_MAX queued for the provider)
+ *                  and the tunnel (half an agent's queue), past which the
+ *                  session ends, never the link.
  *   cancel, and every other type: none (yet)
  *
  * FLOW CONTROL: every stream has a credit window of FRAME_WINDOW bytes of
@@ -163,6 +180,7 @@ enum frame_type {
 	FRAME_USAGE,		/* agent -> hub: usage of a stream it served */
 	FRAME_USAGE_ACK,	/* hub -> agent: what billing made of it */
 	FRAME_DISPUTE_RESULT,	/* hub -> agent: the operator resolved a dispute */
+	FRAME_WS_MSG,		/* either way: one WebSocket message (Realtime) */
 	FRAME_TYPE_MAX			/* one past the last type; not a type */
 };
 

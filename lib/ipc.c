@@ -6,6 +6,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FIXED(t, name, type) [t] = { name, sizeof(type), sizeof(type) }
 
@@ -87,11 +88,15 @@ const struct msg_rules bill_tun_rules = {
 	[IPC_RELAY_START] = { "relay-start", sizeof(struct ipc_relay_start), \
 	    MSG_MAX }, \
 	FIXED(IPC_RELAY_CANCEL, "relay-cancel", struct ipc_relay_cancel), \
-	FIXED(IPC_RELAY_CREDIT, "relay-credit", struct ipc_relay_credit)
+	FIXED(IPC_RELAY_CREDIT, "relay-credit", struct ipc_relay_credit), \
+	[IPC_RELAY_WS_IN] = { "relay-ws-in", sizeof(struct ipc_ws_msg), \
+	    MSG_MAX }
 #define TUN_TO_GW \
 	FIXED(IPC_RELAY_HEAD, "relay-head", struct ipc_relay_head), \
 	[IPC_RELAY_CHUNK] = { "relay-chunk", 1, MSG_MAX }, \
-	FIXED(IPC_RELAY_END, "relay-end", struct ipc_relay_end)
+	FIXED(IPC_RELAY_END, "relay-end", struct ipc_relay_end), \
+	[IPC_RELAY_WS_OUT] = { "relay-ws-out", sizeof(struct ipc_ws_msg), \
+	    MSG_MAX }
 
 static const struct msg_rule relay_req[IPC_TYPE_MAX] = { GW_TO_TUN };
 static const struct msg_rule relay_ans[IPC_TYPE_MAX] = { TUN_TO_GW };
@@ -121,4 +126,44 @@ void
 ipc_charge_key(uint64_t nonce, uint64_t reqid, char *out, size_t len)
 {
 	snprintf(out, len, "%016" PRIx64 "-%016" PRIx64, nonce, reqid);
+}
+
+/* splitmix64's finaliser: a fixed, well-mixed 64-bit function. */
+static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+int
+ipc_response_charge(const char *session_key, uint64_t n, uint64_t *nonce,
+    uint64_t *reqid)
+{
+	uint64_t a = 0, b = 0;
+	size_t i;
+
+	if (session_key == NULL || n == 0 || strlen(session_key) != 33 ||
+	    session_key[16] != '-')
+		return -1;
+	for (i = 0; i < 33; i++) {
+		int c = session_key[i], v;
+
+		if (i == 16)
+			continue;
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else
+			return -1;
+		if (i < 16)
+			a = a << 4 | (uint64_t)v;
+		else
+			b = b << 4 | (uint64_t)v;
+	}
+	*nonce = mix64(a ^ mix64(b ^ UINT64_C(0x7265616c74696d65)));
+	*reqid = n;
+	return 0;
 }

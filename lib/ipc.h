@@ -48,6 +48,8 @@ enum ipc_type {
 	IPC_ADMIN_HTTP,		/* admin child -> master: key hash + argv */
 	IPC_ADMIN_HTTP_RESP,	/* master -> admin child: JSON object text */
 	IPC_DISPUTE_RESULT,	/* billing -> tunnel: struct ipc_dispute_result */
+	IPC_RELAY_WS_OUT,	/* tunnel -> gateway: struct ipc_ws_msg + data */
+	IPC_RELAY_WS_IN,	/* gateway -> tunnel: struct ipc_ws_msg + data */
 	IPC_TYPE_MAX
 };
 
@@ -318,6 +320,29 @@ struct ipc_relay_credit {	/* gateway, as its user's socket drains */
 	uint32_t bytes;		/* 1 .. FRAME_WINDOW */
 	uint32_t pad;
 };
+
+/*
+ * One WebSocket message of a Realtime session (lib/frame.h ws_msg), the
+ * message's bytes after the struct.  OUT: the provider's, from the agent
+ * (its bytes count as IPC_RELAY_CHUNK bytes do for the stream's window);
+ * IN: the user's, to the agent.
+ */
+struct ipc_ws_msg {		/* writer: tunnel (OUT) or gateway (IN) */
+	uint32_t text;		/* 1 text, 0 binary */
+	uint32_t pad;
+};
+
+/*
+ * The charge of one response of a Realtime session: the session's own
+ * charge key "NONCE-REQID" and the response's number n (1, 2, ... in the
+ * order the provider's response.done events came) give the response's
+ * charge: nonce = a 64-bit mix of NONCE and REQID, reqid = n, its key
+ * ipc_charge_key(nonce, n).  The gateway (which bills it) and the agent
+ * (which records it served) both derive it, so both ledgers name the
+ * response alike.  -1: session_key is not "NONCE-REQID" or n is 0.
+ */
+int ipc_response_charge(const char *session_key, uint64_t n, uint64_t *nonce,
+    uint64_t *reqid);
 
 struct ipc_relay_cancel {	/* gateway: the user went away */
 	uint32_t reason;

@@ -1025,3 +1025,47 @@ usage_read_body(enum prov_dialect d, struct usage *u, const char *json,
 		return 0;
 	}
 }
+/* ---- OpenAI Realtime ---- */
+
+int
+usage_realtime_event(struct usage *u, const char *data, size_t len)
+{
+	struct usage n;
+	json_t *root, *resp, *uo, *details;
+	const char *type;
+	int rc = -1;
+
+	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (!json_is_object(root))
+		goto out;
+	type = json_string_value(json_object_get(root, "type"));
+	rc = 0;
+	if (type == NULL || strcmp(type, "response.done") != 0)
+		goto out;
+	rc = -1;
+	if (member_object(root, "response", &resp) == -1)
+		goto out;
+	rc = 0;
+	if (resp == NULL)
+		goto out;
+	rc = -1;
+	if (member_object(resp, "usage", &uo) == -1)
+		goto out;
+	rc = 0;
+	if (uo == NULL)
+		goto out;
+	rc = -1;
+	memset(&n, 0, sizeof(n));
+	if (count(uo, "input_tokens", &n.input_tokens) == -1 ||
+	    count(uo, "output_tokens", &n.output_tokens) == -1 ||
+	    member_object(uo, "input_token_details", &details) == -1)
+		goto out;
+	if (details != NULL &&
+	    count(details, "cached_tokens", &n.cached_tokens) == -1)
+		goto out;
+	rc = commit(u, &n);
+out:
+	json_decref(root);
+	return rc;
+}

@@ -127,6 +127,18 @@ int	usage_gemini_event(struct usage *, const char *data, size_t len);
 int	usage_gemini_body(struct usage *, const char *json, size_t len);
 
 /*
+ * OpenAI Realtime: one WebSocket message (a JSON event).  Only
+ * "response.done" carries usage, in response.usage: input = input_tokens
+ * (includes cached, text and audio), output = output_tokens (text and
+ * audio), cached = input_token_details.cached_tokens.  Each response.done
+ * is one response's own usage (not cumulative): it replaces *u, and the
+ * caller bills it at once (one ledger entry per response) and resets *u.
+ * 1 read; 0 any other event, or a response.done without usage; -1 not a
+ * JSON object, or bad counts.  Content is not counted.
+ */
+int	usage_realtime_event(struct usage *, const char *data, size_t len);
+
+/*
  * THE entry points, for hub and agent alike: read one SSE event (name may
  * be NULL; data as the SSE parser joined it) or a whole non-SSE body of a
  * response in dialect d (lib/prov.h: the operation's dialect) with the

@@ -427,6 +427,7 @@ on_frame(struct tun_conn *c, const struct frame *f)
 	case FRAME_RESP_HEAD:
 	case FRAME_RESP_CHUNK:
 	case FRAME_RESP_END:
+	case FRAME_WS_MSG:
 		tun_relay_frame(c, f);
 		break;
 	case FRAME_SYNC:

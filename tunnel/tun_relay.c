@@ -337,6 +337,35 @@ relay_credit(struct tun_gw *g, const struct msg *m)
 	tun_send(s->agent, &e);
 }
 
+/* A Realtime user's message for the agent (a stream that ended: dropped). */
+static void
+relay_ws_in(struct tun_gw *g, const struct msg *m)
+{
+	struct ipc_ws_msg wm;
+	struct tun_stream *s = stream_by_req(g, m->hdr.reqid);
+	struct frame_enc e;
+
+	memcpy(&wm, m->data, sizeof(wm));
+	if (s == NULL || s->agent == NULL || s->agent->state != TC_ONLINE)
+		return;
+	if (s->agent->out.bytes + m->hdr.len > TUN_OUT_MAX_BYTES / 2) {
+		/* The agent's link is not taking this session's messages:
+		 * the session ends, not the link (and its other streams). */
+		log_rwarn(s->reqid, "realtime messages outrun agent %llu's link; "
+		    "ending the session", (unsigned long long)s->agent->agent_id);
+		send_cancel(s);
+		gw_end(g, s->reqid, 0, "the agent's link is not taking the "
+		    "session's messages fast enough");
+		stream_unlink(s);
+		return;
+	}
+	frame_enc_begin(&e, FRAME_WS_MSG, s->id, 2);
+	frame_enc_bin(&e, "data", m->data + sizeof(wm),
+	    m->hdr.len - sizeof(wm));
+	frame_enc_bool(&e, "text", wm.text != 0);
+	tun_send(s->agent, &e);
+}
+
 static void
 relay_cancel(struct tun_gw *g, uint64_t reqid)
 {
@@ -401,6 +430,32 @@ tun_relay_frame(struct tun_conn *c, const struct frame *f)
 		if (len > 0)
 			gw_send(s->gw, IPC_RELAY_CHUNK, s->reqid, data, len);
 		break;
+	case FRAME_WS_MSG: {
+		/* A Realtime session's provider message: windowed as
+		 * resp_chunk data is, passed on whole with its kind. */
+		struct ipc_ws_msg wm;
+		unsigned char *buf;
+		frame_get_bin(f, "data", &data, &len);
+		frame_get_bool(f, "text", &ok);
+		if (frame_window_spend(&s->win, len) != 0) {
+			tun_close(c, "stream %u: %zu message bytes beyond its "
+			    "window", s->id, len);
+			return;
+		}
+		if ((buf = malloc(sizeof(wm) + len)) == NULL) {
+			log_rwarn(s->reqid, "out of memory: a Realtime message "
+			    "lost");
+			break;
+		}
+		memset(&wm, 0, sizeof(wm));
+		wm.text = ok;
+		memcpy(buf, &wm, sizeof(wm));
+		if (len > 0)
+			memcpy(buf + sizeof(wm), data, len);
+		gw_send(s->gw, IPC_RELAY_WS_OUT, s->reqid, buf, sizeof(wm) + len);
+		free(buf);
+		break;
+	}
 	case FRAME_RESP_END: {
 		struct ipc_relay_end e;
 		memset(&e, 0, sizeof(e));
@@ -504,6 +559,8 @@ cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				relay_cancel(g, m.hdr.reqid);
 			else if (m.hdr.type == IPC_RELAY_CREDIT)
 				relay_credit(g, &m);
+			else if (m.hdr.type == IPC_RELAY_WS_IN)
+				relay_ws_in(g, &m);
 		}
 		if (rc < 0) {
 			log_warn("protocol violation by a gateway: %s; dropping it",

@@ -185,6 +185,11 @@ main(int argc, char **argv)
 
 	frame_enc_begin(&e, FRAME_CANCEL, 9, 0);
 	write_seed(dir, "cancel", &e);
+
+	frame_enc_begin(&e, FRAME_WS_MSG, 7, 2);
+	frame_enc_bin(&e, "data", "{\"type\":\"response.create\"}", 26);
+	frame_enc_bool(&e, "text", true);
+	write_seed(dir, "ws_msg", &e);
 	return 0;
 }
 #endif

@@ -37,8 +37,8 @@ die(const char *what)
 }
 
 static const struct msg_rules *const tables[] = {
-	&relay_tun_rules, &relay_gw_rules, &bill_server_rules, &bill_gw_rules,
-	&bill_tun_rules, &mod_server_rules, &mod_gw_rules,
+	&relay_rules, &relay_tun_rules, &relay_gw_rules, &bill_server_rules,
+	&bill_gw_rules, &bill_tun_rules, &mod_server_rules, &mod_gw_rules,
 	&ipc_admin_server_rules, &ipc_admin_client_rules,
 };
 #define NTABLES	(sizeof(tables) / sizeof(tables[0]))

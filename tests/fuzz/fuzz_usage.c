@@ -145,6 +145,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	READ(usage_anthropic_body(u, p, n));
 	READ(usage_gemini_event(u, p, n));
 	READ(usage_gemini_body(u, p, n));
+	READ(usage_realtime_event(u, p, n));
 	{
 		int rc = usage_openai_is_usage_only_chunk(p, n);
 		if (rc < -1 || rc > 1)

@@ -36,6 +36,7 @@ declare -A sources=(
 	[gtoken]="agent/ag_token.c -ljansson -lcrypto -lsodium"
 	[evstream]="lib/evstream.c"
 	[sigv4]="agent/ag_sigv4.c -lcrypto"
+	[ws]="gateway/gw_ws.c -lcrypto"
 )
 secs=${FUZZ_SECONDS:-$(( ${FUZZ_TOTAL:-90} / ${#sources[@]} ))}
 # pkg-config modules every target may need

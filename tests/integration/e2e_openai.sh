@@ -73,7 +73,7 @@ ctl ledger verify "$agent_id" >/dev/null || ledger_ok=0
 # Every model's provider appears in the ledger.
 for m in claude-haiku-4-5 claude-sonnet-4-5 gpt-4o-mini deepseek-chat qwen-plus gpt-4.1 text-embedding-3-small \
     gemini-2.5-flash gemini-embedding-001 gemini-2.5-pro amazon.nova-lite-v1:0 \
-    anthropic.claude-3-5-haiku-20241022-v1:0; do
+    anthropic.claude-3-5-haiku-20241022-v1:0 gpt-realtime; do
     grep -q ",$m," "$SWB_TMP/hub.csv" || { echo "no ledger entry for $m"; ledger_ok=0; }
 done
 # Cache reads and writes priced by their own components: the streamed

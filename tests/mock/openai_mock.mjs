@@ -1751,6 +1751,145 @@ server.on('error', (e) => {
 	process.exit(1);
 });
 
+
+// ---------------------------------------------------------------- Realtime
+// GET /v1/realtime?model=M as a WebSocket upgrade (HTTP/1.1; the http2
+// server with allowHTTP1 emits 'upgrade' for those), minimal server-side
+// RFC 6455 framing, no package.  Checks the Bearer key like the HTTP API;
+// sends session.created on open; answers each response.create with
+// response.created, three response.output_text.delta and response.done
+// carrying usage (input 12 + 2 per user message so far, output 3, cached
+// 0); echoes nothing else.  Logged: the upgrade like a request (method,
+// path, query, provider, host, auth, headers, event "realtime_open"), each
+// client message type ("realtime_msg") and the close, by whom
+// ("realtime_close", by "client" or "peer_gone").
+
+const REALTIME_OUT = [12, 3];  // base input tokens, output tokens
+
+function wsFrame(op, payload) {
+	const n = payload.length;
+	const head = n < 126 ? Buffer.from([0x80 | op, n]) :
+		n < 65536 ? Buffer.from([0x80 | op, 126, n >> 8, n & 255]) :
+			Buffer.concat([Buffer.from([0x80 | op, 127]), (() => {
+				const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b;
+			})()]);
+	return Buffer.concat([head, payload]);
+}
+
+function realtimeUpgrade(req, sock, head) {
+	const [path, query] = (req.url || '').split('?', 2);
+	const headers = loggedHeaders(req.headers);
+	const provider = providerOf(headers.host);
+	const auth = authSeen(provider, req.headers);
+	const n = ++seq;
+	const model = new URLSearchParams(query || '').get('model');
+	logLine({ ts: Date.now(), event: 'realtime_open', method: req.method, path, query: query ?? null,
+		provider, host: headers.host ?? null, auth, headers, id: `rt_mock_${n}`, model });
+	const refuse = (status, text, body) => {
+		sock.end(`HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\n` +
+			`content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+	};
+	if (provider !== 'openai' || path !== '/v1/realtime' || req.method !== 'GET') {
+		return refuse(404, 'Not Found', JSON.stringify(errorBody(`Invalid URL (${req.method} ${path})`,
+			'invalid_request_error')));
+	}
+	if (!auth.ok) {
+		return refuse(401, 'Unauthorized', JSON.stringify(errorBody('Incorrect API key provided.',
+			'invalid_request_error', 'invalid_api_key')));
+	}
+	const wkey = req.headers['sec-websocket-key'];
+	if (typeof wkey !== 'string' || !model) {
+		return refuse(400, 'Bad Request', JSON.stringify(errorBody('Bad WebSocket upgrade.',
+			'invalid_request_error')));
+	}
+	const accept = crypto.createHash('sha1').update(wkey + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11')
+		.digest('base64');
+	sock.setNoDelay(true);
+	sock.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n' +
+		`sec-websocket-accept: ${accept}\r\n\r\n`);
+	let buf = head && head.length ? Buffer.from(head) : Buffer.alloc(0);
+	let parts = [];
+	let userMsgs = 0;
+	let closed = false;
+	let ev = 0;
+	const send = (o) => { if (!closed) sock.write(wsFrame(1, Buffer.from(JSON.stringify(o)))); };
+	const close = (by) => {
+		if (closed) return;
+		closed = true;
+		logLine({ ts: Date.now(), event: 'realtime_close', id: `rt_mock_${n}`, by, user_messages: userMsgs });
+	};
+	send({ type: 'session.created', event_id: `event_${n}_${++ev}`,
+		session: { id: `sess_mock_${n}`, object: 'realtime.session', model } });
+	const onMessage = (op, data) => {
+		if (op !== 1) return;
+		let m;
+		try { m = JSON.parse(data.toString('utf8')); } catch { return; }
+		userMsgs++;
+		logLine({ ts: Date.now(), event: 'realtime_msg', id: `rt_mock_${n}`, type: m && m.type });
+		if (!m || m.type !== 'response.create') return;
+		// Test directives in response.instructions: "[mock close]" ends the
+		// session with a close frame (1000), "[mock drop]" drops the socket.
+		const instr = String(m.response?.instructions ?? '');
+		if (instr.includes('[mock close]')) {
+			close('server');
+			sock.end(wsFrame(8, Buffer.from([3, 232])));
+			return;
+		}
+		if (instr.includes('[mock drop]')) { close('server_drop'); sock.destroy(); return; }
+		// "[mock big]": 64 deltas of 16 KiB each before response.done.
+		const deltas = instr.includes('[mock big]') ?
+			Array.from({ length: 64 }, (_, i) => String(i % 10).repeat(16384)) : ['Hello', ' from', ' realtime'];
+		const rid = `resp_mock_${n}_${userMsgs}`;
+		const base = { id: rid, object: 'realtime.response', output: [] };
+		send({ type: 'response.created', event_id: `event_${n}_${++ev}`, response: { ...base, status: 'in_progress' } });
+		for (const d of deltas) {
+			send({ type: 'response.output_text.delta', event_id: `event_${n}_${++ev}`, response_id: rid,
+				item_id: `item_${rid}`, output_index: 0, content_index: 0, delta: d });
+		}
+		const input = REALTIME_OUT[0] + 2 * (userMsgs - 1);
+		send({ type: 'response.done', event_id: `event_${n}_${++ev}`, response: { ...base, status: 'completed',
+			usage: { total_tokens: input + REALTIME_OUT[1], input_tokens: input, output_tokens: REALTIME_OUT[1],
+				input_token_details: { cached_tokens: 0, text_tokens: input, audio_tokens: 0 },
+				output_token_details: { text_tokens: REALTIME_OUT[1], audio_tokens: 0 } } } });
+	};
+	sock.on('data', (d) => {
+		buf = Buffer.concat([buf, d]);
+		for (;;) {
+			if (buf.length < 2) return;
+			const fin = buf[0] & 0x80, op = buf[0] & 0x0f, masked = buf[1] & 0x80;
+			let len = buf[1] & 0x7f, off = 2;
+			if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+			else if (len === 127) { if (buf.length < 10) return; len = Number(buf.readBigUInt64BE(2)); off = 10; }
+			if (!masked || len > 16 * 1024 * 1024) { close('protocol_error'); sock.destroy(); return; }
+			if (buf.length < off + 4 + len) return;
+			const mask = buf.subarray(off, off + 4);
+			const p = Buffer.from(buf.subarray(off + 4, off + 4 + len));
+			for (let i = 0; i < p.length; i++) p[i] ^= mask[i & 3];
+			buf = buf.subarray(off + 4 + len);
+			if (op === 8) {
+				close('client');
+				try { sock.end(wsFrame(8, p.subarray(0, 2))); } catch { /* gone */ }
+				return;
+			}
+			if (op === 9) { sock.write(wsFrame(10, p)); continue; }
+			if (op === 10) continue;
+			parts.push(p);
+			if (fin) {
+				const whole = Buffer.concat(parts);
+				const first = op === 0 ? parts.op : op;
+				parts = [];
+				onMessage(first ?? op, whole);
+			} else if (op !== 0) {
+				parts.op = op;
+			}
+		}
+	});
+	sock.on('close', () => close('peer_gone'));
+	sock.on('error', () => close('peer_gone'));
+}
+
+server.on('upgrade', realtimeUpgrade);
+
 server.listen(cfg.port, cfg.host, () => {
 	process.stdout.write(`listening ${server.address().port}\n`);
 });

@@ -151,6 +151,7 @@ nrequired(enum frame_type t)
 	case FRAME_USAGE: return 7;
 	case FRAME_USAGE_ACK: return 2;
 	case FRAME_DISPUTE_RESULT: return 4;
+	case FRAME_WS_MSG: return 2;
 	default: return 0;
 	}
 }
@@ -267,6 +268,10 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		frame_enc_cstr(e, "request_id", "r1");
 		frame_enc_cstr(e, "status", "rejected");
 		frame_enc_cstr(e, "reason", "");
+		break;
+	case FRAME_WS_MSG:
+		frame_enc_bin(e, "data", "{\"type\":\"response.create\"}", 26);
+		frame_enc_bool(e, "text", true);
 		break;
 	default:
 		break;

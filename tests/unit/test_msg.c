@@ -502,6 +502,45 @@ test_relay_credit(void **state)
 	close(sv[1]);
 }
 
+/* Realtime: ws-in goes gateway -> tunnel only, ws-out tunnel -> gateway
+ * only, both at least a struct ipc_ws_msg; the per-response charge both
+ * ledgers share is a pure function of the session key and the number. */
+static void
+test_realtime_ipc(void **state)
+{
+	struct msg_hdr in = { sizeof(struct ipc_ws_msg) + 5, IPC_RELAY_WS_IN,
+	    MSG_VERSION, 0, 9 };
+	struct msg_hdr out = in;
+	char err[128];
+	uint64_t n1, r1, n2, r2;
+
+	(void)state;
+	out.type = IPC_RELAY_WS_OUT;
+	/* The tunnel's end receives ws-in, the gateway's ws-out. */
+	assert_int_equal(msg_check_hdr(&relay_tun_rules, &in, err, sizeof(err)), 0);
+	assert_int_equal(msg_check_hdr(&relay_tun_rules, &out, err, sizeof(err)), -1);
+	assert_int_equal(msg_check_hdr(&relay_gw_rules, &out, err, sizeof(err)), 0);
+	assert_int_equal(msg_check_hdr(&relay_gw_rules, &in, err, sizeof(err)), -1);
+	in.len = sizeof(struct ipc_ws_msg) - 1;
+	assert_int_equal(msg_check_hdr(&relay_tun_rules, &in, err, sizeof(err)), -1);
+
+	assert_int_equal(ipc_response_charge("00000000deadbeef-0000123400000001",
+	    1, &n1, &r1), 0);
+	assert_int_equal(ipc_response_charge("00000000deadbeef-0000123400000001",
+	    1, &n2, &r2), 0);
+	assert_true(n1 == n2 && r1 == 1 && r2 == 1);
+	assert_int_equal(ipc_response_charge("00000000deadbeef-0000123400000002",
+	    1, &n2, &r2), 0);
+	assert_true(n1 != n2);
+	assert_int_equal(ipc_response_charge("00000000deadbeef-0000123400000001",
+	    0, &n2, &r2), -1);
+	assert_int_equal(ipc_response_charge("00000000DEADBEEF-0000123400000001",
+	    1, &n2, &r2), -1);
+	assert_int_equal(ipc_response_charge("00000000deadbeef_0000123400000001",
+	    1, &n2, &r2), -1);
+	assert_int_equal(ipc_response_charge("short", 1, &n2, &r2), -1);
+}
+
 int
 main(void)
 {
@@ -514,6 +553,7 @@ main(void)
 		cmocka_unit_test(test_msgsrv_drops_violator),
 		cmocka_unit_test(test_msgsrv_full_evicts_idle),
 		cmocka_unit_test(test_relay_credit),
+		cmocka_unit_test(test_realtime_ipc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

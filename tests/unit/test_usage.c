@@ -1105,6 +1105,48 @@ test_estimate_cut(void **state)
 	assert_memory_equal(&u, &was, sizeof(u));
 }
 
+/* OpenAI Realtime: only response.done carries usage, one response's own. */
+static void
+test_realtime(void **state)
+{
+	struct usage u = { 0 };
+
+	(void)state;
+	assert_int_equal(call(usage_realtime_event, &u,
+	    "{\"type\":\"session.created\",\"session\":{}}"), 0);
+	assert_int_equal(call(usage_realtime_event, &u,
+	    "{\"type\":\"response.output_text.delta\",\"delta\":\"hi\"}"), 0);
+	assert_int_equal(u.seen, 0);
+	assert_int_equal(call(usage_realtime_event, &u,
+	    "{\"type\":\"response.done\",\"response\":{\"id\":\"r1\","
+	    "\"usage\":{\"total_tokens\":60,\"input_tokens\":40,"
+	    "\"output_tokens\":20,\"input_token_details\":{"
+	    "\"cached_tokens\":8,\"text_tokens\":30,\"audio_tokens\":10},"
+	    "\"output_token_details\":{\"text_tokens\":20}}}}"), 1);
+	assert_usage(&u, 40, 20, 8, 0);
+	/* The next response replaces, never adds. */
+	assert_int_equal(call(usage_realtime_event, &u,
+	    "{\"type\":\"response.done\",\"response\":{\"usage\":"
+	    "{\"input_tokens\":5,\"output_tokens\":1}}}"), 1);
+	assert_usage(&u, 5, 1, 0, 0);
+	/* A response.done without usage (e.g. cancelled early): nothing. */
+	assert_int_equal(call(usage_realtime_event, &u,
+	    "{\"type\":\"response.done\",\"response\":{\"usage\":null}}"), 0);
+	assert_usage(&u, 5, 1, 0, 0);
+	expect_bad(usage_realtime_event, "not json");
+	expect_bad(usage_realtime_event, "[1]");
+	expect_bad(usage_realtime_event,
+	    "{\"type\":\"response.done\",\"response\":7}");
+	expect_bad(usage_realtime_event,
+	    "{\"type\":\"response.done\",\"response\":{\"usage\":[]}}");
+	expect_bad(usage_realtime_event,
+	    "{\"type\":\"response.done\",\"response\":{\"usage\":"
+	    "{\"input_tokens\":-1}}}");
+	expect_bad(usage_realtime_event,
+	    "{\"type\":\"response.done\",\"response\":{\"usage\":"
+	    "{\"input_tokens\":1,\"input_token_details\":{\"cached_tokens\":2}}}}");
+}
+
 int
 main(void)
 {
@@ -1127,6 +1169,7 @@ main(void)
 		cmocka_unit_test(test_bedrock),
 		cmocka_unit_test(test_openai_compatibles),
 		cmocka_unit_test(test_set_model),
+		cmocka_unit_test(test_realtime),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,162 @@
+# Realtime (GET /v1/realtime, a WebSocket) through the hub: a tokenless or
+# wrong-token upgrade is refused as plain HTTP (no 101, and the provider is
+# never dialled); a session answers response.create and its user's close
+# closes the provider's side (the mock logs it); each response is billed
+# on its own and a token whose quota runs out mid-session gets an
+# insufficient_quota error event and a close; an agent lost mid-session
+# ends it with an agent_unavailable error event and a close; a provider
+# close or drop ends it (clean close, or an error event); a user who stops
+# reading makes the stream wait within its window and loses nothing.
+source "$(dirname "$0")/lib.sh"
+hub_with_tunnel
+start_mock
+SWB_AGENT_CHANNELS='[channel.main]
+provider = openai
+models = gpt-realtime
+key = sk-test-provider-key' start_agent one
+GW=$(gw_url)
+WS=${GW/http:/ws:}
+TOKEN=$(ctl token create)
+ctl price set gpt-realtime --input 1500 --output 2000 >/dev/null
+
+# A raw WebSocket client (no package): prints HEAD <status line>, then
+# MSG <text>, CLOSE <code>, EOF.  Steps: "create" sends response.create
+# and waits for its response.done (or the end); "close" sends a close and
+# waits for the end; "hold" waits for the end.
+cat >"$SWB_TMP/wsc.mjs" <<'JS'
+import net from 'node:net';
+import crypto from 'node:crypto';
+const [url, mode, token, ...steps] = process.argv.slice(2);
+const u = new URL(url);
+const s = net.connect(Number(u.port), u.hostname);
+const hdrs = [`GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Upgrade: websocket',
+	'Connection: Upgrade', `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
+	'Sec-WebSocket-Version: 13'];
+if (mode === 'bearer') hdrs.push(`Authorization: Bearer ${token}`);
+if (mode === 'proto') hdrs.push(`Sec-WebSocket-Protocol: realtime, openai-insecure-api-key.${token}`);
+s.write(hdrs.join('\r\n') + '\r\n\r\n');
+const frame = (op, p) => {
+	const m = crypto.randomBytes(4), q = Buffer.from(p);
+	for (let i = 0; i < q.length; i++) q[i] ^= m[i & 3];
+	return Buffer.concat([Buffer.from([0x80 | op, 0x80 | q.length]), m, q]);
+};
+let buf = Buffer.alloc(0), upgraded = false, waiting = null;
+const step = () => {
+	const st = steps.shift();
+	if (st && st.startsWith('create')) {
+		waiting = 'response.done';
+		s.write(frame(1, JSON.stringify({ type: 'response.create',
+			response: { instructions: st.slice(7) } })));
+	}
+	else if (st === 'close') s.write(frame(8, Buffer.from([3, 232])));
+	else if (st && st.startsWith('stall:')) {
+		s.pause();
+		setTimeout(() => { s.resume(); step(); }, 1000 * Number(st.slice(6)));
+	}
+};
+s.on('data', (d) => {
+	buf = Buffer.concat([buf, d]);
+	if (!upgraded) {
+		const i = buf.indexOf('\r\n\r\n');
+		if (i < 0) return;
+		const head = buf.subarray(0, i).toString();
+		console.log('HEAD ' + head.split('\r\n')[0]);
+		if (!/^HTTP\/1\.1 101/.test(head)) {	// refused: the answer is all here
+			console.log('BODY ' + buf.subarray(i + 4).toString());
+			process.exit(0);
+		}
+		upgraded = true;
+		buf = buf.subarray(i + 4);
+	}
+	for (;;) {
+		if (buf.length < 2) return;
+		let len = buf[1] & 0x7f, off = 2;
+		if (len === 126) { if (buf.length < 4) return; len = buf.readUInt16BE(2); off = 4; }
+		if (buf.length < off + len) return;
+		const op = buf[0] & 15, p = buf.subarray(off, off + len);
+		buf = buf.subarray(off + len);
+		if (op === 8) { console.log('CLOSE ' + (p.length >= 2 ? p.readUInt16BE(0) : 1005)); continue; }
+		const t = p.toString();
+		console.log('MSG ' + t);
+		const type = JSON.parse(t).type;
+		if (type === 'session.created' || (waiting && type === waiting)) { waiting = null; step(); }
+		if (steps[0] && steps[0].startsWith('stall:') && type === 'response.created') step();
+	}
+});
+s.on('close', () => { console.log('EOF'); process.exit(0); });
+s.on('error', () => {});
+setTimeout(() => { console.log('TIMEOUT'); process.exit(1); }, 15000);
+JS
+wsc() { node "$SWB_TMP/wsc.mjs" "$WS/v1/realtime?model=gpt-realtime" "$@"; }
+mock_opens() {
+    local n; n=$(grep -c '"event":"realtime_open"' "$SWB_TMP/mock.jsonl" 2>/dev/null || true)
+    echo "${n:-0}"
+}
+
+note "no token, a wrong token (either form): refused as plain HTTP"
+for args in "none x" "bearer sk-wrong" "proto sk-wrong"; do
+    # shellcheck disable=SC2086
+    wsc $args hold >"$SWB_TMP/out" || true
+    grep -q '^HEAD HTTP/1.1 401' "$SWB_TMP/out" || fail "$args: $(cat "$SWB_TMP/out")"
+    grep -qE '(invalid|missing)_api_key' "$SWB_TMP/out" || fail "$args: $(cat "$SWB_TMP/out")"
+done
+[ "$(mock_opens)" = 0 ] || fail "a refused upgrade reached the provider"
+curl -s -o /dev/null -w '%{http_code}' "$GW/v1/realtime?model=gpt-realtime" \
+    -H "Authorization: Bearer $TOKEN" >"$SWB_TMP/code"
+[ "$(cat "$SWB_TMP/code")" = 400 ] || fail "a plain GET with a token: $(cat "$SWB_TMP/code"), want 400"
+
+note "a session: deltas, response.done; the user's close closes the provider side"
+wsc proto "$TOKEN" create close >"$SWB_TMP/out" || fail "session: $(cat "$SWB_TMP/out")"
+grep -q '^HEAD HTTP/1.1 101' "$SWB_TMP/out" || fail "no 101: $(cat "$SWB_TMP/out")"
+grep -q '"type":"session.created"' "$SWB_TMP/out" || fail "no session.created"
+[ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 3 ] || fail "deltas: $(cat "$SWB_TMP/out")"
+grep -q '"type":"response.done"' "$SWB_TMP/out" || fail "no response.done"
+grep -q '^CLOSE 1000' "$SWB_TMP/out" || fail "the close was not answered: $(tail -3 "$SWB_TMP/out")"
+closed_by_client() { grep -q '"event":"realtime_close".*"by":"client"' "$SWB_TMP/mock.jsonl"; }
+wait_until 5 closed_by_client || fail "the provider side was not closed: $(grep realtime_ "$SWB_TMP/mock.jsonl")"
+
+note "each response billed on its own; out of quota mid-session: error event and close"
+QTOK=$(ctl token create --name rt-quota --quota 0.035)
+wsc bearer "$QTOK" create create hold >"$SWB_TMP/out" || fail "quota session: $(cat "$SWB_TMP/out")"
+[ "$(grep -c '"type":"response.done"' "$SWB_TMP/out")" = 2 ] || fail "responses: $(cat "$SWB_TMP/out")"
+grep -q '"type":"error".*"insufficient_quota"' "$SWB_TMP/out" || fail "no insufficient_quota event: $(tail -4 "$SWB_TMP/out")"
+grep -q '^CLOSE 1008' "$SWB_TMP/out" || fail "no close 1008: $(tail -3 "$SWB_TMP/out")"
+# The first response (in 12, out 3) was charged: 12*1500 + 3*2000 micro / 1M.
+used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
+micro() { awk -v u="$(used_of rt-quota)" 'BEGIN { printf "%d", u * 1000000 + 0.5 }'; }
+charged_once() { [ "$(micro)" = 24000 ]; }
+wait_until 5 charged_once || fail "used $(used_of rt-quota), want 0.024"
+
+note "the provider closes: the user gets a close; the provider drops: an error event"
+wsc bearer "$TOKEN" "create:[mock close]" >"$SWB_TMP/out" || fail "close: $(cat "$SWB_TMP/out")"
+grep -q '^CLOSE 1000' "$SWB_TMP/out" || fail "no close 1000: $(cat "$SWB_TMP/out")"
+! grep -q '"type":"error"' "$SWB_TMP/out" || fail "an error event on a clean close"
+grep -q '^EOF' "$SWB_TMP/out" || fail "the connection stayed open"
+wsc bearer "$TOKEN" "create:[mock drop]" >"$SWB_TMP/out" || fail "drop: $(cat "$SWB_TMP/out")"
+grep -q '"type":"error".*"upstream_error"' "$SWB_TMP/out" || fail "no upstream_error event: $(cat "$SWB_TMP/out")"
+grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(cat "$SWB_TMP/out")"
+
+note "a user who stops reading: the stream waits for them (the window), nothing is lost"
+wsc bearer "$TOKEN" "create:[mock big]" stall:3 close >"$SWB_TMP/out" || fail "big: $(tail -c 300 "$SWB_TMP/out")"
+[ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 64 ] ||
+    fail "deltas: $(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out") of 64"
+grep -q '"type":"response.done"' "$SWB_TMP/out" || fail "no response.done after the stall"
+# In order: delta i is 16384 times the digit i mod 10.
+grep -o '"delta":"[0-9]' "$SWB_TMP/out" | cut -c10 | tr -d '\n' >"$SWB_TMP/digits"
+[ "$(cat "$SWB_TMP/digits")" = "$(for i in $(seq 0 63); do printf '%d' $((i % 10)); done)" ] ||
+    fail "deltas out of order: $(cat "$SWB_TMP/digits")"
+grep -q 'the user reads slowly' "$SWB_TMP/hub.log" || fail "the stream never waited for the user"
+! grep -q 'beyond its window' "$SWB_TMP/hub.log" || fail "the agent overran the window"
+agent_online "$AGENT_ID" || fail "the agent was dropped"
+
+note "the agent lost mid-session: an agent_unavailable error event and a close"
+wsc bearer "$TOKEN" hold >"$SWB_TMP/out" &
+CL=$!
+opened() { grep -q '"type":"session.created"' "$SWB_TMP/out"; }
+wait_until 10 opened || fail "no session: $(cat "$SWB_TMP/out")"
+kill -9 "$AG_PID"
+wait "$CL" || fail "client: $(cat "$SWB_TMP/out")"
+grep -q '"type":"error".*"agent_unavailable"' "$SWB_TMP/out" || fail "no agent_unavailable event: $(cat "$SWB_TMP/out")"
+grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(tail -3 "$SWB_TMP/out")"
+grep -q '^EOF' "$SWB_TMP/out" || fail "the connection stayed open"
+echo "realtime: ok"

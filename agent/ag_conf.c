@@ -13,6 +13,7 @@
 #include "agent/platform.h"
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/money.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -35,6 +36,7 @@
 #define PIN_B64_LEN	44	/* base64 of 32 bytes, with one '=' */
 #define RPM_MAX		INT64_C(1000000000)
 #define TPM_MAX		INT64_C(1000000000000)
+#define CONC_MAX	INT64_C(100000)
 
 static const char *const provider_names[] = {
 	[AG_PROV_OPENAI] = "openai", [AG_PROV_ANTHROPIC] = "anthropic",
@@ -99,7 +101,8 @@ static const struct conf_key ag_keys[K_COUNT] = {
 enum {
 	C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_HOST,
 	C_RESOURCE, C_REGION, C_DEPLOYMENTS, C_API_VERSION,
-	C_ANTHROPIC_VERSION, C_COUNT
+	C_ANTHROPIC_VERSION, C_MAX_CONCURRENCY, C_MAX_TOKENS, C_DAILY_BUDGET,
+	C_COUNT
 };
 #define P(x)	(1u << (x))
 static const struct {
@@ -118,6 +121,9 @@ static const struct {
 	[C_DEPLOYMENTS] = { "deployments", P(AG_PROV_AZURE) },
 	[C_API_VERSION] = { "api_version", P(AG_PROV_AZURE) },
 	[C_ANTHROPIC_VERSION] = { "anthropic_version", P(AG_PROV_ANTHROPIC) },
+	[C_MAX_CONCURRENCY] = { "max_concurrency", 0 },
+	[C_MAX_TOKENS] = { "max_tokens_per_request", 0 },
+	[C_DAILY_BUDGET] = { "daily_budget", 0 },
 };
 #undef P
 
@@ -761,6 +767,26 @@ channel_set(void *dst, const char *section, const char *key,
 			return -1;
 		}
 		*(f == C_RPM ? &ch->rpm : &ch->tpm) = v;
+		break;
+	case C_MAX_CONCURRENCY:
+	case C_MAX_TOKENS:
+		if (conf_parse_int(value, &v) != 0 || v < 0 ||
+		    v > (f == C_MAX_CONCURRENCY ? CONC_MAX : TPM_MAX)) {
+			snprintf(err, errlen, "[%s] %s = '%s' is not an integer "
+			    "in 0..%" PRId64 " (0 = no cap)", section, key, value,
+			    f == C_MAX_CONCURRENCY ? CONC_MAX : TPM_MAX);
+			return -1;
+		}
+		*(f == C_MAX_CONCURRENCY ? &ch->max_concurrency :
+		    &ch->max_tokens_per_request) = v;
+		break;
+	case C_DAILY_BUDGET:
+		if (money_parse(value, &ch->daily_budget) != 0) {
+			snprintf(err, errlen, "[%s] daily_budget = '%s' is not an "
+			    "amount (e.g. 25 or 2.50, at most 6 decimals; 0 = no "
+			    "cap)", section, value);
+			return -1;
+		}
 		break;
 	case C_GRADE:
 		if ((ch->grade = parse_choice(grade_names, value)) < 0) {

@@ -10,6 +10,8 @@
  *   [test]         ca_file, connect_to          (test builds only; connect_to
  *                  may be given on several lines, the entries add up)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
+ *                  and the caps the hub cannot exceed (agent/ag_caps):
+ *                  max_concurrency, max_tokens_per_request, daily_budget
  *                  and per provider: anthropic_version (anthropic);
  *                  resource or host, deployments, api_version (azure);
  *                  region or host (qwen)
@@ -75,6 +77,11 @@ struct ag_channel {
 					   never sent to the hub */
 	int64_t rpm;			/* announced limits; 0 = none */
 	int64_t tpm;
+	/* Caps agentd enforces itself whatever the hub sends (ag_caps);
+	 * 0 = none. */
+	int64_t max_concurrency;	/* streams in flight upstream */
+	int64_t max_tokens_per_request;	/* input estimate + max_tokens */
+	int64_t daily_budget;		/* micro-units served per UTC day */
 };
 
 struct ag_pins {

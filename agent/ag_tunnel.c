@@ -18,6 +18,8 @@
 #include <sodium.h>
 #include <jansson.h>
 #include "agent/ag_bucket.h"
+#include "agent/ag_caps.h"
+#include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
 #include "agent/ag_upstream.h"
@@ -77,6 +79,10 @@ struct ag_stream {
 	int64_t prompt_est;		/* tokest_prompt: a cut stream's input */
 	long status;			/* upstream HTTP status; 0 before head */
 	int recorded;
+	/* Caps (agent/ag_caps). */
+	int ci;				/* its channel's index; -1 unknown */
+	int capped;			/* counted in flight by ag_caps_admit */
+	int64_t max_out;		/* the body's max_tokens or 0 */
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
@@ -122,6 +128,8 @@ struct ag_tunnel {
 	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
 	struct ag_ledger *lg;		/* <state_dir>/ledger.db */
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
+	struct ag_caps caps;		/* the owner's caps per channel */
+	struct ag_ledger_rd *rd;	/* read-only ledger (seeding, the UI) */
 };
 
 int64_t
@@ -295,6 +303,8 @@ stream_free(struct ag_stream *s)
 			*pp = s->next;
 			break;
 		}
+	if (s->capped)
+		ag_caps_release(&s->l->t->caps, s->ci);
 	if (s->sse_mode)
 		sse_free(&s->sse);
 	outq_clear(&s->hold);
@@ -411,6 +421,24 @@ streams_drop(struct ag_link *l)
 	}
 }
 
+/* Answer s with status and a JSON body of its own, and end it. */
+static void
+answer_error(struct ag_stream *s, int status, const char *body, size_t n)
+{
+	struct frame_enc e;
+
+	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
+	frame_enc_u64(&e, "status", (uint64_t)status);
+	frame_enc_cstr(&e, "content_type", "application/json");
+	link_send(s->l, &e);
+	(void)frame_window_spend(&s->win, n);	/* a fresh window */
+	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
+	frame_enc_bin(&e, "data", body, n);
+	link_send(s->l, &e);
+	stream_end(s, 1, NULL);
+	stream_free(s);
+}
+
 /*
  * The channel's own limits (ag_bucket): with an empty bucket the stream is
  * answered 429 here, in OpenAI's shape, and the provider is not called.
@@ -419,7 +447,6 @@ static int
 bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 {
 	struct ag_bucket *b = &s->l->t->buckets[ch - s->l->t->cf->channels];
-	struct frame_enc e;
 	int64_t retry = 0;
 	enum ag_bucket_result why;
 	char body[400];
@@ -439,17 +466,52 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	    why == AG_BUCKET_REQUESTS ? "requests" : "tokens", ch->name,
 	    (long long)(why == AG_BUCKET_REQUESTS ? ch->rpm : ch->tpm),
 	    (long long)retry, why == AG_BUCKET_REQUESTS ? "requests" : "tokens");
-	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
-	frame_enc_u64(&e, "status", 429);
-	frame_enc_cstr(&e, "content_type", "application/json");
-	link_send(s->l, &e);
-	n = n > 0 && (size_t)n < sizeof(body) ? n : 0;
-	(void)frame_window_spend(&s->win, (size_t)n);	/* a fresh window */
-	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
-	frame_enc_bin(&e, "data", body, (size_t)n);
-	link_send(s->l, &e);
-	stream_end(s, 1, NULL);
-	stream_free(s);
+	answer_error(s, 429, body, n > 0 && (size_t)n < sizeof(body) ?
+	    (size_t)n : 0);
+	return 1;
+}
+
+/*
+ * The owner's caps (agent/ag_caps): a request beyond one is answered here
+ * with an OpenAI-shaped error the hub passes through to the user, and the
+ * provider is not called.
+ */
+static int
+caps_refuses(struct ag_stream *s, const struct ag_channel *ch)
+{
+	static const struct {
+		int status;
+		const char *type, *code;
+	} how[] = {
+		[AG_CAPS_CONCURRENCY] = { 429, "requests", "rate_limit_exceeded" },
+		[AG_CAPS_TOKENS] = { 400, "invalid_request_error",
+		    "max_tokens_per_request" },
+		[AG_CAPS_BUDGET] = { 429, "insufficient_quota",
+		    "insufficient_quota" },
+	};
+	struct ag_tunnel *t = s->l->t;
+	enum ag_caps_result why;
+	char msg[320], body[512];
+	json_t *o;
+	char *txt;
+
+	s->ci = (int)(ch - t->cf->channels);
+	why = ag_caps_admit(&t->caps, s->ci, s->model[0] != '\0' ? s->model :
+	    s->up_model, s->input_est, s->max_out, clock_wall_ms(), msg,
+	    sizeof(msg));
+	if (why == AG_CAPS_OK) {
+		s->capped = 1;
+		return 0;
+	}
+	log_warn("agent %llu: stream %u refused by a cap: %s",
+	    (unsigned long long)s->l->agent_id, s->id, msg);
+	o = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
+	    how[why].type, "param", "code", how[why].code);
+	txt = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	snprintf(body, sizeof(body), "%s", txt != NULL ? txt : "{}");
+	free(txt);
+	json_decref(o);
+	answer_error(s, how[why].status, body, strlen(body));
 	return 1;
 }
 
@@ -514,6 +576,7 @@ on_req(struct ag_link *l, const struct frame *f)
 			return -1;
 		s->l = l;
 		s->id = f->stream_id;
+		s->ci = -1;
 		s->key = ++l->t->next_key;
 		frame_window_init(&s->win);
 		frame_get_str(f, "channel", &str, &len);
@@ -592,7 +655,7 @@ on_req(struct ag_link *l, const struct frame *f)
 			return 0;
 		}
 		stream_prepare(s);
-		if (bucket_refuses(s, ch))
+		if (caps_refuses(s, ch) || bucket_refuses(s, ch))
 			return 0;
 		stream_op(s, &rq);
 		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
@@ -701,6 +764,7 @@ stream_prepare(struct ag_stream *s)
 	    s->body, s->body_len, 0, &jerr) : NULL;
 	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
 	s->prompt_est = tokest_prompt(s->body_len);
+	s->max_out = ag_caps_max_out(o);
 	m = json_string_value(json_object_get(o, "model"));
 	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))
 		snprintf(s->model, sizeof(s->model), "%s", m);
@@ -735,6 +799,10 @@ stream_record(struct ag_stream *s)
 	sv.cache_write_tokens = s->usage.cache_write_tokens;
 	sv.estimated = s->usage.estimated;
 	sv.created_at = clock_wall_ms();
+	ag_caps_spend(&s->l->t->caps, s->ci, ag_caps_cost(&s->l->t->caps,
+	    s->ci, s->model[0] != '\0' ? s->model : s->up_model,
+	    sv.input_tokens, sv.output_tokens, sv.cached_tokens,
+	    sv.cache_write_tokens), sv.created_at);
 	if ((r = ag_ledger_served_record(s->l->t->lg, &sv)) == -1)
 		log_warn("agent %llu: request %s served but not recorded: %s",
 		    (unsigned long long)s->l->agent_id, sv.request_id,
@@ -1071,6 +1139,8 @@ on_price_update(struct ag_link *l, const struct frame *f)
 		return;
 	}
 	r = ag_ledger_price_put(l->t->lg, model, version, &p);
+	if (r == 0)
+		ag_caps_price(&l->t->caps, model, version, &p);
 	if (r == 1)
 		log_warn("agent %llu: the hub announced other prices for %s "
 		    "version %lld; a version never changes: kept the first",
@@ -1563,6 +1633,18 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
+	ag_caps_init(&t->caps, cf);
+	t->rd = ag_ledger_rd_open(cf->state_dir, err, errlen);
+	if (t->rd == NULL || ag_caps_seed(&t->caps, t->rd,
+	    clock_wall_ms()) != 0) {
+		if (t->rd != NULL)
+			snprintf(err, errlen, "ledger: %s",
+			    ag_ledger_rd_error(t->rd));
+		ag_ledger_rd_close(t->rd);
+		ag_ledger_close(t->lg);
+		free(t);
+		return NULL;
+	}
 	for (int i = 0; i < cf->nchannels; i++)
 		ag_bucket_init(&t->buckets[i], cf->channels[i].rpm,
 		    cf->channels[i].tpm, clock_mono_ms());
@@ -1583,6 +1665,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	t->ctx = lws_create_context(&info);
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create the TLS client context");
+		ag_ledger_rd_close(t->rd);
 		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
@@ -1590,6 +1673,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
 	if (t->up == NULL) {
 		lws_context_destroy(t->ctx);
+		ag_ledger_rd_close(t->rd);
 		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
@@ -1666,6 +1750,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 		free(t->links[i]);
 	}
 	free(t->links);
+	ag_ledger_rd_close(t->rd);
 	ag_ledger_close(t->lg);
 	free(t);
 }

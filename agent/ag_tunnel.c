@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include "agent/ag_bucket.h"
 #include "agent/ag_caps.h"
+#include "agent/ag_metrics.h"
 #include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
@@ -83,6 +84,7 @@ struct ag_stream {
 	int ci;				/* its channel's index; -1 unknown */
 	int capped;			/* counted in flight by ag_caps_admit */
 	int64_t max_out;		/* the body's max_tokens or 0 */
+	int64_t started_ms;		/* monotonic, handed upstream */
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
@@ -130,6 +132,8 @@ struct ag_tunnel {
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
 	struct ag_caps caps;		/* the owner's caps per channel */
 	struct ag_ledger_rd *rd;	/* read-only ledger (seeding, the UI) */
+	struct ag_metrics metrics;	/* its own figures per channel */
+	lws_sorted_usec_list_t sul_metrics;	/* metrics frames */
 };
 
 int64_t
@@ -658,8 +662,12 @@ on_req(struct ag_link *l, const struct frame *f)
 		if (caps_refuses(s, ch) || bucket_refuses(s, ch))
 			return 0;
 		stream_op(s, &rq);
+		ag_metrics_request(&l->t->metrics, s->ci, s->input_est,
+		    clock_wall_ms());
+		s->started_ms = clock_mono_ms();
 		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
 		    s->body_len, err, sizeof(err)) != 0) {
+			ag_metrics_error(&l->t->metrics, s->ci, clock_wall_ms());
 			log_warn("agent %llu: stream %u refused: %s",
 			    (unsigned long long)l->agent_id, s->id, err);
 			stream_end(s, 0, err);
@@ -833,6 +841,11 @@ drain_upstream(struct ag_tunnel *t)
 		switch (ev.type) {
 		case AG_UP_HEAD:
 			s->status = ev.status;
+			ag_metrics_latency(&t->metrics, s->ci, clock_mono_ms() -
+			    s->started_ms, clock_wall_ms());
+			if (ev.status >= 500 || ev.status == 429)
+				ag_metrics_error(&t->metrics, s->ci,
+				    clock_wall_ms());
 			s->sse_mode = strncmp(ev.content_type, "text/event-stream", 17) == 0;
 			if (s->sse_mode)
 				sse_init(&s->sse, 0);
@@ -847,6 +860,11 @@ drain_upstream(struct ag_tunnel *t)
 			break;
 		case AG_UP_END:
 			sniff_finish(s);
+			ag_metrics_tokens(&t->metrics, s->ci,
+			    s->usage.output_tokens, clock_wall_ms());
+			if (!ev.ok && s->status < 500 && s->status != 429)
+				ag_metrics_error(&t->metrics, s->ci,
+				    clock_wall_ms());
 			stream_record(s);	/* 2xx, also when it failed later */
 			s->ended = 1;
 			s->end_ok = ev.ok;
@@ -1286,6 +1304,50 @@ report_due(struct ag_tunnel *t)
 	}
 }
 
+/* One metrics frame per channel on every online link (lib/frame.h). */
+static void
+on_metrics_timer(lws_sorted_usec_list_t *sul)
+{
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
+	    sul_metrics);
+	int64_t now = clock_wall_ms(), lat, breq, btok;
+	struct ag_chan_metrics cm;
+	struct frame_enc e;
+
+	for (int i = 0; i < t->nlinks; i++) {
+		struct ag_link *l = t->links[i];
+
+		if (l->state != LK_ONLINE)
+			continue;
+		for (int ci = 0; ci < t->cf->nchannels; ci++) {
+			ag_metrics_get(&t->metrics, ci, now, &cm, &lat);
+			breq = ag_bucket_room(&t->buckets[ci], 0,
+			    clock_mono_ms());
+			btok = ag_bucket_room(&t->buckets[ci], 1,
+			    clock_mono_ms());
+			frame_enc_begin(&e, FRAME_METRICS, 0, (size_t)(7 +
+			    (breq >= 0) + (btok >= 0)));
+			frame_enc_cstr(&e, "channel", t->cf->channels[ci].name);
+			frame_enc_u64(&e, "minute", (uint64_t)cm.minute);
+			frame_enc_u64(&e, "requests", (uint64_t)cm.requests);
+			frame_enc_u64(&e, "tokens", (uint64_t)cm.tokens);
+			frame_enc_u64(&e, "errors", (uint64_t)cm.errors);
+			frame_enc_u64(&e, "inflight",
+			    (uint64_t)t->caps.inflight[ci]);
+			frame_enc_u64(&e, "latency_ms", (uint64_t)lat);
+			if (breq >= 0)
+				frame_enc_u64(&e, "bucket_requests",
+				    (uint64_t)breq);
+			if (btok >= 0)
+				frame_enc_u64(&e, "bucket_tokens",
+				    (uint64_t)btok);
+			link_send(l, &e);
+		}
+	}
+	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
+	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
+}
+
 static void
 on_ledger_timer(lws_sorted_usec_list_t *sul)
 {
@@ -1681,6 +1743,8 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
 	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
+	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
+	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
 	return t;
 }
 
@@ -1738,6 +1802,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 		return;
 	lws_sul_cancel(&t->sul);
 	lws_sul_cancel(&t->sul_ledger);
+	lws_sul_cancel(&t->sul_metrics);
 	ag_up_free(t->up);		/* first: the curl thread may wake lws */
 	while (t->streams != NULL) {
 		stream_record(t->streams);	/* cut by the shutdown */

@@ -50,7 +50,13 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	    NEED({ "name", FK_STR, 0 }, { "provider", FK_STR, 0 },
 		{ "models", FK_STRV, 0 }, { "grade", FK_STR, 0 },
 		{ "rpm", FK_U64, 0 }, { "tpm", FK_U64, 0 }) },
-	[FRAME_METRICS] = { "metrics", STREAM_ANY, NULL, NULL, NULL },
+	/* metrics may also carry bucket_requests, bucket_tokens:u64 (what
+	 * the agent's rpm/tpm buckets hold; absent: no such limit). */
+	[FRAME_METRICS] = { "metrics", STREAM_ZERO,
+	    NEED({ "channel", FK_STR, 0 }, { "minute", FK_U64, 0 },
+		{ "requests", FK_U64, 0 }, { "tokens", FK_U64, 0 },
+		{ "errors", FK_U64, 0 }, { "inflight", FK_U64, 0 },
+		{ "latency_ms", FK_U64, 0 }), NULL, NULL },
 	[FRAME_REQ_START] = { "req_start", STREAM_NONZERO,
 	    NEED({ "channel", FK_STR, 0 }, { "op", FK_STR, 0 },
 		{ "model", FK_STR, 0 }, { "stream", FK_BOOL, 0 },

@@ -353,6 +353,8 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	atomic_store(&ch->hot.ewma_ttfb_us, 0);
 	atomic_store(&ch->hot.ewma_tps_milli, 0);
 	atomic_store(&ch->hot.ejections, 0);
+	atomic_store(&ch->hot.ag_updated_ms, 0);
+	atomic_store(&ch->hot.ag_minute, 0);
 	sb_write_begin(&ch->seq);
 	ch->state = SB_CHAN_UP;
 	ch->agent_slot = (uint32_t)c->slot;
@@ -379,6 +381,45 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	}
 	sb_write_end(&ch->seq);
 	c->chan_pending[c->nchan_pending++] = slot;
+}
+
+/* The agent's own figures for one of its channels (lib/frame.h METRICS),
+ * stored beside the hub's in the scoreboard.  Writer: this tunnel. */
+static void
+on_metrics(struct tun_conn *c, const struct frame *f)
+{
+	const char *name;
+	size_t len;
+	uint64_t v[7] = { 0 }, breq;
+	static const char *const keys[7] = { "minute", "requests", "tokens",
+	    "errors", "inflight", "latency_ms", "bucket_requests" };
+	struct sb_chan_hot *h = NULL;
+
+	frame_get_str(f, "channel", &name, &len);
+	for (int i = 0; i < c->nchan && h == NULL; i++) {
+		struct sb_channel *ch = sb_channel(&tun_env->sb,
+		    (uint32_t)c->chan_slots[i]);
+
+		if (strlen(ch->name) == len && memcmp(ch->name, name, len) == 0)
+			h = &ch->hot;
+	}
+	if (h == NULL)
+		return;		/* not (or no longer) announced */
+	for (int k = 0; k < 6; k++) {
+		frame_get_u64(f, keys[k], &v[k]);
+		if (v[k] > INT64_MAX)
+			v[k] = INT64_MAX;
+	}
+	breq = UINT64_MAX;
+	(void)frame_get_u64(f, keys[6], &breq);
+	atomic_store(&h->ag_minute, (int64_t)v[0]);
+	atomic_store(&h->ag_req_minute, (int64_t)v[1]);
+	atomic_store(&h->ag_tok_minute, (int64_t)v[2]);
+	atomic_store(&h->ag_err_minute, (int64_t)v[3]);
+	atomic_store(&h->ag_inflight, (int64_t)v[4]);
+	atomic_store(&h->ag_latency_ms, (int64_t)v[5]);
+	atomic_store(&h->ag_bucket_req, breq > INT64_MAX ? -1 : (int64_t)breq);
+	atomic_store(&h->ag_updated_ms, clock_wall_ms());
 }
 
 /* Which frames an agent may send in which state. */
@@ -420,6 +461,7 @@ on_frame(struct tun_conn *c, const struct frame *f)
 		break;
 	}
 	case FRAME_METRICS:
+		on_metrics(c, f);
 		break;
 	case FRAME_RESP_HEAD:
 	case FRAME_RESP_CHUNK:

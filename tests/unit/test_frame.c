@@ -139,6 +139,7 @@ nrequired(enum frame_type t)
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
 	case FRAME_KICK: return 1;
 	case FRAME_CHANNELS: return 7;
+	case FRAME_METRICS: return 7;
 	case FRAME_REQ_START: return 5;
 	case FRAME_RESP_HEAD: return 2;
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
@@ -180,6 +181,15 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		frame_enc_cstr(e, "grade", "A");
 		frame_enc_u64(e, "rpm", 600);
 		frame_enc_u64(e, "tpm", 100000);
+		break;
+	case FRAME_METRICS:
+		frame_enc_cstr(e, "channel", "main");
+		frame_enc_u64(e, "minute", 29000000);
+		frame_enc_u64(e, "requests", 12);
+		frame_enc_u64(e, "tokens", 3400);
+		frame_enc_u64(e, "errors", 1);
+		frame_enc_u64(e, "inflight", 2);
+		frame_enc_u64(e, "latency_ms", 250);
 		break;
 	case FRAME_PING: case FRAME_PONG:
 		frame_enc_u64(e, "ts", 1700000000123ull);
@@ -271,7 +281,8 @@ stream_for(enum frame_type t)
 {
 	switch (t) {
 	case FRAME_HELLO: case FRAME_CHALLENGE: case FRAME_AUTH:
-	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_RECEIPT:
+	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_METRICS:
+	case FRAME_RECEIPT:
 	case FRAME_RECEIPT_ACK: case FRAME_SYNC: case FRAME_PRICE_UPDATE:
 	case FRAME_USAGE: case FRAME_USAGE_ACK:
 		return 0;
@@ -769,38 +780,38 @@ test_bad_values(void **state)
 
 	(void)state;
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "load");
 	msgpack_pack_double(&r.pk, 0.5);
 	expect_reject_raw(&r, "unsupported value type float");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_nil(&r.pk);
 	expect_reject_raw(&r, "unsupported value type nil");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_ext_with_body(&r.pk, "abcd", 4, 5);
 	expect_reject_raw(&r, "unsupported value type ext");
 
 	raw_init(&r);		/* a map inside the payload */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_map(&r.pk, 0);
 	expect_reject_raw(&r, "unsupported value type map");
 
 	raw_init(&r);		/* array of array: deeper than strv */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_array(&r.pk, 1);
 	msgpack_pack_array(&r.pk, 0);
 	expect_reject_raw(&r, "nested too deep");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, 2);
 	raw_str(&r, "a");
@@ -808,7 +819,7 @@ test_bad_values(void **state)
 	expect_reject_raw(&r, "array items must be strings");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, FRAME_MAX_ITEMS + 1);
 	for (int i = 0; i <= FRAME_MAX_ITEMS; i++)
@@ -816,7 +827,7 @@ test_bad_values(void **state)
 	expect_reject_raw(&r, "too long");
 
 	raw_init(&r);		/* exactly FRAME_MAX_ITEMS is fine */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, FRAME_MAX_ITEMS);
 	for (int i = 0; i < FRAME_MAX_ITEMS; i++)
@@ -846,32 +857,32 @@ test_bad_keys(void **state)
 	memset(key, 'k', sizeof(key));
 	key[FRAME_MAX_KEY + 1] = '\0';
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, key);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "too long");
 
 	key[FRAME_MAX_KEY] = '\0';	/* exactly FRAME_MAX_KEY is fine */
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, key);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_accept_raw(&r);
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "");
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "empty field key");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	msgpack_pack_str_with_body(&r.pk, "a\0b", 3);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "NUL");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	msgpack_pack_uint64(&r.pk, 1);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "is not a string");
@@ -894,7 +905,7 @@ test_too_many_fields(void **state)
 	(void)state;
 	for (int n = FRAME_MAX_FIELDS; n <= FRAME_MAX_FIELDS + 1; n++) {
 		raw_init(&r);
-		raw_hdr(&r, 1, FRAME_METRICS, 0, n);
+		raw_hdr(&r, 1, FRAME_REQ_END, 7, n);
 		for (int i = 0; i < n; i++) {
 			snprintf(key, sizeof(key), "f%d", i);
 			raw_key(&r, key);
@@ -1133,7 +1144,7 @@ test_encoder_misuse(void **state)
 	frame_enc_free(&e);
 
 	/* i64 of zero or more goes out as a u64 */
-	assert_int_equal(frame_enc_begin(&e, FRAME_METRICS, 0, 2), 0);
+	assert_int_equal(frame_enc_begin(&e, FRAME_REQ_END, 7, 2), 0);
 	assert_int_equal(frame_enc_i64(&e, "a", 5), 0);
 	assert_int_equal(frame_enc_i64(&e, "b", -5), 0);
 	assert_int_equal(frame_enc_finish(&e, &data, &len), 0);

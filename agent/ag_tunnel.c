@@ -20,6 +20,8 @@
 #include "agent/ag_bucket.h"
 #include "agent/ag_caps.h"
 #include "agent/ag_metrics.h"
+#include "agent/ag_probe.h"
+#include "agent/ag_version.h"
 #include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
@@ -134,6 +136,7 @@ struct ag_tunnel {
 	struct ag_ledger_rd *rd;	/* read-only ledger (seeding, the UI) */
 	struct ag_metrics metrics;	/* its own figures per channel */
 	lws_sorted_usec_list_t sul_metrics;	/* metrics frames */
+	struct ag_probe probe;		/* its public address, per welcome */
 };
 
 int64_t
@@ -1304,6 +1307,33 @@ report_due(struct ag_tunnel *t)
 	}
 }
 
+/* Its version and public address (lib/frame.h HELLO). */
+static void
+send_hello(struct ag_link *l)
+{
+	struct frame_enc e;
+	const char *ip = l->t->probe.ip;
+
+	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 2 : 1);
+	frame_enc_cstr(&e, "version", SWB_AGENT_VERSION);
+	if (ip[0] != '\0')
+		frame_enc_cstr(&e, "public_ip", ip);
+	link_send(l, &e);
+}
+
+/* A probe ended: every online link tells its hub. */
+static void
+on_probe_done(void *arg, const char *ip)
+{
+	struct ag_tunnel *t = arg;
+
+	if (ip == NULL)
+		return;
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->state == LK_ONLINE)
+			send_hello(t->links[i]);
+}
+
 /* One metrics frame per channel on every online link (lib/frame.h). */
 static void
 on_metrics_timer(lws_sorted_usec_list_t *sul)
@@ -1420,6 +1450,8 @@ on_frame(struct ag_link *l, const struct frame *f)
 		learn_hub_key(l, f);
 		send_channels(l);
 		send_sync(l);
+		send_hello(l);
+		(void)ag_probe_start(&l->t->probe, l->t->ctx);
 #if SWB_TEST_BUILD
 		test_misbehave(l);
 #endif
@@ -1568,6 +1600,10 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 	if (l == NULL)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
+	/* lws hands TLS callbacks to the first protocol: the probe's too. */
+	if ((void *)l == &((struct ag_tunnel *)lws_context_user(
+	    lws_get_context(wsi)))->probe)
+		return ag_probe_callback(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 		/* user: the X509_STORE_CTX; len: OpenSSL's own verdict. */
@@ -1633,6 +1669,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols protocols[] = {
 	{ "swb-agent", cb_agent, 0, 4096, 0, NULL, 0 },
+	{ AG_PROBE_PROTOCOL, ag_probe_callback, 0, 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -1696,6 +1733,9 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	ag_caps_init(&t->caps, cf);
+	t->probe.cf = cf;
+	t->probe.done = on_probe_done;
+	t->probe.arg = t;
 	t->rd = ag_ledger_rd_open(cf->state_dir, err, errlen);
 	if (t->rd == NULL || ag_caps_seed(&t->caps, t->rd,
 	    clock_wall_ms()) != 0) {

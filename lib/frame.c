@@ -36,8 +36,9 @@ struct frame_spec {
 #define NEED(...)	((const struct frame_need[]){ __VA_ARGS__, { NULL, FK_NONE, 0 } })
 
 static const struct frame_spec specs[FRAME_TYPE_MAX] = {
+	/* hello may also carry public_ip:str (what GET /probe answered). */
 	[FRAME_HELLO] = { "hello", STREAM_ZERO,
-	    NEED({ "agent_id", FK_U64, 0 }, { "proto", FK_U64, 0 }), NULL, NULL },
+	    NEED({ "version", FK_STR, 0 }), NULL, NULL },
 	[FRAME_CHALLENGE] = { "challenge", STREAM_ZERO,
 	    NEED({ "nonce", FK_BIN, FRAME_NONCE_LEN }), NULL, NULL },
 	[FRAME_AUTH] = { "auth", STREAM_ZERO,

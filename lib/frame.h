@@ -119,6 +119,11 @@
  * and what its rpm/tpm buckets hold.  The hub's tunnel stores them in the
  * scoreboard (shm/sb.h, sb_chan_hot ag_*); a frame for a channel the agent
  * did not announce is ignored.
+ *
+ * HELLO: once online, and again whenever it learnt its public address,
+ * the agent says its version and (public_ip) the address the tunnel's
+ * GET /probe answered it over a separate pinned HTTPS request; the hub
+ * shows both beside the connection's own remote address.
  */
 #ifndef SWB_FRAME_H
 #define SWB_FRAME_H

@@ -85,6 +85,10 @@ struct sb_agent {
 	char     pad[7];
 	int64_t  since_ms;		/* wall clock of the welcome */
 	int64_t  last_heartbeat_ms;	/* wall clock of the last pong */
+	/* From the agent's hello frame (lib/frame.h): its public address as
+	 * GET /probe answered it, and its version; "" until it says. */
+	char     probed_addr[64];
+	char     version[32];
 };
 
 /* Hot per-channel counters; every field is an atomic with its writer noted. */

@@ -134,7 +134,8 @@ static size_t
 nrequired(enum frame_type t)
 {
 	switch (t) {
-	case FRAME_HELLO: case FRAME_AUTH: case FRAME_ERROR: return 2;
+	case FRAME_AUTH: case FRAME_ERROR: return 2;
+	case FRAME_HELLO: return 1;
 	case FRAME_CHALLENGE: case FRAME_WELCOME: case FRAME_PING:
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
 	case FRAME_KICK: return 1;
@@ -160,8 +161,7 @@ enc_required(struct frame_enc *e, enum frame_type t)
 {
 	switch (t) {
 	case FRAME_HELLO:
-		frame_enc_u64(e, "agent_id", 42);
-		frame_enc_u64(e, "proto", 1);
+		frame_enc_cstr(e, "version", "1.2.3");
 		break;
 	case FRAME_CHALLENGE:
 		frame_enc_bin(e, "nonce", nonce, sizeof(nonce));
@@ -366,10 +366,8 @@ check_required_values(const struct frame *f)
 
 	switch (f->type) {
 	case FRAME_HELLO:
-		assert_int_equal(frame_get_u64(f, "agent_id", &u), 0);
-		assert_int_equal(u, 42);
-		assert_int_equal(frame_get_u64(f, "proto", &u), 0);
-		assert_int_equal(u, 1);
+		assert_int_equal(frame_get_str(f, "version", &s, &len), 0);
+		assert_string_equal(s, "1.2.3");
 		break;
 	case FRAME_CHALLENGE:
 		assert_int_equal(frame_get_bin(f, "nonce", &bp, &len), 0);
@@ -650,9 +648,9 @@ test_missing_required(void **state)
 
 	raw_init(&r);
 	raw_hdr(&r, 1, FRAME_HELLO, 0, 1);
-	raw_key(&r, "agent_id");
-	msgpack_pack_uint64(&r.pk, 1);
-	expect_reject_raw(&r, "missing field \"proto\"");
+	raw_key(&r, "public_ip");
+	raw_str(&r, "192.0.2.1");
+	expect_reject_raw(&r, "missing field \"version\"");
 
 	raw_init(&r);
 	raw_hdr(&r, 1, FRAME_ERROR, 0, 1);
@@ -747,11 +745,12 @@ test_wrong_kind(void **state)
 
 	(void)state;
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_HELLO, 0, 2);
+	raw_hdr(&r, 1, FRAME_AUTH, 0, 2);
 	raw_key(&r, "agent_id");
 	raw_str(&r, "42");
-	raw_key(&r, "proto");
-	msgpack_pack_uint64(&r.pk, 1);
+	raw_key(&r, "sig");
+	msgpack_pack_bin(&r.pk, FRAME_SIG_LEN);
+	msgpack_pack_bin_body(&r.pk, sig, FRAME_SIG_LEN);
 	expect_reject_raw(&r, "field \"agent_id\" is str, want u64");
 
 	raw_init(&r);		/* negative where u64 is required */

@@ -10,6 +10,7 @@
  */
 #include "agent/ag_conf.h"
 #include "agent/ag_prov.h"
+#include "agent/ag_ui.h"
 #include "agent/platform.h"
 #include "lib/conf.h"
 #include "lib/log.h"
@@ -59,7 +60,8 @@ static const char *const level_names[] = {
 enum {
 	K_ID, K_KEY_FILE, K_HUB_URL, K_HUB_PIN, K_HUB_PIN_BACKUP,
 	K_RECONNECT_MIN, K_RECONNECT_MAX, K_HEARTBEAT, K_LOG_LEVEL,
-	K_STATE_DIR, K_REPORT_AFTER, K_CA_FILE, K_CONNECT_TO, K_COUNT
+	K_STATE_DIR, K_REPORT_AFTER, K_UI_LISTEN, K_UI_REMOTE, K_CA_FILE,
+	K_CONNECT_TO, K_COUNT
 };
 
 #define M(m) offsetof(struct ag_conf, m), sizeof(((struct ag_conf *)0)->m)
@@ -88,6 +90,11 @@ static const struct conf_key ag_keys[K_COUNT] = {
 	[K_REPORT_AFTER] = { "ledger", "report_after", CONF_MS, "5s", 100,
 	    600000, 1, M(report_after), NULL, "report a served stream's usage "
 	    "when no receipt came this long after its end" },
+	[K_UI_LISTEN] = { "ui", "listen", CONF_STR, "127.0.0.1:8790", 0, 0,
+	    0, M(ui_listen), NULL, "HOST:PORT of the local web page, or off" },
+	[K_UI_REMOTE] = { "ui", "allow_remote", CONF_BOOL, "no", 0, 0, 0,
+	    M(ui_allow_remote), NULL, "yes: the page may listen beyond "
+	    "loopback" },
 	[K_CA_FILE] = { "test", "ca_file", CONF_STR, "", 0, 0, 0, M(ca_file),
 	    NULL, "PEM CA trusted instead of the system's (test builds)" },
 	[K_CONNECT_TO] = { "test", "connect_to", CONF_STR, "", 0, 0, 0,
@@ -894,6 +901,19 @@ check_value(struct ag_conf *cf, int k, const char *value, char *err,
 			return -1;
 		}
 		return 0;
+	case K_UI_LISTEN: {
+		char host[AG_HOST_MAX];
+		int port;
+
+		if (strcmp(value, "off") == 0)
+			return 0;
+		if (ag_ui_split(value, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "[ui] listen = '%s' is not HOST:PORT "
+			    "(or off)", value);
+			return -1;
+		}
+		return 0;
+	}
 	case K_HUB_PIN:
 	case K_HUB_PIN_BACKUP:
 		if (pin_add(&one, value, strlen(value), why, sizeof(why)) != 0) {
@@ -1173,6 +1193,14 @@ finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
 	if (cf->hub_url[0] == '\0') {
 		snprintf(err, errlen, "%s: [agent] hub_url is required (e.g. "
 		    "wss://hub.example.com:8443/tunnel/connect)", path);
+		return -1;
+	}
+	if (strcmp(cf->ui_listen, "off") != 0 && !cf->ui_allow_remote &&
+	    !ag_ui_loopback(cf->ui_listen)) {
+		snprintf(err, errlen, "%s:%d: [ui] listen = %s is not a loopback "
+		    "address: the page shows your earnings and logs; set [ui] "
+		    "allow_remote = yes to serve it beyond this host", path,
+		    ld->key_line[K_UI_LISTEN], cf->ui_listen);
 		return -1;
 	}
 	if (cf->reconnect_min > cf->reconnect_max) {

@@ -7,6 +7,7 @@
  *                  reconnect_min, reconnect_max, heartbeat_interval,
  *                  log_level, state_dir
  *   [ledger]       report_after
+ *   [ui]           listen, allow_remote
  *   [test]         ca_file, connect_to          (test builds only; connect_to
  *                  may be given on several lines, the entries add up)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
@@ -106,6 +107,12 @@ struct ag_conf {
 	int64_t report_after;		/* ms, default 5000 (100..600000): a
 					   served stream with no receipt this
 					   long after its end is reported */
+
+	/* [ui]: the local web page (agent/ag_ui) */
+	char ui_listen[128];		/* HOST:PORT, default 127.0.0.1:8790;
+					   "off": no page */
+	int ui_allow_remote;		/* a non-loopback listen is refused
+					   unless yes */
 
 	/* [test]: always empty in a release build */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */

@@ -166,3 +166,77 @@ ag_ledger_rd_served_since(struct ag_ledger_rd *rd, int64_t since_ms,
 	sqlite3_bind_int64(st, 1, since_ms);
 	return walk(rd, st, usage_row, &w);
 }
+
+/* Every row of st as an object keyed by column name. */
+static json_t *
+rows_json(struct ag_ledger_rd *rd, sqlite3_stmt *st)
+{
+	json_t *a = json_array(), *o, *v;
+	int rc, nc = sqlite3_column_count(st);
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		o = json_object();
+		for (int c = 0; c < nc; c++) {
+			switch (sqlite3_column_type(st, c)) {
+			case SQLITE_INTEGER:
+				v = json_integer(sqlite3_column_int64(st, c));
+				break;
+			case SQLITE_TEXT:
+				v = json_string((const char *)
+				    sqlite3_column_text(st, c));
+				break;
+			default:
+				v = json_null();
+			}
+			json_object_set_new(o, sqlite3_column_name(st, c),
+			    v != NULL ? v : json_null());
+		}
+		json_array_append_new(a, o);
+	}
+	if (rc != SQLITE_DONE) {
+		snprintf(rd->err, sizeof(rd->err), "%s",
+		    sqlite3_errmsg(rd->db));
+		json_decref(a);
+		a = NULL;
+	}
+	sqlite3_finalize(st);
+	return a;
+}
+
+json_t *
+ag_ledger_rd_recent(struct ag_ledger_rd *rd, int max)
+{
+	sqlite3_stmt *st = prepare(rd, "SELECT s.request_id, s.model, "
+	    "s.input_tokens, s.output_tokens, s.cached_tokens, s.estimated, "
+	    "s.state, s.created_at, l.amount, l.price_version "
+	    "FROM served s LEFT JOIN ledger l ON l.agent_id = s.agent_id AND "
+	    "l.request_id = s.request_id ORDER BY s.created_at DESC LIMIT ?");
+
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int(st, 1, max);
+	return rows_json(rd, st);
+}
+
+json_t *
+ag_ledger_rd_earnings(struct ag_ledger_rd *rd, int days)
+{
+	sqlite3_stmt *st = prepare(rd, "SELECT date(created_at, 'unixepoch') "
+	    "AS day, model, COUNT(*) AS requests, SUM(amount) AS amount "
+	    "FROM ledger WHERE created_at >= strftime('%s', 'now') - ? * 86400 "
+	    "GROUP BY day, model ORDER BY day DESC, model");
+
+	if (st == NULL)
+		return NULL;
+	sqlite3_bind_int(st, 1, days);
+	return rows_json(rd, st);
+}
+
+json_t *
+ag_ledger_rd_disputes(struct ag_ledger_rd *rd)
+{
+	sqlite3_stmt *st = prepare(rd, "SELECT * FROM disputes "
+	    "ORDER BY created_at DESC LIMIT 200");
+
+	return st == NULL ? NULL : rows_json(rd, st);
+}

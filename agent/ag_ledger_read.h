@@ -36,4 +36,19 @@ struct ag_ledger_usage {
 int ag_ledger_rd_served_since(struct ag_ledger_rd *rd, int64_t since_ms,
     int (*cb)(const struct ag_ledger_usage *u, void *arg), void *arg);
 
+/*
+ * For the local page (agent/ag_ui), each an array of objects (a new
+ * reference), or NULL on error:
+ *   recent    the last max served streams, newest first: request_id,
+ *             model, tokens, estimated, state, created_at (unix ms) and
+ *             amount / price_version of their receipt (null: none yet)
+ *   earnings  receipted amounts per UTC day (YYYY-MM-DD) and model over
+ *             the last days days: day, model, requests, amount
+ *   disputes  every dispute, newest first
+ */
+#include <jansson.h>
+json_t *ag_ledger_rd_recent(struct ag_ledger_rd *rd, int max);
+json_t *ag_ledger_rd_earnings(struct ag_ledger_rd *rd, int days);
+json_t *ag_ledger_rd_disputes(struct ag_ledger_rd *rd);
+
 #endif

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "lib/log.h"
+#include "lib/clock.h"
 #include "lib/tunauth.h"
 
 int
@@ -46,6 +47,7 @@ finish(struct ag_probe *p, const char *why)
 		if (strcmp(ip, p->ip) != 0)
 			log_info("public address as the hub sees it: %s", ip);
 		snprintf(p->ip, sizeof(p->ip), "%s", ip);
+		p->at_ms = clock_wall_ms();
 	} else
 		log_warn("cannot learn the public address from the hub's %s: %s",
 		    AG_PROBE_PATH, why);

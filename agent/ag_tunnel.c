@@ -22,6 +22,7 @@
 #include "agent/ag_metrics.h"
 #include "agent/ag_probe.h"
 #include "agent/ag_version.h"
+#include "agent/ag_ui.h"
 #include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
@@ -137,6 +138,7 @@ struct ag_tunnel {
 	struct ag_metrics metrics;	/* its own figures per channel */
 	lws_sorted_usec_list_t sul_metrics;	/* metrics frames */
 	struct ag_probe probe;		/* its public address, per welcome */
+	struct ag_ui *ui;		/* the local page, or NULL */
 };
 
 int64_t
@@ -1334,6 +1336,52 @@ on_probe_done(void *arg, const char *ip)
 			send_hello(t->links[i]);
 }
 
+/* The local page's /api/status (agent/ag_ui): links and channels. */
+static json_t *
+ui_status(void *arg)
+{
+	static const char *const states[] = { "idle", "connecting",
+	    "authenticating", "online" };
+	struct ag_tunnel *t = arg;
+	int64_t now = clock_wall_ms(), lat;
+	struct ag_chan_metrics cm;
+	json_t *links = json_array(), *chans = json_array();
+
+	for (int i = 0; i < t->nlinks; i++) {
+		struct ag_link *l = t->links[i];
+
+		json_array_append_new(links, json_pack("{s:I, s:s, s:b, s:s}",
+		    "agent_id", (json_int_t)l->agent_id, "state",
+		    states[l->state], "online", l->state == LK_ONLINE,
+		    "last_error", l->last_error));
+	}
+	for (int ci = 0; ci < t->cf->nchannels; ci++) {
+		const struct ag_channel *ch = &t->cf->channels[ci];
+
+		ag_metrics_get(&t->metrics, ci, now, &cm, &lat);
+		json_array_append_new(chans, json_pack("{s:s, s:s, s:I, s:I, "
+		    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		    "name", ch->name, "provider", ag_provider_name(ch->provider),
+		    "rpm", (json_int_t)ch->rpm, "tpm", (json_int_t)ch->tpm,
+		    "requests_minute", (json_int_t)cm.requests,
+		    "tokens_minute", (json_int_t)cm.tokens,
+		    "errors_minute", (json_int_t)cm.errors,
+		    "requests_total", (json_int_t)cm.total_requests,
+		    "latency_ms", (json_int_t)lat,
+		    "inflight", (json_int_t)t->caps.inflight[ci],
+		    "max_concurrency", (json_int_t)ch->max_concurrency,
+		    "max_tokens_per_request",
+		    (json_int_t)ch->max_tokens_per_request,
+		    "daily_budget", (json_int_t)ch->daily_budget,
+		    "spent_today", (json_int_t)ag_caps_spent(&t->caps, ci,
+		    now)));
+	}
+	return json_pack("{s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "version",
+	    SWB_AGENT_VERSION, "hub", t->cf->hub_url, "pins", t->cf->pins.n,
+	    "public_ip", t->probe.ip, "public_ip_at",
+	    (json_int_t)t->probe.at_ms, "links", links, "channels", chans);
+}
+
 /* One metrics frame per channel on every online link (lib/frame.h). */
 static void
 on_metrics_timer(lws_sorted_usec_list_t *sul)
@@ -1785,6 +1833,15 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
 	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
 	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
+	{
+		char why[300] = "";
+
+		t->ui = ag_ui_start(t->ctx, cf, ui_status, t, why, sizeof(why));
+		if (t->ui != NULL)
+			log_set_sink(ag_ui_log_line);
+		else if (why[0] != '\0')
+			log_warn("no local page: %s", why);
+	}
 	return t;
 }
 
@@ -1849,6 +1906,8 @@ ag_tunnel_free(struct ag_tunnel *t)
 		stream_free(t->streams);
 	}
 	lws_context_destroy(t->ctx);
+	log_set_sink(NULL);
+	ag_ui_free(t->ui);
 	for (int i = 0; i < t->nlinks; i++) {
 		link_reset(t->links[i]);
 		sodium_memzero(t->links[i]->sk, sizeof(t->links[i]->sk));

@@ -66,6 +66,14 @@ log_level_name(int level)
 	return level_names[level];
 }
 
+static void (*log_sink)(const char *, size_t);
+
+void
+log_set_sink(void (*fn)(const char *line, size_t len))
+{
+	log_sink = fn;
+}
+
 void
 log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
 {
@@ -96,6 +104,8 @@ log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
 			line[i] = ' ';
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
+	if (log_sink != NULL)
+		log_sink(line, n);
 	errno = saved;
 }
 

@@ -8,6 +8,7 @@
 #ifndef SWB_LOG_H
 #define SWB_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
 
@@ -18,6 +19,9 @@ void log_init(const char *prog, const char *proc, int level);
 void log_setproc(const char *proc);
 const char *log_proc(void);
 void log_set_level(int level);
+/* Also hand every line written (with its newline) to fn; NULL: stop.  fn
+ * may be called from any thread that logs. */
+void log_set_sink(void (*fn)(const char *line, size_t len));
 int  log_level_parse(const char *s);          /* -1 when unknown */
 const char *log_level_name(int level);
 

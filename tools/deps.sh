@@ -7,7 +7,8 @@ pkgs=(build-essential pkg-config
       libpq-dev libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
       libcmocka-dev
       clang libclang-rt-14-dev gcc-mingw-w64-x86-64
-      postgresql redis-server nginx-light curl jq openssl procps nodejs npm)
+      postgresql redis-server nginx-light curl jq openssl procps nodejs npm
+      chromium)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,8 +18,17 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     tmp=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || tmp+=("$p"); done
     missing=("${tmp[@]}")
 fi
+# The headless browser tests' driver (exact version in tests/e2e/package.json).
+e2e_modules() {
+    local d; d=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
+    if [ ! -d "$d/node_modules/puppeteer-core" ] && command -v npm >/dev/null; then
+        echo "deps: npm install in tests/e2e"
+        (cd "$d" && npm install --no-audit --no-fund --silent)
+    fi
+}
 if ((${#missing[@]} == 0)); then
     echo "deps: all packages present"
+    e2e_modules
     exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -26,3 +36,4 @@ SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+e2e_modules

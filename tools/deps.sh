@@ -18,17 +18,8 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
     tmp=(); for p in "${missing[@]}"; do [[ $p == nodejs || $p == npm ]] || tmp+=("$p"); done
     missing=("${tmp[@]}")
 fi
-# The headless browser tests' driver (exact version in tests/e2e/package.json).
-e2e_modules() {
-    local d; d=$(cd "$(dirname "$0")/../tests/e2e" && pwd)
-    if [ ! -d "$d/node_modules/puppeteer-core" ] && command -v npm >/dev/null; then
-        echo "deps: npm install in tests/e2e"
-        (cd "$d" && npm install --no-audit --no-fund --silent)
-    fi
-}
 if ((${#missing[@]} == 0)); then
     echo "deps: all packages present"
-    e2e_modules
     exit 0
 fi
 echo "deps: installing ${missing[*]}"
@@ -36,4 +27,3 @@ SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-e2e_modules

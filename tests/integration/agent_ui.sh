@@ -36,7 +36,7 @@ UI=http://127.0.0.1:$UIPORT
 api() { curl -s -H "Authorization: Bearer ${2:-$SECRET}" "$UI/api/$1"; }
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 [ "$(code "$UI/")" = 200 ] || fail "the page is not served"
-curl -s "$UI/" | grep -q "<title>agentd</title>" || fail "the page is not the page"
+page=$(curl -s "$UI/"); grep -q "<title>agentd</title>" <<<"$page" || fail "the page is not the page"
 [ "$(code "$UI/api/status")" = 401 ] || fail "status without the secret"
 [ "$(code -H "Authorization: Bearer 0123456789abcdef0123456789abcdef" "$UI/api/status")" = 401 ] || fail "a wrong secret was taken"
 [ "$(code -H "Authorization: Bearer $SECRET" "$UI/api/status")" = 200 ] || fail "the secret was refused"
@@ -73,6 +73,13 @@ wait_until 3 test "$(code -H "Authorization: Bearer $SECRET" "$UI/api/status")" 
 
 note "the page in headless Chromium"
 [ -x /usr/bin/chromium ] || fail "chromium is missing (make deps installs it)"
-[ -d "$E2E/node_modules/puppeteer-core" ] || fail "puppeteer-core is missing (make deps: npm install in tests/e2e)"
+# tests/e2e's modules as e2e_openai.sh installs them (npm ci when missing
+# or stale against package-lock.json).
+want=$(sha256sum "$E2E/package-lock.json" | cut -d' ' -f1)
+stamp=$E2E/node_modules/.swb-lock.sha256
+if [ ! -f "$E2E/node_modules/puppeteer-core/package.json" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    (cd "$E2E" && npm ci --no-audit --no-fund) || fail "npm ci in tests/e2e failed"
+    echo "$want" >"$stamp"
+fi
 node "$E2E/agent_ui.mjs" "$UI/" "$NEW" "$GW" "$TOK" || fail "the browser test failed"
 echo "agent_ui: ok"

@@ -45,7 +45,7 @@ grep -q "refused by a cap" "$SWB_TMP/agent-capped.log" || fail "agentd logged no
 note "max_concurrency = 2: 5 slow requests at once"
 pids=()
 for i in 1 2 3 4 5; do
-    ( ask "cap-conc-$i" "" "[mock delay=150]" >"$SWB_TMP/conc.$i" ) &
+    ( ask "cap-conc-$i" "" "[mock delay=400]" >"$SWB_TMP/conc.$i" ) &
     pids+=($!)
 done
 wait "${pids[@]}"

@@ -113,6 +113,7 @@ struct ag_link {
 	int pin_refused;		/* set by the verify callback */
 	int kicked;
 	uint64_t gap_head;		/* our head when we last sent sync */
+	int hub_hello;			/* the welcome said it takes hello */
 #if SWB_TEST_BUILD
 	unsigned char saved_auth[256];	/* AG_TEST_REPLAY */
 	size_t saved_auth_len;
@@ -1316,6 +1317,8 @@ send_hello(struct ag_link *l)
 	struct frame_enc e;
 	const char *ip = l->t->probe.ip;
 
+	if (!l->hub_hello)
+		return;		/* an older hub would close on it */
 	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 2 : 1);
 	frame_enc_cstr(&e, "version", SWB_AGENT_VERSION);
 	if (ip[0] != '\0')
@@ -1498,6 +1501,12 @@ on_frame(struct ag_link *l, const struct frame *f)
 		learn_hub_key(l, f);
 		send_channels(l);
 		send_sync(l);
+		{
+			bool b = false;
+
+			(void)frame_get_bool(f, "hello", &b);
+			l->hub_hello = b;
+		}
 		send_hello(l);
 		(void)ag_probe_start(&l->t->probe, l->t->ctx);
 #if SWB_TEST_BUILD

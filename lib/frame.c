@@ -44,6 +44,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	[FRAME_AUTH] = { "auth", STREAM_ZERO,
 	    NEED({ "agent_id", FK_U64, 0 }, { "sig", FK_BIN, FRAME_SIG_LEN }),
 	    NULL, NULL },
+	/* welcome may also carry ledger_key:bin and hello:bool (the hub
+	 * takes hello frames). */
 	[FRAME_WELCOME] = { "welcome", STREAM_ZERO,
 	    NEED({ "session", FK_U64, 0 }), NULL, NULL },
 	[FRAME_CHANNELS] = { "channels", STREAM_ZERO,

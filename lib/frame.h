@@ -123,7 +123,8 @@
  * HELLO: once online, and again whenever it learnt its public address,
  * the agent says its version and (public_ip) the address the tunnel's
  * GET /probe answered it over a separate pinned HTTPS request; the hub
- * shows both beside the connection's own remote address.
+ * shows both beside the connection's own remote address.  Only sent to a
+ * hub whose welcome carried hello=true (an older hub closes on it).
  */
 #ifndef SWB_FRAME_H
 #define SWB_FRAME_H

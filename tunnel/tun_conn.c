@@ -292,8 +292,10 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	a->last_heartbeat_ms = a->since_ms;
 	sb_write_end(&a->seq);
 	c->state = TC_ONLINE;
-	frame_enc_begin(&e, FRAME_WELCOME, 0, 2);
+	frame_enc_begin(&e, FRAME_WELCOME, 0, 3);
 	frame_enc_u64(&e, "session", c->serial);
+	/* This hub takes hello frames (an older one closes on them). */
+	frame_enc_bool(&e, "hello", true);
 	/* The key that signs receipts; the agent trusts it because this
 	 * connection is pinned. */
 	frame_enc_bin(&e, "ledger_key", tun_ledger_pk(), 32);

@@ -9,7 +9,8 @@ SWB_CHANNEL_RPM=100 start_agent metered
 TOK=$(ctl token create --name met)
 GW=$(gw_url)
 am() { ctl --json channels | jq -c --argjson id "$AGENT_ID" '.channels[] | select(.agent_id==$id) | .agent_metrics'; }
-wait_until 5 test "$(am)" != null || fail "no metrics from the agent: $(am)"
+has_metrics() { [ -n "$(am)" ] && [ "$(am)" != null ]; }
+wait_until 5 has_metrics || fail "no metrics from the agent: $(am)"
 s=$(( $(date +%s) % 60 )); if ((s >= 45)); then sleep $((61 - s)); fi
 for i in 1 2 3; do
     [ "$(curl -s -o /dev/null -w '%{http_code}' "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" \

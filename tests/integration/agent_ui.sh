@@ -68,7 +68,8 @@ if grep -q "$SECRET" "$SWB_TMP/agent2.out"; then fail "the secret was printed ag
 "$AGENTD" ui-secret -c "$SWB_TMP/agentd.ini" >"$SWB_TMP/new.out" || fail "ui-secret"
 NEW=$(cat "$SECF")
 [ "$NEW" != "$SECRET" ] && grep -q "$NEW" "$SWB_TMP/new.out" || fail "ui-secret did not make and print a new one"
-wait_until 3 test "$(code -H "Authorization: Bearer $SECRET" "$UI/api/status")" = 401 || fail "the old secret still works"
+old_refused() { [ "$(code -H "Authorization: Bearer $SECRET" "$UI/api/status")" = 401 ]; }
+wait_until 3 old_refused || fail "the old secret still works"
 [ "$(code -H "Authorization: Bearer $NEW" "$UI/api/status")" = 200 ] || fail "the new secret is refused"
 
 note "the page in headless Chromium"

@@ -63,8 +63,15 @@ $(LIBSWB): $(call obj,$(LIB_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(LIBHUB): $(call obj,$(HUB_SRC))
 	@rm -f $@; ar rcs $@ $^
-$(LIBAGENT): $(call obj,$(AGENT_SRC))
+$(LIBAGENT): $(call obj,$(AGENT_SRC)) $(BUILD)/obj/gen/ag_ui_page.o
 	@rm -f $@; ar rcs $@ $^
+# agentd's local page, compiled in (agent/ag_ui.c).
+$(BUILD)/gen/ag_ui_page.c: agent/ui/index.html tools/embed.sh
+	@mkdir -p $(dir $@)
+	sh tools/embed.sh ag_ui_page $< >$@
+$(BUILD)/obj/gen/ag_ui_page.o: $(BUILD)/gen/ag_ui_page.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/hubd: $(call obj,master/main.c) $(LIBHUB) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

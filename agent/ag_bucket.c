@@ -69,3 +69,16 @@ ag_bucket_take(struct ag_bucket *b, int64_t est, int64_t now_ms,
 		b->tok_level -= tcost;
 	return AG_BUCKET_OK;
 }
+
+int64_t
+ag_bucket_room(const struct ag_bucket *b, int tokens, int64_t now_ms)
+{
+	int64_t limit = tokens ? b->tpm : b->rpm;
+	int64_t level = tokens ? b->tok_level : b->req_level;
+
+	if (limit == 0)
+		return -1;
+	if (now_ms > b->last_ms)
+		refill(&level, limit, now_ms - b->last_ms);
+	return level / UNIT;
+}

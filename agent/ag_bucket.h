@@ -31,5 +31,8 @@ void ag_bucket_init(struct ag_bucket *b, int64_t rpm, int64_t tpm,
  */
 enum ag_bucket_result ag_bucket_take(struct ag_bucket *b, int64_t est,
     int64_t now_ms, int64_t *retry_s);
+/* Whole requests (tokens: tokens) the bucket would hold at now_ms, taking
+ * nothing; -1 when that bucket is off. */
+int64_t ag_bucket_room(const struct ag_bucket *b, int tokens, int64_t now_ms);
 
 #endif

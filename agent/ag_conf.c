@@ -11,9 +11,11 @@
 #include "agent/ag_conf.h"
 #include "agent/ag_prov.h"
 #include "agent/ag_token.h"
+#include "agent/ag_ui.h"
 #include "agent/platform.h"
 #include "lib/conf.h"
 #include "lib/log.h"
+#include "lib/money.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -36,6 +38,7 @@
 #define PIN_B64_LEN	44	/* base64 of 32 bytes, with one '=' */
 #define RPM_MAX		INT64_C(1000000000)
 #define TPM_MAX		INT64_C(1000000000000)
+#define CONC_MAX	INT64_C(100000)
 
 static const char *const provider_names[] = {
 	[AG_PROV_OPENAI] = "openai", [AG_PROV_ANTHROPIC] = "anthropic",
@@ -58,7 +61,8 @@ static const char *const level_names[] = {
 enum {
 	K_ID, K_KEY_FILE, K_HUB_URL, K_HUB_PIN, K_HUB_PIN_BACKUP,
 	K_RECONNECT_MIN, K_RECONNECT_MAX, K_HEARTBEAT, K_LOG_LEVEL,
-	K_STATE_DIR, K_REPORT_AFTER, K_CA_FILE, K_CONNECT_TO, K_COUNT
+	K_STATE_DIR, K_REPORT_AFTER, K_UI_LISTEN, K_UI_REMOTE, K_CA_FILE,
+	K_CONNECT_TO, K_COUNT
 };
 
 #define M(m) offsetof(struct ag_conf, m), sizeof(((struct ag_conf *)0)->m)
@@ -87,6 +91,11 @@ static const struct conf_key ag_keys[K_COUNT] = {
 	[K_REPORT_AFTER] = { "ledger", "report_after", CONF_MS, "5s", 100,
 	    600000, 1, M(report_after), NULL, "report a served stream's usage "
 	    "when no receipt came this long after its end" },
+	[K_UI_LISTEN] = { "ui", "listen", CONF_STR, "127.0.0.1:8790", 0, 0,
+	    0, M(ui_listen), NULL, "HOST:PORT of the local web page, or off" },
+	[K_UI_REMOTE] = { "ui", "allow_remote", CONF_BOOL, "no", 0, 0, 0,
+	    M(ui_allow_remote), NULL, "yes: the page may listen beyond "
+	    "loopback" },
 	[K_CA_FILE] = { "test", "ca_file", CONF_STR, "", 0, 0, 0, M(ca_file),
 	    NULL, "PEM CA trusted instead of the system's (test builds)" },
 	[K_CONNECT_TO] = { "test", "connect_to", CONF_STR, "", 0, 0, 0,
@@ -101,7 +110,8 @@ enum {
 	C_PROVIDER, C_MODELS, C_KEY, C_RPM, C_TPM, C_GRADE, C_HOST,
 	C_RESOURCE, C_REGION, C_DEPLOYMENTS, C_API_VERSION,
 	C_ANTHROPIC_VERSION, C_PROJECT, C_LOCATION, C_ACCESS_KEY_ID,
-	C_SECRET_ACCESS_KEY, C_SESSION_TOKEN, C_COUNT
+	C_SECRET_ACCESS_KEY, C_SESSION_TOKEN, C_MAX_CONCURRENCY, C_MAX_TOKENS,
+	C_DAILY_BUDGET, C_COUNT
 };
 #define P(x)	(1u << (x))
 static const struct {
@@ -125,6 +135,9 @@ static const struct {
 	[C_ACCESS_KEY_ID] = { "access_key_id", P(AG_PROV_BEDROCK) },
 	[C_SECRET_ACCESS_KEY] = { "secret_access_key", P(AG_PROV_BEDROCK) },
 	[C_SESSION_TOKEN] = { "session_token", P(AG_PROV_BEDROCK) },
+	[C_MAX_CONCURRENCY] = { "max_concurrency", 0 },
+	[C_MAX_TOKENS] = { "max_tokens_per_request", 0 },
+	[C_DAILY_BUDGET] = { "daily_budget", 0 },
 };
 #undef P
 
@@ -801,6 +814,26 @@ channel_set(void *dst, const char *section, const char *key,
 		}
 		*(f == C_RPM ? &ch->rpm : &ch->tpm) = v;
 		break;
+	case C_MAX_CONCURRENCY:
+	case C_MAX_TOKENS:
+		if (conf_parse_int(value, &v) != 0 || v < 0 ||
+		    v > (f == C_MAX_CONCURRENCY ? CONC_MAX : TPM_MAX)) {
+			snprintf(err, errlen, "[%s] %s = '%s' is not an integer "
+			    "in 0..%" PRId64 " (0 = no cap)", section, key, value,
+			    f == C_MAX_CONCURRENCY ? CONC_MAX : TPM_MAX);
+			return -1;
+		}
+		*(f == C_MAX_CONCURRENCY ? &ch->max_concurrency :
+		    &ch->max_tokens_per_request) = v;
+		break;
+	case C_DAILY_BUDGET:
+		if (money_parse(value, &ch->daily_budget) != 0) {
+			snprintf(err, errlen, "[%s] daily_budget = '%s' is not an "
+			    "amount (e.g. 25 or 2.50, at most 6 decimals; 0 = no "
+			    "cap)", section, value);
+			return -1;
+		}
+		break;
 	case C_GRADE:
 		if ((ch->grade = parse_choice(grade_names, value)) < 0) {
 			snprintf(err, errlen, "[%s] grade = '%s' is not one of "
@@ -947,6 +980,19 @@ check_value(struct ag_conf *cf, int k, const char *value, char *err,
 			return -1;
 		}
 		return 0;
+	case K_UI_LISTEN: {
+		char host[AG_HOST_MAX];
+		int port;
+
+		if (strcmp(value, "off") == 0)
+			return 0;
+		if (ag_ui_split(value, host, sizeof(host), &port) != 0) {
+			snprintf(err, errlen, "[ui] listen = '%s' is not HOST:PORT "
+			    "(or off)", value);
+			return -1;
+		}
+		return 0;
+	}
 	case K_HUB_PIN:
 	case K_HUB_PIN_BACKUP:
 		if (pin_add(&one, value, strlen(value), why, sizeof(why)) != 0) {
@@ -1288,6 +1334,14 @@ finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
 	if (cf->hub_url[0] == '\0') {
 		snprintf(err, errlen, "%s: [agent] hub_url is required (e.g. "
 		    "wss://hub.example.com:8443/tunnel/connect)", path);
+		return -1;
+	}
+	if (strcmp(cf->ui_listen, "off") != 0 && !cf->ui_allow_remote &&
+	    !ag_ui_loopback(cf->ui_listen)) {
+		snprintf(err, errlen, "%s:%d: [ui] listen = %s is not a loopback "
+		    "address: the page shows your earnings and logs; set [ui] "
+		    "allow_remote = yes to serve it beyond this host", path,
+		    ld->key_line[K_UI_LISTEN], cf->ui_listen);
 		return -1;
 	}
 	if (cf->reconnect_min > cf->reconnect_max) {

@@ -7,9 +7,12 @@
  *                  reconnect_min, reconnect_max, heartbeat_interval,
  *                  log_level, state_dir
  *   [ledger]       report_after
+ *   [ui]           listen, allow_remote
  *   [test]         ca_file, connect_to          (test builds only; connect_to
  *                  may be given on several lines, the entries add up)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
+ *                  and the caps the hub cannot exceed (agent/ag_caps):
+ *                  max_concurrency, max_tokens_per_request, daily_budget
  *                  and per provider: anthropic_version (anthropic);
  *                  resource or host, deployments, api_version (azure);
  *                  region or host (qwen); project, location (vertex,
@@ -94,6 +97,11 @@ struct ag_channel {
 	char session_token[AG_AWS_TOKEN_MAX];
 	int64_t rpm;			/* announced limits; 0 = none */
 	int64_t tpm;
+	/* Caps agentd enforces itself whatever the hub sends (ag_caps);
+	 * 0 = none. */
+	int64_t max_concurrency;	/* streams in flight upstream */
+	int64_t max_tokens_per_request;	/* input estimate + max_tokens */
+	int64_t daily_budget;		/* micro-units served per UTC day */
 };
 
 struct ag_pins {
@@ -118,6 +126,12 @@ struct ag_conf {
 	int64_t report_after;		/* ms, default 5000 (100..600000): a
 					   served stream with no receipt this
 					   long after its end is reported */
+
+	/* [ui]: the local web page (agent/ag_ui) */
+	char ui_listen[128];		/* HOST:PORT, default 127.0.0.1:8790;
+					   "off": no page */
+	int ui_allow_remote;		/* a non-loopback listen is refused
+					   unless yes */
 
 	/* [test]: always empty in a release build */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */

@@ -18,6 +18,12 @@
 #include <sodium.h>
 #include <jansson.h>
 #include "agent/ag_bucket.h"
+#include "agent/ag_caps.h"
+#include "agent/ag_metrics.h"
+#include "agent/ag_probe.h"
+#include "agent/ag_version.h"
+#include "agent/ag_ui.h"
+#include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
 #include "agent/ag_upstream.h"
@@ -88,6 +94,11 @@ struct ag_stream {
 	struct outq rt_hold;
 	size_t rt_held;			/* bytes in rt_hold */
 	uint64_t rt_responses;
+	/* Caps (agent/ag_caps). */
+	int ci;				/* its channel's index; -1 unknown */
+	int capped;			/* counted in flight by ag_caps_admit */
+	int64_t max_out;		/* the body's max_tokens or 0 */
+	int64_t started_ms;		/* monotonic, handed upstream */
 };
 
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
@@ -113,6 +124,7 @@ struct ag_link {
 	int pin_refused;		/* set by the verify callback */
 	int kicked;
 	uint64_t gap_head;		/* our head when we last sent sync */
+	int hub_hello;			/* the welcome said it takes hello */
 #if SWB_TEST_BUILD
 	unsigned char saved_auth[256];	/* AG_TEST_REPLAY */
 	size_t saved_auth_len;
@@ -133,6 +145,12 @@ struct ag_tunnel {
 	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
 	struct ag_ledger *lg;		/* <state_dir>/ledger.db */
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
+	struct ag_caps caps;		/* the owner's caps per channel */
+	struct ag_ledger_rd *rd;	/* read-only ledger (seeding, the UI) */
+	struct ag_metrics metrics;	/* its own figures per channel */
+	lws_sorted_usec_list_t sul_metrics;	/* metrics frames */
+	struct ag_probe probe;		/* its public address, per welcome */
+	struct ag_ui *ui;		/* the local page, or NULL */
 };
 
 int64_t
@@ -306,6 +324,8 @@ stream_free(struct ag_stream *s)
 			*pp = s->next;
 			break;
 		}
+	if (s->capped)
+		ag_caps_release(&s->l->t->caps, s->ci);
 	if (s->sse_mode)
 		sse_free(&s->sse);
 	outq_clear(&s->hold);
@@ -426,6 +446,24 @@ streams_drop(struct ag_link *l)
 	}
 }
 
+/* Answer s with status and a JSON body of its own, and end it. */
+static void
+answer_error(struct ag_stream *s, int status, const char *body, size_t n)
+{
+	struct frame_enc e;
+
+	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
+	frame_enc_u64(&e, "status", (uint64_t)status);
+	frame_enc_cstr(&e, "content_type", "application/json");
+	link_send(s->l, &e);
+	(void)frame_window_spend(&s->win, n);	/* a fresh window */
+	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
+	frame_enc_bin(&e, "data", body, n);
+	link_send(s->l, &e);
+	stream_end(s, 1, NULL);
+	stream_free(s);
+}
+
 /*
  * The channel's own limits (ag_bucket): with an empty bucket the stream is
  * answered 429 here, in OpenAI's shape, and the provider is not called.
@@ -434,7 +472,6 @@ static int
 bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 {
 	struct ag_bucket *b = &s->l->t->buckets[ch - s->l->t->cf->channels];
-	struct frame_enc e;
 	int64_t retry = 0;
 	enum ag_bucket_result why;
 	char body[400];
@@ -454,17 +491,52 @@ bucket_refuses(struct ag_stream *s, const struct ag_channel *ch)
 	    why == AG_BUCKET_REQUESTS ? "requests" : "tokens", ch->name,
 	    (long long)(why == AG_BUCKET_REQUESTS ? ch->rpm : ch->tpm),
 	    (long long)retry, why == AG_BUCKET_REQUESTS ? "requests" : "tokens");
-	frame_enc_begin(&e, FRAME_RESP_HEAD, s->id, 2);
-	frame_enc_u64(&e, "status", 429);
-	frame_enc_cstr(&e, "content_type", "application/json");
-	link_send(s->l, &e);
-	n = n > 0 && (size_t)n < sizeof(body) ? n : 0;
-	(void)frame_window_spend(&s->win, (size_t)n);	/* a fresh window */
-	frame_enc_begin(&e, FRAME_RESP_CHUNK, s->id, 1);
-	frame_enc_bin(&e, "data", body, (size_t)n);
-	link_send(s->l, &e);
-	stream_end(s, 1, NULL);
-	stream_free(s);
+	answer_error(s, 429, body, n > 0 && (size_t)n < sizeof(body) ?
+	    (size_t)n : 0);
+	return 1;
+}
+
+/*
+ * The owner's caps (agent/ag_caps): a request beyond one is answered here
+ * with an OpenAI-shaped error the hub passes through to the user, and the
+ * provider is not called.
+ */
+static int
+caps_refuses(struct ag_stream *s, const struct ag_channel *ch)
+{
+	static const struct {
+		int status;
+		const char *type, *code;
+	} how[] = {
+		[AG_CAPS_CONCURRENCY] = { 429, "requests", "rate_limit_exceeded" },
+		[AG_CAPS_TOKENS] = { 400, "invalid_request_error",
+		    "max_tokens_per_request" },
+		[AG_CAPS_BUDGET] = { 429, "insufficient_quota",
+		    "insufficient_quota" },
+	};
+	struct ag_tunnel *t = s->l->t;
+	enum ag_caps_result why;
+	char msg[320], body[512];
+	json_t *o;
+	char *txt;
+
+	s->ci = (int)(ch - t->cf->channels);
+	why = ag_caps_admit(&t->caps, s->ci, s->model[0] != '\0' ? s->model :
+	    s->up_model, s->input_est, s->max_out, clock_wall_ms(), msg,
+	    sizeof(msg));
+	if (why == AG_CAPS_OK) {
+		s->capped = 1;
+		return 0;
+	}
+	log_warn("agent %llu: stream %u refused by a cap: %s",
+	    (unsigned long long)s->l->agent_id, s->id, msg);
+	o = json_pack("{s:{s:s,s:s,s:n,s:s}}", "error", "message", msg, "type",
+	    how[why].type, "param", "code", how[why].code);
+	txt = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+	snprintf(body, sizeof(body), "%s", txt != NULL ? txt : "{}");
+	free(txt);
+	json_decref(o);
+	answer_error(s, how[why].status, body, strlen(body));
 	return 1;
 }
 
@@ -668,6 +740,7 @@ on_req(struct ag_link *l, const struct frame *f)
 			return -1;
 		s->l = l;
 		s->id = f->stream_id;
+		s->ci = -1;
 		s->key = ++l->t->next_key;
 		frame_window_init(&s->win);
 		frame_get_str(f, "channel", &str, &len);
@@ -746,7 +819,7 @@ on_req(struct ag_link *l, const struct frame *f)
 			return 0;
 		}
 		stream_prepare(s);
-		if (bucket_refuses(s, ch))
+		if (caps_refuses(s, ch) || bucket_refuses(s, ch))
 			return 0;
 		if (s->op == OP_REALTIME) {
 			if (rt_start(s, ch, err, sizeof(err)) != 0) {
@@ -760,8 +833,12 @@ on_req(struct ag_link *l, const struct frame *f)
 			return 0;
 		}
 		stream_op(s, &rq);
+		ag_metrics_request(&l->t->metrics, s->ci, s->input_est,
+		    clock_wall_ms());
+		s->started_ms = clock_mono_ms();
 		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
 		    s->body_len, err, sizeof(err)) != 0) {
+			ag_metrics_error(&l->t->metrics, s->ci, clock_wall_ms());
 			log_warn("agent %llu: stream %u refused: %s",
 			    (unsigned long long)l->agent_id, s->id, err);
 			stream_end(s, 0, err);
@@ -884,6 +961,7 @@ stream_prepare(struct ag_stream *s)
 	    s->body, s->body_len, 0, &jerr) : NULL;
 	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
 	s->prompt_est = tokest_prompt(s->body_len);
+	s->max_out = ag_caps_max_out(o);
 	m = json_string_value(json_object_get(o, "model"));
 	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))
 		snprintf(s->model, sizeof(s->model), "%s", m);
@@ -918,6 +996,10 @@ stream_record(struct ag_stream *s)
 	sv.cache_write_tokens = s->usage.cache_write_tokens;
 	sv.estimated = s->usage.estimated;
 	sv.created_at = clock_wall_ms();
+	ag_caps_spend(&s->l->t->caps, s->ci, ag_caps_cost(&s->l->t->caps,
+	    s->ci, s->model[0] != '\0' ? s->model : s->up_model,
+	    sv.input_tokens, sv.output_tokens, sv.cached_tokens,
+	    sv.cache_write_tokens), sv.created_at);
 	if ((r = ag_ledger_served_record(s->l->t->lg, &sv)) == -1)
 		log_warn("agent %llu: request %s served but not recorded: %s",
 		    (unsigned long long)s->l->agent_id, sv.request_id,
@@ -948,6 +1030,11 @@ drain_upstream(struct ag_tunnel *t)
 		switch (ev.type) {
 		case AG_UP_HEAD:
 			s->status = ev.status;
+			ag_metrics_latency(&t->metrics, s->ci, clock_mono_ms() -
+			    s->started_ms, clock_wall_ms());
+			if (ev.status >= 500 || ev.status == 429)
+				ag_metrics_error(&t->metrics, s->ci,
+				    clock_wall_ms());
 			s->sse_mode = strncmp(ev.content_type, "text/event-stream", 17) == 0;
 			if (s->sse_mode)
 				sse_init(&s->sse, 0);
@@ -966,6 +1053,11 @@ drain_upstream(struct ag_tunnel *t)
 			break;
 		case AG_UP_END:
 			sniff_finish(s);
+			ag_metrics_tokens(&t->metrics, s->ci,
+			    s->usage.output_tokens, clock_wall_ms());
+			if (!ev.ok && s->status < 500 && s->status != 429)
+				ag_metrics_error(&t->metrics, s->ci,
+				    clock_wall_ms());
 			stream_record(s);	/* 2xx, also when it failed later */
 			s->ended = 1;
 			s->end_ok = ev.ok;
@@ -1287,6 +1379,8 @@ on_price_update(struct ag_link *l, const struct frame *f)
 		return;
 	}
 	r = ag_ledger_price_put(l->t->lg, model, version, &p);
+	if (r == 0)
+		ag_caps_price(&l->t->caps, model, version, &p);
 	if (r == 1)
 		log_warn("agent %llu: the hub announced other prices for %s "
 		    "version %lld; a version never changes: kept the first",
@@ -1464,6 +1558,125 @@ report_due(struct ag_tunnel *t)
 	}
 }
 
+/* Its version and public address (lib/frame.h HELLO). */
+static void
+send_hello(struct ag_link *l)
+{
+	struct frame_enc e;
+	const char *ip = l->t->probe.ip;
+
+	if (!l->hub_hello)
+		return;		/* an older hub would close on it */
+	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 2 : 1);
+	frame_enc_cstr(&e, "version", SWB_AGENT_VERSION);
+	if (ip[0] != '\0')
+		frame_enc_cstr(&e, "public_ip", ip);
+	link_send(l, &e);
+}
+
+/* A probe ended: every online link tells its hub. */
+static void
+on_probe_done(void *arg, const char *ip)
+{
+	struct ag_tunnel *t = arg;
+
+	if (ip == NULL)
+		return;
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->state == LK_ONLINE)
+			send_hello(t->links[i]);
+}
+
+/* The local page's /api/status (agent/ag_ui): links and channels. */
+static json_t *
+ui_status(void *arg)
+{
+	static const char *const states[] = { "idle", "connecting",
+	    "authenticating", "online" };
+	struct ag_tunnel *t = arg;
+	int64_t now = clock_wall_ms(), lat;
+	struct ag_chan_metrics cm;
+	json_t *links = json_array(), *chans = json_array();
+
+	for (int i = 0; i < t->nlinks; i++) {
+		struct ag_link *l = t->links[i];
+
+		json_array_append_new(links, json_pack("{s:I, s:s, s:b, s:s}",
+		    "agent_id", (json_int_t)l->agent_id, "state",
+		    states[l->state], "online", l->state == LK_ONLINE,
+		    "last_error", l->last_error));
+	}
+	for (int ci = 0; ci < t->cf->nchannels; ci++) {
+		const struct ag_channel *ch = &t->cf->channels[ci];
+
+		ag_metrics_get(&t->metrics, ci, now, &cm, &lat);
+		json_array_append_new(chans, json_pack("{s:s, s:s, s:I, s:I, "
+		    "s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		    "name", ch->name, "provider", ag_provider_name(ch->provider),
+		    "rpm", (json_int_t)ch->rpm, "tpm", (json_int_t)ch->tpm,
+		    "requests_minute", (json_int_t)cm.requests,
+		    "tokens_minute", (json_int_t)cm.tokens,
+		    "errors_minute", (json_int_t)cm.errors,
+		    "requests_total", (json_int_t)cm.total_requests,
+		    "latency_ms", (json_int_t)lat,
+		    "inflight", (json_int_t)t->caps.inflight[ci],
+		    "max_concurrency", (json_int_t)ch->max_concurrency,
+		    "max_tokens_per_request",
+		    (json_int_t)ch->max_tokens_per_request,
+		    "daily_budget", (json_int_t)ch->daily_budget,
+		    "spent_today", (json_int_t)ag_caps_spent(&t->caps, ci,
+		    now)));
+	}
+	return json_pack("{s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "version",
+	    SWB_AGENT_VERSION, "hub", t->cf->hub_url, "pins", t->cf->pins.n,
+	    "public_ip", t->probe.ip, "public_ip_at",
+	    (json_int_t)t->probe.at_ms, "links", links, "channels", chans);
+}
+
+/* One metrics frame per channel on every online link (lib/frame.h). */
+static void
+on_metrics_timer(lws_sorted_usec_list_t *sul)
+{
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
+	    sul_metrics);
+	int64_t now = clock_wall_ms(), lat, breq, btok;
+	struct ag_chan_metrics cm;
+	struct frame_enc e;
+
+	for (int i = 0; i < t->nlinks; i++) {
+		struct ag_link *l = t->links[i];
+
+		if (l->state != LK_ONLINE)
+			continue;
+		for (int ci = 0; ci < t->cf->nchannels; ci++) {
+			ag_metrics_get(&t->metrics, ci, now, &cm, &lat);
+			breq = ag_bucket_room(&t->buckets[ci], 0,
+			    clock_mono_ms());
+			btok = ag_bucket_room(&t->buckets[ci], 1,
+			    clock_mono_ms());
+			frame_enc_begin(&e, FRAME_METRICS, 0, (size_t)(7 +
+			    (breq >= 0) + (btok >= 0)));
+			frame_enc_cstr(&e, "channel", t->cf->channels[ci].name);
+			frame_enc_u64(&e, "minute", (uint64_t)cm.minute);
+			frame_enc_u64(&e, "requests", (uint64_t)cm.requests);
+			frame_enc_u64(&e, "tokens", (uint64_t)cm.tokens);
+			frame_enc_u64(&e, "errors", (uint64_t)cm.errors);
+			frame_enc_u64(&e, "inflight",
+			    (uint64_t)t->caps.inflight[ci]);
+			frame_enc_u64(&e, "latency_ms", (uint64_t)lat);
+			if (breq >= 0)
+				frame_enc_u64(&e, "bucket_requests",
+				    (uint64_t)breq);
+			if (btok >= 0)
+				frame_enc_u64(&e, "bucket_tokens",
+				    (uint64_t)btok);
+			link_send(l, &e);
+		}
+	}
+	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
+	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
+}
+
 static void
 on_ledger_timer(lws_sorted_usec_list_t *sul)
 {
@@ -1536,6 +1749,14 @@ on_frame(struct ag_link *l, const struct frame *f)
 		learn_hub_key(l, f);
 		send_channels(l);
 		send_sync(l);
+		{
+			bool b = false;
+
+			(void)frame_get_bool(f, "hello", &b);
+			l->hub_hello = b;
+		}
+		send_hello(l);
+		(void)ag_probe_start(&l->t->probe, l->t->ctx);
 #if SWB_TEST_BUILD
 		test_misbehave(l);
 #endif
@@ -1694,6 +1915,10 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 	if (l == NULL)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
+	/* lws hands TLS callbacks to the first protocol: the probe's too. */
+	if ((void *)l == &((struct ag_tunnel *)lws_context_user(
+	    lws_get_context(wsi)))->probe)
+		return ag_probe_callback(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 		/* user: the X509_STORE_CTX; len: OpenSSL's own verdict. */
@@ -1759,6 +1984,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 static const struct lws_protocols protocols[] = {
 	{ "swb-agent", cb_agent, 0, 4096, 0, NULL, 0 },
+	{ AG_PROBE_PROTOCOL, ag_probe_callback, 0, 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -1821,6 +2047,21 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
+	ag_caps_init(&t->caps, cf);
+	t->probe.cf = cf;
+	t->probe.done = on_probe_done;
+	t->probe.arg = t;
+	t->rd = ag_ledger_rd_open(cf->state_dir, err, errlen);
+	if (t->rd == NULL || ag_caps_seed(&t->caps, t->rd,
+	    clock_wall_ms()) != 0) {
+		if (t->rd != NULL)
+			snprintf(err, errlen, "ledger: %s",
+			    ag_ledger_rd_error(t->rd));
+		ag_ledger_rd_close(t->rd);
+		ag_ledger_close(t->lg);
+		free(t);
+		return NULL;
+	}
 	for (int i = 0; i < cf->nchannels; i++)
 		ag_bucket_init(&t->buckets[i], cf->channels[i].rpm,
 		    cf->channels[i].tpm, clock_mono_ms());
@@ -1841,6 +2082,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	t->ctx = lws_create_context(&info);
 	if (t->ctx == NULL) {
 		snprintf(err, errlen, "cannot create the TLS client context");
+		ag_ledger_rd_close(t->rd);
 		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
@@ -1848,6 +2090,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
 	if (t->up == NULL) {
 		lws_context_destroy(t->ctx);
+		ag_ledger_rd_close(t->rd);
 		ag_ledger_close(t->lg);
 		free(t);
 		return NULL;
@@ -1855,6 +2098,17 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
 	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
+	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
+	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
+	{
+		char why[300] = "";
+
+		t->ui = ag_ui_start(t->ctx, cf, ui_status, t, why, sizeof(why));
+		if (t->ui != NULL)
+			log_set_sink(ag_ui_log_line);
+		else if (why[0] != '\0')
+			log_warn("no local page: %s", why);
+	}
 	return t;
 }
 
@@ -1923,18 +2177,22 @@ ag_tunnel_free(struct ag_tunnel *t)
 		return;
 	lws_sul_cancel(&t->sul);
 	lws_sul_cancel(&t->sul_ledger);
+	lws_sul_cancel(&t->sul_metrics);
 	ag_up_free(t->up);		/* first: the curl thread may wake lws */
 	while (t->streams != NULL) {
 		stream_record(t->streams);	/* cut by the shutdown */
 		stream_free(t->streams);
 	}
 	lws_context_destroy(t->ctx);
+	log_set_sink(NULL);
+	ag_ui_free(t->ui);
 	for (int i = 0; i < t->nlinks; i++) {
 		link_reset(t->links[i]);
 		sodium_memzero(t->links[i]->sk, sizeof(t->links[i]->sk));
 		free(t->links[i]);
 	}
 	free(t->links);
+	ag_ledger_rd_close(t->rd);
 	ag_ledger_close(t->lg);
 	free(t);
 }

@@ -8,6 +8,7 @@
 #include "agent/ag_conf.h"
 #include "agent/ag_key.h"
 #include "agent/ag_ledger.h"
+#include "agent/ag_ui.h"
 #include "agent/ag_tunnel.h"
 #include "agent/platform.h"
 #include "lib/log.h"
@@ -42,7 +43,8 @@ usage(void)
 	    "usage: agentd [-t] [-c config]\n"
 	    "       agentd keygen [-f] -o keyfile\n"
 	    "       agentd ledger export|verify [-c config] [-a agent_id]\n"
-	    "       agentd ledger disputes [-c config] [-a agent_id]\n");
+	    "       agentd ledger disputes [-c config] [-a agent_id]\n"
+	    "       agentd ui-secret [-c config]\n");
 	exit(2);
 }
 
@@ -406,6 +408,8 @@ main(int argc, char **argv)
 		return cmd_keygen(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "ledger") == 0)
 		return cmd_ledger(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "ui-secret") == 0)
+		return ag_ui_cmd_secret(argc - 1, argv + 1);
 
 	plat_default_paths(&pp);
 	conf_path = pp.config;

@@ -82,6 +82,9 @@ static const struct conf_key keys[] = {
 	    tun_heartbeat_timeout_ms, "an agent silent this long is marked down"),
 	K("tunnel", "handshake_timeout", CONF_MS, "5s", 100, 600000, 1,
 	    tun_handshake_timeout_ms, "time an agent has to answer the challenge"),
+	K("tunnel", "trusted_proxy", CONF_STR, "", 0, 0, 0, tun_trusted_proxy,
+	    "IP of a proxy in front of the tunnel: GET /probe answers its "
+	    "X-Forwarded-For"),
 	K("store", "url", CONF_STR, "sqlite:var/hubd.db", 1, 0, 0, store_url,
 	    "sqlite:PATH (embedded default) or postgresql://..."),
 	K("store", "ledger_key", CONF_STR, "var/ledger.key", 1, 0, 0, ledger_key,

@@ -46,6 +46,8 @@ struct hub_conf {
 	int64_t tun_heartbeat_ms;
 	int64_t tun_heartbeat_timeout_ms;
 	int64_t tun_handshake_timeout_ms;
+	char    tun_trusted_proxy[64];	/* IP whose X-Forwarded-For /probe
+					   believes; "" none */
 	/* [store] */
 	char    store_url[HUB_PATH_MAX];
 	char    ledger_key[HUB_PATH_MAX];

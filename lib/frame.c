@@ -36,13 +36,16 @@ struct frame_spec {
 #define NEED(...)	((const struct frame_need[]){ __VA_ARGS__, { NULL, FK_NONE, 0 } })
 
 static const struct frame_spec specs[FRAME_TYPE_MAX] = {
+	/* hello may also carry public_ip:str (what GET /probe answered). */
 	[FRAME_HELLO] = { "hello", STREAM_ZERO,
-	    NEED({ "agent_id", FK_U64, 0 }, { "proto", FK_U64, 0 }), NULL, NULL },
+	    NEED({ "version", FK_STR, 0 }), NULL, NULL },
 	[FRAME_CHALLENGE] = { "challenge", STREAM_ZERO,
 	    NEED({ "nonce", FK_BIN, FRAME_NONCE_LEN }), NULL, NULL },
 	[FRAME_AUTH] = { "auth", STREAM_ZERO,
 	    NEED({ "agent_id", FK_U64, 0 }, { "sig", FK_BIN, FRAME_SIG_LEN }),
 	    NULL, NULL },
+	/* welcome may also carry ledger_key:bin and hello:bool (the hub
+	 * takes hello frames). */
 	[FRAME_WELCOME] = { "welcome", STREAM_ZERO,
 	    NEED({ "session", FK_U64, 0 }), NULL, NULL },
 	[FRAME_CHANNELS] = { "channels", STREAM_ZERO,
@@ -50,7 +53,13 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	    NEED({ "name", FK_STR, 0 }, { "provider", FK_STR, 0 },
 		{ "models", FK_STRV, 0 }, { "grade", FK_STR, 0 },
 		{ "rpm", FK_U64, 0 }, { "tpm", FK_U64, 0 }) },
-	[FRAME_METRICS] = { "metrics", STREAM_ANY, NULL, NULL, NULL },
+	/* metrics may also carry bucket_requests, bucket_tokens:u64 (what
+	 * the agent's rpm/tpm buckets hold; absent: no such limit). */
+	[FRAME_METRICS] = { "metrics", STREAM_ZERO,
+	    NEED({ "channel", FK_STR, 0 }, { "minute", FK_U64, 0 },
+		{ "requests", FK_U64, 0 }, { "tokens", FK_U64, 0 },
+		{ "errors", FK_U64, 0 }, { "inflight", FK_U64, 0 },
+		{ "latency_ms", FK_U64, 0 }), NULL, NULL },
 	[FRAME_REQ_START] = { "req_start", STREAM_NONZERO,
 	    NEED({ "channel", FK_STR, 0 }, { "op", FK_STR, 0 },
 		{ "model", FK_STR, 0 }, { "stream", FK_BOOL, 0 },

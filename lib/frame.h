@@ -133,6 +133,20 @@
  * per frame keeps the payload model flat (no maps inside maps) and lets a
  * channel list be longer than one frame's field budget.  The receiver
  * replaces the agent's channel set with what arrived since the last done.
+ *
+ * METRICS: every few seconds (agent/ag_metrics) the agent sends one
+ * metrics frame per channel on stream 0: its own counts over every hub it
+ * serves for the UTC minute `minute` (requests admitted, tokens, errors),
+ * upstream calls in flight, the mean time to the provider's response head,
+ * and what its rpm/tpm buckets hold.  The hub's tunnel stores them in the
+ * scoreboard (shm/sb.h, sb_chan_hot ag_*); a frame for a channel the agent
+ * did not announce is ignored.
+ *
+ * HELLO: once online, and again whenever it learnt its public address,
+ * the agent says its version and (public_ip) the address the tunnel's
+ * GET /probe answered it over a separate pinned HTTPS request; the hub
+ * shows both beside the connection's own remote address.  Only sent to a
+ * hub whose welcome carried hello=true (an older hub closes on it).
  */
 #ifndef SWB_FRAME_H
 #define SWB_FRAME_H

@@ -75,6 +75,14 @@ log_level_name(int level)
 	return level_names[level];
 }
 
+static void (*log_sink)(const char *, size_t);
+
+void
+log_set_sink(void (*fn)(const char *line, size_t len))
+{
+	log_sink = fn;
+}
+
 /* Append s as the body of a JSON string: quotes, backslashes and control
  * bytes escaped; bytes >= 0x80 kept (the message is the caller's text). */
 static size_t
@@ -124,6 +132,8 @@ log_json(int level, uint64_t reqid, const struct timespec *ts,
 	line[n++] = '}';
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
+	if (log_sink != NULL)
+		log_sink(line, n);
 }
 
 void
@@ -162,6 +172,8 @@ log_vmsg(int level, uint64_t reqid, const char *fmt, va_list ap)
 			line[i] = ' ';
 	line[n++] = '\n';
 	(void)!write(STDERR_FILENO, line, n);
+	if (log_sink != NULL)
+		log_sink(line, n);
 	errno = saved;
 }
 

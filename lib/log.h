@@ -8,6 +8,7 @@
 #ifndef SWB_LOG_H
 #define SWB_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdarg.h>
 
@@ -22,6 +23,9 @@ void log_set_level(int level);
  * {"ts","level","prog","proc","pid","req" (request lines),"msg"}. */
 enum log_format { LOG_FMT_TEXT = 0, LOG_FMT_JSON };
 void log_set_format(int fmt);
+/* Also hand every line written (with its newline) to fn; NULL: stop.  fn
+ * may be called from any thread that logs. */
+void log_set_sink(void (*fn)(const char *line, size_t len));
 int  log_level_parse(const char *s);          /* -1 when unknown */
 const char *log_level_name(int level);
 

@@ -9,6 +9,29 @@
 #include <stdio.h>
 #include "router/rt.h"
 
+/* The agent's own figures (metrics frames; shm/sb.h ag_*), or null
+ * before its first report. */
+static json_t *
+agent_metrics_json(const struct sb_chan_hot *h, int64_t now)
+{
+	int64_t upd = atomic_load(&h->ag_updated_ms);
+	int cur = atomic_load(&h->ag_minute) == now / 60000;
+
+	if (upd == 0)
+		return json_null();
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "age_ms", (json_int_t)(now - upd),
+	    "requests_minute", (json_int_t)(cur ?
+	    atomic_load(&h->ag_req_minute) : 0),
+	    "tokens_minute", (json_int_t)(cur ?
+	    atomic_load(&h->ag_tok_minute) : 0),
+	    "errors_minute", (json_int_t)(cur ?
+	    atomic_load(&h->ag_err_minute) : 0),
+	    "inflight", (json_int_t)atomic_load(&h->ag_inflight),
+	    "latency_ms", (json_int_t)atomic_load(&h->ag_latency_ms),
+	    "bucket_requests", (json_int_t)atomic_load(&h->ag_bucket_req));
+}
+
 static json_t *
 weights_json(const struct rt_weights *w)
 {
@@ -111,6 +134,8 @@ admin_channels_json(const struct sb *sb, const struct hub_conf *cf)
 		json_object_set_new(o, "tokens_per_s",
 		    json_real((double)atomic_load(&h->ewma_tps_milli) / 1000.0));
 		json_object_set_new(o, "scores", scores_json(&e, &w));
+		json_object_set_new(o, "agent_metrics", agent_metrics_json(h,
+		    now));
 		json_array_append_new(list, o);
 	}
 	return json_pack("{s:b, s:I, s:o, s:o}", "ok", 1, "now_ms",

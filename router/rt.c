@@ -21,6 +21,7 @@
 				 * errors move its score a little, not a lot */
 #define STAB_STREAK	25	/* term points lost per consecutive error */
 #define HB_STALE_MS	10000	/* heartbeat older than this: half available */
+#define AG_METRICS_STALE_MS 15000 /* an agent's metrics older: ignored */
 #define SPEED_TTFB_US	1000000	/* TTFB that reads half speed */
 #define SPEED_TPS_MILLI	50000	/* tokens/s (x1000) that read half speed */
 #define PRICE_NEUTRAL	(RT_TERM_MAX / 2)
@@ -185,6 +186,15 @@ terms_of(const struct sb *sb, const struct sb_channel *ch,
 	if (atomic_load(&h->minute) == now / 60000) {
 		req = atomic_load(&h->req_minute);
 		tok = atomic_load(&h->tok_minute);
+	}
+	/* The agent's own count covers every hub it serves: the tighter
+	 * figure wins (a stale or last-minute report does not count). */
+	if (atomic_load(&h->ag_minute) == now / 60000 &&
+	    now - atomic_load(&h->ag_updated_ms) <= AG_METRICS_STALE_MS) {
+		if (atomic_load(&h->ag_req_minute) > req)
+			req = atomic_load(&h->ag_req_minute);
+		if (atomic_load(&h->ag_tok_minute) > tok)
+			tok = atomic_load(&h->ag_tok_minute);
 	}
 	t[RT_T_HEADROOM] = room(req, ch->rpm_limit);
 	if (room(tok, ch->tpm_limit) < t[RT_T_HEADROOM])

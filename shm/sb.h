@@ -22,6 +22,8 @@
  *                     ejection fields only through rt_health_record),
  *                     gateway (in-flight, minute counters; probe_ms only
  *                     through rt_probe_claim, a compare-and-swap)
+ *   sb_chan_hot ag_*  the tunnel only: the agent's own figures from its
+ *                     metrics frames (lib/frame.h), stored as received
  *   sb_token          atomics: gateways (the local rate limiter,
  *                     shm/sb_limit.c); claimed by token id, never freed,
  *                     reused once stale
@@ -38,7 +40,7 @@
 #include "lib/clock.h"
 
 #define SB_MAGIC	0x53574253u	/* "SWBS" */
-#define SB_VERSION	5
+#define SB_VERSION	6
 #define SB_CACHELINE	64
 #define SB_MAX_PROCS	72		/* 64 gateway workers + the others */
 #define SB_TOKEN_SLOTS	8192		/* tokens with rpm/tpm limits, per minute */
@@ -89,6 +91,10 @@ struct sb_agent {
 	char     pad[7];
 	int64_t  since_ms;		/* wall clock of the welcome */
 	int64_t  last_heartbeat_ms;	/* wall clock of the last pong */
+	/* From the agent's hello frame (lib/frame.h): its public address as
+	 * GET /probe answered it, and its version; "" until it says. */
+	char     probed_addr[64];
+	char     version[32];
 };
 
 /* Hot per-channel counters; every field is an atomic with its writer noted. */
@@ -118,6 +124,21 @@ struct sb_chan_hot {
 	_Atomic int64_t probe_ms;	/* gateways (router, compare-and-swap):
 					 * wall ms the last probe of this
 					 * cooling channel was let through */
+	/* The agent's own figures, counted over every hub it serves (its
+	 * provider's limits are shared).  Writer: the tunnel only, from each
+	 * metrics frame; zeroed with the slot.  The router takes ag_req/
+	 * ag_tok when they leave less headroom than the gateway's counters
+	 * and ag_minute is this minute. */
+	alignas(SB_CACHELINE) _Atomic int64_t ag_updated_ms; /* wall ms; 0 =
+					 * no metrics frame yet */
+	_Atomic int64_t ag_minute;	/* unix minute of the agent's counters */
+	_Atomic int64_t ag_req_minute;	/* requests admitted this minute */
+	_Atomic int64_t ag_tok_minute;	/* tokens (estimate + output) */
+	_Atomic int64_t ag_err_minute;	/* failed upstream calls */
+	_Atomic int64_t ag_inflight;	/* upstream calls in flight */
+	_Atomic int64_t ag_latency_ms;	/* mean time to the provider's head */
+	_Atomic int64_t ag_bucket_req;	/* whole requests its rpm bucket holds
+					 * (-1: no rpm) */
 };
 
 /*

@@ -8,7 +8,7 @@ pkgs=(build-essential pkg-config
       libcmocka-dev
       clang libclang-rt-14-dev gcc-mingw-w64-x86-64
       postgresql redis-server nginx-light wrk linux-perf curl jq openssl procps
-      python3 prometheus
+      python3 prometheus chromium
       nodejs npm)
 missing=()
 for p in "${pkgs[@]}"; do

@@ -92,7 +92,7 @@ print_table(json_t *o, const char *key, const char *const *cols)
 		for (size_t c = 0; c < n; c++) {
 			json_t *v = json_object_get(row, cols[c]);
 			char buf[256];
-			if (json_is_string(v))
+			if (json_is_string(v) && json_string_value(v)[0] != '\0')
 				snprintf(buf, sizeof(buf), "%s", json_string_value(v));
 			else if (json_is_integer(v))
 				snprintf(buf, sizeof(buf), "%lld",
@@ -114,7 +114,8 @@ static void
 print_agents(json_t *o)
 {
 	static const char *const cols[] = { "id", "name", "address", "since",
-		"channels", "last_heartbeat", NULL };
+		"channels", "last_heartbeat", "public", "differs", "version",
+		NULL };
 	print_table(o, "agents", cols);
 }
 

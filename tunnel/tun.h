@@ -13,6 +13,7 @@
 #include "child/child_lws.h"
 
 #define TUN_PATH		"/tunnel/connect"
+#define TUN_PROBE_PATH		"/probe"	/* GET: the caller's address */
 #define TUN_MAX_CHANNELS	32	/* per agent */
 #define TUN_OUT_MAX_BYTES	(8u * 1024 * 1024)	/* queued to one agent */
 

@@ -45,14 +45,22 @@ cmd_agents(uint64_t id)
 			continue;
 		iso8601(a.since_ms, since, sizeof(since));
 		iso8601(a.last_heartbeat_ms, hb, sizeof(hb));
+		a.probed_addr[sizeof(a.probed_addr) - 1] = '\0';
+		a.version[sizeof(a.version) - 1] = '\0';
+		/* public: what the agent's GET /probe answered; differs: it is
+		 * not the address this connection comes from (a proxy, NAT or
+		 * a second path). */
 		json_array_append_new(rows, json_pack(
-		    "{s:I, s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:s%}",
+		    "{s:I, s:s, s:s, s:s, s:I, s:i, s:s, s:I, s:s%, s:s, s:b, "
+		    "s:s}",
 		    "id", (json_int_t)a.agent_id, "name", a.name,
 		    "address", a.addr, "since", since,
 		    "since_ms", (json_int_t)a.since_ms,
 		    "channels", (int)a.nchannels, "last_heartbeat", hb,
 		    "last_heartbeat_ms", (json_int_t)a.last_heartbeat_ms,
-		    "grade", &a.grade, (size_t)1));
+		    "grade", &a.grade, (size_t)1, "public", a.probed_addr,
+		    "differs", a.probed_addr[0] != '\0' &&
+		    strcmp(a.probed_addr, a.addr) != 0, "version", a.version));
 	}
 	reply(id, json_pack("{s:b, s:o}", "ok", 1, "agents", rows));
 }

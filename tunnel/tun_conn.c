@@ -292,8 +292,10 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	a->last_heartbeat_ms = a->since_ms;
 	sb_write_end(&a->seq);
 	c->state = TC_ONLINE;
-	frame_enc_begin(&e, FRAME_WELCOME, 0, 2);
+	frame_enc_begin(&e, FRAME_WELCOME, 0, 3);
 	frame_enc_u64(&e, "session", c->serial);
+	/* This hub takes hello frames (an older one closes on them). */
+	frame_enc_bool(&e, "hello", true);
 	/* The key that signs receipts; the agent trusts it because this
 	 * connection is pinned. */
 	frame_enc_bin(&e, "ledger_key", tun_ledger_pk(), 32);
@@ -356,6 +358,8 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	atomic_store(&ch->hot.ewma_ttfb_us, 0);
 	atomic_store(&ch->hot.ewma_tps_milli, 0);
 	atomic_store(&ch->hot.ejections, 0);
+	atomic_store(&ch->hot.ag_updated_ms, 0);
+	atomic_store(&ch->hot.ag_minute, 0);
 	sb_write_begin(&ch->seq);
 	ch->state = SB_CHAN_UP;
 	ch->agent_slot = (uint32_t)c->slot;
@@ -382,6 +386,73 @@ on_channels(struct tun_conn *c, const struct frame *f)
 	}
 	sb_write_end(&ch->seq);
 	c->chan_pending[c->nchan_pending++] = slot;
+}
+
+/* The agent's own figures for one of its channels (lib/frame.h METRICS),
+ * stored beside the hub's in the scoreboard.  Writer: this tunnel. */
+static void
+on_metrics(struct tun_conn *c, const struct frame *f)
+{
+	const char *name;
+	size_t len;
+	uint64_t v[7] = { 0 }, breq;
+	static const char *const keys[7] = { "minute", "requests", "tokens",
+	    "errors", "inflight", "latency_ms", "bucket_requests" };
+	struct sb_chan_hot *h = NULL;
+
+	frame_get_str(f, "channel", &name, &len);
+	for (int i = 0; i < c->nchan && h == NULL; i++) {
+		struct sb_channel *ch = sb_channel(&tun_env->sb,
+		    (uint32_t)c->chan_slots[i]);
+
+		if (strlen(ch->name) == len && memcmp(ch->name, name, len) == 0)
+			h = &ch->hot;
+	}
+	if (h == NULL)
+		return;		/* not (or no longer) announced */
+	for (int k = 0; k < 6; k++) {
+		frame_get_u64(f, keys[k], &v[k]);
+		if (v[k] > INT64_MAX)
+			v[k] = INT64_MAX;
+	}
+	breq = UINT64_MAX;
+	(void)frame_get_u64(f, keys[6], &breq);
+	atomic_store(&h->ag_minute, (int64_t)v[0]);
+	atomic_store(&h->ag_req_minute, (int64_t)v[1]);
+	atomic_store(&h->ag_tok_minute, (int64_t)v[2]);
+	atomic_store(&h->ag_err_minute, (int64_t)v[3]);
+	atomic_store(&h->ag_inflight, (int64_t)v[4]);
+	atomic_store(&h->ag_latency_ms, (int64_t)v[5]);
+	atomic_store(&h->ag_bucket_req, breq > INT64_MAX ? -1 : (int64_t)breq);
+	atomic_store(&h->ag_updated_ms, clock_wall_ms());
+}
+
+/* The agent's version and the public address GET /probe answered it
+ * (lib/frame.h HELLO), kept in its scoreboard slot for hubctl agents. */
+static void
+on_hello(struct tun_conn *c, const struct frame *f)
+{
+	struct sb_agent *a;
+	const char *s;
+	size_t len;
+	char ip[64] = "", ver[32] = "";
+
+	frame_get_str(f, "version", &s, &len);
+	for (size_t i = 0; i < len && i + 1 < sizeof(ver); i++)
+		ver[i] = s[i] > ' ' && s[i] < 0x7f ? s[i] : '?';
+	if (frame_get_str(f, "public_ip", &s, &len) == 0)
+		for (size_t i = 0; i < len && i + 1 < sizeof(ip); i++)
+			ip[i] = s[i] > ' ' && s[i] < 0x7f ? s[i] : '?';
+	if (c->slot < 0)
+		return;
+	a = sb_agent(&tun_env->sb, (uint32_t)c->slot);
+	sb_write_begin(&a->seq);
+	memcpy(a->version, ver, sizeof(a->version));
+	memcpy(a->probed_addr, ip, sizeof(a->probed_addr));
+	sb_write_end(&a->seq);
+	if (ip[0] != '\0' && strcmp(ip, c->addr) != 0)
+		log_info("agent %llu: its public address is %s, the tunnel sees "
+		    "%s", (unsigned long long)c->agent_id, ip, c->addr);
 }
 
 /* Which frames an agent may send in which state. */
@@ -423,6 +494,10 @@ on_frame(struct tun_conn *c, const struct frame *f)
 		break;
 	}
 	case FRAME_METRICS:
+		on_metrics(c, f);
+		break;
+	case FRAME_HELLO:
+		on_hello(c, f);
 		break;
 	case FRAME_RESP_HEAD:
 	case FRAME_RESP_CHUNK:
@@ -556,6 +631,42 @@ conn_free(struct tun_conn *c)
 	free(c);
 }
 
+/*
+ * GET /probe: the caller's address as the hub sees it, {"ip":"..."} — the
+ * peer's, or behind [tunnel] trusted_proxy (and only from it) the last
+ * entry of its X-Forwarded-For.  Agents learn their public address here.
+ */
+static int
+probe_answer(struct lws *wsi)
+{
+	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
+	    *end = buf + sizeof(buf) - 1;
+	unsigned char body[LWS_PRE + 160];
+	char ip[64] = "?", xff[256], *last;
+	int n;
+
+	lws_get_peer_simple(wsi, ip, sizeof(ip));
+	if (tun_env->conf.tun_trusted_proxy[0] != '\0' &&
+	    strcmp(ip, tun_env->conf.tun_trusted_proxy) == 0 &&
+	    lws_hdr_copy(wsi, xff, sizeof(xff), WSI_TOKEN_X_FORWARDED_FOR) > 0) {
+		last = strrchr(xff, ',');
+		last = last != NULL ? last + 1 : xff;
+		while (*last == ' ')
+			last++;
+		if (strspn(last, "0123456789abcdefABCDEF.:") == strlen(last) &&
+		    last[0] != '\0' && strlen(last) < sizeof(ip))
+			memcpy(ip, last, strlen(last) + 1);
+	}
+	n = snprintf((char *)body + LWS_PRE, sizeof(body) - LWS_PRE,
+	    "{\"ip\":\"%s\"}", ip);
+	if (lws_add_http_common_headers(wsi, HTTP_STATUS_OK, "application/json",
+	    (lws_filepos_t)n, &p, end) != 0 ||
+	    lws_finalize_write_http_header(wsi, start, &p, end) != 0 ||
+	    lws_write(wsi, body + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_FINAL) != n)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static int
 cb_tunnel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
@@ -593,7 +704,10 @@ cb_tunnel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
-		/* Only the WebSocket upgrade lives on this port. */
+		/* Besides the WebSocket upgrade: GET /probe only. */
+		if (strcmp((const char *)in, TUN_PROBE_PATH) == 0 &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+			return probe_answer(wsi);
 		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
 		return -1;
 	default:

@@ -140,11 +140,22 @@ main(int argc, char **argv)
 	}
 	dir = argv[1];
 
-	frame_enc_begin(&e, FRAME_HELLO, 0, 3);
-	frame_enc_u64(&e, "agent_id", 42);
-	frame_enc_u64(&e, "proto", 1);
+	frame_enc_begin(&e, FRAME_HELLO, 0, 2);
 	frame_enc_cstr(&e, "version", "0.1.0");
+	frame_enc_cstr(&e, "public_ip", "192.0.2.7");
 	write_seed(dir, "hello", &e);
+
+	frame_enc_begin(&e, FRAME_METRICS, 0, 9);
+	frame_enc_cstr(&e, "channel", "main");
+	frame_enc_u64(&e, "minute", 29000000);
+	frame_enc_u64(&e, "requests", 12);
+	frame_enc_u64(&e, "tokens", 3400);
+	frame_enc_u64(&e, "errors", 1);
+	frame_enc_u64(&e, "inflight", 2);
+	frame_enc_u64(&e, "latency_ms", 250);
+	frame_enc_u64(&e, "bucket_requests", 500);
+	frame_enc_u64(&e, "bucket_tokens", 90000);
+	write_seed(dir, "metrics", &e);
 
 	frame_enc_begin(&e, FRAME_CHALLENGE, 0, 1);
 	frame_enc_bin(&e, "nonce", nonce, sizeof(nonce));

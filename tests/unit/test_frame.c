@@ -134,11 +134,13 @@ static size_t
 nrequired(enum frame_type t)
 {
 	switch (t) {
-	case FRAME_HELLO: case FRAME_AUTH: case FRAME_ERROR: return 2;
+	case FRAME_AUTH: case FRAME_ERROR: return 2;
+	case FRAME_HELLO: return 1;
 	case FRAME_CHALLENGE: case FRAME_WELCOME: case FRAME_PING:
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
 	case FRAME_KICK: return 1;
 	case FRAME_CHANNELS: return 7;
+	case FRAME_METRICS: return 7;
 	case FRAME_REQ_START: return 5;
 	case FRAME_RESP_HEAD: return 2;
 	case FRAME_REQ_BODY: case FRAME_RESP_CHUNK: case FRAME_RESP_END:
@@ -161,8 +163,7 @@ enc_required(struct frame_enc *e, enum frame_type t)
 {
 	switch (t) {
 	case FRAME_HELLO:
-		frame_enc_u64(e, "agent_id", 42);
-		frame_enc_u64(e, "proto", 1);
+		frame_enc_cstr(e, "version", "1.2.3");
 		break;
 	case FRAME_CHALLENGE:
 		frame_enc_bin(e, "nonce", nonce, sizeof(nonce));
@@ -182,6 +183,15 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		frame_enc_cstr(e, "grade", "A");
 		frame_enc_u64(e, "rpm", 600);
 		frame_enc_u64(e, "tpm", 100000);
+		break;
+	case FRAME_METRICS:
+		frame_enc_cstr(e, "channel", "main");
+		frame_enc_u64(e, "minute", 29000000);
+		frame_enc_u64(e, "requests", 12);
+		frame_enc_u64(e, "tokens", 3400);
+		frame_enc_u64(e, "errors", 1);
+		frame_enc_u64(e, "inflight", 2);
+		frame_enc_u64(e, "latency_ms", 250);
 		break;
 	case FRAME_PING: case FRAME_PONG:
 		frame_enc_u64(e, "ts", 1700000000123ull);
@@ -283,7 +293,8 @@ stream_for(enum frame_type t)
 {
 	switch (t) {
 	case FRAME_HELLO: case FRAME_CHALLENGE: case FRAME_AUTH:
-	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_RECEIPT:
+	case FRAME_WELCOME: case FRAME_CHANNELS: case FRAME_METRICS:
+	case FRAME_RECEIPT:
 	case FRAME_RECEIPT_ACK: case FRAME_SYNC: case FRAME_PRICE_UPDATE:
 	case FRAME_USAGE: case FRAME_USAGE_ACK: case FRAME_DISPUTE_RESULT:
 		return 0;
@@ -367,10 +378,8 @@ check_required_values(const struct frame *f)
 
 	switch (f->type) {
 	case FRAME_HELLO:
-		assert_int_equal(frame_get_u64(f, "agent_id", &u), 0);
-		assert_int_equal(u, 42);
-		assert_int_equal(frame_get_u64(f, "proto", &u), 0);
-		assert_int_equal(u, 1);
+		assert_int_equal(frame_get_str(f, "version", &s, &len), 0);
+		assert_string_equal(s, "1.2.3");
 		break;
 	case FRAME_CHALLENGE:
 		assert_int_equal(frame_get_bin(f, "nonce", &bp, &len), 0);
@@ -651,9 +660,9 @@ test_missing_required(void **state)
 
 	raw_init(&r);
 	raw_hdr(&r, 1, FRAME_HELLO, 0, 1);
-	raw_key(&r, "agent_id");
-	msgpack_pack_uint64(&r.pk, 1);
-	expect_reject_raw(&r, "missing field \"proto\"");
+	raw_key(&r, "public_ip");
+	raw_str(&r, "192.0.2.1");
+	expect_reject_raw(&r, "missing field \"version\"");
 
 	raw_init(&r);
 	raw_hdr(&r, 1, FRAME_ERROR, 0, 1);
@@ -748,11 +757,12 @@ test_wrong_kind(void **state)
 
 	(void)state;
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_HELLO, 0, 2);
+	raw_hdr(&r, 1, FRAME_AUTH, 0, 2);
 	raw_key(&r, "agent_id");
 	raw_str(&r, "42");
-	raw_key(&r, "proto");
-	msgpack_pack_uint64(&r.pk, 1);
+	raw_key(&r, "sig");
+	msgpack_pack_bin(&r.pk, FRAME_SIG_LEN);
+	msgpack_pack_bin_body(&r.pk, sig, FRAME_SIG_LEN);
 	expect_reject_raw(&r, "field \"agent_id\" is str, want u64");
 
 	raw_init(&r);		/* negative where u64 is required */
@@ -781,38 +791,38 @@ test_bad_values(void **state)
 
 	(void)state;
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "load");
 	msgpack_pack_double(&r.pk, 0.5);
 	expect_reject_raw(&r, "unsupported value type float");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_nil(&r.pk);
 	expect_reject_raw(&r, "unsupported value type nil");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_ext_with_body(&r.pk, "abcd", 4, 5);
 	expect_reject_raw(&r, "unsupported value type ext");
 
 	raw_init(&r);		/* a map inside the payload */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_map(&r.pk, 0);
 	expect_reject_raw(&r, "unsupported value type map");
 
 	raw_init(&r);		/* array of array: deeper than strv */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "x");
 	msgpack_pack_array(&r.pk, 1);
 	msgpack_pack_array(&r.pk, 0);
 	expect_reject_raw(&r, "nested too deep");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, 2);
 	raw_str(&r, "a");
@@ -820,7 +830,7 @@ test_bad_values(void **state)
 	expect_reject_raw(&r, "array items must be strings");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, FRAME_MAX_ITEMS + 1);
 	for (int i = 0; i <= FRAME_MAX_ITEMS; i++)
@@ -828,7 +838,7 @@ test_bad_values(void **state)
 	expect_reject_raw(&r, "too long");
 
 	raw_init(&r);		/* exactly FRAME_MAX_ITEMS is fine */
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "models");
 	msgpack_pack_array(&r.pk, FRAME_MAX_ITEMS);
 	for (int i = 0; i < FRAME_MAX_ITEMS; i++)
@@ -858,32 +868,32 @@ test_bad_keys(void **state)
 	memset(key, 'k', sizeof(key));
 	key[FRAME_MAX_KEY + 1] = '\0';
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, key);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "too long");
 
 	key[FRAME_MAX_KEY] = '\0';	/* exactly FRAME_MAX_KEY is fine */
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, key);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_accept_raw(&r);
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	raw_key(&r, "");
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "empty field key");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	msgpack_pack_str_with_body(&r.pk, "a\0b", 3);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "NUL");
 
 	raw_init(&r);
-	raw_hdr(&r, 1, FRAME_METRICS, 0, 1);
+	raw_hdr(&r, 1, FRAME_REQ_END, 7, 1);
 	msgpack_pack_uint64(&r.pk, 1);
 	msgpack_pack_uint64(&r.pk, 1);
 	expect_reject_raw(&r, "is not a string");
@@ -906,7 +916,7 @@ test_too_many_fields(void **state)
 	(void)state;
 	for (int n = FRAME_MAX_FIELDS; n <= FRAME_MAX_FIELDS + 1; n++) {
 		raw_init(&r);
-		raw_hdr(&r, 1, FRAME_METRICS, 0, n);
+		raw_hdr(&r, 1, FRAME_REQ_END, 7, n);
 		for (int i = 0; i < n; i++) {
 			snprintf(key, sizeof(key), "f%d", i);
 			raw_key(&r, key);
@@ -1145,7 +1155,7 @@ test_encoder_misuse(void **state)
 	frame_enc_free(&e);
 
 	/* i64 of zero or more goes out as a u64 */
-	assert_int_equal(frame_enc_begin(&e, FRAME_METRICS, 0, 2), 0);
+	assert_int_equal(frame_enc_begin(&e, FRAME_REQ_END, 7, 2), 0);
 	assert_int_equal(frame_enc_i64(&e, "a", 5), 0);
 	assert_int_equal(frame_enc_i64(&e, "b", -5), 0);
 	assert_int_equal(frame_enc_finish(&e, &data, &len), 0);

@@ -355,6 +355,57 @@ test_random_tie_break(void **state)
 		assert_int_not_equal(first_of(&rq), 2);
 }
 
+/* The agent's own minute counters (metrics frames, several hubs sharing
+ * its provider) lower headroom when tighter than the gateway's; stale or
+ * last-minute ones do not count, nor looser ones. */
+static void
+test_agent_metrics_headroom(void **state)
+{
+	struct rt_explain e;
+	struct sb_channel *c = sb_channel(&sb, 0);
+	int64_t now = clock_wall_ms();
+
+	chan_g(0, 1, "m", 'A');
+	sb_write_begin(&c->seq);
+	c->rpm_limit = 100;
+	c->tpm_limit = 0;
+	sb_write_end(&c->seq);
+	atomic_store(&c->hot.minute, now / 60000);
+	atomic_store(&c->hot.req_minute, 10);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 900);	/* the hub's view */
+	/* Another hub sent it 80 more this minute: 90 of 100 used. */
+	atomic_store(&c->hot.ag_minute, now / 60000);
+	atomic_store(&c->hot.ag_req_minute, 90);
+	atomic_store(&c->hot.ag_updated_ms, now);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 100);
+	/* The agent's tokens count against tpm the same way. */
+	sb_write_begin(&c->seq);
+	c->tpm_limit = 1000;
+	sb_write_end(&c->seq);
+	atomic_store(&c->hot.ag_req_minute, 0);
+	atomic_store(&c->hot.ag_tok_minute, 950);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 50);
+	/* Looser than the hub's own count: the hub's stands. */
+	atomic_store(&c->hot.ag_tok_minute, 0);
+	atomic_store(&c->hot.req_minute, 60);
+	atomic_store(&c->hot.ag_req_minute, 20);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 400);
+	/* A report from last minute, or a stale one, does not count. */
+	atomic_store(&c->hot.req_minute, 10);
+	atomic_store(&c->hot.ag_req_minute, 90);
+	atomic_store(&c->hot.ag_minute, now / 60000 - 1);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 900);
+	atomic_store(&c->hot.ag_minute, now / 60000);
+	atomic_store(&c->hot.ag_updated_ms, now - 60000);
+	rt_explain(&sb, 0, NULL, &e);
+	assert_int_equal(e.term[RT_T_HEADROOM], 900);
+}
+
 static void
 test_explain_terms(void **state)
 {
@@ -565,6 +616,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_best_follows_weights, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_tie_break, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_explain_terms, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_agent_metrics_headroom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_burst_ejects_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cooldown_doubles_on_repeat, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_probe_trickle, setup, teardown),

@@ -244,7 +244,7 @@ oa_tools(json_t *in, json_t *out, char *err, size_t errlen)
 		    "json");
 		schema = json_is_object(schema) ? json_incref(schema) :
 		    json_pack("{s:s, s:{}}", "type", "object", "properties");
-		json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s?, "
+		json_array_append_new(list, json_pack("{s:s, s:{s:s, s:s*, "
 		    "s:o}}", "type", "function", "function", "name", name,
 		    "description", xl_str(spec, "description"), "parameters",
 		    schema));

@@ -168,8 +168,9 @@ oa_message(json_t *m, size_t mi, json_t *msgs, char *err, size_t errlen)
 				    "toolUse needs a toolUseId and a name", mi, i);
 				goto out;
 			}
-			args = json_dumps(inp ? inp : json_object(), JSON_COMPACT |
-			    JSON_ENCODE_ANY);
+			/* no input: no arguments, "{}" */
+			args = inp != NULL ? json_dumps(inp, JSON_COMPACT |
+			    JSON_ENCODE_ANY) : strdup("{}");
 			if (args == NULL)
 				goto oom;
 			json_array_append_new(calls, json_pack("{s:s, s:s, "

@@ -1845,7 +1845,7 @@ test_req_cv_oa(void **state)
 	    {"name": "f"}}}));
 	req_ok(CV, OA, J({"messages": [{"role": "user", "content":
 	    [{"text": "hi"}]}, {"role": "assistant", "content": [{"toolUse":
-	    {"toolUseId": "a", "name": "f", "input": {}}}]}],
+	    {"toolUseId": "a", "name": "f"}}]}],
 	    "toolConfig": {"tools": [{"toolSpec": {"name": "f"}}],
 	    "toolChoice": {"auto": {}}}}), "m", 0,
 	    J({"model": "m", "messages": [{"role": "user", "content": "hi"},

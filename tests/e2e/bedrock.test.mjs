@@ -200,4 +200,13 @@ test('Converse and ConverseStream on gpt-4o-mini: the Bedrock surface on an Open
 	assert.equal(up.body.stream, true);
 	assert.equal(up.body.stream_options.include_usage, true);
 	assert.equal(up.body.max_tokens, 3);
+
+	// the provider's error in Bedrock's shape, its exception name too
+	await assert.rejects(bedrock().send(new ConverseCommand({ modelId: GPT,
+		messages: [{ role: 'user', content: [{ text: 'hi [mock status=429]' }] }] })), (e) => {
+		assert.equal(e.$metadata.httpStatusCode, 429);
+		assert.equal(e.name, 'ThrottlingException');
+		assert.ok(typeof e.message === 'string' && e.message.length > 0);
+		return true;
+	});
 });

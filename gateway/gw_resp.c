@@ -133,14 +133,16 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 			log_rwarn(r->reqid, "out of memory for the stream's "
 			    "translation");
 	}
-	/* A translated answer that is not a stream is rewritten whole at
-	 * the end: its head waits for it. */
-	if (r->xlate && !r->sse_mode && !r->evs_mode)
-		return;
+	/* A Bedrock user's error names its exception in a header, whether
+	 * the body is passed through or translated. */
 	if (h->status >= 400 && r->surface != NULL &&
 	    r->surface->errtype != NULL)
 		snprintf(r->errtype, sizeof(r->errtype), "%s",
 		    r->surface->errtype((unsigned)h->status));
+	/* A translated answer that is not a stream is rewritten whole at
+	 * the end: its head waits for it. */
+	if (r->xlate && !r->sse_mode && !r->evs_mode)
+		return;
 	gw_reply_head(r, (unsigned)h->status, r->xlate ?
 	    stream_ctype(prov_op(r->op)->dialect) : h->content_type[0] ?
 	    h->content_type : "application/json");

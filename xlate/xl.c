@@ -27,6 +27,10 @@ static const struct xl_pair pairs[] = {
 	    xl_an_br_event, xl_an_br_end },
 	{ DIA_GEMINI, DIA_OPENAI, xl_gm_oa_request, xl_gm_oa_response,
 	    xl_gm_oa_event, xl_gm_oa_end },
+	/* the Bedrock surface on OpenAI-dialect providers: its stream
+	 * functions write event-stream frames, not SSE */
+	{ DIA_CONVERSE, DIA_OPENAI, xl_cv_oa_request, xl_cv_oa_response,
+	    xl_cv_oa_event, xl_cv_oa_end },
 };
 
 static const struct xl_pair *

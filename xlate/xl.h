@@ -9,7 +9,9 @@
  *
  * Pairs built: DIA_OPENAI <-> DIA_ANTHROPIC, both ways; DIA_OPENAI ->
  * DIA_GEMINI (xl_oa_gm.c) and DIA_GEMINI -> DIA_OPENAI (xl_gm_oa.c);
- * streaming or not.
+ * DIA_OPENAI -> DIA_CONVERSE (xl_oa_cv.c) and DIA_CONVERSE -> DIA_OPENAI
+ * (xl_cv_oa.c); DIA_ANTHROPIC -> DIA_NATIVE (xl_an_br.c); streaming or
+ * not.
  * Same-dialect traffic is the gateway's passthrough, not ours (xl_can is 0).
  *
  * Output buffers: every function APPENDS to `out` (a zeroed struct xl_buf
@@ -144,6 +146,61 @@
  *   nothing.  Errors (bodies) go through the one table: OpenAI types and
  *   statuses -> INVALID_ARGUMENT, UNAUTHENTICATED, PERMISSION_DENIED,
  *   NOT_FOUND, RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE (code 503)...
+ *
+ * ---- Bedrock Converse user -> OpenAI provider (xl_cv_oa.c) ----
+ *   Request: model              -> the `model` argument (the path's)
+ *   system[] text blocks        -> one system message, joined with "\n"
+ *                                  (cachePoint/guardContent dropped)
+ *   messages[] role user        -> a user message: one text -> a string,
+ *                                  else parts; image {format png/jpeg/gif/
+ *                                  webp, source.bytes} -> image_url
+ *                                  "data:image/F;base64,B"; toolResult
+ *                                  {toolUseId, content [{text}|{json}]}
+ *                                  -> role tool messages (texts and JSON
+ *                                  texts joined with "\n"; status
+ *                                  dropped) placed before the rest
+ *   messages[] role assistant   -> texts joined as content (null when
+ *                                  none), toolUse {toolUseId, name, input}
+ *                                  -> tool_calls (arguments = JSON of input)
+ *   inferenceConfig maxTokens -> max_tokens, temperature, topP -> top_p,
+ *        stopSequences -> stop
+ *   toolConfig.tools[].toolSpec {name, description, inputSchema.json} ->
+ *        tools[].function {name, description, parameters} (no schema: an
+ *        empty object schema); toolChoice auto/any/tool{name} ->
+ *        "auto"/"required"/{type function, function {name}}
+ *   stream                      -> stream + stream_options.include_usage
+ *   400: roles other than user/assistant, content not an array, blocks
+ *        other than text/image/toolUse/toolResult (document, video...) or
+ *        in the wrong role, toolResult content other than text/json, image
+ *        formats other than the four, maxTokens < 1, an unknown toolChoice.
+ *   Dropped: cachePoint and reasoningContent blocks,
+ *        additionalModelRequestFields, guardrailConfig, performanceConfig,
+ *        promptVariables, requestMetadata, any key not listed here.
+ *   Response: {output {message {role assistant, content: [{text}]
+ *   (content, then refusal) + [{toolUse {toolUseId, name, input}}]
+ *   (arguments that are not a JSON object -> {}); nothing: [{text:""}]}},
+ *   stopReason (stop -> end_turn, length -> max_tokens, tool_calls/
+ *   function_call -> tool_use, content_filter -> content_filtered; OpenAI
+ *   never says a stop sequence matched), usage {inputTokens = prompt -
+ *   cached, outputTokens, totalTokens = prompt + completion,
+ *   cacheReadInputTokens = cached (or DeepSeek's prompt_cache_hit_tokens)
+ *   when not 0}, metrics {latencyMs 0}}.
+ *   Stream: the output is AWS event-stream frames (lib/evstream, each
+ *   with :event-type, :content-type application/json, :message-type
+ *   event), which the gateway writes as they are: messageStart {role} at
+ *   the first chunk; each text (or refusal) delta -> contentBlockDelta
+ *   {contentBlockIndex, delta {text}} at once; a tool call ->
+ *   contentBlockStart {start {toolUse {toolUseId, name}}} and its argument
+ *   pieces -> contentBlockDelta {delta {toolUse {input}}}; a block is
+ *   closed with contentBlockStop when the next starts or at the finish;
+ *   finish_reason -> messageStop {stopReason}; [DONE] (or xl_stream_end(ok)
+ *   after the finish) -> metadata {usage (as above, from the usage chunk
+ *   the request asked for), metrics {latencyMs 0}}.  An OpenAI error chunk
+ *   -> an exception frame (:message-type exception, :exception-type
+ *   throttlingException for rate limits, else modelStreamErrorException,
+ *   payload {message}); a stream cut before the finish (or ended not ok)
+ *   -> the same modelStreamErrorException.  Errors (bodies) -> Bedrock's
+ *   {"message": ...}.
  *
  * ---- Responses and streams (OpenAI <-> Anthropic) ----
  *   stop reasons: end_turn/stop_sequence/pause_turn <-> stop, max_tokens

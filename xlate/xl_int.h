@@ -108,6 +108,13 @@ json_t	*xl_an_br_response(json_t *, const char *, char *, size_t);
 int	 xl_an_br_event(struct xl_stream *, const char *, const char *,
 	    size_t, struct xl_buf *);
 void	 xl_an_br_end(struct xl_stream *, int, struct xl_buf *);
+/* xl_cv_oa.c: Bedrock Converse user, OpenAI provider (the stream
+ * functions append AWS event-stream frames). */
+json_t	*xl_cv_oa_request(json_t *, const char *, int, char *, size_t);
+json_t	*xl_cv_oa_response(json_t *, const char *, char *, size_t);
+int	 xl_cv_oa_event(struct xl_stream *, const char *, const char *,
+	    size_t, struct xl_buf *);
+void	 xl_cv_oa_end(struct xl_stream *, int, struct xl_buf *);
 
 /* Buffers. -1 on out of memory (b unchanged). */
 int	 xl_buf_add(struct xl_buf *, const void *, size_t);

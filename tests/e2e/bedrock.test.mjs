@@ -6,7 +6,9 @@
 // passed through to the stack's bedrock channel; the provider (the mock)
 // must have seen a valid SigV4 signature of the channel's credentials and
 // never the hub token.  And the `openai` SDK streaming the Nova model as
-// OpenAI chunks with usage (OpenAI chat translated to Converse).
+// OpenAI chunks with usage (OpenAI chat translated to Converse); and the
+// Bedrock SDK's Converse and ConverseStream on gpt-4o-mini (Converse
+// translated to OpenAI chat, the stream's chunks to event-stream frames).
 // Needs SWB_URL, SWB_TOKEN and SWB_DIR from `tests/stack up`.
 //
 // The SDK talks HTTP/2 by default; the hub's plain port speaks HTTP/1.1
@@ -144,4 +146,67 @@ test('the openai SDK streams amazon.nova-lite-v1:0 as OpenAI chunks with usage',
 	const up = checkUpstream(NOVA, 'converse-stream');
 	assert.equal(up.body.system[0].text, 'terse', 'the system message became Converse\'s system');
 	assert.equal(up.body.model, undefined, 'the model is in the path, not the body');
+});
+
+test('Converse and ConverseStream on gpt-4o-mini: the Bedrock surface on an OpenAI provider', async () => {
+	const GPT = 'gpt-4o-mini';
+	const upstream = () => {
+		const up = lastUpstream((e) => e.host === 'api.openai.com' && e.path === '/v1/chat/completions');
+		assert.ok(up, 'the OpenAI provider saw a chat completion');
+		assert.ok(!JSON.stringify(up).includes(SWB_TOKEN), 'the hub token never reaches the provider');
+		return up;
+	};
+	const out = await bedrock().send(new ConverseCommand({
+		modelId: GPT,
+		system: [{ text: 'terse' }],
+		messages: [{ role: 'user', content: [{ text: 'hi [mock chunks=3 delay=5]' }] }],
+		inferenceConfig: { maxTokens: 50, temperature: 0.5 },
+	}));
+	assert.equal(out.output.message.role, 'assistant');
+	assert.equal(out.output.message.content[0].text, content(3));
+	assert.equal(out.stopReason, 'end_turn');
+	assert.equal(out.usage.outputTokens, 3);
+	assert.ok(out.usage.inputTokens > 0);
+	assert.equal(out.usage.totalTokens, out.usage.inputTokens + 3);
+	let up = upstream();
+	assert.equal(up.body.model, GPT);
+	assert.deepEqual(up.body.messages[0], { role: 'system', content: 'terse' });
+	assert.equal(up.body.max_tokens, 50);
+	assert.equal(up.body.temperature, 0.5);
+	assert.notEqual(up.body.stream, true);
+
+	const st = await bedrock().send(new ConverseStreamCommand({
+		modelId: GPT,
+		messages: [{ role: 'user', content: [{ text: 'hi [mock chunks=5 delay=5]' }] }],
+		inferenceConfig: { maxTokens: 3 },
+	}));
+	const kinds = [];
+	let text = '', stop = null, usage = null;
+	for await (const ev of st.stream) {
+		kinds.push(Object.keys(ev)[0]);
+		if (ev.contentBlockDelta) text += ev.contentBlockDelta.delta.text;
+		if (ev.messageStop) stop = ev.messageStop.stopReason;
+		if (ev.metadata) usage = ev.metadata.usage;
+	}
+	assert.equal(kinds[0], 'messageStart');
+	assert.deepEqual(kinds.slice(-3), ['contentBlockStop', 'messageStop', 'metadata']);
+	assert.equal(kinds.filter((k) => k === 'contentBlockDelta').length, 3, 'one frame per text delta');
+	assert.equal(text, content(3));
+	assert.equal(stop, 'max_tokens');
+	assert.equal(usage.outputTokens, 3);
+	assert.ok(usage.inputTokens > 0);
+	assert.equal(usage.totalTokens, usage.inputTokens + 3);
+	up = upstream();
+	assert.equal(up.body.stream, true);
+	assert.equal(up.body.stream_options.include_usage, true);
+	assert.equal(up.body.max_tokens, 3);
+
+	// the provider's error in Bedrock's shape, its exception name too
+	await assert.rejects(bedrock().send(new ConverseCommand({ modelId: GPT,
+		messages: [{ role: 'user', content: [{ text: 'hi [mock status=429]' }] }] })), (e) => {
+		assert.equal(e.$metadata.httpStatusCode, 429);
+		assert.equal(e.name, 'ThrottlingException');
+		assert.ok(typeof e.message === 'string' && e.message.length > 0);
+		return true;
+	});
 });

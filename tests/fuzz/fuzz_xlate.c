@@ -4,22 +4,26 @@
  * flags; the rest is the payload:
  *
  *   bit 0      pair: 0 OpenAI user / Anthropic provider, 1 the reverse
- *   bits 5-6   1: the pair is OpenAI user / Bedrock Converse provider,
- *              2: Anthropic user / Claude on Bedrock's InvokeModel (the
- *              stream's events being event-stream frames handed over as
- *              NAME = :event-type, DATA = payload)
+ *   bits 5-6   1: a Bedrock Converse pair; bit 0 then picks 0 OpenAI user
+ *              / Converse provider (the stream's events being
+ *              event-stream frames handed over as NAME = :event-type,
+ *              DATA = payload), 1 Converse user / OpenAI provider (the
+ *              user's stream being event-stream frames),
+ *              2: Anthropic user / Claude on Bedrock's InvokeModel,
+ *              3: a Gemini pair; bit 0 then picks 0 OpenAI user /
+ *              Gemini provider, 1 Gemini user / OpenAI provider
  *   bits 1-2   0 xl_request, 1 xl_response, 2 xl_error, 3 a stream
  *   bit 3      stream flag (request) / include_usage (stream)
  *   bit 4      ok passed to xl_stream_end
- *   bit 5      pair: a Gemini one; bit 0 then picks 0 OpenAI user /
- *              Gemini provider, 1 Gemini user / OpenAI provider
  *
  * A stream payload is events separated by 0x1e; an event is
  * "NAME\x1fDATA" or just DATA.  Checks: a request or response that is
  * accepted is one JSON object, a refused one says why and leaves the
  * output alone; an error body is always one JSON object; a stream only
- * ever appends complete SSE events whose data is JSON (or [DONE]), nothing
- * after it said the stream is complete, nothing on -1.
+ * ever appends complete SSE events whose data is JSON (or [DONE]) — for a
+ * Converse user whole event-stream frames with valid CRCs and a JSON
+ * object payload —, nothing after it said the stream is complete,
+ * nothing on -1.
  *
  * Built with -DFUZZ_SEEDGEN it becomes the seed generator:
  * `fuzz_xlate-seedgen DIR` writes the seeds of tests/fuzz/corpus/xlate/.
@@ -31,6 +35,7 @@
 
 #include <jansson.h>
 
+#include "lib/evstream.h"
 #include "xlate/xl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -84,6 +89,44 @@ check_sse(const char *p, size_t n)
 	}
 }
 
+/* p[0..n) is whole event-stream frames (a Converse user's stream), each
+ * an event or exception with a JSON object payload. */
+static void
+check_frames(const char *p, size_t n)
+{
+	struct evs d;
+	struct evs_msg m;
+	int rc;
+
+	if (n == 0)
+		return;
+	evs_init(&d, 0);
+	if (evs_feed(&d, p, n) != 0)
+		die("stream", "out of memory");
+	while ((rc = evs_next(&d, &m)) == 1) {
+		if (!evs_str_is(&m, ":message-type", "event") &&
+		    !evs_str_is(&m, ":message-type", "exception"))
+			die("stream", "frame without a message type");
+		if (evs_str(&m, ":event-type", NULL) == NULL &&
+		    evs_str(&m, ":exception-type", NULL) == NULL)
+			die("stream", "frame without a type");
+		check_object(strndupa((const char *)m.payload, m.payload_len),
+		    m.payload_len, "frame payload");
+	}
+	if (rc != 0 || evs_pending(&d) != 0)
+		die("stream", "not whole, valid frames");
+	evs_free(&d);
+}
+
+static void
+check_out(enum prov_dialect from, const char *p, size_t n)
+{
+	if (from == DIA_CONVERSE)
+		check_frames(p, n);
+	else
+		check_sse(p, n);
+}
+
 static void
 run_stream(enum prov_dialect from, enum prov_dialect to, int flags,
     const char *p, size_t n)
@@ -121,7 +164,7 @@ run_stream(enum prov_dialect from, enum prov_dialect to, int flags,
 			closed = 1;
 		if (closed && rc != 1)
 			die("stream", "reopened");
-		check_sse(out.p ? out.p + was : NULL, out.len - was);
+		check_out(from, out.p ? out.p + was : NULL, out.len - was);
 		p += ev + (rs != NULL);
 		n -= ev + (rs != NULL);
 	}
@@ -133,7 +176,7 @@ run_stream(enum prov_dialect from, enum prov_dialect to, int flags,
 			die("stream", "end after the end");
 		if (!closed && out.len == was)
 			die("stream", "end closed nothing");
-		check_sse(out.p ? out.p + was : NULL, out.len - was);
+		check_out(from, out.p ? out.p + was : NULL, out.len - was);
 		was = out.len;
 		xl_stream_end(s, 1, &out);
 		if (out.len != was)
@@ -160,8 +203,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	from = flags & 1 ? DIA_ANTHROPIC : DIA_OPENAI;
 	to = flags & 1 ? DIA_OPENAI : DIA_ANTHROPIC;
 	if (((flags >> 5) & 3) == 1) {
-		from = DIA_OPENAI;
-		to = DIA_CONVERSE;
+		from = flags & 1 ? DIA_CONVERSE : DIA_OPENAI;
+		to = flags & 1 ? DIA_OPENAI : DIA_CONVERSE;
 	} else if (((flags >> 5) & 3) == 2) {
 		from = DIA_ANTHROPIC;
 		to = DIA_NATIVE;
@@ -236,21 +279,21 @@ main(int argc, char **argv)
 		return 2;
 	}
 	d = argv[1];
-	seed(d, "gm_request", 32, "{\"model\":\"g\",\"messages\":[{\"role\":"
+	seed(d, "gm_request", 96, "{\"model\":\"g\",\"messages\":[{\"role\":"
 	    "\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":"
 	    "\"hi\"}],\"max_tokens\":5,\"stop\":[\"x\"]}");
-	seed(d, "gm_response", 32 | 2, "{\"candidates\":[{\"content\":{"
+	seed(d, "gm_response", 96 | 2, "{\"candidates\":[{\"content\":{"
 	    "\"parts\":[{\"text\":\"b\"},{\"functionCall\":{\"name\":\"f\","
 	    "\"args\":{}}}]},\"finishReason\":\"STOP\"}],\"usageMetadata\":"
 	    "{\"promptTokenCount\":3,\"candidatesTokenCount\":2}}");
-	seed(d, "gm_error", 32 | 4, "{\"error\":{\"code\":429,\"message\":"
+	seed(d, "gm_error", 96 | 4, "{\"error\":{\"code\":429,\"message\":"
 	    "\"slow\",\"status\":\"RESOURCE_EXHAUSTED\"}}");
-	seed(d, "gm_stream", 32 | 6 | 8 | 16, "{\"candidates\":[{\"content\":"
+	seed(d, "gm_stream", 96 | 6 | 8 | 16, "{\"candidates\":[{\"content\":"
 	    "{\"parts\":[{\"text\":\"a\"}]}}],\"responseId\":\"r\"}" RS
 	    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"b\"}]},"
 	    "\"finishReason\":\"STOP\"}],\"usageMetadata\":"
 	    "{\"promptTokenCount\":3}}");
-	seed(d, "gmoa_request", 32 | 1 | 16, "{\"systemInstruction\":{"
+	seed(d, "gmoa_request", 96 | 1 | 16, "{\"systemInstruction\":{"
 	    "\"parts\":[{\"text\":\"s\"}]},\"contents\":[{\"role\":\"user\","
 	    "\"parts\":[{\"text\":\"hi\"},{\"inlineData\":{\"mimeType\":"
 	    "\"image/png\",\"data\":\"AA\"}}]},{\"role\":\"model\",\"parts\":"
@@ -264,7 +307,7 @@ main(int argc, char **argv)
 	    "\"allowedFunctionNames\":[\"f\"]}},\"generationConfig\":{"
 	    "\"temperature\":0.5,\"maxOutputTokens\":9,\"stopSequences\":"
 	    "[\"x\"],\"responseMimeType\":\"application/json\"}}");
-	seed(d, "gmoa_response", 32 | 1 | 2, "{\"id\":\"c\",\"model\":\"g\","
+	seed(d, "gmoa_response", 96 | 1 | 2, "{\"id\":\"c\",\"model\":\"g\","
 	    "\"choices\":[{\"index\":0,\"finish_reason\":\"tool_calls\","
 	    "\"message\":{\"role\":\"assistant\",\"content\":\"hi\","
 	    "\"reasoning_content\":\"r\",\"tool_calls\":[{\"id\":\"c1\","
@@ -272,9 +315,9 @@ main(int argc, char **argv)
 	    "\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":5,"
 	    "\"completion_tokens\":2,\"completion_tokens_details\":{"
 	    "\"reasoning_tokens\":1}}}");
-	seed(d, "gmoa_error", 32 | 1 | 4, "{\"error\":{\"message\":\"bad\","
+	seed(d, "gmoa_error", 96 | 1 | 4, "{\"error\":{\"message\":\"bad\","
 	    "\"type\":\"invalid_request_error\",\"code\":\"x\"}}");
-	seed(d, "gmoa_stream", 32 | 1 | 6 | 16,
+	seed(d, "gmoa_stream", 96 | 1 | 6 | 16,
 	    "{\"id\":\"c\",\"model\":\"g\",\"choices\":[{\"index\":0,"
 	    "\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"}}]}" RS
 	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
@@ -402,6 +445,40 @@ main(int argc, char **argv)
 	    "metadata" US "{\"usage\":{\"inputTokens\":3,\"outputTokens\":2}}");
 	seed(d, "stream-cv-error", 32 | 6,
 	    "throttlingException" US "{\"message\":\"slow down\"}");
+	/* Bedrock Converse user, OpenAI provider */
+	seed(d, "cvoa_request", 32 | 1 | 16, "{\"system\":[{\"text\":\"s\"}],"
+	    "\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"hi\"},"
+	    "{\"image\":{\"format\":\"png\",\"source\":{\"bytes\":\"AA\"}}}]},"
+	    "{\"role\":\"assistant\",\"content\":[{\"toolUse\":{\"toolUseId\":"
+	    "\"t\",\"name\":\"f\",\"input\":{\"a\":1}}}]},{\"role\":\"user\","
+	    "\"content\":[{\"toolResult\":{\"toolUseId\":\"t\",\"content\":"
+	    "[{\"json\":{\"r\":1}}]}}]}],\"inferenceConfig\":{\"maxTokens\":9,"
+	    "\"topP\":0.5,\"stopSequences\":[\"x\"]},\"toolConfig\":{\"tools\":"
+	    "[{\"toolSpec\":{\"name\":\"f\",\"inputSchema\":{\"json\":{"
+	    "\"type\":\"object\"}}}}],\"toolChoice\":{\"tool\":{\"name\":"
+	    "\"f\"}}}}");
+	seed(d, "cvoa_response", 32 | 1 | 2, "{\"id\":\"c\",\"choices\":[{"
+	    "\"index\":0,\"finish_reason\":\"tool_calls\",\"message\":{"
+	    "\"role\":\"assistant\",\"content\":\"hi\",\"tool_calls\":[{"
+	    "\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":"
+	    "\"f\",\"arguments\":\"{}\"}}]}}],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":2,\"prompt_tokens_details\":{"
+	    "\"cached_tokens\":1}}}");
+	seed(d, "cvoa_error", 32 | 1 | 4, "{\"error\":{\"message\":\"bad\","
+	    "\"type\":\"invalid_request_error\",\"code\":\"x\"}}");
+	seed(d, "cvoa_stream", 32 | 1 | 6 | 16,
+	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+	    "\"assistant\",\"content\":\"Hi\"}}]}" RS
+	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{"
+	    "\"tool_calls\":[{\"index\":0,\"id\":\"c1\",\"type\":"
+	    "\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+	    "\"{\\\"a\\\"\"}}]}}]}" RS
+	    "{\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},"
+	    "\"finish_reason\":\"tool_calls\"}]}" RS
+	    "{\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+	    "\"completion_tokens\":2}}" RS "[DONE]");
+	seed(d, "cvoa_stream_error", 32 | 1 | 6,
+	    "{\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}");
 	/* Anthropic user, Claude on Bedrock's InvokeModel */
 	seed(d, "req-br", 64 | 1 | 16, "{\"model\":\"c\",\"max_tokens\":9,"
 	    "\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"

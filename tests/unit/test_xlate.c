@@ -21,6 +21,7 @@
 #include <time.h>
 #include <jansson.h>
 
+#include "lib/evstream.h"
 #include "xlate/xl.h"
 
 /* JSON written bare in the source: J({"a":"b"}) */
@@ -1789,6 +1790,347 @@ test_stream_cv_to_oa(void **state)
 	xl_stream_free(s);
 }
 
+/* ---------------- Bedrock Converse user -> OpenAI provider -------------- */
+
+static void
+test_req_cv_oa(void **state)
+{
+	(void)state;
+	req_ok(CV, OA, J({"system": [{"text": "terse"}, {"cachePoint":
+	    {"type": "default"}}, {"text": "kind"}],
+	    "messages": [{"role": "user", "content": [{"text": "what is"},
+	    {"image": {"format": "png", "source": {"bytes": "iVBO"}}}]},
+	    {"role": "assistant", "content": [{"text": "calling"}, {"toolUse":
+	    {"toolUseId": "t1", "name": "get", "input": {"q": 1}}},
+	    {"toolUse": {"toolUseId": "t2", "name": "get", "input": {}}}]},
+	    {"role": "user", "content": [{"toolResult": {"toolUseId": "t1",
+	    "content": [{"text": "42"}, {"json": {"a": [1]}}], "status":
+	    "success"}}, {"toolResult": {"toolUseId": "t2", "content": [],
+	    "status": "error"}}, {"text": "thanks"}]}],
+	    "inferenceConfig": {"maxTokens": 50, "temperature": 0.5,
+	    "topP": 0.9, "stopSequences": ["END"]},
+	    "toolConfig": {"tools": [{"toolSpec": {"name": "get",
+	    "description": "d", "inputSchema": {"json": {"type": "object",
+	    "properties": {"q": {"type": "integer"}}}}}}],
+	    "toolChoice": {"any": {}}},
+	    "additionalModelRequestFields": {"x": 1}}), "gpt-4o-mini", 1,
+	    J({"model": "gpt-4o-mini", "stream": true, "stream_options":
+	    {"include_usage": true}, "max_tokens": 50, "temperature": 0.5,
+	    "top_p": 0.9, "stop": ["END"],
+	    "messages": [{"role": "system", "content": "terse\nkind"},
+	    {"role": "user", "content": [{"type": "text", "text": "what is"},
+	    {"type": "image_url", "image_url": {"url":
+	    "data:image/png;base64,iVBO"}}]},
+	    {"role": "assistant", "content": "calling", "tool_calls": [{"id":
+	    "t1", "type": "function", "function": {"name": "get", "arguments":
+	    "{\"q\":1}"}}, {"id": "t2", "type": "function", "function":
+	    {"name": "get", "arguments": "{}"}}]},
+	    {"role": "tool", "tool_call_id": "t1", "content":
+	    "42\n{\"a\":[1]}"},
+	    {"role": "tool", "tool_call_id": "t2", "content": ""},
+	    {"role": "user", "content": "thanks"}],
+	    "tools": [{"type": "function", "function": {"name": "get",
+	    "description": "d", "parameters": {"type": "object",
+	    "properties": {"q": {"type": "integer"}}}}}],
+	    "tool_choice": "required"}));
+	/* small: no stream, auto and named tool choices, no schema */
+	req_ok(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"text": "hi"}]}], "toolConfig": {"tools": [{"toolSpec":
+	    {"name": "f"}}], "toolChoice": {"tool": {"name": "f"}}}}),
+	    "gpt-4o-mini", 0,
+	    J({"model": "gpt-4o-mini", "messages": [{"role": "user",
+	    "content": "hi"}], "tools": [{"type": "function", "function":
+	    {"name": "f", "parameters": {"type": "object", "properties":
+	    {}}}}], "tool_choice": {"type": "function", "function":
+	    {"name": "f"}}}));
+	req_ok(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"text": "hi"}]}, {"role": "assistant", "content": [{"toolUse":
+	    {"toolUseId": "a", "name": "f"}}]}],
+	    "toolConfig": {"tools": [{"toolSpec": {"name": "f"}}],
+	    "toolChoice": {"auto": {}}}}), "m", 0,
+	    J({"model": "m", "messages": [{"role": "user", "content": "hi"},
+	    {"role": "assistant", "content": null, "tool_calls": [{"id": "a",
+	    "type": "function", "function": {"name": "f", "arguments":
+	    "{}"}}]}], "tools": [{"type": "function", "function": {"name": "f",
+	    "parameters": {"type": "object", "properties": {}}}}],
+	    "tool_choice": "auto"}));
+	/* refused */
+	req_bad(CV, OA, J({"messages": []}), "non-empty");
+	req_bad(CV, OA, J({"messages": "x"}), "non-empty");
+	req_bad(CV, OA, J({"messages": [{"role": "system", "content":
+	    [{"text": "x"}]}]}), "user or assistant");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content": "x"}]}),
+	    "must be an array");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"document": {"format": "pdf"}}]}]}), "not supported");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"image": {"format": "bmp", "source": {"bytes": "AA"}}}]}]}),
+	    "format");
+	req_bad(CV, OA, J({"messages": [{"role": "assistant", "content":
+	    [{"toolUse": {"name": "f"}}]}]}), "toolUseId");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"toolResult": {"toolUseId": "a", "content": [{"image": {}}]}}]}]}),
+	    "only text and json");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"text": "x"}]}], "inferenceConfig": {"maxTokens": 0}}),
+	    "maxTokens");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"text": "x"}]}], "toolConfig": {"tools": [{"toolSpec": {"name":
+	    "f"}}], "toolChoice": {"maybe": {}}}}), "toolChoice");
+	req_bad(CV, OA, J({"messages": [{"role": "user", "content":
+	    [{"text": "x"}]}], "toolConfig": {"tools": [{"other": {}}]}}),
+	    "toolSpec");
+	req_bad(CV, OA, "[1]", "not a JSON object");
+}
+
+static void
+test_resp_oa_to_cv(void **state)
+{
+	(void)state;
+	resp_ok(CV, OA, J({"id": "chatcmpl-1", "object": "chat.completion",
+	    "created": 1, "model": "gpt-4o-mini-2024-07-18", "choices":
+	    [{"index": 0, "message": {"role": "assistant", "content": "Hi",
+	    "tool_calls": [{"id": "call_1", "type": "function", "function":
+	    {"name": "get", "arguments": "{\"q\":1}"}}, {"id": "call_2",
+	    "type": "function", "function": {"name": "bad", "arguments":
+	    "[1"}}]}, "finish_reason": "tool_calls"}], "usage":
+	    {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+	    "prompt_tokens_details": {"cached_tokens": 3}}}), "gpt-4o-mini",
+	    J({"output": {"message": {"role": "assistant", "content":
+	    [{"text": "Hi"}, {"toolUse": {"toolUseId": "call_1", "name": "get",
+	    "input": {"q": 1}}}, {"toolUse": {"toolUseId": "call_2", "name":
+	    "bad", "input": {}}}]}}, "stopReason": "tool_use", "usage":
+	    {"inputTokens": 7, "outputTokens": 4, "totalTokens": 14,
+	    "cacheReadInputTokens": 3}, "metrics": {"latencyMs": 0}}));
+	resp_ok(CV, OA, J({"choices": [{"index": 0, "message": {"role":
+	    "assistant", "content": "long"}, "finish_reason": "length"}],
+	    "usage": {"prompt_tokens": 2, "completion_tokens": 1,
+	    "prompt_cache_hit_tokens": 0}}), NULL,
+	    J({"output": {"message": {"role": "assistant", "content":
+	    [{"text": "long"}]}}, "stopReason": "max_tokens", "usage":
+	    {"inputTokens": 2, "outputTokens": 1, "totalTokens": 3},
+	    "metrics": {"latencyMs": 0}}));
+	resp_ok(CV, OA, J({"choices": [{"index": 0, "message": {"role":
+	    "assistant", "content": null}, "finish_reason": "content_filter"}]}),
+	    NULL, J({"output": {"message": {"role": "assistant", "content":
+	    [{"text": ""}]}}, "stopReason": "content_filtered", "usage":
+	    {"inputTokens": 0, "outputTokens": 0, "totalTokens": 0},
+	    "metrics": {"latencyMs": 0}}));
+	/* not a completion */
+	{
+		struct xl_buf out = { 0 };
+		char err[128];
+
+		assert_int_equal(xl_response(CV, OA, S(J({"error": {"message":
+		    "x"}})), "m", &out, err, sizeof(err)), -1);
+		assert_int_equal(xl_response(CV, OA, S("nope"), "m", &out, err,
+		    sizeof(err)), -1);
+		assert_int_equal(out.len, 0);
+	}
+	/* errors: OpenAI's body in Bedrock's shape */
+	err_ok(CV, OA, 429, J({"error": {"message": "Rate limit reached",
+	    "type": "requests", "param": null, "code": "rate_limit_exceeded"}}),
+	    J({"message": "Rate limit reached"}));
+	err_ok(CV, OA, 401, J({"error": {"message": "Incorrect API key",
+	    "type": "invalid_request_error", "code": "invalid_api_key"}}),
+	    J({"message": "Incorrect API key"}));
+	err_ok(CV, OA, 502, "<html>bad gateway</html>",
+	    J({"message": "<html>bad gateway</html>"}));
+}
+
+/* Decode event-stream frames into [{"t": type, "x": 1 when exception,
+ * "p": payload}], checking every frame has valid CRCs and nothing is
+ * left over. */
+static json_t *
+cv_frames(const struct xl_buf *b)
+{
+	json_t *arr = json_array();
+	struct evs d;
+	struct evs_msg m;
+	int rc;
+
+	evs_init(&d, 0);
+	if (b->len > 0)
+		assert_int_equal(evs_feed(&d, b->p, b->len), 0);
+	while ((rc = evs_next(&d, &m)) == 1) {
+		const char *t, *mt;
+		size_t n, mn;
+		json_t *p, *f;
+		int x;
+
+		mt = evs_str(&m, ":message-type", &mn);
+		assert_non_null(mt);
+		x = mn == 9 && memcmp(mt, "exception", 9) == 0;
+		t = evs_str(&m, x ? ":exception-type" : ":event-type", &n);
+		assert_non_null(t);
+		assert_true(evs_str_is(&m, ":content-type",
+		    "application/json"));
+		p = json_loadb((const char *)m.payload, m.payload_len, 0, NULL);
+		assert_non_null(p);
+		f = json_pack("{s:s#, s:o}", "t", t, n, "p", p);
+		if (x)
+			json_object_set_new(f, "x", json_integer(1));
+		json_array_append_new(arr, f);
+	}
+	assert_int_equal(rc, 0);
+	assert_int_equal(evs_pending(&d), 0);
+	evs_free(&d);
+	return arr;
+}
+
+static void
+frames_eq(const struct xl_buf *b, const char *want)
+{
+	json_t *f = cv_frames(b);
+	char *s = json_dumps(f, JSON_COMPACT);
+
+	json_eq(s, strlen(s), want);
+	free(s);
+	json_decref(f);
+}
+
+static void
+test_stream_oa_to_cv(void **state)
+{
+	static const char *const ev[] = {
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"role":
+		    "assistant", "content": ""}}], "usage": null}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"content":
+		    "Hel"}}], "usage": null}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"content":
+		    "lo"}}], "usage": null}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls":
+		    [{"index": 0, "id": "call_1", "type": "function", "function":
+		    {"name": "get", "arguments": ""}}]}}], "usage": null}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls":
+		    [{"index": 0, "function": {"arguments": "{\"q\":"}}]}}]}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls":
+		    [{"index": 0, "function": {"arguments": "1}"}}]}}]}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls":
+		    [{"index": 1, "id": "call_2", "function": {"name": "put",
+		    "arguments": "{}"}}]}}]}),
+		J({"id": "c1", "choices": [{"index": 0, "delta": {},
+		    "finish_reason": "tool_calls"}], "usage": null}),
+		J({"id": "c1", "choices": [], "usage": {"prompt_tokens": 12,
+		    "completion_tokens": 5, "total_tokens": 17,
+		    "prompt_tokens_details": {"cached_tokens": 2}}}),
+		NULL };
+	struct xl_stream *s = xl_stream_new(CV, OA, "gpt-4o-mini", 0);
+	struct xl_buf out = { 0 };
+	size_t i;
+
+	(void)state;
+	assert_non_null(s);
+	for (i = 0; ev[i] != NULL; i++)
+		assert_int_equal(xl_stream_event(s, NULL, S(ev[i]), &out), 0);
+	/* text and tool deltas went out as they came */
+	assert_int_equal(xl_stream_event(s, NULL, S("[DONE]"), &out), 1);
+	frames_eq(&out, J([
+	    {"t": "messageStart", "p": {"role": "assistant"}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 0,
+	    "delta": {"text": "Hel"}}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 0,
+	    "delta": {"text": "lo"}}},
+	    {"t": "contentBlockStop", "p": {"contentBlockIndex": 0}},
+	    {"t": "contentBlockStart", "p": {"contentBlockIndex": 1,
+	    "start": {"toolUse": {"toolUseId": "call_1", "name": "get"}}}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 1,
+	    "delta": {"toolUse": {"input": "{\"q\":"}}}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 1,
+	    "delta": {"toolUse": {"input": "1}"}}}},
+	    {"t": "contentBlockStop", "p": {"contentBlockIndex": 1}},
+	    {"t": "contentBlockStart", "p": {"contentBlockIndex": 2,
+	    "start": {"toolUse": {"toolUseId": "call_2", "name": "put"}}}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 2,
+	    "delta": {"toolUse": {"input": "{}"}}}},
+	    {"t": "contentBlockStop", "p": {"contentBlockIndex": 2}},
+	    {"t": "messageStop", "p": {"stopReason": "tool_use"}},
+	    {"t": "metadata", "p": {"usage": {"inputTokens": 10,
+	    "outputTokens": 5, "totalTokens": 17, "cacheReadInputTokens": 2},
+	    "metrics": {"latencyMs": 0}}}]));
+	/* complete: later events and the end add nothing */
+	xl_buf_reset(&out);
+	assert_int_equal(xl_stream_event(s, NULL, S(ev[1]), &out), 1);
+	xl_stream_end(s, 1, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+
+	/* one text delta is written at once, before the stream goes on */
+	s = xl_stream_new(CV, OA, "gpt-4o-mini", 0);
+	assert_int_equal(xl_stream_event(s, NULL, S(ev[1]), &out), 0);
+	frames_eq(&out, J([{"t": "messageStart", "p": {"role": "assistant"}},
+	    {"t": "contentBlockDelta", "p": {"contentBlockIndex": 0,
+	    "delta": {"text": "Hel"}}}]));
+	xl_buf_reset(&out);
+	/* finish then the end of the upstream without [DONE]: ok */
+	assert_int_equal(xl_stream_event(s, NULL, S(J({"choices": [{"index":
+	    0, "delta": {}, "finish_reason": "length"}]})), &out), 0);
+	xl_stream_end(s, 1, &out);
+	frames_eq(&out, J([{"t": "contentBlockStop", "p":
+	    {"contentBlockIndex": 0}},
+	    {"t": "messageStop", "p": {"stopReason": "max_tokens"}},
+	    {"t": "metadata", "p": {"usage": {"inputTokens": 0,
+	    "outputTokens": 0, "totalTokens": 0}, "metrics":
+	    {"latencyMs": 0}}}]));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+}
+
+static void
+test_stream_oa_to_cv_errors(void **state)
+{
+	struct xl_stream *s;
+	struct xl_buf out = { 0 };
+
+	(void)state;
+	/* an OpenAI error chunk: an exception frame, the stream over */
+	s = xl_stream_new(CV, OA, "m", 0);
+	assert_int_equal(xl_stream_event(s, NULL, S(J({"error": {"message":
+	    "Rate limit", "type": "rate_limit_error"}})), &out), 1);
+	frames_eq(&out, J([{"t": "throttlingException", "x": 1, "p":
+	    {"message": "Rate limit"}}]));
+	xl_buf_reset(&out);
+	xl_stream_end(s, 0, &out);
+	assert_int_equal(out.len, 0);
+	xl_stream_free(s);
+	s = xl_stream_new(CV, OA, "m", 0);
+	assert_int_equal(xl_stream_event(s, NULL, S(J({"error": {"message":
+	    "boom", "type": "server_error"}})), &out), 1);
+	frames_eq(&out, J([{"t": "modelStreamErrorException", "x": 1, "p":
+	    {"message": "boom"}}]));
+	xl_buf_reset(&out);
+	xl_stream_free(s);
+	/* malformed: nothing written, -1; the end is an exception */
+	s = xl_stream_new(CV, OA, "m", 0);
+	assert_int_equal(xl_stream_event(s, NULL, S("{not json"), &out), -1);
+	assert_int_equal(xl_stream_event(s, NULL, S("[1]"), &out), -1);
+	assert_int_equal(out.len, 0);
+	xl_stream_end(s, 0, &out);
+	frames_eq(&out, J([{"t": "modelStreamErrorException", "x": 1, "p":
+	    {"message":
+	    "the provider's stream ended before the answer was complete"}}]));
+	xl_buf_reset(&out);
+	xl_stream_free(s);
+	/* cut before the finish ([DONE] or a clean end): an exception */
+	s = xl_stream_new(CV, OA, "m", 0);
+	assert_int_equal(xl_stream_event(s, NULL, S(J({"choices": [{"index":
+	    0, "delta": {"content": "x"}}]})), &out), 0);
+	xl_buf_reset(&out);
+	assert_int_equal(xl_stream_event(s, NULL, S("[DONE]"), &out), 1);
+	frames_eq(&out, J([{"t": "modelStreamErrorException", "x": 1, "p":
+	    {"message":
+	    "the provider's stream ended before the answer was complete"}}]));
+	xl_buf_reset(&out);
+	xl_stream_free(s);
+	s = xl_stream_new(CV, OA, "m", 0);
+	xl_stream_end(s, 1, &out);
+	frames_eq(&out, J([{"t": "modelStreamErrorException", "x": 1, "p":
+	    {"message":
+	    "the provider's stream ended before the answer was complete"}}]));
+	xl_buf_free(&out);
+	xl_stream_free(s);
+}
+
 /* Anthropic user, Claude on Bedrock's InvokeModel */
 static void
 test_anthropic_on_bedrock(void **state)
@@ -1851,6 +2193,7 @@ test_pairs(void **state)
 	assert_false(xl_can(DIA_CONVERSE, AN));
 	assert_null(xl_stream_new(OA, DIA_NATIVE, "m", 0));
 	assert_true(xl_can(OA, DIA_CONVERSE));
+	assert_true(xl_can(DIA_CONVERSE, OA));
 	assert_true(xl_can(AN, DIA_NATIVE));
 	assert_null(xl_stream_new(OA, OA, "m", 0));
 	xl_stream_free(NULL);
@@ -1886,6 +2229,10 @@ main(void)
 		cmocka_unit_test(test_resp_cv_to_oa),
 		cmocka_unit_test(test_stream_cv_to_oa),
 		cmocka_unit_test(test_anthropic_on_bedrock),
+		cmocka_unit_test(test_req_cv_oa),
+		cmocka_unit_test(test_resp_oa_to_cv),
+		cmocka_unit_test(test_stream_oa_to_cv),
+		cmocka_unit_test(test_stream_oa_to_cv_errors),
 		cmocka_unit_test(test_req_gm_oa),
 		cmocka_unit_test(test_req_gm_oa_refused),
 		cmocka_unit_test(test_resp_oa_to_gm),

@@ -51,7 +51,8 @@ const step = () => {
 	else if (st === 'close') s.write(frame(8, Buffer.from([3, 232])));
 	else if (st && st.startsWith('stall:')) {
 		s.pause();
-		setTimeout(() => { s.resume(); step(); }, 1000 * Number(st.slice(6)));
+		// After the stall, the next step waits for the response to end.
+		setTimeout(() => { s.resume(); if (!waiting) step(); }, 1000 * Number(st.slice(6)));
 	}
 };
 s.on('data', (d) => {
@@ -138,12 +139,12 @@ grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(cat "$SWB_TMP/out
 
 note "a user who stops reading: the stream waits for them (the window), nothing is lost"
 wsc bearer "$TOKEN" "create:[mock big]" stall:3 close >"$SWB_TMP/out" || fail "big: $(tail -c 300 "$SWB_TMP/out")"
-[ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 64 ] ||
-    fail "deltas: $(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out") of 64"
+[ "$(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out")" = 384 ] ||
+    fail "deltas: $(grep -c '"type":"response.output_text.delta"' "$SWB_TMP/out") of 384"
 grep -q '"type":"response.done"' "$SWB_TMP/out" || fail "no response.done after the stall"
 # In order: delta i is 16384 times the digit i mod 10.
 grep -o '"delta":"[0-9]' "$SWB_TMP/out" | cut -c10 | tr -d '\n' >"$SWB_TMP/digits"
-[ "$(cat "$SWB_TMP/digits")" = "$(for i in $(seq 0 63); do printf '%d' $((i % 10)); done)" ] ||
+[ "$(cat "$SWB_TMP/digits")" = "$(for i in $(seq 0 383); do printf '%d' $((i % 10)); done)" ] ||
     fail "deltas out of order: $(cat "$SWB_TMP/digits")"
 grep -q 'the user reads slowly' "$SWB_TMP/hub.log" || fail "the stream never waited for the user"
 ! grep -q 'beyond its window' "$SWB_TMP/hub.log" || fail "the agent overran the window"

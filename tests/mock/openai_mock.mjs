@@ -1836,9 +1836,9 @@ function realtimeUpgrade(req, sock, head) {
 			return;
 		}
 		if (instr.includes('[mock drop]')) { close('server_drop'); sock.destroy(); return; }
-		// "[mock big]": 64 deltas of 16 KiB each before response.done.
+		// "[mock big]": 384 deltas of 16 KiB (6 MiB: under what agentd holds for a session, over what the kernel buffers of a paused reader take) each before response.done.
 		const deltas = instr.includes('[mock big]') ?
-			Array.from({ length: 64 }, (_, i) => String(i % 10).repeat(16384)) : ['Hello', ' from', ' realtime'];
+			Array.from({ length: 384 }, (_, i) => String(i % 10).repeat(16384)) : ['Hello', ' from', ' realtime'];
 		const rid = `resp_mock_${n}_${userMsgs}`;
 		const base = { id: rid, object: 'realtime.response', output: [] };
 		send({ type: 'response.created', event_id: `event_${n}_${++ev}`, response: { ...base, status: 'in_progress' } });

@@ -775,20 +775,22 @@ usage_gemini_body(struct usage *u, const char *json, size_t len)
 
 /* ---- Bedrock (Converse, and InvokeModel's model-native bodies) ---- */
 
-/* Converse's usage object: inputTokens excludes cache reads and writes
- * (as Anthropic's input_tokens does). */
+/*
+ * A Bedrock usage object whose input count excludes cache reads and
+ * writes (as Anthropic's input_tokens does), its four counts named by
+ * key[]: input, output, cache read, cache write.  Converse's usage and
+ * InvokeModel's "amazon-bedrock-invocationMetrics" differ only in names.
+ */
 static int
-converse_usage(struct usage *u, const json_t *uo)
+bedrock_usage(struct usage *u, const json_t *uo, const char *const key[4])
 {
 	int64_t in, out, rd, wr;
 	struct usage n;
 
 	if (!json_is_object(uo))
 		return -1;
-	if (count(uo, "inputTokens", &in) == -1 ||
-	    count(uo, "outputTokens", &out) == -1 ||
-	    count(uo, "cacheReadInputTokens", &rd) == -1 ||
-	    count(uo, "cacheWriteInputTokens", &wr) == -1)
+	if (count(uo, key[0], &in) == -1 || count(uo, key[1], &out) == -1 ||
+	    count(uo, key[2], &rd) == -1 || count(uo, key[3], &wr) == -1)
 		return -1;
 	memset(&n, 0, sizeof(n));
 	n.input_tokens = in + rd + wr;
@@ -796,6 +798,16 @@ converse_usage(struct usage *u, const json_t *uo)
 	n.cached_tokens = rd;
 	n.cache_write_tokens = wr;
 	return commit(u, &n);
+}
+
+/* Converse's usage object. */
+static int
+converse_usage(struct usage *u, const json_t *uo)
+{
+	static const char *const key[4] = { "inputTokens", "outputTokens",
+	    "cacheReadInputTokens", "cacheWriteInputTokens" };
+
+	return bedrock_usage(u, uo, key);
 }
 
 /* Bytes of generated content in a Converse delta. */
@@ -865,22 +877,11 @@ out:
 static int
 invocation_metrics(struct usage *u, const json_t *m)
 {
-	int64_t in, out, rd, wr;
-	struct usage n;
+	static const char *const key[4] = { "inputTokenCount",
+	    "outputTokenCount", "cacheReadInputTokenCount",
+	    "cacheWriteInputTokenCount" };
 
-	if (!json_is_object(m))
-		return -1;
-	if (count(m, "inputTokenCount", &in) == -1 ||
-	    count(m, "outputTokenCount", &out) == -1 ||
-	    count(m, "cacheReadInputTokenCount", &rd) == -1 ||
-	    count(m, "cacheWriteInputTokenCount", &wr) == -1)
-		return -1;
-	memset(&n, 0, sizeof(n));
-	n.input_tokens = in + rd + wr;
-	n.output_tokens = out;
-	n.cached_tokens = rd;
-	n.cache_write_tokens = wr;
-	return commit(u, &n);
+	return bedrock_usage(u, m, key);
 }
 
 /* One model-native event (the decoded "bytes" of a chunk). */

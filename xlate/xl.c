@@ -293,6 +293,27 @@ xl_stop_to_anthropic(const char *o)
 	return "end_turn";
 }
 
+/* One OpenAI chat.completion.chunk with one choice (delta, finish reason
+ * or null), "usage":null when the user asked for the usage chunk; the
+ * delta is taken (NULL: -1). */
+int
+xl_openai_chunk(struct xl_stream *s, json_t *delta, const char *finish,
+    struct xl_buf *out)
+{
+	json_t *c;
+
+	if (delta == NULL)
+		return -1;
+	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}",
+	    "id", s->id[0] ? s->id : "chatcmpl-0", "object",
+	    "chat.completion.chunk", "created", (json_int_t)s->created,
+	    "model", s->model ? s->model : "", "choices", "index", 0,
+	    "delta", delta, "logprobs", "finish_reason", finish);
+	if (c != NULL && s->include_usage)
+		json_object_set_new(c, "usage", json_null());
+	return xl_sse(out, NULL, c);
+}
+
 json_t *
 xl_openai_usage(long long in, long long out, long long cache_read,
     long long cache_write)

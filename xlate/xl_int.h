@@ -149,6 +149,9 @@ const char *xl_stop_to_anthropic(const char *openai);	/* NULL -> end_turn */
 /* The OpenAI usage object from Anthropic counts, and the user's stream
  * error event in dialect d (message is the text, cls_type an Anthropic
  * error type). */
+/* An OpenAI stream chunk of s (choices[0]: delta, finish_reason). */
+int	xl_openai_chunk(struct xl_stream *s, json_t *delta, const char *finish,
+	    struct xl_buf *out);
 json_t	*xl_openai_usage(long long in, long long out, long long cache_read,
 	    long long cache_write);
 int	 xl_stream_error(enum prov_dialect d, const char *an_type,

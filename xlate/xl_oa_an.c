@@ -647,24 +647,6 @@ xl_oa_an_response(json_t *in, const char *model, char *err, size_t errlen)
 
 /* ---- stream: Anthropic events -> OpenAI chunks ---- */
 
-static int
-chunk(struct xl_stream *s, json_t *delta, const char *finish,
-    struct xl_buf *out)
-{
-	json_t *c;
-
-	if (delta == NULL)
-		return -1;
-	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}",
-	    "id", s->id[0] ? s->id : "chatcmpl-0", "object",
-	    "chat.completion.chunk", "created", (json_int_t)s->created,
-	    "model", s->model ? s->model : "", "choices", "index", 0,
-	    "delta", delta, "logprobs", "finish_reason", finish);
-	if (c != NULL && s->include_usage)
-		json_object_set_new(c, "usage", json_null());
-	return xl_sse(out, NULL, c);
-}
-
 /* The role chunk, once, before anything else. */
 static int
 start(struct xl_stream *s, struct xl_buf *out)
@@ -672,7 +654,7 @@ start(struct xl_stream *s, struct xl_buf *out)
 	if (s->started)
 		return 0;
 	s->started = 1;
-	return chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
+	return xl_openai_chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
 	    "content", ""), NULL, out);
 }
 
@@ -683,7 +665,7 @@ close_ok(struct xl_stream *s, struct xl_buf *out)
 
 	if (rc == 0 && !s->finish_sent) {
 		s->finish_sent = 1;
-		rc = chunk(s, json_object(), s->stop ? s->stop : "stop", out);
+		rc = xl_openai_chunk(s, json_object(), s->stop ? s->stop : "stop", out);
 	}
 	if (rc == 0 && s->include_usage)
 		rc = xl_sse(out, NULL, json_pack("{s:s, s:s, s:I, s:s, s:[], "
@@ -762,7 +744,7 @@ ev_block_start(struct xl_stream *s, json_t *j, struct xl_buf *out)
 		s->kind[bi] = XK_TEXT;
 		txt = json_object_get(cb, "text");
 		if (json_is_string(txt) && json_string_length(txt) > 0)
-			return chunk(s, json_pack("{s:O}", "content", txt),
+			return xl_openai_chunk(s, json_pack("{s:O}", "content", txt),
 			    NULL, out);
 	} else if (strcmp(t, "tool_use") == 0) {
 		const char *id = xl_str(cb, "id"), *name = xl_str(cb, "name");
@@ -771,7 +753,7 @@ ev_block_start(struct xl_stream *s, json_t *j, struct xl_buf *out)
 			return -1;
 		s->kind[bi] = XK_TOOL;
 		s->tool[bi] = (short)s->ntools++;
-		return chunk(s, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}",
+		return xl_openai_chunk(s, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, s:s}}]}",
 		    "tool_calls", "index", s->tool[bi], "id", id ? id : "",
 		    "type", "function", "function", "name", name ? name : "",
 		    "arguments", ""), NULL, out);
@@ -799,14 +781,14 @@ ev_block_delta(struct xl_stream *s, json_t *j, struct xl_buf *out)
 			return 0;
 		if (start(s, out) == -1)
 			return -1;
-		return chunk(s, json_pack("{s:O}", "content", v), NULL, out);
+		return xl_openai_chunk(s, json_pack("{s:O}", "content", v), NULL, out);
 	}
 	if (strcmp(t, "input_json_delta") == 0) {
 		if (!json_is_string(v = json_object_get(d, "partial_json")))
 			return -1;
 		if (s->kind[bi] != XK_TOOL || json_string_length(v) == 0)
 			return 0;
-		return chunk(s, json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls",
+		return xl_openai_chunk(s, json_pack("{s:[{s:i, s:{s:O}}]}", "tool_calls",
 		    "index", s->tool[bi], "function", "arguments", v), NULL,
 		    out);
 	}
@@ -817,7 +799,7 @@ ev_block_delta(struct xl_stream *s, json_t *j, struct xl_buf *out)
 			return 0;
 		if (start(s, out) == -1)
 			return -1;
-		return chunk(s, json_pack("{s:O}", "reasoning_content", v),
+		return xl_openai_chunk(s, json_pack("{s:O}", "reasoning_content", v),
 		    NULL, out);
 	}
 	return 0;		/* signature_delta, citations_delta, ... */
@@ -841,7 +823,7 @@ ev_message_delta(struct xl_stream *s, json_t *j, struct xl_buf *out)
 	if (start(s, out) == -1)
 		return -1;
 	s->finish_sent = 1;
-	return chunk(s, json_object(), s->stop, out);
+	return xl_openai_chunk(s, json_object(), s->stop, out);
 }
 
 static int

@@ -384,24 +384,6 @@ xl_oa_cv_response(json_t *in, const char *model, char *err, size_t errlen)
 /* ---- stream: ConverseStream events -> OpenAI chunks ---- */
 
 static int
-chunk(struct xl_stream *s, json_t *delta, const char *finish,
-    struct xl_buf *out)
-{
-	json_t *c;
-
-	if (delta == NULL)
-		return -1;
-	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}",
-	    "id", s->id, "object", "chat.completion.chunk", "created",
-	    (json_int_t)s->created, "model", s->model ? s->model : "",
-	    "choices", "index", 0, "delta", delta, "logprobs", "finish_reason",
-	    finish);
-	if (c != NULL && s->include_usage)
-		json_object_set_new(c, "usage", json_null());
-	return xl_sse(out, NULL, c);
-}
-
-static int
 start(struct xl_stream *s, struct xl_buf *out)
 {
 	if (s->started)
@@ -410,7 +392,7 @@ start(struct xl_stream *s, struct xl_buf *out)
 	if (s->id[0] == '\0')
 		snprintf(s->id, sizeof(s->id), "chatcmpl-bedrock-%lld",
 		    s->created);
-	return chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
+	return xl_openai_chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
 	    "content", ""), NULL, out);
 }
 
@@ -421,7 +403,7 @@ close_ok(struct xl_stream *s, struct xl_buf *out)
 
 	if (rc == 0 && !s->finish_sent) {
 		s->finish_sent = 1;
-		rc = chunk(s, json_object(), s->stop ? s->stop : "stop", out);
+		rc = xl_openai_chunk(s, json_object(), s->stop ? s->stop : "stop", out);
 	}
 	if (rc == 0 && s->include_usage)
 		rc = xl_sse(out, NULL, json_pack("{s:s, s:s, s:I, s:s, s:[], "
@@ -467,7 +449,7 @@ xl_oa_cv_event(struct xl_stream *s, const char *name, const char *data,
 		    s->ntools < XL_MAX_BLOCKS) {
 			s->kind[bi] = XK_TOOL;
 			s->tool[bi] = (short)s->ntools++;
-			rc = chunk(s, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, "
+			rc = xl_openai_chunk(s, json_pack("{s:[{s:i, s:s, s:s, s:{s:s, "
 			    "s:s}}]}", "tool_calls", "index", s->tool[bi], "id",
 			    xl_str(tu, "toolUseId") ? xl_str(tu, "toolUseId") :
 			    "", "type", "function", "function", "name",
@@ -480,10 +462,10 @@ xl_oa_cv_event(struct xl_stream *s, const char *name, const char *data,
 		if ((rc = start(s, out)) != 0)
 			;
 		else if (json_is_string(v = json_object_get(d, "text")))
-			rc = chunk(s, json_pack("{s:O}", "content", v), NULL, out);
+			rc = xl_openai_chunk(s, json_pack("{s:O}", "content", v), NULL, out);
 		else if (json_is_string(v = json_object_get(json_object_get(d,
 		    "toolUse"), "input")) && s->kind[bi] == XK_TOOL)
-			rc = chunk(s, json_pack("{s:[{s:i, s:{s:O}}]}",
+			rc = xl_openai_chunk(s, json_pack("{s:[{s:i, s:{s:O}}]}",
 			    "tool_calls", "index", s->tool[bi], "function",
 			    "arguments", v), NULL, out);
 	} else if (strcmp(name, "messageStop") == 0) {
@@ -491,7 +473,7 @@ xl_oa_cv_event(struct xl_stream *s, const char *name, const char *data,
 		s->stop = xl_stop_cv_to_openai(xl_str(j, "stopReason"));
 		if ((rc = start(s, out)) == 0 && !s->finish_sent) {
 			s->finish_sent = 1;
-			rc = chunk(s, json_object(), s->stop, out);
+			rc = xl_openai_chunk(s, json_object(), s->stop, out);
 		}
 	} else if (strcmp(name, "metadata") == 0) {
 		long long in, o, rd, wr;

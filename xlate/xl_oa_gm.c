@@ -548,24 +548,6 @@ xl_oa_gm_response(json_t *in, const char *model, char *err, size_t errlen)
 
 /* ---- stream: Gemini chunks -> OpenAI chunks ---- */
 
-static int
-chunk(struct xl_stream *s, json_t *delta, const char *finish,
-    struct xl_buf *out)
-{
-	json_t *c;
-
-	if (delta == NULL)
-		return -1;
-	c = json_pack("{s:s, s:s, s:I, s:s, s:[{s:i, s:o, s:n, s:s?}]}",
-	    "id", s->id[0] ? s->id : "chatcmpl-0", "object",
-	    "chat.completion.chunk", "created", (json_int_t)s->created,
-	    "model", s->model ? s->model : "", "choices", "index", 0,
-	    "delta", delta, "logprobs", "finish_reason", finish);
-	if (c != NULL && s->include_usage)
-		json_object_set_new(c, "usage", json_null());
-	return xl_sse(out, NULL, c);
-}
-
 int
 xl_oa_gm_event(struct xl_stream *s, const char *name, const char *data,
     size_t len, struct xl_buf *out)
@@ -595,7 +577,7 @@ xl_oa_gm_event(struct xl_stream *s, const char *name, const char *data,
 			return -1;
 		}
 		s->started = 1;
-		rc = chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
+		rc = xl_openai_chunk(s, json_pack("{s:s, s:s}", "role", "assistant",
 		    "content", ""), NULL, out);
 	}
 	if (json_is_object(u = json_object_get(j, "usageMetadata"))) {
@@ -609,13 +591,13 @@ xl_oa_gm_event(struct xl_stream *s, const char *name, const char *data,
 	ncalls = s->ntools;
 	parts_of(cand, &text, &think, calls, &ncalls);
 	if (rc == 0 && think.len > 0)
-		rc = chunk(s, json_pack("{s:s%}", "reasoning_content", think.p,
+		rc = xl_openai_chunk(s, json_pack("{s:s%}", "reasoning_content", think.p,
 		    think.len), NULL, out);
 	if (rc == 0 && text.len > 0)
-		rc = chunk(s, json_pack("{s:s%}", "content", text.p, text.len),
+		rc = xl_openai_chunk(s, json_pack("{s:s%}", "content", text.p, text.len),
 		    NULL, out);
 	if (rc == 0 && json_array_size(calls) > 0)
-		rc = chunk(s, json_pack("{s:O}", "tool_calls", calls), NULL,
+		rc = xl_openai_chunk(s, json_pack("{s:O}", "tool_calls", calls), NULL,
 		    out);
 	s->ntools = ncalls > XL_MAX_BLOCKS ? XL_MAX_BLOCKS : ncalls;
 	json_decref(calls);
@@ -630,7 +612,7 @@ xl_oa_gm_event(struct xl_stream *s, const char *name, const char *data,
 		s->finished = 1;
 		s->finish_sent = 1;
 		s->stop = finish_of(fr, s->ntools > 0);
-		rc = chunk(s, json_object(), s->stop, out);
+		rc = xl_openai_chunk(s, json_object(), s->stop, out);
 	}
 	json_decref(j);
 	return rc;

@@ -293,6 +293,42 @@ xl_stop_to_anthropic(const char *o)
 	return "end_turn";
 }
 
+/*
+ * One OpenAI stream event's data for a user of dialect `user`: 1 with *jp
+ * the chunk (the caller frees it; its choices an array and its usage an
+ * object when present), 0 when it was an error chunk (written to out as
+ * the user's error event, s->done set, *rc the writer's result), -1 when
+ * it is not a chunk.
+ */
+int
+xl_openai_event_parse(struct xl_stream *s, enum prov_dialect user,
+    const char *data, size_t len, json_t **jp, struct xl_buf *out, int *rc)
+{
+	json_t *j = json_loadb(data, len, 0, NULL), *chs, *u;
+
+	*jp = NULL;
+	if (!json_is_object(j)) {	/* json_is_* evaluate twice */
+		json_decref(j);
+		return -1;
+	}
+	if (json_object_get(j, "error") != NULL &&
+	    !json_is_null(json_object_get(j, "error"))) {
+		s->done = 1;
+		*rc = xl_stream_error_json(user, DIA_OPENAI, j, out);
+		json_decref(j);
+		return 0;
+	}
+	chs = json_object_get(j, "choices");
+	u = json_object_get(j, "usage");
+	if ((chs != NULL && !json_is_null(chs) && !json_is_array(chs)) ||
+	    (u != NULL && !json_is_null(u) && !json_is_object(u))) {
+		json_decref(j);
+		return -1;
+	}
+	*jp = j;
+	return 1;
+}
+
 /* One OpenAI chat.completion.chunk with one choice (delta, finish reason
  * or null), "usage":null when the user asked for the usage chunk; the
  * delta is taken (NULL: -1). */

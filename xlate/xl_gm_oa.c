@@ -982,32 +982,18 @@ xl_gm_oa_event(struct xl_stream *s, const char *name, const char *data,
 	struct gm_state *g = state(s);
 	json_t *j, *chs, *ch, *u;
 	size_t i;
-	int rc = 0;
+	int rc = 0, k;
 
 	(void)name;		/* OpenAI events are data-only */
 	if (g == NULL)
 		return -1;
 	if (len == 6 && memcmp(data, "[DONE]", 6) == 0)
 		return gm_close(s, out);
-	j = json_loadb(data, len, 0, NULL);
-	if (!json_is_object(j)) {
-		json_decref(j);
-		return -1;
-	}
-	if (json_object_get(j, "error") != NULL &&
-	    !json_is_null(json_object_get(j, "error"))) {
-		s->done = 1;
-		rc = xl_stream_error_json(DIA_GEMINI, DIA_OPENAI, j, out);
-		json_decref(j);
-		return rc;
-	}
+	if ((k = xl_openai_event_parse(s, DIA_GEMINI, data, len, &j, out,
+	    &rc)) <= 0)
+		return k < 0 ? -1 : rc;
 	chs = json_object_get(j, "choices");
 	u = json_object_get(j, "usage");
-	if ((chs != NULL && !json_is_null(chs) && !json_is_array(chs)) ||
-	    (u != NULL && !json_is_null(u) && !json_is_object(u))) {
-		json_decref(j);
-		return -1;
-	}
 	if (!s->started) {
 		s->started = 1;
 		xl_make_id(s->id, sizeof(s->id), "", xl_str(j, "id"));

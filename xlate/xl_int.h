@@ -149,6 +149,12 @@ const char *xl_stop_to_anthropic(const char *openai);	/* NULL -> end_turn */
 /* The OpenAI usage object from Anthropic counts, and the user's stream
  * error event in dialect d (message is the text, cls_type an Anthropic
  * error type). */
+/* Parse one OpenAI stream event for a user of dialect user (xl.c): 1 a
+ * chunk in *jp, 0 an error chunk already written to out (*rc), -1 not a
+ * chunk. */
+int	xl_openai_event_parse(struct xl_stream *s, enum prov_dialect user,
+	    const char *data, size_t len, json_t **jp, struct xl_buf *out,
+	    int *rc);
 /* An OpenAI stream chunk of s (choices[0]: delta, finish_reason). */
 int	xl_openai_chunk(struct xl_stream *s, json_t *delta, const char *finish,
 	    struct xl_buf *out);

@@ -326,6 +326,12 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
 	ack.status = rc == -1 ? IPC_POSTED_RETRY : IPC_POSTED_OK;
+	if (rc != -1 && p->how != IPC_POST_VOID) {
+		/* What the gateway's access line says it cost. */
+		ack.state = p->how == IPC_POST_AWAIT ? IPC_POSTED_AWAITING :
+		    IPC_POSTED_CHARGED;
+		ack.amount = u.amount;
+	}
 	if (bill_send(c, IPC_CHARGE_POSTED, reqid, &ack, sizeof(ack)) != 0)
 		log_warn("billing client queue full");
 }

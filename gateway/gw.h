@@ -155,6 +155,10 @@ struct gw_req {
 	int relayed;			/* a relay was started at least once */
 	int64_t head_ms;		/* monotonic: response head queued */
 	struct gw_rt *rt;		/* a Realtime session after its 101 (gw_rt.c) */
+	/* billing's answer to the post, for the access line (gw_token.c) */
+	int posted;			/* it answered */
+	uint32_t posted_state;		/* enum ipc_posted_state */
+	int64_t posted_amount;
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -323,6 +327,12 @@ const struct gw_token *gw_req_token(const struct gw_req *r);
 enum gw_verdict gw_charge_reserve(struct gw_req *r);
 void gw_charge_settle(struct gw_req *r);
 void gw_charge_key(const struct gw_req *r, char *out, size_t len);
+/* Keep the access line of a request whose post billing has not answered,
+ * to be logged with its amount when it does.  -1: no such post. */
+int gw_charge_hold_line(uint64_t charge_id, const char *line);
+/* Write an access line with what billing said it cost. */
+void gw_access_log(uint64_t reqid, const char *line, uint32_t state,
+    int64_t amount);
 int  gw_posts_pending(void);
 
 /* ---- gw_limit.c (see gw_limit.h) / gw_mod.c ----------------------------- */

@@ -126,15 +126,37 @@ gw_metrics_end(const struct gw_req *r)
 		    SBM_REDIS_OFF : gw_redis_up() ? SBM_REDIS_UP :
 		    SBM_REDIS_FALLBACK, memory_order_relaxed);
 	}
-	if (env != NULL && env->conf.gw_access_log)
-		log_rinfo(r->reqid, "access status=%u surface=%s model=%s "
-		    "provider=%s channel=%s ttfb_ms=%lld duration_ms=%lld "
-		    "stream=%d input_tokens=%lld output_tokens=%lld "
-		    "cached_tokens=%lld",
+	if (env != NULL && env->conf.gw_access_log) {
+		char line[512];
+
+		snprintf(line, sizeof(line), "access status=%u surface=%s "
+		    "model=%s provider=%s channel=%s ttfb_ms=%lld "
+		    "duration_ms=%lld stream=%d input_tokens=%lld "
+		    "output_tokens=%lld cached_tokens=%lld",
 		    status, surface, r->model[0] ? r->model : "-",
 		    prov[0] ? prov : "-", chan,
 		    (long long)ttfb, (long long)dur, r->stream,
 		    (long long)r->usage.input_tokens,
 		    (long long)r->usage.output_tokens,
 		    (long long)r->usage.cached_tokens);
+		/* A charged request's line waits for billing's amount. */
+		if (r->posted)
+			gw_access_log(r->reqid, line, r->posted_state,
+			    r->posted_amount);
+		else if (r->charge != GW_CH_SETTLED ||
+		    gw_charge_hold_line(r->charge_id, line) != 0)
+			gw_access_log(r->reqid, line, IPC_POSTED_VOIDED, 0);
+	}
+}
+
+void
+gw_access_log(uint64_t reqid, const char *line, uint32_t state,
+    int64_t amount)
+{
+	if (state == IPC_POSTED_AWAITING)
+		log_rinfo(reqid, "%s amount=awaiting estimate=%lld", line,
+		    (long long)amount);
+	else
+		log_rinfo(reqid, "%s amount=%lld", line,
+		    state == IPC_POSTED_CHARGED ? (long long)amount : 0LL);
 }

@@ -57,12 +57,30 @@ struct post {
 	uint64_t charge_id;
 	struct ipc_charge_post p;
 	int64_t resend_at;	/* monotonic ms; 0: sent, waiting */
+	uint64_t reqid;		/* the request it settles; 0: none (a void
+				 * after a lost reservation, a Realtime
+				 * response) */
+	char *access;		/* its access line, written with the amount
+				 * billing answers; NULL: none */
 };
 /* Oldest first: billing answers in order, so an answer is found at once. */
 static struct post *posts, **posts_tail = &posts;
 static size_t nposts;
 #define GW_POSTS_MAX	200000
 #define GW_POST_RETRY_MS 1000
+
+int
+gw_charge_hold_line(uint64_t charge_id, const char *line)
+{
+	struct post *q;
+
+	for (q = posts; q != NULL; q = q->next)
+		if (q->charge_id == charge_id && q->reqid != 0)
+			break;
+	if (q == NULL || q->access != NULL || (q->access = strdup(line)) == NULL)
+		return -1;
+	return 0;
+}
 
 void
 gw_charge_key(const struct gw_req *r, char *out, size_t len)
@@ -84,7 +102,7 @@ post_send(struct post *q)
 }
 
 static void
-send_post(uint64_t charge_id, const struct ipc_charge_post *p)
+send_post(uint64_t charge_id, uint64_t reqid, const struct ipc_charge_post *p)
 {
 	struct post *q;
 
@@ -94,6 +112,7 @@ send_post(uint64_t charge_id, const struct ipc_charge_post *p)
 		return;
 	}
 	q->charge_id = charge_id;
+	q->reqid = reqid;
 	q->p = *p;
 	*posts_tail = q;
 	posts_tail = &q->next;
@@ -109,6 +128,7 @@ on_posted(const struct msg *m)
 {
 	struct ipc_charge_posted a;
 	struct post **pp, *q;
+	struct gw_req *r;
 
 	memcpy(&a, m->data, sizeof(a));
 	for (pp = &posts; (q = *pp) != NULL; pp = &q->next)
@@ -124,6 +144,15 @@ on_posted(const struct msg *m)
 	if (posts_tail == &q->next)
 		posts_tail = pp;
 	nposts--;
+	if (q->access != NULL) {
+		/* The request ended before billing answered. */
+		gw_access_log(q->reqid, q->access, a.state, a.amount);
+		free(q->access);
+	} else if (q->reqid != 0 && (r = gw_req_find(q->reqid)) != NULL) {
+		r->posted = 1;
+		r->posted_state = a.state;
+		r->posted_amount = a.amount;
+	}
 	free(q);
 }
 
@@ -162,7 +191,7 @@ void_post(uint64_t charge_id, uint64_t token_id)
 	p.token_id = token_id;
 	p.nonce = charge_nonce;
 	p.how = IPC_POST_VOID;
-	send_post(charge_id, &p);
+	send_post(charge_id, 0, &p);
 }
 
 
@@ -244,7 +273,7 @@ rcharge_result(const struct msg *m, const struct ipc_charge_result *res)
 		rcharges_tail = pp;
 	nrcharges--;
 	if (res->status == IPC_CHARGE_OK)
-		send_post(c->reqid, &c->p);
+		send_post(c->reqid, 0, &c->p);
 	else
 		gw_rt_refused(c->session_reqid,
 		    res->status == IPC_CHARGE_INSUFFICIENT);
@@ -381,7 +410,7 @@ gw_charge_settle(struct gw_req *r)
 	p.output_tokens = u.output_tokens;
 	p.cached_tokens = u.cached_tokens;
 	p.cache_write_tokens = u.cache_write_tokens;
-	send_post(r->charge_id, &p);
+	send_post(r->charge_id, r->reqid, &p);
 }
 
 static void

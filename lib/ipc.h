@@ -175,10 +175,15 @@ struct ipc_charge_post {	/* writer: gateway, when the request ended */
  */
 enum ipc_posted_status { IPC_POSTED_OK = 0, IPC_POSTED_RETRY };
 
+enum ipc_posted_state { IPC_POSTED_VOIDED = 0, IPC_POSTED_CHARGED,
+	IPC_POSTED_AWAITING };
+
 struct ipc_charge_posted {	/* writer: billing */
 	uint64_t nonce;		/* echoed; the header's reqid too */
 	uint32_t status;	/* enum ipc_posted_status */
-	uint32_t pad;
+	uint32_t state;		/* enum ipc_posted_state (status OK only) */
+	int64_t amount;		/* micro-units charged (CHARGED), the hub's
+				 * estimate (AWAITING), 0 (VOIDED) */
 };
 
 /*

@@ -108,6 +108,16 @@ for r in "${ids[@]}"; do
 done
 [ "$(jq -r 'select(.msg | startswith("access ")) | .msg' "$SWB_TMP/hub.log" | wc -l)" = 10 ] ||
     fail "not one access line per request"
+note "each served request's access line carries the amount billing charged"
+for r in "${ids[@]}"; do
+    want=$(sqlite3 "$SWB_TMP/hubd.db" "SELECT amount FROM charges WHERE request_id='$r' AND state='posted'")
+    [ -n "$want" ] && [ "$want" -gt 0 ] || fail "no posted charge for $r"
+    got=$(jq -r --arg k "${r#*-}" 'select(.req == $k and (.msg | startswith("access "))) | .msg' "$SWB_TMP/hub.log" |
+        sed -n 's/.* amount=\([0-9]*\)$/\1/p')
+    [ "$got" = "$want" ] || fail "access line of $r says amount=$got, the charge is $want"
+done
+jq -r 'select(.msg | startswith("access status=401")) | .msg' "$SWB_TMP/hub.log" | grep -q ' amount=0$' ||
+    fail "the refused request's access line lacks amount=0"
 
 note "usage and the request log answer what the charges table holds"
 from=$(( $(date +%s) - 3600 )); to=$(( $(date +%s) + 60 ))

@@ -27,7 +27,8 @@ void bill_batch_init(struct msg_srv *srv);
  * call then commits on its own and answers leave at once). */
 int  bill_batch_open(void);
 int  bill_batch_is_open(void);
-/* Answer c: held until the open batch committed, else queued now.
+/* Answer c: an answer that promises something durable is held until the
+ * open batch committed; look-ups and reservations are queued now.
  * 0, or -1 (c is gone or dropped). */
 int  bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
     const void *p, size_t len);
@@ -35,9 +36,10 @@ int  bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
  * rolled back; every client it held answers for was dropped, except
  * `except` (the caller's, which it drops itself). */
 int  bill_batch_commit(struct msg_client *except);
-/* Before each poll: commit unless more input is waiting and the batch is
- * young; then write the answers. */
-void bill_batch_prepare(void);
+/* Before each poll: commit once the batch is BILL_BATCH_WINDOW_MS old (or
+ * full), then write the answers.  Returns when the loop must wake to
+ * commit (monotonic ms), 0: nothing open. */
+int64_t bill_batch_prepare(void);
 void bill_batch_stats(uint64_t *batches, uint64_t *answers);
 
 /* bill_charge.c: the gateways' reservations (reqid: the charge's key). */

@@ -2,21 +2,30 @@
  * billing/bill_batch: billing's group commit, across every client of
  * billing.sock.  Every message any client sends runs inside one open
  * batch (store_batch_begin: one SQLite transaction, each store call a
- * savepoint of it), and every answer it makes — reservation results,
- * post acknowledgements, receipts and syncs for the tunnel, look-ups — is
- * held here, not queued on its connection.  The batch commits (one
- * fsync) once the loop has handled what its clients sent in one round
- * (bill_batch_prepare, before the next poll) — or earlier when it holds
- * BILL_BATCH_MAX answers — and only then are the held answers queued, in
- * the order they were made.  While input keeps arriving the batch stays
- * open up to BILL_BATCH_WINDOW_MS, so that busy rounds share one flush.
+ * savepoint of it).  The answers that promise something durable — post
+ * acknowledgements, receipts and syncs for the tunnel, usage results —
+ * are held here, not queued on their connection; they are queued, in the
+ * order they were made, once the batch committed (one fsync).  The batch
+ * commits BILL_BATCH_WINDOW_MS after it opened (the loop is woken for
+ * it), or at once when it holds BILL_BATCH_MAX answers: a post's
+ * acknowledgement waits a few milliseconds, which no user waits for,
+ * and every post of that window shares one flush.
+ *
+ * Answers that promise nothing durable go at once: look-ups, and
+ * reservations.  A reservation is decided on the open batch (which sees
+ * every reservation and post before it) and answered before its row is
+ * committed, so no request waits for a disk flush before it is relayed.
  *
  * What a crash costs (billing killed, or the machine losing power, at any
  * point): before the commit returned, nothing of the batch is stored and
- * nothing of it was answered: gateways send their reservations again when
- * billing.sock comes back (gateway/gw_token.c) and their posts until they
- * are acknowledged; the tunnel re-syncs every online agent from what it
- * acknowledged.  After the commit, the answers may be lost with the
+ * no held answer was sent: gateways send their posts again until they are
+ * acknowledged (gateway/gw_token.c), and unanswered reservations when
+ * billing.sock comes back; the tunnel re-syncs every online agent from
+ * what it acknowledged.  Reservations answered from the lost batch are
+ * gone: their requests run on, and their posts (which name the token)
+ * make the row again and charge the real cost (store_charge_post), so no
+ * money is lost; until then the token's quota did not count them, an
+ * overrun of at most one window's reservations.  After the commit, the answers may be lost with the
  * connection, never the money: a post sent again is found settled
  * (idempotent by key), a reservation sent again is found reserved.
  * A batch whose commit fails is rolled back as a whole: every client it
@@ -26,7 +35,6 @@
  * commit the open batch (bill_batch_commit) and then run outside any
  * batch, each store call its own transaction, answering at once.
  */
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include "billing/bill.h"
@@ -34,8 +42,7 @@
 #include "lib/log.h"
 
 #define BILL_BATCH_MAX		512	/* held answers that force a commit */
-#define BILL_BATCH_WINDOW_MS	3	/* a batch stays open at most this long
-					 * while more input is waiting */
+#define BILL_BATCH_WINDOW_MS	4	/* a batch stays open this long */
 
 struct held {
 	uint32_t slot, serial;	/* the client (msg_srv_find) */
@@ -126,7 +133,8 @@ bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
 {
 	if (c == NULL)
 		return -1;
-	if (!B.open)
+	if (!B.open || type == IPC_CHARGE_RESULT || type == IPC_TOKEN_INFO ||
+	    type == IPC_AGENT_INFO)
 		return msg_srv_send(c, type, reqid, p, len);
 	if (hold(c, type, reqid, p, len) != 0) {
 		/* No memory to hold it: the client must not get a later
@@ -189,36 +197,18 @@ bill_batch_commit(struct msg_client *except)
 	return 0;
 }
 
-/* Is a client's input waiting right now? */
-static int
-input_waiting(void)
-{
-	struct pollfd pfd[128];
-	nfds_t n = 0;
-
-	for (uint32_t i = 0; i < B.srv->ops->max_clients && n < 128; i++) {
-		struct msg_client *c = &B.srv->cl[i];
-		if (c->conn.fd < 0 || c->closing)
-			continue;
-		pfd[n].fd = c->conn.fd;
-		pfd[n].events = POLLIN;
-		pfd[n].revents = 0;
-		n++;
-	}
-	return n > 0 && poll(pfd, n, 0) > 0;
-}
-
-void
+int64_t
 bill_batch_prepare(void)
 {
+	int64_t due = B.opened_ms + BILL_BATCH_WINDOW_MS;
+
 	if (!B.open)
-		return;
-	if (B.n > 0 && B.n < BILL_BATCH_MAX &&
-	    clock_mono_ms() - B.opened_ms < BILL_BATCH_WINDOW_MS &&
-	    input_waiting())
-		return;		/* more is on its way: let it join */
+		return 0;
+	if (B.n < BILL_BATCH_MAX && clock_mono_ms() < due)
+		return due;	/* more may join: the loop wakes us by then */
 	(void)bill_batch_commit(NULL);
 	msg_srv_flush(B.srv);	/* the loop polls next */
+	return 0;
 }
 
 void

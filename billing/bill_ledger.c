@@ -268,6 +268,7 @@ usage_from_post(struct store_charge_usage *u, const struct ipc_charge_post *p)
 	model[sizeof(model) - 1] = '\0';
 	usage_set(u, model, p->input_tokens, p->output_tokens,
 	    p->cached_tokens, p->cache_write_tokens);
+	u->token_id = p->token_id;	/* if the reservation was lost */
 }
 
 void

@@ -259,7 +259,9 @@ bill_input_end(struct msg_srv *s, struct msg_client *c, int began)
 static void
 bill_prepare(struct child_env *env, void *arg)
 {
-	bill_batch_prepare();
+	struct child_loop *loop = arg;
+
+	loop->wake_ms = bill_batch_prepare();
 }
 
 /* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */
@@ -387,6 +389,7 @@ bill_main(struct child_env *env)
 	loop.tick_ms = 1000;
 	loop.tick = bill_tick;
 	loop.prepare = bill_prepare;
+	loop.arg = &loop;
 	loop.srv = &srv;
 	bill_batch_init(&srv);
 	child_ready(env);

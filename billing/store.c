@@ -1402,6 +1402,29 @@ row_agent(struct store *st, const struct db_row *r, void *arg)
 	return col_int(st, r, 0, arg);
 }
 
+/*
+ * Inside a write transaction: the reservation row of a request whose
+ * post (or await) arrives without one — billing answered the reservation
+ * from its open batch and a crash lost the batch.  Made again as a
+ * reservation of 0 for token_id, so the real cost is still charged; a row
+ * that exists (in any state) is left alone.
+ */
+static int
+charge_restore(struct store *st, const char *request_id, uint64_t token_id)
+{
+	struct db_param p[3];
+
+	if (token_id == 0)
+		return 0;
+	p[0] = ptext(request_id);
+	p[1] = pint((int64_t)token_id);
+	p[2] = pint((int64_t)time(NULL));
+	return q(st, "INSERT INTO charges (request_id, token_id, reserved, "
+	    "amount, state, created_at) SELECT $1, id, 0, 0, 'reserved', $3 "
+	    "FROM tokens WHERE id = $2 ON CONFLICT DO NOTHING", p, 3, NULL,
+	    NULL) == DB_OK ? 0 : -1;
+}
+
 int
 store_charge_post(struct store *st, const char *request_id,
     uint64_t agent_id, const struct store_charge_usage *u,
@@ -1456,6 +1479,8 @@ store_charge_post(struct store *st, const char *request_id,
 
 	if (tx_begin_write(st) == -1)
 		return -1;
+	if (charge_restore(st, request_id, u->token_id) == -1)
+		goto fail;
 	/*
 	 * 1. The charge: only a 'reserved' row, or one 'awaiting' this
 	 * agent, moves (this also takes its row lock on PostgreSQL, so a
@@ -1581,6 +1606,8 @@ store_charge_await(struct store *st, const char *request_id,
 		    (unsigned long long)agent_id);
 		return -1;
 	}
+	if (charge_restore(st, request_id, est->token_id) == -1)
+		return -1;
 	p[0] = ptext(request_id);
 	p[1] = pint((int64_t)agent_id);
 	p[2] = pint(est->amount);

@@ -195,6 +195,12 @@ struct store_charge_usage {
 	int64_t		price_version;	/* 0 = no price */
 	int64_t		amount;		/* micro-units, >= 0 */
 	int64_t		cache_write_tokens;	/* migration 4, >= 0 */
+	/* Post and await: the token to charge when the reservation row is
+	 * missing (billing answers reservations before their batch commits,
+	 * so a crash can lose the row of a request that was then served);
+	 * the row is made again, reserving 0.  0: never (no row, nothing
+	 * changes). */
+	uint64_t	token_id;
 };
 
 /*

@@ -287,6 +287,7 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 		if (child_check_term(env, loop->ops) && (now >= env->stop_deadline_ms ||
 		    loop->busy == NULL || !loop->busy(env, loop->arg)))
 			return 0;
+		loop->wake_ms = 0;
 		if (loop->prepare != NULL)
 			loop->prepare(env, loop->arg);
 		pfd[n].fd = env->master.fd;
@@ -303,6 +304,8 @@ child_poll_loop(struct child_env *env, struct child_loop *loop)
 			nsrv = msg_srv_pollfds(loop->srv, pfd + n, who, LOOP_SRV_MAX);
 		n += (int)nsrv;
 		timeout = (int)(next_tick - now);
+		if (loop->wake_ms > 0 && loop->wake_ms < next_tick)
+			timeout = (int)(loop->wake_ms - now);
 		if (timeout < 0)
 			timeout = 0;
 		rc = poll(pfd, (nfds_t)n, timeout);

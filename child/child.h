@@ -131,8 +131,11 @@ struct child_loop {
 	const struct child_ops *ops;
 	int tick_ms;
 	void (*tick)(struct child_env *env, void *arg);
-	/* Called before every poll: fill fds[] / nfds with what to watch. */
+	/* Called before every poll: fill fds[] / nfds with what to watch,
+	 * and wake_ms (monotonic ms; 0: none) to be woken by then even
+	 * without input. */
 	void (*prepare)(struct child_env *env, void *arg);
+	int64_t wake_ms;
 	int nfds;
 	int fds[128];
 	unsigned char want_out[128];	/* prepare: also wait for POLLOUT */

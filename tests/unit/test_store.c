@@ -1167,6 +1167,30 @@ test_ledger_post(void **state)
 	assert_int_equal(store_ledger_list(fx.st, a, UINT64_MAX, 0, chain_cb,
 	    ch), -1);
 	free(ch);
+
+	/* A post whose reservation row was lost (billing answered it from a
+	 * batch that a crash took) but that names its token: the row is made
+	 * again, reserving 0, and the real cost charged, once. */
+	u.token_id = t;
+	assert_int_equal(store_charge_post(fx.st, "lost-reservation", a, &u, 0,
+	    hub_sk, NULL), 0);
+	assert_int_equal(store_charge_get(fx.st, "lost-reservation", &c), 0);
+	assert_string_equal(c.state, "posted");
+	assert_true(c.reserved == 0 && c.amount == 99999 && c.token_id == t);
+	assert_true(used_of(h) == 1241 + 99999);
+	assert_int_equal(store_charge_post(fx.st, "lost-reservation", a, &u, 0,
+	    hub_sk, NULL), 1);
+	assert_true(used_of(h) == 1241 + 99999);
+	assert_true(verify_chain(fx.st, a) == 4);
+	/* The voided one stays voided; a token that does not exist makes no
+	 * row. */
+	assert_int_equal(store_charge_post(fx.st, "req-v", a, &u, 0, hub_sk,
+	    NULL), 1);
+	u.token_id = t + 1000;
+	assert_int_equal(store_charge_post(fx.st, "lost-2", a, &u, 0, hub_sk,
+	    NULL), 1);
+	assert_int_equal(store_charge_get(fx.st, "lost-2", &c), 1);
+	assert_true(used_of(h) == 1241 + 99999);
 }
 
 /* Refusals of store_charge_post: nothing changes. */

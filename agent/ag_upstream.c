@@ -265,6 +265,7 @@ struct up_req {
 	int dropping;			/* being detached: swallow any data */
 	int resume;			/* un-pause after the scan */
 	int oom;			/* a DATA copy failed */
+	int retried;			/* sent again on a fresh connection */
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* Under u->mu. */
@@ -1006,6 +1007,46 @@ start_one(struct ag_upstream *u, struct up_req *r)
 		req_free(r);
 }
 
+/*
+ * A transfer that failed on a REUSED connection before any byte of its
+ * answer (the provider closed or broke a kept-alive connection: GOAWAY
+ * after its N streams, a reset, a framing error) is sent once more on a
+ * fresh connection, as browsers and proxies do; its body is still in
+ * memory.  1: restarted (no events yet).
+ */
+static int
+retry_fresh(struct ag_upstream *u, struct up_req *r, CURLcode res)
+{
+	long fresh = 1;
+
+	if (r->retried || r->head_sent || r->oom)
+		return 0;
+	switch (res) {
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:	/* h2: the connection ended first */
+		break;
+	default:
+		return 0;
+	}
+	if (curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &fresh) !=
+	    CURLE_OK || fresh != 0)
+		return 0;	/* its own new connection failed: a real error */
+	log_msg(LOG_LVL_INFO, r->key, "upstream %s: %s on a reused "
+	    "connection before any answer; sent again on a fresh one", r->prov,
+	    r->errbuf[0] != '\0' ? r->errbuf : curl_easy_strerror(res));
+	r->retried = 1;
+	r->errbuf[0] = '\0';
+	curl_multi_remove_handle(u->multi, r->easy);
+	/* Not restarted: it ends with this error (detach's remove of a
+	 * handle that is not in the multi is harmless). */
+	return curl_easy_setopt(r->easy, CURLOPT_FRESH_CONNECT, 1L) ==
+	    CURLE_OK && curl_multi_add_handle(u->multi, r->easy) == CURLM_OK;
+}
+
 static void
 finish_one(struct ag_upstream *u, struct up_req *r, CURLcode res)
 {
@@ -1016,6 +1057,8 @@ finish_one(struct ag_upstream *u, struct up_req *r, CURLcode res)
 		tok_done(u, r, res);
 		return;
 	}
+	if (res != CURLE_OK && retry_fresh(u, r, res))
+		return;
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	if (res == CURLE_OK) {
 		push_head(r);

@@ -42,7 +42,7 @@
 #include "lib/log.h"
 
 #define BILL_BATCH_MAX		512	/* held answers that force a commit */
-#define BILL_BATCH_WINDOW_MS	4	/* a batch stays open this long */
+#define BILL_BATCH_WINDOW_MS	10	/* a batch stays open this long */
 
 struct held {
 	uint32_t slot, serial;	/* the client (msg_srv_find) */

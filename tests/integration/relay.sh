@@ -2,7 +2,8 @@
 # whole answers, OpenAI-shaped errors (401, 400, 404, 413, 503), upstream
 # errors passed through with their status, an agent lost mid-stream ends
 # the stream with an error event (never a hang), a user who leaves cancels
-# the upstream call within a second.
+# the upstream call within a second, a provider dropping a kept-alive
+# connection is retried by the agent on a fresh one.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 start_mock --chunks 4 --delay-ms 20
@@ -70,6 +71,13 @@ narrow=$(ctl token create --models gpt-4o-mini)
 [ "$(chat '{"model":"gpt-4o","messages":[{"role":"user","content":"[mock status=429]"}]}')" = 429 ] || fail "upstream 429 not passed through"
 [ "$(err_code)" = rate_limit_exceeded ] || fail "upstream error body: $(cat "$SWB_TMP/out")"
 [ "$(chat '{"model":"gpt-4o","messages":[{"role":"user","content":"[mock status=500]"}]}')" = 500 ] || fail "upstream 500 not passed through"
+note "a provider that drops a kept-alive connection: the agent sends the request again on a fresh one"
+[ "$(chat '{"model":"gpt-4o","messages":[{"role":"user","content":"x"}]}')" = 200 ] || fail "warm-up"
+[ "$(chat '{"model":"gpt-4o","messages":[{"role":"user","content":"[mock drop_reused=1]"}]}')" = 200 ] ||
+    fail "a dropped reused connection reached the user: $(cat "$SWB_TMP/out")"
+[ "$(jq -r '.choices[0].message.content' "$SWB_TMP/out")" = "tok0 tok1 tok2 tok3 " ] || fail "retried answer: $(cat "$SWB_TMP/out")"
+grep -q 'on a reused connection before any answer; sent again on a fresh one' "$SWB_TMP/agent-relay1.log" ||
+    fail "the agent did not log its retry"
 ctl token disable "$(ctl --json token list | jq '.tokens[] | select(.name=="relay") | .id')" >/dev/null
 sleep 5.5	# the gateways' token cache holds a token for 5 s
 [ "$(chat '{"model":"gpt-4o","messages":[]}')" = 401 ] || fail "disabled token still works"

@@ -224,6 +224,7 @@ const DIRECTIVE_KEYS = {
 	status: 'status', fail_after: 'failAfter', 'fail-after': 'failAfter', fail: 'failAfter',
 	first: 'first', first_delay: 'first', 'first-delay': 'first',
 	retry_after: 'retryAfter', 'retry-after': 'retryAfter',
+	drop_reused: 'dropReused', 'drop-reused': 'dropReused',
 	// Used by the other providers' handlers (read from the directive itself):
 	cache_read: 'cacheRead', 'cache-read': 'cacheRead',
 	cache_write: 'cacheWrite', 'cache-write': 'cacheWrite',
@@ -278,6 +279,7 @@ class Exchange {
 		this.path = path;
 		this.h2 = req.httpVersionMajor === 2;
 		this.n = ++seq;
+		this.prior = 0;	// requests its connection carried before (handle)
 		this.t0 = Date.now();
 		this.id = null;           // chatcmpl-/modr- id, when there is one
 		this.chunksSent = 0;      // content chunks written so far (streams)
@@ -497,6 +499,15 @@ async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 	const k = knobs(x.req.headers, directive,
 		{ chunks: cfg.chunks, delay: cfg.delayMs, status: null, failAfter: null, first: 0,
 			retryAfter: undefined });
+	// drop_reused=1: a request that arrives on a connection which served one
+	// before is not answered: the whole connection (HTTP/2 session) is
+	// destroyed, as a provider ending a kept-alive connection does.  On a
+	// fresh connection it is answered normally.
+	if (directive.dropReused === 1 && x.prior > 0) {
+		const conn = x.req.stream ? x.req.stream.session : x.req.socket;
+		try { conn.destroy(); } catch { /* gone */ }
+		return;
+	}
 
 	if (!(await x.wait(k.first))) return;
 	if (k.status !== null) {
@@ -1621,6 +1632,8 @@ async function bedrockRoute(x, path, body) {
 
 // ---------------------------------------------------------------- dispatch
 
+const servedOn = new WeakMap();	// connection -> requests it carried
+
 async function handle(req, res) {
 	let path = '/', query = '';
 	try {
@@ -1629,6 +1642,9 @@ async function handle(req, res) {
 		query = u.search;
 	} catch { /* keep "/" */ }
 	const x = new Exchange(req, res, path);
+	// How many requests this connection (HTTP/2 session or socket) had before.
+	const conn = req.stream ? req.stream.session : req.socket;
+	if (conn) { x.prior = servedOn.get(conn) ?? 0; servedOn.set(conn, x.prior + 1); }
 	const { raw, aborted, tooLarge } = await readBody(req);
 
 	// Body as logged: parsed JSON if it parses, the raw text otherwise,

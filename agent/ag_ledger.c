@@ -920,13 +920,25 @@ check_entry(struct ag_ledger *lg, const struct ledger_entry *e,
 	    sv->images != e->images || sv->audio_seconds != e->audio_seconds ||
 	    sv->audio_chars != e->audio_chars ||
 	    sv->video_seconds != e->video_seconds)) {
-		snprintf(r->reason, sizeof(r->reason), "usage differs: agent "
+		char units[96] = "";
+
+		if ((sv->images | sv->audio_seconds | sv->audio_chars |
+		    sv->video_seconds | e->images | e->audio_seconds |
+		    e->audio_chars | e->video_seconds) != 0)
+			snprintf(units, sizeof(units), " images=%" PRId64
+			    " audio_seconds=%" PRId64 " audio_chars=%" PRId64
+			    " video_seconds=%" PRId64, sv->images,
+			    sv->audio_seconds, sv->audio_chars,
+			    sv->video_seconds);
+		char full[320];
+
+		snprintf(full, sizeof(full), "usage differs: agent "
 		    "in=%" PRId64 " out=%" PRId64 " cached=%" PRId64
-		    " cache_write=%" PRId64 " units=%" PRId64 "/%" PRId64 "/%"
-		    PRId64 "/%" PRId64 "%s", sv->input_tokens,
+		    " cache_write=%" PRId64 "%s%s", sv->input_tokens,
 		    sv->output_tokens, sv->cached_tokens, sv->cache_write_tokens,
-		    sv->images, sv->audio_seconds, sv->audio_chars,
-		    sv->video_seconds, sv->estimated ? " (estimated)" : "");
+		    units, sv->estimated ? " (estimated)" : "");
+		snprintf(r->reason, sizeof(r->reason), "%.*s",
+		    (int)sizeof(r->reason) - 1, full);
 		su.images = sv->images;
 		su.audio_seconds = sv->audio_seconds;
 		su.audio_chars = sv->audio_chars;

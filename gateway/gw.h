@@ -155,6 +155,8 @@ struct gw_req {
 	int relayed;			/* a relay was started at least once */
 	int64_t head_ms;		/* monotonic: response head queued */
 	struct gw_rt *rt;		/* a Realtime session after its 101 (gw_rt.c) */
+	int64_t est_video_seconds;	/* a video create's (gw_video.c) */
+	char job_bound[64];		/* a video follow-up: "AGENT:CHANNEL" */
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -264,6 +266,7 @@ enum gw_route_flags {
 	GW_RF_NOAUTH = 2,		/* no token needed (healthz) */
 	GW_RF_RELAY = 4,		/* relayed to a channel */
 	GW_RF_FORM = 8,			/* multipart/form-data (JSON otherwise) */
+	GW_RF_FORM_OR_JSON = 16,	/* either; the parser gets NULL for a form */
 };
 
 struct gw_route {
@@ -324,6 +327,22 @@ enum gw_verdict gw_charge_reserve(struct gw_req *r);
 void gw_charge_settle(struct gw_req *r);
 void gw_charge_key(const struct gw_req *r, char *out, size_t len);
 int  gw_posts_pending(void);
+
+/* gw_token.c: a message to billing on the worker's billing peer.  0/-1. */
+int  gw_bill_send(uint16_t type, uint64_t reqid, const void *p, size_t len);
+
+/* ---- gw_video.c: video jobs (see the file) ------------------------------ */
+struct ipc_charge_post;
+enum gw_verdict gw_video_parse_create(struct gw_req *r, void *json);
+enum gw_verdict gw_video_parse_get(struct gw_req *r, void *json);
+/* billing's IPC_JOB_INFO. */
+void gw_video_info(const struct msg *m);
+/* The "AGENT:CHANNEL" a follow-up must go to, or NULL. */
+const char *gw_video_bound(const struct gw_req *r);
+/* The job id for req_start's resource ("" when none). */
+const char *gw_video_resource(const struct gw_req *r);
+/* Turn a video request's post into its job kind (IPC_POST_JOB_*). */
+void gw_video_post(const struct gw_req *r, struct ipc_charge_post *p);
 
 /* ---- gw_limit.c (see gw_limit.h) / gw_mod.c ----------------------------- */
 enum gw_verdict gw_limit_check(struct gw_req *r, const struct gw_token *t);

@@ -451,7 +451,8 @@ gw_stage_relay_attempt(struct gw_req *r)
 		} else {
 			if ((fwd = malloc(r->body_len + 1)) == NULL)
 				return -1;
-			memcpy(fwd, r->body, r->body_len);
+			if (r->body_len > 0)	/* a GET has none */
+				memcpy(fwd, r->body, r->body_len);
 			fwd[r->body_len] = '\0';
 			fwdlen = r->body_len;
 		}

@@ -137,6 +137,20 @@ static const char *const migrations[] = {
 	"ALTER TABLE disputes ADD COLUMN status TEXT NOT NULL DEFAULT 'open';"
 	"ALTER TABLE disputes ADD COLUMN resolution TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE disputes ADD COLUMN resolved_at INTEGER NOT NULL DEFAULT 0;",
+	/* 3: units that are not tokens (lib/money.h, lib/ledger.h): prices
+	 * per one unit, the counts of ledger entries and served streams. */
+	"ALTER TABLE prices ADD COLUMN image INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE prices ADD COLUMN audio_second INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE prices ADD COLUMN audio_char INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE prices ADD COLUMN video_second INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE ledger ADD COLUMN images INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE ledger ADD COLUMN audio_seconds INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE ledger ADD COLUMN audio_chars INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE ledger ADD COLUMN video_seconds INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE served ADD COLUMN images INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE served ADD COLUMN audio_seconds INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE served ADD COLUMN audio_chars INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE served ADD COLUMN video_seconds INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -144,10 +158,12 @@ static const char *const migrations[] = {
 #define ENTRY_COLS	"agent_id, seq, prev_hash, hash, request_id, " \
 	"token_id, model, input_tokens, output_tokens, cached_tokens, " \
 	"cache_write_tokens, price_version, amount, created_at, " \
-	"agent_reported, sig"
+	"agent_reported, sig, images, audio_seconds, audio_chars, " \
+	"video_seconds"
 #define SERVED_COLS	"request_id, agent_id, model, input_tokens, " \
 	"output_tokens, cached_tokens, cache_write_tokens, estimated, state, " \
-	"created_at, reported_at"
+	"created_at, reported_at, images, audio_seconds, audio_chars, " \
+	"video_seconds"
 
 static const char *const state_names[] = {
 	[AG_SERVED_OPEN] = "open", [AG_SERVED_REPORTED] = "reported",
@@ -370,6 +386,10 @@ col_entry(sqlite3_stmt *st, struct ledger_entry *e)
 	sig = sqlite3_column_blob(st, 15);
 	if (sig != NULL && sqlite3_column_bytes(st, 15) == LEDGER_SIG_LEN)
 		memcpy(e->sig, sig, LEDGER_SIG_LEN);
+	e->images = sqlite3_column_int64(st, 16);
+	e->audio_seconds = sqlite3_column_int64(st, 17);
+	e->audio_chars = sqlite3_column_int64(st, 18);
+	e->video_seconds = sqlite3_column_int64(st, 19);
 }
 
 static void
@@ -393,6 +413,10 @@ col_served(sqlite3_stmt *st, struct ag_served *s)
 			s->state = (enum ag_served_state)i;
 	s->created_at = sqlite3_column_int64(st, 9);
 	s->reported_at = sqlite3_column_int64(st, 10);
+	s->images = sqlite3_column_int64(st, 11);
+	s->audio_seconds = sqlite3_column_int64(st, 12);
+	s->audio_chars = sqlite3_column_int64(st, 13);
+	s->video_seconds = sqlite3_column_int64(st, 14);
 }
 
 /* ---- open, migrate, close ------------------------------------------ */
@@ -615,7 +639,8 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 	memset(p, 0, sizeof(*p));
 	if (version == 0)
 		return 0;
-	st = query(lg, "SELECT input, output, cached_input, cache_write "
+	st = query(lg, "SELECT input, output, cached_input, cache_write, "
+	    "image, audio_second, audio_char, video_second "
 	    "FROM prices WHERE model = ? AND version = ?", "ti", model,
 	    version);
 	if ((r = row(lg, st)) != 1)
@@ -624,6 +649,10 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 	p->output = sqlite3_column_int64(st, 1);
 	p->cached_input = sqlite3_column_int64(st, 2);
 	p->cache_write = sqlite3_column_int64(st, 3);
+	p->image = sqlite3_column_int64(st, 4);
+	p->audio_second = sqlite3_column_int64(st, 5);
+	p->audio_char = sqlite3_column_int64(st, 6);
+	p->video_second = sqlite3_column_int64(st, 7);
 	release(lg, st);
 	return 0;
 }
@@ -637,7 +666,8 @@ ag_ledger_price_put(struct ag_ledger *lg, const char *model,
 
 	if (!text_ok(model, LEDGER_MODEL_MAX, 0) || version < 1 ||
 	    p->input < 0 || p->output < 0 || p->cached_input < 0 ||
-	    p->cache_write < 0) {
+	    p->cache_write < 0 || p->image < 0 || p->audio_second < 0 ||
+	    p->audio_char < 0 || p->video_second < 0) {
 		seterr(lg, "bad price: model, version or a negative price");
 		return -1;
 	}
@@ -646,9 +676,11 @@ ag_ledger_price_put(struct ag_ledger *lg, const char *model,
 	if (r == 0)
 		return memcmp(&old, p, sizeof(old)) == 0 ? 0 : 1;
 	return done(lg, query(lg, "INSERT INTO prices (model, version, input, "
-	    "output, cached_input, cache_write) VALUES (?, ?, ?, ?, ?, ?)",
-	    "tiiiii", model, version, p->input, p->output, p->cached_input,
-	    p->cache_write)) < 0 ? -1 : 0;
+	    "output, cached_input, cache_write, image, audio_second, "
+	    "audio_char, video_second) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "tiiiiiiiii", model, version, p->input, p->output, p->cached_input,
+	    p->cache_write, p->image, p->audio_second, p->audio_char,
+	    p->video_second)) < 0 ? -1 : 0;
 }
 
 /* ---- served streams ------------------------------------------------- */
@@ -661,7 +693,9 @@ ag_ledger_served_record(struct ag_ledger *lg, const struct ag_served *s)
 	if (!text_ok(s->request_id, LEDGER_REQID_MAX, 0) ||
 	    !text_ok(s->model, LEDGER_MODEL_MAX, 1) || s->input_tokens < 0 ||
 	    s->output_tokens < 0 || s->cached_tokens < 0 ||
-	    s->cache_write_tokens < 0) {
+	    s->cache_write_tokens < 0 || s->images < 0 ||
+	    s->audio_seconds < 0 || s->audio_chars < 0 ||
+	    s->video_seconds < 0) {
 		seterr(lg, "bad served record");
 		return -1;
 	}
@@ -670,10 +704,11 @@ ag_ledger_served_record(struct ag_ledger *lg, const struct ag_served *s)
 	r = done(lg, query(lg, "INSERT OR IGNORE INTO served (" SERVED_COLS
 	    ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, CASE WHEN EXISTS (SELECT 1 FROM "
 	    "ledger WHERE agent_id = ?2 AND request_id = ?1) THEN 'receipted' "
-	    "ELSE 'open' END, ?9, 0)", "titiiiiii", s->request_id,
-	    (int64_t)s->agent_id, s->model, s->input_tokens, s->output_tokens,
-	    s->cached_tokens, s->cache_write_tokens, (int64_t)(s->estimated != 0),
-	    s->created_at));
+	    "ELSE 'open' END, ?9, 0, ?10, ?11, ?12, ?13)", "titiiiiiiiiii",
+	    s->request_id, (int64_t)s->agent_id, s->model, s->input_tokens,
+	    s->output_tokens, s->cached_tokens, s->cache_write_tokens,
+	    (int64_t)(s->estimated != 0), s->created_at, s->images,
+	    s->audio_seconds, s->audio_chars, s->video_seconds));
 	if (r < 0)
 		return -1;
 	return r == 0 ? 1 : 0;
@@ -791,12 +826,13 @@ static int
 entry_insert(struct ag_ledger *lg, const struct ledger_entry *e)
 {
 	return done(lg, query(lg, "INSERT INTO ledger (" ENTRY_COLS ") VALUES "
-	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	    "iitttitiiiiiiiib", (int64_t)e->agent_id, (int64_t)e->seq,
+	    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	    "iitttitiiiiiiiibiiii", (int64_t)e->agent_id, (int64_t)e->seq,
 	    e->prev_hash, e->hash, e->request_id, (int64_t)e->token_id, e->model,
 	    e->input_tokens, e->output_tokens, e->cached_tokens,
 	    e->cache_write_tokens, e->price_version, e->amount, e->created_at,
-	    (int64_t)e->agent_reported, e->sig, (size_t)LEDGER_SIG_LEN));
+	    (int64_t)e->agent_reported, e->sig, (size_t)LEDGER_SIG_LEN,
+	    e->images, e->audio_seconds, e->audio_chars, e->video_seconds));
 }
 
 /* The seq holding request_id in agent_id's chain: 0 found, 1 none, -1. */
@@ -840,14 +876,16 @@ dispute_get(struct ag_ledger *lg, uint64_t agent_id, uint64_t seq,
  */
 static int
 cost_at(struct ag_ledger *lg, const char *model, int64_t version,
-    int64_t in, int64_t out, int64_t cached, int64_t cw, int64_t *cost)
+    int64_t in, int64_t out, int64_t cached, int64_t cw,
+    const struct money_units *un, int64_t *cost)
 {
 	struct money_prices p;
 	int r;
 
 	if ((r = ag_ledger_price_get(lg, model, version, &p)) != 0)
 		return r;
-	return money_usage_cost(&p, in, out, cached, cw, cost) == 0 ? 0 : 2;
+	return money_usage_cost_units(&p, in, out, cached, cw, un, cost) == 0 ?
+	    0 : 2;
 }
 
 /* The checks of a stored entry: 0 agreed, 1 *r holds a dispute, -1. */
@@ -855,11 +893,14 @@ static int
 check_entry(struct ag_ledger *lg, const struct ledger_entry *e,
     const struct ag_served *sv, struct ag_receipt_result *r)
 {
+	struct money_units eu = { e->images, e->audio_seconds, e->audio_chars,
+	    e->video_seconds }, su;
 	int64_t cost, mine;
 	int c;
 
 	c = cost_at(lg, e->model, e->price_version, e->input_tokens,
-	    e->output_tokens, e->cached_tokens, e->cache_write_tokens, &cost);
+	    e->output_tokens, e->cached_tokens, e->cache_write_tokens, &eu,
+	    &cost);
 	if (c == -1)
 		return -1;
 	if (c == 1) {
@@ -875,15 +916,36 @@ check_entry(struct ag_ledger *lg, const struct ledger_entry *e,
 	if (sv != NULL && (sv->input_tokens != e->input_tokens ||
 	    sv->output_tokens != e->output_tokens ||
 	    sv->cached_tokens != e->cached_tokens ||
-	    sv->cache_write_tokens != e->cache_write_tokens)) {
-		snprintf(r->reason, sizeof(r->reason), "usage differs: agent "
+	    sv->cache_write_tokens != e->cache_write_tokens ||
+	    sv->images != e->images || sv->audio_seconds != e->audio_seconds ||
+	    sv->audio_chars != e->audio_chars ||
+	    sv->video_seconds != e->video_seconds)) {
+		char units[96] = "";
+
+		if ((sv->images | sv->audio_seconds | sv->audio_chars |
+		    sv->video_seconds | e->images | e->audio_seconds |
+		    e->audio_chars | e->video_seconds) != 0)
+			snprintf(units, sizeof(units), " images=%" PRId64
+			    " audio_seconds=%" PRId64 " audio_chars=%" PRId64
+			    " video_seconds=%" PRId64, sv->images,
+			    sv->audio_seconds, sv->audio_chars,
+			    sv->video_seconds);
+		char full[320];
+
+		snprintf(full, sizeof(full), "usage differs: agent "
 		    "in=%" PRId64 " out=%" PRId64 " cached=%" PRId64
-		    " cache_write=%" PRId64 "%s", sv->input_tokens,
+		    " cache_write=%" PRId64 "%s%s", sv->input_tokens,
 		    sv->output_tokens, sv->cached_tokens, sv->cache_write_tokens,
-		    sv->estimated ? " (estimated)" : "");
+		    units, sv->estimated ? " (estimated)" : "");
+		snprintf(r->reason, sizeof(r->reason), "%.*s",
+		    (int)sizeof(r->reason) - 1, full);
+		su.images = sv->images;
+		su.audio_seconds = sv->audio_seconds;
+		su.audio_chars = sv->audio_chars;
+		su.video_seconds = sv->video_seconds;
 		c = cost_at(lg, e->model, e->price_version, sv->input_tokens,
 		    sv->output_tokens, sv->cached_tokens, sv->cache_write_tokens,
-		    &mine);
+		    &su, &mine);
 		if (c == -1)
 			return -1;
 		r->agent_amount = c == 0 ? mine : -1;

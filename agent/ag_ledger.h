@@ -91,6 +91,10 @@ struct ag_served {
 	int	 state;			/* enum ag_served_state */
 	int64_t	 created_at;		/* unix ms when the stream ended */
 	int64_t	 reported_at;		/* unix ms of the last usage frame; 0 */
+	int64_t	 images;		/* units that are not tokens */
+	int64_t	 audio_seconds;		/*   (struct usage) */
+	int64_t	 audio_chars;
+	int64_t	 video_seconds;
 };
 
 /*

@@ -994,6 +994,10 @@ stream_record(struct ag_stream *s)
 	sv.output_tokens = s->usage.output_tokens;
 	sv.cached_tokens = s->usage.cached_tokens;
 	sv.cache_write_tokens = s->usage.cache_write_tokens;
+	sv.images = s->usage.images;
+	sv.audio_seconds = s->usage.audio_seconds;
+	sv.audio_chars = s->usage.audio_chars;
+	sv.video_seconds = s->usage.video_seconds;
 	sv.estimated = s->usage.estimated;
 	sv.created_at = clock_wall_ms();
 	ag_caps_spend(&s->l->t->caps, s->ci, ag_caps_cost(&s->l->t->caps,
@@ -1225,6 +1229,15 @@ receipt_entry(struct ag_link *l, const struct frame *f, struct ledger_entry *e,
 
 	memset(e, 0, sizeof(*e));
 	e->agent_id = l->agent_id;
+	/* Units that are not tokens: present only when not 0. */
+	if (frame_get_i64(f, "images", &e->images) != 0)
+		e->images = 0;
+	if (frame_get_i64(f, "audio_seconds", &e->audio_seconds) != 0)
+		e->audio_seconds = 0;
+	if (frame_get_i64(f, "audio_chars", &e->audio_chars) != 0)
+		e->audio_chars = 0;
+	if (frame_get_i64(f, "video_seconds", &e->video_seconds) != 0)
+		e->video_seconds = 0;
 	if (frame_get_u64(f, "seq", &e->seq) != 0)
 		bad = "seq";
 	else if (get_text(f, "prev_hash", e->prev_hash, LEDGER_HEX_LEN) != 0)
@@ -1368,6 +1381,12 @@ on_price_update(struct ag_link *l, const struct frame *f)
 	int64_t version;
 	int r;
 
+	memset(&p, 0, sizeof(p));
+	/* Unit prices: present only when not 0. */
+	(void)frame_get_i64(f, "image", &p.image);
+	(void)frame_get_i64(f, "audio_second", &p.audio_second);
+	(void)frame_get_i64(f, "audio_char", &p.audio_char);
+	(void)frame_get_i64(f, "video_second", &p.video_second);
 	if (get_text(f, "model", model, LEDGER_MODEL_MAX) != 0 ||
 	    frame_get_i64(f, "version", &version) != 0 ||
 	    frame_get_i64(f, "input", &p.input) != 0 ||

@@ -46,6 +46,17 @@ void bill_batch_stats(uint64_t *batches, uint64_t *answers);
 void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
     struct ipc_charge_result *r);
 
+/* bill_job.c: video jobs (lib/ipc.h, IPC_POST_JOB_*, IPC_JOB_GET). */
+void bill_job_get(const struct ipc_job_get *q, struct ipc_job_info *r);
+/* A post of kind JOB_*: 0 settled (or nothing to do), 1 nothing changed,
+ * -1 store error (the gateway sends it again).  key: this post's charge
+ * key; post_fn posts a usage under a key as bill_ledger.c does. */
+struct store_charge_usage;
+int  bill_job_post(const char *key, uint64_t reqid,
+    const struct ipc_charge_post *p, struct store_charge_usage *u,
+    int (*post_fn)(const char *key, uint64_t agent_id,
+    struct store_charge_usage *u, uint64_t reqid));
+
 /* bill_ledger.c: posts, the ledger, the tunnel's subscription. */
 /* Settle a post and answer IPC_CHARGE_POSTED on c. */
 void bill_charge_post(struct msg_client *c, uint64_t reqid,

@@ -134,7 +134,7 @@ bill_send(struct msg_client *c, uint16_t type, uint64_t reqid,
 	if (c == NULL)
 		return -1;
 	if (!B.open || type == IPC_CHARGE_RESULT || type == IPC_TOKEN_INFO ||
-	    type == IPC_AGENT_INFO)
+	    type == IPC_AGENT_INFO || type == IPC_JOB_INFO)
 		return msg_srv_send(c, type, reqid, p, len);
 	if (hold(c, type, reqid, p, len) != 0) {
 		/* No memory to hold it: the client must not get a later

@@ -44,11 +44,29 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 		return;
 	}
 	if (rc == 0) {
+		struct money_prices mp;
+		struct money_units un;
+
 		price = pr.input > pr.output ? pr.input : pr.output;
 		if (money_component(q->est_tokens < 0 ? 0 : q->est_tokens, price,
 		    &est) != 0) {
 			r->status = IPC_CHARGE_INSUFFICIENT;	/* beyond int64 */
 			return;
+		}
+		/* A video job: its seconds at the model's price per second. */
+		memset(&mp, 0, sizeof(mp));
+		memset(&un, 0, sizeof(un));
+		mp.video_second = pr.video_second;
+		un.video_seconds = q->est_video_seconds < 0 ? 0 :
+		    q->est_video_seconds;
+		if (un.video_seconds > 0) {
+			int64_t v;
+			if (money_usage_cost_units(&mp, 0, 0, 0, 0, &un, &v) != 0 ||
+			    v > INT64_MAX - est) {
+				r->status = IPC_CHARGE_INSUFFICIENT;
+				return;
+			}
+			est += v;
 		}
 	}
 	r->estimate_micros = est;

@@ -100,6 +100,7 @@ price_usage(struct store_charge_usage *u, int64_t version, uint64_t reqid)
 {
 	struct store_price pr;
 	struct money_prices mp;
+	struct money_units un;
 	int rc;
 
 	u->amount = 0;
@@ -120,8 +121,16 @@ price_usage(struct store_charge_usage *u, int64_t version, uint64_t reqid)
 	mp.output = pr.output;
 	mp.cached_input = pr.cached_input;
 	mp.cache_write = pr.cache_write;
-	if (money_usage_cost(&mp, u->input_tokens, u->output_tokens,
-	    u->cached_tokens, u->cache_write_tokens, &u->amount) != 0) {
+	mp.image = pr.image;
+	mp.audio_second = pr.audio_second;
+	mp.audio_char = pr.audio_char;
+	mp.video_second = pr.video_second;
+	un.images = u->images;
+	un.audio_seconds = u->audio_seconds;
+	un.audio_chars = u->audio_chars;
+	un.video_seconds = u->video_seconds;
+	if (money_usage_cost_units(&mp, u->input_tokens, u->output_tokens,
+	    u->cached_tokens, u->cache_write_tokens, &un, &u->amount) != 0) {
 		log_rwarn(reqid, "cost of %s overflows", u->model);
 		return -1;
 	}
@@ -269,6 +278,20 @@ usage_from_post(struct store_charge_usage *u, const struct ipc_charge_post *p)
 	usage_set(u, model, p->input_tokens, p->output_tokens,
 	    p->cached_tokens, p->cache_write_tokens);
 	u->token_id = p->token_id;	/* if the reservation was lost */
+	u->images = p->images < 0 ? 0 : p->images;
+	u->audio_seconds = p->audio_seconds < 0 ? 0 : p->audio_seconds;
+	u->audio_chars = p->audio_chars < 0 ? 0 : p->audio_chars;
+	u->video_seconds = p->video_seconds < 0 ? 0 : p->video_seconds;
+}
+
+/* A post the hub read (HUB), priced now: for bill_job.c. */
+static int
+hub_post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
+    uint64_t reqid)
+{
+	if (price_usage(u, 0, reqid) != 0)
+		return -1;
+	return post(key, agent_id, u, 0, reqid);
 }
 
 void
@@ -317,12 +340,17 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 			    (long long)u.input_tokens, (long long)u.output_tokens,
 			    (long long)u.amount);
 		break;
+	case IPC_POST_JOB_OPEN:
+	case IPC_POST_JOB_DONE:
+	case IPC_POST_JOB_FAILED:
+		rc = bill_job_post(key, reqid, p, &u, hub_post);
+		break;
 	default:
 		log_rwarn(reqid, "charge %s: unknown post kind %u", key, p->how);
 		rc = 1;
 		break;
 	}
-	if (rc == 0 && p->how != IPC_POST_VOID)
+	if (rc == 0 && p->how != IPC_POST_VOID && p->how != IPC_POST_JOB_OPEN)
 		bill_admin_note_channel(key, p->channel);
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;
@@ -351,6 +379,10 @@ push_price(const struct store_price *p, void *arg)
 	pp.output = p->output;
 	pp.cached_input = p->cached_input;
 	pp.cache_write = p->cache_write;
+	pp.image = p->image;
+	pp.audio_second = p->audio_second;
+	pp.audio_char = p->audio_char;
+	pp.video_second = p->video_second;
 	snprintf(pp.model, sizeof(pp.model), "%s", p->model);
 	to_tunnel(IPC_PRICE_PUSH, &pp, sizeof(pp));
 	return 0;

@@ -235,6 +235,20 @@ on_charge_post(struct msg_client *c, const struct msg *m, char *err,
 }
 
 static int
+on_job_get(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
+{
+	struct ipc_job_get q;
+	struct ipc_job_info r;
+
+	memcpy(&q, m->data, sizeof(q));
+	bill_job_get(&q, &r);
+	if (bill_send(c, IPC_JOB_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
+		log_warn("billing client queue full");
+	return 0;
+}
+
+static int
 on_ledger(struct msg_client *c, const struct msg *m, char *err, size_t errlen)
 {
 	bill_ledger_msg(c, m);
@@ -270,6 +284,7 @@ static const msg_srv_fn bill_dispatch[IPC_TYPE_MAX] = {
 	[IPC_TOKEN_GET] = on_token_get,
 	[IPC_CHARGE_RESERVE] = on_charge_reserve,
 	[IPC_CHARGE_POST] = on_charge_post,
+	[IPC_JOB_GET] = on_job_get,
 	[IPC_LEDGER_SUB] = on_ledger,
 	[IPC_LEDGER_SYNC] = on_ledger,
 	[IPC_LEDGER_ACK] = on_ledger,

@@ -2,7 +2,11 @@
  * billing/bill_price: model prices — `hubctl price set|list`.  Prices come
  * in as decimal amounts per 1,000,000 tokens ("2.5"), are turned into int64
  * micro-units by money_parse (exact; no floating point) and stored as a new
- * version of that model's prices.  Answers carry each price both as
+ * version of that model's prices.  The unit components (--image,
+ * --audio-second, --audio-char, --video-second) are per ONE unit (an
+ * image, a second, a character), for answers billed by units that are
+ * not tokens (lib/money.h); a model priced only by units needs no
+ * --input/--output (0 then).  Answers carry each price both as
  * micro-units and as a decimal string (money_format).
  */
 #include <jansson.h>
@@ -13,14 +17,22 @@
 #include "lib/money.h"
 
 #define PRICE_USAGE "usage: price set MODEL --input AMOUNT --output AMOUNT " \
-	"[--cached-input AMOUNT] [--cache-write AMOUNT] | price list " \
-	"(AMOUNT: per 1,000,000 tokens, like 2.5, at most 6 decimals)"
+	"[--cached-input AMOUNT] [--cache-write AMOUNT] [--image AMOUNT] " \
+	"[--audio-second AMOUNT] [--audio-char AMOUNT] [--video-second " \
+	"AMOUNT] | price list (AMOUNT: per 1,000,000 tokens, like 2.5, at " \
+	"most 6 decimals; the last four per ONE image, second or " \
+	"character; with only those, --input/--output may be left out)"
+
+#define NCOMP	8
+#define NTOK	4	/* the first NTOK are per 1,000,000 tokens */
 
 /* The components, in the order of the store's columns. */
-static const char *const comp_name[4] = { "input", "output", "cached_input",
-	"cache_write" };
-static const char *const comp_opt[4] = { "--input", "--output",
-	"--cached-input", "--cache-write" };
+static const char *const comp_name[NCOMP] = { "input", "output",
+	"cached_input", "cache_write", "image", "audio_second", "audio_char",
+	"video_second" };
+static const char *const comp_opt[NCOMP] = { "--input", "--output",
+	"--cached-input", "--cache-write", "--image", "--audio-second",
+	"--audio-char", "--video-second" };
 
 /* Adds NAME (decimal string) and NAME_micros (integer) to o. */
 static void
@@ -44,6 +56,10 @@ price_json(const struct store_price *p)
 	put_amount(o, comp_name[1], p->output);
 	put_amount(o, comp_name[2], p->cached_input);
 	put_amount(o, comp_name[3], p->cache_write);
+	put_amount(o, comp_name[4], p->image);
+	put_amount(o, comp_name[5], p->audio_second);
+	put_amount(o, comp_name[6], p->audio_char);
+	put_amount(o, comp_name[7], p->video_second);
 	json_object_set_new(o, "created_at", json_integer(
 	    (json_int_t)p->created_at));
 	return o;
@@ -59,11 +75,11 @@ price_row(const struct store_price *p, void *arg)
 static void
 price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
 {
-	int64_t v[4] = { -1, -1, 0, 0 }, version;
+	int64_t v[NCOMP] = { -1, -1, 0, 0, 0, 0, 0, 0 }, version;
 	struct store_price p;
 	const char *model;
 	json_t *o;
-	int i, k;
+	int i, k, units = 0;
 
 	if (argc < 3 || strncmp(argv[2], "--", 2) == 0) {
 		child_admin_error(env, rid, "price set: which model? " PRICE_USAGE);
@@ -71,10 +87,10 @@ price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
 	}
 	model = argv[2];
 	for (i = 3; i < argc; i += 2) {
-		for (k = 0; k < 4; k++)
+		for (k = 0; k < NCOMP; k++)
 			if (strcmp(argv[i], comp_opt[k]) == 0)
 				break;
-		if (k == 4) {
+		if (k == NCOMP) {
 			child_admin_error(env, rid, "price set: unknown option "
 			    "'%s' (%s)", argv[i], PRICE_USAGE);
 			return;
@@ -90,14 +106,33 @@ price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
 			    "at most 6 decimals)", argv[i], argv[i + 1]);
 			return;
 		}
+		units |= k >= NTOK;
+	}
+	if (units) {		/* priced by units: tokens default to 0 */
+		v[0] = v[0] < 0 ? 0 : v[0];
+		v[1] = v[1] < 0 ? 0 : v[1];
 	}
 	if (v[0] < 0 || v[1] < 0) {
 		child_admin_error(env, rid, "price set: --input and --output "
 		    "are required (%s)", PRICE_USAGE);
 		return;
 	}
-	if (store_price_set(bill_store, model, v[0], v[1], v[2], v[3],
-	    &version) != 0) {
+	memset(&p, 0, sizeof(p));
+	if (strlen(model) >= sizeof(p.model)) {
+		child_admin_error(env, rid, "price set: the model name is too "
+		    "long");
+		return;
+	}
+	memcpy(p.model, model, strlen(model) + 1);
+	p.input = v[0];
+	p.output = v[1];
+	p.cached_input = v[2];
+	p.cache_write = v[3];
+	p.image = v[4];
+	p.audio_second = v[5];
+	p.audio_char = v[6];
+	p.video_second = v[7];
+	if (store_price_set_all(bill_store, &p, &version) != 0) {
 		child_admin_error(env, rid, "price set: %s",
 		    store_errmsg(bill_store));
 		return;

@@ -279,6 +279,60 @@ static const struct schema_stmt m5_operators[] = {
 	{ SCHEMA_BOTH, "CREATE INDEX charges_created ON charges (created_at)" },
 };
 
+/*
+ * 6: units that are not tokens, and video jobs.
+ * prices.image, audio_second, audio_char, video_second: micro-units per
+ *   ONE unit (an image, a second of audio, a character of speech input,
+ *   a second of video), 0 = free.
+ * charges/ledger.images, audio_seconds, audio_chars, video_seconds: the
+ *   counts billed (lib/ledger.h: an entry with units hashes as v2).
+ * video_jobs: a provider's video job (id as the provider gave it) lives
+ *   on the agent channel that created it, for the token that created it;
+ *   create_key is the create's charge key (its reservation is held until
+ *   the job ends); state queued -> completed | failed, once, by the post
+ *   whose charge key is settle_key (billing/bill_job.c).
+ */
+static const struct schema_stmt m6_units_jobs[] = {
+	{ SCHEMA_BOTH, "ALTER TABLE prices ADD COLUMN image BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (image >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE prices ADD COLUMN audio_second BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_second >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE prices ADD COLUMN audio_char BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_char >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE prices ADD COLUMN video_second BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (video_second >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE charges ADD COLUMN images BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (images >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE charges ADD COLUMN audio_seconds BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_seconds >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE charges ADD COLUMN audio_chars BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_chars >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE charges ADD COLUMN video_seconds BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (video_seconds >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE ledger ADD COLUMN images BIGINT NOT NULL "
+	    "DEFAULT 0 CHECK (images >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE ledger ADD COLUMN audio_seconds BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_seconds >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE ledger ADD COLUMN audio_chars BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (audio_chars >= 0)" },
+	{ SCHEMA_BOTH, "ALTER TABLE ledger ADD COLUMN video_seconds BIGINT NOT "
+	    "NULL DEFAULT 0 CHECK (video_seconds >= 0)" },
+	{ SCHEMA_BOTH, "CREATE TABLE video_jobs ("
+	    "id TEXT PRIMARY KEY, "
+	    "token_id BIGINT NOT NULL, "
+	    "agent_id BIGINT NOT NULL CHECK (agent_id > 0), "
+	    "channel TEXT NOT NULL, "
+	    "model TEXT NOT NULL, "
+	    "create_key TEXT NOT NULL, "
+	    "state TEXT NOT NULL DEFAULT 'queued' "
+	    "CHECK (state IN ('queued', 'completed', 'failed')), "
+	    "settle_key TEXT NOT NULL DEFAULT '', "
+	    "created_at BIGINT NOT NULL, "
+	    "settled_at BIGINT NOT NULL DEFAULT 0)" },
+	{ SCHEMA_BOTH, "CREATE INDEX video_jobs_create ON video_jobs "
+	    "(create_key)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
@@ -292,6 +346,8 @@ const struct schema_migration schema_migrations[] = {
 	    m4_ledger, NSTMTS(m4_ledger) },
 	{ 5, "operators: admin keys, dispute resolutions, charge channels",
 	    m5_operators, NSTMTS(m5_operators) },
+	{ 6, "units that are not tokens; video jobs",
+	    m6_units_jobs, NSTMTS(m6_units_jobs) },
 };
 
 const size_t schema_nmigrations =

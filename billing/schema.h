@@ -42,7 +42,7 @@ extern const char			schema_version_table[];
 
 /* ---- engine interface --------------------------------------------------- */
 
-#define DB_MAXPARAM	16
+#define DB_MAXPARAM	24
 #define DB_MAXCOL	32
 
 /* Engine call results. */

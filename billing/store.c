@@ -889,7 +889,8 @@ store_token_get_by_hash(struct store *st, const char *hash_hex,
 /* ---- prices ------------------------------------------------------------- */
 
 #define PRICE_COLS	"model, version, input, output, cached_input, " \
-			"cache_write, created_at"
+			"cache_write, created_at, image, audio_second, " \
+			"audio_char, video_second"
 #define PRICE_SET_TRIES	5
 
 /* 1..STORE_MODEL_MAX printable ASCII bytes, no spaces, no commas. */
@@ -918,7 +919,11 @@ price_conv(struct store *st, const struct db_row *r, void *out)
 	    col_int(st, r, 3, &p->output) == -1 ||
 	    col_int(st, r, 4, &p->cached_input) == -1 ||
 	    col_int(st, r, 5, &p->cache_write) == -1 ||
-	    col_int(st, r, 6, &p->created_at) == -1 ? -1 : 0;
+	    col_int(st, r, 6, &p->created_at) == -1 ||
+	    col_int(st, r, 7, &p->image) == -1 ||
+	    col_int(st, r, 8, &p->audio_second) == -1 ||
+	    col_int(st, r, 9, &p->audio_char) == -1 ||
+	    col_int(st, r, 10, &p->video_second) == -1 ? -1 : 0;
 }
 
 int
@@ -926,13 +931,32 @@ store_price_set(struct store *st, const char *model, int64_t input,
     int64_t output, int64_t cached_input, int64_t cache_write,
     int64_t *out_version)
 {
-	struct db_param p[6];
-	int64_t v = 0;
+	struct store_price pr;
+
+	memset(&pr, 0, sizeof(pr));
+	if (model != NULL)
+		snprintf(pr.model, sizeof(pr.model), "%s", model);
+	if (model != NULL && strlen(model) > STORE_MODEL_MAX)
+		pr.model[0] = '\0';	/* refused below */
+	pr.input = input;
+	pr.output = output;
+	pr.cached_input = cached_input;
+	pr.cache_write = cache_write;
+	return store_price_set_all(st, &pr, out_version);
+}
+
+int
+store_price_set_all(struct store *st, const struct store_price *pr,
+    int64_t *out_version)
+{
+	struct db_param p[10];
+	const char *model = pr != NULL ? pr->model : NULL;
+	int64_t v = 0, input, output, cached_input, cache_write;
 	int rc = DB_ERR, try;
 
 	if (st == NULL)
 		return -1;
-	if (out_version == NULL) {
+	if (pr == NULL || out_version == NULL) {
 		store_seterr(st, "store_price_set: NULL argument");
 		return -1;
 	}
@@ -941,7 +965,13 @@ store_price_set(struct store *st, const char *model, int64_t input,
 		    "characters without spaces or commas", STORE_MODEL_MAX);
 		return -1;
 	}
-	if (input < 0 || output < 0 || cached_input < 0 || cache_write < 0) {
+	input = pr->input;
+	output = pr->output;
+	cached_input = pr->cached_input;
+	cache_write = pr->cache_write;
+	if (input < 0 || output < 0 || cached_input < 0 || cache_write < 0 ||
+	    pr->image < 0 || pr->audio_second < 0 || pr->audio_char < 0 ||
+	    pr->video_second < 0) {
 		store_seterr(st, "prices must be >= 0");
 		return -1;
 	}
@@ -951,6 +981,10 @@ store_price_set(struct store *st, const char *model, int64_t input,
 	p[3] = pint(cached_input);
 	p[4] = pint(cache_write);
 	p[5] = pint((int64_t)time(NULL));
+	p[6] = pint(pr->image);
+	p[7] = pint(pr->audio_second);
+	p[8] = pint(pr->audio_char);
+	p[9] = pint(pr->video_second);
 	/*
 	 * One statement picks the next version and writes it.  Two hubs
 	 * writing the same model at once (PostgreSQL) can pick the same
@@ -960,8 +994,8 @@ store_price_set(struct store *st, const char *model, int64_t input,
 		v = 0;
 		rc = q(st, "INSERT INTO prices (" PRICE_COLS ") "
 		    "SELECT $1, COALESCE(MAX(version), 0) + 1, $2, $3, $4, $5, "
-		    "$6 FROM prices WHERE model = $1 RETURNING version",
-		    p, 6, row_int, &v);
+		    "$6, $7, $8, $9, $10 FROM prices WHERE model = $1 "
+		    "RETURNING version", p, 10, row_int, &v);
 		if (rc != DB_CONFLICT)
 			break;
 	}
@@ -1057,6 +1091,16 @@ _Static_assert(STORE_MODEL_MAX == LEDGER_MODEL_MAX,
     "a charge's model must fit a ledger entry");
 _Static_assert(sizeof(((struct store_charge *)0)->request_id) ==
     LEDGER_REQID_MAX + 1, "a charge's request id must fit a ledger entry");
+
+/*
+ * A video job's create reservation is held while its job is queued (a
+ * day at most): the stale sweep leaves it alone.  $1 is the sweep's
+ * `before`.
+ */
+#define JOB_HELD_DAY	"86400"
+#define JOB_HELD	"request_id NOT IN (SELECT create_key FROM video_jobs " \
+			"WHERE state = 'queued' AND created_at >= $1 - " \
+			JOB_HELD_DAY ")"
 
 #define CHARGE_COLS	"request_id, token_id, reserved, amount, state, " \
 			"model, input_tokens, output_tokens, cached_tokens, " \
@@ -1355,7 +1399,8 @@ store_charge_get(struct store *st, const char *request_id,
 #define LEDGER_COLS	"agent_id, seq, prev_hash, hash, request_id, " \
 			"token_id, model, input_tokens, output_tokens, " \
 			"cached_tokens, cache_write_tokens, price_version, " \
-			"amount, created_at, sig, agent_reported"
+			"amount, created_at, sig, agent_reported, images, " \
+			"audio_seconds, audio_chars, video_seconds"
 
 static int
 agent_exists(struct store *st, uint64_t agent_id, int *found)
@@ -1432,7 +1477,7 @@ store_charge_post(struct store *st, const char *request_id,
     struct ledger_entry *out)
 {
 	struct ledger_entry e;
-	struct db_param p[16];
+	struct db_param p[20];
 	struct settled s = { 0, 0, 0 };
 	struct head h;
 	char why[96], sig[SIG_B64_LEN];
@@ -1472,6 +1517,10 @@ store_charge_post(struct store *st, const char *request_id,
 	e.amount = u->amount;
 	e.created_at = (int64_t)time(NULL);
 	e.agent_reported = agent_reported;
+	e.images = u->images;
+	e.audio_seconds = u->audio_seconds;
+	e.audio_chars = u->audio_chars;
+	e.video_seconds = u->video_seconds;
 	if (ledger_entry_check(&e, why, sizeof(why)) != 0) {
 		store_seterr(st, "store_charge_post: ledger entry: %s", why);
 		return -1;
@@ -1516,6 +1565,18 @@ store_charge_post(struct store *st, const char *request_id,
 		}
 		tx_rollback(st);
 		return 1;
+	}
+	/* The units, on the charge (only when there are any). */
+	if ((e.images | e.audio_seconds | e.audio_chars | e.video_seconds) !=
+	    0) {
+		p[1] = pint(e.images);
+		p[2] = pint(e.audio_seconds);
+		p[3] = pint(e.audio_chars);
+		p[4] = pint(e.video_seconds);
+		if (q(st, "UPDATE charges SET images = $2, audio_seconds = $3, "
+		    "audio_chars = $4, video_seconds = $5 WHERE request_id = $1",
+		    p, 5, NULL, NULL) != DB_OK)
+			goto fail;
 	}
 	/* 2. The token's quota. */
 	if (used_settle(st, s.token_id, s.reserved, u->amount) == -1)
@@ -1565,9 +1626,13 @@ store_charge_post(struct store *st, const char *request_id,
 	p[13] = pint(e.created_at);
 	p[14] = ptext(sig);
 	p[15] = pint(e.agent_reported);
+	p[16] = pint(e.images);
+	p[17] = pint(e.audio_seconds);
+	p[18] = pint(e.audio_chars);
+	p[19] = pint(e.video_seconds);
 	if (q(st, "INSERT INTO ledger (" LEDGER_COLS ") VALUES ($1, $2, $3, "
-	    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-	    p, 16, NULL, NULL) != DB_OK)
+	    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
+	    "$18, $19, $20)", p, 20, NULL, NULL) != DB_OK)
 		goto fail;
 	p[1] = ptext(e.hash);
 	if (q(st, "UPDATE agents SET ledger_hash = $2 WHERE id = $1", p, 2,
@@ -1675,7 +1740,8 @@ store_charge_list_stale(struct store *st, int64_t before, size_t limit,
 {
 	return list_charges(st, "store_charge_list_stale", "SELECT "
 	    CHARGE_COLS " FROM charges WHERE state = 'reserved' AND "
-	    "created_at < $1 ORDER BY created_at, request_id LIMIT $2",
+	    "created_at < $1 AND " JOB_HELD " ORDER BY created_at, "
+	    "request_id LIMIT $2",
 	    before, limit, cb, arg);
 }
 
@@ -1750,8 +1816,8 @@ store_charge_void_stale(struct store *st, int64_t before, int64_t *n)
 	/* The rows first (their locks, then the tokens': as settle). */
 	p[0] = pint(before);
 	if (q(st, "UPDATE charges SET state = 'voided', amount = 0 WHERE "
-	    "state = 'reserved' AND created_at < $1 RETURNING token_id, "
-	    "reserved", p, 1, row_collect, &c) != DB_OK)
+	    "state = 'reserved' AND created_at < $1 AND " JOB_HELD
+	    " RETURNING token_id, reserved", p, 1, row_collect, &c) != DB_OK)
 		goto fail;
 	sv = (struct stale *)(void *)c.items;
 	if (c.n > 1)
@@ -1866,7 +1932,11 @@ ledger_conv(struct store *st, const struct db_row *r, void *out)
 	    col_int(st, r, 12, &e->amount) == -1 ||
 	    col_int(st, r, 13, &e->created_at) == -1 ||
 	    col_text(st, r, 14, sig, sizeof(sig)) == -1 ||
-	    col_int(st, r, 15, &rep) == -1)
+	    col_int(st, r, 15, &rep) == -1 ||
+	    col_int(st, r, 16, &e->images) == -1 ||
+	    col_int(st, r, 17, &e->audio_seconds) == -1 ||
+	    col_int(st, r, 18, &e->audio_chars) == -1 ||
+	    col_int(st, r, 19, &e->video_seconds) == -1)
 		return -1;
 	e->agent_reported = rep != 0;
 	if (sig[0] == '\0')
@@ -2130,4 +2200,117 @@ store_dispute_list(struct store *st, store_dispute_cb cb, void *arg)
 		rc = cb(&d[i], arg);
 	free(c.items);
 	return rc;
+}
+
+/* ---- video jobs ----------------------------------------------------------- */
+
+#define JOB_COLS	"id, token_id, agent_id, channel, model, create_key, " \
+			"state, settle_key, created_at"
+
+static int
+job_conv(struct store *st, const struct db_row *r, void *out)
+{
+	struct store_job *j = out;
+	int64_t tok, agent;
+
+	memset(j, 0, sizeof(*j));
+	if (col_text(st, r, 0, j->id, sizeof(j->id)) == -1 ||
+	    col_int(st, r, 1, &tok) == -1 ||
+	    col_int(st, r, 2, &agent) == -1 ||
+	    col_text(st, r, 3, j->channel, sizeof(j->channel)) == -1 ||
+	    col_text(st, r, 4, j->model, sizeof(j->model)) == -1 ||
+	    col_text(st, r, 5, j->create_key, sizeof(j->create_key)) == -1 ||
+	    col_text(st, r, 6, j->state, sizeof(j->state)) == -1 ||
+	    col_text(st, r, 7, j->settle_key, sizeof(j->settle_key)) == -1 ||
+	    col_int(st, r, 8, &j->created_at) == -1)
+		return -1;
+	if (tok < 0 || agent <= 0) {
+		store_seterr(st, "video job %s: bad token or agent id", j->id);
+		return -1;
+	}
+	j->token_id = (uint64_t)tok;
+	j->agent_id = (uint64_t)agent;
+	return 0;
+}
+
+int
+store_job_put(struct store *st, const struct store_job *j)
+{
+	struct db_param p[7];
+	struct store_job old;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (j == NULL || !reqid_ok(j->id) || !reqid_ok(j->create_key) ||
+	    !id_ok(j->agent_id) || j->token_id > (uint64_t)INT64_MAX ||
+	    strnlen(j->channel, sizeof(j->channel)) == sizeof(j->channel) ||
+	    strnlen(j->model, sizeof(j->model)) == sizeof(j->model)) {
+		store_seterr(st, "store_job_put: bad job");
+		return -1;
+	}
+	if ((rc = store_job_get(st, j->id, &old)) != 1)
+		return rc == 0 ? 1 : -1;
+	p[0] = ptext(j->id);
+	p[1] = pint((int64_t)j->token_id);
+	p[2] = pint((int64_t)j->agent_id);
+	p[3] = ptext(j->channel);
+	p[4] = ptext(j->model);
+	p[5] = ptext(j->create_key);
+	p[6] = pint((int64_t)time(NULL));
+	rc = q(st, "INSERT INTO video_jobs (id, token_id, agent_id, channel, "
+	    "model, create_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, "
+	    "$7)", p, 7, NULL, NULL);
+	if (rc == DB_CONFLICT)
+		return 1;
+	return rc == DB_OK ? 0 : -1;
+}
+
+int
+store_job_get(struct store *st, const char *id, struct store_job *out)
+{
+	struct db_param p[1];
+
+	if (st == NULL)
+		return -1;
+	if (out == NULL || !reqid_ok(id)) {
+		store_seterr(st, "store_job_get: bad job id");
+		return -1;
+	}
+	p[0] = ptext(id);
+	return query_one(st, "SELECT " JOB_COLS " FROM video_jobs WHERE id = $1",
+	    p, 1, job_conv, sizeof(*out), out);
+}
+
+int
+store_job_finish(struct store *st, const char *id, const char *state,
+    const char *settle_key)
+{
+	struct db_param p[4];
+	struct store_job j;
+	struct one_id got = { 0, 0 };
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(id) || !reqid_ok(settle_key) || state == NULL ||
+	    (strcmp(state, "completed") != 0 && strcmp(state, "failed") != 0)) {
+		store_seterr(st, "store_job_finish: bad job, state or key");
+		return -1;
+	}
+	p[0] = ptext(id);
+	p[1] = ptext(state);
+	p[2] = ptext(settle_key);
+	p[3] = pint((int64_t)time(NULL));
+	/* One conditional UPDATE: of two racing posts one moves the row. */
+	if (q(st, "UPDATE video_jobs SET state = $2, settle_key = $3, "
+	    "settled_at = $4 WHERE id = $1 AND state = 'queued' RETURNING "
+	    "agent_id", p, 4, row_id, &got) != DB_OK)
+		return -1;
+	if (got.n > 0)
+		return 0;
+	if ((rc = store_job_get(st, id, &j)) != 0)
+		return rc;
+	return strcmp(j.settle_key, settle_key) == 0 &&
+	    strcmp(j.state, state) == 0 ? 0 : 1;
 }

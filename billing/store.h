@@ -153,6 +153,8 @@ struct store_price {
 	int64_t		cached_input;
 	int64_t		cache_write;
 	int64_t		created_at;	/* unix seconds */
+	/* migration 6: micro-units per ONE unit (lib/money.h) */
+	int64_t		image, audio_second, audio_char, video_second;
 };
 
 /*
@@ -162,6 +164,10 @@ struct store_price {
  */
 int	store_price_set(struct store *, const char *model, int64_t input,
 	    int64_t output, int64_t cached_input, int64_t cache_write,
+	    int64_t *out_version);
+/* The same with every component of p (model, the four token prices and
+ * the four unit prices; version and created_at are ignored). */
+int	store_price_set_all(struct store *, const struct store_price *p,
 	    int64_t *out_version);
 /* The latest version of each model, in model order; as store_agent_list. */
 typedef int (*store_price_cb)(const struct store_price *, void *arg);
@@ -195,6 +201,9 @@ struct store_charge_usage {
 	int64_t		price_version;	/* 0 = no price */
 	int64_t		amount;		/* micro-units, >= 0 */
 	int64_t		cache_write_tokens;	/* migration 4, >= 0 */
+	/* migration 6: units that are not tokens, >= 0 (store_charge_post
+	 * writes them to the charge and its ledger entry) */
+	int64_t		images, audio_seconds, audio_chars, video_seconds;
 	/* Post and await: the token to charge when the reservation row is
 	 * missing (billing answers reservations before their batch commits,
 	 * so a crash can lose the row of a request that was then served);
@@ -355,6 +364,35 @@ int	store_dispute_add(struct store *, const struct store_dispute *d);
 /* Every dispute, in id order; as store_agent_list. */
 typedef int (*store_dispute_cb)(const struct store_dispute *, void *arg);
 int	store_dispute_list(struct store *, store_dispute_cb cb, void *arg);
+
+/* ---- video jobs (migration 6) --------------------------------------------- */
+
+#define STORE_JOB_ID_MAX	63
+
+struct store_job {
+	char		id[STORE_JOB_ID_MAX + 1];	/* the provider's */
+	uint64_t	token_id;
+	uint64_t	agent_id;
+	char		channel[32];
+	char		model[STORE_MODEL_MAX + 1];
+	char		create_key[64];	/* the create's charge key */
+	char		state[16];	/* queued completed failed */
+	char		settle_key[64];	/* the post that ended it, or "" */
+	int64_t		created_at;
+};
+/* A new job (state queued).  0 added, 1 the id exists (nothing changes),
+ * -1 error or bad input (id: 1..63 printable bytes). */
+int	store_job_put(struct store *, const struct store_job *j);
+/* 0 found, 1 none, -1 error. */
+int	store_job_get(struct store *, const char *id, struct store_job *out);
+/*
+ * End a job once: queued -> state ('completed' or 'failed') with
+ * settle_key.  0 it ends now, or it had already ended with this same
+ * settle_key and state (a post sent again); 1 it ended otherwise before
+ * (or no such job); -1 error.
+ */
+int	store_job_finish(struct store *, const char *id, const char *state,
+	    const char *settle_key);
 
 /* Every version of every model's prices, by model then version (the
  * agents' copy is sent whole when they connect). */

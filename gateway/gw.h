@@ -159,6 +159,8 @@ struct gw_req {
 	int posted;			/* it answered */
 	uint32_t posted_state;		/* enum ipc_posted_state */
 	int64_t posted_amount;
+	int64_t est_video_seconds;	/* a video create's (gw_video.c) */
+	char job_bound[64];		/* a video follow-up: "AGENT:CHANNEL" */
 };
 
 enum gw_charge_state { GW_CH_NONE = 0, GW_CH_ASKED, GW_CH_RESERVED,
@@ -268,6 +270,7 @@ enum gw_route_flags {
 	GW_RF_NOAUTH = 2,		/* no token needed (healthz) */
 	GW_RF_RELAY = 4,		/* relayed to a channel */
 	GW_RF_FORM = 8,			/* multipart/form-data (JSON otherwise) */
+	GW_RF_FORM_OR_JSON = 16,	/* either; the parser gets NULL for a form */
 };
 
 struct gw_route {
@@ -334,6 +337,22 @@ int gw_charge_hold_line(uint64_t charge_id, const char *line);
 void gw_access_log(uint64_t reqid, const char *line, uint32_t state,
     int64_t amount);
 int  gw_posts_pending(void);
+
+/* gw_token.c: a message to billing on the worker's billing peer.  0/-1. */
+int  gw_bill_send(uint16_t type, uint64_t reqid, const void *p, size_t len);
+
+/* ---- gw_video.c: video jobs (see the file) ------------------------------ */
+struct ipc_charge_post;
+enum gw_verdict gw_video_parse_create(struct gw_req *r, void *json);
+enum gw_verdict gw_video_parse_get(struct gw_req *r, void *json);
+/* billing's IPC_JOB_INFO. */
+void gw_video_info(const struct msg *m);
+/* The "AGENT:CHANNEL" a follow-up must go to, or NULL. */
+const char *gw_video_bound(const struct gw_req *r);
+/* The job id for req_start's resource ("" when none). */
+const char *gw_video_resource(const struct gw_req *r);
+/* Turn a video request's post into its job kind (IPC_POST_JOB_*). */
+void gw_video_post(const struct gw_req *r, struct ipc_charge_post *p);
 
 /* ---- gw_limit.c (see gw_limit.h) / gw_mod.c ----------------------------- */
 enum gw_verdict gw_limit_check(struct gw_req *r, const struct gw_token *t);

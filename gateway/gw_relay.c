@@ -63,6 +63,7 @@ gw_relay_send(struct gw_req *r)
 	snprintf(rs.anthropic_beta, sizeof(rs.anthropic_beta), "%s",
 	    r->anthropic_beta);
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
+	snprintf(rs.resource, sizeof(rs.resource), "%s", gw_video_resource(r));
 	r->relayed = 1;
 	r->flow.unacked = 0;		/* a new stream: its whole window */
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,

@@ -217,6 +217,14 @@ static const struct gw_route routes[] = {
 	    OP_AUDIO_TRANSCRIBE, RELAY | GW_RF_FORM, parse_form, NULL },
 	{ "POST", "/v1/audio/translations", &gw_surface_openai,
 	    OP_AUDIO_TRANSLATE, RELAY | GW_RF_FORM, parse_form, NULL },
+	/* OpenAI video jobs (gw_video.c): the job's channel, found in the
+	 * store, serves its follow-ups */
+	{ "POST", "/v1/videos", &gw_surface_openai, OP_VIDEO_CREATE,
+	    RELAY | GW_RF_FORM_OR_JSON, gw_video_parse_create, NULL },
+	{ "GET", "/v1/videos/*", &gw_surface_openai, OP_VIDEO_GET,
+	    GW_RF_RELAY, gw_video_parse_get, NULL },
+	{ "GET", "/v1/videos/*/content", &gw_surface_openai, OP_VIDEO_CONTENT,
+	    GW_RF_RELAY, gw_video_parse_get, NULL },
 	/* Gemini: "*:op" is one segment, the model then ":op" */
 	{ "POST", "/v1beta/models/*:generateContent", &gw_surface_gemini,
 	    OP_GEM_GENERATE, RELAY, parse_gemini, NULL },

@@ -286,6 +286,9 @@ st_parse(struct gw_req *r)
 	}
 	if (!(r->route->flags & GW_RF_BODY))	/* no body: headers, query */
 		return r->route->parse(r, NULL);
+	if ((r->route->flags & GW_RF_FORM_OR_JSON) &&
+	    strncasecmp(r->req_ctype, "multipart/form-data", 19) == 0)
+		return r->route->parse(r, NULL);
 	if (r->route->flags & GW_RF_FORM) {
 		if (strncasecmp(r->req_ctype, "multipart/form-data", 19) != 0) {
 			gw_reply_error(r, 400, "invalid_request_error",
@@ -356,6 +359,10 @@ st_route(struct gw_req *r)
 	 * unknown policy admits no channel (404), never a wider choice. */
 	policy = rt_policy_parse(t->policy);
 	rq.policy = policy < 0 ? RT_NPOLICIES : (enum rt_policy)policy;
+	if (gw_video_bound(r) != NULL) {	/* the job's own channel only */
+		rq.policy = RT_POLICY_BOUND;
+		rq.bound = gw_video_bound(r);
+	}
 	hub_conf_rt_weights(&gw_env()->conf, &w);
 	rr = rt_candidates(&gw_env()->sb, &rq, r->cand, RT_MAX_CANDIDATES,
 	    &r->ncand);
@@ -444,7 +451,8 @@ gw_stage_relay_attempt(struct gw_req *r)
 		} else {
 			if ((fwd = malloc(r->body_len + 1)) == NULL)
 				return -1;
-			memcpy(fwd, r->body, r->body_len);
+			if (r->body_len > 0)	/* a GET has none */
+				memcpy(fwd, r->body, r->body_len);
 			fwd[r->body_len] = '\0';
 			fwdlen = r->body_len;
 		}

@@ -341,6 +341,7 @@ send_reserve(struct gw_req *r)
 	q.token_id = r->token_id;
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
+	q.est_video_seconds = r->est_video_seconds;
 	snprintf(q.model, sizeof(q.model), "%s", r->model);
 	r->charge = child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
 	    sizeof(q)) == 0 ? GW_CH_ASKED : GW_CH_UNSENT;
@@ -410,7 +411,18 @@ gw_charge_settle(struct gw_req *r)
 	p.output_tokens = u.output_tokens;
 	p.cached_tokens = u.cached_tokens;
 	p.cache_write_tokens = u.cache_write_tokens;
+	p.images = u.images;
+	p.audio_seconds = u.audio_seconds;
+	p.audio_chars = u.audio_chars;
+	p.video_seconds = u.video_seconds;
+	gw_video_post(r, &p);
 	send_post(r->charge_id, r->reqid, &p);
+}
+
+int
+gw_bill_send(uint16_t type, uint64_t reqid, const void *p, size_t len)
+{
+	return child_peer_send(&bill, type, reqid, p, len);
 }
 
 static void
@@ -426,6 +438,10 @@ on_bill_msg(struct child_peer *p, const struct msg *m)
 	}
 	if (m->hdr.type == IPC_CHARGE_POSTED) {
 		on_posted(m);
+		return;
+	}
+	if (m->hdr.type == IPC_JOB_INFO) {
+		gw_video_info(m);
 		return;
 	}
 	if (m->hdr.type != IPC_TOKEN_INFO) {

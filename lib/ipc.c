@@ -48,11 +48,13 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 #define GW_TO_BILL \
 	FIXED(IPC_TOKEN_GET, "token-get", struct ipc_token_get), \
 	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve), \
-	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post)
+	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post), \
+	FIXED(IPC_JOB_GET, "job-get", struct ipc_job_get)
 #define BILL_TO_GW \
 	FIXED(IPC_TOKEN_INFO, "token-info", struct ipc_token_info), \
 	FIXED(IPC_CHARGE_RESULT, "charge-result", struct ipc_charge_result), \
-	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted)
+	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted), \
+	FIXED(IPC_JOB_INFO, "job-info", struct ipc_job_info)
 /* ... and what the tunnel sends and receives. */
 #define TUN_TO_BILL \
 	FIXED(IPC_AGENT_GET, "agent-get", struct ipc_agent_get), \

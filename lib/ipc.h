@@ -50,6 +50,8 @@ enum ipc_type {
 	IPC_DISPUTE_RESULT,	/* billing -> tunnel: struct ipc_dispute_result */
 	IPC_RELAY_WS_OUT,	/* tunnel -> gateway: struct ipc_ws_msg + data */
 	IPC_RELAY_WS_IN,	/* gateway -> tunnel: struct ipc_ws_msg + data */
+	IPC_JOB_GET,		/* gateway -> billing: struct ipc_job_get */
+	IPC_JOB_INFO,		/* billing -> gateway: struct ipc_job_info */
 	IPC_TYPE_MAX
 };
 
@@ -125,6 +127,7 @@ struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t nonce;		/* the worker's, for the charge's key */
 	int64_t est_tokens;	/* lib/tokest estimate of the request */
 	char model[128];	/* billing prices est_tokens with it */
+	int64_t est_video_seconds;	/* a video job's (priced per second) */
 };
 
 enum ipc_charge_status { IPC_CHARGE_OK = 0, IPC_CHARGE_INSUFFICIENT,
@@ -151,7 +154,22 @@ struct ipc_charge_result {	/* writer: billing, after the store committed */
  *          report_grace.
  */
 enum ipc_post_how { IPC_POST_VOID = 0, IPC_POST_HUB, IPC_POST_AGENT,
-	IPC_POST_AWAIT };
+	IPC_POST_AWAIT,
+	/*
+	 * Video jobs (billing/bill_job.c), `job` naming the job:
+	 *   JOB_OPEN    a create the provider accepted: the job is stored
+	 *               (agent, channel, token, model, this charge's key) and
+	 *               this charge stays reserved (the estimate) until the
+	 *               job ends;
+	 *   JOB_DONE    a retrieve that read the job completed, with its
+	 *               usage (video seconds): the first one ends the job and
+	 *               is posted as HUB, the create's reservation voided;
+	 *               any later one is voided (billed once);
+	 *   JOB_FAILED  a retrieve that read the job failed: the job ends,
+	 *               the create's reservation is voided, this charge
+	 *               posted as HUB (its usage: none).
+	 */
+	IPC_POST_JOB_OPEN, IPC_POST_JOB_DONE, IPC_POST_JOB_FAILED };
 
 struct ipc_charge_post {	/* writer: gateway, when the request ended */
 	uint64_t token_id;
@@ -165,6 +183,33 @@ struct ipc_charge_post {	/* writer: gateway, when the request ended */
 	int64_t cache_write_tokens;
 	char model[128];
 	char channel[32];	/* the agent's channel that served it */
+	int64_t images;		/* units that are not tokens (struct usage) */
+	int64_t audio_seconds;
+	int64_t audio_chars;
+	int64_t video_seconds;
+	char job[64];		/* JOB_*: the provider's job id */
+};
+
+/*
+ * A video job's follow-up (GET /v1/videos/{id}[/content]): which agent
+ * channel holds job `id` for token_id.  Header reqid: the gateway's
+ * request id, echoed.  A job of another token is answered UNKNOWN, as
+ * one that does not exist.
+ */
+struct ipc_job_get {		/* writer: gateway */
+	uint64_t token_id;
+	char id[64];
+};
+
+enum ipc_job_status { IPC_JOB_FOUND = 0, IPC_JOB_UNKNOWN, IPC_JOB_ERROR };
+
+struct ipc_job_info {		/* writer: billing */
+	uint32_t status;	/* enum ipc_job_status */
+	uint32_t pad;
+	uint64_t agent_id;
+	char channel[32];
+	char model[128];
+	char state[16];		/* queued completed failed */
 };
 
 /*
@@ -234,6 +279,7 @@ struct ipc_price_push {		/* writer: billing: a price version */
 	int64_t version;
 	int64_t input, output, cached_input, cache_write;
 	char model[128];
+	int64_t image, audio_second, audio_char, video_second;	/* per unit */
 };
 
 struct ipc_usage_report {	/* writer: tunnel, from an agent's usage frame */

@@ -14,13 +14,15 @@ const char LEDGER_GENESIS[LEDGER_HEX_LEN + 1] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
 const char LEDGER_CSV_HEADER[] = "seq,request_id,model,input_tokens,"
-    "output_tokens,cached_tokens,price_version,amount,prev_hash,hash\n";
+    "output_tokens,cached_tokens,price_version,amount,prev_hash,hash,"
+    "images,audio_seconds,audio_chars,video_seconds\n";
 
 static const char ctx_entry[] = "switchboard ledger v1\n";
+static const char ctx_entry2[] = "switchboard ledger v2\n";	/* with units */
 static const char ctx_sig[] = "switchboard receipt v1\n";
 
 #define CANON_MAX (sizeof(ctx_entry) - 1 + 3 * 8 + 2 + LEDGER_REQID_MAX + \
-	2 + LEDGER_MODEL_MAX + 7 * 8 + 1)
+	2 + LEDGER_MODEL_MAX + 7 * 8 + 1 + 4 * 8)
 
 static int
 hex_decode(const char *h, unsigned char out[32])
@@ -67,6 +69,9 @@ ledger_entry_check(const struct ledger_entry *e, char *why, size_t len)
 	else if (e->input_tokens < 0 || e->output_tokens < 0 ||
 	    e->cached_tokens < 0 || e->cache_write_tokens < 0)
 		bad = "negative token count";
+	else if (e->images < 0 || e->audio_seconds < 0 ||
+	    e->audio_chars < 0 || e->video_seconds < 0)
+		bad = "negative unit count";
 	else if (e->price_version < 0 || e->amount < 0 || e->created_at < 0)
 		bad = "negative price version, amount or time";
 	else if (e->agent_reported != 0 && e->agent_reported != 1)
@@ -104,8 +109,10 @@ static size_t
 canonical(const struct ledger_entry *e, unsigned char buf[CANON_MAX])
 {
 	unsigned char *p = buf;
+	int units = e->images != 0 || e->audio_seconds != 0 ||
+	    e->audio_chars != 0 || e->video_seconds != 0;
 
-	memcpy(p, ctx_entry, sizeof(ctx_entry) - 1);
+	memcpy(p, units ? ctx_entry2 : ctx_entry, sizeof(ctx_entry) - 1);
 	p += sizeof(ctx_entry) - 1;
 	p = put64(p, e->agent_id);
 	p = put64(p, e->seq);
@@ -120,6 +127,12 @@ canonical(const struct ledger_entry *e, unsigned char buf[CANON_MAX])
 	p = put64(p, (uint64_t)e->amount);
 	p = put64(p, (uint64_t)e->created_at);
 	*p++ = (unsigned char)e->agent_reported;
+	if (units) {
+		p = put64(p, (uint64_t)e->images);
+		p = put64(p, (uint64_t)e->audio_seconds);
+		p = put64(p, (uint64_t)e->audio_chars);
+		p = put64(p, (uint64_t)e->video_seconds);
+	}
 	return (size_t)(p - buf);
 }
 
@@ -235,10 +248,13 @@ ledger_csv_line(const struct ledger_entry *e, char *buf, size_t len)
 	if (ledger_entry_check(e, NULL, 0) != 0 || !hash_hex_ok(e->hash))
 		return -1;
 	money_format(e->amount, amount, sizeof(amount));
-	n = snprintf(buf, len, "%llu,%s,%s,%lld,%lld,%lld,%lld,%s,%s,%s\n",
+	n = snprintf(buf, len, "%llu,%s,%s,%lld,%lld,%lld,%lld,%s,%s,%s,"
+	    "%lld,%lld,%lld,%lld\n",
 	    (unsigned long long)e->seq, e->request_id, e->model,
 	    (long long)e->input_tokens, (long long)e->output_tokens,
 	    (long long)e->cached_tokens, (long long)e->price_version, amount,
-	    e->prev_hash, e->hash);
+	    e->prev_hash, e->hash, (long long)e->images,
+	    (long long)e->audio_seconds, (long long)e->audio_chars,
+	    (long long)e->video_seconds);
 	return n < 0 || (size_t)n >= len ? -1 : n;
 }

@@ -14,6 +14,13 @@
  *   price_version, amount, created_at i64 each
  *   agent_reported                    u8 (0 or 1)
  *
+ * An entry with a unit count (images, audio_seconds, audio_chars,
+ * video_seconds) other than 0 uses the context "switchboard ledger v2\n"
+ * and appends the four counts, i64 each, in that order, after
+ * agent_reported.  An entry whose unit counts are all 0 has exactly the
+ * v1 bytes, so every entry written before the units existed keeps its
+ * hash.
+ *
  *   hash = SHA-256(prev_hash as 32 raw bytes || canonical bytes)
  *   sig  = Ed25519 by the hub over "switchboard receipt v1\n" || the 32
  *          raw hash bytes
@@ -40,7 +47,7 @@
 #define LEDGER_SIG_LEN		64
 #define LEDGER_PK_LEN		32
 #define LEDGER_SK_LEN		64	/* libsodium's seed || public key */
-#define LEDGER_CSV_MAX		512	/* one CSV line, NUL included */
+#define LEDGER_CSV_MAX		640	/* one CSV line, NUL included */
 
 extern const char LEDGER_GENESIS[LEDGER_HEX_LEN + 1];
 
@@ -61,6 +68,11 @@ struct ledger_entry {
 	int64_t	 created_at;		/* unix seconds */
 	int	 agent_reported;	/* 0 or 1 */
 	unsigned char sig[LEDGER_SIG_LEN];
+	/* units that are not tokens (lib/money.h struct money_units), >= 0 */
+	int64_t	 images;
+	int64_t	 audio_seconds;
+	int64_t	 audio_chars;
+	int64_t	 video_seconds;
 };
 
 /*
@@ -100,8 +112,10 @@ int ledger_check_link(const struct ledger_entry *prev,
 
 /* The export's header line and one entry's line, both ending in "\n":
  * seq,request_id,model,input_tokens,output_tokens,cached_tokens,
- * price_version,amount,prev_hash,hash with amount as a decimal with
- * exactly 6 places.  Returns the length, -1 when it does not fit. */
+ * price_version,amount,prev_hash,hash,images,audio_seconds,audio_chars,
+ * video_seconds with amount as a decimal with exactly 6 places (the unit
+ * columns were added at the end, so readers of the first ten keep
+ * working).  Returns the length, -1 when it does not fit. */
 extern const char LEDGER_CSV_HEADER[];
 int ledger_csv_line(const struct ledger_entry *e, char *buf, size_t len);
 

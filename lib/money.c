@@ -102,3 +102,35 @@ money_usage_cost(const struct money_prices *p, int64_t input, int64_t output,
 	prices[3] = p->output;
 	return money_cost(tokens, prices, 4, cost);
 }
+
+int
+money_usage_cost_units(const struct money_prices *p, int64_t input,
+    int64_t output, int64_t cached, int64_t cache_write,
+    const struct money_units *un, int64_t *cost)
+{
+	int64_t sum, n[4], pr[4];
+	__int128 v;
+
+	if (money_usage_cost(p, input, output, cached, cache_write, &sum) != 0)
+		return -1;
+	if (un != NULL) {
+		n[0] = un->images;
+		n[1] = un->audio_seconds;
+		n[2] = un->audio_chars;
+		n[3] = un->video_seconds;
+		pr[0] = p->image;
+		pr[1] = p->audio_second;
+		pr[2] = p->audio_char;
+		pr[3] = p->video_second;
+		for (int i = 0; i < 4; i++) {
+			if (n[i] < 0 || pr[i] < 0)
+				return -1;
+			v = (__int128)n[i] * pr[i];
+			if (v > INT64_MAX - sum)
+				return -1;
+			sum += (int64_t)v;
+		}
+	}
+	*cost = sum;
+	return 0;
+}

@@ -32,9 +32,21 @@ int money_component(int64_t tokens, int64_t price_per_mtok, int64_t *cost);
 int money_cost(const int64_t tokens[], const int64_t prices[], size_t n,
     int64_t *cost);
 
-/* A model's prices at one version: micro-units per 1,000,000 tokens. */
+/*
+ * A model's prices at one version: the token components in micro-units
+ * per 1,000,000 tokens; the unit components (units that are not tokens)
+ * in micro-units per ONE unit: an image (when the provider reports no
+ * usage tokens for it), a second of audio (transcription, translation),
+ * a character of speech input, a second of video.
+ */
 struct money_prices {
 	int64_t input, output, cached_input, cache_write;
+	int64_t image, audio_second, audio_char, video_second;
+};
+
+/* Counts of the units that are not tokens (each >= 0). */
+struct money_units {
+	int64_t images, audio_seconds, audio_chars, video_seconds;
 };
 
 /*
@@ -47,5 +59,14 @@ struct money_prices {
  */
 int money_usage_cost(const struct money_prices *p, int64_t input,
     int64_t output, int64_t cached, int64_t cache_write, int64_t *cost);
+
+/*
+ * The same with the units: money_usage_cost of the tokens plus, per unit,
+ * count * its price (exact, no rounding: unit prices are per one unit).
+ * un NULL: no units.  -1 on a negative count or price, or overflow.
+ */
+int money_usage_cost_units(const struct money_prices *p, int64_t input,
+    int64_t output, int64_t cached, int64_t cache_write,
+    const struct money_units *un, int64_t *cost);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include "lib/evstream.h"
+#include "lib/money.h"
 
 /* Response payloads: NUL escapes are harmless, keep the last duplicate. */
 #define LOAD_FLAGS	(JSON_ALLOW_NUL)
@@ -178,6 +179,61 @@ add_chars(struct usage *u, int64_t n)
 	    u->content_chars + n;
 }
 
+/*
+ * The units of an OpenAI media body (rules in usage.h): 1 read into n
+ * (zeroed first), 0 none, -1 malformed.
+ */
+static int
+openai_units(const json_t *root, struct usage *n)
+{
+	const char *obj = json_string_value(json_object_get(root, "object"));
+	const json_t *v, *uo;
+
+	memset(n, 0, sizeof(*n));
+	if (obj != NULL && strcmp(obj, "video") == 0) {
+		const char *st = json_string_value(json_object_get(root,
+		    "status"));
+		json_int_t secs = -1;
+
+		if (st == NULL || strcmp(st, "completed") != 0)
+			return 0;
+		v = json_object_get(root, "seconds");
+		if (json_is_integer(v))
+			secs = json_integer_value(v);
+		else if (json_is_string(v) && json_string_length(v) > 0 &&
+		    json_string_length(v) <= 12) {
+			const char *p = json_string_value(v);
+			secs = 0;
+			for (; *p != '\0'; p++) {
+				if (*p < '0' || *p > '9')
+					return -1;
+				secs = secs * 10 + (*p - '0');
+			}
+		}
+		if (secs < 0 || secs > USAGE_MAX_TOKENS)
+			return -1;
+		n->video_seconds = (int64_t)secs;
+		return 1;
+	}
+	uo = json_object_get(root, "usage");
+	if (json_is_object(uo)) {
+		const char *type = json_string_value(json_object_get(uo,
+		    "type"));
+		if (type == NULL || strcmp(type, "duration") != 0)
+			return 0;
+		if (count(uo, "seconds", &n->audio_seconds) == -1)
+			return -1;
+		return 1;
+	}
+	v = json_object_get(root, "data");
+	if (obj == NULL && (uo == NULL || json_is_null(uo)) &&
+	    json_is_array(v) && json_array_size(v) > 0) {
+		n->images = (int64_t)json_array_size(v);
+		return 1;
+	}
+	return 0;
+}
+
 static int
 openai_object(struct usage *u, const char *json, size_t len, const char *part)
 {
@@ -232,7 +288,52 @@ usage_openai_event(struct usage *u, const char *data, size_t len)
 int
 usage_openai_body(struct usage *u, const char *json, size_t len)
 {
+	struct usage n;
+	json_t *root;
+	int rc;
+
+	if ((root = load(json, len, LOAD_FLAGS)) != NULL &&
+	    json_is_object(root) && (rc = openai_units(root, &n)) != 0) {
+		json_decref(root);
+		return rc < 0 ? -1 : commit(u, &n);
+	}
+	json_decref(root);
 	return openai_object(u, json, len, "message");
+}
+
+int
+usage_speech_request(struct usage *u, const char *json, size_t len)
+{
+	struct usage n;
+	json_t *root = load(json, len, LOAD_FLAGS), *in;
+	const unsigned char *p;
+	int64_t chars = 0;
+
+	if (root == NULL || !json_is_object(root)) {
+		json_decref(root);
+		return -1;
+	}
+	in = json_object_get(root, "input");
+	if (!json_is_string(in)) {
+		json_decref(root);
+		return 0;
+	}
+	p = (const unsigned char *)json_string_value(in);
+	for (size_t i = 0; i < json_string_length(in); i++)
+		chars += (p[i] & 0xc0) != 0x80;	/* not a continuation byte */
+	json_decref(root);
+	memset(&n, 0, sizeof(n));
+	n.audio_chars = chars;
+	return commit(u, &n);
+}
+
+void
+usage_units(const struct usage *u, struct money_units *out)
+{
+	out->images = u->images;
+	out->audio_seconds = u->audio_seconds;
+	out->audio_chars = u->audio_chars;
+	out->video_seconds = u->video_seconds;
 }
 
 void

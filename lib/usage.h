@@ -41,6 +41,21 @@
  *   Event-stream answers (application/vnd.amazon.eventstream) are read message by message with
  *   usage_read_evs: the event name is the :event-type header, the data the payload.
  *
+ * Units that are not tokens, OpenAI bodies only (usage_openai_body):
+ *   Images    a body with a "data" array, no "object" member and no usage
+ *             object (an images answer of a model that reports no tokens):
+ *             images = the array's length.  With usage, tokens as above.
+ *   Audio     transcriptions/translations: usage {"type":"duration",
+ *             "seconds":N} gives audio_seconds = N (its token form is the
+ *             Responses rule above).
+ *   Video     a video job object ("object":"video") whose status is
+ *             "completed": video_seconds = its "seconds" (a string of
+ *             decimal digits, as OpenAI sends it, or an integer).  Any
+ *             other status: no usage (0).  Billed once per job by the hub
+ *             (billing/bill_job.c), which is why only "completed" counts.
+ *   Speech    usage_speech_request: audio_chars = the Unicode characters
+ *             of the request's "input" string.
+ *
  * Values: a count must be a JSON integer, 0 <= n <= USAGE_MAX_TOKENS; a
  * JSON null or absent count is 0; anything else (real, string, negative,
  * huge) makes the whole payload malformed, as does cached + cache_write >
@@ -86,6 +101,11 @@ struct usage {
 	int	seen;			/* a reader returned 1 at least once */
 	int	estimated;		/* usage_estimate_cut filled the counts */
 	int64_t	content_chars;		/* bytes of content seen (OpenAI) */
+	/* Units that are not tokens (OpenAI media; rules below). */
+	int64_t	images;			/* images made, no usage tokens given */
+	int64_t	audio_seconds;		/* audio transcribed or translated */
+	int64_t	audio_chars;		/* speech input (usage_speech_request) */
+	int64_t	video_seconds;		/* a video job seen completed */
 };
 
 /* OpenAI chat.completions (and DeepSeek, Qwen compatible mode, Azure). */
@@ -162,6 +182,17 @@ int	usage_bedrock_invoke_body(struct usage *, const char *json, size_t len);
 struct evs_msg;
 int	usage_read_evs(enum prov_dialect d, struct usage *u,
 	    const struct evs_msg *m);
+
+/*
+ * Speech (POST /v1/audio/speech): the request body's "input" as
+ * audio_chars (code points of the UTF-8 string); the answer is audio with
+ * no usage.  1 read (seen set), 0 no string input, -1 not a JSON object.
+ */
+int	usage_speech_request(struct usage *u, const char *json, size_t len);
+
+/* The unit counts of u (lib/money.h's struct money_units). */
+struct money_units;
+void	usage_units(const struct usage *u, struct money_units *out);
 
 /*
  * The agent's model rewrite: set the top-level "model" of a JSON object

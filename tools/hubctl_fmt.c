@@ -392,8 +392,9 @@ static int
 check_price(int argc, char **argv)
 {
 	static const char *const opts[] = { "--input", "--output",
-		"--cached-input", "--cache-write", NULL };
-	int have_in = 0, have_out = 0, model = 0;
+		"--cached-input", "--cache-write", "--image", "--audio-second",
+		"--audio-char", "--video-second", NULL };
+	int have_in = 0, have_out = 0, model = 0, units = 0;
 	int64_t v;
 
 	if (argc < 2 || strcmp(argv[1], "set") != 0)
@@ -427,12 +428,16 @@ check_price(int argc, char **argv)
 		}
 		have_in |= o == &opts[0];
 		have_out |= o == &opts[1];
+		units |= o >= &opts[4];		/* per one unit */
 		i++;
 	}
-	if (!model || !have_in || !have_out) {
+	if (!model || (!units && (!have_in || !have_out))) {
 		fprintf(stderr, "hubctl: usage: price set MODEL --input AMOUNT "
 		    "--output AMOUNT [--cached-input AMOUNT] [--cache-write "
-		    "AMOUNT]\n");
+		    "AMOUNT] [--image AMOUNT] [--audio-second AMOUNT] "
+		    "[--audio-char AMOUNT] [--video-second AMOUNT] (the last "
+		    "four per one unit; with one of them --input/--output may "
+		    "be left out)\n");
 		return -1;
 	}
 	return 0;

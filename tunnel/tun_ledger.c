@@ -148,7 +148,11 @@ send_receipt(const struct ledger_entry *e)
 
 	if (c == NULL)
 		return;		/* offline: it syncs when it comes back */
-	frame_enc_begin(&fe, FRAME_RECEIPT, 0, ledger_signed(e) ? 15 : 14);
+	int units = !!e->images + !!e->audio_seconds + !!e->audio_chars +
+	    !!e->video_seconds;
+
+	frame_enc_begin(&fe, FRAME_RECEIPT, 0, (ledger_signed(e) ? 15 : 14) +
+	    units);
 	frame_enc_u64(&fe, "seq", e->seq);
 	frame_enc_cstr(&fe, "prev_hash", e->prev_hash);
 	frame_enc_cstr(&fe, "hash", e->hash);
@@ -164,6 +168,15 @@ send_receipt(const struct ledger_entry *e)
 	frame_enc_u64(&fe, "amount", (uint64_t)e->amount);
 	frame_enc_u64(&fe, "created_at", (uint64_t)e->created_at);
 	frame_enc_bool(&fe, "agent_reported", e->agent_reported != 0);
+	/* Units that are not tokens, only when not 0 (lib/ledger.h). */
+	if (e->images != 0)
+		frame_enc_u64(&fe, "images", (uint64_t)e->images);
+	if (e->audio_seconds != 0)
+		frame_enc_u64(&fe, "audio_seconds", (uint64_t)e->audio_seconds);
+	if (e->audio_chars != 0)
+		frame_enc_u64(&fe, "audio_chars", (uint64_t)e->audio_chars);
+	if (e->video_seconds != 0)
+		frame_enc_u64(&fe, "video_seconds", (uint64_t)e->video_seconds);
 	/* Only a batch's last entry is signed; it covers the earlier ones. */
 	if (ledger_signed(e))
 		frame_enc_bin(&fe, "sig", e->sig, sizeof(e->sig));
@@ -175,13 +188,23 @@ send_price(struct tun_conn *c, const struct ipc_price_push *p)
 {
 	struct frame_enc e;
 
-	frame_enc_begin(&e, FRAME_PRICE_UPDATE, 0, 6);
+	frame_enc_begin(&e, FRAME_PRICE_UPDATE, 0, 6 + !!p->image +
+	    !!p->audio_second + !!p->audio_char + !!p->video_second);
 	frame_enc_cstr(&e, "model", p->model);
 	frame_enc_u64(&e, "version", (uint64_t)p->version);
 	frame_enc_u64(&e, "input", (uint64_t)p->input);
 	frame_enc_u64(&e, "output", (uint64_t)p->output);
 	frame_enc_u64(&e, "cached_input", (uint64_t)p->cached_input);
 	frame_enc_u64(&e, "cache_write", (uint64_t)p->cache_write);
+	/* Unit prices, only when not 0. */
+	if (p->image != 0)
+		frame_enc_u64(&e, "image", (uint64_t)p->image);
+	if (p->audio_second != 0)
+		frame_enc_u64(&e, "audio_second", (uint64_t)p->audio_second);
+	if (p->audio_char != 0)
+		frame_enc_u64(&e, "audio_char", (uint64_t)p->audio_char);
+	if (p->video_second != 0)
+		frame_enc_u64(&e, "video_second", (uint64_t)p->video_second);
 	tun_send(c, &e);
 }
 

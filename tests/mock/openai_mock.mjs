@@ -744,6 +744,61 @@ function images(x, body, parts) {
 			input_tokens_details: { text_tokens: textTokens, image_tokens: imageTokens } } });
 }
 
+// Video jobs (POST /v1/videos, GET /v1/videos/{id}[/content]) in OpenAI's
+// documented shape: a job is queued, in_progress while it "renders" (it
+// completes VIDEO_MS after it was made), then completed; a prompt holding
+// [[mock:fail]] makes it fail instead.  The content is `seconds` KiB of
+// video/mp4 bytes (an ftyp box, then a pattern), the same on every read.
+// Jobs are the mock's own: another key's job is not found.
+const VIDEO_MS = 2500;
+const videos = new Map();
+const videoBytes = (v) => {
+	const b = Buffer.alloc(1024 * Number(v.seconds), 0);
+	for (let i = 0; i < b.length; i++) b[i] = (i * 7 + v.id.length) % 251;
+	Buffer.from('\x00\x00\x00\x18ftypmp42', 'latin1').copy(b, 0);
+	return b;
+};
+function videoView(v) {
+	const age = Date.now() - v.t0;
+	const done = age >= VIDEO_MS;
+	const status = !done ? (age < VIDEO_MS / 3 ? 'queued' : 'in_progress') : v.fail ? 'failed' : 'completed';
+	return { id: v.id, object: 'video', model: v.model, status,
+		progress: done ? 100 : Math.floor((100 * age) / VIDEO_MS), seconds: v.seconds, size: v.size,
+		created_at: Math.floor(v.t0 / 1000), completed_at: done && !v.fail ? Math.floor((v.t0 + VIDEO_MS) / 1000) : null,
+		expires_at: null, remixed_from_video_id: null,
+		error: done && v.fail ? { code: 'video_generation_failed', message: 'The mock was asked to fail.' } : null };
+}
+function videoCreate(x, body, parts) {
+	if (!checkAuth(x)) return;
+	const f = (k) => (parts ? formField(parts, k) : body?.[k]);
+	const model = f('model'), prompt = f('prompt');
+	if (typeof model !== 'string' || typeof prompt !== 'string')
+		return x.sendError(400, errorBody('\'model\' and \'prompt\' are required.', 'invalid_request_error'));
+	if (!cfg.models.includes(model)) return x.sendError(404, statusError(404, model));
+	const seconds = String(f('seconds') ?? '4');
+	if (!['4', '8', '12'].includes(seconds))
+		return x.sendError(400, errorBody(`Invalid 'seconds': '${seconds}'.`, 'invalid_request_error'));
+	const id = `video_mock_${crypto.randomBytes(12).toString('hex')}`;
+	const v = { id, model, seconds, size: String(f('size') ?? '720x1280'), t0: Date.now(),
+		fail: prompt.includes('[[mock:fail]]'), key: x.req.headers.authorization };
+	videos.set(id, v);
+	x.sendJson(200, videoView(v));
+}
+function videoGet(x, id, content) {
+	if (!checkAuth(x)) return;
+	const v = videos.get(id);
+	if (!v || v.key !== x.req.headers.authorization)
+		return x.sendError(404, errorBody(`Video with id '${id}' not found.`, 'invalid_request_error'));
+	const view = videoView(v);
+	if (!content) return x.sendJson(200, view);
+	if (view.status !== 'completed')
+		return x.sendError(400, errorBody(`Video is not ready yet (status ${view.status}).`, 'invalid_request_error'));
+	const b = videoBytes(v);
+	x.res.writeHead(200, x.baseHeaders({ 'content-type': 'video/mp4', 'content-length': String(b.length) }));
+	x.done = true;
+	x.res.end(b);
+}
+
 // POST /v1/audio/speech: audio bytes, sent in `chunks` pieces of 4 KiB with
 // `delay` ms before each (a slow, chunked answer), content type by
 // response_format.
@@ -1706,6 +1761,13 @@ async function handle(req, res) {
 	    path === '/v1/audio/translations'))
 		return transcription(x, multipartParts(req.headers['content-type'], raw),
 			path.endsWith('translations'));
+	if (provider === 'openai' && method === 'POST' && path === '/v1/videos')
+		return videoCreate(x, body, multipartParts(req.headers['content-type'], raw));
+	{
+		const m = provider === 'openai' && method === 'GET' &&
+			/^\/v1\/videos\/([A-Za-z0-9_-]+)(\/content)?$/.exec(path);
+		if (m) return videoGet(x, m[1], m[2] !== undefined);
+	}
 	if (provider === 'bedrock') return bedrockRoute(x, path, body);
 	if (provider !== 'openai') {
 		const p = providerRoute(provider, x, method, path, body);

@@ -85,8 +85,8 @@ static void
 test_budget(void **state)
 {
 	struct ag_caps c;
-	struct money_prices p1 = { 0, 1000000000, 0, 0 };	/* 1000/1M */
-	struct money_prices p0 = { 0, 1, 0, 0 };
+	struct money_prices p1 = { .output = 1000000000 };	/* 1000/1M */
+	struct money_prices p0 = { .output = 1 };
 	char msg[320];
 
 	(void)state;

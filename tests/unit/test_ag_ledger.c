@@ -46,7 +46,8 @@ struct world {
 };
 
 static const struct money_prices prices_v1 = {
-	2500000, 10000000, 1250000, 3750000
+	.input = 2500000, .output = 10000000, .cached_input = 1250000,
+	.cache_write = 3750000
 };
 
 static void

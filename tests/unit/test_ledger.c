@@ -61,13 +61,17 @@ reference_hash(const struct ledger_entry *e, char out[65])
 	    e->amount, e->created_at };
 	const uint64_t ids[] = { e->agent_id, e->seq, e->token_id };
 	const char *strs[] = { e->request_id, e->model };
+	const int64_t un[] = { e->images, e->audio_seconds, e->audio_chars,
+	    e->video_seconds };
+	int units = un[0] || un[1] || un[2] || un[3];
 	size_t i, bin;
 	int k;
 
 	assert_int_equal(sodium_hex2bin(p, 32, e->prev_hash, 64, NULL, &bin,
 	    NULL), 0);
 	p += 32;
-	memcpy(p, "switchboard ledger v1\n", 22);
+	memcpy(p, units ? "switchboard ledger v2\n" : "switchboard ledger v1\n",
+	    22);
 	p += 22;
 	for (i = 0; i < 3; i++)
 		for (k = 56; k >= 0; k -= 8)
@@ -83,6 +87,9 @@ reference_hash(const struct ledger_entry *e, char out[65])
 		for (k = 56; k >= 0; k -= 8)
 			*p++ = (unsigned char)((uint64_t)v[i] >> k);
 	*p++ = (unsigned char)e->agent_reported;
+	for (i = 0; units && i < 4; i++)
+		for (k = 56; k >= 0; k -= 8)
+			*p++ = (unsigned char)((uint64_t)un[i] >> k);
 	SHA256(buf, (size_t)(p - buf), md);
 	for (i = 0; i < 32; i++)
 		snprintf(out + 2 * i, 3, "%02x", md[i]);
@@ -102,6 +109,52 @@ test_hash_matches_reference(void **state)
 		assert_int_equal(ledger_hash(&e), 0);
 		reference_hash(&e, ref);
 		assert_string_equal(e.hash, ref);
+	}
+}
+
+/*
+ * Units that are not tokens: an entry with any unit count hashes as v2
+ * (the counts appended), one without keeps its v1 hash byte for byte —
+ * so entries written before the units existed still verify.
+ */
+static void
+test_units_hash(void **state)
+{
+	struct ledger_entry e, v1;
+	char ref[65], was[65];
+	char why[128];
+
+	(void)state;
+	fill(&e, 1, LEDGER_GENESIS);
+	v1 = e;
+	assert_int_equal(ledger_hash(&v1), 0);
+	/* A pinned v1 hash (computed before the units existed) still holds. */
+	reference_hash(&v1, ref);
+	assert_string_equal(v1.hash, ref);
+	for (int u = 0; u < 4; u++) {
+		fill(&e, 1, LEDGER_GENESIS);
+		int64_t *f[] = { &e.images, &e.audio_seconds, &e.audio_chars,
+		    &e.video_seconds };
+		*f[u] = 8;
+		assert_int_equal(ledger_hash(&e), 0);
+		reference_hash(&e, ref);
+		assert_string_equal(e.hash, ref);
+		assert_string_not_equal(e.hash, v1.hash);
+		assert_int_equal(ledger_check_link(NULL, &e, NULL, why,
+		    sizeof(why)), 0);
+		/* Tampering with a unit breaks the link. */
+		memcpy(was, e.hash, sizeof(was));
+		*f[u] = 9;
+		assert_int_equal(ledger_check_link(NULL, &e, NULL, why,
+		    sizeof(why)), -1);
+		assert_non_null(strstr(why, "hash does not match"));
+		*f[u] = 0;	/* all zero again: the v1 hash, not e's */
+		assert_int_equal(ledger_hash(&e), 0);
+		assert_string_equal(e.hash, v1.hash);
+		assert_string_not_equal(was, v1.hash);
+		*f[u] = -1;
+		assert_int_equal(ledger_entry_check(&e, why, sizeof(why)), -1);
+		assert_string_equal(why, "negative unit count");
 	}
 }
 
@@ -227,14 +280,37 @@ test_csv(void **state)
 	(void)state;
 	assert_string_equal(LEDGER_CSV_HEADER, "seq,request_id,model,"
 	    "input_tokens,output_tokens,cached_tokens,price_version,amount,"
-	    "prev_hash,hash\n");
+	    "prev_hash,hash,images,audio_seconds,audio_chars,video_seconds\n");
 	fill(&e, 1, LEDGER_GENESIS);
 	e.amount = 5;
 	assert_int_equal(ledger_hash(&e), 0);
 	snprintf(want, sizeof(want), "1,00ab-0001,gpt-4o-mini,1201,345,1024,2,"
-	    "0.000005,%s,%s\n", LEDGER_GENESIS, e.hash);
+	    "0.000005,%s,%s,0,0,0,0\n", LEDGER_GENESIS, e.hash);
 	assert_int_equal(ledger_csv_line(&e, line, sizeof(line)), (int)strlen(want));
 	assert_string_equal(line, want);
+	/* The unit columns, at the end, in the header's order. */
+	e.images = 2;
+	e.audio_seconds = 31;
+	e.audio_chars = 1200;
+	e.video_seconds = 8;
+	assert_int_equal(ledger_hash(&e), 0);
+	snprintf(want, sizeof(want), "1,00ab-0001,gpt-4o-mini,1201,345,1024,2,"
+	    "0.000005,%s,%s,2,31,1200,8\n", LEDGER_GENESIS, e.hash);
+	assert_int_equal(ledger_csv_line(&e, line, sizeof(line)), (int)strlen(want));
+	assert_string_equal(line, want);
+	/* The longest line fits LEDGER_CSV_MAX. */
+	memset(e.request_id, 'r', LEDGER_REQID_MAX);
+	e.request_id[LEDGER_REQID_MAX] = '\0';
+	memset(e.model, 'm', LEDGER_MODEL_MAX);
+	e.model[LEDGER_MODEL_MAX] = '\0';
+	e.seq = e.input_tokens = e.output_tokens = e.cached_tokens =
+	    e.price_version = e.amount = e.images = e.audio_seconds =
+	    e.audio_chars = e.video_seconds = INT64_MAX;
+	assert_int_equal(ledger_hash(&e), 0);
+	assert_true(ledger_csv_line(&e, line, sizeof(line)) > 0);
+	fill(&e, 1, LEDGER_GENESIS);
+	e.amount = 5;
+	assert_int_equal(ledger_hash(&e), 0);
 	e.amount = 12000000;
 	assert_true(ledger_csv_line(&e, line, sizeof(line)) > 0);
 	assert_non_null(strstr(line, ",12.000000,"));
@@ -246,6 +322,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hash_matches_reference),
+		cmocka_unit_test(test_units_hash),
 		cmocka_unit_test(test_chain_and_tampering),
 		cmocka_unit_test(test_batch_signature),
 		cmocka_unit_test(test_malformed),

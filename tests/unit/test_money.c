@@ -251,7 +251,8 @@ test_cost(void **state)
 static void
 test_usage_cost(void **state)
 {
-	struct money_prices mp = { 2500000, 10000000, 1250000, 3000000 };
+	struct money_prices mp = { .input = 2500000, .output = 10000000,
+	    .cached_input = 1250000, .cache_write = 3000000 };
 	int64_t c = 42;
 
 	(void)state;

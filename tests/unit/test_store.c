@@ -1960,7 +1960,8 @@ test_migration_4_keeps_rows(void **state)
 	assert_string_equal(buf, "request_id,token_id,reserved,amount,state,"
 	    "model,input_tokens,output_tokens,cached_tokens,price_version,"
 	    "created_at,cache_write_tokens,agent_id,agent_reported,"
-	    "awaiting_since,channel");
+	    "awaiting_since,channel,images,audio_seconds,audio_chars,"
+	    "video_seconds");
 	if (fx.pg)
 		assert_int_equal(raw("SELECT string_agg(indexname, ',' ORDER "
 		    "BY indexname) FROM pg_indexes WHERE schemaname = "

@@ -54,7 +54,7 @@ call(reader f, struct usage *u, const char *s)
 static void
 expect_bad(reader f, const char *s)
 {
-	struct usage u = { 1, 2, 0, 0, 1, 0, 0 }, was = u;
+	struct usage u = { .input_tokens = 1, .output_tokens = 2, .seen = 1 }, was = u;
 
 	if (call(f, &u, s) != -1)
 		fail_msg("accepted: %s", s);

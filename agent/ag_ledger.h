@@ -39,7 +39,13 @@ struct ag_ledger;
  */
 struct ag_ledger *ag_ledger_open(const char *state_dir, int flags,
     char *err, size_t errlen);
-void ag_ledger_close(struct ag_ledger *lg);
+void ag_ledger_close(struct ag_ledger *lg);	/* flushes first */
+/* Group writes: from now on every write joins one transaction, opened by
+ * the first write (armed(arg) is called then) and committed by
+ * ag_ledger_flush.  0, or -1 (the group was rolled back: its writes are
+ * lost, ag_ledger_error says why). */
+void ag_ledger_group(struct ag_ledger *lg, void (*armed)(void *), void *arg);
+int  ag_ledger_flush(struct ag_ledger *lg);
 /* 1 when s[0, len) is 1..max bytes of printable ASCII without ',' and
  * '"' (lib/ledger's rule for request ids and models), else 0. */
 int ag_ledger_text_ok(const char *s, size_t len, size_t max);

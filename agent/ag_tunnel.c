@@ -143,6 +143,7 @@ struct ag_tunnel {
 	uint64_t next_key;
 	lws_sorted_usec_list_t sul;
 	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
+	lws_sorted_usec_list_t sul_flush;	/* the ledger's grouped writes */
 	struct ag_ledger *lg;		/* <state_dir>/ledger.db */
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
 	struct ag_caps caps;		/* the owner's caps per channel */
@@ -1707,6 +1708,40 @@ on_ledger_timer(lws_sorted_usec_list_t *sul)
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
 }
 
+/*
+ * The ledger's writes are grouped (ag_ledger_group): committed
+ * AG_LEDGER_FLUSH_MS after the first, so the writes of every request in
+ * that window share one commit.  A commit that fails lost its writes:
+ * every connection is dropped, and the sync of the next one replays the
+ * hub's receipts from what is really stored.
+ */
+#define AG_LEDGER_FLUSH_MS	10
+
+static void
+on_flush_timer(lws_sorted_usec_list_t *sul)
+{
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
+	    sul_flush);
+
+	if (ag_ledger_flush(t->lg) == 0)
+		return;
+	log_warn("ledger: a grouped commit failed (%s): reconnecting, so "
+	    "that the hub replays what was lost", ag_ledger_error(t->lg));
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->wsi != NULL)
+			lws_set_timeout(t->links[i]->wsi,
+			    PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
+static void
+ledger_armed(void *arg)
+{
+	struct ag_tunnel *t = arg;
+
+	lws_sul_schedule(t->ctx, 0, &t->sul_flush, on_flush_timer,
+	    AG_LEDGER_FLUSH_MS * LWS_US_PER_MS);
+}
+
 static int
 on_frame(struct ag_link *l, const struct frame *f)
 {
@@ -2117,6 +2152,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
 	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
+	ag_ledger_group(t->lg, ledger_armed, t);
 	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
 	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
 	{
@@ -2196,6 +2232,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 		return;
 	lws_sul_cancel(&t->sul);
 	lws_sul_cancel(&t->sul_ledger);
+	lws_sul_cancel(&t->sul_flush);
 	lws_sul_cancel(&t->sul_metrics);
 	ag_up_free(t->up);		/* first: the curl thread may wake lws */
 	while (t->streams != NULL) {

@@ -44,11 +44,11 @@ six() { [ "$(lines)" = 6 ]; }
 wait_until 10 six || fail "hub entries: $(hub_csv)"
 wait_until 10 same || fail "exports differ:
 $(diff <(hub_csv) <(agent_csv))"
-hub_csv | head -1 | grep -qx 'seq,request_id,model,input_tokens,output_tokens,cached_tokens,price_version,amount,prev_hash,hash' \
+hub_csv | head -1 | grep -qx 'seq,request_id,model,input_tokens,output_tokens,cached_tokens,price_version,amount,prev_hash,hash,images,audio_seconds,audio_chars,video_seconds' \
     || fail "header: $(hub_csv | head -1)"
 for r in "${ids[@]}"; do hub_csv | grep -q ",$r," || fail "request $r is not in the ledger"; done
 hub_csv | tail -n +2 | awk -F, '$1 != NR || $7 != 1 {exit 1}' || fail "seq or price version: $(hub_csv)"
-[ "$(hub_csv | tail -n +2 | grep -cE '^[0-9]+,[0-9a-f]{16}-[0-9a-f]{16},gpt-4o,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+\.[0-9]{6},[0-9a-f]{64},[0-9a-f]{64}$')" = 6 ] \
+[ "$(hub_csv | tail -n +2 | grep -cE '^[0-9]+,[0-9a-f]{16}-[0-9a-f]{16},gpt-4o,[0-9]+,[0-9]+,[0-9]+,[0-9]+,[0-9]+\.[0-9]{6},[0-9a-f]{64},[0-9a-f]{64},0,0,0,0$')" = 6 ] \
     || fail "malformed lines: $(hub_csv)"
 [ "$(hub_csv | sed -n 2p | cut -d, -f9)" = "$(printf '0%.0s' $(seq 64))" ] || fail "seq 1 does not start from the genesis hash"
 ctl ledger verify "$AGENT_ID" >/dev/null || fail "hubctl ledger verify failed"

@@ -77,7 +77,8 @@ $(BUILD)/hubd: $(call obj,master/main.c) $(LIBHUB) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/agentd: $(call obj,agent/main.c) $(LIBAGENT) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/hubctl: $(call obj,$(CTL_SRC)) $(LIBSWB)
+# hubctl release signs with child/hubkey's key file (libhub).
+$(BUILD)/hubctl: $(call obj,$(CTL_SRC)) $(LIBHUB) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBHUB) $(LIBAGENT) $(LIBSWB)

@@ -27,7 +27,14 @@ SAN      ?=
 # from its INI.  The tests use the sanitizer build, which is a test build.
 HUB_PINS ?=
 TEST_BUILD ?= 0
-DEFS     := -D_GNU_SOURCE -DSWB_TEST_BUILD=$(TEST_BUILD) -DSWB_HUB_PINS='"$(HUB_PINS)"'
+# The release key's public half (hubctl release key) that agentd checks
+# self-updates with, built in like the pins; empty: no self-updates.
+# AGENT_VERSION: the version agentd reports (agent/ag_version.h).
+RELEASE_PK ?=
+AGENT_VERSION ?=
+DEFS     := -D_GNU_SOURCE -DSWB_TEST_BUILD=$(TEST_BUILD) -DSWB_HUB_PINS='"$(HUB_PINS)"' \
+	    -DSWB_RELEASE_PK='"$(RELEASE_PK)"' \
+	    $(if $(AGENT_VERSION),-DSWB_AGENT_VERSION='"$(AGENT_VERSION)"')
 CFLAGS   := -std=c17 $(WARN) $(OPT) $(SAN) $(DEFS) -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   := $(PKG_LIBS) -lpthread -lm
 LDFLAGS  += $(SAN)
@@ -77,7 +84,8 @@ $(BUILD)/hubd: $(call obj,master/main.c) $(LIBHUB) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/agentd: $(call obj,agent/main.c) $(LIBAGENT) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-$(BUILD)/hubctl: $(call obj,$(CTL_SRC)) $(LIBSWB)
+# hubctl release signs with child/hubkey's key file (libhub).
+$(BUILD)/hubctl: $(call obj,$(CTL_SRC)) $(LIBHUB) $(LIBSWB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: $(call obj,tests/unit/%.c) $(LIBHUB) $(LIBAGENT) $(LIBSWB)
@@ -138,7 +146,7 @@ bench: deps
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \
-	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DLIBCURL_VERSION_NUM=0x075801 \
+	    -I. -D_GNU_SOURCE -DSWB_TEST_BUILD=1 -DSWB_HUB_PINS='""' -DSWB_RELEASE_PK='""' -DLIBCURL_VERSION_NUM=0x075801 \
 	    --suppress=unknownMacro --suppress=nullPointerRedundantCheck \
 	    lib master admin child shm gateway tunnel billing router moderation xlate agent/*.c tools
 	clang-tidy --quiet $(LIB_SRC) $(HUB_SRC) -- $(CFLAGS)

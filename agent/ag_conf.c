@@ -16,6 +16,7 @@
 #include "lib/conf.h"
 #include "lib/log.h"
 #include "lib/money.h"
+#include "lib/release.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -30,6 +31,9 @@
 
 #if !defined(SWB_TEST_BUILD) || (SWB_TEST_BUILD != 0 && SWB_TEST_BUILD != 1)
 #error "SWB_TEST_BUILD must be 0 or 1 (the Makefile sets it from TEST_BUILD)"
+#endif
+#ifndef SWB_RELEASE_PK
+#error "SWB_RELEASE_PK must be defined (the Makefile sets it from RELEASE_PK)"
 #endif
 #ifndef SWB_HUB_PINS
 #error "SWB_HUB_PINS must be defined (the Makefile sets it from HUB_PINS)"
@@ -62,7 +66,7 @@ enum {
 	K_ID, K_KEY_FILE, K_HUB_URL, K_HUB_PIN, K_HUB_PIN_BACKUP,
 	K_RECONNECT_MIN, K_RECONNECT_MAX, K_HEARTBEAT, K_LOG_LEVEL,
 	K_STATE_DIR, K_REPORT_AFTER, K_UI_LISTEN, K_UI_REMOTE, K_CA_FILE,
-	K_CONNECT_TO, K_COUNT
+	K_CONNECT_TO, K_UPDATE_AUTO, K_UPDATE_DEADLINE, K_RELEASE_KEY, K_COUNT
 };
 
 #define M(m) offsetof(struct ag_conf, m), sizeof(((struct ag_conf *)0)->m)
@@ -100,6 +104,15 @@ static const struct conf_key ag_keys[K_COUNT] = {
 	    NULL, "PEM CA trusted instead of the system's (test builds)" },
 	[K_CONNECT_TO] = { "test", "connect_to", CONF_STR, "", 0, 0, 0,
 	    M(connect_to), NULL, "HOST:PORT:ADDR:PORT,... (test builds)" },
+	[K_UPDATE_AUTO] = { "update", "auto", CONF_BOOL, "no", 0, 0, 0,
+	    M(update_auto), NULL, "yes: install a signed newer release when "
+	    "the hub announces one (agent/ag_update)" },
+	[K_UPDATE_DEADLINE] = { "update", "deadline", CONF_MS, "60s", 1000,
+	    3600000, 0, M(update_deadline), NULL, "a new binary that is not "
+	    "online with the hub this long after its start is rolled back" },
+	[K_RELEASE_KEY] = { "test", "release_key", CONF_STR, "", 0, 0, 0,
+	    M(release_key), NULL, "base64 release public key instead of the "
+	    "built-in one (test builds)" },
 };
 
 #undef M
@@ -1396,6 +1409,24 @@ finish(struct ag_load *ld, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 #endif
+	/* The release key updates are checked with (agent/ag_update): built
+	 * in (make RELEASE_PK=...), or in a test build [test] release_key. */
+	{
+		const char *rk = SWB_RELEASE_PK;
+
+#if SWB_TEST_BUILD
+		if (cf->release_key[0] != '\0')
+			rk = cf->release_key;
+#endif
+		cf->have_release_pk = rk[0] != '\0';
+		if (cf->have_release_pk && release_pk_parse(rk, cf->release_pk)
+		    != 0) {
+			snprintf(err, errlen, "%s:%d: the release key is not the "
+			    "base64 of 32 bytes (hubctl release key prints it)",
+			    path, ld->key_line[K_RELEASE_KEY]);
+			return -1;
+		}
+	}
 	for (i = 0; i < cf->nchannels; i++) {
 		const struct ag_channel *ch = &cf->channels[i];
 		static const int required[] = { C_PROVIDER, C_MODELS, C_KEY };

@@ -8,7 +8,8 @@
  *                  log_level, state_dir
  *   [ledger]       report_after
  *   [ui]           listen, allow_remote
- *   [test]         ca_file, connect_to          (test builds only; connect_to
+ *   [update]       auto, deadline
+ *   [test]         ca_file, connect_to, release_key  (test builds only; connect_to
  *                  may be given on several lines, the entries add up)
  *   [channel.NAME] provider, models, key, rpm, tpm, grade   (0..32 of them)
  *                  and the caps the hub cannot exceed (agent/ag_caps):
@@ -133,7 +134,12 @@ struct ag_conf {
 	int ui_allow_remote;		/* a non-loopback listen is refused
 					   unless yes */
 
+	/* [update]: signed self-updates (agent/ag_update) */
+	int update_auto;		/* install announced releases */
+	int64_t update_deadline;	/* ms a new binary has to get online */
+
 	/* [test]: always empty in a release build */
+	char release_key[64];		/* base64 release public key */
 	char ca_file[AG_PATH_MAX];	/* PEM CA the tunnel and providers trust */
 	char connect_to[AG_CONNECT_TO_MAX];	/* HOST:PORT:ADDR:PORT[,...]
 					   (curl's CONNECT_TO syntax): the
@@ -144,6 +150,10 @@ struct ag_conf {
 	int hub_port;			/* 443 when the URL names none */
 	char hub_path[AG_URL_MAX];	/* "/" when the URL names none */
 	struct ag_pins pins;		/* the pins in force, 1..AG_MAX_PINS */
+	/* The release public key (SWB_RELEASE_PK, or [test] release_key);
+	 * have_release_pk 0: this build cannot update itself. */
+	unsigned char release_pk[32];
+	int have_release_pk;
 
 	int nchannels;
 	struct ag_channel channels[AG_MAX_CHANNELS];

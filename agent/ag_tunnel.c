@@ -21,6 +21,7 @@
 #include "agent/ag_caps.h"
 #include "agent/ag_metrics.h"
 #include "agent/ag_probe.h"
+#include "agent/ag_update.h"
 #include "agent/ag_version.h"
 #include "agent/ag_ui.h"
 #include "agent/ag_ledger_read.h"
@@ -37,6 +38,7 @@
 #include "lib/usage.h"
 #include "lib/log.h"
 #include "lib/tunauth.h"
+#include "lib/release.h"
 #include "lib/clock.h"
 
 #define AG_OUT_MAX	(8u * 1024 * 1024)
@@ -152,6 +154,7 @@ struct ag_tunnel {
 	lws_sorted_usec_list_t sul_metrics;	/* metrics frames */
 	struct ag_probe probe;		/* its public address, per welcome */
 	struct ag_ui *ui;		/* the local page, or NULL */
+	struct ag_update *upd;		/* signed self-updates (ag_update) */
 };
 
 int64_t
@@ -1587,8 +1590,10 @@ send_hello(struct ag_link *l)
 
 	if (!l->hub_hello)
 		return;		/* an older hub would close on it */
-	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 2 : 1);
-	frame_enc_cstr(&e, "version", SWB_AGENT_VERSION);
+	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 4 : 3);
+	frame_enc_cstr(&e, "version", ag_version());
+	frame_enc_cstr(&e, "os", release_host_os());
+	frame_enc_cstr(&e, "arch", release_host_arch());
 	if (ip[0] != '\0')
 		frame_enc_cstr(&e, "public_ip", ip);
 	link_send(l, &e);
@@ -1648,7 +1653,7 @@ ui_status(void *arg)
 		    now)));
 	}
 	return json_pack("{s:s, s:s, s:i, s:s, s:I, s:o, s:o}", "version",
-	    SWB_AGENT_VERSION, "hub", t->cf->hub_url, "pins", t->cf->pins.n,
+	    ag_version(), "hub", t->cf->hub_url, "pins", t->cf->pins.n,
 	    "public_ip", t->probe.ip, "public_ip_at",
 	    (json_int_t)t->probe.at_ms, "links", links, "channels", chans);
 }
@@ -1811,6 +1816,7 @@ on_frame(struct ag_link *l, const struct frame *f)
 		}
 		send_hello(l);
 		(void)ag_probe_start(&l->t->probe, l->t->ctx);
+		ag_update_online(l->t->upd);
 #if SWB_TEST_BUILD
 		test_misbehave(l);
 #endif
@@ -1859,6 +1865,15 @@ on_frame(struct ag_link *l, const struct frame *f)
 			on_usage_ack(l, f);
 		else
 			on_hub_sync(l, f);
+		return 0;
+	case FRAME_UPDATE_AVAILABLE:
+		if (l->state == LK_ONLINE) {
+			char ver[32];
+
+			frame_get_str(f, "version", &s, &len);
+			snprintf(ver, sizeof(ver), "%.*s", (int)len, s);
+			ag_update_available(l->t->upd, ver);
+		}
 		return 0;
 	case FRAME_KICK:
 		frame_get_str(f, "reason", &s, &len);
@@ -1973,6 +1988,9 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if ((void *)l == &((struct ag_tunnel *)lws_context_user(
 	    lws_get_context(wsi)))->probe)
 		return ag_probe_callback(wsi, reason, user, in, len);
+	if (ag_update_owns(((struct ag_tunnel *)lws_context_user(
+	    lws_get_context(wsi)))->upd, l))
+		return ag_update_callback(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
 		/* user: the X509_STORE_CTX; len: OpenSSL's own verdict. */
@@ -2039,6 +2057,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 static const struct lws_protocols protocols[] = {
 	{ "swb-agent", cb_agent, 0, 4096, 0, NULL, 0 },
 	{ AG_PROBE_PROTOCOL, ag_probe_callback, 0, 4096, 0, NULL, 0 },
+	{ AG_UPDATE_PROTOCOL, ag_update_callback, 0, 4096, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -2142,7 +2161,11 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
-	if (t->up == NULL) {
+	t->upd = t->up != NULL ? ag_update_new(cf, t->ctx) : NULL;
+	if (t->up == NULL || t->upd == NULL) {
+		if (t->up != NULL)
+			snprintf(err, errlen, "out of memory");
+		ag_up_free(t->up);
 		lws_context_destroy(t->ctx);
 		ag_ledger_rd_close(t->rd);
 		ag_ledger_close(t->lg);
@@ -2214,6 +2237,12 @@ ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop)
 			break;
 }
 
+struct ag_update *
+ag_tunnel_update(struct ag_tunnel *t)
+{
+	return t->upd;
+}
+
 int
 ag_tunnel_online(const struct ag_tunnel *t)
 {
@@ -2240,6 +2269,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 		stream_free(t->streams);
 	}
 	lws_context_destroy(t->ctx);
+	ag_update_free(t->upd);
 	log_set_sink(NULL);
 	ag_ui_free(t->ui);
 	for (int i = 0; i < t->nlinks; i++) {

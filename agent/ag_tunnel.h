@@ -26,6 +26,8 @@ int  ag_tunnel_add(struct ag_tunnel *t, uint64_t agent_id,
 /* Serve until *stop becomes nonzero. */
 void ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop);
 void ag_tunnel_free(struct ag_tunnel *t);
+/* Its self-updater (agent/ag_update), for main's restart. */
+struct ag_update *ag_tunnel_update(struct ag_tunnel *t);
 /* Links welcomed by the hub right now. */
 int  ag_tunnel_online(const struct ag_tunnel *t);
 /* Service once (for callers that run their own loop). */

@@ -1,17 +1,22 @@
 /*
  * agent/main: agentd's entry point — the command line (`agentd keygen`,
- * `agentd ledger export|verify|disputes`, `agentd [-t] [-c FILE]`),
- * start-up (config, key, logging), then the tunnel client (agent/ag_tunnel)
- * until SIGTERM/SIGINT.  Signal handlers only set flags; fatal() is used
- * during start-up only.
+ * `agentd ledger export|verify|disputes`, `agentd update`, `agentd [-t]
+ * [-c FILE]`), start-up (config, key, logging), then the tunnel client
+ * (agent/ag_tunnel) until SIGTERM/SIGINT, or until a self-update
+ * (agent/ag_update) wants the process re-executed.  Signal handlers only
+ * set flags (SIGHUP: reload the channels); fatal() is used during start-up
+ * only.
  */
 #include "agent/ag_conf.h"
 #include "agent/ag_key.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_ui.h"
 #include "agent/ag_tunnel.h"
+#include "agent/ag_update.h"
+#include "agent/ag_version.h"
 #include "agent/platform.h"
 #include "lib/log.h"
+#include "lib/release.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -44,7 +49,8 @@ usage(void)
 	    "       agentd keygen [-f] -o keyfile\n"
 	    "       agentd ledger export|verify [-c config] [-a agent_id]\n"
 	    "       agentd ledger disputes [-c config] [-a agent_id]\n"
-	    "       agentd ui-secret [-c config]\n");
+	    "       agentd ui-secret [-c config]\n"
+	    "       agentd update [-c config]\n");
 	exit(2);
 }
 
@@ -322,10 +328,12 @@ reload(struct ag_tunnel *t, const char *path, struct ag_conf *cf)
 	    cf->nchannels);
 }
 
-/* Dial the hub and serve the tunnel until SIGTERM/SIGINT; SIGHUP reloads
- * the channels without dropping the tunnel. */
+/* Dial the hub and serve the tunnel until SIGTERM/SIGINT, or until an
+ * update is due (*due: main re-executes); SIGHUP reloads the channels
+ * without dropping the tunnel. */
 static int
-ag_serve(struct ag_conf *cf, const struct ag_key *key, const char *path)
+ag_serve(struct ag_conf *cf, const struct ag_key *key, const char *path,
+    enum ag_update_due *due)
 {
 	struct ag_tunnel *t;
 	char err[512];
@@ -340,14 +348,20 @@ ag_serve(struct ag_conf *cf, const struct ag_key *key, const char *path)
 		log_error("out of memory");
 		return 1;
 	}
-	while (!got_stop) {
+	while (!got_stop &&
+	    (*due = ag_update_due(ag_tunnel_update(t))) == AG_UPD_NONE) {
 		ag_tunnel_service(t);
 		if (got_hup) {
 			got_hup = 0;
 			reload(t, path, cf);
 		}
 	}
-	log_info("stopping (signal %d)", (int)got_stop);
+	if (got_stop) {
+		*due = AG_UPD_NONE;
+		ag_update_stopping(ag_tunnel_update(t));
+		log_info("stopping (signal %d)", (int)got_stop);
+	} else
+		log_info("stopping for the update");
 	ag_tunnel_free(t);
 	return 0;
 }
@@ -366,6 +380,8 @@ warn_config_perms(const char *path, const struct ag_conf *cf)
 static void
 log_startup(const struct ag_conf *cf, const struct ag_key *key)
 {
+	log_info("agentd %s (%s/%s)", ag_version(), release_host_os(),
+	    release_host_arch());
 	log_info("agent id %" PRId64 ", public key %s", cf->id, key->pk_b64);
 	log_info("hub %s (host %s, port %d), %d pin%s", cf->hub_url,
 	    cf->hub_host, cf->hub_port, cf->pins.n, cf->pins.n == 1 ? "" : "s");
@@ -399,6 +415,7 @@ main(int argc, char **argv)
 	const char *conf_path;
 	char err[1024];
 	int ch, test_only = 0, rc;
+	enum ag_update_due due = AG_UPD_NONE;
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "agentd: libsodium failed to initialise\n");
@@ -408,6 +425,8 @@ main(int argc, char **argv)
 		return cmd_keygen(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "ledger") == 0)
 		return cmd_ledger(argc - 1, argv + 1);
+	if (argc > 1 && strcmp(argv[1], "update") == 0)
+		return ag_update_cmd(argc - 1, argv + 1);
 	if (argc > 1 && strcmp(argv[1], "ui-secret") == 0)
 		return ag_ui_cmd_secret(argc - 1, argv + 1);
 
@@ -448,9 +467,13 @@ main(int argc, char **argv)
 	warn_config_perms(conf_path, &cf);
 	log_startup(&cf, &key);
 
-	rc = ag_serve(&cf, &key, conf_path);
+	rc = ag_serve(&cf, &key, conf_path, &due);
 
 	ag_key_wipe(&key);
+	if (due != AG_UPD_NONE) {
+		ag_update_reexec(&cf, due, argv);	/* only on failure */
+		rc = 1;
+	}
 	sodium_memzero(&cf, sizeof(cf));
 	return rc;
 }

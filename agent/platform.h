@@ -2,7 +2,7 @@
  * agent/platform: the OS layer of agentd, one implementation per OS in
  * agent/platform/{linux,macos,windows}.c (only linux.c is linked on Linux).
  * It owns default paths, secret-file creation and permission checks,
- * daemonizing, replacing the running binary (for a later self-update) and
+ * replacing the running binary for a self-update (and rolling it back) and
  * the random source.
  *
  * Only standard C types cross this interface so that every implementation
@@ -58,21 +58,28 @@ int plat_write_secret_file(const char *path, const void *data, size_t len,
     int overwrite, char *err, size_t errlen);
 
 /*
- * Detach from the terminal (POSIX: fork, setsid, fork, chdir /, stdio to
- * /dev/null).  Returns 0 in the detached process only; the parents exit.
- * Windows has no such thing: returns PLAT_ERR with a note to install agentd
- * as a service.
+ * The path of the running executable, found once at start-up (before any
+ * update renames it): POSIX /proc/self/exe or the loader's answer, Windows
+ * GetModuleFileNameW.  0, or PLAT_ERR.
  */
-int plat_daemonize(char *err, size_t errlen);
+int plat_self_path(char *buf, size_t len, char *err, size_t errlen);
 
 /*
- * Replace the executable file of the running process with new_path by an
- * atomic rename (for self-update; the running image is unaffected and the
- * next start runs the new file).  new_path must be on the same file system.
- * Returns 0 when done, 1 when the OS will only complete it at the next
- * reboot (Windows fallback), PLAT_ERR on failure.
+ * Self-update (agent/ag_update): move the executable self aside to
+ * self + ".old" (replacing an older one) and put new_path in its place,
+ * each step a rename on the same file system, so that self always names a
+ * whole binary; the running image is unaffected and the next start runs
+ * the new file.  POSIX: the new file takes self's mode (minus set-id
+ * bits); self.old is a hard link made before the rename.  Windows: a
+ * running image may be renamed but not overwritten, hence the same two
+ * moves.  Returns 0 when done, 1 when the OS will only complete it at the
+ * next reboot (Windows fallback), PLAT_ERR on failure (nothing changed).
  */
-int plat_replace_binary(const char *new_path, char *err, size_t errlen);
+int plat_replace_binary(const char *self, const char *new_path, char *err,
+    size_t errlen);
+
+/* Roll back: put self + ".old" back at self.  0, or PLAT_ERR. */
+int plat_restore_binary(const char *self, char *err, size_t errlen);
 
 /* Fill buf with cryptographically secure random bytes.  Never fails. */
 void plat_random(void *buf, size_t len);

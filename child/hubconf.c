@@ -89,6 +89,12 @@ static const struct conf_key keys[] = {
 	    "sqlite:PATH (embedded default) or postgresql://..."),
 	K("store", "ledger_key", CONF_STR, "var/ledger.key", 1, 0, 0, ledger_key,
 	    "the hub's Ed25519 key that signs ledger entries (created if missing)"),
+	K("release", "key", CONF_STR, "var/release.key", 1, 0, 1, rel_key,
+	    "Ed25519 key that signs agentd releases; only hubctl release reads "
+	    "it (created if missing; never the ledger key)"),
+	K("release", "dir", CONF_STR, "var/releases", 1, 0, 1, rel_dir,
+	    "where hubctl release publish stores manifests and binaries the "
+	    "tunnel serves at /files/agent/"),
 	K("billing", "report_grace", CONF_MS, "60s", 100, 86400000, 1,
 	    bill_report_grace_ms, "how long a cut stream waits for its agent's "
 	    "usage before the hub's own estimate is billed"),

@@ -51,6 +51,9 @@ struct hub_conf {
 	/* [store] */
 	char    store_url[HUB_PATH_MAX];
 	char    ledger_key[HUB_PATH_MAX];
+	/* [release] (agentd's signed updates: hubctl release, tunnel/tun_files) */
+	char    rel_key[HUB_PATH_MAX];	/* the release signing key (hubctl only) */
+	char    rel_dir[HUB_PATH_MAX];	/* manifests and binaries served */
 	/* [billing] */
 	int64_t bill_report_grace_ms;
 	int64_t bill_stale_reservation_ms;

@@ -27,7 +27,7 @@ key_dir(const char *path, char *err, size_t errlen)
 	char dir[512], *p;
 
 	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir)) {
-		snprintf(err, errlen, "ledger key path too long");
+		snprintf(err, errlen, "key path too long");
 		return -1;
 	}
 	if ((p = strrchr(dir, '/')) == NULL || p == dir)
@@ -39,7 +39,7 @@ key_dir(const char *path, char *err, size_t errlen)
 			continue;
 		*p = '\0';
 		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-			snprintf(err, errlen, "ledger key directory %s: %s", dir,
+			snprintf(err, errlen, "key directory %s: %s", dir,
 			    strerror(errno));
 			return -1;
 		}
@@ -64,7 +64,7 @@ create_key(const char *path, struct hub_key *k, char *err, size_t errlen)
 	text[B64_LEN] = '\n';
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
 		sodium_memzero(text, sizeof(text));
 		hub_key_wipe(k);
 		return -1;
@@ -72,7 +72,7 @@ create_key(const char *path, struct hub_key *k, char *err, size_t errlen)
 	w = write(fd, text, B64_LEN + 1);
 	sodium_memzero(text, sizeof(text));
 	if (w != B64_LEN + 1 || fsync(fd) != 0) {
-		snprintf(err, errlen, "ledger key %s: short write", path);
+		snprintf(err, errlen, "key file %s: short write", path);
 		close(fd);
 		unlink(path);
 		hub_key_wipe(k);
@@ -80,7 +80,7 @@ create_key(const char *path, struct hub_key *k, char *err, size_t errlen)
 	}
 	close(fd);
 	k->loaded = 1;
-	log_info("created a new ledger signing key in %s", path);
+	log_info("created a new Ed25519 signing key in %s", path);
 	return 0;
 }
 
@@ -101,13 +101,13 @@ hub_key_load(const char *path, struct hub_key *k, char *err, size_t errlen)
 	if (fd < 0 && errno == ENOENT)
 		return create_key(path, k, err, errlen);
 	if (fd < 0) {
-		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	{
 		struct stat st;
 		if (fstat(fd, &st) == 0 && (st.st_mode & 077) != 0)
-			log_warn("ledger key %s: group or others may read it "
+			log_warn("key file %s: group or others may read it "
 			    "(mode %03o); make it 0600", path,
 			    (unsigned)(st.st_mode & 0777));
 	}
@@ -116,14 +116,14 @@ hub_key_load(const char *path, struct hub_key *k, char *err, size_t errlen)
 	if (!(n == B64_LEN || (n == B64_LEN + 1 && text[B64_LEN] == '\n')) ||
 	    sodium_base642bin(sk, sizeof(sk), text, B64_LEN, NULL, &bin, NULL,
 	    sodium_base64_VARIANT_ORIGINAL) != 0 || bin != sizeof(sk)) {
-		snprintf(err, errlen, "ledger key %s: not base64 of a 64-byte "
+		snprintf(err, errlen, "key file %s: not base64 of a 64-byte "
 		    "Ed25519 secret key and a newline", path);
 		goto out;
 	}
 	crypto_sign_ed25519_sk_to_seed(seed, sk);
 	crypto_sign_seed_keypair(k->pk, k->sk, seed);
 	if (sodium_memcmp(sk, k->sk, sizeof(sk)) != 0) {
-		snprintf(err, errlen, "ledger key %s: its public half does not "
+		snprintf(err, errlen, "key file %s: its public half does not "
 		    "match its seed", path);
 		hub_key_wipe(k);
 		goto out;

@@ -36,7 +36,8 @@ struct frame_spec {
 #define NEED(...)	((const struct frame_need[]){ __VA_ARGS__, { NULL, FK_NONE, 0 } })
 
 static const struct frame_spec specs[FRAME_TYPE_MAX] = {
-	/* hello may also carry public_ip:str (what GET /probe answered). */
+	/* hello may also carry public_ip:str (what GET /probe answered) and
+	 * os, arch:str (its platform, as release manifests name it). */
 	[FRAME_HELLO] = { "hello", STREAM_ZERO,
 	    NEED({ "version", FK_STR, 0 }), NULL, NULL },
 	[FRAME_CHALLENGE] = { "challenge", STREAM_ZERO,
@@ -99,8 +100,8 @@ static const struct frame_spec specs[FRAME_TYPE_MAX] = {
 	    NULL, NULL },
 	[FRAME_KICK] = { "kick", STREAM_ANY,
 	    NEED({ "reason", FK_STR, 0 }), NULL, NULL },
-	[FRAME_UPDATE_AVAILABLE] = { "update_available", STREAM_ANY,
-	    NULL, NULL, NULL },
+	[FRAME_UPDATE_AVAILABLE] = { "update_available", STREAM_ZERO,
+	    NEED({ "version", FK_STR, 0 }), NULL, NULL },
 	[FRAME_PING] = { "ping", STREAM_ANY, NEED({ "ts", FK_U64, 0 }), NULL, NULL },
 	[FRAME_PONG] = { "pong", STREAM_ANY, NEED({ "ts", FK_U64, 0 }), NULL, NULL },
 	[FRAME_ECHO] = { "echo", STREAM_ANY, NEED({ "text", FK_STR, 0 }), NULL, NULL },

@@ -146,7 +146,15 @@
  * the agent says its version and (public_ip) the address the tunnel's
  * GET /probe answered it over a separate pinned HTTPS request; the hub
  * shows both beside the connection's own remote address.  Only sent to a
- * hub whose welcome carried hello=true (an older hub closes on it).
+ * hub whose welcome carried hello=true (an older hub closes on it).  It
+ * also names its platform (os, arch: lib/release.h names).
+ *
+ * UPDATE_AVAILABLE: hub -> agent, stream 0, version:str — a release of
+ * agentd for the agent's platform is published at /files/agent/latest
+ * (tunnel/tun_files): sent after hello when it is newer than the version
+ * the agent reported, and to every online agent of the platform when the
+ * operator announces one.  The agent fetches and checks the signed
+ * manifest itself (agent/ag_update); the frame is only a hint.
  */
 #ifndef SWB_FRAME_H
 #define SWB_FRAME_H

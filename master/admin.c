@@ -54,6 +54,7 @@ static const struct admin_cmd cmds[] = {
 	{ "agents",	"tunnel",	NULL },
 	{ "kick",	"tunnel",	NULL },
 	{ "send",	"tunnel",	NULL },
+	{ "release",	"tunnel",	NULL },
 };
 
 /* One answer per connection; the client is closed once it is written. */

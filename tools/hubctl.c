@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include "lib/ipc.h"
+#include "tools/hubctl.h"
 #include "tools/hubctl_fmt.h"
 
 #define DEFAULT_SOCK "var/run/hubd.sock"
@@ -63,13 +64,17 @@ usage(void)
 	    "  ledger verify [AGENT_ID]\n"
 	    "                         walk the chain(s); exit 1 on any break\n"
 	    "  disputes               entries agents disagreed with\n"
+	    "  release key            the release key's public half (make RELEASE_PK=)\n"
+	    "  release publish FILE --version V --os OS --arch ARCH [--no-announce]\n"
+	    "                         sign and serve an agentd build; agents are told\n"
+	    "  release announce OS ARCH\n"
+	    "                         tell that platform's agents again\n"
 	    "SOCKET defaults to $SWB_ADMIN or " DEFAULT_SOCK "\n");
 	exit(2);
 }
 
-/* Send one request (NUL-separated args) and read the JSON answer. */
-static json_t *
-ask(const char *sock, const char *req, size_t len)
+json_t *
+hubctl_ask(const char *sock, const char *req, size_t len)
 {
 	struct sockaddr_un sun;
 	char err[256];
@@ -128,7 +133,7 @@ export_all(const char *sock, const char *agent)
 		    0, 0, agent, 0, 0, after);
 		if (n < 0 || (size_t)n >= sizeof(req))
 			return 2;
-		if ((o = ask(sock, req, (size_t)n + 1)) == NULL)
+		if ((o = hubctl_ask(sock, req, (size_t)n + 1)) == NULL)
 			return 1;
 		if (!json_is_true(json_object_get(o, "ok"))) {
 			const char *e = json_string_value(json_object_get(o, "error"));
@@ -181,6 +186,8 @@ main(int argc, char **argv)
 	}
 	if (hubctl_check(argc - i, argv + i) != 0)
 		return 2;
+	if (strcmp(argv[i], "release") == 0)
+		return hubctl_release(sock, argc - i, argv + i, as_json);
 	if (!as_json && argc - i == 3 && strcmp(argv[i], "ledger") == 0 &&
 	    strcmp(argv[i + 1], "export") == 0)
 		return export_all(sock, argv[i + 2]);
@@ -197,7 +204,7 @@ main(int argc, char **argv)
 		memcpy(req + len, argv[j], n);
 		len += n;
 	}
-	if ((o = ask(sock, req, len)) == NULL)
+	if ((o = hubctl_ask(sock, req, len)) == NULL)
 		return 1;
 	rc = json_is_true(json_object_get(o, "ok")) ? 0 : 1;
 	if (as_json) {

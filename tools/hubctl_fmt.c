@@ -377,6 +377,7 @@ static const struct {
 	{ "channels", print_channels },
 	{ "kick", print_message },
 	{ "send", print_message },
+	{ "release", print_message },
 	{ "token", print_token_any },
 	{ "price", print_price },
 	{ "ledger", print_ledger },

@@ -48,6 +48,9 @@ struct tun_conn {
 	int chan_pending[TUN_MAX_CHANNELS];
 	uint64_t echo_admin_id;		/* hubctl send waiting for ECHO_REPLY */
 	uint32_t next_stream;		/* last stream id given out */
+	/* From its hello (tun_conn.c): what it runs; "" until said. */
+	char version[32], os[16], arch[16];
+	int told_update;		/* update_available sent at hello */
 };
 
 extern struct child_env *tun_env;
@@ -95,6 +98,14 @@ struct lws_protocols tun_gw_listen_protocol(void);
 void tun_relay_frame(struct tun_conn *c, const struct frame *f);
 void tun_relay_agent_gone(struct tun_conn *c);
 int  tun_relay_busy(void);
+
+/* tun_files.c: releases of agentd (GET /files/agent/...) */
+/* An HTTP GET under RELEASE_FILES_PREFIX; lws's return value. */
+int  tun_files_http(struct lws *wsi, const char *uri);
+/* c said hello: update_available when a newer release is published. */
+void tun_files_hello(struct tun_conn *c);
+/* hubctl release info | announce OS ARCH. */
+void tun_files_admin(uint64_t id, int argc, char **argv);
 
 /* tun_admin.c */
 void tun_admin(struct child_env *env, uint64_t id, int argc, char **argv);

@@ -82,6 +82,10 @@ tun_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 	uint64_t agent;
 	struct frame_enc e;
 
+	if (strcmp(argv[0], "release") == 0) {
+		tun_files_admin(id, argc, argv);
+		return;
+	}
 	if (strcmp(argv[0], "agents") == 0 && argc == 1) {
 		cmd_agents(id);
 		return;
@@ -121,7 +125,8 @@ tun_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 		c->echo_admin_id = id;
 		return;
 	}
-	child_admin_error(env, id, "usage: agents | kick ID | send ID TEXT");
+	child_admin_error(env, id, "usage: agents | kick ID | send ID TEXT | "
+	    "release info|announce OS ARCH");
 }
 
 void

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 #include "tunnel/tun.h"
+#include "lib/release.h"
 #include "lib/log.h"
 
 #define RECENT_NONCES 4096
@@ -443,6 +444,15 @@ on_hello(struct tun_conn *c, const struct frame *f)
 	if (frame_get_str(f, "public_ip", &s, &len) == 0)
 		for (size_t i = 0; i < len && i + 1 < sizeof(ip); i++)
 			ip[i] = s[i] > ' ' && s[i] < 0x7f ? s[i] : '?';
+	memcpy(c->version, ver, sizeof(c->version));
+	/* os, arch: its platform, for update_available (tun_files). */
+	if (frame_get_str(f, "os", &s, &len) == 0 && len < sizeof(c->os))
+		snprintf(c->os, sizeof(c->os), "%.*s", (int)len, s);
+	if (frame_get_str(f, "arch", &s, &len) == 0 && len < sizeof(c->arch))
+		snprintf(c->arch, sizeof(c->arch), "%.*s", (int)len, s);
+	if (!release_name_valid(c->os) || !release_name_valid(c->arch))
+		c->os[0] = c->arch[0] = '\0';
+	tun_files_hello(c);
 	if (c->slot < 0)
 		return;
 	a = sb_agent(&tun_env->sb, (uint32_t)c->slot);
@@ -704,10 +714,15 @@ cb_tunnel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
-		/* Besides the WebSocket upgrade: GET /probe only. */
+		/* Besides the WebSocket upgrade: GET /probe and agentd's
+		 * releases (tun_files) only. */
 		if (strcmp((const char *)in, TUN_PROBE_PATH) == 0 &&
 		    lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
 			return probe_answer(wsi);
+		if (strncmp((const char *)in, RELEASE_FILES_PREFIX,
+		    strlen(RELEASE_FILES_PREFIX)) == 0 &&
+		    lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0)
+			return tun_files_http(wsi, (const char *)in);
 		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
 		return -1;
 	default:

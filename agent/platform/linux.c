@@ -1,7 +1,8 @@
 /*
  * agent/platform/linux.c: the Linux implementation of agent/platform.h —
  * default paths, owner-only secret files (mode 0600) and their checks,
- * daemonizing, replacing /proc/self/exe by rename(2), randomness (libsodium).
+ * replacing the running binary (link + rename(2), and back), randomness
+ * (libsodium).
  */
 #include "agent/platform.h"
 
@@ -200,63 +201,47 @@ plat_write_secret_file(const char *path, const void *data, size_t len,
 }
 
 int
-plat_daemonize(char *err, size_t errlen)
+plat_self_path(char *buf, size_t len, char *err, size_t errlen)
 {
-	pid_t pid;
-	int fd;
+	static const char deleted[] = " (deleted)";
+	ssize_t n;
 
-	if ((pid = fork()) == -1)
-		goto fail;
-	if (pid != 0)
-		_exit(0);
-	if (setsid() == -1)
-		goto fail;
-	/* Fork again so we are not a session leader and never get a tty. */
-	if ((pid = fork()) == -1)
-		goto fail;
-	if (pid != 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		goto fail;
-	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		goto fail;
-	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
-	    dup2(fd, STDERR_FILENO) == -1) {
-		close(fd);
-		goto fail;
+	n = readlink("/proc/self/exe", buf, len - 1);
+	if (n <= 0 || (size_t)n >= len - 1) {
+		snprintf(err, errlen, "readlink /proc/self/exe: %s", n == -1 ?
+		    strerror(errno) : "path too long");
+		return PLAT_ERR;
 	}
-	if (fd > STDERR_FILENO)
-		close(fd);
+	buf[n] = '\0';
+	/* The kernel marks an unlinked image: it has no path to update. */
+	if ((size_t)n > sizeof(deleted) - 1 &&
+	    strcmp(buf + n - (sizeof(deleted) - 1), deleted) == 0) {
+		snprintf(err, errlen, "the running executable %s was removed "
+		    "or replaced; restart agentd first", buf);
+		return PLAT_ERR;
+	}
 	return 0;
-fail:
-	snprintf(err, errlen, "daemonize: %s", strerror(errno));
-	return PLAT_ERR;
+}
+
+static int
+old_path(const char *self, char *out, size_t len, char *err, size_t errlen)
+{
+	if ((size_t)snprintf(out, len, "%s.old", self) >= len) {
+		snprintf(err, errlen, "%s: path too long", self);
+		return PLAT_ERR;
+	}
+	return 0;
 }
 
 int
-plat_replace_binary(const char *new_path, char *err, size_t errlen)
+plat_replace_binary(const char *self, const char *new_path, char *err,
+    size_t errlen)
 {
-	static const char deleted[] = " (deleted)";
-	char self[PATH_MAX];
+	char old[PATH_MAX];
 	struct stat cur, nst;
-	ssize_t n;
-	size_t sl;
 
-	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n == -1) {
-		snprintf(err, errlen, "readlink /proc/self/exe: %s",
-		    strerror(errno));
+	if (old_path(self, old, sizeof(old), err, errlen) != 0)
 		return PLAT_ERR;
-	}
-	self[n] = '\0';
-	sl = (size_t)n;
-	/* The kernel marks an unlinked image; renaming over it is pointless. */
-	if (sl > sizeof(deleted) - 1 &&
-	    strcmp(self + sl - (sizeof(deleted) - 1), deleted) == 0) {
-		snprintf(err, errlen, "the running executable %s was removed "
-		    "or replaced already; restart agentd first", self);
-		return PLAT_ERR;
-	}
 	if (stat(self, &cur) == -1) {
 		snprintf(err, errlen, "%s: %s", self, strerror(errno));
 		return PLAT_ERR;
@@ -279,8 +264,36 @@ plat_replace_binary(const char *new_path, char *err, size_t errlen)
 		snprintf(err, errlen, "chmod %s: %s", new_path, strerror(errno));
 		return PLAT_ERR;
 	}
+	/* self.old: a second name of the current binary, then the rename
+	 * makes self the new one in one step. */
+	if (unlink(old) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "unlink %s: %s", old, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (link(self, old) == -1) {
+		snprintf(err, errlen, "link %s to %s: %s", self, old,
+		    strerror(errno));
+		return PLAT_ERR;
+	}
 	if (rename(new_path, self) == -1) {
 		snprintf(err, errlen, "rename %s to %s: %s", new_path, self,
+		    strerror(errno));
+		unlink(old);
+		return PLAT_ERR;
+	}
+	sync_parent(self);
+	return 0;
+}
+
+int
+plat_restore_binary(const char *self, char *err, size_t errlen)
+{
+	char old[PATH_MAX];
+
+	if (old_path(self, old, sizeof(old), err, errlen) != 0)
+		return PLAT_ERR;
+	if (rename(old, self) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", old, self,
 		    strerror(errno));
 		return PLAT_ERR;
 	}

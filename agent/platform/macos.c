@@ -1,7 +1,7 @@
 /*
  * agent/platform/macos.c: the macOS implementation of agent/platform.h —
  * default paths under /usr/local, owner-only secret files (mode 0600) and
- * their checks, daemonizing (for use outside launchd), replacing the running
+ * their checks, replacing the running
  * executable (_NSGetExecutablePath + rename(2)), arc4random_buf(3).
  * Not built on Linux; kept in step with linux.c, which it mirrors.
  */
@@ -210,43 +210,6 @@ plat_write_secret_file(const char *path, const void *data, size_t len,
 	return 0;
 }
 
-/*
- * Under launchd (the normal way to run agentd on macOS) do not call this:
- * launchd wants the job to stay in the foreground.
- */
-int
-plat_daemonize(char *err, size_t errlen)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		goto fail;
-	if (pid != 0)
-		_exit(0);
-	if (setsid() == -1)
-		goto fail;
-	if ((pid = fork()) == -1)
-		goto fail;
-	if (pid != 0)
-		_exit(0);
-	if (chdir("/") == -1)
-		goto fail;
-	if ((fd = open("/dev/null", O_RDWR | O_CLOEXEC)) == -1)
-		goto fail;
-	if (dup2(fd, STDIN_FILENO) == -1 || dup2(fd, STDOUT_FILENO) == -1 ||
-	    dup2(fd, STDERR_FILENO) == -1) {
-		close(fd);
-		goto fail;
-	}
-	if (fd > STDERR_FILENO)
-		close(fd);
-	return 0;
-fail:
-	snprintf(err, errlen, "daemonize: %s", strerror(errno));
-	return PLAT_ERR;
-}
-
 /* The running executable's path with symlinks resolved. */
 static int
 self_path(char *out, size_t outlen, char *err, size_t errlen)
@@ -282,12 +245,29 @@ self_path(char *out, size_t outlen, char *err, size_t errlen)
 }
 
 int
-plat_replace_binary(const char *new_path, char *err, size_t errlen)
+plat_self_path(char *buf, size_t len, char *err, size_t errlen)
 {
-	char self[PATH_MAX];
+	return self_path(buf, len, err, errlen);
+}
+
+static int
+old_path(const char *self, char *out, size_t len, char *err, size_t errlen)
+{
+	if ((size_t)snprintf(out, len, "%s.old", self) >= len) {
+		snprintf(err, errlen, "%s: path too long", self);
+		return PLAT_ERR;
+	}
+	return 0;
+}
+
+int
+plat_replace_binary(const char *self, const char *new_path, char *err,
+    size_t errlen)
+{
+	char old[PATH_MAX];
 	struct stat cur, nst;
 
-	if (self_path(self, sizeof(self), err, errlen) != 0)
+	if (old_path(self, old, sizeof(old), err, errlen) != 0)
 		return PLAT_ERR;
 	if (stat(self, &cur) == -1) {
 		snprintf(err, errlen, "%s: %s", self, strerror(errno));
@@ -306,16 +286,41 @@ plat_replace_binary(const char *new_path, char *err, size_t errlen)
 		    new_path, self);
 		return PLAT_ERR;
 	}
+	/* The new file gets the old one's permissions, minus set-id bits. */
 	if (chmod(new_path, cur.st_mode & 0755) == -1) {
 		snprintf(err, errlen, "chmod %s: %s", new_path, strerror(errno));
 		return PLAT_ERR;
 	}
-	/*
-	 * The kernel keeps the old vnode for the running image, so renaming
-	 * over it is safe; a signed binary keeps its own signature.
-	 */
+	/* self.old: a second name of the current binary, then the rename
+	 * makes self the new one in one step. */
+	if (unlink(old) == -1 && errno != ENOENT) {
+		snprintf(err, errlen, "unlink %s: %s", old, strerror(errno));
+		return PLAT_ERR;
+	}
+	if (link(self, old) == -1) {
+		snprintf(err, errlen, "link %s to %s: %s", self, old,
+		    strerror(errno));
+		return PLAT_ERR;
+	}
 	if (rename(new_path, self) == -1) {
 		snprintf(err, errlen, "rename %s to %s: %s", new_path, self,
+		    strerror(errno));
+		unlink(old);
+		return PLAT_ERR;
+	}
+	sync_parent(self);
+	return 0;
+}
+
+int
+plat_restore_binary(const char *self, char *err, size_t errlen)
+{
+	char old[PATH_MAX];
+
+	if (old_path(self, old, sizeof(old), err, errlen) != 0)
+		return PLAT_ERR;
+	if (rename(old, self) == -1) {
+		snprintf(err, errlen, "rename %s to %s: %s", old, self,
 		    strerror(errno));
 		return PLAT_ERR;
 	}

@@ -2,9 +2,10 @@
  * agent/platform/windows.c: the Win32 implementation of agent/platform.h —
  * default paths under %ProgramData%, owner-only secret files (a protected
  * DACL naming only the current user) and their checks (the file's owner and
- * DACL), replacing the running executable (MoveFileExW, with the
- * rename-aside trick and a delay-until-reboot fallback), BCryptGenRandom.
- * There is no daemon mode: agentd runs as a service on Windows.
+ * DACL), replacing the running executable (MoveFileExW: the running image
+ * is renamed aside to NAME.old, which a rollback moves back; a
+ * delay-until-reboot fallback), BCryptGenRandom.  agentd runs as a
+ * service on Windows.
  *
  * Must build with mingw-w64 alone (tests/integration/platform_mingw.sh):
  * no libsodium, no POSIX headers.  Paths cross the interface as UTF-8 and
@@ -468,15 +469,6 @@ fail:
 	return PLAT_ERR;
 }
 
-int
-plat_daemonize(char *err, size_t errlen)
-{
-	snprintf(err, errlen, "agentd has no daemon mode on Windows; run it "
-	    "as a service instead (e.g. sc.exe create agentd binPath= "
-	    "\"C:\\Program Files\\Switchboard\\agentd.exe -c ...\")");
-	return PLAT_ERR;
-}
-
 /* The running executable's full path (malloc'd), or NULL. */
 static wchar_t *
 self_path(void)
@@ -502,51 +494,74 @@ self_path(void)
 }
 
 int
-plat_replace_binary(const char *new_path, char *err, size_t errlen)
+plat_self_path(char *buf, size_t len, char *err, size_t errlen)
 {
-	wchar_t *wnew, *wself, *wold = NULL;
+	wchar_t *w = self_path();
+
+	if (w == NULL) {
+		win_error(err, errlen, "GetModuleFileNameW", NULL,
+		    GetLastError());
+		return PLAT_ERR;
+	}
+	if (narrow(w, buf, len) != 0) {
+		free(w);
+		snprintf(err, errlen, "executable path too long");
+		return PLAT_ERR;
+	}
+	free(w);
+	return 0;
+}
+
+/* self and self.old, widened (malloc'd).  0, or PLAT_ERR. */
+static int
+self_and_old(const char *self, wchar_t **wself, wchar_t **wold, char *err,
+    size_t errlen)
+{
 	size_t sl;
+
+	*wold = NULL;
+	if ((*wself = widen(self)) == NULL)
+		return bad_path(self, err, errlen);
+	sl = wcslen(*wself);
+	if ((*wold = malloc((sl + 5) * sizeof(**wold))) == NULL) {
+		free(*wself);
+		snprintf(err, errlen, "out of memory");
+		return PLAT_ERR;
+	}
+	memcpy(*wold, *wself, sl * sizeof(**wold));
+	memcpy(*wold + sl, L".old", 5 * sizeof(**wold));
+	return 0;
+}
+
+int
+plat_replace_binary(const char *self, const char *new_path, char *err,
+    size_t errlen)
+{
+	wchar_t *wnew, *wself, *wold;
 	int rc = PLAT_ERR;
 
 	if ((wnew = widen(new_path)) == NULL)
 		return bad_path(new_path, err, errlen);
-	if ((wself = self_path()) == NULL) {
-		win_error(err, errlen, "GetModuleFileNameW", NULL,
-		    GetLastError());
+	if (self_and_old(self, &wself, &wold, err, errlen) != 0) {
 		free(wnew);
 		return PLAT_ERR;
 	}
-	/* 1. Works when nothing maps the image (rarely, for a running exe). */
-	if (MoveFileExW(wnew, wself, MOVEFILE_REPLACE_EXISTING |
-	    MOVEFILE_WRITE_THROUGH)) {
-		rc = 0;
-		goto out;
-	}
 	/*
-	 * 2. A running image may be renamed but not overwritten: move it
-	 * aside to NAME.old, put the new file in its place, and have the
-	 * aside copy deleted at the next reboot.
+	 * A running image may be renamed but not overwritten: move it aside
+	 * to NAME.old (kept for a rollback), then put the new file in its
+	 * place.
 	 */
-	sl = wcslen(wself);
-	if ((wold = malloc((sl + 5) * sizeof(*wold))) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	memcpy(wold, wself, sl * sizeof(*wold));
-	memcpy(wold + sl, L".old", 5 * sizeof(*wold));
 	(void)DeleteFileW(wold);	/* left over from a previous update */
 	if (MoveFileExW(wself, wold, MOVEFILE_REPLACE_EXISTING |
 	    MOVEFILE_WRITE_THROUGH)) {
 		if (MoveFileExW(wnew, wself, MOVEFILE_WRITE_THROUGH)) {
-			(void)MoveFileExW(wold, NULL,
-			    MOVEFILE_DELAY_UNTIL_REBOOT);
 			rc = 0;
 			goto out;
 		}
 		/* Put the old binary back; the service must keep a binary. */
 		(void)MoveFileExW(wold, wself, MOVEFILE_WRITE_THROUGH);
 	}
-	/* 3. Let the session manager do it at the next boot (needs admin). */
+	/* Let the session manager do it at the next boot (needs admin). */
 	if (MoveFileExW(wnew, wself, MOVEFILE_REPLACE_EXISTING |
 	    MOVEFILE_DELAY_UNTIL_REBOOT)) {
 		rc = 1;
@@ -558,6 +573,25 @@ out:
 	free(wold);
 	free(wself);
 	free(wnew);
+	return rc;
+}
+
+int
+plat_restore_binary(const char *self, char *err, size_t errlen)
+{
+	wchar_t *wself, *wold;
+	int rc = 0;
+
+	if (self_and_old(self, &wself, &wold, err, errlen) != 0)
+		return PLAT_ERR;
+	if (!MoveFileExW(wold, wself, MOVEFILE_REPLACE_EXISTING |
+	    MOVEFILE_WRITE_THROUGH)) {
+		win_error(err, errlen, "restoring the executable from", NULL,
+		    GetLastError());
+		rc = PLAT_ERR;
+	}
+	free(wold);
+	free(wself);
 	return rc;
 }
 

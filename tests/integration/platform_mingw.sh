@@ -44,8 +44,9 @@ main(void)
 	(void)plat_check_key_perms(p.key, err, sizeof(err));
 	(void)plat_read_secret_file(p.key, buf, sizeof(buf), &n, err, sizeof(err));
 	(void)plat_write_secret_file("x.key", "k", 1, 0, err, sizeof(err));
-	(void)plat_daemonize(err, sizeof(err));
-	(void)plat_replace_binary("new.exe", err, sizeof(err));
+	(void)plat_self_path(buf, sizeof(buf), err, sizeof(err));
+	(void)plat_replace_binary("agentd.exe", "new.exe", err, sizeof(err));
+	(void)plat_restore_binary("agentd.exe", err, sizeof(err));
 	printf("%s\n", p.config);
 	return 0;
 }

@@ -138,7 +138,7 @@ nrequired(enum frame_type t)
 	case FRAME_HELLO: return 1;
 	case FRAME_CHALLENGE: case FRAME_WELCOME: case FRAME_PING:
 	case FRAME_PONG: case FRAME_ECHO: case FRAME_ECHO_REPLY:
-	case FRAME_KICK: return 1;
+	case FRAME_KICK: case FRAME_UPDATE_AVAILABLE: return 1;
 	case FRAME_CHANNELS: return 7;
 	case FRAME_METRICS: return 7;
 	case FRAME_REQ_START: return 5;
@@ -283,6 +283,9 @@ enc_required(struct frame_enc *e, enum frame_type t)
 		frame_enc_bin(e, "data", "{\"type\":\"response.create\"}", 26);
 		frame_enc_bool(e, "text", true);
 		break;
+	case FRAME_UPDATE_AVAILABLE:
+		frame_enc_cstr(e, "version", "0.2.0");
+		break;
 	default:
 		break;
 	}
@@ -297,6 +300,7 @@ stream_for(enum frame_type t)
 	case FRAME_RECEIPT:
 	case FRAME_RECEIPT_ACK: case FRAME_SYNC: case FRAME_PRICE_UPDATE:
 	case FRAME_USAGE: case FRAME_USAGE_ACK: case FRAME_DISPUTE_RESULT:
+	case FRAME_UPDATE_AVAILABLE:
 		return 0;
 	default:
 		return 7;

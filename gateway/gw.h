@@ -185,6 +185,7 @@ int gw_req_writable(struct gw_req *r);
 void gw_req_tick(void);
 /* gw_metrics.c: count a request that ends (scoreboard metrics, access log). */
 void gw_metrics_end(const struct gw_req *r);
+void gw_metrics_tick(void);	/* the in-flight gauges */
 
 /* Responses: queue, then written when the socket is writable. */
 void gw_reply_head(struct gw_req *r, unsigned status, const char *ctype);

@@ -29,6 +29,7 @@ gw_tick(struct child_lws *cl)
 	gw_relay_tick();
 	gw_mod_tick();
 	gw_limit_tick();
+	gw_metrics_tick();
 }
 
 static const struct child_ops gw_ops = {

@@ -90,6 +90,27 @@ count_series(struct sbm_worker *w, const char *surface, const char *model,
 	atomic_fetch_add_explicit(&w->unlabeled, 1, memory_order_relaxed);
 }
 
+/* The gauges, from the gateway's tick (200 ms), not per request: a walk
+ * of the live requests per request would cost O(n) at every end. */
+void
+gw_metrics_tick(void)
+{
+	struct sbm_worker *w = my_area();
+	int64_t live = 0, streams = 0;
+
+	if (w == NULL)
+		return;
+	for (const struct gw_req *q = gw_live; q != NULL; q = q->next) {
+		live++;
+		streams += q->stream != 0;
+	}
+	atomic_store_explicit(&w->inflight, live, memory_order_relaxed);
+	atomic_store_explicit(&w->streams, streams, memory_order_relaxed);
+	atomic_store_explicit(&w->redis, !gw_redis_enabled() ?
+	    SBM_REDIS_OFF : gw_redis_up() ? SBM_REDIS_UP :
+	    SBM_REDIS_FALLBACK, memory_order_relaxed);
+}
+
 void
 gw_metrics_end(const struct gw_req *r)
 {
@@ -99,7 +120,6 @@ gw_metrics_end(const struct gw_req *r)
 	const char *prov = "";
 	char chan[64] = "-";
 	int64_t now = clock_mono_ms(), dur = now - r->started_ms, ttfb = -1;
-	int64_t live = 0, streams = 0;
 	unsigned status = r->status > 0 ? (unsigned)r->status : 499;
 
 	if (r->relayed && r->cur < r->ncand) {
@@ -114,17 +134,6 @@ gw_metrics_end(const struct gw_req *r)
 		sbm_observe(&w->latency, dur);
 		if (ttfb >= 0)
 			sbm_observe(&w->ttfb, ttfb);
-		/* r is still among the live requests: not counted. */
-		for (const struct gw_req *q = gw_live; q != NULL; q = q->next)
-			if (q != r) {
-				live++;
-				streams += q->stream != 0;
-			}
-		atomic_store_explicit(&w->inflight, live, memory_order_relaxed);
-		atomic_store_explicit(&w->streams, streams, memory_order_relaxed);
-		atomic_store_explicit(&w->redis, !gw_redis_enabled() ?
-		    SBM_REDIS_OFF : gw_redis_up() ? SBM_REDIS_UP :
-		    SBM_REDIS_FALLBACK, memory_order_relaxed);
 	}
 	if (env != NULL && env->conf.gw_access_log) {
 		char line[512];

@@ -88,6 +88,8 @@ struct ag_stream {
 	char model[LEDGER_MODEL_MAX + 1];	/* the body's "model" or "" */
 	int64_t input_est;		/* tokest of the body, at the start */
 	int64_t prompt_est;		/* tokest_prompt: a cut stream's input */
+	struct usage speech;		/* OP_AUDIO_SPEECH: its input's characters
+					 * (usage_speech_request), billed once served */
 	long status;			/* upstream HTTP status; 0 before head */
 	int recorded;
 	/* A Realtime session (op realtime): the provider's WebSocket, its
@@ -947,6 +949,10 @@ sniff_finish(struct ag_stream *s)
 	if (!s->sse_mode && !s->evs_mode && s->sniff_len > 0)
 		(void)usage_read_body(stream_dialect(s), &s->usage,
 		    (const char *)s->sniff, s->sniff_len);
+	if (s->speech.seen && s->status >= 200 && s->status < 300) {
+		s->usage.audio_chars = s->speech.audio_chars;
+		s->usage.seen = 1;
+	}
 }
 
 /*
@@ -965,6 +971,9 @@ stream_prepare(struct ag_stream *s)
 	    s->body, s->body_len, 0, &jerr) : NULL;
 	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
 	s->prompt_est = tokest_prompt(s->body_len);
+	if (s->op == OP_AUDIO_SPEECH && s->body != NULL)
+		(void)usage_speech_request(&s->speech, (const char *)s->body,
+		    s->body_len);
 	s->max_out = ag_caps_max_out(o);
 	m = json_string_value(json_object_get(o, "model"));
 	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))

@@ -361,6 +361,19 @@ gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e)
 	if (e->ok && !r->sse_mode && !r->evs_mode && r->sniff_len > 0 &&
 	    r->status == 200)
 		read_usage_body(r, (const char *)r->sniff, r->sniff_len);
+	/* Speech is billed by the characters it was asked to say (the
+	 * answer is audio): counted in the body sent, as agentd counts it. */
+	if (e->ok && r->fwd_op == OP_AUDIO_SPEECH && r->status >= 200 &&
+	    r->status < 300 && r->fwd != NULL) {
+		struct usage sp;
+
+		memset(&sp, 0, sizeof(sp));
+		if (usage_speech_request(&sp, (const char *)r->fwd,
+		    r->fwd_len) == 1) {
+			r->usage.audio_chars = sp.audio_chars;
+			r->usage.seen = 1;
+		}
+	}
 	if (e->usage_seen) {	/* the agent's witness, for the ledger */
 		r->agent_usage.input_tokens = e->input_tokens;
 		r->agent_usage.output_tokens = e->output_tokens;

@@ -2,19 +2,32 @@
 // endpoints through the hub with the official `openai` SDK: image
 // generation and edits (a real PNG upload whose bytes reach the provider
 // unchanged), speech (audio bytes reach the user while the provider is still
-// sending), transcriptions and translations (uploads unchanged).  Needs
-// SWB_URL, SWB_TOKEN and SWB_DIR from `tests/stack up`.
+// sending; billed by the characters of its input, in the hub's ledger),
+// transcriptions and translations (uploads unchanged).  Needs SWB_URL,
+// SWB_TOKEN, SWB_DIR, SWB_ADMIN and SWB_BIN from `tests/stack up`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
+import { execFileSync } from 'node:child_process';
 import OpenAI, { toFile } from 'openai';
 
-const { SWB_URL, SWB_TOKEN, SWB_DIR } = process.env;
-if (!SWB_URL || !SWB_TOKEN || !SWB_DIR)
-	throw new Error('SWB_URL, SWB_TOKEN and SWB_DIR must be set (run tests/stack up)');
+const { SWB_URL, SWB_TOKEN, SWB_DIR, SWB_ADMIN, SWB_BIN } = process.env;
+if (!SWB_URL || !SWB_TOKEN || !SWB_DIR || !SWB_ADMIN || !SWB_BIN)
+	throw new Error('SWB_URL, SWB_TOKEN, SWB_DIR, SWB_ADMIN and SWB_BIN must be set (run tests/stack up)');
+const ctl = (...args) => JSON.parse(execFileSync(path.join(SWB_BIN, 'hubctl'),
+	['-s', SWB_ADMIN, '--json', ...args], { encoding: 'utf8' }));
+// The hub's ledger entry of one request (its x-request-id), or undefined.
+function ledgerRow(rid) {
+	const agents = ctl('agent', 'list');
+	const x = ctl('ledger', 'export', String((agents.agents ?? agents)[0].id));
+	const cols = x.header.trim().split(',');
+	return x.csv.split('\n').filter((l) => l !== '')
+		.map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])))
+		.find((r) => r.request_id === rid);
+}
 const MOCK_LOG = path.join(SWB_DIR, 'mock.jsonl');
 const client = () => new OpenAI({ apiKey: SWB_TOKEN, baseURL: SWB_URL, maxRetries: 0,
 	timeout: 30_000 });
@@ -71,9 +84,11 @@ test('images.edit: the uploaded PNG reaches the provider byte for byte', async (
 });
 
 test('audio.speech.create: bytes arrive while the provider is still sending', async () => {
+	ctl('price', 'set', 'gpt-4o-mini-tts', '--audio-char', '0.00002');	// 20 micro-units a character
+	const input = 'héllo there [mock chunks=6 delay=200]';	// 37 characters, 38 bytes
 	const t0 = performance.now();
 	const res = await client().audio.speech.create({ model: 'gpt-4o-mini-tts', voice: 'alloy',
-		input: 'hello there [mock chunks=6 delay=200]', response_format: 'mp3' });
+		input, response_format: 'mp3' });
 	assert.equal(res.headers.get('content-type'), 'audio/mpeg');
 	const arrivals = [];
 	let total = Buffer.alloc(0);
@@ -87,6 +102,13 @@ test('audio.speech.create: bytes arrive while the provider is still sending', as
 	// The provider takes ~1.2 s: the first bytes came long before the last.
 	assert.ok(arrivals.at(-1) - arrivals[0] > 600,
 		`pieces spread over time: ${arrivals.map(Math.round).join(',')}`);
+	// Billed by characters (not bytes), in the hub's ledger.
+	const rid = res.headers.get('x-request-id');
+	let row;
+	for (let i = 0; i < 50 && !(row = ledgerRow(rid)); i++) await new Promise((r) => setTimeout(r, 100));
+	assert.ok(row, `no ledger entry for ${rid}`);
+	assert.equal(row.audio_chars, '37');
+	assert.equal(row.amount, '0.000740');
 });
 
 test('audio.transcriptions.create and translations: uploads unchanged, usage as reported', async () => {

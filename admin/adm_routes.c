@@ -170,7 +170,9 @@ R(r_price)
 {
 	static const char *const map[] = { "input", "--input", "output",
 		"--output", "cached_input", "--cached-input", "cache_write",
-		"--cache-write", NULL };
+		"--cache-write", "image", "--image", "audio_second",
+		"--audio-second", "audio_char", "--audio-char", "video_second",
+		"--video-second", NULL };
 	char model[160];
 
 	if (field(c->body, "model", model, sizeof(model)) != 1) {

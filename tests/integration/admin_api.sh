@@ -184,6 +184,10 @@ api POST /admin/price '{"model":"gpt-4o-mini","input":"1.5","output":3,"cached_i
 [ "$(st)" = 201 ] || fail "price: $(cat "$SWB_TMP/body")"
 agent_price() { [ "$(sqlite3 "$ADB" "SELECT input || ',' || output || ',' || cached_input FROM prices WHERE model='gpt-4o-mini' ORDER BY version DESC LIMIT 1")" = "1500000,3000000,750000" ]; }
 wait_until 5 agent_price || fail "the agent has $(sqlite3 "$ADB" "SELECT * FROM prices")"
+api POST /admin/price '{"model":"sora-2","video_second":"0.125","image":0.04}' >/dev/null
+[ "$(st)" = 201 ] || fail "unit price: $(cat "$SWB_TMP/body")"
+agent_unit_price() { [ "$(sqlite3 "$ADB" "SELECT video_second || ',' || image FROM prices WHERE model='sora-2' ORDER BY version DESC LIMIT 1")" = "125000,40000" ]; }
+wait_until 5 agent_unit_price || fail "the agent's unit prices: $(sqlite3 "$ADB" "SELECT * FROM prices WHERE model='sora-2'")"
 
 note "a dispute resolved over HTTP changes both sides"
 sqlite3 "$ADB" "UPDATE prices SET output = output + 1000000 WHERE model='gpt-4o-mini' AND version = (SELECT MAX(version) FROM prices WHERE model='gpt-4o-mini')"

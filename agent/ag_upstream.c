@@ -672,7 +672,10 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	SET(CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* HTTP/2 only where it multiplexes: one request per connection
+	 * gains nothing from it and costs framing, HPACK and window updates. */
+	SET(CURLOPT_HTTP_VERSION, multiplex() ? (long)CURL_HTTP_VERSION_2TLS :
+	    (long)CURL_HTTP_VERSION_1_1);
 	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -1829,8 +1832,8 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, multiplex() ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
 	if (!multiplex())
-		log_info("libcurl %s pauses whole HTTP/2 connections: one "
-		    "connection per upstream request",
+		log_info("libcurl %s pauses whole HTTP/2 connections: HTTP/1.1 "
+		    "upstream, one kept-alive connection per request in flight",
 		    curl_version_info(CURLVERSION_NOW)->version);
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
 

@@ -172,6 +172,7 @@ struct child_env *gw_env(void);
 int gw_inflight(void);			/* requests being served (drain) */
 struct gw_req *gw_req_find(uint64_t reqid);
 uint64_t gw_new_reqid(void);		/* worker pid << 32 | counter */
+int32_t gw_pid(void);			/* this worker's, asked once */
 extern struct gw_req *gw_live;		/* every request in flight */
 /* A transport has a new request's head: index it, start its stages. */
 void gw_req_begin(struct gw_req *r, enum gw_transport tr, struct gw_conn *c,

@@ -24,9 +24,8 @@ my_area(void)
 	if (env == NULL || env->sb.hdr == NULL || env->instance >= SBM_WORKERS)
 		return NULL;
 	w = &sb_metrics(&env->sb)->gw[env->instance];
-	if (atomic_load_explicit(&w->pid, memory_order_relaxed) != getpid())
-		atomic_store_explicit(&w->pid, (int32_t)getpid(),
-		    memory_order_relaxed);
+	if (gw_pid() != atomic_load_explicit(&w->pid, memory_order_relaxed))
+		atomic_store_explicit(&w->pid, gw_pid(), memory_order_relaxed);
 	return w;
 }
 

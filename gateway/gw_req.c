@@ -40,10 +40,21 @@ gw_inflight(void)
 	return nlive;
 }
 
+/* This worker's pid, asked once (gateway code runs only in the worker). */
+int32_t
+gw_pid(void)
+{
+	static int32_t pid;
+
+	if (pid == 0)
+		pid = (int32_t)getpid();
+	return pid;
+}
+
 uint64_t
 gw_new_reqid(void)
 {
-	return ((uint64_t)getpid() << 32) | ++next_req;
+	return ((uint64_t)(uint32_t)gw_pid() << 32) | ++next_req;
 }
 
 static size_t

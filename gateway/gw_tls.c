@@ -48,13 +48,15 @@ hand_over(struct child_lws *cl, int fd, int verdict)
 	    LWS_ADOPT_ALLOW_SSL, u, "swb-h1", NULL);
 }
 
-/* What has arrived of the hello: a verdict, or MORE with *need. */
+/* What has arrived of the hello: a verdict, or MORE with *need; -1 when
+ * the peer is gone.  *got: the bytes there. */
 static int
-peek_hello(int fd, size_t *need)
+peek_hello(int fd, size_t *need, size_t *got)
 {
 	static unsigned char buf[HELLO_MAX];
 	ssize_t n = recv(fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
 
+	*got = n > 0 ? (size_t)n : 0;
 	if (n == 0)
 		return -1;				/* gone */
 	if (n < 0)
@@ -69,14 +71,20 @@ cb_hello(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
 	struct child_lws *cl = lws_context_user(lws_get_context(wsi));
-	int fd, nfd, v, lowat;
-	size_t need;
+	int fd, nfd, v, lowat = 1;
+	socklen_t ll = sizeof(lowat);
+	size_t need, got;
 
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
 	fd = lws_get_socket_fd(wsi);
-	v = peek_hello(fd, &need);
+	(void)getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat, &ll);
+	v = peek_hello(fd, &need, &got);
 	if (v == GW_HELLO_MORE) {
+		/* Readable with less than the low-water mark: the peer shut
+		 * its side (or failed) before its hello was whole. */
+		if (got > 0 && got < (size_t)lowat)
+			return -1;
 		lowat = (int)need;
 		(void)setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
 		    sizeof(lowat));
@@ -109,8 +117,8 @@ gw_tls_adopt(struct child_lws *cl, int fd)
 {
 	lws_sock_file_fd_type u;
 	struct lws *wsi;
-	size_t need;
-	int v = peek_hello(fd, &need), lowat, secs;
+	size_t need, got;
+	int v = peek_hello(fd, &need, &got), lowat, secs;
 
 	if (v != GW_HELLO_MORE)
 		return hand_over(cl, fd, v < 0 ? GW_HELLO_OTHER : v);

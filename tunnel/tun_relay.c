@@ -30,7 +30,6 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include "tunnel/tun.h"
-#include "child/child_peer.h"
 #include "lib/log.h"
 #include "lib/msgsrv.h"
 #include "router/rt.h"

@@ -19,7 +19,7 @@ key = $SWB_TMP/certs/hub.key
 heartbeat_interval = 500ms
 heartbeat_timeout = 2s
 handshake_timeout = 2s" write_hub_ini "$SWB_TMP/hubd.ini"
-    sed -i "s|^workers = .*|&\ncert = $SWB_TMP/certs/server.pem\nkey = $SWB_TMP/certs/server.key|" "$SWB_TMP/hubd.ini"
+    sed -i "s|^workers = .*|&\ncert = $SWB_TMP/certs/server.pem\nkey = $SWB_TMP/certs/server.key\nheader_timeout = 2s|" "$SWB_TMP/hubd.ini"
     start_hub "$SWB_TMP/hubd.ini"
     GW="https://$(status_json | jq -r .listen.gateway)"
     WS="wss://${GW#https://}"
@@ -45,6 +45,39 @@ if [ -n "${SWB_RT_TLS:-}" ]; then
         [ "$(tail -1 <<<"$out")" = "$v 200" ] || fail "HTTP/$v over TLS: $(tail -1 <<<"$out")"
         grep -q '"gpt-realtime"' <<<"$out" || fail "HTTP/$v over TLS: $out"
     done
+    note "a ClientHello that stops halfway: closed within header_timeout, no spinning"
+    cpu() {	# the gateway workers' CPU ticks
+        local t=0 p
+        for p in $(status_json | jq -r '.children[] | select(.kind=="gateway") | .pid'); do
+            t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        done
+        echo "$t"
+    }
+    half() {	# MODE: "stall" keeps the socket open, "close" shuts it; prints seconds to close
+        python3 - "${GW#https://}" "$1" <<'PY'
+import socket, sys, time
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)))
+s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # claims 512 bytes
+t = time.time()
+if sys.argv[2] == "close":
+    s.shutdown(socket.SHUT_WR)
+s.settimeout(15)
+try:
+    while s.recv(100):
+        pass
+except (socket.timeout, ConnectionResetError):
+    pass
+print(round(time.time() - t, 1))
+PY
+    }
+    c0=$(cpu)
+    secs=$(half stall)
+    c1=$(cpu)
+    awk -v s="$secs" 'BEGIN { exit !(s >= 1 && s <= 5) }' || fail "a half hello held for ${secs}s (header_timeout 2s)"
+    [ $((c1 - c0)) -lt 100 ] || fail "the workers spun on a half hello: $((c1 - c0)) ticks in ${secs}s"
+    secs=$(half close)
+    awk -v s="$secs" 'BEGIN { exit !(s < 1) }' || fail "a half hello whose sender left was held ${secs}s"
 fi
 
 # A raw WebSocket client (no package): prints HEAD <status line>, then

@@ -111,7 +111,8 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			/* Small frames and SSE events go out at once, not after
 			 * Nagle waits for an ACK the peer delays. */
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-			if ((cl->raw_protocol != NULL ? adopt_raw(cl, fd) :
+			if ((cl->adopt != NULL ? cl->adopt(cl, fd) :
+			    cl->raw_protocol != NULL ? adopt_raw(cl, fd) :
 			    lws_adopt_socket_vhost(cl->vh, fd)) == NULL) {
 				log_warn("cannot adopt a connection (fd %d)", fd);
 				close(fd);

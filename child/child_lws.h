@@ -22,6 +22,9 @@ struct child_lws {
 	/* When set (and the vhost has no TLS), accepted sockets are adopted
 	 * as raw sockets of this protocol instead of lws's HTTP. */
 	const char *raw_protocol;
+	/* When set, an accepted socket is handed to it instead (it adopts
+	 * the fd into lws, or returns NULL and the fd is closed). */
+	struct lws *(*adopt)(struct child_lws *cl, int fd);
 	int done;
 	/* Called about every tick_ms from the loop. */
 	int tick_ms;

@@ -241,6 +241,11 @@ int  gw_h1_write(struct gw_req *r, const void *p, size_t len);
 int  gw_h1_write_head(struct gw_req *r, const struct gw_head *h,
     const void *body, size_t blen);
 int  gw_h1_done(struct gw_req *r);
+/* gw_tls.c: TLS connections to gw_h1 (HTTP/1.1) or gw_lws (h2 offered) */
+struct lws_protocols gw_tls_hello_protocol(void);
+struct lws *gw_tls_adopt(struct child_lws *cl, int fd);
+int gw_tls_init(struct child_lws *cl);
+
 /* gw_lws.c */
 struct lws_protocols gw_lws_protocol(void);
 int  gw_lws_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen);

@@ -3,8 +3,10 @@
  * libwebsockets speaks HTTP/2 and HTTP/1.1 (ALPN) — one request per lws
  * stream.  Headers are read through lws; bodies arrive as lws delivers
  * them and are held within max_body and the worker's body budget; the
- * stages (gw_stage.c) are the same as on the plain port.  No WebSocket
- * upgrade is accepted on this protocol.
+ * stages (gw_stage.c) are the same as on the plain port.  Only clients
+ * that offer HTTP/2 come here (gw_tls.c hands the others to gw_h1.c); no
+ * WebSocket upgrade is accepted on this protocol (Realtime over h2 gets
+ * gw_rt_parse's 400 in OpenAI's shape).
  */
 #include "gateway/gw.h"
 

@@ -46,6 +46,7 @@ gw_main(struct child_env *env)
 		gw_h1_protocol(),
 		child_peer_protocol(),
 		gw_redis_protocol(),
+		gw_tls_hello_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
@@ -58,11 +59,15 @@ gw_main(struct child_env *env)
 	 * certificate, libwebsockets speaks TLS, HTTP/2 and 1.1. */
 	if (env->conf.gw_cert[0] == '\0')
 		gw_loop.raw_protocol = "swb-h1";
+	else
+		gw_loop.adopt = gw_tls_adopt;	/* h1 to gw_h1, h2 to lws */
 	/* With a certificate the user API is TLS and offers HTTP/2. */
 	if (child_lws_init(&gw_loop, env, &gw_ops, protocols,
 	    env->fds.gw_listen, env->conf.gw_cert, env->conf.gw_key,
 	    "h2,http/1.1") != 0)
 		return env->conf.gw_cert[0] ? CHILD_EXIT_CONFIG : 1;
+	if (env->conf.gw_cert[0] != '\0' && gw_tls_init(&gw_loop) != 0)
+		return CHILD_EXIT_CONFIG;
 	gw_token_init(gw_loop.vh);
 	gw_relay_init(gw_loop.vh);
 	gw_mod_init(gw_loop.vh);

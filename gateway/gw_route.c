@@ -260,7 +260,8 @@ static const struct gw_route routes[] = {
  * when the pattern goes on in the same segment ("*:generateContent"),
  * the non-empty part of the segment before that fixed suffix (the suffix
  * must end the segment).  What it matched is copied to star (%-decoded
- * bytes are kept as they are).
+ * bytes are kept as they are); a capture holding a NUL, a control byte or
+ * a space, or one that does not fit starlen, matches nothing.
  */
 static int
 match(const char *pat, const char *path, size_t plen, char *star,
@@ -272,8 +273,14 @@ match(const char *pat, const char *path, size_t plen, char *star,
 		if (*pat == '*') {
 			size_t s = i, e, suf = strcspn(pat + 1, "/");
 
-			while (i < plen && path[i] != '/')
-				i++;
+			while (i < plen && path[i] != '/') {
+				unsigned char c = (unsigned char)path[i++];
+				/* It becomes a C string (the model): a NUL
+				 * would cut it short, a control byte or a
+				 * space names no model. */
+				if (c < 0x21 || c == 0x7f)
+					return 0;
+			}
 			e = i;			/* the segment is path[s..e) */
 			if (e - s <= suf || memcmp(path + e - suf, pat + 1,
 			    suf) != 0)

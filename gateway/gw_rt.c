@@ -1,6 +1,7 @@
 /*
  * gateway/gw_rt: a Realtime session (GET /v1/realtime, op OP_REALTIME) on
- * the plain HTTP/1.1 port.  Owns the session's life after the stages:
+ * the user port's HTTP/1.1 code (gw_h1.c, plain or TLS).  Owns the
+ * session's life after the stages:
  *
  *   upgrade   the request ran auth, parse (model from ?model=), route,
  *             limit and reserve like any other (a small estimate: the
@@ -40,8 +41,9 @@
  * tunnel ends a session whose messages would fill half its agent's link
  * queue; the provider's side is windowed.  Not done yet: the tokens of a
  * session do not count in the token's tpm rate limit (only its quota).
- * The TLS/h2 transport (gw_lws.c) does not upgrade: there Realtime is
- * refused with a 400 that says to use the plain port.
+ * Over TLS the same code serves it: a client that does not offer HTTP/2
+ * (every WebSocket client) is handed to gw_h1.c by gw_tls.c.  HTTP/2
+ * (gw_lws.c, no RFC 8441) is refused with a 400 in OpenAI's shape.
  */
 #include "gateway/gw.h"
 
@@ -75,8 +77,8 @@ gw_rt_parse(struct gw_req *r, void *json)
 	if (r->tr != GW_TR_H1) {
 		gw_reply_error(r, 400, "invalid_request_error",
 		    "realtime_unsupported_transport", "Realtime sessions are "
-		    "served on the hub's plain HTTP/1.1 port (WebSocket "
-		    "upgrade), not over TLS/HTTP/2 here.");
+		    "WebSocket upgrades over HTTP/1.1, not HTTP/2: connect "
+		    "without offering h2 (as WebSocket clients do).");
 		return GW_STOP;
 	}
 	if (gw_hdr(r, "upgrade", v, sizeof(v)) < 0 ||

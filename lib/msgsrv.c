@@ -12,11 +12,51 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 /* Bytes read from one client per turn: a fast writer cannot keep the loop
  * from the others; the rest stays in the socket and polls readable. */
 #define MSG_SRV_READ_MAX (1u << 20)
+/* epoll mode: events taken per msg_srv_epoll_events call (the rest stay
+ * ready, level-triggered, for the next). */
+#define MSG_SRV_EPOLL_BATCH 64
+/* epoll_event.data of the listener (a client's is slot | serial << 32). */
+#define MSG_SRV_EP_LISTENER UINT64_MAX
+
+/*
+ * Output waits on cl (or stopped waiting): epoll mode registers EPOLLOUT
+ * exactly while there is output (one epoll_ctl per change, none per
+ * message); poll mode tells the user's want_write hook, if any.
+ */
+static void
+want_output(struct msg_client *cl)
+{
+	struct msg_srv *s = cl->srv;
+	struct epoll_event ev;
+	uint32_t want;
+
+	if (cl->conn.fd < 0)
+		return;
+	if (s->epfd < 0) {
+		if (msg_pending(&cl->conn) && s->ops->want_write != NULL)
+			s->ops->want_write(cl);
+		return;
+	}
+	want = EPOLLIN | (msg_pending(&cl->conn) ? (uint32_t)EPOLLOUT : 0);
+	if (want == cl->watched)
+		return;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = want;
+	ev.data.u64 = cl->slot | (uint64_t)cl->serial << 32;
+	if (epoll_ctl(s->epfd, cl->watched == 0 ? EPOLL_CTL_ADD :
+	    EPOLL_CTL_MOD, cl->conn.fd, &ev) != 0) {
+		log_warn("%s: epoll_ctl for client pid %d: %s", s->ops->name,
+		    (int)cl->pid, strerror(errno));
+		return;
+	}
+	cl->watched = want;
+}
 
 int
 msg_srv_init(struct msg_srv *s, const struct msg_srv_ops *ops, int listen_fd,
@@ -37,6 +77,7 @@ msg_srv_init(struct msg_srv *s, const struct msg_srv_ops *ops, int listen_fd,
 	s->listen_fd = listen_fd;
 	s->accepting = listen_fd >= 0;
 	s->next_serial = 1;
+	s->epfd = -1;
 	s->cl = calloc(ops->max_clients, sizeof(*s->cl));
 	if (s->cl == NULL) {
 		snprintf(err, errlen, "%s: out of memory", ops->name);
@@ -60,6 +101,8 @@ client_close(struct msg_client *cl)
 		return;
 	if (s->ops->on_close != NULL)
 		s->ops->on_close(cl);
+	if (s->epfd >= 0 && cl->watched != 0)
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, cl->conn.fd, NULL);
 	close(cl->conn.fd);
 	msg_conn_free(&cl->conn);
 	memset(cl, 0, sizeof(*cl));
@@ -77,11 +120,14 @@ msg_srv_free(struct msg_srv *s)
 		client_close(&s->cl[i]);
 	free(s->cl);
 	s->cl = NULL;
+	s->epfd = -1;		/* the caller's (see msgsrv.h) */
 }
 
 void
 msg_srv_stop_accepting(struct msg_srv *s)
 {
+	if (s->accepting && s->epfd >= 0)
+		(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->listen_fd, NULL);
 	s->accepting = 0;
 }
 
@@ -109,8 +155,8 @@ msg_srv_close_after(struct msg_client *cl)
 	cl->closing = 1;
 	if (!msg_pending(&cl->conn))
 		client_close(cl);
-	else if (cl->srv->ops->want_write != NULL)
-		cl->srv->ops->want_write(cl);
+	else
+		want_output(cl);
 }
 
 static int
@@ -177,6 +223,11 @@ msg_srv_accept(struct msg_srv *s)
 		}
 		if (s->ops->on_open != NULL)
 			s->ops->on_open(cl);
+		if (s->epfd >= 0 && cl->conn.fd >= 0) {
+			want_output(cl);
+			if (cl->watched == 0)
+				msg_srv_drop(cl, "cannot watch its socket");
+		}
 	}
 }
 
@@ -195,8 +246,8 @@ flush_one(struct msg_client *cl)
 		client_close(cl);
 	} else if (rc == 1 && cl->closing) {
 		client_close(cl);
-	} else if (rc == 0 && cl->srv->ops->want_write != NULL) {
-		cl->srv->ops->want_write(cl);
+	} else {
+		want_output(cl);	/* POLLOUT on while output waits, or off */
 	}
 }
 
@@ -281,8 +332,22 @@ msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
 		return -1;
 	if (msg_enqueue(&cl->conn, type, reqid, data, len) != 0)
 		return -1;
-	if (cl->srv->ops->want_write != NULL)
-		cl->srv->ops->want_write(cl);
+	want_output(cl);
+	return 0;
+}
+
+int
+msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len)
+{
+	if (cl->conn.fd < 0 || cl->closing)
+		return -1;
+	if (msg_enqueue(&cl->conn, type, reqid, data, len) != 0)
+		return -1;
+	/* A failed write leaves the output queued: the loop's next output
+	 * event fails the same way and closes the client there. */
+	(void)msg_flush(&cl->conn);
+	want_output(cl);
 	return 0;
 }
 
@@ -375,5 +440,62 @@ msg_srv_events(struct msg_srv *s, const struct pollfd *pfd,
 		if (who[i]->conn.fd == pfd[i].fd &&
 		    (re & (POLLIN | POLLHUP | POLLERR)))
 			msg_srv_input(s, who[i]);
+	}
+}
+
+int
+msg_srv_epoll(struct msg_srv *s, char *err, size_t errlen)
+{
+	struct epoll_event ev;
+
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		snprintf(err, errlen, "%s: epoll_create1: %s", s->ops->name,
+		    strerror(errno));
+		return -1;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = MSG_SRV_EP_LISTENER;
+	if (s->accepting &&
+	    epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->listen_fd, &ev) != 0) {
+		snprintf(err, errlen, "%s: epoll_ctl: %s", s->ops->name,
+		    strerror(errno));
+		close(s->epfd);
+		s->epfd = -1;
+		return -1;
+	}
+	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+		want_output(&s->cl[i]);
+	return s->epfd;
+}
+
+void
+msg_srv_epoll_events(struct msg_srv *s)
+{
+	struct epoll_event ev[MSG_SRV_EPOLL_BATCH];
+	int n;
+
+	if (s->epfd < 0)
+		return;
+	n = epoll_wait(s->epfd, ev, MSG_SRV_EPOLL_BATCH, 0);
+	for (int i = 0; i < n; i++) {
+		uint64_t d = ev[i].data.u64;
+		struct msg_client *cl;
+
+		if (d == MSG_SRV_EP_LISTENER) {
+			msg_srv_accept(s);
+			continue;
+		}
+		/* NULL: closed by an earlier event's handler (its slot may
+		 * even hold a new client, with another serial). */
+		cl = msg_srv_find(s, (uint32_t)d, (uint32_t)(d >> 32));
+		if (cl == NULL)
+			continue;
+		if (ev[i].events & EPOLLOUT)
+			flush_one(cl);
+		if (cl->conn.fd >= 0 &&
+		    (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			msg_srv_input(s, cl);
 	}
 }

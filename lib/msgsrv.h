@@ -9,19 +9,22 @@
  * never ends the server's process.
  *
  * Users: billing (billing.sock), moderation (moderation.sock), the master
- * (hubd.sock).  Each gives a struct msg_srv_ops: its rules, its dispatch
- * table, and optional hooks.
+ * (hubd.sock), the tunnel (tunnel.sock, the gateways' side).  Each gives a
+ * struct msg_srv_ops: its rules, its dispatch table, and optional hooks.
  *
  * Event loops.  A poll(2) loop fills its poll set with msg_srv_pollfds()
  * (the listener, then every client, POLLOUT where output waits) and hands
  * the results to msg_srv_events().  An event library that owns the poll
- * (libwebsockets, for tunnel.sock later) adopts the listener and each
- * client fd instead: on_open adopts a new client's fd, the readable and
- * writable callbacks call msg_srv_accept / msg_srv_input / msg_srv_output,
- * want_write asks the library for a writable callback, on_close un-adopts.
+ * (libwebsockets, in the tunnel) watches one descriptor instead:
+ * msg_srv_epoll() returns an epoll descriptor holding the listener and
+ * every client (EPOLLOUT while output waits, kept up to date by the
+ * server); the library polls it for input (lws: adopted as a raw file) and
+ * calls msg_srv_epoll_events() whenever it is readable.  The library never
+ * sees, adopts or closes a client's fd, so there is one owner of each.
  *
  * Ownership: the server owns the client slots and closes their fds; the
- * listener belongs to the caller.
+ * listener belongs to the caller, and so does the epoll descriptor once
+ * msg_srv_epoll() returned it (an event library that adopted it closes it).
  */
 #ifndef SWB_MSGSRV_H
 #define SWB_MSGSRV_H
@@ -42,6 +45,7 @@ struct msg_client {
 	int32_t uid;
 	int64_t last_active;	/* monotonic ms: accepted or last message */
 	int closing;		/* close once the queued answer is written */
+	uint32_t watched;	/* epoll mode: the events registered */
 	void *user;		/* the user's (an lws wsi, a request slot) */
 };
 
@@ -74,7 +78,9 @@ struct msg_srv_ops {
 	int (*input_end)(struct msg_srv *s, struct msg_client *cl, int began);
 	void (*on_open)(struct msg_client *cl);
 	void (*on_close)(struct msg_client *cl);	/* before its fd closes */
-	void (*want_write)(struct msg_client *cl);	/* event libraries */
+	/* Output waits on cl (poll mode only: the poll set and the epoll
+	 * descriptor ask for POLLOUT themselves). */
+	void (*want_write)(struct msg_client *cl);
 	void *arg;			/* the user's, for hooks and handlers */
 };
 
@@ -84,6 +90,7 @@ struct msg_srv {
 	int accepting;
 	struct msg_client *cl;		/* ops->max_clients slots */
 	uint32_t next_serial;
+	int epfd;			/* msg_srv_epoll's, or -1 */
 };
 
 /* 0, or -1 with a reason (a dispatch table that does not match the rules,
@@ -103,6 +110,14 @@ void msg_srv_output(struct msg_srv *s, struct msg_client *cl);
 /* Queue a message to a client; written by the loop (never blocks).
  * -1 when the server may not send it or the client's queue is full. */
 int  msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len);
+/*
+ * As msg_srv_send, and write at once as far as the socket takes it (the
+ * rest by the loop).  It never closes the client, even when the write
+ * fails (the loop finds the error and closes it), so a caller may hold
+ * pointers to what the client's on_close frees across the call.
+ */
+int  msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /* Close once what is queued is written; input after it is ignored. */
 void msg_srv_close_after(struct msg_client *cl);
@@ -128,5 +143,14 @@ size_t msg_srv_pollfds(struct msg_srv *s, struct pollfd *pfd,
     struct msg_client **who, size_t max);
 void msg_srv_events(struct msg_srv *s, const struct pollfd *pfd,
     struct msg_client *const *who, size_t n);
+
+/*
+ * epoll integration (see Event loops): the descriptor to watch for input,
+ * or -1 with a reason (a start-up error).  From then on the server keeps
+ * it up to date; msg_srv_events and msg_srv_pollfds are not used.
+ */
+int  msg_srv_epoll(struct msg_srv *s, char *err, size_t errlen);
+/* The epoll descriptor is readable: serve what is ready (never blocks). */
+void msg_srv_epoll_events(struct msg_srv *s);
 
 #endif

@@ -94,7 +94,8 @@ void tun_ledger_bill_up(void);
 /* tun_relay.c */
 void tun_relay_init(struct lws_vhost *vh);
 struct lws_protocols tun_gw_protocol(void);
-struct lws_protocols tun_gw_listen_protocol(void);
+/* Close every gateway's connection (after the loop, before lws goes). */
+void tun_relay_free(void);
 void tun_relay_frame(struct tun_conn *c, const struct frame *f);
 void tun_relay_agent_gone(struct tun_conn *c);
 int  tun_relay_busy(void);

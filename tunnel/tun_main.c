@@ -42,7 +42,6 @@ tun_main(struct child_env *env)
 		tun_protocol(),
 		child_peer_protocol(),
 		tun_gw_protocol(),
-		tun_gw_listen_protocol(),
 		{ NULL, NULL, 0, 0, 0, NULL, 0 },
 	};
 
@@ -71,6 +70,7 @@ tun_main(struct child_env *env)
 	if (env->conf.tun_cert[0] != '\0')
 		log_info("accepting agents on %s", TUN_PATH);
 	child_lws_run(&tun_loop);
+	tun_relay_free();
 	child_lws_free(&tun_loop);
 	return 0;
 }

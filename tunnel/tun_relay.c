@@ -15,6 +15,14 @@
  * its window here and in its gateway, and every other stream goes on.
  * Streams are found by hash (agent connection + stream id, and gateway
  * request id), never by walking them.
+ *
+ * tunnel.sock is served by lib/msgsrv, as billing.sock is: the server end's
+ * rules refuse a type the tunnel sends (a reply the wrong way) at its
+ * header, relay_dispatch below takes the rest, and a gateway that breaks
+ * the protocol is logged and dropped (its streams end as when it goes
+ * away) while the others go on.  msgsrv owns the gateways' fds; the lws
+ * loop only polls the server's epoll descriptor (msg_srv_epoll), so
+ * POLLOUT is on exactly while output waits for a gateway.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,18 +30,25 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include "tunnel/tun.h"
-#include "child/child_peer.h"
 #include "lib/log.h"
+#include "lib/msgsrv.h"
 #include "router/rt.h"
 
 #define BODY_PIECE (512u * 1024)
 #define STREAM_HASH_BITS 12
 
+/* Most gateways served at once: every worker, and room for restarted
+ * ones whose predecessors' hang-up is not read yet. */
+#define TUN_GW_MAX 256
+
+/* One gateway on tunnel.sock: its msgsrv client's user data. */
 struct tun_gw {
-	struct tun_gw *next;
-	struct lws *wsi;
-	struct msg_conn conn;
-	struct child_rearm rearm;	/* output left after a writable callback */
+	struct msg_client *cl;
+	/* Its queue overflowed: nothing more is queued for it, and it is
+	 * dropped from a zero-delay timer (not from inside a walk of the
+	 * streams that its drop would unlink). */
+	int dying;
+	lws_sorted_usec_list_t kill;
 };
 
 struct tun_stream {
@@ -52,11 +67,11 @@ struct tun_stream {
 	struct frame_window win;	/* what the agent may still send */
 };
 
-static struct tun_gw *gws;
+static struct msg_srv gw_srv;	/* tunnel.sock */
+static struct lws *gw_wsi;	/* gw_srv's epoll descriptor, adopted */
 static struct tun_stream *streams;
 static struct tun_stream *by_id[1u << STREAM_HASH_BITS];
 static struct tun_stream *by_req[1u << STREAM_HASH_BITS];
-static struct lws *listen_wsi;
 
 static unsigned
 hash_u64(uint64_t v)
@@ -72,20 +87,27 @@ hash_id(const struct tun_conn *agent, uint32_t id)
 }
 
 static void
+gw_kill(lws_sorted_usec_list_t *sul)
+{
+	struct tun_gw *g = lws_container_of(sul, struct tun_gw, kill);
+
+	msg_srv_drop(g->cl, NULL);	/* logged when it was doomed */
+}
+
+/* Queue and write at once; never closes g (callers walk streams). */
+static void
 gw_send(struct tun_gw *g, uint16_t type, uint64_t reqid, const void *p,
     size_t len)
 {
-	if (g == NULL)
+	if (g == NULL || g->dying)
 		return;
-	if (msg_enqueue(&g->conn, type, reqid, p, len) != 0) {
-		log_rwarn(reqid, "gateway queue full; dropping that gateway");
-		lws_set_timeout(g->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
-		    LWS_TO_KILL_ASYNC);
-		return;
+	if (msg_srv_send_now(g->cl, type, reqid, p, len) != 0) {
+		log_rwarn(reqid, "%s: queue of gateway pid %d full; dropping "
+		    "that gateway", gw_srv.ops->name, (int)g->cl->pid);
+		g->dying = 1;
+		lws_sul_schedule(lws_get_context(gw_wsi), 0, &g->kill, gw_kill,
+		    1);
 	}
-	/* Never from g's own writable callback (that one re-arms itself). */
-	if (msg_flush(&g->conn) == 0)
-		lws_callback_on_writable(g->wsi);
 }
 
 static void
@@ -244,11 +266,8 @@ relay_start(struct tun_gw *g, const struct msg *m)
 	struct frame_enc e;
 
 	memcpy(&rs, m->data, sizeof(rs));
-	if (rs.body_len != blen) {
-		log_warn("relay-start from a gateway: body_len %u but %zu bytes; "
-		    "dropping that gateway", rs.body_len, blen);
-		return -1;
-	}
+	if (rs.body_len != blen)
+		return -1;	/* on_start names it; msgsrv drops the gateway */
 	rs.channel[sizeof(rs.channel) - 1] = '\0';
 	rs.op[sizeof(rs.op) - 1] = '\0';
 	rs.model[sizeof(rs.model) - 1] = '\0';
@@ -507,10 +526,10 @@ tun_relay_busy(void)
 	return streams != NULL;
 }
 
+/* A gateway left or was dropped: its streams end, their agents cancel. */
 static void
 gw_gone(struct tun_gw *g)
 {
-	struct tun_gw **pp;
 	struct tun_stream *s = streams, *next;
 
 	for (; s != NULL; s = next) {
@@ -520,100 +539,103 @@ gw_gone(struct tun_gw *g)
 			stream_unlink(s);
 		}
 	}
-	for (pp = &gws; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == g) {
-			*pp = g->next;
-			break;
-		}
-	msg_conn_free(&g->conn);
+}
+
+/* relay_dispatch: one handler per type the gateways may send (the
+ * server end's rules, relay_tun_rules, allow exactly these). */
+static int
+on_start(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
+{
+	if (relay_start(cl->user, m) != 0) {
+		snprintf(err, errlen, "relay-start whose body_len is not the "
+		    "%zu bytes that follow it", m->hdr.len -
+		    sizeof(struct ipc_relay_start));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+on_cancel(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
+{
+	relay_cancel(cl->user, m->hdr.reqid);
+	return 0;
+}
+
+static int
+on_credit(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
+{
+	relay_credit(cl->user, m);
+	return 0;
+}
+
+static int
+on_ws_in(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
+{
+	relay_ws_in(cl->user, m);
+	return 0;
+}
+
+static const msg_srv_fn relay_dispatch[IPC_TYPE_MAX] = {
+	[IPC_RELAY_START] = on_start,
+	[IPC_RELAY_CANCEL] = on_cancel,
+	[IPC_RELAY_CREDIT] = on_credit,
+	[IPC_RELAY_WS_IN] = on_ws_in,
+};
+
+static void
+gw_open(struct msg_client *cl)
+{
+	struct tun_gw *g = calloc(1, sizeof(*g));
+
+	if (g == NULL) {
+		msg_srv_drop(cl, "out of memory");
+		return;
+	}
+	g->cl = cl;
+	cl->user = g;
+	log_debug("%s: gateway pid %d connected", gw_srv.ops->name,
+	    (int)cl->pid);
+}
+
+static void
+gw_close(struct msg_client *cl)
+{
+	struct tun_gw *g = cl->user;
+
+	if (g == NULL)
+		return;
+	lws_sul_cancel(&g->kill);
+	gw_gone(g);
+	cl->user = NULL;
 	free(g);
 }
 
+static const struct msg_srv_ops gw_srv_ops = {
+	.name = "tunnel.sock",
+	.rules = &relay_tun_rules,
+	.dispatch = relay_dispatch,
+	.max_clients = TUN_GW_MAX,
+	.on_open = gw_open,
+	.on_close = gw_close,
+};
+
+/* The lws side: the epoll descriptor is readable. */
 static int
 cb_gw(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	struct tun_gw *g = lws_get_opaque_user_data(wsi);
-	struct msg m;
-	char err[256];
-	int rc;
-
-	if (g == NULL)
-		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
-		for (;;) {
-			rc = msg_fill(&g->conn);
-			if (rc == -2)
-				break;
-			if (rc <= 0)
-				return -1;
-		}
-		/* A gateway that breaks the protocol is dropped (it re-dials);
-		 * its streams end as when it goes away. */
-		while ((rc = msg_next(&g->conn, &m, err, sizeof(err))) == 1) {
-			if (m.hdr.type == IPC_RELAY_START) {
-				if (relay_start(g, &m) != 0)
-					return -1;
-			} else if (m.hdr.type == IPC_RELAY_CANCEL)
-				relay_cancel(g, m.hdr.reqid);
-			else if (m.hdr.type == IPC_RELAY_CREDIT)
-				relay_credit(g, &m);
-			else if (m.hdr.type == IPC_RELAY_WS_IN)
-				relay_ws_in(g, &m);
-		}
-		if (rc < 0) {
-			log_warn("protocol violation by a gateway: %s; dropping it",
-			    err);
-			return -1;
-		}
+		msg_srv_epoll_events(&gw_srv);
 		return 0;
-	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		rc = msg_flush(&g->conn);
-		if (rc == 0)
-			child_rearm(&g->rearm, wsi);	/* not on_writable here */
-		return rc < 0 ? -1 : 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
-		lws_set_opaque_user_data(wsi, NULL);
-		child_rearm_cancel(&g->rearm);
-		gw_gone(g);
+		if (wsi == gw_wsi)
+			gw_wsi = NULL;
 		return 0;
 	default:
 		return 0;
 	}
-}
-
-static int
-cb_gw_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-    void *in, size_t len)
-{
-	lws_sock_file_fd_type u;
-	struct tun_gw *g;
-	int fd;
-
-	if (reason != LWS_CALLBACK_RAW_RX_FILE)
-		return 0;
-	while ((fd = accept4(tun_env->fds.tun_sock, NULL, NULL,
-	    SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
-		g = calloc(1, sizeof(*g));
-		if (g == NULL) {
-			close(fd);
-			continue;
-		}
-		u.filefd = fd;
-		g->wsi = lws_adopt_descriptor_vhost(lws_get_vhost(wsi),
-		    LWS_ADOPT_RAW_FILE_DESC, u, "tun-gw", NULL);
-		if (g->wsi == NULL) {
-			close(fd);
-			free(g);
-			continue;
-		}
-		msg_conn_init(&g->conn, fd, &relay_tun_rules);
-		lws_set_opaque_user_data(g->wsi, g);
-		g->next = gws;
-		gws = g;
-	}
-	return 0;
 }
 
 struct lws_protocols
@@ -623,21 +645,26 @@ tun_gw_protocol(void)
 	return p;
 }
 
-struct lws_protocols
-tun_gw_listen_protocol(void)
-{
-	struct lws_protocols p = { "tun-gw-listen", cb_gw_listen, 0, 0, 0, NULL, 0 };
-	return p;
-}
-
 void
 tun_relay_init(struct lws_vhost *vh)
 {
 	lws_sock_file_fd_type u;
+	char err[256];
+	int fd;
 
-	u.filefd = tun_env->fds.tun_sock;
-	listen_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u,
-	    "tun-gw-listen", NULL);
-	if (listen_wsi == NULL)
-		fatal("cannot adopt tunnel.sock");
+	if (msg_srv_init(&gw_srv, &gw_srv_ops, tun_env->fds.tun_sock, err,
+	    sizeof(err)) != 0 || (fd = msg_srv_epoll(&gw_srv, err,
+	    sizeof(err))) < 0)
+		fatal("%s", err);
+	u.filefd = fd;
+	gw_wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u,
+	    "tun-gw", NULL);
+	if (gw_wsi == NULL)
+		fatal("cannot adopt tunnel.sock's epoll descriptor");
+}
+
+void
+tun_relay_free(void)
+{
+	msg_srv_free(&gw_srv);
 }

@@ -37,6 +37,8 @@ declare -A sources=(
 	[evstream]="lib/evstream.c"
 	[sigv4]="agent/ag_sigv4.c -lcrypto"
 	[ws]="gateway/gw_ws.c -lcrypto"
+	[route]="gateway/gw_route.c -ljansson"
+	[hello]="gateway/gw_hello.c"
 )
 secs=${FUZZ_SECONDS:-$(( ${FUZZ_TOTAL:-90} / ${#sources[@]} ))}
 # pkg-config modules every target may need

@@ -7,17 +7,78 @@
 # ends it with an agent_unavailable error event and a close; a provider
 # close or drop ends it (clean close, or an error event); a user who stops
 # reading makes the stream wait within its window and loses nothing.
+#
+# With SWB_RT_TLS set (realtime_tls.sh) all of it runs over the TLS user
+# port ([gateway] cert/key): wss://, HTTP/1.1 (the client offers no h2).
 source "$(dirname "$0")/lib.sh"
-hub_with_tunnel
+CURL_TLS=()
+if [ -n "${SWB_RT_TLS:-}" ]; then
+    make_certs "$SWB_TMP/certs"
+    SWB_TUNNEL_INI="cert = $SWB_TMP/certs/hub.pem
+key = $SWB_TMP/certs/hub.key
+heartbeat_interval = 500ms
+heartbeat_timeout = 2s
+handshake_timeout = 2s" write_hub_ini "$SWB_TMP/hubd.ini"
+    sed -i "s|^workers = .*|&\ncert = $SWB_TMP/certs/server.pem\nkey = $SWB_TMP/certs/server.key\nheader_timeout = 2s|" "$SWB_TMP/hubd.ini"
+    start_hub "$SWB_TMP/hubd.ini"
+    GW="https://$(status_json | jq -r .listen.gateway)"
+    WS="wss://${GW#https://}"
+    CURL_TLS=(--cacert "$SWB_TMP/certs/ca.pem")
+    export WSC_CA=$SWB_TMP/certs/ca.pem
+else
+    hub_with_tunnel
+    GW=$(gw_url)
+    WS=${GW/http:/ws:}
+fi
 start_mock
 SWB_AGENT_CHANNELS='[channel.main]
 provider = openai
 models = gpt-realtime
 key = sk-test-provider-key' start_agent one
-GW=$(gw_url)
-WS=${GW/http:/ws:}
 TOKEN=$(ctl token create)
 ctl price set gpt-realtime --input 1500 --output 2000 >/dev/null
+if [ -n "${SWB_RT_TLS:-}" ]; then
+    note "the TLS port serves HTTP/2 and HTTP/1.1 requests"
+    for v in 2 1.1; do
+        out=$(curl -s --http"$v" "${CURL_TLS[@]}" -w '\n%{http_version} %{http_code}' \
+            "$GW/v1/models" -H "Authorization: Bearer $TOKEN")
+        [ "$(tail -1 <<<"$out")" = "$v 200" ] || fail "HTTP/$v over TLS: $(tail -1 <<<"$out")"
+        grep -q '"gpt-realtime"' <<<"$out" || fail "HTTP/$v over TLS: $out"
+    done
+    note "a ClientHello that stops halfway: closed within header_timeout, no spinning"
+    cpu() {	# the gateway workers' CPU ticks
+        local t=0 p
+        for p in $(status_json | jq -r '.children[] | select(.kind=="gateway") | .pid'); do
+            t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+        done
+        echo "$t"
+    }
+    half() {	# MODE: "stall" keeps the socket open, "close" shuts it; prints seconds to close
+        python3 - "${GW#https://}" "$1" <<'PY'
+import socket, sys, time
+h, p = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((h, int(p)))
+s.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # claims 512 bytes
+t = time.time()
+if sys.argv[2] == "close":
+    s.shutdown(socket.SHUT_WR)
+s.settimeout(15)
+try:
+    while s.recv(100):
+        pass
+except (socket.timeout, ConnectionResetError):
+    pass
+print(round(time.time() - t, 1))
+PY
+    }
+    c0=$(cpu)
+    secs=$(half stall)
+    c1=$(cpu)
+    awk -v s="$secs" 'BEGIN { exit !(s >= 1 && s <= 5) }' || fail "a half hello held for ${secs}s (header_timeout 2s)"
+    [ $((c1 - c0)) -lt 100 ] || fail "the workers spun on a half hello: $((c1 - c0)) ticks in ${secs}s"
+    secs=$(half close)
+    awk -v s="$secs" 'BEGIN { exit !(s < 1) }' || fail "a half hello whose sender left was held ${secs}s"
+fi
 
 # A raw WebSocket client (no package): prints HEAD <status line>, then
 # MSG <text>, CLOSE <code>, EOF.  Steps: "create" sends response.create
@@ -25,10 +86,15 @@ ctl price set gpt-realtime --input 1500 --output 2000 >/dev/null
 # waits for the end; "hold" waits for the end.
 cat >"$SWB_TMP/wsc.mjs" <<'JS'
 import net from 'node:net';
+import tls from 'node:tls';
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 const [url, mode, token, ...steps] = process.argv.slice(2);
 const u = new URL(url);
-const s = net.connect(Number(u.port), u.hostname);
+// wss: TLS with the test CA and no ALPN, as WebSocket clients connect.
+const s = u.protocol === 'wss:' ?
+	tls.connect({ host: u.hostname, port: Number(u.port), ca: fs.readFileSync(process.env.WSC_CA) }) :
+	net.connect(Number(u.port), u.hostname);
 const hdrs = [`GET ${u.pathname}${u.search} HTTP/1.1`, `Host: ${u.host}`, 'Upgrade: websocket',
 	'Connection: Upgrade', `Sec-WebSocket-Key: ${crypto.randomBytes(16).toString('base64')}`,
 	'Sec-WebSocket-Version: 13'];
@@ -102,7 +168,7 @@ for args in "none x" "bearer sk-wrong" "proto sk-wrong"; do
     grep -qE '(invalid|missing)_api_key' "$SWB_TMP/out" || fail "$args: $(cat "$SWB_TMP/out")"
 done
 [ "$(mock_opens)" = 0 ] || fail "a refused upgrade reached the provider"
-curl -s -o /dev/null -w '%{http_code}' "$GW/v1/realtime?model=gpt-realtime" \
+curl -s "${CURL_TLS[@]}" -o /dev/null -w '%{http_code}' "$GW/v1/realtime?model=gpt-realtime" \
     -H "Authorization: Bearer $TOKEN" >"$SWB_TMP/code"
 [ "$(cat "$SWB_TMP/code")" = 400 ] || fail "a plain GET with a token: $(cat "$SWB_TMP/code"), want 400"
 

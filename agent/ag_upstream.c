@@ -242,6 +242,7 @@ struct up_req {
 	unsigned char *body;
 	size_t len;
 	int post;
+	int h1;				/* HTTP/1.1 (see easy_setup) */
 	const char *prov;		/* adapter name, for logs */
 
 	/* Set by ag_up_start() for an adapter with oauth_token: the
@@ -672,10 +673,13 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_NOSIGNAL, 1L);
-	/* HTTP/2 only where it multiplexes: one request per connection
-	 * gains nothing from it and costs framing, HPACK and window updates. */
-	SET(CURLOPT_HTTP_VERSION, multiplex() ? (long)CURL_HTTP_VERSION_2TLS :
-	    (long)CURL_HTTP_VERSION_1_1);
+	/* Where libcurl cannot multiplex, a request that is not a stream
+	 * goes over HTTP/1.1: one request per connection gains nothing from
+	 * HTTP/2 and costs framing, HPACK and window updates.  Streams stay
+	 * on HTTP/2 there: libcurl 7.x loses the end of a chunked HTTP/1.1
+	 * answer that was paused (back-pressure) near its end. */
+	SET(CURLOPT_HTTP_VERSION, r->h1 ? (long)CURL_HTTP_VERSION_1_1 :
+	    (long)CURL_HTTP_VERSION_2TLS);
 	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -1427,6 +1431,7 @@ up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
 	r->u = u;
 	r->key = key;
 	r->post = post;
+	r->h1 = !multiplex() && op != NULL && !op->stream;
 	r->len = len;
 	r->prov = p->name;
 	if (len > 0)
@@ -1832,8 +1837,9 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, multiplex() ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
 	if (!multiplex())
-		log_info("libcurl %s pauses whole HTTP/2 connections: HTTP/1.1 "
-		    "upstream, one kept-alive connection per request in flight",
+		log_info("libcurl %s pauses whole HTTP/2 connections: one "
+		    "connection per upstream request (HTTP/1.1 for answers that "
+		    "are not streams)",
 		    curl_version_info(CURLVERSION_NOW)->version);
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
 

@@ -1482,6 +1482,7 @@ store_charge_post(struct store *st, const char *request_id,
 	struct head h;
 	char why[96], sig[SIG_B64_LEN];
 	int64_t other = 0;
+	int restored = 0;
 
 	if (st == NULL)
 		return -1;
@@ -1528,8 +1529,6 @@ store_charge_post(struct store *st, const char *request_id,
 
 	if (tx_begin_write(st) == -1)
 		return -1;
-	if (charge_restore(st, request_id, u->token_id) == -1)
-		goto fail;
 	/*
 	 * 1. The charge: only a 'reserved' row, or one 'awaiting' this
 	 * agent, moves (this also takes its row lock on PostgreSQL, so a
@@ -1545,6 +1544,7 @@ store_charge_post(struct store *st, const char *request_id,
 	p[7] = pint(u->price_version);
 	p[8] = pint((int64_t)agent_id);
 	p[9] = pint(agent_reported);
+again:
 	if (q(st, "UPDATE charges SET state = 'posted', amount = $2, "
 	    "model = $3, input_tokens = $4, output_tokens = $5, "
 	    "cached_tokens = $6, cache_write_tokens = $7, price_version = $8, "
@@ -1562,6 +1562,12 @@ store_charge_post(struct store *st, const char *request_id,
 			    "%llu", request_id, (long long)other,
 			    (unsigned long long)agent_id);
 			goto fail;
+		}
+		if (!restored && u->token_id != 0) {
+			restored = 1;
+			if (charge_restore(st, request_id, u->token_id) == -1)
+				goto fail;
+			goto again;	/* a row that existed is left as it was */
 		}
 		tx_rollback(st);
 		return 1;
@@ -1653,7 +1659,7 @@ store_charge_await(struct store *st, const char *request_id,
 {
 	struct db_param p[10];
 	struct one_id got = { 0, 0 };
-	int found = 0;
+	int found = 0, restored = 0;
 
 	if (st == NULL)
 		return -1;
@@ -1671,8 +1677,6 @@ store_charge_await(struct store *st, const char *request_id,
 		    (unsigned long long)agent_id);
 		return -1;
 	}
-	if (charge_restore(st, request_id, est->token_id) == -1)
-		return -1;
 	p[0] = ptext(request_id);
 	p[1] = pint((int64_t)agent_id);
 	p[2] = pint(est->amount);
@@ -1683,6 +1687,7 @@ store_charge_await(struct store *st, const char *request_id,
 	p[7] = pint(est->cache_write_tokens);
 	p[8] = pint(est->price_version);
 	p[9] = pint((int64_t)time(NULL));
+again:
 	if (q(st, "UPDATE charges SET state = 'awaiting', agent_id = $2, "
 	    "amount = $3, model = $4, input_tokens = $5, output_tokens = $6, "
 	    "cached_tokens = $7, cache_write_tokens = $8, price_version = $9, "
@@ -1690,6 +1695,12 @@ store_charge_await(struct store *st, const char *request_id,
 	    "WHERE request_id = $1 AND state = 'reserved' RETURNING token_id",
 	    p, 10, row_id, &got) != DB_OK)
 		return -1;
+	if (got.n == 0 && !restored && est->token_id != 0) {
+		restored = 1;
+		if (charge_restore(st, request_id, est->token_id) == -1)
+			return -1;
+		goto again;	/* a row that existed is left as it was */
+	}
 	return got.n > 0 ? 0 : 1;
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
+#include <openssl/ssl.h>
 #include "tunnel/tun.h"
 #include "lib/release.h"
 #include "lib/log.h"
@@ -685,6 +686,12 @@ cb_tunnel(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	char uri[128];
 
 	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* user: the vhost's SSL_CTX.  An idle agent's connection gives
+		 * its TLS read and write buffers (about 34 KB) back between
+		 * records instead of holding them for its whole life. */
+		SSL_CTX_set_mode((SSL_CTX *)user, SSL_MODE_RELEASE_BUFFERS);
+		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
 		    strcmp(uri, TUN_PATH) != 0) {

@@ -144,6 +144,24 @@ gw_rt_parse(struct gw_req *r, void *json)
 	return GW_GO;
 }
 
+/* Video jobs' parsers ask billing for the job (gateway/gw_video.c): here
+ * they only name a model, like Realtime's. */
+enum gw_verdict
+gw_video_parse_create(struct gw_req *r, void *json)
+{
+	(void)json;
+	snprintf(r->model, sizeof(r->model), "sora-2");
+	return GW_GO;
+}
+
+enum gw_verdict
+gw_video_parse_get(struct gw_req *r, void *json)
+{
+	(void)json;
+	snprintf(r->model, sizeof(r->model), "sora-2");
+	return GW_GO;
+}
+
 /* ---- the target --------------------------------------------------------- */
 
 /* Every pattern of the table, for the length bound and the seeds. */
@@ -161,6 +179,7 @@ static const char *const patterns[] = {
 	"/openai/deployments/*/embeddings",
 	"/model/*/converse", "/model/*/converse-stream", "/model/*/invoke",
 	"/model/*/invoke-with-response-stream",
+	"/v1/videos", "/v1/videos/*", "/v1/videos/*/content",
 };
 
 static int

@@ -33,6 +33,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "agent/ag_conf.h"
 #include "agent/ag_prov.h"
 #include "agent/ag_upstream.h"
@@ -1204,6 +1206,10 @@ test_mock_providers(void **state)
 		snprintf(needle, sizeof(needle), "\"host\":\"%s\"", cases[i].host);
 		assert_non_null(strstr(line, needle));
 		assert_non_null(strstr(line, "\"ok\":true"));
+		/* Not a stream: HTTP/1.1 where libcurl cannot multiplex. */
+		assert_non_null(strstr(line, curl_version_info(CURLVERSION_NOW)->
+		    version_num >= 0x080100 ? "\"http\":\"2.0\"" :
+		    "\"http\":\"1.1\""));
 		if (cases[i].prov == AG_PROV_AZURE)
 			assert_non_null(strstr(line,
 			    "\"query\":\"?api-version=2024-10-21\""));
@@ -1372,7 +1378,7 @@ test_mock_stream(void **state)
 	assert_non_null(strstr(line,
 	    "\"authorization\":\"Bearer " PROVIDER_KEY "\""));
 	assert_non_null(strstr(line, "\"content-type\":\"application/json\""));
-	assert_non_null(strstr(line, "\"http\":\"2.0\""));
+	assert_non_null(strstr(line, "\"http\":\"2.0\""));	/* a stream */
 	assert_null(strstr(line, "\"expect\""));
 	s = strstr(line, "\"method\":\"POST\"");
 	assert_non_null(s);
@@ -1558,6 +1564,49 @@ test_mock_backpressure(void **state)
 }
 
 /*
+ * The same window on a whole (not streamed) answer, which goes over
+ * HTTP/1.1 where libcurl cannot multiplex: held at the window, then
+ * credited, it arrives whole and ends.
+ */
+static void
+test_mock_backpressure_whole(void **state)
+{
+	static const char body[] =
+	    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":"
+	    "\"user\",\"content\":\"[mock chunks=90000 delay=0]\"}]}";
+	struct ag_prov_op op = { .op = OP_CHAT, .model = "gpt-4o-mini",
+	    .stream = 0, .resource = "" };
+	struct ag_upstream *u;
+	struct ag_up_event ev;
+	struct resp r = { 0 };
+	size_t held = 0;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	assert_int_equal(ag_up_start_op(u, 10, &ch, &op, "application/json",
+	    body, strlen(body), err, sizeof(err)), 0);
+	while (next_ev(u, &ev, 700)) {
+		resp_add(&r, &ev, 10);
+		if (ev.type == AG_UP_DATA)
+			held += ev.len;
+		ag_up_event_free(&ev);
+		if (r.end)
+			fail_msg("ended while held: status %ld, %zu bytes: %.200s",
+			    r.status, r.len, r.body != NULL ? (char *)r.body : "");
+	}
+	assert_true(held >= AG_UP_REQ_QUEUE_MAX);
+	ag_up_consumed(u, 10, held);
+	collect(u, 10, &r, 60000, 1);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr((char *)r.body, "tok89999 "));
+	resp_free(&r);
+	ag_up_free(u);
+}
+
+/*
  * The total bound, with small test limits.  1) 64 KiB a request, 248 KiB
  * in all: A, B and C are each held by their own queue; A credited in full
  * while B and C still hold more than half the total stays paused, and
@@ -1675,8 +1724,11 @@ main(void)
 		cmocka_unit_test_setup(test_mock_broken, each_setup),
 		cmocka_unit_test_setup(test_mock_cancel, each_setup),
 		cmocka_unit_test_setup(test_mock_backpressure, each_setup),
+		cmocka_unit_test_setup(test_mock_backpressure_whole, each_setup),
 		cmocka_unit_test_setup(test_mock_total, each_setup),
 	};
 
+	if (getenv("SWB_TEST_FILTER") != NULL)	/* one test, by name pattern */
+		cmocka_set_test_filter(getenv("SWB_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

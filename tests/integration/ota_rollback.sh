@@ -151,8 +151,6 @@ rc=0; out=$("$SWB_TMP/bin/agentd" update -c "$INI" 2>"$SWB_TMP/update.log") || r
 cmp -s "$SWB_TMP/bin/agentd" "$SWB_TMP/newer" || fail "agentd is not the new build"
 cmp -s "$SWB_TMP/bin/agentd.old" "$SWB_TMP/orig" || fail "agentd.old is not the old build"
 [ "$(cat "$ST/update.pending")" = "$CUR $NEW" ] || fail "marker: '$(cat "$ST/update.pending" 2>/dev/null)'"
-out=$("$SWB_TMP/bin/agentd" update -c "$INI" 2>>"$SWB_TMP/update.log") || fail "agentd update (up to date) exited $?"
-[ "$out" = "agentd $NEW is up to date" ] || fail "a second agentd update said '$out'"
 
 note "2a. the next start reports the new version and clears the marker"
 "$SWB_TMP/bin/agentd" -c "$INI" >"$LOG" 2>&1 &
@@ -168,6 +166,8 @@ is_version "$NEW" || fail "agent reports '$(version)' after the deadline"
 logged "rolled back" && fail "the good update was rolled back"
 cmp -s "$SWB_TMP/bin/agentd" "$SWB_TMP/newer" || fail "agentd is not the new build after the deadline"
 stop_agent "$AG_PID"
+rc=0; out=$("$SWB_TMP/bin/agentd" update -c "$INI" 2>/dev/null) || rc=$?
+[ "$rc" = 0 ] && [ "$out" = "agentd $NEW is up to date" ] || fail "agentd update once up to date: $rc '$out'"
 
 note "2b. a build installed by agentd update that cannot connect rolls itself back"
 publish noconn "$NOCONN" --no-announce
@@ -175,6 +175,19 @@ publish noconn "$NOCONN" --no-announce
 cmp -s "$SWB_TMP/bin/agentd" "$SWB_TMP/noconn" || fail "agentd is not the no-connect build"
 cmp -s "$SWB_TMP/bin/agentd.old" "$SWB_TMP/newer" || fail "agentd.old is not the previous build"
 [ "$(cat "$ST/update.pending")" = "$NEW $NOCONN" ] || fail "marker: '$(cat "$ST/update.pending" 2>/dev/null)'"
+# Not over a build that has not been online yet: agentd.old is the one
+# known to work and must stay.
+NEWER2=$((MAJ + 40)).0.0
+publish newer "$NEWER2" --no-announce
+rc=0; out=$("$SWB_TMP/bin/agentd" update -c "$INI" 2>&1) || rc=$?
+[ "$rc" = 1 ] || fail "agentd update over an unconfirmed build exited $rc: $out"
+grep -qF "version $NOCONN installed earlier has not been online with the hub yet" <<<"$out" ||
+    fail "agentd update over an unconfirmed build: $out"
+grep -qF "on probation" <<<"$out" && fail "agentd update put itself on probation: $out"
+cmp -s "$SWB_TMP/bin/agentd" "$SWB_TMP/noconn" || fail "the unconfirmed build was replaced"
+cmp -s "$SWB_TMP/bin/agentd.old" "$SWB_TMP/newer" || fail "agentd.old is no longer the build known to work"
+[ "$(cat "$ST/update.pending")" = "$NEW $NOCONN" ] || fail "marker: '$(cat "$ST/update.pending" 2>/dev/null)'"
+publish noconn "$NOCONN" --no-announce
 "$SWB_TMP/bin/agentd" -c "$INI" >"$LOG" 2>&1 &
 AG_PID=$!
 SWB_CLEANUP+=("kill $AG_PID")

@@ -112,6 +112,13 @@ wait_until 20 logged "hanging build" || fail "the hanging build never ran (was i
 HPID=$(cat "$SWB_TMP/hang.pid")
 SWB_CLEANUP+=("kill $HPID")
 [ "$HPID" = "$AG_PID" ] || fail "the new build is not the agent's pid ($HPID, not $AG_PID): no exec"
+# It inherited the watchdog's pipe and nothing of the old agentd's: no
+# tunnel or page socket, no ledger handle.
+fds=$(ls -l "/proc/$HPID/fd")
+grep -E 'socket:|ledger|eventfd|urandom' <<<"$fds" && fail "fds leaked into the new binary: $fds"
+UFD=$(tr '\0' '\n' <"/proc/$HPID/environ" | sed -n 's/^SWB_UPDATE_FD=\([0-9]*\):[0-9]*$/\1/p')
+[ -n "$UFD" ] && [[ $(readlink "/proc/$HPID/fd/$UFD") == pipe:* ]] ||
+    fail "SWB_UPDATE_FD '$UFD' is not the watchdog's pipe: $fds"
 wait_until $((DEADLINE_MS / 1000 + 10)) logged "version $HANG was not online with the hub within the [update] deadline: rolled back to $CUR" ||
     fail "the hanging release was not rolled back"
 REEXEC=$(grep -F "re-executing $SWB_TMP/bin/agentd ($HANG)" "$LOG" | tail -1)

@@ -44,7 +44,10 @@
  * A marker found at start with no SWB_UPDATE_FD (the binary was installed
  * by `agentd update`, or the host rebooted during a probation) puts the
  * process itself on probation: not online with a hub within the deadline,
- * it restores SELF.old and re-executes it.
+ * it restores SELF.old and re-executes it.  While a marker waits for
+ * its binary's first start, nothing is installed over it (`agentd update`
+ * again, or a running agentd it was installed beside, refuses): SELF.old
+ * must stay the binary known to work.
  *
  * Windows: the platform layer's replace and restore are used the same way;
  * the watchdog and exec are POSIX (a Windows service is restarted by the
@@ -497,6 +500,30 @@ ag_update_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* A binary installed earlier has not come online yet (the marker is
+ * there and this process is not the one on probation: `agentd update`
+ * installed it beside a running agentd, or it waits for the next start).
+ * Installing over it would make the unconfirmed binary SELF.old and lose
+ * the one known to work, so nothing is installed until it is confirmed
+ * or rolled back. */
+static int
+pending(struct ag_update *u)
+{
+	char mark[80];
+	const char *installed;
+
+	if (u->probation)
+		return 0;
+	read_state(u->cf->state_dir, MARKER, mark, sizeof(mark));
+	if (mark[0] == '\0')
+		return 0;
+	installed = strchr(mark, ' ');		/* "OLD NEW" */
+	refuse(u, "version %s installed earlier has not been online with the "
+	    "hub yet (%s/%s): start agentd to confirm or roll it back first",
+	    installed != NULL ? installed + 1 : mark, u->cf->state_dir, MARKER);
+	return 1;
+}
+
 /* One GET of path (NULL: the manifest) on the tunnel's host and port. */
 static int
 start(struct ag_update *u, const char *path)
@@ -512,6 +539,8 @@ start(struct ag_update *u, const char *path)
 		refuse(u, "the path of the running executable is unknown");
 		return -1;
 	}
+	if (path == NULL && pending(u))
+		return -1;
 	if (path == NULL) {
 		snprintf(latest, sizeof(latest), "%s?os=%s&arch=%s",
 		    RELEASE_LATEST_PATH, release_host_os(), release_host_arch());
@@ -563,8 +592,10 @@ ag_update_available(struct ag_update *u, const char *version)
 		idle(u);
 }
 
-struct ag_update *
-ag_update_new(const struct ag_conf *cf, struct lws_context *ctx)
+/* The updater of a running agentd, or (cmd) of `agentd update`, which is
+ * never on probation itself. */
+static struct ag_update *
+update_new(const struct ag_conf *cf, struct lws_context *ctx, int cmd)
 {
 	struct ag_update *u = calloc(1, sizeof(*u));
 	char err[300];
@@ -574,6 +605,8 @@ ag_update_new(const struct ag_conf *cf, struct lws_context *ctx)
 	u->cf = cf;
 	u->ctx = ctx;
 	u->fd = -1;
+	u->probation_fd = -1;
+	u->cmd = cmd;
 	if (rs.self[0] == '\0' && plat_self_path(rs.self, sizeof(rs.self),
 	    err, sizeof(err)) != 0) {
 		rs.self[0] = '\0';
@@ -581,11 +614,19 @@ ag_update_new(const struct ag_conf *cf, struct lws_context *ctx)
 	}
 	snprintf(rs.state_dir, sizeof(rs.state_dir), "%s", cf->state_dir);
 	rs.deadline_ms = cf->update_deadline;
+	if (cmd)
+		return u;
 	probation_init(u);
 	if (cf->update_auto && !cf->have_release_pk)
 		log_warn("update: [update] auto = yes, but this build has no "
 		    "release key (make RELEASE_PK=...): updates are refused");
 	return u;
+}
+
+struct ag_update *
+ag_update_new(const struct ag_conf *cf, struct lws_context *ctx)
+{
+	return update_new(cf, ctx, 0);
 }
 
 void
@@ -755,11 +796,10 @@ ag_update_cmd(int argc, char **argv)
 		fprintf(stderr, "agentd: cannot create the TLS client context\n");
 		return 1;
 	}
-	if ((u = ag_update_new(&cf, ctx)) == NULL) {
+	if ((u = update_new(&cf, ctx, 1)) == NULL) {
 		lws_context_destroy(ctx);
 		return 1;
 	}
-	u->cmd = 1;
 	u->result = 1;
 	if (start(u, NULL) == 0)
 		while (u->state != UP_IDLE)

@@ -487,9 +487,11 @@ const hm = holds.find((r) => r.path === 'mock'), hh = holds.find((r) => r.path =
 const holdProcs = (r) => Object.keys(r.mem_kb || {}).filter((k) => (r.path === 'hub' ? k.startsWith('hub-') || k === 'agentd'
     : r.path === 'nginx' ? k.startsWith('nginx-worker') : k === 'mock'));
 const inflight = (r) => Math.min(...[r.open_at_plateau, r.open_at_mark].filter((x) => x != null));
+// Per stream only when the sample saw (nearly) all of them open: with most
+// streams failed before it, the difference means nothing.
 const perStream = (r, keys) => {
     const n = inflight(r);
-    if (!(n > 0)) return null;
+    if (!(n > 0) || n < 0.9 * r.concurrency) return null;
     return keys.reduce((a, k) => a + r.mem_kb[k].pss1 - r.mem_kb[k].pss0, 0) / n;
 };
 const mb = (kb) => (kb / 1024).toFixed(1);
@@ -531,7 +533,8 @@ if (hh) {
     } else md.push('| chunk-gap p99 within 5 ms of the mock\'s | the mock path was not run | — |');
     const keys = holdProcs(hh), per = perStream(hh, keys);
     const part = (pred) => f(perStream(hh, keys.filter(pred)), 1);
-    md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | ${f(per, 1)} KB: gateways ${part((k) => k.startsWith('hub-gateway'))}, tunnel ${part((k) => k === 'hub-tunnel')}, billing ${part((k) => k === 'hub-billing')}, others ${part((k) => k.startsWith('hub-') && !/^hub-(gateway|tunnel|billing)/.test(k))}, agentd ${part((k) => k === 'agentd')} | ${per == null ? '—' : pf(per <= 32, per <= 32 ? `${f(32 - per, 1)} KB to spare` : `${f(per - 32, 1)} KB over, ${f(per / 32, 2)}×`)} |`);
+    if (per == null) md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | not measurable: only ${inflight(hh)} of ${hh.concurrency} streams open at the sample; peak PSS growth ${mb(keys.reduce((a, k) => a + Math.max(hh.mem_kb[k].pss1, hh.mem_kb[k].pss2) - hh.mem_kb[k].pss0, 0))} MB (agentd ${mb(Math.max(hh.mem_kb.agentd.pss1, hh.mem_kb.agentd.pss2) - hh.mem_kb.agentd.pss0)} MB) with ${hh.peak_open} open at most | **FAIL** |`);
+    else md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | ${f(per, 1)} KB: gateways ${part((k) => k.startsWith('hub-gateway'))}, tunnel ${part((k) => k === 'hub-tunnel')}, billing ${part((k) => k === 'hub-billing')}, others ${part((k) => k.startsWith('hub-') && !/^hub-(gateway|tunnel|billing)/.test(k))}, agentd ${part((k) => k === 'agentd')} | ${per == null ? '—' : pf(per <= 32, per <= 32 ? `${f(32 - per, 1)} KB to spare` : `${f(per - 32, 1)} KB over, ${f(per / 32, 2)}×`)} |`);
 }
 const held = md.join('\n');
 

@@ -25,10 +25,12 @@
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
 # skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
 # BENCH_STREAMS=N (default 10000, 0 skips) the concurrent slow streams,
-# BENCH_STREAMS_CHUNKS / _DELAY (ms) / _RAMP (s) (default 60 / 500 / 20: each
-# stream lives 30 s, so all N are open from the ramp's end for ~10 s; 20 s
-# because every stream is a fresh TLS connection to the mock, and the mock
-# and the client, one Node thread each, take ~500 handshakes a second here),
+# BENCH_STREAMS_DELAY (ms, default 500), BENCH_STREAMS_RAMP (s, default N/200,
+# at least 5: every stream is a fresh TLS connection to the mock, one Node
+# thread, which at 500 new connections a second on this machine queued them
+# past its accept backlog (30 s TTFBs, resets, 502s on the nginx path too)),
+# BENCH_STREAMS_CHUNKS (default: enough for each stream to outlive the ramp
+# by 15 s, so all N are open together for ~15 s),
 # BENCH_STREAMS_PATHS (default "mock nginx hub").  BENCH_ONLY=LIST (comma or
 # space separated: plain, stream, perf, scale, streams10k) runs only those
 # rows; the report then goes to the temp dir (kept), not bench/README.md,
@@ -52,9 +54,9 @@ want() { [ -z "$ONLY" ] || [[ " ${ONLY//,/ } " == *" $1 "* ]]; }
 OUT=${BENCH_OUT:-$top/bench/README.md}
 [ -z "$ONLY" ] || [ -n "${BENCH_OUT:-}" ] || OUT=
 NSTREAMS=${BENCH_STREAMS:-10000}
-H_CHUNKS=${BENCH_STREAMS_CHUNKS:-60}
 H_DELAY=${BENCH_STREAMS_DELAY:-500}
-H_RAMP=${BENCH_STREAMS_RAMP:-20}
+H_RAMP=${BENCH_STREAMS_RAMP:-$(( NSTREAMS / 200 > 5 ? NSTREAMS / 200 : 5 ))}
+H_CHUNKS=${BENCH_STREAMS_CHUNKS:-$(( ((H_RAMP + 15) * 1000 + H_DELAY - 1) / (H_DELAY > 0 ? H_DELAY : 1) ))}
 H_PATHS=${BENCH_STREAMS_PATHS:-mock nginx hub}
 STREAM_CHUNKS=20
 STREAM_DELAY=20
@@ -640,7 +642,10 @@ bench/run.sh     # or: make bench — about 4 minutes; rewrites this file
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
-\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row). One
+\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
+\`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
+\`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,
+stream, perf, scale, streams10k; the report then goes to the kept temp dir). One
 scenario by hand: \`tests/stack up\`, then e.g.
 \`node bench/load.mjs --url $SWB_URL/chat/completions --token $SWB_TOKEN --concurrency 32\`
 (\`--mode stream\`, \`--content 'hi [mock chunks=20 delay=20]'\`; it prints one

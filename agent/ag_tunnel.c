@@ -42,7 +42,7 @@
 #include "lib/clock.h"
 
 #define AG_OUT_MAX	(8u * 1024 * 1024)
-#define AG_STREAMS_MAX	512		/* per link */
+#define AG_STREAMS_MAX	16384		/* per link (>= 10,000 concurrent streams) */
 #define AG_PIECE	(512u * 1024)	/* resp_chunk payload at most */
 #define AG_BODY_SNIFF	(4u * 1024 * 1024)	/* non-SSE body kept for usage */
 #define AG_REPORT_AGAIN_MIN 1000	/* ms between reports of one stream, at least */

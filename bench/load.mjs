@@ -18,8 +18,13 @@
 //           coalesced (events that arrived within 2 ms of the previous
 //           content event), events, ok, errors, error_kinds
 // A stream counts as ok only if it is 200 and ends with `data: [DONE]`.
+//
+// --mode hold: N concurrent slow streams, each opened once (its own
+// connection, no keep-alive), the N starts spread evenly over --ramp
+// seconds; then every stream is held to its end.  See hold() below.
 import http from 'node:http';
 import https from 'node:https';
+import tls from 'node:tls';
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
 
@@ -47,11 +52,13 @@ function parseArgs(argv) {
         case '--content': o.content = v(); break;
         case '--model': o.model = v(); break;
         case '--timeout': o.timeout = +v(); break;
+        case '--ramp': o.ramp = +v(); break;
+        case '--plateau-file': o.plateauFile = v(); break;
         default: throw new Error(`unknown option ${k}`);
         }
     }
     if (!o.url) throw new Error('--url is required');
-    if (!['plain', 'stream'].includes(o.mode)) throw new Error('--mode plain|stream');
+    if (!['plain', 'stream', 'hold'].includes(o.mode)) throw new Error('--mode plain|stream|hold');
     if (!(o.concurrency >= 1)) throw new Error('--concurrency must be >= 1');
     return o;
 }
@@ -65,6 +72,7 @@ const r2 = (x) => (x == null ? null : Math.round(x * 100) / 100);
 
 async function main() {
     const o = parseArgs(process.argv);
+    if (o.mode === 'hold') return hold(o);
     const url = new URL(o.url);
     const tls = url.protocol === 'https:';
     const mod = tls ? https : http;
@@ -213,6 +221,183 @@ async function main() {
         out.gaps = st.gaps.length;
         out.coalesced = st.coalesced;
     }
+    process.stdout.write(JSON.stringify(out) + '\n');
+}
+
+// A byte-string matcher fed chunk after chunk (KMP, so a marker split
+// across two reads is still found); counts matches, allocates nothing.
+function matcher(text) {
+    const m = Buffer.from(text, 'latin1');
+    const fail = new Int32Array(m.length);
+    for (let i = 1, k = 0; i < m.length; i++) {
+        while (k > 0 && m[i] !== m[k]) k = fail[k - 1];
+        if (m[i] === m[k]) k++;
+        fail[i] = k;
+    }
+    return { m, fail };
+}
+// Feed buf to a matcher in state st (a number: bytes matched); returns the
+// new state * 2^20 + matches (matches < 2^20 per chunk).
+function feed(mt, st, buf) {
+    const { m, fail } = mt;
+    let k = st, n = 0;
+    for (let i = 0; i < buf.length; i++) {
+        const b = buf[i];
+        while (k > 0 && b !== m[k]) k = fail[k - 1];
+        if (b === m[k]) k++;
+        if (k === m.length) { n++; k = fail[k - 1]; }
+    }
+    return k * 1048576 + n;
+}
+
+// Histogram of milliseconds at 0.05 ms resolution up to 120 s (the last
+// bucket holds anything longer): percentiles without keeping samples.
+const H_RES = 0.05, H_N = Math.ceil(120000 / H_RES) + 1;
+function hist() { return { b: new Uint32Array(H_N), n: 0, sum: 0, max: 0 }; }
+function hadd(h, ms) {
+    const i = Math.min(H_N - 1, Math.max(0, Math.round(ms / H_RES)));
+    h.b[i]++; h.n++; h.sum += ms;
+    if (ms > h.max) h.max = ms;
+}
+function hpct(h, p) {
+    if (h.n === 0) return null;
+    const want = Math.max(1, Math.ceil(p / 100 * h.n));
+    for (let i = 0, c = 0; i < H_N; i++) if ((c += h.b[i]) >= want) return i * H_RES;
+    return h.max;
+}
+
+// --mode hold: --concurrency N streams of one request each, stream i
+// started at i * ramp / N seconds on its own connection, every one held
+// to its end (or --timeout).  Per content event nothing is allocated but
+// what Node's HTTP parser does: the SSE bytes go through two streaming
+// matchers (content events, `data: [DONE]`), gaps and TTFBs into
+// histograms.  When every stream has been started and each has either
+// its response head or an error, the "plateau" is reached: {t_ms, open}
+// is written to --plateau-file (the caller measures the servers' memory
+// then) and SIGUSR2 afterwards records how many were still open.  Prints
+// one JSON line: ok, errors, error_kinds, open_at_plateau,
+// open_at_mark, peak_open, ttfb/gap percentiles, coalesced (gaps under
+// 2 ms: two events in one read), events, the client's own CPU and RSS.
+async function hold(o) {
+    const url = new URL(o.url);
+    const secure = url.protocol === 'https:';
+    const mod = secure ? https : http;
+    const N = o.concurrency, ramp = (o.ramp ?? 5) * 1000;
+    const body = JSON.stringify({
+        model: o.model, messages: [{ role: 'user', content: o.content }], stream: true,
+    });
+    const headers = {
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+        connection: 'close',
+    };
+    if (o.token) headers.authorization = `Bearer ${o.token}`;
+    const reqOpts = {
+        method: 'POST', agent: false, headers,
+        hostname: url.hostname, port: url.port || (secure ? 443 : 80),
+        path: url.pathname + url.search,
+    };
+    if (secure) {
+        // One TLS context for every connection (a CA per request would
+        // parse the PEM 10,000 times).
+        reqOpts.secureContext = tls.createSecureContext(o.ca ? { ca: fs.readFileSync(o.ca) } : {});
+        if (o.insecure) reqOpts.rejectUnauthorized = false;
+        if (o.servername) reqOpts.servername = o.servername;
+    }
+    const mContent = matcher('"content":"tok'), mDone = matcher('data: [DONE]');
+    const gaps = hist(), ttfbs = hist();
+    const kinds = {};
+    let started = 0, settled = 0, open = 0, peak = 0, ended = 0, ok = 0, errors = 0;
+    let events = 0, coalesced = 0, plateau = null, mark = null;
+    const cpu0 = process.cpuUsage(), t0 = performance.now();
+    let finishAll;
+    const allDone = new Promise((r) => { finishAll = r; });
+
+    const checkPlateau = () => {
+        if (plateau !== null || started < N || settled < N) return;
+        plateau = { t_ms: Math.round(performance.now() - t0), open };
+        if (o.plateauFile) fs.writeFileSync(o.plateauFile, JSON.stringify(plateau) + '\n');
+    };
+    process.on('SIGUSR2', () => { mark = { t_ms: Math.round(performance.now() - t0), open }; });
+
+    function one() {
+        started++;
+        const ts = performance.now();
+        let gotHead = false, done = false, last = -1, cst = 0, dst = 0, sawDone = false, status = 0;
+        const end = (err) => {
+            if (done) return;
+            done = true;
+            if (gotHead) open--;
+            else settled++;
+            if (err) { errors++; kinds[err] = (kinds[err] || 0) + 1; } else ok++;
+            if (++ended === N) finishAll();
+            checkPlateau();
+        };
+        const req = mod.request(reqOpts, (res) => {
+            status = res.statusCode;
+            res.on('data', (buf) => {
+                const now = performance.now();
+                if (!gotHead) {
+                    gotHead = true; open++; settled++;
+                    if (open > peak) peak = open;
+                    hadd(ttfbs, now - ts);
+                    checkPlateau();
+                }
+                let r = feed(mContent, cst, buf);
+                cst = Math.floor(r / 1048576);
+                const n = r % 1048576;
+                for (let i = 0; i < n; i++) {
+                    if (last >= 0) {
+                        const g = now - last;
+                        hadd(gaps, g);
+                        if (g < 2) coalesced++;
+                    }
+                    last = now;
+                    events++;
+                }
+                r = feed(mDone, dst, buf);
+                dst = Math.floor(r / 1048576);
+                if (r % 1048576) sawDone = true;
+            });
+            res.on('end', () => {
+                if (status !== 200) end(`status ${status}`);
+                else if (!sawDone) end('stream without [DONE]');
+                else end(null);
+            });
+            res.on('error', (e) => end(e.code || e.message));
+            res.on('aborted', () => end('response aborted'));
+        });
+        req.setTimeout(o.timeout * 1000, () => req.destroy(new Error('timeout')));
+        req.on('error', (e) => end(e.code || e.message));
+        req.end(body);
+    }
+
+    // Starts on a 10 ms tick: as many as are due by now.
+    await new Promise((resolve) => {
+        const tick = setInterval(() => {
+            const due = ramp <= 0 ? N : Math.min(N, Math.floor((performance.now() - t0) / ramp * N) + 1);
+            while (started < due) one();
+            if (started >= N) { clearInterval(tick); resolve(); }
+        }, 10);
+    });
+    checkPlateau();
+    await allDone;
+    const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const out = {
+        mode: 'hold', url: o.url, concurrency: N, ramp_s: ramp / 1000,
+        duration_s: r2(elapsed / 1000), ok, errors, error_kinds: kinds,
+        open_at_plateau: plateau ? plateau.open : null, plateau_t_ms: plateau ? plateau.t_ms : null,
+        open_at_mark: mark ? mark.open : null, mark_t_ms: mark ? mark.t_ms : null,
+        peak_open: peak,
+        ttfb_p50_ms: r2(hpct(ttfbs, 50)), ttfb_p99_ms: r2(hpct(ttfbs, 99)), ttfb_max_ms: r2(ttfbs.max || null),
+        gap_p50_ms: r2(hpct(gaps, 50)), gap_p99_ms: r2(hpct(gaps, 99)), gap_max_ms: r2(gaps.max || null),
+        gap_mean_ms: r2(gaps.n ? gaps.sum / gaps.n : null),
+        gaps: gaps.n, coalesced, events,
+        client_cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
+        client_cpu_pct: r2((cpu.user + cpu.system) / 1000 / elapsed * 100),
+        client_maxrss_kb: process.resourceUsage().maxRSS,
+    };
     process.stdout.write(JSON.stringify(out) + '\n');
 }
 

@@ -14,12 +14,27 @@
 #   x 20 ms, asked for with a mock directive in the prompt, so all three
 #   paths get the same request) at 1 and 32; perf profiles of each hub
 #   process and agentd; the tunnel's memory per idle agent (the swarm of
-#   tests/integration/tunnel_scale.sh).  Writes the tables to
-#   bench/README.md (BENCH_OUT) and prints them.
+#   tests/integration/tunnel_scale.sh); BENCH_STREAMS (10,000) concurrent
+#   slow streams (bench/load.mjs --mode hold: one connection each, opened
+#   over a ramp) on every path, with each process's memory (PSS from
+#   /proc/PID/smaps_rollup) before, at the plateau (all open) and after,
+#   and the client's own CPU.  Writes the tables to bench/README.md
+#   (BENCH_OUT) and prints them.
 # Knobs: BENCH_WARMUP / BENCH_DURATION (non-streaming, s; default 3 / 10),
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
-# skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm.
+# skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
+# BENCH_STREAMS=N (default 10000, 0 skips) the concurrent slow streams,
+# BENCH_STREAMS_DELAY (ms, default 500), BENCH_STREAMS_RAMP (s, default N/200,
+# at least 5: every stream is a fresh TLS connection to the mock, one Node
+# thread, which at 500 new connections a second on this machine queued them
+# past its accept backlog (30 s TTFBs, resets, 502s on the nginx path too)),
+# BENCH_STREAMS_CHUNKS (default: enough for each stream to outlive the ramp
+# by 15 s, so all N are open together for ~15 s),
+# BENCH_STREAMS_PATHS (default "mock nginx hub").  BENCH_ONLY=LIST (comma or
+# space separated: plain, stream, perf, scale, streams10k) runs only those
+# rows; the report then goes to the temp dir (kept), not bench/README.md,
+# unless BENCH_OUT is set.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -28,7 +43,21 @@ WARMUP=${BENCH_WARMUP:-3}
 DURATION=${BENCH_DURATION:-10}
 S_WARMUP=${BENCH_STREAM_WARMUP:-1}
 S_DURATION=${BENCH_STREAM_DURATION:-8}
+ONLY=${BENCH_ONLY:-}
+if [ -n "$ONLY" ]; then
+    for r in ${ONLY//,/ }; do
+        case $r in plain|stream|perf|scale|streams10k) ;; *) echo "bench: BENCH_ONLY: unknown row $r" >&2; exit 2 ;; esac
+    done
+fi
+# want ROW: is this row to run (BENCH_ONLY unset, or naming it)?
+want() { [ -z "$ONLY" ] || [[ " ${ONLY//,/ } " == *" $1 "* ]]; }
 OUT=${BENCH_OUT:-$top/bench/README.md}
+[ -z "$ONLY" ] || [ -n "${BENCH_OUT:-}" ] || OUT=
+NSTREAMS=${BENCH_STREAMS:-10000}
+H_DELAY=${BENCH_STREAMS_DELAY:-500}
+H_RAMP=${BENCH_STREAMS_RAMP:-$(( NSTREAMS / 200 > 5 ? NSTREAMS / 200 : 5 ))}
+H_CHUNKS=${BENCH_STREAMS_CHUNKS:-$(( ((H_RAMP + 15) * 1000 + H_DELAY - 1) / (H_DELAY > 0 ? H_DELAY : 1) ))}
+H_PATHS=${BENCH_STREAMS_PATHS:-mock nginx hub}
 STREAM_CHUNKS=20
 STREAM_DELAY=20
 PROMPT='Say hello.'
@@ -47,6 +76,8 @@ NGINX=$(command -v nginx || true)
 # ---------------------------------------------------------------- clean-up
 work=$(mktemp -d /tmp/swb-bench.XXXXXX)
 chmod 755 "$work"
+keep_work=
+if [ -z "$OUT" ]; then OUT=$work/README.md; keep_work=1; fi
 stack_dir=$work/stack
 ngx_dir=$work/nginx
 NGX_PID=
@@ -69,7 +100,7 @@ cleanup() {
         sleep 0.3
         for p in $pids; do kill -KILL "$p" 2>/dev/null || true; done
     fi
-    if [ "$ok" = 1 ] && [ -z "${BENCH_KEEP:-}" ]; then
+    if [ "$ok" = 1 ] && [ -z "${BENCH_KEEP:-}" ] && [ -z "$keep_work" ]; then
         rm -rf "$work"
     else
         say "logs kept in $work (stack/hub.log, stack/agent-stack.log, stack/mock.log, nginx/error.log)"
@@ -80,6 +111,11 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# Every process started from here inherits it (hubd raises its own to the
+# hard limit anyway); nginx's workers get it by worker_rlimit_nofile.  The
+# slow-streams row needs about N + 100 descriptors in the client, the mock,
+# agentd and (nginx: twice N) an nginx worker.
+NOFILE=$(ulimit -n)
 
 # ---------------------------------------------------------------- build
 say "building the fast test build (make test-build)"
@@ -115,10 +151,10 @@ start_nginx() {
     cat >"$ngx_dir/nginx.conf" <<NGX
 daemon off;
 worker_processes 2;
-worker_rlimit_nofile 16384;
+worker_rlimit_nofile $NOFILE;
 pid $ngx_dir/nginx.pid;
 error_log $ngx_dir/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections $((NOFILE - 64)); }
 http {
     access_log off;
     client_body_temp_path $ngx_dir/tmp/body;
@@ -254,17 +290,82 @@ run_wrk() {
 }
 
 procs >"$work/procs"
-for c in 1 32 256; do
-    for p in mock nginx hub; do run "non-streaming, c=$c" "$p" plain "$c"; done
-done
-for c in 1 32; do
-    for p in mock nginx hub; do run "streaming, c=$c" "$p" stream "$c"; done
-done
+if want plain; then
+    for c in 1 32 256; do
+        for p in mock nginx hub; do run "non-streaming, c=$c" "$p" plain "$c"; done
+    done
+fi
+if want stream; then
+    for c in 1 32; do
+        for p in mock nginx hub; do run "streaming, c=$c" "$p" stream "$c"; done
+    done
+fi
+
+# ---------------------------------------------------------------- 10k streams
+# "NAME PID PSS_KB RSS_KB" for each process (PSS from smaps_rollup: pages
+# shared by the hub's forked children counted once in the sum).
+mem_snap() {
+    while read -r name pid; do
+        awk -v n="$name" -v p="$pid" '/^Pss:/ {pss = $2} END {printf "%s %s %d ", n, p, pss}' \
+            "/proc/$pid/smaps_rollup" 2>/dev/null || printf '%s %s 0 ' "$name" "$pid"
+        awk '/^VmRSS:/ {r = $2} END {print r + 0}' "/proc/$pid/status" 2>/dev/null || echo 0
+    done <"$work/procs"
+}
+# streams_row PATH: BENCH_STREAMS concurrent slow streams on one path.
+# Memory of every process before (nothing open), at the plateau (every
+# stream started and answered: load.mjs writes the plateau file, then is
+# told by SIGUSR2 how long the sample took, so the count it reports as
+# open_at_mark is the one still open after it) and after (all ended).
+streams_row() {
+    local path=$1 url args=() lp t
+    case $path in
+        mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
+               args=(--token sk-test-provider-key --ca "$CA" --servername api.openai.com) ;;
+        nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
+        hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN") ;;
+    esac
+    say "$NSTREAMS concurrent slow streams / $path ($H_CHUNKS chunks x $H_DELAY ms, ${H_RAMP}s ramp)"
+    rm -f "$work/plateau"
+    sleep 2
+    mem_snap >"$work/mem0"
+    cpu_snap >"$work/cpu0"
+    node bench/load.mjs --mode hold --url "$url" "${args[@]}" --concurrency "$NSTREAMS" \
+        --ramp "$H_RAMP" --timeout $(( H_CHUNKS * H_DELAY / 1000 + H_RAMP + 60 )) \
+        --content "Say hello. [mock chunks=$H_CHUNKS delay=$H_DELAY]" \
+        --plateau-file "$work/plateau" >"$work/one.json" 2>"$work/load.err" &
+    lp=$!
+    while [ ! -s "$work/plateau" ] && kill -0 "$lp" 2>/dev/null; do sleep 0.1; done
+    if [ -s "$work/plateau" ]; then
+        mem_snap >"$work/mem1"
+        kill -USR2 "$lp" 2>/dev/null || true
+    else
+        cp "$work/mem0" "$work/mem1"
+    fi
+    wait "$lp" || die "load generator failed ($NSTREAMS streams / $path): $(tail -3 "$work/load.err")"
+    cpu_snap >"$work/cpu1"
+    sleep 2
+    mem_snap >"$work/mem2"
+    paste -d' ' "$work/mem0" "$work/mem1" "$work/mem2" |
+        awk '{printf "%s\"%s\":{\"pss0\":%d,\"pss1\":%d,\"pss2\":%d,\"rss0\":%d,\"rss1\":%d,\"rss2\":%d}",
+              (NR > 1 ? "," : "{"), $1, $3, $7, $11, $4, $8, $12} END {print "}"}' >"$work/mem.json"
+    paste -d' ' "$work/cpu0" "$work/cpu1" |
+        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
+        >"$work/cpu.json"
+    jq -c --arg p "$path" --argjson nofile "$NOFILE" --argjson chunks "$H_CHUNKS" --argjson delay "$H_DELAY" \
+        --slurpfile mem "$work/mem.json" --slurpfile cpu "$work/cpu.json" \
+        '. + {scenario: "streams10k", path: $p, nofile: $nofile, chunks: $chunks, delay_ms: $delay,
+              mem_kb: $mem[0], cpu_us: $cpu[0]}' "$work/one.json" | tee -a "$results" >&2
+}
+if want streams10k && [ "$NSTREAMS" -gt 0 ]; then
+    [ "$NOFILE" -ge $(( NSTREAMS + 200 )) ] ||
+        say "warning: open file limit $NOFILE < $NSTREAMS streams + 200: expect EMFILE errors (reported as such)"
+    for p in $H_PATHS; do streams_row "$p"; done
+fi
 
 # Profiles: each hub process, agentd and an nginx worker under perf at
 # c=32 (hub) — the top symbols go to the report.
 : >"$work/profiles.txt"
-if [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
+if want perf && [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
     say "profiling (perf record, ${PERF_SECONDS:-5}s at c=32)"
     BENCH_AUTH="Bearer $SWB_TOKEN" wrk -t1 -c32 -d"$(( ${PERF_SECONDS:-5} + 2 ))s" -s bench/chat.lua \
         "$SWB_URL/chat/completions" >/dev/null 2>&1 &
@@ -291,6 +392,7 @@ fi
 # Memory: the hub's tunnel per idle connected agent (the swarm of
 # tests/integration/tunnel_scale.sh), BENCH_SCALE_AGENTS of them (0: skip).
 SCALE=${BENCH_SCALE_AGENTS:-300}
+want scale || SCALE=0
 echo '' >"$work/scale.txt"
 if [ "$SCALE" -gt 0 ]; then
     say "memory: $SCALE idle agents (tunnel_scale)"
@@ -326,7 +428,7 @@ node - "$results" "$work" "$OUT" <<'JS'
 const fs = require('node:fs');
 const [results, work, out] = process.argv.slice(2);
 const E = process.env;
-const rows = fs.readFileSync(results, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+const rows = fs.readFileSync(results, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 const find = (s, p) => rows.find((r) => r.scenario === s && r.path === p);
 const f = (x, d = 1) => (x == null ? '—' : Number(x).toFixed(d));
 const ratio = (a, b) => (a == null || b == null || b === 0 ? '—' : (a / b).toFixed(2));
@@ -380,6 +482,64 @@ for (const s of scen('stream')) {
 }
 const stream = md.join('\n');
 
+// The concurrent slow streams (mode hold): one row per path, then memory
+// per process, then the issue's targets beside what was measured.
+const holds = rows.filter((r) => r.mode === 'hold');
+const hm = holds.find((r) => r.path === 'mock'), hh = holds.find((r) => r.path === 'hub');
+const holdProcs = (r) => Object.keys(r.mem_kb || {}).filter((k) => (r.path === 'hub' ? k.startsWith('hub-') || k === 'agentd'
+    : r.path === 'nginx' ? k.startsWith('nginx-worker') : k === 'mock'));
+const inflight = (r) => Math.min(...[r.open_at_plateau, r.open_at_mark].filter((x) => x != null));
+// Per stream only when the sample saw (nearly) all of them open: with most
+// streams failed before it, the difference means nothing.
+const perStream = (r, keys) => {
+    const n = inflight(r);
+    if (!(n > 0) || n < 0.9 * r.concurrency) return null;
+    return keys.reduce((a, k) => a + r.mem_kb[k].pss1 - r.mem_kb[k].pss0, 0) / n;
+};
+const mb = (kb) => (kb / 1024).toFixed(1);
+md = [];
+md.push('| path | streams | ok | errors | open at the plateau | TTFB p50 ms | TTFB p99 ms | gap p50 ms | gap p99 ms | gap max ms | gap p99 − mock\'s ms | coalesced gaps | memory per in-flight stream (PSS) | CPU per stream, proxy / mock | client CPU |');
+md.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+for (const r of holds) {
+    const keys = holdProcs(r);
+    const cpuOf = (pred) => Object.entries(r.cpu_us || {}).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0) / r.concurrency;
+    const pcpu = r.path === 'mock' ? '—' : f(cpuOf((k) => keys.includes(k)), 0) + ' µs';
+    md.push(`| ${r.path} | ${r.concurrency} | ${r.ok} | ${errs(r)} | ${r.open_at_plateau ?? '—'}${r.open_at_mark != null && r.open_at_mark !== r.open_at_plateau ? ` (${r.open_at_mark} after the sample)` : ''} | ${f(r.ttfb_p50_ms, 2)} | ${f(r.ttfb_p99_ms, 2)} | ${f(r.gap_p50_ms, 2)} | ${f(r.gap_p99_ms, 2)} | ${f(r.gap_max_ms, 2)} | ${hm && r !== hm ? f(r.gap_p99_ms - hm.gap_p99_ms, 2) : '—'} | ${r.coalesced}/${r.gaps} | ${f(perStream(r, keys), 1)} KB | ${pcpu} / ${f(cpuOf((k) => k === 'mock'), 0)} µs | ${f(r.client_cpu_pct, 0)} % of a core (${mb(r.client_maxrss_kb)} MB max RSS) |`);
+}
+md.push('');
+md.push('Memory of each process (PSS, MB: before the ramp · at the plateau · after every stream ended; per in-flight stream = (plateau − before) ÷ streams open):');
+md.push('');
+md.push('| path | process | before MB | plateau MB | after MB | per stream KB |');
+md.push('|---|---|---:|---:|---:|---:|');
+for (const r of holds) {
+    const keys = holdProcs(r);
+    for (const k of keys) {
+        const m = r.mem_kb[k];
+        md.push(`| ${r.path} | ${k} | ${mb(m.pss0)} | ${mb(m.pss1)} | ${mb(m.pss2)} | ${f(perStream(r, [k]), 1)} |`);
+    }
+    if (keys.length > 1) {
+        const sum = (fld) => keys.reduce((a, k) => a + r.mem_kb[k][fld], 0);
+        md.push(`| ${r.path} | **all** | ${mb(sum('pss0'))} | ${mb(sum('pss1'))} | ${mb(sum('pss2'))} | ${f(perStream(r, keys), 1)} |`);
+    }
+}
+md.push('');
+const pf = (okk, by) => (okk ? `**pass**${by ? ` (${by})` : ''}` : `**FAIL**${by ? ` (${by})` : ''}`);
+md.push('| target (issue 14) | measured | result |');
+md.push('|---|---|---|');
+if (hh) {
+    const full = hh.concurrency >= 10000;
+    md.push(`| 10,000 concurrent slow streams through one hub and one agent, no errors | ${hh.concurrency} streams: ${hh.ok} ok, ${errs(hh)} errors; ${inflight(hh)} open at once | ${pf(full && hh.errors === 0 && hh.ok === hh.concurrency, full ? (hh.errors ? `${hh.errors} errors` : '') : `only ${hh.concurrency} streams run`)} |`);
+    if (hm) {
+        const d = hh.gap_p99_ms - hm.gap_p99_ms;
+        md.push(`| chunk-gap p99 within 5 ms of the mock's | hub ${f(hh.gap_p99_ms, 2)} ms − mock ${f(hm.gap_p99_ms, 2)} ms = ${f(d, 2)} ms | ${pf(d <= 5, d <= 5 ? `${f(5 - d, 2)} ms to spare` : `${f(d - 5, 2)} ms over`)} |`);
+    } else md.push('| chunk-gap p99 within 5 ms of the mock\'s | the mock path was not run | — |');
+    const keys = holdProcs(hh), per = perStream(hh, keys);
+    const part = (pred) => f(perStream(hh, keys.filter(pred)), 1);
+    if (per == null) md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | not measurable: only ${inflight(hh)} of ${hh.concurrency} streams open at the sample; peak PSS growth ${mb(keys.reduce((a, k) => a + Math.max(hh.mem_kb[k].pss1, hh.mem_kb[k].pss2) - hh.mem_kb[k].pss0, 0))} MB (agentd ${mb(Math.max(hh.mem_kb.agentd.pss1, hh.mem_kb.agentd.pss2) - hh.mem_kb.agentd.pss0)} MB) with ${hh.peak_open} open at most | **FAIL** |`);
+    else md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | ${f(per, 1)} KB: gateways ${part((k) => k.startsWith('hub-gateway'))}, tunnel ${part((k) => k === 'hub-tunnel')}, billing ${part((k) => k === 'hub-billing')}, others ${part((k) => k.startsWith('hub-') && !/^hub-(gateway|tunnel|billing)/.test(k))}, agentd ${part((k) => k === 'agentd')} | ${per == null ? '—' : pf(per <= 32, per <= 32 ? `${f(32 - per, 1)} KB to spare` : `${f(per - 32, 1)} KB over, ${f(per / 32, 2)}×`)} |`);
+}
+const held = md.join('\n');
+
 const block = (name, title) => {
     const t = fs.readFileSync(`${work}/${name}.groups`, 'utf8').trimEnd();
     return `${title}:\n\n\`\`\`\n${t || '(nothing)'}\n\`\`\``;
@@ -401,7 +561,17 @@ gaps under 2 ms (two events delivered together):
 
 ${stream}
 
-Memory: the hub's tunnel process per idle connected agent (${E.B_SCALE_AGENTS} agents from the
+${holds.length ? `Concurrent slow streams: ${holds[0].concurrency} streaming chat completions per path
+(mock: ${holds[0].chunks} chunks × ${holds[0].delay_ms} ms, so each lives ~${f(holds[0].chunks * holds[0].delay_ms / 1000, 0)} s), each on its own
+connection, started evenly over a ${holds[0].ramp_s} s ramp, all held open together
+(\`bench/load.mjs --mode hold\`, one Node process; open file limit ${holds[0].nofile}).
+Gaps = arrival times between consecutive content events of a stream at the
+client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
+\`/proc/PID/smaps_rollup\`; CPU per stream = utime + stime over the row ÷ streams:
+
+${held}
+
+` : ''}Memory: the hub's tunnel process per idle connected agent (${E.B_SCALE_AGENTS} agents from the
 swarm of tests/integration/tunnel_scale.sh, RSS growth ÷ agents): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
 
 Profiles (\`perf record -g\`, each process at c=32 on the hub path; self
@@ -472,7 +642,10 @@ bench/run.sh     # or: make bench — about 4 minutes; rewrites this file
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
-\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row). One
+\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
+\`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
+\`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,
+stream, perf, scale, streams10k; the report then goes to the kept temp dir). One
 scenario by hand: \`tests/stack up\`, then e.g.
 \`node bench/load.mjs --url $SWB_URL/chat/completions --token $SWB_TOKEN --concurrency 32\`
 (\`--mode stream\`, \`--content 'hi [mock chunks=20 delay=20]'\`; it prints one

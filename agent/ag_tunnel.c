@@ -42,6 +42,7 @@
 #include "lib/clock.h"
 
 #define AG_OUT_MAX	(8u * 1024 * 1024)
+#define AG_STREAM_BUCKETS 4096	/* stream index buckets (power of 2) */
 #define AG_STREAMS_MAX	16384		/* per link (>= 10,000 concurrent streams) */
 #define AG_PIECE	(512u * 1024)	/* resp_chunk payload at most */
 #define AG_BODY_SNIFF	(4u * 1024 * 1024)	/* non-SSE body kept for usage */
@@ -51,7 +52,9 @@
 
 /* One relayed request: hub stream <-> upstream transfer.  lws thread only. */
 struct ag_stream {
-	struct ag_stream *next;
+	struct ag_stream *next, *prev;	/* t->streams */
+	struct ag_stream *knext;	/* t->by_key chain */
+	struct ag_stream *inext;	/* t->by_id chain (link, id) */
 	struct ag_link *l;
 	uint32_t id;			/* hub's stream id on this link */
 	uint64_t key;			/* ag_upstream key, unique per process */
@@ -108,6 +111,7 @@ struct ag_stream {
 enum link_state { LK_IDLE, LK_CONNECTING, LK_AUTH, LK_ONLINE };
 
 struct ag_link {
+	int nstreams;			/* its streams in t->streams */
 	struct ag_tunnel *t;
 	uint64_t agent_id;
 	unsigned char sk[64];
@@ -148,6 +152,10 @@ struct ag_tunnel {
 	lws_sorted_usec_list_t sul;
 	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
 	lws_sorted_usec_list_t sul_flush;	/* the ledger's grouped writes */
+	/* Every stream by key (upstream events) and by (link, hub's id)
+	 * (frames): looked up per frame and per event. */
+	struct ag_stream *by_key[AG_STREAM_BUCKETS];
+	struct ag_stream *by_id[AG_STREAM_BUCKETS];
 	struct ag_ledger *lg;		/* <state_dir>/ledger.db */
 	struct ag_bucket buckets[AG_MAX_CHANNELS];	/* per cf->channels[i] */
 	struct ag_caps caps;		/* the owner's caps per channel */
@@ -302,10 +310,25 @@ send_channels(struct ag_link *l)
 
 /* ---- relayed requests ------------------------------------------------ */
 
+static size_t
+key_bucket(uint64_t key)
+{
+	return (size_t)((key * UINT64_C(0x9e3779b97f4a7c15)) >> 52) &
+	    (AG_STREAM_BUCKETS - 1);
+}
+
+static size_t
+id_bucket(const struct ag_link *l, uint32_t id)
+{
+	return (size_t)((((uint64_t)(uintptr_t)l >> 4) ^ id) *
+	    UINT64_C(0x9e3779b97f4a7c15) >> 52) & (AG_STREAM_BUCKETS - 1);
+}
+
 static struct ag_stream *
 stream_by_id(struct ag_link *l, uint32_t id)
 {
-	for (struct ag_stream *s = l->t->streams; s != NULL; s = s->next)
+	for (struct ag_stream *s = l->t->by_id[id_bucket(l, id)]; s != NULL;
+	    s = s->inext)
 		if (s->l == l && s->id == id)
 			return s;
 	return NULL;
@@ -314,22 +337,57 @@ stream_by_id(struct ag_link *l, uint32_t id)
 static struct ag_stream *
 stream_by_key(struct ag_tunnel *t, uint64_t key)
 {
-	for (struct ag_stream *s = t->streams; s != NULL; s = s->next)
+	for (struct ag_stream *s = t->by_key[key_bucket(key)]; s != NULL;
+	    s = s->knext)
 		if (s->key == key)
 			return s;
 	return NULL;
 }
 
+/* s (its link, id and key set) joins the list and both indexes. */
+static void
+stream_add(struct ag_stream *s)
+{
+	struct ag_tunnel *t = s->l->t;
+	size_t k = key_bucket(s->key), i = id_bucket(s->l, s->id);
+
+	s->prev = NULL;
+	s->next = t->streams;
+	if (t->streams != NULL)
+		t->streams->prev = s;
+	t->streams = s;
+	s->knext = t->by_key[k];
+	t->by_key[k] = s;
+	s->inext = t->by_id[i];
+	t->by_id[i] = s;
+	s->l->nstreams++;
+}
+
 static void
 stream_free(struct ag_stream *s)
 {
+	struct ag_tunnel *t = s->l->t;
 	struct ag_stream **pp;
 
-	for (pp = &s->l->t->streams; *pp != NULL; pp = &(*pp)->next)
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		t->streams = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	for (pp = &t->by_key[key_bucket(s->key)]; *pp != NULL;
+	    pp = &(*pp)->knext)
 		if (*pp == s) {
-			*pp = s->next;
+			*pp = s->knext;
 			break;
 		}
+	for (pp = &t->by_id[id_bucket(s->l, s->id)]; *pp != NULL;
+	    pp = &(*pp)->inext)
+		if (*pp == s) {
+			*pp = s->inext;
+			break;
+		}
+	s->l->nstreams--;
 	if (s->capped)
 		ag_caps_release(&s->l->t->caps, s->ci);
 	if (s->sse_mode)
@@ -739,8 +797,7 @@ on_req(struct ag_link *l, const struct frame *f)
 	case FRAME_REQ_START:
 		if (stream_by_id(l, f->stream_id) != NULL)
 			return -1;	/* the hub reused a live id */
-		for (s = l->t->streams; s != NULL; s = s->next)
-			n += s->l == l;
+		n = l->nstreams;
 		s = calloc(1, sizeof(*s));
 		if (s == NULL)
 			return -1;
@@ -779,8 +836,7 @@ on_req(struct ag_link *l, const struct frame *f)
 				    "request_id (%zu bytes): not recorded",
 				    (unsigned long long)l->agent_id, s->id, len);
 		}
-		s->next = l->t->streams;
-		l->t->streams = s;
+		stream_add(s);
 		if (n >= AG_STREAMS_MAX) {
 			stream_end(s, 0, "agent busy: too many streams");
 			stream_free(s);

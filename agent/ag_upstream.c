@@ -1841,7 +1841,11 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 		    "connection per upstream request (HTTP/1.1 for answers that "
 		    "are not streams)",
 		    curl_version_info(CURLVERSION_NOW)->version);
-	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, 64L);
+	/* Idle connections kept for reuse: as many as requests may be in
+	 * flight, so that a busy agent (one connection per request where
+	 * HTTP/2 does not multiplex) never closes one to open another with a
+	 * new TLS handshake (64 made c=256 cost a handshake per request). */
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long)AG_UP_CONNS_MAX);
 
 #ifndef _WIN32
 	/* The curl thread takes no signals: they stay with the main loop. */

@@ -47,6 +47,7 @@
 #define AG_UP_TOTAL_QUEUE_MAX	(6u << 20)
 #define AG_UP_BODY_MAX		(32u << 20)	/* request bodies */
 #define AG_UP_INFLIGHT_MAX	16384		/* requests at once (>= AG_STREAMS_MAX) */
+#define AG_UP_CONNS_MAX		1024	/* idle upstream connections kept */
 #define AG_UP_CONNECT_TIMEOUT_MS 15000
 #define AG_UP_IDLE_TIMEOUT_S	300	/* no byte for this long: abort */
 

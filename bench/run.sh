@@ -526,6 +526,39 @@ md.push('');
 const pf = (okk, by) => (okk ? `**pass**${by ? ` (${by})` : ''}` : `**FAIL**${by ? ` (${by})` : ''}`);
 md.push('| target (issue 14) | measured | result |');
 md.push('|---|---|---|');
+{
+    // The request-path targets, from the rows above.
+    const P = (c, p) => find(`non-streaming, c=${c}`, p), S = (c, p) => find(`streaming, c=${c}`, p);
+    for (const c of [1, 32]) {
+        const h = P(c, 'hub');
+        if (!h) continue;
+        const cpu = proxyCpu(h);
+        md.push(`| CPU per non-streaming request, hub + agentd ≤ 200 µs, c=${c} | ${f(cpu, 0)} µs | ${pf(cpu <= 200, cpu <= 200 ? '' : `${f(cpu - 200, 0)} µs over, ${f(cpu / 200, 2)}×`)} |`);
+    }
+    const h1 = P(1, 'hub'), m1 = P(1, 'mock');
+    if (h1 && m1) {
+        const a50 = h1.p50_ms - m1.p50_ms, a99 = h1.p99_ms - m1.p99_ms;
+        md.push(`| added latency over the mock at c=1, p50 ≤ 0.3 ms | ${f(h1.p50_ms, 2)} − ${f(m1.p50_ms, 2)} = ${f(a50, 2)} ms | ${pf(a50 <= 0.3, a50 <= 0.3 ? '' : `${f(a50 - 0.3, 2)} ms over`)} |`);
+        md.push(`| added latency over the mock at c=1, p99 ≤ 1.5 ms | ${f(h1.p99_ms, 2)} − ${f(m1.p99_ms, 2)} = ${f(a99, 2)} ms | ${pf(a99 <= 1.5, a99 <= 1.5 ? '' : `${f(a99 - 1.5, 2)} ms over`)} |`);
+    }
+    for (const c of [32, 256]) {
+        const h = P(c, 'hub'), n = P(c, 'nginx');
+        if (!h || !n) continue;
+        const r = h.rps / n.rps;
+        md.push(`| throughput at c=${c} ≥ 0.5× nginx's | ${f(h.rps, 0)} ÷ ${f(n.rps, 0)} req/s = ${f(r, 2)}× | ${pf(r >= 0.5, r >= 0.5 ? '' : `${f(0.5 / r, 2)}× short`)} |`);
+    }
+    for (const c of [1, 32]) {
+        const h = S(c, 'hub'), m = S(c, 'mock');
+        if (!h || !m) continue;
+        const a = h.ttfb_p50_ms - m.ttfb_p50_ms;
+        md.push(`| streaming: added time to first byte p50 ≤ 0.5 ms, c=${c} | ${f(h.ttfb_p50_ms, 2)} − ${f(m.ttfb_p50_ms, 2)} = ${f(a, 2)} ms | ${pf(a <= 0.5, a <= 0.5 ? '' : `${f(a - 0.5, 2)} ms over`)} |`);
+        md.push(`| streaming: chunk gaps kept (nothing coalesced), c=${c} | ${h.coalesced}/${h.gaps} gaps under 2 ms (mock ${m.coalesced}/${m.gaps}); gap mean ${f(h.gap_mean_ms, 2)} ms (mock ${f(m.gap_mean_ms, 2)}) | ${pf(h.coalesced <= m.coalesced + h.gaps / 1000, h.coalesced ? `${h.coalesced} coalesced` : '')} |`);
+    }
+    if (E.B_SCALE_BYTES) {
+        const kb = E.B_SCALE_BYTES / 1024;
+        md.push(`| hub memory per idle agent ≤ 16 KB | ${f(kb, 1)} KB (tunnel RSS growth ÷ ${E.B_SCALE_AGENTS} agents) | ${pf(kb <= 16, kb <= 16 ? '' : `${f(kb - 16, 1)} KB over, ${f(kb / 16, 2)}×`)} |`);
+    }
+}
 if (hh) {
     const full = hh.concurrency >= 10000;
     md.push(`| 10,000 concurrent slow streams through one hub and one agent, no errors | ${hh.concurrency} streams: ${hh.ok} ok, ${errs(hh)} errors; ${inflight(hh)} open at once | ${pf(full && hh.errors === 0 && hh.ok === hh.concurrency, full ? (hh.errors ? `${hh.errors} errors` : '') : `only ${hh.concurrency} streams run`)} |`);

@@ -626,8 +626,9 @@ one machine, all three in front of the same provider mock:
   \`proxy_buffering off\`, 2 workers, the provider key added by nginx): the
   cost of one ordinary proxy hop;
 - **hub** — \`tests/stack\`: hubd (2 gateway workers, \`log_level = warn\`, SQLite
-  store) → tunnel → agentd (WebSocket over TLS) → mock (libcurl, HTTP/2:
-  agentd multiplexes its requests on one connection), with the fast test
+  store) → tunnel → agentd (WebSocket over TLS) → mock (libcurl: HTTP/2
+  multiplexed where libcurl ≥ 8.1, else one kept-alive connection per request
+  in flight, HTTP/1.1 for answers that are not streams), with the fast test
   build (\`make test-build\`: \`build/test\`, \`TEST_BUILD=1\`, -O2, no sanitizers).
 
 Non-streaming rows are driven by \`wrk\` (C; \`bench/chat.lua\` writes the

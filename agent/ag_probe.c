@@ -26,6 +26,19 @@ ag_pins_match(const struct ag_conf *cf, X509 *cert)
 	return 0;
 }
 
+int
+ag_pins_verify(const struct ag_conf *cf, X509_STORE_CTX *x)
+{
+	/* Only the leaf is judged, by its key against the pins. */
+	if (X509_STORE_CTX_get_error_depth(x) != 0 ||
+	    ag_pins_match(cf, X509_STORE_CTX_get_current_cert(x))) {
+		X509_STORE_CTX_set_error(x, X509_V_OK);
+		return 0;
+	}
+	X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
+	return 1;
+}
+
 static void
 finish(struct ag_probe *p, const char *why)
 {
@@ -68,17 +81,8 @@ ag_probe_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (p == NULL || p->wsi != wsi)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
 	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
-		X509_STORE_CTX *x = user;
-
-		if (X509_STORE_CTX_get_error_depth(x) != 0 ||
-		    ag_pins_match(p->cf, X509_STORE_CTX_get_current_cert(x))) {
-			X509_STORE_CTX_set_error(x, X509_V_OK);
-			return 0;
-		}
-		X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
-		return 1;
-	}
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		return ag_pins_verify(p->cf, user);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		finish(p, in != NULL ? (const char *)in : "connection failed");
 		return 0;

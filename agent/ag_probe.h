@@ -37,5 +37,8 @@ int ag_probe_callback(struct lws *wsi, enum lws_callback_reasons reason,
 int ag_probe_start(struct ag_probe *p, struct lws_context *ctx);
 /* 1 when cert's key matches one of cf's pins. */
 int ag_pins_match(const struct ag_conf *cf, X509 *cert);
+/* A client's PERFORM_SERVER_CERT_VERIFICATION answer: 0 (accepted) when
+ * the leaf's key matches a pin, else 1 with the chain rejected. */
+int ag_pins_verify(const struct ag_conf *cf, X509_STORE_CTX *x);
 
 #endif

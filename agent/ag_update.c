@@ -425,18 +425,8 @@ ag_update_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	if (u == NULL || u->wsi != wsi)
 		return reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION;
 	switch (reason) {
-	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION: {
-		X509_STORE_CTX *x = user;
-
-		/* The tunnel's pins, nothing else. */
-		if (X509_STORE_CTX_get_error_depth(x) != 0 ||
-		    ag_pins_match(u->cf, X509_STORE_CTX_get_current_cert(x))) {
-			X509_STORE_CTX_set_error(x, X509_V_OK);
-			return 0;
-		}
-		X509_STORE_CTX_set_error(x, X509_V_ERR_CERT_REJECTED);
-		return 1;
-	}
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		return ag_pins_verify(u->cf, user);	/* the tunnel's pins */
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		refuse(u, "cannot reach the hub's files: %s", in != NULL ?
 		    (const char *)in : "connection failed");

@@ -295,3 +295,38 @@ start_agent() {
     has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = "$want" ]; }
     wait_until 3 has_channel || fail "agent $name did not announce its $want channel(s)"
 }
+
+# ---- agent updates (ota.sh, ota_rollback.sh) -------------------------------
+# A hub with a tunnel certificate and a [release] key and directory.
+start_release_hub() {
+    make_certs "$SWB_TMP/certs"
+    SWB_TUNNEL_INI="cert = $SWB_TMP/certs/hub.pem
+key = $SWB_TMP/certs/hub.key
+heartbeat_interval = 500ms
+heartbeat_timeout = 3s" write_hub_ini "$SWB_TMP/hubd.ini" "[release]
+key = $SWB_TMP/release.key
+dir = $SWB_TMP/releases"
+    start_hub "$SWB_TMP/hubd.ini"
+    SWB_CLEANUP+=("kill -TERM $HUB_PID")
+}
+
+# patch_build SRC DST VERSION [FROM TO]: a copy of agentd SRC whose version
+# stamp says VERSION (so the version it reports comes from the running
+# file), with FROM replaced by TO (same length) when given.
+patch_build() {
+    python3 - "$@" <<'PY'
+import sys
+src, dst, new = sys.argv[1], sys.argv[2], sys.argv[3].encode()
+b = bytearray(open(src, 'rb').read())
+pre = b'swb-agent-version='
+i = b.index(pre) + len(pre)
+n = 48 - len(pre)
+b[i:i + n] = new + b'\0' * (n - len(new))
+if len(sys.argv) > 5:
+    old, rep = sys.argv[4].encode(), sys.argv[5].encode()
+    assert len(old) == len(rep) and b.count(old) == 1, old
+    b = b.replace(old, rep)
+open(dst, 'wb').write(b)
+PY
+    chmod 755 "$2"
+}

@@ -8,15 +8,7 @@
 # same binary with another version stamp, which is what it then reports)
 # is installed, re-executed and reconnects reporting the new version.
 source "$(dirname "$0")/lib.sh"
-make_certs "$SWB_TMP/certs"
-SWB_TUNNEL_INI="cert = $SWB_TMP/certs/hub.pem
-key = $SWB_TMP/certs/hub.key
-heartbeat_interval = 500ms
-heartbeat_timeout = 3s" write_hub_ini "$SWB_TMP/hubd.ini" "[release]
-key = $SWB_TMP/release.key
-dir = $SWB_TMP/releases"
-start_hub "$SWB_TMP/hubd.ini"
-SWB_CLEANUP+=("kill -TERM $HUB_PID")
+start_release_hub
 TUN=$(status_json | jq -r .listen.tunnel)
 OS=linux
 ARCH=$(uname -m)
@@ -38,17 +30,7 @@ CUR=$(strings "$SWB_TMP/orig" | sed -n 's/^swb-agent-version=//p' | head -1)
 NEW=$(( ${CUR%%.*} + 1 )).0.0
 # The newer build: the same program with its version stamp changed (so the
 # version it reports comes from the running file).
-python3 - "$SWB_TMP/orig" "$SWB_TMP/newer" "$NEW" <<'PY'
-import sys
-src, dst, new = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-b = bytearray(open(src, 'rb').read())
-pre = b'swb-agent-version='
-i = b.index(pre) + len(pre)
-n = 48 - len(pre)
-b[i:i + n] = new + b'\0' * (n - len(new))
-open(dst, 'wb').write(b)
-PY
-chmod 755 "$SWB_TMP/newer"
+patch_build "$SWB_TMP/orig" "$SWB_TMP/newer" "$NEW"
 stamps=$(strings "$SWB_TMP/newer" | grep '^swb-agent-version=')
 [ "$stamps" = "swb-agent-version=$NEW" ] || fail "patching the stamp failed: $stamps"
 

@@ -12,15 +12,7 @@
 #        subprotocol the hub does not speak): it rolls itself back at the
 #        deadline, re-executes the previous binary, which reconnects.
 source "$(dirname "$0")/lib.sh"
-make_certs "$SWB_TMP/certs"
-SWB_TUNNEL_INI="cert = $SWB_TMP/certs/hub.pem
-key = $SWB_TMP/certs/hub.key
-heartbeat_interval = 500ms
-heartbeat_timeout = 3s" write_hub_ini "$SWB_TMP/hubd.ini" "[release]
-key = $SWB_TMP/release.key
-dir = $SWB_TMP/releases"
-start_hub "$SWB_TMP/hubd.ini"
-SWB_CLEANUP+=("kill -TERM $HUB_PID")
+start_release_hub
 OS=linux
 ARCH=$(uname -m)
 DEADLINE_MS=3000
@@ -37,25 +29,6 @@ HANG=$((MAJ + 10)).0.0		# starts, sleeps, never connects
 NEW=$((MAJ + 20)).0.0		# a good newer build
 NOCONN=$((MAJ + 30)).0.0	# a real agentd that cannot connect
 
-# patch SRC DST VERSION [FROM TO]: the test build with its version stamp
-# changed (and FROM replaced by TO, same length) — a real agentd.
-patch_build() {
-    python3 - "$@" <<'PY'
-import sys
-src, dst, new = sys.argv[1], sys.argv[2], sys.argv[3].encode()
-b = bytearray(open(src, 'rb').read())
-pre = b'swb-agent-version='
-i = b.index(pre) + len(pre)
-n = 48 - len(pre)
-b[i:i + n] = new + b'\0' * (n - len(new))
-if len(sys.argv) > 5:
-    old, rep = sys.argv[4].encode(), sys.argv[5].encode()
-    assert len(old) == len(rep) and b.count(old) == 1, old
-    b = b.replace(old, rep)
-open(dst, 'wb').write(b)
-PY
-    chmod 755 "$2"
-}
 patch_build "$SWB_TMP/orig" "$SWB_TMP/newer" "$NEW"
 patch_build "$SWB_TMP/orig" "$SWB_TMP/noconn" "$NOCONN" swb-tunnel swb-tunnex
 [ "$(strings "$SWB_TMP/noconn" | grep '^swb-agent-version=')" = "swb-agent-version=$NOCONN" ] ||

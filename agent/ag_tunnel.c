@@ -133,6 +133,8 @@ struct ag_link {
 	int kicked;
 	uint64_t gap_head;		/* our head when we last sent sync */
 	int hub_hello;			/* the welcome said it takes hello */
+	int hub_packed;			/* ... and packed messages
+					   (lib/frame.h PACKING) */
 #if SWB_TEST_BUILD
 	unsigned char saved_auth[256];	/* AG_TEST_REPLAY */
 	size_t saved_auth_len;
@@ -1655,8 +1657,9 @@ send_hello(struct ag_link *l)
 
 	if (!l->hub_hello)
 		return;		/* an older hub would close on it */
-	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 4 : 3);
+	frame_enc_begin(&e, FRAME_HELLO, 0, ip[0] != '\0' ? 5 : 4);
 	frame_enc_cstr(&e, "version", ag_version());
+	frame_enc_bool(&e, "packed", true);	/* it reads packed messages */
 	frame_enc_cstr(&e, "os", release_host_os());
 	frame_enc_cstr(&e, "arch", release_host_arch());
 	if (ip[0] != '\0')
@@ -1878,6 +1881,9 @@ on_frame(struct ag_link *l, const struct frame *f)
 
 			(void)frame_get_bool(f, "hello", &b);
 			l->hub_hello = b;
+			b = false;
+			(void)frame_get_bool(f, "packed", &b);
+			l->hub_packed = b;
 		}
 		send_hello(l);
 		(void)ag_probe_start(&l->t->probe, l->t->ctx);
@@ -1966,6 +1972,7 @@ on_receive(struct ag_link *l, const void *in, size_t len)
 {
 	struct frame f;
 	char err[160];
+	size_t used;
 	int rc;
 
 	if (l->rx_len + len > FRAME_MAX)
@@ -1983,11 +1990,17 @@ on_receive(struct ag_link *l, const void *in, size_t len)
 		len = l->rx_len;
 	}
 	l->last_rx = clock_mono_ms();
-	if (frame_decode(in, len, &f, err, sizeof(err)) != 0) {
-		log_warn("agent %llu: malformed frame from the hub: %s",
-		    (unsigned long long)l->agent_id, err);
-		rc = -1;
-	} else {
+	/* One frame, or several packed (lib/frame.h PACKING). */
+	rc = 0;
+	for (const unsigned char *p = in, *end = p + len; p < end && rc == 0;
+	    p += used) {
+		if (frame_decode_next(p, (size_t)(end - p), &f, &used, err,
+		    sizeof(err)) != 0) {
+			log_warn("agent %llu: malformed frame from the hub: %s",
+			    (unsigned long long)l->agent_id, err);
+			rc = -1;
+			break;
+		}
 		rc = on_frame(l, &f);
 		frame_free(&f);
 	}
@@ -2033,8 +2046,12 @@ static int
 cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
+	/* lws keeps what a partial write left, so one buffer serves all
+	 * links (all on the lws thread). */
+	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
 	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 	struct outq_item *o;
+	size_t n, plen;
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		struct ag_tunnel *t = lws_context_user(lws_get_context(wsi));
@@ -2091,11 +2108,26 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		o = l->out.head;
 		if (o == NULL)
 			return 0;
-		if (lws_write(wsi, o->data, o->len, LWS_WRITE_BINARY) < (int)o->len)
-			return -1;
-		if (o->tag != 0)
-			ag_up_sent(l->t->up, o->tag, o->credit);
-		outq_pop(&l->out);
+		n = 1;
+		if (l->hub_packed && o->next != NULL &&
+		    (n = outq_pack(&l->out, pack + LWS_PRE, FRAME_PACK_MAX,
+		    &plen)) > 1) {
+			/* Several frames in one message: one write, one read. */
+			if (lws_write(wsi, pack + LWS_PRE, plen,
+			    LWS_WRITE_BINARY) < (int)plen)
+				return -1;
+		} else {
+			n = 1;
+			if (lws_write(wsi, o->data, o->len, LWS_WRITE_BINARY) <
+			    (int)o->len)
+				return -1;
+		}
+		while (n-- > 0) {
+			o = l->out.head;
+			if (o->tag != 0)
+				ag_up_sent(l->t->up, o->tag, o->credit);
+			outq_pop(&l->out);
+		}
 		if (l->out.head != NULL)
 			lws_callback_on_writable(wsi);
 		return 0;

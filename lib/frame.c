@@ -382,9 +382,11 @@ is_container(unsigned char c)
 	return (c >= 0x80 && c <= 0x9f) || (c >= 0xdc && c <= 0xdf);
 }
 
-/* The outer shape: array of 4, three scalars, payload, nothing after. */
+/* The outer shape of the frame at p: array of 4, three scalars, payload.
+ * Its length in *used (what follows it is the caller's business). */
 static int
-scan_frame(const unsigned char *p, size_t len, char *err, size_t errlen)
+scan_frame(const unsigned char *p, size_t len, size_t *used, char *err,
+    size_t errlen)
 {
 	static const char *const hdr[] = { "version", "type", "stream id" };
 	struct scan s = { p, len, 0, err, errlen };
@@ -422,9 +424,7 @@ scan_frame(const unsigned char *p, size_t len, char *err, size_t errlen)
 	/* payload map > strv array > str */
 	if (scan_value(&s, 2) == -1)
 		return -1;
-	if (s.off != len)
-		return fail(err, errlen, "%zu trailing bytes after frame",
-		    len - s.off);
+	*used = s.off;
 	return 0;
 }
 
@@ -628,8 +628,9 @@ copy_fields(const msgpack_object_map *m, struct frame *f, struct arena *a)
 	}
 }
 
-int
-frame_decode(const void *buf, size_t len, struct frame *f, char *err,
+/* Decode buf[0..len), which scan_frame walked as exactly one frame. */
+static int
+decode_scanned(const void *buf, size_t len, struct frame *f, char *err,
     size_t errlen)
 {
 	msgpack_unpacked up;
@@ -637,14 +638,6 @@ frame_decode(const void *buf, size_t len, struct frame *f, char *err,
 	struct arena a = { NULL, 0, 0 };
 	size_t off = 0, need;
 	int rc = -1;
-
-	memset(f, 0, sizeof(*f));
-	if (err != NULL && errlen > 0)
-		err[0] = '\0';
-	if (buf == NULL && len > 0)
-		return fail(err, errlen, "no buffer");
-	if (scan_frame(buf, len, err, errlen) == -1)
-		return -1;
 
 	msgpack_unpacked_init(&up);
 	switch (msgpack_unpack_next(&up, buf, len, &off)) {
@@ -689,6 +682,45 @@ out:
 	if (rc == -1)
 		memset(f, 0, sizeof(*f));
 	return rc;
+}
+
+static int
+decode_begin(const void *buf, size_t len, struct frame *f, size_t *used,
+    char *err, size_t errlen)
+{
+	memset(f, 0, sizeof(*f));
+	if (err != NULL && errlen > 0)
+		err[0] = '\0';
+	if (buf == NULL && len > 0)
+		return fail(err, errlen, "no buffer");
+	return scan_frame(buf, len, used, err, errlen);
+}
+
+int
+frame_decode(const void *buf, size_t len, struct frame *f, char *err,
+    size_t errlen)
+{
+	size_t used;
+
+	if (decode_begin(buf, len, f, &used, err, errlen) == -1)
+		return -1;
+	if (used != len)
+		return fail(err, errlen, "%zu trailing bytes after frame",
+		    len - used);
+	return decode_scanned(buf, len, f, err, errlen);
+}
+
+int
+frame_decode_next(const void *buf, size_t len, struct frame *f, size_t *used,
+    char *err, size_t errlen)
+{
+	*used = 0;
+	if (decode_begin(buf, len, f, used, err, errlen) == -1 ||
+	    decode_scanned(buf, *used, f, err, errlen) == -1) {
+		*used = 0;
+		return -1;
+	}
+	return 0;
 }
 
 void

@@ -149,6 +149,16 @@
  * hub whose welcome carried hello=true (an older hub closes on it).  It
  * also names its platform (os, arch: lib/release.h names).
  *
+ * PACKING: one WebSocket message may carry several frames back to back
+ * (each a whole frame as above; the message at most FRAME_PACK_MAX bytes
+ * when it holds more than one), so a request's req_start, req_body and
+ * req_end, or an answer's resp_head, resp_chunk and resp_end, cost one
+ * write and one read instead of three.  A side packs only for a peer that
+ * said it reads packed messages: the hub's welcome and the agent's hello
+ * carry packed=true.  Both sides read packed messages from any peer.  A
+ * frame that breaks anywhere in a message drops the connection as for a
+ * single frame; the frames before it were already acted on.
+ *
  * UPDATE_AVAILABLE: hub -> agent, stream 0, version:str — a release of
  * agentd for the agent's platform is published at /files/agent/latest
  * (tunnel/tun_files): sent after hello when it is newer than the version
@@ -172,6 +182,7 @@
 #define FRAME_NONCE_LEN		32		/* challenge nonce */
 #define FRAME_SIG_LEN		64		/* Ed25519 signature in auth */
 #define FRAME_WINDOW		(256u * 1024)	/* resp_chunk bytes in flight a stream */
+#define FRAME_PACK_MAX		(64u * 1024)	/* bytes in a packed message */
 
 enum frame_type {
 	FRAME_HELLO = 1,
@@ -264,6 +275,13 @@ const char *frame_kind_name(enum frame_kind k);	/* "u64", "strv", ... */
  */
 int  frame_decode(const void *buf, size_t len, struct frame *f,
     char *err, size_t errlen);
+/*
+ * Decode the first frame of a packed message (PACKING above): buf[0..len)
+ * starts with a frame and may go on with more.  As frame_decode, and its
+ * length in *used (0 on failure); the caller goes on at buf + *used.
+ */
+int  frame_decode_next(const void *buf, size_t len, struct frame *f,
+    size_t *used, char *err, size_t errlen);
 /* Free what the frame owns and empty it.  Safe on a zeroed frame. */
 void frame_free(struct frame *f);
 

@@ -68,3 +68,18 @@ outq_clear(struct outq *q)
 	while (q->head != NULL)
 		outq_pop(q);
 }
+
+size_t
+outq_pack(const struct outq *q, unsigned char *dst, size_t max, size_t *len)
+{
+	const struct outq_item *o;
+	size_t n = 0;
+
+	*len = 0;
+	for (o = q->head; o != NULL && o->len <= max - *len; o = o->next) {
+		memcpy(dst + *len, o->data, o->len);
+		*len += o->len;
+		n++;
+	}
+	return n;
+}

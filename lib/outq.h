@@ -33,5 +33,10 @@ void outq_pop(struct outq *q);
  * first block; the block goes when it is empty. */
 void outq_consume(struct outq *q, size_t n);
 void outq_clear(struct outq *q);
+/* Copy whole blocks from the front, back to back, into dst (room for max
+ * bytes) while they fit: how many (0 when the first alone is larger than
+ * max, or q is empty), their bytes in *len.  The queue is not changed. */
+size_t outq_pack(const struct outq *q, unsigned char *dst, size_t max,
+    size_t *len);
 
 #endif

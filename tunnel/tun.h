@@ -51,6 +51,8 @@ struct tun_conn {
 	/* From its hello (tun_conn.c): what it runs; "" until said. */
 	char version[32], os[16], arch[16];
 	int told_update;		/* update_available sent at hello */
+	int packed;			/* its hello said it reads packed
+					   messages (lib/frame.h PACKING) */
 };
 
 extern struct child_env *tun_env;

@@ -294,10 +294,12 @@ tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info)
 	a->last_heartbeat_ms = a->since_ms;
 	sb_write_end(&a->seq);
 	c->state = TC_ONLINE;
-	frame_enc_begin(&e, FRAME_WELCOME, 0, 3);
+	frame_enc_begin(&e, FRAME_WELCOME, 0, 4);
 	frame_enc_u64(&e, "session", c->serial);
 	/* This hub takes hello frames (an older one closes on them). */
 	frame_enc_bool(&e, "hello", true);
+	/* ... and reads several frames in one message. */
+	frame_enc_bool(&e, "packed", true);
 	/* The key that signs receipts; the agent trusts it because this
 	 * connection is pinned. */
 	frame_enc_bin(&e, "ledger_key", tun_ledger_pk(), 32);
@@ -453,6 +455,12 @@ on_hello(struct tun_conn *c, const struct frame *f)
 		snprintf(c->arch, sizeof(c->arch), "%.*s", (int)len, s);
 	if (!release_name_valid(c->os) || !release_name_valid(c->arch))
 		c->os[0] = c->arch[0] = '\0';
+	{
+		bool b = false;
+
+		(void)frame_get_bool(f, "packed", &b);
+		c->packed = b;
+	}
 	tun_files_hello(c);
 	if (c->slot < 0)
 		return;
@@ -532,6 +540,7 @@ on_receive(struct tun_conn *c, const void *in, size_t len)
 	struct frame f;
 	char err[160];
 	unsigned char *nb;
+	size_t used;
 
 	if (c->state == TC_CLOSING)
 		return;
@@ -558,9 +567,14 @@ on_receive(struct tun_conn *c, const void *in, size_t len)
 		len = c->rx_len;
 	}
 	c->last_rx_ms = clock_mono_ms();
-	if (frame_decode(in, len, &f, err, sizeof(err)) != 0)
-		tun_close(c, "malformed frame: %s", err);
-	else {
+	/* One frame, or several packed (lib/frame.h PACKING). */
+	for (const unsigned char *p = in, *end = p + len;
+	    p < end && c->state != TC_CLOSING; p += used) {
+		if (frame_decode_next(p, (size_t)(end - p), &f, &used, err,
+		    sizeof(err)) != 0) {
+			tun_close(c, "malformed frame: %s", err);
+			break;
+		}
 		on_frame(c, &f);
 		frame_free(&f);
 	}
@@ -572,7 +586,10 @@ on_receive(struct tun_conn *c, const void *in, size_t len)
 static int
 on_writeable(struct tun_conn *c)
 {
+	/* lws keeps what a partial write left, so one buffer serves all. */
+	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
 	struct outq_item *o = c->out.head;
+	size_t n, len;
 
 	if (o == NULL && c->state == TC_CLOSING) {
 		/* Queued frames (a KICK, say) went out first. */
@@ -582,9 +599,20 @@ on_writeable(struct tun_conn *c)
 	}
 	if (o == NULL)
 		return 0;
-	if (lws_write(c->wsi, o->data, o->len, LWS_WRITE_BINARY) < (int)o->len)
-		return -1;
-	outq_pop(&c->out);
+	if (c->packed && o->next != NULL &&
+	    (n = outq_pack(&c->out, pack + LWS_PRE, FRAME_PACK_MAX, &len)) > 1) {
+		/* Several frames in one message: one write, one read. */
+		if (lws_write(c->wsi, pack + LWS_PRE, len, LWS_WRITE_BINARY) <
+		    (int)len)
+			return -1;
+		while (n-- > 0)
+			outq_pop(&c->out);
+	} else {
+		if (lws_write(c->wsi, o->data, o->len, LWS_WRITE_BINARY) <
+		    (int)o->len)
+			return -1;
+		outq_pop(&c->out);
+	}
 	if (c->out.head != NULL || c->state == TC_CLOSING)
 		lws_callback_on_writable(c->wsi);
 	return 0;

@@ -69,6 +69,21 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t len, len2;
 	char err[160];
 
+	/* The same bytes read as a packed message (lib/frame.h PACKING):
+	 * every step moves forward within the input, or stops with a
+	 * reason; a whole single frame is also a one-frame message. */
+	for (size_t off = 0, used; off < size; off += used) {
+		err[0] = '\0';
+		if (frame_decode_next(data + off, size - off, &f, &used, err,
+		    sizeof(err)) == -1) {
+			if (err[0] == '\0' || used != 0)
+				die("decode_next", "bad rejection");
+			break;
+		}
+		if (used == 0 || used > size - off)
+			die("decode_next", "length outside the input");
+		frame_free(&f);
+	}
 	err[0] = '\0';
 	if (frame_decode(data, size, &f, err, sizeof(err)) == -1) {
 		if (err[0] == '\0')

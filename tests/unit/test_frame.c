@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "lib/frame.h"
+#include "lib/outq.h"
 
 /* Hand-packed bytes. */
 struct raw {
@@ -1230,6 +1231,78 @@ test_accessors(void **state)
 	assert_int_equal(frame_decode("\xc0", 1, &f, NULL, 0), -1);
 }
 
+/*
+ * PACKING: frames queued for one peer go out back to back in one message
+ * (outq_pack); frame_decode_next walks them in order.  A frame that breaks
+ * inside the message fails there with the frames before it decoded, and
+ * frame_decode alone still refuses a packed message.
+ */
+static void
+test_packed(void **state)
+{
+	static const char *const text[] = { "one", "two", "three" };
+	struct outq q = { NULL, NULL, 0 };
+	unsigned char *buf, *p, *end;
+	struct frame f;
+	char err[160];
+	size_t len, used, n = 0;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		struct frame_enc e;
+		const void *d;
+		size_t dl;
+
+		frame_enc_begin(&e, FRAME_ECHO, 0, 1);
+		frame_enc_cstr(&e, "text", text[i]);
+		assert_int_equal(frame_enc_finish(&e, &d, &dl), 0);
+		assert_non_null(outq_push(&q, 16, d, dl, NULL, 0));
+		frame_enc_free(&e);
+	}
+	buf = malloc(q.bytes);
+	assert_non_null(buf);
+	/* Only whole blocks: the third does not fit in the first two's room. */
+	assert_int_equal(outq_pack(&q, buf, q.bytes - 1, &len), 2);
+	assert_int_equal(len, q.bytes - q.tail->len);
+	assert_int_equal(outq_pack(&q, buf, 1, &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(outq_pack(&q, buf, q.bytes, &len), 3);
+	assert_int_equal(len, q.bytes);
+
+	assert_int_equal(frame_decode(buf, len, &f, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "trailing bytes"));
+	for (p = buf, end = buf + len; p < end; p += used, n++) {
+		const char *s;
+		size_t sl;
+
+		assert_int_equal(frame_decode_next(p, (size_t)(end - p), &f,
+		    &used, err, sizeof(err)), 0);
+		assert_int_equal(f.type, FRAME_ECHO);
+		assert_int_equal(frame_get_str(&f, "text", &s, &sl), 0);
+		assert_string_equal(s, text[n]);
+		frame_free(&f);
+	}
+	assert_int_equal(n, 3);
+
+	/* The third frame cut short: the first two decode, it does not. */
+	len -= 2;
+	for (p = buf, n = 0; n < 2; p += used, n++) {
+		assert_int_equal(frame_decode_next(p, (size_t)(buf + len - p),
+		    &f, &used, err, sizeof(err)), 0);
+		frame_free(&f);
+	}
+	assert_int_equal(frame_decode_next(p, (size_t)(buf + len - p), &f,
+	    &used, err, sizeof(err)), -1);
+	assert_int_equal(used, 0);
+	assert_non_null(strstr(err, "truncated"));
+	/* Garbage after whole frames is a malformed frame, not ignored. */
+	buf[0] = 0xc1;
+	assert_int_equal(frame_decode_next(buf, len, &f, &used, err,
+	    sizeof(err)), -1);
+	free(buf);
+	outq_clear(&q);
+}
+
 int
 main(void)
 {
@@ -1255,6 +1328,7 @@ main(void)
 		cmocka_unit_test(test_channels),
 		cmocka_unit_test(test_encoder_misuse),
 		cmocka_unit_test(test_accessors),
+		cmocka_unit_test(test_packed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -210,7 +210,7 @@ child_master_input(struct child_env *env, const struct child_ops *ops)
 		rc = msg_fill(&env->master);
 		if (rc == 0 || rc == -1)
 			return -1;	/* master gone */
-		if (rc == -2)
+		if (rc == -2 || env->master.drained)
 			break;
 	}
 	while ((rc = msg_next(&env->master, &m, err, sizeof(err))) == 1) {

@@ -172,6 +172,8 @@ cb_peer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				peer_down(p, rc == 0 ? "closed" : strerror(errno));
 				return -1;
 			}
+			if (p->conn.drained)
+				break;
 		}
 		p->drop_why[0] = '\0';
 		while ((rc = msg_next(&p->conn, &m, err, sizeof(err))) == 1) {

@@ -167,6 +167,7 @@ msg_fill(struct msg_conn *c)
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return (errno == EAGAIN || errno == EWOULDBLOCK) ? -2 : -1;
+	c->drained = (size_t)n < c->in.cap - c->in.len;
 	c->in.len += (size_t)n;
 	return (int)n;
 }

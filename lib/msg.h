@@ -78,6 +78,8 @@ struct msg_conn {
 	const struct msg_rules *rules;	/* this end's */
 	struct msg_buf in, out;
 	unsigned char *cur;	/* payload copy handed out by msg_next */
+	int drained;		/* msg_fill's last read was short: the
+				   socket had no more (a stream socket) */
 };
 
 void msg_conn_init(struct msg_conn *c, int fd, const struct msg_rules *rules);
@@ -99,7 +101,9 @@ int msg_enqueue(struct msg_conn *c, uint16_t type, uint64_t reqid,
 /* Write what is queued.  1 all written, 0 some left (poll POLLOUT), -1 error. */
 int msg_flush(struct msg_conn *c);
 int msg_pending(const struct msg_conn *c);
-/* Read what the socket has.  >0 bytes read, 0 EOF, -1 error, -2 EAGAIN. */
+/* Read what the socket has.  >0 bytes read, 0 EOF, -1 error, -2 EAGAIN.
+ * After >0, c->drained says the read was short, so a caller's loop can
+ * stop there instead of paying one more recv for its EAGAIN. */
 int msg_fill(struct msg_conn *c);
 /*
  * Next complete message from the input buffer.  1 one in *m, 0 need more

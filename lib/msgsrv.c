@@ -277,7 +277,7 @@ msg_srv_input(struct msg_srv *s, struct msg_client *cl)
 			return;
 		}
 		got += (size_t)rc;
-		if (got >= MSG_SRV_READ_MAX)
+		if (got >= MSG_SRV_READ_MAX || cl->conn.drained)
 			break;
 	}
 	if (cl->closing) {

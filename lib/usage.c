@@ -234,16 +234,27 @@ openai_units(const json_t *root, struct usage *n)
 	return 0;
 }
 
+static int openai_root(struct usage *u, json_t *root, const char *part);
+
 static int
 openai_object(struct usage *u, const char *json, size_t len, const char *part)
 {
-	struct usage n;
-	json_t *root, *uo;
-	int64_t chars;
-	int rc = -1;
+	json_t *root;
 
 	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
 		return -1;
+	return openai_root(u, root, part);
+}
+
+/* openai_object over a parsed document, whose reference it takes. */
+static int
+openai_root(struct usage *u, json_t *root, const char *part)
+{
+	struct usage n;
+	json_t *uo;
+	int64_t chars;
+	int rc = -1;
+
 	if (!json_is_object(root))
 		goto out;
 	chars = openai_content(root, part);
@@ -292,13 +303,13 @@ usage_openai_body(struct usage *u, const char *json, size_t len)
 	json_t *root;
 	int rc;
 
-	if ((root = load(json, len, LOAD_FLAGS)) != NULL &&
-	    json_is_object(root) && (rc = openai_units(root, &n)) != 0) {
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	if (json_is_object(root) && (rc = openai_units(root, &n)) != 0) {
 		json_decref(root);
 		return rc < 0 ? -1 : commit(u, &n);
 	}
-	json_decref(root);
-	return openai_object(u, json, len, "message");
+	return openai_root(u, root, "message");	/* parsed once */
 }
 
 int

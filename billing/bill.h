@@ -72,6 +72,11 @@ void bill_ledger_tick(struct child_env *env);
  * batch must not commit. */
 int  bill_ledger_before_commit(void);
 void bill_ledger_price_set(const struct store_price *p);
+/* bill_price.c: store_price_get through the price cache (the request
+ * path's reads); bill_price_forget empties it. */
+int  bill_price_get(const char *model, int64_t version,
+    struct store_price *out);
+void bill_price_forget(void);
 void bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv);
 void bill_cmd_disputes(struct child_env *env, uint64_t rid, int argc,
     char **argv);

@@ -36,7 +36,7 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 	ipc_charge_key(q->nonce, reqid, key, sizeof(key));
 	memcpy(model, q->model, sizeof(model));
 	model[sizeof(model) - 1] = '\0';
-	rc = model[0] ? store_price_get(bill_store, model, 0, &pr) : 1;
+	rc = model[0] ? bill_price_get(model, 0, &pr) : 1;
 	if (rc == -1) {
 		log_rwarn(reqid, "charge reserve: price of %s: %s", model,
 		    store_errmsg(bill_store));

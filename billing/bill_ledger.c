@@ -107,9 +107,9 @@ price_usage(struct store_charge_usage *u, int64_t version, uint64_t reqid)
 	u->price_version = 0;
 	if (u->model[0] == '\0')
 		return 0;
-	rc = store_price_get(bill_store, u->model, version, &pr);
+	rc = bill_price_get(u->model, version, &pr);
 	if (rc == 1 && version != 0)
-		rc = store_price_get(bill_store, u->model, 0, &pr);
+		rc = bill_price_get(u->model, 0, &pr);
 	if (rc == 1)
 		return 0;
 	if (rc == -1) {

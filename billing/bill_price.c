@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "billing/bill.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/money.h"
 
@@ -33,6 +34,70 @@ static const char *const comp_name[NCOMP] = { "input", "output",
 static const char *const comp_opt[NCOMP] = { "--input", "--output",
 	"--cached-input", "--cache-write", "--image", "--audio-second",
 	"--audio-char", "--video-second" };
+
+/* ---- the price cache ------------------------------------------------------
+ * Every reservation and every post reads its model's price; this cache
+ * answers them from memory (direct-mapped by model and version).  A
+ * numbered version never changes.  "The latest" (version 0) changes when
+ * a price is set: here the cache is emptied then, and an entry lives
+ * PCACHE_TTL_MS at most, which bounds what another hub writing the same
+ * PostgreSQL could leave stale. */
+#define PCACHE_SIZE	256		/* a power of two */
+#define PCACHE_TTL_MS	1000
+
+struct pcache_ent {
+	int64_t expires_ms;	/* monotonic; 0: empty */
+	int64_t version;	/* asked for (0: the latest) */
+	int rc;			/* store_price_get's: 0 found, 1 none */
+	struct store_price p;	/* p.model set in both cases */
+};
+
+static struct pcache_ent pcache[PCACHE_SIZE];
+
+static struct pcache_ent *
+pcache_slot(const char *model, int64_t version)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (const unsigned char *s = (const unsigned char *)model; *s; s++)
+		h = (h ^ *s) * 16777619u;
+	h = (h ^ (uint32_t)version) * 16777619u;
+	return &pcache[h & (PCACHE_SIZE - 1)];
+}
+
+int
+bill_price_get(const char *model, int64_t version, struct store_price *out)
+{
+	struct pcache_ent *e = pcache_slot(model, version);
+	int64_t now = clock_mono_ms();
+	int rc;
+
+	if (e->expires_ms > now && e->version == version &&
+	    strcmp(e->p.model, model) == 0) {
+		if (e->rc == 0)
+			*out = e->p;
+		return e->rc;
+	}
+	if ((rc = store_price_get(bill_store, model, version, out)) == -1)
+		return -1;
+	/* Only a valid model name (1..STORE_MODEL_MAX bytes) got here. */
+	if (rc == 0)
+		e->p = *out;
+	else {
+		memset(&e->p, 0, sizeof(e->p));
+		snprintf(e->p.model, sizeof(e->p.model), "%s", model);
+	}
+	e->rc = rc;
+	e->version = version;
+	e->expires_ms = now + PCACHE_TTL_MS;
+	return rc;
+}
+
+void
+bill_price_forget(void)
+{
+	memset(pcache, 0, sizeof(pcache));
+}
 
 /* Adds NAME (decimal string) and NAME_micros (integer) to o. */
 static void
@@ -132,6 +197,7 @@ price_set(struct child_env *env, uint64_t rid, int argc, char **argv)
 	p.audio_second = v[5];
 	p.audio_char = v[6];
 	p.video_second = v[7];
+	bill_price_forget();	/* "the latest" of this model changes */
 	if (store_price_set_all(bill_store, &p, &version) != 0) {
 		child_admin_error(env, rid, "price set: %s",
 		    store_errmsg(bill_store));

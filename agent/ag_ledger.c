@@ -246,6 +246,17 @@ release(struct ag_ledger *lg, sqlite3_stmt *st)
 }
 
 static int exec(struct ag_ledger *lg, const char *sql);
+static sqlite3_stmt *query(struct ag_ledger *lg, const char *sql,
+    const char *types, ...);
+static int done(struct ag_ledger *lg, sqlite3_stmt *st);
+
+/* A transaction verb of the request path, through the statement cache
+ * (sqlite3_exec would parse its text at every call). */
+static int
+verb(struct ag_ledger *lg, const char *sql)
+{
+	return done(lg, query(lg, sql, "")) < 0 ? -1 : 0;
+}
 
 /* ---- grouped writes ---------------------------------------------------
  * With ag_ledger_group on, every write joins one outer transaction,
@@ -258,7 +269,7 @@ static int exec(struct ag_ledger *lg, const char *sql);
 static int
 group_open(struct ag_ledger *lg)
 {
-	if (exec(lg, "BEGIN IMMEDIATE") != 0)
+	if (verb(lg, "BEGIN IMMEDIATE") != 0)
 		return -1;
 	lg->open = 1;
 	if (lg->armed != NULL)
@@ -273,13 +284,13 @@ tx_begin(struct ag_ledger *lg)
 		return exec(lg, "BEGIN IMMEDIATE");
 	if (!lg->open && group_open(lg) != 0)
 		return -1;
-	return exec(lg, "SAVEPOINT rcpt");
+	return verb(lg, "SAVEPOINT rcpt");
 }
 
 static int
 tx_commit(struct ag_ledger *lg)
 {
-	return exec(lg, lg->group ? "RELEASE rcpt" : "COMMIT");
+	return lg->group ? verb(lg, "RELEASE rcpt") : exec(lg, "COMMIT");
 }
 
 static void
@@ -303,7 +314,7 @@ ag_ledger_flush(struct ag_ledger *lg)
 	if (lg == NULL || !lg->open)
 		return 0;
 	lg->open = 0;
-	if (exec(lg, "COMMIT") != 0) {
+	if (verb(lg, "COMMIT") != 0) {
 		(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -641,7 +652,9 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 		goto fail;
 	}
 	release(lg, st);
+	/* temp_store: a receipt's savepoint journal stays in memory. */
 	if (exec(lg, "PRAGMA synchronous=NORMAL") != 0 ||
+	    exec(lg, "PRAGMA temp_store=MEMORY") != 0 ||
 	    migrate(lg, path) != 0)
 		goto fail;
 	return lg;

@@ -15,6 +15,7 @@
 
 #define GW_INDEX_BUCKETS 4096		/* power of two */
 #define GW_HEADROOM (LWS_PRE + 24)	/* before each piece: chunk framing */
+#define GW_GATHER_MAX	(64u * 1024)	/* bytes joined in one HTTP/1.1 write */
 
 static struct child_env *env_;
 static uint64_t next_req;
@@ -264,6 +265,56 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 }
 
 /*
+ * HTTP/1.1 with several pieces queued (a burst of stream events, or an
+ * answer that came in pieces): as many as fit in one buffer, each with its
+ * chunk framing, and the terminator when the answer ended with them, in
+ * one write.  Nothing waits for more: only what is already queued is
+ * joined, so stream events keep their timing.
+ */
+static int
+h1_gather(struct gw_req *r)
+{
+	/* lws keeps what a partial write left: one buffer serves all. */
+	static unsigned char buf[LWS_PRE + GW_GATHER_MAX + 32];
+	static const char term[] = "\r\n0\r\n\r\n";
+	unsigned char *p = buf + LWS_PRE, *end = p + GW_GATHER_MAX;
+	size_t credit = 0;
+	int last;
+
+	while (r->out.head != NULL) {
+		struct outq_item *o = r->out.head;
+		char sz[24];
+		int k = 0;
+
+		if (r->chunked)
+			k = snprintf(sz, sizeof(sz), "%s%zx\r\n",
+			    r->pieces_sent ? "\r\n" : "", o->len);
+		if ((size_t)(end - p) < (size_t)k + o->len)
+			break;
+		memcpy(p, sz, (size_t)k);
+		memcpy(p + k, o->data, o->len);
+		p += (size_t)k + o->len;
+		r->pieces_sent++;
+		credit += o->len;
+		outq_pop(&r->out);
+	}
+	last = r->final_queued && r->out.head == NULL;
+	if (last && r->chunked) {
+		memcpy(p, term, sizeof(term) - 1);
+		p += sizeof(term) - 1;
+	}
+	if (gw_tr_write(r, buf + LWS_PRE, (size_t)(p - (buf + LWS_PRE)),
+	    last) != 0)
+		return -1;
+	gw_relay_credit(r, credit);
+	if (last)
+		return gw_tr_done(r);
+	if (r->out.head != NULL || r->final_queued)
+		gw_tr_want_write(r);
+	return 0;
+}
+
+/*
  * Write what r has queued, one unit per writable callback (a partial
  * write is finished by the transport before the next callback): the head
  * (with the body when the answer is one piece), then each piece with its
@@ -301,6 +352,9 @@ gw_req_writable(struct gw_req *r)
 		return 0;
 	}
 	o = r->out.head;
+	if (o != NULL && o->next != NULL && r->tr == GW_TR_H1 &&
+	    o->len + o->next->len + 64 <= GW_GATHER_MAX)
+		return h1_gather(r);	/* at least two pieces fit */
 	if (o != NULL) {
 		unsigned char *p = o->data;
 		size_t n = o->len;

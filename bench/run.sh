@@ -605,7 +605,8 @@ client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
 ${held}
 
 ` : ''}Memory: the hub's tunnel process per idle connected agent (${E.B_SCALE_AGENTS} agents from the
-swarm of tests/integration/tunnel_scale.sh, RSS growth ÷ agents): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
+swarm of tests/integration/tunnel_scale.sh, RSS growth ÷ agents, read once they are idle after
+the heartbeats, when the tunnel has given the handshakes' heap back): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
 
 Profiles (\`perf record -g\`, each process at c=32 on the hub path; self
 time by symbol, top 8):

@@ -2,11 +2,15 @@
  * tunnel/tun_main: the tunnel process — owns every agent connection on
  * the TLS WebSocket listener ([tunnel] listen, path /tunnel/connect).
  */
+#include <malloc.h>
 #include <string.h>
 #include <sodium.h>
 #include "child/child_peer.h"
 #include "tunnel/tun.h"
+#include "lib/clock.h"
 #include "lib/log.h"
+
+#define TUN_TRIM_AFTER_MS	3000	/* quiet time before malloc_trim */
 
 static struct child_lws tun_loop;
 struct child_env *tun_env;
@@ -24,10 +28,35 @@ tun_busy(struct child_lws *cl)
 	return tun_nconns > 0 || tun_relay_busy();
 }
 
+/*
+ * A burst of TLS handshakes (every agent reconnecting after a restart)
+ * leaves the heap at its peak, freed but kept by malloc.  A few seconds
+ * after the connection count last changed, give it back: an idle agent
+ * then costs the tunnel what its connection holds, not its handshake.
+ */
+static void
+trim_after_churn(void)
+{
+	static unsigned seen;
+	static int64_t changed_ms;
+	static int pending;
+	int64_t now = clock_mono_ms();
+
+	if (tun_nconns != seen) {
+		seen = tun_nconns;
+		changed_ms = now;
+		pending = 1;
+	} else if (pending && now - changed_ms >= TUN_TRIM_AFTER_MS) {
+		pending = 0;
+		(void)malloc_trim(0);
+	}
+}
+
 static void
 tun_on_tick(struct child_lws *cl)
 {
 	tun_tick();
+	trim_after_churn();
 	tun_bill_tick();
 	if (tun_env->stopping && !tun_relay_busy())
 		tun_stop_all("hub stopping");

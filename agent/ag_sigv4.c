@@ -172,6 +172,8 @@ canon_query(struct sb *b, const char *q)
 			q++;
 	}
 	if (rc == 0) {
+		/* ps[0..n) were all written above (cppcheck cannot see n). */
+		// cppcheck-suppress uninitvar
 		qsort(ps, (size_t)n, sizeof(ps[0]), qp_cmp);
 		for (int i = 0; i < n; i++) {
 			if (i > 0)

@@ -281,7 +281,7 @@ static int
 tx_begin(struct ag_ledger *lg)
 {
 	if (!lg->group)
-		return exec(lg, "BEGIN IMMEDIATE");
+		return verb(lg, "BEGIN IMMEDIATE");
 	if (!lg->open && group_open(lg) != 0)
 		return -1;
 	return verb(lg, "SAVEPOINT rcpt");
@@ -290,7 +290,7 @@ tx_begin(struct ag_ledger *lg)
 static int
 tx_commit(struct ag_ledger *lg)
 {
-	return lg->group ? verb(lg, "RELEASE rcpt") : exec(lg, "COMMIT");
+	return verb(lg, lg->group ? "RELEASE rcpt" : "COMMIT");
 }
 
 static void

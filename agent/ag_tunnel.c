@@ -2051,6 +2051,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
 	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
 	struct outq_item *o;
+	const unsigned char *data;
 	size_t n, plen;
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
@@ -2105,23 +2106,15 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		return l->kicked ? -1 : 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		o = l->out.head;
-		if (o == NULL)
+		/* Several frames in one message when packed: one write,
+		 * one read. */
+		n = outq_next(&l->out, l->hub_packed, pack + LWS_PRE,
+		    FRAME_PACK_MAX, &data, &plen);
+		if (n == 0)
 			return 0;
-		n = 1;
-		if (l->hub_packed && o->next != NULL &&
-		    (n = outq_pack(&l->out, pack + LWS_PRE, FRAME_PACK_MAX,
-		    &plen)) > 1) {
-			/* Several frames in one message: one write, one read. */
-			if (lws_write(wsi, pack + LWS_PRE, plen,
-			    LWS_WRITE_BINARY) < (int)plen)
-				return -1;
-		} else {
-			n = 1;
-			if (lws_write(wsi, o->data, o->len, LWS_WRITE_BINARY) <
-			    (int)o->len)
-				return -1;
-		}
+		if (lws_write(wsi, (unsigned char *)(uintptr_t)data, plen,
+		    LWS_WRITE_BINARY) < (int)plen)
+			return -1;
 		while (n-- > 0) {
 			o = l->out.head;
 			if (o->tag != 0)

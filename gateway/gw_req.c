@@ -14,7 +14,8 @@
 #include "lib/log.h"
 
 #define GW_INDEX_BUCKETS 4096		/* power of two */
-#define GW_HEADROOM (LWS_PRE + 24)	/* before each piece: chunk framing */
+#define GW_HEADROOM (LWS_PRE + 24)	/* before each piece: chunk framing
+					   (CHUNK_PREFIX_MAX) */
 #define GW_GATHER_MAX	(64u * 1024)	/* bytes joined in one HTTP/1.1 write */
 
 static struct child_env *env_;
@@ -264,6 +265,19 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 	}
 }
 
+/* Chunked framing: the terminator, and the size line written in front of
+ * a piece of len bytes (with the CRLF that ends the piece before it);
+ * its length, at most CHUNK_PREFIX_MAX. */
+#define CHUNK_PREFIX_MAX	24
+static const char chunk_term[] = "\r\n0\r\n\r\n";
+
+static int
+chunk_prefix(const struct gw_req *r, size_t len, char *sz)
+{
+	return snprintf(sz, CHUNK_PREFIX_MAX, "%s%zx\r\n",
+	    r->pieces_sent ? "\r\n" : "", len);
+}
+
 /*
  * HTTP/1.1 with several pieces queued (a burst of stream events, or an
  * answer that came in pieces): as many as fit in one buffer, each with its
@@ -276,19 +290,15 @@ h1_gather(struct gw_req *r)
 {
 	/* lws keeps what a partial write left: one buffer serves all. */
 	static unsigned char buf[LWS_PRE + GW_GATHER_MAX + 32];
-	static const char term[] = "\r\n0\r\n\r\n";
 	unsigned char *p = buf + LWS_PRE, *end = p + GW_GATHER_MAX;
 	size_t credit = 0;
 	int last;
 
 	while (r->out.head != NULL) {
 		struct outq_item *o = r->out.head;
-		char sz[24];
-		int k = 0;
+		char sz[CHUNK_PREFIX_MAX];
+		int k = r->chunked ? chunk_prefix(r, o->len, sz) : 0;
 
-		if (r->chunked)
-			k = snprintf(sz, sizeof(sz), "%s%zx\r\n",
-			    r->pieces_sent ? "\r\n" : "", o->len);
 		if ((size_t)(end - p) < (size_t)k + o->len)
 			break;
 		memcpy(p, sz, (size_t)k);
@@ -300,8 +310,8 @@ h1_gather(struct gw_req *r)
 	}
 	last = r->final_queued && r->out.head == NULL;
 	if (last && r->chunked) {
-		memcpy(p, term, sizeof(term) - 1);
-		p += sizeof(term) - 1;
+		memcpy(p, chunk_term, sizeof(chunk_term) - 1);
+		p += sizeof(chunk_term) - 1;
 	}
 	if (gw_tr_write(r, buf + LWS_PRE, (size_t)(p - (buf + LWS_PRE)),
 	    last) != 0)
@@ -359,9 +369,8 @@ gw_req_writable(struct gw_req *r)
 		unsigned char *p = o->data;
 		size_t n = o->len;
 		if (r->chunked) {
-			char sz[24];
-			int k = snprintf(sz, sizeof(sz), "%s%zx\r\n",
-			    r->pieces_sent ? "\r\n" : "", o->len);
+			char sz[CHUNK_PREFIX_MAX];
+			int k = chunk_prefix(r, o->len, sz);
 			p -= k;
 			memcpy(p, sz, (size_t)k);
 			n += (size_t)k;
@@ -382,11 +391,12 @@ gw_req_writable(struct gw_req *r)
 	if (!r->final_queued)
 		return 0;
 	if (r->chunked) {
-		static const char term[] = "\r\n0\r\n\r\n";
-		unsigned char t[GW_HEADROOM + sizeof(term)];
+		unsigned char t[GW_HEADROOM + sizeof(chunk_term)];
 		size_t off = r->pieces_sent ? 0 : 2;
-		memcpy(t + GW_HEADROOM, term + off, sizeof(term) - 1 - off);
-		if (gw_tr_write(r, t + GW_HEADROOM, sizeof(term) - 1 - off, 1) != 0)
+		memcpy(t + GW_HEADROOM, chunk_term + off,
+		    sizeof(chunk_term) - 1 - off);
+		if (gw_tr_write(r, t + GW_HEADROOM,
+		    sizeof(chunk_term) - 1 - off, 1) != 0)
 			return -1;
 	} else if (gw_tr_write(r, NULL, 0, 1) != 0)
 		return -1;

@@ -714,7 +714,6 @@ int
 frame_decode_next(const void *buf, size_t len, struct frame *f, size_t *used,
     char *err, size_t errlen)
 {
-	*used = 0;
 	if (decode_begin(buf, len, f, used, err, errlen) == -1 ||
 	    decode_scanned(buf, *used, f, err, errlen) == -1) {
 		*used = 0;

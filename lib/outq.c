@@ -70,6 +70,24 @@ outq_clear(struct outq *q)
 }
 
 size_t
+outq_next(const struct outq *q, int pack, unsigned char *dst, size_t max,
+    const unsigned char **data, size_t *len)
+{
+	size_t n;
+
+	if (q->head == NULL)
+		return 0;
+	if (pack && q->head->next != NULL &&
+	    (n = outq_pack(q, dst, max, len)) > 1) {
+		*data = dst;
+		return n;
+	}
+	*data = q->head->data;
+	*len = q->head->len;
+	return 1;
+}
+
+size_t
 outq_pack(const struct outq *q, unsigned char *dst, size_t max, size_t *len)
 {
 	const struct outq_item *o;

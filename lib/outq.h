@@ -38,5 +38,11 @@ void outq_clear(struct outq *q);
  * max, or q is empty), their bytes in *len.  The queue is not changed. */
 size_t outq_pack(const struct outq *q, unsigned char *dst, size_t max,
     size_t *len);
+/* What the next write sends: with pack, the blocks outq_pack puts in dst
+ * when that is more than one, else the first block where it lies.  Sets
+ * *data and *len and returns how many blocks (0: q is empty); the caller
+ * pops that many once they are written. */
+size_t outq_next(const struct outq *q, int pack, unsigned char *dst,
+    size_t max, const unsigned char **data, size_t *len);
 
 #endif

@@ -234,18 +234,6 @@ openai_units(const json_t *root, struct usage *n)
 	return 0;
 }
 
-static int openai_root(struct usage *u, json_t *root, const char *part);
-
-static int
-openai_object(struct usage *u, const char *json, size_t len, const char *part)
-{
-	json_t *root;
-
-	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
-		return -1;
-	return openai_root(u, root, part);
-}
-
 /* openai_object over a parsed document, whose reference it takes. */
 static int
 openai_root(struct usage *u, json_t *root, const char *part)
@@ -286,6 +274,16 @@ openai_root(struct usage *u, json_t *root, const char *part)
 out:
 	json_decref(root);
 	return rc;
+}
+
+static int
+openai_object(struct usage *u, const char *json, size_t len, const char *part)
+{
+	json_t *root;
+
+	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+		return -1;
+	return openai_root(u, root, part);
 }
 
 int

@@ -588,31 +588,25 @@ on_writeable(struct tun_conn *c)
 {
 	/* lws keeps what a partial write left, so one buffer serves all. */
 	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
-	struct outq_item *o = c->out.head;
+	const unsigned char *data;
 	size_t n, len;
 
-	if (o == NULL && c->state == TC_CLOSING) {
+	if (c->out.head == NULL && c->state == TC_CLOSING) {
 		/* Queued frames (a KICK, say) went out first. */
 		lws_close_reason(c->wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 		    (unsigned char *)c->close_reason, strlen(c->close_reason));
 		return -1;
 	}
-	if (o == NULL)
+	/* Several frames in one message when packed: one write, one read. */
+	n = outq_next(&c->out, c->packed, pack + LWS_PRE, FRAME_PACK_MAX,
+	    &data, &len);
+	if (n == 0)
 		return 0;
-	if (c->packed && o->next != NULL &&
-	    (n = outq_pack(&c->out, pack + LWS_PRE, FRAME_PACK_MAX, &len)) > 1) {
-		/* Several frames in one message: one write, one read. */
-		if (lws_write(c->wsi, pack + LWS_PRE, len, LWS_WRITE_BINARY) <
-		    (int)len)
-			return -1;
-		while (n-- > 0)
-			outq_pop(&c->out);
-	} else {
-		if (lws_write(c->wsi, o->data, o->len, LWS_WRITE_BINARY) <
-		    (int)o->len)
-			return -1;
+	if (lws_write(c->wsi, (unsigned char *)(uintptr_t)data, len,
+	    LWS_WRITE_BINARY) < (int)len)
+		return -1;
+	while (n-- > 0)
 		outq_pop(&c->out);
-	}
 	if (c->out.head != NULL || c->state == TC_CLOSING)
 		lws_callback_on_writable(c->wsi);
 	return 0;

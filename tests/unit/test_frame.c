@@ -1268,6 +1268,21 @@ test_packed(void **state)
 	assert_int_equal(len, 0);
 	assert_int_equal(outq_pack(&q, buf, q.bytes, &len), 3);
 	assert_int_equal(len, q.bytes);
+	{
+		const unsigned char *d;
+		size_t dl;
+
+		/* The next write: the first block in place unless packing. */
+		assert_int_equal(outq_next(&q, 0, buf, q.bytes, &d, &dl), 1);
+		assert_ptr_equal(d, q.head->data);
+		assert_int_equal(dl, q.head->len);
+		assert_int_equal(outq_next(&q, 1, buf, q.bytes, &d, &dl), 3);
+		assert_ptr_equal(d, buf);
+		assert_int_equal(dl, q.bytes);
+		assert_int_equal(outq_next(&q, 1, buf, q.head->len, &d, &dl),
+		    1);
+		assert_ptr_equal(d, q.head->data);
+	}
 
 	assert_int_equal(frame_decode(buf, len, &f, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "trailing bytes"));

@@ -27,6 +27,7 @@
 #include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
 #include "agent/ag_prov.h"
+#include "agent/ag_uploop.h"
 #include "agent/ag_upstream.h"
 #include "agent/ag_ws.h"
 #include "lib/ipc.h"
@@ -149,6 +150,7 @@ struct ag_tunnel {
 	int nlinks;
 	int test_mode;
 	struct ag_upstream *up;
+	struct ag_uploop uploop;	/* runs up on this (the lws) thread */
 	struct ag_stream *streams;
 	uint64_t next_key;
 	lws_sorted_usec_list_t sul;
@@ -1088,10 +1090,11 @@ stream_record(struct ag_stream *s)
 		    " (estimated: the stream was cut)" : "");
 }
 
-/* Upstream events, on the lws thread (woken by the curl thread). */
+/* Upstream events, on the lws thread (after each run of the engine). */
 static void
-drain_upstream(struct ag_tunnel *t)
+drain_upstream(void *arg)
 {
+	struct ag_tunnel *t = arg;
 	struct ag_up_event ev;
 	struct ag_stream *s;
 	struct frame_enc e;
@@ -1143,14 +1146,6 @@ drain_upstream(struct ag_tunnel *t)
 		}
 		ag_up_event_free(&ev);
 	}
-}
-
-static void
-wake_lws(void *arg)
-{
-	struct ag_tunnel *t = arg;
-
-	lws_cancel_service(t->ctx);	/* the one lws call that is thread-safe */
 }
 
 #if SWB_TEST_BUILD
@@ -2054,12 +2049,6 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	const unsigned char *data;
 	size_t n, plen;
 
-	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
-		struct ag_tunnel *t = lws_context_user(lws_get_context(wsi));
-		if (t != NULL && t->up != NULL)
-			drain_upstream(t);
-		return 0;
-	}
 	{	/* a Realtime session's provider WebSocket (agent/ag_ws) */
 		int ret;
 		if (ag_ws_dispatch(wsi, reason, user, in, len, &ret))
@@ -2148,6 +2137,7 @@ static const struct lws_protocols protocols[] = {
 	{ "swb-agent", cb_agent, 0, 4096, 0, NULL, 0 },
 	{ AG_PROBE_PROTOCOL, ag_probe_callback, 0, 4096, 0, NULL, 0 },
 	{ AG_UPDATE_PROTOCOL, ag_update_callback, 0, 4096, 0, NULL, 0 },
+	{ AG_UPLOOP_PROTOCOL, ag_uploop_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -2188,6 +2178,7 @@ struct ag_tunnel *
 ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
+	struct ag_up_loop loop;
 	struct ag_tunnel *t;
 
 	if (sodium_init() < 0) {
@@ -2250,11 +2241,18 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
-	t->up = ag_up_new(cf, wake_lws, t, err, errlen);
+	ag_uploop_init(&t->uploop, t->ctx, drain_upstream, t, &loop);
+	t->up = ag_up_new(cf, &loop, err, errlen);
+	if (t->up != NULL && ag_uploop_start(&t->uploop, t->up, err,
+	    errlen) != 0) {
+		ag_up_free(t->up);
+		t->up = NULL;
+	}
 	t->upd = t->up != NULL ? ag_update_new(cf, t->ctx) : NULL;
 	if (t->up == NULL || t->upd == NULL) {
 		if (t->up != NULL)
 			snprintf(err, errlen, "out of memory");
+		ag_uploop_stop(&t->uploop);
 		ag_up_free(t->up);
 		lws_context_destroy(t->ctx);
 		ag_ledger_rd_close(t->rd);
@@ -2353,7 +2351,8 @@ ag_tunnel_free(struct ag_tunnel *t)
 	lws_sul_cancel(&t->sul_ledger);
 	lws_sul_cancel(&t->sul_flush);
 	lws_sul_cancel(&t->sul_metrics);
-	ag_up_free(t->up);		/* first: the curl thread may wake lws */
+	ag_uploop_stop(&t->uploop);	/* first: no run after this */
+	ag_up_free(t->up);
 	while (t->streams != NULL) {
 		stream_record(t->streams);	/* cut by the shutdown */
 		stream_free(t->streams);

@@ -1,31 +1,36 @@
 /*
- * agent/ag_upstream: agentd's upstream engine.  Owns the curl thread and
- * its multi handle, the request record of every call in flight, the two
- * queues between the lws thread and the curl thread (requests and cancels
- * in, events out), back-pressure, the engine-side checks every request
- * passes before any byte leaves (method, path allow-list, official host,
- * headers), and the provider adapter table of agent/ag_prov.h with its
- * pattern helpers.  No libwebsockets call is made here.
+ * agent/ag_upstream: agentd's upstream engine.  Owns the curl multi handle
+ * (driven by socket_action over an epoll set its driver watches), the
+ * request record of every call in flight, the two queues between the
+ * tunnel side and the curl side (requests and cancels in, events out),
+ * back-pressure, the engine-side checks every request passes before any
+ * byte leaves (method, path allow-list, official host, headers), and the
+ * provider adapter table of agent/ag_prov.h with its pattern helpers.  No
+ * libwebsockets call is made here.  The "curl side" is whatever thread
+ * calls ag_up_run() (agentd: the lws side itself; the unit test: a
+ * driver thread of its own); the "lws side" calls the rest.
  *
  * Life of a request record (struct up_req), reference-counted under u->mu:
  *   ag_up_start()   creates it with two references: the lws side's (it is
  *                   in the key hash) and the curl side's (it is in the
- *                   start queue, later on the curl thread's active list).
+ *                   start queue, later on the curl side's active list).
  *   END taken by ag_up_next_event(), or ag_up_cancel(): the lws side
  *                   drops its reference and the record leaves the hash.
- *   The curl thread drops its reference once the easy handle is gone
+ *   The curl side drops its reference once the easy handle is gone
  *                   (transfer done, failed to start, or cancelled).
  *   A cancel holds a third reference while the record is on the cancel
- *   list, so the curl thread can still look at it there.
+ *   list, so the curl side can still look at it there.
  */
 #include "agent/ag_upstream.h"
 
+#include <errno.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/epoll.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include "agent/ag_prov.h"
@@ -45,7 +50,9 @@
 #define HASH_SIZE	(1u << HASH_BITS)
 #define PATH_MAX_LEN	2048
 #define URL_MAX_LEN	4096
-#define POLL_MS		1000
+#define POLL_MS		1000	/* the driver runs us at least this often */
+#define EV_BATCH	64	/* epoll events taken per ag_up_run() */
+#define TIMER_ROUNDS	4	/* curl timeouts run per ag_up_run() */
 
 /* ------------------------------------------------------------ adapters */
 
@@ -224,7 +231,7 @@ struct up_tok {
 #define TOK_EXCHANGE_MS		10000	/* the exchange's whole budget */
 #define TOK_ANSWER_MAX		(64 * 1024)
 
-/* One queued event.  Written by the curl thread until pushed, then owned
+/* One queued event.  Written by the curl side until pushed, then owned
  * by the event queue (under mu), then by ag_up_next_event(). */
 struct up_ev {
 	struct up_ev *next;
@@ -251,7 +258,7 @@ struct up_req {
 	char tok_channel[AG_CHAN_NAME_MAX];
 	char tok_path[AG_SECRET_MAX];
 
-	/* Curl thread only. */
+	/* Curl side only. */
 	CURL *easy;
 	struct up_tok *tokx;		/* an exchange for this cache (no
 					   events: the answer is kept in acc) */
@@ -275,7 +282,7 @@ struct up_req {
 	struct up_req *qnext;		/* start queue or cancel list */
 	int in_sq;			/* on the start queue */
 	int cancelled;			/* lws side: no events any more */
-	int paused;			/* curl thread: write returned PAUSE */
+	int paused;			/* curl side: write returned PAUSE */
 	int paused_total;		/* paused, and the total holds it */
 	size_t queued;			/* DATA bytes out, not yet credited */
 	size_t resident;		/* DATA bytes out, not yet sent */
@@ -283,12 +290,9 @@ struct up_req {
 
 struct ag_upstream {
 	/* Set by ag_up_new(); read-only afterwards. */
-	void (*wake)(void *);
-	void *arg;
-	CURLM *multi;			/* curl thread, but for
-					   curl_multi_wakeup() from anywhere */
-	pthread_t thr;
-	int thr_started;
+	struct ag_up_loop loop;		/* the driver's callbacks */
+	CURLM *multi;			/* curl side */
+	int epfd;			/* curl's sockets; the driver polls it */
 	size_t req_max, total_max;	/* AG_UP_*_QUEUE_MAX (tests: less);
 					   read under mu */
 #if SWB_TEST_BUILD
@@ -296,9 +300,11 @@ struct ag_upstream {
 	struct curl_slist *connect_to;
 #endif
 
-	/* Curl thread only. */
+	/* Curl side only. */
 	struct up_req *active;
 	struct up_tok *toks;		/* token caches (ag_token) */
+	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
+	int stopped;			/* ag_up_free() began: no callbacks */
 
 	/* Under mu. */
 	pthread_mutex_t mu;
@@ -308,7 +314,7 @@ struct ag_upstream {
 	struct up_ev *eq_head, *eq_tail;	/* event queue (FIFO) */
 	int wake_pending;			/* wake() called, queue not
 						   yet seen empty */
-	int resume_check;			/* curl thread: scan paused */
+	int resume_check;			/* curl side: scan paused */
 	struct up_req *hash[HASH_SIZE];		/* lws side, by key */
 	int inflight;				/* records in the hash */
 	size_t total;				/* sum of resident */
@@ -406,9 +412,9 @@ pause_clear_locked(struct ag_upstream *u, struct up_req *r)
 }
 
 /*
- * Under mu, on the lws thread after queued bytes went down (r: the
- * request credited, or NULL): 1 when the curl thread should look for
- * transfers to resume (the caller then calls curl_multi_wakeup() after
+ * Under mu, on the lws side after queued bytes went down (r: the
+ * request credited, or NULL): 1 when the curl side should look for
+ * transfers to resume (the caller then calls kick() after
  * unlocking).  paused_total marks the paused transfers that only the total
  * holds back (or may), so that a drop of the total caused by another
  * request still wakes them.
@@ -429,7 +435,7 @@ resume_due_locked(struct ag_upstream *u, struct up_req *r)
 }
 
 /*
- * Curl thread: append an event for r, unless r was cancelled (then the
+ * Curl side: append an event for r, unless r was cancelled (then the
  * node is freed).  DATA bytes count against the bounds from here on.
  */
 static void
@@ -460,11 +466,11 @@ ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n)
 		call_wake = 1;
 	}
 	unlock(u);
-	if (call_wake && u->wake != NULL)
-		u->wake(u->arg);
+	if (call_wake && u->loop.wake != NULL)
+		u->loop.wake(u->loop.arg);
 }
 
-/* ---- curl thread */
+/* ---- curl side */
 
 static size_t tok_write(struct up_req *r, const char *p, size_t n);
 static void tok_unpark(struct up_req *r);
@@ -724,7 +730,7 @@ fail:
 
 #undef SET
 
-/* ---- token caches (curl thread): ag_token's exchange as a transfer of
+/* ---- token caches (curl side): ag_token's exchange as a transfer of
  * our own, with the requests that wait for it */
 
 static void start_one(struct ag_upstream *u, struct up_req *r);
@@ -1118,87 +1124,164 @@ resume_scan(struct ag_upstream *u)
 		}
 }
 
-static void *
-up_thread(void *arg)
+/* The lws side queued work for the curl side: the driver runs us soon. */
+static void
+kick(struct ag_upstream *u)
 {
-	struct ag_upstream *u = arg;
-	struct up_req *starts, *cancels, *r, *next;
-	struct CURLMsg *msg;
-	int running, left, stop, resume, fr;
-	CURLMcode mc;
-
-	for (;;) {
-		lock(u);
-		stop = u->stop;
-		starts = u->sq_head;
-		for (r = starts; r != NULL; r = r->qnext)
-			r->in_sq = 0;
-		u->sq_head = u->sq_tail = NULL;
-		cancels = u->cq;
-		u->cq = NULL;
-		resume = u->resume_check;
-		unlock(u);
-
-		for (r = cancels; r != NULL; r = next) {
-			next = r->qnext;
-			r->qnext = NULL;
-			detach(u, r, 1);
-			lock(u);
-			fr = req_unref_locked(r);
-			unlock(u);
-			if (fr)
-				req_free(r);
-		}
-		if (stop) {
-			/* Records in starts are still in the hash (ag_up_free
-			 * frees them from there). */
-			break;
-		}
-		for (r = starts; r != NULL; r = next) {
-			next = r->qnext;
-			r->qnext = NULL;
-			start_one(u, r);
-		}
-		if (resume)
-			resume_scan(u);
-		tok_tick(u);
-
-		if ((mc = curl_multi_perform(u->multi, &running)) != CURLM_OK)
-			log_warn("upstream: curl_multi_perform: %s",
-			    curl_multi_strerror(mc));
-		while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
-			CURLcode res;
-			char *priv = NULL;
-
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			res = msg->data.result;
-			curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-			    &priv);
-			if (priv != NULL)
-				finish_one(u, (struct up_req *)(void *)priv, res);
-		}
-		if ((mc = curl_multi_poll(u->multi, NULL, 0, POLL_MS, NULL)) !=
-		    CURLM_OK) {
-			/* Should not happen; do not spin if it does. */
-			log_warn("upstream: curl_multi_poll: %s",
-			    curl_multi_strerror(mc));
-			curl_multi_wait(u->multi, NULL, 0, 10, NULL);
-		}
-	}
-
-	/* Abort whatever is left; no events for it. */
-	while (u->active != NULL) {
-		r = u->active;
-		lock(u);
-		r->cancelled = 1;
-		unlock(u);
-		detach(u, r, 1);
-	}
-	return NULL;
+	if (u->loop.kick != NULL)
+		u->loop.kick(u->loop.arg);
 }
 
-/* ---- lws thread */
+/* curl wants socket s watched for what (CURLMOPT_SOCKETFUNCTION).  sockp
+ * is non-NULL once s is in the epoll set. */
+static int
+on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
+{
+	struct ag_upstream *u = userp;
+	struct epoll_event ev;
+	int op;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		if (sockp != NULL) {
+			(void)epoll_ctl(u->epfd, EPOLL_CTL_DEL, s, NULL);
+			curl_multi_assign(u->multi, s, NULL);
+		}
+		return 0;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = ((what & CURL_POLL_IN) ? (uint32_t)EPOLLIN : 0) |
+	    ((what & CURL_POLL_OUT) ? (uint32_t)EPOLLOUT : 0);
+	ev.data.fd = s;
+	op = sockp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	if (epoll_ctl(u->epfd, op, s, &ev) != 0) {
+		/* A descriptor number curl reused before we saw it go. */
+		op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ?
+		    EPOLL_CTL_ADD : -1;
+		if (op < 0 || epoll_ctl(u->epfd, op, s, &ev) != 0) {
+			log_warn("upstream: cannot watch a provider "
+			    "connection: %s", strerror(errno));
+			return -1;	/* curl fails that transfer */
+		}
+	}
+	if (sockp == NULL)
+		curl_multi_assign(u->multi, s, u);
+	return 0;
+}
+
+/* curl wants socket_action(TIMEOUT) in ms (-1: never)
+ * (CURLMOPT_TIMERFUNCTION).  The driver comes back by POLL_MS anyway, for
+ * the token refreshes. */
+static int
+on_timer(CURLM *m, long ms, void *userp)
+{
+	struct ag_upstream *u = userp;
+
+	(void)m;
+	u->timer_at = ms < 0 ? -1 : (int64_t)clock_mono_ms() + ms;
+	if (!u->stopped && u->loop.timer != NULL)
+		u->loop.timer(u->loop.arg, ms < 0 || ms > POLL_MS ? POLL_MS :
+		    ms);
+	return 0;
+}
+
+/* Curl side: drop the cancelled records (each holds a cancel reference). */
+static void
+run_cancels(struct ag_upstream *u, struct up_req *cancels)
+{
+	struct up_req *r, *next;
+	int fr;
+
+	for (r = cancels; r != NULL; r = next) {
+		next = r->qnext;
+		r->qnext = NULL;
+		detach(u, r, 1);
+		lock(u);
+		fr = req_unref_locked(r);
+		unlock(u);
+		if (fr)
+			req_free(r);
+	}
+}
+
+static void
+run_done(struct ag_upstream *u)
+{
+	struct CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(u->multi, &left)) != NULL) {
+		char *priv = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+		if (priv != NULL)
+			finish_one(u, (struct up_req *)(void *)priv,
+			    msg->data.result);
+	}
+}
+
+void
+ag_up_run(struct ag_upstream *u)
+{
+	struct epoll_event ev[EV_BATCH];
+	struct up_req *starts, *cancels, *r, *next;
+	int running, resume, n, i, flags;
+	CURLMcode mc;
+
+	lock(u);
+	starts = u->sq_head;
+	for (r = starts; r != NULL; r = r->qnext)
+		r->in_sq = 0;
+	u->sq_head = u->sq_tail = NULL;
+	cancels = u->cq;
+	u->cq = NULL;
+	resume = u->resume_check;
+	unlock(u);
+
+	run_cancels(u, cancels);
+	for (r = starts; r != NULL; r = next) {
+		next = r->qnext;
+		r->qnext = NULL;
+		start_one(u, r);
+	}
+	if (resume)
+		resume_scan(u);
+	tok_tick(u);
+
+	/* Level-triggered: what is left beyond the batch stays ready. */
+	n = epoll_wait(u->epfd, ev, EV_BATCH, 0);
+	for (i = 0; i < n; i++) {
+		flags = ((ev[i].events & (EPOLLIN | EPOLLHUP)) ?
+		    CURL_CSELECT_IN : 0) |
+		    ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
+		    ((ev[i].events & EPOLLERR) ? CURL_CSELECT_ERR : 0);
+		if ((mc = curl_multi_socket_action(u->multi, ev[i].data.fd,
+		    flags, &running)) != CURLM_OK)
+			log_warn("upstream: curl_multi_socket_action: %s",
+			    curl_multi_strerror(mc));
+	}
+	/* Due timeouts, among them the one a new transfer asks for at once
+	 * (a few rounds; the driver's timer has the rest). */
+	for (i = 0; i < TIMER_ROUNDS && u->timer_at >= 0 &&
+	    (int64_t)clock_mono_ms() >= u->timer_at; i++) {
+		u->timer_at = -1;
+		if ((mc = curl_multi_socket_action(u->multi,
+		    CURL_SOCKET_TIMEOUT, 0, &running)) != CURLM_OK)
+			log_warn("upstream: curl_multi_socket_action: %s",
+			    curl_multi_strerror(mc));
+	}
+	run_done(u);
+}
+
+int
+ag_up_fd(const struct ag_upstream *u)
+{
+	return u->epfd;
+}
+
+/* ---- lws side */
 
 static void
 sanitize(char *dst, size_t dstlen, const char *src)
@@ -1506,7 +1589,7 @@ up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
 		u->sq_head = r;
 	u->sq_tail = r;
 	unlock(u);
-	curl_multi_wakeup(u->multi);
+	kick(u);
 	return 0;
 fail:
 	if (r != NULL)
@@ -1598,7 +1681,7 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 {
 	struct up_req *r, **pp;
 	struct up_ev *n, *prev, *next, *dead = NULL;
-	int fr, due, kick = 0;
+	int fr, due, queued = 0;
 
 	if (u == NULL)
 		return;
@@ -1629,7 +1712,7 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 	r->queued = r->resident = 0;
 	pause_clear_locked(u, r);
 	if (r->in_sq) {
-		/* The curl thread never saw it. */
+		/* The curl side never saw it. */
 		for (pp = &u->sq_head; *pp != r; pp = &(*pp)->qnext)
 			;
 		*pp = r->qnext;
@@ -1646,7 +1729,7 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 		r->refs++;
 		r->qnext = u->cq;
 		u->cq = r;
-		kick = 1;
+		queued = 1;
 	}
 	fr = req_unref_locked(r);
 	due = resume_due_locked(u, NULL);
@@ -1659,8 +1742,8 @@ ag_up_cancel(struct ag_upstream *u, uint64_t key)
 	}
 	if (fr)
 		req_free(r);
-	if (kick || due)
-		curl_multi_wakeup(u->multi);
+	if (queued || due)
+		kick(u);
 }
 
 int
@@ -1694,7 +1777,7 @@ ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev)
 	if (fr)
 		req_free(r);
 	if (due)
-		curl_multi_wakeup(u->multi);
+		kick(u);
 	return 1;
 }
 
@@ -1732,7 +1815,7 @@ account(struct ag_upstream *u, uint64_t key, size_t credited, size_t sent)
 	due = resume_due_locked(u, credited > 0 ? r : NULL);
 	unlock(u);
 	if (due)
-		curl_multi_wakeup(u->multi);
+		kick(u);
 }
 
 void
@@ -1799,12 +1882,11 @@ connect_to_parse(struct ag_upstream *u, const char *list, char *err,
 #endif
 
 struct ag_upstream *
-ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
+ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
     char *err, size_t errlen)
 {
 	struct ag_upstream *u;
 	CURLcode rc;
-	int e;
 
 	if ((rc = curl_global_init(CURL_GLOBAL_DEFAULT)) != CURLE_OK) {
 		snprintf(err, errlen, "curl_global_init: %s",
@@ -1816,8 +1898,9 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 		curl_global_cleanup();
 		return NULL;
 	}
-	u->wake = wake;
-	u->arg = arg;
+	u->loop = *loop;
+	u->epfd = -1;
+	u->timer_at = -1;
 	u->req_max = AG_UP_REQ_QUEUE_MAX;
 	u->total_max = AG_UP_TOTAL_QUEUE_MAX;
 	pthread_mutex_init(&u->mu, NULL);
@@ -1830,6 +1913,10 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 #else
 	(void)cf;
 #endif
+	if ((u->epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+		snprintf(err, errlen, "epoll_create1: %s", strerror(errno));
+		goto fail;
+	}
 	if ((u->multi = curl_multi_init()) == NULL) {
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
@@ -1846,23 +1933,10 @@ ag_up_new(const struct ag_conf *cf, void (*wake)(void *arg), void *arg,
 	 * HTTP/2 does not multiplex) never closes one to open another with a
 	 * new TLS handshake (64 made c=256 cost a handshake per request). */
 	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS, (long)AG_UP_CONNS_MAX);
-
-#ifndef _WIN32
-	/* The curl thread takes no signals: they stay with the main loop. */
-	sigset_t all, old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-#endif
-	e = pthread_create(&u->thr, NULL, up_thread, u);
-#ifndef _WIN32
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-#endif
-	if (e != 0) {
-		snprintf(err, errlen, "pthread_create: %s", strerror(e));
-		goto fail;
-	}
-	u->thr_started = 1;
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(u->multi, CURLMOPT_SOCKETDATA, u);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(u->multi, CURLMOPT_TIMERDATA, u);
 	return u;
 fail:
 	ag_up_free(u);
@@ -1873,19 +1947,27 @@ void
 ag_up_free(struct ag_upstream *u)
 {
 	struct up_ev *n;
-	struct up_req *r;
+	struct up_req *r, *cancels;
 
 	if (u == NULL)
 		return;
-	if (u->thr_started) {
+	/* The driver no longer runs us.  Drop the cancelled, abort the
+	 * rest without events; what is left is referenced by the hash (the
+	 * start queue's records are in it too) or the event queue. */
+	u->stopped = 1;
+	lock(u);
+	u->stop = 1;
+	cancels = u->cq;
+	u->cq = NULL;
+	unlock(u);
+	run_cancels(u, cancels);
+	while (u->active != NULL) {
+		r = u->active;
 		lock(u);
-		u->stop = 1;
+		r->cancelled = 1;
 		unlock(u);
-		curl_multi_wakeup(u->multi);
-		pthread_join(u->thr, NULL);
+		detach(u, r, 1);
 	}
-	/* Single-threaded from here: what is left is referenced by the
-	 * hash (the start queue's records are in it too) or the queue. */
 	while ((n = u->eq_head) != NULL) {
 		u->eq_head = n->next;
 		ev_free_node(n);
@@ -1904,6 +1986,8 @@ ag_up_free(struct ag_upstream *u)
 	}
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
+	if (u->epfd >= 0)
+		close(u->epfd);
 #if SWB_TEST_BUILD
 	curl_slist_free_all(u->connect_to);
 #endif

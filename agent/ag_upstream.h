@@ -1,16 +1,21 @@
 /*
  * agent/ag_upstream: agentd's upstream engine — the HTTPS calls to the
  * providers' official endpoints that the hub relays through the tunnel.
- * One libcurl multi handle driven by its own thread (the "curl thread");
- * the tunnel's lws service thread (the "lws thread") hands requests in and
- * drains response events out through two mutex-protected queues.  Nothing
- * here calls libwebsockets, and nothing here blocks the lws thread.
+ * One libcurl multi handle, driven by curl_multi_socket_action over an
+ * epoll set (ag_up_fd) that its driver watches; the driver calls
+ * ag_up_run() when that set is readable, when the timer it was asked for
+ * expires, and soon after a kick.  The driver's thread is the "curl
+ * side"; the "lws side" hands requests in and drains response events out
+ * through two mutex-protected queues.  In agentd both sides are the lws
+ * thread (agent/ag_uploop adopts the epoll set into lws), so a request
+ * costs no thread hop; the unit test drives the engine from a thread of
+ * its own.  Nothing here calls libwebsockets or blocks.
  *
- *   lws thread                          curl thread
- *   ag_up_start() ---- requests --->    easy handle, curl_multi_poll loop
+ *   lws side                            curl side (ag_up_run)
+ *   ag_up_start() ---- requests --->    easy handle added; kick()
  *   ag_up_cancel()---- cancels ---->    removes the easy handle (closes
  *                                       the connection if unfinished)
- *   ag_up_next_event() <-- events ---   HEAD, DATA..., END; then wake(arg)
+ *   ag_up_next_event() <-- events ---   HEAD, DATA..., END; then wake()
  *   ag_up_credit(),
  *   ag_up_sent()     ---- credit --->   un-pauses a transfer held back
  *
@@ -30,7 +35,7 @@
 
 /*
  * Back-pressure, two bounds (each may be overshot by one curl block):
- *  - per request, the bytes of response data handed to the lws thread
+ *  - per request, the bytes of response data handed to the lws side
  *    and not yet credited (ag_up_credit): the stream's window, whose
  *    credit comes from the hub as its user reads (lib/frame.h, FLOW
  *    CONTROL).  At AG_UP_REQ_QUEUE_MAX = FRAME_WINDOW the transfer pauses,
@@ -56,7 +61,7 @@ struct ag_upstream;
 enum ag_up_ev_type { AG_UP_HEAD, AG_UP_DATA, AG_UP_END };
 
 /*
- * One response event, filled by ag_up_next_event() (the lws thread owns
+ * One response event, filled by ag_up_next_event() (the lws side owns
  * it from then on).  Per request: at most one HEAD, before any DATA;
  * DATA blocks in order, exactly as curl delivered them; exactly one END
  * last (unless the request was cancelled: then nothing more at all).
@@ -74,21 +79,45 @@ struct ag_up_event {
 };
 
 /*
- * Start the curl thread.  wake(arg) is called from the curl thread when
- * events become available (at most once until ag_up_next_event() has
- * returned 0 again); it may be NULL.  cf is read here only (the [test]
- * keys, in test builds); channels are passed per request.
- * Returns NULL with err filled on failure.
+ * The driver's side of the engine; each callback may be NULL.
+ *  wake:  from the curl side, events became available (at most once
+ *         until ag_up_next_event() has returned 0 again).
+ *  kick:  from the lws side, work was queued: call ag_up_run() soon.
+ *  timer: from the curl side (inside ag_up_run): call ag_up_run() in ms
+ *         milliseconds (0: at once), replacing the previous request.
+ *         Never more than a second: token refreshes are checked per run.
+ */
+struct ag_up_loop {
+	void (*wake)(void *arg);
+	void (*kick)(void *arg);
+	void (*timer)(void *arg, long ms);
+	void *arg;
+};
+
+/*
+ * Make the engine.  cf is read here only (the [test] keys, in test
+ * builds); channels are passed per request.  Returns NULL with err filled
+ * on failure.
  */
 struct ag_upstream *ag_up_new(const struct ag_conf *cf,
-    void (*wake)(void *arg), void *arg, char *err, size_t errlen);
+    const struct ag_up_loop *loop, char *err, size_t errlen);
 
-/* Stop the thread, abort every transfer, free everything.  No events are
- * delivered for the aborted transfers.  NULL is fine. */
+/* The epoll descriptor of curl's sockets: readable means ag_up_run() has
+ * work.  It stays the engine's (close a dup if the driver's poller closes
+ * what it watches). */
+int ag_up_fd(const struct ag_upstream *u);
+
+/* The curl side's turn: take queued starts, cancels and credit, act on
+ * ready sockets and due timeouts, queue the events.  Never blocks. */
+void ag_up_run(struct ag_upstream *u);
+
+/* Abort every transfer, free everything; the driver has stopped calling
+ * ag_up_run().  No events are delivered for the aborted transfers.  NULL
+ * is fine. */
 void ag_up_free(struct ag_upstream *u);
 
 /*
- * lws thread: queue a request on channel ch.  key is the caller's id for
+ * lws side: queue a request on channel ch.  key is the caller's id for
  * it, unique among requests in flight (a request is in flight until its
  * END has been taken or it was cancelled).  method is "GET" or "POST";
  * path must be one the channel's adapter allows; content_type (may be
@@ -104,7 +133,7 @@ int ag_up_start(struct ag_upstream *u, uint64_t key,
     size_t errlen);
 
 /*
- * lws thread: as ag_up_start(), for operation op of lib/prov.h (what the
+ * lws side: as ag_up_start(), for operation op of lib/prov.h (what the
  * hub's req_start names): the channel's adapter makes the method and the
  * path (op_path), sees op when it adds its headers (Anthropic's version
  * and beta), and when the channel maps op->model to another provider id
@@ -117,14 +146,14 @@ int ag_up_start_op(struct ag_upstream *u, uint64_t key,
     const char *content_type, const void *body, size_t len, char *err,
     size_t errlen);
 
-/* lws thread: abort the request: no more events for key, even ones
- * already queued; the curl thread drops the transfer (and its connection
- * if the response was unfinished) at its next wake-up.  Unknown keys are
+/* lws side: abort the request: no more events for key, even ones
+ * already queued; the curl side drops the transfer (and its connection
+ * if the response was unfinished) at its next run.  Unknown keys are
  * ignored. */
 void ag_up_cancel(struct ag_upstream *u, uint64_t key);
 
 /*
- * lws thread: take the next event into *ev: 1, or 0 when there is none.
+ * lws side: take the next event into *ev: 1, or 0 when there is none.
  * After each wake, call it until it returns 0 (the next wake only comes
  * for events queued after that).  Release each event with
  * ag_up_event_free().
@@ -132,7 +161,7 @@ void ag_up_cancel(struct ag_upstream *u, uint64_t key);
 int ag_up_next_event(struct ag_upstream *u, struct ag_up_event *ev);
 void ag_up_event_free(struct ag_up_event *ev);
 
-/* lws thread: n DATA bytes of key were credited (the hub's window came
+/* lws side: n DATA bytes of key were credited (the hub's window came
  * back) / sent (left this process for the tunnel, or were dropped) /
  * both at once.  Every DATA byte should be reported once each way; bytes
  * of a request whose END was taken or that was cancelled no longer count,

@@ -199,6 +199,7 @@ cmd_ledger(int argc, char **argv)
 	if (strcmp(sub, "export") != 0 && strcmp(sub, "verify") != 0 &&
 	    strcmp(sub, "disputes") != 0)
 		usage();
+	plat_tune_heap();
 	plat_default_paths(&pp);
 	conf_path = pp.config;
 	optind = 1;

@@ -84,4 +84,9 @@ int plat_restore_binary(const char *self, char *err, size_t errlen);
 /* Fill buf with cryptographically secure random bytes.  Never fails. */
 void plat_random(void *buf, size_t len);
 
+/* Keep the heap a burst of transfers grew instead of giving it back to
+ * the kernel after each (libcurl allocates and frees its transfer buffers
+ * per request; giving them back costs page faults to grow again). */
+void plat_tune_heap(void);
+
 #endif

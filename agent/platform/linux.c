@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,4 +307,15 @@ plat_random(void *buf, size_t len)
 {
 	/* libsodium: getrandom(2) underneath; aborts rather than fail. */
 	randombytes_buf(buf, len);
+}
+
+void
+plat_tune_heap(void)
+{
+	/* glibc trims a thread's arena whenever its free top passes the
+	 * threshold: with 32 transfers in flight that was a grow (page
+	 * faults) and a shrink per request.  16 MiB of slack is kept. */
+	(void)mallopt(M_TRIM_THRESHOLD, 16 << 20);
+	(void)mallopt(M_TOP_PAD, 1 << 20);
+	(void)mallopt(M_MMAP_THRESHOLD, 1 << 20);
 }

@@ -333,3 +333,9 @@ plat_random(void *buf, size_t len)
 {
 	arc4random_buf(buf, len);
 }
+
+void
+plat_tune_heap(void)
+{
+	/* The system allocator keeps its own caches. */
+}

@@ -610,3 +610,9 @@ plat_random(void *buf, size_t len)
 		len -= n;
 	}
 }
+
+void
+plat_tune_heap(void)
+{
+	/* The process heap keeps its own caches. */
+}

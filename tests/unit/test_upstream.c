@@ -210,18 +210,104 @@ collect(struct ag_upstream *u, uint64_t key, struct resp *r, int ms,
 	}
 }
 
+/* ------------------------------------------------------------ driver */
+
+/*
+ * The engine's driver, as agentd's lws thread is: a thread of its own
+ * here, so the test thread plays the lws side.  It polls the engine's
+ * epoll set and a kick pipe, keeps the one timer the engine asks for,
+ * and calls ag_up_run().
+ */
+static struct {
+	pthread_t thr;
+	struct ag_upstream *u;
+	int kick[2];
+	int64_t timer_at;		/* driver thread only; -1 none */
+	volatile sig_atomic_t stop;
+	unsigned long runs;		/* driver thread only */
+} drv;
+
+static void
+drv_kick(void *arg)
+{
+	char c = 1;
+
+	(void)arg;
+	if (write(drv.kick[1], &c, 1) < 0 && errno != EAGAIN)
+		fail_msg("kick: %s", strerror(errno));
+}
+
+static void
+drv_timer(void *arg, long ms)
+{
+	(void)arg;
+	assert_true(ms >= 0 && ms <= 1000);	/* the engine's promise */
+	drv.timer_at = now_ms() + ms;
+}
+
+static void *
+drv_main(void *arg)
+{
+	struct pollfd pf[2];
+	char buf[64];
+	int64_t now;
+	int to;
+
+	(void)arg;
+	while (!drv.stop) {
+		now = now_ms();
+		to = drv.timer_at < 0 ? 1000 : drv.timer_at <= now ? 0 :
+		    (int)(drv.timer_at - now);
+		pf[0].fd = ag_up_fd(drv.u);
+		pf[0].events = POLLIN;
+		pf[1].fd = drv.kick[0];
+		pf[1].events = POLLIN;
+		if (poll(pf, 2, to) < 0 && errno != EINTR)
+			break;
+		if (pf[1].revents & POLLIN)
+			while (read(drv.kick[0], buf, sizeof(buf)) > 0)
+				;
+		if (drv.timer_at >= 0 && now_ms() >= drv.timer_at)
+			drv.timer_at = -1;
+		ag_up_run(drv.u);
+		drv.runs++;
+	}
+	return NULL;
+}
+
 static struct ag_upstream *
 up_new(const char *connect_to, const char *ca)
 {
+	static const struct ag_up_loop loop = { test_wake, drv_kick,
+	    drv_timer, NULL };
 	struct ag_upstream *u;
 
 	snprintf(cf.connect_to, sizeof(cf.connect_to), "%s", connect_to);
 	snprintf(cf.ca_file, sizeof(cf.ca_file), "%s", ca);
 	err[0] = '\0';
-	u = ag_up_new(&cf, test_wake, NULL, err, sizeof(err));
+	u = ag_up_new(&cf, &loop, err, sizeof(err));
 	if (u == NULL)
 		fail_msg("ag_up_new: %s", err);
+	assert_int_equal(pipe2(drv.kick, O_NONBLOCK | O_CLOEXEC), 0);
+	drv.u = u;
+	drv.stop = 0;
+	drv.timer_at = -1;
+	assert_int_equal(pthread_create(&drv.thr, NULL, drv_main, NULL), 0);
 	return u;
+}
+
+/* Stop the driver, then free the engine (as agentd does). */
+static void
+up_free(struct ag_upstream *u)
+{
+	assert_ptr_equal(u, drv.u);
+	drv.stop = 1;
+	drv_kick(NULL);
+	pthread_join(drv.thr, NULL);
+	close(drv.kick[0]);
+	close(drv.kick[1]);
+	drv.u = NULL;
+	ag_up_free(u);
 }
 
 static int
@@ -618,7 +704,7 @@ test_refusals(void **state)
 
 	/* Nothing was started: no event ever comes. */
 	expect_quiet(u, 200);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* Every allowed OpenAI path is accepted; a port nobody listens on gives
@@ -669,7 +755,7 @@ test_refused_connect(void **state)
 	ag_up_cancel(u, 999999);
 	expect_quiet(u, 100);
 	assert_true(nwakes > 0);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* Cancel while the TLS handshake is pending: the socket is closed, and
@@ -716,7 +802,7 @@ test_cancel(void **state)
 	/* Keys are reusable after a cancel. */
 	assert_int_equal(start(u, 7, "GET", "/v1/models", NULL), 0);
 	ag_up_cancel(u, 7);
-	ag_up_free(u);
+	up_free(u);
 	close(lfd);
 
 	/* Cancel once the END is queued (the wake came) but not taken: the
@@ -740,7 +826,7 @@ test_cancel(void **state)
 	}
 	ag_up_cancel(u, 9);
 	expect_quiet(u, 300);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* ag_up_free with transfers in every state (queued, connecting, events
@@ -770,7 +856,7 @@ test_free_in_flight(void **state)
 		assert_int_equal(start(u, k, "GET", "/v1/models", NULL), 0);
 	ag_up_consumed(u, 1, 10);
 	ag_up_cancel(u, 2);
-	ag_up_free(u);
+	up_free(u);
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 	close(lfd);
@@ -780,7 +866,7 @@ test_free_in_flight(void **state)
 	for (uint64_t k = 1; k <= 3; k++)
 		assert_int_equal(start(u, k, "GET", "/v1/models", NULL), 0);
 	usleep(300000);
-	ag_up_free(u);
+	up_free(u);
 	ag_up_free(NULL);
 }
 
@@ -1103,7 +1189,7 @@ test_adapter_refusals(void **state)
 	    "[1]", 3, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "cannot put model claude-sonnet-4-5"));
 	expect_quiet(u, 200);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* One request per provider through the engine to the mock, by operation:
@@ -1265,7 +1351,7 @@ test_mock_providers(void **state)
 		assert_non_null(line);
 		free(line);
 	}
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* ---- against the OpenAI mock */
@@ -1306,7 +1392,7 @@ test_mock_models(void **state)
 	assert_int_equal(r.end_status, 401);
 	assert_non_null(strstr((char *)r.body, "invalid_api_key"));
 	resp_free(&r);
-	ag_up_free(u);
+	up_free(u);
 }
 
 #define CHUNK_PFX "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\"," \
@@ -1384,7 +1470,7 @@ test_mock_stream(void **state)
 	assert_non_null(s);
 	free(line);
 	resp_free(&r);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* The provider breaks the stream: what came is delivered, then END
@@ -1412,7 +1498,7 @@ test_mock_broken(void **state)
 	assert_non_null(strstr((char *)r.body, "tok1 "));
 	assert_null(strstr((char *)r.body, "tok2 "));
 	resp_free(&r);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* Cancel mid-stream: no more events, and the provider sees the client
@@ -1500,7 +1586,7 @@ test_mock_cancel(void **state)
 	assert_int_equal(start(u, 78, "POST", "/v1/chat/completions", body), 0);
 	assert_true(next_ev(u, &ev, 10000));
 	ag_up_event_free(&ev);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /* Count the content chunks of a streamed chat completion.  (A plain
@@ -1560,7 +1646,7 @@ test_mock_backpressure(void **state)
 	assert_true(r.len >= 14);
 	assert_memory_equal(r.body + r.len - 14, "data: [DONE]\n\n", 14);
 	resp_free(&r);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /*
@@ -1603,7 +1689,7 @@ test_mock_backpressure_whole(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr((char *)r.body, "tok89999 "));
 	resp_free(&r);
-	ag_up_free(u);
+	up_free(u);
 }
 
 /*
@@ -1701,7 +1787,7 @@ test_mock_total(void **state)
 		assert_int_equal(count_toks(&rb[i]), 3000);
 		resp_free(&rb[i]);
 	}
-	ag_up_free(u);
+	up_free(u);
 #endif
 }
 

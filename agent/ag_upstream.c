@@ -53,6 +53,7 @@
 #define POLL_MS		1000	/* the driver runs us at least this often */
 #define EV_BATCH	64	/* epoll events taken per ag_up_run() */
 #define TIMER_ROUNDS	4	/* curl timeouts run per ag_up_run() */
+#define EASY_POOL	64	/* finished easy handles kept for reuse */
 
 /* ------------------------------------------------------------ adapters */
 
@@ -304,6 +305,8 @@ struct ag_upstream {
 	struct up_req *active;
 	struct up_tok *toks;		/* token caches (ag_token) */
 	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
+	CURL *pool[EASY_POOL];		/* reset handles, for the next ones */
+	int npool;
 	int stopped;			/* ag_up_free() began: no callbacks */
 
 	/* Under mu. */
@@ -626,7 +629,14 @@ detach(struct ag_upstream *u, struct up_req *r, int abort)
 		curl_easy_pause(r->easy, CURLPAUSE_CONT);
 	}
 	curl_multi_remove_handle(u->multi, r->easy);
-	curl_easy_cleanup(r->easy);
+	/* A handle that finished goes back to the pool: the next transfer
+	 * skips curl's set-up and its buffer allocations.  reset keeps
+	 * nothing of this request but the buffers' memory. */
+	if (!abort && u->npool < EASY_POOL) {
+		curl_easy_reset(r->easy);
+		u->pool[u->npool++] = r->easy;
+	} else
+		curl_easy_cleanup(r->easy);
 	r->easy = NULL;
 	if (r->aprev != NULL)
 		r->aprev->anext = r->anext;
@@ -669,7 +679,9 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	CURL *e;
 	CURLcode rc = CURLE_OK;
 
-	if ((e = curl_easy_init()) == NULL) {
+	if (u->npool > 0)
+		e = u->pool[--u->npool];
+	else if ((e = curl_easy_init()) == NULL) {
 		snprintf(err, errlen, "cannot create a transfer");
 		return -1;
 	}
@@ -717,8 +729,6 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 		SET(CURLOPT_CONNECT_TO, u->connect_to);
 		SET(CURLOPT_PROXY, "");
 	}
-#else
-	(void)u;
 #endif
 	r->easy = e;
 	return 0;
@@ -1984,6 +1994,8 @@ ag_up_free(struct ag_upstream *u)
 		sodium_memzero(&k->t, sizeof(k->t));
 		free(k);
 	}
+	while (u->npool > 0)
+		curl_easy_cleanup(u->pool[--u->npool]);
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
 	if (u->epfd >= 0)

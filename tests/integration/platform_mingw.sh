@@ -41,6 +41,7 @@ main(void)
 
 	plat_default_paths(&p);
 	plat_random(r, sizeof(r));
+	plat_tune_heap();
 	(void)plat_check_key_perms(p.key, err, sizeof(err));
 	(void)plat_read_secret_file(p.key, buf, sizeof(buf), &n, err, sizeof(err));
 	(void)plat_write_secret_file("x.key", "k", 1, 0, err, sizeof(err));

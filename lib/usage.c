@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include "lib/evstream.h"
+#include "lib/jscan.h"
 #include "lib/money.h"
 
 /* Response payloads: NUL escapes are harmless, keep the last duplicate. */
@@ -95,38 +96,80 @@ is_done(const char *data, size_t len)
 	return len == 6 && memcmp(data, "[DONE]", 6) == 0;
 }
 
-/* ---- OpenAI ---- */
+/* ---- OpenAI ----
+ *
+ * Read in place with lib/jscan (no tree): these run on every answer and
+ * every stream chunk, in the hub and in the agent.  jscan_check accepts
+ * exactly what load() does, and the helpers below read values as count,
+ * member_object and str_bytes do, so the rules are the same as jansson's.
+ */
 
 static int
-openai_usage(const json_t *uo, struct usage *n)
+js_count(struct jscan_v obj, const char *key, int64_t *out)
 {
-	json_t *details;
+	struct jscan_v v = jscan_get(obj, key);
+	int64_t n;
+
+	*out = 0;
+	if (jscan_type(v) == JS_NONE || jscan_type(v) == JS_NULL)
+		return 0;
+	if (jscan_integer(v, &n) != 0 || n < 0 || n > USAGE_MAX_TOKENS)
+		return -1;
+	*out = n;
+	return 1;
+}
+
+static int
+js_member_object(struct jscan_v obj, const char *key, struct jscan_v *out)
+{
+	struct jscan_v v = jscan_get(obj, key);
+
+	out->p = NULL;
+	out->n = 0;
+	if (jscan_type(v) == JS_NONE || jscan_type(v) == JS_NULL)
+		return 0;
+	if (jscan_type(v) != JS_OBJECT)
+		return -1;
+	*out = v;
+	return 1;
+}
+
+static int64_t
+js_str_bytes(struct jscan_v v)
+{
+	return (int64_t)jscan_string_len(v);
+}
+
+static int
+openai_usage(struct jscan_v uo, struct usage *n)
+{
+	struct jscan_v details;
 	int r;
 
 	memset(n, 0, sizeof(*n));
-	if (json_object_get(uo, "prompt_tokens") == NULL &&
-	    json_object_get(uo, "input_tokens") != NULL) {
+	if (jscan_type(jscan_get(uo, "prompt_tokens")) == JS_NONE &&
+	    jscan_type(jscan_get(uo, "input_tokens")) != JS_NONE) {
 		/* The Responses API: input/output_tokens and their details. */
-		if (count(uo, "input_tokens", &n->input_tokens) == -1 ||
-		    count(uo, "output_tokens", &n->output_tokens) == -1 ||
-		    member_object(uo, "input_tokens_details", &details) == -1)
+		if (js_count(uo, "input_tokens", &n->input_tokens) == -1 ||
+		    js_count(uo, "output_tokens", &n->output_tokens) == -1 ||
+		    js_member_object(uo, "input_tokens_details", &details) == -1)
 			return -1;
-		if (details != NULL &&
-		    count(details, "cached_tokens", &n->cached_tokens) == -1)
+		if (details.p != NULL &&
+		    js_count(details, "cached_tokens", &n->cached_tokens) == -1)
 			return -1;
 		return 0;
 	}
-	if (count(uo, "prompt_tokens", &n->input_tokens) == -1 ||
-	    count(uo, "completion_tokens", &n->output_tokens) == -1)
+	if (js_count(uo, "prompt_tokens", &n->input_tokens) == -1 ||
+	    js_count(uo, "completion_tokens", &n->output_tokens) == -1)
 		return -1;
-	if (member_object(uo, "prompt_tokens_details", &details) == -1)
+	if (js_member_object(uo, "prompt_tokens_details", &details) == -1)
 		return -1;
 	r = 0;
-	if (details != NULL &&
-	    (r = count(details, "cached_tokens", &n->cached_tokens)) == -1)
+	if (details.p != NULL &&
+	    (r = js_count(details, "cached_tokens", &n->cached_tokens)) == -1)
 		return -1;
 	if (r == 0 &&
-	    count(uo, "prompt_cache_hit_tokens", &n->cached_tokens) == -1)
+	    js_count(uo, "prompt_cache_hit_tokens", &n->cached_tokens) == -1)
 		return -1;
 	return 0;
 }
@@ -146,25 +189,21 @@ str_bytes(const json_t *v)
  * stream chunk, "message" in a body).  Anything not shaped so counts 0.
  */
 static int64_t
-openai_content(const json_t *root, const char *part)
+openai_content(struct jscan_v choices, const char *part)
 {
-	const json_t *choices, *ch, *m, *calls, *call;
-	size_t i, j;
+	static const char *const mkeys[] = { "content", "tool_calls" };
+	struct jscan_v ch, m, mv[2], call;
+	size_t i = 0, j;
 	int64_t n = 0;
 
-	choices = json_object_get(root, "choices");
-	if (!json_is_array(choices))
-		return 0;
-	json_array_foreach(choices, i, ch) {
-		m = json_object_get(ch, part);
-		if (!json_is_object(m))
+	while (jscan_next(choices, &i, &ch)) {
+		m = jscan_get(ch, part);
+		if (jscan_type(m) != JS_OBJECT)
 			continue;
-		n += str_bytes(json_object_get(m, "content"));
-		calls = json_object_get(m, "tool_calls");
-		if (!json_is_array(calls))
-			continue;
-		json_array_foreach(calls, j, call)
-			n += str_bytes(json_object_get(json_object_get(call,
+		jscan_getv(m, mkeys, 2, mv);
+		n += js_str_bytes(mv[0]);
+		for (j = 0; jscan_next(mv[1], &j, &call); )
+			n += js_str_bytes(jscan_get(jscan_get(call,
 			    "function"), "arguments"));
 		if (n > CHARS_MAX)
 			break;
@@ -179,32 +218,40 @@ add_chars(struct usage *u, int64_t n)
 	    u->content_chars + n;
 }
 
+/* The top-level members the OpenAI readers look at, found in one walk. */
+enum { OA_CHOICES, OA_TYPE, OA_RESPONSE, OA_USAGE, OA_DELTA, OA_OBJECT,
+    OA_STATUS, OA_SECONDS, OA_DATA, OA_NKEYS };
+static const char *const oa_keys[OA_NKEYS] = { "choices", "type",
+    "response", "usage", "delta", "object", "status", "seconds", "data" };
+
 /*
  * The units of an OpenAI media body (rules in usage.h): 1 read into n
- * (zeroed first), 0 none, -1 malformed.
+ * (zeroed first), 0 none, -1 malformed.  f: the root's members.
  */
 static int
-openai_units(const json_t *root, struct usage *n)
+openai_units(const struct jscan_v *f, struct usage *n)
 {
-	const char *obj = json_string_value(json_object_get(root, "object"));
-	const json_t *v, *uo;
+	struct jscan_v obj = f[OA_OBJECT], v, uo;
+	int is_obj = jscan_type(obj) == JS_STRING;
 
 	memset(n, 0, sizeof(*n));
-	if (obj != NULL && strcmp(obj, "video") == 0) {
-		const char *st = json_string_value(json_object_get(root,
-		    "status"));
-		json_int_t secs = -1;
+	if (jscan_string_eq(obj, "video")) {
+		int64_t secs = -1;
+		char digits[16];
+		size_t len;
 
-		if (st == NULL || strcmp(st, "completed") != 0)
+		if (!jscan_string_eq(f[OA_STATUS], "completed"))
 			return 0;
-		v = json_object_get(root, "seconds");
-		if (json_is_integer(v))
-			secs = json_integer_value(v);
-		else if (json_is_string(v) && json_string_length(v) > 0 &&
-		    json_string_length(v) <= 12) {
-			const char *p = json_string_value(v);
+		v = f[OA_SECONDS];
+		if (jscan_type(v) == JS_INTEGER) {
+			if (jscan_integer(v, &secs) != 0)
+				return -1;
+		} else if (jscan_type(v) == JS_STRING &&
+		    (len = jscan_string_copy(v, digits, sizeof(digits))) > 0 &&
+		    len <= 12) {
+			/* As a C string: up to a first NUL. */
 			secs = 0;
-			for (; *p != '\0'; p++) {
+			for (const char *p = digits; *p != '\0'; p++) {
 				if (*p < '0' || *p > '9')
 					return -1;
 				secs = secs * 10 + (*p - '0');
@@ -212,102 +259,85 @@ openai_units(const json_t *root, struct usage *n)
 		}
 		if (secs < 0 || secs > USAGE_MAX_TOKENS)
 			return -1;
-		n->video_seconds = (int64_t)secs;
+		n->video_seconds = secs;
 		return 1;
 	}
-	uo = json_object_get(root, "usage");
-	if (json_is_object(uo)) {
-		const char *type = json_string_value(json_object_get(uo,
-		    "type"));
-		if (type == NULL || strcmp(type, "duration") != 0)
+	uo = f[OA_USAGE];
+	if (jscan_type(uo) == JS_OBJECT) {
+		if (!jscan_string_eq(jscan_get(uo, "type"), "duration"))
 			return 0;
-		if (count(uo, "seconds", &n->audio_seconds) == -1)
+		if (js_count(uo, "seconds", &n->audio_seconds) == -1)
 			return -1;
 		return 1;
 	}
-	v = json_object_get(root, "data");
-	if (obj == NULL && (uo == NULL || json_is_null(uo)) &&
-	    json_is_array(v) && json_array_size(v) > 0) {
-		n->images = (int64_t)json_array_size(v);
+	v = f[OA_DATA];
+	if (!is_obj && (jscan_type(uo) == JS_NONE ||
+	    jscan_type(uo) == JS_NULL) && jscan_array_size(v) > 0) {
+		n->images = (int64_t)jscan_array_size(v);
 		return 1;
 	}
 	return 0;
 }
 
-/* openai_object over a parsed document, whose reference it takes. */
+/* An OpenAI chunk or body (part: where its content is), checked; f: the
+ * root's members. */
 static int
-openai_root(struct usage *u, json_t *root, const char *part)
+openai_root(struct usage *u, const struct jscan_v *f, const char *part)
 {
 	struct usage n;
-	json_t *uo;
+	struct jscan_v uo = f[OA_USAGE], type = f[OA_TYPE];
 	int64_t chars;
-	int rc = -1;
+	int rc;
 
-	if (!json_is_object(root))
-		goto out;
-	chars = openai_content(root, part);
-	{
-		/* A Responses API event (response.completed, ...): the
-		 * usage is in its "response". */
-		const char *type = json_string_value(json_object_get(root,
-		    "type"));
-		json_t *resp = json_object_get(root, "response");
-
-		if (type != NULL && strcmp(type, "response.output_text.delta")
-		    == 0)
-			chars = str_bytes(json_object_get(root, "delta"));
-		if (type != NULL && strncmp(type, "response.", 9) == 0 &&
-		    json_is_object(resp)) {
-			json_incref(resp);
-			json_decref(root);
-			root = resp;
-		}
-	}
-	if ((rc = member_object(root, "usage", &uo)) == 1) {
-		rc = -1;
+	chars = openai_content(f[OA_CHOICES], part);
+	/* A Responses API event (response.completed, ...): the usage is in
+	 * its "response". */
+	if (jscan_string_eq(type, "response.output_text.delta"))
+		chars = js_str_bytes(f[OA_DELTA]);
+	if (jscan_string_prefix(type, "response.") &&
+	    jscan_type(f[OA_RESPONSE]) == JS_OBJECT)
+		uo = jscan_get(f[OA_RESPONSE], "usage");
+	rc = 0;
+	if (jscan_type(uo) != JS_NONE && jscan_type(uo) != JS_NULL)
+		rc = jscan_type(uo) == JS_OBJECT ? 1 : -1;
+	if (rc == 1) {
 		if (openai_usage(uo, &n) == -1)
-			goto out;
+			return -1;
 		rc = commit(u, &n);	/* -1: the parts do not add up */
 	}
 	if (rc != -1)	/* 0: usage absent or null; 1: read */
 		add_chars(u, chars);
-out:
-	json_decref(root);
 	return rc;
-}
-
-static int
-openai_object(struct usage *u, const char *json, size_t len, const char *part)
-{
-	json_t *root;
-
-	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
-		return -1;
-	return openai_root(u, root, part);
 }
 
 int
 usage_openai_event(struct usage *u, const char *data, size_t len)
 {
+	struct jscan_v root, f[OA_NKEYS];
+
 	if (data != NULL && is_done(data, len))
 		return 0;
-	return openai_object(u, data, len, "delta");
+	if (jscan_check(data, len, &root) != 0 ||
+	    jscan_type(root) != JS_OBJECT)
+		return -1;
+	jscan_getv(root, oa_keys, OA_NKEYS, f);
+	return openai_root(u, f, "delta");
 }
 
 int
 usage_openai_body(struct usage *u, const char *json, size_t len)
 {
 	struct usage n;
-	json_t *root;
+	struct jscan_v root, f[OA_NKEYS];
 	int rc;
 
-	if ((root = load(json, len, LOAD_FLAGS)) == NULL)
+	if (jscan_check(json, len, &root) != 0 ||
+	    jscan_type(root) != JS_OBJECT)
 		return -1;
-	if (json_is_object(root) && (rc = openai_units(root, &n)) != 0) {
-		json_decref(root);
+	jscan_getv(root, oa_keys, OA_NKEYS, f);
+	if ((rc = openai_units(f, &n)) != 0)
 		return rc < 0 ? -1 : commit(u, &n);
-	}
-	return openai_root(u, root, "message");	/* parsed once */
+	return openai_root(u, f, "message");
 }
 
 int
@@ -364,23 +394,16 @@ usage_estimate_cut(struct usage *u, int64_t input_est)
 int
 usage_openai_is_usage_only_chunk(const char *data, size_t len)
 {
-	json_t *root, *choices, *uo;
-	int rc;
+	struct jscan_v root;
 
 	if (data != NULL && is_done(data, len))
 		return 0;
-	if ((root = load(data, len, LOAD_FLAGS)) == NULL)
+	if (jscan_check(data, len, &root) != 0 ||
+	    jscan_type(root) != JS_OBJECT)
 		return -1;
-	if (!json_is_object(root)) {
-		json_decref(root);
-		return -1;
-	}
-	choices = json_object_get(root, "choices");
-	uo = json_object_get(root, "usage");
-	rc = json_is_array(choices) && json_array_size(choices) == 0 &&
-	    json_is_object(uo);
-	json_decref(root);
-	return rc;
+	return jscan_type(jscan_get(root, "choices")) == JS_ARRAY &&
+	    jscan_array_size(jscan_get(root, "choices")) == 0 &&
+	    jscan_type(jscan_get(root, "usage")) == JS_OBJECT;
 }
 
 /* ---- the include_usage rewrite ---- */

@@ -30,7 +30,7 @@ declare -A sources=(
 	[frame]="lib/frame.c lib/log.c"
 	[h1p]="gateway/gw_h1p.c"
 	[sse]="lib/sse.c"
-	[usage]="lib/usage.c lib/evstream.c"
+	[usage]="lib/usage.c lib/evstream.c lib/jscan.c"
 	[msg]="lib/msg.c lib/ipc.c lib/clock.c"
 	[xlate]="$(echo xlate/*.c) lib/evstream.c -ljansson"
 	[gtoken]="agent/ag_token.c -ljansson -lcrypto -lsodium"
@@ -39,6 +39,7 @@ declare -A sources=(
 	[ws]="gateway/gw_ws.c -lcrypto"
 	[route]="gateway/gw_route.c -ljansson"
 	[hello]="gateway/gw_hello.c"
+	[jscan]="lib/jscan.c"
 )
 secs=${FUZZ_SECONDS:-$(( ${FUZZ_TOTAL:-90} / ${#sources[@]} ))}
 # pkg-config modules every target may need

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -247,6 +248,80 @@ test_openai_malformed(void **state)
 	assert_usage(&u, USAGE_MAX_TOKENS, 0, 0, 0);
 	/* "[DONE]" is not a body. */
 	assert_int_equal(call(usage_openai_body, &u, "[DONE]"), -1);
+}
+
+/*
+ * The OpenAI readers work on the text in place (lib/jscan): escaped keys
+ * and values, repeated keys (the last wins, as jansson keeps), what
+ * jansson refuses anywhere in the document, and nesting to its limit.
+ */
+static void
+test_openai_in_place(void **state)
+{
+	static const char *const bad[] = {
+		/* invalid UTF-8, a lone surrogate, a raw control byte, a bad
+		 * escape, a leading zero, a trailing comma: all far from usage */
+		"{\"x\":\"\xc0\x80\",\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":\"\\ud800\",\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":\"a\x01\",\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":\"\\q\",\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":01,\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":[1,],\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":1e999,\"usage\":{\"prompt_tokens\":1}}",
+		"{\"x\":9223372036854775808,\"usage\":{\"prompt_tokens\":1}}",
+		"{\"k\\u0000\":1,\"usage\":{\"prompt_tokens\":1}}",
+	};
+	static const char nulbody[] = "{\"usage\":{\"prompt_tokens\":4\0,"
+	    "\"completion_tokens\":1}}";
+	struct usage u;
+	char *deep;
+	size_t i, off;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		expect_bad(usage_openai_body, bad[i]);
+
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_body, &u,
+	    " {\"\\u0075sage\" : {\"prompt_tokens\":5,\"completion_tokens\""
+	    ":2}, \"usage\":{\"prompt_tokens\":7,\"prompt_tokens\":8,"
+	    "\"completion_tokens\":3},\"choices\":[{\"message\":{\"content\""
+	    ":\"h\\u00e9\\ud83d\\ude00\\n\"}}]} \n"), 1);
+	assert_usage(&u, 8, 3, 0, 0);
+	assert_int_equal(u.content_chars, 1 + 2 + 4 + 1);
+
+	/* A NUL byte right after a number: jansson reads past it. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(usage_openai_body(&u, nulbody, sizeof(nulbody) - 1), 1);
+	assert_usage(&u, 4, 1, 0, 0);
+
+	/* A Responses event whose type holds a \u0000: the C string
+	 * before it is what counts. */
+	memset(&u, 0, sizeof(u));
+	assert_int_equal(call(usage_openai_event, &u, "{\"type\":\"response."
+	    "completed\\u0000x\",\"response\":{\"usage\":{\"input_tokens\""
+	    ":6,\"output_tokens\":2}}}"), 1);
+	assert_usage(&u, 6, 2, 0, 0);
+
+	/* Nesting: 2048 levels deep (the scalar counting as one) is read,
+	 * one more is not. */
+	deep = malloc(8192);
+	assert_non_null(deep);
+	for (int levels = 2047; levels <= 2048; levels++) {
+		off = (size_t)snprintf(deep, 8192, "{\"usage\":{\"prompt_tokens\""
+		    ":3},\"x\":");
+		for (int k = 0; k < levels - 1; k++)
+			deep[off++] = '[';
+		deep[off++] = '1';
+		for (int k = 0; k < levels - 1; k++)
+			deep[off++] = ']';
+		deep[off++] = '}';
+		deep[off] = '\0';
+		memset(&u, 0, sizeof(u));
+		assert_int_equal(call(usage_openai_body, &u, deep),
+		    levels == 2047 ? 1 : -1);
+	}
+	free(deep);
 }
 
 static void
@@ -1155,6 +1230,7 @@ main(void)
 		cmocka_unit_test(test_openai_events),
 		cmocka_unit_test(test_openai_body),
 		cmocka_unit_test(test_openai_malformed),
+		cmocka_unit_test(test_openai_in_place),
 		cmocka_unit_test(test_usage_only_chunk),
 		cmocka_unit_test(test_force_include_usage),
 		cmocka_unit_test(test_force_include_usage_refused),

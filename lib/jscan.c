@@ -1,0 +1,721 @@
+/*
+ * lib/jscan: the in-place JSON checker and its accessors (rules in
+ * jscan.h).  The checker is one loop over the text with a bit stack of
+ * the open containers; the accessors skip values by counting brackets
+ * outside strings, which is exact on checked text.
+ */
+#include "lib/jscan.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- shared scanning ---- */
+
+static int
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static size_t
+skip_ws(const char *p, size_t n, size_t i)
+{
+	while (i < n && is_ws(p[i]))
+		i++;
+	return i;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* The four hex digits at p[i..i+4): their value, or -1. */
+static long
+hex4(const char *p, size_t n, size_t i)
+{
+	long v = 0;
+
+	if (i + 4 > n)
+		return -1;
+	for (size_t k = 0; k < 4; k++) {
+		int h = hexval(p[i + k]);
+
+		if (h < 0)
+			return -1;
+		v = v << 4 | h;
+	}
+	return v;
+}
+
+/* ---- the checker ---- */
+
+/* Bytes of the UTF-8 sequence at p[i..n) if it is one jansson takes. */
+static size_t
+utf8_len(const unsigned char *p, size_t n, size_t i)
+{
+	unsigned char b = p[i];
+	size_t len;
+	uint32_t cp;
+
+	if (b >= 0xc2 && b <= 0xdf) {
+		len = 2;
+		cp = b & 0x1f;
+	} else if (b >= 0xe0 && b <= 0xef) {
+		len = 3;
+		cp = b & 0x0f;
+	} else if (b >= 0xf0 && b <= 0xf4) {
+		len = 4;
+		cp = b & 0x07;
+	} else
+		return 0;
+	if (i + len > n)
+		return 0;
+	for (size_t k = 1; k < len; k++) {
+		if (p[i + k] < 0x80 || p[i + k] > 0xbf)
+			return 0;
+		cp = cp << 6 | (p[i + k] & 0x3f);
+	}
+	if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff) ||
+	    (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000))
+		return 0;
+	return len;
+}
+
+/* p[*i] is '"': check the string, move past it.  *nul: it holds a
+ * \u0000.  -1: not a string jansson takes. */
+static int
+check_string(const char *p, size_t n, size_t *i, int *nul)
+{
+	size_t j = *i + 1, len;
+	long u, l;
+
+	*nul = 0;
+	for (;;) {
+		unsigned char b;
+
+		if (j >= n)
+			return -1;
+		b = (unsigned char)p[j];
+		if (b == '"')
+			break;
+		if (b < 0x20)
+			return -1;
+		if (b < 0x80 && b != '\\') {
+			j++;
+			continue;
+		}
+		if (b >= 0x80) {
+			if ((len = utf8_len((const unsigned char *)p, n, j)) == 0)
+				return -1;
+			j += len;
+			continue;
+		}
+		if (j + 1 >= n)
+			return -1;
+		if (strchr("\"\\/bfnrt", p[j + 1]) != NULL && p[j + 1] != '\0') {
+			j += 2;
+			continue;
+		}
+		if (p[j + 1] != 'u' || (u = hex4(p, n, j + 2)) < 0)
+			return -1;
+		j += 6;
+		if (u >= 0xdc00 && u <= 0xdfff)
+			return -1;	/* a low surrogate alone */
+		if (u >= 0xd800 && u <= 0xdbff) {
+			if (j + 1 >= n || p[j] != '\\' || p[j + 1] != 'u' ||
+			    (l = hex4(p, n, j + 2)) < 0xdc00 || l > 0xdfff)
+				return -1;
+			j += 6;
+		}
+		if (u == 0)
+			*nul = 1;
+	}
+	*i = j + 1;
+	return 0;
+}
+
+/*
+ * Is the real p[0, n) (checked grammar: -?int[.frac][e[+-]exp]) finite
+ * as a double?  Decided from its decimal magnitude, and by strtod only
+ * next to DBL_MAX.
+ */
+static int
+real_finite(const char *p, size_t n)
+{
+	int64_t mag = 0, exp = 0, sign = 1;
+	size_t i = 0;
+	int seen = 0;
+	char buf[512], *copy;
+	double d;
+
+	if (p[i] == '-')
+		i++;
+	for (; i < n && is_digit(p[i]); i++)
+		if (seen || p[i] != '0') {
+			if (!seen)
+				mag = -1;
+			seen = 1;
+			if (mag < INT64_C(1) << 40)
+				mag++;
+		}
+	if (i < n && p[i] == '.')
+		for (i++; i < n && is_digit(p[i]); i++)
+			if (!seen) {
+				if (p[i] != '0')
+					seen = 1;
+				if (mag > -(INT64_C(1) << 40))
+					mag--;
+			}
+	if (!seen)
+		return 1;		/* zero */
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			sign = p[i++] == '-' ? -1 : 1;
+		for (; i < n && is_digit(p[i]); i++)
+			if (exp < INT64_C(1) << 40)
+				exp = exp * 10 + (p[i] - '0');
+	}
+	mag += sign * exp;
+	if (mag <= 307)
+		return 1;
+	if (mag >= 309)
+		return 0;
+	/* [1e308, 1e309): as strtod rounds it (jansson asks strtod). */
+	copy = n < sizeof(buf) ? buf : malloc(n + 1);
+	if (copy == NULL)
+		return 0;
+	memcpy(copy, p, n);
+	copy[n] = '\0';
+	errno = 0;
+	d = strtod(copy, NULL);
+	if (copy != buf)
+		free(copy);
+	return !(isinf(d) && errno == ERANGE);
+}
+
+/* Is the integer p[0, n) (checked grammar) within int64? */
+static int
+int_fits(const char *p, size_t n)
+{
+	const char *lim = p[0] == '-' ? "9223372036854775808" :
+	    "9223372036854775807";
+	size_t i = p[0] == '-' ? 1 : 0, len = n - i;
+
+	if (len != 19)
+		return len < 19;
+	return memcmp(p + i, lim, 19) <= 0;
+}
+
+/* A number at p[*i]: move past it.  -1: not one jansson takes. */
+static int
+check_number(const char *p, size_t n, size_t *i)
+{
+	size_t a = *i, j = *i;
+	int real = 0;
+
+	if (p[j] == '-')
+		j++;
+	if (j >= n || !is_digit(p[j]))
+		return -1;
+	if (p[j] == '0') {
+		if (++j < n && is_digit(p[j]))
+			return -1;
+	} else
+		while (j < n && is_digit(p[j]))
+			j++;
+	if (j < n && p[j] == '.') {
+		if (++j >= n || !is_digit(p[j]))
+			return -1;
+		while (j < n && is_digit(p[j]))
+			j++;
+		real = 1;
+	}
+	if (j < n && (p[j] == 'e' || p[j] == 'E')) {
+		if (++j < n && (p[j] == '+' || p[j] == '-'))
+			j++;
+		if (j >= n || !is_digit(p[j]))
+			return -1;
+		while (j < n && is_digit(p[j]))
+			j++;
+		real = 1;
+	}
+	if (real ? !real_finite(p + a, j - a) : !int_fits(p + a, j - a))
+		return -1;
+	*i = j;
+	return 0;
+}
+
+static int
+literal(const char *p, size_t n, size_t *i, const char *word)
+{
+	size_t len = strlen(word);
+
+	if (*i + len > n || memcmp(p + *i, word, len) != 0)
+		return -1;
+	*i += len;
+	return 0;
+}
+
+int
+jscan_check(const char *p, size_t n, struct jscan_v *root)
+{
+	/* Bit d-1: the container opened at depth d is an object. */
+	unsigned char obj[JSCAN_DEPTH / 8 + 1];
+	size_t i, start, depth = 0;
+	int nul;
+
+	if (p == NULL)
+		return -1;
+	memset(obj, 0, sizeof(obj));
+	i = skip_ws(p, n, 0);
+	if (i >= n || (p[i] != '{' && p[i] != '['))
+		return -1;
+	start = i;
+	for (;;) {
+		/* A value at p[i], at depth + 1. */
+		if (i >= n || depth + 1 > JSCAN_DEPTH)
+			return -1;
+		switch (p[i]) {
+		case '{':
+		case '[':
+			if (p[i] == '{')
+				obj[depth / 8] |= (unsigned char)(1u << depth % 8);
+			else
+				obj[depth / 8] &= (unsigned char)~(1u << depth % 8);
+			depth++;
+			i = skip_ws(p, n, i + 1);
+			if (i < n && (p[i] == '}' || p[i] == ']')) {
+				if ((p[i] == '}') != ((obj[(depth - 1) / 8] >>
+				    (depth - 1) % 8) & 1))
+					return -1;
+				i++;
+				depth--;
+				break;
+			}
+			goto member;
+		case '"':
+			if (check_string(p, n, &i, &nul) != 0)
+				return -1;
+			break;
+		case 't':
+			if (literal(p, n, &i, "true") != 0)
+				return -1;
+			break;
+		case 'f':
+			if (literal(p, n, &i, "false") != 0)
+				return -1;
+			break;
+		case 'n':
+			if (literal(p, n, &i, "null") != 0)
+				return -1;
+			break;
+		default:
+			if (check_number(p, n, &i) != 0)
+				return -1;
+			break;
+		}
+		/* jansson's reader loses one NUL byte that it reads and puts
+		 * back after a number or a literal: it takes "1\0," as "1,". */
+		if (p[i - 1] != '"' && p[i - 1] != '}' && p[i - 1] != ']' &&
+		    i < n && p[i] == '\0')
+			i++;
+		/* After a value: close containers, or go on to the next. */
+		for (;;) {
+			if (depth == 0) {
+				if (skip_ws(p, n, i) != n)
+					return -1;
+				root->p = p + start;
+				root->n = i - start;
+				return 0;
+			}
+			i = skip_ws(p, n, i);
+			if (i >= n)
+				return -1;
+			if (p[i] == ',') {
+				i = skip_ws(p, n, i + 1);
+				goto member;
+			}
+			if (p[i] != ((obj[(depth - 1) / 8] >> (depth - 1) % 8) &
+			    1 ? '}' : ']'))
+				return -1;
+			i++;
+			depth--;
+		}
+member:
+		/* In an object: "key" : before the value; in an array the
+		 * value itself. */
+		if ((obj[(depth - 1) / 8] >> (depth - 1) % 8) & 1) {
+			if (i >= n || p[i] != '"' ||
+			    check_string(p, n, &i, &nul) != 0 || nul)
+				return -1;
+			i = skip_ws(p, n, i);
+			if (i >= n || p[i] != ':')
+				return -1;
+			i = skip_ws(p, n, i + 1);
+		}
+	}
+}
+
+/* ---- accessors over checked text ---- */
+
+/* Whitespace, and the NUL jansson skips after a scalar (see above). */
+static size_t
+skip_gap(const char *p, size_t n, size_t i)
+{
+	while (i < n && (is_ws(p[i]) || p[i] == '\0'))
+		i++;
+	return i;
+}
+
+/* p[i] is '"': the index past its closing quote (n if none).  A quote
+ * ends the string unless an odd run of backslashes stands before it. */
+static size_t
+skip_str(const char *p, size_t n, size_t i)
+{
+	size_t open = i, j, k;
+	const char *q;
+
+	for (i++; i < n; i = j + 1) {
+		if ((q = memchr(p + i, '"', n - i)) == NULL)
+			return n;
+		j = (size_t)(q - p);
+		for (k = j; k > open + 1 && p[k - 1] == '\\'; k--)
+			;
+		if ((j - k) % 2 == 0)
+			return j + 1;
+	}
+	return n;
+}
+
+/* The index past the value at p[i]. */
+static size_t
+skip_val(const char *p, size_t n, size_t i)
+{
+	size_t depth = 0;
+
+	if (i >= n)
+		return n;
+	if (p[i] == '"')
+		return skip_str(p, n, i);
+	if (p[i] != '{' && p[i] != '[') {
+		while (i < n && !is_ws(p[i]) && p[i] != ',' && p[i] != '}' &&
+		    p[i] != ']' && p[i] != '\0')
+			i++;
+		return i;
+	}
+	while (i < n) {
+		if (p[i] == '"') {
+			i = skip_str(p, n, i);
+			continue;
+		}
+		if (p[i] == '{' || p[i] == '[')
+			depth++;
+		else if ((p[i] == '}' || p[i] == ']') && --depth == 0)
+			return i + 1;
+		i++;
+	}
+	return n;
+}
+
+enum jscan_type
+jscan_type(struct jscan_v v)
+{
+	if (v.p == NULL || v.n == 0)
+		return JS_NONE;
+	switch (v.p[0]) {
+	case '{':
+		return JS_OBJECT;
+	case '[':
+		return JS_ARRAY;
+	case '"':
+		return JS_STRING;
+	case 't':
+		return JS_TRUE;
+	case 'f':
+		return JS_FALSE;
+	case 'n':
+		return JS_NULL;
+	default:
+		for (size_t i = 0; i < v.n; i++)
+			if (v.p[i] == '.' || v.p[i] == 'e' || v.p[i] == 'E')
+				return JS_REAL;
+		return JS_INTEGER;
+	}
+}
+
+/*
+ * The next unescaped character of the string body s[*i..n): its UTF-8
+ * bytes into out (1..4); 0 at the end.
+ */
+static size_t
+str_next(const char *s, size_t n, size_t *i, unsigned char out[4])
+{
+	size_t j = *i;
+	long u, l;
+	uint32_t cp;
+
+	if (j >= n)
+		return 0;
+	if (s[j] != '\\') {
+		out[0] = (unsigned char)s[j];
+		*i = j + 1;
+		return 1;
+	}
+	if (j + 1 >= n) {
+		*i = n;
+		return 0;
+	}
+	switch (s[j + 1]) {
+	case 'b': out[0] = '\b'; break;
+	case 'f': out[0] = '\f'; break;
+	case 'n': out[0] = '\n'; break;
+	case 'r': out[0] = '\r'; break;
+	case 't': out[0] = '\t'; break;
+	case 'u': out[0] = 0; break;
+	default: out[0] = (unsigned char)s[j + 1]; break;
+	}
+	if (s[j + 1] != 'u') {
+		*i = j + 2;
+		return 1;
+	}
+	if ((u = hex4(s, n, j + 2)) < 0) {
+		*i = n;
+		return 0;
+	}
+	*i = j + 6;
+	cp = (uint32_t)u;
+	if (u >= 0xd800 && u <= 0xdbff && *i + 1 < n && s[*i] == '\\' &&
+	    s[*i + 1] == 'u' && (l = hex4(s, n, *i + 2)) >= 0xdc00 &&
+	    l <= 0xdfff) {
+		cp = 0x10000 + (((uint32_t)u - 0xd800) << 10) +
+		    ((uint32_t)l - 0xdc00);
+		*i += 6;
+	}
+	if (cp < 0x80) {
+		out[0] = (unsigned char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (unsigned char)(0xc0 | cp >> 6);
+		out[1] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (unsigned char)(0xe0 | cp >> 12);
+		out[1] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+		out[2] = (unsigned char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (unsigned char)(0xf0 | cp >> 18);
+	out[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
+	out[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f));
+	out[3] = (unsigned char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * Compare string v, unescaped, with s[0, len): 1 equal (whole: the
+ * string has no more), 2 s is a prefix of it, 0 neither.
+ */
+static int
+str_cmp(struct jscan_v v, const char *s, size_t len)
+{
+	unsigned char c[4];
+	size_t i = 1, n, k, m, off = 0;
+
+	if (jscan_type(v) != JS_STRING || v.n < 2)
+		return 0;
+	n = v.n - 1;			/* the closing quote */
+	/* No escape: compare the bytes. */
+	if (memchr(v.p + 1, '\\', n - 1) == NULL) {
+		if (n - 1 < len || memcmp(v.p + 1, s, len) != 0)
+			return 0;
+		return n - 1 == len ? 1 : 2;
+	}
+	while (off < len) {
+		if ((k = str_next(v.p, n, &i, c)) == 0)
+			return 0;
+		m = k < len - off ? k : len - off;
+		if (memcmp(c, s + off, m) != 0)
+			return 0;
+		off += m;
+		if (m < k)
+			return 2;	/* s ends inside this character */
+	}
+	if (i >= n)
+		return 1;
+	/* A \u0000 next ends the string for C. */
+	return str_next(v.p, n, &i, c) == 1 && c[0] == 0 ? 1 : 2;
+}
+
+int
+jscan_string_eq(struct jscan_v v, const char *s)
+{
+	return str_cmp(v, s, strlen(s)) == 1;
+}
+
+int
+jscan_string_prefix(struct jscan_v v, const char *prefix)
+{
+	return str_cmp(v, prefix, strlen(prefix)) != 0;
+}
+
+size_t
+jscan_string_copy(struct jscan_v v, char *buf, size_t cap)
+{
+	unsigned char c[4];
+	size_t i = 1, n, len = 0, k, at = 0;
+
+	if (cap > 0)
+		buf[0] = '\0';
+	if (jscan_type(v) != JS_STRING || v.n < 2)
+		return 0;
+	n = v.n - 1;
+	while ((k = str_next(v.p, n, &i, c)) > 0) {
+		for (size_t b = 0; b < k && at + 1 < cap; b++)
+			buf[at++] = (char)c[b];
+		len += k;
+	}
+	if (cap > 0)
+		buf[at] = '\0';
+	return len;
+}
+
+size_t
+jscan_string_len(struct jscan_v v)
+{
+	unsigned char c[4];
+	size_t i = 1, n, len = 0, k;
+
+	if (jscan_type(v) != JS_STRING || v.n < 2)
+		return 0;
+	n = v.n - 1;
+	if (memchr(v.p + 1, '\\', n - 1) == NULL)
+		return n - 1;
+	while ((k = str_next(v.p, n, &i, c)) > 0)
+		len += k;
+	return len;
+}
+
+void
+jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
+    struct jscan_v *out)
+{
+	struct jscan_v k;
+	size_t i, a, b, klen[JSCAN_GETV_MAX];
+
+	for (b = 0; b < nkeys; b++) {
+		out[b].p = NULL;
+		out[b].n = 0;
+		klen[b] = b < JSCAN_GETV_MAX ? strlen(keys[b]) : 0;
+	}
+	if (jscan_type(v) != JS_OBJECT || nkeys > JSCAN_GETV_MAX)
+		return;
+	i = skip_gap(v.p, v.n, 1);
+	while (i < v.n && v.p[i] == '"') {
+		k.p = v.p + i;
+		i = skip_str(v.p, v.n, i);
+		k.n = (size_t)(v.p + i - k.p);
+		i = skip_gap(v.p, v.n, i);
+		if (i >= v.n || v.p[i] != ':')
+			break;
+		a = i = skip_gap(v.p, v.n, i + 1);
+		i = skip_val(v.p, v.n, i);
+		for (b = 0; b < nkeys; b++)
+			if (str_cmp(k, keys[b], klen[b]) == 1) {
+				out[b].p = v.p + a;
+				out[b].n = i - a;
+			}
+		i = skip_gap(v.p, v.n, i);
+		if (i >= v.n || v.p[i] != ',')
+			break;
+		i = skip_gap(v.p, v.n, i + 1);
+	}
+}
+
+struct jscan_v
+jscan_get(struct jscan_v v, const char *key)
+{
+	struct jscan_v found;
+
+	jscan_getv(v, &key, 1, &found);
+	return found;
+}
+
+int
+jscan_next(struct jscan_v v, size_t *pos, struct jscan_v *elem)
+{
+	size_t i = *pos, a;
+
+	if (jscan_type(v) != JS_ARRAY)
+		return 0;
+	if (i == 0)
+		i = 1;
+	i = skip_gap(v.p, v.n, i);
+	if (i < v.n && v.p[i] == ',')
+		i = skip_gap(v.p, v.n, i + 1);
+	if (i >= v.n || v.p[i] == ']') {
+		*pos = v.n;
+		return 0;
+	}
+	a = i;
+	i = skip_val(v.p, v.n, i);
+	elem->p = v.p + a;
+	elem->n = i - a;
+	*pos = i;
+	return 1;
+}
+
+size_t
+jscan_array_size(struct jscan_v v)
+{
+	struct jscan_v e;
+	size_t pos = 0, count = 0;
+
+	while (jscan_next(v, &pos, &e))
+		count++;
+	return count;
+}
+
+int
+jscan_integer(struct jscan_v v, int64_t *out)
+{
+	size_t i = 0;
+	uint64_t m = 0;
+	int neg = 0;
+
+	if (jscan_type(v) != JS_INTEGER)
+		return -1;
+	if (v.p[0] == '-') {
+		neg = 1;
+		i = 1;
+	}
+	if (i >= v.n)
+		return -1;
+	for (; i < v.n; i++) {
+		if (!is_digit(v.p[i]) || m > (UINT64_C(1) << 63) / 10)
+			return -1;
+		m = m * 10 + (uint64_t)(v.p[i] - '0');
+	}
+	if (m > (neg ? UINT64_C(1) << 63 : (UINT64_C(1) << 63) - 1))
+		return -1;
+	*out = neg ? (int64_t)(0 - m) : (int64_t)m;
+	return 0;
+}

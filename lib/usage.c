@@ -1,9 +1,9 @@
 /*
  * lib/usage: token usage readers for OpenAI-compatible, Anthropic and
  * Gemini payloads, and the include_usage request rewrite (rules in
- * usage.h).  Owns the count validation, the per-provider normalisation
- * and a small scanner over already-validated JSON text used to splice the
- * rewrite into the user's own bytes.
+ * usage.h).  Owns the count validation and the per-provider
+ * normalisation.  The OpenAI readers and the rewrites read the text in
+ * place with lib/jscan (the rewrites splice into the user's own bytes).
  */
 #include "lib/usage.h"
 
@@ -417,118 +417,21 @@ skip_ws(const char *p, size_t i, size_t n)
 	return i;
 }
 
-/* p[*i] is '"': move past the closing quote.  -1: unterminated. */
-static int
-skip_string(const char *p, size_t *i, size_t n)
-{
-	size_t j = *i + 1;
-
-	while (j < n && p[j] != '"')
-		j += p[j] == '\\' ? 2 : 1;
-	if (j >= n)
-		return -1;
-	*i = j + 1;
-	return 0;
-}
-
-/* Move past one value starting at p[*i].  -1: not where JSON says. */
-static int
-skip_value(const char *p, size_t *i, size_t n)
-{
-	size_t j = *i, depth = 0;
-
-	if (j >= n)
-		return -1;
-	if (p[j] == '"')
-		return skip_string(p, i, n);
-	if (p[j] != '{' && p[j] != '[') {
-		while (j < n && strchr(",]} \t\r\n", p[j]) == NULL)
-			j++;
-		if (j == *i)
-			return -1;
-		*i = j;
-		return 0;
-	}
-	while (j < n) {
-		if (p[j] == '"') {
-			if (skip_string(p, &j, n) == -1)
-				return -1;
-			continue;
-		}
-		if (p[j] == '{' || p[j] == '[')
-			depth++;
-		else if ((p[j] == '}' || p[j] == ']') && --depth == 0) {
-			*i = j + 1;
-			return 0;
-		}
-		j++;
-	}
-	return -1;
-}
-
-/* Does the JSON string token p[a, b) (quotes included) spell key? */
-static int
-key_is(const char *p, size_t a, size_t b, const char *key)
-{
-	size_t klen = strlen(key);
-	json_t *s;
-	int eq;
-
-	if (memchr(p + a, '\\', b - a) == NULL)
-		return b - a == klen + 2 && memcmp(p + a + 1, key, klen) == 0;
-	/* Escapes: let jansson decode the token. */
-	if ((s = json_loadb(p + a, b - a, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-	    NULL)) == NULL)
-		return -1;
-	eq = json_is_string(s) && json_string_length(s) == klen &&
-	    memcmp(json_string_value(s), key, klen) == 0;
-	json_decref(s);
-	return eq;
-}
-
 /*
- * The object opening at p[obj]: find member key, its value at [*va, *vb).
- * 1 found, 0 not, -1 scanner lost.
+ * The object opening at p[obj] (text jansson loaded, so lib/jscan reads
+ * it exactly): find member key, its value at [*va, *vb).  1 found, 0 not.
  */
 static int
 find_member(const char *p, size_t n, size_t obj, const char *key,
     size_t *va, size_t *vb)
 {
-	size_t i, ka, kb, a;
-	int eq;
+	struct jscan_v o = { p + obj, n - obj }, v = jscan_get(o, key);
 
-	if (obj >= n || p[obj] != '{')
-		return -1;
-	i = skip_ws(p, obj + 1, n);
-	if (i < n && p[i] == '}')
+	if (v.p == NULL)
 		return 0;
-	for (;;) {
-		if (i >= n || p[i] != '"')
-			return -1;
-		ka = i;
-		if (skip_string(p, &i, n) == -1)
-			return -1;
-		kb = i;
-		i = skip_ws(p, i, n);
-		if (i >= n || p[i] != ':')
-			return -1;
-		a = i = skip_ws(p, i + 1, n);
-		if (skip_value(p, &i, n) == -1)
-			return -1;
-		if ((eq = key_is(p, ka, kb, key)) == -1)
-			return -1;
-		if (eq) {
-			*va = a;
-			*vb = i;
-			return 1;
-		}
-		i = skip_ws(p, i, n);
-		if (i < n && p[i] == '}')
-			return 0;
-		if (i >= n || p[i] != ',')
-			return -1;
-		i = skip_ws(p, i + 1, n);
-	}
+	*va = (size_t)(v.p - p);
+	*vb = *va + v.n;
+	return 1;
 }
 
 /* out = p[0, a) ins p[b, n), NUL-terminated. */
@@ -555,21 +458,17 @@ static int
 rewrite_text(const char *p, size_t n, char **out, size_t *outlen)
 {
 	size_t top, va, vb, ia, ib, i;
-	int r;
 
 	top = skip_ws(p, 0, n);
-	if ((r = find_member(p, n, top, "stream_options", &va, &vb)) == -1)
-		return -1;
-	if (r == 0)
+	if (find_member(p, n, top, "stream_options", &va, &vb) == 0)
 		return splice(p, n, top + 1, top + 1,
 		    "\"stream_options\":{\"include_usage\":true},", out,
 		    outlen);
 	if (p[va] != '{')	/* null */
 		return splice(p, n, va, vb, "{\"include_usage\":true}", out,
 		    outlen);
-	if ((r = find_member(p, n, va, "include_usage", &ia, &ib)) == -1)
-		return -1;
-	if (r == 1)		/* false or null */
+	if (find_member(p, n, va, "include_usage", &ia, &ib) == 1)
+		/* false or null */
 		return splice(p, n, ia, ib, "true", out, outlen);
 	i = skip_ws(p, va + 1, n);
 	return splice(p, n, va + 1, va + 1, p[i] == '}' ?

@@ -72,7 +72,7 @@ enum ag_tok_state {
 	AG_TOK_RETRY,		/* refused, back-off over: exchange, and wait */
 };
 
-/* One channel's token cache (the engine's curl thread owns it). */
+/* One channel's token cache (the engine's curl side owns it). */
 struct ag_tok {
 	char channel[AG_CHAN_NAME_MAX];
 	char path[AG_SECRET_MAX];	/* the service-account file */

@@ -653,9 +653,10 @@ jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
 struct jscan_v
 jscan_get(struct jscan_v v, const char *key)
 {
+	const char *const keys[1] = { key };
 	struct jscan_v found;
 
-	jscan_getv(v, &key, 1, &found);
+	jscan_getv(v, keys, 1, &found);
 	return found;
 }
 

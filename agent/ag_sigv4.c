@@ -4,6 +4,7 @@
  * SHA256/HMAC; the derived key and the secret's copy are wiped.
  */
 #include "agent/ag_sigv4.h"
+#include "lib/hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,18 +74,6 @@ encode(struct sb *b, const char *s, size_t n, int keep_slash)
 	}
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* %-decode s[0..n) into out (at most n bytes); a '%' not followed by two
  * hex digits stays as it is.  Returns the length. */
 static size_t
@@ -95,8 +84,8 @@ decode(const char *s, size_t n, char *out)
 	for (size_t i = 0; i < n; i++) {
 		int h, l;
 
-		if (s[i] == '%' && i + 2 < n && (h = hexval(s[i + 1])) >= 0 &&
-		    (l = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < n && (h = hex_digit(s[i + 1])) >= 0 &&
+		    (l = hex_digit(s[i + 2])) >= 0) {
 			out[o++] = (char)(h << 4 | l);
 			i += 2;
 		} else

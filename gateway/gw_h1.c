@@ -30,6 +30,7 @@
  * token, is answered as plain HTTP (so 401/404 without a token or route).
  */
 #include "gateway/gw.h"
+#include "lib/hex.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -484,15 +485,6 @@ gw_h1_hdr(struct gw_req *r, const char *lname, char *out, size_t outlen)
 	return (int)vlen;
 }
 
-static int
-unhex(int ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	ch |= 0x20;
-	return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
-}
-
 /* Copy a query value, %-decoded ('+' is a space). */
 int
 gw_h1_query(struct gw_req *r, const char *name, char *out, size_t outlen)
@@ -512,9 +504,9 @@ gw_h1_query(struct gw_req *r, const char *name, char *out, size_t outlen)
 		    p[nlen] == '=') {
 			size_t o = 0;
 			for (const char *s = p + nlen + 1; s < end && o + 1 < outlen; s++) {
-				if (*s == '%' && end - s > 2 && unhex(s[1]) >= 0 &&
-				    unhex(s[2]) >= 0) {
-					out[o++] = (char)(unhex(s[1]) * 16 + unhex(s[2]));
+				if (*s == '%' && end - s > 2 && hex_digit(s[1]) >= 0 &&
+				    hex_digit(s[2]) >= 0) {
+					out[o++] = (char)(hex_digit(s[1]) * 16 + hex_digit(s[2]));
 					s += 2;
 				} else
 					out[o++] = *s == '+' ? ' ' : *s;

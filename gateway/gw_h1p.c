@@ -2,6 +2,7 @@
  * gateway/gw_h1p: HTTP/1.1 request heads and chunked bodies (see gw_h1p.h).
  */
 #include "gateway/gw_h1p.h"
+#include "lib/hex.h"
 
 #include <string.h>
 #include <strings.h>
@@ -357,18 +358,6 @@ h1_field(const char *buf, const struct h1_head *h, const char *lname,
 	return NULL;
 }
 
-static int
-hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
     size_t *used, const char **data, size_t *dlen)
@@ -384,7 +373,7 @@ h1_chunked_step(struct h1_chunked *c, const char *in, size_t len,
 
 		switch (c->state) {
 		case CH_SIZE:
-			v = hexval(ch);
+			v = hex_digit(ch);
 			if (v >= 0) {
 				if (++c->digits > CH_MAX_DIGITS)
 					goto bad;

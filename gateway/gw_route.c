@@ -6,6 +6,7 @@
  * is a row here (and an operation in lib/prov if it is new).
  */
 #include "gateway/gw.h"
+#include "lib/hex.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,10 +118,9 @@ parse_bedrock(struct gw_req *r, void *json)
 
 		if (c == '%') {
 			int h = p[i + 1], l = h ? p[i + 2] : 0;
-			h = h >= '0' && h <= '9' ? h - '0' : (h | 32) >= 'a' &&
-			    (h | 32) <= 'f' ? (h | 32) - 'a' + 10 : -1;
-			l = l >= '0' && l <= '9' ? l - '0' : (l | 32) >= 'a' &&
-			    (l | 32) <= 'f' ? (l | 32) - 'a' + 10 : -1;
+
+			h = hex_digit(h);
+			l = hex_digit(l);
 			if (h < 0 || l < 0) {
 				o = 0;
 				break;

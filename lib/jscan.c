@@ -5,6 +5,7 @@
  * outside strings, which is exact on checked text.
  */
 #include "lib/jscan.h"
+#include "lib/hex.h"
 
 #include <errno.h>
 #include <math.h>
@@ -33,18 +34,6 @@ skip_ws(const char *p, size_t n, size_t i)
 	return i;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* The four hex digits at p[i..i+4): their value, or -1. */
 static long
 hex4(const char *p, size_t n, size_t i)
@@ -54,7 +43,7 @@ hex4(const char *p, size_t n, size_t i)
 	if (i + 4 > n)
 		return -1;
 	for (size_t k = 0; k < 4; k++) {
-		int h = hexval(p[i + k]);
+		int h = hex_digit(p[i + k]);
 
 		if (h < 0)
 			return -1;

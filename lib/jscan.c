@@ -199,6 +199,17 @@ real_finite(const char *p, size_t n)
 	return !(isinf(d) && errno == ERANGE);
 }
 
+/*
+ * jansson's lexer reads one character past a number or a literal and
+ * puts it back; a NUL byte put back so is lost, so it takes "1\0," as
+ * "1,".  i: just past the scalar; returns where the next token may start.
+ */
+static size_t
+put_back_nul(const char *p, size_t n, size_t i)
+{
+	return i < n && p[i] == '\0' ? i + 1 : i;
+}
+
 /* Is the integer p[0, n) (checked grammar) within int64? */
 static int
 int_fits(const char *p, size_t n)
@@ -216,7 +227,8 @@ int_fits(const char *p, size_t n)
 static int
 check_number(const char *p, size_t n, size_t *i)
 {
-	size_t a = *i, j = *i;
+	const char *num = p + *i;	/* the number's text starts here */
+	size_t j = *i, len;
 	int real = 0;
 
 	if (p[j] == '-')
@@ -245,9 +257,10 @@ check_number(const char *p, size_t n, size_t *i)
 			j++;
 		real = 1;
 	}
-	if (real ? !real_finite(p + a, j - a) : !int_fits(p + a, j - a))
+	len = (size_t)(p + j - num);
+	if (real ? !real_finite(num, len) : !int_fits(num, len))
 		return -1;
-	*i = j;
+	*i = put_back_nul(p, n, j);
 	return 0;
 }
 
@@ -258,8 +271,16 @@ literal(const char *p, size_t n, size_t *i, const char *word)
 
 	if (*i + len > n || memcmp(p + *i, word, len) != 0)
 		return -1;
-	*i += len;
+	*i = put_back_nul(p, n, *i + len);
 	return 0;
+}
+
+/* The closing bracket of the container open at depth (>= 1): bit
+ * depth - 1 of obj is set for an object. */
+static char
+closer(const unsigned char *obj, size_t depth)
+{
+	return (obj[(depth - 1) / 8] >> (depth - 1) % 8) & 1 ? '}' : ']';
 }
 
 int
@@ -290,15 +311,12 @@ jscan_check(const char *p, size_t n, struct jscan_v *root)
 				obj[depth / 8] &= (unsigned char)~(1u << depth % 8);
 			depth++;
 			i = skip_ws(p, n, i + 1);
-			if (i < n && (p[i] == '}' || p[i] == ']')) {
-				if ((p[i] == '}') != ((obj[(depth - 1) / 8] >>
-				    (depth - 1) % 8) & 1))
-					return -1;
+			if (i < n && p[i] == closer(obj, depth)) {
 				i++;
 				depth--;
 				break;
 			}
-			goto member;
+			goto member;	/* a wrong bracket fails there */
 		case '"':
 			if (check_string(p, n, &i, &nul) != 0)
 				return -1;
@@ -320,11 +338,6 @@ jscan_check(const char *p, size_t n, struct jscan_v *root)
 				return -1;
 			break;
 		}
-		/* jansson's reader loses one NUL byte that it reads and puts
-		 * back after a number or a literal: it takes "1\0," as "1,". */
-		if (p[i - 1] != '"' && p[i - 1] != '}' && p[i - 1] != ']' &&
-		    i < n && p[i] == '\0')
-			i++;
 		/* After a value: close containers, or go on to the next. */
 		for (;;) {
 			if (depth == 0) {
@@ -341,8 +354,7 @@ jscan_check(const char *p, size_t n, struct jscan_v *root)
 				i = skip_ws(p, n, i + 1);
 				goto member;
 			}
-			if (p[i] != ((obj[(depth - 1) / 8] >> (depth - 1) % 8) &
-			    1 ? '}' : ']'))
+			if (p[i] != closer(obj, depth))
 				return -1;
 			i++;
 			depth--;
@@ -350,7 +362,7 @@ jscan_check(const char *p, size_t n, struct jscan_v *root)
 member:
 		/* In an object: "key" : before the value; in an array the
 		 * value itself. */
-		if ((obj[(depth - 1) / 8] >> (depth - 1) % 8) & 1) {
+		if (closer(obj, depth) == '}') {
 			if (i >= n || p[i] != '"' ||
 			    check_string(p, n, &i, &nul) != 0 || nul)
 				return -1;
@@ -364,7 +376,7 @@ member:
 
 /* ---- accessors over checked text ---- */
 
-/* Whitespace, and the NUL jansson skips after a scalar (see above). */
+/* Whitespace, and the NUL jansson skips after a scalar (put_back_nul). */
 static size_t
 skip_gap(const char *p, size_t n, size_t i)
 {

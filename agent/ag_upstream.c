@@ -307,11 +307,11 @@ struct ag_upstream {
 	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
 	CURL *pool[EASY_POOL];		/* reset handles, for the next ones */
 	int npool;
-	int stopped;			/* ag_up_free() began: no callbacks */
 
 	/* Under mu. */
 	pthread_mutex_t mu;
-	int stop;
+	int stop;			/* ag_up_free() began: no starts, no
+					   driver callbacks */
 	struct up_req *sq_head, *sq_tail;	/* start queue (FIFO) */
 	struct up_req *cq;			/* cancel list */
 	struct up_ev *eq_head, *eq_tail;	/* event queue (FIFO) */
@@ -1186,10 +1186,14 @@ static int
 on_timer(CURLM *m, long ms, void *userp)
 {
 	struct ag_upstream *u = userp;
+	int stop;
 
 	(void)m;
 	u->timer_at = ms < 0 ? -1 : (int64_t)clock_mono_ms() + ms;
-	if (!u->stopped && u->loop.timer != NULL)
+	lock(u);
+	stop = u->stop;		/* ag_up_free() began: the driver is gone */
+	unlock(u);
+	if (!stop && u->loop.timer != NULL)
 		u->loop.timer(u->loop.arg, ms < 0 || ms > POLL_MS ? POLL_MS :
 		    ms);
 	return 0;
@@ -1964,7 +1968,6 @@ ag_up_free(struct ag_upstream *u)
 	/* The driver no longer runs us.  Drop the cancelled, abort the
 	 * rest without events; what is left is referenced by the hash (the
 	 * start queue's records are in it too) or the event queue. */
-	u->stopped = 1;
 	lock(u);
 	u->stop = 1;
 	cancels = u->cq;

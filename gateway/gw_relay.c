@@ -119,11 +119,16 @@ gw_relay_credit(struct gw_req *r, size_t n)
 	flow_check(r);
 }
 
-/* The window is nearly spent: the user reads slowly (logged once). */
+/*
+ * The user reads slowly (logged once): a batch or more waits for their
+ * socket, so that much credit is held back.  Not "the window is nearly
+ * spent": the agent pauses at a full window but resumes only below half
+ * of it, so a stream can wait with as little as half the window here.
+ */
 static void
 slow_note(struct gw_req *r)
 {
-	if (r->flow.unacked > FRAME_WINDOW - GW_FLOW_BATCH && !r->flow.waited) {
+	if (r->flow.pending >= GW_FLOW_BATCH && !r->flow.waited) {
 		r->flow.waited = 1;
 		log_rinfo(r->reqid, "the user reads slowly (%zu bytes queued): "
 		    "the stream waits for them", r->flow.pending);

@@ -13,7 +13,7 @@ body='{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"[moc
 curl -sN --limit-rate 64k -m 60 "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" -d "$body" >"$SWB_TMP/slow.out" &
 slow=$!
 SWB_CLEANUP+=("kill $slow 2>/dev/null")
-wait_until 10 grep -q "the user reads slowly" "$SWB_TMP/hub.log" || fail "the slow stream never ran out of window"
+wait_until 10 grep -q "the user reads slowly" "$SWB_TMP/hub.log" || fail "the slow stream never waited for its reader"
 gw_pid=$(grep "the user reads slowly" "$SWB_TMP/hub.log" | head -1 | sed 's/.*hubd\[gateway#[0-9]*:\([0-9]*\)\].*/\1/')
 note "another user meanwhile"
 t0=$(date +%s%3N)

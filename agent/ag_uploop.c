@@ -31,10 +31,18 @@ on_kick(lws_sorted_usec_list_t *sul)
 	run(lp);
 }
 
+static void timer(void *arg, long ms);
+
+/* The engine's timer, or the periodic run that follows it: re-armed
+ * first, so that a run in which curl asks for nothing still has a next. */
 static void
 on_timer(lws_sorted_usec_list_t *sul)
 {
-	run(lws_container_of(sul, struct ag_uploop, sul_timer));
+	struct ag_uploop *lp = lws_container_of(sul, struct ag_uploop,
+	    sul_timer);
+
+	timer(lp, AG_UP_POLL_MS);
+	run(lp);
 }
 
 /* Tunnel side: a request, cancel or credit was queued. */
@@ -98,7 +106,7 @@ ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
 	lws_set_opaque_user_data(lp->wsi, lp);
 	lp->up = up;
 	/* Token refreshes are checked per run: the first a second from now. */
-	timer(lp, 1000);
+	timer(lp, AG_UP_POLL_MS);
 	return 0;
 }
 

@@ -50,7 +50,6 @@
 #define HASH_SIZE	(1u << HASH_BITS)
 #define PATH_MAX_LEN	2048
 #define URL_MAX_LEN	4096
-#define POLL_MS		1000	/* the driver runs us at least this often */
 #define EV_BATCH	64	/* epoll events taken per ag_up_run() */
 #define TIMER_ROUNDS	4	/* curl timeouts run per ag_up_run() */
 #define EASY_POOL	64	/* finished easy handles kept for reuse */
@@ -1180,8 +1179,8 @@ on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 }
 
 /* curl wants socket_action(TIMEOUT) in ms (-1: never)
- * (CURLMOPT_TIMERFUNCTION).  The driver comes back by POLL_MS anyway, for
- * the token refreshes. */
+ * (CURLMOPT_TIMERFUNCTION).  The driver comes back by AG_UP_POLL_MS
+ * anyway, for the token refreshes. */
 static int
 on_timer(CURLM *m, long ms, void *userp)
 {
@@ -1193,9 +1192,10 @@ on_timer(CURLM *m, long ms, void *userp)
 	lock(u);
 	stop = u->stop;		/* ag_up_free() began: the driver is gone */
 	unlock(u);
+	if (ms < 0 || ms > AG_UP_POLL_MS)
+		ms = AG_UP_POLL_MS;
 	if (!stop && u->loop.timer != NULL)
-		u->loop.timer(u->loop.arg, ms < 0 || ms > POLL_MS ? POLL_MS :
-		    ms);
+		u->loop.timer(u->loop.arg, ms);
 	return 0;
 }
 

@@ -85,8 +85,11 @@ struct ag_up_event {
  *  kick:  from the lws side, work was queued: call ag_up_run() soon.
  *  timer: from the curl side (inside ag_up_run): call ag_up_run() in ms
  *         milliseconds (0: at once), replacing the previous request.
- *         Never more than a second: token refreshes are checked per run.
+ *         Never more than AG_UP_POLL_MS.  Token refreshes are checked per
+ *         run, so the driver also runs the engine every AG_UP_POLL_MS
+ *         when nothing else does (a fired timer re-arms that long).
  */
+#define AG_UP_POLL_MS	1000
 struct ag_up_loop {
 	void (*wake)(void *arg);
 	void (*kick)(void *arg);

@@ -7,6 +7,7 @@
  */
 #include "agent/ag_tunnel.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -41,6 +42,7 @@
 #include "lib/tunauth.h"
 #include "lib/release.h"
 #include "lib/clock.h"
+#include "lib/ltimer.h"
 
 #define AG_OUT_MAX	(8u * 1024 * 1024)
 #define AG_STREAM_BUCKETS 4096	/* stream index buckets (power of 2) */
@@ -153,9 +155,9 @@ struct ag_tunnel {
 	struct ag_uploop uploop;	/* runs up on this (the lws) thread */
 	struct ag_stream *streams;
 	uint64_t next_key;
-	lws_sorted_usec_list_t sul;
+	struct ltimer tick;		/* links, heartbeats: every 100 ms */
 	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second */
-	lws_sorted_usec_list_t sul_flush;	/* the ledger's grouped writes */
+	struct ltimer flush;		/* the ledger's grouped writes */
 	/* Every stream by key (upstream events) and by (link, hub's id)
 	 * (frames): looked up per frame and per event. */
 	struct ag_stream *by_key[AG_STREAM_BUCKETS];
@@ -1786,10 +1788,9 @@ on_ledger_timer(lws_sorted_usec_list_t *sul)
 #define AG_LEDGER_FLUSH_MS	10
 
 static void
-on_flush_timer(lws_sorted_usec_list_t *sul)
+on_flush_timer(struct ltimer *lt)
 {
-	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
-	    sul_flush);
+	struct ag_tunnel *t = lt->arg;
 
 	if (ag_ledger_flush(t->lg) == 0)
 		return;
@@ -1806,8 +1807,7 @@ ledger_armed(void *arg)
 {
 	struct ag_tunnel *t = arg;
 
-	lws_sul_schedule(t->ctx, 0, &t->sul_flush, on_flush_timer,
-	    AG_LEDGER_FLUSH_MS * LWS_US_PER_MS);
+	ltimer_arm(&t->flush, AG_LEDGER_FLUSH_MS * LWS_US_PER_MS);
 }
 
 static int
@@ -2138,13 +2138,14 @@ static const struct lws_protocols protocols[] = {
 	{ AG_PROBE_PROTOCOL, ag_probe_callback, 0, 4096, 0, NULL, 0 },
 	{ AG_UPDATE_PROTOCOL, ag_update_callback, 0, 4096, 0, NULL, 0 },
 	{ AG_UPLOOP_PROTOCOL, ag_uploop_callback, 0, 0, 0, NULL, 0 },
+	{ LTIMER_PROTOCOL, ltimer_callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
 static void
-on_timer(lws_sorted_usec_list_t *sul)
+on_timer(struct ltimer *lt)
 {
-	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel, sul);
+	struct ag_tunnel *t = lt->arg;
 	int64_t now = clock_mono_ms();
 	int64_t hb = t->cf->heartbeat_interval;
 	struct frame_enc e;
@@ -2171,7 +2172,7 @@ on_timer(lws_sorted_usec_list_t *sul)
 			link_send(l, &e);
 		}
 	}
-	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 100 * LWS_US_PER_MS);
+	ltimer_arm(&t->tick, 100 * LWS_US_PER_MS);
 }
 
 struct ag_tunnel *
@@ -2179,6 +2180,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
 	struct ag_up_loop loop;
+	struct lws_vhost *vh;
 	struct ag_tunnel *t;
 
 	if (sodium_init() < 0) {
@@ -2249,9 +2251,17 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		t->up = NULL;
 	}
 	t->upd = t->up != NULL ? ag_update_new(cf, t->ctx) : NULL;
+	vh = lws_get_vhost_by_name(t->ctx, "default");
+	if (t->upd != NULL && (ltimer_start(&t->tick, vh, on_timer, t) != 0 ||
+	    ltimer_start(&t->flush, vh, on_flush_timer, t) != 0)) {
+		snprintf(err, errlen, "timers: %s", strerror(errno));
+		ag_update_free(t->upd);
+		t->upd = NULL;
+	} else if (t->upd == NULL && t->up != NULL)
+		snprintf(err, errlen, "out of memory");
 	if (t->up == NULL || t->upd == NULL) {
-		if (t->up != NULL)
-			snprintf(err, errlen, "out of memory");
+		ltimer_stop(&t->tick);
+		ltimer_stop(&t->flush);
 		ag_uploop_stop(&t->uploop);
 		ag_up_free(t->up);
 		lws_context_destroy(t->ctx);
@@ -2260,7 +2270,7 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
-	lws_sul_schedule(t->ctx, 0, &t->sul, on_timer, 1);
+	ltimer_arm(&t->tick, 0);
 	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
 	ag_ledger_group(t->lg, ledger_armed, t);
@@ -2347,9 +2357,9 @@ ag_tunnel_free(struct ag_tunnel *t)
 {
 	if (t == NULL)
 		return;
-	lws_sul_cancel(&t->sul);
+	ltimer_stop(&t->tick);
 	lws_sul_cancel(&t->sul_ledger);
-	lws_sul_cancel(&t->sul_flush);
+	ltimer_stop(&t->flush);
 	lws_sul_cancel(&t->sul_metrics);
 	ag_uploop_stop(&t->uploop);	/* first: no run after this */
 	ag_up_free(t->up);

@@ -36,10 +36,9 @@ static void timer(void *arg, long ms);
 /* The engine's timer, or the periodic run that follows it: re-armed
  * first, so that a run in which curl asks for nothing still has a next. */
 static void
-on_timer(lws_sorted_usec_list_t *sul)
+on_timer(struct ltimer *lt)
 {
-	struct ag_uploop *lp = lws_container_of(sul, struct ag_uploop,
-	    sul_timer);
+	struct ag_uploop *lp = lt->arg;
 
 	timer(lp, AG_UP_POLL_MS);
 	run(lp);
@@ -65,8 +64,7 @@ timer(void *arg, long ms)
 
 	if (lp->up == NULL)
 		return;
-	lws_sul_schedule(lp->ctx, 0, &lp->sul_timer, on_timer,
-	    ms > 0 ? (lws_usec_t)ms * LWS_US_PER_MS : 1);
+	ltimer_arm(&lp->timer, ms > 0 ? (int64_t)ms * 1000 : 0);
 }
 
 void
@@ -88,6 +86,7 @@ ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
     size_t errlen)
 {
 	lws_sock_file_fd_type u;
+	struct lws_vhost *vh;
 	int fd;
 
 	/* lws closes what it watches: give it a copy of the epoll set. */
@@ -96,11 +95,19 @@ ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
 		return -1;
 	}
 	u.filefd = fd;
-	lp->wsi = lws_adopt_descriptor_vhost(lws_get_vhost_by_name(lp->ctx,
-	    "default"), LWS_ADOPT_RAW_FILE_DESC, u, AG_UPLOOP_PROTOCOL, NULL);
+	vh = lws_get_vhost_by_name(lp->ctx, "default");
+	lp->wsi = lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, u,
+	    AG_UPLOOP_PROTOCOL, NULL);
 	if (lp->wsi == NULL) {
 		close(fd);
 		snprintf(err, errlen, "upstream: cannot watch its sockets");
+		return -1;
+	}
+	if (ltimer_start(&lp->timer, vh, on_timer, lp) != 0) {
+		snprintf(err, errlen, "upstream: timer: %s", strerror(errno));
+		lws_set_timeout(lp->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+		    LWS_TO_KILL_ASYNC);
+		lp->wsi = NULL;
 		return -1;
 	}
 	lws_set_opaque_user_data(lp->wsi, lp);
@@ -113,7 +120,7 @@ ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
 void
 ag_uploop_stop(struct ag_uploop *lp)
 {
-	lws_sul_cancel(&lp->sul_timer);
+	ltimer_stop(&lp->timer);
 	lws_sul_cancel(&lp->sul_kick);
 	lp->kicked = 0;
 	lp->up = NULL;

@@ -1,8 +1,9 @@
 /*
  * agent/ag_uploop: runs the upstream engine (agent/ag_upstream) on
  * agentd's lws thread, so a request costs no thread hop.  Owns the raw
- * file wsi that watches the engine's epoll set, the engine's timer and
- * its kick (two lws_sul), and calls the tunnel's drain after every run.
+ * file wsi that watches the engine's epoll set, the engine's timer (an
+ * ltimer) and its kick (an lws_sul), and calls the tunnel's drain after
+ * every run.
  * lws thread only.
  */
 #ifndef SWB_AG_UPLOOP_H
@@ -10,6 +11,7 @@
 
 #include <libwebsockets.h>
 #include "agent/ag_upstream.h"
+#include "lib/ltimer.h"
 
 #define AG_UPLOOP_PROTOCOL	"swb-upstream"
 
@@ -17,7 +19,7 @@ struct ag_uploop {
 	struct lws_context *ctx;
 	struct ag_upstream *up;		/* NULL: not running */
 	struct lws *wsi;		/* a dup of ag_up_fd(), as a raw file */
-	lws_sorted_usec_list_t sul_timer;	/* the engine's timer */
+	struct ltimer timer;		/* the engine's timer */
 	lws_sorted_usec_list_t sul_kick;	/* run soon (work queued) */
 	int kicked;			/* sul_kick is scheduled */
 	void (*drain)(void *arg);	/* take the events a run queued */

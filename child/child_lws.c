@@ -127,6 +127,8 @@ cb_listen(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 }
 
+static void on_tick(struct ltimer *lt);
+
 int
 child_lws_init(struct child_lws *cl, struct child_env *env,
     const struct child_ops *ops, const struct lws_protocols *protocols,
@@ -142,11 +144,13 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	cl->listen_fd = listen_fd;
 	for (; n < 8 && protocols[n].name != NULL; n++)
 		all[n] = protocols[n];
-	memset(&all[n], 0, sizeof(all[0]) * 3);
+	memset(&all[n], 0, sizeof(all[0]) * 4);
 	all[n].name = "swb-master";
 	all[n].callback = cb_master;
 	all[n + 1].name = "swb-listen";
 	all[n + 1].callback = cb_listen;
+	all[n + 2].name = LTIMER_PROTOCOL;
+	all[n + 2].callback = ltimer_callback;
 
 	lws_set_log_level(LLL_ERR, NULL);
 	memset(&info, 0, sizeof(info));
@@ -171,6 +175,10 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	if (cl->vh == NULL) {
 		log_error("cannot create the %s vhost%s%s", env->kind,
 		    cert && cert[0] ? " with certificate " : "", cert ? cert : "");
+		return -1;
+	}
+	if (ltimer_start(&cl->tick_timer, cl->vh, on_tick, cl) != 0) {
+		log_error("cannot start the loop's timer: %s", strerror(errno));
 		return -1;
 	}
 	u.filefd = env->master.fd;
@@ -204,9 +212,9 @@ child_lws_stop_accepting(struct child_lws *cl)
 }
 
 static void
-on_tick(lws_sorted_usec_list_t *sul)
+on_tick(struct ltimer *lt)
 {
-	struct child_lws *cl = lws_container_of(sul, struct child_lws, sul);
+	struct child_lws *cl = lt->arg;
 	int ms = cl->tick_ms > 0 ? cl->tick_ms : 200;
 
 	if (cl->tick != NULL)
@@ -222,13 +230,13 @@ on_tick(lws_sorted_usec_list_t *sul)
 		if (ms > 100)
 			ms = 100;
 	}
-	lws_sul_schedule(cl->ctx, 0, &cl->sul, on_tick, (lws_usec_t)ms * 1000);
+	ltimer_arm(&cl->tick_timer, (int64_t)ms * 1000);
 }
 
 void
 child_lws_run(struct child_lws *cl)
 {
-	lws_sul_schedule(cl->ctx, 0, &cl->sul, on_tick, 1000);
+	ltimer_arm(&cl->tick_timer, 1000);
 	while (!cl->done) {
 		if (lws_service(cl->ctx, 0) < 0)
 			break;

@@ -11,6 +11,7 @@
 
 #include <libwebsockets.h>
 #include "child/child.h"
+#include "lib/ltimer.h"
 
 struct child_lws {
 	struct child_env *env;
@@ -32,7 +33,7 @@ struct child_lws {
 	/* Nonzero while in-flight work remains (drain on stop). */
 	int (*busy)(struct child_lws *cl);
 	void *user;
-	lws_sorted_usec_list_t sul;	/* drives tick() and the drain check */
+	struct ltimer tick_timer;	/* drives tick() and the drain check */
 	/* Out of descriptors (or memory) on accept: the listener is not
 	 * polled until accept_sul fires, and one warning per
 	 * CHILD_ACCEPT_LOG_MS counts the refusals. */

@@ -4,6 +4,7 @@
  * for a moment when accept() runs out of descriptors instead of spinning.
  */
 #include "child/child_lws.h"
+#include "child/child_peer.h"
 
 #include <errno.h>
 #include <string.h>
@@ -240,6 +241,9 @@ child_lws_run(struct child_lws *cl)
 	while (!cl->done) {
 		if (lws_service(cl->ctx, 0) < 0)
 			break;
+		child_peer_flush();
+		if (cl->after != NULL)
+			cl->after(cl);
 		if (msg_pending(&cl->env->master))
 			child_master_flush(cl->env);
 		if (child_check_term(cl->env, cl->ops) &&

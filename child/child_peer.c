@@ -13,6 +13,9 @@
 #include <sys/un.h>
 #include "lib/log.h"
 
+/* Peers with messages queued in this turn of the loop. */
+static struct child_peer *queued_peers;
+
 static void
 on_rearm(lws_sorted_usec_list_t *sul)
 {
@@ -127,9 +130,26 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	}
 	if (rc != 0)
 		return -1;
-	if (msg_flush(&p->conn) == 0)
-		lws_callback_on_writable(p->wsi);
+	if (!p->queued) {
+		p->queued = 1;
+		p->qnext = queued_peers;
+		queued_peers = p;
+	}
 	return 0;
+}
+
+void
+child_peer_flush(void)
+{
+	struct child_peer *p;
+
+	while ((p = queued_peers) != NULL) {
+		queued_peers = p->qnext;
+		p->queued = 0;
+		/* Down since (peer_down): nothing to write any more. */
+		if (p->conn.fd >= 0 && msg_flush(&p->conn) == 0)
+			lws_callback_on_writable(p->wsi);
+	}
 }
 
 void

@@ -44,6 +44,8 @@ struct child_peer {
 	struct child_rearm rearm;
 	int64_t next_dial;
 	char drop_why[160];		/* set by child_peer_drop */
+	int queued;			/* on the list child_peer_flush writes */
+	struct child_peer *qnext;
 };
 
 /* Name of the lws protocol every peer is adopted with; include
@@ -54,7 +56,9 @@ void child_peer_start(struct child_peer *p, struct child_env *env,
 /* Re-dial when down (call from the child's tick). */
 void child_peer_tick(struct child_peer *p);
 int  child_peer_up(const struct child_peer *p);
-/* Queue a message; -1 when down or full. */
+/* Queue a message; -1 when down or full.  Written by child_peer_flush()
+ * at the end of the loop's turn (child_lws_run): what one turn queued for
+ * a peer goes out in one write, and the peer wakes once. */
 int  child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /*
@@ -67,4 +71,6 @@ void child_peer_drop(struct child_peer *p, const char *fmt, ...)
 /* As child_peer_send, a header struct followed by a payload. */
 int  child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *a, size_t alen, const void *b, size_t blen);
+/* Write what every peer queued (the rest when writable). */
+void child_peer_flush(void);
 #endif

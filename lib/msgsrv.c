@@ -351,6 +351,22 @@ msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
 	return 0;
 }
 
+int
+msg_srv_queue(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len)
+{
+	if (cl->conn.fd < 0 || cl->closing)
+		return -1;
+	return msg_enqueue(&cl->conn, type, reqid, data, len);
+}
+
+void
+msg_srv_write(struct msg_client *cl)
+{
+	if (msg_pending(&cl->conn))
+		flush_one(cl);
+}
+
 void
 msg_srv_flush(struct msg_srv *s)
 {

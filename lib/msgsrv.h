@@ -119,6 +119,16 @@ int  msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
  */
 int  msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
+/*
+ * As msg_srv_send, but nothing is written or watched until the caller's
+ * msg_srv_write(cl), at the end of its loop's turn: what one turn queued
+ * for a client goes out in one write, and the client wakes once.
+ */
+int  msg_srv_queue(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len);
+/* Write what cl has queued, as far as the socket takes it (the rest by
+ * the loop).  Closes cl when the write fails. */
+void msg_srv_write(struct msg_client *cl);
 /* Close once what is queued is written; input after it is ignored. */
 void msg_srv_close_after(struct msg_client *cl);
 /* Close now.  why (printf format) non-NULL: a warning naming the peer. */

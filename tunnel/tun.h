@@ -98,6 +98,8 @@ void tun_relay_init(struct lws_vhost *vh);
 struct lws_protocols tun_gw_protocol(void);
 /* Close every gateway's connection (after the loop, before lws goes). */
 void tun_relay_free(void);
+/* Write what this turn of the loop queued for the gateways. */
+void tun_relay_flush(void);
 void tun_relay_frame(struct tun_conn *c, const struct frame *f);
 void tun_relay_agent_gone(struct tun_conn *c);
 int  tun_relay_busy(void);

@@ -28,6 +28,13 @@ tun_busy(struct child_lws *cl)
 	return tun_nconns > 0 || tun_relay_busy();
 }
 
+static void
+tun_after(struct child_lws *cl)
+{
+	(void)cl;
+	tun_relay_flush();
+}
+
 /*
  * A burst of TLS handshakes (every agent reconnecting after a restart)
  * leaves the heap at its peak, freed but kept by malloc.  A few seconds
@@ -83,6 +90,7 @@ tun_main(struct child_env *env)
 	tun_loop.tick_ms = 100;
 	tun_loop.tick = tun_on_tick;
 	tun_loop.busy = tun_busy;
+	tun_loop.after = tun_after;
 	if (env->conf.tun_cert[0] == '\0') {
 		log_warn("no [tunnel] cert/key configured: agents cannot connect");
 		if (child_lws_init(&tun_loop, env, &tun_ops, protocols, -1,

@@ -49,6 +49,9 @@ struct tun_gw {
 	 * streams that its drop would unlink). */
 	int dying;
 	lws_sorted_usec_list_t kill;
+	/* Messages queued this turn of the loop (tun_relay_flush). */
+	int queued;
+	struct tun_gw *qnext;
 };
 
 struct tun_stream {
@@ -68,6 +71,7 @@ struct tun_stream {
 };
 
 static struct msg_srv gw_srv;	/* tunnel.sock */
+static struct tun_gw *gw_queued;	/* written at the end of the turn */
 static struct lws *gw_wsi;	/* gw_srv's epoll descriptor, adopted */
 static struct tun_stream *streams;
 static struct tun_stream *by_id[1u << STREAM_HASH_BITS];
@@ -94,14 +98,24 @@ gw_kill(lws_sorted_usec_list_t *sul)
 	msg_srv_drop(g->cl, NULL);	/* logged when it was doomed */
 }
 
-/* Queue and write at once; never closes g (callers walk streams). */
+/*
+ * Queue for the end of this turn of the loop (tun_relay_flush): an
+ * answer's head, body and end, read from the agent in one go, reach the
+ * gateway in one write.  Never closes g (callers walk streams).
+ */
 static void
 gw_send(struct tun_gw *g, uint16_t type, uint64_t reqid, const void *p,
     size_t len)
 {
 	if (g == NULL || g->dying)
 		return;
-	if (msg_srv_send_now(g->cl, type, reqid, p, len) != 0) {
+	if (msg_srv_queue(g->cl, type, reqid, p, len) == 0) {
+		if (!g->queued) {
+			g->queued = 1;
+			g->qnext = gw_queued;
+			gw_queued = g;
+		}
+	} else {
 		log_rwarn(reqid, "%s: queue of gateway pid %d full; dropping "
 		    "that gateway", gw_srv.ops->name, (int)g->cl->pid);
 		g->dying = 1;
@@ -607,6 +621,13 @@ gw_close(struct msg_client *cl)
 		return;
 	lws_sul_cancel(&g->kill);
 	gw_gone(g);
+	if (g->queued) {
+		struct tun_gw **pp;
+
+		for (pp = &gw_queued; *pp != g; pp = &(*pp)->qnext)
+			;
+		*pp = g->qnext;
+	}
 	cl->user = NULL;
 	free(g);
 }
@@ -664,7 +685,21 @@ tun_relay_init(struct lws_vhost *vh)
 }
 
 void
+tun_relay_flush(void)
+{
+	struct tun_gw *g;
+
+	/* Unlinked before its write, which may close it (gw_close). */
+	while ((g = gw_queued) != NULL) {
+		gw_queued = g->qnext;
+		g->queued = 0;
+		msg_srv_write(g->cl);
+	}
+}
+
+void
 tun_relay_free(void)
 {
+	tun_relay_flush();
 	msg_srv_free(&gw_srv);
 }

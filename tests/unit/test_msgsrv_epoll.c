@@ -5,7 +5,8 @@
  * its pid and dropped while another client is served; a client that does
  * not read gets its answers once it does (POLLOUT is asked for exactly
  * while output waits, then given up); a closed client's fd leaves the
- * epoll set and its slot's stale events are ignored.
+ * epoll set and its slot's stale events are ignored; queued answers wait
+ * for msg_srv_write and then go out together.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -228,12 +229,67 @@ test_epoll_output_waits_for_reader(void **state)
 	unlink(path);
 }
 
+/* msg_srv_queue writes nothing and asks for no POLLOUT; msg_srv_write
+ * then sends what was queued, in order, in one write. */
+static void
+test_epoll_queue_then_write(void **state)
+{
+	struct msg_srv_ops ops = { .name = "test.sock", .rules = &srv_end,
+		.dispatch = s_dispatch, .max_clients = 2 };
+	struct msg_srv s;
+	char path[108], err[128], buf[256];
+	struct msg_client *cl;
+	int lfd = listener(path, sizeof(path)), epfd, c;
+	ssize_t n;
+
+	(void)state;
+	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
+	epfd = msg_srv_epoll(&s, err, sizeof(err));
+	assert_true(epfd >= 0);
+	c = dial(path);
+	pump(&s, epfd);
+	cl = client_of_pid(&s, 0);
+	assert_non_null(cl);
+	assert_int_equal(msg_srv_queue(cl, S_ANS, 1, "one", 3), 0);
+	assert_int_equal(msg_srv_queue(cl, S_ANS, 2, "two", 3), 0);
+	assert_int_equal(msg_srv_queue(cl, S_ANS, 3, "three", 5), 0);
+	/* A type the server may not send is refused at the queue. */
+	assert_int_equal(msg_srv_queue(cl, S_REQ, 4, "x", 1), -1);
+	assert_true(msg_pending(&cl->conn));
+	assert_int_equal(cl->watched, EPOLLIN);
+	n = recv(c, buf, sizeof(buf), MSG_DONTWAIT);
+	assert_int_equal(n, -1);	/* nothing written yet */
+	msg_srv_write(cl);
+	assert_false(msg_pending(&cl->conn));
+	assert_int_equal(cl->watched, EPOLLIN);
+	/* All three in one read, in order. */
+	n = recv(c, buf, sizeof(buf), 0);
+	assert_int_equal(n, 3 * MSG_HDR_SIZE + 11);
+	for (size_t off = 0, i = 0; i < 3; i++) {
+		static const char *const want[] = { "one", "two", "three" };
+		struct msg_hdr h;
+
+		memcpy(&h, buf + off, sizeof(h));
+		assert_int_equal(h.type, S_ANS);
+		assert_int_equal(h.reqid, i + 1);
+		assert_int_equal(h.len, strlen(want[i]));
+		assert_memory_equal(buf + off + MSG_HDR_SIZE, want[i], h.len);
+		off += MSG_HDR_SIZE + h.len;
+	}
+	msg_srv_free(&s);
+	close(epfd);
+	close(c);
+	close(lfd);
+	unlink(path);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_epoll_drops_violator_serves_other),
 		cmocka_unit_test(test_epoll_output_waits_for_reader),
+		cmocka_unit_test(test_epoll_queue_then_write),
 	};
 
 	log_init("test", "msgsrv", LOG_LVL_INFO);

@@ -33,15 +33,19 @@ on_kick(lws_sorted_usec_list_t *sul)
 
 static void timer(void *arg, long ms);
 
-/* The engine's timer, or the periodic run that follows it: re-armed
- * first, so that a run in which curl asks for nothing still has a next. */
+/* The engine's timer, or the periodic run: after the run, armed again for
+ * curl's next timeout or AG_UP_POLL_MS, whichever comes first. */
 static void
 on_timer(struct ltimer *lt)
 {
 	struct ag_uploop *lp = lt->arg;
+	int64_t ms;
 
-	timer(lp, AG_UP_POLL_MS);
 	run(lp);
+	if (lp->up == NULL)
+		return;
+	ms = ag_up_timeout_ms(lp->up);
+	timer(lp, ms < 0 || ms > AG_UP_POLL_MS ? AG_UP_POLL_MS : (long)ms);
 }
 
 /* Tunnel side: a request, cancel or credit was queued. */
@@ -56,7 +60,9 @@ kick(void *arg)
 	lws_sul_schedule(lp->ctx, 0, &lp->sul_kick, on_kick, 1);
 }
 
-/* Curl side (inside a run): come back in ms. */
+/* Curl side (inside a run): come back in ms.  At once is the kick (no
+ * system call); later is the timerfd, moved only when the deadline comes
+ * earlier (curl moves it on almost every call). */
 static void
 timer(void *arg, long ms)
 {
@@ -64,7 +70,10 @@ timer(void *arg, long ms)
 
 	if (lp->up == NULL)
 		return;
-	ltimer_arm(&lp->timer, ms > 0 ? (int64_t)ms * 1000 : 0);
+	if (ms <= 0)
+		kick(lp);
+	else
+		ltimer_arm_by(&lp->timer, (int64_t)ms * 1000);
 }
 
 void

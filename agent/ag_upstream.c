@@ -1295,6 +1295,17 @@ ag_up_fd(const struct ag_upstream *u)
 	return u->epfd;
 }
 
+int64_t
+ag_up_timeout_ms(const struct ag_upstream *u)
+{
+	int64_t left;
+
+	if (u->timer_at < 0)
+		return -1;
+	left = u->timer_at - clock_mono_ms();
+	return left > 0 ? left : 0;
+}
+
 /* ---- lws side */
 
 static void

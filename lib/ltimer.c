@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/timerfd.h>
+#include "lib/clock.h"
 
 static int
 settime(struct ltimer *t, int64_t us)
@@ -54,15 +55,20 @@ ltimer_arm(struct ltimer *t, int64_t us)
 {
 	if (t->wsi == NULL)
 		return;
-	if (settime(t, us < 0 ? 0 : us) == 0)
+	if (us < 0)
+		us = 0;
+	if (settime(t, us) == 0) {
 		t->armed = 1;
+		t->due_ms = clock_mono_ms() + us / 1000;
+	}
 }
 
 void
-ltimer_arm_once(struct ltimer *t, int64_t us)
+ltimer_arm_by(struct ltimer *t, int64_t us)
 {
-	if (!t->armed)
-		ltimer_arm(t, us);
+	if (t->armed && t->due_ms <= clock_mono_ms() + us / 1000)
+		return;
+	ltimer_arm(t, us);
 }
 
 void

@@ -25,6 +25,7 @@ struct ltimer {
 	struct lws *wsi;	/* NULL: not started, or gone */
 	int fd;			/* the timerfd (lws closes it) */
 	int armed;		/* due and not yet fired or cancelled */
+	int64_t due_ms;		/* monotonic, when armed (ltimer_arm_by) */
 	void (*fire)(struct ltimer *t);
 	void *arg;		/* the owner's */
 };
@@ -36,8 +37,9 @@ int  ltimer_start(struct ltimer *t, struct lws_vhost *vh,
 /* Fire in us microseconds (0: at the next turn of the loop), replacing any
  * earlier arming. */
 void ltimer_arm(struct ltimer *t, int64_t us);
-/* Arm only when not armed already (the earlier deadline stands). */
-void ltimer_arm_once(struct ltimer *t, int64_t us);
+/* Fire in us at the latest: an arming due earlier stands (no system call),
+ * a later one is brought forward.  For deadlines that move often. */
+void ltimer_arm_by(struct ltimer *t, int64_t us);
 void ltimer_cancel(struct ltimer *t);
 /* No more firings; lws closes the descriptor (at once or with its
  * context). */

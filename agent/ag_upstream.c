@@ -304,6 +304,8 @@ struct ag_upstream {
 	struct up_req *active;
 	struct up_tok *toks;		/* token caches (ag_token) */
 	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
+	int timer_moved;		/* timer_at changed in this run: the
+					   driver is told once, at its end */
 	CURL *pool[EASY_POOL];		/* reset handles, for the next ones */
 	int npool;
 
@@ -1179,24 +1181,37 @@ on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 }
 
 /* curl wants socket_action(TIMEOUT) in ms (-1: never)
- * (CURLMOPT_TIMERFUNCTION).  The driver comes back by AG_UP_POLL_MS
- * anyway, for the token refreshes. */
+ * (CURLMOPT_TIMERFUNCTION).  curl calls this only from inside
+ * ag_up_run(), often several times a run: the run's own timeout rounds
+ * take what is due, and the driver hears the last deadline once, at the
+ * end (tell_driver). */
 static int
 on_timer(CURLM *m, long ms, void *userp)
 {
 	struct ag_upstream *u = userp;
-	int stop;
 
 	(void)m;
 	u->timer_at = ms < 0 ? -1 : (int64_t)clock_mono_ms() + ms;
+	u->timer_moved = 1;
+	return 0;
+}
+
+/* The end of a run whose deadline moved: the driver comes back by then,
+ * and by AG_UP_POLL_MS anyway, for the token refreshes. */
+static void
+tell_driver(struct ag_upstream *u)
+{
+	int64_t ms = ag_up_timeout_ms(u);
+	int stop;
+
+	u->timer_moved = 0;
 	lock(u);
 	stop = u->stop;		/* ag_up_free() began: the driver is gone */
 	unlock(u);
 	if (ms < 0 || ms > AG_UP_POLL_MS)
 		ms = AG_UP_POLL_MS;
 	if (!stop && u->loop.timer != NULL)
-		u->loop.timer(u->loop.arg, ms);
-	return 0;
+		u->loop.timer(u->loop.arg, (long)ms);
 }
 
 /* Curl side: drop the cancelled records (each holds a cancel reference). */
@@ -1287,6 +1302,8 @@ ag_up_run(struct ag_upstream *u)
 			    curl_multi_strerror(mc));
 	}
 	run_done(u);
+	if (u->timer_moved)
+		tell_driver(u);
 }
 
 int

@@ -327,7 +327,8 @@ h1_gather(struct gw_req *r)
 /*
  * Write what r has queued, one unit per writable callback (a partial
  * write is finished by the transport before the next callback): the head
- * (with the body when the answer is one piece), then each piece with its
+ * (with the body when the answer is one piece, with the first piece of an
+ * HTTP/1.1 stream when one is queued), then each piece with its
  * chunk framing in the headroom in front of it, then the terminator.
  */
 int
@@ -355,7 +356,22 @@ gw_req_writable(struct gw_req *r)
 			}
 			return gw_tr_done(r);
 		}
-		if (gw_tr_write_head(r, &h) != 0)
+		o = r->out.head;
+		if (r->tr == GW_TR_H1 && r->chunked && o != NULL) {
+			/* A stream's head and the piece that came with it in
+			 * one write (chunk framing in the piece's headroom). */
+			char sz[CHUNK_PREFIX_MAX];
+			int k = chunk_prefix(r, o->len, sz);
+			size_t n = o->len;
+
+			memcpy(o->data - k, sz, (size_t)k);
+			if (gw_h1_write_head(r, &h, o->data - k,
+			    (size_t)k + n) != 0)
+				return -1;
+			r->pieces_sent++;
+			outq_pop(&r->out);
+			gw_relay_credit(r, n);
+		} else if (gw_tr_write_head(r, &h) != 0)
 			return -1;
 		if (r->out.head != NULL || r->final_queued)
 			gw_tr_want_write(r);

@@ -29,6 +29,10 @@ report() {	# NAME RC LOG SECONDS
     else
         fail=$((fail+1)); failed+=("$1")
         printf 'FAIL %-40s %3ds\n' "$1" "$4"
+        # The failing assertions first: the tail below is mostly the
+        # processes' logs, and a long test's failure scrolls out of it.
+        grep -nE '✖|FAIL:|not ok|AssertionError|ERROR: AddressSanitizer|runtime error:' "$3" |
+            head -n 20 | sed 's/^/    ! /'
         sed 's/^/    | /' "$3" | tail -n 80
     fi
     rm -f "$3"

@@ -234,6 +234,20 @@ on_charge_post(struct msg_client *c, const struct msg *m, char *err,
 	return 0;
 }
 
+/*
+ * A job look-up that finds nothing is answered after this round's input
+ * from every client was read (bill_prepare): the create's post may sit
+ * in another gateway's connection, read later in the same round, though
+ * the gateway wrote it before its user even saw the job's id.
+ */
+#define JOB_RECHECK_MAX	256
+static struct job_recheck {
+	uint32_t slot, serial;
+	uint64_t reqid;
+	struct ipc_job_get q;
+} job_recheck[JOB_RECHECK_MAX];
+static size_t njob_recheck;
+
 static int
 on_job_get(struct msg_client *c, const struct msg *m, char *err,
     size_t errlen)
@@ -243,9 +257,36 @@ on_job_get(struct msg_client *c, const struct msg *m, char *err,
 
 	memcpy(&q, m->data, sizeof(q));
 	bill_job_get(&q, &r);
+	if (r.status == IPC_JOB_UNKNOWN && njob_recheck < JOB_RECHECK_MAX) {
+		struct job_recheck *k = &job_recheck[njob_recheck++];
+
+		k->slot = c->slot;
+		k->serial = c->serial;
+		k->reqid = m->hdr.reqid;
+		k->q = q;
+		return 0;
+	}
 	if (bill_send(c, IPC_JOB_INFO, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
 	return 0;
+}
+
+static void
+job_recheck_answer(struct msg_srv *s)
+{
+	struct ipc_job_info r;
+	struct msg_client *c;
+
+	for (size_t i = 0; i < njob_recheck; i++) {
+		struct job_recheck *k = &job_recheck[i];
+
+		if ((c = msg_srv_find(s, k->slot, k->serial)) == NULL)
+			continue;	/* the gateway went away */
+		bill_job_get(&k->q, &r);
+		if (bill_send(c, IPC_JOB_INFO, k->reqid, &r, sizeof(r)) != 0)
+			log_warn("billing client queue full");
+	}
+	njob_recheck = 0;
 }
 
 static int
@@ -275,6 +316,7 @@ bill_prepare(struct child_env *env, void *arg)
 {
 	struct child_loop *loop = arg;
 
+	job_recheck_answer(loop->srv);
 	loop->wake_ms = bill_batch_prepare();
 }
 

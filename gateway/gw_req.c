@@ -324,6 +324,37 @@ h1_gather(struct gw_req *r)
 	return 0;
 }
 
+/* o's bytes with their chunk framing (when chunked) written into the
+ * headroom in front of them; their length in *n. */
+static unsigned char *
+framed(const struct gw_req *r, struct outq_item *o, size_t *n)
+{
+	unsigned char *p = o->data;
+
+	*n = o->len;
+	if (r->chunked) {
+		char sz[CHUNK_PREFIX_MAX];
+		int k = chunk_prefix(r, o->len, sz);
+
+		p -= k;
+		memcpy(p, sz, (size_t)k);
+		*n += (size_t)k;
+	}
+	return p;
+}
+
+/* The first queued piece went out: counted (the next one's framing
+ * depends on it), dropped, its bytes given back to the window. */
+static void
+piece_sent(struct gw_req *r)
+{
+	size_t n = r->out.head->len;
+
+	r->pieces_sent++;
+	outq_pop(&r->out);
+	gw_relay_credit(r, n);
+}
+
 /*
  * Write what r has queued, one unit per writable callback (a partial
  * write is finished by the transport before the next callback): the head
@@ -359,18 +390,13 @@ gw_req_writable(struct gw_req *r)
 		o = r->out.head;
 		if (r->tr == GW_TR_H1 && r->chunked && o != NULL) {
 			/* A stream's head and the piece that came with it in
-			 * one write (chunk framing in the piece's headroom). */
-			char sz[CHUNK_PREFIX_MAX];
-			int k = chunk_prefix(r, o->len, sz);
-			size_t n = o->len;
+			 * one write. */
+			size_t n;
+			unsigned char *p = framed(r, o, &n);
 
-			memcpy(o->data - k, sz, (size_t)k);
-			if (gw_h1_write_head(r, &h, o->data - k,
-			    (size_t)k + n) != 0)
+			if (gw_h1_write_head(r, &h, p, n) != 0)
 				return -1;
-			r->pieces_sent++;
-			outq_pop(&r->out);
-			gw_relay_credit(r, n);
+			piece_sent(r);
 		} else if (gw_tr_write_head(r, &h) != 0)
 			return -1;
 		if (r->out.head != NULL || r->final_queued)
@@ -382,22 +408,13 @@ gw_req_writable(struct gw_req *r)
 	    o->len + o->next->len + 64 <= GW_GATHER_MAX)
 		return h1_gather(r);	/* at least two pieces fit */
 	if (o != NULL) {
-		unsigned char *p = o->data;
-		size_t n = o->len;
-		if (r->chunked) {
-			char sz[CHUNK_PREFIX_MAX];
-			int k = chunk_prefix(r, o->len, sz);
-			p -= k;
-			memcpy(p, sz, (size_t)k);
-			n += (size_t)k;
-		}
+		size_t n;
+		unsigned char *p = framed(r, o, &n);
+
 		last = r->final_queued && o->next == NULL && !r->chunked;
 		if (gw_tr_write(r, p, n, last) != 0)
 			return -1;
-		r->pieces_sent++;
-		n = o->len;
-		outq_pop(&r->out);
-		gw_relay_credit(r, n);
+		piece_sent(r);
 		if (last)
 			return gw_tr_done(r);
 		if (r->out.head != NULL || r->final_queued)

@@ -39,13 +39,10 @@ static void
 on_timer(struct ltimer *lt)
 {
 	struct ag_uploop *lp = lt->arg;
-	int64_t ms;
 
 	run(lp);
-	if (lp->up == NULL)
-		return;
-	ms = ag_up_timeout_ms(lp->up);
-	timer(lp, ms < 0 || ms > AG_UP_POLL_MS ? AG_UP_POLL_MS : (long)ms);
+	if (lp->up != NULL)
+		timer(lp, ag_up_next_run_ms(lp->up));
 }
 
 /* Tunnel side: a request, cancel or credit was queued. */

@@ -1201,17 +1201,14 @@ on_timer(CURLM *m, long ms, void *userp)
 static void
 tell_driver(struct ag_upstream *u)
 {
-	int64_t ms = ag_up_timeout_ms(u);
 	int stop;
 
 	u->timer_moved = 0;
 	lock(u);
 	stop = u->stop;		/* ag_up_free() began: the driver is gone */
 	unlock(u);
-	if (ms < 0 || ms > AG_UP_POLL_MS)
-		ms = AG_UP_POLL_MS;
 	if (!stop && u->loop.timer != NULL)
-		u->loop.timer(u->loop.arg, (long)ms);
+		u->loop.timer(u->loop.arg, ag_up_next_run_ms(u));
 }
 
 /* Curl side: drop the cancelled records (each holds a cancel reference). */
@@ -1312,15 +1309,16 @@ ag_up_fd(const struct ag_upstream *u)
 	return u->epfd;
 }
 
-int64_t
-ag_up_timeout_ms(const struct ag_upstream *u)
+long
+ag_up_next_run_ms(const struct ag_upstream *u)
 {
 	int64_t left;
 
 	if (u->timer_at < 0)
-		return -1;
+		return AG_UP_POLL_MS;
 	left = u->timer_at - clock_mono_ms();
-	return left > 0 ? left : 0;
+	return left <= 0 ? 0 : left > AG_UP_POLL_MS ? AG_UP_POLL_MS :
+	    (long)left;
 }
 
 /* ---- lws side */

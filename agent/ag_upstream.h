@@ -85,7 +85,7 @@ struct ag_up_event {
  *  kick:  from the lws side, work was queued: call ag_up_run() soon.
  *  timer: from the curl side (inside ag_up_run): call ag_up_run() in ms
  *         milliseconds (0: at once), replacing the previous request (a
- *         run sooner than asked is harmless: ag_up_timeout_ms() tells
+ *         run sooner than asked is harmless: ag_up_next_run_ms() tells
  *         what is left).
  *         Never more than AG_UP_POLL_MS.  Token refreshes are checked per
  *         run, so the driver also runs the engine every AG_UP_POLL_MS
@@ -111,9 +111,9 @@ struct ag_upstream *ag_up_new(const struct ag_conf *cf,
  * work.  It stays the engine's (close a dup if the driver's poller closes
  * what it watches). */
 int ag_up_fd(const struct ag_upstream *u);
-/* The driver's side, between runs: ms until curl's next timeout (0: due),
- * or -1 when it has none. */
-int64_t ag_up_timeout_ms(const struct ag_upstream *u);
+/* The driver's side, between runs: ms until the engine wants its next
+ * run — curl's next timeout, at most AG_UP_POLL_MS (0: due now). */
+long ag_up_next_run_ms(const struct ag_upstream *u);
 
 /* The curl side's turn: take queued starts, cancels and credit, act on
  * ready sockets and due timeouts, queue the events.  Never blocks. */

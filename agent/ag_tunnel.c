@@ -2252,13 +2252,14 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	}
 	t->upd = t->up != NULL ? ag_update_new(cf, t->ctx) : NULL;
 	vh = lws_get_vhost_by_name(t->ctx, "default");
-	if (t->upd != NULL && (ltimer_start(&t->tick, vh, on_timer, t) != 0 ||
-	    ltimer_start(&t->flush, vh, on_flush_timer, t) != 0)) {
+	if (t->up != NULL && t->upd == NULL)
+		snprintf(err, errlen, "out of memory");
+	else if (t->up != NULL && (ltimer_start(&t->tick, vh, on_timer,
+	    t) != 0 || ltimer_start(&t->flush, vh, on_flush_timer, t) != 0)) {
 		snprintf(err, errlen, "timers: %s", strerror(errno));
 		ag_update_free(t->upd);
 		t->upd = NULL;
-	} else if (t->upd == NULL && t->up != NULL)
-		snprintf(err, errlen, "out of memory");
+	}
 	if (t->up == NULL || t->upd == NULL) {
 		ltimer_stop(&t->tick);
 		ltimer_stop(&t->flush);

@@ -325,39 +325,22 @@ msg_srv_output(struct msg_srv *s, struct msg_client *cl)
 }
 
 int
-msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
-    const void *data, size_t len)
-{
-	if (cl->conn.fd < 0 || cl->closing)
-		return -1;
-	if (msg_enqueue(&cl->conn, type, reqid, data, len) != 0)
-		return -1;
-	want_output(cl);
-	return 0;
-}
-
-int
-msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
-    const void *data, size_t len)
-{
-	if (cl->conn.fd < 0 || cl->closing)
-		return -1;
-	if (msg_enqueue(&cl->conn, type, reqid, data, len) != 0)
-		return -1;
-	/* A failed write leaves the output queued: the loop's next output
-	 * event fails the same way and closes the client there. */
-	(void)msg_flush(&cl->conn);
-	want_output(cl);
-	return 0;
-}
-
-int
 msg_srv_queue(struct msg_client *cl, uint16_t type, uint64_t reqid,
     const void *data, size_t len)
 {
 	if (cl->conn.fd < 0 || cl->closing)
 		return -1;
 	return msg_enqueue(&cl->conn, type, reqid, data, len);
+}
+
+int
+msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
+    const void *data, size_t len)
+{
+	if (msg_srv_queue(cl, type, reqid, data, len) != 0)
+		return -1;
+	want_output(cl);
+	return 0;
 }
 
 void

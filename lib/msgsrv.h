@@ -112,14 +112,6 @@ void msg_srv_output(struct msg_srv *s, struct msg_client *cl);
 int  msg_srv_send(struct msg_client *cl, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /*
- * As msg_srv_send, and write at once as far as the socket takes it (the
- * rest by the loop).  It never closes the client, even when the write
- * fails (the loop finds the error and closes it), so a caller may hold
- * pointers to what the client's on_close frees across the call.
- */
-int  msg_srv_send_now(struct msg_client *cl, uint16_t type, uint64_t reqid,
-    const void *data, size_t len);
-/*
  * As msg_srv_send, but nothing is written or watched until the caller's
  * msg_srv_write(cl), at the end of its loop's turn: what one turn queued
  * for a client goes out in one write, and the client wakes once.

@@ -35,7 +35,7 @@ static const struct msg_rules cli_end = { { s_ans, S_MAX }, { s_req, S_MAX } };
 static int
 echo(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
 {
-	return msg_srv_send_now(cl, S_ANS, m->hdr.reqid, m->data, m->hdr.len);
+	return msg_srv_send(cl, S_ANS, m->hdr.reqid, m->data, m->hdr.len);
 }
 
 static const msg_srv_fn s_dispatch[S_MAX] = { [S_REQ] = echo };

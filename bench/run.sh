@@ -556,7 +556,7 @@ md.push('|---|---|---|');
     }
     if (E.B_SCALE_BYTES) {
         const kb = E.B_SCALE_BYTES / 1024;
-        md.push(`| hub memory per idle agent ≤ 16 KB | ${f(kb, 1)} KB (tunnel RSS growth ÷ ${E.B_SCALE_AGENTS} agents) | ${pf(kb <= 16, kb <= 16 ? '' : `${f(kb - 16, 1)} KB over, ${f(kb / 16, 2)}×`)} |`);
+        md.push(`| hub memory per idle agent ≤ 16 KB | ${f(kb, 1)} KB (tunnel anonymous RSS growth ÷ ${E.B_SCALE_AGENTS} agents) | ${pf(kb <= 16, kb <= 16 ? '' : `${f(kb - 16, 1)} KB over, ${f(kb / 16, 2)}×`)} |`);
     }
 }
 if (hh) {
@@ -605,8 +605,10 @@ client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
 ${held}
 
 ` : ''}Memory: the hub's tunnel process per idle connected agent (${E.B_SCALE_AGENTS} agents from the
-swarm of tests/integration/tunnel_scale.sh, RSS growth ÷ agents, read once they are idle after
-the heartbeats, when the tunnel has given the handshakes' heap back): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
+swarm of tests/integration/tunnel_scale.sh, anonymous RSS growth ÷ agents — heap and
+stacks; the shared code pages the first handshakes touch are paid once, not per agent —
+read once they are idle after the heartbeats, when the tunnel has given the handshakes'
+heap back): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
 
 Profiles (\`perf record -g\`, each process at c=32 on the hub path; self
 time by symbol, top 8):

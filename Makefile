@@ -36,7 +36,7 @@ DEFS     := -D_GNU_SOURCE -DSWB_TEST_BUILD=$(TEST_BUILD) -DSWB_HUB_PINS='"$(HUB_
 	    -DSWB_RELEASE_PK='"$(RELEASE_PK)"' \
 	    $(if $(AGENT_VERSION),-DSWB_AGENT_VERSION='"$(AGENT_VERSION)"')
 CFLAGS   := -std=c17 $(WARN) $(OPT) $(SAN) $(DEFS) -I. $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   := $(PKG_LIBS) -lpthread -lm
+LDLIBS   := $(PKG_LIBS) -lev -lpthread -lm
 LDFLAGS  += $(SAN)
 
 LIB_SRC   := $(wildcard lib/*.c)

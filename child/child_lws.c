@@ -1,7 +1,14 @@
 /*
  * child/child_lws: libwebsockets context, listener and master-connection
- * adoption for the gateway and tunnel children.  The listener backs off
- * for a moment when accept() runs out of descriptors instead of spinning.
+ * adoption for the gateway and tunnel children, and their loop.  The
+ * listener backs off for a moment when accept() runs out of descriptors
+ * instead of spinning.
+ *
+ * The loop is libev's on epoll, handed to lws as a foreign loop: lws's
+ * own loop is poll(), which walks every descriptor on every wake-up —
+ * with thousands of user connections or agents that walk was most of a
+ * child's CPU.  Where lws cannot load its libev support, the child warns
+ * once and runs lws's poll() loop instead.
  */
 #include "child/child_lws.h"
 #include "child/child_peer.h"
@@ -12,7 +19,13 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <ev.h>
 #include "lib/log.h"
+
+/* The child's libev loop (NULL: lws's poll() loop) and the watcher that
+ * ends each of its turns (child_lws_run). */
+static struct ev_loop *evloop;
+static ev_prepare turn_end;
 
 static int
 cb_master(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -161,7 +174,25 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (cert != NULL && cert[0] != '\0')
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	cl->ctx = lws_create_context(&info);
+	evloop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (evloop != NULL) {
+		void *foreign[1] = { evloop };
+
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = foreign;
+		cl->ctx = lws_create_context(&info);
+		info.foreign_loops = NULL;
+		info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+		if (cl->ctx == NULL) {
+			ev_loop_destroy(evloop);
+			evloop = NULL;
+		}
+	}
+	if (evloop == NULL) {
+		log_warn("libwebsockets cannot run on libev (epoll) here; "
+		    "using its poll() loop, which costs more per connection");
+		cl->ctx = lws_create_context(&info);
+	}
 	if (cl->ctx == NULL) {
 		log_error("cannot create the libwebsockets context");
 		return -1;
@@ -234,20 +265,45 @@ on_tick(struct ltimer *lt)
 	ltimer_arm(&cl->tick_timer, (int64_t)ms * 1000);
 }
 
+/* The end of a turn of the loop: what the turn queued goes out, once
+ * per peer.  1 when the loop should stop. */
+static int
+turn_done(struct child_lws *cl)
+{
+	child_peer_flush();
+	if (cl->after != NULL)
+		cl->after(cl);
+	if (msg_pending(&cl->env->master))
+		child_master_flush(cl->env);
+	return cl->done || (child_check_term(cl->env, cl->ops) &&
+	    (cl->busy == NULL || !cl->busy(cl)));
+}
+
+/* libev: before every wait for events (so after every turn's work). */
+static void
+on_turn_end(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	(void)revents;
+	if (turn_done(w->data))
+		ev_break(loop, EVBREAK_ALL);
+}
+
 void
 child_lws_run(struct child_lws *cl)
 {
 	ltimer_arm(&cl->tick_timer, 1000);
+	if (evloop != NULL) {
+		ev_prepare_init(&turn_end, on_turn_end);
+		turn_end.data = cl;
+		ev_prepare_start(evloop, &turn_end);
+		ev_run(evloop, 0);
+		ev_prepare_stop(evloop, &turn_end);
+		return;
+	}
 	while (!cl->done) {
 		if (lws_service(cl->ctx, 0) < 0)
 			break;
-		child_peer_flush();
-		if (cl->after != NULL)
-			cl->after(cl);
-		if (msg_pending(&cl->env->master))
-			child_master_flush(cl->env);
-		if (child_check_term(cl->env, cl->ops) &&
-		    (cl->busy == NULL || !cl->busy(cl)))
+		if (turn_done(cl))
 			break;
 	}
 }
@@ -258,4 +314,8 @@ child_lws_free(struct child_lws *cl)
 	if (cl->ctx != NULL)
 		lws_context_destroy(cl->ctx);
 	cl->ctx = NULL;
+	if (evloop != NULL) {
+		ev_loop_destroy(evloop);
+		evloop = NULL;
+	}
 }

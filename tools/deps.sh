@@ -3,7 +3,8 @@
 # Idempotent: asks dpkg first and only calls apt-get for what is missing.
 set -euo pipefail
 pkgs=(build-essential pkg-config
-      libssl-dev libsodium-dev libwebsockets-dev libmsgpack-dev libhiredis-dev
+      libssl-dev libsodium-dev libwebsockets-dev libwebsockets-evlib-ev libev-dev
+      libmsgpack-dev libhiredis-dev
       libpq-dev libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
       libcmocka-dev
       clang libclang-rt-14-dev gcc-mingw-w64-x86-64

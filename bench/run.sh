@@ -311,6 +311,25 @@ mem_snap() {
         awk '/^VmRSS:/ {r = $2} END {print r + 0}' "/proc/$pid/status" 2>/dev/null || echo 0
     done <"$work/procs"
 }
+# restart_mock: a fresh mock on the same port with the same arguments, so
+# each path's row starts from a mock that has served nothing (a Node mock
+# that held 10,000 streams keeps hundreds of MB and a slower heap).
+restart_mock() {
+    local old args=() new i
+    old=$(cat "$stack_dir/mock.pid")
+    mapfile -d '' args <"/proc/$old/cmdline" || die "no mock process $old"
+    for i in "${!args[@]}"; do
+        [ "${args[$i]}" = --port ] && args[i+1]=$MOCK_PORT
+    done
+    kill "$old"
+    while kill -0 "$old" 2>/dev/null; do sleep 0.1; done
+    "${args[@]}" >"$stack_dir/mock.out" 2>>"$stack_dir/mock.log" &
+    new=$!
+    echo "$new" >"$stack_dir/mock.pid"
+    for i in $(seq 100); do grep -q '^listening' "$stack_dir/mock.out" && break; sleep 0.1; done
+    grep -q '^listening' "$stack_dir/mock.out" || die "the mock did not restart"
+    procs >"$work/procs"
+}
 # streams_row PATH: BENCH_STREAMS concurrent slow streams on one path.
 # Memory of every process before (nothing open), at the plateau (every
 # stream started and answered: load.mjs writes the plateau file, then is
@@ -325,6 +344,7 @@ streams_row() {
         hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN") ;;
     esac
     say "$NSTREAMS concurrent slow streams / $path ($H_CHUNKS chunks x $H_DELAY ms, ${H_RAMP}s ramp)"
+    restart_mock
     rm -f "$work/plateau"
     sleep 2
     mem_snap >"$work/mem0"

@@ -87,6 +87,9 @@ struct store {
 	int		 in_tx;		/* inside BEGIN ... COMMIT */
 	int		 batch;		/* inside store_batch_begin ... _end:
 					 * transactions are savepoints */
+	int64_t		 changed;	/* rows the last query's INSERT,
+					 * UPDATE or DELETE changed (the
+					 * engine's query sets it) */
 	char		 err[512];
 };
 

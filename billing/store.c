@@ -70,6 +70,30 @@ q(struct store *st, const char *sql, const struct db_param *p, int np,
 }
 
 /*
+ * UPDATE one row and read some of its columns as they are after.  On
+ * PostgreSQL one statement with RETURNING (pg).  On SQLite, where every
+ * RETURNING builds and drops a temporary b-tree (about a tenth of
+ * billing's time on the request path), the UPDATE (sq_update) and then a
+ * SELECT of that row (sq_select, bound to the first nsel of p) in the
+ * same write transaction, so nothing runs between them.  cb is not
+ * called when no row changed.
+ */
+static int
+update_row(struct store *st, const char *pg, const char *sq_update,
+    const char *sq_select, const struct db_param *p, int np, int nsel,
+    db_row_cb cb, void *arg)
+{
+	int rc;
+
+	if (st->eng->mask != SCHEMA_SQLITE)
+		return q(st, pg, p, np, cb, arg);
+	if ((rc = q(st, sq_update, p, np, NULL, NULL)) != DB_OK ||
+	    st->changed == 0)
+		return rc;
+	return q(st, sq_select, p, nsel, cb, arg);
+}
+
+/*
  * A call's transaction.  Inside a batch (store_batch_begin) it is a
  * savepoint of the batch's transaction: a call's ROLLBACK undoes only that
  * call, and nothing is durable before store_batch_end commits.
@@ -1201,10 +1225,9 @@ store_charge_reserve(struct store *st, uint64_t token_id,
 	p[0] = pint(estimate_micros);
 	p[1] = pint((int64_t)token_id);
 	if (q(st, "UPDATE tokens SET used = used + $1 WHERE id = $2 AND "
-	    "(quota = -1 OR used + $1 <= quota) RETURNING id", p, 2, row_id,
-	    &got) != DB_OK)
+	    "(quota = -1 OR used + $1 <= quota)", p, 2, NULL, NULL) != DB_OK)
 		goto fail;
-	if (got.n == 0) {
+	if (st->changed == 0) {
 		tx_rollback(st);
 		return 1;
 	}
@@ -1257,16 +1280,15 @@ used_settle(struct store *st, uint64_t token_id, int64_t reserved,
     int64_t amount)
 {
 	struct db_param p[4];
-	struct one_id got = { 0, 0 };
 
 	p[0] = pint(reserved);
 	p[1] = pint(amount);
 	p[2] = pint((int64_t)token_id);
 	p[3] = pint(INT64_MAX - amount);
 	if (q(st, "UPDATE tokens SET used = used - $1 + $2 WHERE id = $3 AND "
-	    "used - $1 <= $4 RETURNING id", p, 4, row_id, &got) != DB_OK)
+	    "used - $1 <= $4", p, 4, NULL, NULL) != DB_OK)
 		return -1;
-	if (got.n == 0) {
+	if (st->changed == 0) {
 		store_seterr(st, "token %llu: spent amount would pass the "
 		    "int64 limit", (unsigned long long)token_id);
 		return -1;
@@ -1545,14 +1567,17 @@ store_charge_post(struct store *st, const char *request_id,
 	p[8] = pint((int64_t)agent_id);
 	p[9] = pint(agent_reported);
 again:
-	if (q(st, "UPDATE charges SET state = 'posted', amount = $2, "
-	    "model = $3, input_tokens = $4, output_tokens = $5, "
-	    "cached_tokens = $6, cache_write_tokens = $7, price_version = $8, "
-	    "agent_id = $9, agent_reported = $10, awaiting_since = 0 "
-	    "WHERE request_id = $1 AND (state = 'reserved' OR "
-	    "(state = 'awaiting' AND agent_id = $9)) "
-	    "RETURNING token_id, reserved", p, 10, row_settled, &s) != DB_OK)
+#define POST_CHARGE	"UPDATE charges SET state = 'posted', amount = $2, " \
+	    "model = $3, input_tokens = $4, output_tokens = $5, " \
+	    "cached_tokens = $6, cache_write_tokens = $7, price_version = $8, " \
+	    "agent_id = $9, agent_reported = $10, awaiting_since = 0 " \
+	    "WHERE request_id = $1 AND (state = 'reserved' OR " \
+	    "(state = 'awaiting' AND agent_id = $9))"
+	if (update_row(st, POST_CHARGE " RETURNING token_id, reserved",
+	    POST_CHARGE, "SELECT token_id, reserved FROM charges WHERE "
+	    "request_id = $1", p, 10, 1, row_settled, &s) != DB_OK)
 		goto fail;
+#undef POST_CHARGE
 	if (s.n == 0) {
 		if (q(st, "SELECT agent_id FROM charges WHERE request_id = $1 "
 		    "AND state = 'awaiting'", p, 1, row_agent, &other) != DB_OK)
@@ -1593,8 +1618,11 @@ again:
 	 */
 	memset(&h, 0, sizeof(h));
 	p[0] = pint((int64_t)agent_id);
-	if (q(st, "UPDATE agents SET ledger_seq = ledger_seq + 1 WHERE id = $1 "
-	    "RETURNING ledger_seq, ledger_hash", p, 1, row_head, &h) != DB_OK)
+	if (update_row(st, "UPDATE agents SET ledger_seq = ledger_seq + 1 "
+	    "WHERE id = $1 RETURNING ledger_seq, ledger_hash",
+	    "UPDATE agents SET ledger_seq = ledger_seq + 1 WHERE id = $1",
+	    "SELECT ledger_seq, ledger_hash FROM agents WHERE id = $1", p, 1, 1,
+	    row_head, &h) != DB_OK)
 		goto fail;
 	if (h.n == 0) {
 		store_seterr(st, "store_charge_post: no agent %llu",

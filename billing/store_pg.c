@@ -8,6 +8,7 @@
 #include "billing/schema.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,6 +101,8 @@ pg_query(struct store *st, const char *sql, const struct db_param *p, int np,
 		pg_seterr(st, "exec", PQerrorMessage(conn));
 		return DB_ERR;
 	}
+	/* "" for statements that change no rows: 0. */
+	st->changed = strtoll(PQcmdTuples(res), NULL, 10);
 	switch (PQresultStatus(res)) {
 	case PGRES_COMMAND_OK:
 		break;

@@ -160,6 +160,7 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 			goto out;
 		}
 	}
+	st->changed = rc == SQLITE_DONE ? sqlite3_changes64(db) : 0;
 	if (rc != SQLITE_DONE) {
 		ext = sqlite3_extended_errcode(db);
 		ret = sq_fail(st, db, "step");

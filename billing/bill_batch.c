@@ -42,7 +42,12 @@
 #include "lib/log.h"
 
 #define BILL_BATCH_MAX		512	/* held answers that force a commit */
-#define BILL_BATCH_WINDOW_MS	10	/* a batch stays open this long */
+/* A batch stays open this long.  Each commit writes every page the
+ * batch dirtied (the tokens' and agents' rows, the right edge of every
+ * index) once, so a longer window writes fewer pages per request: at
+ * c=1, 30 ms instead of 10 cut billing's CPU per request by 13-40 % in
+ * paired runs; nobody waits for a held answer. */
+#define BILL_BATCH_WINDOW_MS	30
 
 struct held {
 	uint32_t slot, serial;	/* the client (msg_srv_find) */

@@ -12,7 +12,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 arch=$(dpkg --print-architecture)
 ver=${VERSION:-$(cd "$top" && git describe --tags --always 2>/dev/null | sed 's/^v//; s/[^A-Za-z0-9.+~]/./g')}
 [[ $ver =~ ^[0-9]+\.[0-9] ]] || ver="0.0~git$ver"
-libs="libc6, libssl3, libsodium23, libwebsockets17, libmsgpackc2, libhiredis0.14, libpq5, libsqlite3-0, libcurl4, libinih1, libjansson4"
+libs="libc6, libssl3, libsodium23, libwebsockets17, libev4, libmsgpackc2, libhiredis0.14, libpq5, libsqlite3-0, libcurl4, libinih1, libjansson4"
 mkdir -p "$out"
 rm -f "$out"/switchboard-*.deb
 out=$(cd "$out" && pwd)
@@ -27,13 +27,13 @@ stage() {   # stage NAME WHAT: a tree under $out/NAME
     (cd "$d" && find etc -type f | sed 's|^|/|') >"$d/DEBIAN/conffiles"
 }
 
-control() {  # control NAME DESCRIPTION
+control() {  # control NAME DESCRIPTION [MORE-DEPENDS]
     cat >"$out/$1/DEBIAN/control" <<CTL
 Package: $1
 Version: $ver
 Architecture: $arch
 Maintainer: switchboard operators <root@localhost>
-Depends: $libs, adduser
+Depends: $libs${3:+, $3}, adduser
 Section: net
 Priority: optional
 Description: $2
@@ -44,7 +44,8 @@ CTL
 stage switchboard-hub hub
 control switchboard-hub "switchboard hub: LLM API gateway (hubd, hubctl)
  hubd serves users' API calls with virtual tokens, routes them to agents
- over pinned tunnels and bills them; hubctl administers it."
+ over pinned tunnels and bills them; hubctl administers it." \
+    libwebsockets-evlib-ev
 cat >"$out/switchboard-hub/DEBIAN/postinst" <<'SH'
 #!/bin/sh
 set -e

@@ -322,7 +322,8 @@ restart_mock() {
         [ "${args[$i]}" = --port ] && args[i+1]=$MOCK_PORT
     done
     kill "$old"
-    while kill -0 "$old" 2>/dev/null; do sleep 0.1; done
+    for i in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$old" 2>/dev/null || true
     "${args[@]}" >"$stack_dir/mock.out" 2>>"$stack_dir/mock.log" &
     new=$!
     echo "$new" >"$stack_dir/mock.pid"

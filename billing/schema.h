@@ -87,9 +87,10 @@ struct store {
 	int		 in_tx;		/* inside BEGIN ... COMMIT */
 	int		 batch;		/* inside store_batch_begin ... _end:
 					 * transactions are savepoints */
-	int64_t		 changed;	/* rows the last query's INSERT,
-					 * UPDATE or DELETE changed (the
-					 * engine's query sets it) */
+	int64_t		 changed;	/* right after an INSERT, UPDATE
+					 * or DELETE: the rows it changed
+					 * (the engine's query sets it; after
+					 * a SELECT it means nothing) */
 	char		 err[512];
 };
 

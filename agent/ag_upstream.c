@@ -31,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 #include <sodium.h>
 #include "agent/ag_prov.h"
@@ -308,6 +309,9 @@ struct ag_upstream {
 					   driver is told once, at its end */
 	CURL *pool[EASY_POOL];		/* reset handles, for the next ones */
 	int npool;
+	unsigned char *fdst;		/* SK_* per descriptor number, for
+					   the sockets on_open made */
+	size_t nfdst;
 
 	/* Under mu. */
 	pthread_mutex_t mu;
@@ -674,6 +678,10 @@ multiplex(void)
 	return curl_version_info(CURLVERSION_NOW)->version_num >= 0x080100;
 }
 
+static curl_socket_t on_open(void *userp, curlsocktype purpose,
+    struct curl_sockaddr *a);
+static int on_close(void *userp, curl_socket_t s);
+
 static int
 easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
@@ -700,6 +708,10 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_HTTP_VERSION, r->h1 ? (long)CURL_HTTP_VERSION_1_1 :
 	    (long)CURL_HTTP_VERSION_2TLS);
 	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
+	SET(CURLOPT_OPENSOCKETFUNCTION, on_open);
+	SET(CURLOPT_OPENSOCKETDATA, u);
+	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close);
+	SET(CURLOPT_CLOSESOCKETDATA, u);
 	SET(CURLOPT_TCP_NODELAY, 1L);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)AG_UP_CONNECT_TIMEOUT_MS);
@@ -1148,41 +1160,155 @@ kick(struct ag_upstream *u)
 		u->loop.kick(u->loop.arg);
 }
 
+/*
+ * The epoll set keeps a provider connection between its transfers.
+ * curl removes a connection's socket when its transfer ends and adds it
+ * again when the next transfer reuses it: two epoll_ctl calls a request
+ * for nothing.  For the sockets curl opened through on_open (so that
+ * their close, on_close, is seen too) the removal is lazy: the socket
+ * stays in the set, marked unwatched, and the next add with the same
+ * events costs no system call.  An event on an unwatched socket (the
+ * provider closed an idle connection) takes it out then (ag_up_run).
+ * Other descriptors curl may report (a resolver's) go in and out at once.
+ */
+#define SK_OURS		0x01	/* opened by on_open, not yet closed */
+#define SK_SET		0x02	/* in the epoll set */
+#define SK_IN		0x04	/* ... for EPOLLIN */
+#define SK_OUT		0x08	/* ... for EPOLLOUT */
+#define SK_WATCHED	0x10	/* curl watches it (not removed) */
+
+static unsigned char *
+sk_state(struct ag_upstream *u, curl_socket_t s, int grow)
+{
+	unsigned char *n;
+	size_t want;
+
+	if (s < 0)
+		return NULL;
+	if ((size_t)s >= u->nfdst) {
+		if (!grow)
+			return NULL;
+		want = u->nfdst == 0 ? 256 : u->nfdst;
+		while (want <= (size_t)s)
+			want *= 2;
+		if ((n = realloc(u->fdst, want)) == NULL)
+			return NULL;
+		memset(n + u->nfdst, 0, want - u->nfdst);
+		u->fdst = n;
+		u->nfdst = want;
+	}
+	return &u->fdst[s];
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: a provider connection's socket. */
+static curl_socket_t
+on_open(void *userp, curlsocktype purpose, struct curl_sockaddr *a)
+{
+	struct ag_upstream *u = userp;
+	unsigned char *st;
+	int s;
+
+	(void)purpose;
+	if ((s = socket(a->family, a->socktype | SOCK_CLOEXEC,
+	    a->protocol)) < 0)
+		return CURL_SOCKET_BAD;
+	/* A new number is in no epoll set; without room it stays eager. */
+	if ((st = sk_state(u, s, 1)) != NULL)
+		*st = SK_OURS;
+	return s;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: closing also takes it out of the set. */
+static int
+on_close(void *userp, curl_socket_t s)
+{
+	struct ag_upstream *u = userp;
+	unsigned char *st;
+
+	if ((st = sk_state(u, s, 0)) != NULL)
+		*st = 0;
+	return close(s);
+}
+
+static int
+sk_ctl(struct ag_upstream *u, int op, curl_socket_t s, uint32_t events)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = events;
+	ev.data.fd = s;
+	if (epoll_ctl(u->epfd, op, s, &ev) == 0)
+		return 0;
+	/* A descriptor number curl reused before we saw it go. */
+	op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ?
+	    EPOLL_CTL_ADD : -1;
+	if (op < 0 || epoll_ctl(u->epfd, op, s, &ev) != 0) {
+		log_warn("upstream: cannot watch a provider connection: %s",
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* curl wants socket s watched for what (CURLMOPT_SOCKETFUNCTION).  sockp
- * is non-NULL once s is in the epoll set. */
+ * is non-NULL once a socket that is not ours is in the epoll set. */
 static int
 on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sockp)
 {
 	struct ag_upstream *u = userp;
-	struct epoll_event ev;
-	int op;
+	unsigned char *st = sk_state(u, s, 0), want;
+	uint32_t events;
 
 	(void)e;
+	if (st != NULL && !(*st & SK_OURS))
+		st = NULL;
 	if (what == CURL_POLL_REMOVE) {
-		if (sockp != NULL) {
+		if (st != NULL)
+			*st &= (unsigned char)~SK_WATCHED;
+		else if (sockp != NULL) {
 			(void)epoll_ctl(u->epfd, EPOLL_CTL_DEL, s, NULL);
 			curl_multi_assign(u->multi, s, NULL);
 		}
 		return 0;
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = ((what & CURL_POLL_IN) ? (uint32_t)EPOLLIN : 0) |
+	events = ((what & CURL_POLL_IN) ? (uint32_t)EPOLLIN : 0) |
 	    ((what & CURL_POLL_OUT) ? (uint32_t)EPOLLOUT : 0);
-	ev.data.fd = s;
-	op = sockp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-	if (epoll_ctl(u->epfd, op, s, &ev) != 0) {
-		/* A descriptor number curl reused before we saw it go. */
-		op = errno == EEXIST ? EPOLL_CTL_MOD : errno == ENOENT ?
-		    EPOLL_CTL_ADD : -1;
-		if (op < 0 || epoll_ctl(u->epfd, op, s, &ev) != 0) {
-			log_warn("upstream: cannot watch a provider "
-			    "connection: %s", strerror(errno));
+	if (st == NULL) {
+		if (sk_ctl(u, sockp != NULL ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, s,
+		    events) != 0)
 			return -1;	/* curl fails that transfer */
+		if (sockp == NULL)
+			curl_multi_assign(u->multi, s, u);
+		return 0;
+	}
+	want = (unsigned char)(SK_SET | ((what & CURL_POLL_IN) ? SK_IN : 0) |
+	    ((what & CURL_POLL_OUT) ? SK_OUT : 0));
+	if ((*st & (SK_SET | SK_IN | SK_OUT)) != want) {
+		if (sk_ctl(u, (*st & SK_SET) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD,
+		    s, events) != 0) {
+			*st = SK_OURS;
+			return -1;
 		}
 	}
-	if (sockp == NULL)
-		curl_multi_assign(u->multi, s, u);
+	*st = (unsigned char)(SK_OURS | SK_WATCHED | want);
 	return 0;
+}
+
+/* An event on a socket of ours that curl does not watch: an idle
+ * connection's (the provider closed it, or sent what nobody asked for).
+ * Out of the set until curl wants it again; curl finds it dead then. */
+static int
+sk_unwatched(struct ag_upstream *u, curl_socket_t s)
+{
+	unsigned char *st = sk_state(u, s, 0);
+
+	if (st == NULL || (*st & (SK_OURS | SK_WATCHED)) != SK_OURS)
+		return 0;
+	if (*st & SK_SET)
+		(void)epoll_ctl(u->epfd, EPOLL_CTL_DEL, s, NULL);
+	*st = SK_OURS;
+	return 1;
 }
 
 /* curl wants socket_action(TIMEOUT) in ms (-1: never)
@@ -1284,6 +1410,8 @@ ag_up_run(struct ag_upstream *u)
 	/* Level-triggered: what is left beyond the batch stays ready. */
 	n = epoll_wait(u->epfd, ev, EV_BATCH, 0);
 	for (i = 0; i < n; i++) {
+		if (sk_unwatched(u, ev[i].data.fd))
+			continue;
 		flags = ((ev[i].events & (EPOLLIN | EPOLLHUP)) ?
 		    CURL_CSELECT_IN : 0) |
 		    ((ev[i].events & EPOLLOUT) ? CURL_CSELECT_OUT : 0) |
@@ -2034,6 +2162,7 @@ ag_up_free(struct ag_upstream *u)
 		curl_multi_cleanup(u->multi);
 	if (u->epfd >= 0)
 		close(u->epfd);
+	free(u->fdst);
 #if SWB_TEST_BUILD
 	curl_slist_free_all(u->connect_to);
 #endif

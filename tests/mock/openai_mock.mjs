@@ -225,6 +225,7 @@ const DIRECTIVE_KEYS = {
 	first: 'first', first_delay: 'first', 'first-delay': 'first',
 	retry_after: 'retryAfter', 'retry-after': 'retryAfter',
 	drop_reused: 'dropReused', 'drop-reused': 'dropReused',
+	idle_close: 'idleClose', 'idle-close': 'idleClose',
 	// Used by the other providers' handlers (read from the directive itself):
 	cache_read: 'cacheRead', 'cache-read': 'cacheRead',
 	cache_write: 'cacheWrite', 'cache-write': 'cacheWrite',
@@ -509,6 +510,15 @@ async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 		return;
 	}
 
+	// idle_close=MS: once this answer is out, the connection it came on
+	// (socket or HTTP/2 session) is closed MS ms later, as a provider
+	// closes a kept-alive connection that sat idle.
+	if (Number.isInteger(directive.idleClose) && directive.idleClose >= 0) {
+		const conn = x.req.stream ? x.req.stream.session : x.req.socket;
+		x.res.on('finish', () => setTimeout(() => {
+			try { conn.destroy(); } catch { /* gone */ }
+		}, directive.idleClose));
+	}
 	if (!(await x.wait(k.first))) return;
 	if (k.status !== null) {
 		if (!(await x.wait(k.delay))) return;

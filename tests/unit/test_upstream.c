@@ -224,7 +224,7 @@ static struct {
 	int kick[2];
 	int64_t timer_at;		/* driver thread only; -1 none */
 	volatile sig_atomic_t stop;
-	unsigned long runs;		/* driver thread only */
+	_Atomic unsigned long runs;	/* written by the driver thread */
 } drv;
 
 static void
@@ -1395,6 +1395,57 @@ test_mock_models(void **state)
 	up_free(u);
 }
 
+/*
+ * The provider closes a kept-alive connection while it sits idle between
+ * two transfers.  The engine leaves an idle connection's socket in its
+ * epoll set (no system call between transfers): the close must take it
+ * out, not wake the driver over and over, and the next request must go
+ * out on a new connection and complete.
+ */
+static void
+test_mock_idle_close(void **state)
+{
+	static const char closing[] =
+	    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"hi [mock chunks=2 idle_close=50]\"}]}";
+	static const char plain[] =
+	    "{\"model\":\"gpt-4o-mini\",\"messages\":[{\"role\":\"user\","
+	    "\"content\":\"again [mock chunks=2]\"}]}";
+	struct ag_upstream *u;
+	struct resp r = { 0 };
+	unsigned long runs;
+
+	(void)state;
+	if (!mock.up)
+		skip();
+	u = mock_up();
+	for (int round = 0; round < 3; round++) {
+		uint64_t key = 40 + (uint64_t)round * 2;
+
+		assert_int_equal(start(u, key, "POST", "/v1/chat/completions",
+		    closing), 0);
+		collect(u, key, &r, 10000, 1);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.ok, 1);
+		assert_non_null(strstr((char *)r.body, "tok0 tok1 "));
+		resp_free(&r);
+		/* The close comes 50 ms after the answer; a socket left
+		 * readable in the set would make the driver run without end
+		 * (thousands of runs here), an idle engine runs a few times. */
+		runs = drv.runs;
+		usleep(600 * 1000);
+		assert_true(drv.runs - runs < 100);
+		assert_int_equal(start(u, key + 1, "POST",
+		    "/v1/chat/completions", plain), 0);
+		collect(u, key + 1, &r, 10000, 1);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.ok, 1);
+		assert_non_null(strstr((char *)r.body, "tok0 tok1 "));
+		resp_free(&r);
+	}
+	up_free(u);
+}
+
 #define CHUNK_PFX "data: {\"id\":\"%s\",\"object\":\"chat.completion.chunk\"," \
 	"\"created\":%s,\"model\":\"gpt-4o-mini\"," \
 	"\"system_fingerprint\":\"fp_mock0000\","
@@ -1806,6 +1857,7 @@ main(void)
 		cmocka_unit_test_setup(test_adapter_refusals, each_setup),
 		cmocka_unit_test_setup(test_mock_providers, each_setup),
 		cmocka_unit_test_setup(test_mock_models, each_setup),
+		cmocka_unit_test_setup(test_mock_idle_close, each_setup),
 		cmocka_unit_test_setup(test_mock_stream, each_setup),
 		cmocka_unit_test_setup(test_mock_broken, each_setup),
 		cmocka_unit_test_setup(test_mock_cancel, each_setup),

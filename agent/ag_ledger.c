@@ -37,6 +37,7 @@
 #define PATH_MAX_LEN	512
 
 #define LG_CACHE	48	/* prepared statements kept */
+#define LG_PRICES	8	/* (model, version) prices kept */
 
 struct ag_ledger {
 	sqlite3	*db;
@@ -63,7 +64,44 @@ struct ag_ledger {
 	void	*armed_arg;
 	int	 group;			/* grouping is on */
 	int	 open;			/* an outer transaction is open */
+	/* What every receipt reads, kept once read or written: the hub's
+	 * key of one agent id and prices (both written once, never
+	 * changed), and the stored head of one agent's chain (it moves only
+	 * in store_one).  A rollback may take back what they hold, so every
+	 * rollback drops them all (forget()). */
+	struct {
+		int		 ok;
+		uint64_t	 agent_id;
+		unsigned char	 pk[LEDGER_PK_LEN];
+	} key;
+	struct {
+		int		 ok;
+		int64_t		 version;
+		char		 model[LEDGER_MODEL_MAX + 1];
+		struct money_prices p;
+	} price[LG_PRICES];
+	unsigned next_price;		/* the slot the next one takes */
+	struct {
+		int		 ok;	/* 0 unknown, 1 held */
+		int		 empty;	/* the chain has no entry yet */
+		struct ledger_entry e;
+	} head;
 };
+
+/* Drop what is kept in memory: a transaction was rolled back. */
+static void
+forget(struct ag_ledger *lg)
+{
+	lg->key.ok = 0;
+	for (int i = 0; i < LG_PRICES; i++)
+		lg->price[i].ok = 0;
+	lg->head.ok = 0;
+}
+
+#define SERVED_COLS	"request_id, agent_id, model, input_tokens, " \
+	"output_tokens, cached_tokens, cache_write_tokens, estimated, state, " \
+	"created_at, reported_at, images, audio_seconds, audio_chars, " \
+	"video_seconds"
 
 /*
  * The schema, one entry per version; entry i takes a database from
@@ -156,6 +194,32 @@ static const char *const migrations[] = {
 	"ALTER TABLE served ADD COLUMN audio_seconds INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE served ADD COLUMN audio_chars INTEGER NOT NULL DEFAULT 0;"
 	"ALTER TABLE served ADD COLUMN video_seconds INTEGER NOT NULL DEFAULT 0;",
+	/* 4: served.state's CHECK as comparisons.  SQLite builds a
+	 * temporary b-tree for an IN list of three or more values each time
+	 * the CHECK runs: on every served INSERT and state UPDATE, the
+	 * request path.  SQLite cannot alter a CHECK: the table is copied. */
+	"CREATE TABLE served_v4 ("
+	"  request_id         TEXT PRIMARY KEY,"
+	"  agent_id           INTEGER NOT NULL,"
+	"  model              TEXT NOT NULL,"
+	"  input_tokens       INTEGER NOT NULL,"
+	"  output_tokens      INTEGER NOT NULL,"
+	"  cached_tokens      INTEGER NOT NULL,"
+	"  cache_write_tokens INTEGER NOT NULL,"
+	"  estimated          INTEGER NOT NULL CHECK (estimated IN (0, 1)),"
+	"  state              TEXT NOT NULL CHECK (state = 'open' OR"
+	"                     state = 'reported' OR state = 'receipted'),"
+	"  created_at         INTEGER NOT NULL,"
+	"  reported_at        INTEGER NOT NULL DEFAULT 0,"
+	"  images             INTEGER NOT NULL DEFAULT 0,"
+	"  audio_seconds      INTEGER NOT NULL DEFAULT 0,"
+	"  audio_chars        INTEGER NOT NULL DEFAULT 0,"
+	"  video_seconds      INTEGER NOT NULL DEFAULT 0);"
+	"INSERT INTO served_v4 (" SERVED_COLS ") SELECT " SERVED_COLS
+	" FROM served;"
+	"DROP TABLE served;"
+	"ALTER TABLE served_v4 RENAME TO served;"
+	"CREATE INDEX served_due ON served (state, created_at);",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -164,10 +228,6 @@ static const char *const migrations[] = {
 	"token_id, model, input_tokens, output_tokens, cached_tokens, " \
 	"cache_write_tokens, price_version, amount, created_at, " \
 	"agent_reported, sig, images, audio_seconds, audio_chars, " \
-	"video_seconds"
-#define SERVED_COLS	"request_id, agent_id, model, input_tokens, " \
-	"output_tokens, cached_tokens, cache_write_tokens, estimated, state, " \
-	"created_at, reported_at, images, audio_seconds, audio_chars, " \
 	"video_seconds"
 
 static const char *const state_names[] = {
@@ -296,6 +356,7 @@ tx_commit(struct ag_ledger *lg)
 static void
 tx_rollback(struct ag_ledger *lg)
 {
+	forget(lg);
 	(void)sqlite3_exec(lg->db, lg->group ? "ROLLBACK TO rcpt; RELEASE rcpt" :
 	    "ROLLBACK", NULL, NULL, NULL);
 }
@@ -315,6 +376,7 @@ ag_ledger_flush(struct ag_ledger *lg)
 		return 0;
 	lg->open = 0;
 	if (verb(lg, "COMMIT") != 0) {
+		forget(lg);
 		(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
@@ -688,6 +750,10 @@ ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
 	sqlite3_stmt *st;
 	int r;
 
+	if (lg->key.ok && lg->key.agent_id == agent_id) {
+		memcpy(pk, lg->key.pk, LEDGER_PK_LEN);
+		return 0;
+	}
 	st = query(lg, "SELECT pk FROM hub_keys WHERE agent_id = ?", "i",
 	    (int64_t)agent_id);
 	if ((r = row(lg, st)) != 1)
@@ -700,6 +766,9 @@ ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
 	}
 	memcpy(pk, sqlite3_column_blob(st, 0), LEDGER_PK_LEN);
 	release(lg, st);
+	lg->key.agent_id = agent_id;
+	memcpy(lg->key.pk, pk, LEDGER_PK_LEN);
+	lg->key.ok = 1;
 	return 0;
 }
 
@@ -729,6 +798,12 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 	memset(p, 0, sizeof(*p));
 	if (version == 0)
 		return 0;
+	for (int i = 0; i < LG_PRICES; i++)
+		if (lg->price[i].ok && lg->price[i].version == version &&
+		    strcmp(lg->price[i].model, model) == 0) {
+			*p = lg->price[i].p;
+			return 0;
+		}
 	st = query(lg, "SELECT input, output, cached_input, cache_write, "
 	    "image, audio_second, audio_char, video_second "
 	    "FROM prices WHERE model = ? AND version = ?", "ti", model,
@@ -744,6 +819,15 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 	p->audio_char = sqlite3_column_int64(st, 6);
 	p->video_second = sqlite3_column_int64(st, 7);
 	release(lg, st);
+	if (strlen(model) <= LEDGER_MODEL_MAX) {
+		unsigned i = lg->next_price++ % LG_PRICES;
+
+		lg->price[i].ok = 1;
+		lg->price[i].version = version;
+		snprintf(lg->price[i].model, sizeof(lg->price[i].model), "%s",
+		    model);
+		lg->price[i].p = *p;
+	}
 	return 0;
 }
 
@@ -880,6 +964,10 @@ ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
 	sqlite3_stmt *st;
 	int r;
 
+	if (lg->head.ok && lg->head.e.agent_id == agent_id) {
+		*head = lg->head.e;
+		return lg->head.empty;
+	}
 	st = query(lg, "SELECT " ENTRY_COLS " FROM ledger WHERE agent_id = ? "
 	    "ORDER BY seq DESC LIMIT 1", "i", (int64_t)agent_id);
 	if ((r = row(lg, st)) == -1)
@@ -889,11 +977,14 @@ ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
 		memset(head, 0, sizeof(*head));
 		head->agent_id = agent_id;
 		memcpy(head->hash, LEDGER_GENESIS, sizeof(head->hash));
-		return 1;
+	} else {
+		col_entry(st, head);
+		release(lg, st);
 	}
-	col_entry(st, head);
-	release(lg, st);
-	return 0;
+	lg->head.e = *head;
+	lg->head.empty = r == 0;
+	lg->head.ok = 1;
+	return r == 0;
 }
 
 int
@@ -1072,6 +1163,9 @@ store_one(struct ag_ledger *lg, const struct ledger_entry *e,
 	r->agent_amount = -1;
 	if (entry_insert(lg, e) < 0)
 		return -1;
+	lg->head.e = *e;	/* taken back by a rollback (forget) */
+	lg->head.empty = 0;
+	lg->head.ok = 1;
 	r->head_seq = e->seq;
 	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
 		return -1;
@@ -1115,14 +1209,15 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	unsigned char pk[LEDGER_PK_LEN];
 	char why[AG_LEDGER_REASON_MAX];
 	uint64_t dup;
-	int empty, k, d;
+	int empty, k, d, tx = 0;
 
 	memset(r, 0, sizeof(*r));
 	r->verdict = AG_RCPT_ERROR;
 	r->agent_amount = -1;
 	lg->ndone = 0;
-	if (tx_begin(lg) != 0)
-		return -1;
+	/* Only this thread writes the file: the checks read without a
+	 * transaction of their own, which the writes below open (most
+	 * receipts are held, unsigned, and write nothing). */
 	if ((empty = ag_ledger_head(lg, e->agent_id, &head)) == -1)
 		goto fail;
 	r->head_seq = head.seq;
@@ -1192,7 +1287,10 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		r->head_seq = e->seq;
 		goto commit;
 	}
-	/* Signed and good: its batch, then itself, in this transaction. */
+	/* Signed and good: its batch, then itself, in one transaction. */
+	if (tx_begin(lg) != 0)
+		goto fail;
+	tx = 1;
 	for (size_t i = 0; i < lg->npend; i++) {
 		if (store_one(lg, &lg->pend[i], &lg->done_r[i]) != 0)
 			goto fail;
@@ -1203,11 +1301,14 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	lg->ndone = lg->npend;
 	lg->npend = 0;
 commit:
-	if (tx_commit(lg) != 0)
+	if (tx && tx_commit(lg) != 0)
 		goto fail;
 	return 0;
 fail:
-	tx_rollback(lg);
+	if (tx)
+		tx_rollback(lg);
+	else
+		forget(lg);
 	lg->npend = 0;
 	lg->ndone = 0;
 	memset(r, 0, sizeof(*r));

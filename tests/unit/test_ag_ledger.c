@@ -836,12 +836,82 @@ test_reopen(void **state)
 	assert_non_null(strstr(err, "newer"));
 }
 
+/*
+ * Version 3 kept served.state's CHECK as an IN list; version 4 copies the
+ * table with the same CHECK as comparisons.  A version 3 file opened by
+ * this agentd keeps every served row, and still refuses a state that is
+ * not one of the three.
+ */
+static void
+test_migrate_served_check(void **state)
+{
+	struct world *w = *state;
+	struct ag_served s;
+	sqlite3 *db;
+	char err[256];
+
+	ag_ledger_close(w->lg);
+	w->lg = NULL;
+	assert_int_equal(sqlite3_open(w->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	    "DROP TABLE served;"
+	    "CREATE TABLE served (request_id TEXT PRIMARY KEY,"
+	    " agent_id INTEGER NOT NULL, model TEXT NOT NULL,"
+	    " input_tokens INTEGER NOT NULL, output_tokens INTEGER NOT NULL,"
+	    " cached_tokens INTEGER NOT NULL,"
+	    " cache_write_tokens INTEGER NOT NULL,"
+	    " estimated INTEGER NOT NULL CHECK (estimated IN (0, 1)),"
+	    " state TEXT NOT NULL"
+	    "  CHECK (state IN ('open','reported','receipted')),"
+	    " created_at INTEGER NOT NULL,"
+	    " reported_at INTEGER NOT NULL DEFAULT 0,"
+	    " images INTEGER NOT NULL DEFAULT 0,"
+	    " audio_seconds INTEGER NOT NULL DEFAULT 0,"
+	    " audio_chars INTEGER NOT NULL DEFAULT 0,"
+	    " video_seconds INTEGER NOT NULL DEFAULT 0);"
+	    "CREATE INDEX served_due ON served (state, created_at);"
+	    "INSERT INTO served VALUES ('old-1', 1, 'gpt-4o-mini', 11, 22, 3,"
+	    " 4, 1, 'reported', 1000, 2000, 5, 6, 7, 8);"
+	    "UPDATE schema_version SET version = 3;", NULL, NULL, NULL),
+	    SQLITE_OK);
+	sqlite3_close(db);
+
+	w->lg = ag_ledger_open(w->state, AG_LEDGER_CREATE, err, sizeof(err));
+	assert_non_null(w->lg);
+	assert_int_equal(ag_ledger_served_get(w->lg, "old-1", &s), 0);
+	assert_int_equal(s.agent_id, 1);
+	assert_string_equal(s.model, "gpt-4o-mini");
+	assert_int_equal(s.input_tokens, 11);
+	assert_int_equal(s.output_tokens, 22);
+	assert_int_equal(s.cached_tokens, 3);
+	assert_int_equal(s.cache_write_tokens, 4);
+	assert_int_equal(s.estimated, 1);
+	assert_int_equal(s.state, AG_SERVED_REPORTED);
+	assert_int_equal(s.created_at, 1000);
+	assert_int_equal(s.images, 5);
+	assert_int_equal(s.video_seconds, 8);
+	ag_ledger_close(w->lg);
+	w->lg = NULL;
+
+	assert_int_equal(sqlite3_open(w->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "SELECT 1 FROM served_v4", NULL,
+	    NULL, NULL), SQLITE_ERROR);
+	assert_int_equal(sqlite3_exec(db, "UPDATE served SET state = "
+	    "'bogus'", NULL, NULL, NULL), SQLITE_CONSTRAINT);
+	assert_int_equal(sqlite3_exec(db, "UPDATE served SET state = "
+	    "'receipted'", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	w->lg = ag_ledger_open(w->state, AG_LEDGER_CREATE, err, sizeof(err));
+	assert_non_null(w->lg);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_in_order),
+		T(test_migrate_served_check),
 		T(test_tampered_refused),
 		T(test_batch),
 		T(test_batch_tampered),

@@ -301,7 +301,7 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 	struct ipc_charge_posted ack;
 	struct store_charge_usage u;
 	char key[40];
-	int rc;
+	int rc, noted = 0;
 
 	ipc_charge_key(p->nonce, reqid, key, sizeof(key));
 	usage_from_post(&u, p);
@@ -322,9 +322,14 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 			/* No agent to chain it to: our gateway's bug. */
 			log_rwarn(reqid, "charge %s: posted without an agent", key);
 			rc = store_charge_settle(bill_store, key, &u);
-		} else if (rc == 0)
+		} else if (rc == 0) {
+			/* The channel goes in the post's own UPDATE. */
+			memcpy(u.channel, p->channel, sizeof(u.channel));
+			u.channel[sizeof(u.channel) - 1] = '\0';
 			rc = post(key, p->agent_id, &u, p->how == IPC_POST_AGENT,
 			    reqid);
+			noted = 1;
+		}
 		break;
 	case IPC_POST_AWAIT:
 		rc = price_usage(&u, 0, reqid);
@@ -350,7 +355,8 @@ bill_charge_post(struct msg_client *c, uint64_t reqid,
 		rc = 1;
 		break;
 	}
-	if (rc == 0 && p->how != IPC_POST_VOID && p->how != IPC_POST_JOB_OPEN)
+	if (rc == 0 && !noted && p->how != IPC_POST_VOID &&
+	    p->how != IPC_POST_JOB_OPEN)
 		bill_admin_note_channel(key, p->channel);
 	memset(&ack, 0, sizeof(ack));
 	ack.nonce = p->nonce;

@@ -333,6 +333,59 @@ static const struct schema_stmt m6_units_jobs[] = {
 	    "(create_key)" },
 };
 
+/*
+ * 7: charges.state's CHECK as comparisons, on SQLite.  For an IN list of
+ * three or more values SQLite builds a temporary b-tree each time the
+ * CHECK runs: at every reservation (INSERT) and every post (UPDATE of
+ * state), the request path.  The table is rebuilt as in 4, with every
+ * column of 6, in the same order; PostgreSQL keeps its constraint (the
+ * same rule).
+ */
+#define CHARGE_M6_COLS	"request_id, token_id, reserved, amount, state, " \
+			"model, input_tokens, output_tokens, cached_tokens, " \
+			"price_version, created_at, cache_write_tokens, " \
+			"agent_id, agent_reported, awaiting_since, channel, " \
+			"images, audio_seconds, audio_chars, video_seconds"
+
+static const struct schema_stmt m7_charge_check[] = {
+	{ SCHEMA_SQLITE,
+	    "CREATE TABLE charges_m7 ("
+	    "request_id TEXT PRIMARY KEY, "
+	    "token_id BIGINT NOT NULL REFERENCES tokens (id), "
+	    "reserved BIGINT NOT NULL CHECK (reserved >= 0), "
+	    "amount BIGINT NOT NULL DEFAULT 0 CHECK (amount >= 0), "
+	    "state TEXT NOT NULL DEFAULT 'reserved' "
+	    "CHECK (state = 'reserved' OR state = 'awaiting' OR "
+	    "state = 'posted' OR state = 'voided'), "
+	    "model TEXT NOT NULL DEFAULT '', "
+	    "input_tokens BIGINT NOT NULL DEFAULT 0 CHECK (input_tokens >= 0), "
+	    "output_tokens BIGINT NOT NULL DEFAULT 0 CHECK (output_tokens >= 0), "
+	    "cached_tokens BIGINT NOT NULL DEFAULT 0 CHECK (cached_tokens >= 0), "
+	    "price_version BIGINT NOT NULL DEFAULT 0, "
+	    "created_at BIGINT NOT NULL, "
+	    "cache_write_tokens BIGINT NOT NULL DEFAULT 0 "
+	    "CHECK (cache_write_tokens >= 0), "
+	    "agent_id BIGINT NOT NULL DEFAULT 0 CHECK (agent_id >= 0), "
+	    "agent_reported INTEGER NOT NULL DEFAULT 0 "
+	    "CHECK (agent_reported IN (0, 1)), "
+	    "awaiting_since BIGINT NOT NULL DEFAULT 0 "
+	    "CHECK (awaiting_since >= 0), "
+	    "channel TEXT NOT NULL DEFAULT '', "
+	    "images BIGINT NOT NULL DEFAULT 0 CHECK (images >= 0), "
+	    "audio_seconds BIGINT NOT NULL DEFAULT 0 CHECK (audio_seconds >= 0), "
+	    "audio_chars BIGINT NOT NULL DEFAULT 0 CHECK (audio_chars >= 0), "
+	    "video_seconds BIGINT NOT NULL DEFAULT 0 CHECK (video_seconds >= 0), "
+	    "CONSTRAINT charges_awaiting_agent "
+	    "CHECK (state <> 'awaiting' OR agent_id > 0))" },
+	{ SCHEMA_SQLITE, "INSERT INTO charges_m7 (" CHARGE_M6_COLS ") "
+	    "SELECT " CHARGE_M6_COLS " FROM charges" },
+	{ SCHEMA_SQLITE, "DROP TABLE charges" },
+	{ SCHEMA_SQLITE, "ALTER TABLE charges_m7 RENAME TO charges" },
+	{ SCHEMA_SQLITE, "CREATE INDEX charges_token ON charges (token_id)" },
+	{ SCHEMA_SQLITE, "CREATE INDEX charges_state ON charges (state)" },
+	{ SCHEMA_SQLITE, "CREATE INDEX charges_created ON charges (created_at)" },
+};
+
 #define NSTMTS(a)	(sizeof(a) / sizeof((a)[0]))
 
 const struct schema_migration schema_migrations[] = {
@@ -348,6 +401,8 @@ const struct schema_migration schema_migrations[] = {
 	    m5_operators, NSTMTS(m5_operators) },
 	{ 6, "units that are not tokens; video jobs",
 	    m6_units_jobs, NSTMTS(m6_units_jobs) },
+	{ 7, "charges: state CHECK without a temporary b-tree (SQLite)",
+	    m7_charge_check, NSTMTS(m7_charge_check) },
 };
 
 const size_t schema_nmigrations =

@@ -1492,6 +1492,8 @@ charge_restore(struct store *st, const char *request_id, uint64_t token_id)
 	    NULL) == DB_OK ? 0 : -1;
 }
 
+static int printable_ok(const char *s, size_t len);
+
 int
 store_charge_post(struct store *st, const char *request_id,
     uint64_t agent_id, const struct store_charge_usage *u,
@@ -1566,16 +1568,19 @@ store_charge_post(struct store *st, const char *request_id,
 	p[7] = pint(u->price_version);
 	p[8] = pint((int64_t)agent_id);
 	p[9] = pint(agent_reported);
+	p[10] = ptext(printable_ok(u->channel, sizeof(u->channel)) ?
+	    u->channel : "");
 again:
 #define POST_CHARGE	"UPDATE charges SET state = 'posted', amount = $2, " \
 	    "model = $3, input_tokens = $4, output_tokens = $5, " \
 	    "cached_tokens = $6, cache_write_tokens = $7, price_version = $8, " \
-	    "agent_id = $9, agent_reported = $10, awaiting_since = 0 " \
+	    "agent_id = $9, agent_reported = $10, awaiting_since = 0, " \
+	    "channel = CASE WHEN $11 = '' THEN channel ELSE $11 END " \
 	    "WHERE request_id = $1 AND (state = 'reserved' OR " \
 	    "(state = 'awaiting' AND agent_id = $9))"
 	if (update_row(st, POST_CHARGE " RETURNING token_id, reserved",
 	    POST_CHARGE, "SELECT token_id, reserved FROM charges WHERE "
-	    "request_id = $1", p, 10, 1, row_settled, &s) != DB_OK)
+	    "request_id = $1", p, 11, 1, row_settled, &s) != DB_OK)
 		goto fail;
 #undef POST_CHARGE
 	if (s.n == 0) {

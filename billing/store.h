@@ -210,6 +210,10 @@ struct store_charge_usage {
 	 * the row is made again, reserving 0.  0: never (no row, nothing
 	 * changes). */
 	uint64_t	token_id;
+	/* store_charge_post: the agent's channel that served it, noted on
+	 * the charge in the post's own UPDATE ("" = leave it as it is;
+	 * printable, no more than 31 bytes, or it is left too). */
+	char		channel[32];
 };
 
 /*

@@ -28,6 +28,7 @@
 
 #include "billing/schema.h"
 #include "billing/store.h"
+#include "billing/store_admin.h"
 #include "lib/ledger.h"
 
 static struct {
@@ -1075,13 +1076,26 @@ test_ledger_post(void **state)
 	reserve(t, "req-3", 500);
 	assert_true(used_of(h) == 1500);
 	u = usage("gpt-4o", 1000, 200, 300, 40, 2, 1234);
+	snprintf(u.channel, sizeof(u.channel), "oa-main");
 	post("req-1", a, &u, 0, &e[1]);
 	assert_true(used_of(h) == 1000 + 1234);
 	u = usage("gpt-4o-mini", 10, 20, 0, 0, 1, 0);
 	post("req-2", a, &u, 1, &e[2]);
+	/* A channel noted before, and a post without one, keeps it. */
+	assert_int_equal(store_charge_set_channel(fx.st, "req-3", "oa-b"), 0);
 	u = usage("gpt-4o", 1, 1, 0, 0, 0, 7);
 	post("req-3", a, &u, 0, &e[3]);
 	assert_true(used_of(h) == 1234 + 0 + 7);
+	/* The post's UPDATE notes the channel that served it. */
+	assert_int_equal(raw("SELECT channel FROM charges WHERE request_id = "
+	    "'req-1'", n, sizeof(n)), 0);
+	assert_string_equal(n, "oa-main");
+	assert_int_equal(raw("SELECT channel FROM charges WHERE request_id = "
+	    "'req-2'", n, sizeof(n)), 0);
+	assert_string_equal(n, "");
+	assert_int_equal(raw("SELECT channel FROM charges WHERE request_id = "
+	    "'req-3'", n, sizeof(n)), 0);
+	assert_string_equal(n, "oa-b");
 
 	/* The entries as returned. */
 	assert_true(e[1].seq == 1 && e[2].seq == 2 && e[3].seq == 3);

@@ -67,8 +67,11 @@ struct ag_ledger {
 	/* What every receipt reads, kept once read or written: the hub's
 	 * key of one agent id and prices (both written once, never
 	 * changed), and the stored head of one agent's chain (it moves only
-	 * in store_one).  A rollback may take back what they hold, so every
-	 * rollback drops them all (forget()). */
+	 * in store_one).  A rollback may take back what they hold, and
+	 * another connection may have written the file (an operator's
+	 * sqlite3): either drops them all (forget(), fresh()). */
+	sqlite3_stmt *dv;		/* PRAGMA data_version */
+	int64_t	 dv_last;
 	struct {
 		int		 ok;
 		uint64_t	 agent_id;
@@ -96,6 +99,34 @@ forget(struct ag_ledger *lg)
 	for (int i = 0; i < LG_PRICES; i++)
 		lg->price[i].ok = 0;
 	lg->head.ok = 0;
+}
+
+/* Drop what is kept when another connection committed since the last
+ * look (PRAGMA data_version moves only for other connections' commits;
+ * one step of a prepared statement, no b-tree). */
+static void
+fresh(struct ag_ledger *lg)
+{
+	int64_t v;
+
+	if (lg->dv == NULL && sqlite3_prepare_v2(lg->db,
+	    "PRAGMA data_version", -1, &lg->dv, NULL) != SQLITE_OK) {
+		sqlite3_finalize(lg->dv);
+		lg->dv = NULL;
+		forget(lg);
+		return;
+	}
+	if (sqlite3_step(lg->dv) != SQLITE_ROW) {
+		sqlite3_reset(lg->dv);
+		forget(lg);
+		return;
+	}
+	v = sqlite3_column_int64(lg->dv, 0);
+	sqlite3_reset(lg->dv);
+	if (v != lg->dv_last) {
+		forget(lg);
+		lg->dv_last = v;
+	}
 }
 
 #define SERVED_COLS	"request_id, agent_id, model, input_tokens, " \
@@ -736,6 +767,7 @@ ag_ledger_close(struct ag_ledger *lg)
 	for (int i = 0; i < lg->ncache; i++)
 		sqlite3_finalize(lg->cache[i].st);
 	lg->ncache = 0;
+	sqlite3_finalize(lg->dv);
 	sqlite3_close(lg->db);
 	sodium_memzero(lg, sizeof(*lg));
 	free(lg);
@@ -743,8 +775,8 @@ ag_ledger_close(struct ag_ledger *lg)
 
 /* ---- hub key, prices ------------------------------------------------ */
 
-int
-ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
+static int
+key_get(struct ag_ledger *lg, uint64_t agent_id,
     unsigned char pk[LEDGER_PK_LEN])
 {
 	sqlite3_stmt *st;
@@ -773,6 +805,14 @@ ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
 }
 
 int
+ag_ledger_hub_key_get(struct ag_ledger *lg, uint64_t agent_id,
+    unsigned char pk[LEDGER_PK_LEN])
+{
+	fresh(lg);
+	return key_get(lg, agent_id, pk);
+}
+
+int
 ag_ledger_hub_key_set(struct ag_ledger *lg, uint64_t agent_id,
     const unsigned char pk[LEDGER_PK_LEN])
 {
@@ -788,9 +828,9 @@ ag_ledger_hub_key_set(struct ag_ledger *lg, uint64_t agent_id,
 	    (size_t)LEDGER_PK_LEN, clock_wall_ms() / 1000)) < 0 ? -1 : 0;
 }
 
-int
-ag_ledger_price_get(struct ag_ledger *lg, const char *model,
-    int64_t version, struct money_prices *p)
+static int
+price_get(struct ag_ledger *lg, const char *model, int64_t version,
+    struct money_prices *p)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -829,6 +869,14 @@ ag_ledger_price_get(struct ag_ledger *lg, const char *model,
 		lg->price[i].p = *p;
 	}
 	return 0;
+}
+
+int
+ag_ledger_price_get(struct ag_ledger *lg, const char *model,
+    int64_t version, struct money_prices *p)
+{
+	fresh(lg);
+	return price_get(lg, model, version, p);
 }
 
 int
@@ -957,9 +1005,8 @@ ag_ledger_served_mark(struct ag_ledger *lg, uint64_t agent_id,
 
 /* ---- the chain ------------------------------------------------------ */
 
-int
-ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
-    struct ledger_entry *head)
+static int
+head_get(struct ag_ledger *lg, uint64_t agent_id, struct ledger_entry *head)
 {
 	sqlite3_stmt *st;
 	int r;
@@ -985,6 +1032,14 @@ ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
 	lg->head.empty = r == 0;
 	lg->head.ok = 1;
 	return r == 0;
+}
+
+int
+ag_ledger_head(struct ag_ledger *lg, uint64_t agent_id,
+    struct ledger_entry *head)
+{
+	fresh(lg);
+	return head_get(lg, agent_id, head);
 }
 
 int
@@ -1063,7 +1118,7 @@ cost_at(struct ag_ledger *lg, const char *model, int64_t version,
 	struct money_prices p;
 	int r;
 
-	if ((r = ag_ledger_price_get(lg, model, version, &p)) != 0)
+	if ((r = price_get(lg, model, version, &p)) != 0)
 		return r;
 	return money_usage_cost_units(&p, in, out, cached, cw, un, cost) == 0 ?
 	    0 : 2;
@@ -1218,7 +1273,8 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	/* Only this thread writes the file: the checks read without a
 	 * transaction of their own, which the writes below open (most
 	 * receipts are held, unsigned, and write nothing). */
-	if ((empty = ag_ledger_head(lg, e->agent_id, &head)) == -1)
+	fresh(lg);
+	if ((empty = head_get(lg, e->agent_id, &head)) == -1)
 		goto fail;
 	r->head_seq = head.seq;
 	/* What is pending must go on from the stored head, for this agent. */
@@ -1251,7 +1307,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		verdict(r, AG_RCPT_GAP, 0, 0, NULL);
 		goto commit;
 	}
-	if ((k = ag_ledger_hub_key_get(lg, e->agent_id, pk)) == -1)
+	if ((k = key_get(lg, e->agent_id, pk)) == -1)
 		goto fail;
 	if (k == 1) {
 		lg->npend = 0;

@@ -294,6 +294,7 @@ struct ag_upstream {
 	struct ag_up_loop loop;		/* the driver's callbacks */
 	CURLM *multi;			/* curl side */
 	int epfd;			/* curl's sockets; the driver polls it */
+	int mux;			/* multiplex(), asked once */
 	size_t req_max, total_max;	/* AG_UP_*_QUEUE_MAX (tests: less);
 					   read under mu */
 #if SWB_TEST_BUILD
@@ -707,7 +708,7 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	 * answer that was paused (back-pressure) near its end. */
 	SET(CURLOPT_HTTP_VERSION, r->h1 ? (long)CURL_HTTP_VERSION_1_1 :
 	    (long)CURL_HTTP_VERSION_2TLS);
-	SET(CURLOPT_PIPEWAIT, multiplex() ? 1L : 0L);
+	SET(CURLOPT_PIPEWAIT, u->mux ? 1L : 0L);
 	SET(CURLOPT_OPENSOCKETFUNCTION, on_open);
 	SET(CURLOPT_OPENSOCKETDATA, u);
 	SET(CURLOPT_CLOSESOCKETFUNCTION, on_close);
@@ -1687,7 +1688,7 @@ up_start(struct ag_upstream *u, uint64_t key, const struct ag_channel *ch,
 	r->u = u;
 	r->key = key;
 	r->post = post;
-	r->h1 = !multiplex() && op != NULL && !op->stream;
+	r->h1 = !u->mux && op != NULL && !op->stream;
 	r->len = len;
 	r->prov = p->name;
 	if (len > 0)
@@ -2094,9 +2095,10 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
 	}
-	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, multiplex() ?
+	u->mux = multiplex();
+	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, u->mux ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
-	if (!multiplex())
+	if (!u->mux)
 		log_info("libcurl %s pauses whole HTTP/2 connections: one "
 		    "connection per upstream request (HTTP/1.1 for answers that "
 		    "are not streams)",

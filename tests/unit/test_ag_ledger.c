@@ -837,6 +837,31 @@ test_reopen(void **state)
 }
 
 /*
+ * What the ledger keeps in memory (the head, the hub key, prices) follows
+ * a change another connection made to the file: an operator who edits
+ * the agent's prices gets a dispute for the next receipt, not the old
+ * price from memory.
+ */
+static void
+test_outside_edit(void **state)
+{
+	struct world *w = *state;
+	struct ag_receipt_result r;
+
+	three(w);
+	tamper(w, "UPDATE prices SET output = output + 1000000 WHERE "
+	    "version = 1");
+	serve(w, "req-4", 100, 10, 0, 0);
+	apply(w, issue(w, 4, "req-4", 100, 10, 0), AG_RCPT_DISPUTE, 0, 1, &r);
+	assert_string_equal(r.reason, "amount");
+	tamper(w, "UPDATE prices SET output = output - 1000000 WHERE "
+	    "version = 1");
+	serve(w, "req-5", 100, 10, 0, 0);
+	apply(w, issue(w, 5, "req-5", 100, 10, 0), AG_RCPT_STORED, 1, 1, &r);
+	assert_int_equal(head_seq(w), 5);
+}
+
+/*
  * Version 3 kept served.state's CHECK as an IN list; version 4 copies the
  * table with the same CHECK as comparisons.  A version 3 file opened by
  * this agentd keeps every served row, and still refuses a state that is
@@ -912,6 +937,7 @@ main(void)
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_in_order),
 		T(test_migrate_served_check),
+		T(test_outside_edit),
 		T(test_tampered_refused),
 		T(test_batch),
 		T(test_batch_tampered),

@@ -304,6 +304,7 @@ struct ag_upstream {
 
 	/* Curl side only. */
 	struct up_req *active;
+	size_t nactive;			/* transfers on it (conns_limit) */
 	struct up_tok *toks;		/* token caches (ag_token) */
 	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
 	int timer_moved;		/* timer_at changed in this run: the
@@ -594,6 +595,42 @@ on_write(char *p, size_t size, size_t nmemb, void *arg)
 }
 
 /*
+ * libcurl (7.88) counts the connections in use against MAXCONNECTS as
+ * well, and every transfer that ends while the count is over it walks
+ * every connection for an idle one to close: with thousands of streams
+ * open, each stream's end walked thousands of connections.  The limit
+ * follows the transfers in flight, so that it bounds what
+ * AG_UP_CONNS_MAX means: idle connections kept.
+ */
+static void
+active_add(struct ag_upstream *u, struct up_req *r)
+{
+	r->anext = u->active;
+	r->aprev = NULL;
+	if (u->active != NULL)
+		u->active->aprev = r;
+	u->active = r;
+	u->nactive++;
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS,
+	    (long)(u->nactive + AG_UP_CONNS_MAX));
+}
+
+static void
+active_remove(struct ag_upstream *u, struct up_req *r)
+{
+	if (r->aprev != NULL)
+		r->aprev->anext = r->anext;
+	else
+		u->active = r->anext;
+	if (r->anext != NULL)
+		r->anext->aprev = r->aprev;
+	r->anext = r->aprev = NULL;
+	u->nactive--;
+	curl_multi_setopt(u->multi, CURLMOPT_MAXCONNECTS,
+	    (long)(u->nactive + AG_UP_CONNS_MAX));
+}
+
+/*
  * Remove r's easy handle (if any) and drop the curl side's reference.
  * abort: the transfer may be unfinished (cancel, shutdown).
  */
@@ -644,13 +681,7 @@ detach(struct ag_upstream *u, struct up_req *r, int abort)
 	} else
 		curl_easy_cleanup(r->easy);
 	r->easy = NULL;
-	if (r->aprev != NULL)
-		r->aprev->anext = r->anext;
-	else
-		u->active = r->anext;
-	if (r->anext != NULL)
-		r->anext->aprev = r->aprev;
-	r->anext = r->aprev = NULL;
+	active_remove(u, r);
 
 	lock(u);
 	pause_clear_locked(u, r);
@@ -904,10 +935,7 @@ tok_exchange(struct ag_upstream *u, struct up_tok *k)
 	if (easy_setup(u, r, err, sizeof(err)) != 0)
 		goto fail;
 	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)TOK_EXCHANGE_MS);
-	r->anext = u->active;
-	if (u->active != NULL)
-		u->active->aprev = r;
-	u->active = r;
+	active_add(u, r);
 	if ((mc = curl_multi_add_handle(u->multi, r->easy)) != CURLM_OK) {
 		snprintf(err, sizeof(err), "curl: %s", curl_multi_strerror(mc));
 		r->tokx = NULL;
@@ -1029,11 +1057,7 @@ start_one(struct ag_upstream *u, struct up_req *r)
 		return;
 	r->errbuf[0] = '\0';
 	if (easy_setup(u, r, err, sizeof(err)) == 0) {
-		r->anext = u->active;
-		r->aprev = NULL;
-		if (u->active != NULL)
-			u->active->aprev = r;
-		u->active = r;
+		active_add(u, r);
 		if ((mc = curl_multi_add_handle(u->multi, r->easy)) == CURLM_OK)
 			return;
 		snprintf(err, sizeof(err), "curl: %s", curl_multi_strerror(mc));

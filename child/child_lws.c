@@ -174,7 +174,8 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	if (cert != NULL && cert[0] != '\0')
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-	evloop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	evloop = env->conf.event_loop == HUB_LOOP_POLL ? NULL :
+	    ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
 	if (evloop != NULL) {
 		void *foreign[1] = { evloop };
 
@@ -189,8 +190,13 @@ child_lws_init(struct child_lws *cl, struct child_env *env,
 		}
 	}
 	if (evloop == NULL) {
-		log_warn("libwebsockets cannot run on libev (epoll) here; "
-		    "using its poll() loop, which costs more per connection");
+		if (env->conf.event_loop == HUB_LOOP_POLL)
+			log_info("event loop: libwebsockets' poll() "
+			    "([hub] event_loop = poll)");
+		else
+			log_warn("libwebsockets cannot run on libev (epoll) "
+			    "here; using its poll() loop, which costs more per "
+			    "connection");
 		cl->ctx = lws_create_context(&info);
 	}
 	if (cl->ctx == NULL) {

@@ -13,6 +13,8 @@
 
 static const char *const levels[] = { "debug", "info", "warn", "error", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
+/* Indexed like enum hub_loop. */
+static const char *const event_loops[] = { "epoll", "poll", NULL };
 /* Indexed like enum rt_tie. */
 static const char *const tie_breaks[] = { "round_robin", "random", NULL };
 
@@ -32,6 +34,10 @@ static const struct conf_key keys[] = {
 	{ "hub", "log_format", CONF_ENUM, "text", 0, 0, 1,
 	    offsetof(struct hub_conf, log_format), sizeof(int), log_formats,
 	    "text | json (one JSON object per line)" },
+	{ "hub", "event_loop", CONF_ENUM, "epoll", 0, 0, 0,
+	    offsetof(struct hub_conf, event_loop), sizeof(int), event_loops,
+	    "the gateway workers' and the tunnel's loop: epoll (libev; "
+	    "libwebsockets' poll() loop where it cannot run on libev) | poll" },
 	K("hub", "max_agents", CONF_INT, "1024", 1, 100000, 0, max_agents,
 	    "agent slots in the scoreboard"),
 	K("hub", "max_channels", CONF_INT, "4096", 1, 1000000, 0, max_channels,

@@ -13,6 +13,12 @@
 
 #define HUB_PATH_MAX 256
 
+/* [hub] event_loop: what child/child_lws runs libwebsockets on. */
+enum hub_loop {
+	HUB_LOOP_EPOLL,		/* libev on epoll; poll() where lws cannot */
+	HUB_LOOP_POLL		/* libwebsockets' own poll() loop */
+};
+
 struct hub_conf {
 	/* [hub] */
 	char    run_dir[HUB_PATH_MAX];
@@ -23,6 +29,7 @@ struct hub_conf {
 	int64_t drain_timeout_ms;
 	int64_t restart_backoff_max_ms;
 	int     log_format;		/* 0 text, 1 json (lib/log.h) */
+	int     event_loop;		/* enum hub_loop */
 	/* [gateway] */
 	char    gw_listen[128];
 	int64_t gw_workers;

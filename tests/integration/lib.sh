@@ -43,6 +43,7 @@ write_hub_ini() {
 [hub]
 run_dir = $SWB_TMP/run
 log_level = info
+event_loop = ${SWB_EVENT_LOOP:-epoll}
 drain_timeout = 3s
 restart_backoff_max = 2s
 [gateway]

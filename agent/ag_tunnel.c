@@ -128,6 +128,8 @@ struct ag_link {
 	 * its credit the payload bytes, reported sent (ag_up_sent) once
 	 * written. */
 	struct outq out;
+	int due;			/* on t->due (links_flush) */
+	struct ag_link *due_next;
 	unsigned char *rx;
 	size_t rx_len;
 	char last_error[160];		/* logged once until it changes */
@@ -171,6 +173,13 @@ struct ag_tunnel {
 	struct ag_probe probe;		/* its public address, per welcome */
 	struct ag_ui *ui;		/* the local page, or NULL */
 	struct ag_update *upd;		/* signed self-updates (ag_update) */
+	/* Links with frames queued since the last turn of the loop: written
+	 * straight to the socket before the next wait (links_flush). */
+	struct ag_link *due;
+	int flushing;
+	lws_sorted_usec_list_t sul_flush;	/* the same, for frames queued
+						   in lws's timers (before its
+						   poll) */
 };
 
 int64_t
@@ -235,6 +244,102 @@ link_reset(struct ag_link *l)
 	l->rx_len = 0;
 }
 
+/* Several frames in one message when packed: one write, one read.  -1
+ * when the write failed (the link must close). */
+static int
+link_write(struct ag_link *l)
+{
+	/* lws keeps what a partial write left, so one buffer serves all
+	 * links (all on the lws thread). */
+	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
+	struct outq_item *o;
+	const unsigned char *data;
+	size_t n, plen;
+
+	n = outq_next(&l->out, l->hub_packed, pack + LWS_PRE, FRAME_PACK_MAX,
+	    &data, &plen);
+	if (n == 0)
+		return 0;
+	if (lws_write(l->wsi, (unsigned char *)(uintptr_t)data, plen,
+	    LWS_WRITE_BINARY) < (int)plen)
+		return -1;
+	while (n-- > 0) {
+		o = l->out.head;
+		if (o->tag != 0)
+			ag_up_sent(l->t->up, o->tag, o->credit);
+		outq_pop(&l->out);
+	}
+	if (l->out.head != NULL)
+		lws_callback_on_writable(l->wsi);
+	return 0;
+}
+
+/*
+ * An online link's frames are written at the end of the loop's turn
+ * that queued them (links_flush), straight to the socket: no wait for
+ * POLLOUT and one turn less per answer.  A link that is not online yet,
+ * one whose socket lws still holds a partial write for, and what one
+ * write did not take wait for POLLOUT as before.
+ *
+ * A turn of lws_service() runs its due timers (lws_sul: the upstream
+ * engine's kick, the ledger and metrics timers), then waits in poll(),
+ * then serves the descriptors that woke it.  Frames queued by a
+ * descriptor are written when lws_service() returns (ag_tunnel_run);
+ * frames queued by a timer, before the wait, by sul_flush, a timer due
+ * at once that lws runs in the same pass.
+ */
+static void links_flush(struct ag_tunnel *t);
+
+static void
+on_flush_sul(lws_sorted_usec_list_t *sul)
+{
+	links_flush(lws_container_of(sul, struct ag_tunnel, sul_flush));
+}
+
+static void
+link_want_write(struct ag_link *l)
+{
+	struct ag_tunnel *t = l->t;
+
+	if (l->due)
+		return;
+	if (t->flushing || l->state != LK_ONLINE) {
+		lws_callback_on_writable(l->wsi);
+		return;
+	}
+	if (t->due == NULL)
+		lws_sul_schedule(t->ctx, 0, &t->sul_flush, on_flush_sul, 0);
+	l->due = 1;
+	l->due_next = t->due;
+	t->due = l;
+}
+
+static void
+links_flush(struct ag_tunnel *t)
+{
+	struct ag_link *l;
+
+	if (t->due == NULL)
+		return;
+	lws_sul_cancel(&t->sul_flush);
+	t->flushing = 1;
+	while ((l = t->due) != NULL) {
+		t->due = l->due_next;
+		l->due = 0;
+		l->due_next = NULL;
+		if (l->wsi == NULL)
+			continue;	/* closed since: its queue is gone */
+		if (l->state != LK_ONLINE || lws_partial_buffered(l->wsi))
+			lws_callback_on_writable(l->wsi);
+		else if (link_write(l) != 0) {
+			link_log_error(l, "cannot write to the hub");
+			lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+			    LWS_TO_KILL_ASYNC);
+		}
+	}
+	t->flushing = 0;
+}
+
 static int
 link_send(struct ag_link *l, struct frame_enc *e)
 {
@@ -250,7 +355,7 @@ link_send(struct ag_link *l, struct frame_enc *e)
 		return -1;
 	}
 	frame_enc_free(e);
-	lws_callback_on_writable(l->wsi);
+	link_want_write(l);
 	return 0;
 }
 
@@ -2043,13 +2148,7 @@ static int
 cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
     void *in, size_t len)
 {
-	/* lws keeps what a partial write left, so one buffer serves all
-	 * links (all on the lws thread). */
-	static unsigned char pack[LWS_PRE + FRAME_PACK_MAX];
 	struct ag_link *l = wsi ? lws_get_opaque_user_data(wsi) : NULL;
-	struct outq_item *o;
-	const unsigned char *data;
-	size_t n, plen;
 
 	{	/* a Realtime session's provider WebSocket (agent/ag_ws) */
 		int ret;
@@ -2097,24 +2196,7 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			return -1;
 		return l->kicked ? -1 : 0;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
-		/* Several frames in one message when packed: one write,
-		 * one read. */
-		n = outq_next(&l->out, l->hub_packed, pack + LWS_PRE,
-		    FRAME_PACK_MAX, &data, &plen);
-		if (n == 0)
-			return 0;
-		if (lws_write(wsi, (unsigned char *)(uintptr_t)data, plen,
-		    LWS_WRITE_BINARY) < (int)plen)
-			return -1;
-		while (n-- > 0) {
-			o = l->out.head;
-			if (o->tag != 0)
-				ag_up_sent(l->t->up, o->tag, o->credit);
-			outq_pop(&l->out);
-		}
-		if (l->out.head != NULL)
-			lws_callback_on_writable(wsi);
-		return 0;
+		return link_write(l);
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (len > 2)
 			link_log_error(l, "the hub closed the tunnel: %.*s",
@@ -2313,9 +2395,12 @@ ag_tunnel_add(struct ag_tunnel *t, uint64_t agent_id, const unsigned char sk[64]
 	return 0;
 }
 
+/* Each turn first writes what was queued since the last (in its
+ * callbacks, or by the caller between turns). */
 void
 ag_tunnel_service(struct ag_tunnel *t)
 {
+	links_flush(t);
 	lws_service(t->ctx, 0);
 }
 
@@ -2333,9 +2418,11 @@ ag_tunnel_channels_changed(struct ag_tunnel *t)
 void
 ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop)
 {
-	while (!*stop)
+	while (!*stop) {
+		links_flush(t);
 		if (lws_service(t->ctx, 0) < 0)
 			break;
+	}
 }
 
 struct ag_update *
@@ -2364,6 +2451,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 	lws_sul_cancel(&t->sul_ledger);
 	ltimer_stop(&t->flush);
 	lws_sul_cancel(&t->sul_metrics);
+	lws_sul_cancel(&t->sul_flush);
 	ag_uploop_stop(&t->uploop);	/* first: no run after this */
 	ag_up_free(t->up);
 	while (t->streams != NULL) {

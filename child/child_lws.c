@@ -276,9 +276,9 @@ on_tick(struct ltimer *lt)
 static int
 turn_done(struct child_lws *cl)
 {
-	child_peer_flush();
 	if (cl->after != NULL)
 		cl->after(cl);
+	child_peer_flush();
 	if (msg_pending(&cl->env->master))
 		child_master_flush(cl->env);
 	return cl->done || (child_check_term(cl->env, cl->ops) &&

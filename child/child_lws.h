@@ -30,7 +30,8 @@ struct child_lws {
 	/* Called about every tick_ms from the loop. */
 	int tick_ms;
 	void (*tick)(struct child_lws *cl);
-	/* After every turn of the loop (output queued in it goes out). */
+	/* After every turn of the loop (output queued in it goes out),
+	 * before the messages queued for the peers are flushed. */
 	void (*after)(struct child_lws *cl);
 	/* Nonzero while in-flight work remains (drain on stop). */
 	int (*busy)(struct child_lws *cl);

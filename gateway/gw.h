@@ -241,6 +241,10 @@ int  gw_h1_write(struct gw_req *r, const void *p, size_t len);
 int  gw_h1_write_head(struct gw_req *r, const struct gw_head *h,
     const void *body, size_t blen);
 int  gw_h1_done(struct gw_req *r);
+/* Write r's queued answer at the end of this turn of the loop. */
+void gw_h1_want_write(struct gw_req *r);
+/* The end of a turn: write what was queued in it (gw_h1_want_write). */
+void gw_h1_flush(void);
 /* gw_tls.c: TLS connections to gw_h1 (HTTP/1.1) or gw_lws (h2 offered) */
 struct lws_protocols gw_tls_hello_protocol(void);
 struct lws *gw_tls_adopt(struct child_lws *cl, int fd);

@@ -62,10 +62,19 @@ struct gw_conn {
 	size_t scan;			/* head: searched for its end up to here */
 	int closing;			/* closing: linger, then close */
 	int shut_pending;		/* shut down writing once flushed */
+	int due;			/* on the due list */
+	struct gw_conn *due_next, *due_prev;
 	struct gw_req req;
 };
 
 static struct gw_conn *conns;
+/* Connections whose request queued something to write in this turn of
+ * the loop: gw_h1_flush() writes it at the turn's end, straight to the
+ * socket, instead of asking the loop for POLLOUT (two epoll_ctl and one
+ * more turn per answer).  Only what lws already holds unsent (a partial
+ * write) waits for POLLOUT, as before. */
+static struct gw_conn *due;
+static int flushing;		/* in gw_h1_flush: re-queued work waits */
 
 static const struct hub_conf *
 conf(void)
@@ -212,6 +221,69 @@ fail:
 	if (buf != stack)
 		free(buf);
 	return -1;
+}
+
+static void
+due_unlink(struct gw_conn *c)
+{
+	if (!c->due)
+		return;
+	if (c->due_prev != NULL)
+		c->due_prev->due_next = c->due_next;
+	else
+		due = c->due_next;
+	if (c->due_next != NULL)
+		c->due_next->due_prev = c->due_prev;
+	c->due = 0;
+	c->due_next = c->due_prev = NULL;
+}
+
+void
+gw_h1_want_write(struct gw_req *r)
+{
+	struct gw_conn *c = r->conn;
+
+	if (c == NULL || c->wsi == NULL || c->due)
+		return;
+	if (flushing) {
+		/* More after this turn's write (a partial one, or a piece
+		 * that did not fit): the loop says when the socket takes it. */
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	c->due = 1;
+	c->due_prev = NULL;
+	c->due_next = due;
+	if (due != NULL)
+		due->due_prev = c;
+	due = c;
+}
+
+void
+gw_h1_flush(void)
+{
+	struct gw_conn *c;
+
+	flushing = 1;
+	while ((c = due) != NULL) {
+		due_unlink(c);
+		if (c->req.reqid == 0 || c->req.wsi != c->wsi ||
+		    c->phase == P_LINGER)
+			continue;
+		if (lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			continue;
+		}
+		if (gw_req_writable(&c->req) != 0) {
+			/* As a writeable callback's -1: the connection goes
+			 * (RAW_CLOSE cancels and resets its request). */
+			log_rinfo(c->req.reqid, "user port: write failed; "
+			    "closing the connection");
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
+			    LWS_TO_KILL_ASYNC);
+		}
+	}
+	flushing = 0;
 }
 
 /* Stop writing once what lws holds is flushed; read and drop what the
@@ -526,6 +598,7 @@ conn_close(struct gw_conn *c)
 {
 	struct gw_req *r = &c->req;
 
+	due_unlink(c);
 	if (r->reqid != 0) {
 		if (r->stage == GW_ST_RELAY) {
 			log_rinfo(r->reqid, "user disconnected; cancelling");

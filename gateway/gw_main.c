@@ -32,6 +32,15 @@ gw_tick(struct child_lws *cl)
 	gw_metrics_tick();
 }
 
+/* The end of every turn of the loop, before its messages to the peers
+ * go out: the answers queued in it are written. */
+static void
+gw_after(struct child_lws *cl)
+{
+	(void)cl;
+	gw_h1_flush();
+}
+
 static const struct child_ops gw_ops = {
 	.on_config = NULL,
 	.on_stop = gw_on_stop,
@@ -54,6 +63,7 @@ gw_main(struct child_env *env)
 	gw_loop.busy = gw_busy;
 	gw_loop.tick_ms = 200;
 	gw_loop.tick = gw_tick;
+	gw_loop.after = gw_after;
 	gw_set_env(env);
 	/* Plain HTTP is served by our own HTTP/1.1 code (gw_h1.c); with a
 	 * certificate, libwebsockets speaks TLS, HTTP/2 and 1.1. */

@@ -479,7 +479,11 @@ gw_tr_write(struct gw_req *r, const void *p, size_t len, int final)
 void
 gw_tr_want_write(struct gw_req *r)
 {
-	if (r->wsi != NULL)
+	if (r->wsi == NULL)
+		return;
+	if (r->tr == GW_TR_H1)
+		gw_h1_want_write(r);	/* at the turn's end, no POLLOUT */
+	else
 		lws_callback_on_writable(r->wsi);
 }
 

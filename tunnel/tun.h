@@ -53,6 +53,8 @@ struct tun_conn {
 	int told_update;		/* update_available sent at hello */
 	int packed;			/* its hello said it reads packed
 					   messages (lib/frame.h PACKING) */
+	int due;			/* on the due list (tun_conn_flush) */
+	struct tun_conn *due_next, *due_prev;
 };
 
 extern struct child_env *tun_env;
@@ -67,6 +69,8 @@ int  tun_send(struct tun_conn *c, struct frame_enc *e);
 void tun_close(struct tun_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void tun_tick(void);
+/* The end of a turn of the loop: write the frames queued in it. */
+void tun_conn_flush(void);
 struct tun_conn *tun_find_agent(uint64_t agent_id);
 /* billing answered a look-up for connection serial. */
 void tun_lookup_done(uint64_t serial, const struct ipc_agent_info *info);

@@ -65,6 +65,65 @@ tun_close(struct tun_conn *c, const char *fmt, ...)
 	lws_callback_on_writable(c->wsi);
 }
 
+/*
+ * Connections with frames queued in this turn of the loop.  At the turn's
+ * end tun_conn_flush() writes them straight to the socket, instead of
+ * asking the loop for POLLOUT (two epoll_ctl and one more turn per
+ * write); a connection lws still holds a partial write for, or one
+ * closing, waits for POLLOUT as before.
+ */
+static struct tun_conn *due;
+static int flushing;		/* in tun_conn_flush: more waits for POLLOUT */
+static int on_writeable(struct tun_conn *c);
+
+static void
+due_unlink(struct tun_conn *c)
+{
+	if (!c->due)
+		return;
+	if (c->due_prev != NULL)
+		c->due_prev->due_next = c->due_next;
+	else
+		due = c->due_next;
+	if (c->due_next != NULL)
+		c->due_next->due_prev = c->due_prev;
+	c->due = 0;
+	c->due_next = c->due_prev = NULL;
+}
+
+static void
+want_write(struct tun_conn *c)
+{
+	if (c->due)
+		return;
+	if (flushing || c->state == TC_CLOSING) {
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	c->due = 1;
+	c->due_prev = NULL;
+	c->due_next = due;
+	if (due != NULL)
+		due->due_prev = c;
+	due = c;
+}
+
+void
+tun_conn_flush(void)
+{
+	struct tun_conn *c;
+
+	flushing = 1;
+	while ((c = due) != NULL) {
+		due_unlink(c);
+		if (c->state == TC_CLOSING || lws_partial_buffered(c->wsi))
+			lws_callback_on_writable(c->wsi);
+		else if (on_writeable(c) != 0)
+			tun_close(c, "cannot write to the connection");
+	}
+	flushing = 0;
+}
+
 int
 tun_send(struct tun_conn *c, struct frame_enc *e)
 {
@@ -92,7 +151,7 @@ tun_send(struct tun_conn *c, struct frame_enc *e)
 		return -1;
 	}
 	frame_enc_free(e);
-	lws_callback_on_writable(c->wsi);
+	want_write(c);
 	return 0;
 }
 
@@ -652,6 +711,7 @@ conn_free(struct tun_conn *c)
 	if (c->state == TC_ONLINE)
 		log_info("%s went offline", conn_label(c, lbl, sizeof(lbl)));
 	conn_down(c);
+	due_unlink(c);
 	outq_clear(&c->out);
 	free(c->rx);
 	if (c->prev != NULL)

@@ -32,7 +32,8 @@ static void
 tun_after(struct child_lws *cl)
 {
 	(void)cl;
-	tun_relay_flush();
+	tun_conn_flush();	/* to the agents */
+	tun_relay_flush();	/* to the gateways */
 }
 
 /*

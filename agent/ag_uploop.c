@@ -13,11 +13,11 @@
 #include "lib/log.h"
 
 static void
-run(struct ag_uploop *lp)
+run(struct ag_uploop *lp, int io)
 {
 	if (lp->up == NULL)
 		return;
-	ag_up_run(lp->up);
+	ag_up_run(lp->up, io);
 	lp->drain(lp->arg);
 }
 
@@ -28,7 +28,7 @@ on_kick(lws_sorted_usec_list_t *sul)
 	    sul_kick);
 
 	lp->kicked = 0;
-	run(lp);
+	run(lp, 0);
 }
 
 static void timer(void *arg, long ms);
@@ -40,7 +40,7 @@ on_timer(struct ltimer *lt)
 {
 	struct ag_uploop *lp = lt->arg;
 
-	run(lp);
+	run(lp, 0);
 	if (lp->up != NULL)
 		timer(lp, ag_up_next_run_ms(lp->up));
 }
@@ -146,7 +146,7 @@ ag_uploop_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE:
 		if (lp != NULL)
-			run(lp);
+			run(lp, 1);
 		return 0;
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		if (lp != NULL) {

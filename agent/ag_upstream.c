@@ -1405,7 +1405,7 @@ run_done(struct ag_upstream *u)
 }
 
 void
-ag_up_run(struct ag_upstream *u)
+ag_up_run(struct ag_upstream *u, int io)
 {
 	struct epoll_event ev[EV_BATCH];
 	struct up_req *starts, *cancels, *r, *next;
@@ -1433,7 +1433,7 @@ ag_up_run(struct ag_upstream *u)
 	tok_tick(u);
 
 	/* Level-triggered: what is left beyond the batch stays ready. */
-	n = epoll_wait(u->epfd, ev, EV_BATCH, 0);
+	n = io ? epoll_wait(u->epfd, ev, EV_BATCH, 0) : 0;
 	for (i = 0; i < n; i++) {
 		if (sk_unwatched(u, ev[i].data.fd))
 			continue;

@@ -116,8 +116,11 @@ int ag_up_fd(const struct ag_upstream *u);
 long ag_up_next_run_ms(const struct ag_upstream *u);
 
 /* The curl side's turn: take queued starts, cancels and credit, act on
- * ready sockets and due timeouts, queue the events.  Never blocks. */
-void ag_up_run(struct ag_upstream *u);
+ * ready sockets and due timeouts, queue the events.  Never blocks.  io:
+ * the driver saw the epoll set readable; 0 (a kick, a timer) skips
+ * asking the set, whose readiness the driver watches anyway (level-
+ * triggered: what is ready brings a run with io = 1). */
+void ag_up_run(struct ag_upstream *u, int io);
 
 /* Abort every transfer, free everything; the driver has stopped calling
  * ag_up_run().  No events are delivered for the aborted transfers.  NULL

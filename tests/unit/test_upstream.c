@@ -269,7 +269,7 @@ drv_main(void *arg)
 				;
 		if (drv.timer_at >= 0 && now_ms() >= drv.timer_at)
 			drv.timer_at = -1;
-		ag_up_run(drv.u);
+		ag_up_run(drv.u, (pf[0].revents & POLLIN) != 0);
 		drv.runs++;
 	}
 	return NULL;

@@ -6,7 +6,10 @@
  *   - before the relay, the gateway reserves an estimate: its lib/tokest
  *     token estimate priced at the larger of the model's latest input and
  *     output prices.  The reservation is refused (429 insufficient_quota)
- *     unless used + estimate <= quota;
+ *     unless used + estimate <= quota.  A token without a quota cannot
+ *     be refused for want of it: its gateway relays without waiting for
+ *     the answer (IPC_CHARGE_F_UNWAITED), and the reservation is still
+ *     recorded here, in order, before the request's post;
  *   - at the end, the real cost replaces the reservation
  *     (billing/bill_ledger.c says whose usage and which price); it is
  *     charged even if it overruns the quota — the documented overrun
@@ -79,4 +82,9 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 		r->status = IPC_CHARGE_ERROR;
 		log_rwarn(reqid, "charge reserve: %s", store_errmsg(bill_store));
 	}
+	if (rc == 1 && (q->flags & IPC_CHARGE_F_UNWAITED))
+		log_rwarn(reqid, "charge reserve: token %llu refused a "
+		    "reservation its gateway did not wait for (a quota set "
+		    "since?): the request's post charges what it used",
+		    (unsigned long long)q->token_id);
 }

@@ -218,6 +218,8 @@ on_charge_reserve(struct msg_client *c, const struct msg *m, char *err,
 
 	memcpy(&q, m->data, sizeof(q));
 	bill_charge_reserve(m->hdr.reqid, &q, &r);
+	if (q.flags & IPC_CHARGE_F_UNWAITED)
+		return 0;	/* nobody waits (a refusal was logged) */
 	if (bill_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
 	return 0;

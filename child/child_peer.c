@@ -13,8 +13,10 @@
 #include <sys/un.h>
 #include "lib/log.h"
 
-/* Peers with messages queued in this turn of the loop. */
-static struct child_peer *queued_peers;
+/* Peers with messages queued in this turn, in the order of their first
+ * message: flushed in that order (a gateway's reservation to billing goes
+ * out before the relay it allows, gateway/gw_token.c). */
+static struct child_peer *queued_peers, **queued_tail = &queued_peers;
 
 static void
 on_rearm(lws_sorted_usec_list_t *sul)
@@ -132,8 +134,9 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 		return -1;
 	if (!p->queued) {
 		p->queued = 1;
-		p->qnext = queued_peers;
-		queued_peers = p;
+		p->qnext = NULL;
+		*queued_tail = p;
+		queued_tail = &p->qnext;
 	}
 	return 0;
 }
@@ -145,6 +148,8 @@ child_peer_flush(void)
 
 	while ((p = queued_peers) != NULL) {
 		queued_peers = p->qnext;
+		if (queued_peers == NULL)
+			queued_tail = &queued_peers;
 		p->queued = 0;
 		/* Down since (peer_down): nothing to write any more. */
 		if (p->conn.fd >= 0 && msg_flush(&p->conn) == 0)

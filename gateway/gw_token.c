@@ -8,6 +8,20 @@
  * reserve its estimate; at its end how it ended is posted (gw_charge_settle)
  * and kept until billing acknowledges it.  Billing's rule: see
  * billing/bill_charge.c.
+ *
+ * A token without a quota (quota -1) cannot be refused a reservation for
+ * want of it, so its request does not wait: the reservation is sent
+ * (IPC_CHARGE_F_UNWAITED) and the request goes on to its relay in the same
+ * turn, one round trip to billing and one wake-up of this worker fewer.
+ * Only a token that has been charged before (used > 0 when it was looked
+ * up): such a token can no longer be deleted (billing/store_admin.c), so
+ * its row is there when billing records the reservation.  A quota set on
+ * an unlimited token applies within GW_TOKEN_TTL_MS, as a disabling does.
+ * Billing reads this connection in order, so the reservation is recorded
+ * before the request's post, and child_peer_flush writes billing's
+ * messages of a turn before the tunnel's.  Billing does not answer it; a
+ * refusal (a store error) is logged there, and the post makes the charge
+ * again and bills what was used.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -338,6 +352,7 @@ send_reserve(struct gw_req *r)
 	struct ipc_charge_reserve q;
 
 	memset(&q, 0, sizeof(q));
+	q.flags = r->charge_unwaited ? IPC_CHARGE_F_UNWAITED : 0;
 	q.token_id = r->token_id;
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
@@ -357,7 +372,14 @@ gw_charge_reserve(struct gw_req *r)
 {
 	r->charge_id = r->reqid;
 	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
+	r->charge_unwaited = r->tok.quota_micros < 0 &&
+	    r->tok.used_micros > 0;
 	send_reserve(r);
+	if (r->charge_unwaited && r->charge == GW_CH_ASKED) {
+		r->charge = GW_CH_RESERVED;
+		return GW_GO;
+	}
+	r->charge_unwaited = 0;		/* not sent: billing is away */
 	return GW_WAIT;
 }
 

@@ -122,12 +122,23 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
  * at its start, so that request ids of other hubs sharing the database or
  * of a restarted worker never collide.
  */
+/*
+ * UNWAITED: the token has no quota, so billing cannot refuse for want of
+ * it, and the gateway relays the request without waiting (gateway/
+ * gw_token.c).  Billing records the reservation all the same and sends
+ * no IPC_CHARGE_RESULT; a refusal (a store error; a quota set since the
+ * gateway looked the token up) is only logged: the request's post makes
+ * the row again and charges what it used.
+ */
+#define IPC_CHARGE_F_UNWAITED	0x1u
 struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t token_id;
 	uint64_t nonce;		/* the worker's, for the charge's key */
 	int64_t est_tokens;	/* lib/tokest estimate of the request */
 	char model[128];	/* billing prices est_tokens with it */
 	int64_t est_video_seconds;	/* a video job's (priced per second) */
+	uint32_t flags;		/* IPC_CHARGE_F_* */
+	uint32_t pad;
 };
 
 enum ipc_charge_status { IPC_CHARGE_OK = 0, IPC_CHARGE_INSUFFICIENT,

@@ -1,0 +1,90 @@
+# A token without a quota that has been charged before does not wait for
+# billing's reservation (gateway/gw_token.c): with billing stopped
+# (SIGSTOP), its request is still answered, and once billing runs again
+# it is charged exactly once.  A token with a quota, and an unlimited one
+# never charged yet, still wait for their reservation: their requests
+# answer only after billing is back.  Nothing stays reserved.
+source "$(dirname "$0")/lib.sh"
+export SWB_WORKERS=1	# one token cache: the stop below must not hit a look-up
+hub_with_tunnel
+start_mock --chunks 2 --delay-ms 0
+start_agent unwaited1
+GW=$(gw_url)
+ctl price set gpt-4o --input 1000 --output 2000 >/dev/null
+PIN=1000000000 POUT=2000000000
+fmt() { printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
+used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
+used_is() { [ "$(used_of "$1")" = "$(fmt "$2")" ]; }
+cost_of() {	# FILE: the cost of the answer in it
+    echo $(( ($(jq -r .usage.prompt_tokens "$1") * PIN + 500000) / 1000000 +
+             ($(jq -r .usage.completion_tokens "$1") * POUT + 500000) / 1000000 ))
+}
+BODY='{"model":"gpt-4o","max_tokens":4,"messages":[{"role":"user","content":"hello there"}]}'
+chat() {	# TOKEN OUTFILE [curl args]: prints the status
+    local tok=$1 out=$2; shift 2
+    curl -s -o "$out" -w '%{http_code}' "$GW/v1/chat/completions" \
+        -H "Authorization: Bearer $tok" -H 'content-type: application/json' \
+        -d "$BODY" "$@"
+}
+UNL=$(ctl token create --name unl)
+QUO=$(ctl token create --name quo --quota 10)
+NEW=$(ctl token create --name new)
+[ "$(ctl --json token list | jq -r '.tokens[] | select(.name=="unl") | .quota')" = unlimited ] ||
+    fail "a token made without --quota is not unlimited"
+
+note "first charges (billing running)"
+[ "$(chat "$UNL" "$SWB_TMP/u1")" = 200 ] || fail "unl 1: $(cat "$SWB_TMP/u1")"
+eu=$(cost_of "$SWB_TMP/u1")
+((eu > 0)) || fail "the first answer cost nothing"
+wait_until 5 used_is unl "$eu" || fail "unl: used $(used_of unl), expected $(fmt "$eu")"
+# The worker looked unl up with used 0: only a look-up after its cache
+# expires (5 s) sees that it was charged.
+sleep 5.5
+[ "$(chat "$QUO" "$SWB_TMP/q1")" = 200 ] || fail "quo 1: $(cat "$SWB_TMP/q1")"
+eq=$(cost_of "$SWB_TMP/q1")
+# new is looked up (and kept) by a request refused for its body.
+st=$(curl -s -o "$SWB_TMP/n0" -w '%{http_code}' "$GW/v1/chat/completions" \
+    -H "Authorization: Bearer $NEW" -H 'content-type: application/json' --data-raw '{')
+[ "$st" = 400 ] || fail "a broken body: status $st $(cat "$SWB_TMP/n0")"
+[ "$(chat "$UNL" "$SWB_TMP/u2")" = 200 ] || fail "unl 2: $(cat "$SWB_TMP/u2")"
+eu=$((eu + $(cost_of "$SWB_TMP/u2")))
+
+note "billing stopped: the charged unlimited token is answered"
+BPID=$(child_pid billing)
+[[ $BPID =~ ^[0-9]+$ ]] || fail "no billing pid"
+SWB_CLEANUP+=("kill -CONT $BPID 2>/dev/null")
+kill -STOP "$BPID"
+st=$(chat "$UNL" "$SWB_TMP/u3" -m 4) || true
+[ "$st" = 200 ] || fail "unl while billing is stopped: status $st $(cat "$SWB_TMP/u3" 2>/dev/null)"
+[ "$(jq -r '.choices[0].message.content | length > 0' "$SWB_TMP/u3")" = true ] ||
+    fail "unl answer without content: $(cat "$SWB_TMP/u3")"
+eu=$((eu + $(cost_of "$SWB_TMP/u3")))
+
+note "billing stopped: a token with a quota, and one never charged, wait"
+chat "$QUO" "$SWB_TMP/q2" -m 30 >"$SWB_TMP/q2.st" &
+QP=$!
+chat "$NEW" "$SWB_TMP/n1" -m 30 >"$SWB_TMP/n1.st" &
+NP=$!
+sleep 1.5
+kill -0 "$QP" 2>/dev/null || fail "quo was answered without its reservation: $(cat "$SWB_TMP/q2.st")"
+kill -0 "$NP" 2>/dev/null || fail "new was answered without its reservation: $(cat "$SWB_TMP/n1.st")"
+kill -CONT "$BPID"
+wait "$QP" "$NP"
+[ "$(cat "$SWB_TMP/q2.st")" = 200 ] || fail "quo after billing came back: $(cat "$SWB_TMP/q2.st") $(cat "$SWB_TMP/q2")"
+[ "$(cat "$SWB_TMP/n1.st")" = 200 ] || fail "new after billing came back: $(cat "$SWB_TMP/n1.st") $(cat "$SWB_TMP/n1")"
+eq=$((eq + $(cost_of "$SWB_TMP/q2")))
+en=$(cost_of "$SWB_TMP/n1")
+
+note "each request charged exactly once"
+wait_until 10 used_is unl "$eu" || fail "unl: used $(used_of unl), expected $(fmt "$eu")"
+wait_until 10 used_is quo "$eq" || fail "quo: used $(used_of quo), expected $(fmt "$eq")"
+wait_until 10 used_is new "$en" || fail "new: used $(used_of new), expected $(fmt "$en")"
+open=$(sqlite3 "$SWB_TMP/hubd.db" "SELECT COUNT(*) FROM charges WHERE state <> 'posted' AND amount > 0")
+posted=$(sqlite3 "$SWB_TMP/hubd.db" "SELECT COUNT(*) FROM charges WHERE state = 'posted'")
+[ "$open" = 0 ] || fail "$open charges not posted"
+[ "$posted" = 6 ] || fail "$posted charges posted, expected 6"
+sleep 1
+used_is unl "$eu" || fail "unl charged twice: used $(used_of unl)"
+grep -q "did not wait for" "$SWB_TMP/hub.log" && fail "billing refused an unwaited reservation"
+[ "$(chat "$UNL" "$SWB_TMP/u4")" = 200 ] || fail "the hub stopped serving"
+echo "charge_unwaited: ok"

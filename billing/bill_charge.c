@@ -8,8 +8,11 @@
  *     output prices.  The reservation is refused (429 insufficient_quota)
  *     unless used + estimate <= quota.  A token without a quota cannot
  *     be refused for want of it: its gateway relays without waiting for
- *     the answer (IPC_CHARGE_F_UNWAITED), and the reservation is still
- *     recorded here, in order, before the request's post;
+ *     the answer (IPC_CHARGE_F_UNWAITED, not answered), and the
+ *     reservation is still recorded here, in order, before the request's
+ *     post: a row of 0 (store_charge_reserve_unlimited), as nothing is
+ *     held against an unlimited quota — or, when the token got a quota
+ *     since, as any other, a refusal being logged;
  *   - at the end, the real cost replaces the reservation
  *     (billing/bill_ledger.c says whose usage and which price); it is
  *     charged even if it overruns the quota — the documented overrun
@@ -37,6 +40,18 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 	memset(r, 0, sizeof(*r));
 	r->token_id = q->token_id;
 	ipc_charge_key(q->nonce, reqid, key, sizeof(key));
+	if (q->flags & IPC_CHARGE_F_UNWAITED) {
+		/* Still unlimited: the row alone.  Otherwise as any other. */
+		rc = store_charge_reserve_unlimited(bill_store, q->token_id,
+		    key);
+		if (rc == 0) {
+			r->status = IPC_CHARGE_OK;
+			return;
+		}
+		if (rc == -1)
+			log_rwarn(reqid, "charge reserve: %s",
+			    store_errmsg(bill_store));
+	}
 	memcpy(model, q->model, sizeof(model));
 	model[sizeof(model) - 1] = '\0';
 	rc = model[0] ? bill_price_get(model, 0, &pr) : 1;

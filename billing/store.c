@@ -1191,6 +1191,33 @@ tx_begin_write(struct store *st)
 }
 
 int
+store_charge_reserve_unlimited(struct store *st, uint64_t token_id,
+    const char *request_id)
+{
+	struct db_param p[3];
+
+	if (st == NULL)
+		return -1;
+	if (!reqid_ok(request_id)) {
+		store_seterr(st, "charge request id must be 1..63 printable "
+		    "ASCII characters");
+		return -1;
+	}
+	if (!id_ok(token_id))
+		return 1;
+	p[0] = ptext(request_id);
+	p[1] = pint((int64_t)token_id);
+	p[2] = pint((int64_t)time(NULL));
+	/* One statement: its own transaction outside a batch. */
+	if (q(st, "INSERT INTO charges (request_id, token_id, reserved, "
+	    "amount, state, created_at) SELECT $1, id, 0, 0, 'reserved', $3 "
+	    "FROM tokens WHERE id = $2 AND quota = -1 ON CONFLICT DO NOTHING",
+	    p, 3, NULL, NULL) != DB_OK)
+		return -1;
+	return st->changed > 0 ? 0 : 1;
+}
+
+int
 store_charge_reserve(struct store *st, uint64_t token_id,
     const char *request_id, int64_t estimate_micros)
 {

@@ -75,6 +75,12 @@ static struct gw_conn *conns;
  * write) waits for POLLOUT, as before. */
 static struct gw_conn *due;
 static int flushing;		/* in gw_h1_flush: re-queued work waits */
+/* The same at once for an answer queued by one of lws's timers, which
+ * run before its wait for events: on libwebsockets' poll() loop
+ * ([hub] event_loop = poll) the turn's end comes only after that wait.
+ * Cancelled by gw_h1_flush when the turn's end came first. */
+static lws_sorted_usec_list_t flush_sul;
+static void on_flush_sul(lws_sorted_usec_list_t *sul);
 
 static const struct hub_conf *
 conf(void)
@@ -251,6 +257,9 @@ gw_h1_want_write(struct gw_req *r)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
+	if (due == NULL)
+		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
+		    on_flush_sul, 0);
 	c->due = 1;
 	c->due_prev = NULL;
 	c->due_next = due;
@@ -259,11 +268,22 @@ gw_h1_want_write(struct gw_req *r)
 	due = c;
 }
 
+static void
+on_flush_sul(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	gw_h1_flush();
+	child_peer_flush();	/* what the writes queued (credit, ...) */
+}
+
 void
 gw_h1_flush(void)
 {
 	struct gw_conn *c;
 
+	if (due == NULL)
+		return;
+	lws_sul_cancel(&flush_sul);
 	flushing = 1;
 	while ((c = due) != NULL) {
 		due_unlink(c);

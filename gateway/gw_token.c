@@ -372,8 +372,10 @@ gw_charge_reserve(struct gw_req *r)
 {
 	r->charge_id = r->reqid;
 	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
+	/* Not behind a backlog to billing: the reservation must leave
+	 * with this turn's flush, before the relay it allows. */
 	r->charge_unwaited = r->tok.quota_micros < 0 &&
-	    r->tok.used_micros > 0;
+	    r->tok.used_micros > 0 && !msg_pending(&bill.conn);
 	send_reserve(r);
 	if (r->charge_unwaited && r->charge == GW_CH_ASKED) {
 		r->charge = GW_CH_RESERVED;

@@ -75,6 +75,18 @@ tun_close(struct tun_conn *c, const char *fmt, ...)
 static struct tun_conn *due;
 static int flushing;		/* in tun_conn_flush: more waits for POLLOUT */
 static int on_writeable(struct tun_conn *c);
+/* The same at once for frames queued by one of lws's timers, which run
+ * before its wait for events (on libwebsockets' poll() loop the turn's
+ * end comes only after that wait); cancelled when the turn's end came
+ * first. */
+static lws_sorted_usec_list_t flush_sul;
+
+static void
+on_flush_sul(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	tun_conn_flush();
+}
 
 static void
 due_unlink(struct tun_conn *c)
@@ -100,6 +112,9 @@ want_write(struct tun_conn *c)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
+	if (due == NULL)
+		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
+		    on_flush_sul, 0);
 	c->due = 1;
 	c->due_prev = NULL;
 	c->due_next = due;
@@ -113,6 +128,9 @@ tun_conn_flush(void)
 {
 	struct tun_conn *c;
 
+	if (due == NULL)
+		return;
+	lws_sul_cancel(&flush_sul);
 	flushing = 1;
 	while ((c = due) != NULL) {
 		due_unlink(c);

@@ -45,6 +45,11 @@ try {
 	await page.click('#go');
 	await page.waitForSelector('#app:not([hidden]) .req-min', { timeout: 5000 })
 		.catch(() => fail('signing in with the secret did not show the channels'));
+	// "This minute" is the wall clock's (agent/ag_metrics.c): the three
+	// requests and the check below stay inside one minute.
+	const sec = new Date().getSeconds();
+	if (sec >= 45)
+		await new Promise((r) => setTimeout(r, (61 - sec) * 1000 + 1500));
 	const before = await num(page, '.req-min');
 	console.log(`requests this minute before: ${before}`);
 

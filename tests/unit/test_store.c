@@ -932,6 +932,26 @@ test_charges(void **state)
 	assert_int_equal(store_charge_settle(fx.st, "u1", NULL), 0);
 	assert_true(used_of(h2) == 0);
 	assert_int_equal(store_charge_reserve(fx.st, 99999, "x1", 0), 1);
+
+	/* An unlimited token's reservation its gateway did not wait for:
+	 * the row alone, of 0; used moves only with the post. */
+	assert_int_equal(store_charge_reserve_unlimited(fx.st, t2, "w1"), 0);
+	assert_true(used_of(h2) == 0);
+	assert_int_equal(store_charge_get(fx.st, "w1", &c), 0);
+	assert_string_equal(c.state, "reserved");
+	assert_true(c.reserved == 0 && c.token_id == t2);
+	assert_int_equal(store_charge_reserve_unlimited(fx.st, t2, "w1"), 1);
+	u.amount = 77;
+	assert_int_equal(store_charge_settle(fx.st, "w1", &u), 0);
+	assert_true(used_of(h2) == 77);
+	assert_int_equal(store_charge_settle(fx.st, "w1", &u), 1);
+	assert_true(used_of(h2) == 77);
+	/* A token with a quota, an unknown one, bad input: not made. */
+	assert_int_equal(store_charge_reserve_unlimited(fx.st, t1, "w2"), 1);
+	assert_int_equal(store_charge_get(fx.st, "w2", &c), 1);
+	assert_int_equal(store_charge_reserve_unlimited(fx.st, 99999, "w3"),
+	    1);
+	assert_int_equal(store_charge_reserve_unlimited(fx.st, t2, ""), -1);
 	assert_int_equal(store_charge_reserve(fx.st, t1, "", 0), -1);
 	assert_int_equal(store_charge_reserve(fx.st, t1, "ok", -1), -1);
 	assert_int_equal(store_charge_reserve(fx.st, t1, "has space", 0), -1);

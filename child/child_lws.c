@@ -294,6 +294,12 @@ on_turn_end(struct ev_loop *loop, ev_prepare *w, int revents)
 		ev_break(loop, EVBREAK_ALL);
 }
 
+int
+child_lws_ends_turns(void)
+{
+	return evloop != NULL;
+}
+
 void
 child_lws_run(struct child_lws *cl)
 {

@@ -60,6 +60,10 @@ int  child_lws_init(struct child_lws *cl, struct child_env *env,
     int listen_fd, const char *cert, const char *key, const char *alpn);
 /* Serve until stopped and drained (or the master is gone). */
 void child_lws_run(struct child_lws *cl);
+/* 1 when the loop runs turn_done (after()) before every wait for events,
+ * whatever woke it (libev's prepare); 0 on libwebsockets' poll() loop,
+ * where its timers run before the wait and after() only after it. */
+int  child_lws_ends_turns(void);
 void child_lws_free(struct child_lws *cl);
 /* Stop accepting new connections (called on stop). */
 void child_lws_stop_accepting(struct child_lws *cl);

@@ -78,7 +78,9 @@ static int flushing;		/* in gw_h1_flush: re-queued work waits */
 /* The same at once for an answer queued by one of lws's timers, which
  * run before its wait for events: on libwebsockets' poll() loop
  * ([hub] event_loop = poll) the turn's end comes only after that wait.
- * Cancelled by gw_h1_flush when the turn's end came first. */
+ * Cancelled by gw_h1_flush when the turn's end came first.  Not armed on
+ * libev, whose turns always end before the wait (and where arming it
+ * cost two system calls per turn: lws wakes a foreign loop for it). */
 static lws_sorted_usec_list_t flush_sul;
 static void on_flush_sul(lws_sorted_usec_list_t *sul);
 
@@ -257,7 +259,7 @@ gw_h1_want_write(struct gw_req *r)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	if (due == NULL)
+	if (due == NULL && !child_lws_ends_turns())
 		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
 		    on_flush_sul, 0);
 	c->due = 1;

@@ -78,7 +78,7 @@ static int on_writeable(struct tun_conn *c);
 /* The same at once for frames queued by one of lws's timers, which run
  * before its wait for events (on libwebsockets' poll() loop the turn's
  * end comes only after that wait); cancelled when the turn's end came
- * first. */
+ * first.  Not armed on libev (child_lws_ends_turns). */
 static lws_sorted_usec_list_t flush_sul;
 
 static void
@@ -112,7 +112,7 @@ want_write(struct tun_conn *c)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	if (due == NULL)
+	if (due == NULL && !child_lws_ends_turns())
 		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
 		    on_flush_sul, 0);
 	c->due = 1;

@@ -80,7 +80,8 @@ static int flushing;		/* in gw_h1_flush: re-queued work waits */
  * ([hub] event_loop = poll) the turn's end comes only after that wait.
  * Cancelled by gw_h1_flush when the turn's end came first.  Not armed on
  * libev, whose turns always end before the wait (and where arming it
- * cost two system calls per turn: lws wakes a foreign loop for it). */
+ * every turn measured about 1.7 more system calls per request at c=32,
+ * over the whole hub). */
 static lws_sorted_usec_list_t flush_sul;
 static void on_flush_sul(lws_sorted_usec_list_t *sul);
 

@@ -1144,6 +1144,17 @@ reqid_ok(const char *s)
 	return 1;
 }
 
+/* reqid_ok for a charge's key, with the error set when it is not. */
+static int
+charge_reqid_ok(struct store *st, const char *request_id)
+{
+	if (reqid_ok(request_id))
+		return 1;
+	store_seterr(st, "charge request id must be 1..63 printable ASCII "
+	    "characters");
+	return 0;
+}
+
 /*
  * Usage of a charge that is posted to the ledger or parked for it: the
  * model as a ledger entry needs it (model_ok, and no '"': the ledger's
@@ -1190,6 +1201,12 @@ tx_begin_write(struct store *st)
 	return 0;
 }
 
+/* A 'reserved' charge of 0 for request $1 of token $2 at $3, made only
+ * if the token exists (store_charge_reserve_unlimited, charge_restore). */
+#define CHARGE_ROW0	"INSERT INTO charges (request_id, token_id, " \
+	    "reserved, amount, state, created_at) SELECT $1, id, 0, 0, " \
+	    "'reserved', $3 FROM tokens WHERE id = $2"
+
 int
 store_charge_reserve_unlimited(struct store *st, uint64_t token_id,
     const char *request_id)
@@ -1198,21 +1215,16 @@ store_charge_reserve_unlimited(struct store *st, uint64_t token_id,
 
 	if (st == NULL)
 		return -1;
-	if (!reqid_ok(request_id)) {
-		store_seterr(st, "charge request id must be 1..63 printable "
-		    "ASCII characters");
+	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	}
 	if (!id_ok(token_id))
 		return 1;
 	p[0] = ptext(request_id);
 	p[1] = pint((int64_t)token_id);
 	p[2] = pint((int64_t)time(NULL));
 	/* One statement: its own transaction outside a batch. */
-	if (q(st, "INSERT INTO charges (request_id, token_id, reserved, "
-	    "amount, state, created_at) SELECT $1, id, 0, 0, 'reserved', $3 "
-	    "FROM tokens WHERE id = $2 AND quota = -1 ON CONFLICT DO NOTHING",
-	    p, 3, NULL, NULL) != DB_OK)
+	if (q(st, CHARGE_ROW0 " AND quota = -1 ON CONFLICT DO NOTHING", p, 3,
+	    NULL, NULL) != DB_OK)
 		return -1;
 	return st->changed > 0 ? 0 : 1;
 }
@@ -1227,11 +1239,8 @@ store_charge_reserve(struct store *st, uint64_t token_id,
 
 	if (st == NULL)
 		return -1;
-	if (!reqid_ok(request_id)) {
-		store_seterr(st, "charge request id must be 1..63 printable "
-		    "ASCII characters");
+	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	}
 	if (estimate_micros < 0) {
 		store_seterr(st, "charge estimate must be >= 0");
 		return -1;
@@ -1333,11 +1342,8 @@ store_charge_settle(struct store *st, const char *request_id,
 
 	if (st == NULL)
 		return -1;
-	if (!reqid_ok(request_id)) {
-		store_seterr(st, "charge request id must be 1..63 printable "
-		    "ASCII characters");
+	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	}
 	if (u != NULL && (amount < 0 || u->input_tokens < 0 ||
 	    u->output_tokens < 0 || u->cached_tokens < 0 ||
 	    u->cache_write_tokens < 0 || u->price_version < 0 ||
@@ -1513,9 +1519,7 @@ charge_restore(struct store *st, const char *request_id, uint64_t token_id)
 	p[0] = ptext(request_id);
 	p[1] = pint((int64_t)token_id);
 	p[2] = pint((int64_t)time(NULL));
-	return q(st, "INSERT INTO charges (request_id, token_id, reserved, "
-	    "amount, state, created_at) SELECT $1, id, 0, 0, 'reserved', $3 "
-	    "FROM tokens WHERE id = $2 ON CONFLICT DO NOTHING", p, 3, NULL,
+	return q(st, CHARGE_ROW0 " ON CONFLICT DO NOTHING", p, 3, NULL,
 	    NULL) == DB_OK ? 0 : -1;
 }
 
@@ -1537,11 +1541,8 @@ store_charge_post(struct store *st, const char *request_id,
 
 	if (st == NULL)
 		return -1;
-	if (!reqid_ok(request_id)) {
-		store_seterr(st, "charge request id must be 1..63 printable "
-		    "ASCII characters");
+	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	}
 	if (!id_ok(agent_id)) {
 		store_seterr(st, "store_charge_post: no agent %llu",
 		    (unsigned long long)agent_id);
@@ -1723,11 +1724,8 @@ store_charge_await(struct store *st, const char *request_id,
 
 	if (st == NULL)
 		return -1;
-	if (!reqid_ok(request_id)) {
-		store_seterr(st, "charge request id must be 1..63 printable "
-		    "ASCII characters");
+	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	}
 	if (!usage_ok(st, "store_charge_await", est))
 		return -1;
 	if (id_ok(agent_id) && agent_exists(st, agent_id, &found) == -1)

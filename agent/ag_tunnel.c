@@ -128,8 +128,7 @@ struct ag_link {
 	 * its credit the payload bytes, reported sent (ag_up_sent) once
 	 * written. */
 	struct outq out;
-	int due;			/* on t->due (links_flush) */
-	struct ag_link *due_next;
+	lws_dll2_t due;			/* on t->due (links_flush) */
 	unsigned char *rx;
 	size_t rx_len;
 	char last_error[160];		/* logged once until it changes */
@@ -175,7 +174,7 @@ struct ag_tunnel {
 	struct ag_update *upd;		/* signed self-updates (ag_update) */
 	/* Links with frames queued since the last turn of the loop: written
 	 * straight to the socket before the next wait (links_flush). */
-	struct ag_link *due;
+	lws_dll2_owner_t due;
 	int flushing;
 	lws_sorted_usec_list_t sul_flush;	/* the same, for frames queued
 						   in lws's timers (before its
@@ -301,17 +300,15 @@ link_want_write(struct ag_link *l)
 {
 	struct ag_tunnel *t = l->t;
 
-	if (l->due)
+	if (!lws_dll2_is_detached(&l->due))
 		return;
 	if (t->flushing || l->state != LK_ONLINE) {
 		lws_callback_on_writable(l->wsi);
 		return;
 	}
-	if (t->due == NULL)
+	if (t->due.count == 0)
 		lws_sul_schedule(t->ctx, 0, &t->sul_flush, on_flush_sul, 0);
-	l->due = 1;
-	l->due_next = t->due;
-	t->due = l;
+	lws_dll2_add_tail(&l->due, &t->due);
 }
 
 static void
@@ -319,14 +316,13 @@ links_flush(struct ag_tunnel *t)
 {
 	struct ag_link *l;
 
-	if (t->due == NULL)
+	if (t->due.count == 0)
 		return;
 	lws_sul_cancel(&t->sul_flush);
 	t->flushing = 1;
-	while ((l = t->due) != NULL) {
-		t->due = l->due_next;
-		l->due = 0;
-		l->due_next = NULL;
+	while (t->due.head != NULL) {
+		l = lws_container_of(t->due.head, struct ag_link, due);
+		lws_dll2_remove(&l->due);
 		if (l->wsi == NULL)
 			continue;	/* closed since: its queue is gone */
 		if (l->state != LK_ONLINE || lws_partial_buffered(l->wsi))

@@ -62,8 +62,7 @@ struct gw_conn {
 	size_t scan;			/* head: searched for its end up to here */
 	int closing;			/* closing: linger, then close */
 	int shut_pending;		/* shut down writing once flushed */
-	int due;			/* on the due list */
-	struct gw_conn *due_next, *due_prev;
+	lws_dll2_t due;			/* on the due list (gw_h1_flush) */
 	struct gw_req req;
 };
 
@@ -73,7 +72,7 @@ static struct gw_conn *conns;
  * socket, instead of asking the loop for POLLOUT (two epoll_ctl and one
  * more turn per answer).  Only what lws already holds unsent (a partial
  * write) waits for POLLOUT, as before. */
-static struct gw_conn *due;
+static lws_dll2_owner_t due;
 static int flushing;		/* in gw_h1_flush: re-queued work waits */
 /* The same at once for an answer queued by one of lws's timers, which
  * run before its wait for events: on libwebsockets' poll() loop
@@ -232,27 +231,12 @@ fail:
 	return -1;
 }
 
-static void
-due_unlink(struct gw_conn *c)
-{
-	if (!c->due)
-		return;
-	if (c->due_prev != NULL)
-		c->due_prev->due_next = c->due_next;
-	else
-		due = c->due_next;
-	if (c->due_next != NULL)
-		c->due_next->due_prev = c->due_prev;
-	c->due = 0;
-	c->due_next = c->due_prev = NULL;
-}
-
 void
 gw_h1_want_write(struct gw_req *r)
 {
 	struct gw_conn *c = r->conn;
 
-	if (c == NULL || c->wsi == NULL || c->due)
+	if (c == NULL || c->wsi == NULL || !lws_dll2_is_detached(&c->due))
 		return;
 	if (flushing) {
 		/* More after this turn's write (a partial one, or a piece
@@ -260,15 +244,10 @@ gw_h1_want_write(struct gw_req *r)
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	if (due == NULL && !child_lws_ends_turns())
+	if (due.count == 0 && !child_lws_ends_turns())
 		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
 		    on_flush_sul, 0);
-	c->due = 1;
-	c->due_prev = NULL;
-	c->due_next = due;
-	if (due != NULL)
-		due->due_prev = c;
-	due = c;
+	lws_dll2_add_tail(&c->due, &due);
 }
 
 static void
@@ -284,12 +263,13 @@ gw_h1_flush(void)
 {
 	struct gw_conn *c;
 
-	if (due == NULL)
+	if (due.count == 0)
 		return;
 	lws_sul_cancel(&flush_sul);
 	flushing = 1;
-	while ((c = due) != NULL) {
-		due_unlink(c);
+	while (due.head != NULL) {
+		c = lws_container_of(due.head, struct gw_conn, due);
+		lws_dll2_remove(&c->due);
 		if (c->req.reqid == 0 || c->req.wsi != c->wsi ||
 		    c->phase == P_LINGER)
 			continue;
@@ -621,7 +601,7 @@ conn_close(struct gw_conn *c)
 {
 	struct gw_req *r = &c->req;
 
-	due_unlink(c);
+	lws_dll2_remove(&c->due);
 	if (r->reqid != 0) {
 		if (r->stage == GW_ST_RELAY) {
 			log_rinfo(r->reqid, "user disconnected; cancelling");

@@ -53,8 +53,7 @@ struct tun_conn {
 	int told_update;		/* update_available sent at hello */
 	int packed;			/* its hello said it reads packed
 					   messages (lib/frame.h PACKING) */
-	int due;			/* on the due list (tun_conn_flush) */
-	struct tun_conn *due_next, *due_prev;
+	lws_dll2_t due;			/* on the due list (tun_conn_flush) */
 };
 
 extern struct child_env *tun_env;

@@ -72,7 +72,7 @@ tun_close(struct tun_conn *c, const char *fmt, ...)
  * write); a connection lws still holds a partial write for, or one
  * closing, waits for POLLOUT as before.
  */
-static struct tun_conn *due;
+static lws_dll2_owner_t due;
 static int flushing;		/* in tun_conn_flush: more waits for POLLOUT */
 static int on_writeable(struct tun_conn *c);
 /* The same at once for frames queued by one of lws's timers, which run
@@ -89,38 +89,18 @@ on_flush_sul(lws_sorted_usec_list_t *sul)
 }
 
 static void
-due_unlink(struct tun_conn *c)
-{
-	if (!c->due)
-		return;
-	if (c->due_prev != NULL)
-		c->due_prev->due_next = c->due_next;
-	else
-		due = c->due_next;
-	if (c->due_next != NULL)
-		c->due_next->due_prev = c->due_prev;
-	c->due = 0;
-	c->due_next = c->due_prev = NULL;
-}
-
-static void
 want_write(struct tun_conn *c)
 {
-	if (c->due)
+	if (!lws_dll2_is_detached(&c->due))
 		return;
 	if (flushing || c->state == TC_CLOSING) {
 		lws_callback_on_writable(c->wsi);
 		return;
 	}
-	if (due == NULL && !child_lws_ends_turns())
+	if (due.count == 0 && !child_lws_ends_turns())
 		lws_sul_schedule(lws_get_context(c->wsi), 0, &flush_sul,
 		    on_flush_sul, 0);
-	c->due = 1;
-	c->due_prev = NULL;
-	c->due_next = due;
-	if (due != NULL)
-		due->due_prev = c;
-	due = c;
+	lws_dll2_add_tail(&c->due, &due);
 }
 
 void
@@ -128,12 +108,13 @@ tun_conn_flush(void)
 {
 	struct tun_conn *c;
 
-	if (due == NULL)
+	if (due.count == 0)
 		return;
 	lws_sul_cancel(&flush_sul);
 	flushing = 1;
-	while ((c = due) != NULL) {
-		due_unlink(c);
+	while (due.head != NULL) {
+		c = lws_container_of(due.head, struct tun_conn, due);
+		lws_dll2_remove(&c->due);
 		if (c->state == TC_CLOSING || lws_partial_buffered(c->wsi))
 			lws_callback_on_writable(c->wsi);
 		else if (on_writeable(c) != 0)
@@ -729,7 +710,7 @@ conn_free(struct tun_conn *c)
 	if (c->state == TC_ONLINE)
 		log_info("%s went offline", conn_label(c, lbl, sizeof(lbl)));
 	conn_down(c);
-	due_unlink(c);
+	lws_dll2_remove(&c->due);
 	outq_clear(&c->out);
 	free(c->rx);
 	if (c->prev != NULL)

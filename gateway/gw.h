@@ -150,8 +150,6 @@ struct gw_req {
 	uint64_t token_id;
 	uint64_t charge_id;		/* the first reqid: billing's key */
 	int charge;			/* enum gw_charge_state */
-	int charge_unwaited;		/* reserved without waiting (a token
-					   without quota: gw_token.c) */
 	int64_t charge_deadline;	/* monotonic: billing's answer due */
 	struct usage agent_usage;	/* what the agent's resp_end said */
 	int relayed;			/* a relay was started at least once */

@@ -346,13 +346,14 @@ on_charge_result(const struct msg *m)
 	gw_resume(r, GW_STOP);
 }
 
+/* flags: IPC_CHARGE_F_* */
 static void
-send_reserve(struct gw_req *r)
+send_reserve(struct gw_req *r, uint32_t flags)
 {
 	struct ipc_charge_reserve q;
 
 	memset(&q, 0, sizeof(q));
-	q.flags = r->charge_unwaited ? IPC_CHARGE_F_UNWAITED : 0;
+	q.flags = flags;
 	q.token_id = r->token_id;
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
@@ -370,19 +371,19 @@ send_reserve(struct gw_req *r)
 enum gw_verdict
 gw_charge_reserve(struct gw_req *r)
 {
-	r->charge_id = r->reqid;
-	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
 	/* Not behind a backlog to billing: the reservation must leave
 	 * with this turn's flush, before the relay it allows. */
-	r->charge_unwaited = r->tok.quota_micros < 0 &&
-	    r->tok.used_micros > 0 && !msg_pending(&bill.conn);
-	send_reserve(r);
-	if (r->charge_unwaited && r->charge == GW_CH_ASKED) {
+	int unwaited = r->tok.quota_micros < 0 && r->tok.used_micros > 0 &&
+	    !msg_pending(&bill.conn);
+
+	r->charge_id = r->reqid;
+	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
+	send_reserve(r, unwaited ? IPC_CHARGE_F_UNWAITED : 0);
+	if (unwaited && r->charge == GW_CH_ASKED) {
 		r->charge = GW_CH_RESERVED;
 		return GW_GO;
 	}
-	r->charge_unwaited = 0;		/* not sent: billing is away */
-	return GW_WAIT;
+	return GW_WAIT;	/* an unsent one is asked again, waited for */
 }
 
 /*
@@ -579,7 +580,7 @@ gw_token_tick(void)
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
 		if (gw_waits_in(r, GW_ST_RESERVE) && r->charge == GW_CH_UNSENT &&
 		    child_peer_up(&bill))
-			send_reserve(r);
+			send_reserve(r, 0);
 	for (struct gw_req *r = gw_live, *next; r != NULL; r = next) {
 		next = r->next;
 		if (gw_waits_in(r, GW_ST_AUTH) &&

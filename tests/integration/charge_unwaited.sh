@@ -12,9 +12,6 @@ start_agent unwaited1
 GW=$(gw_url)
 ctl price set gpt-4o --input 1000 --output 2000 >/dev/null
 PIN=1000000000 POUT=2000000000
-fmt() { printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
-used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
-used_is() { [ "$(used_of "$1")" = "$(fmt "$2")" ]; }
 cost_of() {	# FILE: the cost of the answer in it
     echo $(( ($(jq -r .usage.prompt_tokens "$1") * PIN + 500000) / 1000000 +
              ($(jq -r .usage.completion_tokens "$1") * POUT + 500000) / 1000000 ))

@@ -14,9 +14,6 @@ GW=$(gw_url)
 # micro-units: 1000 -> 1e9 micro-units per Mtok = 1000 micro-units a token.
 ctl price set gpt-4o --input 1000 --output 2000 >/dev/null
 PIN=1000000000 POUT=2000000000
-fmt() { printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
-used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
-used_is() { [ "$(used_of "$1")" = "$(fmt "$2")" ]; }
 cost() { echo $(( ($1 * PIN + 500000) / 1000000 + ($2 * POUT + 500000) / 1000000 )); }
 BODY='{"model":"gpt-4o","max_tokens":4,"messages":[{"role":"user","content":"hello world!"}]}'
 chat() {	# TOKEN OUTFILE [curl args]: prints the status

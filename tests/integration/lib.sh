@@ -64,6 +64,11 @@ INI
 }
 
 ctl() { "$HUBCTL" -s "$SWB_TMP/run/hubd.sock" "$@"; }
+# Tokens' money as hubctl prints it: fmt MICRO-UNITS -> "U.UUUUUU";
+# used_of NAME -> the token's used; used_is NAME MICRO-UNITS.
+fmt() { printf '%d.%06d' $(($1 / 1000000)) $(($1 % 1000000)); }
+used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
+used_is() { [ "$(used_of "$1")" = "$(fmt "$2")" ]; }
 status_json() { ctl --json status; }
 child_pid() { status_json | jq -r --arg n "$1" '.children[] | select(.name==$n) | .pid'; }
 gw_url() { echo "http://$(status_json | jq -r .listen.gateway)"; }

@@ -189,7 +189,6 @@ wsc bearer "$QTOK" create create hold >"$SWB_TMP/out" || fail "quota session: $(
 grep -q '"type":"error".*"insufficient_quota"' "$SWB_TMP/out" || fail "no insufficient_quota event: $(tail -4 "$SWB_TMP/out")"
 grep -q '^CLOSE 1008' "$SWB_TMP/out" || fail "no close 1008: $(tail -3 "$SWB_TMP/out")"
 # The first response (in 12, out 3) was charged: 12*1500 + 3*2000 micro / 1M.
-used_of() { ctl --json token list | jq -r --arg n "$1" '.tokens[] | select(.name==$n) | .used'; }
 micro() { awk -v u="$(used_of rt-quota)" 'BEGIN { printf "%d", u * 1000000 + 0.5 }'; }
 charged_once() { [ "$(micro)" = 24000 ]; }
 wait_until 5 charged_once || fail "used $(used_of rt-quota), want 0.024"

@@ -12,7 +12,10 @@
  *     reservation is still recorded here, in order, before the request's
  *     post: a row of 0 (store_charge_reserve_unlimited), as nothing is
  *     held against an unlimited quota — or, when the token got a quota
- *     since, as any other, a refusal being logged;
+ *     since, as any other, a refusal being logged.  A reservation its
+ *     gateway waits for (a token never charged, or a backlog to billing)
+ *     is recorded the same way when the token is still unlimited
+ *     (IPC_CHARGE_F_UNLIMITED), and answered;
  *   - at the end, the real cost replaces the reservation
  *     (billing/bill_ledger.c says whose usage and which price); it is
  *     charged even if it overruns the quota — the documented overrun
@@ -40,7 +43,7 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 	memset(r, 0, sizeof(*r));
 	r->token_id = q->token_id;
 	ipc_charge_key(q->nonce, reqid, key, sizeof(key));
-	if (q->flags & IPC_CHARGE_F_UNWAITED) {
+	if (q->flags & (IPC_CHARGE_F_UNWAITED | IPC_CHARGE_F_UNLIMITED)) {
 		/* Still unlimited: the row alone.  Otherwise as any other. */
 		rc = store_charge_reserve_unlimited(bill_store, q->token_id,
 		    key);

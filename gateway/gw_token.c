@@ -21,7 +21,9 @@
  * before the request's post, and child_peer_flush writes billing's
  * messages of a turn before the tunnel's.  Billing does not answer it; a
  * refusal (a store error) is logged there, and the post makes the charge
- * again and bills what was used.
+ * again and bills what was used.  Every reservation of a token without a
+ * quota says so (IPC_CHARGE_F_UNLIMITED): one that is waited for is then
+ * recorded as the unwaited ones, a row of 0, and answered.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -353,7 +355,7 @@ send_reserve(struct gw_req *r, uint32_t flags)
 	struct ipc_charge_reserve q;
 
 	memset(&q, 0, sizeof(q));
-	q.flags = flags;
+	q.flags = flags | (r->tok.quota_micros < 0 ? IPC_CHARGE_F_UNLIMITED : 0);
 	q.token_id = r->token_id;
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;

@@ -131,6 +131,14 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
  * the row again and charges what it used.
  */
 #define IPC_CHARGE_F_UNWAITED	0x1u
+/*
+ * UNLIMITED: the token had no quota when the gateway looked it up.  Set
+ * on every reservation of such a token, waited or not: billing first
+ * tries the row of 0 of an unwaited one (one statement, nothing held
+ * against a quota there is not), and reserves as for any other token
+ * only when the token has a quota now (or is gone).
+ */
+#define IPC_CHARGE_F_UNLIMITED	0x2u
 struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t token_id;
 	uint64_t nonce;		/* the worker's, for the charge's key */

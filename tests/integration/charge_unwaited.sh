@@ -3,7 +3,9 @@
 # (SIGSTOP), its request is still answered, and once billing runs again
 # it is charged exactly once.  A token with a quota, and an unlimited one
 # never charged yet, still wait for their reservation: their requests
-# answer only after billing is back.  Nothing stays reserved.
+# answer only after billing is back.  Nothing stays reserved.  A
+# reservation waited for holds nothing when its token is still unlimited
+# (IPC_CHARGE_F_UNLIMITED); a quota token's holds its estimate.
 source "$(dirname "$0")/lib.sh"
 export SWB_WORKERS=1	# one token cache: the stop below must not hit a look-up
 hub_with_tunnel
@@ -83,5 +85,29 @@ posted=$(sqlite3 "$SWB_TMP/hubd.db" "SELECT COUNT(*) FROM charges WHERE state = 
 sleep 1
 used_is unl "$eu" || fail "unl charged twice: used $(used_of unl)"
 grep -q "did not wait for" "$SWB_TMP/hub.log" && fail "billing refused an unwaited reservation"
+
+note "a reservation waited for holds nothing when the token is still unlimited"
+# fresh (never charged) waits for its reservation; billing records it as
+# the unwaited ones, a row of 0 (IPC_CHARGE_F_UNLIMITED); quo's holds its
+# estimate.  Both requests stay in flight 3 s (the mock's delay).
+FRESH=$(ctl token create --name fresh)
+SLOW='{"model":"gpt-4o","max_tokens":4,"messages":[{"role":"user","content":"hello there [mock chunks=2 delay=1500]"}]}'
+SLOWP=()
+for t in "$FRESH" "$QUO"; do
+    curl -s -o /dev/null -m 20 "$GW/v1/chat/completions" -H "Authorization: Bearer $t" \
+        -H 'content-type: application/json' -d "$SLOW" &
+    SLOWP+=($!)
+    SWB_CLEANUP+=("kill $! 2>/dev/null")
+done
+reserved_of() {	# NAME: the reserved column of its charge in flight
+    sqlite3 "$SWB_TMP/hubd.db" "SELECT c.reserved FROM charges c JOIN tokens t ON t.id = c.token_id WHERE t.name = '$1' AND c.state = 'reserved'"
+}
+in_flight() { [ -n "$(reserved_of fresh)" ] && [ -n "$(reserved_of quo)" ]; }
+wait_until 3 in_flight || fail "the slow requests' reservations never showed (fresh '$(reserved_of fresh)', quo '$(reserved_of quo)')"
+[ "$(reserved_of fresh)" = 0 ] || fail "fresh, still unlimited, had $(reserved_of fresh) reserved"
+(( $(reserved_of quo) > 0 )) || fail "quo's reservation held no estimate: $(reserved_of quo)"
+used_is fresh 0 || fail "fresh: used $(used_of fresh) while its request is in flight"
+wait "${SLOWP[@]}"
+
 [ "$(chat "$UNL" "$SWB_TMP/u4")" = 200 ] || fail "the hub stopped serving"
 echo "charge_unwaited: ok"

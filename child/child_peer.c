@@ -13,10 +13,13 @@
 #include <sys/un.h>
 #include "lib/log.h"
 
-/* Peers with messages queued in this turn, in the order of their first
- * message: flushed in that order (a gateway's reservation to billing goes
- * out before the relay it allows, gateway/gw_token.c). */
-static struct child_peer *queued_peers, **queued_tail = &queued_peers;
+/* Every started peer, in the order child_peer_start was called: the
+ * order child_peer_flush writes them in (a gateway starts billing's
+ * before the tunnel's, so a reservation to billing goes out before the
+ * relay it allows, gateway/gw_token.c). */
+#define CHILD_MAX_PEERS	8
+static struct child_peer *peers[CHILD_MAX_PEERS];
+static int npeers;
 
 static void
 on_rearm(lws_sorted_usec_list_t *sul)
@@ -47,6 +50,7 @@ peer_down(struct child_peer *p, const char *why)
 	if (p->conn.fd >= 0)
 		log_warn("connection to %s lost: %s", p->sock, why);
 	msg_conn_free(&p->conn);	/* fd = -1; lws closes the socket */
+	p->stuck = 0;
 	child_rearm_cancel(&p->rearm);
 	p->wsi = NULL;
 	p->next_dial = clock_mono_ms() + 100;
@@ -94,6 +98,9 @@ child_peer_start(struct child_peer *p, struct child_env *env,
 	p->env = env;
 	p->vh = vh;
 	p->conn.fd = -1;
+	if (npeers == CHILD_MAX_PEERS)
+		fatal("more than %d peers", CHILD_MAX_PEERS);
+	peers[npeers++] = p;
 	dial(p);
 }
 
@@ -132,28 +139,32 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	}
 	if (rc != 0)
 		return -1;
-	if (!p->queued) {
-		p->queued = 1;
-		p->qnext = NULL;
-		*queued_tail = p;
-		queued_tail = &p->qnext;
-	}
+	p->queued = 1;
 	return 0;
+}
+
+int
+child_peer_backlog(const struct child_peer *p)
+{
+	return p->stuck;
 }
 
 void
 child_peer_flush(void)
 {
-	struct child_peer *p;
+	for (int i = 0; i < npeers; i++) {
+		struct child_peer *p = peers[i];
 
-	while ((p = queued_peers) != NULL) {
-		queued_peers = p->qnext;
-		if (queued_peers == NULL)
-			queued_tail = &queued_peers;
+		if (!p->queued)
+			continue;
 		p->queued = 0;
 		/* Down since (peer_down): nothing to write any more. */
-		if (p->conn.fd >= 0 && msg_flush(&p->conn) == 0)
+		if (p->conn.fd < 0 || p->stuck)
+			continue;	/* a stuck one is written when writable */
+		if (msg_flush(&p->conn) == 0) {
+			p->stuck = 1;
 			lws_callback_on_writable(p->wsi);
+		}
 	}
 }
 
@@ -219,6 +230,7 @@ cb_peer(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
 		rc = msg_flush(&p->conn);
+		p->stuck = rc == 0;
 		if (rc == 0)
 			child_rearm(&p->rearm, wsi);	/* not on_writable here */
 		else if (rc < 0) {

@@ -44,8 +44,10 @@ struct child_peer {
 	struct child_rearm rearm;
 	int64_t next_dial;
 	char drop_why[160];		/* set by child_peer_drop */
-	int queued;			/* on the list child_peer_flush writes */
-	struct child_peer *qnext;
+	int queued;			/* queued in this turn: child_peer_flush
+					   writes it */
+	int stuck;			/* a write left some unsent: the rest
+					   goes when the socket is writable */
 };
 
 /* Name of the lws protocol every peer is adopted with; include
@@ -71,6 +73,10 @@ void child_peer_drop(struct child_peer *p, const char *fmt, ...)
 /* As child_peer_send, a header struct followed by a payload. */
 int  child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *a, size_t alen, const void *b, size_t blen);
-/* Write what every peer queued (the rest when writable). */
+/* Write what every peer queued (the rest when writable), the peers in
+ * the order they were started. */
 void child_peer_flush(void);
+/* Whether an earlier turn's messages are still unsent (the socket was
+ * full): what this turn queues then waits behind them. */
+int  child_peer_backlog(const struct child_peer *p);
 #endif

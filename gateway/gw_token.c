@@ -374,9 +374,13 @@ enum gw_verdict
 gw_charge_reserve(struct gw_req *r)
 {
 	/* Not behind a backlog to billing: the reservation must leave
-	 * with this turn's flush, before the relay it allows. */
+	 * with this turn's flush, which writes billing before the tunnel,
+	 * so before the relay it allows.  What this turn queued already
+	 * for billing is no backlog: it leaves in the same write (at c=32
+	 * most reservations shared their turn with another message to
+	 * billing, and waited). */
 	int unwaited = r->tok.quota_micros < 0 && r->tok.used_micros > 0 &&
-	    !msg_pending(&bill.conn);
+	    !child_peer_backlog(&bill);
 
 	r->charge_id = r->reqid;
 	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;

@@ -2106,24 +2106,28 @@ ledger_frame(uint16_t type)
 }
 
 /* Apply l's first queued ledger frame.  -1 when it was malformed (it was
- * checked when it came, so never) or broke the protocol. */
+ * checked when it came, so never) or broke the protocol.  The frame
+ * leaves the queue first: whatever on_frame does to the link, the queue
+ * is whole and the frame's bytes stay until it returns. */
 static int
 ledger_apply_one(struct ag_link *l)
 {
-	struct outq_item *o = l->ledq.head;
+	struct outq_item *o = outq_take(&l->ledq);
 	struct frame f;
 	char err[160];
 	size_t used;
 	int rc = -1;
 
+	if (o == NULL)
+		return 0;
+	if (l->ledq.head == NULL && !lws_dll2_is_detached(&l->ledq_due))
+		lws_dll2_remove(&l->ledq_due);
 	if (frame_decode_next(o->data, o->len, &f, &used, err,
 	    sizeof(err)) == 0) {
 		rc = on_frame(l, &f);
 		frame_free(&f);
 	}
-	outq_pop(&l->ledq);
-	if (l->ledq.head == NULL)
-		lws_dll2_remove(&l->ledq_due);
+	free(o);
 	return rc;
 }
 
@@ -2140,11 +2144,16 @@ ledger_drain(struct ag_tunnel *t, int all)
 		lws_dll2_remove(&l->ledq_due);
 		lws_dll2_add_tail(&l->ledq_due, &t->ledq_due);
 		t->ledger_budget--;
-		if (ledger_apply_one(l) != 0 && l->wsi != NULL) {
+		if (ledger_apply_one(l) != 0) {
+			/* It broke the protocol: the link ends, and what it
+			 * held with it. */
 			outq_clear(&l->ledq);
-			lws_dll2_remove(&l->ledq_due);
-			lws_set_timeout(l->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT,
-			    LWS_TO_KILL_ASYNC);
+			if (!lws_dll2_is_detached(&l->ledq_due))
+				lws_dll2_remove(&l->ledq_due);
+			if (l->wsi != NULL)
+				lws_set_timeout(l->wsi,
+				    PENDING_TIMEOUT_KILLED_BY_PARENT,
+				    LWS_TO_KILL_ASYNC);
 		}
 	}
 	return t->ledq_due.head != NULL;
@@ -2168,6 +2177,10 @@ ledger_defer(struct ag_link *l, const struct frame *f, const void *p,
 		while (l->ledq.head != NULL)
 			if (ledger_apply_one(l) != 0)
 				return 0;	/* on_frame(f) ends it */
+	if (l->ledq.head == NULL)
+		log_debug("agent %llu: ledger frames wait for the next turns of "
+		    "the loop (more than %d in this one)",
+		    (unsigned long long)l->agent_id, AG_LEDGER_SLICE);
 	if (outq_push(&l->ledq, 0, p, len, NULL, 0) == NULL)
 		return 0;	/* no memory: apply it now */
 	if (lws_dll2_is_detached(&l->ledq_due))

@@ -32,18 +32,25 @@ outq_push(struct outq *q, size_t headroom, const void *a, size_t alen,
 	return o;
 }
 
-void
-outq_pop(struct outq *q)
+struct outq_item *
+outq_take(struct outq *q)
 {
 	struct outq_item *o = q->head;
 
 	if (o == NULL)
-		return;
+		return NULL;
 	q->head = o->next;
 	if (q->head == NULL)
 		q->tail = NULL;
 	q->bytes -= o->len;
-	free(o);
+	o->next = NULL;
+	return o;
+}
+
+void
+outq_pop(struct outq *q)
+{
+	free(outq_take(q));
 }
 
 void

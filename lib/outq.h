@@ -29,6 +29,9 @@ struct outq_item *outq_push(struct outq *q, size_t headroom, const void *a,
     size_t alen, const void *b, size_t blen);
 /* Remove and free the first block. */
 void outq_pop(struct outq *q);
+/* Remove the first block and hand it over (the caller free()s it); NULL
+ * when q is empty. */
+struct outq_item *outq_take(struct outq *q);
 /* Drop n bytes (at most the first block's len) from the front of the
  * first block; the block goes when it is empty. */
 void outq_consume(struct outq *q, size_t n);

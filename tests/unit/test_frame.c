@@ -1315,6 +1315,27 @@ test_packed(void **state)
 	assert_int_equal(frame_decode_next(buf, len, &f, &used, err,
 	    sizeof(err)), -1);
 	free(buf);
+
+	/* outq_take hands the first block over and leaves the queue whole
+	 * (how agentd applies its queued ledger frames); then empty, NULL. */
+	{
+		size_t before = q.bytes, first = q.head->len;
+		struct outq_item *o = outq_take(&q), *second = q.head;
+
+		assert_non_null(o);
+		assert_null(o->next);
+		assert_int_equal(q.bytes, before - first);
+		assert_non_null(second);
+		free(o);
+		o = outq_take(&q);
+		assert_ptr_equal(o, second);
+		free(o);
+		free(outq_take(&q));
+		assert_null(q.head);
+		assert_null(q.tail);
+		assert_int_equal(q.bytes, 0);
+		assert_null(outq_take(&q));
+	}
 	outq_clear(&q);
 }
 

@@ -243,14 +243,20 @@ link_schedule(struct ag_link *l)
 	    (unsigned long long)l->agent_id, (long long)d);
 }
 
+/* The hub's ledger frames l still held (ledger_defer): not applied, not
+ * acked, so the next link's sync brings them again. */
+static void
+ledq_drop(struct ag_link *l)
+{
+	outq_clear(&l->ledq);
+	lws_dll2_remove(&l->ledq_due);
+}
+
 static void
 link_reset(struct ag_link *l)
 {
 	outq_clear(&l->out);
-	/* Not applied, not acked: the next link's sync brings them again. */
-	outq_clear(&l->ledq);
-	if (!lws_dll2_is_detached(&l->ledq_due))
-		lws_dll2_remove(&l->ledq_due);
+	ledq_drop(l);
 	free(l->rx);
 	l->rx = NULL;
 	l->rx_len = 0;
@@ -296,7 +302,7 @@ link_write(struct ag_link *l)
  * A turn of lws_service() runs its due timers (lws_sul: the upstream
  * engine's kick, the ledger and metrics timers), then waits in poll(),
  * then serves the descriptors that woke it.  Frames queued by a
- * descriptor are written when lws_service() returns (ag_tunnel_run);
+ * descriptor are written when lws_service() returns (ag_tunnel_service);
  * frames queued by a timer, before the wait, by sul_flush, a timer due
  * at once that lws runs in the same pass.
  */
@@ -2120,7 +2126,7 @@ ledger_apply_one(struct ag_link *l)
 
 	if (o == NULL)
 		return 0;
-	if (l->ledq.head == NULL && !lws_dll2_is_detached(&l->ledq_due))
+	if (l->ledq.head == NULL)
 		lws_dll2_remove(&l->ledq_due);
 	if (frame_decode_next(o->data, o->len, &f, &used, err,
 	    sizeof(err)) == 0) {
@@ -2134,9 +2140,9 @@ ledger_apply_one(struct ag_link *l)
 /* Apply up to budget queued ledger frames of every link, in turn.  Whether
  * some still wait. */
 static int
-ledger_drain(struct ag_tunnel *t, int all)
+ledger_drain(struct ag_tunnel *t)
 {
-	while (t->ledq_due.head != NULL && (all || t->ledger_budget > 0)) {
+	while (t->ledq_due.head != NULL && t->ledger_budget > 0) {
 		struct ag_link *l = lws_container_of(t->ledq_due.head,
 		    struct ag_link, ledq_due);
 
@@ -2147,9 +2153,7 @@ ledger_drain(struct ag_tunnel *t, int all)
 		if (ledger_apply_one(l) != 0) {
 			/* It broke the protocol: the link ends, and what it
 			 * held with it. */
-			outq_clear(&l->ledq);
-			if (!lws_dll2_is_detached(&l->ledq_due))
-				lws_dll2_remove(&l->ledq_due);
+			ledq_drop(l);
 			if (l->wsi != NULL)
 				lws_set_timeout(l->wsi,
 				    PENDING_TIMEOUT_KILLED_BY_PARENT,
@@ -2160,7 +2164,8 @@ ledger_drain(struct ag_tunnel *t, int all)
 }
 
 /* f (its bytes p, len) is a ledger frame this turn cannot apply: queued
- * (1).  0: apply it now. */
+ * (1).  0: apply it now.  -1: a frame applied to make room broke the
+ * protocol (the link ends). */
 static int
 ledger_defer(struct ag_link *l, const struct frame *f, const void *p,
     size_t len)
@@ -2176,7 +2181,7 @@ ledger_defer(struct ag_link *l, const struct frame *f, const void *p,
 	if (l->ledq.bytes + len > AG_LEDGER_QUEUED)
 		while (l->ledq.head != NULL)
 			if (ledger_apply_one(l) != 0)
-				return 0;	/* on_frame(f) ends it */
+				return -1;
 	if (l->ledq.head == NULL)
 		log_debug("agent %llu: ledger frames wait for the next turns of "
 		    "the loop (more than %d in this one)",
@@ -2222,7 +2227,11 @@ on_receive(struct ag_link *l, const void *in, size_t len)
 			rc = -1;
 			break;
 		}
-		rc = ledger_defer(l, &f, p, used) ? 0 : on_frame(l, &f);
+		rc = ledger_defer(l, &f, p, used);
+		if (rc == 0)
+			rc = on_frame(l, &f);
+		else if (rc == 1)
+			rc = 0;
 		frame_free(&f);
 	}
 	free(l->rx);
@@ -2522,7 +2531,7 @@ ag_tunnel_service(struct ag_tunnel *t)
 	int more;
 
 	t->ledger_budget = AG_LEDGER_SLICE;
-	more = ledger_drain(t, 0);
+	more = ledger_drain(t);
 	/* Ledger frames still waiting: the CPU goes to whoever else waits
 	 * for it, then a poll that does not wait.  The kernel does not
 	 * preempt a busy agentd for a process it woke on the same CPU (the
@@ -2544,18 +2553,6 @@ ag_tunnel_channels_changed(struct ag_tunnel *t)
 	for (int i = 0; i < t->nlinks; i++)
 		if (t->links[i]->state == LK_ONLINE)
 			send_channels(t->links[i]);
-}
-
-void
-ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop)
-{
-	while (!*stop) {
-		t->ledger_budget = AG_LEDGER_SLICE;
-		(void)ledger_drain(t, 1);
-		links_flush(t);
-		if (lws_service(t->ctx, 0) < 0)
-			break;
-	}
 }
 
 struct ag_update *

@@ -12,7 +12,6 @@
 #ifndef SWB_AG_TUNNEL_H
 #define SWB_AG_TUNNEL_H
 
-#include <signal.h>
 #include <stdint.h>
 #include "agent/ag_conf.h"
 
@@ -23,8 +22,6 @@ struct ag_tunnel *ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errl
 /* Add one agent identity; channels are cf's.  0 or -1. */
 int  ag_tunnel_add(struct ag_tunnel *t, uint64_t agent_id,
     const unsigned char sk[64]);
-/* Serve until *stop becomes nonzero. */
-void ag_tunnel_run(struct ag_tunnel *t, volatile sig_atomic_t *stop);
 void ag_tunnel_free(struct ag_tunnel *t);
 /* Its self-updater (agent/ag_update), for main's restart. */
 struct ag_update *ag_tunnel_update(struct ag_tunnel *t);

@@ -195,7 +195,8 @@ int	store_price_get(struct store *, const char *model, int64_t version,
 int	store_charge_reserve(struct store *, uint64_t token_id,
 	    const char *request_id, int64_t estimate_micros);
 /*
- * Reserve for a token without a quota (lib/ipc.h IPC_CHARGE_F_UNWAITED):
+ * Reserve for a token without a quota (lib/ipc.h IPC_CHARGE_F_UNWAITED,
+ * IPC_CHARGE_F_UNLIMITED):
  * only the 'reserved' row, of 0 — nothing is held against an unlimited
  * quota; the post adds the real cost to used.  One INSERT.  0 made, 1
  * not made (the token has a quota now, or is gone, or request_id has a

@@ -76,16 +76,19 @@ note "a provider that drops a kept-alive connection: the agent sends the request
 [ "$(chat '{"model":"gpt-4o","messages":[{"role":"user","content":"[mock drop_reused=1]"}]}')" = 200 ] ||
     fail "a dropped reused connection reached the user: $(cat "$SWB_TMP/out")"
 [ "$(jq -r '.choices[0].message.content' "$SWB_TMP/out")" = "tok0 tok1 tok2 tok3 " ] || fail "retried answer: $(cat "$SWB_TMP/out")"
-# (Over HTTP/1.1, an answer that is not a stream, libcurl itself retries a
-# request whose reused connection died before any answer; streams go over
-# HTTP/2, where agentd does it and logs it.)
+# (Over HTTP/1.1, where libcurl cannot multiplex, libcurl itself retries a
+# request whose reused connection died before any answer; over HTTP/2
+# agentd does it, and logs it.)
 [ "$(chat '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"x"}]}')" = 200 ] || fail "stream warm-up"
 [ "$(chat '{"model":"gpt-4o","stream":true,"messages":[{"role":"user","content":"[mock drop_reused=1]"}]}')" = 200 ] ||
     fail "a stream on a dropped reused connection reached the user: $(cat "$SWB_TMP/out")"
 content=$(sed -n 's/^data: //p' "$SWB_TMP/out" | grep -v '^\[DONE\]' | jq -rj '.choices[0].delta.content // empty')
 [ "$content" = "tok0 tok1 tok2 tok3 " ] || fail "retried stream: $(cat "$SWB_TMP/out")"
-grep -q 'on a reused connection before any answer; sent again on a fresh one' "$SWB_TMP/agent-relay1.log" ||
-    fail "the agent did not send the stream again on a fresh connection"
+read -r cmaj cmin < <(curl --version | sed -n '1s|.*libcurl/\([0-9]*\)\.\([0-9]*\).*|\1 \2|p')
+if [ "$cmaj" -gt 8 ] || { [ "$cmaj" -eq 8 ] && [ "$cmin" -ge 1 ]; }; then
+    grep -q 'on a reused connection before any answer; sent again on a fresh one' "$SWB_TMP/agent-relay1.log" ||
+        fail "the agent did not send the stream again on a fresh connection"
+fi
 ctl token disable "$(ctl --json token list | jq '.tokens[] | select(.name=="relay") | .id')" >/dev/null
 sleep 5.5	# the gateways' token cache holds a token for 5 s
 [ "$(chat '{"model":"gpt-4o","messages":[]}')" = 401 ] || fail "disabled token still works"

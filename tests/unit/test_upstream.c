@@ -1655,6 +1655,76 @@ count_toks(const struct resp *r)
 	return n;
 }
 
+/*
+ * A stream through the adapter goes over HTTP/1.1 where libcurl cannot
+ * multiplex, and back-pressure holds it there too.  A short, fast stream
+ * (8 chunks, about 2.3 KB) arrives in one read; windows from 1,000 bytes
+ * up to past its size pause it at each of its events in turn, the last
+ * ones included, with the rest (and the chunked end) in curl's buffer:
+ * credited, it arrives whole and ends every time.
+ */
+static void
+test_mock_stream_h1_held(void **state)
+{
+	struct ag_prov_op op = { .op = OP_CHAT, .model = "gpt-4o-mini",
+	    .stream = 1, .resource = "" };
+	const int n = 8;
+	char body[192], needle[64], *line;
+
+	(void)state;
+#if !SWB_TEST_BUILD
+	(void)op, (void)n, (void)body, (void)needle, (void)line;
+	skip();
+#else
+	if (!mock.up)
+		skip();
+	for (size_t req = 1000; req <= 2600; req += 160) {
+		struct ag_upstream *u = mock_up();
+		struct ag_up_event ev;
+		struct resp r = { 0 };
+		size_t held = 0;
+		uint64_t key = 700 + req;
+
+		ag_up_test_limits(u, req, 248 * 1024);
+		snprintf(body, sizeof(body), "{\"model\":\"gpt-4o-mini\","
+		    "\"stream\":true,\"messages\":[{\"role\":\"user\","
+		    "\"content\":\"h1 %zu [mock chunks=%d delay=0]\"}]}", req,
+		    n);
+		assert_int_equal(ag_up_start_op(u, key, &ch, &op,
+		    "application/json", body, strlen(body), err, sizeof(err)), 0);
+		/* Taken without credit until nothing more comes. */
+		while (!r.end && next_ev(u, &ev, 400)) {
+			resp_add(&r, &ev, key);
+			if (ev.type == AG_UP_DATA)
+				held += ev.len;
+			ag_up_event_free(&ev);
+		}
+		/* Held at the window (an event may cross it), unless the
+		 * whole stream fits. */
+		if (!r.end)
+			assert_true(held >= req && held <= req + 1024);
+		ag_up_consumed(u, key, held);
+		if (!r.end)
+			collect(u, key, &r, 20000, 1);
+		assert_int_equal(r.ok, 1);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(count_toks(&r), n);
+		assert_true(r.len >= 14);
+		assert_memory_equal(r.body + r.len - 14, "data: [DONE]\n\n", 14);
+		snprintf(needle, sizeof(needle), "h1 %zu [mock chunks=%d delay=0]",
+		    req, n);
+		line = mock_log_find(needle, NULL, 2000);
+		assert_non_null(line);
+		assert_non_null(strstr(line, curl_version_info(CURLVERSION_NOW)->
+		    version_num >= 0x080100 ? "\"http\":\"2.0\"" :
+		    "\"http\":\"1.1\""));
+		free(line);
+		resp_free(&r);
+		up_free(u);
+	}
+#endif
+}
+
 /* A fast, long stream whose data is not consumed stops at the per-request
  * bound; consuming lets it run to the end, with nothing lost. */
 static void
@@ -1859,6 +1929,7 @@ main(void)
 		cmocka_unit_test_setup(test_mock_models, each_setup),
 		cmocka_unit_test_setup(test_mock_idle_close, each_setup),
 		cmocka_unit_test_setup(test_mock_stream, each_setup),
+		cmocka_unit_test_setup(test_mock_stream_h1_held, each_setup),
 		cmocka_unit_test_setup(test_mock_broken, each_setup),
 		cmocka_unit_test_setup(test_mock_cancel, each_setup),
 		cmocka_unit_test_setup(test_mock_backpressure, each_setup),

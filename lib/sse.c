@@ -10,7 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SSE_BUF_MIN	4096
+/* First size of the stream buffer.  A chat stream's event is a few
+ * hundred bytes and agentd holds one splitter per stream in flight: it
+ * grows (doubling) only for what does not fit. */
+#define SSE_BUF_MIN	512
 #define SSE_KEEP_MAX	(64u * 1024)	/* larger idle buffers are released */
 
 static int

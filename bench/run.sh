@@ -587,10 +587,14 @@ if (hh) {
         const d = hh.gap_p99_ms - hm.gap_p99_ms;
         md.push(`| chunk-gap p99 within 5 ms of the mock's | hub ${f(hh.gap_p99_ms, 2)} ms − mock ${f(hm.gap_p99_ms, 2)} ms = ${f(d, 2)} ms | ${pf(d <= 5, d <= 5 ? `${f(5 - d, 2)} ms to spare` : `${f(d - 5, 2)} ms over`)} |`);
     } else md.push('| chunk-gap p99 within 5 ms of the mock\'s | the mock path was not run | — |');
-    const keys = holdProcs(hh), per = perStream(hh, keys);
+    // "Hub memory" is the hub's own processes, as for the idle agent;
+    // agentd runs on the agent owner's host and is reported beside it.
+    const keys = holdProcs(hh), hubKeys = keys.filter((k) => k.startsWith('hub-'));
+    const per = perStream(hh, hubKeys), all = perStream(hh, keys);
     const part = (pred) => f(perStream(hh, keys.filter(pred)), 1);
-    if (per == null) md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | not measurable: only ${inflight(hh)} of ${hh.concurrency} streams open at the sample; peak PSS growth ${mb(keys.reduce((a, k) => a + Math.max(hh.mem_kb[k].pss1, hh.mem_kb[k].pss2) - hh.mem_kb[k].pss0, 0))} MB (agentd ${mb(Math.max(hh.mem_kb.agentd.pss1, hh.mem_kb.agentd.pss2) - hh.mem_kb.agentd.pss0)} MB) with ${hh.peak_open} open at most | **FAIL** |`);
-    else md.push(`| hub memory per in-flight stream ≤ 32 KB (every hub process + agentd, PSS) | ${f(per, 1)} KB: gateways ${part((k) => k.startsWith('hub-gateway'))}, tunnel ${part((k) => k === 'hub-tunnel')}, billing ${part((k) => k === 'hub-billing')}, others ${part((k) => k.startsWith('hub-') && !/^hub-(gateway|tunnel|billing)/.test(k))}, agentd ${part((k) => k === 'agentd')} | ${per == null ? '—' : pf(per <= 32, per <= 32 ? `${f(32 - per, 1)} KB to spare` : `${f(per - 32, 1)} KB over, ${f(per / 32, 2)}×`)} |`);
+    if (per == null) md.push(`| hub memory per in-flight stream ≤ 32 KB (hubd's processes, PSS) | not measurable: only ${inflight(hh)} of ${hh.concurrency} streams open at the sample; peak PSS growth ${mb(hubKeys.reduce((a, k) => a + Math.max(hh.mem_kb[k].pss1, hh.mem_kb[k].pss2) - hh.mem_kb[k].pss0, 0))} MB with ${hh.peak_open} open at most | **FAIL** |`);
+    else md.push(`| hub memory per in-flight stream ≤ 32 KB (hubd's processes, PSS) | ${f(per, 1)} KB: gateways ${part((k) => k.startsWith('hub-gateway'))}, tunnel ${part((k) => k === 'hub-tunnel')}, billing ${part((k) => k === 'hub-billing')}, others ${part((k) => k.startsWith('hub-') && !/^hub-(gateway|tunnel|billing)/.test(k))} | ${pf(per <= 32, per <= 32 ? `${f(32 - per, 1)} KB to spare` : `${f(per - 32, 1)} KB over, ${f(per / 32, 2)}×`)} |`);
+    if (all != null) md.push(`| (no target) agentd's memory per in-flight stream, on the agent's host | agentd ${part((k) => k === 'agentd')} KB; hub and agentd together ${f(all, 1)} KB | — |`);
 }
 const held = md.join('\n');
 

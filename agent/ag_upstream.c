@@ -507,7 +507,8 @@ push_head(struct up_req *r)
 		return;
 	r->head_sent = 1;
 	r->headev = NULL;
-	trim_mark(r, TRIM_UPLOAD);
+	if (r->stream)
+		trim_mark(r, TRIM_UPLOAD);
 	curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
 	curl_easy_getinfo(r->easy, CURLINFO_CONTENT_TYPE, &ct);
 	n->ev.key = r->key;
@@ -1220,16 +1221,18 @@ resume_scan(struct ag_upstream *u)
  * What a transfer holds that it no longer needs, given back between
  * curl's calls (trim_run, at the end of each ag_up_run), never from
  * inside its callbacks:
- * - TRIM_UPLOAD (its answer began): over HTTPS without HTTP/2, libcurl
- *   (7.88) copies the request into its upload buffer (16 KB at least) and
- *   keeps that buffer for the handle's life.  Once the whole body went
+ * - TRIM_UPLOAD (a stream's answer began): over HTTPS without HTTP/2,
+ *   libcurl (7.88) copies the request into its upload buffer (16 KB at
+ *   least) and keeps that buffer for the handle's life.  Once the whole body went
  *   out nothing of the request is sent any more; setting the size again
  *   frees the buffer (curl makes a new one if it ever needs one).
  * - TRIM_TLS (a stream read): OpenSSL sets up its 16.7 KB read buffer
  *   before the read that finds the socket empty, and keeps it, whatever
  *   SSL_MODE_RELEASE_BUFFERS says.  SSL_free_buffers frees it when it
- *   holds nothing.  Only for streams: a whole answer's connection is
- *   reused at once.
+ *   holds nothing.
+ * Only for streams, which hold their transfer long: a whole answer's
+ * handle and connection serve the next request at once, and giving its
+ * buffers back would only cost their making again.
  * Measured with 2,000 slow streams: agentd's resident memory per stream
  * 84 → 60 KB, CPU per chunk unchanged within the noise.
  */

@@ -54,6 +54,13 @@ struct ag_ledger {
 	 * seq order, links and hashes checked, nothing stored yet. */
 	struct ledger_entry pend[AG_LEDGER_BATCH_MAX];
 	size_t	 npend;
+	/* A verified signed entry whose batch is being stored, a slice a
+	 * call (ag_ledger_receipt_continue): pend[0, nstored) are stored. */
+	int	 storing;
+	struct ledger_entry closing;
+	size_t	 nstored;
+	size_t	 slice;			/* AG_LEDGER_STORE_SLICE (tests: less) */
+	int	 lost;			/* a failed slice rolled the group back */
 	/* What the last ag_ledger_receipt_apply stored besides its own
 	 * entry (ag_ledger_batch_done). */
 	struct ledger_entry done_e[AG_LEDGER_BATCH_MAX];
@@ -90,6 +97,8 @@ struct ag_ledger {
 		struct ledger_entry e;
 	} head;
 };
+
+static int store_rest(struct ag_ledger *lg);
 
 /* Drop what is kept in memory: a transaction was rolled back. */
 static void
@@ -405,6 +414,13 @@ ag_ledger_flush(struct ag_ledger *lg)
 {
 	if (lg == NULL || !lg->open)
 		return 0;
+	if (lg->storing) {
+		/* Not with half a batch: the committed chain ends on a
+		 * signed entry.  The batch is whole within a few turns. */
+		if (lg->armed != NULL)
+			lg->armed(lg->armed_arg);
+		return 0;
+	}
 	lg->open = 0;
 	if (verb(lg, "COMMIT") != 0) {
 		forget(lg);
@@ -714,6 +730,7 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	lg->slice = AG_LEDGER_STORE_SLICE;
 	n = snprintf(path, sizeof(path), "%s/%s", state_dir, AG_LEDGER_FILE);
 	if (n < 0 || (size_t)n >= sizeof(path)) {
 		seterr(lg, "state_dir '%s' is too long", state_dir);
@@ -762,6 +779,8 @@ ag_ledger_close(struct ag_ledger *lg)
 {
 	if (lg == NULL)
 		return;
+	if (lg->storing && store_rest(lg) != 0)
+		log_warn("ledger: the rest of a signed batch: %s", lg->err);
 	if (ag_ledger_flush(lg) != 0)
 		log_warn("ledger: the last grouped writes: %s", lg->err);
 	for (int i = 0; i < lg->ncache; i++)
@@ -1260,6 +1279,72 @@ store_one(struct ag_ledger *lg, const struct ledger_entry *e,
 	    r->reason, clock_wall_ms() / 1000)) < 0 ? -1 : 0;
 }
 
+/*
+ * Store up to max more entries of the batch the verified signed entry
+ * lg->closing ends, in one savepoint, and the signed entry itself once
+ * they are all stored (*r its verdict; until then STORING, r->head_seq
+ * the last stored).  A failure in the batch's first slice takes back only
+ * that slice; a later one rolls the whole open group back (the earlier
+ * slices are in it, and the committed chain must end on a signed entry):
+ * lg->lost, and the caller's links are dropped so that the hub replays.
+ */
+static int
+store_step(struct ag_ledger *lg, struct ag_receipt_result *r, size_t max)
+{
+	size_t k = 0, first = lg->nstored;
+
+	memset(r, 0, sizeof(*r));
+	r->agent_amount = -1;
+	lg->ndone = 0;
+	if (tx_begin(lg) != 0)
+		goto fail;
+	for (; lg->nstored < lg->npend && k < max; lg->nstored++, k++) {
+		if (store_one(lg, &lg->pend[lg->nstored], &lg->done_r[k]) != 0)
+			goto rollback;
+		lg->done_e[k] = lg->pend[lg->nstored];
+	}
+	if (lg->nstored < lg->npend) {
+		verdict(r, AG_RCPT_STORING, 0, 0, NULL);
+		r->head_seq = lg->pend[lg->nstored - 1].seq;
+	} else if (store_one(lg, &lg->closing, r) != 0)
+		goto rollback;
+	if (tx_commit(lg) != 0)
+		goto rollback;
+	lg->ndone = k;
+	if (r->verdict != AG_RCPT_STORING) {
+		lg->storing = 0;
+		lg->npend = 0;
+	}
+	return 0;
+rollback:
+	tx_rollback(lg);
+fail:
+	if (first > 0 && lg->open) {
+		/* The group holds the earlier slices: all of it goes. */
+		(void)sqlite3_exec(lg->db, "ROLLBACK", NULL, NULL, NULL);
+		lg->open = 0;
+		lg->lost = 1;
+	}
+	forget(lg);
+	lg->storing = 0;
+	lg->npend = 0;
+	lg->ndone = 0;
+	memset(r, 0, sizeof(*r));
+	r->verdict = AG_RCPT_ERROR;
+	r->agent_amount = -1;
+	return -1;
+}
+
+/* The rest of a batch being stored, at once, its results dropped (their
+ * acks are never sent: the hub replays them). */
+static int
+store_rest(struct ag_ledger *lg)
+{
+	struct ag_receipt_result r;
+
+	return store_step(lg, &r, AG_LEDGER_BATCH_MAX);
+}
+
 /* Is request_id already held in the pending batch? */
 static int
 pending_has(const struct ag_ledger *lg, const char *request_id,
@@ -1282,8 +1367,11 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	unsigned char pk[LEDGER_PK_LEN];
 	char why[AG_LEDGER_REASON_MAX];
 	uint64_t dup;
-	int empty, k, d, tx = 0;
+	int empty, k, d;
 
+	/* A batch still being stored goes first: it extends the chain. */
+	if (lg->storing && store_rest(lg) != 0)
+		goto fail;
 	memset(r, 0, sizeof(*r));
 	r->verdict = AG_RCPT_ERROR;
 	r->agent_amount = -1;
@@ -1304,7 +1392,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			goto fail;
 		if (k == 1 || strcmp(old.hash, e->hash) != 0) {
 			verdict(r, AG_RCPT_CONFLICT, 0, 0, "conflict");
-			goto commit;
+			goto answered;
 		}
 		/* The same entry again: the same answer as the first time. */
 		verdict(r, AG_RCPT_REPLAY, 1, 1, NULL);
@@ -1313,7 +1401,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			goto fail;
 		if (d == 0)
 			r->ok = 0;
-		goto commit;
+		goto answered;
 	}
 	/* A pending receipt again (the hub replays after a sync): the batch
 	 * is taken up again from there. */
@@ -1323,7 +1411,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	if (e->seq > (prev != NULL ? prev->seq : 0) + 1) {
 		lg->npend = 0;
 		verdict(r, AG_RCPT_GAP, 0, 0, NULL);
-		goto commit;
+		goto answered;
 	}
 	if ((k = key_get(lg, e->agent_id, pk)) == -1)
 		goto fail;
@@ -1331,14 +1419,14 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, "no hub ledger key (the "
 		    "hub's welcome carried none)");
-		goto commit;
+		goto answered;
 	}
 	/* Link and hash of every entry; the signature (ed25519) only on a
 	 * batch's last one, which covers the rest. */
 	if (ledger_check_link(prev, e, pk, why, sizeof(why)) != 0) {
 		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
-		goto commit;
+		goto answered;
 	}
 	if ((k = seq_of_request(lg, e->agent_id, e->request_id, &dup)) == -1)
 		goto fail;
@@ -1347,48 +1435,67 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		snprintf(why, sizeof(why), "request id already billed at seq "
 		    "%" PRIu64, dup);
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
-		goto commit;
+		goto answered;
 	}
 	if (!ledger_signed(e)) {
 		if (lg->npend == AG_LEDGER_BATCH_MAX) {
 			lg->npend = 0;
 			verdict(r, AG_RCPT_REFUSED, 0, 0, "more unsigned receipts "
 			    "in a row than a batch holds");
-			goto commit;
+			goto answered;
 		}
 		lg->pend[lg->npend++] = *e;
 		verdict(r, AG_RCPT_PENDING, 0, 0, NULL);
 		r->head_seq = e->seq;
-		goto commit;
+		goto answered;
 	}
-	/* Signed and good: its batch, then itself, in one transaction. */
-	if (tx_begin(lg) != 0)
-		goto fail;
-	tx = 1;
-	for (size_t i = 0; i < lg->npend; i++) {
-		if (store_one(lg, &lg->pend[i], &lg->done_r[i]) != 0)
-			goto fail;
-		lg->done_e[i] = lg->pend[i];
-	}
-	if (store_one(lg, e, r) != 0)
-		goto fail;
-	lg->ndone = lg->npend;
-	lg->npend = 0;
-commit:
-	if (tx && tx_commit(lg) != 0)
-		goto fail;
+	/* Signed and good: its batch, then itself; a slice a call when the
+	 * writes are grouped (store_step). */
+	lg->closing = *e;
+	lg->nstored = 0;
+	lg->storing = 1;
+	return store_step(lg, r, lg->group ? lg->slice : lg->npend);
+answered:
 	return 0;
 fail:
-	if (tx)
-		tx_rollback(lg);
-	else
-		forget(lg);
+	forget(lg);
 	lg->npend = 0;
 	lg->ndone = 0;
 	memset(r, 0, sizeof(*r));
 	r->verdict = AG_RCPT_ERROR;
 	r->agent_amount = -1;
 	return -1;
+}
+
+int
+ag_ledger_receipt_continue(struct ag_ledger *lg, struct ledger_entry *e,
+    struct ag_receipt_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->verdict = AG_RCPT_ERROR;
+	r->agent_amount = -1;
+	lg->ndone = 0;
+	if (!lg->storing)
+		return 1;
+	*e = lg->closing;
+	return store_step(lg, r, lg->slice);
+}
+
+#if SWB_TEST_BUILD
+void
+ag_ledger_test_slice(struct ag_ledger *lg, size_t n)
+{
+	lg->slice = n > 0 ? n : AG_LEDGER_STORE_SLICE;
+}
+#endif
+
+int
+ag_ledger_lost(struct ag_ledger *lg)
+{
+	int lost = lg->lost;
+
+	lg->lost = 0;
+	return lost;
 }
 
 size_t

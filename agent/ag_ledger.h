@@ -43,7 +43,8 @@ void ag_ledger_close(struct ag_ledger *lg);	/* flushes first */
 /* Group writes: from now on every write joins one transaction, opened by
  * the first write (armed(arg) is called then) and committed by
  * ag_ledger_flush.  0, or -1 (the group was rolled back: its writes are
- * lost, ag_ledger_error says why). */
+ * lost, ag_ledger_error says why).  While a signed batch is being stored
+ * (AG_RCPT_STORING) it commits nothing and calls armed(arg) again. */
 void ag_ledger_group(struct ag_ledger *lg, void (*armed)(void *), void *arg);
 int  ag_ledger_flush(struct ag_ledger *lg);
 /* 1 when s[0, len) is 1..max bytes of printable ASCII without ',' and
@@ -149,6 +150,9 @@ enum ag_receipt_verdict {
 	AG_RCPT_REFUSED,	/* does not extend the chain (why in reason) */
 	AG_RCPT_PENDING,	/* unsigned, links: held for its batch's
 				 * signed last entry; no ack yet */
+	AG_RCPT_STORING,	/* signed and good: its batch is being
+				 * stored, a slice a call
+				 * (ag_ledger_receipt_continue); no ack yet */
 	AG_RCPT_ERROR		/* the database failed: no answer */
 };
 
@@ -179,7 +183,8 @@ struct ag_receipt_result {
  * the chain or the batch is REFUSED too.  An unsigned entry is held
  * (PENDING: no ack; lib/ledger.h, one signature per batch).  A signed one
  * — its signature verified once, covering the batch — is stored with the
- * entries held before it, in this one transaction; each is stored, its
+ * entries held before it (in one transaction, or a slice a call when the
+ * writes are grouped: ag_ledger_receipt_continue); each is stored, its
  * served record (if any) marked receipted, and checked: its price version must be known ("unknown price version",
  * agent_amount -1), money_usage_cost of its usage at that version must be
  * its amount ("amount"), and a served record's usage must be its usage
@@ -190,9 +195,41 @@ struct ag_receipt_result {
 int ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
     struct ag_receipt_result *r);
 /*
- * The entries the last ag_ledger_receipt_apply stored before its own (the
- * held part of the batch its signed entry closed), in seq order, with
- * their results (STORED or DISPUTE, as for e).  Returns how many.
+ * With grouped writes (ag_ledger_group) a signed receipt stores its batch
+ * AG_LEDGER_STORE_SLICE entries a call, each slice a savepoint of the open
+ * group, so that no step of the loop stores a whole batch: the call that
+ * brought it answers STORING after the first slice, and each
+ * ag_ledger_receipt_continue() stores the next, until the one that stores
+ * the signed entry itself and answers for it as ag_ledger_receipt_apply
+ * would have (*e: that entry).  ag_ledger_batch_done() gives each call's
+ * slice.  While a batch is being stored the group is not committed
+ * (ag_ledger_flush arms its timer again instead), so what is committed
+ * always ends on a signed entry; another receipt, or ag_ledger_close,
+ * first stores the rest of it, whose acks are then never sent (the hub
+ * replays them, and they are REPLAYs then).
+ * Returns 0 (*r: STORING or the signed entry's verdict), 1 when no batch
+ * is being stored (another call finished it), or -1 (ERROR): a slice
+ * failed after earlier ones were stored, and the whole open group was
+ * rolled back, as by a failed commit.
+ */
+#define AG_LEDGER_STORE_SLICE	16
+#if SWB_TEST_BUILD
+/* Test builds: n entries a slice instead (the fault tests cut batches
+ * small, so that their kills land inside them). */
+void ag_ledger_test_slice(struct ag_ledger *lg, size_t n);
+#endif
+int ag_ledger_receipt_continue(struct ag_ledger *lg, struct ledger_entry *e,
+    struct ag_receipt_result *r);
+/* 1 once after a failed slice rolled the whole open group back (from
+ * ag_ledger_receipt_continue, or ag_ledger_receipt_apply finishing
+ * another batch first): the caller drops its links, as for a failed
+ * commit, so that the hub replays.  Else 0. */
+int ag_ledger_lost(struct ag_ledger *lg);
+/*
+ * The entries the last ag_ledger_receipt_apply or _continue stored before
+ * the signed entry (the held part of the batch it closes, or this call's
+ * slice of it), in seq order, with their results (STORED or DISPUTE, as
+ * for e).  Returns how many.
  */
 size_t ag_ledger_batch_done(const struct ag_ledger *lg,
     const struct ledger_entry **es, const struct ag_receipt_result **rs);

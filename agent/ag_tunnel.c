@@ -135,7 +135,11 @@ struct ag_link {
 	/* The hub's ledger frames not applied yet, in arrival order, each
 	 * as it came (ledger_defer); applied a slice per turn of the loop. */
 	struct outq ledq;
-	lws_dll2_t ledq_due;		/* on t->ledq_due while ledq holds any */
+	lws_dll2_t ledq_due;		/* on t->ledq_due while ledq holds any,
+					   or while storing */
+	int storing;			/* a signed receipt of this link is
+					   storing its batch, a slice a turn
+					   (ag_ledger_receipt_continue) */
 	char last_error[160];		/* logged once until it changes */
 	unsigned same_errors;
 	int pin_refused;		/* set by the verify callback */
@@ -243,11 +247,17 @@ link_schedule(struct ag_link *l)
 	    (unsigned long long)l->agent_id, (long long)d);
 }
 
+static void ledger_finish(struct ag_link *l);
+static void links_replay(struct ag_tunnel *t, const char *why);
+
 /* The hub's ledger frames l still held (ledger_defer): not applied, not
- * acked, so the next link's sync brings them again. */
+ * acked, so the next link's sync brings them again.  A batch it was
+ * storing is stored whole first (verified; the committed chain must end
+ * on a signed entry), without acks. */
 static void
 ledq_drop(struct ag_link *l)
 {
+	ledger_finish(l);
 	outq_clear(&l->ledq);
 	lws_dll2_remove(&l->ledq_due);
 }
@@ -1482,6 +1492,10 @@ batch_acks(struct ag_link *l)
 	}
 }
 
+static void receipt_failed(struct ag_link *l, uint64_t seq);
+static void receipt_answer(struct ag_link *l, const struct ledger_entry *e,
+    const struct ag_receipt_result *rr, const char *hash, size_t hlen);
+
 static void
 on_receipt(struct ag_link *l, const struct frame *f)
 {
@@ -1490,7 +1504,6 @@ on_receipt(struct ag_link *l, const struct frame *f)
 	const char *hash = "";
 	size_t hlen = 0;
 	uint64_t seq = 0;
-	char hub[32], mine[32];
 
 	memset(&r, 0, sizeof(r));
 	(void)frame_get_u64(f, "seq", &seq);
@@ -1504,18 +1517,55 @@ on_receipt(struct ag_link *l, const struct frame *f)
 		return;
 	}
 	if (ag_ledger_receipt_apply(l->t->lg, &e, &r) != 0) {
-		/* No answer: the next sync brings it again. */
-		log_error("agent %llu: receipt seq %llu not applied: %s",
-		    (unsigned long long)l->agent_id, (unsigned long long)seq,
-		    ag_ledger_error(l->t->lg));
+		receipt_failed(l, seq);
 		return;
 	}
-	money_format(e.amount, hub, sizeof(hub));
-	if (r.verdict == AG_RCPT_STORED || r.verdict == AG_RCPT_DISPUTE)
+	receipt_answer(l, &e, &r, hash, hlen);
+}
+
+/* A receipt not applied (the database failed): no answer, the next sync
+ * brings it again; when the failure took the open group of writes with
+ * it, every link goes, as for a failed commit. */
+static void
+receipt_failed(struct ag_link *l, uint64_t seq)
+{
+	log_error("agent %llu: receipt seq %llu not applied: %s",
+	    (unsigned long long)l->agent_id, (unsigned long long)seq,
+	    ag_ledger_error(l->t->lg));
+	if (ag_ledger_lost(l->t->lg))
+		links_replay(l->t, "a signed batch's slice failed");
+}
+
+/* What a receipt (e, with the hash the hub sent) came to: logged, and
+ * acked with its batch (none while pending or storing). */
+static void
+receipt_answer(struct ag_link *l, const struct ledger_entry *e,
+    const struct ag_receipt_result *rr, const char *hash, size_t hlen)
+{
+	struct ag_receipt_result r = *rr;
+	uint64_t seq = e->seq;
+	char hub[32], mine[32];
+
+	money_format(e->amount, hub, sizeof(hub));
+	if (r.verdict == AG_RCPT_STORED || r.verdict == AG_RCPT_DISPUTE ||
+	    r.verdict == AG_RCPT_STORING)
 		batch_acks(l);
 	switch (r.verdict) {
 	case AG_RCPT_PENDING:
 		return;		/* acked with its batch's signed last entry */
+	case AG_RCPT_STORING:
+		/* The rest in the next turns (ledger_apply_one); this slice
+		 * was this turn's share. */
+		if (!l->storing)
+			log_debug("agent %llu: receipt seq %llu closes a batch "
+			    "longer than a slice: stored a slice a turn",
+			    (unsigned long long)l->agent_id,
+			    (unsigned long long)seq);
+		l->storing = 1;
+		l->t->ledger_budget = 0;
+		if (lws_dll2_is_detached(&l->ledq_due))
+			lws_dll2_add_tail(&l->ledq_due, &l->t->ledq_due);
+		return;
 	case AG_RCPT_GAP:
 		if (l->gap_head == r.head_seq)
 			return;		/* synced for this gap already */
@@ -1530,11 +1580,11 @@ on_receipt(struct ag_link *l, const struct frame *f)
 			    "(%s): no served record here (lost in a restart?); "
 			    "the amount recomputes, accepted",
 			    (unsigned long long)l->agent_id,
-			    (unsigned long long)seq, e.request_id, hub);
+			    (unsigned long long)seq, e->request_id, hub);
 		else
 			log_debug("agent %llu: receipt seq %llu for request %s "
 			    "(%s) stored", (unsigned long long)l->agent_id,
-			    (unsigned long long)seq, e.request_id, hub);
+			    (unsigned long long)seq, e->request_id, hub);
 		break;
 	case AG_RCPT_DISPUTE:
 		if (r.agent_amount >= 0)
@@ -1543,7 +1593,7 @@ on_receipt(struct ag_link *l, const struct frame *f)
 			snprintf(mine, sizeof(mine), "unknown");
 		log_warn("agent %llu: dispute on receipt seq %llu for request "
 		    "%s: %s (hub %s, agent %s)", (unsigned long long)l->agent_id,
-		    (unsigned long long)seq, e.request_id, r.reason, hub, mine);
+		    (unsigned long long)seq, e->request_id, r.reason, hub, mine);
 		break;
 	case AG_RCPT_REPLAY:
 		log_debug("agent %llu: receipt seq %llu again (already stored)",
@@ -1909,19 +1959,27 @@ on_ledger_timer(lws_sorted_usec_list_t *sul)
  */
 #define AG_LEDGER_FLUSH_MS	30
 
+/* The open group of ledger writes was lost (why): every link is dropped,
+ * and the sync of the next one replays the hub's receipts from what is
+ * really stored. */
+static void
+links_replay(struct ag_tunnel *t, const char *why)
+{
+	log_warn("ledger: %s (%s): reconnecting, so that the hub replays "
+	    "what was lost", why, ag_ledger_error(t->lg));
+	for (int i = 0; i < t->nlinks; i++)
+		if (t->links[i]->wsi != NULL)
+			lws_set_timeout(t->links[i]->wsi,
+			    PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
 static void
 on_flush_timer(struct ltimer *lt)
 {
 	struct ag_tunnel *t = lt->arg;
 
-	if (ag_ledger_flush(t->lg) == 0)
-		return;
-	log_warn("ledger: a grouped commit failed (%s): reconnecting, so "
-	    "that the hub replays what was lost", ag_ledger_error(t->lg));
-	for (int i = 0; i < t->nlinks; i++)
-		if (t->links[i]->wsi != NULL)
-			lws_set_timeout(t->links[i]->wsi,
-			    PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+	if (ag_ledger_flush(t->lg) != 0)
+		links_replay(t, "a grouped commit failed");
 }
 
 static void
@@ -2097,8 +2155,11 @@ on_frame(struct ag_link *l, const struct frame *f)
  * applied at once: their acks go out when they are, and a link that
  * closes drops what it held unacked (the next sync replays it).  A
  * backlog over AG_LEDGER_QUEUED bytes is applied at once: the hub cannot
- * make the queue grow without bound.  (A signed receipt stores the
- * batch it closes in one transaction: that step stays whole.)
+ * make the queue grow without bound.  A signed receipt stores the batch
+ * it closes AG_LEDGER_STORE_SLICE entries a turn (a batch is about 120
+ * entries at c=1, 0.8-1.1 ms stored at once): that slice is its turn's
+ * share, and the link's later frames wait until the batch is whole
+ * (ledger_continue).
  */
 #define AG_LEDGER_SLICE		8
 #define AG_LEDGER_QUEUED	(4u * 1024 * 1024)
@@ -2115,17 +2176,71 @@ ledger_frame(uint16_t type)
  * checked when it came, so never) or broke the protocol.  The frame
  * leaves the queue first: whatever on_frame does to the link, the queue
  * is whole and the frame's bytes stay until it returns. */
+/*
+ * The next slice of the batch l's signed receipt is storing: its acks,
+ * and the signed entry's answer with the last slice.  The slice is this
+ * turn's share of ledger work.
+ */
+static void
+ledger_continue(struct ag_link *l)
+{
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	int k = ag_ledger_receipt_continue(l->t->lg, &e, &r);
+
+	l->t->ledger_budget = 0;
+	if (k == 0 && r.verdict == AG_RCPT_STORING) {
+		batch_acks(l);
+		return;
+	}
+	l->storing = 0;
+	if (l->ledq.head == NULL)
+		lws_dll2_remove(&l->ledq_due);
+	if (k == 1)
+		return;		/* finished by another call: the hub replays */
+	if (k != 0) {
+		receipt_failed(l, e.seq);
+		return;
+	}
+	receipt_answer(l, &e, &r, e.hash, strlen(e.hash));
+}
+
+/* A batch l was storing, stored to its end now (its acks not sent: the
+ * link is going; the next sync replays them). */
+static void
+ledger_finish(struct ag_link *l)
+{
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	int k;
+
+	while (l->storing) {
+		k = ag_ledger_receipt_continue(l->t->lg, &e, &r);
+		if (k != 0 || r.verdict != AG_RCPT_STORING)
+			l->storing = 0;
+		if (k < 0)
+			receipt_failed(l, e.seq);
+	}
+}
+
 static int
 ledger_apply_one(struct ag_link *l)
 {
-	struct outq_item *o = outq_take(&l->ledq);
+	struct outq_item *o;
 	struct frame f;
 	char err[160];
 	size_t used;
 	int rc = -1;
 
-	if (o == NULL)
+	/* A batch being stored goes on before any later frame. */
+	if (l->storing) {
+		ledger_continue(l);
 		return 0;
+	}
+	if ((o = outq_take(&l->ledq)) == NULL) {
+		lws_dll2_remove(&l->ledq_due);
+		return 0;
+	}
 	if (l->ledq.head == NULL)
 		lws_dll2_remove(&l->ledq_due);
 	if (frame_decode_next(o->data, o->len, &f, &used, err,
@@ -2174,15 +2289,15 @@ ledger_defer(struct ag_link *l, const struct frame *f, const void *p,
 
 	if (!ledger_frame(f->type) || l->state != LK_ONLINE)
 		return 0;
-	if (l->ledq.head == NULL && t->ledger_budget > 0) {
+	if (l->ledq.head == NULL && !l->storing && t->ledger_budget > 0) {
 		t->ledger_budget--;
 		return 0;
 	}
 	if (l->ledq.bytes + len > AG_LEDGER_QUEUED)
-		while (l->ledq.head != NULL)
+		while (l->ledq.head != NULL || l->storing)
 			if (ledger_apply_one(l) != 0)
 				return -1;
-	if (l->ledq.head == NULL)
+	if (l->ledq.head == NULL && !l->storing)
 		log_debug("agent %llu: ledger frames wait for the next turns of "
 		    "the loop (more than %d in this one)",
 		    (unsigned long long)l->agent_id, AG_LEDGER_SLICE);
@@ -2487,6 +2602,14 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, on_ledger_timer,
 	    AG_LEDGER_TICK * LWS_US_PER_MS);
 	ag_ledger_group(t->lg, ledger_armed, t);
+#if SWB_TEST_BUILD
+	{
+		const char *v = getenv("SWB_TEST_LEDGER_SLICE");
+
+		if (v != NULL && atoi(v) > 0)
+			ag_ledger_test_slice(t->lg, (size_t)atoi(v));
+	}
+#endif
 	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, on_metrics_timer,
 	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
 	{

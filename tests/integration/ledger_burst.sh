@@ -3,9 +3,11 @@
 # queued in order (agent/ag_tunnel.c, ledger_defer): 160 requests, 32 at
 # a time, are all charged, and the agent's copy of the chain ends
 # byte-identical to the hub's, verifies, and holds no dispute, without
-# a gap the agent had to sync for (which would heal a lost one).  The
-# agent's log (debug) must show that frames did wait for later turns, or
-# this test would not be testing the queue.
+# a gap the agent had to sync for (which would heal a lost one).  A
+# signed receipt stores the batch it closes 16 entries a turn, the
+# link's later frames waiting behind it.  The agent's log (debug) must
+# show that frames did wait for later turns and that a batch was stored
+# in slices, or this test would not be testing them.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 start_mock --chunks 1 --delay-ms 0
@@ -40,6 +42,8 @@ $(diff <(hub_csv) <(agent_csv) | head -20)"
 ctl ledger verify "$AGENT_ID" >/dev/null || fail "hubctl ledger verify failed"
 grep -q "ledger frames wait for the next turns" "$SWB_TMP/agent-burst1.log" ||
     fail "no burst reached the queue: the test did not test it"
+grep -q "closes a batch longer than a slice: stored a slice a turn" "$SWB_TMP/agent-burst1.log" ||
+    fail "no signed batch was stored in slices: the test did not test it"
 # A receipt lost or applied out of order shows as a gap the agent syncs
 # for (the hub then replays, and the chains still end equal).
 ! grep -q "but our chain ends at" "$SWB_TMP/agent-burst1.log" ||

@@ -19,6 +19,9 @@ echo "ledger_faults ($FAULTS_ENGINE): seed $SEED (SWB_SEED=$SEED replays it)"
 RANDOM=$SEED
 N=${SWB_FAULT_REQUESTS:-160}
 PAR=8
+# agentd stores a signed batch 1 entry a turn here (16 by default), so
+# that the kills also land while a batch is being stored.
+export SWB_TEST_LEDGER_SLICE=1
 SVC=$(dirname "$0")/../services
 
 make_certs "$SWB_TMP/certs"

@@ -42,7 +42,7 @@ struct world {
 	char db[128];
 	struct ag_ledger *lg;
 	unsigned char pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN];
-	struct ledger_entry chain[16];	/* [seq]: what the hub issued */
+	struct ledger_entry chain[64];	/* [seq]: what the hub issued */
 };
 
 static const struct money_prices prices_v1 = {
@@ -312,6 +312,144 @@ test_batch(void **state)
 	/* The next call reports no batch of its own. */
 	apply(w, issue(w, 5, "b-5", 1, 1, 0), AG_RCPT_STORED, 1, 1, &r);
 	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 0);
+}
+
+/* The chain's last seq as another connection sees it: what is committed. */
+static int64_t
+committed_seq(struct world *w)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v = -1;
+
+	assert_int_equal(sqlite3_open_v2(w->db, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT coalesce(max(seq), 0) "
+	    "FROM ledger", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return v;
+}
+
+static void
+count_armed(void *arg)
+{
+	(*(int *)arg)++;
+}
+
+/* Entries 1..n-1 unsigned (held), n signed: what a billing batch sends;
+ * rids "<pfx>-<seq>", each served as billed but for seq bad (0: none). */
+static void
+held_batch(struct world *w, const char *pfx, int from, int n, int bad)
+{
+	struct ag_receipt_result r;
+	char rid[32];
+
+	for (int i = from; i < from + n; i++) {
+		snprintf(rid, sizeof(rid), "%s-%d", pfx, i);
+		serve(w, rid, 100 + i, 10, 0, 0);
+		issue(w, (uint64_t)i, rid, 100 + i + (i == bad ? 3 : 0), 10, 0);
+		if (i < from + n - 1)
+			apply(w, unsigned_(&w->chain[i]), AG_RCPT_PENDING, 0, 0,
+			    &r);
+	}
+}
+
+/*
+ * With grouped writes a signed batch is stored a slice a call: 39 held
+ * entries and the signed 40th take three calls (16, 16, then 7 and the
+ * signed one).  While it is being stored nothing is committed (a flush
+ * arms the timer again), each call reports its slice (a dispute in the
+ * second), the last answers for the signed entry; then the group commits
+ * the whole batch and the chain verifies.
+ */
+static void
+test_batch_sliced(void **state)
+{
+	struct world *w = *state;
+	const struct ledger_entry *es;
+	const struct ag_receipt_result *rs;
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	char hash[LEDGER_HEX_LEN + 1], why[160];
+	uint64_t n, bad;
+	int armed = 0;
+
+	ag_ledger_group(w->lg, count_armed, &armed);
+	held_batch(w, "s", 1, 40, 20);
+	apply(w, &w->chain[40], AG_RCPT_STORING, 0, 0, &r);
+	assert_int_equal(r.head_seq, 16);
+	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 16);
+	assert_int_equal(es[0].seq, 1);
+	assert_int_equal(es[15].seq, 16);
+	assert_int_equal(head_seq(w), 16);
+	/* A flush now commits nothing and comes back later. */
+	armed = 0;
+	assert_int_equal(ag_ledger_flush(w->lg), 0);
+	assert_int_equal(armed, 1);
+	assert_int_equal(committed_seq(w), 0);
+
+	assert_int_equal(ag_ledger_receipt_continue(w->lg, &e, &r), 0);
+	assert_int_equal(r.verdict, AG_RCPT_STORING);
+	assert_int_equal(e.seq, 40);
+	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 16);
+	assert_int_equal(es[0].seq, 17);
+	assert_int_equal(es[3].seq, 20);
+	assert_int_equal(rs[3].verdict, AG_RCPT_DISPUTE);
+	assert_non_null(strstr(rs[3].reason, "usage differs"));
+	assert_int_equal(rs[4].verdict, AG_RCPT_STORED);
+
+	assert_int_equal(ag_ledger_receipt_continue(w->lg, &e, &r), 0);
+	assert_int_equal(r.verdict, AG_RCPT_STORED);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.head_seq, 40);
+	assert_int_equal(e.seq, 40);
+	assert_int_equal(ag_ledger_batch_done(w->lg, &es, &rs), 7);
+	assert_int_equal(es[0].seq, 33);
+	assert_int_equal(es[6].seq, 39);
+	assert_int_equal(ag_ledger_receipt_continue(w->lg, &e, &r), 1);
+
+	assert_int_equal(ag_ledger_flush(w->lg), 0);
+	assert_int_equal(committed_seq(w), 40);
+	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
+	    sizeof(why)), 0);
+	assert_int_equal(n, 40);
+}
+
+/*
+ * A batch being stored is finished first by the next receipt (its own
+ * acks are never given: the hub replays them), and by a close: what is
+ * committed ends on a signed entry and verifies.
+ */
+static void
+test_batch_sliced_finish(void **state)
+{
+	struct world *w = *state;
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	char hash[LEDGER_HEX_LEN + 1], why[160], err[256];
+	uint64_t n, bad;
+	int armed = 0;
+
+	ag_ledger_group(w->lg, count_armed, &armed);
+	held_batch(w, "f", 1, 20, 0);
+	apply(w, &w->chain[20], AG_RCPT_STORING, 0, 0, &r);
+	/* The next batch's first entry: the rest of 1..20 goes first. */
+	held_batch(w, "g", 21, 20, 0);
+	assert_int_equal(head_seq(w), 20);
+	assert_int_equal(ag_ledger_receipt_continue(w->lg, &e, &r), 1);
+	apply(w, &w->chain[40], AG_RCPT_STORING, 0, 0, &r);
+	assert_int_equal(r.head_seq, 36);
+	/* Closed while storing 21..40: stored whole, then committed. */
+	ag_ledger_close(w->lg);
+	w->lg = ag_ledger_open(w->state, 0, err, sizeof(err));
+	assert_non_null(w->lg);
+	assert_int_equal(committed_seq(w), 40);
+	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
+	    sizeof(why)), 0);
+	assert_int_equal(n, 40);
 }
 
 /*
@@ -941,6 +1079,8 @@ main(void)
 		T(test_tampered_refused),
 		T(test_batch),
 		T(test_batch_tampered),
+		T(test_batch_sliced),
+		T(test_batch_sliced_finish),
 		T(test_no_hub_key),
 		T(test_gap),
 		T(test_replay_conflict),

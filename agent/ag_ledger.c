@@ -1279,6 +1279,21 @@ store_one(struct ag_ledger *lg, const struct ledger_entry *e,
 	    r->reason, clock_wall_ms() / 1000)) < 0 ? -1 : 0;
 }
 
+/* The database failed under a receipt: nothing kept in memory (what is
+ * held, being stored or cached), *r says ERROR.  -1. */
+static int
+receipt_error(struct ag_ledger *lg, struct ag_receipt_result *r)
+{
+	forget(lg);
+	lg->storing = 0;
+	lg->npend = 0;
+	lg->ndone = 0;
+	memset(r, 0, sizeof(*r));
+	r->verdict = AG_RCPT_ERROR;
+	r->agent_amount = -1;
+	return -1;
+}
+
 /*
  * Store up to max more entries of the batch the verified signed entry
  * lg->closing ends, in one savepoint, and the signed entry itself once
@@ -1325,14 +1340,7 @@ fail:
 		lg->open = 0;
 		lg->lost = 1;
 	}
-	forget(lg);
-	lg->storing = 0;
-	lg->npend = 0;
-	lg->ndone = 0;
-	memset(r, 0, sizeof(*r));
-	r->verdict = AG_RCPT_ERROR;
-	r->agent_amount = -1;
-	return -1;
+	return receipt_error(lg, r);
 }
 
 /* The rest of a batch being stored, at once, its results dropped (their
@@ -1458,13 +1466,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 answered:
 	return 0;
 fail:
-	forget(lg);
-	lg->npend = 0;
-	lg->ndone = 0;
-	memset(r, 0, sizeof(*r));
-	r->verdict = AG_RCPT_ERROR;
-	r->agent_amount = -1;
-	return -1;
+	return receipt_error(lg, r);
 }
 
 int

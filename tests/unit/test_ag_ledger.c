@@ -333,6 +333,19 @@ committed_seq(struct world *w)
 	return v;
 }
 
+/* Committed up to seq n, and the chain verifies. */
+static void
+assert_committed(struct world *w, uint64_t n)
+{
+	char hash[LEDGER_HEX_LEN + 1], why[160];
+	uint64_t got, bad;
+
+	assert_int_equal(committed_seq(w), (int64_t)n);
+	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &got, hash, &bad, why,
+	    sizeof(why)), 0);
+	assert_int_equal(got, n);
+}
+
 static void
 count_armed(void *arg)
 {
@@ -373,8 +386,6 @@ test_batch_sliced(void **state)
 	const struct ag_receipt_result *rs;
 	struct ag_receipt_result r;
 	struct ledger_entry e;
-	char hash[LEDGER_HEX_LEN + 1], why[160];
-	uint64_t n, bad;
 	int armed = 0;
 
 	ag_ledger_group(w->lg, count_armed, &armed);
@@ -412,10 +423,7 @@ test_batch_sliced(void **state)
 	assert_int_equal(ag_ledger_receipt_continue(w->lg, &e, &r), 1);
 
 	assert_int_equal(ag_ledger_flush(w->lg), 0);
-	assert_int_equal(committed_seq(w), 40);
-	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
-	    sizeof(why)), 0);
-	assert_int_equal(n, 40);
+	assert_committed(w, 40);
 }
 
 /*
@@ -429,8 +437,7 @@ test_batch_sliced_finish(void **state)
 	struct world *w = *state;
 	struct ag_receipt_result r;
 	struct ledger_entry e;
-	char hash[LEDGER_HEX_LEN + 1], why[160], err[256];
-	uint64_t n, bad;
+	char err[256];
 	int armed = 0;
 
 	ag_ledger_group(w->lg, count_armed, &armed);
@@ -446,10 +453,7 @@ test_batch_sliced_finish(void **state)
 	ag_ledger_close(w->lg);
 	w->lg = ag_ledger_open(w->state, 0, err, sizeof(err));
 	assert_non_null(w->lg);
-	assert_int_equal(committed_seq(w), 40);
-	assert_int_equal(ag_ledger_verify(w->lg, AGENT, &n, hash, &bad, why,
-	    sizeof(why)), 0);
-	assert_int_equal(n, 40);
+	assert_committed(w, 40);
 }
 
 /*

@@ -1226,27 +1226,6 @@ verdict(struct ag_receipt_result *r, enum ag_receipt_verdict v, int ok,
  * failed one is a dispute, kept).  Inside the caller's transaction.
  * 0 with *r filled (STORED or DISPUTE), -1 error.
  */
-/* The served record of this agent's request, marked receipted and read
- * in one statement (a signed receipt stores its whole batch in one step
- * of the loop: one statement less an entry).  0 found (*sv, as it was but
- * for its state), 1 none, -1 error. */
-static int
-served_take(struct ag_ledger *lg, uint64_t agent_id, const char *request_id,
-    struct ag_served *sv)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	st = query(lg, "UPDATE served SET state = 'receipted' WHERE "
-	    "request_id = ? AND agent_id = ? RETURNING " SERVED_COLS, "ti",
-	    request_id, (int64_t)agent_id);
-	if ((r = row(lg, st)) != 1)
-		return r == 0 ? (release(lg, st), 1) : -1;
-	col_served(st, sv);
-	release(lg, st);
-	return 0;
-}
-
 static int
 store_one(struct ag_ledger *lg, const struct ledger_entry *e,
     struct ag_receipt_result *r)
@@ -1262,9 +1241,12 @@ store_one(struct ag_ledger *lg, const struct ledger_entry *e,
 	lg->head.empty = 0;
 	lg->head.ok = 1;
 	r->head_seq = e->seq;
-	if ((k = served_take(lg, e->agent_id, e->request_id, &sv)) == -1)
+	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
 		return -1;
-	r->served = k == 0;
+	r->served = k == 0 && sv.agent_id == e->agent_id;
+	if (r->served && ag_ledger_served_mark(lg, e->agent_id, e->request_id,
+	    AG_SERVED_RECEIPTED) == -1)
+		return -1;
 	if ((d = check_entry(lg, e, r->served ? &sv : NULL, r)) == -1)
 		return -1;
 	if (d == 0) {

@@ -1382,7 +1382,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			goto fail;
 		if (k == 1 || strcmp(old.hash, e->hash) != 0) {
 			verdict(r, AG_RCPT_CONFLICT, 0, 0, "conflict");
-			goto answered;
+			return 0;
 		}
 		/* The same entry again: the same answer as the first time. */
 		verdict(r, AG_RCPT_REPLAY, 1, 1, NULL);
@@ -1391,7 +1391,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			goto fail;
 		if (d == 0)
 			r->ok = 0;
-		goto answered;
+		return 0;
 	}
 	/* A pending receipt again (the hub replays after a sync): the batch
 	 * is taken up again from there. */
@@ -1401,7 +1401,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	if (e->seq > (prev != NULL ? prev->seq : 0) + 1) {
 		lg->npend = 0;
 		verdict(r, AG_RCPT_GAP, 0, 0, NULL);
-		goto answered;
+		return 0;
 	}
 	if ((k = key_get(lg, e->agent_id, pk)) == -1)
 		goto fail;
@@ -1409,14 +1409,14 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, "no hub ledger key (the "
 		    "hub's welcome carried none)");
-		goto answered;
+		return 0;
 	}
 	/* Link and hash of every entry; the signature (ed25519) only on a
 	 * batch's last one, which covers the rest. */
 	if (ledger_check_link(prev, e, pk, why, sizeof(why)) != 0) {
 		lg->npend = 0;
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
-		goto answered;
+		return 0;
 	}
 	if ((k = seq_of_request(lg, e->agent_id, e->request_id, &dup)) == -1)
 		goto fail;
@@ -1425,19 +1425,19 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 		snprintf(why, sizeof(why), "request id already billed at seq "
 		    "%" PRIu64, dup);
 		verdict(r, AG_RCPT_REFUSED, 0, 0, why);
-		goto answered;
+		return 0;
 	}
 	if (!ledger_signed(e)) {
 		if (lg->npend == AG_LEDGER_BATCH_MAX) {
 			lg->npend = 0;
 			verdict(r, AG_RCPT_REFUSED, 0, 0, "more unsigned receipts "
 			    "in a row than a batch holds");
-			goto answered;
+			return 0;
 		}
 		lg->pend[lg->npend++] = *e;
 		verdict(r, AG_RCPT_PENDING, 0, 0, NULL);
 		r->head_seq = e->seq;
-		goto answered;
+		return 0;
 	}
 	/* Signed and good: its batch, then itself; a slice a call when the
 	 * writes are grouped (store_step). */
@@ -1445,8 +1445,6 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	lg->nstored = 0;
 	lg->storing = 1;
 	return store_step(lg, r, lg->group ? lg->slice : lg->npend);
-answered:
-	return 0;
 fail:
 	return receipt_error(lg, r);
 }

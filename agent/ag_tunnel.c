@@ -1494,7 +1494,7 @@ batch_acks(struct ag_link *l)
 
 static void receipt_failed(struct ag_link *l, uint64_t seq);
 static void receipt_answer(struct ag_link *l, const struct ledger_entry *e,
-    const struct ag_receipt_result *rr, const char *hash, size_t hlen);
+    const struct ag_receipt_result *r, const char *hash, size_t hlen);
 
 static void
 on_receipt(struct ag_link *l, const struct frame *f)
@@ -1540,17 +1540,16 @@ receipt_failed(struct ag_link *l, uint64_t seq)
  * acked with its batch (none while pending or storing). */
 static void
 receipt_answer(struct ag_link *l, const struct ledger_entry *e,
-    const struct ag_receipt_result *rr, const char *hash, size_t hlen)
+    const struct ag_receipt_result *r, const char *hash, size_t hlen)
 {
-	struct ag_receipt_result r = *rr;
 	uint64_t seq = e->seq;
 	char hub[32], mine[32];
 
 	money_format(e->amount, hub, sizeof(hub));
-	if (r.verdict == AG_RCPT_STORED || r.verdict == AG_RCPT_DISPUTE ||
-	    r.verdict == AG_RCPT_STORING)
+	if (r->verdict == AG_RCPT_STORED || r->verdict == AG_RCPT_DISPUTE ||
+	    r->verdict == AG_RCPT_STORING)
 		batch_acks(l);
-	switch (r.verdict) {
+	switch (r->verdict) {
 	case AG_RCPT_PENDING:
 		return;		/* acked with its batch's signed last entry */
 	case AG_RCPT_STORING:
@@ -1567,15 +1566,15 @@ receipt_answer(struct ag_link *l, const struct ledger_entry *e,
 			lws_dll2_add_tail(&l->ledq_due, &l->t->ledq_due);
 		return;
 	case AG_RCPT_GAP:
-		if (l->gap_head == r.head_seq)
+		if (l->gap_head == r->head_seq)
 			return;		/* synced for this gap already */
 		log_info("agent %llu: receipt seq %llu, but our chain ends at "
 		    "%llu: syncing", (unsigned long long)l->agent_id,
-		    (unsigned long long)seq, (unsigned long long)r.head_seq);
+		    (unsigned long long)seq, (unsigned long long)r->head_seq);
 		send_sync(l);
 		return;
 	case AG_RCPT_STORED:
-		if (!r.served)
+		if (!r->served)
 			log_info("agent %llu: receipt seq %llu for request %s "
 			    "(%s): no served record here (lost in a restart?); "
 			    "the amount recomputes, accepted",
@@ -1587,13 +1586,13 @@ receipt_answer(struct ag_link *l, const struct ledger_entry *e,
 			    (unsigned long long)seq, e->request_id, hub);
 		break;
 	case AG_RCPT_DISPUTE:
-		if (r.agent_amount >= 0)
-			money_format(r.agent_amount, mine, sizeof(mine));
+		if (r->agent_amount >= 0)
+			money_format(r->agent_amount, mine, sizeof(mine));
 		else
 			snprintf(mine, sizeof(mine), "unknown");
 		log_warn("agent %llu: dispute on receipt seq %llu for request "
 		    "%s: %s (hub %s, agent %s)", (unsigned long long)l->agent_id,
-		    (unsigned long long)seq, e->request_id, r.reason, hub, mine);
+		    (unsigned long long)seq, e->request_id, r->reason, hub, mine);
 		break;
 	case AG_RCPT_REPLAY:
 		log_debug("agent %llu: receipt seq %llu again (already stored)",
@@ -1603,12 +1602,12 @@ receipt_answer(struct ag_link *l, const struct ledger_entry *e,
 	case AG_RCPT_REFUSED:
 		log_warn("agent %llu: receipt seq %llu refused: %s",
 		    (unsigned long long)l->agent_id, (unsigned long long)seq,
-		    r.reason);
+		    r->reason);
 		break;
 	case AG_RCPT_ERROR:
 		return;
 	}
-	send_receipt_ack(l, seq, hash, hlen, &r);
+	send_receipt_ack(l, seq, hash, hlen, r);
 }
 
 static void
@@ -2172,10 +2171,6 @@ ledger_frame(uint16_t type)
 	    type == FRAME_DISPUTE_RESULT;
 }
 
-/* Apply l's first queued ledger frame.  -1 when it was malformed (it was
- * checked when it came, so never) or broke the protocol.  The frame
- * leaves the queue first: whatever on_frame does to the link, the queue
- * is whole and the frame's bytes stay until it returns. */
 /*
  * The next slice of the batch l's signed receipt is storing: its acks,
  * and the signed entry's answer with the last slice.  The slice is this
@@ -2223,6 +2218,11 @@ ledger_finish(struct ag_link *l)
 	}
 }
 
+/* Apply l's first queued ledger frame, or the next slice of the batch it
+ * is storing.  -1 when the frame was malformed (it was checked when it
+ * came, so never) or broke the protocol.  The frame leaves the queue
+ * first: whatever on_frame does to the link, the queue is whole and the
+ * frame's bytes stay until it returns. */
 static int
 ledger_apply_one(struct ag_link *l)
 {

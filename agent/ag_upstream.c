@@ -1223,9 +1223,10 @@ resume_scan(struct ag_upstream *u)
  * inside its callbacks:
  * - TRIM_UPLOAD (a stream's answer began): over HTTPS without HTTP/2,
  *   libcurl (7.88) copies the request into its upload buffer (16 KB at
- *   least) and keeps that buffer for the handle's life.  Once the whole body went
- *   out nothing of the request is sent any more; setting the size again
- *   frees the buffer (curl makes a new one if it ever needs one).
+ *   least) and keeps that buffer for the handle's life.  Once the whole
+ *   body went out nothing of the request is sent any more; setting the
+ *   size again frees the buffer (curl makes a new one if it ever needs
+ *   one).
  * - TRIM_TLS (a stream read): OpenSSL sets up its 16.7 KB read buffer
  *   before the read that finds the socket empty, and keeps it, whatever
  *   SSL_MODE_RELEASE_BUFFERS says.  SSL_free_buffers frees it when it

@@ -1646,16 +1646,18 @@ again:
 	if (used_settle(st, s.token_id, s.reserved, u->amount) == -1)
 		goto fail;
 	/*
-	 * 3. The chain head, under the agent's row lock until COMMIT: the
-	 * returned hash is still the previous entry's.
+	 * 3. The chain head: the new entry's seq and the previous entry's
+	 * hash.  On PostgreSQL the UPDATE takes the agent's row lock until
+	 * COMMIT; SQLite's write transaction already excludes every other
+	 * writer, so a read is enough there, and step 4 writes the head in
+	 * one statement.
 	 */
 	memset(&h, 0, sizeof(h));
 	p[0] = pint((int64_t)agent_id);
-	if (update_row(st, "UPDATE agents SET ledger_seq = ledger_seq + 1 "
-	    "WHERE id = $1 RETURNING ledger_seq, ledger_hash",
-	    "UPDATE agents SET ledger_seq = ledger_seq + 1 WHERE id = $1",
-	    "SELECT ledger_seq, ledger_hash FROM agents WHERE id = $1", p, 1, 1,
-	    row_head, &h) != DB_OK)
+	if (q(st, st->eng->mask == SCHEMA_SQLITE ?
+	    "SELECT ledger_seq + 1, ledger_hash FROM agents WHERE id = $1" :
+	    "UPDATE agents SET ledger_seq = ledger_seq + 1 WHERE id = $1 "
+	    "RETURNING ledger_seq, ledger_hash", p, 1, row_head, &h) != DB_OK)
 		goto fail;
 	if (h.n == 0) {
 		store_seterr(st, "store_charge_post: no agent %llu",
@@ -1701,9 +1703,10 @@ again:
 	    "$4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, "
 	    "$18, $19, $20)", p, 20, NULL, NULL) != DB_OK)
 		goto fail;
-	p[1] = ptext(e.hash);
-	if (q(st, "UPDATE agents SET ledger_hash = $2 WHERE id = $1", p, 2,
-	    NULL, NULL) != DB_OK || tx_commit(st) == -1)
+	p[1] = pint((int64_t)e.seq);
+	p[2] = ptext(e.hash);
+	if (q(st, "UPDATE agents SET ledger_seq = $2, ledger_hash = $3 "
+	    "WHERE id = $1", p, 3, NULL, NULL) != DB_OK || tx_commit(st) == -1)
 		goto fail;
 	if (out != NULL)
 		*out = e;

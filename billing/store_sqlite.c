@@ -100,12 +100,19 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 		store_seterr(st, "sqlite: too many parameters");
 		return DB_ERR;
 	}
+	/* The same literal is the same pointer: look for that first, and
+	 * compare text only when no pointer matches. */
 	for (i = 0; i < cn->ncache; i++)
-		if (cn->cache[i].sql == sql || strcmp(cn->cache[i].sql, sql) == 0) {
-			stmt = cn->cache[i].stmt;
-			cached = 1;
+		if (cn->cache[i].sql == sql)
 			break;
-		}
+	if (i == cn->ncache)
+		for (i = 0; i < cn->ncache; i++)
+			if (strcmp(cn->cache[i].sql, sql) == 0)
+				break;
+	if (i < cn->ncache) {
+		stmt = cn->cache[i].stmt;
+		cached = 1;
+	}
 	if (!cached) {
 		if (sqlite3_prepare_v2(db, sql, -1, &stmt, &tail) != SQLITE_OK)
 			return sq_fail(st, db, "prepare");

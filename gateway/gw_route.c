@@ -21,7 +21,7 @@
 static enum gw_verdict
 parse_common(struct gw_req *r, void *json)
 {
-	json_t *o = json, *m = json_object_get(o, "model"), *so;
+	json_t *o = json, *m = json_object_get(o, "model"), *so, *st;
 
 	if (r->path_model[0] != '\0')
 		snprintf(r->model, sizeof(r->model), "%s", r->path_model);
@@ -32,7 +32,13 @@ parse_common(struct gw_req *r, void *json)
 		return GW_STOP;
 	} else
 		snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
-	r->stream = json_is_true(json_object_get(o, "stream"));
+	st = json_object_get(o, "stream");
+	if (st != NULL && !json_is_boolean(st) && !json_is_null(st)) {
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_type",
+		    "stream must be a boolean.");
+		return GW_STOP;
+	}
+	r->stream = json_is_true(st);
 	so = json_object_get(o, "stream_options");
 	r->user_usage = r->stream &&
 	    json_is_true(json_object_get(so, "include_usage"));

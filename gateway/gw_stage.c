@@ -440,7 +440,9 @@ gw_stage_relay_attempt(struct gw_req *r)
 	if (prov_can_model(prov, r->model, r->op)) {
 		r->xlate = 0;
 		r->fwd_op = r->op;
-		if (r->op == OP_CHAT) {
+		/* A chat stream asks for its usage; anything else goes as
+		 * it came (st_parse checked "stream": a boolean or null). */
+		if (r->op == OP_CHAT && r->stream) {
 			if (usage_openai_force_include_usage((const char *)r->body,
 			    r->body_len, &fwd, &fwdlen, &asked) != 0) {
 				gw_reply_error(r, 400, "invalid_request_error",

@@ -94,19 +94,19 @@ ag_caps_seed(struct ag_caps *c, struct ag_ledger_rd *rd, int64_t now_ms)
 }
 
 int64_t
-ag_caps_max_out(const json_t *body)
+ag_caps_max_out(struct jscan_v body)
 {
 	static const char *const keys[] = {
 		"max_tokens", "max_completion_tokens", "max_output_tokens"
 	};
-	json_int_t v, best = 0;
+	struct jscan_v v[3];
+	int64_t n, best = 0;
 
-	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		v = json_integer_value(json_object_get(body, keys[i]));
-		if (v > best)
-			best = v;
-	}
-	return (int64_t)best;
+	jscan_getv(body, keys, 3, v);
+	for (size_t i = 0; i < 3; i++)
+		if (jscan_integer(v[i], &n) == 0 && n > best)
+			best = n;
+	return best;
 }
 
 enum ag_caps_result

@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
+#include "lib/jscan.h"
 #include "agent/ag_conf.h"
 #include "lib/money.h"
 
@@ -50,9 +50,10 @@ void ag_caps_price(struct ag_caps *c, const char *model, int64_t version,
  * it has none (or on overflow, INT64_MAX). */
 int64_t ag_caps_cost(const struct ag_caps *c, int ci, const char *model,
     int64_t input, int64_t output, int64_t cached, int64_t cache_write);
-/* What a request body asks for at most as output: max_tokens,
- * max_completion_tokens or max_output_tokens (0: none said). */
-int64_t ag_caps_max_out(const json_t *body);
+/* What a request body (checked by jscan_check; {NULL, 0}: none) asks for
+ * at most as output: max_tokens, max_completion_tokens or
+ * max_output_tokens (0: none said). */
+int64_t ag_caps_max_out(struct jscan_v body);
 /*
  * Admit one request of model on channel ci: input_est estimated input
  * tokens and at most max_out output tokens.  OK counts it in flight

@@ -1155,22 +1155,30 @@ sniff_finish(struct ag_stream *s)
 static void
 stream_prepare(struct ag_stream *s)
 {
-	json_error_t jerr;
-	json_t *o;
-	const char *m;
+	/* Three members of the body, read in place: no tree built. */
+	struct jscan_v root = { NULL, 0 }, m;
+	char model[LEDGER_MODEL_MAX + 2];	/* one more: too long shows */
 
-	o = s->body != NULL && s->body_len > 0 ? json_loadb((const char *)
-	    s->body, s->body_len, 0, &jerr) : NULL;
-	s->input_est = tokest_json(s->body_len, o);	/* = tokest_body */
+	if (s->body == NULL || s->body_len == 0 || jscan_check((const char *)
+	    s->body, s->body_len, &root) != 0)
+		root.p = NULL, root.n = 0;
+	s->input_est = tokest_scan(s->body_len, root);	/* = tokest_body */
 	s->prompt_est = tokest_prompt(s->body_len);
 	if (s->op == OP_AUDIO_SPEECH && s->body != NULL)
 		(void)usage_speech_request(&s->speech, (const char *)s->body,
 		    s->body_len);
-	s->max_out = ag_caps_max_out(o);
-	m = json_string_value(json_object_get(o, "model"));
-	if (m != NULL && ag_ledger_text_ok(m, strlen(m), LEDGER_MODEL_MAX))
-		snprintf(s->model, sizeof(s->model), "%s", m);
-	json_decref(o);
+	s->max_out = ag_caps_max_out(root);
+	m = jscan_get(root, "model");
+	if (jscan_type(m) == JS_STRING) {
+		/* Read as a C string, up to a first \u0000. */
+		size_t k;
+
+		(void)jscan_string_copy(m, model, sizeof(model));
+		k = strlen(model);
+		if (k < sizeof(s->model) &&
+		    ag_ledger_text_ok(model, k, LEDGER_MODEL_MAX))
+			memcpy(s->model, model, k + 1);
+	}
 }
 
 /*

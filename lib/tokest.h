@@ -11,10 +11,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <jansson.h>
+#include "lib/jscan.h"
 
 /* From a body already parsed into o (may be NULL: bytes only). */
 int64_t tokest_json(size_t body_len, const json_t *o);
-/* From the raw body (parsed here; junk counts by its bytes). */
+/* The same from a body checked by jscan_check (root; {NULL, 0}: bytes
+ * only): no tree built. */
+int64_t tokest_scan(size_t body_len, struct jscan_v root);
+/* From the raw body (scanned here; junk counts by its bytes). */
 int64_t tokest_body(const void *body, size_t len);
 /* The prompt alone: body bytes / 4, no completion budget — the input of
  * a stream cut short (usage_estimate_cut), the same on hub and agent. */

@@ -6,6 +6,7 @@
  * (agent/ag_metrics).
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -64,13 +65,14 @@ test_tokens(void **state)
 {
 	struct ag_caps c;
 	char msg[320];
-	json_t *b = json_pack("{s:i, s:i}", "max_tokens", 300,
-	    "max_completion_tokens", 200);
+	static const char body[] = "{\"max_tokens\": 300, "
+	    "\"max_completion_tokens\": 200, \"max_output_tokens\": \"9999\"}";
+	struct jscan_v b, none = { NULL, 0 };
 
 	(void)state;
+	assert_int_equal(jscan_check(body, sizeof(body) - 1, &b), 0);
 	assert_int_equal(ag_caps_max_out(b), 300);
-	assert_int_equal(ag_caps_max_out(NULL), 0);
-	json_decref(b);
+	assert_int_equal(ag_caps_max_out(none), 0);
 	one_channel(0, 500, 0);
 	ag_caps_init(&c, &cf);
 	assert_int_equal(ag_caps_admit(&c, 0, "gpt-4o", 200, 300, T0, msg,

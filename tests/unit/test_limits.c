@@ -5,6 +5,7 @@
  * usage correction) and agentd's per-channel token buckets (agent/ag_bucket).
  */
 #include <stdarg.h>
+#include <string.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -151,6 +152,26 @@ test_estimate(void **state)
 	    (int64_t)((sizeof(body2) - 1) / 4 + 7));
 	assert_int_equal(tokest_body("junkjunk", 8), 2);
 	assert_int_equal(tokest_body(NULL, 0), 0);
+	/* The scanning rule and the tree's agree, member for member. */
+	static const char *const same[] = {
+		"{\"max_completion_tokens\":-5,\"max_tokens\":10}",
+		"{\"max_completion_tokens\":\"7\",\"max_tokens\":10}",
+		"{\"max_completion_tokens\":null,\"max_tokens\":12}",
+		"{\"max_tokens\":1.5}",
+		"{\"max_tokens\":1099511627776}",
+		"{\"max_tokens\":1099511627775}",
+		"{\"max_tokens\":3,\"max_tokens\":40}",
+		"[{\"max_tokens\":3}]",
+		"{\"a\":{\"max_tokens\":3}}",
+		"{\"max_tokens\":3",
+	};
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		json_t *o = json_loadb(same[i], strlen(same[i]), 0, NULL);
+
+		assert_int_equal(tokest_body(same[i], strlen(same[i])),
+		    tokest_json(strlen(same[i]), o));
+		json_decref(o);
+	}
 }
 
 int

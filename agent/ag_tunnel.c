@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libwebsockets.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 #include <jansson.h>
@@ -2432,6 +2433,11 @@ cb_agent(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			link_log_error(l, "the hub did not negotiate TLS 1.3");
 			return -1;
 		}
+		/* lws asks OpenSSL to give a connection's 16 KB read and
+		 * write buffers back after every record.  Right for many idle
+		 * connections, wrong for this one: it carries every request,
+		 * and each record then cost two 16 KB allocations. */
+		SSL_clear_mode(lws_get_ssl(wsi), SSL_MODE_RELEASE_BUFFERS);
 		l->last_rx = l->last_ping = clock_mono_ms();
 		{
 			int one = 1;

@@ -536,6 +536,26 @@ push_end(struct up_req *r, long status, int ok, const char *error)
 	ev_push(r->u, r, n);
 }
 
+/*
+ * libcurl asks OpenSSL to give a connection's 16 KB read and write
+ * buffers back after every record (SSL_MODE_RELEASE_BUFFERS).  A
+ * connection that carries whole answers, one after another, then makes
+ * both again for every request.  Its buffers are kept instead (about
+ * 33 KB while it waits in libcurl's pool).  A stream's connection keeps
+ * the mode: it holds its transfer long, and trim_run frees what it can.
+ */
+static void
+keep_tls_buffers(struct up_req *r)
+{
+	struct curl_tlssessioninfo *ti = NULL;
+
+	if (!r->stream && curl_easy_getinfo(r->easy, CURLINFO_TLS_SSL_PTR,
+	    &ti) == CURLE_OK && ti != NULL &&
+	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL)
+		(void)SSL_clear_mode((SSL *)ti->internals,
+		    SSL_MODE_RELEASE_BUFFERS);
+}
+
 static size_t
 on_header(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -550,8 +570,10 @@ on_header(char *p, size_t size, size_t nmemb, void *arg)
 	if (!r->head_sent && ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
 	    (n == 1 && p[0] == '\n'))) {
 		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &code);
-		if (code >= 200)
+		if (code >= 200) {
 			push_head(r);
+			keep_tls_buffers(r);
+		}
 	}
 	return n;
 }

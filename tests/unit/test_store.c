@@ -886,6 +886,12 @@ test_charges(void **state)
 	assert_int_equal(store_charge_reserve(fx.st, t1, "r5", 1), 1);
 	assert_int_equal(store_charge_reserve(fx.st, t1, "r6", 0), 0);
 
+	{
+		int64_t res = -1, aw = -1, lag = -1;
+
+		assert_int_equal(store_backlog(fx.st, &res, &aw, &lag), 0);
+		assert_true(res == 4 && aw == 0 && lag >= 0 && lag < 60);
+	}
 	/* Post: the real amount replaces the reservation, once. */
 	memset(&u, 0, sizeof(u));
 	snprintf(u.model, sizeof(u.model), "gpt-4o");
@@ -1391,6 +1397,13 @@ test_ledger_await(void **state)
 	assert_string_equal(c.u.model, "gpt-4o");
 	/* The reservation still holds the quota. */
 	assert_true(used_of(h) == 900);
+	/* The backlog counts each open state from its own index. */
+	{
+		int64_t res = -1, aw = -1, lag = -1;
+
+		assert_int_equal(store_backlog(fx.st, &res, &aw, &lag), 0);
+		assert_true(res == 2 && aw == 1 && lag >= 0 && lag < 60);
+	}
 	/* Only a reserved row is parked. */
 	assert_int_equal(store_charge_await(fx.st, "s1", a, &est), 1);
 	assert_int_equal(store_charge_await(fx.st, "nope", a, &est), 1);
@@ -2006,9 +2019,9 @@ test_migration_4_keeps_rows(void **state)
 		    "(SELECT name FROM sqlite_master WHERE type = 'index' AND "
 		    "tbl_name = 'charges' AND name LIKE 'charges\\_%' ESCAPE "
 		    "'\\' ORDER BY name)", buf, sizeof(buf)), 0);
-	assert_string_equal(buf, fx.pg ? "charges_created,charges_pkey,"
-	    "charges_state,charges_token" : "charges_created,charges_state,"
-	    "charges_token");
+	assert_string_equal(buf, fx.pg ? "charges_awaiting,charges_created,"
+	    "charges_pkey,charges_reserved,charges_token" : "charges_awaiting,"
+	    "charges_created,charges_reserved,charges_token");
 }
 
 /*

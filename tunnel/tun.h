@@ -54,6 +54,12 @@ struct tun_conn {
 	int packed;			/* its hello said it reads packed
 					   messages (lib/frame.h PACKING) */
 	lws_dll2_t due;			/* on the due list (tun_conn_flush) */
+	/* TLS buffers (tun_relay.c sets, tun_tick clears; see tun_tls_busy):
+	 * streams relayed now, since when none, and whether the connection
+	 * keeps its buffers between records. */
+	unsigned nrelay;
+	int64_t relay_idle_ms;		/* monotonic */
+	int tls_kept;
 };
 
 extern struct child_env *tun_env;
@@ -62,6 +68,8 @@ extern unsigned tun_nconns;
 
 /* tun_conn.c */
 struct lws_protocols tun_protocol(void);
+/* A stream starts or ends on c: while c relays, its TLS buffers stay. */
+void tun_tls_busy(struct tun_conn *c, int started);
 /* Queue one encoded frame.  -1 (and the connection closes) when full. */
 int  tun_send(struct tun_conn *c, struct frame_enc *e);
 /* Close with a logged reason (once). */

@@ -17,6 +17,8 @@
 #include "lib/release.h"
 #include "lib/log.h"
 
+#define TUN_TLS_KEEP_MS	1000	/* no stream this long: TLS buffers go back */
+
 #define RECENT_NONCES 4096
 
 struct tun_pss {
@@ -833,6 +835,46 @@ tun_protocol(void)
 	return p;
 }
 
+/*
+ * OpenSSL gives a connection's 16 KB read and write buffers back after
+ * each record (SSL_MODE_RELEASE_BUFFERS, set on the vhost): an idle
+ * agent then holds none.  An agent that relays makes both again for
+ * nearly every record, so while it has streams, and TUN_TLS_KEEP_MS
+ * after its last one ended, its connection keeps them (tun_tick gives
+ * them back).  Heartbeats alone never change the mode.
+ */
+void
+tun_tls_busy(struct tun_conn *c, int started)
+{
+	SSL *ssl;
+
+	if (!started) {
+		if (c->nrelay > 0 && --c->nrelay == 0)
+			c->relay_idle_ms = clock_mono_ms();
+		return;
+	}
+	if (c->nrelay++ == 0 && !c->tls_kept &&
+	    (ssl = lws_get_ssl(c->wsi)) != NULL) {
+		SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+		c->tls_kept = 1;
+	}
+}
+
+/* An agent quiet for TUN_TLS_KEEP_MS gives its TLS buffers back. */
+static void
+tls_idle(struct tun_conn *c, int64_t now)
+{
+	SSL *ssl;
+
+	if (!c->tls_kept || c->nrelay > 0 ||
+	    now - c->relay_idle_ms < TUN_TLS_KEEP_MS ||
+	    (ssl = lws_get_ssl(c->wsi)) == NULL)
+		return;
+	SSL_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_free_buffers(ssl) == 1)	/* refused while they hold bytes */
+		c->tls_kept = 0;
+}
+
 void
 tun_tick(void)
 {
@@ -862,6 +904,7 @@ tun_tick(void)
 			conn_down(c);
 			continue;
 		}
+		tls_idle(c, now);
 		if (now - c->last_ping_ms >= cf->tun_heartbeat_ms) {
 			c->last_ping_ms = now;
 			send_simple_u64(c, FRAME_PING, "ts", (uint64_t)clock_wall_ms());

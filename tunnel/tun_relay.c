@@ -156,6 +156,7 @@ stream_link(struct tun_stream *s)
 	by_id[hi] = s;
 	s->hnext_req = by_req[hr];
 	by_req[hr] = s;
+	tun_tls_busy(s->agent, 1);
 }
 
 static void
@@ -185,6 +186,7 @@ stream_unlink(struct tun_stream *s)
 		struct sb_channel *ch = sb_channel(&tun_env->sb, s->chan_slot);
 		atomic_fetch_sub(&ch->hot.inflight, 1);
 	}
+	tun_tls_busy(s->agent, 0);
 	free(s);
 }
 

@@ -389,14 +389,13 @@ static const struct schema_stmt m7_charge_check[] = {
 /*
  * 8: charges_state indexed every charge by its state, nearly all of them
  * 'posted'.  Each post moved its entry from the few 'reserved' ones at
- * the index's end to the end of the 'posted' ones just before them, so
- * the page holding the boundary split or fell underfull at nearly every
- * post (SQLite: a 64 KB rebalancing scratch area, 1.7 a request, and
- * about two dirty pages a request in each commit).  Only the charges
- * still open are ever looked up by state: a partial index for each of
- * those states holds only the requests in flight (or awaiting an agent),
- * in the order their sweeps read them.  A post leaves charges_reserved
- * and touches no other page of it.
+ * the index's end into the middle of the index, the end of the 'posted'
+ * ones, so that pages of it were written at every commit and split as
+ * they filled.  Only the charges still open are ever looked up by state:
+ * a partial index for each of those states holds only the requests in
+ * flight (or awaiting an agent), in the order their sweeps read them.
+ * Measured on SQLite at c=32: billing wrote 8.2 KB (WAL and checkpoints)
+ * a request before, 5.8 KB after.
  */
 static const struct schema_stmt m8_open_charges[] = {
 	{ SCHEMA_BOTH, "DROP INDEX charges_state" },

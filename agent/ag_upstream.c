@@ -536,6 +536,18 @@ push_end(struct up_req *r, long status, int ok, const char *error)
 	ev_push(r->u, r, n);
 }
 
+/* The OpenSSL connection r's transfer runs on, or NULL. */
+static SSL *
+req_ssl(struct up_req *r)
+{
+	struct curl_tlssessioninfo *ti = NULL;
+
+	if (curl_easy_getinfo(r->easy, CURLINFO_TLS_SSL_PTR, &ti) != CURLE_OK ||
+	    ti == NULL || ti->backend != CURLSSLBACKEND_OPENSSL)
+		return NULL;
+	return ti->internals;
+}
+
 /*
  * libcurl asks OpenSSL to give a connection's 16 KB read and write
  * buffers back after every record (SSL_MODE_RELEASE_BUFFERS).  A
@@ -547,13 +559,10 @@ push_end(struct up_req *r, long status, int ok, const char *error)
 static void
 keep_tls_buffers(struct up_req *r)
 {
-	struct curl_tlssessioninfo *ti = NULL;
+	SSL *ssl;
 
-	if (!r->stream && curl_easy_getinfo(r->easy, CURLINFO_TLS_SSL_PTR,
-	    &ti) == CURLE_OK && ti != NULL &&
-	    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL)
-		(void)SSL_clear_mode((SSL *)ti->internals,
-		    SSL_MODE_RELEASE_BUFFERS);
+	if (!r->stream && (ssl = req_ssl(r)) != NULL)
+		(void)SSL_clear_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
 }
 
 static size_t
@@ -1273,7 +1282,7 @@ static void
 trim_run(struct ag_upstream *u)
 {
 	struct up_req *r, *next;
-	struct curl_tlssessioninfo *ti;
+	SSL *ssl;
 	curl_off_t up;
 
 	for (r = u->trims; r != NULL; r = next) {
@@ -1288,11 +1297,8 @@ trim_run(struct ag_upstream *u)
 		    up >= (curl_off_t)r->len)
 			(void)curl_easy_setopt(r->easy,
 			    CURLOPT_UPLOAD_BUFFERSIZE, UL_BUFSIZE);
-		ti = NULL;
-		if ((r->trim & TRIM_TLS) && curl_easy_getinfo(r->easy,
-		    CURLINFO_TLS_SSL_PTR, &ti) == CURLE_OK && ti != NULL &&
-		    ti->backend == CURLSSLBACKEND_OPENSSL && ti->internals != NULL)
-			(void)SSL_free_buffers((SSL *)ti->internals);
+		if ((r->trim & TRIM_TLS) && (ssl = req_ssl(r)) != NULL)
+			(void)SSL_free_buffers(ssl);
 		r->trim = 0;
 	}
 	u->trims = NULL;

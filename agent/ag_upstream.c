@@ -304,6 +304,8 @@ struct ag_upstream {
 	CURLM *multi;			/* curl side */
 	int epfd;			/* curl's sockets; the driver polls it */
 	int mux;			/* multiplex(), asked once */
+	int ca_bundle;			/* ca_bundle_only(), asked once */
+	CURLSH *share;			/* TLS sessions, across transfers */
 	size_t req_max, total_max;	/* AG_UP_*_QUEUE_MAX (tests: less);
 					   read under mu */
 #if SWB_TEST_BUILD
@@ -770,6 +772,37 @@ static curl_socket_t on_open(void *userp, curlsocktype purpose,
     struct curl_sockaddr *a);
 static int on_close(void *userp, curl_socket_t s);
 
+/*
+ * libcurl keeps the certificate store it built for a connection, for the
+ * next ones (CURLOPT_CA_CACHE_TIMEOUT, 24 h), only when no CA directory
+ * is set.  Debian's is built with both a bundle and a directory
+ * (/etc/ssl/certs), so every new connection read and parsed the whole
+ * bundle again: while 8,000 streams ramped up, loading it was a third of
+ * agentd's CPU.  Where the bundle is there (or the test CA file is
+ * configured), connections use it alone: the directory holds the same
+ * certificates.  Where it is not, the directory stays.
+ */
+static int
+ca_bundle_only(const struct ag_upstream *u)
+{
+	CURL *e;
+	char *path = NULL;
+	int ok;
+
+#if SWB_TEST_BUILD
+	if (u->ca_file[0] != '\0')
+		return 1;
+#else
+	(void)u;
+#endif
+	if ((e = curl_easy_init()) == NULL)
+		return 0;
+	ok = curl_easy_getinfo(e, CURLINFO_CAINFO, &path) == CURLE_OK &&
+	    path != NULL && access(path, R_OK) == 0;
+	curl_easy_cleanup(e);
+	return ok;
+}
+
 static int
 easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
@@ -810,6 +843,11 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	/* A new connection resumes a TLS session an earlier one made (no
+	 * certificate chain to verify again), whichever transfer made it. */
+	SET(CURLOPT_SHARE, u->share);
+	if (u->ca_bundle)
+		SET(CURLOPT_CAPATH, NULL);
 	/* The request body goes out through this buffer, which a transfer
 	 * holds for its life.  libcurl's minimum, 16 KB, instead of its
 	 * 64 KB: a held stream's resident memory in agentd fell from 128 to
@@ -2248,6 +2286,13 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
 	}
+	if ((u->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(u->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		snprintf(err, errlen, "curl_share_init failed");
+		goto fail;
+	}
+	u->ca_bundle = ca_bundle_only(u);
 	u->mux = multiplex();
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, u->mux ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);
@@ -2315,6 +2360,8 @@ ag_up_free(struct ag_upstream *u)
 		curl_easy_cleanup(u->pool[--u->npool]);
 	if (u->multi != NULL)
 		curl_multi_cleanup(u->multi);
+	if (u->share != NULL)		/* after every transfer that used it */
+		curl_share_cleanup(u->share);
 	if (u->epfd >= 0)
 		close(u->epfd);
 	free(u->fdst);

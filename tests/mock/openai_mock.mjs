@@ -1748,6 +1748,11 @@ async function handle(req, res) {
 		}
 	}
 	rec.http = req.httpVersion;
+	// Which connection (the client's port) and whether its TLS session was
+	// resumed from an earlier connection's (upstream_tls.sh).
+	rec.conn = req.socket ? req.socket.remotePort ?? null : null;
+	rec.tls_resumed = req.socket && typeof req.socket.isSessionReused === 'function' ?
+		req.socket.isSessionReused() : null;
 	if (isChat) rec.id = `chatcmpl-mock-${x.n}`;
 	if (isMod) rec.id = `modr-mock-${x.n}`;
 	if (provider === 'openai' && method === 'POST' && path === '/v1/responses') rec.id = `resp_mock_${x.n}`;

@@ -3,8 +3,9 @@
 # another CA signed is refused (502 in the surface's shape, the request
 # never reaches it, agentd says why).  A new connection resumes the TLS
 # session an earlier one made, whichever transfer made it (agentd's
-# transfers share one session cache): the mock logs, per request, its
-# connection and whether the session was resumed.
+# transfers share one session cache), and an idle connection is reused:
+# the mock logs, per request, its connection and whether the session was
+# resumed.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 TOK=$(ctl token create --name tls)
@@ -53,4 +54,9 @@ h=$(line held) b=$(line beside)
 [ "$(jq .conn <<<"$h")" != "$(jq .conn <<<"$b")" ] || fail "both went over one connection: $h / $b"
 [ "$(jq .tls_resumed <<<"$h")" = false ] || fail "the first connection resumed a session: $h"
 [ "$(jq .tls_resumed <<<"$b")" = true ] || fail "the second connection did not resume the first one's session: $b"
+note "an idle connection is reused"
+[ "$(ask again)" = 200 ] || fail "the request after them: $(cat "$SWB_TMP/again.body")"
+a=$(line again)
+jq -e --argjson h "$(jq .conn <<<"$h")" --argjson b "$(jq .conn <<<"$b")" '.conn == $h or .conn == $b' \
+    <<<"$a" >/dev/null || fail "a new connection while two were idle: $a"
 echo OK

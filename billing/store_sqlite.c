@@ -32,6 +32,8 @@ struct sq_conn {
 	struct {
 		const char *sql;	/* the caller's text (compared in full) */
 		sqlite3_stmt *stmt;
+		int nparam;		/* its parameters, */
+		unsigned char arg[DB_MAXPARAM];	/* each "$k": k, from 1 */
 	} cache[SQ_CACHE];
 	int ncache, next;	/* next: the slot to replace when full */
 };
@@ -43,28 +45,47 @@ sq_fail(struct store *st, sqlite3 *db, const char *what)
 	return DB_ERR;
 }
 
-/* Binds parameter i of stmt, named "$k", to p[k - 1]. */
+/* The value each parameter of stmt takes: parameter i + 1 is named "$k"
+ * and takes value k - 1 (arg[i] = k).  Read once, when it is prepared
+ * (sqlite3_bind_parameter_name walks a list on every call). */
 static int
-sq_bind(struct store *st, sqlite3_stmt *stmt, int i,
-    const struct db_param *p, int np)
+sq_params(struct store *st, sqlite3_stmt *stmt, unsigned char *arg, int *n)
 {
-	const char *name = sqlite3_bind_parameter_name(stmt, i);
-	const struct db_param *v;
+	const char *name;
 	char *end;
 	long k;
+	int i, cnt = sqlite3_bind_parameter_count(stmt);
+
+	if (cnt > DB_MAXPARAM) {
+		store_seterr(st, "sqlite: too many parameters");
+		return DB_ERR;
+	}
+	for (i = 1; i <= cnt; i++) {
+		name = sqlite3_bind_parameter_name(stmt, i);
+		if (name == NULL || name[0] != '$' || name[1] < '1' ||
+		    name[1] > '9') {
+			store_seterr(st, "sqlite: parameter %d is not $N", i);
+			return DB_ERR;
+		}
+		errno = 0;
+		k = strtol(name + 1, &end, 10);
+		if (errno != 0 || *end != '\0' || k < 1 || k > DB_MAXPARAM) {
+			store_seterr(st, "sqlite: parameter %s is out of range",
+			    name);
+			return DB_ERR;
+		}
+		arg[i - 1] = (unsigned char)k;
+	}
+	*n = cnt;
+	return DB_OK;
+}
+
+/* Binds parameter i of stmt to v. */
+static int
+sq_bind(struct store *st, sqlite3_stmt *stmt, int i, const struct db_param *v)
+{
 	int rc;
 
-	if (name == NULL || name[0] != '$' || name[1] < '1' || name[1] > '9') {
-		store_seterr(st, "sqlite: parameter %d is not $N", i);
-		return DB_ERR;
-	}
-	errno = 0;
-	k = strtol(name + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || k < 1 || k > np) {
-		store_seterr(st, "sqlite: parameter %s has no value", name);
-		return DB_ERR;
-	}
-	v = &p[k - 1];
 	switch (v->type) {
 	case DB_PINT:
 		rc = sqlite3_bind_int64(stmt, i, v->i);
@@ -94,7 +115,8 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 	sqlite3_stmt *stmt = NULL;
 	const char *tail = NULL, *vals[DB_MAXCOL];
 	struct db_row row;
-	int rc, i, n, ret = DB_OK, ext, cached = 0;
+	unsigned char params[DB_MAXPARAM];
+	int rc, i, n, k, nparam = 0, ret = DB_OK, ext, cached = 0;
 
 	if (np < 0 || np > DB_MAXPARAM) {
 		store_seterr(st, "sqlite: too many parameters");
@@ -128,6 +150,8 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 			ret = DB_ERR;
 			goto out;
 		}
+		if ((ret = sq_params(st, stmt, params, &nparam)) != DB_OK)
+			goto out;
 		/* Only text that lives as long as the program (the store's
 		 * SQL is string literals) may key the cache; it is compared
 		 * in full anyway, so a reused buffer only costs a miss. */
@@ -136,12 +160,20 @@ sq_query(struct store *st, const char *sql, const struct db_param *p, int np,
 			sqlite3_finalize(cn->cache[i].stmt);
 		cn->cache[i].sql = sql;
 		cn->cache[i].stmt = stmt;
+		cn->cache[i].nparam = nparam;
+		memcpy(cn->cache[i].arg, params, sizeof(params));
 		cached = 1;
 	}
-	n = sqlite3_bind_parameter_count(stmt);
-	for (i = 1; i <= n; i++)
-		if ((ret = sq_bind(st, stmt, i, p, np)) != DB_OK)
+	for (n = 0; n < cn->cache[i].nparam; n++) {
+		k = cn->cache[i].arg[n];
+		if (k > np) {
+			store_seterr(st, "sqlite: parameter $%d has no value", k);
+			ret = DB_ERR;
 			goto out;
+		}
+		if ((ret = sq_bind(st, stmt, n + 1, &p[k - 1])) != DB_OK)
+			goto out;
+	}
 
 	row.ncol = sqlite3_column_count(stmt);
 	row.val = vals;

@@ -268,6 +268,49 @@ test_engine(void **state)
 	}
 }
 
+/* Both columns of a row, as "A|B". */
+static int
+two_cols(struct store *st, const struct db_row *r, void *arg)
+{
+	(void)st;
+	snprintf(arg, 64, "%s|%s", r->val[0] != NULL ? r->val[0] : "NULL",
+	    r->val[1] != NULL ? r->val[1] : "NULL");
+	return 0;
+}
+
+/* A statement's parameters are bound by their names ($N, in any order),
+ * again on every call of the same text (the engine keeps it prepared); a
+ * parameter with no value is an error, after which the statement still
+ * works; SQLite refuses a parameter that is not $N. */
+static void
+test_params(void **state)
+{
+	static const char sql[] = "SELECT CAST($2 AS TEXT), CAST($1 AS TEXT)";
+	struct db_param p[2] = { { DB_PTEXT, 0, "a" }, { DB_PTEXT, 0, "b" } };
+	char out[64];
+
+	(void)state;
+	assert_int_equal(fx.st->eng->query(fx.st, sql, p, 2, two_cols, out),
+	    DB_OK);
+	assert_string_equal(out, "b|a");
+	p[0].s = "c";
+	p[1].type = DB_PNULL;
+	assert_int_equal(fx.st->eng->query(fx.st, sql, p, 2, two_cols, out),
+	    DB_OK);
+	assert_string_equal(out, "NULL|c");
+	assert_int_equal(fx.st->eng->query(fx.st, sql, p, 1, two_cols, out),
+	    DB_ERR);
+	p[1] = (struct db_param){ DB_PTEXT, 0, "d" };
+	assert_int_equal(fx.st->eng->query(fx.st, sql, p, 2, two_cols, out),
+	    DB_OK);
+	assert_string_equal(out, "d|c");
+	if (!fx.pg) {
+		assert_int_equal(fx.st->eng->query(fx.st, "SELECT ?, ?", p, 2,
+		    two_cols, out), DB_ERR);
+		assert_non_null(strstr(store_errmsg(fx.st), "is not $N"));
+	}
+}
+
 static void
 test_migrations_idempotent(void **state)
 {
@@ -2155,6 +2198,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_engine),
+		T(test_params),
 		T(test_migrations_idempotent),
 		T(test_agent_add_get),
 		T(test_agent_list),

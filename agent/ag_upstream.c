@@ -38,6 +38,7 @@
 #include "agent/ag_prov.h"
 #include "agent/ag_token.h"
 #include "lib/clock.h"
+#include "lib/curlca.h"
 #include "lib/log.h"
 #include "lib/usage.h"
 
@@ -304,7 +305,7 @@ struct ag_upstream {
 	CURLM *multi;			/* curl side */
 	int epfd;			/* curl's sockets; the driver polls it */
 	int mux;			/* multiplex(), asked once */
-	int ca_bundle;			/* ca_bundle_only(), asked once */
+	int ca_bundle;			/* curlca_bundle_only(), asked once */
 	CURLSH *share;			/* TLS sessions, across transfers */
 	size_t req_max, total_max;	/* AG_UP_*_QUEUE_MAX (tests: less);
 					   read under mu */
@@ -773,38 +774,6 @@ static curl_socket_t on_open(void *userp, curlsocktype purpose,
     struct curl_sockaddr *a);
 static int on_close(void *userp, curl_socket_t s);
 
-/*
- * libcurl keeps the certificate store it built for a connection, for the
- * next ones (CURLOPT_CA_CACHE_TIMEOUT, 24 h), only when no CA directory
- * is set.  Debian's is built with both a bundle and a directory
- * (/etc/ssl/certs), so every new connection read and parsed the whole
- * bundle again: not doing so cut agentd's CPU by a fifth while 8,000
- * streams ramped up (one-certificate test CA).  Where the bundle is
- * there (or the test CA file is configured), connections use it alone:
- * the directory holds the same certificates.  Where it is not, the
- * directory stays.
- */
-static int
-ca_bundle_only(const struct ag_upstream *u)
-{
-	CURL *e;
-	char *path = NULL;
-	int ok;
-
-#if SWB_TEST_BUILD
-	if (u->ca_file[0] != '\0')
-		return 1;
-#else
-	(void)u;
-#endif
-	if ((e = curl_easy_init()) == NULL)
-		return 0;
-	ok = curl_easy_getinfo(e, CURLINFO_CAINFO, &path) == CURLE_OK &&
-	    path != NULL && access(path, R_OK) == 0;
-	curl_easy_cleanup(e);
-	return ok;
-}
-
 static int
 easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
@@ -857,6 +826,8 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	/* A new connection resumes a TLS session an earlier one made (no
 	 * certificate chain to verify again), whichever transfer made it. */
 	SET(CURLOPT_SHARE, u->share);
+	/* The CA bundle alone, so that libcurl builds its store once, not
+	 * once per new connection (lib/curlca.c). */
 	if (u->ca_bundle)
 		SET(CURLOPT_CAPATH, NULL);
 	/* The request body goes out through this buffer, which a transfer
@@ -2306,7 +2277,11 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 		snprintf(err, errlen, "curl_share_init failed");
 		goto fail;
 	}
-	u->ca_bundle = ca_bundle_only(u);
+#if SWB_TEST_BUILD
+	u->ca_bundle = curlca_bundle_only(u->ca_file);
+#else
+	u->ca_bundle = curlca_bundle_only(NULL);
+#endif
 	u->mux = multiplex();
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, u->mux ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);

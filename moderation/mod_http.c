@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include "lib/curlca.h"
 #include "lib/log.h"
 
 #if LIBCURL_VERSION_NUM < 0x075500
@@ -38,6 +39,8 @@ struct mod_call {
 
 struct mod_http {
 	CURLM *multi;
+	CURLSH *share;		/* TLS sessions, across calls */
+	int bundle;		/* curlca_bundle_only(NULL), asked once */
 	struct mod_call *calls;
 	size_t n;
 };
@@ -184,6 +187,13 @@ mod_http_new(void)
 		free(h);
 		return NULL;
 	}
+	if ((h->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(h->share, CURLSHOPT_SHARE,
+	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		mod_http_free(h);
+		return NULL;
+	}
+	h->bundle = curlca_bundle_only(NULL);
 	return h;
 }
 
@@ -243,6 +253,8 @@ mod_http_free(struct mod_http *h)
 	while (h->calls != NULL)
 		call_free(h->calls);
 	curl_multi_cleanup(h->multi);
+	if (h->share != NULL)	/* after every call that used it */
+		curl_share_cleanup(h->share);
 	free(h);
 }
 
@@ -310,6 +322,12 @@ mod_http_start(struct mod_http *h, const struct mod_http_req *rq,
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
 	if (rq->ca_file[0] != '\0')
 		SET(CURLOPT_CAINFO, rq->ca_file);
+	/* The CA bundle alone, so that libcurl builds its store once, not
+	 * once per new connection (lib/curlca.c); and a new connection
+	 * resumes an earlier call's TLS session. */
+	if (rq->ca_file[0] != '\0' || h->bundle)
+		SET(CURLOPT_CAPATH, NULL);
+	SET(CURLOPT_SHARE, h->share);
 #undef SET
 	if (bad) {
 		snprintf(err, errlen, "cannot set up the call");

@@ -2271,9 +2271,7 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 		snprintf(err, errlen, "curl_multi_init failed");
 		goto fail;
 	}
-	if ((u->share = curl_share_init()) == NULL ||
-	    curl_share_setopt(u->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+	if ((u->share = curlca_share_new()) == NULL) {
 		snprintf(err, errlen, "curl_share_init failed");
 		goto fail;
 	}

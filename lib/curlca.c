@@ -13,7 +13,6 @@
 #include "lib/curlca.h"
 
 #include <unistd.h>
-#include <curl/curl.h>
 
 int
 curlca_bundle_only(const char *ca_file)
@@ -30,4 +29,19 @@ curlca_bundle_only(const char *ca_file)
 	    path != NULL && access(path, R_OK) == 0;
 	curl_easy_cleanup(e);
 	return ok;
+}
+
+CURLSH *
+curlca_share_new(void)
+{
+	CURLSH *sh;
+
+	if ((sh = curl_share_init()) == NULL)
+		return NULL;
+	if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+	    CURLSHE_OK) {
+		curl_share_cleanup(sh);
+		return NULL;
+	}
+	return sh;
 }

@@ -187,9 +187,7 @@ mod_http_new(void)
 		free(h);
 		return NULL;
 	}
-	if ((h->share = curl_share_init()) == NULL ||
-	    curl_share_setopt(h->share, CURLSHOPT_SHARE,
-	    CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+	if ((h->share = curlca_share_new()) == NULL) {
 		mod_http_free(h);
 		return NULL;
 	}

@@ -779,6 +779,7 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 {
 	CURL *e;
 	CURLcode rc = CURLE_OK;
+	const char *ca = NULL;
 
 	if (u->npool > 0)
 		e = u->pool[--u->npool];
@@ -823,13 +824,15 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-	/* A new connection resumes a TLS session an earlier one made (no
-	 * certificate chain to verify again), whichever transfer made it. */
-	SET(CURLOPT_SHARE, u->share);
 	/* The CA bundle alone, so that libcurl builds its store once, not
-	 * once per new connection (lib/curlca.c). */
-	if (u->ca_bundle)
-		SET(CURLOPT_CAPATH, NULL);
+	 * once per new connection; a new connection resumes a TLS session
+	 * an earlier one made, whichever transfer made it (lib/curlca.h).
+	 * Test builds only: a private CA. */
+#if SWB_TEST_BUILD
+	ca = u->ca_file;
+#endif
+	if ((rc = curlca_setopt(e, ca, u->ca_bundle, u->share)) != CURLE_OK)
+		goto fail;
 	/* The request body goes out through this buffer, which a transfer
 	 * holds for its life.  libcurl's minimum, 16 KB, instead of its
 	 * 64 KB: a held stream's resident memory in agentd fell from 128 to
@@ -852,10 +855,8 @@ easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	} else
 		SET(CURLOPT_HTTPGET, 1L);
 #if SWB_TEST_BUILD
-	/* Test builds only: a private CA and host overrides, so the official
-	 * names reach a local mock. */
-	if (u->ca_file[0] != '\0')
-		SET(CURLOPT_CAINFO, u->ca_file);
+	/* Test builds only: host overrides, so the official names reach a
+	 * local mock (its CA: above). */
 	if (u->connect_to != NULL) {
 		SET(CURLOPT_CONNECT_TO, u->connect_to);
 		SET(CURLOPT_PROXY, "");
@@ -2275,11 +2276,7 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 		snprintf(err, errlen, "curl_share_init failed");
 		goto fail;
 	}
-#if SWB_TEST_BUILD
-	u->ca_bundle = curlca_bundle_only(u->ca_file);
-#else
-	u->ca_bundle = curlca_bundle_only(NULL);
-#endif
+	u->ca_bundle = curlca_bundle_only();
 	u->mux = multiplex();
 	curl_multi_setopt(u->multi, CURLMOPT_PIPELINING, u->mux ?
 	    CURLPIPE_MULTIPLEX : CURLPIPE_NOTHING);

@@ -15,14 +15,12 @@
 #include <unistd.h>
 
 int
-curlca_bundle_only(const char *ca_file)
+curlca_bundle_only(void)
 {
 	CURL *e;
 	char *path = NULL;
 	int ok;
 
-	if (ca_file != NULL && ca_file[0] != '\0')
-		return 1;
 	if ((e = curl_easy_init()) == NULL)
 		return 0;
 	ok = curl_easy_getinfo(e, CURLINFO_CAINFO, &path) == CURLE_OK &&
@@ -44,4 +42,19 @@ curlca_share_new(void)
 		return NULL;
 	}
 	return sh;
+}
+
+CURLcode
+curlca_setopt(CURL *e, const char *ca_file, int bundle, CURLSH *share)
+{
+	CURLcode rc = CURLE_OK;
+	int file = ca_file != NULL && ca_file[0] != '\0';
+
+	if (file)
+		rc = curl_easy_setopt(e, CURLOPT_CAINFO, ca_file);
+	if (rc == CURLE_OK && (file || bundle))
+		rc = curl_easy_setopt(e, CURLOPT_CAPATH, (char *)NULL);
+	if (rc == CURLE_OK && share != NULL)
+		rc = curl_easy_setopt(e, CURLOPT_SHARE, share);
+	return rc;
 }

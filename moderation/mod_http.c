@@ -40,7 +40,7 @@ struct mod_call {
 struct mod_http {
 	CURLM *multi;
 	CURLSH *share;		/* TLS sessions, across calls */
-	int bundle;		/* curlca_bundle_only(NULL), asked once */
+	int bundle;		/* curlca_bundle_only(), asked once */
 	struct mod_call *calls;
 	size_t n;
 };
@@ -191,7 +191,7 @@ mod_http_new(void)
 		mod_http_free(h);
 		return NULL;
 	}
-	h->bundle = curlca_bundle_only(NULL);
+	h->bundle = curlca_bundle_only();
 	return h;
 }
 
@@ -318,15 +318,11 @@ mod_http_start(struct mod_http *h, const struct mod_http_req *rq,
 	SET(CURLOPT_WRITEDATA, c);
 	SET(CURLOPT_PRIVATE, c);
 	SET(CURLOPT_ERRORBUFFER, c->errbuf);
-	if (rq->ca_file[0] != '\0')
-		SET(CURLOPT_CAINFO, rq->ca_file);
-	/* The CA bundle alone, so that libcurl builds its store once, not
-	 * once per new connection (lib/curlca.c); and a new connection
-	 * resumes an earlier call's TLS session. */
-	if (rq->ca_file[0] != '\0' || h->bundle)
-		SET(CURLOPT_CAPATH, NULL);
-	SET(CURLOPT_SHARE, h->share);
 #undef SET
+	/* The configured CA file, or the bundle alone; TLS sessions shared
+	 * across calls (lib/curlca.h). */
+	bad |= curlca_setopt(c->easy, rq->ca_file, h->bundle, h->share) !=
+	    CURLE_OK;
 	if (bad) {
 		snprintf(err, errlen, "cannot set up the call");
 		call_free(c);

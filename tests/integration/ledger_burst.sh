@@ -4,11 +4,14 @@
 # a time, are all charged, and the agent's copy of the chain ends
 # byte-identical to the hub's, verifies, and holds no dispute, without
 # a gap the agent had to sync for (which would heal a lost one).  A
-# signed receipt stores the batch it closes 16 entries a turn, the
-# link's later frames waiting behind it.  The agent's log (debug) must
+# signed receipt stores the batch it closes a slice a turn, the link's
+# later frames waiting behind it: 16 entries by default, 4 here, so that
+# a slow machine, whose 30 ms group commits close fewer entries, still
+# makes batches longer than a slice.  The agent's log (debug) must
 # show that frames did wait for later turns and that a batch was stored
 # in slices, or this test would not be testing them.
 source "$(dirname "$0")/lib.sh"
+export SWB_TEST_LEDGER_SLICE=4
 hub_with_tunnel
 start_mock --chunks 1 --delay-ms 0
 start_agent burst1

@@ -3,7 +3,7 @@
  *   - the migrations (billing/schema.c): an ordered array, each a list of
  *     statements, most valid on both engines, a few per engine;
  *   - the small engine interface the two backends (store_sqlite.c,
- *     store_pg.c) implement and store.c drives.
+ *     store_pg.c) implement and the other store*.c files drive.
  *
  * SQL written for both engines uses $1, $2... placeholders (PostgreSQL's
  * syntax; the SQLite engine binds them by name).  Values always travel as

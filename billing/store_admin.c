@@ -1,8 +1,9 @@
 /*
  * billing/store_admin: the operator's store calls (billing/store_admin.h),
  * written once for both engines on the engine interface of schema.h, like
- * billing/store.c.  Kept apart from store.c so the money path's file stays
- * about the money path.
+ * billing/store.c and the files of its calls.  Kept apart from those so
+ * the money path's files (store_charge.c, store_ledger.c) stay about the
+ * money path.
  */
 #include "billing/store_admin.h"
 #include "billing/schema.h"

@@ -6,7 +6,7 @@
  * by link against the hub's key) and the disputes it raised.  It owns the
  * schema and its migrations, and the one decision about a receipt
  * (ag_ledger_receipt_apply): store, replay, conflict, gap, refusal or
- * dispute.  It does no network I/O; agent/ag_tunnel turns the verdicts
+ * dispute.  It does no network I/O; agent/ag_bill turns the verdicts
  * into frames, agent/main prints exports and verifications.
  *
  * Every call is short and local (a few rows, one transaction) and runs on

@@ -3,10 +3,11 @@
  * link (every hub) it serves: requests admitted, tokens (the input
  * estimate at admission, the output when the answer ends) and failed
  * upstream calls in the current UTC minute, and the mean time to the
- * provider's response head.  agent/ag_tunnel counts into it and sends one
- * metrics frame per channel every AG_METRICS_EVERY_MS (lib/frame.h says
- * the fields); the hub's tunnel writes them into the scoreboard beside its
- * own figures.  lws thread only; time comes in.
+ * provider's response head.  agent/ag_stream counts into it and
+ * agent/ag_status sends one metrics frame per channel every
+ * AG_METRICS_EVERY_MS (lib/frame.h says the fields); the hub's tunnel
+ * writes them into the scoreboard beside its own figures.  lws thread
+ * only; time comes in.
  */
 #ifndef SWB_AG_METRICS_H
 #define SWB_AG_METRICS_H

@@ -4,7 +4,7 @@
  * the tunnel (the same pins, checked in the verify callback), made in the
  * tunnel's own lws context and loop after each welcome.  The answer,
  * {"ip":"..."}, is logged, kept, and reported to the hub in a hello frame
- * (agent/ag_tunnel).  lws thread only.
+ * (agent/ag_status).  lws thread only.
  */
 #ifndef SWB_AG_PROBE_H
 #define SWB_AG_PROBE_H

@@ -9,7 +9,7 @@
  * start, replaced by `agentd ui-secret`.
  *   /api/status    tunnel links, pins, version, public address, channels
  *                  (this minute against rpm/tpm and the caps, in flight,
- *                  errors, today's spending) — from agent/ag_tunnel
+ *                  errors, today's spending) — from agent/ag_status
  *   /api/requests  the last served requests and their receipt state
  *   /api/earnings  receipted amounts per UTC day and model
  *   /api/disputes  the disputes this agent raised

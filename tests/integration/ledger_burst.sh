@@ -1,6 +1,6 @@
 # A burst of the hub's receipts (billing answers a whole group commit at
 # once) is applied by agentd a slice per turn of its loop, the rest
-# queued in order (agent/ag_tunnel.c, ledger_defer): 160 requests, 32 at
+# queued in order (agent/ag_ledq.c, ag_ledq_defer): 160 requests, 32 at
 # a time, are all charged, and the agent's copy of the chain ends
 # byte-identical to the hub's, verifies, and holds no dispute, without
 # a gap the agent had to sync for (which would heal a lost one).  A

@@ -7,7 +7,11 @@
  * schema and its migrations, and the one decision about a receipt
  * (ag_ledger_receipt_apply): store, replay, conflict, gap, refusal or
  * dispute.  It does no network I/O; agent/ag_bill turns the verdicts
- * into frames, agent/main prints exports and verifications.
+ * into frames, agent/main prints exports and verifications.  The code is
+ * split by job (agent/ag_ledger_int.h): ag_ledger.c the database core,
+ * ag_ledger_hub.c the hub's keys and prices, ag_ledger_served.c the
+ * served streams, ag_ledger_store.c the chain, the receipts and their
+ * disputes, ag_ledger_export.c the ledger commands' reads.
  *
  * Every call is short and local (a few rows, one transaction) and runs on
  * the caller's thread; nothing here is thread-safe: one thread per handle.

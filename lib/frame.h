@@ -63,7 +63,8 @@
  *   welcome may also carry ledger_key:bin[32], the hub's Ed25519 key that
  *   signs receipts.
  *
- * Billing, all on stream 0 (see billing/bill_ledger.c, agent/ag_ledger.c):
+ * Billing, all on stream 0 (see billing/bill_ledger.c, agent/ag_bill.c,
+ * agent/ag_ledger_store.c):
  *   receipt        hub -> agent, one ledger entry: seq:u64 prev_hash:str
  *                  hash:str request_id:str token_id:u64 model:str
  *                  input_tokens output_tokens cached_tokens

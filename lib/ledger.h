@@ -1,8 +1,9 @@
 /*
  * lib/ledger: one entry of the per-agent billing chain, as both hub
- * (billing/) and agent (agent/ag_ledger.c) compute, sign, check and export
- * it.  The only place the canonical bytes, the hash rule and the CSV line
- * are written down.  No I/O, no global state.
+ * (billing/) and agent (agent/ag_ledger_store.c, ag_ledger_export.c)
+ * compute, sign, check and export it.  The only place the canonical
+ * bytes, the hash rule and the CSV line are written down.  No I/O, no
+ * global state.
  *
  * Canonical bytes of an entry (all integers big-endian):
  *

@@ -76,6 +76,21 @@ up_req_free(struct up_req *r)
 	free(r);
 }
 
+/* End r (parked, or not started on the curl side) with an error; the
+ * curl side's reference goes. */
+void
+up_refuse(struct ag_upstream *u, struct up_req *r, const char *why)
+{
+	int fr;
+
+	up_push_end(r, 0, 0, why);
+	up_lock(u);
+	fr = up_req_unref_locked(r);
+	up_unlock(u);
+	if (fr)
+		up_req_free(r);
+}
+
 void
 up_pause_clear_locked(struct ag_upstream *u, struct up_req *r)
 {

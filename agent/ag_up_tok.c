@@ -75,21 +75,6 @@ tok_find(struct ag_upstream *u, const struct up_req *r)
 	return k;
 }
 
-/* End r (parked or not yet started) with an error; the curl side's
- * reference goes. */
-static void
-tok_refuse(struct ag_upstream *u, struct up_req *r, const char *why)
-{
-	int fr;
-
-	up_push_end(r, 0, 0, why);
-	up_lock(u);
-	fr = up_req_unref_locked(r);
-	up_unlock(u);
-	if (fr)
-		up_req_free(r);
-}
-
 static void
 tok_refusal(const struct up_tok *k, char *buf, size_t len)
 {
@@ -112,7 +97,7 @@ tok_release(struct ag_upstream *u, struct up_tok *k)
 			up_start_one(u, w);
 		else {
 			tok_refusal(k, why, sizeof(why));
-			tok_refuse(u, w, why);
+			up_refuse(u, w, why);
 		}
 	}
 }
@@ -229,7 +214,7 @@ up_tok_ready(struct ag_upstream *u, struct up_req *r)
 	char err[160];
 
 	if (k == NULL) {
-		tok_refuse(u, r, "out of memory");
+		up_refuse(u, r, "out of memory");
 		return 0;
 	}
 	st = ag_tok_state(&k->t, clock_mono_ms());
@@ -242,17 +227,17 @@ up_tok_ready(struct ag_upstream *u, struct up_req *r)
 	case AG_TOK_VALID:
 		if (ag_prov_header(&r->hdrs, "Authorization", "Bearer ",
 		    k->t.token, err, sizeof(err)) != 0) {
-			tok_refuse(u, r, err);
+			up_refuse(u, r, err);
 			return 0;
 		}
 		return 1;
 	case AG_TOK_FAILED:
 		tok_refusal(k, err, sizeof(err));
-		tok_refuse(u, r, err);
+		up_refuse(u, r, err);
 		return 0;
 	default:
 		if (k->nwait >= TOK_WAITERS_MAX) {
-			tok_refuse(u, r, "too many requests waiting for the "
+			up_refuse(u, r, "too many requests waiting for the "
 			    "channel's access token");
 			return 0;
 		}

@@ -164,7 +164,6 @@ up_start_one(struct ag_upstream *u, struct up_req *r)
 {
 	char err[160];
 	CURLMcode mc;
-	int fr;
 
 	if (r->want_token && !up_tok_ready(u, r))
 		return;
@@ -178,12 +177,7 @@ up_start_one(struct ag_upstream *u, struct up_req *r)
 		up_detach(u, r, 0);
 		return;
 	}
-	up_push_end(r, 0, 0, err);
-	up_lock(u);
-	fr = up_req_unref_locked(r);
-	up_unlock(u);
-	if (fr)
-		up_req_free(r);
+	up_refuse(u, r, err);
 }
 
 /*

@@ -301,6 +301,7 @@ unsigned up_key_hash(uint64_t key);
 struct up_req *up_hash_find(struct ag_upstream *u, uint64_t key);
 void up_ev_free_node(struct up_ev *n);
 void up_req_free(struct up_req *r);
+void up_refuse(struct ag_upstream *u, struct up_req *r, const char *why);
 void up_pause_clear_locked(struct ag_upstream *u, struct up_req *r);
 void up_ev_push(struct ag_upstream *u, struct up_req *r, struct up_ev *n);
 void up_kick(struct ag_upstream *u);

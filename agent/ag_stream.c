@@ -211,6 +211,16 @@ stream_end(struct ag_stream *s, int ok, const char *error)
 	ag_tunnel_send(s->l, &e);
 }
 
+/* A request that cannot start (why): logged, ended with the error, freed. */
+static void
+stream_refuse(struct ag_stream *s, const char *why)
+{
+	log_warn("agent %llu: stream %u refused: %s",
+	    (unsigned long long)s->l->agent_id, s->id, why);
+	stream_end(s, 0, why);
+	stream_free(s);
+}
+
 /*
  * Send up to len bytes of s's response data as resp_chunk frames, as far
  * as the window allows; returns how many went.  Bytes the link refuses
@@ -665,10 +675,7 @@ ag_stream_on_req(struct ag_link *l, const struct frame *f)
 			return 0;
 		}
 		if (op_path(s, ch, err, sizeof(err)) != 0) {
-			log_warn("agent %llu: stream %u refused: %s",
-			    (unsigned long long)l->agent_id, s->id, err);
-			stream_end(s, 0, err);
-			stream_free(s);
+			stream_refuse(s, err);
 			return 0;
 		}
 		stream_prepare(s);
@@ -676,10 +683,7 @@ ag_stream_on_req(struct ag_link *l, const struct frame *f)
 			return 0;
 		if (s->op == OP_REALTIME) {
 			if (rt_start(s, ch, err, sizeof(err)) != 0) {
-				log_warn("agent %llu: stream %u refused: %s",
-				    (unsigned long long)l->agent_id, s->id, err);
-				stream_end(s, 0, err);
-				stream_free(s);
+				stream_refuse(s, err);
 				return 0;
 			}
 			s->started = 1;
@@ -692,10 +696,7 @@ ag_stream_on_req(struct ag_link *l, const struct frame *f)
 		if (ag_up_start_op(l->t->up, s->key, ch, &rq, s->ctype, s->body,
 		    s->body_len, err, sizeof(err)) != 0) {
 			ag_metrics_error(&l->t->metrics, s->ci, clock_wall_ms());
-			log_warn("agent %llu: stream %u refused: %s",
-			    (unsigned long long)l->agent_id, s->id, err);
-			stream_end(s, 0, err);
-			stream_free(s);
+			stream_refuse(s, err);
 			return 0;
 		}
 		s->started = 1;

@@ -123,8 +123,10 @@ store_price_set_all(struct store *st, const struct store_price *pr,
 	return 0;
 }
 
-int
-store_price_list(struct store *st, store_price_cb cb, void *arg)
+/* Every price row sql selects, in its order, to cb (what: the call). */
+static int
+price_walk(struct store *st, const char *what, const char *sql,
+    store_price_cb cb, void *arg)
 {
 	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
 	    NULL };
@@ -132,16 +134,22 @@ store_price_list(struct store *st, store_price_cb cb, void *arg)
 	size_t i;
 	int rc = 0;
 
-	if (query_all(st, "store_price_list", cb != NULL,
-	    "SELECT " PRICE_COLS " FROM prices p WHERE version = "
-	    "(SELECT MAX(version) FROM prices WHERE model = p.model) "
-	    "ORDER BY model", NULL, 0, &c) != 0)
+	if (query_all(st, what, cb != NULL, sql, NULL, 0, &c) != 0)
 		return -1;
 	pr = (struct store_price *)(void *)c.items;
 	for (i = 0; i < c.n && rc == 0; i++)
 		rc = cb(&pr[i], arg);
 	free(c.items);
 	return rc;
+}
+
+int
+store_price_list(struct store *st, store_price_cb cb, void *arg)
+{
+	return price_walk(st, "store_price_list",
+	    "SELECT " PRICE_COLS " FROM prices p WHERE version = "
+	    "(SELECT MAX(version) FROM prices WHERE model = p.model) "
+	    "ORDER BY model", cb, arg);
 }
 
 int
@@ -179,19 +187,7 @@ store_price_get(struct store *st, const char *model, int64_t version,
 int
 store_price_all(struct store *st, store_price_cb cb, void *arg)
 {
-	struct collect c = { price_conv, sizeof(struct store_price), 0, 0,
-	    NULL };
-	struct store_price *pr;
-	size_t i;
-	int rc = 0;
-
-	if (query_all(st, "store_price_all", cb != NULL,
-	    "SELECT " PRICE_COLS " FROM prices ORDER BY model, version",
-	    NULL, 0, &c) != 0)
-		return -1;
-	pr = (struct store_price *)(void *)c.items;
-	for (i = 0; i < c.n && rc == 0; i++)
-		rc = cb(&pr[i], arg);
-	free(c.items);
-	return rc;
+	return price_walk(st, "store_price_all",
+	    "SELECT " PRICE_COLS " FROM prices ORDER BY model, version", cb,
+	    arg);
 }

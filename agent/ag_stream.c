@@ -98,6 +98,7 @@ struct ag_stream {
 
 static void stream_prepare(struct ag_stream *s);
 static void stream_record(struct ag_stream *s);
+static void served_write(struct ag_tunnel *t, const struct ag_served *sv);
 
 /* ---- relayed requests ------------------------------------------------ */
 
@@ -846,8 +847,9 @@ stream_prepare(struct ag_stream *s)
 static void
 stream_record(struct ag_stream *s)
 {
-	struct ag_served sv;
-	int r;
+	struct ag_tunnel *t = s->l->t;
+	struct ag_served sv, *q;
+	size_t cap;
 
 	if (s->recorded || s->request_id[0] == '\0' || s->status < 200 ||
 	    s->status > 299)
@@ -869,21 +871,48 @@ stream_record(struct ag_stream *s)
 	sv.video_seconds = s->usage.video_seconds;
 	sv.estimated = s->usage.estimated;
 	sv.created_at = clock_wall_ms();
-	ag_caps_spend(&s->l->t->caps, s->ci, ag_caps_cost(&s->l->t->caps,
+	ag_caps_spend(&t->caps, s->ci, ag_caps_cost(&t->caps,
 	    s->ci, s->model[0] != '\0' ? s->model : s->up_model,
 	    sv.input_tokens, sv.output_tokens, sv.cached_tokens,
 	    sv.cache_write_tokens), sv.created_at);
-	if ((r = ag_ledger_served_record(s->l->t->lg, &sv)) == -1)
+	if (t->nserved_due == t->served_due_cap) {
+		cap = t->served_due_cap ? t->served_due_cap * 2 : 16;
+		if ((q = realloc(t->served_due, cap * sizeof(*q))) == NULL) {
+			served_write(t, &sv);	/* now, then */
+			return;
+		}
+		t->served_due = q;
+		t->served_due_cap = cap;
+	}
+	if (t->nserved_due++ == 0)
+		ag_tunnel_flush_soon(t);
+	t->served_due[t->nserved_due - 1] = sv;
+}
+
+static void
+served_write(struct ag_tunnel *t, const struct ag_served *sv)
+{
+	int r;
+
+	if ((r = ag_ledger_served_record(t->lg, sv)) == -1)
 		log_warn("agent %llu: request %s served but not recorded: %s",
-		    (unsigned long long)s->l->agent_id, sv.request_id,
-		    ag_ledger_error(s->l->t->lg));
+		    (unsigned long long)sv->agent_id, sv->request_id,
+		    ag_ledger_error(t->lg));
 	else
 		log_debug("agent %llu: request %s served%s: in %lld out %lld "
-		    "cached %lld%s", (unsigned long long)s->l->agent_id,
-		    sv.request_id, r == 1 ? " (already recorded)" : "",
-		    (long long)sv.input_tokens, (long long)sv.output_tokens,
-		    (long long)sv.cached_tokens, sv.estimated ?
+		    "cached %lld%s", (unsigned long long)sv->agent_id,
+		    sv->request_id, r == 1 ? " (already recorded)" : "",
+		    (long long)sv->input_tokens, (long long)sv->output_tokens,
+		    (long long)sv->cached_tokens, sv->estimated ?
 		    " (estimated: the stream was cut)" : "");
+}
+
+void
+ag_stream_served_flush(struct ag_tunnel *t)
+{
+	for (size_t i = 0; i < t->nserved_due; i++)
+		served_write(t, &t->served_due[i]);
+	t->nserved_due = 0;
 }
 
 /* Upstream events, on the lws thread (after each run of the engine). */
@@ -953,4 +982,8 @@ ag_stream_free_all(struct ag_tunnel *t)
 		stream_record(t->streams);	/* cut by the shutdown */
 		stream_free(t->streams);
 	}
+	ag_stream_served_flush(t);
+	free(t->served_due);
+	t->served_due = NULL;
+	t->served_due_cap = 0;
 }

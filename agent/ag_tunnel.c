@@ -154,7 +154,17 @@ static void links_flush(struct ag_tunnel *t);
 static void
 on_flush_sul(lws_sorted_usec_list_t *sul)
 {
-	links_flush(lws_container_of(sul, struct ag_tunnel, sul_flush));
+	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
+	    sul_flush);
+
+	links_flush(t);
+	ag_stream_served_flush(t);
+}
+
+void
+ag_tunnel_flush_soon(struct ag_tunnel *t)
+{
+	lws_sul_schedule(t->ctx, 0, &t->sul_flush, on_flush_sul, 0);
 }
 
 static void
@@ -810,7 +820,13 @@ ag_tunnel_add(struct ag_tunnel *t, uint64_t agent_id, const unsigned char sk[64]
 void
 ag_tunnel_service(struct ag_tunnel *t)
 {
-	int more = ag_ledq_turn(t);
+	int more;
+
+	/* The last turn's answers go out first; then what it served is
+	 * recorded, before any receipt for it could be applied. */
+	links_flush(t);
+	ag_stream_served_flush(t);
+	more = ag_ledq_turn(t);
 
 	/* Ledger frames still waiting: the CPU goes to whoever else waits
 	 * for it, then a poll that does not wait.  The kernel does not
@@ -865,6 +881,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 	ag_uploop_stop(&t->uploop);	/* first: no run after this */
 	ag_up_free(t->up);
 	ag_stream_free_all(t);
+	lws_sul_cancel(&t->sul_flush);	/* the records' flush: done */
 	lws_context_destroy(t->ctx);
 	ag_update_free(t->upd);
 	log_set_sink(NULL);

@@ -131,13 +131,20 @@ struct ag_tunnel {
 	 * straight to the socket before the next wait (links_flush). */
 	lws_dll2_owner_t due;
 	int flushing;
-	lws_sorted_usec_list_t sul_flush;	/* the same, for frames queued
-						   in lws's timers (before its
+	lws_sorted_usec_list_t sul_flush;	/* the same, for frames and
+						   served records queued in
+						   lws's timers (before its
 						   poll) */
 	/* Links with ledger frames waiting (ag_ledq_defer), and how many more
 	 * this turn of the loop may still apply.  ag_ledq.c only. */
 	lws_dll2_owner_t ledq_due;
 	int ledger_budget;
+	/* Served streams' records not written yet: queued when a stream
+	 * ends, written after that turn's frames (ag_stream_served_flush),
+	 * so the ledger's INSERT is not between an answer and the hub.
+	 * ag_stream.c only. */
+	struct ag_served *served_due;
+	size_t nserved_due, served_due_cap;
 };
 
 /* ag_tunnel.c: the links and the loop. */
@@ -147,6 +154,9 @@ int  ag_tunnel_send(struct ag_link *l, struct frame_enc *e);
 /* Act on one frame from the hub (a ledger frame when agent/ag_ledq
  * applies it).  -1: the hub broke the protocol (the link must end). */
 int  ag_tunnel_on_frame(struct ag_link *l, const struct frame *f);
+/* Frames and served records queued in one of lws's timers are written in
+ * the same pass, before its poll (sul_flush). */
+void ag_tunnel_flush_soon(struct ag_tunnel *t);
 
 /* ag_stream.c: relayed streams. */
 /* req_start, req_body, req_end, credit, ws_msg or cancel of an online
@@ -158,6 +168,10 @@ void ag_stream_drop_link(struct ag_link *l);
 /* The upstream engine's events (arg: the tunnel), after each of its runs
  * (agent/ag_uploop). */
 void ag_stream_drain_upstream(void *arg);
+/* Write the served records queued since the last call (each turn of the
+ * loop, once its frames are written, and before any ledger frame is
+ * applied). */
+void ag_stream_served_flush(struct ag_tunnel *t);
 /* Every stream, at shutdown. */
 void ag_stream_free_all(struct ag_tunnel *t);
 

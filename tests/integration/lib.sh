@@ -78,11 +78,12 @@ start_hub() {
     local ini=$1
     "$HUBD" -c "$ini" >>"$SWB_TMP/hub.log" 2>&1 &
     HUB_PID=$!
-    wait_until 10 all_running || fail "hubd did not start: $(tail -5 "$SWB_TMP/hub.log")"
+    wait_until 60 all_running || fail "hubd did not start: $(tail -5 "$SWB_TMP/hub.log")"
 }
 all_running() {
-    [ "$(status_json | jq '[.children[] | select(.state=="running" and .pid>0)] | length')" = \
-      "$(status_json | jq '.children | length')" ]
+    local up all
+    up=$(status_json | jq '[.children[] | select(.state=="running" and .pid>0)] | length') &&
+        all=$(status_json | jq '.children | length') && [ -n "$all" ] && [ "$up" = "$all" ]
 }
 
 # make_certs DIR: a test CA, the hub's tunnel certificate and an impostor

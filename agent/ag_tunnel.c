@@ -822,9 +822,11 @@ ag_tunnel_service(struct ag_tunnel *t)
 {
 	int more;
 
-	/* The last turn's answers go out first; then what it served is
-	 * recorded, before any receipt for it could be applied. */
+	/* The last turn's answers go out first, and the requests it took go
+	 * to the provider; then what it served is recorded, before any
+	 * receipt for it could be applied. */
 	links_flush(t);
+	ag_uploop_kick_now(&t->uploop);
 	ag_stream_served_flush(t);
 	more = ag_ledq_turn(t);
 

@@ -124,6 +124,16 @@ ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
 }
 
 void
+ag_uploop_kick_now(struct ag_uploop *lp)
+{
+	if (!lp->kicked)
+		return;
+	lws_sul_cancel(&lp->sul_kick);
+	lp->kicked = 0;
+	run(lp, 0);
+}
+
+void
 ag_uploop_stop(struct ag_uploop *lp)
 {
 	ltimer_stop(&lp->timer);

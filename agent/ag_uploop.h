@@ -35,6 +35,11 @@ void ag_uploop_init(struct ag_uploop *lp, struct lws_context *ctx,
 int ag_uploop_start(struct ag_uploop *lp, struct ag_upstream *up, char *err,
     size_t errlen);
 
+/* A kick still pending (work queued in the last turn's callbacks) runs
+ * now rather than at the next turn's timers: the caller has other work
+ * first (the ledger's slice) that should not delay a request. */
+void ag_uploop_kick_now(struct ag_uploop *lp);
+
 /* No more runs (before ag_up_free). */
 void ag_uploop_stop(struct ag_uploop *lp);
 

@@ -539,13 +539,7 @@ store_backlog(struct store *st, int64_t *reserved, int64_t *awaiting,
 {
 	int64_t v[3] = { 0, 0, 0 };
 
-	/* Each state on its own: each reads its partial index (schema 8). */
-	if (q(st, "SELECT (SELECT COUNT(*) FROM charges WHERE state = "
-	    "'reserved'), (SELECT COUNT(*) FROM charges WHERE state = "
-	    "'awaiting'), COALESCE(MIN(c), 0) FROM (SELECT MIN(created_at) AS c "
-	    "FROM charges WHERE state = 'reserved' UNION ALL SELECT "
-	    "MIN(created_at) FROM charges WHERE state = 'awaiting') AS m", NULL,
-	    0, row_backlog, v) != DB_OK)
+	if (q(st, STORE_BACKLOG_SQL, NULL, 0, row_backlog, v) != DB_OK)
 		return -1;
 	*reserved = v[0];
 	*awaiting = v[1];

@@ -1539,6 +1539,59 @@ test_ledger_await(void **state)
  * commits, everything after; a batch can follow a batch.  (A no-op batch
  * on PostgreSQL: the same calls, each its own transaction.)
  */
+/*
+ * The backlog is read every few seconds for the life of the hub: no step
+ * of its plan may walk the whole charges table or its index on created_at
+ * (SQLite; the rows are many and posted, none awaiting, as in a busy hub).
+ */
+static void
+test_backlog_plan(void **state)
+{
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	char out[64], h[65], sql[512];
+	int n = 0, bad = 0;
+	int64_t res = -1, aw = -1, lag = -1;
+	uint64_t t;
+
+	(void)state;
+	if (fx.pg)
+		skip();
+	t = add_token("plan-tok", 0, h);
+	snprintf(sql, sizeof(sql), "WITH RECURSIVE k(i) AS (SELECT 1 UNION "
+	    "ALL SELECT i + 1 FROM k WHERE i < 5000) INSERT INTO charges "
+	    "(request_id, token_id, reserved, amount, state, created_at) "
+	    "SELECT 'p' || i, %" PRIu64 ", 1, 1, 'posted', i FROM k", t);
+	assert_int_equal(raw(sql, NULL, 0), 0);
+	assert_int_equal(raw("ANALYZE", NULL, 0), 0);
+	assert_int_equal(raw("SELECT COUNT(*) FROM charges", out, sizeof(out)),
+	    0);
+	assert_string_equal(out, "5000");
+	assert_int_equal(store_backlog(fx.st, &res, &aw, &lag), 0);
+	assert_true(res == 0 && aw == 0 && lag == 0);
+
+	assert_int_equal(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY,
+	    NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "EXPLAIN QUERY PLAN "
+	    STORE_BACKLOG_SQL, -1, &s, NULL), SQLITE_OK);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(s, 3);
+
+		n++;
+		if (d != NULL && strstr(d, "charges") != NULL &&
+		    (strstr(d, "charges_created") != NULL ||
+		    (strstr(d, "charges_reserved") == NULL &&
+		    strstr(d, "charges_awaiting") == NULL))) {
+			print_message("backlog plan step: %s\n", d);
+			bad++;
+		}
+	}
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	assert_true(n > 0);
+	assert_int_equal(bad, 0);
+}
+
 static void
 test_batch(void **state)
 {
@@ -2215,6 +2268,7 @@ main(void)
 		T(test_ledger_two_agents),
 		T(test_ledger_await),
 		T(test_charge_void_stale),
+		T(test_backlog_plan),
 		T(test_batch),
 		T(test_note_report),
 		T(test_ledger_ack),

@@ -235,8 +235,10 @@ up_easy_setup(struct ag_upstream *u, struct up_req *r, char *err, size_t errlen)
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, (long)AG_UP_CONNECT_TIMEOUT_MS);
 	SET(CURLOPT_TIMEOUT_MS, 0L);
-	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
-	SET(CURLOPT_LOW_SPEED_TIME, (long)AG_UP_IDLE_TIMEOUT_S);
+	/* No CURLOPT_LOW_SPEED_*: with it libcurl arms a one-second timer
+	 * for every transfer on every call, so that each held stream woke
+	 * the engine once a second for nothing; the idle sweep
+	 * (ag_upstream.c) ends a silent transfer instead. */
 	SET(CURLOPT_SSL_VERIFYPEER, 1L);
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);

@@ -102,6 +102,7 @@ up_on_header(char *p, size_t size, size_t nmemb, void *arg)
 
 	/* The blank line ends a header block; 1xx blocks are not the
 	 * response's.  Trailers come after HEAD and are ignored. */
+	r->rx_ms = r->u->run_ms;
 	if (r->tokx != NULL)
 		return n;
 	if (!r->head_sent && ((n == 2 && p[0] == '\r' && p[1] == '\n') ||
@@ -125,6 +126,7 @@ up_on_write(char *p, size_t size, size_t nmemb, void *arg)
 
 	if (r->dropping)
 		return n;
+	r->rx_ms = u->run_ms;
 	if (r->tokx != NULL)
 		return up_tok_write(r, p, n);
 	up_push_head(r);

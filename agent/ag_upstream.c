@@ -49,6 +49,8 @@
 void
 up_active_add(struct ag_upstream *u, struct up_req *r)
 {
+	r->rx_ms = clock_mono_ms();
+	r->up_seen = 0;
 	r->anext = u->active;
 	r->aprev = NULL;
 	if (u->active != NULL)
@@ -482,6 +484,42 @@ run_done(struct ag_upstream *u)
 	}
 }
 
+/*
+ * Once a second: a transfer that received nothing for u->idle_ms ends
+ * with an error, as curl's low-speed check did (one byte a second over
+ * AG_UP_IDLE_TIMEOUT_S).  One that is still sending its request body
+ * counts as busy; one paused (the hub's window is full) waits for the
+ * hub, not the provider, and its clock starts again on resume.
+ */
+static void
+idle_sweep(struct ag_upstream *u)
+{
+	struct up_req *r, *next;
+	curl_off_t sent;
+
+	if (u->run_ms < u->idle_next_ms)
+		return;
+	u->idle_next_ms = u->run_ms + 1000;
+	for (r = u->active; r != NULL; r = next) {
+		next = r->anext;
+		if (r->cpaused || r->easy == NULL) {
+			r->rx_ms = u->run_ms;
+			continue;
+		}
+		if (u->run_ms - r->rx_ms < u->idle_ms)
+			continue;
+		if (curl_easy_getinfo(r->easy, CURLINFO_SIZE_UPLOAD_T,
+		    &sent) == CURLE_OK && sent != r->up_seen) {
+			r->up_seen = sent;
+			r->rx_ms = u->run_ms;
+			continue;
+		}
+		snprintf(r->errbuf, sizeof(r->errbuf), "no data from the "
+		    "provider for %lld s", (long long)(u->idle_ms / 1000));
+		finish_one(u, r, CURLE_OPERATION_TIMEDOUT);
+	}
+}
+
 void
 ag_up_run(struct ag_upstream *u, int io)
 {
@@ -499,6 +537,7 @@ ag_up_run(struct ag_upstream *u, int io)
 	u->cq = NULL;
 	resume = u->resume_check;
 	up_unlock(u);
+	u->run_ms = clock_mono_ms();
 
 	run_cancels(u, cancels);
 	for (r = starts; r != NULL; r = next) {
@@ -536,6 +575,7 @@ ag_up_run(struct ag_upstream *u, int io)
 	}
 	up_trim_run(u);
 	run_done(u);
+	idle_sweep(u);
 	if (u->timer_moved)
 		tell_driver(u);
 }
@@ -625,8 +665,16 @@ ag_up_new(const struct ag_conf *cf, const struct ag_up_loop *loop,
 	u->timer_at = -1;
 	u->req_max = AG_UP_REQ_QUEUE_MAX;
 	u->total_max = AG_UP_TOTAL_QUEUE_MAX;
+	u->idle_ms = (int64_t)AG_UP_IDLE_TIMEOUT_S * 1000;
 	pthread_mutex_init(&u->mu, NULL);
 #if SWB_TEST_BUILD
+	{
+		/* Test builds only: a shorter idle timeout (ms). */
+		const char *v = getenv("SWB_TEST_UP_IDLE_MS");
+
+		if (v != NULL && atol(v) > 0)
+			u->idle_ms = atol(v);
+	}
 	if (cf != NULL) {
 		snprintf(u->ca_file, sizeof(u->ca_file), "%s", cf->ca_file);
 		if (connect_to_parse(u, cf->connect_to, err, errlen) != 0)

@@ -118,6 +118,9 @@ struct up_req {
 	 *                  up_push_head and up_push_end (ag_up_resp.c)
 	 *   head_sent, oom, resume, trim, tnext
 	 *                  ag_up_resp.c (up_detach empties trim too)
+	 *   rx_ms          up_active_add, and up_on_header/up_on_write
+	 *                  (ag_up_resp.c); up_seen and rx_ms again: the idle
+	 *                  sweep (ag_upstream.c)
 	 *   cpaused        up_on_write sets it; up_resume_scan, up_detach
 	 *                  and finish_one clear it
 	 *   dropping       up_detach (up_on_write reads it)
@@ -143,6 +146,9 @@ struct up_req {
 	int flushing;			/* finished while paused: what curl
 					   holds is taken past the bounds */
 	int trim;			/* TRIM_* due after this run */
+	int64_t rx_ms;			/* the last run that received a byte
+					   of it, or began it (mono ms) */
+	curl_off_t up_seen;		/* bytes sent when last swept */
 	struct up_req *tnext;		/* on u->trims while trim != 0 */
 	char errbuf[CURL_ERROR_SIZE];
 
@@ -190,7 +196,8 @@ struct ag_upstream {
 #endif
 
 	/* Curl side only.  Who writes:
-	 *   active, nactive, timer_at, timer_moved, fdst, nfdst, nsock
+	 *   active, nactive, timer_at, timer_moved, fdst, nfdst, nsock,
+	 *   run_ms, idle_next_ms, idle_ms
 	 *                  ag_upstream.c
 	 *   toks           tok_find (ag_up_tok.c) adds, ag_up_free empties
 	 *   trims          trim_mark and up_trim_run (ag_up_resp.c);
@@ -204,6 +211,9 @@ struct ag_upstream {
 	int64_t timer_at;		/* curl's timeout (mono ms), -1 none */
 	int timer_moved;		/* timer_at changed in this run: the
 					   driver is told once, at its end */
+	int64_t run_ms;			/* this run's start (mono ms) */
+	int64_t idle_next_ms;		/* the next idle sweep (mono ms) */
+	int64_t idle_ms;		/* AG_UP_IDLE_TIMEOUT_S (tests: less) */
 	CURL *pool[EASY_POOL];		/* reset handles, for the next ones */
 	int npool;
 	unsigned char *fdst;		/* SK_* per descriptor number, for

@@ -621,6 +621,7 @@ jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
 {
 	struct jscan_v k;
 	size_t i, a, b, klen[JSCAN_GETV_MAX];
+	int esc;
 
 	for (b = 0; b < nkeys; b++) {
 		out[b].p = NULL;
@@ -639,8 +640,15 @@ jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
 			break;
 		a = i = skip_gap(v.p, v.n, i + 1);
 		i = skip_val(v.p, v.n, i);
+		/* A key without escapes (nearly all) is compared as bytes,
+		 * its length first: str_cmp looked for a backslash once per
+		 * key asked, a third of the time an OpenAI event's usage read
+		 * took (1.4 -> 1.0 µs a stream event). */
+		esc = k.n < 2 || memchr(k.p + 1, '\\', k.n - 2) != NULL;
 		for (b = 0; b < nkeys; b++)
-			if (str_cmp(k, keys[b], klen[b]) == 1) {
+			if (esc ? str_cmp(k, keys[b], klen[b]) == 1 :
+			    k.n - 2 == klen[b] &&
+			    memcmp(k.p + 1, keys[b], klen[b]) == 0) {
 				out[b].p = v.p + a;
 				out[b].n = i - a;
 			}

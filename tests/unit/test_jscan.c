@@ -1,0 +1,94 @@
+/*
+ * tests/unit/test_jscan: lib/jscan's member look-ups (jscan_getv,
+ * jscan_get) on keys written plainly and with escapes, keys that are
+ * prefixes of one another, repeated keys and keys not asked for.
+ * tests/fuzz/fuzz_jscan holds the whole reader to jansson; these pin the
+ * cases a look-up's fast path (plain keys compared as bytes) must agree on.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <string.h>
+#include "lib/jscan.h"
+
+static struct jscan_v
+root_of(const char *json)
+{
+	struct jscan_v root;
+
+	assert_int_equal(jscan_check(json, strlen(json), &root), 0);
+	return root;
+}
+
+/* The text of v, or "" when absent. */
+static const char *
+text(struct jscan_v v, char *buf, size_t len)
+{
+	if (v.p == NULL || v.n >= len)
+		return "";
+	memcpy(buf, v.p, v.n);
+	buf[v.n] = '\0';
+	return buf;
+}
+
+static void
+test_getv_plain_and_escaped(void **state)
+{
+	static const char *const keys[] = { "usage", "use", "choices", "id",
+	    "" };
+	struct jscan_v f[5];
+	char b[64];
+
+	(void)state;
+	/* "\u0075sage" is "usage"; "us" and "usages" are neither key. */
+	jscan_getv(root_of("{\"us\":1,\"usages\":2,\"\\u0075sage\":{\"a\":3},"
+	    "\"ch\\u006fices\":[4],\"id\":\"x\",\"\":5}"), keys, 5, f);
+	assert_string_equal(text(f[0], b, sizeof(b)), "{\"a\":3}");
+	assert_null(f[1].p);
+	assert_string_equal(text(f[2], b, sizeof(b)), "[4]");
+	assert_string_equal(text(f[3], b, sizeof(b)), "\"x\"");
+	assert_string_equal(text(f[4], b, sizeof(b)), "5");
+}
+
+static void
+test_getv_last_wins(void **state)
+{
+	static const char *const keys[] = { "a" };
+	struct jscan_v f[1];
+	char b[16];
+
+	(void)state;
+	/* jansson keeps the last of repeated keys; so does a look-up, plain
+	 * or escaped. */
+	jscan_getv(root_of("{\"a\":1,\"\\u0061\":2,\"a\":3}"), keys, 1, f);
+	assert_string_equal(text(f[0], b, sizeof(b)), "3");
+	jscan_getv(root_of("{\"a\":1,\"\\u0061\":2}"), keys, 1, f);
+	assert_string_equal(text(f[0], b, sizeof(b)), "2");
+}
+
+static void
+test_get_absent(void **state)
+{
+	char b[16];
+
+	(void)state;
+	assert_null(jscan_get(root_of("{\"ab\":1}"), "a").p);
+	assert_null(jscan_get(root_of("{\"a\":1}"), "ab").p);
+	assert_null(jscan_get(root_of("[1,2]"), "a").p);
+	assert_string_equal(text(jscan_get(root_of("{\"a\\\"b\":7}"),
+	    "a\"b"), b, sizeof(b)), "7");
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_getv_plain_and_escaped),
+		cmocka_unit_test(test_getv_last_wins),
+		cmocka_unit_test(test_get_absent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -913,6 +913,13 @@ ag_stream_served_flush(struct ag_tunnel *t)
 	for (size_t i = 0; i < t->nserved_due; i++)
 		served_write(t, &t->served_due[i]);
 	t->nserved_due = 0;
+	/* A link lost with thousands of streams queued as many records at
+	 * once: that much is not kept for the next turns. */
+	if (t->served_due_cap > 64) {
+		free(t->served_due);
+		t->served_due = NULL;
+		t->served_due_cap = 0;
+	}
 }
 
 /* Upstream events, on the lws thread (after each run of the engine). */

@@ -884,9 +884,9 @@ stream_record(struct ag_stream *s)
 		t->served_due = q;
 		t->served_due_cap = cap;
 	}
-	if (t->nserved_due++ == 0)
+	t->served_due[t->nserved_due++] = sv;
+	if (t->nserved_due == 1)
 		ag_tunnel_flush_soon(t);
-	t->served_due[t->nserved_due - 1] = sv;
 }
 
 static void

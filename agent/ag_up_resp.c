@@ -100,9 +100,9 @@ up_on_header(char *p, size_t size, size_t nmemb, void *arg)
 	size_t n = size * nmemb;
 	long code = 0;
 
+	r->rx_ms = r->u->run_ms;
 	/* The blank line ends a header block; 1xx blocks are not the
 	 * response's.  Trailers come after HEAD and are ignored. */
-	r->rx_ms = r->u->run_ms;
 	if (r->tokx != NULL)
 		return n;
 	if (!r->head_sent && ((n == 2 && p[0] == '\r' && p[1] == '\n') ||

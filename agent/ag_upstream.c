@@ -49,7 +49,7 @@
 void
 up_active_add(struct ag_upstream *u, struct up_req *r)
 {
-	r->rx_ms = clock_mono_ms();
+	r->rx_ms = u->run_ms;		/* always inside a run */
 	r->up_seen = 0;
 	r->anext = u->active;
 	r->aprev = NULL;

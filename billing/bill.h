@@ -43,8 +43,27 @@ int64_t bill_batch_prepare(void);
 void bill_batch_stats(uint64_t *batches, uint64_t *answers);
 
 /* bill_charge.c: the gateways' reservations (reqid: the charge's key). */
-void bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
-    struct ipc_charge_result *r);
+void bill_charge_reserve(const struct msg_client *c, uint64_t reqid,
+    const struct ipc_charge_reserve *q, struct ipc_charge_result *r);
+
+/* bill_lease.c: quota leases to gateway connections (slot, serial). */
+#define BILL_LEASE_MS	2000	/* a lease's life */
+#define BILL_LEASE_REQS	32	/* a lease covers at most this many estimates */
+/* Micro-units of token_id's quota leased to connections other than
+ * (slot, serial). */
+int64_t bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms);
+/* A leased reservation of est: taken from (slot, serial)'s lease. */
+void bill_lease_take(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t est, int64_t now_ms);
+/* After a waited reservation of est that left free_micros of headroom
+ * beyond the others' leases: (slot, serial)'s new lease (it replaces the
+ * old), 0 for none. */
+int64_t bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t est, int64_t free_micros, int64_t now_ms);
+void bill_lease_drop_client(uint32_t slot, uint32_t serial);
+void bill_lease_drop_all(void);
+void bill_lease_tick(int64_t now_ms);
 
 /* bill_job.c: video jobs (lib/ipc.h, IPC_POST_JOB_*, IPC_JOB_GET). */
 void bill_job_get(const struct ipc_job_get *q, struct ipc_job_info *r);

@@ -15,7 +15,12 @@
  *     since, as any other, a refusal being logged.  A reservation its
  *     gateway waits for (a token never charged, or a backlog to billing)
  *     is recorded the same way when the token is still unlimited
- *     (IPC_CHARGE_F_UNLIMITED), and answered;
+ *     (IPC_CHARGE_F_UNLIMITED), and answered.  A token with a quota is
+ *     checked against it less what other gateway connections hold in
+ *     quota leases (billing/bill_lease.c); a reservation waited for may
+ *     come back with a lease of its own, from which the gateway's next
+ *     reservations go unwaited (IPC_CHARGE_F_LEASED), checked the same
+ *     way, a refusal only logged;
  *   - at the end, the real cost replaces the reservation
  *     (billing/bill_ledger.c says whose usage and which price); it is
  *     charged even if it overruns the quota — the documented overrun
@@ -28,16 +33,17 @@
 #include <stdio.h>
 #include <string.h>
 #include "billing/bill.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/money.h"
 
 void
-bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
-    struct ipc_charge_result *r)
+bill_charge_reserve(const struct msg_client *c, uint64_t reqid,
+    const struct ipc_charge_reserve *q, struct ipc_charge_result *r)
 {
 	struct store_price pr;
 	char key[40], model[sizeof(q->model)];
-	int64_t est = 0, price;
+	int64_t est = 0, price = 0, held, headroom, now;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
@@ -91,7 +97,23 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 		}
 	}
 	r->estimate_micros = est;
-	rc = store_charge_reserve(bill_store, q->token_id, key, est);
+	/* Quota leases (bill_lease.c): a leased reservation comes out of
+	 * this connection's lease; every reservation leaves the other
+	 * connections' leases alone. */
+	now = clock_mono_ms();
+	if (q->flags & IPC_CHARGE_F_LEASED)
+		bill_lease_take(q->token_id, c->slot, c->serial, est, now);
+	held = bill_lease_others(q->token_id, c->slot, c->serial, now);
+	rc = store_charge_reserve_held(bill_store, q->token_id, key, est, held,
+	    &headroom);
+	if (rc == 0 && (q->flags & IPC_CHARGE_F_LEASE_OK) &&
+	    !(q->flags & IPC_CHARGE_F_UNWAITED) && headroom >= 0 &&
+	    q->est_video_seconds <= 0 && price > 0 &&
+	    (r->lease_micros = bill_lease_grant(q->token_id, c->slot,
+	    c->serial, est, headroom - held, now)) > 0) {
+		r->lease_ms = BILL_LEASE_MS;
+		r->price_micros = price;
+	}
 	if (rc == 0)
 		r->status = IPC_CHARGE_OK;
 	else if (rc == 1)
@@ -102,7 +124,9 @@ bill_charge_reserve(uint64_t reqid, const struct ipc_charge_reserve *q,
 	}
 	if (rc == 1 && (q->flags & IPC_CHARGE_F_UNWAITED))
 		log_rwarn(reqid, "charge reserve: token %llu refused a "
-		    "reservation its gateway did not wait for (a quota set "
-		    "since?): the request's post charges what it used",
-		    (unsigned long long)q->token_id);
+		    "reservation its gateway did not wait for (%s): the "
+		    "request's post charges what it used",
+		    (unsigned long long)q->token_id,
+		    q->flags & IPC_CHARGE_F_LEASED ? "its lease was gone and "
+		    "the quota is spent" : "a quota set since?");
 }

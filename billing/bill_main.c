@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include "billing/bill.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 
 #define BILL_MAX_CLIENTS 80
@@ -162,6 +163,7 @@ static void
 bill_client_closed(struct msg_client *c)
 {
 	bill_ledger_closed(c);
+	bill_lease_drop_client(c->slot, c->serial);
 }
 
 static int
@@ -217,7 +219,7 @@ on_charge_reserve(struct msg_client *c, const struct msg *m, char *err,
 	struct ipc_charge_result r;
 
 	memcpy(&q, m->data, sizeof(q));
-	bill_charge_reserve(m->hdr.reqid, &q, &r);
+	bill_charge_reserve(c, m->hdr.reqid, &q, &r);
 	if (q.flags & IPC_CHARGE_F_UNWAITED)
 		return 0;	/* nobody waits (a refusal was logged) */
 	if (bill_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
@@ -351,6 +353,7 @@ bill_tick(struct child_env *env, void *arg)
 	(void)bill_batch_commit(NULL);	/* the sweep runs outside batches */
 	bill_ledger_tick(env);
 	bill_admin_tick(env);
+	bill_lease_tick(clock_mono_ms());
 }
 
 static const struct child_ops bill_ops = { NULL, NULL, bill_admin };

@@ -195,6 +195,15 @@ int	store_price_get(struct store *, const char *model, int64_t version,
 int	store_charge_reserve(struct store *, uint64_t token_id,
 	    const char *request_id, int64_t estimate_micros);
 /*
+ * As store_charge_reserve, with held micro-units of the quota set aside
+ * for others (billing/bill_lease.c): room is used + estimate + held <=
+ * quota.  When it reserved now and headroom is not NULL, *headroom is
+ * quota - used after it (-1: no quota, or nothing reserved now).
+ */
+int	store_charge_reserve_held(struct store *, uint64_t token_id,
+	    const char *request_id, int64_t estimate_micros, int64_t held,
+	    int64_t *headroom);
+/*
  * Reserve for a token without a quota (lib/ipc.h IPC_CHARGE_F_UNWAITED,
  * IPC_CHARGE_F_UNLIMITED):
  * only the 'reserved' row, of 0 — nothing is held against an unlimited

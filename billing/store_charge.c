@@ -104,6 +104,15 @@ int
 store_charge_reserve(struct store *st, uint64_t token_id,
     const char *request_id, int64_t estimate_micros)
 {
+	return store_charge_reserve_held(st, token_id, request_id,
+	    estimate_micros, 0, NULL);
+}
+
+int
+store_charge_reserve_held(struct store *st, uint64_t token_id,
+    const char *request_id, int64_t estimate_micros, int64_t held,
+    int64_t *headroom)
+{
 	struct db_param p[4];
 	struct one_id got = { 0, 0 };
 	int rc;
@@ -112,10 +121,13 @@ store_charge_reserve(struct store *st, uint64_t token_id,
 		return -1;
 	if (!charge_reqid_ok(st, request_id))
 		return -1;
-	if (estimate_micros < 0) {
-		store_seterr(st, "charge estimate must be >= 0");
+	if (estimate_micros < 0 || held < 0 ||
+	    estimate_micros > INT64_MAX - held) {
+		store_seterr(st, "charge estimate and held must be >= 0");
 		return -1;
 	}
+	if (headroom != NULL)
+		*headroom = -1;
 	if (!id_ok(token_id))
 		return 1;
 	if (tx_begin_write(st) == -1)
@@ -131,8 +143,10 @@ store_charge_reserve(struct store *st, uint64_t token_id,
 	}
 	p[0] = pint(estimate_micros);
 	p[1] = pint((int64_t)token_id);
+	p[2] = pint(held);
 	if (q(st, "UPDATE tokens SET used = used + $1 WHERE id = $2 AND "
-	    "(quota = -1 OR used + $1 <= quota)", p, 2, NULL, NULL) != DB_OK)
+	    "(quota = -1 OR used + $1 + $3 <= quota)", p, 3, NULL, NULL) !=
+	    DB_OK)
 		goto fail;
 	if (st->changed == 0) {
 		tx_rollback(st);
@@ -150,7 +164,16 @@ store_charge_reserve(struct store *st, uint64_t token_id,
 		tx_rollback(st);
 		return 0;
 	}
-	if (rc != DB_OK || tx_commit(st) == -1)
+	if (rc != DB_OK)
+		goto fail;
+	if (headroom != NULL) {
+		p[0] = pint((int64_t)token_id);
+		if (q(st, "SELECT CASE WHEN quota < 0 THEN -1 ELSE quota - used "
+		    "END FROM tokens WHERE id = $1", p, 1, row_int, headroom) !=
+		    DB_OK)
+			goto fail;
+	}
+	if (tx_commit(st) == -1)
 		goto fail;
 	return 0;
 fail:

@@ -339,6 +339,14 @@ const struct gw_token *gw_req_token(const struct gw_req *r);
  * restarts.
  */
 enum gw_verdict gw_charge_reserve(struct gw_req *r);
+/* gw_lease.c: quota leases from billing.  take: 1 when est_tokens of
+ * model, priced as the lease says, came out of token_id's lease. */
+int  gw_lease_take(uint64_t token_id, const char *model, int64_t est_tokens,
+    int64_t now_ms);
+void gw_lease_set(uint64_t token_id, const char *model, int64_t micros,
+    int64_t ms, int64_t price, int64_t now_ms);
+void gw_lease_tick(int64_t now_ms);
+void gw_lease_drop_all(void);
 void gw_charge_settle(struct gw_req *r);
 void gw_charge_key(const struct gw_req *r, char *out, size_t len);
 /* Keep the access line of a request whose post billing has not answered,

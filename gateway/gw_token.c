@@ -24,6 +24,12 @@
  * again and bills what was used.  Every reservation of a token without a
  * quota says so (IPC_CHARGE_F_UNLIMITED): one that is waited for is then
  * recorded as the unwaited ones, a row of 0, and answered.
+ *
+ * A token with a quota goes unwaited too while this worker holds a lease
+ * for it (gateway/gw_lease.c, billing/bill_lease.c): billing may answer a
+ * reservation waited for (IPC_CHARGE_F_LEASE_OK) with a part of the
+ * token's headroom, from which the next requests of the same model take
+ * their estimates (IPC_CHARGE_F_LEASED) until it runs out or ends.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -335,6 +341,9 @@ on_charge_result(const struct msg *m)
 	}
 	if (res.status == IPC_CHARGE_OK) {
 		r->charge = GW_CH_RESERVED;
+		if (res.lease_micros > 0)
+			gw_lease_set(res.token_id, r->model, res.lease_micros,
+			    res.lease_ms, res.price_micros, clock_mono_ms());
 		gw_resume(r, GW_GO);
 		return;
 	}
@@ -379,12 +388,23 @@ gw_charge_reserve(struct gw_req *r)
 	 * for billing is no backlog: it leaves in the same write (at c=32
 	 * most reservations shared their turn with another message to
 	 * billing, and waited). */
+	int backlog = child_peer_backlog(&bill);
 	int unwaited = r->tok.quota_micros < 0 && r->tok.used_micros > 0 &&
-	    !child_peer_backlog(&bill);
+	    !backlog;
+	int leasable = r->tok.quota_micros >= 0 && r->est_video_seconds <= 0;
+	int64_t now = clock_mono_ms();
+	uint32_t flags = unwaited ? IPC_CHARGE_F_UNWAITED : 0;
 
+	/* A token with a quota goes unwaited on its lease (gw_lease.c). */
+	if (leasable && !backlog &&
+	    gw_lease_take(r->token_id, r->model, r->lim.est, now)) {
+		unwaited = 1;
+		flags = IPC_CHARGE_F_UNWAITED | IPC_CHARGE_F_LEASED;
+	} else if (leasable)
+		flags |= IPC_CHARGE_F_LEASE_OK;
 	r->charge_id = r->reqid;
-	r->charge_deadline = clock_mono_ms() + GW_CHARGE_WAIT_MS;
-	send_reserve(r, unwaited ? IPC_CHARGE_F_UNWAITED : 0);
+	r->charge_deadline = now + GW_CHARGE_WAIT_MS;
+	send_reserve(r, flags);
 	if (unwaited && r->charge == GW_CH_ASKED) {
 		r->charge = GW_CH_RESERVED;
 		return GW_GO;
@@ -546,6 +566,7 @@ on_bill_down(struct child_peer *p)
 
 	for (int i = 0; i < GW_TOKEN_SLOTS; i++)
 		cache[i].asking = 0;
+	gw_lease_drop_all();	/* billing's successor holds none */
 	posts_resend_all();
 	for (struct resp_charge *c = rcharges; c != NULL; c = c->next)
 		c->sent = 0;		/* asked again of its successor */
@@ -583,6 +604,7 @@ gw_token_tick(void)
 	child_peer_tick(&bill);
 	posts_tick();
 	rcharges_tick();
+	gw_lease_tick(now);
 	for (struct gw_req *r = gw_live; r != NULL; r = r->next)
 		if (gw_waits_in(r, GW_ST_RESERVE) && r->charge == GW_CH_UNSENT &&
 		    child_peer_up(&bill))

@@ -139,6 +139,18 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
  * only when the token has a quota now (or is gone).
  */
 #define IPC_CHARGE_F_UNLIMITED	0x2u
+/*
+ * LEASED (with UNWAITED): taken from the quota lease billing granted this
+ * connection for the token (billing/bill_lease.c): the gateway relays
+ * without waiting, as for a token without a quota.  Billing reserves it
+ * as any other, against the token's quota less what it leased to the
+ * other connections; a refusal (the quota was lowered since) is only
+ * logged, as for UNWAITED.
+ */
+#define IPC_CHARGE_F_LEASED	0x4u
+/* LEASE_OK: a reservation waited for whose gateway would use a lease for
+ * the token and model (not a Realtime response's, not a video job's). */
+#define IPC_CHARGE_F_LEASE_OK	0x8u
 struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t token_id;
 	uint64_t nonce;		/* the worker's, for the charge's key */
@@ -157,6 +169,13 @@ struct ipc_charge_result {	/* writer: billing, after the store committed */
 	uint32_t status;	/* enum ipc_charge_status */
 	uint32_t pad;
 	int64_t estimate_micros;	/* what was reserved */
+	/* A lease (status OK only; 0: none): lease_micros of the token's
+	 * headroom are this connection's for lease_ms, for reservations of
+	 * the same model estimated at price_micros (micro-units per
+	 * 1,000,000 estimated tokens, what billing priced this one at). */
+	int64_t lease_micros;
+	int64_t lease_ms;
+	int64_t price_micros;
 };
 
 /*

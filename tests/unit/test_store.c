@@ -2245,6 +2245,53 @@ test_open_errors(void **state)
 	assert_non_null(strstr(err, "postgresql"));
 }
 
+/* Reservations beside quota leases (billing/bill_lease.c): what others
+ * hold counts against the quota; the headroom after is reported. */
+static void
+test_charge_reserve_held(void **state)
+{
+	char h1[65], h2[65];
+	uint64_t t1, t2;
+	int64_t room = 0;
+
+	(void)state;
+	memset(h1, 'e', 64);
+	h1[64] = '\0';
+	memset(h2, 'f', 64);
+	h2[64] = '\0';
+	assert_int_equal(store_token_create(fx.st, "q", h1, 1000, "", 0, &t1), 0);
+	assert_int_equal(store_token_create(fx.st, "u", h2, STORE_QUOTA_UNLIMITED,
+	    "", 0, &t2), 0);
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h1", 300, 500,
+	    &room), 0);
+	assert_true(room == 700);
+	assert_true(used_of(h1) == 300);
+	/* 300 + 300 + 500 held > 1000: refused, nothing changes. */
+	room = 0;
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h2", 300, 500,
+	    &room), 1);
+	assert_true(room == -1);
+	assert_true(used_of(h1) == 300);
+	/* Exactly up to the quota with what others hold. */
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h3", 200, 500,
+	    &room), 0);
+	assert_true(room == 500);
+	/* A repeat reserves nothing now: no headroom to lease from. */
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h3", 200, 500,
+	    &room), 0);
+	assert_true(room == -1);
+	assert_true(used_of(h1) == 500);
+	/* No quota: never refused, no headroom. */
+	assert_int_equal(store_charge_reserve_held(fx.st, t2, "h4", 300,
+	    INT64_MAX - 300, &room), 0);
+	assert_true(room == -1);
+	/* Held or estimate out of range. */
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h5", 1, -1,
+	    &room), -1);
+	assert_int_equal(store_charge_reserve_held(fx.st, t1, "h6", 2,
+	    INT64_MAX - 1, &room), -1);
+}
+
 int
 main(void)
 {
@@ -2263,6 +2310,7 @@ main(void)
 		T(test_money_int64_max),
 		T(test_prices),
 		T(test_charges),
+		T(test_charge_reserve_held),
 		T(test_ledger_post),
 		T(test_ledger_post_bad_input),
 		T(test_ledger_two_agents),

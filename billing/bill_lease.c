@@ -1,0 +1,222 @@
+/*
+ * billing/bill_lease: quota leases — parts of a token's headroom (quota
+ * minus used) set aside, in this process's memory, for one gateway
+ * connection, so that its next reservations for the token go unwaited.
+ *
+ * A reservation a gateway waited for (billing/bill_charge.c) may come back
+ * with a lease: at most BILL_LEASE_REQS times its estimate, at most half
+ * of the headroom the other connections' leases leave, and only when that
+ * covers one more estimate.  The gateway then relays the token's next
+ * requests at once, taking each estimate from the lease
+ * (IPC_CHARGE_F_LEASED), until it runs out or BILL_LEASE_MS passed; then
+ * it waits for billing again, which may renew it.  Every reservation,
+ * leased or not, is still recorded and checked here in order, against
+ * the quota less what the other connections hold: used plus every live
+ * lease never passes the quota, so leases never let a token overrun it.
+ * A leased reservation moves its estimate from the lease to used.
+ *
+ * What can be lost: leases live only here.  Billing restarting drops them
+ * all (the gateways drop theirs when billing.sock goes down); a leased
+ * reservation lost with that connection is made again by its post, as an
+ * unwaited one is (billing/bill_charge.c).  A gateway connection that
+ * closes drops its leases; an expired lease is dropped when next looked
+ * at and by the tick.  A quota lowered or a token disabled while a lease
+ * is live lets that lease's holder go on for at most BILL_LEASE_MS (a
+ * disabled token stops within the gateways' token cache TTL anyway): the
+ * documented allowance, at most one lease per gateway worker.
+ *
+ * Looked up per reservation: tokens hashed into TOK_BUCKETS chains, each
+ * token's holders a small array (one per gateway worker at most).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "billing/bill.h"
+#include "lib/log.h"
+
+#define TOK_BUCKETS	1024
+#define LEASE_HOLDERS	16	/* connections holding one token's leases */
+
+struct holder {
+	uint32_t slot, serial;	/* the gateway's billing.sock client */
+	int64_t left;		/* micro-units not yet taken */
+	int64_t until_ms;	/* monotonic: dropped after */
+};
+
+struct tok {
+	struct tok *next;
+	uint64_t token_id;
+	int n;
+	struct holder h[LEASE_HOLDERS];
+};
+
+static struct tok *buckets[TOK_BUCKETS];
+
+static unsigned
+bucket_of(uint64_t token_id)
+{
+	token_id ^= token_id >> 33;
+	token_id *= 0xff51afd7ed558ccdULL;
+	token_id ^= token_id >> 33;
+	return (unsigned)(token_id % TOK_BUCKETS);
+}
+
+static struct tok *
+tok_find(uint64_t token_id)
+{
+	for (struct tok *t = buckets[bucket_of(token_id)]; t != NULL;
+	    t = t->next)
+		if (t->token_id == token_id)
+			return t;
+	return NULL;
+}
+
+static void
+tok_unlink(struct tok *t)
+{
+	struct tok **pp = &buckets[bucket_of(t->token_id)];
+
+	while (*pp != t)
+		pp = &(*pp)->next;
+	*pp = t->next;
+	free(t);
+}
+
+/* Drop t's expired holders (and t when none is left): 1 when t is gone. */
+static int
+tok_expire(struct tok *t, int64_t now_ms)
+{
+	for (int i = 0; i < t->n; )
+		if (t->h[i].until_ms <= now_ms || t->h[i].left <= 0)
+			t->h[i] = t->h[--t->n];
+		else
+			i++;
+	if (t->n == 0) {
+		tok_unlink(t);
+		return 1;
+	}
+	return 0;
+}
+
+static struct holder *
+holder_of(struct tok *t, uint32_t slot, uint32_t serial)
+{
+	for (int i = 0; i < t->n; i++)
+		if (t->h[i].slot == slot && t->h[i].serial == serial)
+			return &t->h[i];
+	return NULL;
+}
+
+int64_t
+bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms)
+{
+	struct tok *t = tok_find(token_id);
+	int64_t sum = 0;
+
+	if (t == NULL || tok_expire(t, now_ms))
+		return 0;
+	for (int i = 0; i < t->n; i++)
+		if (t->h[i].slot != slot || t->h[i].serial != serial)
+			sum += t->h[i].left;
+	return sum;
+}
+
+void
+bill_lease_take(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t est, int64_t now_ms)
+{
+	struct tok *t = tok_find(token_id);
+	struct holder *h;
+
+	if (t == NULL || tok_expire(t, now_ms) ||
+	    (h = holder_of(t, slot, serial)) == NULL)
+		return;		/* gone (expired): the reservation is checked
+				 * against the quota alone */
+	h->left = est < h->left ? h->left - est : 0;
+	(void)tok_expire(t, now_ms);	/* an empty lease goes */
+}
+
+int64_t
+bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t est, int64_t free_micros, int64_t now_ms)
+{
+	struct tok *t;
+	struct holder *h;
+	int64_t grant;
+
+	/* What it held goes back first: the new lease replaces it. */
+	if ((t = tok_find(token_id)) != NULL && !tok_expire(t, now_ms) &&
+	    (h = holder_of(t, slot, serial)) != NULL)
+		h->left = 0;
+	if (est <= 0 || free_micros <= 0)
+		return 0;
+	grant = free_micros / 2;
+	if (est <= INT64_MAX / BILL_LEASE_REQS &&
+	    grant > est * BILL_LEASE_REQS)
+		grant = est * BILL_LEASE_REQS;
+	if (grant < est)
+		return 0;	/* not even one more request */
+	if ((t = tok_find(token_id)) == NULL) {
+		unsigned b = bucket_of(token_id);
+
+		if ((t = calloc(1, sizeof(*t))) == NULL)
+			return 0;
+		t->token_id = token_id;
+		t->next = buckets[b];
+		buckets[b] = t;
+	}
+	if ((h = holder_of(t, slot, serial)) == NULL) {
+		if (t->n == LEASE_HOLDERS)
+			return 0;	/* more gateway workers than holders */
+		h = &t->h[t->n++];
+		h->slot = slot;
+		h->serial = serial;
+	}
+	h->left = grant;
+	h->until_ms = now_ms + BILL_LEASE_MS;
+	return grant;
+}
+
+/* Every lease of the connection (slot, serial), or of every connection
+ * when all. */
+static void
+drop(int all, uint32_t slot, uint32_t serial)
+{
+	for (int b = 0; b < TOK_BUCKETS; b++) {
+		struct tok *t = buckets[b], *next;
+
+		for (; t != NULL; t = next) {
+			next = t->next;
+			for (int i = 0; i < t->n; i++)
+				if (all || (t->h[i].slot == slot &&
+				    t->h[i].serial == serial))
+					t->h[i].left = 0;
+			(void)tok_expire(t, INT64_MIN);
+		}
+	}
+}
+
+void
+bill_lease_drop_client(uint32_t slot, uint32_t serial)
+{
+	drop(0, slot, serial);
+}
+
+void
+bill_lease_drop_all(void)
+{
+	drop(1, 0, 0);
+}
+
+void
+bill_lease_tick(int64_t now_ms)
+{
+	for (int b = 0; b < TOK_BUCKETS; b++) {
+		struct tok *t = buckets[b], *next;
+
+		for (; t != NULL; t = next) {
+			next = t->next;
+			(void)tok_expire(t, now_ms);
+		}
+	}
+}

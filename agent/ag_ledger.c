@@ -195,6 +195,16 @@ static const char *const migrations[] = {
 	"DROP TABLE served;"
 	"ALTER TABLE served_v4 RENAME TO served;"
 	"CREATE INDEX served_due ON served (state, created_at);",
+	/* 5: served's indexes by what reads them.  The open rows by age (the
+	 * usage reports' sweep, ag_ledger_served_due) in a partial index
+	 * that holds only them: a receipt's state change takes its row out
+	 * instead of moving it, and the index stays as small as what is in
+	 * flight.  Every row by age, which only grows at its end: the agent
+	 * UI's recent list and the day's usage the caps start from
+	 * (ag_ledger_read.c) walked and sorted the whole table before. */
+	"DROP INDEX served_due;"
+	"CREATE INDEX served_open ON served (created_at) WHERE state = 'open';"
+	"CREATE INDEX served_created ON served (created_at);",
 };
 
 #define NMIGRATIONS	((int)(sizeof(migrations) / sizeof(migrations[0])))

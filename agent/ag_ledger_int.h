@@ -41,6 +41,24 @@
 	"created_at, reported_at, images, audio_seconds, audio_chars, " \
 	"video_seconds"
 
+/* The reads of served that an index serves (agent/ag_ledger.c, version
+ * 5), named here so tests/unit/test_ag_ledger.c checks their plans: the
+ * open rows due a usage report, oldest first (the partial served_open);
+ * the day's usage by model (served_created); the newest rows with their
+ * entries (served_created, walked backwards). */
+#define AG_SQL_SERVED_DUE	"SELECT " SERVED_COLS " FROM served WHERE " \
+	"state = 'open' AND created_at < ? AND reported_at < ? ORDER BY " \
+	"created_at LIMIT ?"
+#define AG_SQL_SERVED_SINCE	"SELECT model, COUNT(*), " \
+	"SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), " \
+	"SUM(cache_write_tokens) FROM served WHERE created_at >= ? " \
+	"GROUP BY model ORDER BY model"
+#define AG_SQL_SERVED_RECENT	"SELECT s.request_id, s.model, " \
+	"s.input_tokens, s.output_tokens, s.cached_tokens, s.estimated, " \
+	"s.state, s.created_at, l.amount, l.price_version " \
+	"FROM served s LEFT JOIN ledger l ON l.agent_id = s.agent_id AND " \
+	"l.request_id = s.request_id ORDER BY s.created_at DESC LIMIT ?"
+
 /* The ledger table's columns, in lg_col_entry's order (ag_ledger_store.c
  * and ag_ledger_export.c). */
 #define ENTRY_COLS	"agent_id, seq, prev_hash, hash, request_id, " \

@@ -5,6 +5,7 @@
  */
 #include "agent/ag_ledger_read.h"
 #include "agent/ag_ledger.h"
+#include "agent/ag_ledger_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -156,10 +157,7 @@ ag_ledger_rd_served_since(struct ag_ledger_rd *rd, int64_t since_ms,
     int (*cb)(const struct ag_ledger_usage *, void *), void *arg)
 {
 	struct usage_walk w = { cb, arg };
-	sqlite3_stmt *st = prepare(rd, "SELECT model, COUNT(*), "
-	    "SUM(input_tokens), SUM(output_tokens), SUM(cached_tokens), "
-	    "SUM(cache_write_tokens) FROM served WHERE created_at >= ? "
-	    "GROUP BY model ORDER BY model");
+	sqlite3_stmt *st = prepare(rd, AG_SQL_SERVED_SINCE);
 
 	if (st == NULL)
 		return -1;
@@ -206,11 +204,7 @@ rows_json(struct ag_ledger_rd *rd, sqlite3_stmt *st)
 json_t *
 ag_ledger_rd_recent(struct ag_ledger_rd *rd, int max)
 {
-	sqlite3_stmt *st = prepare(rd, "SELECT s.request_id, s.model, "
-	    "s.input_tokens, s.output_tokens, s.cached_tokens, s.estimated, "
-	    "s.state, s.created_at, l.amount, l.price_version "
-	    "FROM served s LEFT JOIN ledger l ON l.agent_id = s.agent_id AND "
-	    "l.request_id = s.request_id ORDER BY s.created_at DESC LIMIT ?");
+	sqlite3_stmt *st = prepare(rd, AG_SQL_SERVED_RECENT);
 
 	if (st == NULL)
 		return NULL;

@@ -98,10 +98,8 @@ ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
 	size_t n = 0;
 	int r = 0;
 
-	st = lg_query(lg, "SELECT " SERVED_COLS " FROM served WHERE state = "
-	    "'open' AND created_at < ? AND reported_at < ? ORDER BY "
-	    "created_at LIMIT ?", "iii", created_before, reported_before,
-	    (int64_t)max);
+	st = lg_query(lg, AG_SQL_SERVED_DUE, "iii", created_before,
+	    reported_before, (int64_t)max);
 	if (st == NULL)
 		return -1;
 	while (n < max && (r = lg_row(lg, st)) == 1)

@@ -28,6 +28,7 @@
 #include <sqlite3.h>
 
 #include "agent/ag_ledger.h"
+#include "agent/ag_ledger_int.h"
 #include "lib/ledger.h"
 #include "lib/log.h"
 #include "lib/money.h"
@@ -1072,6 +1073,69 @@ test_migrate_served_check(void **state)
 	assert_non_null(w->lg);
 }
 
+/* The query plan of sql, its steps' details joined by " | ". */
+static void
+plan_of(sqlite3 *db, const char *sql, char *out, size_t len)
+{
+	char q[1024];
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+	assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	out[0] = '\0';
+	while (sqlite3_step(st) == SQLITE_ROW && n < len)
+		n += (size_t)snprintf(out + n, len - n, "%s | ",
+		    (const char *)sqlite3_column_text(st, 3));
+	sqlite3_finalize(st);
+}
+
+/*
+ * Version 5's indexes serve served's reads: the usage reports' sweep
+ * reads the open rows through the partial served_open (a receipted row
+ * is not in it), the caps' day of usage and the UI's recent list walk
+ * served_created instead of the whole table and a sort.
+ */
+static void
+test_served_plans(void **state)
+{
+	struct world *w = *state;
+	char plan[512];
+	sqlite3 *db;
+
+	assert_int_equal(sqlite3_open(w->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "ANALYZE", NULL, NULL, NULL),
+	    SQLITE_OK);
+	plan_of(db, AG_SQL_SERVED_DUE, plan, sizeof(plan));
+	assert_non_null(strstr(plan, "USING INDEX served_open"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	plan_of(db, AG_SQL_SERVED_SINCE, plan, sizeof(plan));
+	assert_non_null(strstr(plan, "served USING INDEX served_created "
+	    "(created_at>?)"));
+	plan_of(db, AG_SQL_SERVED_RECENT, plan, sizeof(plan));
+	assert_non_null(strstr(plan, "SCAN s USING INDEX served_created"));
+	assert_null(strstr(plan, "TEMP B-TREE"));
+	/* A receipted row leaves the partial index. */
+	assert_int_equal(sqlite3_exec(db, "INSERT INTO served (request_id, "
+	    "agent_id, model, input_tokens, output_tokens, cached_tokens, "
+	    "cache_write_tokens, estimated, state, created_at) VALUES "
+	    "('p1', 1, 'm', 1, 1, 0, 0, 0, 'open', 5), "
+	    "('p2', 1, 'm', 1, 1, 0, 0, 0, 'open', 6);"
+	    "UPDATE served SET state = 'receipted' WHERE request_id = 'p1'",
+	    NULL, NULL, NULL), SQLITE_OK);
+	{
+		sqlite3_stmt *st;
+
+		assert_int_equal(sqlite3_prepare_v2(db, "SELECT COUNT(*) FROM "
+		    "served INDEXED BY served_open WHERE state = 'open'", -1,
+		    &st, NULL), SQLITE_OK);
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		assert_int_equal(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -1079,6 +1143,7 @@ main(void)
 #define T(f)	cmocka_unit_test_setup_teardown(f, setup, teardown)
 		T(test_in_order),
 		T(test_migrate_served_check),
+		T(test_served_plans),
 		T(test_outside_edit),
 		T(test_tampered_refused),
 		T(test_batch),

@@ -341,7 +341,10 @@ on_charge_result(const struct msg *m)
 	}
 	if (res.status == IPC_CHARGE_OK) {
 		r->charge = GW_CH_RESERVED;
-		if (res.lease_micros > 0)
+		/* Asked with IPC_CHARGE_F_LEASE_OK: billing replaced this
+		 * worker's lease for the token (by none when it granted
+		 * none). */
+		if (r->tok.quota_micros >= 0 && r->est_video_seconds <= 0)
 			gw_lease_set(res.token_id, r->model, res.lease_micros,
 			    res.lease_ms, res.price_micros, clock_mono_ms());
 		gw_resume(r, GW_GO);

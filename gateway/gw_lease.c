@@ -9,6 +9,7 @@
  * (gateway/gw_token.c).  Leases are dropped when billing.sock goes down:
  * its successor holds none.  Looked up per request: hashed by token id.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,21 +104,24 @@ gw_lease_set(uint64_t token_id, const char *model, int64_t micros,
 	snprintf(l->model, sizeof(l->model), "%s", model);
 }
 
+/* Every lease ended by now_ms (all of them with INT64_MAX). */
 void
 gw_lease_tick(int64_t now_ms)
 {
-	for (int b = 0; b < LEASE_BUCKETS; b++)
-		for (struct lease *l = buckets[b], *next; l != NULL; l = next) {
-			next = l->next;
-			if (now_ms >= l->until_ms)
-				unlink_lease(l);
-		}
+	for (int b = 0; b < LEASE_BUCKETS; b++) {
+		struct lease **pp = &buckets[b], *l;
+
+		while ((l = *pp) != NULL)
+			if (now_ms >= l->until_ms) {
+				*pp = l->next;
+				free(l);
+			} else
+				pp = &l->next;
+	}
 }
 
 void
 gw_lease_drop_all(void)
 {
-	for (int b = 0; b < LEASE_BUCKETS; b++)
-		while (buckets[b] != NULL)
-			unlink_lease(buckets[b]);
+	gw_lease_tick(INT64_MAX);
 }

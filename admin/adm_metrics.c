@@ -151,6 +151,7 @@ gauges(struct adm_buf *b, const struct sb *sb, struct sb_metrics *mt)
 {
 	int64_t inflight = 0, streams = 0, redis_fb = 0, redis_up = 0;
 	int64_t relaying = 0;
+	uint64_t waited = 0, leased = 0;
 	uint32_t online = 0;
 
 	for (int w = 0; w < SBM_WORKERS; w++) {
@@ -162,6 +163,10 @@ gauges(struct adm_buf *b, const struct sb *sb, struct sb_metrics *mt)
 		streams += atomic_load_explicit(&wk->streams, memory_order_relaxed);
 		redis_fb += r == SBM_REDIS_FALLBACK;
 		redis_up += r == SBM_REDIS_UP;
+		waited += atomic_load_explicit(&wk->quota_waited,
+		    memory_order_relaxed);
+		leased += atomic_load_explicit(&wk->quota_leased,
+		    memory_order_relaxed);
 	}
 	for (uint32_t i = 0; i < sb->hdr->max_channels; i++)
 		relaying += atomic_load(&sb_channel(sb, i)->hot.inflight);
@@ -185,6 +190,13 @@ gauges(struct adm_buf *b, const struct sb *sb, struct sb_metrics *mt)
 	out(b, "swb_redis_fallback %lld\n", (long long)redis_fb);
 	help(b, "swb_redis_up", "gauge", "Gateway workers with Redis reachable.");
 	out(b, "swb_redis_up %lld\n", (long long)redis_up);
+	help(b, "swb_quota_reservations_total", "counter", "Reservations of "
+	    "tokens with a quota: waited for billing's answer, or taken from "
+	    "the gateway worker's quota lease.");
+	out(b, "swb_quota_reservations_total{how=\"waited\"} %llu\n",
+	    (unsigned long long)waited);
+	out(b, "swb_quota_reservations_total{how=\"leased\"} %llu\n",
+	    (unsigned long long)leased);
 }
 
 static void

@@ -53,12 +53,18 @@ void bill_charge_reserve(const struct msg_client *c, uint64_t reqid,
  * (slot, serial). */
 int64_t bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t now_ms);
+/* What is left of (slot, serial)'s lease; an ask for a new one gives
+ * it back first (release). */
+int64_t bill_lease_own(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms);
+void bill_lease_release(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms);
 /* A leased reservation of est: taken from (slot, serial)'s lease. */
 void bill_lease_take(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t now_ms);
-/* After a waited reservation of est that left free_micros of headroom
- * beyond the others' leases: (slot, serial)'s new lease (it replaces the
- * old), 0 for none. */
+/* After an ask (a waited reservation of est) that left free_micros of
+ * headroom beyond the others' leases: what (slot, serial)'s lease was
+ * topped up by (its life starts again), 0 for nothing. */
 int64_t bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t free_micros, int64_t now_ms);
 void bill_lease_drop_client(uint32_t slot, uint32_t serial);

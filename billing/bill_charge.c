@@ -98,12 +98,16 @@ bill_charge_reserve(const struct msg_client *c, uint64_t reqid,
 	}
 	r->estimate_micros = est;
 	/* Quota leases (bill_lease.c): a leased reservation comes out of
-	 * this connection's lease; every reservation leaves the other
-	 * connections' leases alone. */
+	 * this connection's lease, an ask gives it back first, any other
+	 * reservation leaves it alone; none touches another connection's. */
 	now = clock_mono_ms();
 	if (q->flags & IPC_CHARGE_F_LEASED)
 		bill_lease_take(q->token_id, c->slot, c->serial, est, now);
+	else if (q->flags & IPC_CHARGE_F_LEASE_OK)
+		bill_lease_release(q->token_id, c->slot, c->serial, now);
 	held = bill_lease_others(q->token_id, c->slot, c->serial, now);
+	if (!(q->flags & (IPC_CHARGE_F_LEASED | IPC_CHARGE_F_LEASE_OK)))
+		held += bill_lease_own(q->token_id, c->slot, c->serial, now);
 	rc = store_charge_reserve_held(bill_store, q->token_id, key, est, held,
 	    &headroom);
 	if (rc == 0 && (q->flags & IPC_CHARGE_F_LEASE_OK) &&

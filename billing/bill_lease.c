@@ -3,17 +3,25 @@
  * minus used) set aside, in this process's memory, for one gateway
  * connection, so that its next reservations for the token go unwaited.
  *
- * A reservation a gateway waited for (billing/bill_charge.c) may come back
- * with a lease: at most BILL_LEASE_REQS times its estimate, at most half
- * of the headroom the other connections' leases leave, and only when that
- * covers one more estimate.  The gateway then relays the token's next
- * requests at once, taking each estimate from the lease
- * (IPC_CHARGE_F_LEASED), until it runs out or BILL_LEASE_MS passed; then
- * it waits for billing again, which may renew it.  Every reservation,
- * leased or not, is still recorded and checked here in order, against
- * the quota less what the other connections hold: used plus every live
- * lease never passes the quota, so leases never let a token overrun it.
- * A leased reservation moves its estimate from the lease to used.
+ * A gateway worker asks for a lease with one reservation it waits for at
+ * a time (IPC_CHARGE_F_LEASE_OK): that reservation first gives back what
+ * is left of the connection's lease (the gateway zeroed its side when it
+ * asked), is checked, and may come back with a new lease: at most
+ * BILL_LEASE_REQS times its estimate and at most half of the headroom the
+ * other connections' leases leave, and only when that covers one more
+ * estimate.  The gateway then relays the token's next requests at once,
+ * taking each estimate from the lease (IPC_CHARGE_F_LEASED), until it
+ * runs out or BILL_LEASE_MS passed; then it asks again.  Both sides take
+ * the same amounts in the same order (billing reads the connection in
+ * order, and nothing is taken while an ask is out), so they agree on what
+ * is left.  Every reservation, leased or not, is still recorded and
+ * checked here in order: a leased one against the quota less the other
+ * connections' leases, any other against the quota less every lease (its
+ * own connection's included: a reservation the gateway took nothing
+ * from, a video job's or a Realtime response's, leaves the lease alone).
+ * So used plus every live lease never passes the quota, and leases never
+ * let a token overrun it.  A leased reservation moves its estimate from
+ * the lease to used.
  *
  * What can be lost: leases live only here.  Billing restarting drops them
  * all (the gateways drop theirs when billing.sock goes down); a leased
@@ -121,6 +129,33 @@ bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
 	return sum;
 }
 
+int64_t
+bill_lease_own(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms)
+{
+	struct tok *t = tok_find(token_id);
+	struct holder *h;
+
+	if (t == NULL || tok_expire(t, now_ms) ||
+	    (h = holder_of(t, slot, serial)) == NULL)
+		return 0;
+	return h->left;
+}
+
+void
+bill_lease_release(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms)
+{
+	struct tok *t = tok_find(token_id);
+	struct holder *h;
+
+	if (t == NULL || tok_expire(t, now_ms) ||
+	    (h = holder_of(t, slot, serial)) == NULL)
+		return;
+	h->left = 0;
+	(void)tok_expire(t, now_ms);
+}
+
 void
 bill_lease_take(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t now_ms)
@@ -141,21 +176,24 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t free_micros, int64_t now_ms)
 {
 	struct tok *t;
-	struct holder *h;
-	int64_t grant;
+	struct holder *h = NULL;
+	int64_t target, own = 0;
 
-	/* What it held goes back first: the new lease replaces it. */
-	if ((t = tok_find(token_id)) != NULL && !tok_expire(t, now_ms) &&
-	    (h = holder_of(t, slot, serial)) != NULL)
-		h->left = 0;
 	if (est <= 0 || free_micros <= 0)
 		return 0;
-	grant = free_micros / 2;
+	target = free_micros / 2;
 	if (est <= INT64_MAX / BILL_LEASE_REQS &&
-	    grant > est * BILL_LEASE_REQS)
-		grant = est * BILL_LEASE_REQS;
-	if (grant < est)
+	    target > est * BILL_LEASE_REQS)
+		target = est * BILL_LEASE_REQS;
+	if (target < est)
 		return 0;	/* not even one more request */
+	/* The ask gave the old lease back (bill_lease_release); should
+	 * one be left, it is topped up, and the answer says by how much. */
+	if ((t = tok_find(token_id)) != NULL && !tok_expire(t, now_ms) &&
+	    (h = holder_of(t, slot, serial)) != NULL)
+		own = h->left;
+	if (own >= target)
+		return 0;
 	if ((t = tok_find(token_id)) == NULL) {
 		unsigned b = bucket_of(token_id);
 
@@ -172,9 +210,9 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
 		h->slot = slot;
 		h->serial = serial;
 	}
-	h->left = grant;
+	h->left = target;
 	h->until_ms = now_ms + BILL_LEASE_MS;
-	return grant;
+	return target - own;
 }
 
 /* Every lease of the connection (slot, serial), or of every connection

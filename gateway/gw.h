@@ -340,13 +340,20 @@ const struct gw_token *gw_req_token(const struct gw_req *r);
  */
 enum gw_verdict gw_charge_reserve(struct gw_req *r);
 /* gw_lease.c: quota leases from billing.  take: 1 when est_tokens of
- * model, priced as the lease says, came out of token_id's lease. */
+ * model, priced as the lease says, came out of token_id's lease.  ask: 1
+ * when reqid's reservation is to ask for a new lease (none is out; what
+ * was left is given back); answer: billing's answer to a reservation
+ * (only the ask's counts; micros 0: no lease). */
 int  gw_lease_take(uint64_t token_id, const char *model, int64_t est_tokens,
     int64_t now_ms);
-void gw_lease_set(uint64_t token_id, const char *model, int64_t micros,
+int  gw_lease_ask(uint64_t token_id, const char *model, uint64_t reqid);
+void gw_lease_answer(uint64_t token_id, uint64_t reqid, int64_t micros,
     int64_t ms, int64_t price, int64_t now_ms);
 void gw_lease_tick(int64_t now_ms);
 void gw_lease_drop_all(void);
+/* gw_metrics.c: one reservation of a token with a quota, waited for (0) or
+ * taken from a lease (1). */
+void gw_metrics_quota_reserve(int leased);
 void gw_charge_settle(struct gw_req *r);
 void gw_charge_key(const struct gw_req *r, char *out, size_t len);
 /* Keep the access line of a request whose post billing has not answered,

@@ -168,3 +168,13 @@ gw_access_log(uint64_t reqid, const char *line, uint32_t state,
 		log_rinfo(reqid, "%s amount=%lld", line,
 		    state == IPC_POSTED_CHARGED ? (long long)amount : 0LL);
 }
+
+void
+gw_metrics_quota_reserve(int leased)
+{
+	struct sbm_worker *w = my_area();
+
+	if (w != NULL)
+		atomic_fetch_add_explicit(leased ? &w->quota_leased :
+		    &w->quota_waited, 1, memory_order_relaxed);
+}

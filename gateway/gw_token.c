@@ -26,10 +26,11 @@
  * recorded as the unwaited ones, a row of 0, and answered.
  *
  * A token with a quota goes unwaited too while this worker holds a lease
- * for it (gateway/gw_lease.c, billing/bill_lease.c): billing may answer a
- * reservation waited for (IPC_CHARGE_F_LEASE_OK) with a part of the
- * token's headroom, from which the next requests of the same model take
- * their estimates (IPC_CHARGE_F_LEASED) until it runs out or ends.
+ * for it (gateway/gw_lease.c, billing/bill_lease.c): billing may answer
+ * an ask, a reservation waited for (IPC_CHARGE_F_LEASE_OK, one out per
+ * token), with a part of the token's headroom, from which the next
+ * requests of the same model take their estimates (IPC_CHARGE_F_LEASED)
+ * until it runs out or ends.
  */
 #include <string.h>
 #include <stdlib.h>
@@ -322,6 +323,10 @@ on_charge_result(const struct msg *m)
 	memcpy(&res, m->data, sizeof(res));
 	if (rcharge_result(m, &res))
 		return;
+	/* An ask's answer ends the ask, whoever still waits for it. */
+	gw_lease_answer(res.token_id, m->hdr.reqid, res.status ==
+	    IPC_CHARGE_OK ? res.lease_micros : 0, res.lease_ms,
+	    res.price_micros, clock_mono_ms());
 	/* The charge key is the request's first id, and the answer comes
 	 * before any retry could give it another. */
 	r = gw_req_find(m->hdr.reqid);
@@ -341,12 +346,6 @@ on_charge_result(const struct msg *m)
 	}
 	if (res.status == IPC_CHARGE_OK) {
 		r->charge = GW_CH_RESERVED;
-		/* Asked with IPC_CHARGE_F_LEASE_OK: billing replaced this
-		 * worker's lease for the token (by none when it granted
-		 * none). */
-		if (r->tok.quota_micros >= 0 && r->est_video_seconds <= 0)
-			gw_lease_set(res.token_id, r->model, res.lease_micros,
-			    res.lease_ms, res.price_micros, clock_mono_ms());
 		gw_resume(r, GW_GO);
 		return;
 	}
@@ -403,11 +402,17 @@ gw_charge_reserve(struct gw_req *r)
 	    gw_lease_take(r->token_id, r->model, r->lim.est, now)) {
 		unwaited = 1;
 		flags = IPC_CHARGE_F_UNWAITED | IPC_CHARGE_F_LEASED;
-	} else if (leasable)
+	} else if (leasable && !backlog &&
+	    gw_lease_ask(r->token_id, r->model, r->reqid))
 		flags |= IPC_CHARGE_F_LEASE_OK;
+	if (leasable)
+		gw_metrics_quota_reserve((flags & IPC_CHARGE_F_LEASED) != 0);
 	r->charge_id = r->reqid;
 	r->charge_deadline = now + GW_CHARGE_WAIT_MS;
 	send_reserve(r, flags);
+	/* An ask that never left is over (billing did not release). */
+	if ((flags & IPC_CHARGE_F_LEASE_OK) && r->charge != GW_CH_ASKED)
+		gw_lease_answer(r->token_id, r->reqid, 0, 0, 0, now);
 	if (unwaited && r->charge == GW_CH_ASKED) {
 		r->charge = GW_CH_RESERVED;
 		return GW_GO;

@@ -148,8 +148,10 @@ struct ipc_token_info {		/* writer: billing, answering IPC_TOKEN_GET */
  * logged, as for UNWAITED.
  */
 #define IPC_CHARGE_F_LEASED	0x4u
-/* LEASE_OK: a reservation waited for whose gateway would use a lease for
- * the token and model (not a Realtime response's, not a video job's). */
+/* LEASE_OK: an ask for a lease — a reservation waited for, of a token
+ * and model the gateway would use one for (not a Realtime response's,
+ * not a video job's), which gives back what is left of the connection's
+ * lease first; at most one is out per token and gateway worker. */
 #define IPC_CHARGE_F_LEASE_OK	0x8u
 struct ipc_charge_reserve {	/* writer: gateway, before the relay */
 	uint64_t token_id;
@@ -169,10 +171,11 @@ struct ipc_charge_result {	/* writer: billing, after the store committed */
 	uint32_t status;	/* enum ipc_charge_status */
 	uint32_t pad;
 	int64_t estimate_micros;	/* what was reserved */
-	/* A lease (status OK only; 0: none): lease_micros of the token's
-	 * headroom are this connection's for lease_ms, for reservations of
-	 * the same model estimated at price_micros (micro-units per
-	 * 1,000,000 estimated tokens, what billing priced this one at). */
+	/* A lease (status OK, asked with IPC_CHARGE_F_LEASE_OK; 0: none):
+	 * lease_micros of the token's headroom are this connection's for
+	 * lease_ms, for reservations of the same model estimated at
+	 * price_micros (micro-units per 1,000,000 estimated tokens, what
+	 * billing priced this one at). */
 	int64_t lease_micros;
 	int64_t lease_ms;
 	int64_t price_micros;

@@ -6,7 +6,8 @@
  * writer:
  *
  *   sbm_worker[i]   gateway worker #i (gateway/gw_metrics.c), at the end of
- *                   each request; `pid` once at start.
+ *                   each request (the quota reservations' counters at
+ *                   each reservation); `pid` once at start.
  *   sbm_series      the same worker: a series (surface, model, provider,
  *                   status) is claimed by writing its labels, then
  *                   publishing `used` with a release store; readers load
@@ -56,6 +57,11 @@ struct sbm_worker {
 	_Atomic int64_t inflight;		/* requests live at the last end */
 	_Atomic int64_t streams;		/* ... of which streams */
 	_Atomic uint64_t unlabeled;		/* counted with no series room */
+	/* Reservations of tokens with a quota (video jobs aside), at the
+	 * reservation (gateway/gw_token.c): waited for billing's answer, or
+	 * taken from the worker's quota lease (gateway/gw_lease.c). */
+	_Atomic uint64_t quota_waited;
+	_Atomic uint64_t quota_leased;
 	struct sbm_hist latency;		/* request start -> end */
 	struct sbm_hist ttfb;			/* start -> response head */
 	struct sbm_series series[SBM_SERIES];

@@ -36,6 +36,7 @@
  * Looked up per reservation: tokens hashed into TOK_BUCKETS chains, each
  * token's holders a small array (one per gateway worker at most).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "billing/bill.h"
@@ -129,46 +130,58 @@ bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
 	return sum;
 }
 
+/* (slot, serial)'s live holder of token_id's lease, *tp its token; NULL
+ * when it holds none (expired ones are dropped first). */
+static struct holder *
+live_holder(uint64_t token_id, uint32_t slot, uint32_t serial,
+    int64_t now_ms, struct tok **tp)
+{
+	struct tok *t = tok_find(token_id);
+
+	if (t == NULL || tok_expire(t, now_ms))
+		return NULL;
+	*tp = t;
+	return holder_of(t, slot, serial);
+}
+
 int64_t
 bill_lease_own(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t now_ms)
 {
-	struct tok *t = tok_find(token_id);
-	struct holder *h;
+	struct tok *t;
+	struct holder *h = live_holder(token_id, slot, serial, now_ms, &t);
 
-	if (t == NULL || tok_expire(t, now_ms) ||
-	    (h = holder_of(t, slot, serial)) == NULL)
-		return 0;
-	return h->left;
+	return h != NULL ? h->left : 0;
+}
+
+/* Take est (all of it: the ask's give-back) from (slot, serial)'s lease;
+ * an empty lease goes. */
+static void
+take(uint64_t token_id, uint32_t slot, uint32_t serial, int64_t est,
+    int64_t now_ms)
+{
+	struct tok *t;
+	struct holder *h = live_holder(token_id, slot, serial, now_ms, &t);
+
+	if (h == NULL)
+		return;		/* gone (expired): the reservation is checked
+				 * against the quota alone */
+	h->left = est < h->left ? h->left - est : 0;
+	(void)tok_expire(t, now_ms);
 }
 
 void
 bill_lease_release(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t now_ms)
 {
-	struct tok *t = tok_find(token_id);
-	struct holder *h;
-
-	if (t == NULL || tok_expire(t, now_ms) ||
-	    (h = holder_of(t, slot, serial)) == NULL)
-		return;
-	h->left = 0;
-	(void)tok_expire(t, now_ms);
+	take(token_id, slot, serial, INT64_MAX, now_ms);
 }
 
 void
 bill_lease_take(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t now_ms)
 {
-	struct tok *t = tok_find(token_id);
-	struct holder *h;
-
-	if (t == NULL || tok_expire(t, now_ms) ||
-	    (h = holder_of(t, slot, serial)) == NULL)
-		return;		/* gone (expired): the reservation is checked
-				 * against the quota alone */
-	h->left = est < h->left ? h->left - est : 0;
-	(void)tok_expire(t, now_ms);	/* an empty lease goes */
+	take(token_id, slot, serial, est, now_ms);
 }
 
 int64_t
@@ -176,8 +189,8 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t est, int64_t free_micros, int64_t now_ms)
 {
 	struct tok *t;
-	struct holder *h = NULL;
-	int64_t target, own = 0;
+	struct holder *h;
+	int64_t target, own;
 
 	if (est <= 0 || free_micros <= 0)
 		return 0;
@@ -189,9 +202,7 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
 		return 0;	/* not even one more request */
 	/* The ask gave the old lease back (bill_lease_release); should
 	 * one be left, it is topped up, and the answer says by how much. */
-	if ((t = tok_find(token_id)) != NULL && !tok_expire(t, now_ms) &&
-	    (h = holder_of(t, slot, serial)) != NULL)
-		own = h->left;
+	own = bill_lease_own(token_id, slot, serial, now_ms);
 	if (own >= target)
 		return 0;
 	if ((t = tok_find(token_id)) == NULL) {

@@ -130,18 +130,19 @@ bill_lease_others(uint64_t token_id, uint32_t slot, uint32_t serial,
 	return sum;
 }
 
-/* (slot, serial)'s live holder of token_id's lease, *tp its token; NULL
- * when it holds none (expired ones are dropped first). */
+/* (slot, serial)'s live holder of token_id's lease, NULL when it holds
+ * none (expired ones are dropped first); *tp the token's entry, NULL when
+ * no lease of it is left. */
 static struct holder *
 live_holder(uint64_t token_id, uint32_t slot, uint32_t serial,
     int64_t now_ms, struct tok **tp)
 {
 	struct tok *t = tok_find(token_id);
 
-	if (t == NULL || tok_expire(t, now_ms))
-		return NULL;
+	if (t != NULL && tok_expire(t, now_ms))
+		t = NULL;
 	*tp = t;
-	return holder_of(t, slot, serial);
+	return t != NULL ? holder_of(t, slot, serial) : NULL;
 }
 
 int64_t
@@ -202,10 +203,11 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
 		return 0;	/* not even one more request */
 	/* The ask gave the old lease back (bill_lease_release); should
 	 * one be left, it is topped up, and the answer says by how much. */
-	own = bill_lease_own(token_id, slot, serial, now_ms);
+	h = live_holder(token_id, slot, serial, now_ms, &t);
+	own = h != NULL ? h->left : 0;
 	if (own >= target)
 		return 0;
-	if ((t = tok_find(token_id)) == NULL) {
+	if (t == NULL) {
 		unsigned b = bucket_of(token_id);
 
 		if ((t = calloc(1, sizeof(*t))) == NULL)
@@ -214,7 +216,7 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
 		t->next = buckets[b];
 		buckets[b] = t;
 	}
-	if ((h = holder_of(t, slot, serial)) == NULL) {
+	if (h == NULL) {
 		if (t->n == LEASE_HOLDERS)
 			return 0;	/* more gateway workers than holders */
 		h = &t->h[t->n++];
@@ -226,21 +228,22 @@ bill_lease_grant(uint64_t token_id, uint32_t slot, uint32_t serial,
 	return target - own;
 }
 
-/* Every lease of the connection (slot, serial), or of every connection
- * when all. */
+/* Drop, in every token's entry, the leases of the connection (slot,
+ * serial) (match 1), of every connection (match 2), or none (match 0);
+ * then every lease expired by now_ms. */
 static void
-drop(int all, uint32_t slot, uint32_t serial)
+sweep(int match, uint32_t slot, uint32_t serial, int64_t now_ms)
 {
 	for (int b = 0; b < TOK_BUCKETS; b++) {
 		struct tok *t = buckets[b], *next;
 
 		for (; t != NULL; t = next) {
 			next = t->next;
-			for (int i = 0; i < t->n; i++)
-				if (all || (t->h[i].slot == slot &&
+			for (int i = 0; match != 0 && i < t->n; i++)
+				if (match == 2 || (t->h[i].slot == slot &&
 				    t->h[i].serial == serial))
 					t->h[i].left = 0;
-			(void)tok_expire(t, INT64_MIN);
+			(void)tok_expire(t, now_ms);
 		}
 	}
 }
@@ -248,24 +251,17 @@ drop(int all, uint32_t slot, uint32_t serial)
 void
 bill_lease_drop_client(uint32_t slot, uint32_t serial)
 {
-	drop(0, slot, serial);
+	sweep(1, slot, serial, INT64_MIN);
 }
 
 void
 bill_lease_drop_all(void)
 {
-	drop(1, 0, 0);
+	sweep(2, 0, 0, INT64_MIN);
 }
 
 void
 bill_lease_tick(int64_t now_ms)
 {
-	for (int b = 0; b < TOK_BUCKETS; b++) {
-		struct tok *t = buckets[b], *next;
-
-		for (; t != NULL; t = next) {
-			next = t->next;
-			(void)tok_expire(t, now_ms);
-		}
-	}
+	sweep(0, 0, 0, now_ms);
 }

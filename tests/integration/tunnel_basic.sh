@@ -1,6 +1,7 @@
 # A registered agentd connects, shows in `hubctl agents` within 2 s with its
 # channel, `hubctl send` round-trips, `hubctl kick` drops it until its
-# back-off ends, and it never sends its provider key to the hub.
+# back-off ends, and it never sends its provider key to the hub.  Its
+# connection's TCP segments are at most 16 KB each way.
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 new_agent alice
@@ -16,6 +17,14 @@ row=$(ctl --json agents | jq -c --argjson id "$AGENT_ID" '.agents[] | select(.id
 [ "$(jq -r .address <<<"$row")" = 127.0.0.1 ] || fail "wrong address: $row"
 wait_until 2 test "$(ctl --json agents | jq '.agents[0].channels')" = 1 || fail "channel not announced"
 ctl agents | grep -E "^$AGENT_ID +alice +127.0.0.1 " >/dev/null || fail "human listing lacks the agent"
+
+note "segments of at most 16 KB both ways, on loopback too"
+# (a 64 KB segment does not fit a busy agent's window: 200 ms stalls)
+tport=$(status_json | jq -r .listen.tunnel | sed 's/.*://')
+for side in dport sport; do
+    mss=$(ss -tniH state established "( $side = :$tport )" | grep -o ' mss:[0-9]*' | head -1 | cut -d: -f2)
+    [ -n "$mss" ] && [ "$mss" -le 16384 ] || fail "tunnel connection ($side $tport): mss ${mss:-not found}, want at most 16384"
+done
 
 note "send round-trips"
 out=$(ctl send "$AGENT_ID" "ping through the pipe")

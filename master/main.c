@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,9 +54,25 @@ usage(void)
 	exit(2);
 }
 
-/* Open a TCP listener; writes the bound address into `actual`. */
+/*
+ * The tunnel's segments, at most.  One connection carries every request
+ * of an agent.  On a link whose MSS is 64 KB (loopback: an agent on the
+ * hub's host) a busy agent's receive window often has less than one
+ * segment free: the sender may then not send, and the agent's kernel
+ * announces the room its reads free only once the window has doubled, so
+ * both ends wait for TCP's persist timer (about 200 ms) with every request
+ * of the agent in flight.  Segments of at most this fit such windows.
+ * Set on the listener before it listens, it clamps both directions of
+ * every tunnel it accepts, the first SYN included; over a real network
+ * (MSS about 1,460 bytes) it changes nothing.
+ */
+#define TUN_MSS_MAX	16384
+
+/* Open a TCP listener; writes the bound address into `actual`.  mss: the
+ * largest TCP segment of its connections (0: the route's). */
 static int
-open_tcp(const char *addr, char *actual, size_t alen, char *err, size_t errlen)
+open_tcp(const char *addr, int mss, char *actual, size_t alen, char *err,
+    size_t errlen)
 {
 	char host[256], port[8], hbuf[64], sbuf[8];
 	struct addrinfo hints, *res;
@@ -76,6 +93,10 @@ open_tcp(const char *addr, char *actual, size_t alen, char *err, size_t errlen)
 		return -1;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0 && mss > 0 &&
+	    setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)) != 0)
+		log_warn("listener %s: TCP_MAXSEG %d: %s", addr, mss,
+		    strerror(errno));
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
 		snprintf(err, errlen, "listen on %s: %s", addr, strerror(errno));
@@ -378,15 +399,15 @@ main(int argc, char **argv)
 	priv_check_ledger_key(&m);
 	if (admin_open(&m, err, sizeof(err)) != 0)
 		fatal("%s", err);
-	if ((m.fds.gw_listen = open_tcp(m.conf.gw_listen, m.listen_gw,
+	if ((m.fds.gw_listen = open_tcp(m.conf.gw_listen, 0, m.listen_gw,
 	    sizeof(m.listen_gw), err, sizeof(err))) < 0)
 		fatal("[gateway] %s", err);
-	if ((m.fds.tun_listen = open_tcp(m.conf.tun_listen, m.listen_tun,
-	    sizeof(m.listen_tun), err, sizeof(err))) < 0)
+	if ((m.fds.tun_listen = open_tcp(m.conf.tun_listen, TUN_MSS_MAX,
+	    m.listen_tun, sizeof(m.listen_tun), err, sizeof(err))) < 0)
 		fatal("[tunnel] %s", err);
 	m.fds.adm_listen = -1;
 	if (m.conf.adm_listen[0] != '\0' &&
-	    (m.fds.adm_listen = open_tcp(m.conf.adm_listen, m.listen_adm,
+	    (m.fds.adm_listen = open_tcp(m.conf.adm_listen, 0, m.listen_adm,
 	    sizeof(m.listen_adm), err, sizeof(err))) < 0)
 		fatal("[admin] %s", err);
 	if ((m.fds.tun_sock = open_unix(&m.conf, "tunnel.sock", err, sizeof(err))) < 0 ||

@@ -2,12 +2,8 @@
  * tunnel/tun_main: the tunnel process — owns every agent connection on
  * the TLS WebSocket listener ([tunnel] listen, path /tunnel/connect).
  */
-#include <errno.h>
 #include <malloc.h>
 #include <string.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sodium.h>
 #include "child/child_peer.h"
 #include "tunnel/tun.h"
@@ -15,31 +11,9 @@
 #include "lib/log.h"
 
 #define TUN_TRIM_AFTER_MS	3000	/* quiet time before malloc_trim */
-#define TUN_MSS_MAX		16384	/* bytes in a tunnel's TCP segment, at most */
 
 static struct child_lws tun_loop;
 struct child_env *tun_env;
-
-/*
- * One connection carries every request of an agent.  On a link whose MSS
- * is 64 KB (loopback: an agent on the hub's host) a busy agent's receive
- * window often has less than one segment free: the sender may then not
- * send, and the agent's kernel announces the space its reads free only
- * once the window has doubled, so both ends wait for TCP's persist timer
- * (about 200 ms) with every request of the agent in flight.  Segments of
- * at most TUN_MSS_MAX fit such windows.  Set on the listener, it clamps
- * the MSS both ways of every tunnel accepted; over a real network (MSS
- * about 1,460 bytes) it changes nothing.
- */
-static void
-listen_mss(int fd)
-{
-	int mss = TUN_MSS_MAX;
-
-	if (setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &mss, sizeof(mss)) != 0)
-		log_warn("tunnel listener: TCP_MAXSEG %d: %s", mss,
-		    strerror(errno));
-}
 
 static void
 tun_on_stop(struct child_env *env)
@@ -123,12 +97,10 @@ tun_main(struct child_env *env)
 		if (child_lws_init(&tun_loop, env, &tun_ops, protocols, -1,
 		    NULL, NULL, NULL) != 0)
 			return 1;
-	} else {
-		listen_mss(env->fds.tun_listen);
-		if (child_lws_init(&tun_loop, env, &tun_ops, protocols,
-		    env->fds.tun_listen, env->conf.tun_cert, env->conf.tun_key,
-		    "http/1.1") != 0)
-			return CHILD_EXIT_CONFIG;
+	} else if (child_lws_init(&tun_loop, env, &tun_ops, protocols,
+	    env->fds.tun_listen, env->conf.tun_cert, env->conf.tun_key,
+	    "http/1.1") != 0) {
+		return CHILD_EXIT_CONFIG;
 	}
 	tun_bill_init(tun_loop.vh);
 	tun_relay_init(tun_loop.vh);

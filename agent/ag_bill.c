@@ -22,7 +22,12 @@
 #include "lib/ltimer.h"
 
 #define AG_REPORT_AGAIN_MIN 1000	/* ms between reports of one stream, at least */
-#define AG_REPORT_BATCH	64		/* usage reports per tick at most */
+#define AG_REPORT_BATCH	64		/* served records read at a time */
+/* Usage reports sent a tick at most: a burst of cut streams (users gone
+ * at once, a hub restart) is reported within a few ticks, well inside
+ * the hub's report_grace (60 s by default), so none is settled from the
+ * hub's estimate or voided before its report came. */
+#define AG_REPORT_TICK_MAX 2048
 
 static void links_replay(struct ag_tunnel *t, const char *why);
 
@@ -479,48 +484,59 @@ link_by_agent(struct ag_tunnel *t, uint64_t agent_id)
  * settles it — a report lost with a restarting billing is sent again well
  * inside the hub's report_grace.
  */
+static int
+report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
+{
+	struct frame_enc e;
+	struct ag_link *l;
+
+	l = link_by_agent(t, sv->agent_id);
+	if (l == NULL || l->state != LK_ONLINE || l->wsi == NULL)
+		return -1;
+	frame_enc_begin(&e, FRAME_USAGE, 0, 7);
+	frame_enc_cstr(&e, "request_id", sv->request_id);
+	frame_enc_cstr(&e, "model", sv->model);
+	frame_enc_u64(&e, "input_tokens", (uint64_t)sv->input_tokens);
+	frame_enc_u64(&e, "output_tokens", (uint64_t)sv->output_tokens);
+	frame_enc_u64(&e, "cached_tokens", (uint64_t)sv->cached_tokens);
+	frame_enc_u64(&e, "cache_write_tokens",
+	    (uint64_t)sv->cache_write_tokens);
+	frame_enc_bool(&e, "estimated", sv->estimated != 0);
+	if (ag_tunnel_send(l, &e) != 0)
+		return -1;
+	log_info("agent %llu: no receipt for request %s yet: reporting its "
+	    "usage (in %lld out %lld cached %lld%s)",
+	    (unsigned long long)l->agent_id, sv->request_id,
+	    (long long)sv->input_tokens, (long long)sv->output_tokens,
+	    (long long)sv->cached_tokens, sv->estimated ? ", estimated" : "");
+	if (ag_ledger_served_sent(t->lg, sv->request_id, now) != 0)
+		log_warn("ledger: %s", ag_ledger_error(t->lg));
+	return 0;
+}
+
+/* Every record due, a page at a time (those of a link that is down are
+ * passed over, not read again), at most AG_REPORT_TICK_MAX sent. */
 static void
 report_due(struct ag_tunnel *t)
 {
 	struct ag_served due[AG_REPORT_BATCH];
-	struct frame_enc e;
-	struct ag_link *l;
+	struct ag_served_page pg = { 0, 0 };
 	int64_t now = clock_wall_ms();
-	int n;
+	int n, sent = 0;
 
-	n = ag_ledger_served_due(t->lg, now - t->cf->report_after,
-	    now - (t->cf->report_after > AG_REPORT_AGAIN_MIN ?
-	    t->cf->report_after : AG_REPORT_AGAIN_MIN), due, AG_REPORT_BATCH);
-	if (n == -1) {
-		log_warn("ledger: %s", ag_ledger_error(t->lg));
-		return;
-	}
-	for (int i = 0; i < n; i++) {
-		const struct ag_served *sv = &due[i];
-
-		l = link_by_agent(t, sv->agent_id);
-		if (l == NULL || l->state != LK_ONLINE || l->wsi == NULL)
-			continue;
-		frame_enc_begin(&e, FRAME_USAGE, 0, 7);
-		frame_enc_cstr(&e, "request_id", sv->request_id);
-		frame_enc_cstr(&e, "model", sv->model);
-		frame_enc_u64(&e, "input_tokens", (uint64_t)sv->input_tokens);
-		frame_enc_u64(&e, "output_tokens", (uint64_t)sv->output_tokens);
-		frame_enc_u64(&e, "cached_tokens", (uint64_t)sv->cached_tokens);
-		frame_enc_u64(&e, "cache_write_tokens",
-		    (uint64_t)sv->cache_write_tokens);
-		frame_enc_bool(&e, "estimated", sv->estimated != 0);
-		if (ag_tunnel_send(l, &e) != 0)
-			continue;
-		log_info("agent %llu: no receipt for request %s yet: reporting "
-		    "its usage (in %lld out %lld cached %lld%s)",
-		    (unsigned long long)l->agent_id, sv->request_id,
-		    (long long)sv->input_tokens, (long long)sv->output_tokens,
-		    (long long)sv->cached_tokens, sv->estimated ?
-		    ", estimated" : "");
-		if (ag_ledger_served_sent(t->lg, sv->request_id, now) != 0)
+	do {
+		n = ag_ledger_served_due(t->lg, now - t->cf->report_after,
+		    now - (t->cf->report_after > AG_REPORT_AGAIN_MIN ?
+		    t->cf->report_after : AG_REPORT_AGAIN_MIN), &pg, due,
+		    AG_REPORT_BATCH);
+		if (n == -1) {
 			log_warn("ledger: %s", ag_ledger_error(t->lg));
-	}
+			return;
+		}
+		for (int i = 0; i < n && sent < AG_REPORT_TICK_MAX; i++)
+			if (report_one(t, &due[i], now) == 0)
+				sent++;
+	} while (n == AG_REPORT_BATCH && sent < AG_REPORT_TICK_MAX);
 }
 
 void

@@ -117,13 +117,22 @@ int ag_ledger_served_record(struct ag_ledger *lg, const struct ag_served *s);
 /* 0 found, 1 none, -1 error. */
 int ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
     struct ag_served *out);
+/* Where a walk of the records due a report stands: zeroed before its
+ * first page, moved past each page by ag_ledger_served_due. */
+struct ag_served_page {
+	int64_t	 created_at;		/* the last record's */
+	int64_t	 row;			/* and its rowid */
+};
 /*
  * Open records created before created_before and last reported before
- * reported_before (never reported counts as 0), oldest first, at most max
- * into out.  Returns how many, or -1.
+ * reported_before (never reported counts as 0), oldest first, after *pg's
+ * place, at most max into out; *pg moves past them.  Records the caller
+ * skips (their link is down) so never hold up the ones behind them.
+ * Returns how many, or -1.
  */
 int ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
-    int64_t reported_before, struct ag_served *out, size_t max);
+    int64_t reported_before, struct ag_served_page *pg, struct ag_served *out,
+    size_t max);
 /* A usage frame for it was sent at now_ms.  0 or -1. */
 int ag_ledger_served_sent(struct ag_ledger *lg, const char *request_id,
     int64_t now_ms);

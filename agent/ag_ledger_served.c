@@ -92,18 +92,22 @@ ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
 
 int
 ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
-    int64_t reported_before, struct ag_served *out, size_t max)
+    int64_t reported_before, struct ag_served_page *pg, struct ag_served *out,
+    size_t max)
 {
 	sqlite3_stmt *st;
 	size_t n = 0;
 	int r = 0;
 
-	st = lg_query(lg, AG_SQL_SERVED_DUE, "iii", created_before,
-	    reported_before, (int64_t)max);
+	st = lg_query(lg, AG_SQL_SERVED_DUE, "iiiii", created_before,
+	    reported_before, pg->created_at, pg->row, (int64_t)max);
 	if (st == NULL)
 		return -1;
-	while (n < max && (r = lg_row(lg, st)) == 1)
-		col_served(st, &out[n++]);
+	while (n < max && (r = lg_row(lg, st)) == 1) {
+		col_served(st, &out[n]);
+		pg->created_at = out[n++].created_at;
+		pg->row = sqlite3_column_int64(st, AG_SQL_SERVED_DUE_ROWID);
+	}
 	if (r == -1)
 		return -1;
 	lg_release(lg, st);

@@ -839,10 +839,22 @@ test_verify_tampered(void **state)
 	expect_broken(w, 3, "does not follow");
 }
 
+/* The records due, from the first page. */
+static int
+due_first(struct ag_ledger *lg, int64_t created_before,
+    int64_t reported_before, struct ag_served *out, size_t max)
+{
+	struct ag_served_page pg = { 0, 0 };
+
+	return ag_ledger_served_due(lg, created_before, reported_before, &pg,
+	    out, max);
+}
+
 static void
 test_served(void **state)
 {
 	struct world *w = *state;
+	struct ag_served_page pg = { 0, 0 };
 	struct ag_served s, due[4];
 	int n;
 
@@ -865,20 +877,30 @@ test_served(void **state)
 	assert_int_equal(ag_ledger_served_record(w->lg, &s), -1);
 
 	/* Due: created before 11000 -> r-a only. */
-	n = ag_ledger_served_due(w->lg, 11000, 5000, due, 4);
+	n = due_first(w->lg, 11000, 5000, due, 4);
 	assert_int_equal(n, 1);
 	assert_string_equal(due[0].request_id, "r-a");
 	assert_string_equal(due[0].model, "");
 	assert_int_equal(due[0].estimated, 1);
 	assert_int_equal(due[0].state, AG_SERVED_OPEN);
-	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 5000, due, 4), 2);
-	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 5000, due, 1), 1);
+	assert_int_equal(due_first(w->lg, 20000, 5000, due, 4), 2);
+	assert_int_equal(due_first(w->lg, 20000, 5000, due, 1), 1);
+	/* A page at a time, each after the last: a record the caller
+	 * passed over is not read again. */
+	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 5000, &pg, due, 1),
+	    1);
+	assert_string_equal(due[0].request_id, "r-a");
+	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 5000, &pg, due, 1),
+	    1);
+	assert_string_equal(due[0].request_id, "r-b");
+	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 5000, &pg, due, 1),
+	    0);
 	/* Reported at 6000: not due again before 6000 + 10 s. */
 	assert_int_equal(ag_ledger_served_sent(w->lg, "r-a", 6000), 0);
-	n = ag_ledger_served_due(w->lg, 20000, 6000, due, 4);
+	n = due_first(w->lg, 20000, 6000, due, 4);
 	assert_int_equal(n, 1);
 	assert_string_equal(due[0].request_id, "r-b");
-	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 6001, due, 4), 2);
+	assert_int_equal(due_first(w->lg, 20000, 6001, due, 4), 2);
 	/* Settled: reported, and no longer due; only open moves so. */
 	assert_int_equal(ag_ledger_served_mark(w->lg, AGENT, "r-a",
 	    AG_SERVED_REPORTED), 0);
@@ -888,7 +910,7 @@ test_served(void **state)
 	    AG_SERVED_REPORTED), 1);
 	assert_int_equal(ag_ledger_served_mark(w->lg, AGENT, "nope",
 	    AG_SERVED_REPORTED), 1);
-	assert_int_equal(ag_ledger_served_due(w->lg, 20000, 20000, due, 4), 1);
+	assert_int_equal(due_first(w->lg, 20000, 20000, due, 4), 1);
 	assert_int_equal(ag_ledger_served_get(w->lg, "r-a", &s), 0);
 	assert_int_equal(s.state, AG_SERVED_REPORTED);
 	assert_int_equal(s.reported_at, 6000);

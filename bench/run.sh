@@ -270,6 +270,15 @@ run() {
     jq -c --arg s "$scen" --arg p "$path" '. + {scenario: $s, path: $p}' "$work/one.json" | tee -a "$results" >&2
 }
 
+# The machine's TCP persist-timer probes and zero-window announcements
+# (TcpExt TCPWinProbe, TCPToZeroWindowAdv): a connection stuck on a full
+# receive window waits about 200 ms for a probe (the c=32 stall the tunnel's
+# 16 KB segments fixed); "PROBES ZEROWIN".
+tcp_snap() {
+    awk '/^TcpExt:/ { if (!h) { for (i = 2; i <= NF; i++) n[$i] = i; h = 1 }
+        else print $n["TCPWinProbe"] + 0, $n["TCPToZeroWindowAdv"] + 0 }' /proc/net/netstat
+}
+
 # Non-streaming rows: wrk (C, bench/chat.lua builds the POST), a warm-up
 # run then the measured one, with every process's CPU time read before and
 # after it: CPU per request = ticks / CLK_TCK / requests.
@@ -283,21 +292,25 @@ run_wrk() {
     [ "$conc" -ge 32 ] && thr=2
     BENCH_AUTH=$auth wrk -t1 -c"$conc" -d"${warm}s" "${hdr[@]}" -s bench/chat.lua "$url" >/dev/null 2>&1 || true
     cpu_snap >"$work/cpu0"
+    tcp_snap >"$work/tcp0"
     BENCH_AUTH=$auth wrk -t"$thr" -c"$conc" -d"${dur}s" --latency --timeout 10s "${hdr[@]}" \
         -s bench/chat.lua "$url" >"$work/wrk.out" 2>&1 || die "wrk failed ($scen / $path): $(tail -3 "$work/wrk.out")"
     cpu_snap >"$work/cpu1"
+    tcp_snap >"$work/tcp1"
     tail -1 "$work/wrk.out" | jq -e . >/dev/null 2>&1 || die "wrk printed no result ($scen / $path): $(tail -3 "$work/wrk.out")"
     paste -d' ' "$work/cpu0" "$work/cpu1" |
         awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
         >"$work/cpu.json"
     tail -1 "$work/wrk.out" | jq -c --arg s "$scen" --arg p "$path" --argjson c "$conc" \
         --slurpfile cpu "$work/cpu.json" \
+        --argjson tcp "$(paste -d' ' "$work/tcp0" "$work/tcp1" |
+            awk '{printf "{\"win_probes\":%d,\"zero_window\":%d}", $3 - $1, $4 - $2}')" \
         '{mode: "plain", scenario: $s, path: $p, concurrency: $c, ok: (.requests - .errors_status),
           errors: (.errors_status + .errors_connect + .errors_read + .errors_write + .errors_timeout),
           error_kinds: {status: .errors_status, connect: .errors_connect, read: .errors_read,
                         write: .errors_write, timeout: .errors_timeout},
           rps: (.requests / (.duration_us / 1e6)), p50_ms: (.p50_us / 1000), p99_ms: (.p99_us / 1000),
-          requests: .requests, cpu_us: $cpu[0]}' | tee -a "$results" >&2
+          requests: .requests, cpu_us: $cpu[0], tcp: $tcp}' | tee -a "$results" >&2
 }
 
 procs >"$work/procs"
@@ -503,6 +516,9 @@ md.push(`| scenario | ${names.join(' | ')} | hub + agentd |`);
 md.push(`|---|${names.map(() => '---:').join('|')}|---:|`);
 for (const r of rows.filter((x) => x.mode === 'plain' && onHub(x)))
     md.push(`| ${r.scenario}${r.path === 'hub-quota' ? ' (hub-quota)' : ''} | ${names.map((k) => f(perProc(r, k), 0)).join(' | ')} | ${f(proxyCpu(r), 0)} |`);
+md.push('');
+md.push('TCP persist-timer probes during each hub row (the machine\'s TcpExt TCPWinProbe; a connection whose peer\'s receive window stayed too small for a segment waits about 200 ms for each, as the tunnel\'s did before its segments were clamped to 16 KB): ' +
+    rows.filter((x) => x.mode === 'plain' && onHub(x) && x.tcp).map((x) => `${x.scenario}${x.path === 'hub-quota' ? ' (hub-quota)' : ''} ${x.tcp.win_probes}`).join(', ') + '.');
 const plain = md.join('\n');
 md = [];
 md.push('| scenario | path | streams/s | TTFB p50 ms | TTFB p99 ms | gap mean ms | gap p99 ms | gap max ms | coalesced gaps | errors | ÷ mock (TTFB p50 · p99 · gap mean · p99) | ÷ nginx (TTFB p50 · p99 · gap mean · p99) |');

@@ -117,14 +117,6 @@ int ag_ledger_served_record(struct ag_ledger *lg, const struct ag_served *s);
 /* 0 found, 1 none, -1 error. */
 int ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
     struct ag_served *out);
-/*
- * A receipt of agent_id's came for request_id: its record, if it has one,
- * is marked receipted (from any state) and copied to *out.  One statement
- * for what a look-up and a mark did.  0 marked, 1 no record of this agent
- * for it, -1 error.
- */
-int ag_ledger_served_receipt(struct ag_ledger *lg, uint64_t agent_id,
-    const char *request_id, struct ag_served *out);
 /* Where a walk of the records due a report stands: zeroed before its
  * first page, moved past each page by ag_ledger_served_due. */
 struct ag_served_page {

@@ -914,21 +914,6 @@ test_served(void **state)
 	assert_int_equal(ag_ledger_served_get(w->lg, "r-a", &s), 0);
 	assert_int_equal(s.state, AG_SERVED_REPORTED);
 	assert_int_equal(s.reported_at, 6000);
-	/* A receipt of another agent's finds nothing and leaves it open;
-	 * its own marks it and gives back its usage. */
-	assert_int_equal(ag_ledger_served_receipt(w->lg, AGENT + 1, "r-b",
-	    &s), 1);
-	assert_int_equal(ag_ledger_served_get(w->lg, "r-b", &s), 0);
-	assert_int_equal(s.state, AG_SERVED_OPEN);
-	memset(&s, 0, sizeof(s));
-	assert_int_equal(ag_ledger_served_receipt(w->lg, AGENT, "r-b", &s), 0);
-	assert_string_equal(s.request_id, "r-b");
-	assert_int_equal(s.input_tokens, 10);
-	assert_int_equal(s.output_tokens, 3);
-	assert_int_equal(ag_ledger_served_get(w->lg, "r-b", &s), 0);
-	assert_int_equal(s.state, AG_SERVED_RECEIPTED);
-	assert_int_equal(ag_ledger_served_receipt(w->lg, AGENT, "nope", &s),
-	    1);
 	/* A receipt settles a reported one too. */
 	{
 		struct ag_receipt_result r;

@@ -9,8 +9,9 @@
 source "$(dirname "$0")/lib.sh"
 export SWB_CHANNEL_RPM=0 SWB_CHANNEL_TPM=0
 hub_with_tunnel
-# Each stream: the head and a first event at once, three more 500 ms apart.
-start_mock --chunks 4 --delay-ms 500
+# Each stream: the head and a first event at once, then one every 3 s, so
+# that no stream ends by itself before the cut, however slow the machine.
+start_mock --chunks 4 --delay-ms 3000
 start_agent cut1
 GW=$(gw_url)
 TOK=$(ctl token create --name cut1)

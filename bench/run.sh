@@ -21,6 +21,11 @@
 #   and the client's own CPU.  Writes the tables to bench/README.md
 #   (BENCH_OUT) and prints them.
 # Knobs: BENCH_WARMUP / BENCH_DURATION (non-streaming, s; default 3 / 10),
+# BENCH_ROUNDS (default 3: each non-streaming scenario's paths run in that
+# many interleaved rounds, each starting one path later (mock, nginx, hub,
+# hub-quota; then nginx, hub, hub-quota, mock; ...); the report gives each
+# path's median, the machine's speed drifting by a third from one row to
+# the next on this 2-core host),
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
 # skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
@@ -44,6 +49,8 @@ cd "$top"
 
 WARMUP=${BENCH_WARMUP:-3}
 DURATION=${BENCH_DURATION:-10}
+ROUNDS=${BENCH_ROUNDS:-3}
+[[ $ROUNDS =~ ^[1-9]$ ]] || { echo "bench: BENCH_ROUNDS: 1 to 9" >&2; exit 2; }
 S_WARMUP=${BENCH_STREAM_WARMUP:-1}
 S_DURATION=${BENCH_STREAM_DURATION:-8}
 ONLY=${BENCH_ONLY:-}
@@ -247,9 +254,9 @@ cpu_snap() {
 }
 HZ=$(getconf CLK_TCK)
 
-# run SCENARIO PATH MODE CONCURRENCY
+# run SCENARIO PATH MODE CONCURRENCY [ROUND]
 run() {
-    local scen=$1 path=$2 mode=$3 conc=$4 url args=() warm dur content
+    local scen=$1 path=$2 mode=$3 conc=$4 round=${5:-1} url args=() warm dur content
     case $path in
         mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
                args=(--token sk-test-provider-key --ca "$CA" --servername api.openai.com) ;;
@@ -259,9 +266,9 @@ run() {
     esac
     if [ "$mode" = stream ]; then warm=$S_WARMUP dur=$S_DURATION content=$STREAM_PROMPT
     else warm=$WARMUP dur=$DURATION content=$PROMPT; fi
-    say "$scen / $path (${warm}s warm-up + ${dur}s)"
+    say "$scen / $path (${warm}s warm-up + ${dur}s${5:+, round $round of $ROUNDS})"
     if [ "$mode" = plain ]; then
-        run_wrk "$scen" "$path" "$url" "$conc" "$warm" "$dur"
+        run_wrk "$scen" "$path" "$url" "$conc" "$warm" "$dur" "$round"
         return
     fi
     node bench/load.mjs --url "$url" "${args[@]}" --mode "$mode" --concurrency "$conc" \
@@ -283,7 +290,7 @@ tcp_snap() {
 # run then the measured one, with every process's CPU time read before and
 # after it: CPU per request = ticks / CLK_TCK / requests.
 run_wrk() {
-    local scen=$1 path=$2 url=$3 conc=$4 warm=$5 dur=$6 auth= hdr=() thr=1
+    local scen=$1 path=$2 url=$3 conc=$4 warm=$5 dur=$6 round=$7 auth= hdr=() thr=1
     case $path in
         mock)  auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
         hub)   auth="Bearer $SWB_TOKEN" ;;
@@ -302,10 +309,11 @@ run_wrk() {
         awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
         >"$work/cpu.json"
     tail -1 "$work/wrk.out" | jq -c --arg s "$scen" --arg p "$path" --argjson c "$conc" \
+        --argjson round "$round" \
         --slurpfile cpu "$work/cpu.json" \
         --argjson tcp "$(paste -d' ' "$work/tcp0" "$work/tcp1" |
             awk '{printf "{\"win_probes\":%d,\"zero_window\":%d}", $3 - $1, $4 - $2}')" \
-        '{mode: "plain", scenario: $s, path: $p, concurrency: $c, ok: (.requests - .errors_status),
+        '{mode: "plain", scenario: $s, path: $p, concurrency: $c, round: $round, ok: (.requests - .errors_status),
           errors: (.errors_status + .errors_connect + .errors_read + .errors_write + .errors_timeout),
           error_kinds: {status: .errors_status, connect: .errors_connect, read: .errors_read,
                         write: .errors_write, timeout: .errors_timeout},
@@ -318,7 +326,15 @@ if want plain; then
     for c in 1 32 256; do
         paths="mock nginx hub"
         [ "$c" -le 32 ] && paths="$paths hub-quota"
-        for p in $paths; do run "non-streaming, c=$c" "$p" plain "$c"; done
+        for r in $(seq "$ROUNDS"); do
+            # Each round starts one path later: no path always follows
+            # the same one.
+            read -ra order <<<"$paths"
+            for ((i = 0; i < ${#order[@]}; i++)); do
+                p=${order[(i + r - 1) % ${#order[@]}]}
+                run "non-streaming, c=$c" "$p" plain "$c" "$r"
+            done
+        done
     done
 fi
 if want stream; then
@@ -470,23 +486,18 @@ B_COMMIT=$(git describe --always --dirty 2>/dev/null || echo '?')
 export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \
-    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY
+    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS
 node - "$results" "$work" "$OUT" <<'JS'
 const fs = require('node:fs');
 const [results, work, out] = process.argv.slice(2);
 const E = process.env;
-const rows = fs.readFileSync(results, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-const find = (s, p) => rows.find((r) => r.scenario === s && r.path === p);
-const f = (x, d = 1) => (x == null ? '—' : Number(x).toFixed(d));
-const ratio = (a, b) => (a == null || b == null || b === 0 ? '—' : (a / b).toFixed(2));
-const errs = (r) => (r.errors ? `${r.errors} (${Object.entries(r.error_kinds).filter(([, v]) => v).map(([k, v]) => `${v}× ${k}`).join(', ')})` : '0');
-const scen = (mode) => [...new Set(rows.filter((r) => r.mode === mode).map((r) => r.scenario))];
-
-let md = [];
+const all = fs.readFileSync(results, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
 // CPU per request of the proxy processes: the hub's children + agentd on
 // the hub path, nginx's workers on the nginx path (the mock's own is shown
-// apart: it serves every path).
+// apart: it serves every path).  A row folded from rounds has it as
+// proxy_us (the rounds' median).
 const proxyCpu = (r) => {
+    if (r.proxy_us != null) return r.proxy_us;
     const c = r.cpu_us || {}, n = r.requests || 0;
     if (!n) return null;
     const sum = (pred) => Object.entries(c).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0) / n;
@@ -494,6 +505,45 @@ const proxyCpu = (r) => {
     if (r.path === 'nginx') return sum((k) => k.startsWith('nginx-worker'));
     return 0;
 };
+// The non-streaming rounds of a path, folded into one row of medians:
+// req/s, p50, p99, the proxy's CPU per request and each process's (so
+// cpu_us is per 1,000,000 requests); errors and probes summed; each
+// round's req/s, p50 and p99 kept in .rounds.
+const median = (xs) => {
+    const a = xs.filter((x) => x != null).sort((x, y) => x - y), n = a.length;
+    return n === 0 ? null : n % 2 ? a[(n - 1) / 2] : (a[n / 2 - 1] + a[n / 2]) / 2;
+};
+const fold = (g) => {
+    if (g.length === 1) return g[0];
+    const keys = [...new Set(g.flatMap((r) => Object.keys(r.cpu_us || {})))];
+    const cpu = Object.fromEntries(keys.map((k) => [k, median(g.map((r) => (r.requests ? ((r.cpu_us || {})[k] || 0) / r.requests : null))) * 1e6]));
+    const add = (get) => g.reduce((a, r) => a + (get(r) || 0), 0);
+    const kinds = Object.fromEntries(Object.keys(g[0].error_kinds || {}).map((k) => [k, add((r) => r.error_kinds[k])]));
+    return { ...g[0], round: undefined, rps: median(g.map((r) => r.rps)), p50_ms: median(g.map((r) => r.p50_ms)),
+        p99_ms: median(g.map((r) => r.p99_ms)), ok: add((r) => r.ok), errors: add((r) => r.errors), error_kinds: kinds,
+        requests: 1e6, cpu_us: cpu, proxy_us: median(g.map(proxyCpu)),
+        tcp: { win_probes: add((r) => r.tcp && r.tcp.win_probes), zero_window: add((r) => r.tcp && r.tcp.zero_window) },
+        rounds: g.map((r) => ({ rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms })) };
+};
+const rows = [];
+{
+    const groups = new Map();
+    for (const r of all) {
+        if (r.mode !== 'plain') { rows.push(r); continue; }
+        const k = `${r.scenario}\0${r.path}`;
+        if (!groups.has(k)) { groups.set(k, []); rows.push(k); }
+        groups.get(k).push(r);
+    }
+    for (let i = 0; i < rows.length; i++)
+        if (typeof rows[i] === 'string') rows[i] = fold(groups.get(rows[i]));
+}
+const find = (s, p) => rows.find((r) => r.scenario === s && r.path === p);
+const f = (x, d = 1) => (x == null ? '—' : Number(x).toFixed(d));
+const ratio = (a, b) => (a == null || b == null || b === 0 ? '—' : (a / b).toFixed(2));
+const errs = (r) => (r.errors ? `${r.errors} (${Object.entries(r.error_kinds).filter(([, v]) => v).map(([k, v]) => `${v}× ${k}`).join(', ')})` : '0');
+const scen = (mode) => [...new Set(rows.filter((r) => r.mode === mode).map((r) => r.scenario))];
+
+let md = [];
 const perProc = (r, k) => (r.requests ? ((r.cpu_us || {})[k] || 0) / r.requests : null);
 md.push('| scenario | path | req/s | p50 ms | p99 ms | errors | proxy CPU µs/req | mock CPU µs/req | p50 added over mock ms | ÷ nginx (req/s · p50 · p99 · CPU) |');
 md.push('|---|---|---:|---:|---:|---|---:|---:|---:|---|');
@@ -519,6 +569,13 @@ for (const r of rows.filter((x) => x.mode === 'plain' && onHub(x)))
 md.push('');
 md.push('TCP persist-timer probes during each hub row (the machine\'s TcpExt TCPWinProbe; a connection whose peer\'s receive window stayed too small for a segment waits about 200 ms for each, as the tunnel\'s did before its segments were clamped to 16 KB): ' +
     rows.filter((x) => x.mode === 'plain' && onHub(x) && x.tcp).map((x) => `${x.scenario}${x.path === 'hub-quota' ? ' (hub-quota)' : ''} ${x.tcp.win_probes}`).join(', ') + '.');
+const ranged = rows.filter((x) => x.mode === 'plain' && x.rounds && onHub(x));
+if (ranged.length) {
+    md.push('');
+    md.push(`Each non-streaming row is the median of ${E.B_ROUNDS} rounds run in turn, each round starting one path later (mock, nginx, hub, hub-quota; nginx, hub, hub-quota, mock; ...); req/s of each round, in order: ` +
+        ranged.map((x) => `${x.scenario}${x.path === 'hub-quota' ? ' (hub-quota)' : ''} ${x.rounds.map((q) => f(q.rps, 0)).join(' / ')}`).join('; ') +
+        '; nginx: ' + rows.filter((x) => x.mode === 'plain' && x.rounds && x.path === 'nginx').map((x) => `${x.scenario} ${x.rounds.map((q) => f(q.rps, 0)).join(' / ')}`).join('; ') + '.');
+}
 const plain = md.join('\n');
 md = [];
 md.push('| scenario | path | streams/s | TTFB p50 ms | TTFB p99 ms | gap mean ms | gap p99 ms | gap max ms | coalesced gaps | errors | ÷ mock (TTFB p50 · p99 · gap mean · p99) | ÷ nginx (TTFB p50 · p99 · gap mean · p99) |');
@@ -635,13 +692,14 @@ const block = (name, title) => {
 
 const prof = fs.readFileSync(`${work}/profiles.txt`, 'utf8').trimEnd();
 const tables = `Non-streaming \`POST /v1/chat/completions\` (mock: 1 chunk, no delay), wrk
-(bench/chat.lua), ${E.B_WARMUP} s warm-up then ${E.B_DURATION} s measured per row; latency
+(bench/chat.lua), ${E.B_WARMUP} s warm-up then ${E.B_DURATION} s measured per run, each row the median of ${E.B_ROUNDS} runs; latency
 = wrk's (request written → response read); CPU = utime + stime of the
 proxy's processes over the measured run ÷ requests (hub: every hub child
 and agentd; nginx: its workers). The hub path's token has no quota, so its
 requests do not wait for billing's reservation; hub-quota is the same path
-with a token that has one (each request waits for billing's answer before
-its relay), at c=1 and c=32; the targets are read on the hub path:
+with a token that has one (a gateway waits for billing's answer about once
+in 32 requests, when its lease of the token's quota runs out), at c=1 and
+c=32; the targets are read on the hub path:
 
 ${plain}
 
@@ -723,7 +781,7 @@ ${block('nginx', 'nginx (error.log), grouped')}
 each second since the start, warm-up included)</summary>
 
 \`\`\`
-${rows.map((r) => JSON.stringify(r)).join('\n')}
+${all.map((r) => JSON.stringify(r)).join('\n')}
 \`\`\`
 </details>
 
@@ -731,10 +789,10 @@ ${rows.map((r) => JSON.stringify(r)).join('\n')}
 
 \`\`\`sh
 make deps        # once: nginx-light, wrk, linux-perf, nodejs, jq, curl, the build deps
-bench/run.sh     # or: make bench — about 4 minutes; rewrites this file
+bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`\`\`
 
-\`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_STREAM_WARMUP\`/
+\`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (non-streaming rounds, 3), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
 \`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),

@@ -482,7 +482,10 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)
 B_NPROC=$(nproc); B_KERNEL=$(uname -r); B_DEBIAN=$(cat /etc/debian_version 2>/dev/null || echo '?')
 B_NODE=$(node --version); B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*version: nginx\///')
-B_COMMIT=$(git describe --always --dirty 2>/dev/null || echo '?')
+# The build's commit, "-dirty" when a tracked file differs from it — the
+# last run's report, which every run rewrites, does not count.
+B_COMMIT=$(git describe --always 2>/dev/null || echo '?')
+git diff --quiet HEAD -- . ':(exclude)bench/README.md' 2>/dev/null || B_COMMIT="$B_COMMIT-dirty"
 export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \

@@ -482,7 +482,8 @@ link_by_agent(struct ag_tunnel *t, uint64_t agent_id)
  * end (no receipt came), on an online link of its agent, again every
  * report_after (at least AG_REPORT_AGAIN_MIN) until the hub's usage_ack
  * settles it — a report lost with a restarting billing is sent again well
- * inside the hub's report_grace.
+ * inside the hub's report_grace.  report_one sends one: 0 sent, 1 its
+ * link is down, -1 its link's queue is full.
  */
 static int
 report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
@@ -492,7 +493,7 @@ report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
 
 	l = link_by_agent(t, sv->agent_id);
 	if (l == NULL || l->state != LK_ONLINE || l->wsi == NULL)
-		return -1;
+		return 1;
 	frame_enc_begin(&e, FRAME_USAGE, 0, 7);
 	frame_enc_cstr(&e, "request_id", sv->request_id);
 	frame_enc_cstr(&e, "model", sv->model);
@@ -503,7 +504,7 @@ report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
 	    (uint64_t)sv->cache_write_tokens);
 	frame_enc_bool(&e, "estimated", sv->estimated != 0);
 	if (ag_tunnel_send(l, &e) != 0)
-		return -1;
+		return -1;	/* its queue is full: the rest next tick */
 	log_info("agent %llu: no receipt for request %s yet: reporting its "
 	    "usage (in %lld out %lld cached %lld%s)",
 	    (unsigned long long)l->agent_id, sv->request_id,
@@ -515,7 +516,8 @@ report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
 }
 
 /* Every record due, a page at a time (those of a link that is down are
- * passed over, not read again), at most AG_REPORT_TICK_MAX sent. */
+ * passed over, not read again), at most AG_REPORT_TICK_MAX sent; a link
+ * whose queue is full ends the tick's walk (the rest wait a tick). */
 static void
 report_due(struct ag_tunnel *t)
 {
@@ -534,8 +536,15 @@ report_due(struct ag_tunnel *t)
 			return;
 		}
 		for (int i = 0; i < n && sent < AG_REPORT_TICK_MAX; i++)
-			if (report_one(t, &due[i], now) == 0)
+			switch (report_one(t, &due[i], now)) {
+			case 0:
 				sent++;
+				break;
+			case -1:
+				return;
+			default:
+				break;
+			}
 	} while (n == AG_REPORT_BATCH && sent < AG_REPORT_TICK_MAX);
 }
 

@@ -524,13 +524,14 @@ report_due(struct ag_tunnel *t)
 	struct ag_served due[AG_REPORT_BATCH];
 	struct ag_served_page pg = { 0, 0 };
 	int64_t now = clock_wall_ms();
+	int64_t ended_before = now - t->cf->report_after;
+	int64_t sent_before = now - (t->cf->report_after > AG_REPORT_AGAIN_MIN ?
+	    t->cf->report_after : AG_REPORT_AGAIN_MIN);
 	int n, sent = 0;
 
 	do {
-		n = ag_ledger_served_due(t->lg, now - t->cf->report_after,
-		    now - (t->cf->report_after > AG_REPORT_AGAIN_MIN ?
-		    t->cf->report_after : AG_REPORT_AGAIN_MIN), &pg, due,
-		    AG_REPORT_BATCH);
+		n = ag_ledger_served_due(t->lg, ended_before, sent_before, &pg,
+		    due, AG_REPORT_BATCH);
 		if (n == -1) {
 			log_warn("ledger: %s", ag_ledger_error(t->lg));
 			return;

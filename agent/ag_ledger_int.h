@@ -43,10 +43,11 @@
 
 /* The reads of served that an index serves (agent/ag_ledger.c, version
  * 5), named here so tests/unit/test_ag_ledger.c checks their plans: the
- * open rows due a usage report, oldest first (the partial served_open);
- * a page at a time, from where the last one ended (its created_at and
- * rowid: the index's own order); the day's usage by model (served_created); the newest rows with their
- * entries (served_created, walked backwards). */
+ * open rows due a usage report, oldest first (the partial served_open),
+ * a page at a time from where the last one ended (its created_at and
+ * rowid: the index's own order); the day's usage by model
+ * (served_created); the newest rows with their entries (served_created,
+ * walked backwards). */
 #define AG_SQL_SERVED_DUE	"SELECT " SERVED_COLS ", rowid FROM served " \
 	"WHERE state = 'open' AND created_at < ? AND reported_at < ? AND " \
 	"(created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?"

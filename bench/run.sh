@@ -548,6 +548,8 @@ const scen = (mode) => [...new Set(rows.filter((r) => r.mode === mode).map((r) =
 
 let md = [];
 const perProc = (r, k) => (r.requests ? ((r.cpu_us || {})[k] || 0) / r.requests : null);
+// A hub row's name in the lines under the tables.
+const label = (r) => `${r.scenario}${r.path === 'hub-quota' ? ' (hub-quota)' : ''}`;
 md.push('| scenario | path | req/s | p50 ms | p99 ms | errors | proxy CPU µs/req | mock CPU µs/req | p50 added over mock ms | ÷ nginx (req/s · p50 · p99 · CPU) |');
 md.push('|---|---|---:|---:|---:|---|---:|---:|---:|---|');
 for (const s of scen('plain')) {
@@ -568,15 +570,15 @@ const names = [...new Set(rows.filter((r) => r.mode === 'plain' && onHub(r)).fla
 md.push(`| scenario | ${names.join(' | ')} | hub + agentd |`);
 md.push(`|---|${names.map(() => '---:').join('|')}|---:|`);
 for (const r of rows.filter((x) => x.mode === 'plain' && onHub(x)))
-    md.push(`| ${r.scenario}${r.path === 'hub-quota' ? ' (hub-quota)' : ''} | ${names.map((k) => f(perProc(r, k), 0)).join(' | ')} | ${f(proxyCpu(r), 0)} |`);
+    md.push(`| ${label(r)} | ${names.map((k) => f(perProc(r, k), 0)).join(' | ')} | ${f(proxyCpu(r), 0)} |`);
 md.push('');
 md.push('TCP persist-timer probes during each hub row (the machine\'s TcpExt TCPWinProbe; a connection whose peer\'s receive window stayed too small for a segment waits about 200 ms for each, as the tunnel\'s did before its segments were clamped to 16 KB): ' +
-    rows.filter((x) => x.mode === 'plain' && onHub(x) && x.tcp).map((x) => `${x.scenario}${x.path === 'hub-quota' ? ' (hub-quota)' : ''} ${x.tcp.win_probes}`).join(', ') + '.');
+    rows.filter((x) => x.mode === 'plain' && onHub(x) && x.tcp).map((x) => `${label(x)} ${x.tcp.win_probes}`).join(', ') + '.');
 const ranged = rows.filter((x) => x.mode === 'plain' && x.rounds && onHub(x));
 if (ranged.length) {
     md.push('');
     md.push(`Each non-streaming row is the median of ${E.B_ROUNDS} rounds run in turn, each round starting one path later (mock, nginx, hub, hub-quota; nginx, hub, hub-quota, mock; ...); req/s of each round, in order: ` +
-        ranged.map((x) => `${x.scenario}${x.path === 'hub-quota' ? ' (hub-quota)' : ''} ${x.rounds.map((q) => f(q.rps, 0)).join(' / ')}`).join('; ') +
+        ranged.map((x) => `${label(x)} ${x.rounds.map((q) => f(q.rps, 0)).join(' / ')}`).join('; ') +
         '; nginx: ' + rows.filter((x) => x.mode === 'plain' && x.rounds && x.path === 'nginx').map((x) => `${x.scenario} ${x.rounds.map((q) => f(q.rps, 0)).join(' / ')}`).join('; ') + '.');
 }
 const plain = md.join('\n');

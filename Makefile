@@ -12,6 +12,7 @@
 #                   build/deb (a release build in build/deb-build)
 #   make fuzz       bounded libFuzzer runs of the decoders (clang)
 #   make bench      hub vs the provider mock and nginx, table in bench/README.md
+#   make bench-instr instructions a request per process (callgrind), bench/INSTR.md
 #   make lint       cppcheck + clang-tidy
 
 PKGS     := openssl libsodium libwebsockets msgpack hiredis libpq sqlite3 libcurl inih jansson
@@ -54,7 +55,7 @@ LIBAGENT := $(BUILD)/libagent.a
 UNITS    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS    := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRC))
 
-.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench install deb
+.PHONY: all asan test unit integration deps run fuzz lint clean test-build bench bench-instr install deb
 
 PREFIX     ?= /usr/local
 SYSCONFDIR ?= /etc
@@ -143,6 +144,9 @@ fuzz:
 
 bench: deps
 	bench/run.sh
+
+bench-instr: deps
+	bench/instr.sh
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 --inline-suppr \

@@ -8,7 +8,7 @@ pkgs=(build-essential pkg-config
       libpq-dev libsqlite3-dev libcurl4-openssl-dev libinih-dev libjansson-dev
       libcmocka-dev
       clang libclang-rt-14-dev gcc-mingw-w64-x86-64
-      postgresql redis-server nginx-light wrk linux-perf curl jq openssl procps
+      postgresql redis-server nginx-light wrk linux-perf valgrind curl jq openssl procps
       python3 prometheus chromium
       nodejs npm)
 missing=()

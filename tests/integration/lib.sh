@@ -5,6 +5,10 @@ set -euo pipefail
 HUBD=$SWB_BIN/hubd
 HUBCTL=$SWB_BIN/hubctl
 AGENTD=$SWB_BIN/agentd
+# SWB_WRAP: words put before hubd's and agentd's command lines (bench/instr.sh
+# runs both under a profiler); the waits for them to come up are longer then.
+read -r -a SWB_WRAP_A <<<"${SWB_WRAP:-}"
+SWB_WAIT_UP=$([ -n "${SWB_WRAP:-}" ] && echo 120 || echo 15)
 HUB_PID=
 declare -a SWB_CLEANUP=()
 
@@ -76,9 +80,9 @@ gw_url() { echo "http://$(status_json | jq -r .listen.gateway)"; }
 # start_hub INI: start hubd in the background, wait for every child.
 start_hub() {
     local ini=$1
-    "$HUBD" -c "$ini" >>"$SWB_TMP/hub.log" 2>&1 &
+    "${SWB_WRAP_A[@]}" "$HUBD" -c "$ini" >>"$SWB_TMP/hub.log" 2>&1 &
     HUB_PID=$!
-    wait_until 60 all_running || fail "hubd did not start: $(tail -5 "$SWB_TMP/hub.log")"
+    wait_until $((SWB_WAIT_UP * 4)) all_running || fail "hubd did not start: $(tail -5 "$SWB_TMP/hub.log")"
 }
 all_running() {
     local up all
@@ -294,13 +298,13 @@ start_agent() {
         done < <(stack_channels_later | awk 'BEGIN{RS=""; ORS="\0"} {print}')
         rm -f "$SWB_TMP/$name.try"
     fi
-    "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &
+    "${SWB_WRAP_A[@]}" "$AGENTD" -c "$SWB_TMP/$name.ini" >"$SWB_TMP/agent-$name.log" 2>&1 &
     AG_PID=$!
     SWB_CLEANUP+=("kill $AG_PID")
-    wait_until 15 agent_online "$AGENT_ID" || fail "agent $name not online"
+    wait_until "$SWB_WAIT_UP" agent_online "$AGENT_ID" || fail "agent $name not online"
     local want; want=$(grep -c '^\[channel\.' "$SWB_TMP/$name.ini")
     has_channel() { [ "$(ctl --json agents | jq --argjson id "$AGENT_ID" '.agents[] | select(.id==$id) | .channels')" = "$want" ]; }
-    wait_until 3 has_channel || fail "agent $name did not announce its $want channel(s)"
+    wait_until $((SWB_WAIT_UP / 5)) has_channel || fail "agent $name did not announce its $want channel(s)"
 }
 
 # ---- agent updates (ota.sh, ota_rollback.sh) -------------------------------

@@ -194,7 +194,7 @@ struct ag_receipt_result {
  * head) with the stored hub key (no key, bad fields, prev_hash, hash or
  * signature: REFUSED, the pending batch dropped), a request id already in
  * the chain or the batch is REFUSED too.  An unsigned entry is held
- * (PENDING: no ack; lib/ledger.h, one signature per batch).  A signed one
+ * (PENDING: no ack; lib/ledger.h: one signature closes a run).  A signed one
  * — its signature verified once, covering the batch — is stored with the
  * entries held before it (in one transaction, or a slice a call when the
  * writes are grouped: ag_ledger_receipt_continue); each is stored, its

@@ -92,10 +92,31 @@ void bill_ledger_closed(struct msg_client *c);
 /* Close the tunnel's connection, discarding what is queued on it. */
 void bill_ledger_drop_sub(void);
 void bill_ledger_tick(struct child_env *env);
-/* Before the open batch commits: sign the last entry it appended to each
- * agent's chain and push its receipts (held until the commit).  -1: the
- * batch must not commit. */
+/* Before the open batch commits: sign the chains that are due
+ * (bill_sign.c) and push the batch's receipts (held until the commit).
+ * -1: the batch must not commit. */
 int  bill_ledger_before_commit(void);
+/* Sign the chains whose signature is due now (every one: force), pushing
+ * the receipts; at start and after a lost batch, every stored chain whose
+ * last entry is unsigned.  Outside client messages (it may commit the
+ * open batch).  0, or -1. */
+int  bill_ledger_sign_due(int force);
+/* bill_sign.c: when billing signs a chain (the rules there).  e[0, n):
+ * the entries the committing batch appended, unsigned, in order; those
+ * signed get their sig in place, other chains' signed entries go to push.
+ * 0, or -1 (a signature could not be stored: the batch must not commit). */
+int  bill_sign_batch(struct ledger_entry *e, size_t n,
+    void (*push)(const struct ledger_entry *));
+/* Sign the due tails now (all of them: force), committing the open batch
+ * if there is one.  0, or -1. */
+int  bill_sign_run(int force, void (*push)(const struct ledger_entry *));
+/* When the loop must wake for a signature (mono ms; 0 never). */
+int64_t bill_sign_due(void);
+/* A batch that appended entries was rolled back: forget the tails; the
+ * next bill_sign_rescan finds what the store holds. */
+void bill_sign_lost(void);
+/* Sign every stored chain whose last entry is unsigned.  0, or -1. */
+int  bill_sign_rescan(void (*push)(const struct ledger_entry *));
 void bill_ledger_price_set(const struct store_price *p);
 /* bill_price.c: store_price_get through the price cache (the request
  * path's reads); bill_price_forget empties it. */

@@ -185,6 +185,7 @@ bill_batch_commit(struct msg_client *except)
 				msg_srv_drop(c, NULL);
 		}
 		bill_ledger_drop_sub();
+		bill_sign_lost();
 		reset();
 		return -1;
 	}

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "billing/bill.h"
+#include "lib/clock.h"
 #include "lib/log.h"
 #include "lib/money.h"
 
@@ -141,8 +142,9 @@ price_usage(struct store_charge_usage *u, int64_t version, uint64_t reqid)
 /*
  * Entries the open batch appended, unsigned (SQLite batches only; on
  * PostgreSQL, where every call commits by itself, each entry is signed
- * as it is written).  bill_ledger_before_commit signs the last one of
- * each agent, then pushes every receipt, held until the commit.
+ * as it is written).  bill_ledger_before_commit signs the chains that are
+ * due (billing/bill_sign.c), then pushes every receipt, held until the
+ * commit.
  */
 static struct ledger_entry *bent;
 static size_t nbent, cbent;
@@ -162,40 +164,30 @@ batch_entry(const struct ledger_entry *e)
 	return 0;
 }
 
-static int
-batch_last_of_agent(size_t i)
-{
-	for (size_t j = i + 1; j < nbent; j++)
-		if (bent[j].agent_id == bent[i].agent_id)
-			return 0;
-	return 1;
-}
-
 int
 bill_ledger_before_commit(void)
 {
-	int rc = 0;
-
-	for (size_t i = 0; i < nbent; i++) {
-		if (!batch_last_of_agent(i))
-			continue;
-		if (ledger_sign(&bent[i], bill_key.sk) != 0 ||
-		    store_ledger_sign(bill_store, bent[i].agent_id, bent[i].seq,
-		    bent[i].sig) != 0) {
-			log_error("agent %llu: cannot sign seq %llu: %s",
-			    (unsigned long long)bent[i].agent_id,
-			    (unsigned long long)bent[i].seq,
-			    store_errmsg(bill_store));
-			rc = -1;
-			break;
-		}
-	}
 	/* A batch that cannot be signed is not committed: it is rolled
 	 * back and nothing of it answered. */
+	int rc = bill_sign_batch(bent, nbent, push_receipt);
+
 	for (size_t i = 0; rc == 0 && i < nbent; i++)
 		push_receipt(&bent[i]);
 	nbent = 0;
 	return rc;
+}
+
+int
+bill_ledger_sign_due(int force)
+{
+	int64_t due;
+
+	if (bill_sign_rescan(push_receipt) != 0)
+		return -1;
+	due = bill_sign_due();
+	if (force || (due != 0 && due <= clock_mono_ms()))
+		return bill_sign_run(force, push_receipt);
+	return 0;
 }
 
 /* Post key with u (priced) for agent; push the receipt (with its batch,
@@ -896,6 +888,12 @@ bill_cmd_ledger(struct child_env *env, uint64_t rid, int argc, char **argv)
 {
 	uint64_t agent = 0, after = 0;
 
+	/* What the operator reads ends signed: every chain's tail now. */
+	if (bill_ledger_sign_due(1) != 0) {
+		child_admin_error(env, rid, "ledger: signing the chains: %s",
+		    store_errmsg(bill_store));
+		return;
+	}
 	if (argc >= 3 && strcmp(argv[1], "export") == 0 &&
 	    bill_parse_id(argv[2], &agent) == 0 && (argc == 3 || (argc == 5 &&
 	    strcmp(argv[3], "--after") == 0 && (strcmp(argv[4], "0") == 0 ||

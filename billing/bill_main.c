@@ -320,8 +320,16 @@ bill_prepare(struct child_env *env, void *arg)
 {
 	struct child_loop *loop = arg;
 
+	int64_t sign;
+
 	job_recheck_answer(loop->srv);
+	sign = bill_sign_due();
+	if (sign != 0 && sign <= clock_mono_ms())
+		(void)bill_ledger_sign_due(0);
 	loop->wake_ms = bill_batch_prepare();
+	sign = bill_sign_due();
+	if (sign != 0 && (loop->wake_ms == 0 || sign < loop->wake_ms))
+		loop->wake_ms = sign;
 }
 
 /* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */
@@ -458,6 +466,7 @@ bill_main(struct child_env *env)
 	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);
 	(void)bill_batch_commit(NULL);
+	(void)bill_ledger_sign_due(1);	/* no chain left unsigned */
 	msg_srv_flush(&srv);
 	msg_srv_free(&srv);
 	store_close(bill_store);

@@ -290,7 +290,7 @@ struct ledger_entry;
  * input (nothing changed).  The store keeps the signature as standard
  * base64 in ledger.sig.  sk NULL: the entry is left unsigned (sig ""
  * stored, 64 zero bytes read back), for its batch's last entry to be
- * signed with store_ledger_sign (lib/ledger.h: one signature per batch).
+ * signed with store_ledger_sign (billing/bill_sign.c decides when).
  */
 int	store_charge_post(struct store *, const char *request_id,
 	    uint64_t agent_id, const struct store_charge_usage *u,

@@ -29,9 +29,10 @@
  * Hashes travel and are stored as 64 lowercase hex digits.  The first
  * entry of a chain (seq 1) has prev_hash LEDGER_GENESIS (64 zeros).
  *
- * One signature per batch: billing signs only the last entry each batch
- * appends to an agent's chain.  Its hash covers every earlier entry
- * through prev_hash, so its signature covers them too.  An entry without
+ * Few signatures: billing signs an agent's chain only now and then
+ * (billing/bill_sign.c: at least every 256 entries and every 250 ms),
+ * always its last entry.  Its hash covers every earlier entry through
+ * prev_hash, so its signature covers them too.  An entry without
  * a signature carries 64 zero bytes in sig (ledger_signed() is 0); it is
  * good once a later, signed entry of the same chain links to it, and a
  * chain whose last entry is unsigned does not hold.

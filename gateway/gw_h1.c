@@ -40,6 +40,7 @@
 #include <sys/socket.h>
 #include "gateway/gw_h1p.h"
 #include "lib/log.h"
+#include "lib/str.h"
 
 #define GW_H1_BACKLOG	(64u * 1024)	/* pipelined bytes held at most */
 #define GW_H1_LINGER_MS	2000
@@ -188,9 +189,9 @@ int
 gw_h1_write_head(struct gw_req *r, const struct gw_head *h, const void *body,
     size_t blen)
 {
-	char stack[LWS_PRE + 4096], *buf = stack, *p, *end;
+	char stack[LWS_PRE + 4096], *buf = stack, *p, *end, *lim;
 	size_t cap = sizeof(stack);
-	int n, rc;
+	int rc;
 
 	if (body != NULL && blen > sizeof(stack) - LWS_PRE - 2048) {
 		cap = LWS_PRE + 2048 + blen;
@@ -199,20 +200,28 @@ gw_h1_write_head(struct gw_req *r, const struct gw_head *h, const void *body,
 	}
 	p = buf + LWS_PRE;
 	end = buf + cap;
-	n = snprintf(p, (size_t)(end - p), "HTTP/1.%d %u %s\r\n",
-	    r->http10 ? 0 : 1, h->status, status_text(h->status));
-	p += n;
-	for (int i = 0; i < h->n; i++) {
-		n = snprintf(p, (size_t)(end - p), "%s: %s\r\n", h->h[i].name,
-		    h->h[i].value);
-		if (n < 0 || n >= end - p - 64)
-			goto fail;
-		p += n;
+	lim = end - 64;		/* room for the connection line and the CRLF */
+	/* No printf: these lines are written for every answer. */
+	p = str_puts(p, lim, r->http10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+	if (p != NULL)
+		p += str_dec(p, h->status % 1000);
+	p = str_put(p, lim, " ", 1);
+	p = str_puts(p, lim, status_text(h->status));
+	p = str_put(p, lim, "\r\n", 2);
+	for (int i = 0; i < h->n && p != NULL; i++) {
+		p = str_puts(p, lim, h->h[i].name);
+		p = str_put(p, lim, ": ", 2);
+		p = str_puts(p, lim, h->h[i].value);
+		p = str_put(p, lim, "\r\n", 2);
 	}
+	if (p == NULL)
+		goto fail;
 	if (r->close_after)
-		p += snprintf(p, (size_t)(end - p), "connection: close\r\n");
+		p = str_puts(p, end, "connection: close\r\n");
 	else if (r->http10)
-		p += snprintf(p, (size_t)(end - p), "connection: keep-alive\r\n");
+		p = str_puts(p, end, "connection: keep-alive\r\n");
+	if (p == NULL || end - p < 2)
+		goto fail;
 	*p++ = '\r';
 	*p++ = '\n';
 	if (body != NULL && blen > 0) {

@@ -15,6 +15,7 @@
 #include "gateway/gw.h"
 #include "lib/prov.h"
 #include "lib/log.h"
+#include "lib/str.h"
 
 
 static void on_tunnel_msg(struct child_peer *p, const struct msg *m);
@@ -49,21 +50,21 @@ gw_relay_send(struct gw_req *r)
 	rs.agent_id = c->agent_id;
 	rs.chan_slot = c->slot;
 	rs.body_len = (uint32_t)r->fwd_len;
-	snprintf(rs.channel, sizeof(rs.channel), "%s", c->channel);
-	snprintf(rs.op, sizeof(rs.op), "%s", prov_op(r->fwd_op)->name);
-	snprintf(rs.model, sizeof(rs.model), "%s", r->model);
+	str_copy(rs.channel, sizeof(rs.channel), c->channel);
+	str_copy(rs.op, sizeof(rs.op), prov_op(r->fwd_op)->name);
+	str_copy(rs.model, sizeof(rs.model), r->model);
 	rs.stream = (uint32_t)r->stream;
 	/* A translated body is JSON; a passed-through one keeps the user's
 	 * type (a multipart upload's boundary with it). */
-	snprintf(rs.content_type, sizeof(rs.content_type), "%s",
+	str_copy(rs.content_type, sizeof(rs.content_type),
 	    !r->xlate && r->req_ctype[0] != '\0' ? r->req_ctype :
 	    "application/json");
-	snprintf(rs.anthropic_version, sizeof(rs.anthropic_version), "%s",
+	str_copy(rs.anthropic_version, sizeof(rs.anthropic_version),
 	    r->anthropic_version);
-	snprintf(rs.anthropic_beta, sizeof(rs.anthropic_beta), "%s",
+	str_copy(rs.anthropic_beta, sizeof(rs.anthropic_beta),
 	    r->anthropic_beta);
 	gw_charge_key(r, rs.request_id, sizeof(rs.request_id));
-	snprintf(rs.resource, sizeof(rs.resource), "%s", gw_video_resource(r));
+	str_copy(rs.resource, sizeof(rs.resource), gw_video_resource(r));
 	r->relayed = 1;
 	r->flow.unacked = 0;		/* a new stream: its whole window */
 	return child_peer_send2(&tunnel, IPC_RELAY_START, r->reqid, &rs,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "lib/log.h"
+#include "lib/str.h"
 
 #define GW_INDEX_BUCKETS 4096		/* power of two */
 #define GW_HEADROOM (LWS_PRE + 24)	/* before each piece: chunk framing
@@ -211,12 +212,12 @@ gw_reply_json(struct gw_req *r, unsigned status, const char *json)
 /* ---- the writer --------------------------------------------------------- */
 
 static void
-head_add(struct gw_head *h, const char *name, const char *fmt, const char *v)
+head_add(struct gw_head *h, const char *name, const char *v)
 {
 	if (h->n >= (int)(sizeof(h->h) / sizeof(h->h[0])))
 		return;
 	h->h[h->n].name = name;
-	snprintf(h->h[h->n].value, sizeof(h->h[h->n].value), fmt, v);
+	(void)str_copy(h->h[h->n].value, sizeof(h->h[h->n].value), v);
 	h->n++;
 }
 
@@ -235,33 +236,32 @@ make_head(struct gw_req *r, struct gw_head *h, int *whole)
 	}
 	memset(h, 0, sizeof(*h));
 	h->status = (unsigned)r->status;
-	head_add(h, "content-type", "%s", r->ctype);
+	head_add(h, "content-type", r->ctype);
 	r->chunked = 0;
 	if (*whole) {
-		snprintf(num, sizeof(num), "%zu", r->out.head ?
-		    r->out.head->len : (size_t)0);
-		head_add(h, "content-length", "%s", num);
+		num[str_dec(num, r->out.head ? r->out.head->len : 0)] = '\0';
+		head_add(h, "content-length", num);
 	} else {
-		head_add(h, "x-accel-buffering", "%s", "no");
+		head_add(h, "x-accel-buffering", "no");
 		if (r->http10)
 			r->close_after = 1;	/* the close ends the body */
 		else if (r->tr == GW_TR_H1 ||
 		    lws_get_network_wsi(r->wsi) == r->wsi) {
-			head_add(h, "transfer-encoding", "%s", "chunked");
+			head_add(h, "transfer-encoding", "chunked");
 			r->chunked = 1;
 		}
 	}
-	head_add(h, "cache-control", "%s", "no-cache");
+	head_add(h, "cache-control", "no-cache");
 	if (r->reqid != 0) {	/* the ledger's id of this request */
 		char key[40];
 		gw_charge_key(r, key, sizeof(key));
-		head_add(h, "x-request-id", "%s", key);
+		head_add(h, "x-request-id", key);
 	}
 	if (r->errtype[0] != '\0')	/* a Bedrock surface's error */
-		head_add(h, "x-amzn-errortype", "%s", r->errtype);
+		head_add(h, "x-amzn-errortype", r->errtype);
 	if (r->lim.retry_after > 0) {	/* a 429 of the rate limiter */
-		snprintf(num, sizeof(num), "%d", r->lim.retry_after);
-		head_add(h, "retry-after", "%s", num);
+		num[str_dec(num, (uint64_t)r->lim.retry_after)] = '\0';
+		head_add(h, "retry-after", num);
 	}
 }
 
@@ -274,8 +274,17 @@ static const char chunk_term[] = "\r\n0\r\n\r\n";
 static int
 chunk_prefix(const struct gw_req *r, size_t len, char *sz)
 {
-	return snprintf(sz, CHUNK_PREFIX_MAX, "%s%zx\r\n",
-	    r->pieces_sent ? "\r\n" : "", len);
+	int n = 0;
+
+	if (r->pieces_sent) {
+		sz[n++] = '\r';
+		sz[n++] = '\n';
+	}
+	n += (int)str_hex(sz + n, len);
+	sz[n++] = '\r';
+	sz[n++] = '\n';
+	sz[n] = '\0';
+	return n;
 }
 
 /*

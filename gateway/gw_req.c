@@ -170,7 +170,7 @@ gw_reply_head(struct gw_req *r, unsigned status, const char *ctype)
 	if (r->head_queued)
 		return;
 	r->status = (int)status;
-	snprintf(r->ctype, sizeof(r->ctype), "%s", ctype);
+	str_copy(r->ctype, sizeof(r->ctype), ctype);
 	r->head_queued = 1;
 	r->head_ms = clock_mono_ms();
 	gw_tr_want_write(r);

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include "lib/ipc.h"
 #include "lib/log.h"
+#include "lib/str.h"
 #include "xlate/xl.h"
 
 #define GW_SNIFF_MAX (8u * 1024 * 1024)
@@ -117,7 +118,7 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 			return;
 	}
 	r->status = h->status;
-	snprintf(r->ctype, sizeof(r->ctype), "%s", h->content_type);
+	str_copy(r->ctype, sizeof(r->ctype), h->content_type);
 	r->sse_mode = h->status == 200 &&
 	    strncmp(h->content_type, "text/event-stream", 17) == 0;
 	r->evs_mode = h->status == 200 && strncmp(h->content_type,
@@ -137,7 +138,7 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 	 * the body is passed through or translated. */
 	if (h->status >= 400 && r->surface != NULL &&
 	    r->surface->errtype != NULL)
-		snprintf(r->errtype, sizeof(r->errtype), "%s",
+		str_copy(r->errtype, sizeof(r->errtype),
 		    r->surface->errtype((unsigned)h->status));
 	/* A translated answer that is not a stream is rewritten whole at
 	 * the end: its head waits for it. */
@@ -398,7 +399,7 @@ gw_resp_end(struct gw_req *r, const struct ipc_relay_end *e)
 		gw_resume(r, GW_GO);	/* settle */
 		return;
 	}
-	snprintf(msg, sizeof(msg), "%s", e->error[0] ? e->error : "upstream failed");
+	str_copy(msg, sizeof(msg), e->error[0] ? e->error : "upstream failed");
 	log_rwarn(r->reqid, "relay failed%s: %s", r->head_queued ?
 	    " mid-stream" : "", msg);
 	if (!r->head_queued) {

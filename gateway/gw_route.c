@@ -15,6 +15,7 @@
 #include <jansson.h>
 #include "lib/log.h"
 #include "lib/tokest.h"
+#include "lib/str.h"
 #include "gateway/gw_form.h"
 
 /* Body parsers: model (unless the path named it) and stream. */
@@ -24,14 +25,14 @@ parse_common(struct gw_req *r, void *json)
 	json_t *o = json, *m = json_object_get(o, "model"), *so, *st;
 
 	if (r->path_model[0] != '\0')
-		snprintf(r->model, sizeof(r->model), "%s", r->path_model);
+		str_copy(r->model, sizeof(r->model), r->path_model);
 	else if (!json_is_string(m) || json_string_length(m) == 0 ||
 	    json_string_length(m) >= sizeof(r->model)) {
 		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
 		    "You must provide a model parameter.");
 		return GW_STOP;
 	} else
-		snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
+		str_copy(r->model, sizeof(r->model), json_string_value(m));
 	st = json_object_get(o, "stream");
 	if (st != NULL && !json_is_boolean(st) && !json_is_null(st)) {
 		gw_reply_error(r, 400, "invalid_request_error", "invalid_type",
@@ -94,7 +95,7 @@ parse_gemini(struct gw_req *r, void *json)
 		    "The path must name a model: /v1beta/models/{model}:...");
 		return GW_STOP;
 	}
-	snprintf(r->model, sizeof(r->model), "%s", r->path_model);
+	str_copy(r->model, sizeof(r->model), r->path_model);
 	r->stream = r->op == OP_GEM_STREAM;
 	r->user_usage = 0;
 	if (r->stream && (gw_query(r, "alt", alt, sizeof(alt)) <= 0 ||

@@ -39,6 +39,7 @@
 #include "gateway/gw.h"
 #include "lib/log.h"
 #include "lib/tokest.h"
+#include "lib/str.h"
 
 #define GW_TOKEN_TTL_MS	5000
 #define GW_TOKEN_SLOTS	4096		/* direct-mapped by hash */
@@ -261,7 +262,7 @@ gw_charge_response(struct gw_req *r, const char *session_key, uint64_t n,
 	c->q.token_id = r->token_id;
 	c->q.nonce = nonce;
 	c->q.est_tokens = u->input_tokens + u->output_tokens;
-	snprintf(c->q.model, sizeof(c->q.model), "%s", r->model);
+	str_copy(c->q.model, sizeof(c->q.model), r->model);
 	c->p.token_id = r->token_id;
 	c->p.nonce = nonce;
 	c->p.how = IPC_POST_HUB;
@@ -271,7 +272,7 @@ gw_charge_response(struct gw_req *r, const char *session_key, uint64_t n,
 	c->p.output_tokens = u->output_tokens;
 	c->p.cached_tokens = u->cached_tokens;
 	c->p.cache_write_tokens = u->cache_write_tokens;
-	snprintf(c->p.model, sizeof(c->p.model), "%s", r->model);
+	str_copy(c->p.model, sizeof(c->p.model), r->model);
 	*rcharges_tail = c;
 	rcharges_tail = &c->next;
 	nrcharges++;
@@ -371,7 +372,7 @@ send_reserve(struct gw_req *r, uint32_t flags)
 	q.nonce = charge_nonce;
 	q.est_tokens = r->lim.est;
 	q.est_video_seconds = r->est_video_seconds;
-	snprintf(q.model, sizeof(q.model), "%s", r->model);
+	str_copy(q.model, sizeof(q.model), r->model);
 	r->charge = child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
 	    sizeof(q)) == 0 ? GW_CH_ASKED : GW_CH_UNSENT;
 }
@@ -441,7 +442,7 @@ gw_charge_settle(struct gw_req *r)
 	memset(&p, 0, sizeof(p));
 	p.token_id = r->token_id;
 	p.nonce = charge_nonce;
-	snprintf(p.model, sizeof(p.model), "%s", r->model);
+	str_copy(p.model, sizeof(p.model), r->model);
 	if (r->relayed && r->cur < r->ncand) {
 		p.agent_id = r->cand[r->cur].agent_id;
 		memcpy(p.channel, r->cand[r->cur].channel, sizeof(p.channel));

@@ -10,6 +10,7 @@
  */
 #include "router/rt.h"
 #include "lib/csv.h"
+#include "lib/str.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -322,8 +323,8 @@ fill(struct scored *d, uint32_t i, const struct sb_channel *ch, int score)
 {
 	d->c.slot = i;
 	d->c.agent_id = ch->agent_id;
-	snprintf(d->c.channel, sizeof(d->c.channel), "%s", ch->name);
-	snprintf(d->c.provider, sizeof(d->c.provider), "%s", ch->provider);
+	str_copy(d->c.channel, sizeof(d->c.channel), ch->name);
+	str_copy(d->c.provider, sizeof(d->c.provider), ch->provider);
 	d->c.score = score;
 }
 

@@ -1,7 +1,9 @@
 /*
  * tests/unit/test_jscan: lib/jscan's member look-ups (jscan_getv,
  * jscan_get) on keys written plainly and with escapes, keys that are
- * prefixes of one another, repeated keys and keys not asked for.
+ * prefixes of one another, repeated keys and keys not asked for; and the
+ * string checker's eight-bytes-at-a-time path against jansson, with every
+ * kind of byte it must stop at, at every place in and around a word.
  * tests/fuzz/fuzz_jscan holds the whole reader to jansson; these pin the
  * cases a look-up's fast path (plain keys compared as bytes) must agree on.
  */
@@ -11,6 +13,7 @@
 #include <cmocka.h>
 
 #include <string.h>
+#include <jansson.h>
 #include "lib/jscan.h"
 
 static struct jscan_v
@@ -81,6 +84,61 @@ test_get_absent(void **state)
 	    "a\"b"), b, sizeof(b)), "7");
 }
 
+
+/* Every byte that ends the word-at-a-time path (a quote, a backslash
+ * escape good or bad, each control byte, DEL, UTF-8 good and bad), at
+ * every offset of strings 1 to 40 bytes long: jscan_check accepts
+ * exactly what jansson does, and a string's end is found where it is. */
+static void
+test_check_string_words(void **state)
+{
+	static const char *const special[] = { "\"", "\\n", "\\\"", "\\u00e9",
+	    "\\x", "\\", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xc3", "\xff",
+	    "\xed\xa0\x80", "\\ud83d\\ude00", "\\ud83d" };
+	char body[128], doc[192];
+	struct jscan_v root;
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(special) / sizeof(special[0]) + 32; k++) {
+		char ctl[2] = { (char)(k - sizeof(special) / sizeof(special[0])), 0 };
+		const char *sp = k < sizeof(special) / sizeof(special[0]) ?
+		    special[k] : ctl;
+		size_t splen = k < sizeof(special) / sizeof(special[0]) ?
+		    strlen(sp) : 1;
+
+		for (size_t len = 1; len <= 40; len++) {
+			for (size_t at = 0; at < len; at++) {
+				size_t n = 0, dn;
+				json_error_t err;
+				json_t *j;
+				int ok;
+
+				memset(body, 'a', at);
+				n = at;
+				memcpy(body + n, sp, splen);
+				n += splen;
+				memset(body + n, 'b', len - at);
+				n += len - at;
+				memcpy(doc, "{\"k\":\"", 6);
+				memcpy(doc + 6, body, n);
+				memcpy(doc + 6 + n, "\",\"z\":1}", 8);
+				dn = n + 14;
+				ok = jscan_check(doc, dn, &root) == 0;
+				j = json_loadb(doc, dn, JSON_ALLOW_NUL, &err);
+				assert_int_equal(ok, j != NULL);
+				if (ok) {
+					struct jscan_v z = jscan_get(root, "z");
+					int64_t v = 0;
+
+					assert_int_equal(jscan_integer(z, &v), 0);
+					assert_int_equal(v, 1);
+				}
+				json_decref(j);
+			}
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -88,6 +146,7 @@ main(void)
 		cmocka_unit_test(test_getv_plain_and_escaped),
 		cmocka_unit_test(test_getv_last_wins),
 		cmocka_unit_test(test_get_absent),
+		cmocka_unit_test(test_check_string_words),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -140,18 +140,17 @@ canonical(const struct ledger_entry *e, unsigned char buf[CANON_MAX])
 static int
 compute(const struct ledger_entry *e, char out[LEDGER_HEX_LEN + 1])
 {
-	unsigned char buf[CANON_MAX], prev[32], h[32];
-	crypto_hash_sha256_state st;
+	unsigned char buf[32 + CANON_MAX], h[32];
 	size_t n;
 
+	/* prev_hash's 32 raw bytes, then the canonical bytes, hashed in one
+	 * call (lib/hash.h: OpenSSL's SHA-256, with the CPU's SHA
+	 * instructions where it has them). */
 	if (ledger_entry_check(e, NULL, 0) != 0 ||
-	    hex_decode(e->prev_hash, prev) != 0)
+	    hex_decode(e->prev_hash, buf) != 0)
 		return -1;
-	n = canonical(e, buf);
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, prev, sizeof(prev));
-	crypto_hash_sha256_update(&st, buf, n);
-	crypto_hash_sha256_final(&st, h);
+	n = canonical(e, buf + 32);
+	hash_sha256(buf, 32 + n, h);
 	sodium_bin2hex(out, LEDGER_HEX_LEN + 1, h, sizeof(h));
 	return 0;
 }

@@ -263,6 +263,7 @@ static void
 on_flush_sul(lws_sorted_usec_list_t *sul)
 {
 	(void)sul;
+	child_peer_flush();	/* the turn's posts before its answers */
 	gw_h1_flush();
 	child_peer_flush();	/* what the writes queued (credit, ...) */
 }

@@ -32,12 +32,16 @@ gw_tick(struct child_lws *cl)
 	gw_metrics_tick();
 }
 
-/* The end of every turn of the loop, before its messages to the peers
- * go out: the answers queued in it are written. */
+/* The end of every turn of the loop: the messages to the peers the turn
+ * queued go out first (a post, a video job's opening), then its answers,
+ * so that a user who reads an answer and asks again on another connection
+ * (a video job's retrieve, on another worker) finds billing holding what
+ * the answer followed from; then (turn_done) what the writes queued. */
 static void
 gw_after(struct child_lws *cl)
 {
 	(void)cl;
+	child_peer_flush();
 	gw_h1_flush();
 }
 

@@ -191,7 +191,7 @@ bill_ledger_sign_due(int force)
 }
 
 /* Post key with u (priced) for agent; push the receipt (with its batch,
- * signed once per agent).  0 posted now, 1 already settled, -1 error. */
+ * its chain signed when bill_sign.c says).  0 posted now, 1 already settled, -1 error. */
 static int
 post(const char *key, uint64_t agent_id, struct store_charge_usage *u,
     int agent_reported, uint64_t reqid)

@@ -319,13 +319,10 @@ static void
 bill_prepare(struct child_env *env, void *arg)
 {
 	struct child_loop *loop = arg;
-
 	int64_t sign;
 
 	job_recheck_answer(loop->srv);
-	sign = bill_sign_due();
-	if (sign != 0 && sign <= clock_mono_ms())
-		(void)bill_ledger_sign_due(0);
+	(void)bill_ledger_sign_due(0);	/* the chains whose time came */
 	loop->wake_ms = bill_batch_prepare();
 	sign = bill_sign_due();
 	if (sign != 0 && (loop->wake_ms == 0 || sign < loop->wake_ms))

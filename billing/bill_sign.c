@@ -166,31 +166,28 @@ is_due(const struct tail *t, int64_t now, int force)
 	    now - t->since_ms >= BILL_SIGN_MS;
 }
 
-static void
-due_recompute(void)
-{
-	due_ms = 0;
-	for (size_t i = 0; i < cap; i++)
-		if (tab[i].agent_id != 0 && (due_ms == 0 ||
-		    tab[i].since_ms + BILL_SIGN_MS < due_ms))
-			due_ms = tab[i].since_ms + BILL_SIGN_MS;
-}
-
 /*
- * Sign every due tail.  A tail the batch e[0, n) appended to (gen) is
- * signed in e, which the caller pushes; any other's entry, signed, is
- * pushed again here (the agent already holds it unsigned; the signed copy
- * closes its batch).  0, or -1 (a signature could not be stored).
+ * Sign every due tail, and set due_ms from those kept (one pass).  A tail
+ * the batch e[0, n) appended to (gen) is signed in e, which the caller
+ * pushes; any other's entry, signed, is pushed again here (the agent
+ * already holds it unsigned; the signed copy closes its batch).  0, or -1
+ * (a signature could not be stored; due_ms is then partial).
  */
 static int
 sign_due(struct ledger_entry *e, int64_t now, int force,
     void (*push)(const struct ledger_entry *))
 {
+	due_ms = 0;
 	for (size_t i = 0; i < cap; i++) {
 		struct tail *t = &tab[i];
 
-		if (t->agent_id == 0 || !is_due(t, now, force))
+		if (t->agent_id == 0)
 			continue;
+		if (!is_due(t, now, force)) {
+			if (due_ms == 0 || t->since_ms + BILL_SIGN_MS < due_ms)
+				due_ms = t->since_ms + BILL_SIGN_MS;
+			continue;
+		}
 		if (e != NULL && t->gen == gen) {
 			if (sign_store(&e[t->idx]) != 0)
 				return -1;
@@ -210,7 +207,6 @@ bill_sign_batch(struct ledger_entry *e, size_t n,
     void (*push)(const struct ledger_entry *))
 {
 	int64_t now = clock_mono_ms();
-	int rc;
 
 	gen++;
 	for (size_t i = 0; i < n; i++) {
@@ -229,9 +225,8 @@ bill_sign_batch(struct ledger_entry *e, size_t n,
 		t->gen = gen;
 		t->idx = i;
 	}
-	rc = sign_due(e, now, forcing, push);
-	due_recompute();
-	return rc;
+	/* A failure fails the batch: bill_sign_lost then resets it all. */
+	return sign_due(e, now, forcing, push);
 }
 
 int
@@ -249,12 +244,14 @@ bill_sign_run(int force, void (*push)(const struct ledger_entry *))
 	}
 	rc = sign_due(NULL, clock_mono_ms(), force, push);
 	if (rc != 0) {
-		/* The store refused: try again in BILL_SIGN_MS. */
+		/* The store refused: every tail again in BILL_SIGN_MS. */
+		int64_t now = clock_mono_ms();
+
 		for (size_t i = 0; i < cap; i++)
 			if (tab[i].agent_id != 0)
-				tab[i].since_ms = clock_mono_ms();
+				tab[i].since_ms = now;
+		due_ms = now + BILL_SIGN_MS;
 	}
-	due_recompute();
 	return rc;
 }
 

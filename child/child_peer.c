@@ -51,6 +51,8 @@ peer_down(struct child_peer *p, const char *why)
 		log_warn("connection to %s lost: %s", p->sock, why);
 	msg_conn_free(&p->conn);	/* fd = -1; lws closes the socket */
 	p->stuck = 0;
+	p->lazy = 0;
+	lws_sul_cancel(&p->lazy_sul);
 	child_rearm_cancel(&p->rearm);
 	p->wsi = NULL;
 	p->next_dial = clock_mono_ms() + 100;
@@ -158,6 +160,10 @@ child_peer_flush(void)
 		if (!p->queued)
 			continue;
 		p->queued = 0;
+		if (p->lazy) {		/* they leave now, with the rest */
+			p->lazy = 0;
+			lws_sul_cancel(&p->lazy_sul);
+		}
 		/* Down since (peer_down): nothing to write any more. */
 		if (p->conn.fd < 0 || p->stuck)
 			continue;	/* a stuck one is written when writable */
@@ -185,6 +191,37 @@ child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len)
 {
 	return child_peer_send2(p, type, reqid, data, len, NULL, 0);
+}
+
+/* A lazy message's wait ended: the turn's end writes it. */
+static void
+on_lazy(lws_sorted_usec_list_t *sul)
+{
+	struct child_peer *p = lws_container_of(sul, struct child_peer,
+	    lazy_sul);
+
+	p->lazy = 0;
+	if (p->conn.fd >= 0)
+		p->queued = 1;
+}
+
+int
+child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
+    const void *data, size_t len)
+{
+	/* libwebsockets' own poll() loop would spin through the wait
+	 * (README, Processes): there the message leaves with its turn. */
+	if (!child_lws_ends_turns())
+		return child_peer_send(p, type, reqid, data, len);
+	if (p->conn.fd < 0 || msg_enqueue(&p->conn, type, reqid, data,
+	    len) != 0)
+		return -1;
+	if (!p->queued && !p->lazy) {
+		p->lazy = 1;
+		lws_sul_schedule(lws_get_context(p->wsi), 0, &p->lazy_sul,
+		    on_lazy, CHILD_PEER_LAZY_US);
+	}
+	return 0;
 }
 
 static int

@@ -48,6 +48,9 @@ struct child_peer {
 					   writes it */
 	int stuck;			/* a write left some unsent: the rest
 					   goes when the socket is writable */
+	int lazy;			/* lazy messages wait in conn for
+					   lazy_sul (child_peer_send_lazy) */
+	lws_sorted_usec_list_t lazy_sul;
 };
 
 /* Name of the lws protocol every peer is adopted with; include
@@ -62,6 +65,16 @@ int  child_peer_up(const struct child_peer *p);
  * at the end of the loop's turn (child_lws_run): what one turn queued for
  * a peer goes out in one write, and the peer wakes once. */
 int  child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
+    const void *data, size_t len);
+/*
+ * As child_peer_send, for a message that may wait up to CHILD_PEER_LAZY_US:
+ * it leaves with the next message queued for the same peer (in order), or
+ * when the wait ends.  A peer woken by every message wakes once for two
+ * (a gateway's post rides with the next request's reservation at c=1).
+ * On libwebsockets' poll() loop (no libev) it is child_peer_send.
+ */
+#define CHILD_PEER_LAZY_US	1000
+int  child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /*
  * The peer broke the protocol (from on_msg): the connection is dropped

@@ -115,11 +115,19 @@ gw_charge_key(const struct gw_req *r, char *out, size_t len)
 	    out, len);
 }
 
+/*
+ * A post waits up to CHILD_PEER_LAZY_US for the worker's next message to
+ * billing (at c=1 the next request's reservation): billing wakes once for
+ * both.  Not a video job's: a retrieve on another worker right after the
+ * create's answer must find the job (gw_main.c gw_after).  A post that is
+ * late changes nothing a crash could cost: the reservation it settles is
+ * in billing already (gw_charge_reserve).
+ */
 static void
-post_send(struct post *q)
+post_send(struct post *q, int lazy)
 {
-	if (child_peer_send(&bill, IPC_CHARGE_POST, q->charge_id, &q->p,
-	    sizeof(q->p)) != 0)
+	if ((lazy ? child_peer_send_lazy : child_peer_send)(&bill,
+	    IPC_CHARGE_POST, q->charge_id, &q->p, sizeof(q->p)) != 0)
 		q->resend_at = clock_mono_ms() + GW_POST_RETRY_MS;
 	else
 		q->resend_at = 0;
@@ -141,7 +149,7 @@ send_post(uint64_t charge_id, uint64_t reqid, const struct ipc_charge_post *p)
 	*posts_tail = q;
 	posts_tail = &q->next;
 	nposts++;
-	post_send(q);
+	post_send(q, p->job[0] == '\0');
 	if (q->resend_at != 0)
 		log_rwarn(charge_id, "charge post: billing unreachable; kept "
 		    "until it is back");
@@ -197,7 +205,7 @@ posts_tick(void)
 		return;
 	for (struct post *q = posts; q != NULL; q = q->next)
 		if (q->resend_at != 0 && now >= q->resend_at)
-			post_send(q);
+			post_send(q, 0);
 }
 
 int

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include "lib/clock.h"
 #include "lib/log.h"
 
 /* Every started peer, in the order child_peer_start was called: the
@@ -142,6 +143,7 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	if (rc != 0)
 		return -1;
 	p->queued = 1;
+	p->last_us = clock_mono_us();
 	return 0;
 }
 
@@ -211,7 +213,8 @@ child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
 {
 	/* libwebsockets' own poll() loop would spin through the wait
 	 * (README, Processes): there the message leaves with its turn. */
-	if (!child_lws_ends_turns())
+	if (!child_lws_ends_turns() ||
+	    clock_mono_us() - p->last_us > CHILD_PEER_LAZY_US)
 		return child_peer_send(p, type, reqid, data, len);
 	if (p->conn.fd < 0 || msg_enqueue(&p->conn, type, reqid, data,
 	    len) != 0)

@@ -59,12 +59,22 @@ stream_ctype(enum prov_dialect d)
 }
 
 /* Usage from one native event / body: the reader of the upstream
- * operation's dialect, the same one agentd applies. */
-static void
+ * operation's dialect, the same one agentd applies.  1 when the event is
+ * an OpenAI chunk of usage only (usage_openai_chunk: the one reading of
+ * the chunk answers both). */
+static int
 read_usage_event(struct gw_req *r, const struct sse_event *ev)
 {
-	(void)usage_read_event(prov_op(r->fwd_op)->dialect, &r->usage,
-	    ev->event, ev->data, ev->data_len);
+	enum prov_dialect d = prov_op(r->fwd_op)->dialect;
+	int only = 0;
+
+	if (d == DIA_OPENAI)
+		(void)usage_openai_chunk(&r->usage, ev->data, ev->data_len,
+		    &only);
+	else
+		(void)usage_read_event(d, &r->usage, ev->event, ev->data,
+		    ev->data_len);
+	return only;
 }
 
 static void
@@ -150,15 +160,15 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 }
 
 /* One event, passed through (OpenAI chat: the hub's usage chunk kept from
- * users who did not ask for it). */
+ * users who did not ask for it; only: read_usage_event found it one). */
 static void
-pass_event(struct gw_req *r, const struct sse_event *ev)
+pass_event(struct gw_req *r, const struct sse_event *ev, int only)
 {
 	static const char un[] = ",\"usage\":null";
 
 	if (r->fwd_op == OP_CHAT && !r->user_usage && ev->data != NULL) {
 		const char *hit;
-		if (usage_openai_is_usage_only_chunk(ev->data, ev->data_len) == 1)
+		if (only)
 			return;		/* the hub's, not the user's */
 		/* Asking for usage made upstream add "usage":null to every
 		 * chunk; the user who did not ask gets chunks without it. */
@@ -279,12 +289,12 @@ gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 		return;
 	}
 	while ((rc = sse_next(&r->sse, &ev)) == 1) {
-		if (ev.data != NULL)
-			read_usage_event(r, &ev);
+		int only = ev.data != NULL && read_usage_event(r, &ev);
+
 		if (r->xlate)
 			xlate_event(r, &ev);
 		else
-			pass_event(r, &ev);
+			pass_event(r, &ev, only);
 	}
 	if (rc < 0)
 		log_rwarn(r->reqid, "upstream stream: %s", sse_error(&r->sse));

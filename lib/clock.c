@@ -1,5 +1,6 @@
 /*
- * lib/clock: wall and monotonic milliseconds, and the back-off rule.
+ * lib/clock: wall and monotonic milliseconds (monotonic microseconds),
+ * and the back-off rule.
  */
 #include "lib/clock.h"
 
@@ -21,6 +22,15 @@ clock_mono_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+clock_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 int64_t

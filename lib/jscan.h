@@ -40,6 +40,12 @@ struct jscan_v {
 /* 0 and *root set when the document is one jansson would load, else -1. */
 int jscan_check(const char *p, size_t n, struct jscan_v *root);
 
+/* jscan_check, and jscan_getv(*root, keys, nkeys, out) in the same pass:
+ * what every stream event's reader needs, the text read once.  When the
+ * check fails, out means nothing. */
+int jscan_check_getv(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out);
+
 enum jscan_type jscan_type(struct jscan_v v);
 
 /* Member key of object v (the last one, when a key repeats, as jansson

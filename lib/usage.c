@@ -310,18 +310,37 @@ openai_root(struct usage *u, const struct jscan_v *f, const char *part)
 	return rc;
 }
 
+/* 1: choices an empty array and usage an object (f: a chunk's members). */
+static int
+usage_only(const struct jscan_v *f)
+{
+	return jscan_type(f[OA_CHOICES]) == JS_ARRAY &&
+	    jscan_array_size(f[OA_CHOICES]) == 0 &&
+	    jscan_type(f[OA_USAGE]) == JS_OBJECT;
+}
+
 int
-usage_openai_event(struct usage *u, const char *data, size_t len)
+usage_openai_chunk(struct usage *u, const char *data, size_t len,
+    int *only)
 {
 	struct jscan_v root, f[OA_NKEYS];
 
+	if (only != NULL)
+		*only = 0;
 	if (data != NULL && is_done(data, len))
 		return 0;
-	if (jscan_check(data, len, &root) != 0 ||
+	if (jscan_check_getv(data, len, &root, oa_keys, OA_NKEYS, f) != 0 ||
 	    jscan_type(root) != JS_OBJECT)
 		return -1;
-	jscan_getv(root, oa_keys, OA_NKEYS, f);
+	if (only != NULL)
+		*only = usage_only(f);
 	return openai_root(u, f, "delta");
+}
+
+int
+usage_openai_event(struct usage *u, const char *data, size_t len)
+{
+	return usage_openai_chunk(u, data, len, NULL);
 }
 
 int
@@ -331,10 +350,9 @@ usage_openai_body(struct usage *u, const char *json, size_t len)
 	struct jscan_v root, f[OA_NKEYS];
 	int rc;
 
-	if (jscan_check(json, len, &root) != 0 ||
+	if (jscan_check_getv(json, len, &root, oa_keys, OA_NKEYS, f) != 0 ||
 	    jscan_type(root) != JS_OBJECT)
 		return -1;
-	jscan_getv(root, oa_keys, OA_NKEYS, f);
 	if ((rc = openai_units(f, &n)) != 0)
 		return rc < 0 ? -1 : commit(u, &n);
 	return openai_root(u, f, "message");
@@ -394,16 +412,14 @@ usage_estimate_cut(struct usage *u, int64_t input_est)
 int
 usage_openai_is_usage_only_chunk(const char *data, size_t len)
 {
-	struct jscan_v root;
+	struct jscan_v root, f[OA_NKEYS];
 
 	if (data != NULL && is_done(data, len))
 		return 0;
-	if (jscan_check(data, len, &root) != 0 ||
+	if (jscan_check_getv(data, len, &root, oa_keys, OA_NKEYS, f) != 0 ||
 	    jscan_type(root) != JS_OBJECT)
 		return -1;
-	return jscan_type(jscan_get(root, "choices")) == JS_ARRAY &&
-	    jscan_array_size(jscan_get(root, "choices")) == 0 &&
-	    jscan_type(jscan_get(root, "usage")) == JS_OBJECT;
+	return usage_only(f);
 }
 
 /* ---- the include_usage rewrite ---- */

@@ -110,6 +110,10 @@ struct usage {
 
 /* OpenAI chat.completions (and DeepSeek, Qwen compatible mode, Azure). */
 int	usage_openai_event(struct usage *, const char *data, size_t len);
+/* usage_openai_event, and *only as usage_openai_is_usage_only_chunk says
+ * (0 when not JSON) from the same reading of the chunk. */
+int	usage_openai_chunk(struct usage *, const char *data, size_t len,
+	    int *only);
 int	usage_openai_body(struct usage *, const char *json, size_t len);
 /* 1: choices is an empty array and usage an object (the final chunk only
  * include_usage asks for); 0: any other chunk, [DONE]; -1: not JSON. */

@@ -11,7 +11,8 @@
  *     jscan_string_prefix on every prefix without a NUL), an array's
  *     elements in order, an object's members by key (the last of a
  *     repeated key, as jansson keeps), and no member for a key jansson
- *     does not have.
+ *     does not have;
+ *   - jscan_check_getv finds the root object's members jscan_getv finds.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -125,6 +126,31 @@ same(const json_t *j, struct jscan_v v)
 	}
 }
 
+/* jscan_check_getv on the root's keys (and one it does not have) finds
+ * what jscan_getv finds. */
+static void
+fused(const char *p, size_t size, const json_t *j, struct jscan_v root)
+{
+	const char *keys[JSCAN_GETV_MAX], *k;
+	struct jscan_v a[JSCAN_GETV_MAX], b[JSCAN_GETV_MAX], r;
+	size_t n = 0;
+	json_t *m;
+
+	json_object_foreach((json_t *)j, k, m) {
+		if (n + 1 == JSCAN_GETV_MAX)
+			break;
+		keys[n++] = k;
+	}
+	keys[n++] = "\x01no such key";
+	if (jscan_check_getv(p, size, &r, keys, n, b) != 0 ||
+	    r.p != root.p || r.n != root.n)
+		die("the fused check differs");
+	jscan_getv(root, keys, n, a);
+	for (size_t i = 0; i < n; i++)
+		if (a[i].p != b[i].p || a[i].n != b[i].n)
+			die("the fused look-up differs");
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -147,6 +173,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (j != NULL)
 		same(j, root);
+	if (j != NULL && json_is_object(j))
+		fused(p, size, j, root);
 	json_decref(j);
 	free(p);
 	return 0;

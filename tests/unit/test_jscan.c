@@ -4,7 +4,8 @@
  * prefixes of one another, repeated keys and keys not asked for; and the
  * string checker's eight-bytes-at-a-time path against jansson, with every
  * kind of byte it must stop at, at every place in and around a word.
- * tests/fuzz/fuzz_jscan holds the whole reader to jansson; these pin the
+ * jscan_check_getv (the check and the look-up in one pass) against the
+ * two. tests/fuzz/fuzz_jscan holds the whole reader to jansson; these pin the
  * cases a look-up's fast path (plain keys compared as bytes) must agree on.
  */
 #include <stdarg.h>
@@ -139,6 +140,86 @@ test_check_string_words(void **state)
 	}
 }
 
+/* jscan_check_getv answers as jscan_check then jscan_getv do. */
+static void
+fused_as_two(const char *json, const char *const *keys, size_t nkeys)
+{
+	struct jscan_v r1, r2, a[JSCAN_GETV_MAX + 2], b[JSCAN_GETV_MAX + 2];
+	int ok = jscan_check(json, strlen(json), &r1);
+
+	assert_int_equal(jscan_check_getv(json, strlen(json), &r2, keys, nkeys,
+	    b), ok);
+	if (ok != 0)
+		return;
+	assert_ptr_equal(r1.p, r2.p);
+	assert_int_equal(r1.n, r2.n);
+	jscan_getv(r1, keys, nkeys, a);
+	for (size_t i = 0; i < nkeys; i++) {
+		assert_ptr_equal(a[i].p, b[i].p);
+		assert_int_equal(a[i].n, b[i].n);
+	}
+}
+
+static void
+test_check_getv_fused(void **state)
+{
+	static const char *const keys[] = { "usage", "choices", "a", "",
+	    "id" };
+	static const char *const many[JSCAN_GETV_MAX + 1] = { "a", "b", "c",
+	    "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p",
+	    "q" };
+	static const char *const docs[] = {
+		"{\"usage\":{\"a\":1},\"choices\":[]}",
+		" { \"a\" : 1 , \"usage\" : null } ",
+		"{\"a\":{\"usage\":1},\"usage\":2}",	/* nested: not it */
+		"{\"a\":{\"usage\":1}}",
+		"{\"a\":[{\"a\":1},[]],\"id\":\"x\"}",
+		"{\"a\":{},\"choices\":[[],{}],\"\":[]}",
+		"{\"a\":1,\"\\u0061\":2,\"a\":3}",		/* last wins */
+		"{\"ch\\u006fices\":[4],\"usage\":true,\"id\":-1.5e3}",
+		"[{\"usage\":1}]",				/* not an object */
+		"{}", "[]",
+		"{\"a\":1,}", "{\"a\" 1}", "{\"usage\":{\"a\":1}",	/* refused */
+		"{\"a\":\"\\u0000\",\"usage\":[1,2,{\"x\":\"}\"}]}",
+	};
+	/* A NUL after a scalar (jansson reads "2\0," as "2,"): not the
+	 * value's. */
+	static const char nul_doc[] = "{\"a\":2\0,\"usage\":true\0}";
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		fused_as_two(docs[i], keys, 5);
+		fused_as_two(docs[i], keys, 0);
+	}
+	{
+		struct jscan_v r1, r2, a[5], b[5];
+
+		assert_int_equal(jscan_check(nul_doc, sizeof(nul_doc) - 1, &r1),
+		    0);
+		assert_int_equal(jscan_check_getv(nul_doc, sizeof(nul_doc) - 1,
+		    &r2, keys, 5, b), 0);
+		jscan_getv(r1, keys, 5, a);
+		for (size_t i = 0; i < 5; i++) {
+			assert_ptr_equal(a[i].p, b[i].p);
+			assert_int_equal(a[i].n, b[i].n);
+		}
+		assert_int_equal(b[0].n, 4);	/* true */
+		assert_int_equal(b[2].n, 1);	/* 2 */
+	}
+	/* More keys than a look-up takes: none found, either way. */
+	fused_as_two("{\"a\":1,\"q\":2}", many, JSCAN_GETV_MAX + 1);
+	{
+		struct jscan_v root, f[2];
+		char b[64];
+		const char *doc = "{\"a\":{\"usage\":1},\"usage\":{\"n\":2}}";
+
+		assert_int_equal(jscan_check_getv(doc, strlen(doc), &root, keys,
+		    2, f), 0);
+		assert_string_equal(text(f[0], b, sizeof(b)), "{\"n\":2}");
+		assert_null(f[1].p);
+	}
+}
+
 int
 main(void)
 {
@@ -147,6 +228,7 @@ main(void)
 		cmocka_unit_test(test_getv_last_wins),
 		cmocka_unit_test(test_get_absent),
 		cmocka_unit_test(test_check_string_words),
+		cmocka_unit_test(test_check_getv_fused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -324,7 +324,9 @@ key_hits(struct jscan_v k, const char *const *keys, const size_t *klen,
 
 	for (size_t b = 0; b < nkeys; b++)
 		if (esc ? str_cmp(k, keys[b], klen[b]) == 1 :
-		    k.n - 2 == klen[b] && memcmp(k.p + 1, keys[b], klen[b]) == 0)
+		    k.n - 2 == klen[b] && (klen[b] == 0 ||
+		    (k.p[1] == keys[b][0] &&
+		    memcmp(k.p + 1, keys[b], klen[b]) == 0)))
 			hits |= 1u << b;
 	return hits;
 }

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <malloc.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -413,6 +414,28 @@ own_sqlite_files(const struct child_env *env, const char *path)
 	}
 }
 
+/*
+ * Billing's work can wait a little (commits every 30 ms, reservations
+ * answered from memory); a relay cannot.  At c=1 on two cores billing
+ * woke with every request and took a core from the gateway, tunnel or
+ * agent the request needed next: under SCHED_BATCH a waking billing does
+ * not preempt them, and it keeps its fair share of the CPU (nice 0), so
+ * a loaded hub cannot starve it.  Measured at c=1: p50 505 -> 452 us,
+ * requests a second +10 %; c=32 and c=256 unchanged.
+ */
+static void
+batch_sched(void)
+{
+#ifdef SCHED_BATCH
+	struct sched_param sp;
+
+	memset(&sp, 0, sizeof(sp));
+	if (sched_setscheduler(0, SCHED_BATCH, &sp) != 0)
+		log_warn("cannot run billing as SCHED_BATCH: %s",
+		    strerror(errno));
+#endif
+}
+
 int
 bill_main(struct child_env *env)
 {
@@ -459,6 +482,7 @@ bill_main(struct child_env *env)
 	loop.arg = &loop;
 	loop.srv = &srv;
 	bill_batch_init(&srv);
+	batch_sched();
 	child_ready(env);
 	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);

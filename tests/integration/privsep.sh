@@ -3,7 +3,8 @@
 # stays root so that a child killed -9 comes back (billing re-reads the
 # root-only ledger key, the tunnel its TLS key) and serves again; the
 # ledger key file stays 0600 root and its secret is in billing's memory
-# and no other process's; each child holds only its own listeners.
+# and no other process's; each child holds only its own listeners;
+# billing runs SCHED_BATCH, the relay path's children do not.
 source "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 0; }
 U=swb-privsep
@@ -80,6 +81,13 @@ expect_listeners moderation "unix:moderation.sock"
 master_l=$($PY listeners "$HUB_PID")
 grep -qx 'unix:hubd.sock' <<<"$master_l" || fail "the master has no hubd.sock: $master_l"
 
+note "billing runs SCHED_BATCH (a waking billing does not preempt a relay), the relay path does not"
+policy() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $39}'; }	# stat field 41
+[ "$(policy "$bill")" = 3 ] || fail "billing's scheduling policy is $(policy "$bill"), not SCHED_BATCH (3)"
+for c in 'gateway#0' tunnel; do
+    [ "$(policy "$(child_pid "$c")")" = 0 ] || fail "$c's scheduling policy is $(policy "$(child_pid "$c")")"
+done
+
 note "billing killed -9 comes back as $U (re-reading the root-only key) and serves"
 kill -9 "$bill"
 back() { p=$(child_pid billing); [ "$p" != "$bill" ] && [ "$p" != 0 ] &&
@@ -87,6 +95,7 @@ back() { p=$(child_pid billing); [ "$p" != "$bill" ] && [ "$p" != 0 ] &&
 wait_until 5 back || fail "billing did not come back: $(tail -5 "$SWB_TMP/hub.log")"
 wait_until 5 served || fail "not served after billing's restart: $(cat "$SWB_TMP/out")"
 bill=$(child_pid billing)
+[ "$(policy "$bill")" = 3 ] || fail "the restarted billing is not SCHED_BATCH"
 holders=$($PY seed "$SWB_TMP/ledger.key" $bill $(child_pid tunnel))
 [ "$holders" = "$bill" ] || fail "after the restart the key is held by [$holders]"
 

@@ -143,6 +143,7 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	if (rc != 0)
 		return -1;
 	p->queued = 1;
+	p->prev_us = p->last_us;
 	p->last_us = clock_mono_us();
 	return 0;
 }
@@ -214,7 +215,8 @@ child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
 	/* libwebsockets' own poll() loop would spin through the wait
 	 * (README, Processes): there the message leaves with its turn. */
 	if (!child_lws_ends_turns() ||
-	    clock_mono_us() - p->last_us > CHILD_PEER_LAZY_US)
+	    clock_mono_us() - p->last_us > CHILD_PEER_LAZY_US ||
+	    p->last_us - p->prev_us > CHILD_PEER_LAZY_US)
 		return child_peer_send(p, type, reqid, data, len);
 	if (p->conn.fd < 0 || msg_enqueue(&p->conn, type, reqid, data,
 	    len) != 0)

@@ -50,8 +50,8 @@ struct child_peer {
 					   goes when the socket is writable */
 	int lazy;			/* lazy messages wait in conn for
 					   lazy_sul (child_peer_send_lazy) */
-	int64_t last_us;		/* monotonic: the last message queued
-					   not lazily */
+	int64_t last_us, prev_us;	/* monotonic: the last two messages
+					   queued not lazily */
 	lws_sorted_usec_list_t lazy_sul;
 };
 
@@ -70,9 +70,10 @@ int  child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /*
  * As child_peer_send, for a message that may wait up to CHILD_PEER_LAZY_US
- * while this child is busy with the peer (it queued another message for
- * it less than CHILD_PEER_LAZY_US ago): it leaves with the next message
- * queued for the same peer (in order), or when the wait ends.  A peer
+ * while this child is busy with the peer (its last two other messages to
+ * it were queued less than CHILD_PEER_LAZY_US apart, the last less than
+ * that ago): it leaves with the next message queued for the same peer (in
+ * order), or when the wait ends.  A peer
  * woken by every message wakes once for two (a gateway's post rides with
  * the next request's reservation at c=1).  Otherwise, and on
  * libwebsockets' poll() loop (no libev), it is child_peer_send: a child

@@ -52,7 +52,6 @@ peer_down(struct child_peer *p, const char *why)
 		log_warn("connection to %s lost: %s", p->sock, why);
 	msg_conn_free(&p->conn);	/* fd = -1; lws closes the socket */
 	p->stuck = 0;
-	p->lazy = 0;
 	lws_sul_cancel(&p->lazy_sul);
 	child_rearm_cancel(&p->rearm);
 	p->wsi = NULL;
@@ -120,8 +119,9 @@ child_peer_up(const struct child_peer *p)
 	return p->conn.fd >= 0;
 }
 
-int
-child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
+/* Into p's output: a header struct and a payload as one message. */
+static int
+enqueue(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *a, size_t alen, const void *b, size_t blen)
 {
 	unsigned char *buf;
@@ -130,17 +130,22 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	if (p->conn.fd < 0)
 		return -1;
 	if (blen == 0)
-		rc = msg_enqueue(&p->conn, type, reqid, a, alen);
-	else {
-		buf = malloc(alen + blen);
-		if (buf == NULL)
-			return -1;
-		memcpy(buf, a, alen);
-		memcpy(buf + alen, b, blen);
-		rc = msg_enqueue(&p->conn, type, reqid, buf, alen + blen);
-		free(buf);
-	}
-	if (rc != 0)
+		return msg_enqueue(&p->conn, type, reqid, a, alen) != 0 ? -1 : 0;
+	buf = malloc(alen + blen);
+	if (buf == NULL)
+		return -1;
+	memcpy(buf, a, alen);
+	memcpy(buf + alen, b, blen);
+	rc = msg_enqueue(&p->conn, type, reqid, buf, alen + blen);
+	free(buf);
+	return rc != 0 ? -1 : 0;
+}
+
+int
+child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
+    const void *a, size_t alen, const void *b, size_t blen)
+{
+	if (enqueue(p, type, reqid, a, alen, b, blen) != 0)
 		return -1;
 	p->queued = 1;
 	p->prev_us = p->last_us;
@@ -163,10 +168,7 @@ child_peer_flush(void)
 		if (!p->queued)
 			continue;
 		p->queued = 0;
-		if (p->lazy) {		/* they leave now, with the rest */
-			p->lazy = 0;
-			lws_sul_cancel(&p->lazy_sul);
-		}
+		lws_sul_cancel(&p->lazy_sul);	/* lazy ones leave now too */
 		/* Down since (peer_down): nothing to write any more. */
 		if (p->conn.fd < 0 || p->stuck)
 			continue;	/* a stuck one is written when writable */
@@ -203,7 +205,6 @@ on_lazy(lws_sorted_usec_list_t *sul)
 	struct child_peer *p = lws_container_of(sul, struct child_peer,
 	    lazy_sul);
 
-	p->lazy = 0;
 	if (p->conn.fd >= 0)
 		p->queued = 1;
 }
@@ -218,14 +219,12 @@ child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
 	    clock_mono_us() - p->last_us > CHILD_PEER_LAZY_US ||
 	    p->last_us - p->prev_us > CHILD_PEER_LAZY_US)
 		return child_peer_send(p, type, reqid, data, len);
-	if (p->conn.fd < 0 || msg_enqueue(&p->conn, type, reqid, data,
-	    len) != 0)
+	if (enqueue(p, type, reqid, data, len, NULL, 0) != 0)
 		return -1;
-	if (!p->queued && !p->lazy) {
-		p->lazy = 1;
+	/* Not already due this turn, nor waiting (the sul is scheduled). */
+	if (!p->queued && lws_dll2_is_detached(&p->lazy_sul.list))
 		lws_sul_schedule(lws_get_context(p->wsi), 0, &p->lazy_sul,
 		    on_lazy, CHILD_PEER_LAZY_US);
-	}
 	return 0;
 }
 

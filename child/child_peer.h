@@ -48,11 +48,11 @@ struct child_peer {
 					   writes it */
 	int stuck;			/* a write left some unsent: the rest
 					   goes when the socket is writable */
-	int lazy;			/* lazy messages wait in conn for
-					   lazy_sul (child_peer_send_lazy) */
 	int64_t last_us, prev_us;	/* monotonic: the last two messages
 					   queued not lazily */
-	lws_sorted_usec_list_t lazy_sul;
+	lws_sorted_usec_list_t lazy_sul;	/* scheduled while lazy
+					   messages wait in conn
+					   (child_peer_send_lazy) */
 };
 
 /* Name of the lws protocol every peer is adopted with; include

@@ -60,8 +60,8 @@ stream_ctype(enum prov_dialect d)
 
 /* Usage from one native event / body: the reader of the upstream
  * operation's dialect, the same one agentd applies.  1 when the event is
- * an OpenAI chunk of usage only (usage_openai_chunk: the one reading of
- * the chunk answers both). */
+ * an OpenAI chunk of usage only (usage_openai_chunk's *only: the one
+ * reading of the chunk answers both). */
 static int
 read_usage_event(struct gw_req *r, const struct sse_event *ev)
 {
@@ -289,7 +289,7 @@ gw_resp_chunk(struct gw_req *r, const unsigned char *p, size_t len)
 		return;
 	}
 	while ((rc = sse_next(&r->sse, &ev)) == 1) {
-		int only = ev.data != NULL && read_usage_event(r, &ev);
+		int only = ev.data != NULL && read_usage_event(r, &ev) == 1;
 
 		if (r->xlate)
 			xlate_event(r, &ev);

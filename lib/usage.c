@@ -330,8 +330,11 @@ usage_openai_chunk(struct usage *u, const char *data, size_t len,
 	if (data != NULL && is_done(data, len))
 		return 0;
 	if (jscan_check_getv(data, len, &root, oa_keys, OA_NKEYS, f) != 0 ||
-	    jscan_type(root) != JS_OBJECT)
+	    jscan_type(root) != JS_OBJECT) {
+		if (only != NULL)
+			*only = -1;
 		return -1;
+	}
 	if (only != NULL)
 		*only = usage_only(f);
 	return openai_root(u, f, "delta");
@@ -407,19 +410,6 @@ usage_estimate_cut(struct usage *u, int64_t input_est)
 	u->cached_tokens = 0;
 	u->cache_write_tokens = 0;
 	u->estimated = 1;
-}
-
-int
-usage_openai_is_usage_only_chunk(const char *data, size_t len)
-{
-	struct jscan_v root, f[OA_NKEYS];
-
-	if (data != NULL && is_done(data, len))
-		return 0;
-	if (jscan_check_getv(data, len, &root, oa_keys, OA_NKEYS, f) != 0 ||
-	    jscan_type(root) != JS_OBJECT)
-		return -1;
-	return usage_only(f);
 }
 
 /* ---- the include_usage rewrite ---- */

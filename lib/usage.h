@@ -110,14 +110,13 @@ struct usage {
 
 /* OpenAI chat.completions (and DeepSeek, Qwen compatible mode, Azure). */
 int	usage_openai_event(struct usage *, const char *data, size_t len);
-/* usage_openai_event, and *only as usage_openai_is_usage_only_chunk says
- * (0 when not JSON) from the same reading of the chunk. */
+/* usage_openai_event, and from the same reading of the chunk *only: 1
+ * when choices is an empty array and usage an object (the final chunk
+ * only include_usage asks for); 0 for any other chunk and [DONE]; -1
+ * when it is not a JSON object. */
 int	usage_openai_chunk(struct usage *, const char *data, size_t len,
 	    int *only);
 int	usage_openai_body(struct usage *, const char *json, size_t len);
-/* 1: choices is an empty array and usage an object (the final chunk only
- * include_usage asks for); 0: any other chunk, [DONE]; -1: not JSON. */
-int	usage_openai_is_usage_only_chunk(const char *data, size_t len);
 
 /*
  * Rewrite a chat.completions request so a stream reports usage.  The body

@@ -147,9 +147,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	READ(usage_gemini_body(u, p, n));
 	READ(usage_realtime_event(u, p, n));
 	{
-		int rc = usage_openai_is_usage_only_chunk(p, n);
-		if (rc < -1 || rc > 1)
-			die("is_usage_only_chunk returned neither -1, 0 nor 1");
+		struct usage o;
+		int only = 2, rc;
+
+		memset(&o, 0, sizeof(o));
+		rc = usage_openai_chunk(&o, p, n, &only);
+		if (only < -1 || only > 1)
+			die("usage_openai_chunk's only is neither -1, 0 nor 1");
+		if (only == -1 && rc != -1)
+			die("usage_openai_chunk read a chunk it called not JSON");
 	}
 	check_rewrite(p, n);
 

@@ -36,6 +36,19 @@ assert_usage(const struct usage *u, int64_t in, int64_t out, int64_t cached,
 
 typedef int (*reader)(struct usage *, const char *, size_t);
 
+/* What usage_openai_chunk says of a chunk in *only (the gateway drops a
+ * chunk of usage only that the user did not ask for). */
+static int
+only_of(const char *data, size_t len)
+{
+	struct usage u;
+	int only = 2;
+
+	memset(&u, 0, sizeof(u));
+	(void)usage_openai_chunk(&u, data, len, &only);
+	return only;
+}
+
 /* Exact heap copy, so ASan sees any read past len. */
 static int
 call(reader f, struct usage *u, const char *s)
@@ -113,8 +126,7 @@ test_openai_stream(void **state)
 				assert_non_null(strstr(ev.data, "\"choices\":[]"));
 			} else if (nread == 0)
 				assert_int_equal(u.seen, 0);
-			if (usage_openai_is_usage_only_chunk(ev.data,
-			    ev.data_len) == 1)
+			if (only_of(ev.data, ev.data_len) == 1)
 				nonly++;
 		}
 		assert_int_equal(rc, 0);
@@ -328,30 +340,30 @@ static void
 test_usage_only_chunk(void **state)
 {
 	(void)state;
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"id\":\"c1\",\"choices\":[],\"usage\":{\"prompt_tokens\":9,"
 	    "\"completion_tokens\":2}}")), 1);
 	/* Azure's first chunk: empty choices, no usage. */
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"id\":\"\",\"choices\":[],\"prompt_filter_results\":"
 	    "[{\"prompt_index\":0,\"content_filter_results\":{}}]}")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"choices\":[],\"usage\":null}")), 0);
 	/* Usage on a chunk that still has content: never drop it. */
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"usage\":"
 	    "{\"prompt_tokens\":9}}")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"choices\":[{\"delta\":{}}],\"usage\":null}")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"choices\":{},\"usage\":{}}")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S(
+	assert_int_equal(only_of(S(
 	    "{\"usage\":{\"prompt_tokens\":9}}")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S("[DONE]")), 0);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S("{\"choices\":[]")),
+	assert_int_equal(only_of(S("[DONE]")), 0);
+	assert_int_equal(only_of(S("{\"choices\":[]")),
 	    -1);
-	assert_int_equal(usage_openai_is_usage_only_chunk(S("[]")), -1);
-	assert_int_equal(usage_openai_is_usage_only_chunk(NULL, 0), -1);
+	assert_int_equal(only_of(S("[]")), -1);
+	assert_int_equal(only_of(NULL, 0), -1);
 }
 
 /* ---- the include_usage rewrite ---- */

@@ -94,6 +94,14 @@ struct ag_ledger {
 	 * ag_ledger_store.c. */
 	struct ledger_entry pend[AG_LEDGER_BATCH_MAX];
 	size_t	 npend;
+	/* pend's request ids, by hash (open addressing): a slot holds a
+	 * position in pend + 1, 0 when free.  A slot whose position is past
+	 * npend, or whose entry there has another id, is stale: lookups
+	 * check pend and walk past it.  Cleared when pend is empty, rebuilt
+	 * from pend once pidx_n inserts fill half of it.  Only
+	 * ag_ledger_store.c (pend_push, pend_has). */
+	uint16_t pidx[2 * AG_LEDGER_BATCH_MAX];
+	size_t	 pidx_n;
 	/* A verified signed entry whose batch is being stored, a slice a
 	 * call (ag_ledger_receipt_continue): pend[0, nstored) are stored.
 	 * ag_ledger_store.c (ag_ledger_flush and ag_ledger_close read

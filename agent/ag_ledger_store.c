@@ -335,16 +335,65 @@ lg_store_rest(struct ag_ledger *lg)
 	return store_step(lg, &r, AG_LEDGER_BATCH_MAX);
 }
 
-/* Is request_id already held in the pending batch? */
-static int
-pending_has(const struct ag_ledger *lg, const char *request_id,
-    uint64_t *seq)
+/* ---- the pending batch's request ids (struct ag_ledger's pidx) */
+
+#define PIDX_CAP	(2 * AG_LEDGER_BATCH_MAX)	/* a power of two */
+
+static size_t
+pidx_slot(const char *request_id)
 {
-	for (size_t i = 0; i < lg->npend; i++)
-		if (strcmp(lg->pend[i].request_id, request_id) == 0) {
-			*seq = lg->pend[i].seq;
+	uint32_t h = 2166136261u;		/* FNV-1a */
+
+	for (const unsigned char *p = (const unsigned char *)request_id;
+	    *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return h & (PIDX_CAP - 1);
+}
+
+static void
+pidx_put(struct ag_ledger *lg, size_t pos)
+{
+	size_t i = pidx_slot(lg->pend[pos].request_id);
+
+	while (lg->pidx[i] != 0)
+		i = (i + 1) & (PIDX_CAP - 1);
+	lg->pidx[i] = (uint16_t)(pos + 1);
+	lg->pidx_n++;
+}
+
+/* Append e to the pending batch (npend < AG_LEDGER_BATCH_MAX) and index
+ * it.  The index is cleared while the batch is empty, rebuilt from pend
+ * once stale slots (a batch cut short) fill half of it. */
+static void
+pend_push(struct ag_ledger *lg, const struct ledger_entry *e)
+{
+	if (lg->npend == 0 || lg->pidx_n >= PIDX_CAP / 2) {
+		memset(lg->pidx, 0, sizeof(lg->pidx));
+		lg->pidx_n = 0;
+		for (size_t i = 0; i < lg->npend; i++)
+			pidx_put(lg, i);
+	}
+	lg->pend[lg->npend] = *e;
+	pidx_put(lg, lg->npend++);
+}
+
+/* Is request_id already held in the pending batch?  (Its seq in *seq.) */
+static int
+pend_has(const struct ag_ledger *lg, const char *request_id, uint64_t *seq)
+{
+	size_t pos;
+
+	if (lg->npend == 0)
+		return 0;
+	for (size_t i = pidx_slot(request_id); lg->pidx[i] != 0;
+	    i = (i + 1) & (PIDX_CAP - 1)) {
+		pos = (size_t)lg->pidx[i] - 1;
+		if (pos < lg->npend &&
+		    strcmp(lg->pend[pos].request_id, request_id) == 0) {
+			*seq = lg->pend[pos].seq;
 			return 1;
 		}
+	}
 	return 0;
 }
 
@@ -420,7 +469,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 	}
 	if ((k = seq_of_request(lg, e->agent_id, e->request_id, &dup)) == -1)
 		goto fail;
-	if (k == 0 || pending_has(lg, e->request_id, &dup)) {
+	if (k == 0 || pend_has(lg, e->request_id, &dup)) {
 		lg->npend = 0;
 		snprintf(why, sizeof(why), "request id already billed at seq "
 		    "%" PRIu64, dup);
@@ -434,7 +483,7 @@ ag_ledger_receipt_apply(struct ag_ledger *lg, const struct ledger_entry *e,
 			    "in a row than a batch holds");
 			return 0;
 		}
-		lg->pend[lg->npend++] = *e;
+		pend_push(lg, e);
 		verdict(r, AG_RCPT_PENDING, 0, 0, NULL);
 		r->head_seq = e->seq;
 		return 0;

@@ -43,7 +43,7 @@ struct world {
 	char db[128];
 	struct ag_ledger *lg;
 	unsigned char pk[LEDGER_PK_LEN], sk[LEDGER_SK_LEN];
-	struct ledger_entry chain[64];	/* [seq]: what the hub issued */
+	struct ledger_entry chain[1100];	/* [seq]: what the hub issued */
 };
 
 static const struct money_prices prices_v1 = {
@@ -1158,6 +1158,74 @@ test_served_plans(void **state)
 	sqlite3_close(db);
 }
 
+/* Hold seqs from..to (ids "p-<seq>") unsigned, each PENDING. */
+static void
+hold(struct world *w, uint64_t from, uint64_t to)
+{
+	struct ag_receipt_result r;
+	char rid[32];
+
+	for (uint64_t s = from; s <= to; s++) {
+		snprintf(rid, sizeof(rid), "p-%llu", (unsigned long long)s);
+		apply(w, unsigned_(issue(w, s, rid, 1, 1, 0)), AG_RCPT_PENDING,
+		    0, 0, &r);
+	}
+}
+
+/* An unsigned entry at seq billing rid again: refused, naming its seq
+ * (the pending batch goes with it: the hub replays). */
+static void
+dup_refused(struct world *w, uint64_t seq, const char *rid, uint64_t at)
+{
+	struct ag_receipt_result r;
+	struct ledger_entry e;
+	char want[64];
+
+	issue_as(w, &e, seq, rid, 1, 1, 0, cost(1, 1, 0, 0));
+	apply(w, unsigned_(&e), AG_RCPT_REFUSED, 0, 0, &r);
+	snprintf(want, sizeof(want), "request id already billed at seq %llu",
+	    (unsigned long long)at);
+	assert_string_equal(r.reason, want);
+}
+
+/* A request id already in the pending batch is found wherever it is
+ * held, also after the batch was cut short by a replay (the ids cut off
+ * are free again) and after the index was rebuilt. */
+static void
+test_pending_index(void **state)
+{
+	struct world *w = *state;
+	struct ag_receipt_result r;
+	char rid[32];
+
+	hold(w, 1, 700);
+	dup_refused(w, 701, "p-1", 1);
+	hold(w, 1, 700);			/* the hub replays */
+	dup_refused(w, 701, "p-350", 350);
+	hold(w, 1, 700);
+	dup_refused(w, 701, "p-700", 700);
+
+	/* Cut at 300 by a replay of it: p-301.. are no longer held. */
+	hold(w, 1, 700);
+	apply(w, &w->chain[300], AG_RCPT_PENDING, 0, 0, &r);
+	issue(w, 301, "p-500", 1, 1, 0);
+	apply(w, unsigned_(&w->chain[301]), AG_RCPT_PENDING, 0, 0, &r);
+	dup_refused(w, 302, "p-500", 301);
+
+	/* Cut again and again without emptying: 2,100 insertions, so the
+	 * index is rebuilt on the way. */
+	hold(w, 1, 700);
+	for (int round = 0; round < 2; round++) {
+		apply(w, &w->chain[2], AG_RCPT_PENDING, 0, 0, &r);
+		hold(w, 3, 700);
+	}
+	dup_refused(w, 701, "p-5", 5);
+	hold(w, 1, 1000);
+	snprintf(rid, sizeof(rid), "p-%d", 1001);
+	apply(w, issue(w, 1001, rid, 1, 1, 0), AG_RCPT_STORED, 1, 1, &r);
+	assert_committed(w, 1001);
+}
+
 int
 main(void)
 {
@@ -1169,6 +1237,7 @@ main(void)
 		T(test_outside_edit),
 		T(test_tampered_refused),
 		T(test_batch),
+		T(test_pending_index),
 		T(test_batch_tampered),
 		T(test_batch_sliced),
 		T(test_batch_sliced_finish),

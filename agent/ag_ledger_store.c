@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "lib/clock.h"
+#include "lib/hash.h"
 
 /* ---- the chain ------------------------------------------------------ */
 
@@ -342,12 +343,7 @@ lg_store_rest(struct ag_ledger *lg)
 static size_t
 pidx_slot(const char *request_id)
 {
-	uint32_t h = 2166136261u;		/* FNV-1a */
-
-	for (const unsigned char *p = (const unsigned char *)request_id;
-	    *p != '\0'; p++)
-		h = (h ^ *p) * 16777619u;
-	return h & (PIDX_CAP - 1);
+	return hash_fnv1a_str(HASH_FNV_INIT, request_id) & (PIDX_CAP - 1);
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <string.h>
 #include "billing/bill.h"
 #include "lib/clock.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "lib/money.h"
 
@@ -57,10 +58,8 @@ static struct pcache_ent pcache[PCACHE_SIZE];
 static struct pcache_ent *
 pcache_slot(const char *model, int64_t version)
 {
-	uint32_t h = 2166136261u;	/* FNV-1a */
+	uint32_t h = hash_fnv1a_str(HASH_FNV_INIT, model);
 
-	for (const unsigned char *s = (const unsigned char *)model; *s; s++)
-		h = (h ^ *s) * 16777619u;
 	h = (h ^ (uint32_t)version) * 16777619u;
 	return &pcache[h & (PCACHE_SIZE - 1)];
 }

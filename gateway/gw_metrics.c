@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include "gateway/gw.h"
 #include "gateway/gw_limit.h"
+#include "lib/hash.h"
 #include "lib/log.h"
 #include "shm/sb_metrics.h"
 
@@ -34,14 +35,11 @@ static uint32_t
 series_hash(const char *surface, const char *model, const char *prov,
     unsigned status)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = HASH_FNV_INIT;
 	const char *parts[3] = { surface, model, prov };
 
-	for (int i = 0; i < 3; i++) {
-		for (const char *p = parts[i]; *p; p++)
-			h = (h ^ (unsigned char)*p) * 16777619u;
-		h = (h ^ 0xff) * 16777619u;
-	}
+	for (int i = 0; i < 3; i++)
+		h = (hash_fnv1a_str(h, parts[i]) ^ 0xff) * 16777619u;
 	return (h ^ status) * 16777619u;
 }
 

@@ -54,3 +54,12 @@ hash_hex_ok(const char *s)
 			return 0;
 	return s[i] == '\0';
 }
+
+uint32_t
+hash_fnv1a_str(uint32_t h, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p != '\0';
+	    p++)
+		h = (h ^ *p) * 16777619u;
+	return h;
+}

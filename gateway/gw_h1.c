@@ -465,6 +465,24 @@ gw_h1_body_want(struct gw_req *r)
 	(void)feed_body(c);
 }
 
+/* Does p[0, n) hold a blank line ("\n\n" or "\n\r\n"), the end of a
+ * head?  Line to line: two memmem calls walked the body that arrived
+ * with the head as well, byte by byte. */
+static int
+blank_line(const char *p, size_t n)
+{
+	const char *end = p + n, *q;
+
+	while ((q = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		if (end - q > 1 && q[1] == '\n')
+			return 1;
+		if (end - q > 2 && q[1] == '\r' && q[2] == '\n')
+			return 1;
+		p = q + 1;
+	}
+	return 0;
+}
+
 static void
 process(struct gw_conn *c)
 {
@@ -476,8 +494,7 @@ process(struct gw_conn *c)
 		/* Parse only once the head's end may be here (a head sent a
 		 * byte at a time is not parsed once per byte). */
 		size_t from = c->scan > 2 ? c->scan - 2 : 0;
-		if (memmem(c->in + from, c->in_len - from, "\n\n", 2) == NULL &&
-		    memmem(c->in + from, c->in_len - from, "\n\r\n", 3) == NULL &&
+		if (!blank_line(c->in + from, c->in_len - from) &&
 		    c->in_len <= max) {
 			c->scan = c->in_len;
 			return;

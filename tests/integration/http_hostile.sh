@@ -174,6 +174,31 @@ elif case == "slow-head":
     t0 = time.time()
     out = read_all(s, 6)
     check(out.startswith(b"HTTP/1.1 408") and time.time() - t0 < 5, "an unfinished head gets 408 after header_timeout")
+elif case == "split-head":
+    # A head whose blank line arrives in pieces, cut inside it at each
+    # place, with CRLF and with bare LF lines; and one sent a byte at a
+    # time: each is answered once its last byte is in.
+    heads = [b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n",
+             b"GET /healthz HTTP/1.1\nHost: a\n\n"]
+    for h in heads:
+        for cut in range(len(h) - 4, len(h)):
+            s = conn()
+            s.sendall(h[:cut])
+            s.settimeout(0.2)
+            try:
+                early = s.recv(100)
+            except socket.timeout:
+                early = b""
+            check(early == b"", "no answer before the head ends (cut at %d of %r)" % (cut, h))
+            s.sendall(h[cut:])
+            res, _ = read_responses(s, 1, 5)
+            check(len(res) == 1 and res[0][0] == 200, "answered once the head ended (cut at %d of %r): %r" % (cut, h, res))
+    s = conn()
+    for b in heads[0]:
+        s.sendall(bytes([b]))
+        time.sleep(0.002)
+    res, _ = read_responses(s, 1, 5)
+    check(len(res) == 1 and res[0][0] == 200, "a head sent a byte at a time is answered: %r" % (res,))
 elif case == "upgrade":
     for path in (b"/anything", b"/v1/chat/completions", b"/v1/realtime"):
         s = conn()
@@ -223,7 +248,7 @@ cpu_ticks() {	# utime+stime of the gateway workers
     echo $t
 }
 
-for c in pipeline-tokenless pipeline-auth cl-te chunked-body bad-length http10 big-head slow-head upgrade; do
+for c in pipeline-tokenless pipeline-auth cl-te chunked-body bad-length http10 big-head slow-head split-head upgrade; do
     note "$c"
     python3 "$PY" "$c" || fail "$c"
 done

@@ -20,6 +20,7 @@
 
 #include "gateway/gw_limit.h"
 #include "lib/frame.h"
+#include "lib/jscan.h"
 #include "lib/evstream.h"
 #include "lib/outq.h"
 #include "lib/prov.h"
@@ -284,6 +285,29 @@ enum gw_route_flags {
 	GW_RF_FORM_OR_JSON = 16,	/* either; the parser gets NULL for a form */
 };
 
+/*
+ * A JSON body's root members the route parsers read: filled by
+ * gw_body_read (st_parse), read by the parsers.
+ */
+enum gw_body_key {
+	GW_BK_MODEL, GW_BK_STREAM, GW_BK_STREAM_OPTIONS,
+	GW_BK_MAX_COMPLETION_TOKENS, GW_BK_MAX_TOKENS, GW_BK_SECONDS,
+	GW_BK_N
+};
+struct gw_body {
+	struct jscan_v root;
+	struct jscan_v f[GW_BK_N];	/* {NULL, 0}: absent */
+};
+/* Check body and read its members into b (gateway/gw_body.c): 0; -1 not
+ * a JSON object; -2 a member named twice (msg says which). */
+int	gw_body_read(struct gw_body *b, const void *body, size_t len,
+	    char *msg, size_t msglen);
+/* The token estimate of r's body (lib/tokest; b NULL: its bytes only). */
+int64_t gw_body_est(const struct gw_req *r, const struct gw_body *b);
+/* Copy string member v into buf: 1 when it is a string of 1..cap-1 bytes
+ * without NUL, else 0 (buf then means nothing). */
+int	gw_body_str(struct jscan_v v, char *buf, size_t cap);
+
 struct gw_route {
 	const char *method;		/* "GET", "POST" */
 	const char *pattern;		/* '*' = one path segment */
@@ -291,7 +315,7 @@ struct gw_route {
 	int op;				/* enum prov_op, -1 when answered here */
 	unsigned flags;
 	/* The body parser: model, stream... (GW_GO, or GW_STOP: replied). */
-	enum gw_verdict (*parse)(struct gw_req *r, void *json);
+	enum gw_verdict (*parse)(struct gw_req *r, const struct gw_body *b);
 	/* Answered here (GW_RF_RELAY unset): write the reply. */
 	void (*answer)(struct gw_req *r);
 };
@@ -369,8 +393,9 @@ int  gw_bill_send(uint16_t type, uint64_t reqid, const void *p, size_t len);
 
 /* ---- gw_video.c: video jobs (see the file) ------------------------------ */
 struct ipc_charge_post;
-enum gw_verdict gw_video_parse_create(struct gw_req *r, void *json);
-enum gw_verdict gw_video_parse_get(struct gw_req *r, void *json);
+enum gw_verdict gw_video_parse_create(struct gw_req *r,
+    const struct gw_body *b);
+enum gw_verdict gw_video_parse_get(struct gw_req *r, const struct gw_body *b);
 /* billing's IPC_JOB_INFO. */
 void gw_video_info(const struct msg *m);
 /* The "AGENT:CHANNEL" a follow-up must go to, or NULL. */
@@ -410,7 +435,7 @@ void gw_resp_reset(struct gw_req *r);
 #define GW_RT_EST_TOKENS	0	/* the session's own reservation (voided) */
 struct gw_head;
 struct ipc_ws_msg;
-enum gw_verdict gw_rt_parse(struct gw_req *r, void *json);
+enum gw_verdict gw_rt_parse(struct gw_req *r, const struct gw_body *b);
 int  gw_rt_token(struct gw_req *r, char *tok, size_t len);
 int  gw_rt_head(struct gw_req *r, struct gw_head *h);
 int  gw_rt_relay_head(struct gw_req *r, const struct ipc_relay_head *h);

@@ -20,38 +20,36 @@
 
 /* Body parsers: model (unless the path named it) and stream. */
 static enum gw_verdict
-parse_common(struct gw_req *r, void *json)
+parse_common(struct gw_req *r, const struct gw_body *b)
 {
-	json_t *o = json, *m = json_object_get(o, "model"), *so, *st;
+	enum jscan_type st;
 
 	if (r->path_model[0] != '\0')
 		str_copy(r->model, sizeof(r->model), r->path_model);
-	else if (!json_is_string(m) || json_string_length(m) == 0 ||
-	    json_string_length(m) >= sizeof(r->model)) {
+	else if (b == NULL ||
+	    !gw_body_str(b->f[GW_BK_MODEL], r->model, sizeof(r->model))) {
 		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
 		    "You must provide a model parameter.");
 		return GW_STOP;
-	} else
-		str_copy(r->model, sizeof(r->model), json_string_value(m));
-	st = json_object_get(o, "stream");
-	if (st != NULL && !json_is_boolean(st) && !json_is_null(st)) {
+	}
+	st = b != NULL ? jscan_type(b->f[GW_BK_STREAM]) : JS_NONE;
+	if (st != JS_NONE && st != JS_TRUE && st != JS_FALSE && st != JS_NULL) {
 		gw_reply_error(r, 400, "invalid_request_error", "invalid_type",
 		    "stream must be a boolean.");
 		return GW_STOP;
 	}
-	r->stream = json_is_true(st);
-	so = json_object_get(o, "stream_options");
-	r->user_usage = r->stream &&
-	    json_is_true(json_object_get(so, "include_usage"));
-	r->lim.est = tokest_json(r->body_len, o);
+	r->stream = st == JS_TRUE;
+	r->user_usage = r->stream && jscan_type(jscan_get(
+	    b->f[GW_BK_STREAM_OPTIONS], "include_usage")) == JS_TRUE;
+	r->lim.est = gw_body_est(r, b);
 	return GW_GO;
 }
 
 /* Embeddings, token counts: never a stream. */
 static enum gw_verdict
-parse_nostream(struct gw_req *r, void *json)
+parse_nostream(struct gw_req *r, const struct gw_body *b)
 {
-	enum gw_verdict v = parse_common(r, json);
+	enum gw_verdict v = parse_common(r, b);
 
 	r->stream = 0;
 	r->user_usage = 0;
@@ -61,11 +59,11 @@ parse_nostream(struct gw_req *r, void *json)
 /* multipart/form-data uploads: model (and stream) from the form's
  * fields; the body goes upstream unchanged. */
 static enum gw_verdict
-parse_form(struct gw_req *r, void *json)
+parse_form(struct gw_req *r, const struct gw_body *b)
 {
 	char v[16];
 
-	(void)json;
+	(void)b;
 	if (gw_form_field(r->req_ctype, r->body, r->body_len, "model", r->model,
 	    sizeof(r->model)) <= 0) {
 		gw_reply_error(r, 400, "invalid_request_error", "missing_model",
@@ -86,7 +84,7 @@ parse_form(struct gw_req *r, void *json)
  * (alt=sse, which every official SDK sends).
  */
 static enum gw_verdict
-parse_gemini(struct gw_req *r, void *json)
+parse_gemini(struct gw_req *r, const struct gw_body *b)
 {
 	char alt[16];
 
@@ -105,7 +103,7 @@ parse_gemini(struct gw_req *r, void *json)
 		    "only: add ?alt=sse.");
 		return GW_STOP;
 	}
-	r->lim.est = tokest_json(r->body_len, json);
+	r->lim.est = gw_body_est(r, b);
 	return GW_GO;
 }
 
@@ -115,7 +113,7 @@ parse_gemini(struct gw_req *r, void *json)
  * whether it streams.  No NUL, control byte, '/' or bad escape.
  */
 static enum gw_verdict
-parse_bedrock(struct gw_req *r, void *json)
+parse_bedrock(struct gw_req *r, const struct gw_body *b)
 {
 	const char *p = r->path_model;
 	size_t o = 0;
@@ -149,7 +147,7 @@ parse_bedrock(struct gw_req *r, void *json)
 	}
 	r->stream = r->op == OP_CONVERSE_STREAM || r->op == OP_INVOKE_STREAM;
 	r->user_usage = 0;
-	r->lim.est = tokest_json(r->body_len, json);
+	r->lim.est = gw_body_est(r, b);
 	return GW_GO;
 }
 

@@ -69,11 +69,11 @@ struct gw_rt {
 /* parse stage of the route: the model from the query, the upgrade's
  * headers checked before anything is relayed. */
 enum gw_verdict
-gw_rt_parse(struct gw_req *r, void *json)
+gw_rt_parse(struct gw_req *r, const struct gw_body *b)
 {
 	char v[256];
 
-	(void)json;
+	(void)b;
 	if (r->tr != GW_TR_H1) {
 		gw_reply_error(r, 400, "invalid_request_error",
 		    "realtime_unsupported_transport", "Realtime sessions are "

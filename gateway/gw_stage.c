@@ -24,7 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <jansson.h>
 #include "lib/hash.h"
 #include "lib/log.h"
 #include "xlate/xl.h"
@@ -276,9 +275,8 @@ gw_body_done(struct gw_req *r)
 static enum gw_verdict
 st_parse(struct gw_req *r)
 {
-	json_t *o;
-	json_error_t jerr;
-	enum gw_verdict v;
+	struct gw_body b;
+	char msg[128];
 
 	if (!(r->route->flags & GW_RF_RELAY)) {
 		r->route->answer(r);
@@ -298,17 +296,19 @@ st_parse(struct gw_req *r)
 		}
 		return r->route->parse(r, NULL);
 	}
-	o = json_loadb((const char *)r->body, r->body_len, JSON_REJECT_DUPLICATES,
-	    &jerr);
-	if (o == NULL || !json_is_object(o)) {
-		json_decref(o);
+	switch (gw_body_read(&b, r->body, r->body_len, msg, sizeof(msg))) {
+	case 0:
+		break;
+	case -2:
+		gw_reply_error(r, 400, "invalid_request_error", "invalid_json",
+		    msg);
+		return GW_STOP;
+	default:
 		gw_reply_error(r, 400, "invalid_request_error", "invalid_json",
 		    "We could not parse the JSON body of your request.");
 		return GW_STOP;
 	}
-	v = r->route->parse(r, o);
-	json_decref(o);
-	return v;
+	return r->route->parse(r, &b);
 }
 
 /* ---- route ---------------------------------------------------------------- */

@@ -47,14 +47,14 @@ seconds_of(const char *s)
 }
 
 enum gw_verdict
-gw_video_parse_create(struct gw_req *r, void *json)
+gw_video_parse_create(struct gw_req *r, const struct gw_body *b)
 {
 	char v[32];
 	int64_t secs = -1;
 
 	r->stream = 0;
 	r->user_usage = 0;
-	if (json == NULL) {		/* multipart (an input_reference) */
+	if (b == NULL) {		/* multipart (an input_reference) */
 		if (gw_form_field(r->req_ctype, r->body, r->body_len, "model",
 		    r->model, sizeof(r->model)) <= 0) {
 			gw_reply_error(r, 400, "invalid_request_error",
@@ -67,27 +67,34 @@ gw_video_parse_create(struct gw_req *r, void *json)
 			goto bad_seconds;
 		r->lim.est = (int64_t)(r->body_len / 4);
 	} else {
-		json_t *m = json_object_get(json, "model"),
-		    *s = json_object_get(json, "seconds");
+		struct jscan_v s = b->f[GW_BK_SECONDS];
 
-		if (!json_is_string(m) || json_string_length(m) == 0 ||
-		    json_string_length(m) >= sizeof(r->model)) {
+		if (!gw_body_str(b->f[GW_BK_MODEL], r->model,
+		    sizeof(r->model))) {
 			gw_reply_error(r, 400, "invalid_request_error",
 			    "missing_model", "You must provide a model "
 			    "parameter.");
 			return GW_STOP;
 		}
-		snprintf(r->model, sizeof(r->model), "%s", json_string_value(m));
-		if (json_is_string(s) && (secs = seconds_of(json_string_value(
-		    s))) < 0)
+		switch (jscan_type(s)) {
+		case JS_NONE:
+		case JS_NULL:
+			break;
+		case JS_STRING:
+			/* As a C string (up to a first NUL), as before. */
+			if (jscan_string_copy(s, v, sizeof(v)) >= sizeof(v) ||
+			    (secs = seconds_of(v)) < 0)
+				goto bad_seconds;
+			break;
+		case JS_INTEGER:
+			if (jscan_integer(s, &secs) == 0 && secs >= 0 &&
+			    secs > GW_VIDEO_MAX_SECONDS)
+				goto bad_seconds;
+			break;
+		default:
 			goto bad_seconds;
-		if (json_is_integer(s) && (secs = json_integer_value(s)) >= 0 &&
-		    secs > GW_VIDEO_MAX_SECONDS)
-			goto bad_seconds;
-		if (s != NULL && !json_is_null(s) && !json_is_string(s) &&
-		    !json_is_integer(s))
-			goto bad_seconds;
-		r->lim.est = tokest_json(r->body_len, json);
+		}
+		r->lim.est = gw_body_est(r, b);
 	}
 	r->est_video_seconds = secs >= 0 ? secs : GW_VIDEO_DEFAULT_SECONDS;
 	return GW_GO;
@@ -120,11 +127,11 @@ not_found(struct gw_req *r)
 }
 
 enum gw_verdict
-gw_video_parse_get(struct gw_req *r, void *json)
+gw_video_parse_get(struct gw_req *r, const struct gw_body *b)
 {
 	struct ipc_job_get q;
 
-	(void)json;
+	(void)b;
 	r->stream = 0;
 	r->user_usage = 0;
 	r->lim.est = 0;

@@ -331,10 +331,32 @@ key_hits(struct jscan_v k, const char *const *keys, const size_t *klen,
 	return hits;
 }
 
+static int check_getv(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out,
+    uint32_t *dups);
+
 int
 jscan_check(const char *p, size_t n, struct jscan_v *root)
 {
-	return jscan_check_getv(p, n, root, NULL, 0, NULL);
+	return check_getv(p, n, root, NULL, 0, NULL, NULL);
+}
+
+int
+jscan_check_getv(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out)
+{
+	return check_getv(p, n, root, keys, nkeys, out, NULL);
+}
+
+int
+jscan_check_getv_once(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out)
+{
+	uint32_t dups = 0;
+
+	if (check_getv(p, n, root, keys, nkeys, out, &dups) != 0)
+		return -1;
+	return dups != 0 ? -2 : 0;
 }
 
 /*
@@ -343,9 +365,10 @@ jscan_check(const char *p, size_t n, struct jscan_v *root)
  * after it is recorded when it ends, that is when the walk is back at
  * depth 1 (a later repeat of the key overwrites it, as jscan_getv).
  */
-int
-jscan_check_getv(const char *p, size_t n, struct jscan_v *root,
-    const char *const *keys, size_t nkeys, struct jscan_v *out)
+static int
+check_getv(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out,
+    uint32_t *dups)
 {
 	/* Bit d-1: the container opened at depth d is an object. */
 	unsigned char obj[JSCAN_DEPTH / 8 + 1];
@@ -419,6 +442,9 @@ jscan_check_getv(const char *p, size_t n, struct jscan_v *root,
 
 				for (size_t b = 0; b < nkeys; b++)
 					if (hits >> b & 1) {
+						if (dups != NULL &&
+						    out[b].p != NULL)
+							*dups |= 1u << b;
 						out[b].p = p + vstart;
 						out[b].n = end - vstart;
 					}

@@ -46,6 +46,13 @@ int jscan_check(const char *p, size_t n, struct jscan_v *root);
 int jscan_check_getv(const char *p, size_t n, struct jscan_v *root,
     const char *const *keys, size_t nkeys, struct jscan_v *out);
 
+/* jscan_check_getv, and -2 (out set) when a key asked for is a member
+ * of the root object more than once: where the hub reads a member that
+ * decides what a request is (its model, whether it streams) it must not
+ * read one copy while the provider reads the other. */
+int jscan_check_getv_once(const char *p, size_t n, struct jscan_v *root,
+    const char *const *keys, size_t nkeys, struct jscan_v *out);
+
 enum jscan_type jscan_type(struct jscan_v v);
 
 /* Member key of object v (the last one, when a key repeats, as jansson

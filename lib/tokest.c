@@ -4,19 +4,16 @@
 #include "lib/tokest.h"
 
 int64_t
-tokest_json(size_t body_len, const json_t *o)
+tokest_budget(size_t body_len, struct jscan_v max_completion_tokens,
+    struct jscan_v max_tokens)
 {
-	int64_t est = (int64_t)(body_len / 4);
-	const json_t *m = NULL;
+	int64_t est = (int64_t)(body_len / 4), m;
 
-	if (json_is_object(o)) {
-		m = json_object_get(o, "max_completion_tokens");
-		if (!json_is_integer(m))
-			m = json_object_get(o, "max_tokens");
-	}
-	if (json_is_integer(m) && json_integer_value(m) > 0 &&
-	    json_integer_value(m) < INT64_C(1) << 40)
-		est += json_integer_value(m);
+	if (jscan_integer(max_completion_tokens, &m) != 0 &&
+	    jscan_integer(max_tokens, &m) != 0)
+		return est;
+	if (m > 0 && m < INT64_C(1) << 40)
+		est += m;
 	return est;
 }
 
@@ -26,17 +23,11 @@ tokest_scan(size_t body_len, struct jscan_v root)
 	static const char *const keys[] = {
 		"max_completion_tokens", "max_tokens"
 	};
-	struct jscan_v v[2];
-	int64_t est = (int64_t)(body_len / 4), m;
+	struct jscan_v v[2] = { { NULL, 0 }, { NULL, 0 } };
 
-	if (jscan_type(root) != JS_OBJECT)
-		return est;
-	jscan_getv(root, keys, 2, v);
-	if (jscan_integer(v[0], &m) != 0 && jscan_integer(v[1], &m) != 0)
-		return est;
-	if (m > 0 && m < INT64_C(1) << 40)
-		est += m;
-	return est;
+	if (jscan_type(root) == JS_OBJECT)
+		jscan_getv(root, keys, 2, v);
+	return tokest_budget(body_len, v[0], v[1]);
 }
 
 int64_t

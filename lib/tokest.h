@@ -10,13 +10,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <jansson.h>
 #include "lib/jscan.h"
 
-/* From a body already parsed into o (may be NULL: bytes only). */
-int64_t tokest_json(size_t body_len, const json_t *o);
+/* From a body's max_completion_tokens and max_tokens members, read from
+ * checked text ({NULL, 0}: absent). */
+int64_t tokest_budget(size_t body_len, struct jscan_v max_completion_tokens,
+    struct jscan_v max_tokens);
 /* The same from a body checked by jscan_check (root; {NULL, 0}: bytes
- * only): no tree built. */
+ * only). */
 int64_t tokest_scan(size_t body_len, struct jscan_v root);
 /* From the raw body (scanned here; junk counts by its bytes). */
 int64_t tokest_body(const void *body, size_t len);

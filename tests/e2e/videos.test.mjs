@@ -119,3 +119,17 @@ test('videos: a failed job is voided, never billed', async () => {
 		Number(r.video_seconds) > 0).length;
 	assert.equal(after, before);
 });
+
+test('videos: a create whose seconds is not a whole number of seconds is refused before any job', async () => {
+	const post = (body) => fetch(`${SWB_URL}/videos`, { method: 'POST',
+		headers: { authorization: `Bearer ${SWB_TOKEN}`, 'content-type': 'application/json' },
+		body: JSON.stringify(body) });
+	for (const seconds of ['abc', '4.5', '', 99999, true, { n: 4 }, '1'.repeat(40)]) {
+		const res = await post({ model: 'sora-2', prompt: 'x', seconds });
+		assert.equal(res.status, 400, `seconds ${JSON.stringify(seconds)}`);
+		assert.equal((await res.json()).error.code, 'invalid_value');
+	}
+	const res = await post({ prompt: 'x', seconds: '4' });
+	assert.equal(res.status, 400);
+	assert.equal((await res.json()).error.code, 'missing_model');
+});

@@ -37,7 +37,7 @@ declare -A sources=(
 	[evstream]="lib/evstream.c"
 	[sigv4]="agent/ag_sigv4.c -lcrypto"
 	[ws]="gateway/gw_ws.c -lcrypto"
-	[route]="gateway/gw_route.c lib/str.c -ljansson"
+	[route]="gateway/gw_route.c gateway/gw_body.c lib/jscan.c lib/tokest.c lib/str.c -ljansson"
 	[hello]="gateway/gw_hello.c"
 	[jscan]="lib/jscan.c"
 )

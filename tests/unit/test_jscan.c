@@ -220,6 +220,43 @@ test_check_getv_fused(void **state)
 	}
 }
 
+/* jscan_check_getv_once: -2 for a root key asked for that repeats (also
+ * spelled with an escape), 0 for repeats it was not asked about or below
+ * the root, -1 for what the check refuses. */
+static void
+test_check_getv_once(void **state)
+{
+	static const char *const keys[] = { "model", "stream" };
+	static const struct {
+		const char *doc;
+		int rc;
+	} cases[] = {
+		{ "{\"model\":\"a\",\"stream\":true}", 0 },
+		{ "{\"model\":\"a\",\"model\":\"b\"}", -2 },
+		{ "{\"model\":\"a\",\"x\":1,\"stream\":1,\"stream\":2}", -2 },
+		{ "{\"model\":\"a\",\"mod\\u0065l\":\"b\"}", -2 },
+		{ "{\"model\":\"a\",\"x\":1,\"x\":2}", 0 },
+		{ "{\"model\":\"a\",\"m\":{\"model\":1,\"model\":2}}", 0 },
+		{ "[{\"model\":1},{\"model\":2}]", 0 },
+		{ "{\"model\":\"a\",\"model\":", -1 },
+	};
+	struct jscan_v root, f[2];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = jscan_check_getv_once(cases[i].doc,
+		    strlen(cases[i].doc), &root, keys, 2, f);
+
+		if (rc != cases[i].rc)
+			fail_msg("%s: %d, want %d", cases[i].doc, rc,
+			    cases[i].rc);
+	}
+	/* The plain fused pass still takes the last copy, as jansson. */
+	assert_int_equal(jscan_check_getv("{\"model\":\"a\",\"model\":\"bb\"}",
+	    26, &root, keys, 2, f), 0);
+	assert_true(jscan_string_eq(f[0], "bb"));
+}
+
 int
 main(void)
 {
@@ -229,6 +266,7 @@ main(void)
 		cmocka_unit_test(test_get_absent),
 		cmocka_unit_test(test_check_string_words),
 		cmocka_unit_test(test_check_getv_fused),
+		cmocka_unit_test(test_check_getv_once),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -94,16 +94,11 @@ ag_caps_seed(struct ag_caps *c, struct ag_ledger_rd *rd, int64_t now_ms)
 }
 
 int64_t
-ag_caps_max_out(struct jscan_v body)
+ag_caps_max_out(const struct jscan_v v[AG_CAPS_OUT_KEYS])
 {
-	static const char *const keys[] = {
-		"max_tokens", "max_completion_tokens", "max_output_tokens"
-	};
-	struct jscan_v v[3];
 	int64_t n, best = 0;
 
-	jscan_getv(body, keys, 3, v);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < AG_CAPS_OUT_KEYS; i++)
 		if (jscan_integer(v[i], &n) == 0 && n > best)
 			best = n;
 	return best;

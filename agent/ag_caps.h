@@ -50,10 +50,11 @@ void ag_caps_price(struct ag_caps *c, const char *model, int64_t version,
  * it has none (or on overflow, INT64_MAX). */
 int64_t ag_caps_cost(const struct ag_caps *c, int ci, const char *model,
     int64_t input, int64_t output, int64_t cached, int64_t cache_write);
-/* What a request body (checked by jscan_check; {NULL, 0}: none) asks for
- * at most as output: max_tokens, max_completion_tokens or
- * max_output_tokens (0: none said). */
-int64_t ag_caps_max_out(struct jscan_v body);
+/* What a request body asks for at most as output (0: none said), from
+ * its members max_tokens, max_completion_tokens and max_output_tokens, in
+ * that order, read from checked text ({NULL, 0}: absent). */
+#define AG_CAPS_OUT_KEYS	3
+int64_t ag_caps_max_out(const struct jscan_v v[AG_CAPS_OUT_KEYS]);
 /*
  * Admit one request of model on channel ci: input_est estimated input
  * tokens and at most max_out output tokens.  OK counts it in flight

@@ -812,20 +812,28 @@ sniff_finish(struct ag_stream *s)
 static void
 stream_prepare(struct ag_stream *s)
 {
-	/* Three members of the body, read in place: no tree built. */
-	struct jscan_v root = { NULL, 0 }, m;
+	/* The members of the body read here, in place and in the check's
+	 * pass: the model, then the caps' output members (ag_caps.h's
+	 * order), max_completion_tokens and max_tokens among them. */
+	static const char *const keys[1 + AG_CAPS_OUT_KEYS] = {
+		"model", "max_tokens", "max_completion_tokens",
+		"max_output_tokens"
+	};
+	struct jscan_v root, v[1 + AG_CAPS_OUT_KEYS], m;
 	char model[LEDGER_MODEL_MAX + 2];	/* one more: too long shows */
 
-	if (s->body == NULL || s->body_len == 0 || jscan_check((const char *)
-	    s->body, s->body_len, &root) != 0)
-		root.p = NULL, root.n = 0;
-	s->input_est = tokest_scan(s->body_len, root);	/* = tokest_body */
+	if (s->body == NULL || s->body_len == 0 ||
+	    jscan_check_getv((const char *)s->body, s->body_len, &root, keys,
+	    1 + AG_CAPS_OUT_KEYS, v) != 0)
+		memset(v, 0, sizeof(v));
+	/* The number the hub's gateway makes of the bytes it sent. */
+	s->input_est = tokest_budget(s->body_len, v[2], v[1]);
 	s->prompt_est = tokest_prompt(s->body_len);
 	if (s->op == OP_AUDIO_SPEECH && s->body != NULL)
 		(void)usage_speech_request(&s->speech, (const char *)s->body,
 		    s->body_len);
-	s->max_out = ag_caps_max_out(root);
-	m = jscan_get(root, "model");
+	s->max_out = ag_caps_max_out(&v[1]);
+	m = v[0];
 	if (jscan_type(m) == JS_STRING) {
 		/* Read as a C string, up to a first \u0000. */
 		size_t k;

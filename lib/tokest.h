@@ -13,14 +13,10 @@
 #include "lib/jscan.h"
 
 /* From a body's max_completion_tokens and max_tokens members, read from
- * checked text ({NULL, 0}: absent). */
+ * checked text ({NULL, 0}: absent, or a body that is not JSON: its bytes
+ * only).  The gateway and agentd read them in their check's pass. */
 int64_t tokest_budget(size_t body_len, struct jscan_v max_completion_tokens,
     struct jscan_v max_tokens);
-/* The same from a body checked by jscan_check (root; {NULL, 0}: bytes
- * only). */
-int64_t tokest_scan(size_t body_len, struct jscan_v root);
-/* From the raw body (scanned here; junk counts by its bytes). */
-int64_t tokest_body(const void *body, size_t len);
 /* The prompt alone: body bytes / 4, no completion budget — the input of
  * a stream cut short (usage_estimate_cut), the same on hub and agent. */
 int64_t tokest_prompt(size_t body_len);

@@ -67,11 +67,16 @@ test_tokens(void **state)
 	char msg[320];
 	static const char body[] = "{\"max_tokens\": 300, "
 	    "\"max_completion_tokens\": 200, \"max_output_tokens\": \"9999\"}";
-	struct jscan_v b, none = { NULL, 0 };
+	static const char *const keys[AG_CAPS_OUT_KEYS] = {
+		"max_tokens", "max_completion_tokens", "max_output_tokens"
+	};
+	struct jscan_v b, v[AG_CAPS_OUT_KEYS], none[AG_CAPS_OUT_KEYS];
 
 	(void)state;
-	assert_int_equal(jscan_check(body, sizeof(body) - 1, &b), 0);
-	assert_int_equal(ag_caps_max_out(b), 300);
+	memset(none, 0, sizeof(none));
+	assert_int_equal(jscan_check_getv(body, sizeof(body) - 1, &b, keys,
+	    AG_CAPS_OUT_KEYS, v), 0);
+	assert_int_equal(ag_caps_max_out(v), 300);
 	assert_int_equal(ag_caps_max_out(none), 0);
 	one_channel(0, 500, 0);
 	ag_caps_init(&c, &cf);

@@ -487,71 +487,80 @@ copy_out(const char *p, size_t n, char **out, size_t *outlen)
 	return splice(p, n, n, n, "", out, outlen);
 }
 
+/* The rewrite's members: the root's, then stream_options'. */
+static const char *const fiu_root[] = { "stream", "stream_options" };
+static const char *const fiu_so[] = { "include_usage" };
+
+/*
+ * Read stream and stream_options from text p, each at most once
+ * (jscan_check_getv_once): 0, or -1 when p is not a JSON object or
+ * repeats one of them.
+ */
+static int
+fiu_root_read(const char *p, size_t n, struct jscan_v r[2])
+{
+	struct jscan_v root;
+
+	return p != NULL && jscan_check_getv_once(p, n, &root, fiu_root, 2,
+	    r) == 0 && jscan_type(root) == JS_OBJECT ? 0 : -1;
+}
+
+/* stream_options' include_usage, at most once: 0 (*iu {NULL, 0} when
+ * stream_options is absent or null), -1 when stream_options is neither
+ * an object nor null, or repeats it. */
+static int
+fiu_so_read(struct jscan_v so, struct jscan_v *iu)
+{
+	struct jscan_v root;
+	enum jscan_type t = jscan_type(so);
+
+	iu->p = NULL;
+	iu->n = 0;
+	if (t == JS_NONE || t == JS_NULL)
+		return 0;
+	if (t != JS_OBJECT)
+		return -1;
+	return jscan_check_getv_once(so.p, so.n, &root, fiu_so, 1, iu) == 0 ?
+	    0 : -1;
+}
+
 int
 usage_openai_force_include_usage(const char *body, size_t len, char **out,
     size_t *outlen, int *user_asked)
 {
-	json_t *root, *stream, *so, *iu, *check;
-	char *dump;
-	int rc = -1;
+	struct jscan_v r[2], iu;
+	enum jscan_type st, it;
 
 	*out = NULL;
 	*outlen = 0;
 	*user_asked = 0;
-	if ((root = load(body, len, REQ_FLAGS)) == NULL)
+	if (fiu_root_read(body, len, r) != 0)
 		return -1;
-	if (!json_is_object(root))
-		goto out;
-
-	stream = json_object_get(root, "stream");
-	if (stream == NULL || json_is_null(stream) || json_is_false(stream)) {
-		rc = copy_out(body, len, out, outlen);
-		goto out;
-	}
-	if (!json_is_true(stream))
-		goto out;
-	if (member_object(root, "stream_options", &so) == -1)
-		goto out;
-	iu = so != NULL ? json_object_get(so, "include_usage") : NULL;
-	if (iu != NULL && !json_is_null(iu) && !json_is_boolean(iu))
-		goto out;
-	if (json_is_true(iu)) {
+	st = jscan_type(r[0]);
+	if (st == JS_NONE || st == JS_NULL || st == JS_FALSE)
+		return copy_out(body, len, out, outlen);
+	if (st != JS_TRUE || fiu_so_read(r[1], &iu) != 0)
+		return -1;
+	it = jscan_type(iu);
+	if (it == JS_TRUE) {
 		*user_asked = 1;
-		rc = copy_out(body, len, out, outlen);
-		goto out;
+		return copy_out(body, len, out, outlen);
 	}
-
-	/* What the provider must see, as a tree. */
-	if (so == NULL) {
-		if ((so = json_object()) == NULL ||
-		    json_object_set_new(root, "stream_options", so) == -1)
-			goto out;
-	}
-	if (json_object_set_new(so, "include_usage", json_true()) == -1)
-		goto out;
-
-	/* The same as text, the user's bytes kept; proven by re-parsing. */
-	if (rewrite_text(body, len, out, outlen) == 0) {
-		check = load(*out, *outlen, REQ_FLAGS);
-		if (check != NULL && json_equal(check, root)) {
-			json_decref(check);
-			rc = 0;
-			goto out;
-		}
-		json_decref(check);
+	if (it != JS_NONE && it != JS_NULL && it != JS_FALSE)
+		return -1;
+	/* The user's bytes kept, the edit spliced in; proven by reading the
+	 * result again. */
+	if (rewrite_text(body, len, out, outlen) != 0)
+		return -1;
+	if (fiu_root_read(*out, *outlen, r) != 0 ||
+	    jscan_type(r[0]) != JS_TRUE || fiu_so_read(r[1], &iu) != 0 ||
+	    jscan_type(iu) != JS_TRUE) {
 		free(*out);
 		*out = NULL;
 		*outlen = 0;
+		return -1;
 	}
-	/* The scanner got lost: fall back to jansson's rendering. */
-	if ((dump = json_dumps(root, JSON_COMPACT)) == NULL)
-		goto out;
-	*out = dump;
-	*outlen = strlen(dump);
-	rc = 0;
-out:
-	json_decref(root);
-	return rc;
+	return 0;
 }
 
 /* ---- the model rewrite ---- */

@@ -120,13 +120,15 @@ int	usage_openai_body(struct usage *, const char *json, size_t len);
 
 /*
  * Rewrite a chat.completions request so a stream reports usage.  The body
- * must be a JSON object without duplicate keys.  "stream": true sets
- * stream_options.include_usage to true, every other byte of the request
- * kept as it was (the edit is spliced into the original text, then checked
- * by parsing it again); *user_asked is 1 when include_usage was already
- * true (the body is then copied unchanged), else 0.  "stream" absent, null
- * or false: the body is copied unchanged, *user_asked = 0.  -1: not a JSON
- * object, duplicate keys, stream not a bool, stream_options not an object,
+ * must be a JSON object that names stream, stream_options and its
+ * include_usage at most once each (a repeat elsewhere is the provider's to
+ * read).  "stream": true sets stream_options.include_usage to true, every
+ * other byte of the request kept as it was (the edit is spliced into the
+ * original text, then checked by reading it again; lib/jscan, no tree);
+ * *user_asked is 1 when include_usage was already true (the body is then
+ * copied unchanged), else 0.  "stream" absent, null or false: the body is
+ * copied unchanged, *user_asked = 0.  -1: not a JSON object, one of those
+ * members repeated, stream not a bool, stream_options not an object,
  * include_usage not a bool, or out of memory.  On 0, *out is a malloc'd
  * copy, NUL-terminated, *outlen bytes without the NUL; on -1 *out is NULL.
  */

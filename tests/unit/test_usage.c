@@ -469,12 +469,21 @@ test_force_include_usage(void **state)
 	    "{\"stream\":true,\"stream\\u005foptions\":{\"include\\u005fusage\""
 	    ":true}}", 0);
 
+	/* A repeat below the root, or of a root member the rewrite does
+	 * not read, is the provider's to read: kept. */
+	expect_rewrite(
+	    "{\"stream\":true,\"messages\":[{\"a\":1,\"a\":2}],\"n\":1,"
+	    "\"n\":2}",
+	    "{\"stream_options\":{\"include_usage\":true},\"stream\":true,"
+	    "\"messages\":[{\"a\":1,\"a\":2}],\"n\":1,\"n\":2}", 0);
 	/* Not streaming: copied as is, whatever stream_options says. */
 	expect_rewrite("{\"model\":\"m\",\"temperature\":0.7}",
 	    "{\"model\":\"m\",\"temperature\":0.7}", 0);
 	expect_rewrite("{\"stream\":false,\"stream_options\":{}}",
 	    "{\"stream\":false,\"stream_options\":{}}", 0);
 	expect_rewrite("{\"stream\":null}", "{\"stream\":null}", 0);
+	expect_rewrite("{\"stream\":false,\"stream_options\":\"x\"}",
+	    "{\"stream\":false,\"stream_options\":\"x\"}", 0);
 	expect_rewrite("{}", "{}", 0);
 }
 

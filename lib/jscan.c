@@ -312,22 +312,60 @@ closer(const unsigned char *obj, size_t depth)
 
 static int str_cmp(struct jscan_v v, const char *s, size_t len);
 
-/* Which of keys[0 .. nkeys) the checked key k (quotes included) is: a
- * bit each (a key asked twice matches twice). */
-static uint32_t
-key_hits(struct jscan_v k, const char *const *keys, const size_t *klen,
-    size_t nkeys)
-{
-	uint32_t hits = 0;
-	/* A key without escapes (nearly all) is compared as bytes. */
-	int esc = k.n < 2 || memchr(k.p + 1, '\\', k.n - 2) != NULL;
+/* The keys a walk looks for, by length: a key of the text is compared
+ * only with those of its length (an OpenAI event's eight or so members
+ * against nine keys was most of the walk's key work). */
+#define KS_BYLEN	32
+struct keyset {
+	const char *const *keys;
+	size_t	 n;			/* 0 when more than JSCAN_GETV_MAX */
+	size_t	 len[JSCAN_GETV_MAX];
+	uint32_t bylen[KS_BYLEN];	/* bit b: keys[b] has that length */
+	uint32_t longer;		/* ... KS_BYLEN bytes or more */
+};
 
-	for (size_t b = 0; b < nkeys; b++)
-		if (esc ? str_cmp(k, keys[b], klen[b]) == 1 :
-		    k.n - 2 == klen[b] && (klen[b] == 0 ||
-		    (k.p[1] == keys[b][0] &&
-		    memcmp(k.p + 1, keys[b], klen[b]) == 0)))
+static void
+keyset_init(struct keyset *ks, const char *const *keys, size_t nkeys)
+{
+	memset(ks->bylen, 0, sizeof(ks->bylen));
+	ks->longer = 0;
+	ks->keys = keys;
+	ks->n = nkeys > JSCAN_GETV_MAX ? 0 : nkeys;
+	for (size_t b = 0; b < ks->n; b++) {
+		ks->len[b] = strlen(keys[b]);
+		if (ks->len[b] < KS_BYLEN)
+			ks->bylen[ks->len[b]] |= 1u << b;
+		else
+			ks->longer |= 1u << b;
+	}
+}
+
+/* Which of ks's keys the checked key k (quotes included) is: a bit each
+ * (a key asked twice matches twice). */
+static uint32_t
+key_hits(struct jscan_v k, const struct keyset *ks)
+{
+	uint32_t hits = 0, m;
+	size_t len, b;
+
+	if (ks->n == 0)
+		return 0;
+	/* A key with an escape (rare) is unescaped as it is compared. */
+	if (k.n < 2 || memchr(k.p + 1, '\\', k.n - 2) != NULL) {
+		for (b = 0; b < ks->n; b++)
+			if (str_cmp(k, ks->keys[b], ks->len[b]) == 1)
+				hits |= 1u << b;
+		return hits;
+	}
+	len = k.n - 2;
+	for (m = len < KS_BYLEN ? ks->bylen[len] : ks->longer; m != 0;
+	    m &= m - 1) {
+		b = (size_t)__builtin_ctz(m);
+		if (ks->len[b] == len && (len == 0 ||
+		    (k.p[1] == ks->keys[b][0] &&
+		    memcmp(k.p + 1, ks->keys[b], len) == 0)))
 			hits |= 1u << b;
+	}
 	return hits;
 }
 
@@ -372,19 +410,19 @@ check_getv(const char *p, size_t n, struct jscan_v *root,
 {
 	/* Bit d-1: the container opened at depth d is an object. */
 	unsigned char obj[JSCAN_DEPTH / 8 + 1];
-	size_t i, start, depth = 0, vstart = 0, klen[JSCAN_GETV_MAX];
+	size_t i, start, depth = 0, vstart = 0;
 	uint32_t hits = 0;
+	struct keyset ks;
 	struct jscan_v k;
 	int nul;
 
 	for (size_t b = 0; b < nkeys; b++) {
 		out[b].p = NULL;
 		out[b].n = 0;
-		if (b < JSCAN_GETV_MAX)
-			klen[b] = strlen(keys[b]);
 	}
-	if (nkeys > JSCAN_GETV_MAX)
-		nkeys = 0;	/* more find nothing, as jscan_getv */
+	/* More than JSCAN_GETV_MAX keys find nothing, as jscan_getv. */
+	keyset_init(&ks, keys, nkeys);
+	nkeys = ks.n;
 	if (p == NULL)
 		return -1;
 	memset(obj, 0, sizeof(obj));
@@ -483,7 +521,7 @@ member:
 				return -1;
 			i = skip_ws(p, n, i + 1);
 			if (depth == 1 && nkeys > 0) {
-				hits = key_hits(k, keys, klen, nkeys);
+				hits = key_hits(k, &ks);
 				vstart = i;
 			}
 		}
@@ -735,18 +773,18 @@ void
 jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
     struct jscan_v *out)
 {
+	struct keyset ks;
 	struct jscan_v k;
-	size_t i, a, b, klen[JSCAN_GETV_MAX];
+	size_t i, a, b;
 	uint32_t hits;
 
 	for (b = 0; b < nkeys; b++) {
 		out[b].p = NULL;
 		out[b].n = 0;
-		if (b < JSCAN_GETV_MAX)
-			klen[b] = strlen(keys[b]);
 	}
 	if (jscan_type(v) != JS_OBJECT || nkeys > JSCAN_GETV_MAX)
 		return;
+	keyset_init(&ks, keys, nkeys);
 	i = skip_gap(v.p, v.n, 1);
 	while (i < v.n && v.p[i] == '"') {
 		k.p = v.p + i;
@@ -761,7 +799,7 @@ jscan_getv(struct jscan_v v, const char *const *keys, size_t nkeys,
 		 * its length first: str_cmp looked for a backslash once per
 		 * key asked, a third of the time an OpenAI event's usage read
 		 * took (1.4 -> 1.0 µs a stream event). */
-		hits = key_hits(k, keys, klen, nkeys);
+		hits = key_hits(k, &ks);
 		for (b = 0; b < nkeys; b++)
 			if (hits >> b & 1) {
 				out[b].p = v.p + a;

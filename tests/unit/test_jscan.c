@@ -257,6 +257,37 @@ test_check_getv_once(void **state)
 	assert_true(jscan_string_eq(f[0], "bb"));
 }
 
+/* Keys of any length are found, those of 32 bytes and more as well, and
+ * keys of one length told apart by their bytes. */
+static void
+test_getv_key_lengths(void **state)
+{
+	static const char *const keys[] = {
+		"usage", "delta", "a_key_of_exactly_thirty_two_byte",
+		"a_key_well_over_thirty_two_bytes_long", "", "b"
+	};
+	static const char doc[] = "{\"delta\":1,\"usage\":2,"
+	    "\"a_key_of_exactly_thirty_two_byte\":3,"
+	    "\"a_key_well_over_thirty_two_bytes_long\":4,"
+	    "\"a_key_well_over_thirty_two_bytes_lonG\":5,\"\":6,\"c\":7}";
+	struct jscan_v root, f[6], g[6];
+	int64_t v;
+
+	(void)state;
+	assert_int_equal(strlen(keys[2]), 32);
+	assert_int_equal(jscan_check_getv(doc, sizeof(doc) - 1, &root, keys, 6,
+	    f), 0);
+	jscan_getv(root, keys, 6, g);
+	for (int i = 0; i < 5; i++) {
+		assert_int_equal(jscan_integer(f[i], &v), 0);
+		assert_int_equal(v, i == 0 ? 2 : i == 1 ? 1 : i == 4 ? 6 : i + 1);
+		assert_int_equal(jscan_integer(g[i], &v), 0);
+		assert_int_equal(v, i == 0 ? 2 : i == 1 ? 1 : i == 4 ? 6 : i + 1);
+	}
+	assert_int_equal(jscan_type(f[5]), JS_NONE);
+	assert_int_equal(jscan_type(g[5]), JS_NONE);
+}
+
 int
 main(void)
 {
@@ -267,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_check_string_words),
 		cmocka_unit_test(test_check_getv_fused),
 		cmocka_unit_test(test_check_getv_once),
+		cmocka_unit_test(test_getv_key_lengths),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

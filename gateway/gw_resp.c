@@ -159,6 +159,20 @@ gw_resp_head(struct gw_req *r, const struct ipc_relay_head *h)
 	    h->content_type : "application/json");
 }
 
+/* Where un (",\"usage\":null") stands in raw when it is the last member
+ * of the event's JSON: raw ends with un, "}", then the line ends; NULL
+ * otherwise. */
+static const char *
+usage_null_at_end(const char *raw, size_t n, const char *un, size_t unlen)
+{
+	while (n > 0 && (raw[n - 1] == '\n' || raw[n - 1] == '\r'))
+		n--;
+	if (n < unlen + 1 || raw[n - 1] != '}' ||
+	    memcmp(raw + n - 1 - unlen, un, unlen) != 0)
+		return NULL;
+	return raw + n - 1 - unlen;
+}
+
 /* One event, passed through (OpenAI chat: the hub's usage chunk kept from
  * users who did not ask for it; only: read_usage_event found it one). */
 static void
@@ -171,8 +185,13 @@ pass_event(struct gw_req *r, const struct sse_event *ev, int only)
 		if (only)
 			return;		/* the hub's, not the user's */
 		/* Asking for usage made upstream add "usage":null to every
-		 * chunk; the user who did not ask gets chunks without it. */
-		hit = memmem(ev->raw, ev->raw_len, un, sizeof(un) - 1);
+		 * chunk; the user who did not ask gets chunks without it.
+		 * OpenAI writes it as the chunk's last member: the event's
+		 * end is looked at first, the whole event only if not. */
+		hit = usage_null_at_end(ev->raw, ev->raw_len, un,
+		    sizeof(un) - 1);
+		if (hit == NULL)
+			hit = memmem(ev->raw, ev->raw_len, un, sizeof(un) - 1);
 		if (hit != NULL) {
 			size_t pre = (size_t)(hit - ev->raw);
 			gw_reply_data2(r, ev->raw, pre, hit + sizeof(un) - 1,

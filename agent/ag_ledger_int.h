@@ -187,10 +187,4 @@ int  lg_price_get(struct ag_ledger *lg, const char *model, int64_t version,
 /* ag_ledger_store.c: the rest of a batch being stored (ag_ledger_close). */
 int  lg_store_rest(struct ag_ledger *lg);
 
-/* Mark request_id of agent_id receipted and read its record as it is
- * then, in one statement (a receipt's store_one): 0 found (*out), 1 no
- * record of that agent, -1 error.  ag_ledger_served.c. */
-int	lg_served_receipted(struct ag_ledger *lg, uint64_t agent_id,
-	    const char *request_id, struct ag_served *out);
-
 #endif

@@ -91,25 +91,6 @@ ag_ledger_served_get(struct ag_ledger *lg, const char *request_id,
 }
 
 int
-lg_served_receipted(struct ag_ledger *lg, uint64_t agent_id,
-    const char *request_id, struct ag_served *out)
-{
-	sqlite3_stmt *st;
-	int r;
-
-	/* SQLite makes every change of an UPDATE ... RETURNING at its first
-	 * step: the reset after one row loses nothing. */
-	st = lg_query(lg, "UPDATE served SET state = 'receipted' WHERE "
-	    "request_id = ? AND agent_id = ? RETURNING " SERVED_COLS, "ti",
-	    request_id, (int64_t)agent_id);
-	if ((r = lg_row(lg, st)) != 1)
-		return r == 0 ? (lg_release(lg, st), 1) : -1;
-	col_served(st, out);
-	lg_release(lg, st);
-	return 0;
-}
-
-int
 ag_ledger_served_due(struct ag_ledger *lg, int64_t created_before,
     int64_t reported_before, struct ag_served_page *pg, struct ag_served *out,
     size_t max)

@@ -241,10 +241,12 @@ store_one(struct ag_ledger *lg, const struct ledger_entry *e,
 	lg->head.empty = 0;
 	lg->head.ok = 1;
 	r->head_seq = e->seq;
-	if ((k = lg_served_receipted(lg, e->agent_id, e->request_id, &sv)) ==
-	    -1)
+	if ((k = ag_ledger_served_get(lg, e->request_id, &sv)) == -1)
 		return -1;
-	r->served = k == 0;
+	r->served = k == 0 && sv.agent_id == e->agent_id;
+	if (r->served && ag_ledger_served_mark(lg, e->agent_id, e->request_id,
+	    AG_SERVED_RECEIPTED) == -1)
+		return -1;
 	if ((d = check_entry(lg, e, r->served ? &sv : NULL, r)) == -1)
 		return -1;
 	if (d == 0) {

@@ -459,23 +459,29 @@ splice(const char *p, size_t n, size_t a, size_t b, const char *ins,
 	return 0;
 }
 
-/* Splice include_usage = true into the text (facts checked by caller). */
+/* Splice include_usage = true into text p (facts checked by caller),
+ * whose stream_options value so ({NULL, 0}: absent) and its include_usage
+ * iu ({NULL, 0}: absent; else false or null) were read from p. */
 static int
-rewrite_text(const char *p, size_t n, char **out, size_t *outlen)
+rewrite_text(const char *p, size_t n, struct jscan_v so, struct jscan_v iu,
+    char **out, size_t *outlen)
 {
-	size_t top, va, vb, ia, ib, i;
+	size_t top, va, ia, i;
 
-	top = skip_ws(p, 0, n);
-	if (find_member(p, n, top, "stream_options", &va, &vb) == 0)
+	if (so.p == NULL) {
+		top = skip_ws(p, 0, n);
 		return splice(p, n, top + 1, top + 1,
 		    "\"stream_options\":{\"include_usage\":true},", out,
 		    outlen);
+	}
+	va = (size_t)(so.p - p);
 	if (p[va] != '{')	/* null */
-		return splice(p, n, va, vb, "{\"include_usage\":true}", out,
-		    outlen);
-	if (find_member(p, n, va, "include_usage", &ia, &ib) == 1)
-		/* false or null */
-		return splice(p, n, ia, ib, "true", out, outlen);
+		return splice(p, n, va, va + so.n, "{\"include_usage\":true}",
+		    out, outlen);
+	if (iu.p != NULL) {	/* false or null */
+		ia = (size_t)(iu.p - p);
+		return splice(p, n, ia, ia + iu.n, "true", out, outlen);
+	}
 	i = skip_ws(p, va + 1, n);
 	return splice(p, n, va + 1, va + 1, p[i] == '}' ?
 	    "\"include_usage\":true" : "\"include_usage\":true,", out, outlen);
@@ -550,7 +556,7 @@ usage_openai_force_include_usage(const char *body, size_t len, char **out,
 		return -1;
 	/* The user's bytes kept, the edit spliced in; proven by reading the
 	 * result again. */
-	if (rewrite_text(body, len, out, outlen) != 0)
+	if (rewrite_text(body, len, r[1], iu, out, outlen) != 0)
 		return -1;
 	if (fiu_root_read(*out, *outlen, r) != 0 ||
 	    jscan_type(r[0]) != JS_TRUE || fiu_so_read(r[1], &iu) != 0 ||

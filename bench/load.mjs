@@ -19,7 +19,7 @@
 //           content event), events, ok, errors, error_kinds
 // A stream counts as ok only if it is 200 and ends with `data: [DONE]`.
 //
-// --mode hold: N concurrent slow streams, each opened once (its own
+// --mode hold [--gap-log FILE]: N concurrent slow streams, each opened once (its own
 // connection, no keep-alive), the N starts spread evenly over --ramp
 // seconds; then every stream is held to its end.  See hold() below.
 import http from 'node:http';
@@ -54,6 +54,7 @@ function parseArgs(argv) {
         case '--timeout': o.timeout = +v(); break;
         case '--ramp': o.ramp = +v(); break;
         case '--plateau-file': o.plateauFile = v(); break;
+        case '--gap-log': o.gapLog = v(); break;
         default: throw new Error(`unknown option ${k}`);
         }
     }
@@ -306,6 +307,10 @@ async function hold(o) {
     }
     const mContent = matcher('"content":"tok'), mDone = matcher('data: [DONE]');
     const gaps = hist(), ttfbs = hist();
+    // --gap-log FILE: one line per gap over 1150 ms (the bench's pace is
+    // 1000 ms): "t_ms gap_ms stream event", t since the first start.  A
+    // stall that holds every stream at once shows as a run of lines.
+    const slowLog = o.gapLog ? [] : null;
     const kinds = {};
     let started = 0, settled = 0, open = 0, peak = 0, ended = 0, ok = 0, errors = 0;
     let events = 0, coalesced = 0, plateau = null, mark = null;
@@ -323,6 +328,8 @@ async function hold(o) {
     function one() {
         started++;
         const ts = performance.now();
+        const sid = started;
+        let nev = 0;
         let gotHead = false, done = false, last = -1, cst = 0, dst = 0, sawDone = false, status = 0;
         const end = (err) => {
             if (done) return;
@@ -351,9 +358,11 @@ async function hold(o) {
                         const g = now - last;
                         hadd(gaps, g);
                         if (g < 2) coalesced++;
+                        if (slowLog && g > 1150) slowLog.push(`${Math.round(now - t0)} ${Math.round(g)} ${sid} ${nev}`);
                     }
                     last = now;
                     events++;
+                    nev++;
                 }
                 r = feed(mDone, dst, buf);
                 dst = Math.floor(r / 1048576);
@@ -383,6 +392,7 @@ async function hold(o) {
     checkPlateau();
     await allDone;
     const elapsed = performance.now() - t0;
+    if (slowLog) fs.writeFileSync(o.gapLog, slowLog.join('\n') + (slowLog.length ? '\n' : ''));
     const cpu = process.cpuUsage(cpu0);
     const out = {
         mode: 'hold', url: o.url, concurrency: N, ramp_s: ramp / 1000,

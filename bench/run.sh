@@ -39,7 +39,10 @@
 # past its accept backlog (30 s TTFBs, resets, 502s on the nginx path too)),
 # BENCH_STREAMS_CHUNKS (default: enough for each stream to outlive the ramp
 # by 15 s, so all N are open together for ~15 s),
-# BENCH_STREAMS_PATHS (default "mock nginx hub").  BENCH_ONLY=LIST (comma or
+# BENCH_STREAMS_PATHS (default "mock nginx hub"); each path's gaps over
+# 1150 ms go to gaps-PATH.txt in the temp dir (BENCH_KEEP=1 keeps it).
+# BENCH_MOCK_OLD_MB (default 2048; 0: V8's own) is the mock's initial old
+# generation (node --initial-old-space-size).  BENCH_ONLY=LIST (comma or
 # space separated: plain, stream, perf, scale, streams10k) runs only those
 # rows; the report then goes to the temp dir (kept), not bench/README.md,
 # unless BENCH_OUT is set.
@@ -68,6 +71,8 @@ H_DELAY=${BENCH_STREAMS_DELAY:-1000}
 H_RAMP=${BENCH_STREAMS_RAMP:-$(( NSTREAMS / 200 > 5 ? NSTREAMS / 200 : 5 ))}
 H_CHUNKS=${BENCH_STREAMS_CHUNKS:-$(( ((H_RAMP + 15) * 1000 + H_DELAY - 1) / (H_DELAY > 0 ? H_DELAY : 1) ))}
 H_PATHS=${BENCH_STREAMS_PATHS:-mock nginx hub}
+MOCK_OLD_MB=${BENCH_MOCK_OLD_MB:-2048}
+[[ $MOCK_OLD_MB =~ ^[0-9]+$ ]] || { echo "bench: BENCH_MOCK_OLD_MB: a number of MB" >&2; exit 2; }
 STREAM_CHUNKS=20
 STREAM_DELAY=20
 PROMPT='Say hello.'
@@ -138,9 +143,15 @@ for b in hubd agentd hubctl; do [ -x "$BIN/$b" ] || die "$BIN/$b missing after m
 # delay (command line); streams ask for more with a directive in the prompt.
 # --log= (empty) turns the mock's synchronous request log off: it would
 # weigh on every path and fill /tmp at thousands of requests per second.
+# The mock's old generation starts at MOCK_OLD_MB: a Node heap grown from
+# V8's small default collects its old generation every ~3 s while 10,000
+# streams ramp up, each collection a burst of garbage-collector threads
+# that, on two cores shared with the hub, held every stream's next event
+# for up to ~350 ms (the hub row's whole chunk-gap tail; see the 10,000
+# streams' paragraph of the report).  The same mock serves every path.
 say "starting the stack (mock + hubd + agentd)"
 SWB_DIR=$stack_dir SWB_BIN=$BIN SWB_LOG_LEVEL=warn SWB_WORKERS=2 SWB_CHANNEL_RPM=0 SWB_CHANNEL_TPM=0 \
-    SWB_MOCK_ARGS="--chunks 1 --delay-ms 0 --log=" \
+    SWB_MOCK_ARGS="--chunks 1 --delay-ms 0 --log=" SWB_MOCK_NODE_ARGS="--initial-old-space-size=$MOCK_OLD_MB" \
     tests/stack up >"$work/stack.env" 2>"$work/stack.err" ||
     { cat "$work/stack.err" >&2; die "tests/stack up failed"; }
 SWB_URL=$(sed -n 's/^SWB_URL=//p' "$work/stack.env")
@@ -395,7 +406,8 @@ streams_row() {
     node bench/load.mjs --mode hold --url "$url" "${args[@]}" --concurrency "$NSTREAMS" \
         --ramp "$H_RAMP" --timeout $(( H_CHUNKS * H_DELAY / 1000 + H_RAMP + 60 )) \
         --content "Say hello. [mock chunks=$H_CHUNKS delay=$H_DELAY]" \
-        --plateau-file "$work/plateau" >"$work/one.json" 2>"$work/load.err" &
+        --plateau-file "$work/plateau" --gap-log "$work/gaps-$path.txt" \
+        >"$work/one.json" 2>"$work/load.err" &
     lp=$!
     while [ ! -s "$work/plateau" ] && kill -0 "$lp" 2>/dev/null; do sleep 0.1; done
     if [ -s "$work/plateau" ]; then
@@ -489,7 +501,7 @@ git diff --quiet HEAD -- . ':(exclude)bench/README.md' 2>/dev/null || B_COMMIT="
 export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \
-    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS
+    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS B_MOCK_OLD_MB=$MOCK_OLD_MB
 node - "$results" "$work" "$OUT" <<'JS'
 const fs = require('node:fs');
 const [results, work, out] = process.argv.slice(2);
@@ -721,7 +733,15 @@ connection, started evenly over a ${holds[0].ramp_s} s ramp, all held open toget
 (\`bench/load.mjs --mode hold\`, one Node process; open file limit ${holds[0].nofile}).
 Gaps = arrival times between consecutive content events of a stream at the
 client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
-\`/proc/PID/smaps_rollup\`; CPU per stream = utime + stime over the row ÷ streams:
+\`/proc/PID/smaps_rollup\`; CPU per stream = utime + stime over the row ÷ streams.
+The mock is a Node process: with V8's default heap it collected its old
+generation every ~3 s of the ramp, and each collection's helper threads,
+sharing the two cores with the hub, held every stream's next event for up
+to ~350 ms — all of the hub row's chunk-gap tail (a system-wide \`perf\`
+profile put the gap log's stalls on the mock's collector threads). Its
+old generation therefore starts at ${E.B_MOCK_OLD_MB} MB on every path
+(\`BENCH_MOCK_OLD_MB\`; 0 is V8's default). Each path's gaps over 1150 ms,
+with their times, are in \`gaps-PATH.txt\` of the kept temp dir:
 
 ${held}
 
@@ -744,7 +764,9 @@ const readme = `# bench
 agent → provider path against two references, side by side in one run on
 one machine, all three in front of the same provider mock:
 
-- **mock** — \`tests/mock/openai_mock.mjs\` called directly (HTTPS, keep-alive);
+- **mock** — \`tests/mock/openai_mock.mjs\` called directly (HTTPS, keep-alive),
+  run as \`node --initial-old-space-size=${E.B_MOCK_OLD_MB}\` (see the concurrent
+  slow streams below);
 - **nginx** — nginx as a plain reverse proxy in front of the mock (client →
   plain HTTP on loopback → \`proxy_pass https://\`, HTTP/1.1 keep-alive upstream,
   \`proxy_buffering off\`, 2 workers, the provider key added by nginx): the

@@ -258,9 +258,11 @@ STACK_MODELS=gpt-4o-mini,gpt-4o,text-embedding-3-small,gpt-image-1,gpt-4o-mini-t
 # start_mock [ARGS...]: the provider mock on a free port (certs from
 # make_certs); sets MOCK_PORT, SWB_CONNECT_TO (api.openai.com to it) and
 # MOCK_CONNECT_TO (every official host to it) for agents.
+# SWB_MOCK_NODE_ARGS: options for node itself (the bench sizes the mock's
+# heap with it), split on spaces.
 start_mock() {
     local out=$SWB_TMP/mock.out
-    node "$(dirname "${BASH_SOURCE[0]}")/../mock/openai_mock.mjs" \
+    node ${SWB_MOCK_NODE_ARGS:-} "$(dirname "${BASH_SOURCE[0]}")/../mock/openai_mock.mjs" \
         --cert "$SWB_TMP/certs/server.pem" --key "$SWB_TMP/certs/server.key" \
         --port 0 --log "$SWB_TMP/mock.jsonl" "$@" >"$out" 2>"$SWB_TMP/mock.log" &
     MOCK_PID=$!

@@ -21,11 +21,12 @@
 #   and the client's own CPU.  Writes the tables to bench/README.md
 #   (BENCH_OUT) and prints them.
 # Knobs: BENCH_WARMUP / BENCH_DURATION (non-streaming, s; default 3 / 10),
-# BENCH_ROUNDS (default 3: each non-streaming scenario's paths run in that
-# many interleaved rounds, each starting one path later (mock, nginx, hub,
-# hub-quota; then nginx, hub, hub-quota, mock; ...); the report gives each
-# path's median, the machine's speed drifting by a third from one row to
-# the next on this 2-core host),
+# BENCH_ROUNDS (default 3: each scenario's paths, streaming ones too, run
+# in that many interleaved rounds, each starting one path later (mock,
+# nginx, hub, hub-quota; then nginx, hub, hub-quota, mock; ...); the report
+# gives each path's median, the machine's speed drifting by a third from
+# one row to the next on this 2-core host, and a c=1 streaming row's p50
+# resting on about 20 streams),
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
 # skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
@@ -285,7 +286,8 @@ run() {
     node bench/load.mjs --url "$url" "${args[@]}" --mode "$mode" --concurrency "$conc" \
         --warmup "$warm" --duration "$dur" --content "$content" >"$work/one.json" ||
         die "load generator failed ($scen / $path)"
-    jq -c --arg s "$scen" --arg p "$path" '. + {scenario: $s, path: $p}' "$work/one.json" | tee -a "$results" >&2
+    jq -c --arg s "$scen" --arg p "$path" --argjson round "$round" '. + {scenario: $s, path: $p, round: $round}' \
+        "$work/one.json" | tee -a "$results" >&2
 }
 
 # The machine's TCP persist-timer probes and zero-window announcements
@@ -350,7 +352,12 @@ if want plain; then
 fi
 if want stream; then
     for c in 1 32; do
-        for p in mock nginx hub; do run "streaming, c=$c" "$p" stream "$c"; done
+        for r in $(seq "$ROUNDS"); do
+            order=(mock nginx hub)
+            for ((i = 0; i < 3; i++)); do
+                run "streaming, c=$c" "${order[(i + r - 1) % 3]}" stream "$c" "$r"
+            done
+        done
     done
 fi
 
@@ -540,17 +547,33 @@ const fold = (g) => {
         tcp: { win_probes: add((r) => r.tcp && r.tcp.win_probes), zero_window: add((r) => r.tcp && r.tcp.zero_window) },
         rounds: g.map((r) => ({ rps: r.rps, p50_ms: r.p50_ms, p99_ms: r.p99_ms })) };
 };
+// The streaming rounds of a path, likewise: medians of the rounds' rates,
+// TTFB and gap percentiles, the worst gap, counts summed.
+const foldStream = (g) => {
+    if (g.length === 1) return g[0];
+    const add = (k) => g.reduce((a, r) => a + (r[k] || 0), 0);
+    const med = (k) => median(g.map((r) => r[k]));
+    const kinds = {};
+    for (const r of g) for (const [k, v] of Object.entries(r.error_kinds || {})) kinds[k] = (kinds[k] || 0) + v;
+    return { ...g[0], round: undefined, rps: med('rps'), ttfb_p50_ms: med('ttfb_p50_ms'), ttfb_p99_ms: med('ttfb_p99_ms'),
+        gap_mean_ms: med('gap_mean_ms'), gap_p99_ms: med('gap_p99_ms'), gap_max_ms: Math.max(...g.map((r) => r.gap_max_ms ?? 0)),
+        ok: add('ok'), errors: add('errors'), error_kinds: kinds, events: add('events'), gaps: add('gaps'),
+        coalesced: add('coalesced'), rounds: g.map((r) => ({ ttfb_p50_ms: r.ttfb_p50_ms, ok: r.ok })) };
+};
 const rows = [];
 {
     const groups = new Map();
     for (const r of all) {
-        if (r.mode !== 'plain') { rows.push(r); continue; }
+        if (r.mode !== 'plain' && r.mode !== 'stream') { rows.push(r); continue; }
         const k = `${r.scenario}\0${r.path}`;
         if (!groups.has(k)) { groups.set(k, []); rows.push(k); }
         groups.get(k).push(r);
     }
-    for (let i = 0; i < rows.length; i++)
-        if (typeof rows[i] === 'string') rows[i] = fold(groups.get(rows[i]));
+    for (let i = 0; i < rows.length; i++) {
+        if (typeof rows[i] !== 'string') continue;
+        const g = groups.get(rows[i]);
+        rows[i] = g[0].mode === 'stream' ? foldStream(g) : fold(g);
+    }
 }
 const find = (s, p) => rows.find((r) => r.scenario === s && r.path === p);
 const f = (x, d = 1) => (x == null ? '—' : Number(x).toFixed(d));
@@ -605,6 +628,10 @@ for (const s of scen('stream')) {
         md.push(`| ${s} | ${r.path} | ${f(r.rps, 1)} | ${f(r.ttfb_p50_ms, 2)} | ${f(r.ttfb_p99_ms, 2)} | ${f(r.gap_mean_ms, 2)} | ${f(r.gap_p99_ms, 2)} | ${f(r.gap_max_ms, 2)} | ${r.coalesced}/${r.gaps} | ${errs(r)} | ${rat(m)} | ${rat(n)} |`);
     }
 }
+const sranged = rows.filter((x) => x.mode === 'stream' && x.rounds);
+if (sranged.length)
+    md.push('', `Each streaming row is the median of ${E.B_ROUNDS} rounds run in turn, each round starting one path later (mock, nginx, hub; nginx, hub, mock; ...); TTFB p50 ms of each round, in order (streams in the round): ` +
+        sranged.map((x) => `${x.scenario} / ${x.path} ${x.rounds.map((q) => `${f(q.ttfb_p50_ms, 2)} (${q.ok})`).join(' · ')}`).join('; ') + '.');
 const stream = md.join('\n');
 
 // The concurrent slow streams (mode hold): one row per path, then memory
@@ -720,7 +747,7 @@ c=32; the targets are read on the hub path:
 
 ${plain}
 
-Streaming (${E.B_CHUNKS} chunks × ${E.B_DELAY} ms), ${E.B_SWARMUP} s warm-up then ${E.B_SDURATION} s per row; TTFB = request
+Streaming (${E.B_CHUNKS} chunks × ${E.B_DELAY} ms), ${E.B_SWARMUP} s warm-up then ${E.B_SDURATION} s per run, each row the median of ${E.B_ROUNDS} runs; TTFB = request
 sent → first body byte; gaps = arrival time between consecutive content
 events at the client (≈ ${E.B_DELAY} ms if nothing coalesces or stalls); "coalesced" =
 gaps under 2 ms (two events delivered together):
@@ -819,7 +846,7 @@ make deps        # once: nginx-light, wrk, linux-perf, nodejs, jq, curl, the bui
 bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`\`\`
 
-\`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (non-streaming rounds, 3), \`BENCH_STREAM_WARMUP\`/
+\`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (rounds of each scenario, 3), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
 \`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),

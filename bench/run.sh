@@ -42,6 +42,8 @@
 # by 15 s, so all N are open together for ~15 s),
 # BENCH_STREAMS_PATHS (default "mock nginx hub"); each path's gaps over
 # 1150 ms go to gaps-PATH.txt in the temp dir (BENCH_KEEP=1 keeps it).
+# BENCH_HALT_POLL_NS sets a virtual machine's guest halt polling for the
+# run (restored at the end; see B_IDLE below).
 # BENCH_MOCK_OLD_MB (default 2048; 0: V8's own) is the mock's initial old
 # generation (node --initial-old-space-size).  BENCH_ONLY=LIST (comma or
 # space separated: plain, stream, perf, scale, streams10k) runs only those
@@ -98,9 +100,12 @@ stack_dir=$work/stack
 ngx_dir=$work/nginx
 NGX_PID=
 ok=0
+HALT_POLL=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+HALT_POLL_WAS=
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
+    [ -z "$HALT_POLL_WAS" ] || echo "$HALT_POLL_WAS" >"$HALT_POLL" 2>/dev/null || true
     if [ -n "$NGX_PID" ] && kill -0 "$NGX_PID" 2>/dev/null; then
         kill -TERM "$NGX_PID" 2>/dev/null || true     # nginx master stops its workers
         for _ in $(seq 50); do kill -0 "$NGX_PID" 2>/dev/null || break; sleep 0.1; done
@@ -126,6 +131,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+# BENCH_HALT_POLL_NS: the guest's halt polling for this run only (a virtual
+# machine's cpuidle-haltpoll, root), given back at the end; the report's
+# header says which was measured.
+if [ -n "${BENCH_HALT_POLL_NS:-}" ]; then
+    [[ $BENCH_HALT_POLL_NS =~ ^[0-9]+$ ]] || die "BENCH_HALT_POLL_NS: a number of ns"
+    [ -w "$HALT_POLL" ] || die "BENCH_HALT_POLL_NS: $HALT_POLL is not writable here"
+    HALT_POLL_WAS=$(cat "$HALT_POLL")
+    echo "$BENCH_HALT_POLL_NS" >"$HALT_POLL" || die "BENCH_HALT_POLL_NS: cannot write $HALT_POLL"
+fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 # Every process started from here inherits it (hubd raises its own to the
 # hard limit anyway); nginx's workers get it by worker_rlimit_nofile.  The
@@ -500,12 +514,19 @@ grep -vE '^\s*$' "$ngx_dir/error.log" 2>/dev/null | sed -E 's/^[0-9\/]+ [0-9:]+ 
 cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
 mem=$(awk '/^MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo)
 B_NPROC=$(nproc); B_KERNEL=$(uname -r); B_DEBIAN=$(cat /etc/debian_version 2>/dev/null || echo '?')
+# How an idle CPU sleeps: every wake-up of a process whose CPU went idle
+# pays for it, and a request on the hub path has about eight of them.  A
+# virtual machine's guest halt polling at 0 ns halts at once (each wake-up
+# then costs tens of µs); Linux's default polls up to 200 µs first.
+B_IDLE=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo '?')
+[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ] &&
+    B_IDLE="$B_IDLE, guest halt polling $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns) ns"
 B_NODE=$(node --version); B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*version: nginx\///')
 # The build's commit, "-dirty" when a tracked file differs from it — the
 # last run's report, which every run rewrites, does not count.
 B_COMMIT=$(git describe --always 2>/dev/null || echo '?')
 git diff --quiet HEAD -- . ':(exclude)bench/README.md' 2>/dev/null || B_COMMIT="$B_COMMIT-dirty"
-export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT \
+export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT B_IDLE \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \
     B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS B_MOCK_OLD_MB=$MOCK_OLD_MB
@@ -816,7 +837,7 @@ and latency are relative: read the ratio columns.
 ## Latest results
 
 ${E.B_DATE} — ${E.B_NPROC} cores (${E.B_CPU}), ${E.B_MEM} RAM, Debian ${E.B_DEBIAN}, Linux
-${E.B_KERNEL}, Node ${E.B_NODE}, nginx ${E.B_NGINX}; build: \`build/test\` at
+${E.B_KERNEL} (cpuidle: ${E.B_IDLE}), Node ${E.B_NODE}, nginx ${E.B_NGINX}; build: \`build/test\` at
 \`${E.B_COMMIT}\`. Load average before / after the run: ${E.B_LOAD_START} / ${E.B_LOAD_END}.
 
 ${tables}
@@ -849,6 +870,8 @@ bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (rounds of each scenario, 3), \`BENCH_STREAM_WARMUP\`/
 \`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
+\`BENCH_HALT_POLL_NS=N\` (a virtual machine's guest halt polling for the run, root; restored after),
+\`BENCH_MOCK_OLD_MB=N\` (the mock's initial old generation, 2048; 0: V8's default),
 \`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
 \`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
 \`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,

@@ -785,8 +785,9 @@ client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
 The mock is a Node process: with V8's default heap it collected its old
 generation every ~3 s of the ramp, and each collection's helper threads,
 sharing the two cores with the hub, held every stream's next event for up
-to ~350 ms — all of the hub row's chunk-gap tail (a system-wide \`perf\`
-profile put the gap log's stalls on the mock's collector threads). Its
+to ~350 ms: most of the hub row's chunk-gap tail, 204 ms over the mock's
+p99 before and tens of ms since (a system-wide \`perf\` profile put the
+gap log's stalls on the mock's collector threads). Its
 old generation therefore starts at ${E.B_MOCK_OLD_MB} MB on every path
 (\`BENCH_MOCK_OLD_MB\`; 0 is V8's default). Each path's gaps over 1150 ms,
 with their times, are in \`gaps-PATH.txt\` of the kept temp dir:

@@ -162,7 +162,7 @@ for b in hubd agentd hubctl; do [ -x "$BIN/$b" ] || die "$BIN/$b missing after m
 # V8's small default collects its old generation every ~3 s while 10,000
 # streams ramp up, each collection a burst of garbage-collector threads
 # that, on two cores shared with the hub, held every stream's next event
-# for up to ~350 ms (the hub row's whole chunk-gap tail; see the 10,000
+# for up to ~350 ms (most of the hub row's chunk-gap tail; see the 10,000
 # streams' paragraph of the report).  The same mock serves every path.
 say "starting the stack (mock + hubd + agentd)"
 SWB_DIR=$stack_dir SWB_BIN=$BIN SWB_LOG_LEVEL=warn SWB_WORKERS=2 SWB_CHANNEL_RPM=0 SWB_CHANNEL_TPM=0 \
@@ -348,31 +348,28 @@ run_wrk() {
           requests: .requests, cpu_us: $cpu[0], tcp: $tcp}' | tee -a "$results" >&2
 }
 
+# in_rounds SCENARIO MODE CONCURRENCY "PATHS": ROUNDS rounds of every path;
+# each round starts one path later, so no path always follows the same one.
+in_rounds() {
+    local scen=$1 mode=$2 conc=$3 order r i
+    read -ra order <<<"$4"
+    for r in $(seq "$ROUNDS"); do
+        for ((i = 0; i < ${#order[@]}; i++)); do
+            run "$scen" "${order[(i + r - 1) % ${#order[@]}]}" "$mode" "$conc" "$r"
+        done
+    done
+}
+
 procs >"$work/procs"
 if want plain; then
     for c in 1 32 256; do
         paths="mock nginx hub"
         [ "$c" -le 32 ] && paths="$paths hub-quota"
-        for r in $(seq "$ROUNDS"); do
-            # Each round starts one path later: no path always follows
-            # the same one.
-            read -ra order <<<"$paths"
-            for ((i = 0; i < ${#order[@]}; i++)); do
-                p=${order[(i + r - 1) % ${#order[@]}]}
-                run "non-streaming, c=$c" "$p" plain "$c" "$r"
-            done
-        done
+        in_rounds "non-streaming, c=$c" plain "$c" "$paths"
     done
 fi
 if want stream; then
-    for c in 1 32; do
-        for r in $(seq "$ROUNDS"); do
-            order=(mock nginx hub)
-            for ((i = 0; i < 3; i++)); do
-                run "streaming, c=$c" "${order[(i + r - 1) % 3]}" stream "$c" "$r"
-            done
-        done
-    done
+    for c in 1 32; do in_rounds "streaming, c=$c" stream "$c" "mock nginx hub"; done
 fi
 
 # ---------------------------------------------------------------- 10k streams
@@ -519,8 +516,7 @@ B_NPROC=$(nproc); B_KERNEL=$(uname -r); B_DEBIAN=$(cat /etc/debian_version 2>/de
 # virtual machine's guest halt polling at 0 ns halts at once (each wake-up
 # then costs tens of µs); Linux's default polls up to 200 µs first.
 B_IDLE=$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo '?')
-[ -r /sys/module/haltpoll/parameters/guest_halt_poll_ns ] &&
-    B_IDLE="$B_IDLE, guest halt polling $(cat /sys/module/haltpoll/parameters/guest_halt_poll_ns) ns"
+[ -r "$HALT_POLL" ] && B_IDLE="$B_IDLE, guest halt polling $(cat "$HALT_POLL") ns"
 B_NODE=$(node --version); B_NGINX=$("$NGINX" -v 2>&1 | sed 's/.*version: nginx\///')
 # The build's commit, "-dirty" when a tracked file differs from it — the
 # last run's report, which every run rewrites, does not count.

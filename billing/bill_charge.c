@@ -99,7 +99,10 @@ bill_charge_reserve(const struct msg_client *c, uint64_t reqid,
 	r->estimate_micros = est;
 	/* Quota leases (bill_lease.c): a leased reservation comes out of
 	 * this connection's lease, an ask gives it back first, any other
-	 * reservation leaves it alone; none touches another connection's. */
+	 * reservation leaves it alone; none touches another connection's.
+	 * A gateway's deferred connection spends the lease its other one
+	 * was granted (lib/msgsrv.h). */
+	c = msg_srv_sibling(c);
 	now = clock_mono_ms();
 	if (q->flags & IPC_CHARGE_F_LEASED)
 		bill_lease_take(q->token_id, c->slot, c->serial, est, now);

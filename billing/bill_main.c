@@ -32,6 +32,14 @@
 
 struct store *bill_store;
 struct hub_key bill_key;
+static struct msg_srv srv;	/* billing.sock */
+
+/* A gateway's deferred connection (its posts and unwaited reservations,
+ * IPC_BILL_DEFER) is read at most this often: under load billing wakes
+ * once in this many ms for them, not once a request.  Nobody waits for
+ * what it holds: before any other client's message, an admin command,
+ * the sweep and the stop, it is read first (lib/msgsrv.h). */
+#define BILL_DEFER_MS	5
 
 
 void
@@ -140,7 +148,9 @@ cmd_agent(struct child_env *env, uint64_t rid, int argc, char **argv)
 static void
 bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 {
-	/* Admin commands answer at once: nothing held may precede them. */
+	/* Admin commands answer at once: nothing held may precede them,
+	 * nor any post a gateway wrote before the command was typed. */
+	msg_srv_drain(&srv);
 	(void)bill_batch_commit(NULL);
 	if (bill_admin_cmd(env, id, argc, argv))
 		return;
@@ -157,8 +167,6 @@ bill_admin(struct child_env *env, uint64_t id, int argc, char **argv)
 	else
 		child_admin_error(env, id, "billing does not know '%s'", argv[0]);
 }
-
-static struct msg_srv srv;
 
 static void
 bill_client_closed(struct msg_client *c)
@@ -220,11 +228,28 @@ on_charge_reserve(struct msg_client *c, const struct msg *m, char *err,
 	struct ipc_charge_result r;
 
 	memcpy(&q, m->data, sizeof(q));
+	if (c->deferred && !(q.flags & IPC_CHARGE_F_UNWAITED)) {
+		snprintf(err, errlen, "a reservation waited for on a deferred "
+		    "connection");
+		return -1;
+	}
 	bill_charge_reserve(c, m->hdr.reqid, &q, &r);
 	if (q.flags & IPC_CHARGE_F_UNWAITED)
 		return 0;	/* nobody waits (a refusal was logged) */
 	if (bill_send(c, IPC_CHARGE_RESULT, m->hdr.reqid, &r, sizeof(r)) != 0)
 		log_warn("billing client queue full");
+	return 0;
+}
+
+static int
+on_bill_defer(struct msg_client *c, const struct msg *m, char *err,
+    size_t errlen)
+{
+	if (msg_srv_defer(c, &bill_defer_server_rules) != 0) {
+		snprintf(err, errlen, "cannot defer a client");
+		return -1;
+	}
+	log_debug("billing.sock: client pid %d defers its posts", (int)c->pid);
 	return 0;
 }
 
@@ -322,12 +347,16 @@ bill_prepare(struct child_env *env, void *arg)
 	struct child_loop *loop = arg;
 	int64_t sign;
 
+	int64_t defer = msg_srv_defer_due(loop->srv, clock_mono_ms());
+
 	job_recheck_answer(loop->srv);
 	(void)bill_ledger_sign_due(0);	/* the chains whose time came */
 	loop->wake_ms = bill_batch_prepare();
 	sign = bill_sign_due();
 	if (sign != 0 && (loop->wake_ms == 0 || sign < loop->wake_ms))
 		loop->wake_ms = sign;
+	if (defer != 0 && (loop->wake_ms == 0 || defer < loop->wake_ms))
+		loop->wake_ms = defer;
 }
 
 /* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */
@@ -337,6 +366,7 @@ static const msg_srv_fn bill_dispatch[IPC_TYPE_MAX] = {
 	[IPC_CHARGE_RESERVE] = on_charge_reserve,
 	[IPC_CHARGE_POST] = on_charge_post,
 	[IPC_JOB_GET] = on_job_get,
+	[IPC_BILL_DEFER] = on_bill_defer,
 	[IPC_LEDGER_SUB] = on_ledger,
 	[IPC_LEDGER_SYNC] = on_ledger,
 	[IPC_LEDGER_ACK] = on_ledger,
@@ -348,6 +378,7 @@ static const struct msg_srv_ops bill_srv_ops = {
 	.rules = &bill_server_rules,
 	.dispatch = bill_dispatch,
 	.max_clients = BILL_MAX_CLIENTS,
+	.defer_ms = BILL_DEFER_MS,
 	.input_begin = bill_input_begin,
 	.input_end = bill_input_end,
 	.on_close = bill_client_closed,
@@ -356,6 +387,7 @@ static const struct msg_srv_ops bill_srv_ops = {
 static void
 bill_tick(struct child_env *env, void *arg)
 {
+	msg_srv_drain(&srv);		/* nothing a sweep could void waits */
 	(void)bill_batch_commit(NULL);	/* the sweep runs outside batches */
 	bill_ledger_tick(env);
 	bill_admin_tick(env);
@@ -486,6 +518,7 @@ bill_main(struct child_env *env)
 	child_ready(env);
 	log_info("billing ready on %s store", store_engine(bill_store));
 	rc = child_poll_loop(env, &loop);
+	msg_srv_drain(&srv);		/* what the gateways wrote before */
 	(void)bill_batch_commit(NULL);
 	(void)bill_ledger_sign_due(1);	/* no chain left unsigned */
 	msg_srv_flush(&srv);

@@ -52,7 +52,6 @@ peer_down(struct child_peer *p, const char *why)
 		log_warn("connection to %s lost: %s", p->sock, why);
 	msg_conn_free(&p->conn);	/* fd = -1; lws closes the socket */
 	p->stuck = 0;
-	lws_sul_cancel(&p->lazy_sul);
 	child_rearm_cancel(&p->rearm);
 	p->wsi = NULL;
 	p->next_dial = clock_mono_ms() + 100;
@@ -91,6 +90,8 @@ dial(struct child_peer *p)
 	lws_set_opaque_user_data(p->wsi, p);
 	msg_conn_init(&p->conn, fd, p->rules);
 	log_debug("connected to %s", p->sock);
+	if (p->on_up != NULL)
+		p->on_up(p);
 }
 
 void
@@ -148,8 +149,6 @@ child_peer_send2(struct child_peer *p, uint16_t type, uint64_t reqid,
 	if (enqueue(p, type, reqid, a, alen, b, blen) != 0)
 		return -1;
 	p->queued = 1;
-	p->prev_us = p->last_us;
-	p->last_us = clock_mono_us();
 	return 0;
 }
 
@@ -168,7 +167,6 @@ child_peer_flush(void)
 		if (!p->queued)
 			continue;
 		p->queued = 0;
-		lws_sul_cancel(&p->lazy_sul);	/* lazy ones leave now too */
 		/* Down since (peer_down): nothing to write any more. */
 		if (p->conn.fd < 0 || p->stuck)
 			continue;	/* a stuck one is written when writable */
@@ -196,36 +194,6 @@ child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len)
 {
 	return child_peer_send2(p, type, reqid, data, len, NULL, 0);
-}
-
-/* A lazy message's wait ended: the turn's end writes it. */
-static void
-on_lazy(lws_sorted_usec_list_t *sul)
-{
-	struct child_peer *p = lws_container_of(sul, struct child_peer,
-	    lazy_sul);
-
-	if (p->conn.fd >= 0)
-		p->queued = 1;
-}
-
-int
-child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
-    const void *data, size_t len)
-{
-	/* libwebsockets' own poll() loop would spin through the wait
-	 * (README, Processes): there the message leaves with its turn. */
-	if (!child_lws_ends_turns() ||
-	    clock_mono_us() - p->last_us > CHILD_PEER_LAZY_US ||
-	    p->last_us - p->prev_us > CHILD_PEER_LAZY_US)
-		return child_peer_send(p, type, reqid, data, len);
-	if (enqueue(p, type, reqid, data, len, NULL, 0) != 0)
-		return -1;
-	/* Not already due this turn, nor waiting (the sul is scheduled). */
-	if (!p->queued && lws_dll2_is_detached(&p->lazy_sul.list))
-		lws_sul_schedule(lws_get_context(p->wsi), 0, &p->lazy_sul,
-		    on_lazy, CHILD_PEER_LAZY_US);
-	return 0;
 }
 
 static int

@@ -35,6 +35,8 @@ struct child_peer {
 	void (*on_msg)(struct child_peer *p, const struct msg *m);
 	/* The connection went down (pending requests will get no answer). */
 	void (*on_down)(struct child_peer *p);
+	/* Connected (NULL: nothing): what is queued here goes first. */
+	void (*on_up)(struct child_peer *p);
 	void *arg;
 	/* private */
 	struct child_env *env;
@@ -48,11 +50,6 @@ struct child_peer {
 					   writes it */
 	int stuck;			/* a write left some unsent: the rest
 					   goes when the socket is writable */
-	int64_t last_us, prev_us;	/* monotonic: the last two messages
-					   queued not lazily */
-	lws_sorted_usec_list_t lazy_sul;	/* scheduled while lazy
-					   messages wait in conn
-					   (child_peer_send_lazy) */
 };
 
 /* Name of the lws protocol every peer is adopted with; include
@@ -67,21 +64,6 @@ int  child_peer_up(const struct child_peer *p);
  * at the end of the loop's turn (child_lws_run): what one turn queued for
  * a peer goes out in one write, and the peer wakes once. */
 int  child_peer_send(struct child_peer *p, uint16_t type, uint64_t reqid,
-    const void *data, size_t len);
-/*
- * As child_peer_send, for a message that may wait up to CHILD_PEER_LAZY_US
- * while this child is busy with the peer (its last two other messages to
- * it were queued less than CHILD_PEER_LAZY_US apart, the last less than
- * that ago): it leaves with the next message queued for the same peer (in
- * order), or when the wait ends.  A peer
- * woken by every message wakes once for two (a gateway's post rides with
- * the next request's reservation at c=1).  Otherwise, and on
- * libwebsockets' poll() loop (no libev), it is child_peer_send: a child
- * that talks to the peer now and then would only add a turn of its loop
- * for the timer.
- */
-#define CHILD_PEER_LAZY_US	1000
-int  child_peer_send_lazy(struct child_peer *p, uint16_t type, uint64_t reqid,
     const void *data, size_t len);
 /*
  * The peer broke the protocol (from on_msg): the connection is dropped

@@ -17,8 +17,9 @@
  * up): such a token can no longer be deleted (billing/store_admin.c), so
  * its row is there when billing records the reservation.  A quota set on
  * an unlimited token applies within GW_TOKEN_TTL_MS, as a disabling does.
- * Billing reads this connection in order, so the reservation is recorded
- * before the request's post, and child_peer_flush writes billing's
+ * It goes, as the request's post later, on the deferred connection
+ * (bill_q below), which billing reads in order, so the reservation is
+ * recorded before the post, and child_peer_flush writes billing's
  * messages of a turn before the tunnel's.  Billing does not answer it; a
  * refusal (a store error) is logged there, and the post makes the charge
  * again and bills what was used.  Every reservation of a token without a
@@ -67,8 +68,25 @@ slot_of(const char *hash)
 	return &cache[h % GW_TOKEN_SLOTS];
 }
 
-static struct child_peer bill;
-static uint64_t charge_nonce;	/* this worker's part of every charge key */
+static struct child_peer bill, bill_q;
+static uint64_t charge_nonce;
+
+/*
+ * What can wait goes on bill_q, the worker's second connection to
+ * billing.sock, which billing reads at most every few ms (IPC_BILL_DEFER,
+ * lib/msgsrv.h): posts and unwaited reservations.  Billing wakes for
+ * them once a hold, not once a request, and still reads them before any
+ * later message of any client (a reservation waited for, a token look-up,
+ * a job retrieve on another worker), an admin command or its sweep.
+ * bill_q is flushed first of the worker's peers (gw_token_init), so a
+ * reservation is in billing's socket before the relay it allows; while it
+ * is down, they go on bill.
+ */
+static struct child_peer *
+bill_later(void)
+{
+	return child_peer_up(&bill_q) ? &bill_q : &bill;
+}	/* this worker's part of every charge key */
 
 /*
  * Posts billing has not acknowledged yet (IPC_CHARGE_POSTED): sent again
@@ -115,19 +133,11 @@ gw_charge_key(const struct gw_req *r, char *out, size_t len)
 	    out, len);
 }
 
-/*
- * A post waits up to CHILD_PEER_LAZY_US for the worker's next message to
- * billing (at c=1 the next request's reservation): billing wakes once for
- * both.  Not a video job's: a retrieve on another worker right after the
- * create's answer must find the job (gw_main.c gw_after).  A post that is
- * late changes nothing a crash could cost: the reservation it settles is
- * in billing already (gw_charge_reserve).
- */
 static void
-post_send(struct post *q, int lazy)
+post_send(struct post *q)
 {
-	if ((lazy ? child_peer_send_lazy : child_peer_send)(&bill,
-	    IPC_CHARGE_POST, q->charge_id, &q->p, sizeof(q->p)) != 0)
+	if (child_peer_send(bill_later(), IPC_CHARGE_POST, q->charge_id, &q->p,
+	    sizeof(q->p)) != 0)
 		q->resend_at = clock_mono_ms() + GW_POST_RETRY_MS;
 	else
 		q->resend_at = 0;
@@ -149,7 +159,7 @@ send_post(uint64_t charge_id, uint64_t reqid, const struct ipc_charge_post *p)
 	*posts_tail = q;
 	posts_tail = &q->next;
 	nposts++;
-	post_send(q, p->job[0] == '\0');
+	post_send(q);
 	if (q->resend_at != 0)
 		log_rwarn(charge_id, "charge post: billing unreachable; kept "
 		    "until it is back");
@@ -201,11 +211,11 @@ posts_tick(void)
 {
 	int64_t now = clock_mono_ms();
 
-	if (!child_peer_up(&bill))
+	if (!child_peer_up(bill_later()))
 		return;
 	for (struct post *q = posts; q != NULL; q = q->next)
 		if (q->resend_at != 0 && now >= q->resend_at)
-			post_send(q, 0);
+			post_send(q);
 }
 
 int
@@ -381,7 +391,8 @@ send_reserve(struct gw_req *r, uint32_t flags)
 	q.est_tokens = r->lim.est;
 	q.est_video_seconds = r->est_video_seconds;
 	str_copy(q.model, sizeof(q.model), r->model);
-	r->charge = child_peer_send(&bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
+	r->charge = child_peer_send((flags & IPC_CHARGE_F_UNWAITED) ?
+	    bill_later() : &bill, IPC_CHARGE_RESERVE, r->charge_id, &q,
 	    sizeof(q)) == 0 ? GW_CH_ASKED : GW_CH_UNSENT;
 }
 
@@ -399,7 +410,8 @@ gw_charge_reserve(struct gw_req *r)
 	 * for billing is no backlog: it leaves in the same write (at c=32
 	 * most reservations shared their turn with another message to
 	 * billing, and waited). */
-	int backlog = child_peer_backlog(&bill);
+	int backlog = child_peer_backlog(&bill) ||
+	    child_peer_backlog(&bill_q);
 	int unwaited = r->tok.quota_micros < 0 && r->tok.used_micros > 0 &&
 	    !backlog;
 	int leasable = r->tok.quota_micros >= 0 && r->est_video_seconds <= 0;
@@ -601,6 +613,33 @@ static struct child_peer bill = {
 	.on_down = on_bill_down,
 };
 
+/* First on the deferred connection: say so. */
+static void
+on_bill_q_up(struct child_peer *p)
+{
+	struct ipc_bill_defer d;
+
+	memset(&d, 0, sizeof(d));
+	if (child_peer_send(p, IPC_BILL_DEFER, 0, &d, sizeof(d)) != 0)
+		log_warn("billing.sock: cannot ask for a deferred connection");
+}
+
+/* Lost with it: posts not acknowledged (sent again, on bill while it is
+ * down); an unwaited reservation is made again by its post. */
+static void
+on_bill_q_down(struct child_peer *p)
+{
+	posts_resend_all();
+}
+
+static struct child_peer bill_q = {
+	.sock = "billing.sock",
+	.rules = &bill_gw_rules,
+	.on_msg = on_bill_msg,
+	.on_down = on_bill_q_down,
+	.on_up = on_bill_q_up,
+};
+
 void
 gw_token_init(struct lws_vhost *vh)
 {
@@ -610,6 +649,7 @@ gw_token_init(struct lws_vhost *vh)
 	if (getrandom(&charge_nonce, sizeof(charge_nonce), 0) !=
 	    (ssize_t)sizeof(charge_nonce))
 		fatal("getrandom failed");
+	child_peer_start(&bill_q, gw_env(), vh);	/* flushed first */
 	child_peer_start(&bill, gw_env(), vh);
 }
 
@@ -618,6 +658,7 @@ gw_token_tick(void)
 {
 	int64_t now = clock_mono_ms();
 
+	child_peer_tick(&bill_q);
 	child_peer_tick(&bill);
 	posts_tick();
 	rcharges_tick();

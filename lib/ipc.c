@@ -50,7 +50,8 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 	FIXED(IPC_TOKEN_GET, "token-get", struct ipc_token_get), \
 	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve), \
 	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post), \
-	FIXED(IPC_JOB_GET, "job-get", struct ipc_job_get)
+	FIXED(IPC_JOB_GET, "job-get", struct ipc_job_get), \
+	FIXED(IPC_BILL_DEFER, "bill-defer", struct ipc_bill_defer)
 #define BILL_TO_GW \
 	FIXED(IPC_TOKEN_INFO, "token-info", struct ipc_token_info), \
 	FIXED(IPC_CHARGE_RESULT, "charge-result", struct ipc_charge_result), \
@@ -83,6 +84,17 @@ const struct msg_rules bill_server_rules = {
 	{ bill_req, IPC_TYPE_MAX }, { bill_ans, IPC_TYPE_MAX } };
 const struct msg_rules bill_gw_rules = {
 	{ bill_to_gw, IPC_TYPE_MAX }, { gw_to_bill, IPC_TYPE_MAX } };
+/* A deferred gateway connection: posts and unwaited reservations in,
+ * post acknowledgements out. */
+static const struct msg_rule defer_req[IPC_TYPE_MAX] = {
+	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve),
+	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post),
+};
+static const struct msg_rule defer_ans[IPC_TYPE_MAX] = {
+	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted),
+};
+const struct msg_rules bill_defer_server_rules = {
+	{ defer_req, IPC_TYPE_MAX }, { defer_ans, IPC_TYPE_MAX } };
 const struct msg_rules bill_tun_rules = {
 	{ bill_to_tun, IPC_TYPE_MAX }, { tun_to_bill, IPC_TYPE_MAX } };
 

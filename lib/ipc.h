@@ -52,6 +52,7 @@ enum ipc_type {
 	IPC_RELAY_WS_IN,	/* gateway -> tunnel: struct ipc_ws_msg + data */
 	IPC_JOB_GET,		/* gateway -> billing: struct ipc_job_get */
 	IPC_JOB_INFO,		/* billing -> gateway: struct ipc_job_info */
+	IPC_BILL_DEFER,		/* gateway -> billing: struct ipc_bill_defer */
 	IPC_TYPE_MAX
 };
 
@@ -240,6 +241,16 @@ struct ipc_charge_post {	/* writer: gateway, when the request ended */
 struct ipc_job_get {		/* writer: gateway */
 	uint64_t token_id;
 	char id[64];
+};
+
+/*
+ * The first message of a gateway's second connection to billing.sock: its
+ * messages can wait (lib/msgsrv.h, Deferred clients).  On it the gateway
+ * sends only unwaited reservations and posts; billing answers only posts
+ * (bill_defer_server_rules); anything else drops the connection.
+ */
+struct ipc_bill_defer {		/* writer: gateway */
+	uint64_t reserved;	/* 0 */
 };
 
 enum ipc_job_status { IPC_JOB_FOUND = 0, IPC_JOB_UNKNOWN, IPC_JOB_ERROR };
@@ -472,6 +483,8 @@ struct ipc_mod_verdict {	/* writer: moderation, one per IPC_MOD_CHECK */
 extern const struct msg_rules bill_server_rules;
 extern const struct msg_rules bill_gw_rules;
 extern const struct msg_rules bill_tun_rules;
+/* billing's end of a deferred gateway connection (IPC_BILL_DEFER). */
+extern const struct msg_rules bill_defer_server_rules;
 
 /* tunnel.sock: the tunnel's end (relay requests in) and a gateway's end. */
 extern const struct msg_rules relay_tun_rules;

@@ -99,6 +99,8 @@ client_close(struct msg_client *cl)
 
 	if (cl->conn.fd < 0)
 		return;
+	if (cl->deferred)
+		s->ndeferred--;
 	if (s->ops->on_close != NULL)
 		s->ops->on_close(cl);
 	if (s->epfd >= 0 && cl->watched != 0)
@@ -262,6 +264,13 @@ msg_srv_input(struct msg_srv *s, struct msg_client *cl)
 
 	if (cl->conn.fd < 0)
 		return;
+	/* Nothing a deferred client wrote before this one's message is
+	 * read after it. */
+	if (!cl->deferred && s->ndeferred > 0) {
+		msg_srv_drain(s);
+		if (cl->conn.fd < 0)
+			return;
+	}
 	for (;;) {
 		rc = msg_fill(&cl->conn);
 		if (rc == -2)
@@ -279,6 +288,10 @@ msg_srv_input(struct msg_srv *s, struct msg_client *cl)
 		got += (size_t)rc;
 		if (got >= MSG_SRV_READ_MAX || cl->conn.drained)
 			break;
+	}
+	if (cl->deferred && got > 0 && !s->holding) {
+		s->holding = 1;		/* the next ones wait for the hold */
+		s->hold_until = clock_mono_ms() + s->ops->defer_ms;
 	}
 	if (cl->closing) {
 		/* Answered and on its way out: what it says now is ignored. */
@@ -316,6 +329,52 @@ msg_srv_input(struct msg_srv *s, struct msg_client *cl)
 		return;
 	}
 	flush_one(cl);
+}
+
+int
+msg_srv_defer(struct msg_client *cl, const struct msg_rules *rules)
+{
+	struct msg_srv *s = cl->srv;
+
+	if (s->ops->defer_ms <= 0 || s->epfd >= 0)
+		return -1;
+	if (!cl->deferred)
+		s->ndeferred++;
+	cl->deferred = 1;
+	cl->conn.rules = rules;
+	return 0;
+}
+
+const struct msg_client *
+msg_srv_sibling(const struct msg_client *cl)
+{
+	const struct msg_srv *s = cl->srv;
+
+	if (!cl->deferred || cl->pid < 0)
+		return cl;
+	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+		if (s->cl[i].conn.fd >= 0 && !s->cl[i].deferred &&
+		    s->cl[i].pid == cl->pid)
+			return &s->cl[i];
+	return cl;
+}
+
+void
+msg_srv_drain(struct msg_srv *s)
+{
+	for (uint32_t i = 0; s->ndeferred > 0 && i < s->ops->max_clients; i++)
+		if (s->cl[i].conn.fd >= 0 && s->cl[i].deferred)
+			msg_srv_input(s, &s->cl[i]);
+}
+
+int64_t
+msg_srv_defer_due(struct msg_srv *s, int64_t now)
+{
+	if (s->holding && now >= s->hold_until) {
+		s->holding = 0;
+		msg_srv_drain(s);	/* holds again if it got something */
+	}
+	return s->holding ? s->hold_until : 0;
 }
 
 void
@@ -408,9 +467,11 @@ msg_srv_pollfds(struct msg_srv *s, struct pollfd *pfd,
 		struct msg_client *cl = &s->cl[i];
 		if (cl->conn.fd < 0)
 			continue;
-		/* POLLIN always: a peer's hang-up shows as readable. */
+		/* POLLIN but for a held deferred client: a peer's hang-up
+		 * shows as readable (POLLHUP is reported unasked). */
 		pfd[n].fd = cl->conn.fd;
-		pfd[n].events = POLLIN | (msg_pending(&cl->conn) ? POLLOUT : 0);
+		pfd[n].events = (cl->deferred && s->holding ? 0 : POLLIN) |
+		    (msg_pending(&cl->conn) ? POLLOUT : 0);
 		pfd[n].revents = 0;
 		who[n++] = cl;
 	}

@@ -22,6 +22,18 @@
  * calls msg_srv_epoll_events() whenever it is readable.  The library never
  * sees, adopts or closes a client's fd, so there is one owner of each.
  *
+ * Deferred clients (poll mode only).  A client that says its messages
+ * can wait (msg_srv_defer: a gateway's posts and unwaited reservations to
+ * billing) is read at most every ops->defer_ms: once one of its reads
+ * got something the server holds every deferred client out of the poll
+ * set's POLLIN (a hang-up still shows) until msg_srv_defer_due says the
+ * hold ended; then it reads them all, and holds again if that got
+ * something.  Their messages are never read after another client's that
+ * was written later: before any other client's input, and on
+ * msg_srv_drain (the user's own calls: admin commands, a sweep, the
+ * stop), every deferred client is read first.  A busy peer that only
+ * posts wakes the server once a hold, not once a message.
+ *
  * Ownership: the server owns the client slots and closes their fds; the
  * listener belongs to the caller, and so does the epoll descriptor once
  * msg_srv_epoll() returned it (an event library that adopted it closes it).
@@ -45,6 +57,7 @@ struct msg_client {
 	int32_t uid;
 	int64_t last_active;	/* monotonic ms: accepted or last message */
 	int closing;		/* close once the queued answer is written */
+	int deferred;		/* msg_srv_defer: read on the server's hold */
 	uint32_t watched;	/* epoll mode: the events registered */
 	void *user;		/* the user's (an lws wsi, a request slot) */
 };
@@ -82,6 +95,9 @@ struct msg_srv_ops {
 	 * descriptor ask for POLLOUT themselves). */
 	void (*want_write)(struct msg_client *cl);
 	void *arg;			/* the user's, for hooks and handlers */
+	/* Deferred clients are read at most this often (see above); 0:
+	 * msg_srv_defer refuses. */
+	int64_t defer_ms;
 };
 
 struct msg_srv {
@@ -91,6 +107,9 @@ struct msg_srv {
 	struct msg_client *cl;		/* ops->max_clients slots */
 	uint32_t next_serial;
 	int epfd;			/* msg_srv_epoll's, or -1 */
+	int holding;			/* deferred clients out of POLLIN */
+	int64_t hold_until;		/* monotonic ms: when the hold ends */
+	uint32_t ndeferred;		/* deferred clients connected */
 };
 
 /* 0, or -1 with a reason (a dispatch table that does not match the rules,
@@ -130,6 +149,22 @@ void msg_srv_drop(struct msg_client *cl, const char *why, ...)
 void msg_srv_flush(struct msg_srv *s);
 /* Close clients idle for ops->idle_ms. */
 void msg_srv_tick(struct msg_srv *s, int64_t now_ms);
+
+/*
+ * From now on cl's messages may wait (see Deferred clients), under the
+ * rules given (the server's end, a subset of ops->rules: what such a
+ * client may send).  -1 when the server defers nobody (no defer_ms, or
+ * epoll mode).
+ */
+int  msg_srv_defer(struct msg_client *cl, const struct msg_rules *rules);
+/* A deferred client's other connection: the undeferred client of the
+ * same process (SO_PEERCRED pid), or cl itself when there is none. */
+const struct msg_client *msg_srv_sibling(const struct msg_client *cl);
+/* Read and dispatch what every deferred client sent so far. */
+void msg_srv_drain(struct msg_srv *s);
+/* Before each poll: when the hold ended, read the deferred clients.
+ * Returns when the loop must wake for the hold (monotonic ms), or 0. */
+int64_t msg_srv_defer_due(struct msg_srv *s, int64_t now_ms);
 
 /* The client in slot with serial, or NULL when it went away. */
 struct msg_client *msg_srv_find(struct msg_srv *s, uint32_t slot,

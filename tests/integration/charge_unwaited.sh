@@ -125,5 +125,14 @@ wait_until 3 in_flight || fail "the slow requests' reservations never showed (fr
 used_is fresh 0 || fail "fresh: used $(used_of fresh) while its request is in flight"
 wait "${SLOWP[@]}"
 
+note "an answer's charge shows to the operator at once"
+# Its post went on the worker's deferred connection before the answer;
+# billing reads that before an admin command (lib/msgsrv.h): no waiting.
+for i in 1 2 3 4 5; do
+    [ "$(chat "$UNL" "$SWB_TMP/u5")" = 200 ] || fail "unl $i: $(cat "$SWB_TMP/u5")"
+    eu=$((eu + $(cost_of "$SWB_TMP/u5")))
+    used_is unl "$eu" || fail "right after answer $i: used $(used_of unl), expected $(fmt "$eu")"
+done
+
 [ "$(chat "$UNL" "$SWB_TMP/u4")" = 200 ] || fail "the hub stopped serving"
 echo "charge_unwaited: ok"

@@ -32,6 +32,30 @@ note "a token-info (billing's own answer) sent to billing"
 [ "$(send billing.sock 10 416 1)" = closed ] || fail "billing did not drop the peer"
 grep -q "billing.sock: dropping client pid [0-9]* uid [0-9]*: protocol violation: token-info message arrived at the end that sends it" \
     "$SWB_TMP/hub.log" || fail "billing did not log the violation"
+# deferred TYPE LEN: on billing.sock, a bill-defer (39) first, then a
+# message of TYPE and LEN bytes of zeros; prints what billing did.
+deferred() {
+    python3 - "$SWB_TMP/run/billing.sock" "$1" "$2" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+hdr = lambda t, n: struct.pack("=IHBBQ", n, t, 1, 0, 7)
+s.sendall(hdr(39, 8) + b"\0" * 8)
+s.sendall(hdr(int(sys.argv[2]), int(sys.argv[3])) + b"\0" * int(sys.argv[3]))
+s.settimeout(5)
+try:
+    print("closed" if s.recv(1) == b"" else "answered")
+except socket.timeout:
+    print("open")
+PY
+}
+note "a deferred connection (bill-defer) asks for a token, or waits for a reservation"
+[ "$(deferred 9 72)" = closed ] || fail "billing kept a deferred peer that asked for a token"
+grep -q "billing.sock: dropping client pid [0-9]* uid [0-9]*: protocol violation: message type 9 is not allowed here" \
+    "$SWB_TMP/hub.log" || fail "billing did not log the token-get on a deferred connection"
+[ "$(deferred 19 168)" = closed ] || fail "billing kept a deferred peer waiting for a reservation"
+grep -q "billing.sock: dropping client pid [0-9]* uid [0-9]*: protocol violation: a reservation waited for on a deferred connection" \
+    "$SWB_TMP/hub.log" || fail "billing did not log the waited reservation on a deferred connection"
 note "a verdict sent to moderation; a wrong version"
 [ "$(send moderation.sock 18 168 1)" = closed ] || fail "moderation did not drop the peer"
 [ "$(send moderation.sock 17 8 9)" = closed ] || fail "moderation kept a wrong version"

@@ -58,8 +58,8 @@ ctl ledger verify "$AGENT_ID" >/dev/null || fail "hubctl ledger verify failed"
 note "a new price version reaches the agent and prices the next request"
 ctl price set gpt-4o --input 3000 --output 4000 >/dev/null
 [ "$(chat "$SWB_TMP/p1" "$NS")" = 200 ] || fail "request after the price change"
-# A post may leave its gateway up to a millisecond after the answer
-# (child/child_peer.h CHILD_PEER_LAZY_US): wait for its entry.
+# Billing reads a post up to 5 ms after the answer (lib/msgsrv.h,
+# Deferred clients) and commits it with its batch: wait for its entry.
 seven() { [ "$(lines)" = 7 ]; }
 wait_until 10 seven || fail "the request after the price change is not in the ledger: $(hub_csv)"
 wait_until 10 same || fail "exports differ after the price change"

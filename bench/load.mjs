@@ -21,7 +21,11 @@
 //
 // --mode hold [--gap-log FILE]: N concurrent slow streams, each opened once (its own
 // connection, no keep-alive), the N starts spread evenly over --ramp
-// seconds; then every stream is held to its end.  See hold() below.
+// seconds; then every stream is held to its end.  See hold() below.  When
+// the mock stamps its chunks (openai_mock.mjs --stamp), it also prints
+// transit_p50_ms / transit_p99_ms / transit_max_ms: an event's arrival
+// less the mock's stamp in it (one monotonic clock), the time the path
+// took, which the mock's own stalls do not move.
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
@@ -306,7 +310,17 @@ async function hold(o) {
         if (o.servername) reqOpts.servername = o.servername;
     }
     const mContent = matcher('"content":"tok'), mDone = matcher('data: [DONE]');
-    const gaps = hist(), ttfbs = hist();
+    const gaps = hist(), ttfbs = hist(), transit = hist();
+    const STAMP = Buffer.from('fp_t', 'latin1');
+    // The mock's stamps in buf (µs, monotonic) against nowUs; a stamp
+    // cut across two reads is skipped.
+    const stamps = (buf, nowUs) => {
+        for (let at = buf.indexOf(STAMP); at >= 0; at = buf.indexOf(STAMP, at + 4)) {
+            let i = at + 4, v = 0;
+            while (i < buf.length && buf[i] >= 48 && buf[i] <= 57) v = v * 10 + (buf[i++] - 48);
+            if (i > at + 4 && i < buf.length && buf[i] === 34) hadd(transit, (nowUs - v) / 1000);
+        }
+    };
     // --gap-log FILE: one line per gap over 1150 ms (the bench's pace is
     // 1000 ms): "t_ms gap_ms stream event", t since the first start.  A
     // stall that holds every stream at once shows as a run of lines.
@@ -344,6 +358,7 @@ async function hold(o) {
             status = res.statusCode;
             res.on('data', (buf) => {
                 const now = performance.now();
+                stamps(buf, Number(process.hrtime.bigint() / 1000n));
                 if (!gotHead) {
                     gotHead = true; open++; settled++;
                     if (open > peak) peak = open;
@@ -404,6 +419,8 @@ async function hold(o) {
         gap_p50_ms: r2(hpct(gaps, 50)), gap_p99_ms: r2(hpct(gaps, 99)), gap_max_ms: r2(gaps.max || null),
         gap_mean_ms: r2(gaps.n ? gaps.sum / gaps.n : null),
         gaps: gaps.n, coalesced, events,
+        transit_p50_ms: r2(hpct(transit, 50)), transit_p99_ms: r2(hpct(transit, 99)),
+        transit_max_ms: r2(transit.max || null), stamps: transit.n,
         client_cpu_ms: Math.round((cpu.user + cpu.system) / 1000),
         client_cpu_pct: r2((cpu.user + cpu.system) / 1000 / elapsed * 100),
         client_maxrss_kb: process.resourceUsage().maxRSS,

@@ -382,9 +382,10 @@ mem_snap() {
         awk '/^VmRSS:/ {r = $2} END {print r + 0}' "/proc/$pid/status" 2>/dev/null || echo 0
     done <"$work/procs"
 }
-# restart_mock: a fresh mock on the same port with the same arguments, so
-# each path's row starts from a mock that has served nothing (a Node mock
-# that held 10,000 streams keeps hundreds of MB and a slower heap).
+# restart_mock [ARG]: a fresh mock on the same port with the same arguments
+# (and ARG, once), so each path's row starts from a mock that has served
+# nothing (a Node mock that held 10,000 streams keeps hundreds of MB and a
+# slower heap).
 restart_mock() {
     local old args=() new i
     old=$(cat "$stack_dir/mock.pid")
@@ -392,6 +393,9 @@ restart_mock() {
     for i in "${!args[@]}"; do
         [ "${args[$i]}" = --port ] && args[i+1]=$MOCK_PORT
     done
+    if [ -n "${1:-}" ] && ! printf '%s\n' "${args[@]}" | grep -qxF -- "$1"; then
+        args+=("$1")
+    fi
     kill "$old"
     for i in $(seq 50); do kill -0 "$old" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$old" 2>/dev/null || true
@@ -416,7 +420,7 @@ streams_row() {
         hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN") ;;
     esac
     say "$NSTREAMS concurrent slow streams / $path ($H_CHUNKS chunks x $H_DELAY ms, ${H_RAMP}s ramp)"
-    restart_mock
+    restart_mock --stamp	# each chunk says when the mock made it
     rm -f "$work/plateau"
     sleep 2
     mem_snap >"$work/mem0"
@@ -667,13 +671,13 @@ const perStream = (r, keys) => {
 };
 const mb = (kb) => (kb / 1024).toFixed(1);
 md = [];
-md.push('| path | streams | ok | errors | open at the plateau | TTFB p50 ms | TTFB p99 ms | gap p50 ms | gap p99 ms | gap max ms | gap p99 − mock\'s ms | coalesced gaps | memory per in-flight stream (PSS) | CPU per stream, proxy / mock | client CPU |');
-md.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+md.push('| path | streams | ok | errors | open at the plateau | TTFB p50 ms | TTFB p99 ms | gap p50 ms | gap p99 ms | gap max ms | gap p99 − mock\'s ms | transit p50 ms | transit p99 ms | transit p99 − mock\'s ms | coalesced gaps | memory per in-flight stream (PSS) | CPU per stream, proxy / mock | client CPU |');
+md.push('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of holds) {
     const keys = holdProcs(r);
     const cpuOf = (pred) => Object.entries(r.cpu_us || {}).filter(([k]) => pred(k)).reduce((a, [, v]) => a + v, 0) / r.concurrency;
     const pcpu = r.path === 'mock' ? '—' : f(cpuOf((k) => keys.includes(k)), 0) + ' µs';
-    md.push(`| ${r.path} | ${r.concurrency} | ${r.ok} | ${errs(r)} | ${r.open_at_plateau ?? '—'}${r.open_at_mark != null && r.open_at_mark !== r.open_at_plateau ? ` (${r.open_at_mark} after the sample)` : ''} | ${f(r.ttfb_p50_ms, 2)} | ${f(r.ttfb_p99_ms, 2)} | ${f(r.gap_p50_ms, 2)} | ${f(r.gap_p99_ms, 2)} | ${f(r.gap_max_ms, 2)} | ${hm && r !== hm ? f(r.gap_p99_ms - hm.gap_p99_ms, 2) : '—'} | ${r.coalesced}/${r.gaps} | ${f(perStream(r, keys), 1)} KB | ${pcpu} / ${f(cpuOf((k) => k === 'mock'), 0)} µs | ${f(r.client_cpu_pct, 0)} % of a core (${mb(r.client_maxrss_kb)} MB max RSS) |`);
+    md.push(`| ${r.path} | ${r.concurrency} | ${r.ok} | ${errs(r)} | ${r.open_at_plateau ?? '—'}${r.open_at_mark != null && r.open_at_mark !== r.open_at_plateau ? ` (${r.open_at_mark} after the sample)` : ''} | ${f(r.ttfb_p50_ms, 2)} | ${f(r.ttfb_p99_ms, 2)} | ${f(r.gap_p50_ms, 2)} | ${f(r.gap_p99_ms, 2)} | ${f(r.gap_max_ms, 2)} | ${hm && r !== hm ? f(r.gap_p99_ms - hm.gap_p99_ms, 2) : '—'} | ${f(r.transit_p50_ms, 2)} | ${f(r.transit_p99_ms, 2)} | ${hm && r !== hm && r.transit_p99_ms != null && hm.transit_p99_ms != null ? f(r.transit_p99_ms - hm.transit_p99_ms, 2) : '—'} | ${r.coalesced}/${r.gaps} | ${f(perStream(r, keys), 1)} KB | ${pcpu} / ${f(cpuOf((k) => k === 'mock'), 0)} µs | ${f(r.client_cpu_pct, 0)} % of a core (${mb(r.client_maxrss_kb)} MB max RSS) |`);
 }
 md.push('');
 md.push('Memory of each process (PSS, MB: before the ramp · at the plateau · after every stream ended; per in-flight stream = (plateau − before) ÷ streams open):');
@@ -734,6 +738,12 @@ if (hh) {
     if (hm) {
         const d = hh.gap_p99_ms - hm.gap_p99_ms;
         md.push(`| chunk-gap p99 within 5 ms of the mock's | hub ${f(hh.gap_p99_ms, 2)} ms − mock ${f(hm.gap_p99_ms, 2)} ms = ${f(d, 2)} ms | ${pf(d <= 5, d <= 5 ? `${f(5 - d, 2)} ms to spare` : `${f(d - 5, 2)} ms over`)} |`);
+        // The same tail without the mock's own stalls: each event's
+        // arrival less the mock's stamp in it (no verdict of its own).
+        if (hh.transit_p99_ms != null && hm.transit_p99_ms != null) {
+            const t = hh.transit_p99_ms - hm.transit_p99_ms;
+            md.push(`| (beside it, no target of its own) chunk transit p99, mock's stamp → client, over the mock's | hub ${f(hh.transit_p99_ms, 2)} ms − mock ${f(hm.transit_p99_ms, 2)} ms = ${f(t, 2)} ms (${hh.stamps} and ${hm.stamps} events) | — |`);
+        }
     } else md.push('| chunk-gap p99 within 5 ms of the mock\'s | the mock path was not run | — |');
     // "Hub memory" is the hub's own processes, as for the idle agent;
     // agentd runs on the agent owner's host and is reported beside it.
@@ -776,7 +786,11 @@ ${holds.length ? `Concurrent slow streams: ${holds[0].concurrency} streaming cha
 connection, started evenly over a ${holds[0].ramp_s} s ramp, all held open together
 (\`bench/load.mjs --mode hold\`, one Node process; open file limit ${holds[0].nofile}).
 Gaps = arrival times between consecutive content events of a stream at the
-client (≈ ${holds[0].delay_ms} ms when nothing stalls); memory = PSS from
+client (≈ ${holds[0].delay_ms} ms when nothing stalls); transit = an event's
+arrival at the client less the time the mock stamped in it when it made it
+(\`openai_mock.mjs --stamp\`: its system_fingerprint; one monotonic clock):
+what the path between them took, which a stall of the mock's own does not
+move (it delays the stamp too); memory = PSS from
 \`/proc/PID/smaps_rollup\`; CPU per stream = utime + stime over the row ÷ streams.
 The mock is a Node process: with V8's default heap it collected its old
 generation every ~3 s of the ramp, and each collection's helper threads,

@@ -58,7 +58,7 @@ ctl ledger verify "$AGENT_ID" >/dev/null || fail "hubctl ledger verify failed"
 note "a new price version reaches the agent and prices the next request"
 ctl price set gpt-4o --input 3000 --output 4000 >/dev/null
 [ "$(chat "$SWB_TMP/p1" "$NS")" = 200 ] || fail "request after the price change"
-# Billing reads a post up to 5 ms after the answer (lib/msgsrv.h,
+# Billing reads a post up to 2 ms after the answer (lib/msgsrv.h,
 # Deferred clients) and commits it with its batch: wait for its entry.
 seven() { [ "$(lines)" = 7 ]; }
 wait_until 10 seven || fail "the request after the price change is not in the ledger: $(hub_csv)"

@@ -8,8 +8,12 @@
 //
 //   node tests/mock/openai_mock.mjs --cert C --key K [--port 0] [--log FILE]
 //        [--host 127.0.0.1] [--keys k1,k2] [--models m1,m2] [--chunks 8]
-//        [--delay-ms 20] [--moderation-words w1,w2]
+//        [--delay-ms 20] [--moderation-words w1,w2] [--stamp]
 //
+// --stamp: each chat stream chunk's system_fingerprint is `fp_t` and the
+// monotonic clock in microseconds when it was made (the bench's client
+// subtracts it from its arrival: the time the path took, free of the
+// mock's own stalls).
 // Prints exactly one line, `listening PORT`, on stdout once it accepts
 // connections; diagnostics go to stderr.  SIGTERM/SIGINT exit 0.
 
@@ -27,7 +31,7 @@ function usage(msg) {
 	process.stderr.write(
 		'usage: openai_mock.mjs --cert PEM --key PEM [--port N] [--host ADDR] [--log FILE]\n' +
 		'       [--keys k1,k2] [--models m1,m2] [--chunks N] [--delay-ms MS]\n' +
-		'       [--moderation-words w1,w2]\n');
+		'       [--moderation-words w1,w2] [--stamp]\n');
 	process.exit(2);
 }
 
@@ -44,6 +48,7 @@ try {
 			models: { type: 'string', default: 'gpt-4o-mini,gpt-4o' },
 			chunks: { type: 'string', default: '8' },
 			'delay-ms': { type: 'string', default: '20' },
+			stamp: { type: 'boolean', default: false },
 			'moderation-words': { type: 'string', default: '' },
 			// The other providers (recognised by the Host header):
 			'anthropic-keys': { type: 'string', default: 'sk-ant-test-provider-key' },
@@ -92,6 +97,7 @@ const cfg = {
 	models: list(args.models),
 	chunks: intOpt('chunks', MAX_CHUNKS),
 	delayMs: intOpt('delay-ms', MAX_DELAY_MS),
+	stamp: !!args.stamp,
 	modWords: list(args['moderation-words']).map((w) => w.toLowerCase()),
 	anthropicKeys: new Set(list(args['anthropic-keys'])),
 	anthropicModels: list(args['anthropic-models']),
@@ -562,7 +568,7 @@ async function chatCompletions(x, body, fl = OPENAI_CHAT) {
 			body.stream_options.include_usage === true);
 		const chunk = (delta, finishReason) => {
 			const c = { id: x.id, object: 'chat.completion.chunk', created, model: replyModel,
-				system_fingerprint: SYSTEM_FINGERPRINT,
+				system_fingerprint: cfg.stamp ? `fp_t${process.hrtime.bigint() / 1000n}` : SYSTEM_FINGERPRINT,
 				choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }] };
 			if (includeUsage) c.usage = null;
 			return c;

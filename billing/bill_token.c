@@ -70,7 +70,7 @@ token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 	uint64_t id;
 	json_t *o;
 
-	for (int i = 2; i < argc; i++) {
+	for (int i = 2; i < argc; i += 2) {	/* an option and its value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (v == NULL) {
 			child_admin_error(env, rid, "token create: %s needs a value", argv[i]);
@@ -113,7 +113,6 @@ token_create(struct child_env *env, uint64_t rid, int argc, char **argv)
 			    argv[i]);
 			return;
 		}
-		i++;
 	}
 	randombytes_buf(rnd, sizeof(rnd));
 	sodium_bin2base64(b64, sizeof(b64), rnd, sizeof(rnd),

@@ -349,7 +349,6 @@ proc_input(struct master *m, struct proc *p)
 			    msg.hdr.len);
 			break;
 		default:
-			rc = -1;
 			snprintf(err, sizeof(err), "unexpected %s message",
 			    msg_type_name(&ipc_master_rules, msg.hdr.type));
 			goto bad;

@@ -106,7 +106,7 @@ mod_main(struct child_env *env)
 
 	for (;;) {
 		int64_t now = clock_mono_ms();
-		int timeout = MOD_TICK_MS, rc;
+		int timeout = MOD_TICK_MS;
 		size_t n = 0, nsrv;
 
 		if (child_check_term(env, &mod_ops) &&
@@ -122,7 +122,7 @@ mod_main(struct child_env *env)
 		n++;
 		nsrv = msg_srv_pollfds(&srv, pfd + n, who, MOD_POLL_MAX - n);
 		n += nsrv;
-		if ((rc = mod_check_poll(pfd, (unsigned)n, timeout)) < 0)
+		if (mod_check_poll(pfd, (unsigned)n, timeout) < 0)
 			fatal("moderation: cannot wait for events");
 		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (child_master_input(env, &mod_ops) != 0) {

@@ -472,7 +472,7 @@ frame(struct xl_buf *out, const char *name, int exception, json_t *o)
 	char *p = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(15)) :
 	    NULL;
 	unsigned char *f = NULL;
-	size_t n, m;
+	size_t n;
 	int rc = -1;
 
 	json_decref(o);
@@ -480,7 +480,7 @@ frame(struct xl_buf *out, const char *name, int exception, json_t *o)
 		return -1;
 	n = evs_encode_event(NULL, 0, name, exception, p, strlen(p));
 	if (n > 0 && (f = malloc(n)) != NULL &&
-	    (m = evs_encode_event(f, n, name, exception, p, strlen(p))) == n)
+	    evs_encode_event(f, n, name, exception, p, strlen(p)) == n)
 		rc = xl_buf_add(out, f, n);
 	free(f);
 	free(p);

@@ -11,15 +11,17 @@ timeout = 200ms"
 start_hub "$SWB_TMP/hubd.ini"
 before=$(status_json | jq -c '[.children[] | {name, pid}]')
 
-# send SOCKET TYPE LEN VERSION: a 16-byte header (host order) and 8 bytes;
-# prints what the receiver did: "closed" when it dropped us.
-send() {
-    python3 - "$SWB_TMP/run/$1" "$2" "$3" "$4" <<'PY'
+# raw SOCKET MSG...: each MSG "TYPE:LEN:VERSION:BYTES" is a 16-byte header
+# (host order) and BYTES zeros; prints what the receiver did: "closed"
+# when it dropped us.
+raw() {
+    python3 - "$SWB_TMP/run/$1" "${@:2}" <<'PY'
 import socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
-s.sendall(struct.pack("=IHBBQ", int(sys.argv[3]), int(sys.argv[2]),
-                      int(sys.argv[4]), 0, 7) + b"\0" * 8)
+for m in sys.argv[2:]:
+    t, n, v, b = map(int, m.split(":"))
+    s.sendall(struct.pack("=IHBBQ", n, t, v, 0, 7) + b"\0" * b)
 s.settimeout(5)
 try:
     print("closed" if s.recv(1) == b"" else "answered")
@@ -27,28 +29,16 @@ except socket.timeout:
     print("open")
 PY
 }
+# send SOCKET TYPE LEN VERSION: one header and 8 bytes.
+send() { raw "$1" "$2:$3:$4:8"; }
 # enum ipc_type (lib/ipc.h): 6 ADMIN_RESP, 10 TOKEN_INFO, 18 MOD_VERDICT.
 note "a token-info (billing's own answer) sent to billing"
 [ "$(send billing.sock 10 416 1)" = closed ] || fail "billing did not drop the peer"
 grep -q "billing.sock: dropping client pid [0-9]* uid [0-9]*: protocol violation: token-info message arrived at the end that sends it" \
     "$SWB_TMP/hub.log" || fail "billing did not log the violation"
 # deferred TYPE LEN: on billing.sock, a bill-defer (39) first, then a
-# message of TYPE and LEN bytes of zeros; prints what billing did.
-deferred() {
-    python3 - "$SWB_TMP/run/billing.sock" "$1" "$2" <<'PY'
-import socket, struct, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(sys.argv[1])
-hdr = lambda t, n: struct.pack("=IHBBQ", n, t, 1, 0, 7)
-s.sendall(hdr(39, 8) + b"\0" * 8)
-s.sendall(hdr(int(sys.argv[2]), int(sys.argv[3])) + b"\0" * int(sys.argv[3]))
-s.settimeout(5)
-try:
-    print("closed" if s.recv(1) == b"" else "answered")
-except socket.timeout:
-    print("open")
-PY
-}
+# message of TYPE and LEN bytes of zeros.
+deferred() { raw billing.sock 39:8:1:8 "$1:$2:1:$2"; }
 note "a deferred connection (bill-defer) asks for a token, or waits for a reservation"
 [ "$(deferred 9 72)" = closed ] || fail "billing kept a deferred peer that asked for a token"
 grep -q "billing.sock: dropping client pid [0-9]* uid [0-9]*: protocol violation: message type 9 is not allowed here" \

@@ -11,6 +11,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "tests/unit/unix_sock.h"
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
@@ -321,32 +322,6 @@ echo(struct msg_client *cl, const struct msg *m, char *err, size_t errlen)
 
 static const msg_srv_fn s_dispatch[S_MAX] = { [S_REQ] = echo };
 
-static int
-listener(char *path, size_t len)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	snprintf(path, len, "/tmp/swb-test-msgsrv.%d", (int)getpid());
-	unlink(path);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	return fd;
-}
-
-static int
-dial(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	return fd;
-}
-
 /* Run the server's side of a poll loop for a few rounds. */
 static void
 pump(struct msg_srv *s)
@@ -382,12 +357,12 @@ test_msgsrv_drops_violator(void **state)
 	struct msg_srv s;
 	char path[108], err[128];
 	struct msg m;
-	int lfd = listener(path, sizeof(path)), a, b, c;
+	int lfd = test_listener("msgsrv", path, sizeof(path)), a, b, c;
 
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
-	a = dial(path);
-	b = dial(path);
-	c = dial(path);
+	a = test_dial(path);
+	b = test_dial(path);
+	c = test_dial(path);
 	pump(&s);
 	assert_int_equal(msg_srv_nclients(&s), 3);
 	/* a sends an answer type to the server: dropped at the header. */
@@ -435,17 +410,17 @@ test_msgsrv_full_evicts_idle(void **state)
 	struct msg_srv s;
 	char path[108], err[128];
 	struct msg m;
-	int lfd = listener(path, sizeof(path)), a, b, c;
+	int lfd = test_listener("msgsrv", path, sizeof(path)), a, b, c;
 
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
-	a = dial(path);
+	a = test_dial(path);
 	pump(&s);
 	usleep(20000);
-	b = dial(path);
+	b = test_dial(path);
 	pump(&s);
 	busy_slot = (int)s.cl[0].slot;	/* a has work in flight: kept */
 	assert_int_equal(s.cl[0].conn.fd >= 0, 1);
-	c = dial(path);
+	c = test_dial(path);
 	pump(&s);
 	/* Full: b (idle, not busy) made room for c, a stayed. */
 	assert_int_equal(closed_by_peer(b), 1);

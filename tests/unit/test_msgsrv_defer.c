@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "tests/unit/unix_sock.h"
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,32 +68,6 @@ static const msg_srv_fn s_dispatch[S_MAX] = {
 	[S_HELLO] = hello, [S_POST] = note, [S_ASK] = note,
 };
 
-static int
-listener(char *path, size_t len)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	snprintf(path, len, "/tmp/swb-test-msgsrv-defer.%d", (int)getpid());
-	unlink(path);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	return fd;
-}
-
-static int
-dial(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	return fd;
-}
-
 /* The loop's part (child/child.c child_poll_loop, without the hold's
  * timer): poll what the server asks for, serve what is ready. */
 static void
@@ -122,14 +97,14 @@ test_deferred_waits_and_goes_first(void **state)
 		.dispatch = s_dispatch, .max_clients = 4, .defer_ms = 60000 };
 	struct msg_srv s;
 	char path[108], err[128];
-	int lfd = listener(path, sizeof(path)), d, u;
+	int lfd = test_listener("msgsrv-defer", path, sizeof(path)), d, u;
 	int64_t due;
 
 	(void)state;
 	seen[0] = '\0';
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
-	d = dial(path);
-	u = dial(path);
+	d = test_dial(path);
+	u = test_dial(path);
 	pump(&s);
 	assert_int_equal(msg_send_blocking(d, &cli_end, S_HELLO, 0, NULL, 0), 0);
 	pump(&s);
@@ -205,13 +180,13 @@ test_deferred_rules(void **state)
 		.dispatch = s_dispatch, .max_clients = 4, .defer_ms = 1 };
 	struct msg_srv s;
 	char path[108], err[128], b;
-	int lfd = listener(path, sizeof(path)), d, u;
+	int lfd = test_listener("msgsrv-defer", path, sizeof(path)), d, u;
 
 	(void)state;
 	seen[0] = '\0';
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
-	d = dial(path);
-	u = dial(path);
+	d = test_dial(path);
+	u = test_dial(path);
 	assert_int_equal(msg_send_blocking(d, &cli_end, S_HELLO, 0, NULL, 0), 0);
 	pump(&s);
 	say(d, S_ASK, "no");
@@ -226,7 +201,7 @@ test_deferred_rules(void **state)
 	ops.defer_ms = 0;
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
 	close(d);
-	d = dial(path);
+	d = test_dial(path);
 	assert_int_equal(msg_send_blocking(d, &cli_end, S_HELLO, 0, NULL, 0), 0);
 	pump(&s);
 	assert_int_equal(msg_srv_nclients(&s), 0);

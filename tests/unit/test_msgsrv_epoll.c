@@ -13,6 +13,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "tests/unit/unix_sock.h"
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
@@ -52,32 +53,6 @@ sink(const char *line, size_t len)
 		nlogged += len;
 		logged[nlogged] = '\0';
 	}
-}
-
-static int
-listener(char *path, size_t len)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	snprintf(path, len, "/tmp/swb-test-msgsrv-ep.%d", (int)getpid());
-	unlink(path);
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	return fd;
-}
-
-static int
-dial(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	return fd;
 }
 
 /* The event library's part: poll the one descriptor, serve when ready. */
@@ -120,14 +95,14 @@ test_epoll_drops_violator_serves_other(void **state)
 	struct msg_hdr h = { 3, S_ANS, MSG_VERSION, 0, 7 };
 	char path[108], err[128], want[160];
 	struct msg m;
-	int lfd = listener(path, sizeof(path)), epfd, bad, good;
+	int lfd = test_listener("msgsrv-ep", path, sizeof(path)), epfd, bad, good;
 
 	(void)state;
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
 	epfd = msg_srv_epoll(&s, err, sizeof(err));
 	assert_true(epfd >= 0);
-	bad = dial(path);
-	good = dial(path);
+	bad = test_dial(path);
+	good = test_dial(path);
 	pump(&s, epfd);
 	assert_int_equal(msg_srv_nclients(&s), 2);
 	nlogged = 0;
@@ -176,14 +151,14 @@ test_epoll_output_waits_for_reader(void **state)
 	struct msg m;
 	struct msg_client *cl;
 	struct msg_conn rd;
-	int lfd = listener(path, sizeof(path)), epfd, c, sz = 4096, got = 0;
+	int lfd = test_listener("msgsrv-ep", path, sizeof(path)), epfd, c, sz = 4096, got = 0;
 	const int n = 40;	/* 2.4 MB of answers: more than the socket takes */
 
 	(void)state;
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
 	epfd = msg_srv_epoll(&s, err, sizeof(err));
 	assert_true(epfd >= 0);
-	c = dial(path);
+	c = test_dial(path);
 	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz)), 0);
 	pump(&s, epfd);
 	cl = client_of_pid(&s, 0);
@@ -239,14 +214,14 @@ test_epoll_queue_then_write(void **state)
 	struct msg_srv s;
 	char path[108], err[128], buf[256];
 	struct msg_client *cl;
-	int lfd = listener(path, sizeof(path)), epfd, c;
+	int lfd = test_listener("msgsrv-ep", path, sizeof(path)), epfd, c;
 	ssize_t n;
 
 	(void)state;
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
 	epfd = msg_srv_epoll(&s, err, sizeof(err));
 	assert_true(epfd >= 0);
-	c = dial(path);
+	c = test_dial(path);
 	pump(&s, epfd);
 	cl = client_of_pid(&s, 0);
 	assert_non_null(cl);

@@ -28,7 +28,10 @@
 #include "lib/clock.h"
 #include "lib/log.h"
 
-#define BILL_MAX_CLIENTS 80
+/* Two connections a gateway worker ([gateway] workers is at most 64: its
+ * own and its deferred one), the tunnel's, and room for reconnections
+ * while an old one is still being closed; child/child.c polls up to 256. */
+#define BILL_MAX_CLIENTS (2 * 64 + 16)
 
 struct store *bill_store;
 struct hub_key bill_key;

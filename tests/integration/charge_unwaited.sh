@@ -7,7 +7,9 @@
 # yet, still wait for their reservation: their requests answer only
 # after billing is back.  Nothing stays reserved.  A reservation waited
 # for holds nothing when its token is still unlimited
-# (IPC_CHARGE_F_UNLIMITED); a quota token's holds its estimate.
+# (IPC_CHARGE_F_UNLIMITED); a quota token's holds its estimate.  An
+# answer's charge shows to hubctl at once; a gateway killed after its
+# answers, while billing is stopped, loses none of their posts.
 source "$(dirname "$0")/lib.sh"
 export SWB_WORKERS=1	# one token cache: the stop below must not hit a look-up
 hub_with_tunnel
@@ -134,5 +136,28 @@ for i in 1 2 3 4 5; do
     used_is unl "$eu" || fail "right after answer $i: used $(used_of unl), expected $(fmt "$eu")"
 done
 
-[ "$(chat "$UNL" "$SWB_TMP/u4")" = 200 ] || fail "the hub stopped serving"
+note "a gateway killed after its answers: billing, stopped meanwhile, still charges them"
+# The posts wait in billing's end of the worker's deferred connection;
+# billing reads them when it runs again, then the connection's end.
+# The worker's cache entry for unl is fetched afresh first (it lasts 5 s
+# from its fetch), so that no look-up falls in the stop.
+sleep 5.5
+[ "$(chat "$UNL" "$SWB_TMP/u6")" = 200 ] || fail "unl before the stop: $(cat "$SWB_TMP/u6")"
+eu=$((eu + $(cost_of "$SWB_TMP/u6")))
+GPID=$(child_pid gateway)	# one worker: named "gateway"
+[[ $GPID =~ ^[0-9]+$ ]] || fail "no gateway pid: $(status_json | jq -c .children)"
+kill -STOP "$BPID"
+for i in 1 2 3; do
+    [ "$(chat "$UNL" "$SWB_TMP/u6" -m 4)" = 200 ] || fail "unl $i while billing is stopped: $(cat "$SWB_TMP/u6")"
+    eu=$((eu + $(cost_of "$SWB_TMP/u6")))
+done
+kill -9 "$GPID"
+kill -CONT "$BPID"
+wait_until 10 used_is unl "$eu" || fail "after the gateway's kill: used $(used_of unl), expected $(fmt "$eu")"
+regw() { p=$(child_pid gateway); [[ $p =~ ^[0-9]+$ ]] && [ "$p" != "$GPID" ] && [ "$(chat "$UNL" "$SWB_TMP/u4")" = 200 ]; }
+wait_until 15 regw || fail "no new gateway worker serving after the kill"
+eu=$((eu + $(cost_of "$SWB_TMP/u4")))
+wait_until 10 used_is unl "$eu" || fail "the new worker's answer: used $(used_of unl), expected $(fmt "$eu")"
+open=$(sqlite3 "$SWB_TMP/hubd.db" "SELECT COUNT(*) FROM charges WHERE state <> 'posted' AND amount > 0")
+[ "$open" = 0 ] || fail "$open charges not posted after the gateway's kill"
 echo "charge_unwaited: ok"

@@ -348,22 +348,25 @@ bill_input_end(struct msg_srv *s, struct msg_client *c, int began)
 	return 0;	/* committed in bill_prepare, with the whole round */
 }
 
+/* The loop wakes by t too (0: no time). */
+static void
+wake_by(struct child_loop *loop, int64_t t)
+{
+	if (t != 0 && (loop->wake_ms == 0 || t < loop->wake_ms))
+		loop->wake_ms = t;
+}
+
 static void
 bill_prepare(struct child_env *env, void *arg)
 {
 	struct child_loop *loop = arg;
-	int64_t sign;
-
 	int64_t defer = msg_srv_defer_due(loop->srv, clock_mono_ms());
 
 	job_recheck_answer(loop->srv);
 	(void)bill_ledger_sign_due(0);	/* the chains whose time came */
 	loop->wake_ms = bill_batch_prepare();
-	sign = bill_sign_due();
-	if (sign != 0 && (loop->wake_ms == 0 || sign < loop->wake_ms))
-		loop->wake_ms = sign;
-	if (defer != 0 && (loop->wake_ms == 0 || defer < loop->wake_ms))
-		loop->wake_ms = defer;
+	wake_by(loop, bill_sign_due());
+	wake_by(loop, defer);
 }
 
 /* What billing.sock's clients may ask, by type (the rules: lib/ipc.c). */

@@ -69,7 +69,7 @@ slot_of(const char *hash)
 }
 
 static struct child_peer bill, bill_q;
-static uint64_t charge_nonce;
+static uint64_t charge_nonce;	/* this worker's part of every charge key */
 
 /*
  * What can wait goes on bill_q, the worker's second connection to
@@ -86,7 +86,7 @@ static struct child_peer *
 bill_later(void)
 {
 	return child_peer_up(&bill_q) ? &bill_q : &bill;
-}	/* this worker's part of every charge key */
+}
 
 /*
  * Posts billing has not acknowledged yet (IPC_CHARGE_POSTED): sent again

@@ -45,17 +45,22 @@ ipc_admin_split(char *payload, uint32_t len, char **argv, int maxargs)
 	return argc;
 }
 
-/* billing.sock, what gateways send and receive ... */
+/* billing.sock, what gateways send and receive (what may wait, on a
+ * deferred connection, first) ... */
+#define GW_TO_BILL_LATER \
+	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve), \
+	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post)
+#define BILL_TO_GW_LATER \
+	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted)
 #define GW_TO_BILL \
 	FIXED(IPC_TOKEN_GET, "token-get", struct ipc_token_get), \
-	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve), \
-	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post), \
+	GW_TO_BILL_LATER, \
 	FIXED(IPC_JOB_GET, "job-get", struct ipc_job_get), \
 	FIXED(IPC_BILL_DEFER, "bill-defer", struct ipc_bill_defer)
 #define BILL_TO_GW \
 	FIXED(IPC_TOKEN_INFO, "token-info", struct ipc_token_info), \
 	FIXED(IPC_CHARGE_RESULT, "charge-result", struct ipc_charge_result), \
-	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted), \
+	BILL_TO_GW_LATER, \
 	FIXED(IPC_JOB_INFO, "job-info", struct ipc_job_info)
 /* ... and what the tunnel sends and receives. */
 #define TUN_TO_BILL \
@@ -86,13 +91,8 @@ const struct msg_rules bill_gw_rules = {
 	{ bill_to_gw, IPC_TYPE_MAX }, { gw_to_bill, IPC_TYPE_MAX } };
 /* A deferred gateway connection: posts and unwaited reservations in,
  * post acknowledgements out. */
-static const struct msg_rule defer_req[IPC_TYPE_MAX] = {
-	FIXED(IPC_CHARGE_RESERVE, "charge-reserve", struct ipc_charge_reserve),
-	FIXED(IPC_CHARGE_POST, "charge-post", struct ipc_charge_post),
-};
-static const struct msg_rule defer_ans[IPC_TYPE_MAX] = {
-	FIXED(IPC_CHARGE_POSTED, "charge-posted", struct ipc_charge_posted),
-};
+static const struct msg_rule defer_req[IPC_TYPE_MAX] = { GW_TO_BILL_LATER };
+static const struct msg_rule defer_ans[IPC_TYPE_MAX] = { BILL_TO_GW_LATER };
 const struct msg_rules bill_defer_server_rules = {
 	{ defer_req, IPC_TYPE_MAX }, { defer_ans, IPC_TYPE_MAX } };
 const struct msg_rules bill_tun_rules = {

@@ -13,7 +13,8 @@
 #   time per request (/proc/PID/stat); streaming (bench/load.mjs; 20 chunks
 #   x 20 ms, asked for with a mock directive in the prompt, so all three
 #   paths get the same request) at 1 and 32; perf profiles of each hub
-#   process and agentd; the tunnel's memory per idle agent (the swarm of
+#   process and agentd; each path's critical path at c=1, hop by hop
+#   (bench/critpath.mjs, from perf's scheduler record); the tunnel's memory per idle agent (the swarm of
 #   tests/integration/tunnel_scale.sh); BENCH_STREAMS (10,000) concurrent
 #   slow streams (bench/load.mjs --mode hold: one connection each, opened
 #   over a ramp) on every path, with each process's memory (PSS from
@@ -29,7 +30,8 @@
 # resting on about 20 streams),
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
-# skips the profiles, BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
+# skips the profiles and the critical paths (BENCH_CRIT_SECONDS: each
+# path's record, default 2), BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
 # BENCH_STREAMS=N (default 10000, 0 skips) the concurrent slow streams,
 # BENCH_STREAMS_DELAY (ms between a stream's events, default 1000: at 500,
 # 20,000 events a second, the machine's two cores were saturated by the
@@ -486,6 +488,41 @@ if want perf && [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
     done <"$work/procs"
 fi
 
+# The critical path at c=1: each path's hops in turn, from the scheduler's
+# record of who woke whom (bench/critpath.mjs), a short wrk run each.
+: >"$work/critpath.jsonl"
+if want perf && [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
+    say "critical path at c=1 (perf sched, ${BENCH_CRIT_SECONDS:-2}s a path)"
+    pids_of() { awk -v re="$1" '$1 ~ re {printf "%s%s", (n++ ? "," : ""), $2}' "$work/procs"; }
+    for path in mock nginx hub; do
+        auth= hdr=()
+        case $path in
+            mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
+                   auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
+            nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
+            hub)   url="$SWB_URL/chat/completions"; auth="Bearer $SWB_TOKEN" ;;
+        esac
+        BENCH_AUTH=$auth wrk -t1 -c1 -d"$(( ${BENCH_CRIT_SECONDS:-2} + 3 ))s" "${hdr[@]}" -s bench/chat.lua \
+            "$url" >/dev/null 2>&1 &
+        wrk_pid=$!
+        sleep 1.5
+        perf sched record -a -o "$work/sched.data" -- sleep "${BENCH_CRIT_SECONDS:-2}" >/dev/null 2>&1 || true
+        wait "$wrk_pid" 2>/dev/null || true
+        m=$(pids_of '^mock$')
+        case $path in
+            mock)  spec="client=$wrk_pid;mock=$m;client" ;;
+            nginx) spec="client=$wrk_pid;nginx=$(pids_of '^nginx-worker');mock=$m;nginx;client" ;;
+            hub)   spec="client=$wrk_pid;gateway=$(pids_of '^hub-gateway');tunnel=$(pids_of '^hub-tunnel$')"
+                   spec="$spec;agentd=$(pids_of '^agentd$');mock=$m;agentd;tunnel;gateway;client" ;;
+        esac
+        [ -s "$work/sched.data" ] &&
+            perf sched timehist -w -i "$work/sched.data" 2>/dev/null |
+            node bench/critpath.mjs --path "$spec" | jq -c --arg p "$path" '. + {path: $p}' \
+                >>"$work/critpath.jsonl" || say "critical path of $path: not measured"
+        rm -f "$work/sched.data"
+    done
+fi
+
 # Memory: the hub's tunnel per idle connected agent (the swarm of
 # tests/integration/tunnel_scale.sh), BENCH_SCALE_AGENTS of them (0: skip).
 SCALE=${BENCH_SCALE_AGENTS:-300}
@@ -529,7 +566,8 @@ git diff --quiet HEAD -- . ':(exclude)bench/README.md' 2>/dev/null || B_COMMIT="
 export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT B_IDLE \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \
-    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS B_MOCK_OLD_MB=$MOCK_OLD_MB
+    B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS B_MOCK_OLD_MB=$MOCK_OLD_MB \
+    B_CRIT_SECONDS=${BENCH_CRIT_SECONDS:-2}
 node - "$results" "$work" "$OUT" <<'JS'
 const fs = require('node:fs');
 const [results, work, out] = process.argv.slice(2);
@@ -762,6 +800,19 @@ const block = (name, title) => {
 };
 
 const prof = fs.readFileSync(`${work}/profiles.txt`, 'utf8').trimEnd();
+// The critical path at c=1 (bench/critpath.mjs): each path's hops.
+const crit = fs.readFileSync(`${work}/critpath.jsonl`, 'utf8').trim().split('\n').filter(Boolean)
+    .map((l) => JSON.parse(l));
+let critTable = '(perf not run)';
+if (crit.length) {
+    const cm = ['| path | requests | hop: the process woken, until it wakes the next | p50 µs | p90 µs | its wake-up delay p50 µs |',
+        '|---|---:|---|---:|---:|---:|'];
+    for (const c of crit) {
+        c.hops.forEach((h, i) => cm.push(`| ${i ? '' : c.path} | ${i ? '' : c.requests} | ${h.step} (woken by ${h.by}, wakes ${h.next}) | ${h.p50_us ?? '—'} | ${h.p90_us ?? '—'} | ${c.delay[h.step]?.p50_us ?? '—'} |`));
+        cm.push(`| | | **the whole path** (the client's write → the client woken), p50 | **${c.total_p50_us ?? '—'}** | | |`);
+    }
+    critTable = cm.join('\n');
+}
 const tables = `Non-streaming \`POST /v1/chat/completions\` (mock: 1 chunk, no delay), wrk
 (bench/chat.lua), ${E.B_WARMUP} s warm-up then ${E.B_DURATION} s measured per run, each row the median of ${E.B_ROUNDS} runs; latency
 = wrk's (request written → response read); CPU = utime + stime of the
@@ -809,6 +860,18 @@ swarm of tests/integration/tunnel_scale.sh, anonymous RSS growth ÷ agents — h
 stacks; the shared code pages the first handshakes touch are paid once, not per agent —
 read once they are idle after the heartbeats, when the tunnel has given the handshakes'
 heap back): ${E.B_SCALE_BYTES ? (E.B_SCALE_BYTES / 1024).toFixed(1) + ' KB' : 'not measured'}.
+
+Critical path at c=1 (\`bench/critpath.mjs\`): a ${E.B_CRIT_SECONDS} s record of the
+scheduler (\`perf sched record -a\`) during a wrk run of each path at c=1.
+At c=1 a request passes through its processes one at a time, each waking
+the next; a hop is the time from one hand-over to the next (the client's
+wake-up of the first process, that one's of the second, ...): the wake-up
+delay until the woken process has a CPU, its own work until it writes to
+the next, and any time it is preempted. Medians over every request whose
+hand-overs followed the path; the wake-up delay column is the process's
+own, over all its wake-ups in the record:
+
+${critTable}
 
 Profiles (\`perf record -g\`, each process at c=32 on the hub path; self
 time by symbol, top 8):
@@ -883,7 +946,7 @@ bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
 \`BENCH_HALT_POLL_NS=N\` (a virtual machine's guest halt polling for the run, root; restored after),
 \`BENCH_MOCK_OLD_MB=N\` (the mock's initial old generation, 2048; 0: V8's default),
-\`BENCH_NO_PERF=1\` (no profiles), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
+\`BENCH_NO_PERF=1\` (no profiles, no critical paths), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
 \`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
 \`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,
 stream, perf, scale, streams10k; the report then goes to the kept temp dir). One

@@ -10,7 +10,7 @@
 // in giving it a CPU, its own work, and any time it was preempted.  A
 // request's hops are read off in order; one whose hand-overs do not follow
 // the path (another process's wake-up in between is fine, a missing hop
-// is not) is skipped.  The per-process CPU of bench/README.md says what
+// is not) is not read, nor one with a hop over --max-hop-ms (10).  The per-process CPU of bench/README.md says what
 // each process costs; this says what it adds to the wait.
 //
 // Usage: perf sched timehist -w -i DATA | node bench/critpath.mjs
@@ -53,6 +53,11 @@ const procOf = (s) => {
 	return m ? Number(m[2] ?? m[1]) : null;
 };
 
+// A process already running when its input came is not woken: the path
+// then matches a later wake-up (a stream's next chunk, 20 ms on), which
+// is no hop of this request.  A request with a hop this long is skipped.
+const MAX_HOP_MS = Number(arg('max-hop-ms') ?? 10);
+let skipped = 0;
 const hops = edges.slice(0, -1).map(() => []);	// between edge i and i+1
 const totals = [];
 const delays = new Map();	// name → [ms]
@@ -81,11 +86,16 @@ for await (const line of rl) {
 			continue;
 		}
 		if (at === edges.length - 1) {
-			for (let i = 0; i < hops.length; i++)
-				hops[i].push(times[i + 1] - times[i]);
-			totals.push(times[times.length - 1] - times[0]);
+			const d = hops.map((_, i) => times[i + 1] - times[i]);
+			const whole = t - times[0];
 			at = -1;
 			times = [];
+			if (d.some((x) => x > MAX_HOP_MS)) {
+				skipped++;	/* a hand-over with no wake-up: see above */
+				continue;
+			}
+			d.forEach((x, i) => hops[i].push(x));
+			totals.push(whole);
 		}
 	} else if (f.length >= 6 && /^\d+\.\d+$/.test(f[4])) {
 		// A switch-out line: wait, sch delay, run time (ms).
@@ -105,6 +115,7 @@ const pct = (a, q) => {
 const us = (ms) => (ms === null ? null : Math.round(ms * 1000));
 const out = {
 	requests: totals.length,
+	skipped,
 	hops: hops.map((h, i) => ({ step: steps[i + 1], by: steps[i], next: steps[i + 2],
 		p50_us: us(pct(h, 0.5)), p90_us: us(pct(h, 0.9)) })),
 	total_p50_us: us(pct(totals, 0.5)),

@@ -111,6 +111,8 @@ client_close(struct msg_client *cl)
 	cl->conn.fd = -1;
 	cl->srv = s;
 	cl->slot = slot;
+	while (s->nused > 0 && s->cl[s->nused - 1].conn.fd < 0)
+		s->nused--;
 }
 
 void
@@ -118,7 +120,7 @@ msg_srv_free(struct msg_srv *s)
 {
 	if (s->cl == NULL)
 		return;
-	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; i < s->nused; i++)
 		client_close(&s->cl[i]);
 	free(s->cl);
 	s->cl = NULL;
@@ -173,7 +175,7 @@ free_slot(struct msg_srv *s)
 {
 	struct msg_client *old = NULL;
 
-	for (uint32_t i = 0; i < s->ops->max_clients; i++) {
+	for (uint32_t i = 0; i < s->nused; i++) {
 		struct msg_client *cl = &s->cl[i];
 		if (cl->conn.fd < 0)
 			return cl;
@@ -181,6 +183,8 @@ free_slot(struct msg_srv *s)
 		    cl->last_active < old->last_active))
 			old = cl;
 	}
+	if (s->nused < s->ops->max_clients)
+		return &s->cl[s->nused];
 	if (!s->ops->evict_idle || old == NULL)
 		return NULL;
 	log_warn("%s: %u clients, the most it serves: closing the one idle "
@@ -215,6 +219,8 @@ msg_srv_accept(struct msg_srv *s)
 			continue;
 		}
 		msg_conn_init(&cl->conn, fd, s->ops->rules);
+		if (cl->slot >= s->nused)
+			s->nused = cl->slot + 1;
 		cl->serial = s->next_serial++;
 		cl->last_active = clock_mono_ms();
 		cl->pid = -1;
@@ -352,7 +358,7 @@ msg_srv_sibling(const struct msg_client *cl)
 
 	if (!cl->deferred || cl->pid < 0)
 		return cl;
-	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; i < s->nused; i++)
 		if (s->cl[i].conn.fd >= 0 && !s->cl[i].deferred &&
 		    s->cl[i].pid == cl->pid)
 			return &s->cl[i];
@@ -362,7 +368,7 @@ msg_srv_sibling(const struct msg_client *cl)
 void
 msg_srv_drain(struct msg_srv *s)
 {
-	for (uint32_t i = 0; s->ndeferred > 0 && i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; s->ndeferred > 0 && i < s->nused; i++)
 		if (s->cl[i].conn.fd >= 0 && s->cl[i].deferred)
 			msg_srv_input(s, &s->cl[i]);
 }
@@ -412,7 +418,7 @@ msg_srv_write(struct msg_client *cl)
 void
 msg_srv_flush(struct msg_srv *s)
 {
-	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; i < s->nused; i++)
 		if (s->cl[i].conn.fd >= 0 && msg_pending(&s->cl[i].conn))
 			flush_one(&s->cl[i]);
 }
@@ -422,7 +428,7 @@ msg_srv_tick(struct msg_srv *s, int64_t now)
 {
 	if (s->ops->idle_ms <= 0)
 		return;
-	for (uint32_t i = 0; i < s->ops->max_clients; i++) {
+	for (uint32_t i = 0; i < s->nused; i++) {
 		struct msg_client *cl = &s->cl[i];
 		if (cl->conn.fd >= 0 && !busy(s, cl) &&
 		    now - cl->last_active >= s->ops->idle_ms)
@@ -445,7 +451,7 @@ msg_srv_nclients(const struct msg_srv *s)
 {
 	uint32_t n = 0;
 
-	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; i < s->nused; i++)
 		if (s->cl[i].conn.fd >= 0)
 			n++;
 	return n;
@@ -463,7 +469,7 @@ msg_srv_pollfds(struct msg_srv *s, struct pollfd *pfd,
 		pfd[n].revents = 0;
 		who[n++] = NULL;
 	}
-	for (uint32_t i = 0; i < s->ops->max_clients && n < max; i++) {
+	for (uint32_t i = 0; i < s->nused && n < max; i++) {
 		struct msg_client *cl = &s->cl[i];
 		if (cl->conn.fd < 0)
 			continue;
@@ -525,7 +531,7 @@ msg_srv_epoll(struct msg_srv *s, char *err, size_t errlen)
 		s->epfd = -1;
 		return -1;
 	}
-	for (uint32_t i = 0; i < s->ops->max_clients; i++)
+	for (uint32_t i = 0; i < s->nused; i++)
 		want_output(&s->cl[i]);
 	return s->epfd;
 }

@@ -110,6 +110,11 @@ struct msg_srv {
 	int holding;			/* deferred clients out of POLLIN */
 	int64_t hold_until;		/* monotonic ms: when the hold ends */
 	uint32_t ndeferred;		/* deferred clients connected */
+	/* Every client is in the slots below nused (a new one takes the
+	 * lowest free slot): the bound of the loops over clients, which
+	 * run every turn of a loop (the poll set, the flush), so that they
+	 * visit the few clients connected, not all max_clients slots. */
+	uint32_t nused;
 };
 
 /* 0, or -1 with a reason (a dispatch table that does not match the rules,

@@ -437,6 +437,66 @@ test_msgsrv_full_evicts_idle(void **state)
 	unlink(path);
 }
 
+/* The loops visit the slots below nused only: a new client takes the
+ * lowest free slot, the bound falls when the top client leaves, and a
+ * client above a freed slot is still polled and served. */
+static void
+test_msgsrv_slot_bound(void **state)
+{
+	struct msg_srv_ops ops = { .name = "test.sock", .rules = &srv_end,
+		.dispatch = s_dispatch, .max_clients = 8 };
+	struct msg_srv s;
+	struct pollfd pfd[16];
+	struct msg_client *who[16];
+	char path[108], err[128];
+	struct msg m;
+	int lfd = test_listener("msgsrv", path, sizeof(path)), a, b, c, d;
+
+	(void)state;
+	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
+	assert_int_equal(s.nused, 0);
+	a = test_dial(path);
+	b = test_dial(path);
+	c = test_dial(path);
+	pump(&s);
+	assert_int_equal(s.nused, 3);
+	/* The listener and the three clients, nothing of the free slots. */
+	assert_int_equal(msg_srv_pollfds(&s, pfd, who, 16), 4);
+	/* b leaves: a hole below c, the bound stays for c. */
+	close(b);
+	pump(&s);
+	assert_int_equal(msg_srv_nclients(&s), 2);
+	assert_int_equal(s.nused, 3);
+	assert_int_equal(msg_send_blocking(c, &cli_end, S_REQ, 1, "hc", 2), 0);
+	pump(&s);
+	assert_int_equal(msg_recv_blocking(c, &cli_end, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_string_equal((char *)m.data, "hc");
+	free(m.data);
+	/* The next client fills the hole, not a slot above c. */
+	d = test_dial(path);
+	pump(&s);
+	assert_int_equal(s.nused, 3);
+	assert_int_equal(s.cl[1].conn.fd >= 0, 1);
+	/* c and d leave: the bound falls to a, the last one below. */
+	close(c);
+	close(d);
+	pump(&s);
+	assert_int_equal(msg_srv_nclients(&s), 1);
+	assert_int_equal(s.nused, 1);
+	assert_int_equal(msg_srv_pollfds(&s, pfd, who, 16), 2);
+	assert_int_equal(msg_send_blocking(a, &cli_end, S_REQ, 1, "ha", 2), 0);
+	pump(&s);
+	assert_int_equal(msg_recv_blocking(a, &cli_end, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_string_equal((char *)m.data, "ha");
+	free(m.data);
+	msg_srv_free(&s);
+	assert_int_equal(s.nused, 0);
+	close(a); close(lfd);
+	unlink(path);
+}
+
 /* Flow control on tunnel.sock: relay-credit is exactly its struct, both
  * ways through a socket pair, and a credit never exceeds a window. */
 static void
@@ -527,6 +587,7 @@ main(void)
 		cmocka_unit_test(test_bill_tables_agree),
 		cmocka_unit_test(test_msgsrv_drops_violator),
 		cmocka_unit_test(test_msgsrv_full_evicts_idle),
+		cmocka_unit_test(test_msgsrv_slot_bound),
 		cmocka_unit_test(test_relay_credit),
 		cmocka_unit_test(test_realtime_ipc),
 	};

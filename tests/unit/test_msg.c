@@ -349,6 +349,24 @@ closed_by_peer(int fd)
 	return recv(fd, &b, 1, MSG_DONTWAIT) == 0;
 }
 
+/* fd asks the server to echo text: the answer comes back, unchanged. */
+static void
+echoed(struct msg_srv *s, int fd, const char *text)
+{
+	char err[128];
+	struct msg m;
+
+	assert_int_equal(msg_send_blocking(fd, &cli_end, S_REQ, 1, text,
+	    strlen(text)), 0);
+	pump(s);
+	assert_int_equal(msg_recv_blocking(fd, &cli_end, &m, 1000, err,
+	    sizeof(err)), 1);
+	assert_int_equal(m.hdr.type, S_ANS);
+	assert_int_equal(m.hdr.len, strlen(text));
+	assert_memory_equal(m.data, text, strlen(text));
+	free(m.data);
+}
+
 static void
 test_msgsrv_drops_violator(void **state)
 {
@@ -409,7 +427,6 @@ test_msgsrv_full_evicts_idle(void **state)
 		.busy = busy_one };
 	struct msg_srv s;
 	char path[108], err[128];
-	struct msg m;
 	int lfd = test_listener("msgsrv", path, sizeof(path)), a, b, c;
 
 	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
@@ -425,12 +442,7 @@ test_msgsrv_full_evicts_idle(void **state)
 	/* Full: b (idle, not busy) made room for c, a stayed. */
 	assert_int_equal(closed_by_peer(b), 1);
 	assert_int_equal(closed_by_peer(a), 0);
-	assert_int_equal(msg_send_blocking(c, &cli_end, S_REQ, 1, "yo", 2), 0);
-	pump(&s);
-	assert_int_equal(msg_recv_blocking(c, &cli_end, &m, 1000, err,
-	    sizeof(err)), 1);
-	assert_string_equal((char *)m.data, "yo");
-	free(m.data);
+	echoed(&s, c, "yo");
 	busy_slot = -1;
 	msg_srv_free(&s);
 	close(a); close(b); close(c); close(lfd);
@@ -449,7 +461,6 @@ test_msgsrv_slot_bound(void **state)
 	struct pollfd pfd[16];
 	struct msg_client *who[16];
 	char path[108], err[128];
-	struct msg m;
 	int lfd = test_listener("msgsrv", path, sizeof(path)), a, b, c, d;
 
 	(void)state;
@@ -467,12 +478,7 @@ test_msgsrv_slot_bound(void **state)
 	pump(&s);
 	assert_int_equal(msg_srv_nclients(&s), 2);
 	assert_int_equal(s.nused, 3);
-	assert_int_equal(msg_send_blocking(c, &cli_end, S_REQ, 1, "hc", 2), 0);
-	pump(&s);
-	assert_int_equal(msg_recv_blocking(c, &cli_end, &m, 1000, err,
-	    sizeof(err)), 1);
-	assert_string_equal((char *)m.data, "hc");
-	free(m.data);
+	echoed(&s, c, "hc");
 	/* The next client fills the hole, not a slot above c. */
 	d = test_dial(path);
 	pump(&s);
@@ -485,12 +491,7 @@ test_msgsrv_slot_bound(void **state)
 	assert_int_equal(msg_srv_nclients(&s), 1);
 	assert_int_equal(s.nused, 1);
 	assert_int_equal(msg_srv_pollfds(&s, pfd, who, 16), 2);
-	assert_int_equal(msg_send_blocking(a, &cli_end, S_REQ, 1, "ha", 2), 0);
-	pump(&s);
-	assert_int_equal(msg_recv_blocking(a, &cli_end, &m, 1000, err,
-	    sizeof(err)), 1);
-	assert_string_equal((char *)m.data, "ha");
-	free(m.data);
+	echoed(&s, a, "ha");
 	msg_srv_free(&s);
 	assert_int_equal(s.nused, 0);
 	close(a); close(lfd);

@@ -216,13 +216,16 @@ grep -q 'the user reads slowly' "$SWB_TMP/hub.log" || fail "the stream never wai
 agent_online "$AGENT_ID" || fail "the agent was dropped"
 
 note "the agent lost mid-session: an agent_unavailable error event and a close"
-wsc bearer "$TOKEN" hold >"$SWB_TMP/out" &
+# A file of its own: the background client opens (and empties) it only
+# once it runs, and "out" still holds the session of the step before.
+LOST=$SWB_TMP/lost.out
+wsc bearer "$TOKEN" hold >"$LOST" &
 CL=$!
-opened() { grep -q '"type":"session.created"' "$SWB_TMP/out"; }
-wait_until 10 opened || fail "no session: $(cat "$SWB_TMP/out")"
+opened() { grep -q '"type":"session.created"' "$LOST" 2>/dev/null; }
+wait_until 10 opened || fail "no session: $(cat "$LOST")"
 kill -9 "$AG_PID"
-wait "$CL" || fail "client: $(cat "$SWB_TMP/out")"
-grep -q '"type":"error".*"agent_unavailable"' "$SWB_TMP/out" || fail "no agent_unavailable event: $(cat "$SWB_TMP/out")"
-grep -q '^CLOSE 1011' "$SWB_TMP/out" || fail "no close 1011: $(tail -3 "$SWB_TMP/out")"
-grep -q '^EOF' "$SWB_TMP/out" || fail "the connection stayed open"
+wait "$CL" || fail "client: $(cat "$LOST")"
+grep -q '"type":"error".*"agent_unavailable"' "$LOST" || fail "no agent_unavailable event: $(cat "$LOST")"
+grep -q '^CLOSE 1011' "$LOST" || fail "no close 1011: $(tail -3 "$LOST")"
+grep -q '^EOF' "$LOST" || fail "the connection stayed open"
 echo "realtime: ok"

@@ -4,7 +4,8 @@
  * lacks, the hub's ledger key learned at the welcome, receipts checked
  * by agent/ag_ledger and acked (a signed receipt's whole batch with it),
  * prices, the operator's dispute results, usage acks; the usage reports
- * of served streams no receipt came for (a timer, every AG_LEDGER_TICK);
+ * of served streams no receipt came for (on agentd's 100 ms tick, every
+ * AG_LEDGER_TICK);
  * and the ledger's grouped commit (a timer AG_LEDGER_FLUSH_MS after the
  * first write; a commit that fails drops every link).  The hub's ledger
  * frames reach it through agent/ag_ledq, a slice a turn of the loop.
@@ -518,8 +519,8 @@ report_one(struct ag_tunnel *t, const struct ag_served *sv, int64_t now)
 /* Every record due, a page at a time (those of a link that is down are
  * passed over, not read again), at most AG_REPORT_TICK_MAX sent; a link
  * whose queue is full ends the tick's walk (the rest wait a tick). */
-static void
-report_due(struct ag_tunnel *t)
+void
+ag_bill_report_due(struct ag_tunnel *t)
 {
 	struct ag_served due[AG_REPORT_BATCH];
 	struct ag_served_page pg = { 0, 0 };
@@ -547,17 +548,6 @@ report_due(struct ag_tunnel *t)
 				break;
 			}
 	} while (n == AG_REPORT_BATCH && sent < AG_REPORT_TICK_MAX);
-}
-
-void
-ag_bill_ledger_timer(lws_sorted_usec_list_t *sul)
-{
-	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
-	    sul_ledger);
-
-	report_due(t);
-	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, ag_bill_ledger_timer,
-	    AG_LEDGER_TICK * LWS_US_PER_MS);
 }
 
 /*

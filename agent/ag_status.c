@@ -98,10 +98,8 @@ ag_status_ui(void *arg)
 
 /* One metrics frame per channel on every online link (lib/frame.h). */
 void
-ag_status_metrics_timer(lws_sorted_usec_list_t *sul)
+ag_status_metrics(struct ag_tunnel *t)
 {
-	struct ag_tunnel *t = lws_container_of(sul, struct ag_tunnel,
-	    sul_metrics);
 	int64_t now = clock_wall_ms(), lat, breq, btok;
 	struct ag_chan_metrics cm;
 	struct frame_enc e;
@@ -136,6 +134,4 @@ ag_status_metrics_timer(lws_sorted_usec_list_t *sul)
 			ag_tunnel_send(l, &e);
 		}
 	}
-	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, ag_status_metrics_timer,
-	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
 }

@@ -668,6 +668,17 @@ on_timer(struct ltimer *lt)
 			ag_tunnel_send(l, &e);
 		}
 	}
+	/* The usage reports and the metrics ride on this tick: an lws
+	 * timer of their own ended each wait in a burst of zero-timeout
+	 * polls (lib/ltimer.h). */
+	if (now >= t->next_report_ms) {
+		t->next_report_ms = now + AG_LEDGER_TICK;
+		ag_bill_report_due(t);
+	}
+	if (now >= t->next_metrics_ms) {
+		t->next_metrics_ms = now + AG_METRICS_EVERY_MS;
+		ag_status_metrics(t);
+	}
 	ltimer_arm(&t->tick, 100 * LWS_US_PER_MS);
 }
 
@@ -767,9 +778,9 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		free(t);
 		return NULL;
 	}
+	t->next_report_ms = clock_mono_ms() + AG_LEDGER_TICK;
+	t->next_metrics_ms = clock_mono_ms() + AG_METRICS_EVERY_MS;
 	ltimer_arm(&t->tick, 0);
-	lws_sul_schedule(t->ctx, 0, &t->sul_ledger, ag_bill_ledger_timer,
-	    AG_LEDGER_TICK * LWS_US_PER_MS);
 	ag_ledger_group(t->lg, ag_bill_ledger_armed, t);
 #if SWB_TEST_BUILD
 	{
@@ -779,8 +790,6 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 			ag_ledger_test_slice(t->lg, (size_t)atoi(v));
 	}
 #endif
-	lws_sul_schedule(t->ctx, 0, &t->sul_metrics, ag_status_metrics_timer,
-	    AG_METRICS_EVERY_MS * LWS_US_PER_MS);
 	{
 		char why[300] = "";
 
@@ -876,9 +885,7 @@ ag_tunnel_free(struct ag_tunnel *t)
 	if (t == NULL)
 		return;
 	ltimer_stop(&t->tick);
-	lws_sul_cancel(&t->sul_ledger);
 	ltimer_stop(&t->flush);
-	lws_sul_cancel(&t->sul_metrics);
 	lws_sul_cancel(&t->sul_flush);
 	ag_uploop_stop(&t->uploop);	/* first: no run after this */
 	ag_up_free(t->up);

@@ -28,7 +28,7 @@
 #include "lib/tunauth.h"
 
 #define AG_STREAM_BUCKETS 4096	/* stream index buckets (power of 2) */
-#define AG_LEDGER_TICK	1000		/* ms: the usage report timer */
+#define AG_LEDGER_TICK	1000		/* ms between usage report walks */
 
 struct ag_stream;			/* ag_stream.c's own */
 struct ledger_entry;
@@ -103,9 +103,10 @@ struct ag_tunnel {
 	struct ag_uploop uploop;	/* runs up on this (the lws) thread */
 	struct ag_stream *streams;	/* ag_stream.c */
 	uint64_t next_key;		/* ag_stream.c */
-	struct ltimer tick;		/* links, heartbeats: every 100 ms */
-	lws_sorted_usec_list_t sul_ledger;	/* usage reports, every second
-						   (again by ag_bill.c) */
+	struct ltimer tick;		/* links, heartbeats: every 100 ms;
+					   the usage reports and metrics due
+					   by these (monotonic ms): */
+	int64_t next_report_ms, next_metrics_ms;
 	struct ltimer flush;		/* the ledger's grouped writes (armed
 					   by ag_bill.c) */
 	/* Every stream by key (upstream events) and by (link, hub's id)
@@ -122,8 +123,6 @@ struct ag_tunnel {
 	struct ag_ledger_rd *rd;	/* read-only ledger (seeding, the UI) */
 	struct ag_metrics metrics;	/* its own figures per channel, counted
 					   by ag_stream.c */
-	lws_sorted_usec_list_t sul_metrics;	/* metrics frames (again by
-						   ag_status.c) */
 	struct ag_probe probe;		/* its public address, per welcome */
 	struct ag_ui *ui;		/* the local page, or NULL */
 	struct ag_update *upd;		/* signed self-updates (ag_update) */
@@ -189,9 +188,10 @@ void ag_bill_batch_acks(struct ag_link *l);
 void ag_bill_receipt_failed(struct ag_link *l, uint64_t seq);
 void ag_bill_receipt_answer(struct ag_link *l, const struct ledger_entry *e,
     const struct ag_receipt_result *r, const char *hash, size_t hlen);
-/* Timers: usage reports (sul_ledger), the grouped commit (flush) and its
- * arming (ag_ledger_group). */
-void ag_bill_ledger_timer(lws_sorted_usec_list_t *sul);
+/* Usage reports of served streams no receipt came for (the tick, every
+ * AG_LEDGER_TICK); the grouped commit (flush) and its arming
+ * (ag_ledger_group). */
+void ag_bill_report_due(struct ag_tunnel *t);
 void ag_bill_flush_timer(struct ltimer *lt);
 void ag_bill_ledger_armed(void *arg);
 
@@ -212,6 +212,8 @@ void ag_ledq_storing(struct ag_link *l, uint64_t seq);
 void ag_status_hello(struct ag_link *l);
 void ag_status_probe_done(void *arg, const char *ip);	/* ag_probe's done */
 json_t *ag_status_ui(void *arg);			/* ag_ui's /api/status */
-void ag_status_metrics_timer(lws_sorted_usec_list_t *sul);
+/* One metrics frame per channel on every online link (the tick, every
+ * AG_METRICS_EVERY_MS). */
+void ag_status_metrics(struct ag_tunnel *t);
 
 #endif

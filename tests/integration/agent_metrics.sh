@@ -2,6 +2,8 @@
 # frame per channel, which the tunnel stores in the scoreboard beside the
 # hub's counters (`hubctl channels` shows them as agent_metrics): requests
 # and tokens this minute, errors, in-flight, latency and its rpm bucket.
+# Also: an idle agentd sleeps between its timers (no burst of zero-timeout
+# polls before each, as lws's own timers made: lib/ltimer.h).
 source "$(dirname "$0")/lib.sh"
 hub_with_tunnel
 start_mock
@@ -29,4 +31,18 @@ curl -s -o /dev/null "$GW/v1/chat/completions" -H "Authorization: Bearer $TOK" \
     -d '{"model":"gpt-4o","messages":[{"role":"user","content":"[mock status=500] bad"}]}'
 err1() { [ "$(am | jq .errors_minute)" -ge 1 ]; }
 wait_until 5 err1 || fail "the upstream 500 was not counted: $(am)"
+note "an idle agentd sleeps between its timers"
+# Its 100 ms tick (heartbeats, usage reports, these metrics) is about 40
+# system calls a second; lws timers ended each wait with hundreds of
+# poll(..., 0) (about 560 a second in all).  Counted by perf where it can
+# count system calls (tools/deps.sh installs it).
+sleep 1
+n=$(perf stat -x, -e raw_syscalls:sys_enter -p "$AG_PID" -- sleep 3 2>&1 |
+    awk -F, '/raw_syscalls:sys_enter/ && $1 ~ /^[0-9]+$/ {print $1}' || true)
+if [ -z "$n" ]; then
+    echo "agent_metrics: perf cannot count system calls here: the idle check is skipped"
+else
+    echo "idle agentd: $n system calls in 3 s"
+    [ "$n" -lt 600 ] || fail "an idle agentd made $n system calls in 3 s (a busy loop?)"
+fi
 echo "agent_metrics: ok"

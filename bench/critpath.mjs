@@ -10,8 +10,9 @@
 // in giving it a CPU, its own work, and any time it was preempted.  A
 // request's hops are read off in order; one whose hand-overs do not follow
 // the path (another process's wake-up in between is fine, a missing hop
-// is not) is not read, nor one with a hop over --max-hop-ms (10).  The per-process CPU of bench/README.md says what
-// each process costs; this says what it adds to the wait.
+// is not) is not read, nor one with a hop over --max-hop-ms (10).  The
+// per-process CPU of bench/README.md says what each process costs; this
+// says what it adds to the wait.
 //
 // Usage: perf sched timehist -w -i DATA | node bench/critpath.mjs
 //   --path 'client=PID;gateway=PID,PID;tunnel=PID;agentd=PID;mock=PID;agentd;tunnel;gateway;client'
@@ -74,12 +75,11 @@ for await (const line of rl) {
 		const whom = procOf(f[4] ?? '');
 		const a = pidsOf.get(who), b = pidsOf.get(whom);
 		if (a === undefined || b === undefined) continue;
-		const e = edges.indexOf(`${a}>${b}`, at + 1);
-		const first = edges.indexOf(`${a}>${b}`);
-		if (at >= 0 && e === at + 1) {
+		const edge = `${a}>${b}`;
+		if (at >= 0 && edges[at + 1] === edge) {
 			times.push(t);
-			at = e;
-		} else if (first === 0) {
+			at++;
+		} else if (edges[0] === edge) {
 			times = [t];
 			at = 0;
 		} else {
@@ -107,19 +107,17 @@ for await (const line of rl) {
 	}
 }
 
-const pct = (a, q) => {
-	if (a.length === 0) return null;
+// p50 and p90 of a (ms) in µs, from one sort; nulls when a is empty.
+const p5090 = (a) => {
 	const s = [...a].sort((x, y) => x - y);
-	return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+	const at = (q) => (s.length ? Math.round(s[Math.min(s.length - 1, Math.floor(q * s.length))] * 1000) : null);
+	return { p50_us: at(0.5), p90_us: at(0.9) };
 };
-const us = (ms) => (ms === null ? null : Math.round(ms * 1000));
 const out = {
 	requests: totals.length,
 	skipped,
-	hops: hops.map((h, i) => ({ step: steps[i + 1], by: steps[i], next: steps[i + 2],
-		p50_us: us(pct(h, 0.5)), p90_us: us(pct(h, 0.9)) })),
-	total_p50_us: us(pct(totals, 0.5)),
-	delay: Object.fromEntries([...delays].map(([k, v]) => [k, { p50_us: us(pct(v, 0.5)),
-		p90_us: us(pct(v, 0.9)), n: v.length }])),
+	hops: hops.map((h, i) => ({ step: steps[i + 1], by: steps[i], next: steps[i + 2], ...p5090(h) })),
+	total_p50_us: p5090(totals).p50_us,
+	delay: Object.fromEntries([...delays].map(([k, v]) => [k, { ...p5090(v), n: v.length }])),
 };
 process.stdout.write(JSON.stringify(out) + '\n');

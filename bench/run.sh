@@ -14,7 +14,8 @@
 #   x 20 ms, asked for with a mock directive in the prompt, so all three
 #   paths get the same request) at 1 and 32; perf profiles of each hub
 #   process and agentd; each path's critical path at c=1, hop by hop
-#   (bench/critpath.mjs, from perf's scheduler record); the tunnel's memory per idle agent (the swarm of
+#   (bench/critpath.mjs, from perf's scheduler record); the tunnel's
+#   memory per idle agent (the swarm of
 #   tests/integration/tunnel_scale.sh); BENCH_STREAMS (10,000) concurrent
 #   slow streams (bench/load.mjs --mode hold: one connection each, opened
 #   over a ramp) on every path, with each process's memory (PSS from
@@ -31,7 +32,8 @@
 # BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
 # skips the profiles and the critical paths (BENCH_CRIT_SECONDS: each
-# path's record, default 2), BENCH_SCALE_AGENTS=N (default 300, 0 skips) the swarm,
+# path's record, default 2), BENCH_SCALE_AGENTS=N (default 300, 0 skips)
+# the swarm,
 # BENCH_STREAMS=N (default 10000, 0 skips) the concurrent slow streams,
 # BENCH_STREAMS_DELAY (ms between a stream's events, default 1000: at 500,
 # 20,000 events a second, the machine's two cores were saturated by the
@@ -282,21 +284,32 @@ cpu_snap() {
 }
 HZ=$(getconf CLK_TCK)
 
+# target PATH: where a client of PATH goes, set in the caller's url, args
+# (bench/load.mjs's credentials), auth and hdr (wrk's Authorization and
+# headers), which the caller declares local.
+target() {
+    args=() auth= hdr=()
+    case $1 in
+        mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
+               args=(--token sk-test-provider-key --ca "$CA" --servername api.openai.com)
+               auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
+        nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
+        hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN")
+               auth="Bearer $SWB_TOKEN" ;;
+        hub-quota) url="$SWB_URL/chat/completions"; args=(--token "$SWB_QTOKEN")
+               auth="Bearer $SWB_QTOKEN" ;;
+    esac
+}
+
 # run SCENARIO PATH MODE CONCURRENCY [ROUND]
 run() {
-    local scen=$1 path=$2 mode=$3 conc=$4 round=${5:-1} url args=() warm dur content
-    case $path in
-        mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
-               args=(--token sk-test-provider-key --ca "$CA" --servername api.openai.com) ;;
-        nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
-        hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN") ;;
-        hub-quota) url="$SWB_URL/chat/completions"; args=(--token "$SWB_QTOKEN") ;;
-    esac
+    local scen=$1 path=$2 mode=$3 conc=$4 round=${5:-1} url args auth hdr warm dur content
+    target "$path"
     if [ "$mode" = stream ]; then warm=$S_WARMUP dur=$S_DURATION content=$STREAM_PROMPT
     else warm=$WARMUP dur=$DURATION content=$PROMPT; fi
     say "$scen / $path (${warm}s warm-up + ${dur}s${5:+, round $round of $ROUNDS})"
     if [ "$mode" = plain ]; then
-        run_wrk "$scen" "$path" "$url" "$conc" "$warm" "$dur" "$round"
+        run_wrk "$scen" "$path" "$conc" "$warm" "$dur" "$round"
         return
     fi
     node bench/load.mjs --url "$url" "${args[@]}" --mode "$mode" --concurrency "$conc" \
@@ -319,12 +332,8 @@ tcp_snap() {
 # run then the measured one, with every process's CPU time read before and
 # after it: CPU per request = ticks / CLK_TCK / requests.
 run_wrk() {
-    local scen=$1 path=$2 url=$3 conc=$4 warm=$5 dur=$6 round=$7 auth= hdr=() thr=1
-    case $path in
-        mock)  auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
-        hub)   auth="Bearer $SWB_TOKEN" ;;
-        hub-quota) auth="Bearer $SWB_QTOKEN" ;;
-    esac
+    local scen=$1 path=$2 conc=$3 warm=$4 dur=$5 round=$6 url args auth hdr thr=1
+    target "$path"
     [ "$conc" -ge 32 ] && thr=2
     BENCH_AUTH=$auth wrk -t1 -c"$conc" -d"${warm}s" "${hdr[@]}" -s bench/chat.lua "$url" >/dev/null 2>&1 || true
     cpu_snap >"$work/cpu0"
@@ -414,13 +423,8 @@ restart_mock() {
 # told by SIGUSR2 how long the sample took, so the count it reports as
 # open_at_mark is the one still open after it) and after (all ended).
 streams_row() {
-    local path=$1 url args=() lp t
-    case $path in
-        mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
-               args=(--token sk-test-provider-key --ca "$CA" --servername api.openai.com) ;;
-        nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
-        hub)   url="$SWB_URL/chat/completions"; args=(--token "$SWB_TOKEN") ;;
-    esac
+    local path=$1 url args auth hdr lp t
+    target "$path"
     say "$NSTREAMS concurrent slow streams / $path ($H_CHUNKS chunks x $H_DELAY ms, ${H_RAMP}s ramp)"
     restart_mock --stamp	# each chunk says when the mock made it
     rm -f "$work/plateau"
@@ -495,13 +499,7 @@ if want perf && [ -z "${BENCH_NO_PERF:-}" ] && command -v perf >/dev/null; then
     say "critical path at c=1 (perf sched, ${BENCH_CRIT_SECONDS:-2}s a path)"
     pids_of() { awk -v re="$1" '$1 ~ re {printf "%s%s", (n++ ? "," : ""), $2}' "$work/procs"; }
     for path in mock nginx hub; do
-        auth= hdr=()
-        case $path in
-            mock)  url="https://127.0.0.1:$MOCK_PORT/v1/chat/completions"
-                   auth="Bearer sk-test-provider-key"; hdr=(-H "Host: api.openai.com") ;;
-            nginx) url="http://127.0.0.1:$NGX_PORT/v1/chat/completions" ;;
-            hub)   url="$SWB_URL/chat/completions"; auth="Bearer $SWB_TOKEN" ;;
-        esac
+        target "$path"
         BENCH_AUTH=$auth wrk -t1 -c1 -d"$(( ${BENCH_CRIT_SECONDS:-2} + 3 ))s" "${hdr[@]}" -s bench/chat.lua \
             "$url" >/dev/null 2>&1 &
         wrk_pid=$!

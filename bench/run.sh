@@ -944,7 +944,7 @@ bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
 \`BENCH_HALT_POLL_NS=N\` (a virtual machine's guest halt polling for the run, root; restored after),
 \`BENCH_MOCK_OLD_MB=N\` (the mock's initial old generation, 2048; 0: V8's default),
-\`BENCH_NO_PERF=1\` (no profiles, no critical paths), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
+\`BENCH_NO_PERF=1\` (no profiles, no critical paths; \`BENCH_CRIT_SECONDS=N\`: each path's scheduler record, 2), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
 \`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
 \`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,
 stream, perf, scale, streams10k; the report then goes to the kept temp dir). One

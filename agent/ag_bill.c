@@ -555,11 +555,16 @@ ag_bill_report_due(struct ag_tunnel *t)
  * AG_LEDGER_FLUSH_MS after the first, so the writes of every request in
  * that window share one commit.  A commit that fails lost its writes:
  * every connection is dropped, and the sync of the next one replays the
- * hub's receipts from what is really stored.  30 ms rather than 10:
- * each commit writes the pages it dirtied once, so fewer commits write
- * fewer pages per request (agentd 6-36 % less CPU per request at c=1).
+ * hub's receipts from what is really stored.  Each commit writes the
+ * pages it dirtied once, so fewer commits write fewer pages per request:
+ * 30 ms rather than 10 took 6-36 % off agentd's CPU per request at c=1,
+ * and 200 ms rather than 30, with billing's batches as long
+ * (billing/bill_batch.c), about a quarter at 30 requests a second, when
+ * a 30 ms group held one request.  A kill loses the group's served
+ * records (the hub bills those requests from its own reading) and
+ * receipts (the next sync replays them).
  */
-#define AG_LEDGER_FLUSH_MS	30
+#define AG_LEDGER_FLUSH_MS	200
 
 /* The open group of ledger writes was lost (why): every link is dropped,
  * and the sync of the next one replays the hub's receipts from what is

@@ -18,7 +18,7 @@
 /*
  * The hub's ledger frames (receipts, usage acks, syncs, prices, dispute
  * results) come in bursts: billing answers a whole group commit at once,
- * some 150 receipts every 30 ms at c=1, about 10 us of SQLite each.
+ * hundreds of receipts at c=1, about 10 us of SQLite each.
  * Applied in the callback that read them, such a burst held the loop
  * and its CPU for 1-2 ms, and the requests and answers ready meanwhile
  * waited (most of the p99 at c=1).  So a turn of the loop applies at

@@ -8,7 +8,7 @@
 # with hubd and agentd under callgrind (SWB_WRAP; the mock runs as it is),
 # sends INSTR_WARMUP requests, then INSTR_N counted ones, one at a time at
 # a fixed pace (INSTR_RATE a second, so that billing's and the ledger's
-# 30 ms batches hold as many requests whatever the build's speed), and
+# 200 ms batches hold as many requests whatever the build's speed), and
 # stops the stack; callgrind writes each process's counts as it exits.
 # A baseline run does the same with no counted request (it waits as long
 # instead): a scenario's count less the baseline's, divided by INSTR_N, is

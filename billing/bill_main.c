@@ -457,7 +457,7 @@ own_sqlite_files(const struct child_env *env, const char *path)
 }
 
 /*
- * Billing's work can wait a little (commits every 30 ms, reservations
+ * Billing's work can wait a little (commits every 200 ms, reservations
  * answered from memory); a relay cannot.  At c=1 on two cores billing
  * woke with every request and took a core from the gateway, tunnel or
  * agent the request needed next: under SCHED_BATCH a waking billing does

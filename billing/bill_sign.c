@@ -3,8 +3,8 @@
  * on PostgreSQL every entry is signed as it is written).  One signature
  * covers every earlier entry of its chain (lib/ledger.h), and costs the
  * hub about 16 µs and the agent, which checks it, about 48: signed once
- * per batch, a lightly loaded agent (a request or two in each 30 ms
- * batch) paid those for nearly every request.  So the last entry of a
+ * per batch, a lightly loaded agent (a request or two in each batch,
+ * when batches were 30 ms) paid those for nearly every request.  So the last entry of a
  * chain stays unsigned until BILL_SIGN_COUNT entries are unsigned in a
  * row or the first of them is BILL_SIGN_MS old; the entries go to the
  * agent at once all the same, which holds them (unsigned receipts, at most

@@ -6,7 +6,7 @@
 # a gap the agent had to sync for (which would heal a lost one).  A
 # signed receipt stores the batch it closes a slice a turn, the link's
 # later frames waiting behind it: 16 entries by default, 4 here, so that
-# a slow machine, whose 30 ms group commits close fewer entries, still
+# a slow machine, whose group commits close fewer entries, still
 # makes batches longer than a slice.  The agent's log (debug) must
 # show that frames did wait for later turns and that a batch was stored
 # in slices, or this test would not be testing them.

@@ -1,6 +1,6 @@
 # When billing signs the chains (billing/bill_sign.c): a burst of requests
 # to one agent is covered by a few signatures — at most one each 250 ms
-# (and each 256 entries), not one per 30 ms batch — and its receipts
+# (and each 256 entries), not one per batch — and its receipts
 # still all reach the agent's SQLite with no operator command, the last
 # one signed on its timer once the requests stop; billing killed while a
 # chain's last entry is unsigned signs it when it starts again, and the
@@ -50,7 +50,8 @@ wait_until 10 agent60 || fail "the agent stored $(agent_n) of 60 entries (the ch
 ms=$(((t1 - t0) / 1000000))
 signed=$(hub_signed)
 # One signature each 250 ms of the burst at most, one more for its end,
-# one more for a boundary; the old rule (each 30 ms batch) gave about ms/30.
+# one more for a boundary; the old rule (each batch, then 30 ms) gave
+# about ms/30.
 max=$((ms / 250 + 3))
 note "burst of $ms ms: $signed signatures over 60 entries (at most $max)"
 [ "$signed" -ge 1 ] && [ "$signed" -le "$max" ] && [ "$signed" -lt 60 ] ||

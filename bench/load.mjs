@@ -7,7 +7,11 @@
 //        [--warmup S] [--duration S] [--content TEXT] [--model M]
 //
 // N workers each send one request at a time over keep-alive connections
-// (one http(s).Agent, maxSockets N).  After --warmup seconds the counters
+// (one http(s).Agent, maxSockets N).  With --rate R (plain and stream)
+// the loop is open instead: a request starts every 1/R s whatever the
+// ones before it are doing, at most N in flight at once over the Agent's
+// N sockets (the rest wait for one), so a paced row sees what a lightly
+// loaded proxy costs, each request nearly alone.  After --warmup seconds the counters
 // reset; requests that START inside the next --duration seconds are
 // measured (the ones in flight at the end are awaited, so none of them is
 // counted as an error).  Prints one JSON object on stdout:
@@ -56,6 +60,7 @@ function parseArgs(argv) {
         case '--content': o.content = v(); break;
         case '--model': o.model = v(); break;
         case '--timeout': o.timeout = +v(); break;
+        case '--rate': o.rate = +v(); break;
         case '--ramp': o.ramp = +v(); break;
         case '--plateau-file': o.plateauFile = v(); break;
         case '--gap-log': o.gapLog = v(); break;
@@ -65,6 +70,7 @@ function parseArgs(argv) {
     if (!o.url) throw new Error('--url is required');
     if (!['plain', 'stream', 'hold'].includes(o.mode)) throw new Error('--mode plain|stream|hold');
     if (!(o.concurrency >= 1)) throw new Error('--concurrency must be >= 1');
+    if (o.rate !== undefined && !(o.rate > 0)) throw new Error('--rate must be > 0');
     return o;
 }
 
@@ -199,12 +205,24 @@ async function main() {
     async function worker() {
         while (performance.now() < end) await one();
     }
-    await Promise.all(Array.from({ length: o.concurrency }, worker));
+    // Paced: one start every 1/rate s from the first, late timers
+    // catching up rather than slipping the schedule.
+    async function paced() {
+        const inflight = [];
+        for (let next = performance.now(); next < end; next += 1000 / o.rate) {
+            const wait = next - performance.now();
+            if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+            inflight.push(one());
+        }
+        await Promise.all(inflight);
+    }
+    if (o.rate) await paced();
+    else await Promise.all(Array.from({ length: o.concurrency }, worker));
     const elapsed = (Math.max(performance.now(), end) - (mStart ?? warmEnd)) / 1000;
     agent.destroy();
 
     const out = {
-        mode: o.mode, url: o.url, concurrency: o.concurrency,
+        mode: o.mode, url: o.url, concurrency: o.concurrency, ...(o.rate ? { rate: o.rate } : {}),
         duration_s: r2(elapsed), ok: st.ok, errors: st.errors, error_kinds: st.kinds,
         rps: r2(st.ok / elapsed),
         connections: conns,

@@ -10,7 +10,9 @@
 # Scenarios (closed loops of keep-alive clients):
 #   non-streaming chat completion (mock: 1 chunk, no delay) at 1, 32 and
 #   256 clients, driven by wrk (bench/chat.lua), with every process's CPU
-#   time per request (/proc/PID/stat); streaming (bench/load.mjs; 20 chunks
+#   time per request (/proc/PID/stat); the same request paced
+#   (bench/load.mjs --rate: BENCH_PACED_RATE a second, an open loop), what
+#   a lightly loaded proxy costs a request; streaming (bench/load.mjs; 20 chunks
 #   x 20 ms, asked for with a mock directive in the prompt, so all three
 #   paths get the same request) at 1 and 32; perf profiles of each hub
 #   process and agentd; each path's critical path at c=1, hop by hop
@@ -29,7 +31,9 @@
 # gives each path's median, the machine's speed drifting by a third from
 # one row to the next on this 2-core host, and a c=1 streaming row's p50
 # resting on about 20 streams),
-# BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8), BENCH_OUT,
+# BENCH_STREAM_WARMUP / BENCH_STREAM_DURATION (default 1 / 8),
+# BENCH_PACED_RATE (default 30 requests a second, 0 skips the paced row)
+# and BENCH_PACED_DURATION (s, default 15), BENCH_OUT,
 # BENCH_KEEP=1 keeps the temp dirs (logs) even on success, BENCH_NO_PERF=1
 # skips the profiles and the critical paths (BENCH_CRIT_SECONDS: each
 # path's record, default 2), BENCH_SCALE_AGENTS=N (default 300, 0 skips)
@@ -50,7 +54,7 @@
 # run (restored at the end; see B_IDLE below).
 # BENCH_MOCK_OLD_MB (default 2048; 0: V8's own) is the mock's initial old
 # generation (node --initial-old-space-size).  BENCH_ONLY=LIST (comma or
-# space separated: plain, stream, perf, scale, streams10k) runs only those
+# space separated: plain, paced, stream, perf, scale, streams10k) runs only those
 # rows; the report then goes to the temp dir (kept), not bench/README.md,
 # unless BENCH_OUT is set.
 set -euo pipefail
@@ -63,10 +67,12 @@ ROUNDS=${BENCH_ROUNDS:-3}
 [[ $ROUNDS =~ ^[1-9]$ ]] || { echo "bench: BENCH_ROUNDS: 1 to 9" >&2; exit 2; }
 S_WARMUP=${BENCH_STREAM_WARMUP:-1}
 S_DURATION=${BENCH_STREAM_DURATION:-8}
+P_RATE=${BENCH_PACED_RATE:-30}
+P_DURATION=${BENCH_PACED_DURATION:-15}
 ONLY=${BENCH_ONLY:-}
 if [ -n "$ONLY" ]; then
     for r in ${ONLY//,/ }; do
-        case $r in plain|stream|perf|scale|streams10k) ;; *) echo "bench: BENCH_ONLY: unknown row $r" >&2; exit 2 ;; esac
+        case $r in plain|paced|stream|perf|scale|streams10k) ;; *) echo "bench: BENCH_ONLY: unknown row $r" >&2; exit 2 ;; esac
     done
 fi
 # want ROW: is this row to run (BENCH_ONLY unset, or naming it)?
@@ -306,10 +312,15 @@ run() {
     local scen=$1 path=$2 mode=$3 conc=$4 round=${5:-1} url args auth hdr warm dur content
     target "$path"
     if [ "$mode" = stream ]; then warm=$S_WARMUP dur=$S_DURATION content=$STREAM_PROMPT
+    elif [ "$mode" = paced ]; then warm=$WARMUP dur=$P_DURATION content=$PROMPT
     else warm=$WARMUP dur=$DURATION content=$PROMPT; fi
     say "$scen / $path (${warm}s warm-up + ${dur}s${5:+, round $round of $ROUNDS})"
     if [ "$mode" = plain ]; then
         run_wrk "$scen" "$path" "$conc" "$warm" "$dur" "$round"
+        return
+    fi
+    if [ "$mode" = paced ]; then
+        run_paced "$scen" "$path" "$conc" "$warm" "$round"
         return
     fi
     node bench/load.mjs --url "$url" "${args[@]}" --mode "$mode" --concurrency "$conc" \
@@ -359,6 +370,29 @@ run_wrk() {
           requests: .requests, cpu_us: $cpu[0], tcp: $tcp}' | tee -a "$results" >&2
 }
 
+# Paced rows: bench/load.mjs starts P_RATE requests a second (an open
+# loop: each request nearly alone, as on a lightly loaded hub, where each
+# is its own turn of every process and a batch of billing's and the
+# agent's holds few), a warm-up run then the measured one, CPU read
+# around it as for wrk's rows; the row is "plain" in the report.
+run_paced() {
+    local scen=$1 path=$2 rate=$3 warm=$4 round=$5 url args auth hdr
+    target "$path"
+    node bench/load.mjs --url "$url" "${args[@]}" --mode plain --rate "$rate" --concurrency 8 \
+        --warmup 0 --duration "$warm" --content "$PROMPT" >/dev/null || die "load generator failed ($scen / $path)"
+    cpu_snap >"$work/cpu0"
+    node bench/load.mjs --url "$url" "${args[@]}" --mode plain --rate "$rate" --concurrency 8 \
+        --warmup 0 --duration "$P_DURATION" --content "$PROMPT" >"$work/one.json" ||
+        die "load generator failed ($scen / $path)"
+    cpu_snap >"$work/cpu1"
+    paste -d' ' "$work/cpu0" "$work/cpu1" |
+        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
+        >"$work/cpu.json"
+    jq -c --arg s "$scen" --arg p "$path" --argjson round "$round" --slurpfile cpu "$work/cpu.json" \
+        '. + {mode: "plain", scenario: $s, path: $p, round: $round, requests: (.ok + .errors), cpu_us: $cpu[0]}' \
+        "$work/one.json" | tee -a "$results" >&2
+}
+
 # in_rounds SCENARIO MODE CONCURRENCY "PATHS": ROUNDS rounds of every path;
 # each round starts one path later, so no path always follows the same one.
 in_rounds() {
@@ -378,6 +412,9 @@ if want plain; then
         [ "$c" -le 32 ] && paths="$paths hub-quota"
         in_rounds "non-streaming, c=$c" plain "$c" "$paths"
     done
+fi
+if want paced && [ "$P_RATE" -gt 0 ]; then
+    in_rounds "non-streaming, $P_RATE a second" paced "$P_RATE" "mock nginx hub"
 fi
 if want stream; then
     for c in 1 32; do in_rounds "streaming, c=$c" stream "$c" "mock nginx hub"; done
@@ -564,6 +601,7 @@ git diff --quiet HEAD -- . ':(exclude)bench/README.md' 2>/dev/null || B_COMMIT="
 export B_DATE=$started_at B_CPU=$cpu B_MEM=$mem B_NPROC B_KERNEL B_DEBIAN B_NODE B_NGINX B_COMMIT B_IDLE \
     B_LOAD_START=$loadavg_start B_LOAD_END=$loadavg_end \
     B_WARMUP=$WARMUP B_DURATION=$DURATION B_SWARMUP=$S_WARMUP B_SDURATION=$S_DURATION \
+    B_PRATE=$P_RATE B_PDURATION=$P_DURATION \
     B_CHUNKS=$STREAM_CHUNKS B_DELAY=$STREAM_DELAY B_ROUNDS=$ROUNDS B_MOCK_OLD_MB=$MOCK_OLD_MB \
     B_CRIT_SECONDS=${BENCH_CRIT_SECONDS:-2}
 node - "$results" "$work" "$OUT" <<'JS'
@@ -664,7 +702,8 @@ md.push(`|---|${names.map(() => '---:').join('|')}|---:|`);
 for (const r of rows.filter((x) => x.mode === 'plain' && onHub(x)))
     md.push(`| ${label(r)} | ${names.map((k) => f(perProc(r, k), 0)).join(' | ')} | ${f(proxyCpu(r), 0)} |`);
 md.push('');
-md.push('TCP persist-timer probes during each hub row (the machine\'s TcpExt TCPWinProbe; a connection whose peer\'s receive window stayed too small for a segment waits about 200 ms for each, as the tunnel\'s did before its segments were clamped to 16 KB): ' +
+if (rows.some((x) => x.mode === 'plain' && onHub(x) && x.tcp))
+    md.push('TCP persist-timer probes during each hub row (the machine\'s TcpExt TCPWinProbe; a connection whose peer\'s receive window stayed too small for a segment waits about 200 ms for each, as the tunnel\'s did before its segments were clamped to 16 KB): ' +
     rows.filter((x) => x.mode === 'plain' && onHub(x) && x.tcp).map((x) => `${label(x)} ${x.tcp.win_probes}`).join(', ') + '.');
 const ranged = rows.filter((x) => x.mode === 'plain' && x.rounds && onHub(x));
 if (ranged.length) {
@@ -819,7 +858,13 @@ and agentd; nginx: its workers). The hub path's token has no quota, so its
 requests do not wait for billing's reservation; hub-quota is the same path
 with a token that has one (a gateway waits for billing's answer about once
 in 32 requests, when its lease of the token's quota runs out), at c=1 and
-c=32; the targets are read on the hub path:
+c=32; the targets are read on the hub path. The paced row ("${E.B_PRATE} a
+second") is the same request started ${E.B_PRATE} times a second by
+\`bench/load.mjs --rate\` (an open loop, ${E.B_WARMUP} s warm-up then ${E.B_PDURATION} s; latency = request
+written → whole body read): a lightly loaded proxy, each request nearly
+alone, woken for it and cold; its CPU per request is what a quiet hub
+and agent really cost, with ticks of 10 ms over ${E.B_PRATE * E.B_PDURATION} requests, so about ${Math.round(1e4 / (E.B_PRATE * E.B_PDURATION))} µs
+a process apart:
 
 ${plain}
 
@@ -900,7 +945,8 @@ one machine, all three in front of the same provider mock:
 Non-streaming rows are driven by \`wrk\` (C; \`bench/chat.lua\` writes the
 POST), so the client is not the bottleneck; streaming rows by
 \`bench/load.mjs\` (Node built-ins only; it times every SSE event). Both are
-closed loops of N keep-alive clients. Each row also reads every process's
+closed loops of N keep-alive clients; the paced row's \`load.mjs --rate\`
+is an open one (a request every 1/rate s). Each row also reads every process's
 CPU time (\`/proc/PID/stat\`) before and after: CPU per request is what the
 proxy itself costs, whatever else the machine runs. The mock, nginx, hub,
 agent and the load generators share the machine's cores, so throughput
@@ -940,14 +986,15 @@ bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
 \`\`\`
 
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (rounds of each scenario, 3), \`BENCH_STREAM_WARMUP\`/
-\`BENCH_STREAM_DURATION\`, \`BENCH_OUT=FILE\` (write the report elsewhere),
+\`BENCH_STREAM_DURATION\`, \`BENCH_PACED_RATE\`/\`BENCH_PACED_DURATION\` (the paced row, 30 a second for 15 s; rate 0: none),
+\`BENCH_OUT=FILE\` (write the report elsewhere),
 \`BENCH_KEEP=1\` (keep the temp dir with hub, agent, mock and nginx logs),
 \`BENCH_HALT_POLL_NS=N\` (a virtual machine's guest halt polling for the run, root; restored after),
 \`BENCH_MOCK_OLD_MB=N\` (the mock's initial old generation, 2048; 0: V8's default),
 \`BENCH_NO_PERF=1\` (no profiles, no critical paths; \`BENCH_CRIT_SECONDS=N\`: each path's scheduler record, 2), \`BENCH_SCALE_AGENTS=N\` (0: no memory row),
 \`BENCH_STREAMS=N\` (concurrent slow streams, default 10000, 0: none; \`BENCH_STREAMS_RAMP\`,
 \`_CHUNKS\`, \`_DELAY\`, \`_PATHS\`), \`BENCH_ONLY=streams10k\` (only the named rows: plain,
-stream, perf, scale, streams10k; the report then goes to the kept temp dir). One
+paced, stream, perf, scale, streams10k; the report then goes to the kept temp dir). One
 scenario by hand: \`tests/stack up\`, then e.g.
 \`node bench/load.mjs --url $SWB_URL/chat/completions --token $SWB_TOKEN --concurrency 32\`
 (\`--mode stream\`, \`--content 'hi [mock chunks=20 delay=20]'\`; it prints one

@@ -454,13 +454,16 @@ restart_mock() {
     grep -q '^listening' "$stack_dir/mock.out" || die "the mock did not restart"
     procs >"$work/procs"
 }
+# The machine's stolen time so far (ticks: /proc/stat's steal, what the
+# host ran instead of this virtual machine's CPUs).
+steal_snap() { awk '$1 == "cpu" {print $9 + 0}' /proc/stat; }
 # streams_row PATH: BENCH_STREAMS concurrent slow streams on one path.
 # Memory of every process before (nothing open), at the plateau (every
 # stream started and answered: load.mjs writes the plateau file, then is
 # told by SIGUSR2 how long the sample took, so the count it reports as
 # open_at_mark is the one still open after it) and after (all ended).
 streams_row() {
-    local path=$1 url args auth hdr lp t
+    local path=$1 url args auth hdr lp t steal0 steal1
     target "$path"
     say "$NSTREAMS concurrent slow streams / $path ($H_CHUNKS chunks x $H_DELAY ms, ${H_RAMP}s ramp)"
     restart_mock --stamp	# each chunk says when the mock made it
@@ -468,6 +471,7 @@ streams_row() {
     sleep 2
     mem_snap >"$work/mem0"
     cpu_snap >"$work/cpu0"
+    steal0=$(steal_snap)
     node bench/load.mjs --mode hold --url "$url" "${args[@]}" --concurrency "$NSTREAMS" \
         --ramp "$H_RAMP" --timeout $(( H_CHUNKS * H_DELAY / 1000 + H_RAMP + 60 )) \
         --content "Say hello. [mock chunks=$H_CHUNKS delay=$H_DELAY]" \
@@ -483,6 +487,7 @@ streams_row() {
     fi
     wait "$lp" || die "load generator failed ($NSTREAMS streams / $path): $(tail -3 "$work/load.err")"
     cpu_snap >"$work/cpu1"
+    steal1=$(steal_snap)
     sleep 2
     mem_snap >"$work/mem2"
     paste -d' ' "$work/mem0" "$work/mem1" "$work/mem2" |
@@ -493,8 +498,9 @@ streams_row() {
         >"$work/cpu.json"
     jq -c --arg p "$path" --argjson nofile "$NOFILE" --argjson chunks "$H_CHUNKS" --argjson delay "$H_DELAY" \
         --slurpfile mem "$work/mem.json" --slurpfile cpu "$work/cpu.json" \
+        --argjson steal "$(( (steal1 - steal0) * 1000 / HZ ))" \
         '. + {scenario: "streams10k", path: $p, nofile: $nofile, chunks: $chunks, delay_ms: $delay,
-              mem_kb: $mem[0], cpu_us: $cpu[0]}' "$work/one.json" | tee -a "$results" >&2
+              mem_kb: $mem[0], cpu_us: $cpu[0], steal_ms: $steal}' "$work/one.json" | tee -a "$results" >&2
 }
 if want streams10k && [ "$NSTREAMS" -gt 0 ]; then
     [ "$NOFILE" -ge $(( NSTREAMS + 200 )) ] ||
@@ -755,6 +761,11 @@ for (const r of holds) {
     md.push(`| ${r.path} | ${r.concurrency} | ${r.ok} | ${errs(r)} | ${r.open_at_plateau ?? '—'}${r.open_at_mark != null && r.open_at_mark !== r.open_at_plateau ? ` (${r.open_at_mark} after the sample)` : ''} | ${f(r.ttfb_p50_ms, 2)} | ${f(r.ttfb_p99_ms, 2)} | ${f(r.gap_p50_ms, 2)} | ${f(r.gap_p99_ms, 2)} | ${f(r.gap_max_ms, 2)} | ${hm && r !== hm ? f(r.gap_p99_ms - hm.gap_p99_ms, 2) : '—'} | ${f(r.transit_p50_ms, 2)} | ${f(r.transit_p99_ms, 2)} | ${hm && r !== hm && r.transit_p99_ms != null && hm.transit_p99_ms != null ? f(r.transit_p99_ms - hm.transit_p99_ms, 2) : '—'} | ${r.coalesced}/${r.gaps} | ${f(perStream(r, keys), 1)} KB | ${pcpu} / ${f(cpuOf((k) => k === 'mock'), 0)} µs | ${f(r.client_cpu_pct, 0)} % of a core (${mb(r.client_maxrss_kb)} MB max RSS) |`);
 }
 md.push('');
+if (holds.some((r) => r.steal_ms != null)) {
+    md.push('CPU time the host took from this virtual machine during each row (its steal time, /proc/stat; the rows need both cores): ' +
+        holds.map((r) => `${r.path} ${r.steal_ms != null ? f(r.steal_ms / 1000, 1) + ' s' : '—'}`).join(', ') + '.');
+    md.push('');
+}
 md.push('Memory of each process (PSS, MB: before the ramp · at the plateau · after every stream ended; per in-flight stream = (plateau − before) ÷ streams open):');
 md.push('');
 md.push('| path | process | before MB | plateau MB | after MB | per stream KB |');
@@ -793,7 +804,7 @@ md.push('|---|---|---|');
         const h = P(c, 'hub'), n = P(c, 'nginx');
         if (!h || !n) continue;
         const r = h.rps / n.rps;
-        md.push(`| throughput at c=${c} ≥ 0.5× nginx's | ${f(h.rps, 0)} ÷ ${f(n.rps, 0)} req/s = ${f(r, 2)}× | ${pf(r >= 0.5, r >= 0.5 ? '' : `${f(0.5 / r, 2)}× short`)} |`);
+        md.push(`| throughput at c=${c} ≥ 0.5× nginx's | ${f(h.rps, 0)} ÷ ${f(n.rps, 0)} req/s = ${f(r, 2)}× | ${pf(r >= 0.5, r >= 0.5 ? '' : `${f(0.5 * n.rps - h.rps, 0)} req/s short of ${f(0.5 * n.rps, 0)}, ${f(r, 3)}×`)} |`);
     }
     for (const c of [1, 32]) {
         const h = S(c, 'hub'), m = S(c, 'mock');

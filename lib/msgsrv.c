@@ -296,8 +296,19 @@ msg_srv_input(struct msg_srv *s, struct msg_client *cl)
 			break;
 	}
 	if (cl->deferred && got > 0 && !s->holding) {
-		s->holding = 1;		/* the next ones wait for the hold */
-		s->hold_until = clock_mono_ms() + s->ops->defer_ms;
+		/* The next ones wait for the hold, when they come close
+		 * together (this read less than a hold after the last one
+		 * that got something, or at a hold's end): messages a hold
+		 * apart or more would each still wake the server, and the
+		 * hold add a wake-up of its own. */
+		int64_t now = clock_mono_ms();
+
+		if (s->hold_ending ||
+		    now - s->deferred_read_ms < s->ops->defer_ms) {
+			s->holding = 1;
+			s->hold_until = now + s->ops->defer_ms;
+		}
+		s->deferred_read_ms = now;
 	}
 	if (cl->closing) {
 		/* Answered and on its way out: what it says now is ignored. */
@@ -378,7 +389,9 @@ msg_srv_defer_due(struct msg_srv *s, int64_t now)
 {
 	if (s->holding && now >= s->hold_until) {
 		s->holding = 0;
+		s->hold_ending = 1;
 		msg_srv_drain(s);	/* holds again if it got something */
+		s->hold_ending = 0;
 	}
 	return s->holding ? s->hold_until : 0;
 }

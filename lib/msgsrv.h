@@ -25,10 +25,13 @@
  * Deferred clients (poll mode only).  A client that says its messages
  * can wait (msg_srv_defer: a gateway's posts and unwaited reservations to
  * billing) is read at most every ops->defer_ms: once one of its reads
- * got something the server holds every deferred client out of the poll
- * set's POLLIN (a hang-up still shows) until msg_srv_defer_due says the
- * hold ended; then it reads them all, and holds again if that got
- * something.  Their messages are never read after another client's that
+ * got something less than defer_ms after the last one that did, the
+ * server holds every deferred client out of the poll set's POLLIN (a
+ * hang-up still shows) until msg_srv_defer_due says the hold ended; then
+ * it reads them all, and holds again if that got something.  Messages
+ * further apart than a hold (a lightly loaded hub: a request's
+ * reservation, then its post) are read as they come: a hold would not
+ * gather them, only wake the server once more at its end.  Their messages are never read after another client's that
  * was written later: before any other client's input, and on
  * msg_srv_drain (the user's own calls: admin commands, a sweep, the
  * stop), every deferred client is read first.  A busy peer that only
@@ -109,6 +112,9 @@ struct msg_srv {
 	int epfd;			/* msg_srv_epoll's, or -1 */
 	int holding;			/* deferred clients out of POLLIN */
 	int64_t hold_until;		/* monotonic ms: when the hold ends */
+	int64_t deferred_read_ms;	/* monotonic ms: a deferred read last
+					   got something (0: never) */
+	int hold_ending;		/* msg_srv_defer_due reading them */
 	uint32_t ndeferred;		/* deferred clients connected */
 	/* Every client is in the slots below nused (a new one takes the
 	 * lowest free slot): the bound of the loops over clients, which

@@ -1,7 +1,8 @@
 /*
  * Unit tests of lib/msgsrv's deferred clients (billing reads a gateway's
  * posts at most every defer_ms): once a deferred client's read got
- * something, what it sends next waits for the hold's end
+ * something less than defer_ms after the last one that did (posts far
+ * apart are read as they come), what it sends next waits for the hold's end
  * (msg_srv_defer_due) or for another client's message, and is
  * dispatched before that message; msg_srv_drain reads it at once; a
  * held client's hang-up is still seen; a deferred client is held to the
@@ -83,6 +84,18 @@ pump(struct msg_srv *s)
 	}
 }
 
+/* One poll, served: what is ready now, at once. */
+static void
+serve_once(struct msg_srv *s)
+{
+	struct pollfd pfd[8];
+	struct msg_client *who[8];
+	size_t n = msg_srv_pollfds(s, pfd, who, 8);
+
+	assert_true(poll(pfd, (nfds_t)n, 1000) > 0);
+	msg_srv_events(s, pfd, who, n);
+}
+
 static void
 say(int fd, uint16_t type, const char *text)
 {
@@ -123,30 +136,36 @@ test_deferred_waits_and_goes_first(void **state)
 		assert_ptr_equal(msg_srv_sibling(dc), uc);
 		assert_ptr_equal(msg_srv_sibling(uc), uc);
 	}
-	/* Not held yet: the first post is read at once, and holds. */
+	/* Not held yet: the first post is read at once and starts no hold
+	 * (none came a hold before it); the next, a hold after it or less,
+	 * is read at once and holds. */
+	say(d, S_POST, "d0");
+	pump(&s);
+	assert_string_equal(seen, "d0");
+	assert_int_equal(s.holding, 0);
 	say(d, S_POST, "d1");
 	pump(&s);
-	assert_string_equal(seen, "d1");
+	assert_string_equal(seen, "d0 d1");
 	assert_int_equal(s.holding, 1);
 	/* Held: the next ones wait ... */
 	say(d, S_POST, "d2");
 	say(d, S_POST, "d3");
 	pump(&s);
-	assert_string_equal(seen, "d1");
+	assert_string_equal(seen, "d0 d1");
 	/* ... until another client's message, which they precede. */
 	say(u, S_ASK, "u1");
 	pump(&s);
-	assert_string_equal(seen, "d1 d2 d3 u1");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1");
 	say(d, S_POST, "d4");
 	pump(&s);
-	assert_string_equal(seen, "d1 d2 d3 u1");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1");
 	/* Before the hold's end nothing is read; the loop's wake is then. */
 	due = msg_srv_defer_due(&s, clock_mono_ms());
 	assert_true(due > clock_mono_ms());
-	assert_string_equal(seen, "d1 d2 d3 u1");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1");
 	/* At its end the deferred clients are read, and it holds again. */
 	due = msg_srv_defer_due(&s, due);
-	assert_string_equal(seen, "d1 d2 d3 u1 d4");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1 d4");
 	assert_true(due != 0);
 	/* A hold whose reading found nothing ends: POLLIN again. */
 	assert_int_equal(msg_srv_defer_due(&s, due), 0);
@@ -156,18 +175,61 @@ test_deferred_waits_and_goes_first(void **state)
 	pump(&s);
 	say(d, S_POST, "d6");
 	pump(&s);
-	assert_string_equal(seen, "d1 d2 d3 u1 d4 d5");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1 d4 d5");
 	msg_srv_drain(&s);
-	assert_string_equal(seen, "d1 d2 d3 u1 d4 d5 d6");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1 d4 d5 d6");
 	/* A held client that leaves: what it sent is read, then it goes. */
 	say(d, S_POST, "d7");
 	close(d);
 	pump(&s);
-	assert_string_equal(seen, "d1 d2 d3 u1 d4 d5 d6 d7");
+	assert_string_equal(seen, "d0 d1 d2 d3 u1 d4 d5 d6 d7");
 	assert_int_equal(msg_srv_nclients(&s), 1);
 	assert_int_equal(s.ndeferred, 0);
 	msg_srv_free(&s);
 	close(u);
+	close(lfd);
+	unlink(path);
+}
+
+/* Posts further apart than a hold are read as they come and start none
+ * (a lightly loaded hub: each would wake the server anyway, and a hold
+ * would add a wake-up at its end); the first that follows one within a
+ * hold starts it. */
+static void
+test_deferred_sparse(void **state)
+{
+	struct msg_srv_ops ops = { .name = "test.sock", .rules = &srv_end,
+		.dispatch = s_dispatch, .max_clients = 4, .defer_ms = 20 };
+	struct msg_srv s;
+	char path[108], err[128];
+	int lfd = test_listener("msgsrv-defer", path, sizeof(path)), d;
+
+	(void)state;
+	seen[0] = '\0';
+	assert_int_equal(msg_srv_init(&s, &ops, lfd, err, sizeof(err)), 0);
+	d = test_dial(path);
+	assert_int_equal(msg_send_blocking(d, &cli_end, S_HELLO, 0, NULL, 0), 0);
+	pump(&s);
+	assert_int_equal(s.ndeferred, 1);
+	for (const char *const *p = (const char *const[]){ "p0", "p1", "p2",
+	    NULL }; *p != NULL; p++) {
+		say(d, S_POST, *p);
+		pump(&s);			/* 50 ms: past the hold */
+		assert_int_equal(s.holding, 0);
+		assert_int_equal(msg_srv_defer_due(&s, clock_mono_ms()), 0);
+	}
+	assert_string_equal(seen, "p0 p1 p2");
+	/* Two within a hold: the second is read at once and holds. */
+	say(d, S_POST, "q0");
+	serve_once(&s);
+	assert_string_equal(seen, "p0 p1 p2 q0");
+	assert_int_equal(s.holding, 0);
+	say(d, S_POST, "q1");
+	serve_once(&s);
+	assert_string_equal(seen, "p0 p1 p2 q0 q1");
+	assert_int_equal(s.holding, 1);
+	msg_srv_free(&s);
+	close(d);
 	close(lfd);
 	unlink(path);
 }
@@ -218,6 +280,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_deferred_waits_and_goes_first),
 		cmocka_unit_test(test_deferred_rules),
+		cmocka_unit_test(test_deferred_sparse),
 	};
 
 	log_init("test", "msgsrv", LOG_LVL_WARN);

@@ -103,6 +103,18 @@ say(int fd, uint16_t type, const char *text)
 	    strlen(text)), 0);
 }
 
+/* Deferred client d posts text, read at once: seen is then want, and
+ * the server holds or not. */
+static void
+post_read(struct msg_srv *s, int d, const char *text, const char *want,
+    int holding)
+{
+	say(d, S_POST, text);
+	serve_once(s);
+	assert_string_equal(seen, want);
+	assert_int_equal(s->holding, holding);
+}
+
 static void
 test_deferred_waits_and_goes_first(void **state)
 {
@@ -139,14 +151,8 @@ test_deferred_waits_and_goes_first(void **state)
 	/* Not held yet: the first post is read at once and starts no hold
 	 * (none came a hold before it); the next, a hold after it or less,
 	 * is read at once and holds. */
-	say(d, S_POST, "d0");
-	pump(&s);
-	assert_string_equal(seen, "d0");
-	assert_int_equal(s.holding, 0);
-	say(d, S_POST, "d1");
-	pump(&s);
-	assert_string_equal(seen, "d0 d1");
-	assert_int_equal(s.holding, 1);
+	post_read(&s, d, "d0", "d0", 0);
+	post_read(&s, d, "d1", "d0 d1", 1);
 	/* Held: the next ones wait ... */
 	say(d, S_POST, "d2");
 	say(d, S_POST, "d3");
@@ -220,14 +226,8 @@ test_deferred_sparse(void **state)
 	}
 	assert_string_equal(seen, "p0 p1 p2");
 	/* Two within a hold: the second is read at once and holds. */
-	say(d, S_POST, "q0");
-	serve_once(&s);
-	assert_string_equal(seen, "p0 p1 p2 q0");
-	assert_int_equal(s.holding, 0);
-	say(d, S_POST, "q1");
-	serve_once(&s);
-	assert_string_equal(seen, "p0 p1 p2 q0 q1");
-	assert_int_equal(s.holding, 1);
+	post_read(&s, d, "q0", "p0 p1 p2 q0", 0);
+	post_read(&s, d, "q1", "p0 p1 p2 q0 q1", 1);
 	msg_srv_free(&s);
 	close(d);
 	close(lfd);

@@ -993,7 +993,7 @@ ${all.map((r) => JSON.stringify(r)).join('\n')}
 
 \`\`\`sh
 make deps        # once: nginx-light, wrk, linux-perf, nodejs, jq, curl, the build deps
-bench/run.sh     # or: make bench — about 20 minutes; rewrites this file
+bench/run.sh     # or: make bench — about 25 minutes; rewrites this file
 \`\`\`
 
 \`BENCH_WARMUP\`/\`BENCH_DURATION\` (non-streaming, s), \`BENCH_ROUNDS\` (rounds of each scenario, 3), \`BENCH_STREAM_WARMUP\`/

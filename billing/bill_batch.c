@@ -48,11 +48,11 @@
  * request: at c=1, 30 ms instead of 10 cut billing's CPU per request by
  * 13-40 % in paired runs.  At a light load (30 requests a second, one
  * at a time) a 30 ms batch held one request, so each request paid a
- * commit, a flush and a signature of its own, and the agent a signature
- * check and a commit: 200 ms cut billing's CPU per request from about
- * 720 to 400 us, agentd's from 720 to 530 (paired runs, with
- * AG_LEDGER_FLUSH_MS at 200 too), and at c=1 and c=32 changed nothing
- * beyond the runs' noise.  Nobody waits for a held answer; what a
+ * commit and a flush of its own, and the agent a commit (signatures are
+ * spaced apart on their own, bill_sign.c): 200 ms cut billing's CPU per
+ * request from about 720 to 400 us, agentd's from 720 to 530 (paired
+ * runs, with AG_LEDGER_FLUSH_MS at 200 too), and at c=1 and c=32 changed
+ * nothing beyond the runs' noise.  Nobody waits for a held answer; what a
  * longer window costs is what a crash loses (see above): a window's
  * reservations, made again by their posts.  BILL_BATCH_MAX still
  * commits a busy batch sooner. */

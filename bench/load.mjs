@@ -4,17 +4,17 @@
 //
 //   node bench/load.mjs --url URL [--token T] [--ca PEM | --insecure]
 //        [--servername NAME] [--mode plain|stream] [--concurrency N]
-//        [--warmup S] [--duration S] [--content TEXT] [--model M]
+//        [--warmup S] [--duration S] [--content TEXT] [--model M] [--rate R]
 //
 // N workers each send one request at a time over keep-alive connections
 // (one http(s).Agent, maxSockets N).  With --rate R (plain and stream)
 // the loop is open instead: a request starts every 1/R s whatever the
 // ones before it are doing, at most N in flight at once over the Agent's
 // N sockets (the rest wait for one), so a paced row sees what a lightly
-// loaded proxy costs, each request nearly alone.  After --warmup seconds the counters
-// reset; requests that START inside the next --duration seconds are
-// measured (the ones in flight at the end are awaited, so none of them is
-// counted as an error).  Prints one JSON object on stdout:
+// loaded proxy costs, each request nearly alone.  After --warmup seconds
+// the counters reset; requests that START inside the next --duration
+// seconds are measured (the ones in flight at the end are awaited, so none
+// of them is counted as an error).  Prints one JSON object on stdout:
 //   plain:  rps, p50_ms, p99_ms (request → whole body), ok, errors, error_kinds
 //   stream: rps, ttfb_p50_ms, ttfb_p99_ms (request → first body byte),
 //           gap_mean_ms, gap_p99_ms, gap_max_ms (arrival gaps between

@@ -289,6 +289,13 @@ cpu_snap() {
     done <"$work/procs"
 }
 HZ=$(getconf CLK_TCK)
+# cpu_json: each process's CPU µs between the snapshots cpu0 and cpu1,
+# as {"NAME":µs,...} in cpu.json.
+cpu_json() {
+    paste -d' ' "$work/cpu0" "$work/cpu1" |
+        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
+        >"$work/cpu.json"
+}
 
 # target PATH: where a client of PATH goes, set in the caller's url, args
 # (bench/load.mjs's credentials), auth and hdr (wrk's Authorization and
@@ -354,9 +361,7 @@ run_wrk() {
     cpu_snap >"$work/cpu1"
     tcp_snap >"$work/tcp1"
     tail -1 "$work/wrk.out" | jq -e . >/dev/null 2>&1 || die "wrk printed no result ($scen / $path): $(tail -3 "$work/wrk.out")"
-    paste -d' ' "$work/cpu0" "$work/cpu1" |
-        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
-        >"$work/cpu.json"
+    cpu_json
     tail -1 "$work/wrk.out" | jq -c --arg s "$scen" --arg p "$path" --argjson c "$conc" \
         --argjson round "$round" \
         --slurpfile cpu "$work/cpu.json" \
@@ -385,9 +390,7 @@ run_paced() {
         --warmup 0 --duration "$P_DURATION" --content "$PROMPT" >"$work/one.json" ||
         die "load generator failed ($scen / $path)"
     cpu_snap >"$work/cpu1"
-    paste -d' ' "$work/cpu0" "$work/cpu1" |
-        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
-        >"$work/cpu.json"
+    cpu_json
     jq -c --arg s "$scen" --arg p "$path" --argjson round "$round" --slurpfile cpu "$work/cpu.json" \
         '. + {mode: "plain", scenario: $s, path: $p, round: $round, requests: (.ok + .errors), cpu_us: $cpu[0]}' \
         "$work/one.json" | tee -a "$results" >&2
@@ -493,9 +496,7 @@ streams_row() {
     paste -d' ' "$work/mem0" "$work/mem1" "$work/mem2" |
         awk '{printf "%s\"%s\":{\"pss0\":%d,\"pss1\":%d,\"pss2\":%d,\"rss0\":%d,\"rss1\":%d,\"rss2\":%d}",
               (NR > 1 ? "," : "{"), $1, $3, $7, $11, $4, $8, $12} END {print "}"}' >"$work/mem.json"
-    paste -d' ' "$work/cpu0" "$work/cpu1" |
-        awk -v hz="$HZ" '{printf "%s\"%s\":%.0f", (NR > 1 ? "," : "{"), $1, ($6 - $3) * 1e6 / hz} END {print "}"}' \
-        >"$work/cpu.json"
+    cpu_json
     jq -c --arg p "$path" --argjson nofile "$NOFILE" --argjson chunks "$H_CHUNKS" --argjson delay "$H_DELAY" \
         --slurpfile mem "$work/mem.json" --slurpfile cpu "$work/cpu.json" \
         --argjson steal "$(( (steal1 - steal0) * 1000 / HZ ))" \

@@ -4,11 +4,12 @@
  * covers every earlier entry of its chain (lib/ledger.h), and costs the
  * hub about 16 µs and the agent, which checks it, about 48: signed once
  * per batch, a lightly loaded agent (a request or two in each batch,
- * when batches were 30 ms) paid those for nearly every request.  So the last entry of a
- * chain stays unsigned until BILL_SIGN_COUNT entries are unsigned in a
- * row or the first of them is BILL_SIGN_MS old; the entries go to the
- * agent at once all the same, which holds them (unsigned receipts, at most
- * AG_LEDGER_BATCH_MAX = 1024 in a row) until the signed one comes.
+ * when batches were 30 ms) paid those for nearly every request.  So the
+ * last entry of a chain stays unsigned until BILL_SIGN_COUNT entries are
+ * unsigned in a row or the first of them is BILL_SIGN_MS old; the
+ * entries go to the agent at once all the same, which holds them
+ * (unsigned receipts, at most AG_LEDGER_BATCH_MAX = 1024 in a row) until
+ * the signed one comes.
  *
  * Owns the unsigned tails: per agent, the chain's last entry while it is
  * unsigned, in an open-addressing table by agent id.  Written only here,

@@ -34,8 +34,8 @@
 #include "lib/log.h"
 
 /* Entries unsigned in a row that make a signature due at the next commit.
- * A batch holds at most BILL_BATCH_MAX (512) answers, so an agent never
- * holds more than 255 + 512 unsigned receipts: under its 1024. */
+ * A batch holds at most BILL_BATCH_MAX (128) answers, so an agent never
+ * holds more than 255 + 128 unsigned receipts: under its 1024. */
 #define BILL_SIGN_COUNT	256
 /* How long the first unsigned entry of a chain waits, at most.  Under the
  * agents' report_after (5 s by default, 1 s in the tests), so that an

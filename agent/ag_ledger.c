@@ -16,8 +16,9 @@
  * back: receipts by the hub's replay after the next sync, and a lost
  * served record only means the hub's own numbers stand unchecked.  FULL
  * would add an fsync to every commit for no gain here.  Commits are local
- * and short (a few rows, no fsync but at checkpoints), which is why they
- * run on the tunnel's lws thread instead of a thread of their own.
+ * and short (a few rows, no fsync), which is why they run on the tunnel's
+ * lws thread instead of a thread of their own; agentd's checkpoints, which
+ * flush both files, run in one (ag_ledger_ckpt.c).
  */
 #include "agent/ag_ledger_int.h"
 
@@ -672,6 +673,11 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 	    exec(lg, "PRAGMA temp_store=MEMORY") != 0 ||
 	    migrate(lg, path) != 0)
 		goto fail;
+	/* Without its thread the handle checkpoints in its own commits, as
+	 * SQLite does by default: slower for the loop, not wrong. */
+	if ((flags & AG_LEDGER_CHECKPOINTER) && lg_ckpt_start(lg, path) != 0)
+		log_warn("ledger: %s: checkpoints stay in the loop's commits",
+		    lg->err);
 	return lg;
 fail:
 	snprintf(err, errlen, "%s", lg->err);
@@ -688,6 +694,7 @@ ag_ledger_close(struct ag_ledger *lg)
 		log_warn("ledger: the rest of a signed batch: %s", lg->err);
 	if (ag_ledger_flush(lg) != 0)
 		log_warn("ledger: the last grouped writes: %s", lg->err);
+	lg_ckpt_stop(lg);
 	for (int i = 0; i < lg->ncache; i++)
 		sqlite3_finalize(lg->cache[i].st);
 	lg->ncache = 0;

@@ -33,6 +33,9 @@ struct ag_ledger;
 
 /* ag_ledger_open flags. */
 #define AG_LEDGER_CREATE	0x1	/* create the directory and the file */
+/* WAL checkpoints in a thread of their own, never in a commit of this
+ * handle (agentd's loop; agent/ag_ledger_ckpt.c). */
+#define AG_LEDGER_CHECKPOINTER	0x2
 
 /*
  * Open <state_dir>/ledger.db and bring its schema up to date.  With
@@ -43,6 +46,8 @@ struct ag_ledger;
  */
 struct ag_ledger *ag_ledger_open(const char *state_dir, int flags,
     char *err, size_t errlen);
+/* Checkpoints the AG_LEDGER_CHECKPOINTER thread ran (0 without it). */
+unsigned long ag_ledger_checkpoints(const struct ag_ledger *lg);
 void ag_ledger_close(struct ag_ledger *lg);	/* flushes first */
 /* Group writes: from now on every write joins one transaction, opened by
  * the first write (armed(arg) is called then) and committed by

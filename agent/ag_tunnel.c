@@ -705,7 +705,8 @@ ag_tunnel_new(const struct ag_conf *cf, char *err, size_t errlen)
 		return NULL;
 	}
 	t->cf = cf;
-	t->lg = ag_ledger_open(cf->state_dir, AG_LEDGER_CREATE, err, errlen);
+	t->lg = ag_ledger_open(cf->state_dir, AG_LEDGER_CREATE |
+	    AG_LEDGER_CHECKPOINTER, err, errlen);
 	if (t->lg == NULL) {
 		free(t);
 		return NULL;

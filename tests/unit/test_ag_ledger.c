@@ -8,7 +8,8 @@
  * LEDGER_CSV_HEADER plus ledger_csv_line per entry; a row tampered with in
  * the file makes verify name its seq; the hub key and prices never change
  * once stored; served records' reporting states; the file's mode and
- * schema version.  Each test gets a fresh state directory.
+ * schema version; the checkpoint thread.  Each test gets a fresh state
+ * directory.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -1226,6 +1227,45 @@ test_pending_index(void **state)
 	assert_committed(w, 1001);
 }
 
+/*
+ * AG_LEDGER_CHECKPOINTER (agentd's loop): a commit that takes the WAL past
+ * 1,000 pages does not copy it into the database file itself; the
+ * checkpoint thread does, soon after.  Without the flag there is no
+ * thread (SQLite checkpoints in the commit, as by default).
+ */
+static void
+test_checkpoint_thread(void **state)
+{
+	struct world *w = *state;
+	struct stat sb;
+	char err[256];
+	int i;
+
+	assert_int_equal(ag_ledger_checkpoints(w->lg), 0);
+	assert_null(w->lg->ckpt);
+	ag_ledger_close(w->lg);
+	w->lg = ag_ledger_open(w->state, AG_LEDGER_CREATE |
+	    AG_LEDGER_CHECKPOINTER, err, sizeof(err));
+	assert_non_null(w->lg);
+	assert_non_null(w->lg->ckpt);
+	/* About 1,250 pages of 4 KB in one commit. */
+	assert_int_equal(sqlite3_exec(w->lg->db, "CREATE TABLE pad (b BLOB);"
+	    "INSERT INTO pad VALUES (zeroblob(5000000))", NULL, NULL, NULL),
+	    SQLITE_OK);
+	for (i = 0; i < 500 && ag_ledger_checkpoints(w->lg) == 0; i++)
+		usleep(10000);
+	assert_true(ag_ledger_checkpoints(w->lg) >= 1);
+	/* The blob is in the database file now, not only in the WAL. */
+	assert_int_equal(stat(w->db, &sb), 0);
+	assert_true(sb.st_size >= 5000000);
+	/* The ledger still works, and closes (joining the thread). */
+	assert_int_equal(ag_ledger_price_put(w->lg, MODEL, 2, &prices_v1), 0);
+	ag_ledger_close(w->lg);
+	w->lg = ag_ledger_open(w->state, 0, err, sizeof(err));
+	assert_non_null(w->lg);
+	assert_null(w->lg->ckpt);
+}
+
 int
 main(void)
 {
@@ -1250,6 +1290,7 @@ main(void)
 		T(test_served),
 		T(test_prices_agents),
 		T(test_reopen),
+		T(test_checkpoint_thread),
 #undef T
 	};
 

@@ -18,7 +18,7 @@
  * would add an fsync to every commit for no gain here.  Commits are local
  * and short (a few rows, no fsync), which is why they run on the tunnel's
  * lws thread instead of a thread of their own; agentd's checkpoints, which
- * flush both files, run in one (ag_ledger_ckpt.c).
+ * flush both files, run in one (agent/ag_ckpt.c).
  */
 #include "agent/ag_ledger_int.h"
 
@@ -675,7 +675,8 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 		goto fail;
 	/* Without its thread the handle checkpoints in its own commits, as
 	 * SQLite does by default: slower for the loop, not wrong. */
-	if ((flags & AG_LEDGER_CHECKPOINTER) && lg_ckpt_start(lg, path) != 0)
+	if ((flags & AG_LEDGER_CHECKPOINTER) && (lg->ckpt = ag_ckpt_start(
+	    lg->db, path, "ledger", lg->err, sizeof(lg->err))) == NULL)
 		log_warn("ledger: %s: checkpoints stay in the loop's commits",
 		    lg->err);
 	return lg;
@@ -683,6 +684,12 @@ fail:
 	snprintf(err, errlen, "%s", lg->err);
 	ag_ledger_close(lg);
 	return NULL;
+}
+
+unsigned long
+ag_ledger_checkpoints(const struct ag_ledger *lg)
+{
+	return ag_ckpt_count(lg->ckpt);
 }
 
 void
@@ -694,7 +701,8 @@ ag_ledger_close(struct ag_ledger *lg)
 		log_warn("ledger: the rest of a signed batch: %s", lg->err);
 	if (ag_ledger_flush(lg) != 0)
 		log_warn("ledger: the last grouped writes: %s", lg->err);
-	lg_ckpt_stop(lg);
+	ag_ckpt_stop(lg->ckpt, lg->db);
+	lg->ckpt = NULL;
 	for (int i = 0; i < lg->ncache; i++)
 		sqlite3_finalize(lg->cache[i].st);
 	lg->ncache = 0;

@@ -34,7 +34,7 @@ struct ag_ledger;
 /* ag_ledger_open flags. */
 #define AG_LEDGER_CREATE	0x1	/* create the directory and the file */
 /* WAL checkpoints in a thread of their own, never in a commit of this
- * handle (agentd's loop; agent/ag_ledger_ckpt.c). */
+ * handle (agentd's loop; agent/ag_ckpt.c). */
 #define AG_LEDGER_CHECKPOINTER	0x2
 
 /*

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <sqlite3.h>
 #include "agent/ag_ledger.h"
+#include "agent/ag_ckpt.h"
 #include "lib/ledger.h"
 #include "lib/money.h"
 
@@ -79,10 +80,9 @@ struct ag_ledger {
 	/* ag_ledger.c: db (open, close); err by lg_seterr and dberr, which
 	 * every file calls. */
 	sqlite3	*db;
-	/* The checkpoint thread (AG_LEDGER_CHECKPOINTER), NULL without it:
-	 * ag_ledger_ckpt.c (lg_ckpt_start from ag_ledger_open, lg_ckpt_stop
-	 * from ag_ledger_close). */
-	struct lg_ckpt *ckpt;
+	/* The checkpoint thread (AG_LEDGER_CHECKPOINTER, agent/ag_ckpt),
+	 * NULL without it: ag_ledger.c (ag_ledger_open, ag_ledger_close). */
+	struct ag_ckpt *ckpt;
 	char	 err[256];
 	/* Prepared statements by SQL text: parsed once, reset after use
 	 * (lg_release()), finalized at close.  ag_ledger.c (lg_query,
@@ -165,10 +165,6 @@ void lg_seterr(struct ag_ledger *lg, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 int  lg_text_ok(const char *s, size_t max, int empty_ok);
 void lg_forget(struct ag_ledger *lg);
-/* ag_ledger_ckpt.c: start the checkpoint thread on the file at path
- * (-1 with lg's error set, lg unchanged), and stop it (none: nothing). */
-int  lg_ckpt_start(struct ag_ledger *lg, const char *path);
-void lg_ckpt_stop(struct ag_ledger *lg);
 void lg_fresh(struct ag_ledger *lg);
 
 /* ag_ledger.c: statements and rows. */

@@ -38,16 +38,15 @@
  * Shared by the loop's thread (L) and the checkpoint thread (C).
  *   db:      C's connection (L opens it before C starts, closes it after
  *            C ended).
- *   who:     what the log lines name (L writes it before C starts).
  *   mu, cv:  guard want and stop; L sets them, C clears want.
  *   pending: set by L when it asks, cleared by C after the checkpoint;
  *            L asks only when it is clear (no lock on every commit).
- *   done:    checkpoints run, written by C (tests read it).
+ *   done:    checkpoints tried (done or busy), written by C (tests
+ *            read it).
  */
 struct ag_ckpt {
 	pthread_t	 th;
 	sqlite3		*db;
-	char		 who[32];
 	pthread_mutex_t	 mu;
 	pthread_cond_t	 cv;
 	int		 want, stop;
@@ -74,9 +73,8 @@ ckpt_main(void *arg)
 		rc = sqlite3_wal_checkpoint_v2(ck->db, NULL,
 		    SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt);
 		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
-			log_warn("%s: checkpoint: %s (the WAL keeps growing "
-			    "until one succeeds)", ck->who,
-			    sqlite3_errmsg(ck->db));
+			log_warn("WAL checkpoint: %s (the WAL keeps growing until "
+			    "one succeeds)", sqlite3_errmsg(ck->db));
 		atomic_fetch_add(&ck->done, 1);
 		atomic_store(&ck->pending, 0);
 	}
@@ -100,8 +98,7 @@ ckpt_hook(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 struct ag_ckpt *
-ag_ckpt_start(sqlite3 *db, const char *path, const char *who, char *err,
-    size_t errlen)
+ag_ckpt_start(sqlite3 *db, const char *path, char *err, size_t errlen)
 {
 	struct ag_ckpt *ck;
 
@@ -109,7 +106,6 @@ ag_ckpt_start(sqlite3 *db, const char *path, const char *who, char *err,
 		snprintf(err, errlen, "checkpoints: out of memory");
 		return NULL;
 	}
-	snprintf(ck->who, sizeof(ck->who), "%s", who);
 	if (sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK ||
 	    sqlite3_exec(ck->db, "PRAGMA synchronous=NORMAL", NULL, NULL,

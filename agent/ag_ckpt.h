@@ -14,14 +14,14 @@ struct ag_ckpt;
 
 /* Start checkpointing the WAL database at path, which db (the loop's
  * connection, in WAL mode) writes: db stops checkpointing in its
- * commits.  who names it in log lines.  NULL with err filled when the
- * thread could not start (db is then left as it was). */
-struct ag_ckpt *ag_ckpt_start(sqlite3 *db, const char *path,
-    const char *who, char *err, size_t errlen);
+ * commits.  NULL with err filled when the thread could not start (db
+ * is then left as it was). */
+struct ag_ckpt *ag_ckpt_start(sqlite3 *db, const char *path, char *err,
+    size_t errlen);
 /* Stop the thread and close its connection; db no longer calls it.  Call
  * before closing db.  NULL: nothing. */
 void ag_ckpt_stop(struct ag_ckpt *ck, sqlite3 *db);
-/* Checkpoints the thread ran (NULL: 0). */
+/* Checkpoints the thread tried (NULL: 0). */
 unsigned long ag_ckpt_count(const struct ag_ckpt *ck);
 
 #endif

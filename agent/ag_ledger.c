@@ -676,7 +676,7 @@ ag_ledger_open(const char *state_dir, int flags, char *err, size_t errlen)
 	/* Without its thread the handle checkpoints in its own commits, as
 	 * SQLite does by default: slower for the loop, not wrong. */
 	if ((flags & AG_LEDGER_CHECKPOINTER) && (lg->ckpt = ag_ckpt_start(
-	    lg->db, path, "ledger", lg->err, sizeof(lg->err))) == NULL)
+	    lg->db, path, lg->err, sizeof(lg->err))) == NULL)
 		log_warn("ledger: %s: checkpoints stay in the loop's commits",
 		    lg->err);
 	return lg;
@@ -684,12 +684,6 @@ fail:
 	snprintf(err, errlen, "%s", lg->err);
 	ag_ledger_close(lg);
 	return NULL;
-}
-
-unsigned long
-ag_ledger_checkpoints(const struct ag_ledger *lg)
-{
-	return ag_ckpt_count(lg->ckpt);
 }
 
 void
@@ -702,7 +696,6 @@ ag_ledger_close(struct ag_ledger *lg)
 	if (ag_ledger_flush(lg) != 0)
 		log_warn("ledger: the last grouped writes: %s", lg->err);
 	ag_ckpt_stop(lg->ckpt, lg->db);
-	lg->ckpt = NULL;
 	for (int i = 0; i < lg->ncache; i++)
 		sqlite3_finalize(lg->cache[i].st);
 	lg->ncache = 0;

@@ -46,8 +46,6 @@ struct ag_ledger;
  */
 struct ag_ledger *ag_ledger_open(const char *state_dir, int flags,
     char *err, size_t errlen);
-/* Checkpoints the AG_LEDGER_CHECKPOINTER thread ran (0 without it). */
-unsigned long ag_ledger_checkpoints(const struct ag_ledger *lg);
 void ag_ledger_close(struct ag_ledger *lg);	/* flushes first */
 /* Group writes: from now on every write joins one transaction, opened by
  * the first write (armed(arg) is called then) and committed by

@@ -49,7 +49,8 @@
  * batches of up to 512 answers (140 ms of requests) put the p99 at
  * 2.4-2.8 ms, where 128 (a commit every 35 ms) gave 1.3-1.6 ms, as the
  * 30 ms window did, with billing's CPU a request unchanged at c=32
- * (three paired runs each).  A light load is not touched: it never fills a batch. */
+ * (three paired runs each).  A light load is not touched: it never
+ * fills a batch. */
 #define BILL_BATCH_MAX		128
 /* A batch stays open this long.  Each commit writes every page the
  * batch dirtied (the tokens' and agents' rows, the right edge of every

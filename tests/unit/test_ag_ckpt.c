@@ -105,7 +105,7 @@ test_checkpoints(void **state)
 	char err[256];
 	int n0 = threads();
 
-	ck = ag_ckpt_start(f->db, f->path, "test", err, sizeof(err));
+	ck = ag_ckpt_start(f->db, f->path, err, sizeof(err));
 	assert_non_null(ck);
 	assert_int_equal(threads(), n0 + 1);
 	assert_int_equal(ag_ckpt_count(ck), 0);
@@ -142,7 +142,7 @@ test_cannot_open(void **state)
 	int n0 = threads();
 
 	snprintf(p, sizeof(p), "%s/missing/t.db", f->dir);
-	assert_null(ag_ckpt_start(f->db, p, "test", err, sizeof(err)));
+	assert_null(ag_ckpt_start(f->db, p, err, sizeof(err)));
 	assert_non_null(strstr(err, "cannot open"));
 	assert_int_equal(threads(), n0);
 }

@@ -1241,7 +1241,7 @@ test_checkpoint_thread(void **state)
 	char err[256];
 	int i;
 
-	assert_int_equal(ag_ledger_checkpoints(w->lg), 0);
+	assert_int_equal(ag_ckpt_count(w->lg->ckpt), 0);
 	assert_null(w->lg->ckpt);
 	ag_ledger_close(w->lg);
 	w->lg = ag_ledger_open(w->state, AG_LEDGER_CREATE |
@@ -1252,9 +1252,9 @@ test_checkpoint_thread(void **state)
 	assert_int_equal(sqlite3_exec(w->lg->db, "CREATE TABLE pad (b BLOB);"
 	    "INSERT INTO pad VALUES (zeroblob(5000000))", NULL, NULL, NULL),
 	    SQLITE_OK);
-	for (i = 0; i < 500 && ag_ledger_checkpoints(w->lg) == 0; i++)
+	for (i = 0; i < 500 && ag_ckpt_count(w->lg->ckpt) == 0; i++)
 		usleep(10000);
-	assert_true(ag_ledger_checkpoints(w->lg) >= 1);
+	assert_true(ag_ckpt_count(w->lg->ckpt) >= 1);
 	/* The blob is in the database file now, not only in the WAL. */
 	assert_int_equal(stat(w->db, &sb), 0);
 	assert_true(sb.st_size >= 5000000);
